@@ -1,0 +1,229 @@
+"""Settings from `ragwright.toml` and `RAGWRIGHT_*` environment variables, read with pydantic-settings.
+
+Precedence, highest first: explicit arguments (`--data-dir`), environment variables
+(`RAGWRIGHT_HOME`, `RAGWRIGHT_RETRIEVAL__K=5`, ...), the TOML file, defaults.
+A wrong key or value is reported with the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "ragwright.toml"
+DEFAULT_DATA_DIR = ".ragwright"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IngestSettings(_Section):
+    include: list[str] = Field(default_factory=list, description="glob patterns a file must match (empty: all)")
+    exclude: list[str] = Field(
+        default_factory=lambda: [".git/**", "**/.git/**", "**/node_modules/**", "**/.ragwright/**", "**/.venv/**"]
+    )
+    max_file_mb: float = Field(50.0, gt=0)
+    max_docx_uncompressed_mb: float = Field(200.0, gt=0)
+    chunk_tokens: int = Field(240, ge=32, le=8192)
+    chunk_overlap: int = Field(32, ge=0)
+    fallback_encodings: list[str] = Field(default_factory=list)
+
+
+class EmbeddingSettings(_Section):
+    provider: Literal["local", "openai"] = "local"
+    model: str = "all-MiniLM-L6-v2"
+    base_url: str = ""
+    api_key_env: str = ""
+    batch_size: int = Field(32, ge=1, le=1024)
+    max_tokens: int = Field(256, ge=8, le=512)
+    threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = all cores")
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class RetrievalSettings(_Section):
+    k: int = Field(10, ge=1, le=1000)
+    candidates: int = Field(100, ge=1, le=10000)
+    bm25_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    rrf_k: float = Field(60.0, gt=0)
+    ann_threshold: int = Field(250_000, ge=0, description="above this many vectors, use an HNSW index")
+
+
+class AnswerSettings(_Section):
+    model: str = Field("", description="a [models.NAME] to generate answers; empty = extractive")
+    context_chunks: int = Field(5, ge=1, le=50)
+    max_sentences: int = Field(3, ge=1, le=20)
+    abstain_threshold: float = Field(0.35, ge=-1, le=1)
+    max_question_chars: int = Field(4000, ge=1)
+    max_output_tokens: int = Field(400, ge=16)
+
+
+class ModelSettings(_Section):
+    provider: Literal["openai"] = "openai"
+    base_url: str
+    model: str
+    api_key_env: str = ""
+    context_window: int = Field(8192, ge=256)
+    input_price_per_mtok: float = Field(0.0, ge=0)
+    output_price_per_mtok: float = Field(0.0, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class RouteSettings(_Section):
+    models: list[str]
+    strategy: Literal["priority", "lowest_latency", "lowest_cost"] = "priority"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAGWRIGHT_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+    )
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    routes: dict[str, RouteSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file is passed in as init values (see load_settings), so that errors can name it.
+        return (init_settings, env_settings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "ragwright.db"
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The config file in force: --config, then RAGWRIGHT_CONFIG, then ./ragwright.toml if present."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: config file not found")
+        return explicit
+    env = os.environ.get("RAGWRIGHT_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file named by RAGWRIGHT_CONFIG not found")
+        return path
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, data_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings; raise ConfigError naming the file, the key and what is allowed."""
+    path = find_config_file(config_file)
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    values.update(overrides)
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from exc
+    home = os.environ.get("RAGWRIGHT_HOME")
+    if data_dir is not None:
+        settings.data_dir = Path(data_dir)
+    elif home:
+        settings.data_dir = Path(home)
+    elif path is not None and "data_dir" in values and not Path(settings.data_dir).is_absolute():
+        settings.data_dir = path.parent / settings.data_dir
+    return settings
+
+
+def _explain(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path else "settings"
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(_allowed_keys(loc[:-1])))
+            lines.append(f"{where}: unknown key '{key}' (allowed here: {allowed})")
+        else:
+            lines.append(f"{where}: {key} = {err.get('input')!r}: {err['msg']}")
+    return "\n".join(lines) + "\n(environment variables RAGWRIGHT_<SECTION>__<KEY> are checked too)"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: Any = Settings
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+            model = args[-1]  # dict[str, Section]: the next part is the entry's name
+        else:
+            return []
+    return list(model.model_fields)
+
+
+DEFAULT_TOML = '''\
+# ragwright configuration. Every key is optional; the values shown are the defaults.
+# Environment variables override this file: RAGWRIGHT_HOME=DIR, RAGWRIGHT_RETRIEVAL__K=20, ...
+
+# Where the store lives (one SQLite file); relative paths are relative to this file.
+# data_dir = ".ragwright"
+
+[ingest]
+# include = ["**/*.md", "docs/**"]     # glob patterns a file must match (empty: every supported file)
+# exclude = [".git/**", "**/node_modules/**"]
+max_file_mb = 50                       # larger files are refused with an error
+chunk_tokens = 240                     # chunk size in embedder tokens
+chunk_overlap = 32                     # tokens repeated between neighbouring chunks of a section
+# fallback_encodings = ["cp1252"]      # tried when a text file is not valid UTF-8
+
+[embedding]
+provider = "local"                     # "local" (all-MiniLM-L6-v2 on onnxruntime) or "openai"
+# base_url = "http://127.0.0.1:8080/v1" # for provider = "openai": any OpenAI-compatible /embeddings
+# model = "text-embedding-3-small"
+# api_key_env = "OPENAI_API_KEY"        # the variable that holds the key, never the key itself
+batch_size = 32
+
+[retrieval]
+k = 10                                 # results returned
+candidates = 100                       # results taken from BM25 and from dense search before fusion
+bm25_weight = 1.0                      # reciprocal rank fusion weights
+dense_weight = 1.0
+rrf_k = 60
+
+[answer]
+# model = "local"                      # a [models.NAME] below generates answers; unset = extractive answers
+context_chunks = 5
+max_sentences = 3
+abstain_threshold = 0.35               # abstain when no passage is this similar to the question
+
+# [models.local]                       # e.g. the SmolLM2 server: ragwright models serve-local
+# provider = "openai"                  # OpenAI-compatible wire protocol (vLLM, Ollama, llama.cpp, ...)
+# base_url = "http://127.0.0.1:8011/v1"
+# model = "smollm2-135m"
+# api_key_env = ""
+# timeout_s = 60
+'''

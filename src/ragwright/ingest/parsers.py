@@ -1,0 +1,253 @@
+"""Parsers: bytes of one file -> title and structural blocks. Each raises ParseError with a
+reason a person can act on; none of them writes anything."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+from ..types import Block, ParsedDocument
+
+FORMATS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+
+
+class ParseError(Exception):
+    """The file cannot be read as the format its name says; the message says why."""
+
+
+def format_of(path: Path) -> str | None:
+    return FORMATS.get(path.suffix.lower())
+
+
+def parse(path: Path, data: bytes, *, fallback_encodings: list[str] | None = None, max_docx_bytes: int) -> ParsedDocument:
+    fmt = format_of(path)
+    if fmt is None:
+        raise ParseError(f"unsupported file type '{path.suffix or '(none)'}' (supported: {', '.join(sorted(FORMATS))})")
+    if not data.strip():
+        raise ParseError("file is empty")
+    if fmt in ("markdown", "text", "html"):
+        text = decode_text(data, fallback_encodings or [])
+        doc = {"markdown": parse_markdown, "text": parse_text, "html": parse_html}[fmt](text)
+    elif fmt == "pdf":
+        doc = parse_pdf(data)
+    else:
+        doc = parse_docx(data, max_docx_bytes)
+    if not any(b.text.strip() for b in doc.blocks):
+        raise ParseError("no text found in the file")
+    if not doc.title:
+        doc.title = path.stem
+    return doc
+
+
+def decode_text(data: bytes, fallbacks: list[str]) -> str:
+    """UTF-8 (with or without BOM) or UTF-16 with BOM; other encodings only when configured."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"invalid UTF-16: {exc.reason} at byte {exc.start}") from exc
+    if _looks_binary(data):
+        raise ParseError("binary content in a text file (is the extension wrong?)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        for enc in fallbacks:
+            try:
+                return data.decode(enc)
+            except (UnicodeDecodeError, LookupError):
+                continue
+        raise ParseError(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); convert it to UTF-8 "
+            "or set ingest.fallback_encodings, e.g. [\"cp1252\"]"
+        ) from exc
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:8192]
+    if b"\x00" in head:
+        return True
+    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return control > len(head) * 0.05
+
+
+_ATX = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def parse_markdown(text: str) -> ParsedDocument:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    title = ""
+    if lines and lines[0].strip() == "---":  # YAML front matter: keep its title, drop the rest
+        for i in range(1, len(lines)):
+            if lines[i].strip() == "---":
+                for meta in lines[1:i]:
+                    if meta.lower().startswith("title:"):
+                        title = meta.split(":", 1)[1].strip().strip("'\"")
+                lines = lines[i + 1 :]
+                break
+    blocks: list[Block] = []
+    para: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        if para:
+            blocks.append(Block("\n".join(para).strip()))
+            para.clear()
+
+    for i, line in enumerate(lines):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            para.append(line)
+            if not in_fence:
+                flush()
+            continue
+        if in_fence:
+            para.append(line)
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            flush()
+            blocks.append(Block(atx.group(2), "heading", len(atx.group(1))))
+        elif re.fullmatch(r"\s*(=+|-+)\s*", line) and len(para) == 1 and line.strip():
+            blocks.append(Block(para.pop(), "heading", 1 if "=" in line else 2))  # setext heading
+        elif not line.strip():
+            flush()
+        else:
+            para.append(line)
+    flush()
+    blocks = [b for b in blocks if b.text]
+    if not title:
+        title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "")
+    return ParsedDocument(title=title, blocks=blocks, format="markdown")
+
+
+def parse_text(text: str) -> ParsedDocument:
+    paras = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+    blocks = [Block(p.strip()) for p in paras if p.strip()]
+    return ParsedDocument(title="", blocks=blocks, format="text")
+
+
+_BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "div",
+               "section", "article", "figcaption", "caption"]
+
+
+def parse_html(text: str) -> ParsedDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(text, "lxml")
+    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "head"]):
+        if tag.name == "head":
+            continue
+        tag.decompose()
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    root = soup.body or soup
+    blocks: list[Block] = []
+    for el in root.find_all(_BLOCK_TAGS):
+        if el.name[0] == "h" and el.name[1:].isdigit():
+            txt = el.get_text(" ", strip=True)
+            if txt:
+                blocks.append(Block(txt, "heading", int(el.name[1])))
+        elif el.find(_BLOCK_TAGS) is None:  # leaf blocks only: no text counted twice
+            txt = el.get_text(" ", strip=True)
+            if txt:
+                blocks.append(Block(txt))
+    if not blocks:  # text outside any block tag
+        txt = root.get_text(" ", strip=True)
+        if txt:
+            blocks.append(Block(txt))
+    if not title:
+        title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "")
+    return ParsedDocument(title=title, blocks=blocks, format="html")
+
+
+def parse_pdf(data: bytes) -> ParsedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.lstrip().startswith(b"%PDF-"):
+        raise ParseError("not a PDF file (no %PDF- header)")
+    if b"%%EOF" not in data[-2048:]:
+        raise ParseError("PDF is truncated (no %%EOF marker at its end); re-export or re-download it")
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise ParseError("PDF is encrypted; remove the password (e.g. qpdf --decrypt) and ingest it again")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except ParseError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+        raise ParseError(f"PDF cannot be read: {exc}") from exc
+    blocks: list[Block] = []
+    for number, page_text in enumerate(pages, start=1):
+        for para in re.split(r"\n\s*\n", page_text):
+            para = re.sub(r"-\n(?=[a-z])", "", para)  # re-join words hyphenated at line ends
+            para = re.sub(r"\s*\n\s*", " ", para).strip()
+            if para:
+                blocks.append(Block(para, page=number))
+    if not blocks:
+        raise ParseError("PDF has no extractable text (scanned images? run OCR first)")
+    return ParsedDocument(title=str(meta_title).strip(), blocks=blocks, format="pdf")
+
+
+def parse_docx(data: bytes, max_uncompressed: int) -> ParsedDocument:
+    _check_zip(data, max_uncompressed)
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ParseError(f"DOCX cannot be read: {exc}") from exc
+    title = (document.core_properties.title or "").strip()
+    blocks: list[Block] = []
+    for para in document.paragraphs:
+        txt = para.text.strip()
+        if not txt:
+            continue
+        style = (para.style.name if para.style is not None else "") or ""
+        if style == "Title":
+            title = title or txt
+            blocks.append(Block(txt, "heading", 1))
+        elif style.startswith("Heading") and style[7:].strip().isdigit():
+            blocks.append(Block(txt, "heading", min(int(style[7:]), 6)))
+        else:
+            blocks.append(Block(txt))
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                blocks.append(Block(" | ".join(dict.fromkeys(cells))))
+    return ParsedDocument(title=title, blocks=blocks, format="docx")
+
+
+def _check_zip(data: bytes, max_uncompressed: int) -> None:
+    """Refuse zip bombs before anything decompresses: sizes come from the central directory."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise ParseError(f"DOCX is not a valid zip archive: {exc}") from exc
+    total = sum(i.file_size for i in infos)
+    if total > max_uncompressed:
+        raise ParseError(
+            f"DOCX would expand to {total / 1e6:.0f} MB (limit {max_uncompressed / 1e6:.0f} MB): refused as a possible zip bomb"
+        )
+    for info in infos:
+        if info.compress_size and info.file_size / info.compress_size > 1000 and info.file_size > 10_000_000:
+            raise ParseError(f"DOCX member {info.filename} has a compression ratio over 1000: refused as a possible zip bomb")
+    if not any(i.filename == "word/document.xml" for i in infos):
+        raise ParseError("DOCX has no word/document.xml (is it really a Word document?)")
+
+

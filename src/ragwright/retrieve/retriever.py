@@ -1,0 +1,78 @@
+"""Hybrid retrieval: BM25 and dense search over any Store, fused by weighted RRF."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import RetrievalSettings
+from ..errors import QuestionError
+from ..models.embedding import Embedder
+from ..store.base import Filters, Store
+from ..types import SearchResult
+from .fusion import reciprocal_rank_fusion
+
+MAX_QUERY_CHARS = 4000
+
+
+def check_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """An empty or huge query is a mistake worth a clear message, not a slow empty result."""
+    text = (query or "").strip()
+    if not text:
+        raise QuestionError("the question is empty: ask something, e.g. ragwright ask \"What is ...?\"")
+    if len(text) > max_chars:
+        raise QuestionError(
+            f"the question is {len(text):,} characters long; the limit is {max_chars:,} (answer.max_question_chars)"
+        )
+    return text
+
+
+@dataclass(slots=True)
+class Retrieval:
+    """The fused results and, for answer generation and tracing, the query's embedding."""
+
+    results: list[SearchResult]
+    query_vector: np.ndarray
+
+
+class HybridRetriever:
+    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None, *,
+               mode: str = "hybrid", max_chars: int = MAX_QUERY_CHARS) -> Retrieval:
+        """mode: "hybrid" (default), "bm25" or "dense"."""
+        query = check_query(query, max_chars)
+        k = k or self.settings.k
+        depth = max(self.settings.candidates, k)
+        vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
+        bm25 = self.store.keyword_search(query, depth, filters) if mode != "dense" else []
+        dense = self.store.vector_search(vector, depth, filters) if mode != "bm25" else []
+        if mode == "hybrid":
+            fused = reciprocal_rank_fusion(
+                [[c for c, _ in bm25], [c for c, _ in dense]],
+                [self.settings.bm25_weight, self.settings.dense_weight],
+                self.settings.rrf_k,
+            )
+        else:
+            fused = bm25 or dense
+        top = fused[:k]
+        bm25_rank = {c: i for i, (c, _) in enumerate(bm25, start=1)}
+        dense_rank = {c: i for i, (c, _) in enumerate(dense, start=1)}
+        dense_score = dict(dense)
+        stored = self.store.get_chunks(c for c, _ in top)
+        results = []
+        for chunk_id, score in top:
+            s = stored.get(chunk_id)
+            if s is None:  # deleted between ranking and fetching
+                continue
+            results.append(SearchResult(
+                doc_id=s.chunk.doc_id, chunk_id=chunk_id, source=s.source, score=round(float(score), 6),
+                text=s.chunk.text, title=s.title, heading_path=s.chunk.heading_path, page=s.chunk.page,
+                bm25_rank=bm25_rank.get(chunk_id), dense_rank=dense_rank.get(chunk_id),
+                dense_score=dense_score.get(chunk_id),
+            ))
+        return Retrieval(results, vector)

@@ -1,0 +1,94 @@
+"""Versioned schema of the embedded store. Migrations run in order, each in its own transaction;
+a store written by a newer ragwright is refused rather than damaged."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import StoreError
+
+MIGRATIONS: list[str] = [
+    # 1: documents, chunks, full-text index, vectors, ingestion manifest
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE documents (
+        doc_id TEXT PRIMARY KEY,
+        source TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL DEFAULT '',
+        format TEXT NOT NULL DEFAULT '',
+        content_hash TEXT NOT NULL,
+        size INTEGER NOT NULL DEFAULT 0,
+        n_chunks INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    );
+    CREATE TABLE chunks (
+        rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+        chunk_id TEXT NOT NULL UNIQUE,
+        doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        heading_path TEXT NOT NULL DEFAULT '[]',
+        page INTEGER
+    );
+    CREATE INDEX chunks_doc ON chunks(doc_id);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(content, tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE TABLE vectors (
+        chunk_rowid INTEGER PRIMARY KEY REFERENCES chunks(rowid) ON DELETE CASCADE,
+        vector BLOB NOT NULL
+    );
+    CREATE TRIGGER chunks_after_delete AFTER DELETE ON chunks BEGIN
+        DELETE FROM chunks_fts WHERE rowid = old.rowid;
+        DELETE FROM vectors WHERE chunk_rowid = old.rowid;
+    END;
+    CREATE TABLE manifest (
+        source TEXT PRIMARY KEY,
+        doc_id TEXT,
+        content_hash TEXT,
+        size INTEGER,
+        mtime_ns INTEGER,
+        status TEXT NOT NULL,
+        error TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    );
+    INSERT INTO meta(key, value) VALUES ('generation', '0');
+    """,
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to LATEST; return the version found before."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > LATEST:
+        raise StoreError(
+            f"the store has schema version {found}, newer than this ragwright understands ({LATEST}): upgrade ragwright"
+        )
+    for version in range(found + 1, LATEST + 1):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    out: list[str] = []
+    buf = ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

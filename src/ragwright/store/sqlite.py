@@ -1,0 +1,312 @@
+"""The embedded store: one SQLite file in WAL mode holding documents, chunks, an FTS5 index,
+vectors and the ingestion manifest. Every write is one transaction, so a crash (even kill -9)
+leaves each document either wholly old or wholly new."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import StoreError
+from ..types import Chunk, DocumentRecord
+from .base import DocumentWrite, Filters, StoredChunk
+from .schema import migrate
+from .vectors import ExactIndex, build_index
+
+_STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have how i if in into is it its of on or that the their then there "
+    "these they this to was were what when where which who why will with do does did not no can could should would "
+    "you your we our us".split()
+)
+_FIELD = re.compile(r"^(doc_id|source|format|title|metadata\.[A-Za-z0-9_.-]+)$")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def fts_query(text: str) -> str:
+    """Free text -> an FTS5 OR-query of quoted terms: no user input is ever FTS5 syntax."""
+    terms = [t for t in re.findall(r"\w+", text.lower()) if t not in _STOPWORDS]
+    return " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+
+
+class SqliteStore:
+    """Implements `ragwright.store.Store` on one SQLite file."""
+
+    def __init__(self, path: Path, *, ann_threshold: int = 250_000) -> None:
+        self.path = Path(path)
+        self.ann_threshold = ann_threshold
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "secure_delete = ON"):
+                self._conn.execute(f"PRAGMA {pragma}")
+            migrate(self._conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"{self.path.parent}: cannot create the data directory: {exc}") from exc
+        self._lock = threading.RLock()
+        self._index: ExactIndex | None = None
+        self._index_generation = -1
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write_documents(self, writes: Sequence[DocumentWrite]) -> None:
+        if not writes:
+            return
+        with self._lock, self._transaction():
+            for w in writes:
+                self._write_one(w)
+            self._bump_generation()
+
+    def _write_one(self, w: DocumentWrite) -> None:
+        d = w.document
+        if len(w.chunks) != len(w.vectors):
+            raise ValueError(f"{d.source}: {len(w.chunks)} chunks but {len(w.vectors)} vectors")
+        c = self._conn
+        existing = c.execute("SELECT doc_id FROM documents WHERE source = ?", (d.source,)).fetchone()
+        if existing and existing[0] != d.doc_id:
+            c.execute("DELETE FROM documents WHERE doc_id = ?", (existing[0],))
+        c.execute("DELETE FROM chunks WHERE doc_id = ?", (d.doc_id,))
+        c.execute(
+            """INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(doc_id) DO UPDATE SET source=excluded.source, title=excluded.title,
+                 format=excluded.format, content_hash=excluded.content_hash, size=excluded.size,
+                 n_chunks=excluded.n_chunks, metadata=excluded.metadata,
+                 updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
+            (d.doc_id, d.source, d.title, d.format, d.content_hash, d.size, len(w.chunks), json.dumps(d.metadata)),
+        )
+        vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
+        for chunk, vec in zip(w.chunks, vectors):
+            cur = c.execute(
+                "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, text_hash, heading_path, page) VALUES (?,?,?,?,?,?,?)",
+                (chunk.chunk_id, d.doc_id, chunk.ordinal, chunk.text, text_hash(chunk.context_text(d.title)),
+                 json.dumps(chunk.heading_path), chunk.page),
+            )
+            rowid = cur.lastrowid
+            c.execute("INSERT INTO chunks_fts(rowid, content) VALUES (?, ?)", (rowid, chunk.context_text(d.title)))
+            c.execute("INSERT INTO vectors(chunk_rowid, vector) VALUES (?, ?)", (rowid, vec.tobytes()))
+        c.execute(
+            """INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error) VALUES (?,?,?,?,?,'ok','')
+               ON CONFLICT(source) DO UPDATE SET doc_id=excluded.doc_id, content_hash=excluded.content_hash,
+                 size=excluded.size, mtime_ns=excluded.mtime_ns, status='ok', error='',
+                 updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
+            (d.source, d.doc_id, d.content_hash, d.size, w.mtime_ns),
+        )
+
+    def record_failure(self, source: str, error: str) -> None:
+        """Remember why a file failed; its previously indexed version, if any, stays searchable."""
+        with self._lock, self._transaction():
+            self._conn.execute(
+                """INSERT INTO manifest(source, status, error) VALUES (?, 'failed', ?)
+                   ON CONFLICT(source) DO UPDATE SET status='failed', error=excluded.error,
+                     updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
+                (source, error),
+            )
+
+    def delete_document(self, doc_id: str) -> bool:
+        with self._lock, self._transaction():
+            row = self._conn.execute("SELECT source FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            if row is None:
+                return False
+            self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            self._conn.execute("DELETE FROM manifest WHERE source = ?", (row[0],))
+            self._bump_generation()
+        self.checkpoint()
+        return True
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the main file so deleted text does not linger in the log."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass  # a reader holds the WAL: the next checkpoint will fold it
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None:
+        row = self._conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return _doc(row) if row else None
+
+    def document_by_source(self, source: str) -> DocumentRecord | None:
+        row = self._conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE source = ?", (source,)).fetchone()
+        return _doc(row) if row else None
+
+    def list_documents(self) -> list[DocumentRecord]:
+        rows = self._conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY source").fetchall()
+        return [_doc(r) for r in rows]
+
+    def manifest_entry(self, source: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT source, doc_id, content_hash, size, mtime_ns, status, error FROM manifest WHERE source = ?",
+            (source,),
+        ).fetchone()
+        keys = ("source", "doc_id", "content_hash", "size", "mtime_ns", "status", "error")
+        return dict(zip(keys, row)) if row else None
+
+    def failures(self) -> list[tuple[str, str]]:
+        return self._conn.execute("SELECT source, error FROM manifest WHERE status = 'failed' ORDER BY source").fetchall()
+
+    def stats(self) -> dict[str, int]:
+        q = self._conn.execute
+        return {
+            "documents": q("SELECT count(*) FROM documents").fetchone()[0],
+            "chunks": q("SELECT count(*) FROM chunks").fetchone()[0],
+            "fts_rows": q("SELECT count(*) FROM chunks_fts").fetchone()[0],
+            "vectors": q("SELECT count(*) FROM vectors").fetchone()[0],
+            "failed": q("SELECT count(*) FROM manifest WHERE status = 'failed'").fetchone()[0],
+        }
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock, self._transaction():
+            self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        match = fts_query(query)
+        if not match:
+            return []
+        where, params = _filter_sql(filters)
+        sql = (
+            "SELECT c.chunk_id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+            f"JOIN documents d ON d.doc_id = c.doc_id WHERE chunks_fts MATCH ? {where} ORDER BY s LIMIT ?"
+        )
+        rows = self._conn.execute(sql, (match, *params, k)).fetchall()
+        return [(cid, -float(s)) for cid, s in rows]
+
+    def vector_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        index = self._dense_index()
+        allowed = None
+        if filters:
+            where, params = _filter_sql(filters)
+            rows = self._conn.execute(
+                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where}", params
+            ).fetchall()
+            allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        hits = index.search(np.asarray(vector, dtype=np.float32).reshape(-1), k, allowed)
+        if not hits:
+            return []
+        ids = {rowid: cid for rowid, cid in self._chunk_ids([h[0] for h in hits])}
+        return [(ids[r], s) for r, s in hits if r in ids]
+
+    def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
+        ids = list(dict.fromkeys(chunk_ids))
+        out: dict[str, StoredChunk] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = self._conn.execute(
+                "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
+                f"FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            for cid, doc_id, ordinal, text, heading, page, source, title in rows:
+                chunk = Chunk(cid, doc_id, ordinal, text, json.loads(heading), page)
+                out[cid] = StoredChunk(chunk, source, title)
+        return out
+
+    def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
+        rows = self._conn.execute(
+            "SELECT c.text_hash, v.vector FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid WHERE c.doc_id = ?",
+            (doc_id,),
+        ).fetchall()
+        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self.checkpoint()
+            self._conn.close()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _chunk_ids(self, rowids: list[int]) -> list[tuple[int, str]]:
+        marks = ",".join("?" * len(rowids))
+        return self._conn.execute(f"SELECT rowid, chunk_id FROM chunks WHERE rowid IN ({marks})", rowids).fetchall()
+
+    def _dense_index(self) -> ExactIndex:
+        generation = int(self.get_meta("generation") or 0)
+        with self._lock:
+            if self._index is None or generation != self._index_generation:
+                rows = self._conn.execute("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid").fetchall()
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                if rows:
+                    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+                else:
+                    matrix = np.zeros((0, 1), dtype=np.float32)
+                self._index = build_index(ids, matrix, self.ann_threshold)
+                self._index_generation = generation
+            return self._index
+
+    def _bump_generation(self) -> None:
+        self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def _transaction(self) -> "_Tx":
+        return _Tx(self._conn, self.path)
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; a full disk becomes a StoreError."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn, self.path = conn, path
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return False
+            except sqlite3.DatabaseError as err:
+                exc = err
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
+            raise StoreError(f"{self.path}: disk full; nothing was written (rolled back): free space and run again") from exc
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise StoreError(f"{self.path}: write failed and was rolled back: {exc}") from exc
+        return False
+
+
+_DOC_COLUMNS = "doc_id, source, title, format, content_hash, n_chunks, metadata, size, updated_at"
+
+
+def _doc(row: tuple) -> DocumentRecord:
+    doc_id, source, title, fmt, chash, n, meta, size, updated = row
+    return DocumentRecord(doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated)
+
+
+def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
+    """Filters -> ' AND ...' over documents d; field names are checked, values always bound."""
+    if not filters:
+        return "", []
+    clauses: list[str] = []
+    params: list[Any] = []
+    for field, value in filters.items():
+        if not _FIELD.match(field):
+            raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
+        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+        if not values:
+            clauses.append("0")
+            continue
+        column = f"json_extract(d.metadata, '$.{field[9:]}')" if field.startswith("metadata.") else f"d.{field}"
+        parts = []
+        for v in values:
+            glob = field == "source" and isinstance(v, str) and any(ch in v for ch in "*?[")
+            parts.append(f"{column} GLOB ?" if glob else f"{column} = ?")
+            params.append(v)
+        clauses.append("(" + " OR ".join(parts) + ")")
+    return " AND " + " AND ".join(clauses), params

@@ -1,0 +1,139 @@
+"""Plain typed data that crosses package boundaries: ingest -> store -> retrieve -> generate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One structural unit a parser found: a heading or a paragraph-like run of text."""
+
+    text: str
+    kind: str = "paragraph"  # "heading" | "paragraph"
+    level: int = 0  # heading level (1-6); 0 for paragraphs
+    page: int | None = None  # 1-based page number (PDF)
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    """What a parser returns: a title and the document's blocks in reading order."""
+
+    title: str
+    blocks: list[Block]
+    format: str
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A retrievable piece of a document, small enough for the embedder's window."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    heading_path: list[str] = field(default_factory=list)
+    page: int | None = None
+
+    def context_text(self, title: str) -> str:
+        """The text indexed and embedded: title and headings give a chunk its context."""
+        head = " > ".join(p for p in [title, *self.heading_path] if p)
+        return f"{head}\n{self.text}" if head else self.text
+
+
+@dataclass(slots=True)
+class DocumentRecord:
+    """A document as the store keeps it."""
+
+    doc_id: str
+    source: str
+    title: str
+    format: str
+    content_hash: str
+    n_chunks: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    size: int = 0
+    updated_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class SearchResult:
+    """One retrieved chunk with its fused score and the scores it was fused from."""
+
+    doc_id: str
+    chunk_id: str
+    source: str
+    score: float
+    text: str
+    title: str = ""
+    heading_path: list[str] = field(default_factory=list)
+    page: int | None = None
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+    dense_score: float | None = None
+
+    @property
+    def location(self) -> str:
+        """Where a person finds the passage: the source plus its heading path or page."""
+        where = " > ".join(self.heading_path) if self.heading_path else ""
+        if self.page is not None:
+            where = f"page {self.page}" + (f", {where}" if where else "")
+        return f"{self.source} ({where})" if where else self.source
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["location"] = self.location
+        return data
+
+
+@dataclass(slots=True)
+class Citation:
+    n: int
+    doc_id: str
+    chunk_id: str
+    source: str
+    text: str
+    score: float
+    location: str = ""
+
+
+@dataclass(slots=True)
+class Answer:
+    """An answer whose every sentence cites retrieved chunks, or an abstention that says why."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    mode: str = "extractive"  # "extractive" | "generated"
+    reason: str = ""  # why it abstained, when it did
+    removed_citations: list[dict[str, Any]] = field(default_factory=list)
+    dropped_sentences: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class FailedFile:
+    path: str
+    error: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """The summary `ragwright ingest --json` prints."""
+
+    ingested: int = 0
+    unchanged: int = 0
+    failed: list[FailedFile] = field(default_factory=list)
+    chunks: int = 0
+    pruned: int = 0
+    doc_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

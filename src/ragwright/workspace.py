@@ -1,0 +1,126 @@
+"""The Python API in a few typed calls:
+
+    from ragwright import Workspace
+    ws = Workspace(".ragwright")
+    ws.ingest(["docs/"])
+    for hit in ws.search("vacation days", k=5):
+        print(hit.score, hit.location)
+    print(ws.ask("How many vacation days do I get?").answer)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .config import Settings, load_settings
+from .errors import NotFoundError, StoreError
+from .generate import Answerer
+from .ingest import Chunker, Ingestor, TextRecord
+from .ingest.chunking import approx_token_count
+from .models.chat import ChatModel, make_chat_model
+from .models.embedding import Embedder, LocalMiniLM, make_embedder
+from .retrieve import HybridRetriever, check_query
+from .store import Filters, SqliteStore
+from .types import Answer, DocumentRecord, IngestReport, SearchResult
+
+
+class Workspace:
+    """One data directory: its store, embedder, retriever and answerer, loaded lazily."""
+
+    def __init__(self, data_dir: str | Path | None = None, *, settings: Settings | None = None,
+                 config_file: Path | None = None, embedder: Embedder | None = None,
+                 chat_model: ChatModel | None = None) -> None:
+        self.settings = settings or load_settings(config_file, Path(data_dir) if data_dir is not None else None)
+        if settings is not None and data_dir is not None:
+            self.settings.data_dir = Path(data_dir)
+        self._embedder = embedder
+        self._chat_model = chat_model
+        self._store: SqliteStore | None = None
+
+    # -- parts, built on first use -----------------------------------------------------------
+
+    @property
+    def store(self) -> SqliteStore:
+        if self._store is None:
+            self._store = SqliteStore(self.settings.db_path, ann_threshold=self.settings.retrieval.ann_threshold)
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings.embedding)
+        return self._embedder
+
+    def _check_vector_space(self) -> None:
+        """Vectors from two embedders cannot be compared: refuse rather than return nonsense."""
+        recorded = self.store.get_meta("embedder")
+        if recorded is None:
+            self.store.set_meta("embedder", self.embedder.name)
+        elif recorded != self.embedder.name:
+            raise StoreError(f"{self.settings.db_path} was indexed with embedder '{recorded}', but "
+                             f"'{self.embedder.name}' is configured: set it back, or use a new --data-dir")
+
+    def _ingestor(self) -> Ingestor:
+        self._check_vector_space()
+        counter = self.embedder.count_tokens if isinstance(self.embedder, LocalMiniLM) else approx_token_count
+        chunker = Chunker(counter, self.settings.ingest.chunk_tokens, self.settings.ingest.chunk_overlap)
+        return Ingestor(self.store, self.embedder, chunker, self.settings.ingest)
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
+               progress: Callable[[int, str], None] | None = None,
+               on_start: Callable[[int], None] | None = None) -> IngestReport:
+        return self._ingestor().ingest_paths(list(paths), prune=prune, progress=progress, on_start=on_start)
+
+    def ingest_records(self, records: Iterable[TextRecord], *,
+                       progress: Callable[[int, str], None] | None = None) -> IngestReport:
+        return self._ingestor().ingest_records(records, progress=progress)
+
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None,
+               mode: str = "hybrid") -> list[SearchResult]:
+        return self._retriever().search(query, k, filters, mode=mode,
+                                        max_chars=self.settings.answer.max_question_chars).results
+
+    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+        question = check_query(question, self.settings.answer.max_question_chars)
+        retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
+                                             max_chars=self.settings.answer.max_question_chars)
+        return self._answerer().answer(question, retrieval)
+
+    def delete(self, ref: str) -> DocumentRecord:
+        """Delete by document id or by path; everything derived from it goes too."""
+        doc = self.store.get_document(ref) or self.store.document_by_source(ref)
+        if doc is None and Path(ref).exists():
+            doc = self.store.document_by_source(str(Path(ref).resolve()))
+        if doc is None:
+            raise NotFoundError(f"no document with id or path '{ref}' (see: ragwright documents)")
+        self.store.delete_document(doc.doc_id)
+        return doc
+
+    def documents(self) -> list[DocumentRecord]:
+        return self.store.list_documents()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _retriever(self) -> HybridRetriever:
+        self._check_vector_space()
+        return HybridRetriever(self.store, self.embedder, self.settings.retrieval)
+
+    def _answerer(self) -> Answerer:
+        model = self._chat_model
+        if model is None and self.settings.answer.model:
+            model = self._chat_model = make_chat_model(self.settings, self.settings.answer.model)
+        return Answerer(self.embedder, self.settings.answer, model)
