@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -104,12 +105,23 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file is passed in as init values (see load_settings), so that errors can name it.
-        return (init_settings, env_settings)
+        # Explicit arguments, then RAGWRIGHT_* variables, then the TOML file that load_settings read.
+        return (init_settings, env_settings, _TomlValues(settings_cls))
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "ragwright.db"
+
+
+_toml_values: ContextVar[dict[str, Any]] = ContextVar("ragwright_toml_values", default={})
+
+
+class _TomlValues(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _toml_values.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_values.get())
 
 
 def find_config_file(explicit: Path | None = None) -> Path | None:
@@ -139,17 +151,20 @@ def load_settings(config_file: Path | None = None, data_dir: Path | None = None,
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
-    values.update(overrides)
+    token = _toml_values.set(values)
     try:
-        settings = Settings(**values)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, path)) from exc
+    finally:
+        _toml_values.reset(token)
     home = os.environ.get("RAGWRIGHT_HOME")
     if data_dir is not None:
         settings.data_dir = Path(data_dir)
     elif home:
         settings.data_dir = Path(home)
-    elif path is not None and "data_dir" in values and not Path(settings.data_dir).is_absolute():
+    elif path is not None and "data_dir" in values and not Path(settings.data_dir).is_absolute() \
+            and "RAGWRIGHT_DATA_DIR" not in os.environ:
         settings.data_dir = path.parent / settings.data_dir
     return settings
 

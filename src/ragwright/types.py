@@ -38,7 +38,8 @@ class Chunk:
 
     def context_text(self, title: str) -> str:
         """The text indexed and embedded: title and headings give a chunk its context."""
-        head = " > ".join(p for p in [title, *self.heading_path] if p)
+        parts = [title, *(h for h in self.heading_path if h != title)]
+        head = " > ".join(p for p in parts if p)
         return f"{head}\n{self.text}" if head else self.text
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..config import DEFAULT_CONFIG_NAME, DEFAULT_TOML
 from ..errors import RagwrightError
@@ -18,7 +19,7 @@ from ..workspace import Workspace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cited, grounded answers from your own documents.")
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default: $RAGWRIGHT_HOME or ./.ragwright)")]
@@ -35,10 +36,10 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except RagwrightError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
             raise typer.Exit(EXIT_ERROR) from None
         except ValueError as exc:  # bad filters and other bad arguments
-            err.print(f"[red]error:[/red] {exc}", markup=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
             raise typer.Exit(EXIT_ERROR) from None
         except KeyboardInterrupt:
             err.print("interrupted: every finished document is stored; run the same command again to finish")
@@ -102,7 +103,7 @@ def ingest(
         _emit(data)
     else:
         for failure in report.failed:
-            err.print(f"[red]failed:[/red] {failure.path}: {failure.error}", markup=True)
+            err.print(f"[red]failed:[/red] {escape(failure.path)}: {escape(failure.error)}", markup=True)
         pruned = f", {report.pruned} pruned" if prune else ""
         err.print(f"{report.ingested} ingested, {report.unchanged} unchanged, {len(report.failed)} failed, "
                   f"{report.chunks} chunks{pruned}")
@@ -185,7 +186,7 @@ def search(
         _emit({"results": [{key: r.to_dict()[key] for key in keys} for r in results]})
         return
     for i, r in enumerate(results, start=1):
-        out.print(f"[bold]{i}. {r.location}[/bold]  score {r.score:.4f}", markup=True)
+        out.print(f"[bold]{i}. {escape(r.location)}[/bold]  score {r.score:.4f}", markup=True)
         out.print("   " + " ".join(r.text.split())[:300], markup=False)
 
 

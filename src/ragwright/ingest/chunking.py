@@ -100,13 +100,24 @@ class Chunker:
                 if ssize <= self.max_tokens:
                     pieces.append((sent, i == 0))
                 else:
-                    pieces.extend((w, i == 0 and j == 0) for j, w in enumerate(self._word_windows(sent, ssize)))
+                    pieces.extend((w, i == 0 and j == 0) for j, w in enumerate(self._word_windows(sent)))
         return pieces
 
-    def _word_windows(self, text: str, tokens: int) -> list[str]:
+    def _word_windows(self, text: str) -> list[str]:
+        """Greedy windows of whole words; words are counted one by one, so every window fits."""
         words = text.split()
-        per = max(1, int(len(words) * self.max_tokens / max(tokens, 1) * 0.9))
-        return [" ".join(words[i : i + per]) for i in range(0, len(words), per)]
+        windows: list[str] = []
+        current: list[str] = []
+        used = 0
+        for word, size in zip(words, self.count_tokens(words)):
+            if current and used + size > self.max_tokens:
+                windows.append(" ".join(current))
+                current, used = [], 0
+            current.append(word)
+            used += size
+        if current:
+            windows.append(" ".join(current))
+        return windows
 
 
 def _join(items: list[tuple[str, int, bool]]) -> str:

@@ -219,7 +219,7 @@ def parse_docx(data: bytes, max_uncompressed: int) -> ParsedDocument:
         style = (para.style.name if para.style is not None else "") or ""
         if style == "Title":
             title = title or txt
-            blocks.append(Block(txt, "heading", 1))
+            blocks.append(Block(txt, "heading", 0))  # above Heading 1, so it stays in the path
         elif style.startswith("Heading") and style[7:].strip().isdigit():
             blocks.append(Block(txt, "heading", min(int(style[7:]), 6)))
         else:

@@ -49,7 +49,7 @@ class Ingestor:
     """Turns files and text records into stored, searchable documents."""
 
     def __init__(self, store: SqliteStore, embedder: Embedder, chunker: Chunker, settings: IngestSettings,
-                 window_chunks: int = 512) -> None:
+                 window_chunks: int = 128) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker

@@ -1,0 +1,258 @@
+"""Ingestion throughput on SciFact, against the embedding model alone, in the same run.
+
+    python bench/ingest.py                 # the first 1,000 SciFact documents (about 4 min on 2 cores)
+    python bench/ingest.py --limit 0       # the whole corpus (5,183 documents; about 20 min)
+    python bench/ingest.py --limit 100     # a smoke run
+
+Measured in one process with one embedder, loaded and warmed up first (load time is excluded):
+
+  (a) model on documents: LocalMiniLM.embed(title + "\\n" + text) for every document
+      (truncated at the model's 256 tokens): "the model alone", the peer baseline;
+  (b) model on the pipeline's chunks: the same embedder on exactly the texts the pipeline
+      embeds (the Workspace's Chunker, chunk.context_text(title)): the pipeline's own model cost;
+  (c) the pipeline: Workspace(tmp).ingest_records(records), wall clock, with its time split
+      (chunking, embedding, SQLite writes, ...) taken by wrapping methods in this script;
+  (d) the no-op re-index: ingest_records of the same records again, every record unchanged.
+
+Shared machines drift (the same embed call can take twice as long a minute later), so the
+documents are taken in rounds of --round-docs: each round runs (a), (b) and (c) on its slice,
+in rotating order, and (c) ingests the slice into the same workspace, as a growing
+collection would be. Totals are sums over rounds; per-round ratios show the noise.
+--round-docs 0 runs each of (a), (b), (c) once over all documents instead.
+
+Ratios: ratio_vs_model_on_same_chunks = (b)/(c) (target >= 0.9: the pipeline adds little
+around the model); ratio_vs_model_on_docs = (a)/(c). Everything is written in a temporary
+directory. A human table goes to stderr; one JSON object is the last thing on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from _common import (MachineLoad, Stopwatch, add_data_arg, emit, environment, load_jsonl, say, scifact_paths,
+                     table, timed)
+from ragwright import Settings, TextRecord, Workspace
+from ragwright.ingest import Chunker
+from ragwright.models.embedding import LocalMiniLM, make_embedder
+from ragwright.types import Block
+
+TARGET_RATIO = 0.9
+SPLIT_ORDER = ["chunk (incl. token counting)", "  of which token counting", "embed", "sqlite write",
+               "unchanged check (get_document)", "reuse lookup (reusable_vectors)",
+               "other (hashing, blocks, vstack, loop)"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_data_arg(ap)
+    ap.add_argument("--limit", type=int, default=1000,
+                    help="number of SciFact documents, in corpus order (0 = all 5,183; default 1000)")
+    ap.add_argument("--round-docs", type=int, default=200,
+                    help="documents per interleaved round of (a), (b), (c) (0 = one round; default 200)")
+    ap.add_argument("--reindex-repeat", type=int, default=3, help="no-op re-index runs; the median is reported")
+    args = ap.parse_args(argv)
+
+    corpus_path, _ = scifact_paths(args.data)
+    docs = load_jsonl(corpus_path, args.limit or None)
+    records = [TextRecord(id=str(d["_id"]), title=d.get("title", ""), text=d.get("text", "")) for d in docs]
+    settings = Settings()  # the defaults (and RAGWRIGHT_* variables), never a ragwright.toml from the cwd
+    embedder = make_embedder(settings.embedding)
+    if not isinstance(embedder, LocalMiniLM):
+        sys.exit("bench/ingest.py measures the local embedder; unset RAGWRIGHT_EMBEDDING__PROVIDER")
+    step = args.round_docs if args.round_docs > 0 else len(records)
+    rounds = [records[i : i + step] for i in range(0, len(records), step)]
+    say(f"ingest bench: {len(records):,} SciFact documents in {len(rounds)} round(s), "
+        f"{embedder.threads} onnxruntime threads, chunks of {settings.ingest.chunk_tokens} tokens "
+        f"(+{settings.ingest.chunk_overlap} overlap)")
+
+    # Load and warm the model: nothing below pays for loading.
+    embedder.warm_up()
+    for _ in range(2):
+        embedder.embed([r.title + "\n" + r.text for r in records[:64]])
+
+    chunker = Chunker(embedder.count_tokens, settings.ingest.chunk_tokens, settings.ingest.chunk_overlap)
+
+    def chunk_texts(part: list[TextRecord]) -> list[str]:
+        """Exactly what Ingestor.ingest_records embeds for new records."""
+        texts: list[str] = []
+        for r in part:
+            blocks = [Block(p) for p in r.text.split("\n\n") if p.strip()] or [Block(r.text)]
+            texts.extend(c.context_text(r.title) for c in chunker.chunk(r.id, blocks))
+        return texts
+
+    load = MachineLoad()
+    totals = {"a": 0.0, "b": 0.0, "c": 0.0}
+    per_round: list[dict[str, float]] = []
+    split = {k: 0.0 for k in SPLIT_ORDER}
+    chunking_alone = 0.0
+    n_chunks = embed_calls = 0
+    same_texts = True
+    ingest_report = {"ingested": 0, "unchanged": 0, "failed": 0, "chunks": 0}
+    doc_tokens: list[int] = []
+    chunk_tokens: list[int] = []
+
+    with tempfile.TemporaryDirectory(prefix="ragwright-bench-ingest-") as tmp:
+        ws = Workspace(Path(tmp) / "ws", settings=Settings(), embedder=embedder)
+        ws.store  # opening the file and creating the schema is not ingestion
+        try:
+            for i, part in enumerate(rounds):
+                doc_texts = [r.title + "\n" + r.text for r in part]
+                t_chunk, texts = timed(lambda: chunk_texts(part))
+                chunking_alone += t_chunk
+                n_chunks += len(texts)
+                doc_tokens += embedder.count_tokens(doc_texts)
+                chunk_tokens += embedder.count_tokens(texts)
+                seen: list[str] = []
+                watch = Stopwatch()
+                steps: dict[str, Callable[[], float]] = {
+                    "a": lambda: timed(lambda: embedder.embed(doc_texts))[0],
+                    "b": lambda: timed(lambda: embedder.embed(texts))[0],
+                    "c": lambda: pipeline(ws, part, watch, seen, ingest_report),
+                }
+                order = "abc"[i % 3:] + "abc"[: i % 3]
+                got = {k: steps[k]() for k in order}
+                for k, v in got.items():
+                    totals[k] += v
+                for k, v in _split(watch, got["c"]).items():
+                    split[k] += v
+                embed_calls += watch.calls.get("embed", 0)
+                same_texts &= sorted(seen) == sorted(texts)
+                per_round.append({"docs": len(part), "chunks": len(texts), "order": order,
+                                  **{f"{k}_s": round(v, 3) for k, v in got.items()},
+                                  "b_over_c": round(got["b"] / got["c"], 4),
+                                  "embed_in_c_s": round(watch.seconds.get("embed", 0.0), 3)})
+                say(f"round {i + 1}/{len(rounds)} ({order}): {len(part)} docs, {len(texts)} chunks; "
+                    f"a {got['a']:.2f}s  b {got['b']:.2f}s  c {got['c']:.2f}s  b/c {got['b'] / got['c']:.3f}")
+
+            # (d) the same records again, all unchanged: hashing and one lookup per record.
+            reindex_runs = []
+            for _ in range(max(1, args.reindex_repeat)):
+                watch = Stopwatch()
+                holder: dict = {}
+                seconds = pipeline(ws, records, watch, [], holder)
+                reindex_runs.append((seconds, holder, _split(watch, seconds), watch.calls.get("embed", 0)))
+            reindex_runs.sort(key=lambda r: r[0])
+            re_s, re_report, re_split, re_calls = reindex_runs[len(reindex_runs) // 2]
+            stats = ws.store.stats()
+        finally:
+            ws.close()
+    machine = load.report()
+
+    if not same_texts:
+        say("WARNING: the pipeline embedded other texts than (b): the comparison is not like for like")
+    a_s, b_s, c_s = totals["a"], totals["b"], totals["c"]
+    n_docs = len(records)
+    round_ratios = [r["b_over_c"] for r in per_round]
+    out = {
+        "benchmark": "ingest",
+        "dataset": "scifact",
+        "docs": n_docs,
+        "chunks": n_chunks,
+        "avg_chunks_per_doc": round(n_chunks / max(n_docs, 1), 3),
+        "docs_over_model_window": sum(1 for n in doc_tokens if n + 2 > embedder.max_tokens),
+        "avg_tokens_per_doc": round(float(np.mean(doc_tokens)), 1),
+        "avg_tokens_per_chunk": round(float(np.mean(chunk_tokens)), 1),
+        "settings": {
+            "chunk_tokens": settings.ingest.chunk_tokens, "chunk_overlap": settings.ingest.chunk_overlap,
+            "max_tokens": embedder.max_tokens, "batch_size": embedder.batch_size, "threads": embedder.threads,
+        },
+        "rounds": len(rounds),
+        "round_docs": step,
+        "model_on_docs": {"seconds": round(a_s, 3), "docs_per_s": round(n_docs / a_s, 2)},
+        "model_on_same_chunks": {
+            "seconds": round(b_s, 3), "docs_per_s": round(n_docs / b_s, 2), "chunks_per_s": round(n_chunks / b_s, 2),
+            "same_texts_as_pipeline": same_texts,
+        },
+        "pipeline": {
+            "seconds": round(c_s, 3), "docs_per_s": round(n_docs / c_s, 2), "chunks_per_s": round(n_chunks / c_s, 2),
+            "report": ingest_report, "split_s": {k: round(v, 3) for k, v in split.items()},
+            "embed_calls": embed_calls, "store_after": stats,
+        },
+        "chunking_alone_s": round(chunking_alone, 3),
+        "reindex_unchanged": {
+            "seconds": round(re_s, 4), "docs_per_s": round(n_docs / re_s, 1),
+            "vs_pipeline": round(re_s / c_s, 5), "unchanged": re_report["unchanged"],
+            "ingested": re_report["ingested"], "embed_calls": re_calls,
+            "runs_s": [round(r[0], 4) for r in sorted(reindex_runs, key=lambda r: r[0])],
+            "split_s": {k: round(v, 4) for k, v in re_split.items()},
+        },
+        "ratio_vs_model_on_same_chunks": round(b_s / c_s, 4),
+        "ratio_vs_model_on_same_chunks_per_round": {
+            "median": round(statistics.median(round_ratios), 4), "min": min(round_ratios), "max": max(round_ratios)},
+        "ratio_vs_model_on_docs": round(a_s / c_s, 4),
+        "embed_inside_pipeline_vs_model_on_same_chunks": round(split["embed"] / b_s, 4),
+        "target_ratio_vs_model_on_same_chunks": TARGET_RATIO,
+        "target_met": b_s / c_s >= TARGET_RATIO,
+        "per_round": per_round,
+        "machine_load": machine,
+        "environment": environment(),
+    }
+
+    say("")
+    say(table([
+        ["(a) model on documents", n_docs, "", round(a_s, 2), round(n_docs / a_s, 2), "", round(a_s / c_s, 3)],
+        ["(b) model on pipeline chunks", n_docs, n_chunks, round(b_s, 2), round(n_docs / b_s, 2),
+         round(n_chunks / b_s, 2), round(b_s / c_s, 3)],
+        ["(c) Workspace.ingest_records", n_docs, n_chunks, round(c_s, 2), round(n_docs / c_s, 2),
+         round(n_chunks / c_s, 2), 1.0],
+        ["(d) re-index, all unchanged", n_docs, 0, round(re_s, 3), round(n_docs / re_s, 1), "",
+         round(re_s / c_s, 5)],
+    ], ["run", "docs", "chunks", "seconds", "docs/s", "chunks/s", "time / (c)"]))
+    say("")
+    say(table([[k, round(v, 3), f"{100 * v / c_s:.1f}%"] for k, v in split.items()],
+              ["pipeline (c) part", "seconds", "share of (c)"]))
+    say("")
+    verdict = "MET" if out["target_met"] else "NOT MET"
+    say(f"chunks: {n_chunks:,} ({n_chunks / n_docs:.2f} per document); "
+        f"ratio_vs_model_on_same_chunks = {b_s / c_s:.3f} (target >= {TARGET_RATIO}: {verdict}; per round: "
+        f"median {statistics.median(round_ratios):.3f}, {min(round_ratios):.3f}..{max(round_ratios):.3f}); "
+        f"ratio_vs_model_on_docs = {a_s / c_s:.3f}")
+    if machine:
+        say(f"machine load: other processes used {machine['other_processes_cpu_s']} CPU-s "
+            f"({100 * machine['other_processes_share_of_machine']:.0f}% of the machine) during this "
+            f"{machine['wall_s']} s run; steal {machine['steal_s']} s")
+    emit(out)
+    return 0
+
+
+def pipeline(ws: Workspace, records: list[TextRecord], watch: Stopwatch, seen: list[str], report_out: dict) -> float:
+    """(c): Workspace.ingest_records, timed as a whole and, by wrapping methods, in parts."""
+    embedder = ws.embedder
+    inner = embedder.embed
+
+    def recording_embed(texts):  # noqa: ANN001, ANN202
+        seen.extend(texts)
+        return inner(texts)
+
+    embedder.embed = watch.wrap("embed", recording_embed)  # type: ignore[method-assign]
+    try:
+        with watch.patch(Chunker, "chunk", "chunk (incl. token counting)"), \
+                watch.patch(embedder, "count_tokens", "  of which token counting"), \
+                watch.patch(ws.store, "write_documents", "sqlite write"), \
+                watch.patch(ws.store, "get_document", "unchanged check (get_document)"), \
+                watch.patch(ws.store, "reusable_vectors", "reuse lookup (reusable_vectors)"):
+            seconds, report = timed(lambda: ws.ingest_records(records))
+    finally:
+        del embedder.embed
+    for key, value in (("ingested", report.ingested), ("unchanged", report.unchanged),
+                       ("failed", len(report.failed)), ("chunks", report.chunks)):
+        report_out[key] = report_out.get(key, 0) + value
+    return seconds
+
+
+def _split(watch: Stopwatch, total: float) -> dict[str, float]:
+    parts = dict(watch.seconds)
+    counted = sum(v for k, v in parts.items() if not k.startswith("  "))
+    parts["other (hashing, blocks, vstack, loop)"] = max(total - counted, 0.0)
+    return {k: parts.get(k, 0.0) for k in SPLIT_ORDER}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

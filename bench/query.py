@@ -1,0 +1,323 @@
+"""Retrieval latency: Workspace.search(q, k=10) at 5k and 100k chunks, with its parts and a
+plain numpy peer measured in the same run.
+
+    python bench/query.py                          # --sizes 5000,100000 (about 5 min on 2 cores)
+    python bench/query.py --sizes 1000,20000 --queries 50 --min-searches 100   # a smoke run
+
+How the stores are built (all in a temporary directory):
+
+  * real: SciFact documents, in corpus order, ingested with Workspace.ingest_records (the real
+    model), as many as fit in the smallest size (or --limit documents, if fewer);
+  * synthetic: each larger size is reached by adding documents directly through
+    store.write_documents, 1,000 documents per call. Their chunk texts recombine sentences
+    of real SciFact abstracts (so FTS5 term statistics stay realistic), their titles are
+    real SciFact titles, their chunk counts and lengths follow the real chunks, and their
+    vectors mix two real chunk vectors plus a little noise, re-normalised (float32, L2, 384).
+
+At each size: a few warm-up searches (the first one after a write rebuilds the dense index
+and is reported separately), then every query is run through, per query and back to back:
+
+  hybrid   ws.search(q, k=10): embedding + BM25 + dense + fusion + fetching the chunks
+  embed    ws.embedder.embed([q])
+  bm25     ws.store.keyword_search(q, 100)
+  dense    ws.store.vector_search(vec, 100)
+  peers:   numpy exact top-100 over the same vectors (matrix @ q, argpartition, argsort):
+           the least the dense part can cost; fts5 MATCH top-100 on its own (no joins)
+
+Percentiles p50/p95/p99 in milliseconds. The stated target, p50 <= 20 ms for hybrid search
+at 100k chunks on 2 cores, is checked and printed. A human table goes to stderr; one JSON
+object is the last thing on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from _common import MachineLoad, add_data_arg, emit, environment, load_jsonl, percentiles_ms, say, scifact_paths, table, timed
+from ragwright import Settings, TextRecord, Workspace
+from ragwright.ingest import Chunker, split_sentences
+from ragwright.models.embedding import LocalMiniLM
+from ragwright.store.base import DocumentWrite
+from ragwright.store.sqlite import fts_query
+from ragwright.types import Block, Chunk, DocumentRecord
+
+TARGET_P50_MS = 20.0
+TARGET_SIZE = 100_000
+DEPTH = 100  # candidates per retriever, as RetrievalSettings.candidates
+SYNTH_BATCH_DOCS = 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_data_arg(ap)
+    ap.add_argument("--sizes", default="5000,100000", help="store sizes in chunks, comma-separated (default 5000,100000)")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="at most this many real SciFact documents embedded (0 = as many as fit in the smallest size)")
+    ap.add_argument("--queries", type=int, default=0, help="distinct test queries used (0 = all 300)")
+    ap.add_argument("--min-searches", type=int, default=300, help="timed searches per size, at least (default 300)")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up searches per size (default 5)")
+    ap.add_argument("--seed", type=int, default=13)
+    args = ap.parse_args(argv)
+
+    try:
+        sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    except ValueError:
+        sys.exit(f"--sizes: expected comma-separated chunk counts, got {args.sizes!r}")
+    if not sizes or sizes[0] <= 0:
+        sys.exit("--sizes: give at least one positive chunk count")
+    corpus_path, queries_path = scifact_paths(args.data)
+    corpus = load_jsonl(corpus_path)
+    queries = [q["text"] for q in load_jsonl(queries_path) if q.get("text", "").strip()]
+    if args.queries:
+        queries = queries[: args.queries]
+    if not queries:
+        sys.exit(f"{queries_path}: no queries")
+    passes = max(1, math.ceil(args.min_searches / len(queries)))
+    rng = np.random.default_rng(args.seed)
+    load = MachineLoad()
+
+    with tempfile.TemporaryDirectory(prefix="ragwright-bench-query-") as tmp:
+        ws = Workspace(Path(tmp) / "ws", settings=Settings())
+        try:
+            out = run(ws, corpus, queries, sizes, args, passes, rng)
+        finally:
+            ws.close()
+    out["machine_load"] = load.report()
+    out["environment"] = environment()
+    report(out)
+    emit(out)
+    return 0
+
+
+def run(ws: Workspace, corpus: list[dict], queries: list[str], sizes: list[int], args: argparse.Namespace,
+        passes: int, rng: np.random.Generator) -> dict[str, Any]:
+    embedder = ws.embedder
+    if not isinstance(embedder, LocalMiniLM):
+        sys.exit("bench/query.py measures the local embedder; unset RAGWRIGHT_EMBEDDING__PROVIDER")
+    t_load, _ = timed(embedder.warm_up)
+    embedder.embed(queries[:16])
+
+    # Real documents: whole documents, in corpus order, while their chunks fit in the smallest size.
+    chunker = Chunker(embedder.count_tokens, ws.settings.ingest.chunk_tokens, ws.settings.ingest.chunk_overlap)
+    records: list[TextRecord] = []
+    real_chunks = 0
+    cap = args.limit or len(corpus)
+    for d in corpus[:cap]:
+        rec = TextRecord(id=str(d["_id"]), title=d.get("title", ""), text=d.get("text", ""))
+        blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
+        n = len(chunker.chunk(rec.id, blocks))
+        if real_chunks + n > sizes[0]:
+            break
+        records.append(rec)
+        real_chunks += n
+    say(f"query bench: ingesting {len(records):,} SciFact documents ({real_chunks:,} chunks) with the model ...")
+    t_ingest, ingest_report = timed(lambda: ws.ingest_records(records))
+    say(f"  {t_ingest:.1f} s ({len(records) / t_ingest:.1f} docs/s)")
+
+    synth = Synthesizer(ws, corpus, rng)
+    results = []
+    for size in sizes:
+        have = ws.store.stats()["chunks"]
+        t_synth, added = timed(lambda: synth.add(size - have)) if size > have else (0.0, 0)
+        if added:
+            say(f"size {size:,}: added {added:,} synthetic chunks in {t_synth:.1f} s ({added / t_synth:,.0f} chunks/s)")
+        results.append(measure(ws, queries, size, passes, args.warmup, rng))
+        results[-1]["store"] = {**ws.store.stats(), "real_chunks": real_chunks,
+                                "synthetic_chunks": ws.store.stats()["chunks"] - real_chunks,
+                                "synthetic_write_s": round(t_synth, 2)}
+
+    target_row = next((r for r in results if r["size"] == TARGET_SIZE), results[-1])
+    p50 = target_row["latency_ms"]["hybrid"]["p50"]
+    return {
+        "benchmark": "query",
+        "dataset": "scifact",
+        "k": 10,
+        "candidates": DEPTH,
+        "queries": len(queries),
+        "passes": passes,
+        "model_load_s": round(t_load, 2),
+        "real_documents": len(records),
+        "real_ingest_s": round(t_ingest, 1),
+        "real_ingest_report": {"ingested": ingest_report.ingested, "chunks": ingest_report.chunks},
+        "settings": {"ann_threshold": ws.settings.retrieval.ann_threshold, "threads": embedder.threads,
+                     "rrf_k": ws.settings.retrieval.rrf_k},
+        "sizes": results,
+        "target": {"hybrid_p50_ms_max": TARGET_P50_MS, "at_chunks": target_row["size"],
+                   "hybrid_p50_ms": p50, "met": p50 <= TARGET_P50_MS},
+    }
+
+
+class Synthesizer:
+    """Documents made of real SciFact parts, written straight to the store."""
+
+    def __init__(self, ws: Workspace, corpus: list[dict], rng: np.random.Generator) -> None:
+        self.ws = ws
+        self.rng = rng
+        self.sentences = [s for d in corpus for s in split_sentences(d.get("text", "")) if len(s) > 20]
+        self.titles = [d.get("title", "") for d in corpus]
+        conn = _readonly(ws)
+        try:
+            rows = conn.execute("SELECT c.doc_id, length(c.text), v.vector FROM chunks c "
+                                "JOIN vectors v ON v.chunk_rowid = c.rowid ORDER BY c.rowid").fetchall()
+        finally:
+            conn.close()
+        per_doc: dict[str, int] = {}
+        for doc_id, _, _ in rows:
+            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+        self.chunks_per_doc = np.array(list(per_doc.values()) or [2])
+        self.chunk_chars = np.array([r[1] for r in rows] or [1000])
+        self.vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        self.n = 0
+
+    def add(self, n_chunks: int) -> int:
+        added = 0
+        while added < n_chunks:
+            writes = []
+            while len(writes) < SYNTH_BATCH_DOCS and added < n_chunks:
+                want = min(int(self.rng.choice(self.chunks_per_doc)), n_chunks - added)
+                writes.append(self._document(want))
+                added += want
+            self.ws.store.write_documents(writes)
+        return added
+
+    def _document(self, n: int) -> DocumentWrite:
+        self.n += 1
+        doc_id = f"syn_{self.n:07d}"
+        title = self.titles[int(self.rng.integers(len(self.titles)))]
+        chunks = []
+        for i in range(n):
+            target = int(self.rng.choice(self.chunk_chars))
+            parts: list[str] = []
+            size = 0
+            while size < target:
+                s = self.sentences[int(self.rng.integers(len(self.sentences)))]
+                parts.append(s)
+                size += len(s) + 1
+            chunks.append(Chunk(f"{doc_id}#{i}", doc_id, i, " ".join(parts)))
+        pick = self.rng.integers(len(self.vectors), size=(n, 2))
+        alpha = self.rng.uniform(0.5, 1.0, size=(n, 1)).astype(np.float32)
+        mixed = alpha * self.vectors[pick[:, 0]] + (1 - alpha) * self.vectors[pick[:, 1]]
+        mixed += self.rng.normal(0, 0.02, size=mixed.shape).astype(np.float32)
+        mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
+        text = "\n\n".join(c.text for c in chunks)
+        record = DocumentRecord(doc_id, f"synthetic://{doc_id}", title, "text",
+                                hashlib.sha256(text.encode()).hexdigest(), n, {}, len(text.encode()))
+        return DocumentWrite(record, chunks, mixed.astype(np.float32))
+
+
+def measure(ws: Workspace, queries: list[str], size: int, passes: int, warmup: int,
+            rng: np.random.Generator) -> dict[str, Any]:
+    store, embedder = ws.store, ws.embedder
+    # The first search after a write reloads every vector from SQLite into the dense index.
+    first_ms = timed(lambda: ws.search(queries[0], k=10))[0] * 1000
+    for q in queries[1 : 1 + warmup]:
+        ws.search(q, k=10)
+
+    # Peers read the same vectors and the same FTS index through their own read-only connection.
+    conn = _readonly(ws)
+    rows = conn.execute("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid").fetchall()
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    del rows
+
+    def numpy_top(vec: np.ndarray) -> np.ndarray:
+        scores = matrix @ vec
+        top = np.argpartition(-scores, DEPTH - 1)[:DEPTH]
+        return top[np.argsort(-scores[top])]
+
+    def fts_alone(q: str) -> list:
+        match = fts_query(q)
+        if not match:
+            return []
+        return conn.execute("SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+                            "ORDER BY s LIMIT ?", (match, DEPTH)).fetchall()
+
+    for q in queries[1 : 1 + warmup]:
+        numpy_top(embedder.embed([q])[0])
+        fts_alone(q)
+
+    samples: dict[str, list[float]] = {k: [] for k in ("hybrid", "embed", "bm25", "dense", "numpy_exact", "fts5_alone")}
+    overlap: list[float] = []
+    clock = time.perf_counter
+    say(f"size {size:,}: {passes * len(queries)} timed searches ...")
+    for p in range(passes):
+        order = rng.permutation(len(queries)) if p else np.arange(len(queries))
+        for i in order:
+            q = queries[int(i)]
+            t0 = clock(); ws.search(q, k=10); t1 = clock()
+            vec = embedder.embed([q])[0]; t2 = clock()
+            store.keyword_search(q, DEPTH); t3 = clock()
+            dense = store.vector_search(vec, DEPTH); t4 = clock()
+            top = numpy_top(vec); t5 = clock()
+            fts_alone(q); t6 = clock()
+            for key, dt in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+                samples[key].append(dt)
+            if p == 0:  # the dense part and the numpy peer should find the same chunks
+                overlap.append(_overlap(dense, top, matrix, vec))
+    conn.close()
+
+    lat = {k: percentiles_ms(v) for k, v in samples.items()}
+    parts = lat["embed"]["p50"] + lat["bm25"]["p50"] + lat["dense"]["p50"]
+    return {
+        "size": size,
+        "timed_searches": len(samples["hybrid"]),
+        "first_search_after_write_ms": round(first_ms, 1),
+        "latency_ms": lat,
+        "hybrid_p50_minus_parts_p50_ms": round(lat["hybrid"]["p50"] - parts, 3),
+        "dense_vs_numpy_exact_p50": round(lat["dense"]["p50"] / lat["numpy_exact"]["p50"], 3),
+        "bm25_vs_fts5_alone_p50": round(lat["bm25"]["p50"] / lat["fts5_alone"]["p50"], 3),
+        "dense_top100_agreement_with_numpy": round(float(np.mean(overlap)), 4) if overlap else None,
+        "share_of_hybrid_p50": {k: round(lat[k]["p50"] / lat["hybrid"]["p50"], 3) for k in ("embed", "bm25", "dense")},
+    }
+
+
+def _overlap(dense: list[tuple[str, float]], top: np.ndarray, matrix: np.ndarray, vec: np.ndarray) -> float:
+    """Agreement of the store's dense scores with numpy's: compare the score sets (ids differ in kind)."""
+    if not dense:
+        return 0.0
+    theirs = np.sort(np.array([s for _, s in dense], dtype=np.float32))[::-1]
+    ours = (matrix[top] @ vec)[: len(theirs)]
+    return float(np.mean(np.isclose(theirs, ours, atol=1e-5)))
+
+
+def _readonly(ws: Workspace) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{ws.settings.db_path}?mode=ro", uri=True, check_same_thread=False)
+
+
+def report(out: dict[str, Any]) -> None:
+    rows = []
+    for r in out["sizes"]:
+        lat = r["latency_ms"]
+        for key, label in (("hybrid", "hybrid ws.search(k=10)"), ("embed", "  query embedding"),
+                           ("bm25", "  bm25 keyword_search(100)"), ("dense", "  dense vector_search(100)"),
+                           ("numpy_exact", "peer: numpy exact top-100"), ("fts5_alone", "peer: fts5 MATCH top-100")):
+            m = lat[key]
+            rows.append([f"{r['size']:,}", label, m["p50"], m["p95"], m["p99"], m["mean"], m["n"]])
+    say("")
+    say(table(rows, ["chunks", "what", "p50 ms", "p95 ms", "p99 ms", "mean ms", "n"]))
+    say("")
+    for r in out["sizes"]:
+        say(f"{r['size']:,} chunks ({r['store']['real_chunks']:,} real, {r['store']['synthetic_chunks']:,} synthetic): "
+            f"dense/numpy p50 = {r['dense_vs_numpy_exact_p50']}, bm25/fts5-alone p50 = {r['bm25_vs_fts5_alone_p50']}, "
+            f"hybrid p50 - (embed+bm25+dense) p50 = {r['hybrid_p50_minus_parts_p50_ms']} ms, "
+            f"first search after a write {r['first_search_after_write_ms']} ms")
+    t = out["target"]
+    say(f"target: hybrid p50 <= {t['hybrid_p50_ms_max']} ms at {t['at_chunks']:,} chunks: "
+        f"{t['hybrid_p50_ms']} ms -> {'MET' if t['met'] else 'NOT MET'}")
+    m = out.get("machine_load")
+    if m:
+        say(f"machine load: other processes used {m['other_processes_cpu_s']} CPU-s "
+            f"({100 * m['other_processes_share_of_machine']:.0f}% of the machine) during this {m['wall_s']} s run")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

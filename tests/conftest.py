@@ -1,0 +1,54 @@
+"""Shared fixtures: one warm embedder for the session, fresh workspaces, generated files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ragwright import Settings, Workspace
+from ragwright.models.embedding import LocalMiniLM
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CORPUS = REPO / "examples" / "sample-corpus"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data(name: str) -> Path:
+    """A dataset from ../shared/data: skipped with a reason on a user's checkout, required in CI."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing: CI must have ../shared/data")
+        pytest.skip(f"{path} not present (the shared evaluation data is not part of a user's checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalMiniLM:
+    model = LocalMiniLM()
+    model.warm_up()
+    return model
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def workspace(settings: Settings, embedder: LocalMiniLM):
+    ws = Workspace(settings=settings, embedder=embedder)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable copy of the bundled sample corpus (every supported format)."""
+    import shutil
+
+    dest = tmp_path / "corpus"
+    shutil.copytree(SAMPLE_CORPUS, dest)
+    return dest

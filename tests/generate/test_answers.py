@@ -1,0 +1,113 @@
+import re
+
+import pytest
+
+from ragwright import ModelError, Settings, Workspace
+from ragwright.generate import find_markers
+from ragwright.generate.citations import cite, strip_markers
+from tests.openai_server import FakeOpenAI
+
+
+@pytest.fixture
+def ws(workspace, corpus):
+    workspace.ingest([corpus])
+    return workspace
+
+
+def _cited_sentences(answer):
+    return [s for s in re.split(r"(?<=[.!?])\s+", answer.answer) if s]
+
+
+def test_markers():
+    assert find_markers("A [1]. B [2, 3][4]") == [1, 2, 3, 4]
+    assert strip_markers("Blue sky [1].") == "Blue sky."
+    assert cite("Blue sky.", [1, 2]) == "Blue sky [1][2]."
+
+
+def test_extractive_answer_cites_every_sentence(ws):
+    answer = ws.ask("What is the daily meal allowance for international trips?")
+    assert not answer.abstained and answer.mode == "extractive"
+    assert "80 euros" in answer.answer
+    numbers = {c.n for c in answer.citations}
+    for sentence in _cited_sentences(answer):
+        marks = find_markers(sentence)
+        assert marks and set(marks) <= numbers
+    first = answer.citations[0]
+    assert first.source.endswith("expenses.html") and "Meals" in first.location
+    assert strip_markers(answer.answer.split(" [")[0] + ".") in first.text
+
+
+def test_pdf_citation_names_the_page(ws):
+    answer = ws.ask("For how many days per year may I work from another country?")
+    assert not answer.abstained and "20 working days" in answer.answer
+    assert answer.citations[0].location.endswith("(page 2)")
+
+
+def test_abstains_when_evidence_is_thin(ws):
+    answer = ws.ask("What is the boiling point of tungsten?")
+    assert answer.abstained and answer.citations == []
+    assert "not similar enough" in answer.reason
+
+
+def _generating_workspace(tmp_path, embedder, server):
+    settings = Settings(
+        data_dir=tmp_path / "gen",
+        answer={"model": "fake"},
+        models={"fake": {"base_url": server.base_url, "model": "m1", "api_key_env": "FAKE_KEY"}},
+    )
+    return Workspace(settings=settings, embedder=embedder)
+
+
+def test_generated_answer_checks_citations(tmp_path, embedder, corpus, monkeypatch):
+    monkeypatch.setenv("FAKE_KEY", "sk-test")
+    with FakeOpenAI() as server:
+        server.reply = lambda body: (
+            "Full-time employees get 25 vacation days per year [1]. "
+            "Up to 5 days carry over [9]. "
+            "The moon is made of green cheese."
+        )
+        with _generating_workspace(tmp_path, embedder, server) as ws:
+            ws.ingest([corpus])
+            answer = ws.ask("How many vacation days do full-time employees get?")
+        request = server.requests[-1]
+    assert request["_auth"] == "Bearer sk-test" and request["temperature"] == 0
+    prompt = request["messages"][-1]["content"]
+    assert "[1]" in prompt and "25 days of paid vacation" in prompt
+    assert not answer.abstained and answer.mode == "generated"
+    assert answer.answer.startswith("Full-time employees get 25 vacation days per year [1].")
+    assert answer.removed_citations == [{"n": 9, "sentence": "Up to 5 days carry over.",
+                                         "reason": "no source [9] was retrieved"}]
+    assert "Up to 5 days carry over [1]." in answer.answer  # re-attached to the source that supports it
+    assert answer.dropped_sentences == ["The moon is made of green cheese."]
+    assert "cheese" not in answer.answer
+    assert answer.citations[0].source.endswith("leave-policy.md")
+
+
+def test_model_saying_it_does_not_know_is_an_abstention(tmp_path, embedder, corpus, monkeypatch):
+    monkeypatch.setenv("FAKE_KEY", "k")
+    with FakeOpenAI() as server, _generating_workspace(tmp_path, embedder, server) as ws:
+        ws.ingest([corpus])
+        answer = ws.ask("How many vacation days do full-time employees get?")
+    assert answer.abstained and "model found no answer" in answer.reason
+
+
+def test_no_model_call_when_evidence_is_thin(tmp_path, embedder, corpus, monkeypatch):
+    monkeypatch.setenv("FAKE_KEY", "k")
+    with FakeOpenAI() as server, _generating_workspace(tmp_path, embedder, server) as ws:
+        ws.ingest([corpus])
+        answer = ws.ask("What is the boiling point of tungsten?")
+        assert answer.abstained and server.requests == []
+
+
+def test_failing_or_unreachable_model_is_a_clear_error(tmp_path, embedder, corpus, monkeypatch):
+    monkeypatch.setenv("FAKE_KEY", "k")
+    with FakeOpenAI() as server, _generating_workspace(tmp_path, embedder, server) as ws:
+        ws.ingest([corpus])
+        server.status = 503
+        with pytest.raises(ModelError, match="answered 503"):
+            ws.ask("How many vacation days do full-time employees get?")
+        url = server.base_url
+    settings = Settings(data_dir=tmp_path / "gen", answer={"model": "fake"},
+                        models={"fake": {"base_url": url, "model": "m1", "timeout_s": 2}})
+    with Workspace(settings=settings, embedder=embedder) as ws, pytest.raises(ModelError, match="unreachable"):
+        ws.ask("How many vacation days do full-time employees get?")

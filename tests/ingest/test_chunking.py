@@ -1,0 +1,48 @@
+from ragwright.ingest.chunking import Chunker, split_sentences
+from ragwright.types import Block
+
+
+def test_split_sentences():
+    assert split_sentences("It is 3.5 m long. Next one! And (another) one? Yes.") == [
+        "It is 3.5 m long.", "Next one!", "And (another) one?", "Yes."]
+
+
+def test_chunks_follow_headings_and_respect_token_budget(embedder):
+    sentence = "The quick brown fox jumps over the lazy dog near the river bank."
+    blocks = [Block("Guide", "heading", 1), Block("Short intro."), Block("Install", "heading", 2)]
+    blocks += [Block(" ".join([sentence] * 6)) for _ in range(8)]
+    blocks += [Block("Usage", "heading", 2), Block("Run it.")]
+    chunker = Chunker(embedder.count_tokens, max_tokens=120, overlap_tokens=20)
+    chunks = chunker.chunk("doc", blocks)
+    sizes = embedder.count_tokens([c.text for c in chunks])
+    assert max(sizes) <= 120 + 2  # joining adds at most a separator token
+    assert chunks[0].heading_path == ["Guide"] and chunks[0].text == "Short intro."
+    assert chunks[-1].heading_path == ["Guide", "Usage"] and chunks[-1].text == "Run it."
+    install = [c for c in chunks if c.heading_path == ["Guide", "Install"]]
+    assert len(install) >= 4
+    assert [c.chunk_id for c in chunks] == [f"doc#{i}" for i in range(len(chunks))]
+
+
+def test_overlap_repeats_trailing_sentences_within_a_section(embedder):
+    sents = [f"Sentence number {i} talks about topic {i}." for i in range(60)]
+    chunker = Chunker(embedder.count_tokens, max_tokens=60, overlap_tokens=15)
+    chunks = chunker.chunk("d", [Block(" ".join(sents))])
+    assert len(chunks) > 3
+    for prev, nxt in zip(chunks, chunks[1:]):
+        last_sentence = split_sentences(prev.text)[-1]
+        assert nxt.text.startswith(last_sentence)
+    covered = " ".join(c.text for c in chunks)
+    assert all(s in covered for s in sents)
+
+
+def test_one_giant_sentence_is_split_into_word_windows(embedder):
+    text = " ".join(f"word{i}" for i in range(2000))
+    chunks = Chunker(embedder.count_tokens, max_tokens=100, overlap_tokens=0).chunk("d", [Block(text)])
+    assert all(n <= 100 for n in embedder.count_tokens([c.text for c in chunks]))
+    assert " ".join(c.text for c in chunks).split() == text.split()
+
+
+def test_pages_start_new_sections():
+    blocks = [Block("one", page=1), Block("two", page=2)]
+    chunks = Chunker(max_tokens=500).chunk("d", blocks)
+    assert [(c.text, c.page) for c in chunks] == [("one", 1), ("two", 2)]

@@ -1,0 +1,35 @@
+from ragwright.ingest.discover import discover
+
+
+def _tree(tmp_path):
+    for rel in ["a.md", "b.txt", "skip.png", "sub/c.html", "sub/deep/d.md", "drafts/e.md", ".hidden/f.md"]:
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    return tmp_path
+
+
+def test_walks_recursively_and_keeps_supported_types(tmp_path):
+    found = discover([_tree(tmp_path)], include=[], exclude=[])
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in found.files)
+    assert names == ["a.md", "b.txt", "drafts/e.md", "sub/c.html", "sub/deep/d.md"]
+    assert found.failed == []
+
+
+def test_include_and_exclude_globs(tmp_path):
+    found = discover([_tree(tmp_path)], include=["**/*.md"], exclude=["drafts/**"])
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in found.files)
+    assert names == ["a.md", "sub/deep/d.md"]
+
+
+def test_missing_path_is_reported_and_others_continue(tmp_path):
+    _tree(tmp_path)
+    found = discover([tmp_path / "nope", tmp_path / "a.md"], include=[], exclude=[])
+    assert [f.error for f in found.failed] == ["no such file or directory"]
+    assert [p.name for p in found.files] == ["a.md"]
+
+
+def test_explicit_unsupported_file_is_kept_so_it_can_fail_loudly(tmp_path):
+    _tree(tmp_path)
+    found = discover([tmp_path / "skip.png"], include=[], exclude=[])
+    assert [p.name for p in found.files] == ["skip.png"]

@@ -1,0 +1,46 @@
+import numpy as np
+
+from ragwright.store.vectors import ExactIndex, HnswIndex, build_index
+
+
+def _data(n=3000, d=64, seed=0):
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((n, d)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    return np.arange(100, 100 + n), m
+
+
+def test_exact_is_exact():
+    ids, m = _data()
+    q = m[42] + 0.01
+    hits = ExactIndex(ids, m).search(q, 10)
+    expected = ids[np.argsort(-(m @ q))[:10]]
+    assert [h[0] for h in hits] == list(expected)
+    assert hits[0][0] == 142
+
+
+def test_filtered_search_only_returns_allowed():
+    ids, m = _data()
+    allowed = ids[::7]
+    hits = ExactIndex(ids, m).search(m[0], 20, allowed)
+    assert len(hits) == 20 and all(h[0] in set(allowed.tolist()) for h in hits)
+    assert hits[0][0] == 100  # m[0] itself is allowed (index 0)
+
+
+def test_hnsw_agrees_with_exact():
+    ids, m = _data()
+    exact, hnsw = ExactIndex(ids, m), HnswIndex(ids, m)
+    recall = []
+    for i in range(0, 300, 10):
+        a = {h[0] for h in exact.search(m[i], 10)}
+        b = {h[0] for h in hnsw.search(m[i], 10)}
+        recall.append(len(a & b) / 10)
+    assert np.mean(recall) >= 0.95
+    score_exact = exact.search(m[5], 1)[0][1]
+    assert abs(hnsw.search(m[5], 1)[0][1] - score_exact) < 1e-4
+
+
+def test_threshold_chooses_the_index():
+    ids, m = _data(50)
+    assert type(build_index(ids, m, 10)) is HnswIndex
+    assert type(build_index(ids, m, 100)) is ExactIndex
