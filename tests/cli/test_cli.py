@@ -211,3 +211,40 @@ def test_all_formats_through_the_cli(tmp_path):
     for query, (name, headings, page) in checks.items():
         top = json.loads(run("search", query, "--k", "1", "--data-dir", data, "--json").stdout)["results"][0]
         assert top["source"].endswith(name) and top["heading_path"] == headings and top["page"] == page, top
+
+
+def test_progress_bar_on_a_terminal(tmp_path, corpus):
+    """On a terminal (a pseudo-terminal here) ingest draws a Rich progress bar on stderr."""
+    import pty
+
+    parent, child = pty.openpty()
+    proc = subprocess.Popen([*RAGWRIGHT, "ingest", str(corpus), "--data-dir", str(tmp_path / "d")],
+                            stdout=subprocess.PIPE, stderr=child, env={**os.environ, "COLUMNS": "120"})
+    os.close(child)
+    screen = b""
+    while True:
+        try:
+            data = os.read(parent, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        screen += data
+    proc.wait(timeout=120)
+    os.close(parent)
+    text = screen.decode(errors="replace")
+    assert proc.returncode == 0
+    assert "ingesting" in text and "6/6" in text
+    assert "6 ingested, 0 unchanged, 0 failed" in text
+
+
+def test_search_filters_from_the_command_line(tmp_path, corpus):
+    data = str(tmp_path / "d")
+    run("ingest", str(corpus), "--data-dir", data)
+    out = json.loads(run("search", "days", "--filter", "format=pdf", "--data-dir", data, "--json").stdout)
+    assert out["results"] and all(r["source"].endswith(".pdf") for r in out["results"])
+    both = json.loads(run("search", "days", "--filter", "format=pdf", "--filter", "format=docx", "--k", "20",
+                          "--data-dir", data, "--json").stdout)
+    assert {Path(r["source"]).suffix for r in both["results"]} == {".pdf", ".docx"}
+    bad = run("search", "days", "--filter", "colour=red", "--data-dir", data, check=False)
+    assert bad.returncode == 2 and "unknown filter field 'colour'" in bad.stderr

@@ -100,3 +100,27 @@ def test_encodings():
     assert decode_text("caf\u00e9".encode("cp1252"), ["cp1252"]) == "caf\u00e9"
     with pytest.raises(ParseError, match="offset 3"):
         decode_text(b"caf\xe9", [])
+
+
+def test_pdf_headings_from_font_size_and_paragraphs_from_gaps(tmp_path):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    for size, text in [(18, "Annual Report"), (11, "First paragraph line one continues here."), (11, "Still the first."),
+                       (None, None), (11, "Second paragraph."), (14, "Finances"), (11, "Money matters.")]:
+        if size is None:
+            pdf.ln(8)
+            continue
+        pdf.set_font("Helvetica", size=size)
+        pdf.cell(0, size * 0.6, text, new_x="LMARGIN", new_y="NEXT")
+    path = tmp_path / "r.pdf"
+    pdf.output(str(path))
+    doc = _parse(path)
+    assert [(b.kind, b.level, b.text) for b in doc.blocks] == [
+        ("heading", 1, "Annual Report"),
+        ("paragraph", 0, "First paragraph line one continues here. Still the first."),
+        ("paragraph", 0, "Second paragraph."),
+        ("heading", 2, "Finances"),
+        ("paragraph", 0, "Money matters."),
+    ]

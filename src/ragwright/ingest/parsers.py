@@ -183,22 +183,72 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             raise ParseError("PDF is encrypted; remove the password (e.g. qpdf --decrypt) and ingest it again")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_pdf_lines(page) for page in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except ParseError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
         raise ParseError(f"PDF cannot be read: {exc}") from exc
-    blocks: list[Block] = []
-    for number, page_text in enumerate(pages, start=1):
-        for para in re.split(r"\n\s*\n", page_text):
-            para = re.sub(r"-\n(?=[a-z])", "", para)  # re-join words hyphenated at line ends
-            para = re.sub(r"\s*\n\s*", " ", para).strip()
-            if para:
-                blocks.append(Block(para, page=number))
+    blocks = _pdf_blocks(pages)
     if not blocks:
         raise ParseError("PDF has no extractable text (scanned images? run OCR first)")
     return ParsedDocument(title=str(meta_title).strip(), blocks=blocks, format="pdf")
+
+
+def _pdf_lines(page) -> list[tuple[str, float, float]]:  # noqa: ANN001 - pypdf PageObject
+    """(text, font size, y) per line of a page, from pypdf's text visitor."""
+    lines: list[list] = []
+
+    def visit(text: str, cm: list, tm: list, font: object, size: float) -> None:
+        if not text.strip():
+            return
+        scale = abs(tm[3] * cm[3]) or 1.0
+        y = tm[5] * cm[3] + cm[5]
+        if lines and abs(lines[-1][2] - y) < 1.0:
+            lines[-1][0] += text
+            lines[-1][1] = max(lines[-1][1], size * scale)
+        else:
+            lines.append([text, size * scale, y])
+
+    page.extract_text(visitor_text=visit)
+    return [(" ".join(t.split()), size, y) for t, size, y in lines if t.strip()]
+
+
+def _pdf_blocks(pages: list[list[tuple[str, float, float]]]) -> list[Block]:
+    """Lines -> headings (set in a larger font than the body) and paragraphs (split at wide gaps)."""
+    weights: dict[float, int] = {}
+    for line in (ln for page in pages for ln in page):
+        weights[round(line[1], 1)] = weights.get(round(line[1], 1), 0) + len(line[0])
+    if not weights:
+        return []
+    body = max(weights, key=weights.__getitem__)
+    heading_sizes = sorted({round(s, 1) for page in pages for t, s, _ in page if s >= body * 1.15 and len(t) <= 150},
+                           reverse=True)[:6]
+    level = {size: i + 1 for i, size in enumerate(heading_sizes)}
+    blocks: list[Block] = []
+    for number, lines in enumerate(pages, start=1):
+        gaps = sorted(abs(a[2] - b[2]) for a, b in zip(lines, lines[1:]))
+        usual = gaps[len(gaps) // 4] if gaps else 0.0  # the usual line spacing, below paragraph gaps
+        para: list[str] = []
+        prev_y: float | None = None
+
+        def flush() -> None:
+            text = re.sub(r"-\s(?=[a-z])", "", " ".join(para)).strip()  # words hyphenated at line ends
+            if text:
+                blocks.append(Block(text, page=number))
+            para.clear()
+
+        for text, size, y in lines:
+            if round(size, 1) in level and len(text) <= 150:
+                flush()
+                blocks.append(Block(text, "heading", level[round(size, 1)], page=number))
+            else:
+                if prev_y is not None and usual and abs(prev_y - y) > usual * 1.4:
+                    flush()
+                para.append(text)
+            prev_y = y
+        flush()
+    return blocks
 
 
 def parse_docx(data: bytes, max_uncompressed: int) -> ParsedDocument:

@@ -13,8 +13,7 @@ import numpy as np
 
 from ..config import IngestSettings
 from ..models.embedding import Embedder
-from ..store.base import DocumentWrite
-from ..store.sqlite import SqliteStore, text_hash
+from ..store.base import DocumentWrite, Store, text_hash
 from ..types import Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
 from .chunking import Chunker
 from .discover import discover
@@ -48,7 +47,7 @@ def doc_id_for(source: str) -> str:
 class Ingestor:
     """Turns files and text records into stored, searchable documents."""
 
-    def __init__(self, store: SqliteStore, embedder: Embedder, chunker: Chunker, settings: IngestSettings,
+    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings,
                  window_chunks: int = 128) -> None:
         self.store = store
         self.embedder = embedder

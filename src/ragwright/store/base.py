@@ -3,6 +3,8 @@ store can stand in for the embedded SQLite one without touching retrieval code."
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -13,6 +15,11 @@ from ..types import Chunk, DocumentRecord
 # A filter maps a field to a value or a list of allowed values. Fields: doc_id, source (glob
 # patterns allowed), format, title, and metadata.KEY for any key of a document's metadata.
 Filters = Mapping[str, Any]
+
+
+def text_hash(text: str) -> str:
+    """The key under which a chunk's vector can be reused when its indexed text has not changed."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(slots=True)
@@ -55,5 +62,15 @@ class Store(Protocol):
 
     def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
         """Vectors of a document's current chunks by text hash, so unchanged chunks skip the embedder."""
+
+    def manifest_entry(self, source: str) -> dict[str, Any] | None:
+        """What was last ingested from a source: content_hash, size, mtime_ns, status, error."""
+
+    def record_failure(self, source: str, error: str) -> None:
+        """Remember why a source failed, leaving any earlier good version searchable."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
 
     def close(self) -> None: ...

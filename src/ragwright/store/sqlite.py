@@ -4,7 +4,6 @@ leaves each document either wholly old or wholly new."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
@@ -16,7 +15,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..types import Chunk, DocumentRecord
-from .base import DocumentWrite, Filters, StoredChunk
+from .base import DocumentWrite, Filters, StoredChunk, text_hash
 from .schema import migrate
 from .vectors import ExactIndex, build_index
 
@@ -26,10 +25,6 @@ _STOPWORDS = frozenset(
     "you your we our us".split()
 )
 _FIELD = re.compile(r"^(doc_id|source|format|title|metadata\.[A-Za-z0-9_.-]+)$")
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def fts_query(text: str) -> str:
