@@ -9,9 +9,8 @@ import numpy as np
 
 class ExactIndex:
     def __init__(self, ids: np.ndarray, matrix: np.ndarray) -> None:
-        self.ids = ids.astype(np.int64, copy=False)
+        self.ids = ids.astype(np.int64, copy=False)  # ascending, as the store loads them
         self.matrix = matrix
-        self._pos = {int(r): i for i, r in enumerate(self.ids)} if len(ids) else {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -21,7 +20,9 @@ class ExactIndex:
         if not len(self.ids) or k <= 0:
             return []
         if allowed is not None:
-            positions = np.fromiter((self._pos[a] for a in allowed.tolist() if a in self._pos), dtype=np.int64)
+            positions = np.searchsorted(self.ids, allowed)
+            positions = positions[positions < len(self.ids)]
+            positions = positions[np.isin(self.ids[positions], allowed)]
             if not len(positions):
                 return []
             scores = self.matrix[positions] @ query
