@@ -35,7 +35,7 @@ def scifact_paths(data: Path) -> tuple[Path, Path]:
     missing = [p for p in (corpus, queries) if not p.is_file()]
     if missing:
         names = ", ".join(str(p) for p in missing)
-        sys.exit(f"bench: SciFact data not found: {names} is missing.\n"
+        sys.exit(f"bench: SciFact data not found (missing: {names}).\n"
                  f"Put the BEIR SciFact files (corpus.jsonl, queries.jsonl) under {data}/scifact/ "
                  f"or point --data at the folder that holds them.")
     return corpus, queries

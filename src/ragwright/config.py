@@ -55,6 +55,8 @@ class RetrievalSettings(_Section):
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
     rrf_k: float = Field(60.0, gt=0)
+    bm25_k1: float = Field(0.9, ge=0)
+    bm25_b: float = Field(0.4, ge=0, le=1)
     ann_threshold: int = Field(250_000, ge=0, description="above this many vectors, use an HNSW index")
 
 
@@ -228,6 +230,8 @@ candidates = 100                       # results taken from BM25 and from dense 
 bm25_weight = 1.0                      # reciprocal rank fusion weights
 dense_weight = 1.0
 rrf_k = 60
+bm25_k1 = 0.9                          # BM25 term-frequency saturation
+bm25_b = 0.4                           # BM25 length normalisation
 
 [answer]
 # model = "local"                      # a [models.NAME] below generates answers; unset = extractive answers

@@ -43,7 +43,9 @@ class Workspace:
     @property
     def store(self) -> SqliteStore:
         if self._store is None:
-            self._store = SqliteStore(self.settings.db_path, ann_threshold=self.settings.retrieval.ann_threshold)
+            r = self.settings.retrieval
+            self._store = SqliteStore(self.settings.db_path, ann_threshold=r.ann_threshold, bm25_k1=r.bm25_k1,
+                                      bm25_b=r.bm25_b)
         return self._store
 
     @property

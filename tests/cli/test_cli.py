@@ -172,7 +172,7 @@ def test_kill_9_mid_ingestion_leaves_no_half_document_and_rerun_finishes(tmp_pat
     assert 0 < n_docs < 400, "the kill should land mid-ingestion"
     bad = conn.execute("SELECT count(*) FROM documents d WHERE n_chunks != "
                        "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id)").fetchone()[0]
-    counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("chunks", "chunks_fts", "vectors")]
+    counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("chunks", "chunk_terms", "vectors")]
     conn.close()
     assert bad == 0 and counts[0] == counts[1] == counts[2]
     summary = json.loads(run("ingest", str(docs), "--data-dir", str(data), "--json").stdout)

@@ -12,7 +12,7 @@ def test_ingest_sample_corpus_every_format(workspace, corpus):
     formats = {d.format for d in workspace.documents()}
     assert formats == {"markdown", "text", "html", "pdf", "docx"}
     stats = workspace.store.stats()
-    assert stats["chunks"] == stats["fts_rows"] == stats["vectors"] == report.chunks
+    assert stats["chunks"] == stats["term_rows"] == stats["vectors"] == report.chunks
 
 
 def test_reingesting_unchanged_files_is_a_noop(workspace, corpus, embedder, monkeypatch):
@@ -45,7 +45,7 @@ def test_changed_file_replaces_its_chunks_and_reuses_unchanged_vectors(workspace
     hits = workspace.search("sabbatical after five years", k=1)
     assert "sabbatical" in hits[0].text
     stats = workspace.store.stats()
-    assert stats["chunks"] == stats["fts_rows"] == stats["vectors"]
+    assert stats["chunks"] == stats["term_rows"] == stats["vectors"]
 
 
 def test_replacement_is_atomic_for_concurrent_readers(workspace):
@@ -94,7 +94,7 @@ def test_delete_by_path_and_by_id(workspace, corpus):
     workspace.delete(other.doc_id)
     assert len(workspace.documents()) == 4
     stats = workspace.store.stats()
-    assert stats["chunks"] == stats["fts_rows"] == stats["vectors"]
+    assert stats["chunks"] == stats["term_rows"] == stats["vectors"]
     with pytest.raises(LookupError, match="no document"):
         workspace.delete("d_doesnotexist")
 

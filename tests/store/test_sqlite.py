@@ -6,7 +6,6 @@ import pytest
 from ragwright import StoreError, TextRecord
 from ragwright.store import SqliteStore
 from ragwright.store.schema import LATEST
-from ragwright.store.sqlite import fts_query
 
 
 def test_schema_version_and_wal(tmp_path):
@@ -33,15 +32,13 @@ def test_not_a_database(tmp_path):
         SqliteStore(tmp_path / "s.db")
 
 
-def test_fts_query_escapes_user_syntax():
-    assert fts_query('what is "NEAR(a b)" OR x*') == '"near" OR "b" OR "x"'  # 'what', 'is', 'or', 'a' are stopwords
-    assert fts_query("the of and") == ""
-
-
-def test_keyword_search_survives_fts_syntax(workspace):
+def test_keyword_search_takes_any_text(workspace):
     workspace.ingest_records([TextRecord(id="a", text="Quotes \" and stars * and NEAR( parentheses")])
-    assert workspace.store.keyword_search('"unbalanced AND (NEAR *', 5) == [("a#0", pytest.approx(
-        workspace.store.keyword_search("near", 5)[0][1]))]
+    hits = workspace.store.keyword_search('"unbalanced AND (NEAR *', 5)
+    assert [c for c, _ in hits] == ["a#0"]
+    assert hits[0][1] == pytest.approx(workspace.store.keyword_search("near", 5)[0][1])
+    assert workspace.store.keyword_search("the and of", 5) == []  # stop words only
+    assert workspace.store.keyword_search("", 5) == []
 
 
 def test_deleted_text_is_gone_from_the_file(workspace, tmp_path):
@@ -80,7 +77,7 @@ def test_disk_full_rolls_back_and_says_so(workspace):
     with pytest.raises(StoreError, match="disk full"):
         workspace.ingest_records(big)
     stats = workspace.store.stats()
-    assert stats["documents"] == 1 and stats["chunks"] == stats["fts_rows"] == stats["vectors"] == 1
+    assert stats["documents"] == 1 and stats["chunks"] == stats["term_rows"] == stats["vectors"] == 1
 
 
 def test_write_rejects_mismatched_vectors(tmp_path):

@@ -53,7 +53,7 @@ class Store(Protocol):
     def list_documents(self) -> list[DocumentRecord]: ...
 
     def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """BM25 over chunk text: (chunk_id, score), best first, filters applied inside the query."""
+        """BM25 over chunk text: (chunk_id, score), best first, filters applied before ranking."""
 
     def vector_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Cosine similarity: (chunk_id, score), best first, filters applied before ranking."""

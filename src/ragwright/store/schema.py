@@ -8,7 +8,7 @@ import sqlite3
 from ..errors import StoreError
 
 MIGRATIONS: list[str] = [
-    # 1: documents, chunks, full-text index, vectors, ingestion manifest
+    # 1: documents, chunks, term counts for BM25 (with their vocabulary), vectors, ingestion manifest
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE documents (
@@ -34,13 +34,17 @@ MIGRATIONS: list[str] = [
         page INTEGER
     );
     CREATE INDEX chunks_doc ON chunks(doc_id);
-    CREATE VIRTUAL TABLE chunks_fts USING fts5(content, tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE TABLE terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE);
+    CREATE TABLE chunk_terms (
+        chunk_rowid INTEGER PRIMARY KEY REFERENCES chunks(rowid) ON DELETE CASCADE,
+        counts BLOB NOT NULL
+    );
     CREATE TABLE vectors (
         chunk_rowid INTEGER PRIMARY KEY REFERENCES chunks(rowid) ON DELETE CASCADE,
         vector BLOB NOT NULL
     );
     CREATE TRIGGER chunks_after_delete AFTER DELETE ON chunks BEGIN
-        DELETE FROM chunks_fts WHERE rowid = old.rowid;
+        DELETE FROM chunk_terms WHERE chunk_rowid = old.rowid;
         DELETE FROM vectors WHERE chunk_rowid = old.rowid;
     END;
     CREATE TABLE manifest (

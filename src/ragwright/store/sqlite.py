@@ -1,5 +1,5 @@
-"""The embedded store: one SQLite file in WAL mode holding documents, chunks, an FTS5 index,
-vectors and the ingestion manifest. Every write is one transaction, so a crash (even kill -9)
+"""The embedded store: one SQLite file in WAL mode holding documents, chunks, per-chunk term
+counts (for BM25), vectors and the ingestion manifest. Every write is one transaction, so a crash (even kill -9)
 leaves each document either wholly old or wholly new."""
 
 from __future__ import annotations
@@ -17,28 +17,20 @@ from ..errors import StoreError
 from ..types import Chunk, DocumentRecord
 from .base import DocumentWrite, Filters, StoredChunk, text_hash
 from .schema import migrate
+from .bm25 import Analyzer, SparseBM25, encode_counts
 from .vectors import ExactIndex, build_index
 
-_STOPWORDS = frozenset(
-    "a an and are as at be but by for from has have how i if in into is it its of on or that the their then there "
-    "these they this to was were what when where which who why will with do does did not no can could should would "
-    "you your we our us".split()
-)
 _FIELD = re.compile(r"^(doc_id|source|format|title|metadata\.[A-Za-z0-9_.-]+)$")
-
-
-def fts_query(text: str) -> str:
-    """Free text -> an FTS5 OR-query of quoted terms: no user input is ever FTS5 syntax."""
-    terms = [t for t in re.findall(r"\w+", text.lower()) if t not in _STOPWORDS]
-    return " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
 
 
 class SqliteStore:
     """Implements `ragwright.store.Store` on one SQLite file."""
 
-    def __init__(self, path: Path, *, ann_threshold: int = 250_000) -> None:
+    def __init__(self, path: Path, *, ann_threshold: int = 250_000, bm25_k1: float = 0.9, bm25_b: float = 0.4) -> None:
         self.path = Path(path)
         self.ann_threshold = ann_threshold
+        self.bm25_params = (bm25_k1, bm25_b)
+        self.analyzer = Analyzer()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -52,16 +44,24 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._index: ExactIndex | None = None
         self._index_generation = -1
+        self._bm25: SparseBM25 | None = None
+        self._bm25_generation = -1
+        self._vocab: dict[str, int] = {}
 
     # -- writes -------------------------------------------------------------------------------
 
     def write_documents(self, writes: Sequence[DocumentWrite]) -> None:
         if not writes:
             return
-        with self._lock, self._transaction():
-            for w in writes:
-                self._write_one(w)
-            self._bump_generation()
+        try:
+            with self._lock, self._transaction():
+                self._load_vocab()
+                for w in writes:
+                    self._write_one(w)
+                self._bump_generation()
+        except BaseException:
+            self._vocab = {}  # may hold ids of terms that were rolled back: reload on next use
+            raise
 
     def _write_one(self, w: DocumentWrite) -> None:
         d = w.document
@@ -89,7 +89,10 @@ class SqliteStore:
                  json.dumps(chunk.heading_path), chunk.page),
             )
             rowid = cur.lastrowid
-            c.execute("INSERT INTO chunks_fts(rowid, content) VALUES (?, ?)", (rowid, chunk.context_text(d.title)))
+            counts = self.analyzer.counts(chunk.context_text(d.title))
+            ids = [self._term_id(term) for term in counts]
+            c.execute("INSERT INTO chunk_terms(chunk_rowid, counts) VALUES (?, ?)",
+                      (rowid, encode_counts(ids, list(counts.values()))))
             c.execute("INSERT INTO vectors(chunk_rowid, vector) VALUES (?, ?)", (rowid, vec.tobytes()))
         c.execute(
             """INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error) VALUES (?,?,?,?,?,'ok','')
@@ -157,7 +160,7 @@ class SqliteStore:
         return {
             "documents": q("SELECT count(*) FROM documents").fetchone()[0],
             "chunks": q("SELECT count(*) FROM chunks").fetchone()[0],
-            "fts_rows": q("SELECT count(*) FROM chunks_fts").fetchone()[0],
+            "term_rows": q("SELECT count(*) FROM chunk_terms").fetchone()[0],
             "vectors": q("SELECT count(*) FROM vectors").fetchone()[0],
             "failed": q("SELECT count(*) FROM manifest WHERE status = 'failed'").fetchone()[0],
         }
@@ -171,30 +174,34 @@ class SqliteStore:
             self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        match = fts_query(query)
-        if not match:
+        index = self._sparse_index()
+        with self._lock:
+            self._load_vocab()
+            term_ids = [self._vocab[t] for t in self.analyzer.terms(query) if t in self._vocab]
+        if not term_ids:
             return []
-        where, params = _filter_sql(filters)
-        sql = (
-            "SELECT c.chunk_id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-            f"JOIN documents d ON d.doc_id = c.doc_id WHERE chunks_fts MATCH ? {where} ORDER BY s LIMIT ?"
-        )
-        rows = self._conn.execute(sql, (match, *params, k)).fetchall()
-        return [(cid, -float(s)) for cid, s in rows]
+        return self._to_chunk_ids(index.search(term_ids, k, self._allowed(filters)))
 
     def vector_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         index = self._dense_index()
-        allowed = None
-        if filters:
-            where, params = _filter_sql(filters)
-            rows = self._conn.execute(
-                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where}", params
-            ).fetchall()
-            allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        hits = index.search(np.asarray(vector, dtype=np.float32).reshape(-1), k, allowed)
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        return self._to_chunk_ids(index.search(query, k, self._allowed(filters)))
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """Chunk rowids that pass the filters, for ranking among them only; None when unfiltered."""
+        if not filters:
+            return None
+        where, params = _filter_sql(filters)
+        rows = self._conn.execute(
+            f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} ORDER BY c.rowid",
+            params,
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def _to_chunk_ids(self, hits: list[tuple[int, float]]) -> list[tuple[str, float]]:
         if not hits:
             return []
-        ids = {rowid: cid for rowid, cid in self._chunk_ids([h[0] for h in hits])}
+        ids = dict(self._chunk_ids([h[0] for h in hits]))
         return [(ids[r], s) for r, s in hits if r in ids]
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
@@ -234,15 +241,42 @@ class SqliteStore:
         generation = int(self.get_meta("generation") or 0)
         with self._lock:
             if self._index is None or generation != self._index_generation:
-                rows = self._conn.execute("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid").fetchall()
-                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                if rows:
-                    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+                ids, blobs = self._column("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid")
+                if len(ids):
+                    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
                 else:
                     matrix = np.zeros((0, 1), dtype=np.float32)
                 self._index = build_index(ids, matrix, self.ann_threshold)
                 self._index_generation = generation
             return self._index
+
+    def _sparse_index(self) -> SparseBM25:
+        generation = int(self.get_meta("generation") or 0)
+        with self._lock:
+            if self._bm25 is None or generation != self._bm25_generation:
+                ids, blobs = self._column("SELECT chunk_rowid, counts FROM chunk_terms ORDER BY chunk_rowid")
+                n_terms = self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM terms").fetchone()[0]
+                self._bm25 = SparseBM25(ids, blobs, n_terms, *self.bm25_params)
+                self._bm25_generation = generation
+            return self._bm25
+
+    def _column(self, sql: str) -> tuple[np.ndarray, list[bytes]]:
+        rows = self._conn.execute(sql).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), [r[1] for r in rows]
+
+    def _load_vocab(self) -> None:
+        """Bring the term vocabulary up to date with what other writers added."""
+        known = len(self._vocab)
+        rows = self._conn.execute("SELECT term, id FROM terms WHERE id >= ?", (known,)).fetchall()
+        self._vocab.update(rows)
+
+    def _term_id(self, term: str) -> int:
+        """The id of a term, adding it inside the current write transaction when new."""
+        tid = self._vocab.get(term)
+        if tid is None:
+            tid = self._vocab[term] = len(self._vocab)
+            self._conn.execute("INSERT INTO terms(id, term) VALUES (?, ?)", (tid, term))
+        return tid
 
     def _bump_generation(self) -> None:
         self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")

@@ -1,0 +1,110 @@
+"""Okapi BM25 over an in-memory sparse term x chunk matrix (the bm25s approach: a query's
+scores are a sum of precomputed columns). The store keeps each chunk's term counts in SQLite,
+written in the same transaction as the chunk; this index is derived from them and rebuilt when
+stale. Measured at 100k chunks it answers in a few milliseconds, where FTS5's bm25() took
+~40-100 ms because it scores every matching row in SQL.
+
+Analysis follows Lucene's EnglishAnalyzer (the reference BM25 in BEIR tables): lower case,
+possessive 's removed, Lucene's English stop words, Porter stemming; BM25 with k1=0.9, b=0.4
+as in Anserini's BEIR runs, and Lucene's idf = ln(1 + (N - df + 0.5) / (df + 0.5)).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+LUCENE_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
+    "they this to was will with".split()
+)
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+class Analyzer:
+    """Text -> index terms. Stemming is cached per word: corpora repeat their words a lot."""
+
+    def __init__(self) -> None:
+        import Stemmer
+
+        self._stem = Stemmer.Stemmer("porter").stemWord
+        self._cache: dict[str, str] = {}
+
+    def terms(self, text: str) -> list[str]:
+        out = []
+        cache = self._cache
+        for word in _TOKEN.findall(text.lower()):
+            if word.endswith("'s"):
+                word = word[:-2]
+            if word in LUCENE_STOPWORDS:
+                continue
+            stem = cache.get(word)
+            if stem is None:
+                stem = cache[word] = self._stem(word)
+                if len(cache) > 500_000:
+                    cache.clear()
+            out.append(stem)
+        return out
+
+    def counts(self, text: str) -> Counter[str]:
+        return Counter(self.terms(text))
+
+
+def encode_counts(term_ids: Sequence[int], counts: Sequence[int]) -> bytes:
+    """A chunk's term counts as one blob: uint32 term ids, then uint16 counts."""
+    return np.asarray(term_ids, dtype=np.uint32).tobytes() + np.minimum(counts, 65535).astype(np.uint16).tobytes()
+
+
+def decode_counts(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    n = len(blob) // 6
+    return np.frombuffer(blob, dtype=np.uint32, count=n), np.frombuffer(blob, dtype=np.uint16, offset=4 * n, count=n)
+
+
+class SparseBM25:
+    """Chunk positions are those of `ids` (ascending chunk rowids); term ids index columns."""
+
+    def __init__(self, ids: np.ndarray, blobs: Sequence[bytes], n_terms: int, k1: float = 0.9, b: float = 0.4) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        n = len(self.ids)
+        decoded = [decode_counts(blob) for blob in blobs]
+        sizes = np.fromiter((len(t) for t, _ in decoded), dtype=np.int64, count=n)
+        terms = np.concatenate([t for t, _ in decoded]) if n else np.zeros(0, np.uint32)
+        tf = np.concatenate([c for _, c in decoded]).astype(np.float32) if n else np.zeros(0, np.float32)
+        rows = np.repeat(np.arange(n, dtype=np.int32), sizes)
+        lengths = np.bincount(rows, weights=tf, minlength=n).astype(np.float32)
+        df = np.bincount(terms, minlength=n_terms) if len(terms) else np.zeros(n_terms, np.int64)
+        idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avgdl = float(lengths.mean()) if n else 1.0
+        norm = k1 * (1.0 - b + b * lengths[rows] / max(avgdl, 1e-9))
+        weights = idf[terms] * tf * (k1 + 1.0) / (tf + norm)
+        order = np.argsort(terms, kind="stable")
+        self.rows = rows[order]
+        self.weights = weights[order].astype(np.float32)
+        self.indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, term_ids: Sequence[int], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top k (chunk rowid, BM25 score) for a query given as term ids (repeats count twice)."""
+        spans = [(self.indptr[t], self.indptr[t + 1]) for t in term_ids if 0 <= t < len(self.indptr) - 1]
+        spans = [(lo, hi) for lo, hi in spans if hi > lo]
+        if not spans or not len(self.ids) or k <= 0:
+            return []
+        rows = np.concatenate([self.rows[lo:hi] for lo, hi in spans])
+        weights = np.concatenate([self.weights[lo:hi] for lo, hi in spans])
+        scores = np.bincount(rows, weights=weights, minlength=len(self.ids))
+        if allowed is not None:
+            keep = np.zeros(len(self.ids), dtype=bool)
+            positions = np.searchsorted(self.ids, allowed)
+            positions = positions[positions < len(self.ids)]
+            keep[positions[np.isin(self.ids[positions], allowed)]] = True
+            scores[~keep] = 0.0
+        hits = np.flatnonzero(scores > 0)
+        if len(hits) > k:
+            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+        hits = hits[np.lexsort((self.ids[hits], -scores[hits]))]
+        return [(int(self.ids[i]), float(scores[i])) for i in hits]

@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import pytest
+
+from ragwright.store.bm25 import Analyzer, SparseBM25, decode_counts, encode_counts
+
+
+def test_analyzer_is_lucene_like():
+    a = Analyzer()
+    assert a.terms("The cell's membranes are RUNNING; covid-19 isn't") == ["cell", "membran", "run", "covid", "19", "isn't"]
+
+
+def test_counts_round_trip():
+    ids, counts = decode_counts(encode_counts([5, 0, 70000], [1, 3, 70000]))
+    assert ids.tolist() == [5, 0, 70000] and counts.tolist() == [1, 3, 65535]
+
+
+def _reference(docs, query, k1, b):
+    """BM25 written out term by term, as in the textbook (Lucene's idf)."""
+    n = len(docs)
+    avgdl = sum(len(d) for d in docs) / n
+    scores = []
+    for d in docs:
+        s = 0.0
+        for q in query:
+            df = sum(1 for x in docs if q in x)
+            tf = d.count(q)
+            if tf:
+                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+                s += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl))
+        scores.append(s)
+    return scores
+
+
+@pytest.mark.parametrize("k1, b", [(0.9, 0.4), (1.2, 0.75), (2.0, 0.0)])
+def test_scores_equal_the_formula(k1, b):
+    rng = np.random.default_rng(1)
+    docs = [list(rng.integers(0, 30, size=rng.integers(1, 40))) for _ in range(60)]
+    blobs = []
+    for d in docs:
+        terms = sorted(set(d))
+        blobs.append(encode_counts(terms, [d.count(t) for t in terms]))
+    ids = np.arange(10, 70)
+    index = SparseBM25(ids, blobs, 30, k1, b)
+    query = [3, 7, 7, 29]
+    expected = _reference(docs, query, k1, b)
+    hits = index.search(query, 60)
+    assert len(hits) == sum(1 for s in expected if s > 0)
+    for rowid, score in hits:
+        assert score == pytest.approx(expected[rowid - 10], rel=1e-5)
+    assert [h[1] for h in hits] == sorted((h[1] for h in hits), reverse=True)
+
+
+def test_allowed_and_unknown_terms():
+    blobs = [encode_counts([0], [1]), encode_counts([0, 1], [1, 1]), encode_counts([1], [2])]
+    index = SparseBM25(np.array([1, 2, 3]), blobs, 2)
+    assert [h[0] for h in index.search([0], 10, allowed=np.array([2, 3]))] == [2]
+    assert index.search([99], 10) == []
+    assert SparseBM25(np.zeros(0, np.int64), [], 0).search([0], 5) == []
