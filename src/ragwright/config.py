@@ -36,6 +36,7 @@ class IngestSettings(_Section):
     chunk_tokens: int = Field(240, ge=32, le=8192)
     chunk_overlap: int = Field(32, ge=0)
     fallback_encodings: list[str] = Field(default_factory=list)
+    batch_chunks: int = Field(512, ge=1, le=100_000, description="chunks embedded and committed together")
 
 
 class EmbeddingSettings(_Section):
@@ -215,6 +216,7 @@ DEFAULT_TOML = '''\
 max_file_mb = 50                       # larger files are refused with an error
 chunk_tokens = 240                     # chunk size in embedder tokens
 chunk_overlap = 32                     # tokens repeated between neighbouring chunks of a section
+batch_chunks = 512                     # chunks embedded and committed together
 # fallback_encodings = ["cp1252"]      # tried when a text file is not valid UTF-8
 
 [embedding]

@@ -18,6 +18,7 @@ from tests.filemakers import make_docx, make_encrypted_pdf, make_pdf, make_zip_b
 
 pytestmark = pytest.mark.slow
 RAGWRIGHT = [sys.executable, "-m", "ragwright"]
+SMALL_BATCHES = {**os.environ, "RAGWRIGHT_INGEST__BATCH_CHUNKS": "64"}  # commits often, so a kill lands mid-run
 
 
 def run(*args: str, cwd: Path | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -163,7 +164,7 @@ def test_kill_9_mid_ingestion_leaves_no_half_document_and_rerun_finishes(tmp_pat
         (docs / f"doc{i:03}.md").write_text(f"# Doc {i}\n\n{body}\n")
     data = tmp_path / "d"
     proc = subprocess.Popen([*RAGWRIGHT, "ingest", str(docs), "--data-dir", str(data), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=SMALL_BATCHES)
     _wait_for_documents(data / "ragwright.db", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -185,7 +186,7 @@ def test_interrupt_with_ctrl_c(tmp_path):
     for i in range(300):
         (docs / f"d{i}.txt").write_text(" ".join(f"Text {i} sentence {j}." for j in range(12)))
     proc = subprocess.Popen([*RAGWRIGHT, "ingest", str(docs), "--data-dir", str(tmp_path / "d")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=SMALL_BATCHES)
     _wait_for_documents(tmp_path / "d" / "ragwright.db", proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

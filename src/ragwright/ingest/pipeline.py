@@ -47,13 +47,14 @@ def doc_id_for(source: str) -> str:
 class Ingestor:
     """Turns files and text records into stored, searchable documents."""
 
-    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings,
-                 window_chunks: int = 128) -> None:
+    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.settings = settings
-        self.window_chunks = window_chunks
+        # Chunks embedded (sorted by length: less padding) and committed together. Larger batches
+        # embed faster; an interruption loses at most one batch of work.
+        self.window_chunks = settings.batch_chunks
 
     def ingest_paths(self, paths: Iterable[str | Path], *, prune: bool = False, progress: Progress | None = None,
                      on_start: Callable[[int], None] | None = None) -> IngestReport:
