@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 from .config import Settings, load_settings
 from .errors import NotFoundError, StoreError
+from .evaluate import EvalRun, evaluate_retrieval, load_beir
 from .generate import Answerer
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
@@ -23,6 +24,9 @@ from .models.embedding import Embedder, LocalMiniLM, make_embedder
 from .retrieve import HybridRetriever, check_query
 from .store import Filters, SqliteStore
 from .types import Answer, DocumentRecord, IngestReport, SearchResult
+
+
+PIPELINES = {"default": "hybrid", "hybrid": "hybrid", "bm25": "bm25", "dense": "dense"}
 
 
 class Workspace:
@@ -100,6 +104,32 @@ class Workspace:
             raise NotFoundError(f"no document with id or path '{ref}' (see: ragwright documents)")
         self.store.delete_document(doc.doc_id)
         return doc
+
+    def evaluate_retrieval(self, data: str | Path, split: str = "test", pipeline: str = "default",
+                           progress: Callable[[int, str], None] | None = None) -> EvalRun:
+        """Index a BEIR folder's corpus in its own store (reused while corpus and settings are
+        unchanged), run its queries, store the run here and return it."""
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
+        dataset = load_beir(Path(data), split)
+        index = self._eval_index(dataset.name, dataset.corpus_path)
+        with index:
+            index.ingest_records(dataset.corpus(), progress=progress)
+            mode = PIPELINES[pipeline]
+            run = evaluate_retrieval(dataset, lambda q: index.search(q, k=300, mode=mode), pipeline=pipeline,
+                                     config=self.settings.model_dump(mode="json", include={"retrieval", "ingest",
+                                                                                            "embedding"}))
+        self.store.save_eval_run(run.to_dict())
+        return run
+
+    def _eval_index(self, name: str, corpus: Path) -> "Workspace":
+        import hashlib
+
+        h = hashlib.sha256(str(corpus.resolve()).encode())
+        h.update(self.settings.ingest.model_dump_json().encode() + self.settings.embedding.model_dump_json().encode())
+        settings = self.settings.model_copy(deep=True)
+        settings.data_dir = self.settings.data_dir / "eval" / f"{name}-{h.hexdigest()[:12]}"
+        return Workspace(settings=settings, embedder=self.embedder)
 
     def documents(self) -> list[DocumentRecord]:
         return self.store.list_documents()

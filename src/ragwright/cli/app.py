@@ -216,5 +216,47 @@ def ask(
         err.print(f"dropped unsupported sentence: {sentence}")
 
 
+eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval on BEIR-layout datasets; list stored runs.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+@_guarded
+def eval_retrieval(
+    data: Annotated[Path, typer.Option("--data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")],
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    pipeline: Annotated[str, typer.Option(help="default, hybrid, bm25 or dense")] = "default",
+    data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+) -> None:
+    """nDCG@10, recall@10/100, MRR@10 and MAP@100 of a pipeline (trec_eval semantics)."""
+    with _workspace(data_dir, config) as ws, _progress(enabled=not as_json) as (progress, _):
+        run = ws.evaluate_retrieval(data, split, pipeline, progress=progress)
+    if as_json:
+        _emit(run.summary())
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{run.dataset} ({run.split}, {run.n_queries} queries), pipeline {run.pipeline}")
+    for name in run.metrics:
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{v:.4f}" for v in run.metrics.values()))
+    out.print(table)
+    out.print(f"run {run.run_id}, {run.seconds:.1f} s")
+
+
+@eval_app.command("runs")
+@_guarded
+def eval_runs(data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False) -> None:
+    """List stored evaluation runs."""
+    with _workspace(data_dir, config) as ws:
+        runs = ws.store.list_eval_runs()
+    if as_json:
+        _emit({"runs": runs})
+        return
+    for r in runs:
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
+        out.print(f"{r['run_id']}  {r['dataset']}/{r['split']}  {r['pipeline']:8} {metrics}", markup=False)
+
+
 def main() -> None:
     app()

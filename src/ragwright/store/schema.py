@@ -59,6 +59,23 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO meta(key, value) VALUES ('generation', '0');
     """,
+    # 2: evaluation runs
+    """
+    CREATE TABLE eval_runs (
+        run_id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        split TEXT NOT NULL,
+        pipeline TEXT NOT NULL,
+        dataset_hash TEXT NOT NULL,
+        code_version TEXT NOT NULL,
+        config TEXT NOT NULL,
+        metrics TEXT NOT NULL,
+        per_query TEXT NOT NULL,
+        seconds REAL NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
