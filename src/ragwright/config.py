@@ -53,8 +53,9 @@ class EmbeddingSettings(_Section):
 class RetrievalSettings(_Section):
     k: int = Field(10, ge=1, le=1000)
     candidates: int = Field(100, ge=1, le=10000)
-    bm25_weight: float = Field(1.0, ge=0)
-    dense_weight: float = Field(1.0, ge=0)
+    fusion: Literal["relative_score", "rrf"] = "relative_score"
+    bm25_weight: float = Field(0.45, ge=0)
+    dense_weight: float = Field(0.55, ge=0)
     rrf_k: float = Field(60.0, gt=0)
     bm25_k1: float = Field(0.9, ge=0)
     bm25_b: float = Field(0.4, ge=0, le=1)
@@ -229,9 +230,10 @@ batch_size = 32
 [retrieval]
 k = 10                                 # results returned
 candidates = 100                       # results taken from BM25 and from dense search before fusion
-bm25_weight = 1.0                      # reciprocal rank fusion weights
-dense_weight = 1.0
-rrf_k = 60
+fusion = "relative_score"              # or "rrf" (reciprocal rank fusion)
+bm25_weight = 0.45                     # fusion weights (tuned on SciFact's train split)
+dense_weight = 0.55
+rrf_k = 60                             # for fusion = "rrf"
 bm25_k1 = 0.9                          # BM25 term-frequency saturation
 bm25_b = 0.4                           # BM25 length normalisation
 

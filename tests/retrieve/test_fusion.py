@@ -16,3 +16,17 @@ def test_weights_and_order():
     assert reciprocal_rank_fusion([["a"], ["b"]], weights=[0.0, 1.0]) == [("b", pytest.approx(1 / 61))]
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([["a"]], weights=[1.0, 1.0])
+
+
+def test_relative_score_fusion():
+    from ragwright.retrieve import relative_score_fusion
+
+    fused = dict(relative_score_fusion([[("a", 10.0), ("b", 5.0)], [("b", 0.8), ("c", 0.4)]], [0.5, 0.5]))
+    assert fused["a"] == pytest.approx(0.5 * 1.0 + 0.5 * 0.5)  # missing from dense: its lowest relative score
+    assert fused["b"] == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)
+    assert fused["c"] == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
+    negative = dict(relative_score_fusion([[("x", -0.1), ("y", -0.3)]]))
+    assert negative == {"x": pytest.approx(1.0), "y": pytest.approx(0.0)}
+    assert relative_score_fusion([[("a", 1.0)], []], [1.0, 1.0]) == [("a", 1.0)]
+    with pytest.raises(ValueError):
+        relative_score_fusion([[("a", 1.0)]], [1.0, 2.0])

@@ -11,7 +11,7 @@ from ..errors import QuestionError
 from ..models.embedding import Embedder
 from ..store.base import Filters, Store
 from ..types import SearchResult
-from .fusion import reciprocal_rank_fusion
+from .fusion import reciprocal_rank_fusion, relative_score_fusion
 
 MAX_QUERY_CHARS = 4000
 
@@ -44,19 +44,19 @@ class HybridRetriever:
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None, *,
                mode: str = "hybrid", max_chars: int = MAX_QUERY_CHARS) -> Retrieval:
-        """mode: "hybrid" (default), "bm25" or "dense"."""
+        """mode: "hybrid" (default), "bm25" or "dense". Hybrid fuses the top `candidates` of each
+        list (the depth its weights were tuned at), so it returns at most twice that many."""
         query = check_query(query, max_chars)
         k = k or self.settings.k
-        depth = max(self.settings.candidates, k)
+        depth = self.settings.candidates if mode == "hybrid" else max(self.settings.candidates, k)
         vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
         bm25 = self.store.keyword_search(query, depth, filters) if mode != "dense" else []
         dense = self.store.vector_search(vector, depth, filters) if mode != "bm25" else []
-        if mode == "hybrid":
-            fused = reciprocal_rank_fusion(
-                [[c for c, _ in bm25], [c for c, _ in dense]],
-                [self.settings.bm25_weight, self.settings.dense_weight],
-                self.settings.rrf_k,
-            )
+        weights = [self.settings.bm25_weight, self.settings.dense_weight]
+        if mode == "hybrid" and self.settings.fusion == "rrf":
+            fused = reciprocal_rank_fusion([[c for c, _ in bm25], [c for c, _ in dense]], weights, self.settings.rrf_k)
+        elif mode == "hybrid":
+            fused = relative_score_fusion([bm25, dense], weights)
         else:
             fused = bm25 or dense
         top = fused[:k]
