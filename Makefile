@@ -35,6 +35,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
 bench: install-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/retrieval_quality.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -26,7 +26,9 @@ from .store import Filters, SqliteStore
 from .types import Answer, DocumentRecord, IngestReport, SearchResult
 
 
-PIPELINES = {"default": "hybrid", "hybrid": "hybrid", "bm25": "bm25", "dense": "dense"}
+# Evaluation pipelines: "default" is the configured search; "hybrid" is classic equal-weight RRF,
+# the fusion most frameworks use, kept as a reference point.
+PIPELINES = ("default", "hybrid", "bm25", "dense")
 
 
 class Workspace:
@@ -115,10 +117,13 @@ class Workspace:
         index = self._eval_index(dataset.name, dataset.corpus_path)
         with index:
             index.ingest_records(dataset.corpus(), progress=progress)
-            mode = PIPELINES[pipeline]
+            if pipeline == "hybrid":
+                index.settings.retrieval = index.settings.retrieval.model_copy(
+                    update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0})
+            mode = pipeline if pipeline in ("bm25", "dense") else "hybrid"
             run = evaluate_retrieval(dataset, lambda q: index.search(q, k=300, mode=mode), pipeline=pipeline,
-                                     config=self.settings.model_dump(mode="json", include={"retrieval", "ingest",
-                                                                                            "embedding"}))
+                                     config=index.settings.model_dump(mode="json", include={"retrieval", "ingest",
+                                                                                             "embedding"}))
         self.store.save_eval_run(run.to_dict())
         return run
 
