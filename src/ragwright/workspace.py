@@ -60,17 +60,18 @@ class Workspace:
             self._embedder = make_embedder(self.settings.embedding)
         return self._embedder
 
-    def _check_vector_space(self) -> None:
+    def _check_vector_space(self, writing: bool = False) -> None:
         """Vectors from two embedders cannot be compared: refuse rather than return nonsense."""
         recorded = self.store.get_meta("embedder")
         if recorded is None:
-            self.store.set_meta("embedder", self.embedder.name)
+            if writing:
+                self.store.set_meta("embedder", self.embedder.name)
         elif recorded != self.embedder.name:
             raise StoreError(f"{self.settings.db_path} was indexed with embedder '{recorded}', but "
                              f"'{self.embedder.name}' is configured: set it back, or use a new --data-dir")
 
     def _ingestor(self) -> Ingestor:
-        self._check_vector_space()
+        self._check_vector_space(writing=True)
         counter = self.embedder.count_tokens if isinstance(self.embedder, LocalMiniLM) else approx_token_count
         chunker = Chunker(counter, self.settings.ingest.chunk_tokens, self.settings.ingest.chunk_overlap)
         return Ingestor(self.store, self.embedder, chunker, self.settings.ingest)
@@ -100,8 +101,8 @@ class Workspace:
     def delete(self, ref: str) -> DocumentRecord:
         """Delete by document id or by path; everything derived from it goes too."""
         doc = self.store.get_document(ref) or self.store.document_by_source(ref)
-        if doc is None and Path(ref).exists():
-            doc = self.store.document_by_source(str(Path(ref).resolve()))
+        if doc is None:  # a path, relative or not, and perhaps already removed from disk
+            doc = self.store.document_by_source(str(Path(ref).expanduser().resolve()))
         if doc is None:
             raise NotFoundError(f"no document with id or path '{ref}' (see: ragwright documents)")
         self.store.delete_document(doc.doc_id)
@@ -114,23 +115,25 @@ class Workspace:
         if pipeline not in PIPELINES:
             raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
         dataset = load_beir(Path(data), split)
-        index = self._eval_index(dataset.name, dataset.corpus_path)
+        index = self._eval_index(dataset.name, dataset.fingerprint())
         with index:
             index.ingest_records(dataset.corpus(), progress=progress)
             if pipeline == "hybrid":
                 index.settings.retrieval = index.settings.retrieval.model_copy(
                     update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0})
             mode = pipeline if pipeline in ("bm25", "dense") else "hybrid"
-            run = evaluate_retrieval(dataset, lambda q: index.search(q, k=300, mode=mode), pipeline=pipeline,
+            retriever = index._retriever()
+            run = evaluate_retrieval(dataset, lambda q: retriever.search(q, 300, mode=mode, max_chars=10**7).results,
+                                     pipeline=pipeline,
                                      config=index.settings.model_dump(mode="json", include={"retrieval", "ingest",
                                                                                              "embedding"}))
         self.store.save_eval_run(run.to_dict())
         return run
 
-    def _eval_index(self, name: str, corpus: Path) -> "Workspace":
+    def _eval_index(self, name: str, fingerprint: str) -> "Workspace":
         import hashlib
 
-        h = hashlib.sha256(str(corpus.resolve()).encode())
+        h = hashlib.sha256(fingerprint.encode())
         h.update(self.settings.ingest.model_dump_json().encode() + self.settings.embedding.model_dump_json().encode())
         settings = self.settings.model_copy(deep=True)
         settings.data_dir = self.settings.data_dir / "eval" / f"{name}-{h.hexdigest()[:12]}"

@@ -111,3 +111,14 @@ def test_failing_or_unreachable_model_is_a_clear_error(tmp_path, embedder, corpu
                         models={"fake": {"base_url": url, "model": "m1", "timeout_s": 2}})
     with Workspace(settings=settings, embedder=embedder) as ws, pytest.raises(ModelError, match="unreachable"):
         ws.ask("How many vacation days do full-time employees get?")
+
+
+def test_abstention_looks_at_the_most_similar_sentence():
+    from ragwright.generate.evidence import Evidence
+    from ragwright.generate.extractive import extractive_answer
+    from ragwright.types import SearchResult
+
+    hit = SearchResult("d", "d#0", "src", 1.0, "text")
+    evidence = [Evidence("word match", hit, 0, 0.34, 1.0), Evidence("meaning match", hit, 0, 0.40, 0.0)]
+    answer = extractive_answer("q", evidence, threshold=0.35, max_sentences=3)
+    assert not answer.abstained and "meaning match" in answer.answer and "word match" not in answer.answer

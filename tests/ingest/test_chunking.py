@@ -46,3 +46,12 @@ def test_pages_start_new_sections():
     blocks = [Block("one", page=1), Block("two", page=2)]
     chunks = Chunker(max_tokens=500).chunk("d", blocks)
     assert [(c.text, c.page) for c in chunks] == [("one", 1), ("two", 2)]
+
+
+def test_indexed_text_with_title_and_overlap_fits_the_budget(embedder):
+    sents = [f"Claim {i}: the protein variant {i} binds receptor sites with moderate affinity." for i in range(80)]
+    chunker = Chunker(embedder.count_tokens, max_tokens=100, overlap_tokens=40)
+    chunks = chunker.chunk("d", [Block("Results of the binding assays", "heading", 1), Block(" ".join(sents))],
+                           title="A long title about protein binding studies")
+    sizes = embedder.count_tokens([c.context_text("A long title about protein binding studies") for c in chunks])
+    assert max(sizes) <= 100 + 2, sizes

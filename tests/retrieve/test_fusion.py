@@ -30,3 +30,11 @@ def test_relative_score_fusion():
     assert relative_score_fusion([[("a", 1.0)], []], [1.0, 1.0]) == [("a", 1.0)]
     with pytest.raises(ValueError):
         relative_score_fusion([[("a", 1.0)]], [1.0, 2.0])
+
+
+def test_a_short_list_is_exhaustive_so_missing_means_no_match():
+    from ragwright.retrieve import relative_score_fusion
+
+    fused = relative_score_fusion([[("a", 7.0)], [("b", 0.9), ("c", 0.8), ("a", 0.5)]], [0.45, 0.55], depth=100)
+    assert fused[0][0] == "a"  # the only keyword match is not drowned by dense-only hits
+    assert dict(fused)["b"] == pytest.approx(0.55)

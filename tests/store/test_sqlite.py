@@ -89,3 +89,24 @@ def test_write_rejects_mismatched_vectors(tmp_path):
     with pytest.raises(ValueError, match="1 chunks but 0 vectors"):
         store.write_documents([DocumentWrite(doc, [Chunk("d#0", "d", 0, "x")], np.zeros((0, 384), np.float32))])
     assert store.stats()["documents"] == 0
+
+
+def test_two_processes_creating_a_store_at_once(tmp_path):
+    import threading
+
+    errors = []
+    barrier = threading.Barrier(4)
+
+    def open_store(i: int) -> None:
+        try:
+            barrier.wait()
+            SqliteStore(tmp_path / "s.db").close()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -172,7 +173,7 @@ def delete(ref: Annotated[str, typer.Argument(help="Document id or path")], data
 @_guarded
 def search(
     query: Annotated[str, typer.Argument(help="What to look for")],
-    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Number of results")] = 10,
+    k: Annotated[Optional[int], typer.Option("--k", min=1, max=1000, help="Number of results (default: retrieval.k)")] = None,
     mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense")] = "hybrid",
     filters: Filter = None, data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:

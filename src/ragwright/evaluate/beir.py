@@ -72,11 +72,15 @@ def load_beir(path: Path, split: str = "test") -> BeirDataset:
         candidate = path / name
         if candidate.is_file():
             with candidate.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
+                for n, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
                         row = json.loads(line)
                         if str(row["_id"]) in qrels:
-                            queries[str(row["_id"])] = row["text"]
+                            queries[str(row["_id"])] = str(row["text"])
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise DatasetError(f"{candidate}:{n}: not a query line ({exc!r})") from exc
     missing = [q for q in qrels if q not in queries]
     if missing:
         raise DatasetError(f"{path}: {len(missing)} queries of qrels/{split}.tsv have no text (first: {missing[0]})")

@@ -25,10 +25,11 @@ def document_run(results: Sequence[SearchResult], depth: int = 100) -> dict[str,
     return docs
 
 
-def evaluate_retrieval(dataset: BeirDataset, search: Search, *, pipeline: str, config: dict | None = None) -> EvalRun:
+def evaluate_retrieval(dataset: BeirDataset, search: Search, *, pipeline: str, config: dict | None = None,
+                       fingerprint: str = "") -> EvalRun:
     started = time.perf_counter()
     run = {qid: document_run(search(text)) for qid, text in dataset.queries.items()}
     metrics, per_query = evaluate(dataset.qrels, run)
     return EvalRun(kind="retrieval", dataset=dataset.name, split=dataset.split, pipeline=pipeline,
-                   dataset_hash=dataset.fingerprint(), metrics={k: round(v, 6) for k, v in metrics.items()},
+                   dataset_hash=fingerprint or dataset.fingerprint(), metrics={k: round(v, 6) for k, v in metrics.items()},
                    per_query=per_query, config=config or {}, seconds=round(time.perf_counter() - started, 3))

@@ -12,8 +12,8 @@ from .evidence import Evidence
 def extractive_answer(question: str, evidence: Sequence[Evidence], *, threshold: float, max_sentences: int,
                       margin: float = 0.12) -> Answer:
     best = evidence[0] if evidence else None
-    if best is None or best.similarity < threshold:
-        return abstention(question, best, threshold)
+    if best is None or strongest(evidence).similarity < threshold:
+        return abstention(question, strongest(evidence) if evidence else None, threshold)
     chosen: list[Evidence] = []
     for item in evidence:
         if len(chosen) >= max_sentences:
@@ -24,6 +24,11 @@ def extractive_answer(question: str, evidence: Sequence[Evidence], *, threshold:
     sentences = [cite(e.sentence, [book.number(e.result, e.similarity)]) for e in chosen]
     return Answer(question=question, answer=" ".join(sentences), abstained=False, citations=book.citations,
                   mode="extractive")
+
+
+def strongest(evidence: Sequence[Evidence]) -> Evidence:
+    """The sentence most similar to the question: what decides whether there is evidence at all."""
+    return max(evidence, key=lambda e: e.similarity)
 
 
 def abstention(question: str, best: Evidence | None, threshold: float) -> Answer:

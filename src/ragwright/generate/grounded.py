@@ -15,7 +15,7 @@ from ..models.embedding import Embedder
 from ..types import Answer, SearchResult
 from .citations import CitationBook, cite, find_markers, strip_markers
 from .evidence import Evidence
-from .extractive import abstention
+from .extractive import abstention, strongest
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources given. After every sentence, cite the "
@@ -33,7 +33,7 @@ def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatM
 
 def generated_answer(question: str, results: Sequence[SearchResult], evidence: Sequence[Evidence], model: ChatModel,
                      embedder: Embedder, *, threshold: float, max_tokens: int) -> Answer:
-    best = evidence[0] if evidence else None
+    best = strongest(evidence) if evidence else None
     if best is None or best.similarity < threshold:
         return abstention(question, best, threshold)
     reply = model.complete(build_messages(question, results), temperature=0.0, max_tokens=max_tokens)

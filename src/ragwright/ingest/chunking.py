@@ -40,10 +40,15 @@ class Chunker:
     max_tokens: int = 240
     overlap_tokens: int = 32
 
-    def chunk(self, doc_id: str, blocks: Sequence[Block]) -> list[Chunk]:
+    def chunk(self, doc_id: str, blocks: Sequence[Block], title: str = "") -> list[Chunk]:
+        """Chunks whose indexed text (title and headings, then the text) fits `max_tokens`."""
         chunks: list[Chunk] = []
         for section in _sections(blocks):
-            for text in self._pack(section.units):
+            probe = Chunk("", doc_id, 0, "", section.heading_path)
+            prefix = probe.context_text(title).strip()
+            reserve = self.count_tokens([prefix])[0] + 1 if prefix else 0
+            budget = max(self.max_tokens - reserve, min(32, self.max_tokens))
+            for text in self._pack(section.units, budget):
                 chunks.append(
                     Chunk(
                         chunk_id=f"{doc_id}#{len(chunks)}",
@@ -56,8 +61,8 @@ class Chunker:
                 )
         return chunks
 
-    def _pack(self, paragraphs: list[str]) -> list[str]:
-        pieces = self._pieces(paragraphs)
+    def _pack(self, paragraphs: list[str], budget: int) -> list[str]:
+        pieces = self._pieces(paragraphs, budget)
         if not pieces:
             return []
         sizes = self.count_tokens([p for p, _ in pieces])
@@ -65,9 +70,11 @@ class Chunker:
         current: list[tuple[str, int, bool]] = []  # (text, tokens, starts_paragraph)
         used = 0
         for (text, starts_para), size in zip(pieces, sizes):
-            if current and used + size > self.max_tokens:
+            if current and used + size > budget:
                 out.append(_join(current))
                 current, used = self._overlap(current)
+                while current and used + size > budget:  # the overlap must leave room for the piece
+                    used -= current.pop(0)[1]
             current.append((text, size, starts_para))
             used += size
         if current:
@@ -87,30 +94,30 @@ class Chunker:
             kept, used = [], 0
         return kept, used
 
-    def _pieces(self, paragraphs: list[str]) -> list[tuple[str, bool]]:
+    def _pieces(self, paragraphs: list[str], budget: int) -> list[tuple[str, bool]]:
         """Paragraphs that fit stay whole; longer ones split into sentences, then word windows."""
         sizes = self.count_tokens(paragraphs) if paragraphs else []
         pieces: list[tuple[str, bool]] = []
         for para, size in zip(paragraphs, sizes):
-            if size <= self.max_tokens:
+            if size <= budget:
                 pieces.append((para, True))
                 continue
             sentences = split_sentences(para)
             for i, (sent, ssize) in enumerate(zip(sentences, self.count_tokens(sentences))):
-                if ssize <= self.max_tokens:
+                if ssize <= budget:
                     pieces.append((sent, i == 0))
                 else:
-                    pieces.extend((w, i == 0 and j == 0) for j, w in enumerate(self._word_windows(sent)))
+                    pieces.extend((w, i == 0 and j == 0) for j, w in enumerate(self._word_windows(sent, budget)))
         return pieces
 
-    def _word_windows(self, text: str) -> list[str]:
+    def _word_windows(self, text: str, budget: int) -> list[str]:
         """Greedy windows of whole words; words are counted one by one, so every window fits."""
         words = text.split()
         windows: list[str] = []
         current: list[str] = []
         used = 0
         for word, size in zip(words, self.count_tokens(words)):
-            if current and used + size > self.max_tokens:
+            if current and used + size > budget:
                 windows.append(" ".join(current))
                 current, used = [], 0
             current.append(word)

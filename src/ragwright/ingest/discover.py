@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -37,23 +38,36 @@ def discover(paths: Iterable[str | Path], include: list[str], exclude: list[str]
     found = Discovery()
     seen: set[Path] = set()
 
-    def add(path: Path) -> None:
-        resolved = path.resolve()
-        if resolved not in seen:
+    def add(path: Path, root: Path | None = None) -> None:
+        try:
+            resolved = path.resolve(strict=True)
+            regular = stat.S_ISREG(resolved.stat().st_mode)
+        except (OSError, RuntimeError) as exc:  # dangling link, link loop, name too long
+            found.failed.append(FailedFile(str(path), f"cannot resolve: {getattr(exc, 'strerror', None) or exc}"))
+            return
+        if not regular:
+            found.failed.append(FailedFile(str(path), "not a regular file (a device, pipe or socket)"))
+        elif root is not None and not resolved.is_relative_to(root):
+            found.failed.append(FailedFile(str(path), f"links outside {root}; name {resolved} to ingest it"))
+        elif resolved not in seen:
             seen.add(resolved)
             found.files.append(resolved)
 
     for raw in paths:
         path = Path(raw).expanduser()
-        if not path.exists():
+        try:
+            kind = "dir" if path.is_dir() else "file" if path.exists() else None
+        except OSError as exc:  # name too long, permission denied on a parent
+            found.failed.append(FailedFile(str(path), exc.strerror or str(exc)))
+            continue
+        if kind is None:
             found.failed.append(FailedFile(str(path), "no such file or directory"))
-        elif path.is_file():
+        elif kind == "file":
             add(path)  # named explicitly: taken even if its type is unsupported, so the error says so
-        elif path.is_dir():
-            found.roots.append(path.resolve())
-            _walk(path, include, exclude, add, found.failed)
         else:
-            found.failed.append(FailedFile(str(path), "not a regular file or folder"))
+            root = path.resolve()
+            found.roots.append(root)
+            _walk(path, include, exclude, lambda p: add(p, root), found.failed)
     return found
 
 

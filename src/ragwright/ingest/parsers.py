@@ -81,7 +81,8 @@ def _looks_binary(data: bytes) -> bool:
     return control > len(head) * 0.05
 
 
-_ATX = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_ATX = re.compile(r"(#{1,6})[ \t]+(.*)")  # no nested quantifiers: linear on any line
+_YAML_LINE = re.compile(r"^\s*([\w-]+\s*:|-\s|#)|^\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -90,7 +91,9 @@ def parse_markdown(text: str) -> ParsedDocument:
     title = ""
     if lines and lines[0].strip() == "---":  # YAML front matter: keep its title, drop the rest
         for i in range(1, len(lines)):
-            if lines[i].strip() == "---":
+            if not _YAML_LINE.match(lines[i]) and lines[i].strip() != "---":
+                break  # not front matter: a horizontal rule followed by prose
+            if lines[i].strip() == "---" and any(":" in x for x in lines[1:i]):
                 for meta in lines[1:i]:
                     if meta.lower().startswith("title:"):
                         title = meta.split(":", 1)[1].strip().strip("'\"")
@@ -118,11 +121,11 @@ def parse_markdown(text: str) -> ParsedDocument:
         atx = _ATX.match(line)
         if atx:
             flush()
-            blocks.append(Block(atx.group(2), "heading", len(atx.group(1))))
+            blocks.append(Block(atx.group(2).strip().rstrip("#").strip(), "heading", len(atx.group(1))))
         elif re.fullmatch(r"\s*(=+|-+)\s*", line) and len(para) == 1 and line.strip():
             blocks.append(Block(para.pop(), "heading", 1 if "=" in line else 2))  # setext heading
-        elif not line.strip():
-            flush()
+        elif not line.strip() or (not para and re.fullmatch(r"\s*([-*_])(\s*\1){2,}\s*", line)):
+            flush()  # blank line, or a thematic break (---, ***) between paragraphs
         else:
             para.append(line)
     flush()
@@ -173,7 +176,7 @@ def parse_html(text: str) -> ParsedDocument:
 
 def parse_pdf(data: bytes) -> ParsedDocument:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     if not data.lstrip().startswith(b"%PDF-"):
         raise ParseError("not a PDF file (no %PDF- header)")
@@ -187,8 +190,8 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except ParseError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
-        raise ParseError(f"PDF cannot be read: {exc}") from exc
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, ZeroDivisionError) as exc:
+        raise ParseError(f"PDF cannot be read: {type(exc).__name__}: {exc}") from exc
     blocks = _pdf_blocks(pages)
     if not blocks:
         raise ParseError("PDF has no extractable text (scanned images? run OCR first)")
@@ -254,12 +257,13 @@ def _pdf_blocks(pages: list[list[tuple[str, float, float]]]) -> list[Block]:
 def parse_docx(data: bytes, max_uncompressed: int) -> ParsedDocument:
     _check_zip(data, max_uncompressed)
     import docx
-    from docx.opc.exceptions import PackageNotFoundError
+    from docx.opc.exceptions import OpcError
+    from lxml.etree import LxmlError
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ParseError(f"DOCX cannot be read: {exc}") from exc
+    except (OpcError, LxmlError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ParseError(f"DOCX cannot be read: {type(exc).__name__}: {exc}") from exc
     title = (document.core_properties.title or "").strip()
     blocks: list[Block] = []
     for para in document.paragraphs:

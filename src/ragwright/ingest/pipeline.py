@@ -5,6 +5,7 @@ their chunks atomically; unchanged chunks of a changed file reuse their vectors.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -55,6 +56,9 @@ class Ingestor:
         # Chunks embedded (sorted by length: less padding) and committed together. Larger batches
         # embed faster; an interruption loses at most one batch of work.
         self.window_chunks = settings.batch_chunks
+        # Part of every content hash: changing how text is chunked or embedded re-ingests it all.
+        recipe = f"{chunker.max_tokens}/{chunker.overlap_tokens}/{embedder.name}/{getattr(embedder, 'max_tokens', '')}"
+        self.recipe = hashlib.sha256(recipe.encode()).hexdigest()[:8]
 
     def ingest_paths(self, paths: Iterable[str | Path], *, prune: bool = False, progress: Progress | None = None,
                      on_start: Callable[[int], None] | None = None) -> IngestReport:
@@ -82,15 +86,19 @@ class Ingestor:
         batch: list[_Pending] = []
         for rec in records:
             source = rec.source or rec.id
-            digest = hashlib.sha256((rec.title + "\x00" + rec.text).encode("utf-8")).hexdigest()
+            payload = json.dumps([rec.title, rec.text, rec.metadata], sort_keys=True, default=str)
+            digest = hashlib.sha256(payload.encode("utf-8")).hexdigest() + ":" + self.recipe
             current = self.store.get_document(rec.id)
-            if current is not None and current.content_hash == digest and current.source == source:
+            owner = self.store.document_by_source(source)
+            if owner is not None and owner.doc_id != rec.id:
+                report.failed.append(FailedFile(source, f"source already belongs to document '{owner.doc_id}'"))
+            elif current is not None and current.content_hash == digest and current.source == source:
                 report.unchanged += 1
             else:
                 blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
                 doc = DocumentRecord(rec.id, source, rec.title, "text", digest, metadata=rec.metadata,
                                      size=len(rec.text.encode("utf-8")))
-                chunks = self.chunker.chunk(rec.id, blocks)
+                chunks = self.chunker.chunk(rec.id, blocks, rec.title)
                 if chunks:
                     batch.append(_Pending(doc, chunks))
                 else:
@@ -112,11 +120,12 @@ class Ingestor:
                 raise ParseError(f"file is {st.st_size / 1048576:.1f} MB, over the limit of "
                                  f"{self.settings.max_file_mb:g} MB (ingest.max_file_mb)")
             entry = self.store.manifest_entry(source)
-            if entry and entry["status"] == "ok" and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
+            same_recipe = bool(entry) and entry["status"] == "ok" and str(entry["content_hash"]).endswith(self.recipe)
+            if same_recipe and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
                 report.unchanged += 1
                 return None
             data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
+            digest = hashlib.sha256(data).hexdigest() + ":" + self.recipe
             if entry and entry["status"] == "ok" and entry["content_hash"] == digest:
                 report.unchanged += 1
                 return None
@@ -133,13 +142,15 @@ class Ingestor:
             error = f"cannot read: {exc.strerror or exc}"
         except RecursionError:
             error = "document nesting too deep to parse"
+        except Exception as exc:  # noqa: BLE001 - a parser library's surprise must not stop the other files
+            error = f"cannot parse: {type(exc).__name__}: {exc}"
         report.failed.append(FailedFile(source, error))
         self.store.record_failure(source, error)
         return None
 
     def _pending(self, source: str, parsed: ParsedDocument, digest: str, size: int, mtime_ns: int) -> _Pending:
         doc_id = doc_id_for(source)
-        chunks = self.chunker.chunk(doc_id, parsed.blocks)
+        chunks = self.chunker.chunk(doc_id, parsed.blocks, parsed.title)
         if not chunks:
             raise ParseError("no text to index (only headings or whitespace)")
         doc = DocumentRecord(doc_id, source, parsed.title, parsed.format, digest, len(chunks), {}, size)
@@ -186,6 +197,10 @@ class Ingestor:
             path = Path(doc.source)
             if doc.source in present or not any(path.is_relative_to(r) for r in roots):
                 continue
-            if not path.exists():
+            try:
+                gone = not path.exists()
+            except OSError:
+                gone = False  # unreadable is not gone: keep it
+            if gone:
                 removed += int(self.store.delete_document(doc.doc_id))
         return removed

@@ -67,7 +67,7 @@ class OpenAICompatibleChat:
             resp = self._client.post(self._url, json=body)
         except httpx.TimeoutException as exc:
             raise ModelError(f"model '{self.name}' at {self._url} timed out: {exc}") from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ModelError(f"model '{self.name}' at {self._url} unreachable: {exc}") from exc
         if resp.status_code != 200:
             raise ModelError(f"model '{self.name}' at {self._url} answered {resp.status_code}: {resp.text[:300]}")

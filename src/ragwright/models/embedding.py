@@ -159,7 +159,7 @@ class OpenAIEmbedder:
             batch = list(texts[start : start + self.batch_size])
             try:
                 resp = self._client.post(self._url, json={"model": self.model, "input": batch})
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise ModelError(f"embedding endpoint {self._url} unreachable: {exc}") from exc
             if resp.status_code != 200:
                 raise ModelError(f"embedding endpoint {self._url} answered {resp.status_code}: {resp.text[:200]}")

@@ -30,12 +30,13 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def relative_score_fusion(lists: Sequence[Ranked], weights: Sequence[float] | None = None) -> list[tuple[str, float]]:
+def relative_score_fusion(lists: Sequence[Ranked], weights: Sequence[float] | None = None,
+                          depth: int | None = None) -> list[tuple[str, float]]:
     """score(id) = sum_i w_i * s_i(id) / max(s_i): each list's scores relative to its best hit.
 
-    An id missing from a list gets that list's lowest relative score (it ranked below all of
-    them); a list whose best score is not positive is min-max scaled instead. Ties keep first
-    appearance, so the output is deterministic.
+    An id missing from a list that was cut at `depth` gets that list's lowest relative score (it
+    ranked somewhere below); missing from a shorter list, which holds every match, it gets 0. A
+    list whose best score is not positive is min-max scaled instead. Ties keep first appearance.
     """
     weights = list(weights) if weights is not None else [1.0] * len(lists)
     if len(weights) != len(lists):
@@ -50,7 +51,8 @@ def relative_score_fusion(lists: Sequence[Ranked], weights: Sequence[float] | No
             rel = {i: s / top for i, s in ranked}
         else:
             rel = {i: (s - low) / (top - low) if top > low else 1.0 for i, s in ranked}
-        scaled.append((rel, min(rel.values()), weight))
+        exhaustive = depth is not None and len(ranked) < depth
+        scaled.append((rel, 0.0 if exhaustive else min(rel.values()), weight))
     ids = list(dict.fromkeys(i for rel, _, _ in scaled for i in rel))
     fused = {i: sum(w * rel.get(i, floor) for rel, floor, w in scaled) for i in ids}
     return sorted(fused.items(), key=lambda kv: -kv[1])

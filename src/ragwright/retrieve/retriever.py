@@ -56,7 +56,7 @@ class HybridRetriever:
         if mode == "hybrid" and self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([[c for c, _ in bm25], [c for c, _ in dense]], weights, self.settings.rrf_k)
         elif mode == "hybrid":
-            fused = relative_score_fusion([bm25, dense], weights)
+            fused = relative_score_fusion([bm25, dense], weights, depth)
         else:
             fused = bm25 or dense
         top = fused[:k]

@@ -91,6 +91,9 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(found + 1, LATEST + 1):
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+                conn.execute("COMMIT")  # another process migrated while we waited for the lock
+                continue
             for statement in _statements(MIGRATIONS[version - 1]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")

@@ -53,15 +53,16 @@ class SqliteStore:
     def write_documents(self, writes: Sequence[DocumentWrite]) -> None:
         if not writes:
             return
-        try:
-            with self._lock, self._transaction():
-                self._load_vocab()
-                for w in writes:
-                    self._write_one(w)
-                self._bump_generation()
-        except BaseException:
-            self._vocab = {}  # may hold ids of terms that were rolled back: reload on next use
-            raise
+        with self._lock:
+            try:
+                with self._transaction():
+                    self._load_vocab()
+                    for w in writes:
+                        self._write_one(w)
+                    self._bump_generation()
+            except BaseException:
+                self._vocab = {}  # may hold ids of terms that were rolled back: reload on next use
+                raise
 
     def _write_one(self, w: DocumentWrite) -> None:
         d = w.document
@@ -133,45 +134,48 @@ class SqliteStore:
     # -- reads --------------------------------------------------------------------------------
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:
-        row = self._conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self._one(f"SELECT {_DOC_COLUMNS} FROM documents WHERE doc_id = ?", (doc_id,))
         return _doc(row) if row else None
 
     def document_by_source(self, source: str) -> DocumentRecord | None:
-        row = self._conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE source = ?", (source,)).fetchone()
+        row = self._one(f"SELECT {_DOC_COLUMNS} FROM documents WHERE source = ?", (source,))
         return _doc(row) if row else None
 
     def list_documents(self) -> list[DocumentRecord]:
-        rows = self._conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY source").fetchall()
+        rows = self._all(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY source")
         return [_doc(r) for r in rows]
 
     def manifest_entry(self, source: str) -> dict[str, Any] | None:
-        row = self._conn.execute(
-            "SELECT source, doc_id, content_hash, size, mtime_ns, status, error FROM manifest WHERE source = ?",
-            (source,),
-        ).fetchone()
+        row = self._one(
+            "SELECT source, doc_id, content_hash, size, mtime_ns, status, error FROM manifest WHERE source = ?", (source,)
+        )
         keys = ("source", "doc_id", "content_hash", "size", "mtime_ns", "status", "error")
         return dict(zip(keys, row)) if row else None
 
     def failures(self) -> list[tuple[str, str]]:
-        return self._conn.execute("SELECT source, error FROM manifest WHERE status = 'failed' ORDER BY source").fetchall()
+        return self._all("SELECT source, error FROM manifest WHERE status = 'failed' ORDER BY source")
 
     def stats(self) -> dict[str, int]:
-        q = self._conn.execute
-        return {
-            "documents": q("SELECT count(*) FROM documents").fetchone()[0],
-            "chunks": q("SELECT count(*) FROM chunks").fetchone()[0],
-            "term_rows": q("SELECT count(*) FROM chunk_terms").fetchone()[0],
-            "vectors": q("SELECT count(*) FROM vectors").fetchone()[0],
-            "failed": q("SELECT count(*) FROM manifest WHERE status = 'failed'").fetchone()[0],
-        }
+        tables = {"documents": "documents", "chunks": "chunks", "term_rows": "chunk_terms", "vectors": "vectors",
+                  "failed": "manifest WHERE status = 'failed'"}
+        return {name: self._one(f"SELECT count(*) FROM {table}")[0] for name, table in tables.items()}
 
     def get_meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self._lock, self._transaction():
             self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        """Reads share the connection with writes: the lock keeps them out of open transactions."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         index = self._sparse_index()
@@ -192,10 +196,10 @@ class SqliteStore:
         if not filters:
             return None
         where, params = _filter_sql(filters)
-        rows = self._conn.execute(
+        rows = self._all(
             f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} ORDER BY c.rowid",
             params,
-        ).fetchall()
+        )
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def _to_chunk_ids(self, hits: list[tuple[int, float]]) -> list[tuple[str, float]]:
@@ -209,21 +213,21 @@ class SqliteStore:
         out: dict[str, StoredChunk] = {}
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
-            rows = self._conn.execute(
+            rows = self._all(
                 "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
                 f"FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({','.join('?' * len(part))})",
                 part,
-            ).fetchall()
+            )
             for cid, doc_id, ordinal, text, heading, page, source, title in rows:
                 chunk = Chunk(cid, doc_id, ordinal, text, json.loads(heading), page)
                 out[cid] = StoredChunk(chunk, source, title)
         return out
 
     def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
-        rows = self._conn.execute(
+        rows = self._all(
             "SELECT c.text_hash, v.vector FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid WHERE c.doc_id = ?",
             (doc_id,),
-        ).fetchall()
+        )
         return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
 
     # -- evaluation runs -----------------------------------------------------------------------
@@ -239,16 +243,15 @@ class SqliteStore:
                                f"({', '.join('?' * len(self._RUN_COLUMNS))})", values)
 
     def get_eval_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self._conn.execute(f"SELECT {', '.join(self._RUN_COLUMNS)} FROM eval_runs WHERE run_id = ?",
-                                 (run_id,)).fetchone()
+        row = self._one(f"SELECT {', '.join(self._RUN_COLUMNS)} FROM eval_runs WHERE run_id = ?", (run_id,))
         if row is None:
             return None
         run = dict(zip(self._RUN_COLUMNS, row))
         return {k: json.loads(v) if k in self._RUN_JSON else v for k, v in run.items()}
 
     def list_eval_runs(self) -> list[dict[str, Any]]:
-        rows = self._conn.execute("SELECT run_id, created_at, kind, dataset, split, pipeline, metrics FROM eval_runs "
-                                  "ORDER BY rowid").fetchall()
+        rows = self._all("SELECT run_id, created_at, kind, dataset, split, pipeline, metrics FROM eval_runs "
+                         "ORDER BY rowid")
         keys = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "metrics")
         return [{**dict(zip(keys, r)), "metrics": json.loads(r[6])} for r in rows]
 
@@ -261,11 +264,11 @@ class SqliteStore:
 
     def _chunk_ids(self, rowids: list[int]) -> list[tuple[int, str]]:
         marks = ",".join("?" * len(rowids))
-        return self._conn.execute(f"SELECT rowid, chunk_id FROM chunks WHERE rowid IN ({marks})", rowids).fetchall()
+        return self._all(f"SELECT rowid, chunk_id FROM chunks WHERE rowid IN ({marks})", rowids)
 
     def _dense_index(self) -> ExactIndex:
-        generation = int(self.get_meta("generation") or 0)
-        with self._lock:
+        with self._lock:  # generation and data read together, never across a write
+            generation = int(self.get_meta("generation") or 0)
             if self._index is None or generation != self._index_generation:
                 ids, blobs = self._column("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid")
                 if len(ids):
@@ -277,11 +280,11 @@ class SqliteStore:
             return self._index
 
     def _sparse_index(self) -> SparseBM25:
-        generation = int(self.get_meta("generation") or 0)
         with self._lock:
+            generation = int(self.get_meta("generation") or 0)
             if self._bm25 is None or generation != self._bm25_generation:
                 ids, blobs = self._column("SELECT chunk_rowid, counts FROM chunk_terms ORDER BY chunk_rowid")
-                n_terms = self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM terms").fetchone()[0]
+                n_terms = self._one("SELECT coalesce(max(id), 0) + 1 FROM terms")[0]
                 self._bm25 = SparseBM25(ids, blobs, n_terms, *self.bm25_params)
                 self._bm25_generation = generation
             return self._bm25
@@ -293,7 +296,7 @@ class SqliteStore:
     def _load_vocab(self) -> None:
         """Bring the term vocabulary up to date with what other writers added."""
         known = len(self._vocab)
-        rows = self._conn.execute("SELECT term, id FROM terms WHERE id >= ?", (known,)).fetchall()
+        rows = self._all("SELECT term, id FROM terms WHERE id >= ?", (known,))
         self._vocab.update(rows)
 
     def _term_id(self, term: str) -> int:
@@ -318,7 +321,10 @@ class _Tx:
         self.conn, self.path = conn, path
 
     def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # "database is locked": another writer held it for 30 s
+            raise StoreError(f"{self.path}: cannot start a write: {exc}; is another ragwright writing?") from exc
 
     def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
         if exc_type is None:
@@ -358,6 +364,9 @@ def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
             clauses.append("0")
             continue
         column = f"json_extract(d.metadata, '$.{field[9:]}')" if field.startswith("metadata.") else f"d.{field}"
+        if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
+            column, values = f"CAST({column} AS TEXT)", [str(v).lower() if isinstance(v, bool) else str(v)
+                                                         for v in values]
         parts = []
         for v in values:
             glob = field == "source" and isinstance(v, str) and any(ch in v for ch in "*?[")
