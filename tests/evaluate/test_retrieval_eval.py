@@ -69,3 +69,14 @@ def test_cli_eval_retrieval_json(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "ragwright", "eval", "retrieval", "--data", str(tmp_path / "nope"),
                               "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "corpus.jsonl not found" in missing.stderr
+
+
+def test_scifact_loads_with_its_published_counts():
+    from tests.conftest import shared_data
+
+    folder = shared_data("scifact")
+    test, train = load_beir(folder, "test"), load_beir(folder, "train")
+    assert (len(test.queries), sum(len(r) for r in test.qrels.values())) == (300, 339)
+    assert (len(train.queries), sum(len(r) for r in train.qrels.values())) == (809, 919)
+    assert not set(test.queries) & set(train.queries)
+    assert sum(1 for _ in test.corpus()) == 5183
