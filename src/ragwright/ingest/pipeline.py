@@ -41,6 +41,23 @@ class _Pending:
     mtime_ns: int = 0
 
 
+class _Batch:
+    """Documents waiting to be embedded and written together, with their chunk count."""
+
+    def __init__(self) -> None:
+        self.items: list[_Pending] = []
+        self.chunks = 0
+
+    def add(self, pending: _Pending) -> int:
+        self.items.append(pending)
+        self.chunks += len(pending.chunks)
+        return self.chunks
+
+    def take(self) -> list[_Pending]:
+        items, self.items, self.chunks = self.items, [], 0
+        return items
+
+
 def doc_id_for(source: str) -> str:
     return "d_" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
 
@@ -66,24 +83,21 @@ class Ingestor:
         report = IngestReport(failed=list(found.failed))
         if on_start:
             on_start(len(found.files))
-        batch: list[_Pending] = []
+        batch = _Batch()
         for path in found.files:
             pending = self._prepare_file(path, report)
             if progress:
                 progress(1, path.name)
-            if pending is not None:
-                batch.append(pending)
-                if sum(len(p.chunks) for p in batch) >= self.window_chunks:
-                    self._flush(batch, report)
-                    batch = []
-        self._flush(batch, report)
+            if pending is not None and batch.add(pending) >= self.window_chunks:
+                self._flush(batch.take(), report)
+        self._flush(batch.take(), report)
         if prune:
             report.pruned = self._prune(found.roots, {str(p) for p in found.files})
         return report
 
     def ingest_records(self, records: Iterable[TextRecord], *, progress: Progress | None = None) -> IngestReport:
         report = IngestReport()
-        batch: list[_Pending] = []
+        batch = _Batch()
         for rec in records:
             source = rec.source or rec.id
             payload = json.dumps([rec.title, rec.text, rec.metadata], sort_keys=True, default=str)
@@ -99,16 +113,13 @@ class Ingestor:
                 doc = DocumentRecord(rec.id, source, rec.title, "text", digest, metadata=rec.metadata,
                                      size=len(rec.text.encode("utf-8")))
                 chunks = self.chunker.chunk(rec.id, blocks, rec.title)
-                if chunks:
-                    batch.append(_Pending(doc, chunks))
-                else:
+                if not chunks:
                     report.failed.append(FailedFile(source, "no text to index"))
+                elif batch.add(_Pending(doc, chunks)) >= self.window_chunks:
+                    self._flush(batch.take(), report)
             if progress:
                 progress(1, rec.id)
-            if sum(len(p.chunks) for p in batch) >= self.window_chunks:
-                self._flush(batch, report)
-                batch = []
-        self._flush(batch, report)
+        self._flush(batch.take(), report)
         return report
 
     def _prepare_file(self, path: Path, report: IngestReport) -> _Pending | None:
