@@ -52,11 +52,30 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def git_state() -> dict[str, Any] | None:
+    """The commit measured, and whether src/ differed from it (uncommitted edits) at start."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"commit": commit, "src_uncommitted": [line[3:] for line in dirty if line.strip()]}
+
+
+_GIT_AT_START = git_state()
+
+
 def environment() -> dict[str, Any]:
     import onnxruntime
     import ragwright
 
     return {
+        "git": _GIT_AT_START,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
@@ -193,3 +212,19 @@ def cpu_steal_s() -> float | None:
         return int(fields[8]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def record_chunk_texts(chunker: Any, rec: Any) -> list[str]:
+    """The texts Ingestor.ingest_records embeds for a new TextRecord: blocks split on blank
+    lines, chunked (with the title, where the Chunker reserves room for it), each chunk's
+    context_text(title). The benchmarks check this against what the pipeline really embeds."""
+    import inspect
+
+    from ragwright.types import Block
+
+    blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
+    if "title" in inspect.signature(chunker.chunk).parameters:
+        chunks = chunker.chunk(rec.id, blocks, rec.title)
+    else:
+        chunks = chunker.chunk(rec.id, blocks)
+    return [c.context_text(rec.title) for c in chunks]

@@ -16,15 +16,17 @@ How the stores are built (all in a temporary directory):
     fts_matched_share, stays near real SciFact's ~0.41 at p50), and their
     vectors mix two real chunk vectors plus a little noise, re-normalised (float32, L2, 384).
 
-At each size: a few warm-up searches (the first one after a write rebuilds the dense index
-and is reported separately), then every query is run through, per query and back to back:
+At each size: a few warm-up searches (the first one after a write rebuilds the in-memory
+indexes from SQLite and is reported separately), then every query is run through, per query and back to back:
 
   hybrid   ws.search(q, k=10): embedding + BM25 + dense + fusion + fetching the chunks
   embed    ws.embedder.embed([q])
   bm25     ws.store.keyword_search(q, 100)
   dense    ws.store.vector_search(vec, 100)
   peers:   numpy exact top-100 over the same vectors (matrix @ q, argpartition, argsort):
-           the least the dense part can cost; fts5 MATCH top-100 on its own (no joins)
+           the least the dense part can cost; SQLite FTS5 (porter tokenizer, bm25(), OR of
+           the query's terms) top-100 over the same chunk texts, kept in a side database
+           that this script fills: what an off-the-shelf embedded BM25 costs
 
 Back to back, each part runs while the worker threads of the one before (onnxruntime's,
 OpenBLAS's) may still spin, as inside ws.search; so for --isolated queries, the embedding,
@@ -39,7 +41,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
+import re
 import sqlite3
 import sys
 import tempfile
@@ -49,13 +53,25 @@ from typing import Any
 
 import numpy as np
 
-from _common import MachineLoad, add_data_arg, emit, environment, load_jsonl, percentiles_ms, say, scifact_paths, table, timed
+from _common import (MachineLoad, add_data_arg, emit, environment, load_jsonl, percentiles_ms, record_chunk_texts, say,
+                     scifact_paths, table, timed)
 from ragwright import Settings, TextRecord, Workspace
 from ragwright.ingest import Chunker, split_sentences
 from ragwright.models.embedding import LocalMiniLM
 from ragwright.store.base import DocumentWrite
-from ragwright.store.sqlite import fts_query
-from ragwright.types import Block, Chunk, DocumentRecord
+from ragwright.types import Chunk, DocumentRecord
+
+# The FTS5 peer's query: the query's words, minus common English stop words, OR-ed and quoted.
+_FTS_STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have how i if in into is it its of on or that the their then there "
+    "these they this to was were what when where which who why will with do does did not no can could should would "
+    "you your we our us".split()
+)
+
+
+def fts_query(text: str) -> str:
+    terms = [t for t in re.findall(r"\w+", text.lower()) if t not in _FTS_STOPWORDS]
+    return " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
 
 TARGET_P50_MS = 20.0
 TARGET_SIZE = 100_000
@@ -124,8 +140,7 @@ def run(ws: Workspace, corpus: list[dict], queries: list[str], sizes: list[int],
     cap = args.limit or len(corpus)
     for d in corpus[:cap]:
         rec = TextRecord(id=str(d["_id"]), title=d.get("title", ""), text=d.get("text", ""))
-        blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
-        n = len(chunker.chunk(rec.id, blocks))
+        n = len(record_chunk_texts(chunker, rec))
         if real_chunks + n > sizes[0]:
             break
         records.append(rec)
@@ -133,18 +148,27 @@ def run(ws: Workspace, corpus: list[dict], queries: list[str], sizes: list[int],
     say(f"query bench: ingesting {len(records):,} SciFact documents ({real_chunks:,} chunks) with the model ...")
     t_ingest, ingest_report = timed(lambda: ws.ingest_records(records))
     say(f"  {t_ingest:.1f} s ({len(records) / t_ingest:.1f} docs/s)")
+    if ws.store.stats()["chunks"] != real_chunks:
+        say(f"WARNING: the pipeline made {ws.store.stats()['chunks']:,} chunks, this script expected {real_chunks:,}")
+    real_chunks = ws.store.stats()["chunks"]
 
     synth = Synthesizer(ws, corpus, rng)
+    fts = FtsPeer(ws)
     results = []
-    for size in sizes:
-        have = ws.store.stats()["chunks"]
-        t_synth, added = timed(lambda: synth.add(size - have)) if size > have else (0.0, 0)
-        if added:
-            say(f"size {size:,}: added {added:,} synthetic chunks in {t_synth:.1f} s ({added / t_synth:,.0f} chunks/s)")
-        results.append(measure(ws, queries, size, passes, args.warmup, args.isolated, rng))
-        results[-1]["store"] = {**ws.store.stats(), "real_chunks": real_chunks,
-                                "synthetic_chunks": ws.store.stats()["chunks"] - real_chunks,
-                                "synthetic_write_s": round(t_synth, 2)}
+    try:
+        for size in sizes:
+            have = ws.store.stats()["chunks"]
+            t_synth, added = timed(lambda: synth.add(size - have)) if size > have else (0.0, 0)
+            if added:
+                say(f"size {size:,}: added {added:,} synthetic chunks in {t_synth:.1f} s "
+                    f"({added / t_synth:,.0f} chunks/s through store.write_documents)")
+            t_fts, _ = timed(fts.sync)
+            results.append(measure(ws, fts, queries, size, passes, args.warmup, args.isolated, rng))
+            results[-1]["store"] = {**ws.store.stats(), "real_chunks": real_chunks,
+                                    "synthetic_chunks": ws.store.stats()["chunks"] - real_chunks,
+                                    "synthetic_write_s": round(t_synth, 2), "fts5_peer_fill_s": round(t_fts, 2)}
+    finally:
+        fts.close()
 
     target_row = next((r for r in results if r["size"] == TARGET_SIZE), None)
     p50 = target_row["latency_ms"]["hybrid"]["p50"] if target_row else None
@@ -159,8 +183,7 @@ def run(ws: Workspace, corpus: list[dict], queries: list[str], sizes: list[int],
         "real_documents": len(records),
         "real_ingest_s": round(t_ingest, 1),
         "real_ingest_report": {"ingested": ingest_report.ingested, "chunks": ingest_report.chunks},
-        "settings": {"ann_threshold": ws.settings.retrieval.ann_threshold, "threads": embedder.threads,
-                     "rrf_k": ws.settings.retrieval.rrf_k},
+        "settings": {"retrieval": ws.settings.retrieval.model_dump(mode="json"), "threads": embedder.threads},
         "sizes": results,
         "target": {"hybrid_p50_ms_max": TARGET_P50_MS, "at_chunks": TARGET_SIZE, "hybrid_p50_ms": p50,
                    "met": (p50 <= TARGET_P50_MS) if p50 is not None else None},
@@ -230,18 +253,64 @@ class Synthesizer:
         return DocumentWrite(record, chunks, mixed.astype(np.float32))
 
 
-def measure(ws: Workspace, queries: list[str], size: int, passes: int, warmup: int, isolated: int,
+class FtsPeer:
+    """SQLite FTS5 over the store's chunk texts (as indexed: chunk.context_text(title)), in a
+    side database next to the store, filled incrementally by rowid."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.conn = sqlite3.connect(ws.settings.db_path.parent / "fts5-peer.db", isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS f USING fts5(content, "
+                          "tokenize = 'porter unicode61 remove_diacritics 2')")
+        self.last = 0
+
+    def sync(self) -> None:
+        src = _readonly(self.ws)
+        try:
+            rows = src.execute("SELECT c.rowid, d.title, c.text, c.heading_path FROM chunks c JOIN documents d "
+                               "ON d.doc_id = c.doc_id WHERE c.rowid > ? ORDER BY c.rowid", (self.last,)).fetchall()
+        finally:
+            src.close()
+        self.conn.execute("BEGIN")
+        self.conn.executemany("INSERT INTO f(rowid, content) VALUES (?, ?)",
+                              [(r, Chunk("", "", 0, text, json.loads(hp)).context_text(title))
+                               for r, title, text, hp in rows])
+        self.conn.execute("COMMIT")
+        if rows:
+            self.last = rows[-1][0]
+
+    def search(self, q: str) -> list:
+        match = fts_query(q)
+        if not match:
+            return []
+        return self.conn.execute("SELECT rowid, bm25(f) AS s FROM f WHERE f MATCH ? ORDER BY s LIMIT ?",
+                                 (match, DEPTH)).fetchall()
+
+    def matches(self, q: str) -> int | None:
+        match = fts_query(q)
+        return self.conn.execute("SELECT count(*) FROM f WHERE f MATCH ?", (match,)).fetchone()[0] if match else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def measure(ws: Workspace, fts: FtsPeer, queries: list[str], size: int, passes: int, warmup: int, isolated: int,
             rng: np.random.Generator) -> dict[str, Any]:
     store, embedder = ws.store, ws.embedder
-    # The first search after a write reloads every vector from SQLite into the dense index.
+    # The first search after a write rebuilds the in-memory indexes (vectors, BM25) from SQLite.
     first_ms = timed(lambda: ws.search(queries[0], k=10))[0] * 1000
     for q in queries[1 : 1 + warmup]:
         ws.search(q, k=10)
 
-    # Peers read the same vectors and the same FTS index through their own read-only connection.
+    # The numpy peer reads the same vectors through its own read-only connection.
     conn = _readonly(ws)
-    rows = conn.execute("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid").fetchall()
-    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    rows = conn.execute("SELECT v.vector, c.chunk_id FROM vectors v JOIN chunks c ON c.rowid = v.chunk_rowid "
+                        "ORDER BY v.chunk_rowid").fetchall()
+    conn.close()
+    matrix = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    chunk_ids = [r[1] for r in rows]
     del rows
 
     def numpy_top(vec: np.ndarray) -> np.ndarray:
@@ -249,21 +318,17 @@ def measure(ws: Workspace, queries: list[str], size: int, passes: int, warmup: i
         top = np.argpartition(-scores, DEPTH - 1)[:DEPTH]
         return top[np.argsort(-scores[top])]
 
-    def fts_alone(q: str) -> list:
-        match = fts_query(q)
-        if not match:
-            return []
-        return conn.execute("SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
-                            "ORDER BY s LIMIT ?", (match, DEPTH)).fetchall()
+    fts_alone = fts.search
 
     for q in queries[1 : 1 + warmup]:
         numpy_top(embedder.embed([q])[0])
         fts_alone(q)
 
-    samples: dict[str, list[float]] = {k: [] for k in ("hybrid", "embed", "bm25", "dense", "numpy_exact", "fts5_alone")}
+    samples: dict[str, list[float]] = {k: [] for k in ("hybrid", "embed", "bm25", "dense", "numpy_exact", "fts5_peer")}
     overlap: list[float] = []
     clock = time.perf_counter
     say(f"size {size:,}: {passes * len(queries)} timed searches ...")
+    load = MachineLoad()
     for p in range(passes):
         order = rng.permutation(len(queries)) if p else np.arange(len(queries))
         for i in order:
@@ -276,8 +341,9 @@ def measure(ws: Workspace, queries: list[str], size: int, passes: int, warmup: i
             fts_alone(q); t6 = clock()
             for key, dt in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
                 samples[key].append(dt)
-            if p == 0:  # the dense part and the numpy peer should find the same chunks
-                overlap.append(_overlap(dense, top, matrix, vec))
+            if p == 0:  # share of numpy's exact float32 top 100 that the store's dense search also returns
+                found = {c for c, _ in dense}
+                overlap.append(sum(chunk_ids[i] in found for i in top) / max(len(top), 1))
     # The same parts once more, each after an idle pause, for a subset of queries: back to back,
     # each runs while the thread pools of the one before (onnxruntime, OpenBLAS) still spin.
     for key in ("embed_idle", "dense_idle", "numpy_exact_idle"):
@@ -287,37 +353,28 @@ def measure(ws: Workspace, queries: list[str], size: int, passes: int, warmup: i
         time.sleep(IDLE_S); t0 = clock(); store.vector_search(vec, DEPTH); samples["dense_idle"].append(clock() - t0)
         time.sleep(IDLE_S); t0 = clock(); numpy_top(vec); samples["numpy_exact_idle"].append(clock() - t0)
 
-    # How many chunks each OR-query matches: BM25 scores every one of them.
-    matched = [conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchone()[0]
-               for m in (fts_query(q) for q in queries) if m]
+    # How many chunks each query's terms reach (FTS5 OR-query): BM25 scores every one of them.
+    matched = [m for m in (fts.matches(q) for q in queries) if m is not None]
     n_chunks = len(matrix)
-    conn.close()
 
     lat = {k: percentiles_ms(v) for k, v in samples.items() if v}
     parts = lat["embed"]["p50"] + lat["bm25"]["p50"] + lat["dense"]["p50"]
     return {
         "size": size,
+        "chunks": n_chunks,
         "timed_searches": len(samples["hybrid"]),
+        "machine_load_while_timing": load.report(),
         "first_search_after_write_ms": round(first_ms, 1),
         "latency_ms": lat,
         "hybrid_p50_minus_parts_p50_ms": round(lat["hybrid"]["p50"] - parts, 3),
         "dense_vs_numpy_exact_p50": round(lat["dense"]["p50"] / lat["numpy_exact"]["p50"], 3),
-        "bm25_vs_fts5_alone_p50": round(lat["bm25"]["p50"] / lat["fts5_alone"]["p50"], 3),
+        "bm25_vs_fts5_peer_p50": round(lat["bm25"]["p50"] / lat["fts5_peer"]["p50"], 3),
         "fts_matched_share": {"p50": round(float(np.median(matched)) / n_chunks, 4),
                               "mean": round(float(np.mean(matched)) / n_chunks, 4),
                               "p50_rows": int(np.median(matched))} if matched else None,
-        "dense_top100_agreement_with_numpy": round(float(np.mean(overlap)), 4) if overlap else None,
+        "dense_recall_at_100_vs_numpy_float32": round(float(np.mean(overlap)), 4) if overlap else None,
         "share_of_hybrid_p50": {k: round(lat[k]["p50"] / lat["hybrid"]["p50"], 3) for k in ("embed", "bm25", "dense")},
     }
-
-
-def _overlap(dense: list[tuple[str, float]], top: np.ndarray, matrix: np.ndarray, vec: np.ndarray) -> float:
-    """Agreement of the store's dense scores with numpy's: compare the score sets (ids differ in kind)."""
-    if not dense:
-        return 0.0
-    theirs = np.sort(np.array([s for _, s in dense], dtype=np.float32))[::-1]
-    ours = (matrix[top] @ vec)[: len(theirs)]
-    return float(np.mean(np.isclose(theirs, ours, atol=1e-5)))
 
 
 def _readonly(ws: Workspace) -> sqlite3.Connection:
@@ -330,7 +387,7 @@ def report(out: dict[str, Any]) -> None:
         lat = r["latency_ms"]
         for key, label in (("hybrid", "hybrid ws.search(k=10)"), ("embed", "  query embedding"),
                            ("bm25", "  bm25 keyword_search(100)"), ("dense", "  dense vector_search(100)"),
-                           ("numpy_exact", "peer: numpy exact top-100"), ("fts5_alone", "peer: fts5 MATCH top-100"),
+                           ("numpy_exact", "peer: numpy exact top-100"), ("fts5_peer", "peer: FTS5 bm25 top-100"),
                            ("embed_idle", "after idle: query embedding"), ("dense_idle", "after idle: dense"),
                            ("numpy_exact_idle", "after idle: numpy peer")):
             if key not in lat:
@@ -342,10 +399,12 @@ def report(out: dict[str, Any]) -> None:
     say("")
     for r in out["sizes"]:
         say(f"{r['size']:,} chunks ({r['store']['real_chunks']:,} real, {r['store']['synthetic_chunks']:,} synthetic): "
-            f"dense/numpy p50 = {r['dense_vs_numpy_exact_p50']}, bm25/fts5-alone p50 = {r['bm25_vs_fts5_alone_p50']}, "
+            f"dense/numpy p50 = {r['dense_vs_numpy_exact_p50']}, bm25/FTS5-peer p50 = {r['bm25_vs_fts5_peer_p50']}, "
             f"hybrid p50 - (embed+bm25+dense) p50 = {r['hybrid_p50_minus_parts_p50_ms']} ms, "
             f"a query matches {r['fts_matched_share']['p50']:.0%} of chunks (p50), "
-            f"first search after a write {r['first_search_after_write_ms']} ms")
+            f"first search after a write {r['first_search_after_write_ms']} ms; other processes took "
+            f"{100 * (r['machine_load_while_timing'] or {}).get('other_processes_share_of_machine', 0):.0f}% "
+            f"of the machine while timing")
     t = out["target"]
     if t["met"] is None:
         say(f"target: hybrid p50 <= {t['hybrid_p50_ms_max']} ms at {t['at_chunks']:,} chunks: not measured "
