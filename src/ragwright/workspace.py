@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 from .config import Settings, load_settings
 from .errors import NotFoundError, StoreError
-from .evaluate import EvalRun, evaluate_retrieval, load_beir
+from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
 from .generate import Answerer
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
@@ -127,6 +127,29 @@ class Workspace:
                                      pipeline=pipeline,
                                      config=index.settings.model_dump(mode="json", include={"retrieval", "ingest",
                                                                                              "embedding"}))
+        self.store.save_eval_run(run.to_dict())
+        return run
+
+    def evaluate_answers(self, data: str | Path, split: str = "test", *, limit: int | None = None,
+                         judge_model: str | ChatModel | None = None, gold_file: Path | None = None,
+                         concurrency: int = 4, progress: Callable[[int, str], None] | None = None) -> EvalRun:
+        """Ask every query of a BEIR folder (in the same index as retrieval evaluation) and score the
+        answers; judge verdicts are cached in this store, so a re-run repeats them exactly."""
+        dataset = load_beir(Path(data), split)
+        gold_path = gold_file or find_gold(dataset.path, split)
+        gold = load_gold(gold_path, split) if gold_path else None
+        judge = None
+        if judge_model is not None:
+            model = make_chat_model(self.settings, judge_model) if isinstance(judge_model, str) else judge_model
+            judge = Judge(model, self.store, concurrency=concurrency)
+        index = self._eval_index(dataset.name, dataset.fingerprint())
+        with index:
+            index._chat_model = self._chat_model
+            index.ingest_records(dataset.corpus())
+            pipeline = f"generated:{self.settings.answer.model}" if self.settings.answer.model else "extractive"
+            run = evaluate_answers(dataset, index.ask, index.embedder, pipeline=pipeline, judge=judge, gold=gold,
+                                   limit=limit, progress=progress,
+                                   config=index.settings.model_dump(mode="json", include={"retrieval", "answer"}))
         self.store.save_eval_run(run.to_dict())
         return run
 

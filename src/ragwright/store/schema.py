@@ -76,6 +76,20 @@ MIGRATIONS: list[str] = [
         seconds REAL NOT NULL DEFAULT 0
     );
     """,
+    # 3: what each evaluation case saw and why a measure was not taken; a cache for model calls
+    # (judge verdicts are kept forever so that a re-run repeats every score exactly)
+    """
+    ALTER TABLE eval_runs ADD COLUMN coverage TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE eval_runs ADD COLUMN cases TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE cache_entries (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -18,12 +18,13 @@ from ..types import Chunk, DocumentRecord
 from .base import DocumentWrite, Filters, StoredChunk, text_hash
 from .schema import migrate
 from .bm25 import Analyzer, SparseBM25, encode_counts
+from .records import RecordsMixin
 from .vectors import ExactIndex, build_index
 
 _FIELD = re.compile(r"^(doc_id|source|format|title|metadata\.[A-Za-z0-9_.-]+)$")
 
 
-class SqliteStore:
+class SqliteStore(RecordsMixin):
     """Implements `ragwright.store.Store` on one SQLite file."""
 
     def __init__(self, path: Path, *, ann_threshold: int = 250_000, bm25_k1: float = 0.9, bm25_b: float = 0.4) -> None:
@@ -229,31 +230,6 @@ class SqliteStore:
             (doc_id,),
         )
         return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
-
-    # -- evaluation runs -----------------------------------------------------------------------
-
-    _RUN_COLUMNS = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "dataset_hash", "code_version",
-                    "config", "metrics", "per_query", "seconds")
-    _RUN_JSON = ("config", "metrics", "per_query")
-
-    def save_eval_run(self, run: dict[str, Any]) -> None:
-        values = [json.dumps(run[c]) if c in self._RUN_JSON else run[c] for c in self._RUN_COLUMNS]
-        with self._lock, self._transaction():
-            self._conn.execute(f"INSERT INTO eval_runs({', '.join(self._RUN_COLUMNS)}) VALUES "
-                               f"({', '.join('?' * len(self._RUN_COLUMNS))})", values)
-
-    def get_eval_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self._one(f"SELECT {', '.join(self._RUN_COLUMNS)} FROM eval_runs WHERE run_id = ?", (run_id,))
-        if row is None:
-            return None
-        run = dict(zip(self._RUN_COLUMNS, row))
-        return {k: json.loads(v) if k in self._RUN_JSON else v for k, v in run.items()}
-
-    def list_eval_runs(self) -> list[dict[str, Any]]:
-        rows = self._all("SELECT run_id, created_at, kind, dataset, split, pipeline, metrics FROM eval_runs "
-                         "ORDER BY rowid")
-        keys = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "metrics")
-        return [{**dict(zip(keys, r)), "metrics": json.loads(r[6])} for r in rows]
 
     def close(self) -> None:
         with self._lock:
