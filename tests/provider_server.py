@@ -314,7 +314,7 @@ class ProviderServer:
     def __init__(self, *, reply: Callable[[dict[str, Any]], str] | None = None,
                  usage: tuple[int, int] | Callable[[dict[str, Any], str], tuple[int, int] | None] | None = (11, 7),
                  models: list[str] | None = None, embed_dim: int = 8, latency_s: float = 0.0,
-                 api_key: str | None = None, strict: bool = True) -> None:
+                 api_key: str | None = None, strict: bool = True, port: int = 0) -> None:
         self.reply: Callable[[dict[str, Any]], str] = reply or echo_reply
         self.usage = usage  # (input_tokens, output_tokens), a callable(body, text) -> that, or None to omit
         self.models: list[str] = list(models) if models else ["test-model"]
@@ -328,7 +328,7 @@ class ProviderServer:
         self._always: tuple[Fault, str | None] | None = None
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), {"provider": self}))
+        self._httpd = _HTTPServer(("127.0.0.1", port), type("Handler", (_Handler,), {"provider": self}))
         self.port: int = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -72,19 +72,49 @@ class AnswerSettings(_Section):
 
 
 class ModelSettings(_Section):
-    provider: Literal["openai"] = "openai"
-    base_url: str
+    provider: Literal["openai", "anthropic"] = Field("openai", description="wire protocol")
+    base_url: str = Field("", description="required for openai; anthropic defaults to https://api.anthropic.com")
     model: str
-    api_key_env: str = ""
+    api_key_env: str = Field("", description="the environment variable that holds the key")
     context_window: int = Field(8192, ge=256)
     input_price_per_mtok: float = Field(0.0, ge=0)
     output_price_per_mtok: float = Field(0.0, ge=0)
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0, description="per attempt")
+    max_retries: int | None = Field(None, ge=0, le=10, description="retries of this model (default: gateway's)")
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> "ModelSettings":
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError("provider 'openai' needs base_url, e.g. http://127.0.0.1:8011/v1")
+        return self
 
 
 class RouteSettings(_Section):
-    models: list[str]
+    models: list[str] = Field(min_length=1)
     strategy: Literal["priority", "lowest_latency", "lowest_cost"] = "priority"
+    deadline_s: float | None = Field(None, gt=0, description="for the whole call (default: gateway's)")
+    fallback_on_refusal: bool = False
+
+
+class BudgetSettings(_Section):
+    scope: Literal["key", "tenant", "route", "model", "global"]
+    subject: str = Field("", description="one key/tenant/route/model; empty: each one separately")
+    limit_usd: float = Field(gt=0)
+    period: Literal["hour", "day", "month", "total"] = "day"
+
+
+class GatewaySettings(_Section):
+    deadline_s: float = Field(60.0, gt=0, description="default deadline per call, all attempts included")
+    max_retries: int = Field(2, ge=0, le=10)
+    retry_base_s: float = Field(0.25, ge=0)
+    retry_cap_s: float = Field(8.0, ge=0)
+    max_retry_after_s: float = Field(30.0, ge=0)
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(30.0, ge=0)
+    cache: bool = Field(True, description="exact cache of deterministic (temperature 0) requests")
+    cache_ttl_s: float = Field(86400.0, gt=0)
+    semantic_cache: bool = False
+    semantic_threshold: float = Field(0.97, gt=0, le=1)
 
 
 class Settings(BaseSettings):
@@ -99,6 +129,8 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    budgets: dict[str, BudgetSettings] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

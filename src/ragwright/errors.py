@@ -34,3 +34,68 @@ class StoreError(RagwrightError):
 
 class NotFoundError(RagwrightError, LookupError):
     """A document id or path that the store does not hold."""
+
+
+class ProviderError(ModelError):
+    """One model call failed. `kind` says how, and decides what the gateway does next:
+    retry the same model, fall back to the next one, or give up."""
+
+    RETRYABLE = frozenset({"connection", "timeout", "rate_limited", "overloaded", "server", "conflict", "malformed"})
+    FALLBACK = RETRYABLE | {"not_found", "context_length", "auth", "refusal"}
+
+    def __init__(self, model: str, kind: str, message: str, *, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(f"model '{model}': {message}")
+        self.model = model
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in self.RETRYABLE
+
+
+class AllModelsFailed(ModelError):
+    """Every model of a route failed or was skipped; `attempts` says what each did."""
+
+    def __init__(self, route: str, attempts: list, last: Exception | None = None) -> None:
+        tried = "; ".join(f"{a.model}: {a.error or a.status}" for a in attempts) or "no model could be tried"
+        super().__init__(f"'{route}': every model failed ({tried})")
+        self.route = route
+        self.attempts = attempts
+        self.last = last
+
+
+class StreamInterrupted(ModelError):
+    """A stream broke after text had been sent: `partial_text` is what arrived, and it is incomplete."""
+
+    def __init__(self, model: str, partial_text: str, cause: str) -> None:
+        super().__init__(f"model '{model}': the stream broke after {len(partial_text)} characters ({cause}); "
+                         "the text is incomplete")
+        self.model = model
+        self.partial_text = partial_text
+        self.incomplete = True
+        self.cause = cause
+
+
+class BudgetExceeded(ModelError):
+    """A call would take a budget past its limit; nothing was sent."""
+
+    def __init__(self, budget: str, limit_usd: float, period: str, spent_usd: float, needed_usd: float) -> None:
+        super().__init__(f"budget '{budget}' ({limit_usd:.4f} USD per {period}) would be exceeded: "
+                         f"{spent_usd:.6f} USD spent or reserved, this call may cost up to {needed_usd:.6f} USD")
+        self.budget = budget
+        self.limit_usd = limit_usd
+        self.period = period
+        self.spent_usd = spent_usd
+        self.needed_usd = needed_usd
+
+
+class StructuredOutputError(ModelError):
+    """The model's output did not validate against the schema, even after re-asking."""
+
+    def __init__(self, message: str, last_output: str, errors: list) -> None:
+        super().__init__(message)
+        self.last_output = last_output
+        self.errors = errors

@@ -140,7 +140,7 @@ class Workspace:
         gold = load_gold(gold_path, split) if gold_path else None
         judge = None
         if judge_model is not None:
-            model = make_chat_model(self.settings, judge_model) if isinstance(judge_model, str) else judge_model
+            model = make_chat_model(self.settings, judge_model, self.store) if isinstance(judge_model, str) else judge_model
             judge = Judge(model, self.store, concurrency=concurrency)
         index = self._eval_index(dataset.name, dataset.fingerprint())
         with index:
@@ -185,5 +185,5 @@ class Workspace:
     def _answerer(self) -> Answerer:
         model = self._chat_model
         if model is None and self.settings.answer.model:
-            model = self._chat_model = make_chat_model(self.settings, self.settings.answer.model)
+            model = self._chat_model = make_chat_model(self.settings, self.settings.answer.model, self.store)
         return Answerer(self.embedder, self.settings.answer, model)

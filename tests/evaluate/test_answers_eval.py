@@ -74,7 +74,7 @@ def test_judged_run_repeats_exactly_from_the_cache(workspace, tmp_path):
     assert first.metrics["correctness"] == 1.0 and first.coverage["correctness"]["measured"] == 3
     assert first.cases["q2"]["verdict"] == "no" and first.cases["q2"]["gold"] == "no"
     assert again.per_query == first.per_query and again.metrics == first.metrics
-    assert first.config["judge"] == "judge:test-model"
+    assert first.config["judge"] == "judge:openai:test-model"
 
 
 @pytest.mark.parametrize("behaviour, reason", [

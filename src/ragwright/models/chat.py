@@ -1,34 +1,15 @@
-"""Chat models behind one small protocol. The OpenAI-compatible wire protocol covers OpenAI,
-vLLM, Ollama, llama.cpp and the local SmolLM2 server; the full gateway (routes, fallbacks,
-retries, budgets) builds on this protocol."""
+"""The small chat contract the pipeline uses (answers, judges), served by the gateway: whatever
+route or model is named gets retries, fallbacks, caching, cost accounting and budgets."""
 
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
-from ..errors import ConfigError, ModelError
+from .types import CallContext, ChatMessage, ChatResult
 
 if TYPE_CHECKING:
-    from ..config import ModelSettings, Settings
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    role: str  # "system" | "user" | "assistant"
-    content: str
-
-
-@dataclass(slots=True)
-class ChatResult:
-    text: str
-    model: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    latency_ms: float = 0.0
-    raw: dict = field(default_factory=dict)
+    from ..config import Settings
+    from .gateway import Gateway
 
 
 class ChatModel(Protocol):
@@ -39,63 +20,29 @@ class ChatModel(Protocol):
     ) -> ChatResult: ...
 
 
-class OpenAICompatibleChat:
-    """POST {base_url}/chat/completions with httpx; errors become ModelError with the URL and status."""
+class GatewayChat:
+    """A route or model of the gateway, seen as one ChatModel."""
 
-    def __init__(self, name: str, base_url: str, model: str, api_key: str = "", timeout_s: float = 60.0) -> None:
-        import httpx
-
-        self.name = name
-        self.model = model
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(timeout=timeout_s, headers=headers)
+    def __init__(self, gateway: "Gateway", target: str, context: CallContext = CallContext()) -> None:
+        names = gateway.resolve(target)[0]  # an unknown name fails now, with the names that exist
+        self.gateway = gateway
+        self.name = target
+        specs = gateway.settings.models
+        self.model = "+".join(f"{specs[n].provider}:{specs[n].model}" for n in names)  # what actually answers
+        self.context = context
 
     def complete(
         self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512
     ) -> ChatResult:
-        import httpx
-
-        body = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-        }
-        started = time.perf_counter()
-        try:
-            resp = self._client.post(self._url, json=body)
-        except httpx.TimeoutException as exc:
-            raise ModelError(f"model '{self.name}' at {self._url} timed out: {exc}") from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ModelError(f"model '{self.name}' at {self._url} unreachable: {exc}") from exc
-        if resp.status_code != 200:
-            raise ModelError(f"model '{self.name}' at {self._url} answered {resp.status_code}: {resp.text[:300]}")
-        try:
-            data = resp.json()
-            text = data["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ModelError(f"model '{self.name}' at {self._url} sent an unexpected body: {resp.text[:300]}") from exc
-        usage = data.get("usage") or {}
-        return ChatResult(
-            text=text,
-            model=self.name,
-            input_tokens=int(usage.get("prompt_tokens", 0) or 0),
-            output_tokens=int(usage.get("completion_tokens", 0) or 0),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            raw=data,
-        )
+        return self.gateway.chat(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
+                                 context=self.context)
 
 
-def make_chat_model(settings: Settings, name: str) -> ChatModel:
-    """The chat model configured as [models.NAME]; its API key comes from the named variable."""
-    spec: ModelSettings | None = settings.models.get(name)
-    if spec is None:
-        known = ", ".join(sorted(settings.models)) or "none"
-        raise ConfigError(f"answer.model = '{name}' names no [models.{name}] section (configured: {known})")
-    key = ""
-    if spec.api_key_env:
-        key = os.environ.get(spec.api_key_env, "")
-        if not key:
-            raise ConfigError(f"[models.{name}] api_key_env names ${spec.api_key_env}, which is not set")
-    return OpenAICompatibleChat(name, spec.base_url, spec.model, key, spec.timeout_s)
+def make_chat_model(settings: "Settings", name: str, store: Any = None) -> GatewayChat:
+    """The route or [models.NAME] called `name`, through a gateway (with `store`: caches, costs, budgets)."""
+    from .gateway import Gateway
+
+    return GatewayChat(Gateway(settings, store), name)
+
+
+__all__ = ["ChatMessage", "ChatModel", "ChatResult", "GatewayChat", "make_chat_model"]

@@ -70,3 +70,64 @@ class RecordsMixin:
             self._conn.execute("DELETE FROM cache_entries WHERE expires_at IS NOT NULL AND expires_at <= ?",
                                (time.time(),))
         return n
+
+    # -- model calls and budgets -----------------------------------------------------------------
+
+    def reserve_budget(self, reservation_id: str, checks: Sequence[tuple[str, str, str | None, float, float]],
+                       amount_usd: float, hold_s: float = 600.0) -> tuple[str, float, float] | None:
+        """Reserve `amount_usd` against each (budget, scope column, subject, since, limit), all or
+        none, in one write transaction. Returns None, or the first (budget, used, limit) it would pass."""
+        now = time.time()
+        with self._lock, self._transaction():
+            for budget, column, subject, since, limit in checks:
+                used = self._spent(column, subject, since) + (self._conn.execute(
+                    "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations WHERE budget = ? "
+                    "AND subject IS ? AND expires_at > ?", (budget, subject, now)).fetchone()[0])
+                if used + amount_usd > limit + 1e-12:
+                    self._conn.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
+                    return budget, used, limit
+                self._conn.execute("INSERT INTO budget_reservations VALUES (?, ?, ?, ?, ?)",
+                                   (reservation_id, budget, subject, amount_usd, now + hold_s))
+        return None
+
+    def _spent(self, column: str, subject: str | None, since: float) -> float:
+        assert column in ("key_id", "tenant", "route", "model", "1")
+        where = "1" if column == "1" else f"{column} IS ?"
+        params: tuple = (since,) if column == "1" else (subject, since)
+        return float(self._conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE {where} "
+                                        "AND started_at >= ?", params).fetchone()[0])
+
+    def spent_usd(self, column: str, subject: str | None, since: float = 0.0) -> float:
+        with self._lock:
+            return self._spent(column, subject, since)
+
+    def record_call(self, record: dict[str, Any], reservation_id: str | None = None) -> None:
+        """Store a call and release its reservation in the same transaction: the money is never
+        counted twice or not at all."""
+        usage = record["usage"]
+        with self._lock, self._transaction():
+            if reservation_id:
+                self._conn.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
+            self._conn.execute(
+                "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record["call_id"], record["started_at"], record["route"], record["model"], record.get("key_id"),
+                 record.get("tenant"), usage["input_tokens"], usage["output_tokens"], record["cost_usd"],
+                 int(record["cached"]), record["latency_ms"], record.get("error"), json.dumps(record)))
+
+    def release_budget(self, reservation_id: str) -> None:
+        with self._lock, self._transaction():
+            self._conn.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
+
+    def usage_summary(self, by: str = "route", since: float = 0.0) -> list[dict[str, Any]]:
+        assert by in ("key_id", "tenant", "route", "model")
+        rows = self._all(f"SELECT {by}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd), SUM(cached), "
+                         f"SUM(error IS NOT NULL) FROM model_calls WHERE started_at >= ? GROUP BY {by} ORDER BY {by}",
+                         (since,))
+        keys = (by, "calls", "input_tokens", "output_tokens", "cost_usd", "cached", "errors")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def cache_scan(self, namespace: str, limit: int = 1000) -> list[tuple[str, str]]:
+        """The newest live entries of a namespace: (key, value)."""
+        return [(k, v) for k, v in self._all(
+            "SELECT key, value FROM cache_entries WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) "
+            "ORDER BY created_at DESC LIMIT ?", (namespace, time.time(), limit))]

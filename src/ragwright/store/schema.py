@@ -90,6 +90,33 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (namespace, key)
     ) WITHOUT ROWID;
     """,
+    # 4: model calls (cost per key, tenant, route) and budget reservations held while a call runs
+    """
+    CREATE TABLE model_calls (
+        call_id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        route TEXT NOT NULL,
+        model TEXT,
+        key_id TEXT,
+        tenant TEXT,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        cached INTEGER NOT NULL,
+        latency_ms REAL NOT NULL,
+        error TEXT,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX model_calls_started ON model_calls(started_at);
+    CREATE TABLE budget_reservations (
+        reservation_id TEXT NOT NULL,
+        budget TEXT NOT NULL,
+        subject TEXT,
+        amount_usd REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX budget_reservations_id ON budget_reservations(reservation_id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,124 @@
+"""Response caches kept in the store.
+
+- Exact: a hash of the normalised request (target, messages, parameters, schema); entries
+  expire after a TTL.
+- Semantic (off by default): answers a new prompt with the reply to an earlier one only when
+  everything but the last user message is identical (target, parameters, system prompt, earlier
+  turns), the two prompts' embeddings are at least `threshold` similar, and they agree on
+  negations and numbers, the words that turn a sentence into its opposite while barely moving
+  its embedding ("X causes Y" / "X does not cause Y")."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any, Protocol
+
+import numpy as np
+
+from .types import ChatRequest, ChatResult, Usage
+
+NAMESPACE = "gateway"
+_NEGATIONS = frozenset("not no never none nobody nothing neither nor cannot without lack lacks lacking absent "
+                       "fail fails failed unable".split())
+_WORD = re.compile(r"[a-z]+(?:n't)?|\d+(?:[.,]\d+)?")
+
+
+class CacheStore(Protocol):
+    def cache_get(self, namespace: str, key: str) -> str | None: ...
+    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None: ...
+    def cache_scan(self, namespace: str, limit: int = 1000) -> list[tuple[str, str]]: ...
+
+
+def _norm(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().split("\n"))
+
+
+def request_key(target: str, request: ChatRequest, *, without_last_user: bool = False) -> str:
+    messages = [(m.role, _norm(m.content)) for m in request.messages]
+    if without_last_user and messages and messages[-1][0] == "user":
+        messages = messages[:-1]
+    payload = {"target": target, "messages": messages, "temperature": request.temperature,
+               "max_tokens": request.max_tokens, "schema": request.json_schema, "stop": list(request.stop)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _dump(result: ChatResult) -> str:
+    return json.dumps({"text": result.text, "model": result.model, "finish_reason": result.finish_reason,
+                       "usage": result.usage.to_dict()})
+
+
+def _load(raw: str) -> ChatResult:
+    data = json.loads(raw)
+    return ChatResult(text=data["text"], model=data["model"], usage=Usage(**data["usage"]),
+                      finish_reason=data.get("finish_reason", ""), cached=True)
+
+
+class ExactCache:
+    def __init__(self, store: CacheStore, ttl_s: float) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+
+    def get(self, target: str, request: ChatRequest) -> ChatResult | None:
+        raw = self.store.cache_get(NAMESPACE, request_key(target, request))
+        return _load(raw) if raw else None
+
+    def put(self, target: str, request: ChatRequest, result: ChatResult) -> None:
+        self.store.cache_put(NAMESPACE, request_key(target, request), _dump(result), self.ttl_s)
+
+
+def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The negation words and the numbers of a text: two prompts must agree on both."""
+    words = _WORD.findall(text.lower())
+    negations = frozenset(w for w in words if w in _NEGATIONS or w.endswith("n't"))
+    numbers = frozenset(w for w in words if w[0].isdigit())
+    return negations, numbers
+
+
+class SemanticCache:
+    def __init__(self, store: CacheStore, embedder: Any, threshold: float, ttl_s: float,
+                 max_entries: int = 2000) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.threshold = threshold
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+
+    @staticmethod
+    def _prompt(request: ChatRequest) -> str | None:
+        last = request.messages[-1] if request.messages else None
+        return _norm(last.content) if last is not None and last.role == "user" else None
+
+    def get(self, target: str, request: ChatRequest) -> tuple[ChatResult, float] | None:
+        prompt = self._prompt(request)
+        if prompt is None:
+            return None
+        entries = self.store.cache_scan(self._namespace(target, request), self.max_entries)
+        if not entries:
+            return None
+        rows = [json.loads(v) for _, v in entries]
+        matrix = np.stack([np.frombuffer(base64.b64decode(r["vector"]), dtype=np.float32) for r in rows])
+        sims = matrix @ self.embedder.embed([prompt])[0]
+        sign = polarity(prompt)
+        for i in np.argsort(-sims):
+            if sims[i] < self.threshold:
+                break
+            if polarity(rows[i]["prompt"]) == sign:
+                return _load(rows[i]["reply"]), float(sims[i])
+        return None
+
+    def put(self, target: str, request: ChatRequest, result: ChatResult) -> None:
+        prompt = self._prompt(request)
+        if prompt is None:
+            return
+        vector = np.asarray(self.embedder.embed([prompt])[0], dtype=np.float32)
+        value = json.dumps({"prompt": prompt, "vector": base64.b64encode(vector.tobytes()).decode(),
+                            "reply": _dump(result)})
+        self.store.cache_put(self._namespace(target, request), hashlib.sha256(prompt.encode()).hexdigest(), value,
+                             self.ttl_s)
+
+    @staticmethod
+    def _namespace(target: str, request: ChatRequest) -> str:
+        return "semantic:" + request_key(target, request, without_last_user=True)

@@ -1,0 +1,78 @@
+"""What calls cost, and budgets that hold under concurrency.
+
+Cost comes from the provider's usage (or a token count made here when it is absent) and the
+price table in `ragwright.toml`. A budget is checked before a call by reserving the call's
+largest possible cost (input tokens plus `max_tokens` of output) in one store transaction,
+and settled with the real cost afterwards: concurrent calls see each other's reservations, so
+together they cannot overshoot a limit by more than one call's estimate error."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, Sequence
+
+from ..config import BudgetSettings, ModelSettings
+from .types import CallContext, ChatMessage, Usage
+
+MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message, as chat templates add them
+_tok_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
+    from .embedding import TOKENIZER_FILE, TOKENIZER_PACKAGE, TOKENIZER_SHA256, _packaged_file
+
+    tok = Tokenizer.from_file(str(_packaged_file(TOKENIZER_PACKAGE, TOKENIZER_FILE, TOKENIZER_SHA256)))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def count_tokens(text: str) -> int:
+    """A WordPiece count (the bundled MiniLM vocabulary): close to BPE counts for English text,
+    used only when a provider does not report usage."""
+    if not text:
+        return 0
+    with _tok_lock:
+        return len(_tokenizer().encode(text, add_special_tokens=False).ids)
+
+
+def estimate_input_tokens(messages: Sequence[ChatMessage]) -> int:
+    return sum(count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 2
+
+
+def cost_usd(spec: ModelSettings, usage: Usage) -> float:
+    return (usage.input_tokens * spec.input_price_per_mtok + usage.output_tokens * spec.output_price_per_mtok) / 1e6
+
+
+def max_cost_usd(spec: ModelSettings, input_tokens: int, max_tokens: int) -> float:
+    return cost_usd(spec, Usage(input_tokens, max_tokens))
+
+
+def period_start(period: str, now: datetime | None = None) -> float:
+    """Budgets reset on calendar boundaries in UTC; "total" never resets."""
+    now = now or datetime.now(timezone.utc)
+    if period == "hour":
+        start = now.replace(minute=0, second=0, microsecond=0)
+    elif period == "day":
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    elif period == "month":
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    else:
+        return 0.0
+    return start.timestamp()
+
+
+def applicable(budgets: dict[str, BudgetSettings], route: str, model: str, ctx: CallContext,
+               ) -> list[tuple[str, BudgetSettings, str | None]]:
+    """The budgets a call counts against, each with the subject it is kept for."""
+    out = []
+    for name, b in budgets.items():
+        subject = {"key": ctx.key_id, "tenant": ctx.tenant, "route": route, "model": model, "global": None}[b.scope]
+        if b.scope == "global" or (subject is not None and (not b.subject or b.subject == subject)):
+            out.append((name, b, subject))
+    return out

@@ -1,0 +1,46 @@
+"""Wire protocols behind one small contract (see base.Provider)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Iterator
+
+from ...errors import ProviderError
+from .anthropic import AnthropicProvider
+from .base import Delta, Provider, ProviderReply
+from .openai import OpenAIProvider
+
+if TYPE_CHECKING:
+    from ...config import ModelSettings
+    from ..types import ChatRequest
+
+__all__ = ["AnthropicProvider", "Delta", "OpenAIProvider", "Provider", "ProviderReply", "make_provider"]
+
+
+def make_provider(name: str, spec: "ModelSettings") -> Provider:
+    """The provider for [models.NAME]. A key variable that is not set makes the model fail with
+    kind "auth" (so a route falls back to the next model) instead of failing the whole call."""
+    key = ""
+    if spec.api_key_env:
+        key = os.environ.get(spec.api_key_env, "")
+        if not key:
+            return _Unusable(name, f"[models.{name}] api_key_env names ${spec.api_key_env}, which is not set")
+    if spec.provider == "anthropic":
+        return AnthropicProvider(name, spec.base_url, spec.model, key)
+    return OpenAIProvider(name, spec.base_url, spec.model, key)
+
+
+class _Unusable:
+    def __init__(self, name: str, why: str) -> None:
+        self.name = name
+        self.why = why
+
+    def complete(self, request: "ChatRequest", timeout: float) -> ProviderReply:
+        raise ProviderError(self.name, "auth", self.why)
+
+    def stream(self, request: "ChatRequest", timeout: float) -> Iterator[Delta | ProviderReply]:
+        raise ProviderError(self.name, "auth", self.why)
+        yield  # pragma: no cover
+
+    def close(self) -> None:
+        pass

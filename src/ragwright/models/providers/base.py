@@ -1,0 +1,139 @@
+"""The provider contract, and the HTTP plumbing the wire protocols share: one pooled httpx
+client per model, errors sorted into kinds the gateway can act on, and SSE parsing."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
+
+import httpx
+
+from ...errors import ProviderError
+from ..types import ChatRequest, Usage
+
+
+@dataclass(slots=True)
+class ProviderReply:
+    text: str
+    usage: Usage | None = None  # None: the provider did not say
+    finish_reason: str = ""
+    refusal: str | None = None  # the model declined; `text` may be empty
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str
+
+
+class Provider(Protocol):
+    """One configured model behind one wire protocol. `stream` yields text deltas and ends with
+    the whole reply; both raise ProviderError with a kind (see errors.ProviderError)."""
+
+    name: str
+
+    def complete(self, request: ChatRequest, timeout: float) -> ProviderReply: ...
+
+    def stream(self, request: ChatRequest, timeout: float) -> Iterator[Delta | ProviderReply]: ...
+
+    def close(self) -> None: ...
+
+
+def make_client(headers: dict[str, str]) -> httpx.Client:
+    return httpx.Client(headers=headers, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+
+
+def transport_error(model: str, url: str, exc: Exception) -> ProviderError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(model, "timeout", f"{url} did not answer in time ({type(exc).__name__})")
+    return ProviderError(model, "connection", f"{url} unreachable or the connection broke ({type(exc).__name__}: {exc})")
+
+
+_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window",
+                    "too many tokens")
+
+
+def status_error(model: str, url: str, status: int, body: str, headers: httpx.Headers) -> ProviderError:
+    """Sort an HTTP error into a kind: what to retry, what to fall back on, what to report."""
+    low = body.lower()
+    if status == 408:
+        kind = "timeout"
+    elif status == 409:
+        kind = "conflict"
+    elif status == 429:
+        kind = "rate_limited"
+    elif status in (503, 529) or "overloaded" in low:
+        kind = "overloaded"
+    elif status >= 500:
+        kind = "server"
+    elif status == 404:
+        kind = "not_found"
+    elif status in (401, 403):
+        kind = "auth"
+    elif any(m in low for m in _CONTEXT_MARKERS):
+        kind = "context_length"
+    else:
+        kind = "bad_request"
+    detail = _error_message(body)
+    return ProviderError(model, kind, f"{url} answered {status}: {detail}", status=status,
+                         retry_after=parse_retry_after(headers))
+
+
+def _error_message(body: str) -> str:
+    try:
+        data = json.loads(body)
+        err = data.get("error") if isinstance(data, dict) else None
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:300]
+    except ValueError:
+        pass
+    return " ".join(body.split())[:300] or "(empty body)"
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+def parse_json(model: str, url: str, response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise ProviderError(model, "malformed", f"{url} sent a body that is not JSON: {response.text[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise ProviderError(model, "malformed", f"{url} sent JSON that is not an object")
+    return data
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs of a server-sent event stream."""
+    event, data = "", []
+    for line in response.iter_lines():
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "", []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+    if data:
+        yield event, "\n".join(data)

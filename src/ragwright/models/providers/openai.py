@@ -1,0 +1,119 @@
+"""The OpenAI-compatible wire protocol (`/chat/completions`, `/embeddings`), spoken with httpx.
+It serves OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp servers and most hosted APIs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import httpx
+import numpy as np
+
+from ...errors import ProviderError
+from ..types import ChatRequest, Usage
+from .base import Delta, ProviderReply, make_client, parse_json, sse_events, status_error, transport_error
+
+
+class OpenAIProvider:
+    def __init__(self, name: str, base_url: str, model: str, api_key: str = "", *,
+                 extra_headers: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self._chat_url = self.base_url + "/chat/completions"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = make_client({**headers, **(extra_headers or {})})
+
+    def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": request.wire_messages(),
+                                "temperature": request.temperature, "max_tokens": request.max_tokens}
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.json_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": request.schema_name, "schema": request.json_schema, "strict": False}}
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def complete(self, request: ChatRequest, timeout: float) -> ProviderReply:
+        try:
+            resp = self._client.post(self._chat_url, json=self._body(request, False), timeout=timeout)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise transport_error(self.name, self._chat_url, exc) from exc
+        if resp.status_code != 200:
+            raise status_error(self.name, self._chat_url, resp.status_code, resp.text, resp.headers)
+        data = parse_json(self.name, self._chat_url, resp)
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+            text = message.get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ProviderError(self.name, "malformed", f"{self._chat_url} sent no choices[0].message: "
+                                f"{resp.text[:200]!r}") from None
+        return ProviderReply(text=text, usage=_usage(data.get("usage")), finish_reason=choice.get("finish_reason") or "",
+                             refusal=message.get("refusal") or None)
+
+    def stream(self, request: ChatRequest, timeout: float) -> Iterator[Delta | ProviderReply]:
+        parts: list[str] = []
+        refusal: list[str] = []
+        usage, finish, done = None, "", False
+        try:
+            with self._client.stream("POST", self._chat_url, json=self._body(request, True), timeout=timeout) as resp:
+                if resp.status_code != 200:
+                    resp.read()
+                    raise status_error(self.name, self._chat_url, resp.status_code, resp.text, resp.headers)
+                for _, data in sse_events(resp):
+                    if data.strip() == "[DONE]":
+                        done = True
+                        break
+                    chunk = self._chunk(data)
+                    if chunk.get("error"):
+                        raise ProviderError(self.name, "server", f"error inside the stream: {chunk['error']}")
+                    usage = _usage(chunk.get("usage")) or usage
+                    for choice in chunk.get("choices") or []:
+                        delta = choice.get("delta") or {}
+                        finish = choice.get("finish_reason") or finish
+                        if delta.get("refusal"):
+                            refusal.append(delta["refusal"])
+                        if delta.get("content"):
+                            parts.append(delta["content"])
+                            yield Delta(delta["content"])
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise transport_error(self.name, self._chat_url, exc) from exc
+        if not done:
+            raise ProviderError(self.name, "connection", f"{self._chat_url}: the stream ended without [DONE]")
+        yield ProviderReply(text="".join(parts), usage=usage, finish_reason=finish, refusal="".join(refusal) or None)
+
+    def _chunk(self, data: str) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise ProviderError(self.name, "malformed", f"a stream event is not JSON: {data[:120]!r}") from None
+        if not isinstance(chunk, dict):
+            raise ProviderError(self.name, "malformed", f"a stream event is not an object: {data[:120]!r}")
+        return chunk
+
+    def embed(self, texts: list[str], timeout: float = 30.0) -> np.ndarray:
+        url = self.base_url + "/embeddings"
+        try:
+            resp = self._client.post(url, json={"model": self.model, "input": texts}, timeout=timeout)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise transport_error(self.name, url, exc) from exc
+        if resp.status_code != 200:
+            raise status_error(self.name, url, resp.status_code, resp.text, resp.headers)
+        try:
+            rows = sorted(parse_json(self.name, url, resp)["data"], key=lambda r: r["index"])
+            return np.asarray([r["embedding"] for r in rows], dtype=np.float32)
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError(self.name, "malformed", f"{url} sent no data[].embedding") from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))

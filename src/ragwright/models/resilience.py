@@ -1,0 +1,88 @@
+"""What keeps calls dependable: backoff with jitter that honours Retry-After, a deadline per
+call, and a circuit breaker per model."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 2  # retries of the same model, after the first attempt
+    base_s: float = 0.25
+    cap_s: float = 8.0
+    max_retry_after_s: float = 30.0  # a longer Retry-After sends the call to the next model instead
+
+    def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float | None:
+        """Seconds to wait before retry number `retry` (1-based); None: do not retry this model."""
+        if retry > self.max_retries:
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_retry_after_s else None
+        return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (retry - 1)))  # "full jitter"
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+class CircuitBreaker:
+    """Closed until `threshold` failures in a row; then open (calls skip this model) for
+    `cooldown_s`; then half-open: one probe call decides whether it closes or opens again."""
+
+    def __init__(self, threshold: int = 5, cooldown_s: float = 30.0) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._state()
+
+    def _state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        if time.monotonic() - self._opened_at >= self.cooldown_s:
+            return "half_open"
+        return "open"
+
+    def allow(self) -> bool:
+        with self._lock:
+            state = self._state()
+            if state == "closed":
+                return True
+            if state == "half_open" and not self._probing:
+                self._probing = True  # exactly one probe at a time
+                return True
+            return False
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures, self._opened_at, self._probing = 0, None, False
+
+    def failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or self._failures >= self.threshold:
+                self._opened_at = time.monotonic()
+            self._probing = False
+
+    def release(self) -> None:
+        """The probe ended without a verdict on the model (e.g. a bad request): let another probe go."""
+        with self._lock:
+            self._probing = False

@@ -1,0 +1,266 @@
+"""The gateway against real loopback servers speaking the OpenAI and Anthropic protocols, told
+to fail in every way a network can fail."""
+
+import threading
+import time
+
+import pytest
+
+from ragwright.config import BudgetSettings, GatewaySettings, ModelSettings, RouteSettings, Settings
+from ragwright.errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError, StreamInterrupted
+from ragwright.models import CallContext, ChatMessage, Gateway
+from ragwright.store import SqliteStore
+from tests.provider_server import (ProviderServer, context_length_exceeded, cut_stream, delay, drop, malformed,
+                                   model_not_found, refusal, status)
+
+HELLO = [ChatMessage("system", "Be brief."), ChatMessage("user", "Say hello")]
+
+
+@pytest.fixture
+def servers():
+    with ProviderServer() as a, ProviderServer(reply=lambda body: "backup says hi") as b:
+        yield a, b
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "gw" / "ragwright.db")
+    yield s
+    s.close()
+
+
+def make_settings(a, b, *, route=None, gateway=None, **models):
+    specs = {"primary": ModelSettings(base_url=a.base_url + "/v1", model="gpt-4o-mini", timeout_s=2,
+                                      input_price_per_mtok=0.15, output_price_per_mtok=0.60),
+             "backup": ModelSettings(base_url=b.base_url + "/v1", model="backup-model", timeout_s=2)}
+    specs.update(models)
+    defaults = {"retry_base_s": 0.01, "retry_cap_s": 0.05, "breaker_threshold": 100}
+    return Settings(models=specs, routes={"default": route or RouteSettings(models=["primary", "backup"])},
+                    gateway=GatewaySettings(**{**defaults, **(gateway or {})}))
+
+
+def test_plain_call_usage_cost_and_record(servers, store):
+    a, b = servers
+    gw = Gateway(make_settings(a, b), store)
+    seen = []
+    gw.on_record.append(seen.append)
+    result = gw.chat(HELLO, model="default", context=CallContext(key_id="k1", tenant="acme"))
+    assert result.text == "echo: Say hello" and result.model == "primary" and not result.cached
+    assert result.usage.to_dict() == {"input_tokens": 11, "output_tokens": 7}
+    assert result.cost_usd == pytest.approx((11 * 0.15 + 7 * 0.60) / 1e6)
+    assert [x.to_dict()["status"] for x in result.attempts] == ["ok"]
+    body = a.last("/chat/completions").body
+    assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.0 and body["messages"][0]["role"] == "system"
+    (record,) = seen
+    assert record.key_id == "k1" and record.tenant == "acme" and record.cost_usd == result.cost_usd
+    assert store.usage_summary("tenant")[0]["cost_usd"] == pytest.approx(result.cost_usd)
+
+
+@pytest.mark.parametrize("fault, kind", [
+    (drop(), "connection"), (status(408), "timeout"), (status(409), "conflict"), (status(429), "rate_limited"),
+    (status(500), "server"), (status(503), "overloaded"), (model_not_found(), "not_found"), (malformed(), "malformed"),
+    (status(401), "auth"),
+])
+def test_falls_back_on_every_failure_kind(servers, fault, kind):
+    a, b = servers
+    a.fail_always(fault)
+    result = Gateway(make_settings(a, b, gateway={"max_retries": 1})).chat(HELLO, model="default")
+    assert result.text == "backup says hi" and result.model == "backup"
+    kinds = [x.kind for x in result.attempts if x.status == "error"]
+    assert kinds and set(kinds) == {kind}
+    assert len(kinds) == (2 if kind in ("connection", "timeout", "conflict", "rate_limited", "server", "overloaded",
+                                        "malformed") else 1)  # retried once when worth it
+
+
+def test_bad_request_is_not_retried_or_passed_on(servers):
+    a, b = servers
+    a.fail_always(status(400, "messages: field required"))
+    with pytest.raises(ProviderError, match="field required") as info:
+        Gateway(make_settings(a, b)).chat(HELLO, model="default")
+    assert info.value.kind == "bad_request" and b.count() == 0 and a.count() == 1
+
+
+def test_retry_after_is_honoured_then_the_same_model_answers(servers):
+    a, b = servers
+    a.fail_next(status(429, retry_after=0.4))
+    started = time.monotonic()
+    result = Gateway(make_settings(a, b)).chat(HELLO, model="default")
+    assert result.model == "primary" and time.monotonic() - started >= 0.4 and a.count() == 2
+
+
+def test_a_retry_after_longer_than_allowed_goes_to_the_next_model(servers):
+    a, b = servers
+    a.fail_always(status(429, retry_after=120))
+    started = time.monotonic()
+    result = Gateway(make_settings(a, b)).chat(HELLO, model="default")
+    assert result.model == "backup" and time.monotonic() - started < 1.0 and a.count() == 1
+
+
+def test_context_length_goes_to_a_larger_window(servers):
+    a, b = servers
+    with ProviderServer(reply=lambda body: "big window") as c:
+        a.fail_always(context_length_exceeded())
+        settings = make_settings(a, b, route=RouteSettings(models=["primary", "backup", "big"]),
+                                 big=ModelSettings(base_url=c.base_url + "/v1", model="big", context_window=128_000))
+        settings.models["primary"].context_window = 8192
+        settings.models["backup"].context_window = 8192  # no larger than the one that overflowed: skipped
+        result = Gateway(settings).chat(HELLO, model="default")
+    assert result.text == "big window" and b.count() == 0
+    assert [x.status for x in result.attempts] == ["error", "skipped", "ok"]
+
+
+def test_refusal_falls_back_only_when_configured(servers):
+    a, b = servers
+    a.fail_always(refusal())
+    kept = Gateway(make_settings(a, b)).chat(HELLO, model="default")
+    assert kept.model == "primary" and kept.finish_reason == "refusal" and "can't help" in kept.text
+    route = RouteSettings(models=["primary", "backup"], fallback_on_refusal=True)
+    assert Gateway(make_settings(a, b, route=route)).chat(HELLO, model="default").model == "backup"
+
+
+def test_no_call_outlives_its_deadline(servers):
+    a, b = servers
+    a.fail_always(delay(5))
+    b.fail_always(delay(5))
+    route = RouteSettings(models=["primary", "backup"], deadline_s=0.8)
+    started = time.monotonic()
+    with pytest.raises(AllModelsFailed) as info:
+        Gateway(make_settings(a, b, route=route)).chat(HELLO, model="default")
+    assert time.monotonic() - started < 1.2
+    assert "deadline" in str(info.value) or "in time" in str(info.value)
+
+
+def test_circuit_breaker_opens_then_probes(servers):
+    a, b = servers
+    a.fail_always(status(500))
+    gw = Gateway(make_settings(a, b, gateway={"breaker_threshold": 2, "breaker_cooldown_s": 0.3, "max_retries": 0}))
+    for _ in range(2):
+        gw.chat(HELLO, model="default", use_cache=False)
+    assert a.count() == 2 and gw.breaker("primary").state == "open"
+    result = gw.chat(HELLO, model="default", use_cache=False)
+    assert a.count() == 2 and result.attempts[0].status == "skipped" and "circuit open" in result.attempts[0].error
+    time.sleep(0.35)
+    a.clear()
+    assert gw.chat(HELLO, model="default", use_cache=False).model == "primary"  # the probe succeeded
+    assert gw.breaker("primary").state == "closed"
+
+
+def test_exact_cache(servers, store):
+    a, b = servers
+    gw = Gateway(make_settings(a, b), store)
+    first = gw.chat(HELLO, model="default")
+    again = gw.chat([ChatMessage("system", "Be brief. "), ChatMessage("user", "Say hello\r\n")], model="default")
+    assert again.cached and again.text == first.text and again.cost_usd == 0 and a.count() == 1
+    gw.chat(HELLO, model="default", temperature=0.7)  # sampled requests are not cached
+    gw.chat(HELLO, model="default", max_tokens=100)  # other parameters, another entry
+    assert a.count() == 3
+
+
+def test_usage_counted_when_the_provider_omits_it(servers):
+    a, b = servers
+    a.usage = None
+    result = Gateway(make_settings(a, b)).chat(HELLO, model="default")
+    assert result.usage.estimated and result.usage.output_tokens == 4  # "echo: Say hello"
+    assert result.usage.input_tokens > 5 and result.cost_usd > 0
+
+
+def test_concurrent_budget_never_overshoots_by_more_than_one_call(servers, store):
+    a, b = servers
+    a.latency_s = 0.05
+    settings = make_settings(a, b, route=RouteSettings(models=["primary"]))
+    settings.budgets = {"acme-daily": BudgetSettings(scope="tenant", subject="acme", limit_usd=0.0005, period="day")}
+    gw = Gateway(settings, store)
+    per_call_max = None
+    outcomes, lock = [], threading.Lock()
+
+    def one(i):
+        try:
+            r = gw.chat([ChatMessage("user", f"question {i}")], model="default", max_tokens=50,
+                        context=CallContext(tenant="acme"))
+            with lock:
+                outcomes.append(r.cost_usd)
+        except BudgetExceeded as exc:
+            with lock:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spent = store.spent_usd("tenant", "acme")
+    errors = [o for o in outcomes if isinstance(o, BudgetExceeded)]
+    per_call_max = max(o for o in outcomes if not isinstance(o, BudgetExceeded))
+    assert errors and len(outcomes) == 40
+    assert spent <= 0.0005 + per_call_max
+    assert "acme-daily" in str(errors[0]) and "0.0005 USD per day" in str(errors[0])
+    other = gw.chat(HELLO, model="default", context=CallContext(tenant="other"))  # other tenants are not limited
+    assert other.model == "primary"
+
+
+def test_streaming_and_fallback_before_the_first_token(servers, store):
+    a, b = servers
+    gw = Gateway(make_settings(a, b), store)
+    with gw.stream(HELLO, model="default") as stream:
+        pieces = list(stream)
+    assert len(pieces) > 1 and "".join(pieces) == "echo: Say hello" and stream.result.model == "primary"
+    assert stream.result.usage.to_dict() == {"input_tokens": 11, "output_tokens": 7}
+    a.fail_next(status(500), status(500), status(500))
+    stream = gw.stream(HELLO, model="default", use_cache=False)
+    assert "".join(stream) == "backup says hi" and stream.result.model == "backup"
+
+
+def test_a_stream_cut_after_text_is_marked_incomplete(servers):
+    a, b = servers
+    a.reply = lambda body: "one two three four five six seven"
+    a.fail_next(cut_stream(3))
+    stream = Gateway(make_settings(a, b)).stream(HELLO, model="default")
+    got = []
+    with pytest.raises(StreamInterrupted) as info:
+        for piece in stream:
+            got.append(piece)
+    assert info.value.partial_text == "".join(got) == "one two three" and info.value.incomplete
+    assert stream.result.incomplete and b.count() == 0  # no silent switch to another model mid-answer
+
+
+def test_anthropic_provider(servers):
+    a, b = servers
+    with ProviderServer(reply=lambda body: f"claude saw system={body.get('system')!r}") as c:
+        settings = make_settings(a, b, claude=ModelSettings(provider="anthropic", base_url=c.base_url,
+                                                            model="claude-x", api_key_env="RW_TEST_ANTHROPIC"))
+        import os
+        os.environ["RW_TEST_ANTHROPIC"] = "sk-test"
+        try:
+            gw = Gateway(settings)
+            result = gw.chat(HELLO, model="claude", max_tokens=64)
+            streamed = gw.stream(HELLO, model="claude", use_cache=False)
+            text = "".join(streamed)
+        finally:
+            del os.environ["RW_TEST_ANTHROPIC"]
+    assert result.text == "claude saw system='Be brief.'" and result.usage.to_dict() == {"input_tokens": 11,
+                                                                                        "output_tokens": 7}
+    assert text == result.text and streamed.result.usage.output_tokens == 7
+    req = c.requests[0]
+    assert req.headers["x-api-key"] == "sk-test" and req.headers["anthropic-version"]
+    assert all(m["role"] != "system" for m in req.body["messages"]) and req.body["max_tokens"] == 64
+
+
+def test_missing_key_variable_falls_back_and_unknown_names_are_config_errors(servers):
+    a, b = servers
+    settings = make_settings(a, b)
+    settings.models["primary"].api_key_env = "RW_TEST_SURELY_UNSET"
+    result = Gateway(settings).chat(HELLO, model="default")
+    assert result.model == "backup" and "RW_TEST_SURELY_UNSET" in result.attempts[0].error
+    with pytest.raises(ConfigError, match="no route or model named 'nope'.*routes: default"):
+        Gateway(settings).chat(HELLO, model="nope")
+
+
+def test_lowest_cost_and_lowest_latency_strategies(servers):
+    a, b = servers
+    cheap_first = Gateway(make_settings(a, b, route=RouteSettings(models=["primary", "backup"],
+                                                                  strategy="lowest_cost")))
+    assert cheap_first.chat(HELLO, model="default").model == "backup"  # backup has no price: cheapest
+    a.latency_s = 0.15
+    gw = Gateway(make_settings(a, b, route=RouteSettings(models=["primary", "backup"], strategy="lowest_latency")))
+    served = [gw.chat(HELLO, model="default", use_cache=False).model for _ in range(4)]
+    assert served[:2] == ["primary", "backup"] and served[2:] == ["backup", "backup"]
