@@ -63,7 +63,7 @@ class RetrievalSettings(_Section):
 
 
 class AnswerSettings(_Section):
-    model: str = Field("", description="a [models.NAME] to generate answers; empty = extractive")
+    model: str = Field("", description="a route or [models.NAME] that generates answers; empty = extractive")
     context_chunks: int = Field(5, ge=1, le=50)
     max_sentences: int = Field(3, ge=1, le=20)
     abstain_threshold: float = Field(0.35, ge=-1, le=1)
@@ -72,7 +72,8 @@ class AnswerSettings(_Section):
 
 
 class ModelSettings(_Section):
-    provider: Literal["openai", "anthropic"] = Field("openai", description="wire protocol")
+    provider: Literal["openai", "anthropic", "local"] = Field(
+        "openai", description="wire protocol; local = the bundled SmolLM2, started on first use")
     base_url: str = Field("", description="required for openai; anthropic defaults to https://api.anthropic.com")
     model: str
     api_key_env: str = Field("", description="the environment variable that holds the key")
@@ -81,6 +82,9 @@ class ModelSettings(_Section):
     output_price_per_mtok: float = Field(0.0, ge=0)
     timeout_s: float = Field(60.0, gt=0, description="per attempt")
     max_retries: int | None = Field(None, ge=0, le=10, description="retries of this model (default: gateway's)")
+    json_mode: Literal["json_schema", "json_object", "none"] = Field(
+        "json_schema", description="how structured output is asked for: OpenAI json_schema, llama.cpp's "
+                                   "json_object + schema, or only in the prompt")
 
     @model_validator(mode="after")
     def _needs_url(self) -> "ModelSettings":
@@ -114,7 +118,7 @@ class GatewaySettings(_Section):
     cache: bool = Field(True, description="exact cache of deterministic (temperature 0) requests")
     cache_ttl_s: float = Field(86400.0, gt=0)
     semantic_cache: bool = False
-    semantic_threshold: float = Field(0.97, gt=0, le=1)
+    semantic_threshold: float = Field(0.90, gt=0, le=1, description="measured: bench/semantic_cache.py")
 
 
 class Settings(BaseSettings):

@@ -14,6 +14,7 @@ from ..config import DEFAULT_CONFIG_NAME, DEFAULT_TOML
 from .common import (EXIT_ERROR, EXIT_FAILED_FILES, ConfigFile, DataDir, Filter, Json, emit, err, guarded, out,
                      parse_filters, progress, workspace)
 from .evaluation import eval_app
+from .models import chat, models_app, usage
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cited, grounded answers from your own documents.")
@@ -138,6 +139,9 @@ def ask(
 
 
 app.add_typer(eval_app, name="eval")
+app.add_typer(models_app, name="models")
+app.command()(guarded(chat))
+app.command()(guarded(usage))
 
 
 def main() -> None:

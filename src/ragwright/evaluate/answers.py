@@ -22,7 +22,7 @@ import numpy as np
 from ..generate.citations import find_markers, strip_markers
 from ..ingest.chunking import split_sentences
 from ..models.embedding import Embedder
-from ..store.bm25 import Analyzer
+from ..analysis import Analyzer
 from ..types import Answer
 from .beir import BeirDataset
 from .judge import Judge

@@ -4,26 +4,23 @@
   expire after a TTL.
 - Semantic (off by default): answers a new prompt with the reply to an earlier one only when
   everything but the last user message is identical (target, parameters, system prompt, earlier
-  turns), the two prompts' embeddings are at least `threshold` similar, and they agree on
-  negations and numbers, the words that turn a sentence into its opposite while barely moving
-  its embedding ("X causes Y" / "X does not cause Y")."""
+  turns), the two prompts' embeddings are at least `threshold` similar, and they have the same
+  signature: the same stemmed content words in the same order, framing words aside. Embeddings
+  barely move when a sentence turns into its opposite ("X increases Y" / "X decreases Y" /
+  "X does not increase Y"), so similarity alone would answer the opposite question."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
+import json
 from typing import Any, Protocol
 
-import numpy as np
 
 from .types import ChatRequest, ChatResult, Usage
 
 NAMESPACE = "gateway"
-_NEGATIONS = frozenset("not no never none nobody nothing neither nor cannot without lack lacks lacking absent "
-                       "fail fails failed unable".split())
-_WORD = re.compile(r"[a-z]+(?:n't)?|\d+(?:[.,]\d+)?")
 
 
 class CacheStore(Protocol):
@@ -69,12 +66,32 @@ class ExactCache:
         self.store.cache_put(NAMESPACE, request_key(target, request), _dump(result), self.ttl_s)
 
 
-def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The negation words and the numbers of a text: two prompts must agree on both."""
-    words = _WORD.findall(text.lower())
-    negations = frozenset(w for w in words if w in _NEGATIONS or w.endswith("n't"))
-    numbers = frozenset(w for w in words if w[0].isdigit())
-    return negations, numbers
+_FRAMING = frozenset("true truth tell please whether know question correct fact claim say explain can could would "
+                     "you me i my we our do does did is are was were it's".split())
+_LOGIC = {"not": "not", "no": "not", "never": "not", "none": "not", "nor": "not", "neither": "not",
+          "without": "without", "and": "and", "or": "or", "but": "but", "if": "if"}  # kept: they flip meaning
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def signature(text: str) -> tuple[str, ...]:
+    """The stemmed content words of a text, in order, with negations and connectives kept and
+    framing words ("is it true that") dropped. Two prompts may share an answer only when their
+    signatures are equal: embeddings rate "X increases Y" and "X decreases Y" 0.999 similar, and
+    "X is not Y" and "X is Y" 0.94, and SciFact is full of such pairs."""
+    from ..analysis import Analyzer
+
+    global _analyzer
+    _analyzer = _analyzer or Analyzer()
+    out = []
+    for word in _WORD.findall(text.lower()):
+        if word in _LOGIC or word.endswith("n't"):
+            out.append(_LOGIC.get(word, "not"))
+        elif word not in _FRAMING:
+            out.extend(_analyzer.terms(word))
+    return tuple(out)
+
+
+_analyzer = None
 
 
 class SemanticCache:
@@ -92,6 +109,8 @@ class SemanticCache:
         return _norm(last.content) if last is not None and last.role == "user" else None
 
     def get(self, target: str, request: ChatRequest) -> tuple[ChatResult, float] | None:
+        import numpy as np
+
         prompt = self._prompt(request)
         if prompt is None:
             return None
@@ -101,15 +120,17 @@ class SemanticCache:
         rows = [json.loads(v) for _, v in entries]
         matrix = np.stack([np.frombuffer(base64.b64decode(r["vector"]), dtype=np.float32) for r in rows])
         sims = matrix @ self.embedder.embed([prompt])[0]
-        sign = polarity(prompt)
+        sign = signature(prompt)
         for i in np.argsort(-sims):
             if sims[i] < self.threshold:
                 break
-            if polarity(rows[i]["prompt"]) == sign:
+            if signature(rows[i]["prompt"]) == sign:
                 return _load(rows[i]["reply"]), float(sims[i])
         return None
 
     def put(self, target: str, request: ChatRequest, result: ChatResult) -> None:
+        import numpy as np
+
         prompt = self._prompt(request)
         if prompt is None:
             return

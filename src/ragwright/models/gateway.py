@@ -14,7 +14,9 @@ import random
 import secrets
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
+
+from pydantic import BaseModel
 
 from ..config import ModelSettings, Settings
 from ..errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError, StreamInterrupted
@@ -24,6 +26,10 @@ from .providers import Delta, Provider, ProviderReply, make_provider
 from .resilience import CircuitBreaker, Deadline, RetryPolicy
 from .types import Attempt, CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult, Usage
 
+if TYPE_CHECKING:
+    from .structured import StructuredStream
+
+T = TypeVar("T", bound=BaseModel)
 _SCOPE_COLUMN = {"key": "key_id", "tenant": "tenant", "route": "route", "model": "model", "global": "1"}
 
 
@@ -109,9 +115,26 @@ class Gateway:
         raise call.exhausted()
 
     def stream(self, messages: Sequence[ChatMessage], *, model: str, temperature: float = 0.0, max_tokens: int = 512,
-               context: CallContext = CallContext(), use_cache: bool = True) -> "ChatStream":
-        request = ChatRequest(tuple(messages), temperature, max_tokens)
+               context: CallContext = CallContext(), use_cache: bool = True, json_schema: dict | None = None,
+               schema_name: str = "output") -> "ChatStream":
+        request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
         return ChatStream(_Call(self, model, request, context, stream=True), use_cache)
+
+    def generate(self, messages: Sequence[ChatMessage], *, schema: type[T], model: str, max_retries: int = 2,
+                 temperature: float = 0.0, max_tokens: int = 512, context: CallContext = CallContext()) -> T:
+        """A validated `schema` instance (see structured.py), or StructuredOutputError."""
+        from .structured import generate
+
+        return generate(self, messages, schema, model=model, max_retries=max_retries, temperature=temperature,
+                        max_tokens=max_tokens, context=context)
+
+    def generate_stream(self, messages: Sequence[ChatMessage], *, schema: type[BaseModel], model: str,
+                        temperature: float = 0.0, max_tokens: int = 512,
+                        context: CallContext = CallContext()) -> "StructuredStream":
+        from .structured import StructuredStream
+
+        return StructuredStream(self, messages, schema, model=model, temperature=temperature, max_tokens=max_tokens,
+                                context=context)
 
     def record(self, record: CallRecord, reservation: str | None) -> None:
         if self.store is not None:

@@ -10,6 +10,7 @@ import importlib.util
 import os
 import socket
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -213,3 +214,17 @@ class LocalModelServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_shared: LocalModelServer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_server() -> LocalModelServer:
+    """One SmolLM2 server per process for models configured with `provider = "local"`: started on
+    first use, stopped when the process exits."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.running:
+            _shared = LocalModelServer().start()
+        return _shared

@@ -11,46 +11,11 @@ as in Anserini's BEIR runs, and Lucene's idf = ln(1 + (N - df + 0.5) / (df + 0.5
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from typing import Sequence
 
 import numpy as np
 
-LUCENE_STOPWORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
-    "they this to was will with".split()
-)
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
-
-class Analyzer:
-    """Text -> index terms. Stemming is cached per word: corpora repeat their words a lot."""
-
-    def __init__(self) -> None:
-        import Stemmer
-
-        self._stem = Stemmer.Stemmer("porter").stemWord
-        self._cache: dict[str, str] = {}
-
-    def terms(self, text: str) -> list[str]:
-        out = []
-        cache = self._cache
-        for word in _TOKEN.findall(text.lower()):
-            if word.endswith("'s"):
-                word = word[:-2]
-            if word in LUCENE_STOPWORDS:
-                continue
-            stem = cache.get(word)
-            if stem is None:
-                stem = cache[word] = self._stem(word)
-                if len(cache) > 500_000:
-                    cache.clear()
-            out.append(stem)
-        return out
-
-    def counts(self, text: str) -> Counter[str]:
-        return Counter(self.terms(text))
+from ..analysis import LUCENE_STOPWORDS, Analyzer  # noqa: F401  (re-exported)
 
 
 def encode_counts(term_ids: Sequence[int], counts: Sequence[int]) -> bytes:

@@ -27,7 +27,12 @@ def make_provider(name: str, spec: "ModelSettings") -> Provider:
             return _Unusable(name, f"[models.{name}] api_key_env names ${spec.api_key_env}, which is not set")
     if spec.provider == "anthropic":
         return AnthropicProvider(name, spec.base_url, spec.model, key)
-    return OpenAIProvider(name, spec.base_url, spec.model, key)
+    if spec.provider == "local":
+        from ..local_server import shared_server
+
+        server = shared_server()
+        return OpenAIProvider(name, server.base_url, server.model, json_mode="json_object")
+    return OpenAIProvider(name, spec.base_url, spec.model, key, json_mode=spec.json_mode)
 
 
 class _Unusable:

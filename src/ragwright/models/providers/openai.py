@@ -4,20 +4,23 @@ It serves OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp servers and most hosted 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import httpx
-import numpy as np
 
 from ...errors import ProviderError
 from ..types import ChatRequest, Usage
+if TYPE_CHECKING:
+    import numpy as np
+
 from .base import Delta, ProviderReply, make_client, parse_json, sse_events, status_error, transport_error
 
 
 class OpenAIProvider:
     def __init__(self, name: str, base_url: str, model: str, api_key: str = "", *,
-                 extra_headers: dict[str, str] | None = None) -> None:
+                 extra_headers: dict[str, str] | None = None, json_mode: str = "json_schema") -> None:
         self.name = name
+        self.json_mode = json_mode
         self.model = model
         self.base_url = base_url.rstrip("/")
         self._chat_url = self.base_url + "/chat/completions"
@@ -29,9 +32,11 @@ class OpenAIProvider:
                                 "temperature": request.temperature, "max_tokens": request.max_tokens}
         if request.stop:
             body["stop"] = list(request.stop)
-        if request.json_schema is not None:
+        if request.json_schema is not None and self.json_mode == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": request.schema_name, "schema": request.json_schema, "strict": False}}
+        elif request.json_schema is not None and self.json_mode == "json_object":  # llama.cpp's server
+            body["response_format"] = {"type": "json_object", "schema": request.json_schema}
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -95,7 +100,9 @@ class OpenAIProvider:
             raise ProviderError(self.name, "malformed", f"a stream event is not an object: {data[:120]!r}")
         return chunk
 
-    def embed(self, texts: list[str], timeout: float = 30.0) -> np.ndarray:
+    def embed(self, texts: list[str], timeout: float = 30.0) -> "np.ndarray":
+        import numpy as np
+
         url = self.base_url + "/embeddings"
         try:
             resp = self._client.post(url, json={"model": self.model, "input": texts}, timeout=timeout)

@@ -1,0 +1,145 @@
+"""`ragwright chat`, `ragwright models ...` and `ragwright usage`: the model gateway from the
+command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import AllModelsFailed, StreamInterrupted
+from .common import EXIT_ERROR, ConfigFile, DataDir, Json, emit, err, guarded, out, workspace
+
+models_app = typer.Typer(no_args_is_help=True, help="Configured models and routes; the local SmolLM2 server.")
+
+
+def chat(
+    prompt: Annotated[str, typer.Argument(help="The prompt ('-' reads standard input)")],
+    model: Annotated[str, typer.Option("--model", "-m", help="A route or model from ragwright.toml")] = "default",
+    system: Annotated[Optional[str], typer.Option(help="System prompt")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Largest reply, in tokens")] = 512,
+    temperature: Annotated[float, typer.Option(min=0, max=2)] = 0.0,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the reply as it arrives")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer from the cache")] = False,
+    data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+) -> None:
+    """Send a prompt through the gateway (routes, fallbacks, retries, cache, costs)."""
+    from ..models import ChatMessage, Gateway
+
+    text = sys.stdin.read() if prompt == "-" else prompt
+    messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", text)]
+    with workspace(data_dir, config) as ws:
+        gw = Gateway(ws.settings, ws.store)
+        try:
+            if stream:
+                _stream(gw, messages, model, max_tokens, temperature, not no_cache, as_json)
+                return
+            result = gw.chat(messages, model=model, max_tokens=max_tokens, temperature=temperature,
+                             use_cache=not no_cache)
+        except AllModelsFailed as exc:
+            _failed(exc, as_json)
+        finally:
+            gw.close()
+    if as_json:
+        emit(result.to_dict())
+        return
+    out.print(result.text, markup=False)
+    err.print(f"[{result.model}{', cached' if result.cached else ''}] {result.usage.input_tokens} in, "
+              f"{result.usage.output_tokens} out, {result.cost_usd:.6f} USD, {result.latency_ms:.0f} ms")
+
+
+def _stream(gw, messages, model, max_tokens, temperature, use_cache, as_json) -> None:  # noqa: ANN001
+    chat_stream = gw.stream(messages, model=model, max_tokens=max_tokens, temperature=temperature,
+                            use_cache=use_cache)
+    try:
+        for piece in chat_stream:
+            if as_json:
+                emit({"delta": piece})
+            else:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+    except StreamInterrupted as exc:
+        if as_json:
+            emit({**chat_stream.result.to_dict(), "incomplete": True, "error": str(exc)})
+        else:
+            sys.stdout.write("\n")
+            err.print(f"error: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+    result = chat_stream.result
+    if as_json:
+        emit({**result.to_dict(), "incomplete": False})
+    else:
+        sys.stdout.write("\n")
+        err.print(f"[{result.model}{', cached' if result.cached else ''}] {result.usage.output_tokens} tokens out, "
+                  f"{result.cost_usd:.6f} USD")
+
+
+def _failed(exc: AllModelsFailed, as_json: bool) -> None:
+    if as_json:
+        emit({"error": str(exc), "attempts": [a.to_dict() for a in exc.attempts]})
+    else:
+        err.print(f"error: no model answered for '{exc.route}':")
+        for a in exc.attempts:
+            err.print(f"  {a.model}: {a.status}: {a.error}")
+    raise typer.Exit(EXIT_ERROR) from None
+
+
+@models_app.command("list")
+@guarded
+def models_list(data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False) -> None:
+    """The configured models and routes."""
+    with workspace(data_dir, config) as ws:
+        settings = ws.settings
+    models = {n: m.model_dump(mode="json") for n, m in settings.models.items()}
+    routes = {n: r.model_dump(mode="json") for n, r in settings.routes.items()}
+    if as_json:
+        emit({"models": models, "routes": routes})
+        return
+    for name, m in models.items():
+        where = m["base_url"] or m["provider"]
+        out.print(f"model {name}: {m['provider']} {m['model']} at {where}, {m['input_price_per_mtok']}/"
+                  f"{m['output_price_per_mtok']} USD per M tokens in/out, timeout {m['timeout_s']} s", markup=False)
+    for name, r in routes.items():
+        out.print(f"route {name}: {' -> '.join(r['models'])} ({r['strategy']})", markup=False)
+    if not models:
+        err.print("no models configured: add [models.NAME] sections to ragwright.toml (see: ragwright init)")
+
+
+@models_app.command("serve-local")
+@guarded
+def serve_local(port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 8011,
+                threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads")] = None,
+                n_ctx: Annotated[int, typer.Option("--ctx", min=256, help="Context window")] = 2048) -> None:
+    """Serve the bundled SmolLM2-135M over the OpenAI protocol until Ctrl-C."""
+    from ..models.local_server import LocalModelServer
+
+    server = LocalModelServer(port=port, threads=threads, n_ctx=n_ctx).start()
+    err.print(f"serving {server.model} at {server.base_url} (Ctrl-C stops it). In ragwright.toml:\n\n"
+              f'[models.local]\nprovider = "openai"\nbase_url = "{server.base_url}"\nmodel = "{server.model}"\n'
+              'json_mode = "json_object"\n')
+    code = server.wait()
+    if code not in (0, -15):
+        raise typer.Exit(EXIT_ERROR)
+
+
+def usage(by: Annotated[str, typer.Option(help="route, model, key or tenant")] = "route",
+          since: Annotated[str, typer.Option(help="hour, day, month or all")] = "all",
+          data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False) -> None:
+    """Calls, tokens and cost recorded by the gateway."""
+    from ..models.ledger import period_start
+
+    column = {"route": "route", "model": "model", "key": "key_id", "tenant": "tenant"}.get(by)
+    if column is None or since not in ("hour", "day", "month", "all"):
+        raise ValueError("--by must be route, model, key or tenant; --since hour, day, month or all")
+    with workspace(data_dir, config) as ws:
+        rows = ws.store.usage_summary(column, period_start(since) if since != "all" else 0.0)
+    if as_json:
+        emit({"by": by, "since": since, "rows": rows})
+        return
+    for r in rows:
+        out.print(f"{r[column] or '-':20} {r['calls']:6} calls {r['input_tokens']:9} in {r['output_tokens']:9} out "
+                  f"{r['cost_usd']:.6f} USD  {r['cached']} cached  {r['errors']} failed", markup=False)
+    if not rows:
+        err.print(f"no model calls recorded{'' if since == 'all' else ' since the start of this ' + since}")
