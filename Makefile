@@ -44,6 +44,8 @@ bench: install-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/retrieval_quality.py
+	$(BIN)/python bench/semantic_cache.py
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -71,3 +71,20 @@ def test_environment_overrides(tmp_path, monkeypatch):
 def test_missing_explicit_config(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_every_commented_example_in_the_template_is_valid(tmp_path, monkeypatch):
+    """Uncommenting the examples of `ragwright init` must give a working file, not a config error."""
+    lines = []
+    for line in DEFAULT_TOML.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith("# [") or (stripped.startswith("# ") and "=" in stripped.split("#")[1][:40]
+                                          and not stripped.startswith("# ragwright")):
+            line = stripped[2:]
+        lines.append(line)
+    path = tmp_path / "ragwright.toml"
+    path.write_text("\n".join(lines))
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    s = load_settings(path)
+    assert s.routes["default"].models == ["primary", "claude", "local"] and s.models["claude"].provider == "anthropic"
+    assert s.budgets["per-tenant"].period == "day" and s.answer.model == "local" and s.ingest.include

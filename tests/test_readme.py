@@ -14,13 +14,19 @@ def test_readme_starts_with_exactly_two_setup_commands():
     assert text.index("make demo") < text.index("##")
 
 
-def test_readme_python_example_runs(monkeypatch, tmp_path):
+def test_readme_python_examples_run(monkeypatch, tmp_path):
     import shutil
 
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     shutil.rmtree("/tmp/ragwright-readme", ignore_errors=True)
     monkeypatch.chdir(README.parent)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    assert "80 euros" in namespace["answer"].answer
+    results = []
+    for code in blocks:
+        namespace: dict = {}
+        exec(compile(code, "README.md", "exec"), namespace)
+        results.append(namespace)
+    answers = [ns["answer"].answer for ns in results if "answer" in ns]
+    replies = [ns["reply"] for ns in results if "reply" in ns]
+    assert len(blocks) == 2 and answers and "80 euros" in answers[0]
+    assert replies and "paris" in replies[0].text.lower() and replies[0].usage.output_tokens > 0
     shutil.rmtree("/tmp/ragwright-readme", ignore_errors=True)

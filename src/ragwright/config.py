@@ -279,10 +279,46 @@ context_chunks = 5
 max_sentences = 3
 abstain_threshold = 0.35               # abstain when no passage is this similar to the question
 
-# [models.local]                       # e.g. the SmolLM2 server: ragwright models serve-local
-# provider = "openai"                  # OpenAI-compatible wire protocol (vLLM, Ollama, llama.cpp, ...)
-# base_url = "http://127.0.0.1:8011/v1"
+# Models and routes for the gateway (`ragwright chat`, generated answers, evaluation judges).
+# [models.local]                       # the bundled SmolLM2-135M, started by ragwright on first use
+# provider = "local"
 # model = "smollm2-135m"
-# api_key_env = ""
-# timeout_s = 60
+#
+# [models.primary]
+# provider = "openai"                  # OpenAI-compatible wire protocol (OpenAI, vLLM, Ollama, llama.cpp, ...)
+# base_url = "http://127.0.0.1:8000/v1"
+# model = "gpt-4o-mini"
+# api_key_env = "OPENAI_API_KEY"       # the variable that holds the key, never the key itself
+# context_window = 128000
+# input_price_per_mtok = 0.15          # USD per million tokens, for cost accounting and budgets
+# output_price_per_mtok = 0.60
+# timeout_s = 30                       # per attempt
+# json_mode = "json_schema"            # structured output: "json_schema", "json_object" (llama.cpp) or "none"
+#
+# [models.claude]
+# provider = "anthropic"               # Anthropic Messages API
+# model = "claude-sonnet-4-5"
+# api_key_env = "ANTHROPIC_API_KEY"
+#
+# [routes.default]                     # `ragwright chat --model default`; tried in order until one answers
+# models = ["primary", "claude", "local"]
+# strategy = "priority"                # or "lowest_latency", "lowest_cost"
+# deadline_s = 60                      # for the whole call, retries and fallbacks included
+# fallback_on_refusal = false
+
+[gateway]
+max_retries = 2                        # per model, on timeouts, 408/409/429/5xx, broken connections
+retry_base_s = 0.25                    # exponential backoff with full jitter; Retry-After is honoured
+breaker_threshold = 5                  # failures in a row that open a model's circuit
+breaker_cooldown_s = 30                # then one probe call is let through
+cache = true                           # exact cache of temperature-0 requests
+cache_ttl_s = 86400
+semantic_cache = false                 # answers reworded prompts; never ones with other content words
+semantic_threshold = 0.90              # measured: bench/semantic_cache.py (0 false hits on SciFact pairs)
+
+# [budgets.per-tenant]                 # reserved before each call, settled after: concurrent calls cannot overshoot
+# scope = "tenant"                     # "key", "tenant", "route", "model" or "global"
+# subject = ""                         # one key/tenant/route/model; empty: each one separately
+# limit_usd = 10
+# period = "day"                       # "hour", "day", "month" or "total"
 '''

@@ -73,11 +73,11 @@ class Gateway:
         models = ", ".join(sorted(self.settings.models)) or "none"
         raise ConfigError(f"no route or model named '{target}' (routes: {routes}; models: {models})")
 
-    def _ordered(self, names: list[str], strategy: str, request: ChatRequest, input_tokens: int) -> list[str]:
+    def _ordered(self, names: list[str], strategy: str, request: ChatRequest, call: "_Call") -> list[str]:
         if strategy == "lowest_latency":
             return sorted(names, key=lambda n: self._latency_ms.get(n, 0.0))  # unmeasured first: it gets measured
         if strategy == "lowest_cost":
-            return sorted(names, key=lambda n: ledger.max_cost_usd(self.settings.models[n], input_tokens,
+            return sorted(names, key=lambda n: ledger.max_cost_usd(self.settings.models[n], call.input_tokens,
                                                                    request.max_tokens))
         return names
 
@@ -88,7 +88,10 @@ class Gateway:
             return self._providers[name]
 
     def breaker(self, name: str) -> CircuitBreaker:
-        return self._breakers.setdefault(name, CircuitBreaker())
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            breaker = self._breakers.setdefault(name, CircuitBreaker())
+        return breaker
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -136,6 +139,10 @@ class Gateway:
         return StructuredStream(self, messages, schema, model=model, temperature=temperature, max_tokens=max_tokens,
                                 context=context)
 
+    @property
+    def recording(self) -> bool:
+        return self.store is not None or bool(self.on_record)
+
     def record(self, record: CallRecord, reservation: str | None) -> None:
         if self.store is not None:
             self.store.record_call(record.to_dict(), reservation)
@@ -162,13 +169,22 @@ class _Call:
         self.started_at = time.time()
         self.t0 = time.perf_counter()
         self.call_id = "c" + secrets.token_hex(8)
-        self.input_tokens = ledger.estimate_input_tokens(request.messages)
-        self.names = gw._ordered(self.names, strategy, request, self.input_tokens)
+        self._input_tokens: int | None = None
+        # Counting tokens costs ~2 ms on a RAG-sized prompt: a character count bounds it from above
+        # and settles most context-window checks; the exact count is made only when needed.
+        self.input_bound = sum(len(m.content) + ledger.MESSAGE_OVERHEAD_TOKENS for m in request.messages) + 2
+        self.names = gw._ordered(self.names, strategy, request, self)
         self.attempts: list[Attempt] = []
         self.reservation: str | None = None
         self.budget_error: BudgetExceeded | None = None
         self.last_error: Exception | None = None
         self.min_window = 0  # after a context-length error, only larger windows are worth trying
+
+    @property
+    def input_tokens(self) -> int:
+        if self._input_tokens is None:
+            self._input_tokens = ledger.estimate_input_tokens(self.request.messages)
+        return self._input_tokens
 
     def cached(self) -> ChatResult | None:
         gw, hit = self.gw, None
@@ -191,8 +207,13 @@ class _Call:
             if self.deadline.expired():
                 self.attempts.append(Attempt(name, "skipped", "the call's deadline has passed"))
                 continue
-            needed = self.input_tokens + self.request.max_tokens
-            if spec.context_window < max(needed, self.min_window + 1):
+            if spec.context_window <= self.min_window:
+                self.attempts.append(Attempt(name, "skipped", f"context window {spec.context_window} no larger "
+                                                              "than one that overflowed"))
+                continue
+            needed = self.request.max_tokens + (self.input_bound if self.input_bound + self.request.max_tokens
+                                                <= spec.context_window else self.input_tokens)
+            if spec.context_window < needed:
                 self.attempts.append(Attempt(name, "skipped", f"context window {spec.context_window} too small "
                                                               f"(needs about {needed})"))
                 continue
@@ -251,6 +272,8 @@ class _Call:
         limit = spec.max_retries if spec.max_retries is not None else self.gw._policy.max_retries
         if attempt_no >= limit:
             return False
+        if exc.kind == "timeout" and self.deadline.remaining() < 2 * spec.timeout_s:
+            return False  # another full timeout here would leave nothing for the models after it
         pause = self.gw._policy.delay(attempt_no + 1, exc.retry_after, self.gw._rng)
         if pause is None or pause >= self.deadline.remaining():
             return False
@@ -293,6 +316,8 @@ class _Call:
 
     def _record(self, model: str | None, usage: Usage, cost: float, *, cached: bool = False,
                 error: str | None = None) -> None:
+        if not self.gw.recording:
+            return
         record = CallRecord(self.call_id, self.target, model, self.started_at, (time.perf_counter() - self.t0) * 1000,
                             list(self.attempts), usage, cost, cached, error, self.stream, self.context.key_id,
                             self.context.tenant)

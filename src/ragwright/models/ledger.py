@@ -8,7 +8,6 @@ together they cannot overshoot a limit by more than one call's estimate error.""
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Sequence
@@ -17,7 +16,6 @@ from ..config import BudgetSettings, ModelSettings
 from .types import CallContext, ChatMessage, Usage
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message, as chat templates add them
-_tok_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -37,8 +35,7 @@ def count_tokens(text: str) -> int:
     used only when a provider does not report usage."""
     if not text:
         return 0
-    with _tok_lock:
-        return len(_tokenizer().encode(text, add_special_tokens=False).ids)
+    return len(_tokenizer().encode(text, add_special_tokens=False).ids)  # the Rust tokenizer is thread-safe
 
 
 def estimate_input_tokens(messages: Sequence[ChatMessage]) -> int:

@@ -21,7 +21,7 @@ class AnthropicProvider:
         self.name = name
         self.model = model
         base = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        self._url = httpx.URL(base + ("/messages" if base.endswith("/v1") else "/v1/messages"))
         headers = {"anthropic-version": API_VERSION, **({"x-api-key": api_key} if api_key else {})}
         self._client = make_client(headers)
 

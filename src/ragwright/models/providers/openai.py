@@ -23,7 +23,7 @@ class OpenAIProvider:
         self.json_mode = json_mode
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self._chat_url = self.base_url + "/chat/completions"
+        self._chat_url = httpx.URL(self.base_url + "/chat/completions")  # parsed once, not per call
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = make_client({**headers, **(extra_headers or {})})
 
