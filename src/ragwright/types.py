@@ -43,6 +43,16 @@ class Chunk:
         return f"{head}\n{self.text}" if head else self.text
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may see a document, or who is asking: a tenant, and groups. A document with no
+    groups is open to its whole tenant; otherwise a reader needs one of its groups (or admin)."""
+
+    tenant: str = "default"
+    groups: tuple[str, ...] = ()
+    admin: bool = False
+
+
 @dataclass(slots=True)
 class DocumentRecord:
     """A document as the store keeps it."""
@@ -56,6 +66,8 @@ class DocumentRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     size: int = 0
     updated_at: str = ""
+    tenant: str = "default"
+    groups: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,11 +19,12 @@ from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find
 from .generate import Answerer
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
-from .models.chat import ChatModel, make_chat_model
+from .models.chat import ChatModel, GatewayChat, make_chat_model
+from .models.types import CallContext
 from .models.embedding import Embedder, LocalMiniLM, make_embedder
 from .retrieve import HybridRetriever, check_query
 from .store import Filters, SqliteStore
-from .types import Answer, DocumentRecord, IngestReport, SearchResult
+from .types import Access, Answer, DocumentRecord, IngestReport, SearchResult
 
 
 # Evaluation pipelines: "default" is the configured search; "hybrid" is classic equal-weight RRF,
@@ -70,33 +71,35 @@ class Workspace:
             raise StoreError(f"{self.settings.db_path} was indexed with embedder '{recorded}', but "
                              f"'{self.embedder.name}' is configured: set it back, or use a new --data-dir")
 
-    def _ingestor(self) -> Ingestor:
+    def _ingestor(self, access: Access | None = None) -> Ingestor:
         self._check_vector_space(writing=True)
         counter = self.embedder.count_tokens if isinstance(self.embedder, LocalMiniLM) else approx_token_count
         chunker = Chunker(counter, self.settings.ingest.chunk_tokens, self.settings.ingest.chunk_overlap)
-        return Ingestor(self.store, self.embedder, chunker, self.settings.ingest)
+        return Ingestor(self.store, self.embedder, chunker, self.settings.ingest, access)
 
     # -- the API -------------------------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
                progress: Callable[[int, str], None] | None = None,
-               on_start: Callable[[int], None] | None = None) -> IngestReport:
-        return self._ingestor().ingest_paths(list(paths), prune=prune, progress=progress, on_start=on_start)
+               on_start: Callable[[int], None] | None = None, access: Access | None = None) -> IngestReport:
+        """`access`: the tenant the documents belong to and the groups that may read them."""
+        return self._ingestor(access).ingest_paths(list(paths), prune=prune, progress=progress, on_start=on_start)
 
-    def ingest_records(self, records: Iterable[TextRecord], *,
-                       progress: Callable[[int, str], None] | None = None) -> IngestReport:
-        return self._ingestor().ingest_records(records, progress=progress)
+    def ingest_records(self, records: Iterable[TextRecord], *, progress: Callable[[int, str], None] | None = None,
+                       access: Access | None = None) -> IngestReport:
+        return self._ingestor(access).ingest_records(records, progress=progress)
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None,
                mode: str = "hybrid") -> list[SearchResult]:
         return self._retriever().search(query, k, filters, mode=mode,
                                         max_chars=self.settings.answer.max_question_chars).results
 
-    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, filters: Filters | None = None, *, context: CallContext | None = None) -> Answer:
+        """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches."""
         question = check_query(question, self.settings.answer.max_question_chars)
         retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
                                              max_chars=self.settings.answer.max_question_chars)
-        return self._answerer().answer(question, retrieval)
+        return self._answerer(context).answer(question, retrieval)
 
     def delete(self, ref: str) -> DocumentRecord:
         """Delete by document id or by path; everything derived from it goes too."""
@@ -162,8 +165,8 @@ class Workspace:
         settings.data_dir = self.settings.data_dir / "eval" / f"{name}-{h.hexdigest()[:12]}"
         return Workspace(settings=settings, embedder=self.embedder)
 
-    def documents(self) -> list[DocumentRecord]:
-        return self.store.list_documents()
+    def documents(self, filters: Filters | None = None) -> list[DocumentRecord]:
+        return self.store.list_documents(filters)
 
     def close(self) -> None:
         if self._store is not None:
@@ -182,8 +185,10 @@ class Workspace:
         self._check_vector_space()
         return HybridRetriever(self.store, self.embedder, self.settings.retrieval)
 
-    def _answerer(self) -> Answerer:
+    def _answerer(self, context: CallContext | None = None) -> Answerer:
         model = self._chat_model
         if model is None and self.settings.answer.model:
             model = self._chat_model = make_chat_model(self.settings, self.settings.answer.model, self.store)
+        if context is not None and isinstance(model, GatewayChat):
+            model = GatewayChat(model.gateway, model.name, context)
         return Answerer(self.embedder, self.settings.answer, model)

@@ -15,6 +15,7 @@ from .common import (EXIT_ERROR, EXIT_FAILED_FILES, ConfigFile, DataDir, Filter,
                      parse_filters, progress, workspace)
 from .evaluation import eval_app
 from .models import chat, models_app, usage
+from .server import audit, keys_app, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cited, grounded answers from your own documents.")
@@ -37,16 +38,22 @@ def ingest(
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Glob a file must match; repeatable")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Glob to skip; repeatable")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Drop documents whose files are gone")] = False,
+    tenant: Annotated[str, typer.Option(help="Tenant the documents belong to (for the server)")] = "default",
+    groups: Annotated[str, typer.Option(help="Comma-separated groups that may read them (empty: the whole "
+                                              "tenant)")] = "",
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:
     """Ingest Markdown, text, HTML, PDF and DOCX files; unchanged files are skipped."""
+    from ..types import Access
+
+    access = Access(tenant, tuple(sorted({g.strip() for g in groups.split(",") if g.strip()})))
     ws = workspace(data_dir, config)
     if include:
         ws.settings.ingest.include = list(include)
     if exclude:
         ws.settings.ingest.exclude = [*ws.settings.ingest.exclude, *exclude]
     with ws, progress(enabled=not as_json) as (advance, on_start):
-        report = ws.ingest(paths, prune=prune, progress=advance, on_start=on_start)
+        report = ws.ingest(paths, prune=prune, progress=advance, on_start=on_start, access=access)
     if as_json:
         data = report.to_dict()
         data.pop("doc_ids")
@@ -142,6 +149,9 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 app.command()(guarded(chat))
 app.command()(guarded(usage))
+app.command()(guarded(serve))
+app.add_typer(keys_app, name="keys")
+app.command()(guarded(audit))
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ def generated_answer(question: str, results: Sequence[SearchResult], evidence: S
     best = strongest(evidence) if evidence else None
     if best is None or best.similarity < threshold:
         return abstention(question, best, threshold)
-    reply = model.complete(build_messages(question, results), temperature=0.0, max_tokens=max_tokens)
+    reply = model.complete(build_messages(question, results), temperature=0.0, max_tokens=max_tokens,
+                           sources=[r.doc_id for r in results])
     text = reply.text.strip()
     if not text or text.lower().strip(" .").startswith(_DONT_KNOW):
         answer = abstention(question, None, threshold)

@@ -15,7 +15,7 @@ import numpy as np
 from ..config import IngestSettings
 from ..models.embedding import Embedder
 from ..store.base import DocumentWrite, Store, text_hash
-from ..types import Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
+from ..types import Access, Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
 from .chunking import Chunker
 from .discover import discover
 from .parsers import ParseError, parse
@@ -65,8 +65,10 @@ def doc_id_for(source: str) -> str:
 class Ingestor:
     """Turns files and text records into stored, searchable documents."""
 
-    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings) -> None:
+    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings,
+                 access: Access | None = None) -> None:
         self.store = store
+        self.access = access or Access()
         self.embedder = embedder
         self.chunker = chunker
         self.settings = settings
@@ -75,6 +77,8 @@ class Ingestor:
         self.window_chunks = settings.batch_chunks
         # Part of every content hash: changing how text is chunked or embedded re-ingests it all.
         recipe = f"{chunker.max_tokens}/{chunker.overlap_tokens}/{embedder.name}/{getattr(embedder, 'max_tokens', '')}"
+        if self.access != Access():  # who may see a document is part of what was ingested
+            recipe += f"/{self.access.tenant}/{','.join(sorted(self.access.groups))}"
         self.recipe = hashlib.sha256(recipe.encode()).hexdigest()[:8]
 
     def ingest_paths(self, paths: Iterable[str | Path], *, prune: bool = False, progress: Progress | None = None,
@@ -111,7 +115,8 @@ class Ingestor:
             else:
                 blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
                 doc = DocumentRecord(rec.id, source, rec.title, "text", digest, metadata=rec.metadata,
-                                     size=len(rec.text.encode("utf-8")))
+                                     size=len(rec.text.encode("utf-8")), tenant=self.access.tenant,
+                                     groups=list(self.access.groups))
                 chunks = self.chunker.chunk(rec.id, blocks, rec.title)
                 if not chunks:
                     report.failed.append(FailedFile(source, "no text to index"))
@@ -164,7 +169,8 @@ class Ingestor:
         chunks = self.chunker.chunk(doc_id, parsed.blocks, parsed.title)
         if not chunks:
             raise ParseError("no text to index (only headings or whitespace)")
-        doc = DocumentRecord(doc_id, source, parsed.title, parsed.format, digest, len(chunks), {}, size)
+        doc = DocumentRecord(doc_id, source, parsed.title, parsed.format, digest, len(chunks), {}, size,
+                             tenant=self.access.tenant, groups=list(self.access.groups))
         return _Pending(doc, chunks, mtime_ns)
 
     def _flush(self, batch: Sequence[_Pending], report: IngestReport) -> None:

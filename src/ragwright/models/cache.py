@@ -62,8 +62,10 @@ class ExactCache:
         raw = self.store.cache_get(NAMESPACE, request_key(target, request))
         return _load(raw) if raw else None
 
-    def put(self, target: str, request: ChatRequest, result: ChatResult) -> None:
-        self.store.cache_put(NAMESPACE, request_key(target, request), _dump(result), self.ttl_s)
+    def put(self, target: str, request: ChatRequest, result: ChatResult) -> tuple[str, str]:
+        key = request_key(target, request)
+        self.store.cache_put(NAMESPACE, key, _dump(result), self.ttl_s)
+        return NAMESPACE, key
 
 
 _FRAMING = frozenset("true truth tell please whether know question correct fact claim say explain can could would "
@@ -128,17 +130,18 @@ class SemanticCache:
                 return _load(rows[i]["reply"]), float(sims[i])
         return None
 
-    def put(self, target: str, request: ChatRequest, result: ChatResult) -> None:
+    def put(self, target: str, request: ChatRequest, result: ChatResult) -> tuple[str, str] | None:
         import numpy as np
 
         prompt = self._prompt(request)
         if prompt is None:
-            return
+            return None
         vector = np.asarray(self.embedder.embed([prompt])[0], dtype=np.float32)
         value = json.dumps({"prompt": prompt, "vector": base64.b64encode(vector.tobytes()).decode(),
                             "reply": _dump(result)})
-        self.store.cache_put(self._namespace(target, request), hashlib.sha256(prompt.encode()).hexdigest(), value,
-                             self.ttl_s)
+        namespace, key = self._namespace(target, request), hashlib.sha256(prompt.encode()).hexdigest()
+        self.store.cache_put(namespace, key, value, self.ttl_s)
+        return namespace, key
 
     @staticmethod
     def _namespace(target: str, request: ChatRequest) -> str:

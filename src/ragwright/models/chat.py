@@ -3,6 +3,7 @@ route or model is named gets retries, fallbacks, caching, cost accounting and bu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from .types import CallContext, ChatMessage, ChatResult
@@ -16,8 +17,10 @@ class ChatModel(Protocol):
     name: str
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512
-    ) -> ChatResult: ...
+        self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
+        sources: Sequence[str] = (),
+    ) -> ChatResult:
+        """`sources`: ids of the documents quoted in the messages (cached replies are tied to them)."""
 
 
 class GatewayChat:
@@ -32,10 +35,12 @@ class GatewayChat:
         self.context = context
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512
+        self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
+        sources: Sequence[str] = (),
     ) -> ChatResult:
+        context = replace(self.context, sources=tuple(sources)) if sources else self.context
         return self.gateway.chat(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
-                                 context=self.context)
+                                 context=context)
 
 
 def make_chat_model(settings: "Settings", name: str, store: Any = None) -> GatewayChat:

@@ -181,6 +181,11 @@ class _Call:
         self.min_window = 0  # after a context-length error, only larger windows are worth trying
 
     @property
+    def cache_target(self) -> str:
+        """Cached replies are kept per tenant: one tenant's answers never serve another."""
+        return f"{self.target}|{self.context.tenant or ''}"
+
+    @property
     def input_tokens(self) -> int:
         if self._input_tokens is None:
             self._input_tokens = ledger.estimate_input_tokens(self.request.messages)
@@ -189,9 +194,9 @@ class _Call:
     def cached(self) -> ChatResult | None:
         gw, hit = self.gw, None
         if gw._exact is not None and self.request.temperature == 0:
-            hit = gw._exact.get(self.target, self.request)
+            hit = gw._exact.get(self.cache_target, self.request)
         if hit is None and gw._semantic is not None and self.request.temperature == 0:
-            found = gw._semantic.get(self.target, self.request)
+            found = gw._semantic.get(self.cache_target, self.request)
             hit = found[0] if found else None
         if hit is None:
             return None
@@ -302,8 +307,9 @@ class _Call:
         self._record(name, usage, cost, error="incomplete stream" if incomplete else None)
         if use_cache and not incomplete and reply.refusal is None and self.request.temperature == 0:
             for cache in (self.gw._exact, self.gw._semantic):
-                if cache is not None:
-                    cache.put(self.target, self.request, result)
+                entry = cache.put(self.cache_target, self.request, result) if cache is not None else None
+                if entry is not None and self.context.sources:
+                    self.gw.store.cache_link(*entry, self.context.sources)
         return result
 
     def exhausted(self) -> Exception:

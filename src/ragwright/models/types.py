@@ -102,3 +102,4 @@ class CallContext:
 
     key_id: str | None = None
     tenant: str | None = None
+    sources: tuple[str, ...] = ()  # documents quoted in the request: a cached reply is deleted with them

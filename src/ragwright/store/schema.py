@@ -117,6 +117,57 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX budget_reservations_id ON budget_reservations(reservation_id);
     """,
+    # 5: tenants and group access lists on documents; API keys; the audit log; ingestion jobs;
+    # which cache entries were made from which documents (so deleting one deletes them)
+    """
+    ALTER TABLE documents ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE documents ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
+    CREATE INDEX documents_tenant ON documents(tenant);
+    CREATE TABLE api_keys (
+        key_id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        tenant TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        groups TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        rate_per_min INTEGER,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        revoked_at TEXT
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        key_id TEXT,
+        tenant TEXT,
+        method TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        doc_ids TEXT NOT NULL DEFAULT '[]',
+        latency_ms REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX audit_log_at ON audit_log(at);
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        key_id TEXT,
+        payload TEXT NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE cache_sources (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        PRIMARY KEY (namespace, key, doc_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX cache_sources_doc ON cache_sources(doc_id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -14,17 +14,18 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import StoreError
-from ..types import Chunk, DocumentRecord
+from ..types import Access, Chunk, DocumentRecord
 from .base import DocumentWrite, Filters, StoredChunk, text_hash
 from .schema import migrate
 from .bm25 import Analyzer, SparseBM25, encode_counts
+from .access import AccessMixin
 from .records import RecordsMixin
 from .vectors import ExactIndex, build_index
 
-_FIELD = re.compile(r"^(doc_id|source|format|title|metadata\.[A-Za-z0-9_.-]+)$")
+_FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.-]+)$")
 
 
-class SqliteStore(RecordsMixin):
+class SqliteStore(RecordsMixin, AccessMixin):
     """Implements `ragwright.store.Store` on one SQLite file."""
 
     def __init__(self, path: Path, *, ann_threshold: int = 250_000, bm25_k1: float = 0.9, bm25_b: float = 0.4) -> None:
@@ -48,6 +49,7 @@ class SqliteStore(RecordsMixin):
         self._bm25: SparseBM25 | None = None
         self._bm25_generation = -1
         self._vocab: dict[str, int] = {}
+        self._allowed_cache: dict[str, tuple[str | None, np.ndarray]] = {}
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -75,13 +77,14 @@ class SqliteStore(RecordsMixin):
             c.execute("DELETE FROM documents WHERE doc_id = ?", (existing[0],))
         c.execute("DELETE FROM chunks WHERE doc_id = ?", (d.doc_id,))
         c.execute(
-            """INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata, tenant,
+                 groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(doc_id) DO UPDATE SET source=excluded.source, title=excluded.title,
                  format=excluded.format, content_hash=excluded.content_hash, size=excluded.size,
-                 n_chunks=excluded.n_chunks, metadata=excluded.metadata,
-                 updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
-            (d.doc_id, d.source, d.title, d.format, d.content_hash, d.size, len(w.chunks), json.dumps(d.metadata)),
+                 n_chunks=excluded.n_chunks, metadata=excluded.metadata, tenant=excluded.tenant,
+                 groups=excluded.groups, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
+            (d.doc_id, d.source, d.title, d.format, d.content_hash, d.size, len(w.chunks), json.dumps(d.metadata),
+             d.tenant, json.dumps(sorted(set(d.groups)))),
         )
         vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
         for chunk, vec in zip(w.chunks, vectors):
@@ -121,6 +124,9 @@ class SqliteStore(RecordsMixin):
                 return False
             self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             self._conn.execute("DELETE FROM manifest WHERE source = ?", (row[0],))
+            self._conn.execute("DELETE FROM cache_entries WHERE (namespace, key) IN "
+                               "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)", (doc_id,))
+            self._conn.execute("DELETE FROM cache_sources WHERE doc_id = ?", (doc_id,))
             self._bump_generation()
         self.checkpoint()
         return True
@@ -142,8 +148,9 @@ class SqliteStore(RecordsMixin):
         row = self._one(f"SELECT {_DOC_COLUMNS} FROM documents WHERE source = ?", (source,))
         return _doc(row) if row else None
 
-    def list_documents(self) -> list[DocumentRecord]:
-        rows = self._all(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY source")
+    def list_documents(self, filters: Filters | None = None) -> list[DocumentRecord]:
+        where, params = _filter_sql(filters)
+        rows = self._all(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE 1=1 {where} ORDER BY source", params)
         return [_doc(r) for r in rows]
 
     def manifest_entry(self, source: str) -> dict[str, Any] | None:
@@ -193,15 +200,25 @@ class SqliteStore(RecordsMixin):
         return self._to_chunk_ids(index.search(query, k, self._allowed(filters)))
 
     def _allowed(self, filters: Filters | None) -> np.ndarray | None:
-        """Chunk rowids that pass the filters, for ranking among them only; None when unfiltered."""
+        """Chunk rowids that pass the filters, for ranking among them only; None when unfiltered.
+        Kept per filter until the next write: a server asks with the same access filter again and again."""
         if not filters:
             return None
-        where, params = _filter_sql(filters)
-        rows = self._all(
-            f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} ORDER BY c.rowid",
-            params,
-        )
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        key = repr(sorted((k, tuple(v) if isinstance(v, (list, set, tuple)) else v) for k, v in filters.items()))
+        with self._lock:
+            generation = self.get_meta("generation")
+            hit = self._allowed_cache.get(key)
+            if hit is not None and hit[0] == generation:
+                return hit[1]
+            where, params = _filter_sql(filters)
+            rows = self._all(
+                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} "
+                "ORDER BY c.rowid", params)
+            allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            if len(self._allowed_cache) >= 256:
+                self._allowed_cache.pop(next(iter(self._allowed_cache)))
+            self._allowed_cache[key] = (generation, allowed)
+            return allowed
 
     def _to_chunk_ids(self, hits: list[tuple[int, float]]) -> list[tuple[str, float]]:
         if not hits:
@@ -318,12 +335,24 @@ class _Tx:
         return False
 
 
-_DOC_COLUMNS = "doc_id, source, title, format, content_hash, n_chunks, metadata, size, updated_at"
+_DOC_COLUMNS = "doc_id, source, title, format, content_hash, n_chunks, metadata, size, updated_at, tenant, groups"
 
 
 def _doc(row: tuple) -> DocumentRecord:
-    doc_id, source, title, fmt, chash, n, meta, size, updated = row
-    return DocumentRecord(doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated)
+    doc_id, source, title, fmt, chash, n, meta, size, updated, tenant, groups = row
+    return DocumentRecord(doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated, tenant,
+                          json.loads(groups))
+
+
+def _access_sql(access: Access) -> tuple[str, list[Any]]:
+    """A reader sees its tenant's documents that have no groups or share one of its groups."""
+    if not isinstance(access, Access):
+        raise ValueError("the 'access' filter takes an Access(tenant, groups, admin)")
+    if access.admin:
+        return "(d.tenant = ?)", [access.tenant]
+    marks = ",".join("?" * len(access.groups))
+    shared = f" OR EXISTS (SELECT 1 FROM json_each(d.groups) g WHERE g.value IN ({marks}))" if access.groups else ""
+    return f"(d.tenant = ? AND (d.groups = '[]'{shared}))", [access.tenant, *access.groups]
 
 
 def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
@@ -333,6 +362,11 @@ def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for field, value in filters.items():
+        if field == "access":
+            clause, more = _access_sql(value)
+            clauses.append(clause)
+            params.extend(more)
+            continue
         if not _FIELD.match(field):
             raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
         values = list(value) if isinstance(value, (list, tuple, set)) else [value]

@@ -1,0 +1,168 @@
+"""The HTTP server: FastAPI app factory, errors in one shape, health, keys, lifespan.
+
+Every error is `{"error": {"type", "message"}}` with the right status. Every endpoint but
+/healthz and /readyz needs `Authorization: Bearer <key>`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ConfigError, NotFoundError, QuestionError, RagwrightError
+from ..workspace import Workspace
+from .audit import AuditMiddleware, AuditWriter
+from .auth import Principal, RateLimiter, principal_for
+from .jobs import JobRunner
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.headers = status, type_, message, headers
+
+
+def error_response(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
+
+
+class ServerState:
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self.limiter = RateLimiter()
+        self.audit: AuditWriter | None = None
+        self.jobs = JobRunner(workspace)
+        self._gateway: Any = None
+
+    @property
+    def gateway(self) -> Any:
+        if self._gateway is None:
+            from ..models.gateway import Gateway
+
+            self._gateway = Gateway(self.ws.settings, self.ws.store)
+        return self._gateway
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.rw
+
+
+def authenticated(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    if not header[:7].lower() == "bearer " or not header[7:].strip():
+        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' (create one with: "
+                                            "ragwright keys create --tenant T --scopes read)")
+    state = state_of(request)
+    principal = principal_for(state.ws.store, header[7:].strip())
+    if principal is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    request.state.principal = principal
+    wait = state.limiter.take(principal.key_id, principal.rate_per_min)
+    if wait is not None:
+        raise ApiError(429, "rate_limited", f"rate limit of {principal.rate_per_min} requests per minute reached; "
+                                            f"retry in {wait:.1f} s", {"Retry-After": str(max(1, round(wait + 0.5)))})
+    return principal
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    def check(principal: Principal = Depends(authenticated)) -> Principal:
+        if not principal.can(scope):
+            raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope (it has: "
+                                             f"{', '.join(principal.scopes)})")
+        return principal
+
+    return check
+
+
+def create_app(data_dir: str | Path | None = None, *, config_file: Path | None = None,
+               workspace: Workspace | None = None) -> FastAPI:
+    ws = workspace or Workspace(data_dir, config_file=config_file)
+    state = ServerState(ws)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.audit = AuditWriter(ws.store)
+        state.jobs = JobRunner(ws)  # a fresh thread each time the app starts
+        state.jobs.start()
+        yield
+        state.jobs.stop()  # the current document finishes; the rest of the job resumes on restart
+        state.audit.close()
+        if state._gateway is not None:
+            state._gateway.close()
+        if workspace is None:
+            ws.close()
+
+    app = FastAPI(title="ragwright", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Cited, grounded answers from your own documents. Errors: {\"error\": {\"type\", "
+                              "\"message\"}}. Authenticate with 'Authorization: Bearer <key>'.")
+    app.state.rw = state
+    app.add_middleware(AuditMiddleware, writer_of=lambda: state.audit)
+    _install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        try:
+            ws.store.get_meta("generation")
+            ws.embedder  # noqa: B018  loads the model once
+        except RagwrightError as exc:
+            return error_response(503, "not_ready", str(exc))
+        return JSONResponse({"status": "ready"})
+
+    from .openai_api import router as openai_router
+    from .routes import router
+
+    app.include_router(router, prefix="/v1")
+    app.include_router(openai_router, prefix="/v1")
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.type, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
+                             for e in exc.errors()[:5])
+        return error_response(422, "invalid_request", problems or "the request body is not valid")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return error_response(404, "not_found", str(exc))
+
+    @app.exception_handler(QuestionError)
+    async def bad_question(_: Request, exc: QuestionError) -> JSONResponse:
+        return error_response(400, "invalid_request", str(exc))
+
+    @app.exception_handler(ConfigError)
+    async def config_error(_: Request, exc: ConfigError) -> JSONResponse:
+        return error_response(400, "invalid_request", str(exc))
+
+    @app.exception_handler(RagwrightError)
+    async def other(_: Request, exc: RagwrightError) -> JSONResponse:
+        return error_response(502 if "model" in type(exc).__name__.lower() else 500, type(exc).__name__, str(exc))
+
+    @app.exception_handler(ValueError)
+    async def value_error(_: Request, exc: ValueError) -> JSONResponse:
+        return error_response(400, "invalid_request", str(exc))

@@ -1,0 +1,84 @@
+"""API keys, scopes and per-key rate limits. A key is shown once; the store keeps its sha256.
+
+Scopes: `read` (search, ask, chat, documents and jobs it can see), `write` (upload and delete),
+`admin` (every document of its tenant whatever the groups, the audit log, evaluation runs)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..types import Access
+
+SCOPES = ("read", "write", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    tenant: str
+    scopes: tuple[str, ...]
+    groups: tuple[str, ...]
+    rate_per_min: int | None = None
+
+    @property
+    def access(self) -> Access:
+        return Access(self.tenant, self.groups, admin="admin" in self.scopes)
+
+    def can(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(store: Any, tenant: str, scopes: Sequence[str], groups: Sequence[str] = (), name: str = "",
+               rate_per_min: int | None = None) -> dict[str, Any]:
+    """Make a key, store its hash, and return it whole: the only time anyone sees it."""
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad or not scopes:
+        raise ValueError(f"scopes must be some of {', '.join(SCOPES)} (got {', '.join(scopes) or 'none'})")
+    if not tenant.strip():
+        raise ValueError("a key needs a tenant")
+    key_id = "k_" + secrets.token_hex(6)
+    key = f"rw_{key_id[2:]}_{secrets.token_urlsafe(32)}"
+    groups = sorted({g.strip() for g in groups if g.strip()})
+    store.add_api_key(key_id, hash_key(key), tenant.strip(), list(scopes), groups, name, rate_per_min)
+    return {"id": key_id, "key": key, "tenant": tenant.strip(), "scopes": list(scopes), "groups": groups}
+
+
+def principal_for(store: Any, key: str) -> Principal | None:
+    row = store.api_key_by_hash(hash_key(key))
+    if row is None or row["revoked_at"]:
+        return None
+    return Principal(row["key_id"], row["tenant"], tuple(row["scopes"]), tuple(row["groups"]), row["rate_per_min"])
+
+
+class RateLimiter:
+    """A token bucket per key: `rate` requests per minute, bursts up to the same number."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+        self._max_keys = max_keys
+
+    def take(self, key_id: str, per_min: int | None) -> float | None:
+        """None when allowed; otherwise the seconds until a request would be."""
+        if not per_min:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(per_min), now))
+            tokens = min(float(per_min), tokens + (now - last) * per_min / 60.0)
+            if tokens < 1.0:
+                self._buckets[key_id] = (tokens, now)
+                return (1.0 - tokens) * 60.0 / per_min
+            if len(self._buckets) >= self._max_keys and key_id not in self._buckets:
+                self._buckets.clear()  # bounded memory: a full table starts over (everyone gets a fresh bucket)
+            self._buckets[key_id] = (tokens - 1.0, now)
+            return None

@@ -1,0 +1,248 @@
+"""REST endpoints under /v1: documents (upload as background jobs), jobs, search, ask (optionally
+streamed over SSE), evaluation runs. Every read goes through the caller's access: documents of
+its tenant that have no groups or share one of its groups, filtered inside retrieval."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Iterator, Literal, Optional
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..ingest.parsers import FORMATS
+from ..ingest.pipeline import doc_id_for
+from ..types import SearchResult
+from .app import ApiError, require, state_of
+from .auth import Principal
+
+router = APIRouter()
+SEARCH_FIELDS = ("doc_id", "chunk_id", "source", "score", "text", "title", "heading_path", "page", "location")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+FilterValue = str | int | float | bool | list[str | int | float | bool]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchBody(_Body):
+    query: str = Field(min_length=1, max_length=20_000)
+    k: int = Field(10, ge=1, le=100)
+    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
+    filters: Optional[dict[str, FilterValue]] = None
+
+
+class AskBody(_Body):
+    question: str = Field(min_length=1, max_length=20_000)
+    filters: Optional[dict[str, FilterValue]] = None
+    stream: bool = False
+
+
+def user_filters(filters: dict[str, Any] | None, principal: Principal) -> dict[str, Any]:
+    """The caller's filters plus its access; it may narrow what it sees, never widen it."""
+    out = dict(filters or {})
+    if "access" in out or "tenant" in out:
+        raise ApiError(400, "invalid_request", "filters may not name 'access' or 'tenant': they come from your key")
+    out["access"] = principal.access
+    return out
+
+
+def public_source(request: Request, source: str) -> str:
+    """Uploaded files are shown by their name, not by where the server keeps them."""
+    uploads = str(_uploads_root(request)) + "/"
+    return Path(source).name if source.startswith(uploads) else source
+
+
+def _uploads_root(request: Request) -> Path:
+    return Path(state_of(request).ws.settings.data_dir).resolve() / "uploads"
+
+
+def result_json(request: Request, r: SearchResult) -> dict[str, Any]:
+    data = r.to_dict()
+    data["source"] = public_source(request, r.source)
+    data["location"] = data["location"].replace(r.source, data["source"], 1)
+    return {k: data[k] for k in SEARCH_FIELDS}
+
+
+def answer_json(request: Request, answer: Any) -> dict[str, Any]:
+    data = answer.to_dict()
+    for c in data["citations"]:
+        public = public_source(request, c["source"])
+        c["location"] = c["location"].replace(c["source"], public, 1)
+        c["source"] = public
+    data["citations"] = [{k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")}
+                         for c in data["citations"]]
+    return data
+
+
+def doc_json(request: Request, d: Any) -> dict[str, Any]:
+    data = d.to_dict()
+    data["source"] = public_source(request, d.source)
+    return data
+
+
+# -- documents and jobs ------------------------------------------------------------------------
+
+
+@router.post("/documents", status_code=202, tags=["documents"])
+async def upload_documents(request: Request, file: list[UploadFile] = File(..., description="one or more files"),
+                           groups: Optional[str] = Form(None, description="comma-separated groups that may read them"),
+                           principal: Principal = Depends(require("write"))) -> dict[str, Any]:
+    """Save the files, then ingest them in a background job: poll GET /v1/jobs/{job_id}."""
+    state = state_of(request)
+    limit = int(state.ws.settings.ingest.max_file_mb * 1024 * 1024)
+    wanted = sorted({g.strip() for g in (groups or "").split(",") if g.strip()})
+    foreign = [g for g in wanted if g not in principal.groups]
+    if foreign and "admin" not in principal.scopes:
+        raise ApiError(403, "forbidden", f"your key is not in group(s) {', '.join(foreign)}: it could not read "
+                                         "what it uploads")
+    names = [_safe_name(f.filename or "") for f in file]
+    for f, name in zip(file, names):
+        if Path(name).suffix.lower() not in FORMATS:
+            raise ApiError(415, "unsupported_type", f"'{f.filename}': unsupported file type (supported: "
+                                                    f"{', '.join(sorted(FORMATS))})")
+    folder = _uploads_root(request) / hashlib.sha256(principal.tenant.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    try:
+        for f, name in zip(file, names):
+            saved.append(await _save(f, folder / name, limit))
+    except ApiError:
+        for p in saved:
+            p.with_name(p.name + ".part").unlink(missing_ok=True)
+        raise
+    final = [p.with_name(p.name[: -len(".part")]) for p in saved]
+    for part, path in zip(saved, final):
+        part.replace(path)  # whole files only: a job never sees half an upload
+    job_id = "j_" + secrets.token_hex(8)
+    state.ws.store.add_job(job_id, "ingest", principal.tenant, principal.key_id,
+                           {"paths": [str(p) for p in final], "groups": wanted})
+    state.jobs.submit(job_id)
+    doc_ids = [doc_id_for(str(p.resolve())) for p in final]
+    request.state.doc_ids = doc_ids
+    return {"job_id": job_id, "document_ids": doc_ids, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}
+
+
+def _safe_name(filename: str) -> str:
+    name = _SAFE_NAME.sub("_", Path(filename.replace("\\", "/")).name).strip(" .")
+    if not name:
+        raise ApiError(400, "invalid_request", "every uploaded file needs a file name with an extension")
+    return name[:200]
+
+
+async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
+    part = path.with_name(path.name + ".part")
+    size = 0
+    with part.open("wb") as out:
+        while block := await upload.read(1 << 20):
+            size += len(block)
+            if size > limit:
+                out.close()
+                part.unlink(missing_ok=True)
+                raise ApiError(413, "too_large", f"'{upload.filename}' is larger than the limit of "
+                                                 f"{limit // (1024 * 1024)} MB (ingest.max_file_mb)")
+            out.write(block)
+    return part
+
+
+@router.get("/jobs/{job_id}", tags=["documents"])
+def get_job(job_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    job = state_of(request).ws.store.get_job(job_id)
+    if job is None or job["tenant"] != principal.tenant:
+        raise ApiError(404, "not_found", f"no job '{job_id}'")
+    payload = job.pop("payload")
+    job["files"] = [Path(p).name for p in payload["paths"]]
+    job["groups"] = payload.get("groups", [])
+    return job
+
+
+@router.get("/documents", tags=["documents"])
+def list_documents(request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    docs = state_of(request).ws.documents({"access": principal.access})
+    return {"documents": [doc_json(request, d) for d in docs]}
+
+
+def _visible(request: Request, doc_id: str, principal: Principal) -> Any:
+    docs = state_of(request).ws.documents({"access": principal.access, "doc_id": doc_id})
+    if not docs:  # invisible and absent look the same: existence is not revealed
+        raise ApiError(404, "not_found", f"no document '{doc_id}'")
+    request.state.doc_ids = [doc_id]
+    return docs[0]
+
+
+@router.get("/documents/{doc_id}", tags=["documents"])
+def get_document(doc_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return doc_json(request, _visible(request, doc_id, principal))
+
+
+@router.delete("/documents/{doc_id}", tags=["documents"])
+def delete_document(doc_id: str, request: Request, principal: Principal = Depends(require("write"))) -> dict[str, Any]:
+    doc = _visible(request, doc_id, principal)
+    state_of(request).ws.delete(doc.doc_id)
+    uploads = str(_uploads_root(request)) + "/"
+    if doc.source.startswith(uploads):
+        Path(doc.source).unlink(missing_ok=True)  # the uploaded bytes go too
+    return {"deleted": doc.doc_id, "source": public_source(request, doc.source)}
+
+
+# -- search and ask ------------------------------------------------------------------------------
+
+
+@router.post("/search", tags=["retrieval"])
+def search(body: SearchBody, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    results = state_of(request).ws.search(body.query, body.k, user_filters(body.filters, principal), mode=body.mode)
+    request.state.doc_ids = list(dict.fromkeys(r.doc_id for r in results))
+    return {"results": [result_json(request, r) for r in results]}
+
+
+@router.post("/ask", tags=["retrieval"], response_model=None)
+def ask(body: AskBody, request: Request,
+        principal: Principal = Depends(require("read"))) -> dict[str, Any] | StreamingResponse:
+    """Answer with citations; with "stream": true, Server-Sent Events: `delta` events with text,
+    then one `answer` event with the whole answer and its citations."""
+    answer = state_of(request).ws.ask(body.question, user_filters(body.filters, principal),
+                                      context=_context(principal))
+    request.state.doc_ids = [c.doc_id for c in answer.citations]
+    data = answer_json(request, answer)
+    if not body.stream:
+        return data
+    return StreamingResponse(_sse_answer(data), media_type="text/event-stream")
+
+
+def _context(principal: Principal) -> Any:
+    from ..models.types import CallContext
+
+    return CallContext(key_id=principal.key_id, tenant=principal.tenant)
+
+
+def pieces(text: str) -> Iterator[str]:
+    """Text in word-sized pieces, spaces kept, so that joining them gives the text back."""
+    yield from re.findall(r"\s*\S+", text) or ([text] if text else [])
+
+
+def _sse_answer(data: dict[str, Any]) -> Iterator[str]:
+    for piece in pieces(data["answer"]):
+        yield f"event: delta\ndata: {json.dumps({'text': piece})}\n\n"
+    yield f"event: answer\ndata: {json.dumps(data)}\n\n"
+
+
+# -- evaluation runs -------------------------------------------------------------------------------
+
+
+@router.get("/eval/runs", tags=["evaluation"])
+def eval_runs(request: Request, principal: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    return {"runs": state_of(request).ws.store.list_eval_runs()}
+
+
+@router.get("/eval/runs/{run_id}", tags=["evaluation"])
+def eval_run(run_id: str, request: Request, principal: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    run = state_of(request).ws.store.get_eval_run(run_id)
+    if run is None:
+        raise ApiError(404, "not_found", f"no evaluation run '{run_id}'")
+    return run

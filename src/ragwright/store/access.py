@@ -1,0 +1,111 @@
+"""Records a server keeps: API keys (only their hashes), the audit log, ingestion jobs, and
+which cache entries were made from which documents. Mixed into SqliteStore."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Callable, ContextManager, Sequence
+
+
+class AccessMixin:
+    _lock: threading.RLock
+    _conn: Any
+    _transaction: Callable[[], ContextManager[Any]]
+    _one: Callable[..., tuple | None]
+    _all: Callable[..., list[tuple]]
+
+    # -- API keys --------------------------------------------------------------------------------
+
+    _KEY_COLUMNS = ("key_id", "tenant", "scopes", "groups", "name", "rate_per_min", "created_at", "revoked_at")
+
+    def add_api_key(self, key_id: str, key_hash: str, tenant: str, scopes: Sequence[str], groups: Sequence[str],
+                    name: str = "", rate_per_min: int | None = None) -> None:
+        with self._lock, self._transaction():
+            self._conn.execute("INSERT INTO api_keys(key_id, key_hash, tenant, scopes, groups, name, rate_per_min) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)", (key_id, key_hash, tenant, json.dumps(list(scopes)),
+                                                                json.dumps(sorted(set(groups))), name, rate_per_min))
+
+    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        row = self._one(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?", (key_hash,))
+        return self._key(row) if row else None
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        return [self._key(r) for r in self._all(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys "
+                                                "ORDER BY created_at")]
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        with self._lock, self._transaction():
+            return self._conn.execute("UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+                                      "WHERE key_id = ? AND revoked_at IS NULL", (key_id,)).rowcount > 0
+
+    def _key(self, row: tuple) -> dict[str, Any]:
+        data = dict(zip(self._KEY_COLUMNS, row))
+        data["scopes"], data["groups"] = json.loads(data["scopes"]), json.loads(data["groups"])
+        return data
+
+    # -- audit -----------------------------------------------------------------------------------
+
+    def write_audit(self, entries: Sequence[tuple]) -> None:
+        """(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms) rows, in one transaction."""
+        if not entries:
+            return
+        with self._lock, self._transaction():
+            self._conn.executemany("INSERT INTO audit_log(at, key_id, tenant, method, endpoint, status, doc_ids, "
+                                   "latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                   [(*e[:6], json.dumps(list(e[6])), e[7]) for e in entries])
+
+    def list_audit(self, limit: int = 100, tenant: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE tenant = ?", (tenant,)) if tenant else ("", ())
+        rows = self._all(f"SELECT at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms FROM audit_log "
+                         f"{where} ORDER BY id DESC LIMIT ?", (*params, limit))
+        keys = ("at", "key_id", "tenant", "method", "endpoint", "status", "doc_ids", "latency_ms")
+        return [{**dict(zip(keys, r)), "doc_ids": json.loads(r[6])} for r in rows]
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    _JOB_COLUMNS = ("job_id", "kind", "status", "tenant", "key_id", "payload", "total", "done", "result", "error",
+                    "created_at", "updated_at")
+
+    def add_job(self, job_id: str, kind: str, tenant: str, key_id: str | None, payload: dict[str, Any]) -> None:
+        now = time.time()
+        with self._lock, self._transaction():
+            self._conn.execute("INSERT INTO jobs(job_id, kind, status, tenant, key_id, payload, created_at, updated_at) "
+                               "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                               (job_id, kind, tenant, key_id, json.dumps(payload), now, now))
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        allowed = {"status", "total", "done", "result", "error"}
+        assert set(fields) <= allowed, set(fields) - allowed
+        values = [json.dumps(v) if k == "result" else v for k, v in fields.items()]
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._lock, self._transaction():
+            self._conn.execute(f"UPDATE jobs SET {sets}, updated_at = ? WHERE job_id = ?",
+                               (*values, time.time(), job_id))
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        row = self._one(f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
+        return self._job(row) if row else None
+
+    def unfinished_jobs(self) -> list[dict[str, Any]]:
+        """Jobs a stopped server left queued or running: they are resumed on the next start."""
+        rows = self._all(f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs WHERE status IN ('queued', 'running') "
+                         "ORDER BY created_at")
+        return [self._job(r) for r in rows]
+
+    def _job(self, row: tuple) -> dict[str, Any]:
+        data = dict(zip(self._JOB_COLUMNS, row))
+        data["payload"] = json.loads(data["payload"])
+        data["result"] = json.loads(data["result"]) if data["result"] else None
+        return data
+
+    # -- cache provenance --------------------------------------------------------------------------
+
+    def cache_link(self, namespace: str, key: str, doc_ids: Sequence[str]) -> None:
+        """Remember that a cache entry was made from these documents: deleting one deletes it."""
+        if not doc_ids:
+            return
+        with self._lock, self._transaction():
+            self._conn.executemany("INSERT OR IGNORE INTO cache_sources(namespace, key, doc_id) VALUES (?, ?, ?)",
+                                   [(namespace, key, d) for d in dict.fromkeys(doc_ids)])

@@ -1,0 +1,68 @@
+"""A property: whatever the tenants, groups, documents and queries, no endpoint ever shows a key
+a document outside its tenant, or a grouped document outside its groups (admins see their whole
+tenant), and filtering happens before ranking: the top k is never emptied by it."""
+
+import itertools
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ragwright import Settings, TextRecord, Workspace
+from ragwright.server import create_app
+from ragwright.server.auth import create_key
+from ragwright.types import Access
+
+SENTENCES = ["The budget for travel is approved by the finance team.", "Security badges must be worn at all times.",
+             "The vacation policy grants twenty five days per year.", "Laptops are replaced every three years.",
+             "The cafeteria serves lunch from noon.", "Parking permits are issued by facilities.",
+             "Quarterly reports are due in the second week.", "Remote work requires manager approval."]
+TENANTS, GROUPS = ["t1", "t2", "t3"], ["a", "b", "c"]
+documents = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2),
+                               st.sampled_from(SENTENCES)), min_size=1, max_size=10)
+keys = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2), st.booleans()),
+                min_size=1, max_size=3)
+queries = st.lists(st.sampled_from([s.split()[1] + " " + s.split()[-1].rstrip(".") for s in SENTENCES]
+                                   + ["vacation days", "who approves travel", "zzz unknown"]), min_size=1, max_size=2)
+
+
+def visible(doc_access: Access, key: tuple) -> bool:
+    tenant, groups, admin = key
+    return doc_access.tenant == tenant and (admin or not doc_access.groups or bool(set(doc_access.groups) & groups))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(docs=documents, key_specs=keys, qs=queries)
+def test_no_result_crosses_a_permission(docs, key_specs, qs, embedder, tmp_path_factory):
+    ws = Workspace(settings=Settings(data_dir=tmp_path_factory.mktemp("iso")), embedder=embedder)
+    owner: dict[str, Access] = {}
+    for n, (tenant, groups, text) in enumerate(docs):
+        access = Access(tenant, tuple(sorted(groups)))
+        ws.ingest_records([TextRecord(id=f"doc{n}", text=f"{text} Reference {n}.", title=f"Doc {n}")], access=access)
+        owner[f"doc{n}"] = access
+    issued = [(create_key(ws.store, t, ["read", "admin"] if admin else ["read"], list(g))["key"], (t, g, admin))
+              for t, g, admin in key_specs]
+    with TestClient(create_app(workspace=ws)) as client:
+        for (key, spec), query in itertools.product(issued, qs):
+            headers = {"Authorization": f"Bearer {key}"}
+            allowed = {d for d, a in owner.items() if visible(a, spec)}
+            seen: set[str] = set()
+            for mode in ("hybrid", "bm25", "dense"):
+                res = client.post("/v1/search", json={"query": query, "k": 5, "mode": mode}, headers=headers).json()
+                ids = [r["doc_id"] for r in res["results"]]
+                seen |= set(ids)
+                if mode == "dense":  # filtered before ranking: as many results as there are visible chunks
+                    assert len(ids) == min(5, len(allowed))
+            ask = client.post("/v1/ask", json={"question": query}, headers=headers).json()
+            seen |= {c["doc_id"] for c in ask["citations"]}
+            chat = client.post("/v1/chat/completions", headers=headers, json={
+                "model": "rag:default", "messages": [{"role": "user", "content": query}]}).json()
+            seen |= {c["doc_id"] for c in chat["citations"]}
+            listed = {d["doc_id"] for d in client.get("/v1/documents", headers=headers).json()["documents"]}
+            assert listed == allowed
+            for doc_id in owner:
+                status = client.get(f"/v1/documents/{doc_id}", headers=headers).status_code
+                assert status == (200 if doc_id in allowed else 404)
+            assert seen <= allowed, (spec, seen - allowed)
+    ws.close()

