@@ -121,6 +121,11 @@ class GatewaySettings(_Section):
     semantic_threshold: float = Field(0.90, gt=0, le=1, description="measured: bench/semantic_cache.py")
 
 
+class ObserveSettings(_Section):
+    traces: bool = Field(True, description="keep a trace of every search, ask, chat and evaluation in the store")
+    retention_days: float = Field(30.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGWRIGHT_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
@@ -135,6 +140,7 @@ class Settings(BaseSettings):
     routes: dict[str, RouteSettings] = Field(default_factory=dict)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     budgets: dict[str, BudgetSettings] = Field(default_factory=dict)
+    observe: ObserveSettings = Field(default_factory=ObserveSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -315,6 +321,10 @@ cache = true                           # exact cache of temperature-0 requests
 cache_ttl_s = 86400
 semantic_cache = false                 # answers reworded prompts; never ones with other content words
 semantic_threshold = 0.90              # measured: bench/semantic_cache.py (0 false hits on SciFact pairs)
+
+[observe]
+traces = true                          # every search, ask, chat and evaluation leaves a trace in the store
+retention_days = 30
 
 # [budgets.per-tenant]                 # reserved before each call, settled after: concurrent calls cannot overshoot
 # scope = "tenant"                     # "key", "tenant", "route", "model" or "global"

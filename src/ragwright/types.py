@@ -126,6 +126,7 @@ class Answer:
     reason: str = ""  # why it abstained, when it did
     removed_citations: list[dict[str, Any]] = field(default_factory=list)
     dropped_sentences: list[str] = field(default_factory=list)
+    trace_id: str | None = None  # attach feedback to it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

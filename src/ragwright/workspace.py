@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .config import Settings, load_settings
 from .errors import NotFoundError, StoreError
@@ -21,6 +21,7 @@ from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
 from .models.chat import ChatModel, GatewayChat, make_chat_model
 from .models.types import CallContext
+from .observe import muted, start_trace
 from .models.embedding import Embedder, LocalMiniLM, make_embedder
 from .retrieve import HybridRetriever, check_query
 from .store import Filters, SqliteStore
@@ -53,6 +54,7 @@ class Workspace:
             r = self.settings.retrieval
             self._store = SqliteStore(self.settings.db_path, ann_threshold=r.ann_threshold, bm25_k1=r.bm25_k1,
                                       bm25_b=r.bm25_b)
+            self._store.trace_retention_days = self.settings.observe.retention_days
         return self._store
 
     @property
@@ -90,16 +92,36 @@ class Workspace:
         return self._ingestor(access).ingest_records(records, progress=progress)
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None,
-               mode: str = "hybrid") -> list[SearchResult]:
-        return self._retriever().search(query, k, filters, mode=mode,
-                                        max_chars=self.settings.answer.max_question_chars).results
+               mode: str = "hybrid", *, context: CallContext | None = None) -> list[SearchResult]:
+        with self.trace("search", {"query": query, "k": k, "mode": mode}, context) as t:
+            results = self._retriever().search(query, k, filters, mode=mode,
+                                               max_chars=self.settings.answer.max_question_chars).results
+            if t is not None:
+                t.output = {"results": [{"doc_id": r.doc_id, "chunk_id": r.chunk_id, "score": r.score}
+                                        for r in results]}
+        return results
 
     def ask(self, question: str, filters: Filters | None = None, *, context: CallContext | None = None) -> Answer:
-        """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches."""
-        question = check_query(question, self.settings.answer.max_question_chars)
-        retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
-                                             max_chars=self.settings.answer.max_question_chars)
-        return self._answerer(context).answer(question, retrieval)
+        """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches, and the trace."""
+        with self.trace("ask", {"question": question}, context) as t:
+            question = check_query(question, self.settings.answer.max_question_chars)
+            retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
+                                                 max_chars=self.settings.answer.max_question_chars)
+            answer = self._answerer(context).answer(question, retrieval)
+            if t is not None:
+                answer.trace_id = t.trace_id
+                t.output = {"answer": answer.answer, "abstained": answer.abstained,
+                            "citations": [{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id}
+                                          for c in answer.citations],
+                            "retrieved": [{"doc_id": r.doc_id, "chunk_id": r.chunk_id, "score": r.score}
+                                          for r in retrieval.results]}
+        return answer
+
+    def trace(self, name: str, input: dict, context: CallContext | None = None) -> Any:
+        """A trace of one request, saved in the store when it ends (unless [observe] traces = false)."""
+        sink = self.store.save_trace if self.settings.observe.traces else None
+        return start_trace(name, input=input, sink=sink, key_id=context.key_id if context else None,
+                           tenant=context.tenant if context else None)
 
     def delete(self, ref: str) -> DocumentRecord:
         """Delete by document id or by path; everything derived from it goes too."""
@@ -119,7 +141,8 @@ class Workspace:
             raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
         dataset = load_beir(Path(data), split)
         index = self._eval_index(dataset.name, dataset.fingerprint())
-        with index:
+        with self.trace("eval.retrieval", {"dataset": str(data), "split": split, "pipeline": pipeline}) as t, index, \
+                muted():
             index.ingest_records(dataset.corpus(), progress=progress)
             if pipeline == "hybrid":
                 index.settings.retrieval = index.settings.retrieval.model_copy(
@@ -130,6 +153,8 @@ class Workspace:
                                      pipeline=pipeline,
                                      config=index.settings.model_dump(mode="json", include={"retrieval", "ingest",
                                                                                              "embedding"}))
+            if t is not None:
+                t.output = {"run_id": run.run_id, "metrics": run.metrics}
         self.store.save_eval_run(run.to_dict())
         return run
 
@@ -146,13 +171,15 @@ class Workspace:
             model = make_chat_model(self.settings, judge_model, self.store) if isinstance(judge_model, str) else judge_model
             judge = Judge(model, self.store, concurrency=concurrency)
         index = self._eval_index(dataset.name, dataset.fingerprint())
-        with index:
+        with self.trace("eval.answers", {"dataset": str(data), "split": split, "limit": limit}) as t, index, muted():
             index._chat_model = self._chat_model
             index.ingest_records(dataset.corpus())
             pipeline = f"generated:{self.settings.answer.model}" if self.settings.answer.model else "extractive"
             run = evaluate_answers(dataset, index.ask, index.embedder, pipeline=pipeline, judge=judge, gold=gold,
                                    limit=limit, progress=progress,
                                    config=index.settings.model_dump(mode="json", include={"retrieval", "answer"}))
+            if t is not None:
+                t.output = {"run_id": run.run_id, "metrics": run.metrics}
         self.store.save_eval_run(run.to_dict())
         return run
 

@@ -197,3 +197,30 @@ def test_graceful_shutdown_resumes_ingestion(tmp_path):
         assert job["status"] == "done" and job["result"]["unchanged"] + job["result"]["ingested"] == 40
         assert len(c.get("/v1/documents").json()["documents"]) == 40
     server.stop()
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path):
+    import threading
+
+    with ProviderServer(reply=lambda body: "slow answer", latency_s=1.5) as provider:
+        config = tmp_path / "ragwright.toml"
+        config.write_text(f'[models.fake]\nbase_url = "{provider.base_url}/v1"\nmodel = "m"\n')
+        server = LiveServer(tmp_path / "data", config)
+        key = server.key("acme", "read")
+        server.start()
+        result = {}
+
+        def call():
+            result["res"] = httpx.post(server.url + "/v1/chat/completions", timeout=30,
+                                       headers={"Authorization": f"Bearer {key}"},
+                                       json={"model": "fake", "messages": [{"role": "user", "content": "hi"}]})
+
+        worker = threading.Thread(target=call)
+        worker.start()
+        assert provider.wait_for(1, timeout=10)  # the request is in flight
+        server.stop(signal.SIGTERM)
+        worker.join()
+    assert result["res"].status_code == 200
+    assert result["res"].json()["choices"][0]["message"]["content"] == "slow answer"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/healthz", timeout=2)

@@ -47,7 +47,7 @@ def test_deleted_text_never_comes_back(tmp_path):
                 oai = openai.OpenAI(base_url=server.url + "/v1", api_key=key)
                 seen = [
                     c.post("/v1/search", json={"query": "vault code", "k": 10}).text,
-                    c.post("/v1/search", json={"query": SECRET, "k": 10, "mode": "bm25"}).text,
+                    c.post("/v1/search", json={"query": "zebra 4417", "k": 10, "mode": "bm25"}).text,
                     c.post("/v1/ask", json=question).text,
                     c.post("/v1/ask", json={**question, "stream": True}).text,
                     c.get("/v1/documents").text,
@@ -56,6 +56,9 @@ def test_deleted_text_never_comes_back(tmp_path):
                     oai.chat.completions.create(model="rag:default", messages=[
                         {"role": "user", "content": "What is the vault code?"}]).model_dump_json(),
                 ]
+                traces = c.get("/v1/traces", params={"limit": 1000}).json()["traces"]
+                assert traces  # the requests after the deletion were traced
+                seen += [c.get(f"/v1/traces/{t['trace_id']}").text for t in traces]
                 assert all(SECRET not in text for text in seen), [t for t in seen if SECRET in t]
                 assert c.get(f"/v1/documents/{vault_id}").status_code == 404
         finally:

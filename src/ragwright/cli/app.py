@@ -15,6 +15,7 @@ from .common import (EXIT_ERROR, EXIT_FAILED_FILES, ConfigFile, DataDir, Filter,
                      parse_filters, progress, workspace)
 from .evaluation import eval_app
 from .models import chat, models_app, usage
+from .observe import dataset_app, feedback, traces_app
 from .server import audit, keys_app, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -152,6 +153,9 @@ app.command()(guarded(usage))
 app.command()(guarded(serve))
 app.add_typer(keys_app, name="keys")
 app.command()(guarded(audit))
+app.add_typer(traces_app, name="traces")
+app.command()(guarded(feedback))
+eval_app.add_typer(dataset_app, name="dataset")
 
 
 def main() -> None:

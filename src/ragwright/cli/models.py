@@ -36,8 +36,11 @@ def chat(
             if stream:
                 _stream(gw, messages, model, max_tokens, temperature, not no_cache, as_json)
                 return
-            result = gw.chat(messages, model=model, max_tokens=max_tokens, temperature=temperature,
-                             use_cache=not no_cache)
+            with ws.trace("chat", {"model": model, "messages": [m.content for m in messages]}) as t:
+                result = gw.chat(messages, model=model, max_tokens=max_tokens, temperature=temperature,
+                                 use_cache=not no_cache)
+                if t is not None:
+                    t.output = {"text": result.text, "model": result.model}
         except AllModelsFailed as exc:
             _failed(exc, as_json)
         finally:

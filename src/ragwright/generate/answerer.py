@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import AnswerSettings
 from ..models.chat import ChatModel
 from ..models.embedding import Embedder
+from ..observe import note_documents, span
 from ..retrieve.retriever import Retrieval
 from ..types import Answer
 from .evidence import gather
@@ -20,10 +21,19 @@ class Answerer:
 
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
         results = retrieval.results[: self.settings.context_chunks]
-        evidence = gather(question, retrieval.query_vector, results, self.embedder)
-        if self.model is None:
-            return extractive_answer(question, evidence, threshold=self.settings.abstain_threshold,
-                                     max_sentences=self.settings.max_sentences)
-        return generated_answer(question, results, evidence, self.model, self.embedder,
-                                threshold=self.settings.abstain_threshold,
-                                max_tokens=self.settings.max_output_tokens)
+        with span("generate", mode="extractive" if self.model is None else "generated",
+                  context_chunks=[r.chunk_id for r in results]) as outer:
+            with span("evidence") as s:
+                evidence = gather(question, retrieval.query_vector, results, self.embedder)
+                s.set(sentences=len(evidence))
+            if self.model is None:
+                answer = extractive_answer(question, evidence, threshold=self.settings.abstain_threshold,
+                                           max_sentences=self.settings.max_sentences)
+            else:
+                answer = generated_answer(question, results, evidence, self.model, self.embedder,
+                                          threshold=self.settings.abstain_threshold,
+                                          max_tokens=self.settings.max_output_tokens)
+            note_documents(r.doc_id for r in results)  # the answer quotes them
+            outer.set(answer=answer.answer, abstained=answer.abstained,
+                      citations=[{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id} for c in answer.citations])
+        return answer

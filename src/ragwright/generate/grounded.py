@@ -12,6 +12,7 @@ import numpy as np
 from ..ingest.chunking import split_sentences
 from ..models.chat import ChatMessage, ChatModel
 from ..models.embedding import Embedder
+from ..observe import span
 from ..types import Answer, SearchResult
 from .citations import CitationBook, cite, find_markers, strip_markers
 from .evidence import Evidence
@@ -45,7 +46,10 @@ def generated_answer(question: str, results: Sequence[SearchResult], evidence: S
         answer.answer = f"I could not find an answer in the documents: {answer.reason}."
         answer.mode = "generated"
         return answer
-    return _check_citations(question, text, results, embedder, threshold)
+    with span("citation_check") as s:
+        answer = _check_citations(question, text, results, embedder, threshold)
+        s.set(removed=len(answer.removed_citations), dropped=len(answer.dropped_sentences))
+    return answer
 
 
 def _check_citations(question: str, text: str, results: Sequence[SearchResult], embedder: Embedder,

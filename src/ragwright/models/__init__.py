@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ChatModel": "chat", "GatewayChat": "chat", "make_chat_model": "chat",
     "Embedder": "embedding", "LocalMiniLM": "embedding", "OpenAIEmbedder": "embedding", "make_embedder": "embedding",
-    "ChatStream": "gateway", "Gateway": "gateway",
+    "ChatStream": "streaming", "Gateway": "gateway",
     "Attempt": "types", "CallContext": "types", "CallRecord": "types", "ChatMessage": "types", "ChatRequest": "types",
     "ChatResult": "types", "Usage": "types",
 }
@@ -29,5 +29,6 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from .chat import ChatModel, GatewayChat, make_chat_model
     from .embedding import Embedder, LocalMiniLM, OpenAIEmbedder, make_embedder
-    from .gateway import ChatStream, Gateway
+    from .gateway import Gateway
+    from .streaming import ChatStream
     from .types import Attempt, CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult, Usage

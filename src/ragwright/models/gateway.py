@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 from pydantic import BaseModel
 
 from ..config import ModelSettings, Settings
-from ..errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError, StreamInterrupted
+from ..errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError
 from . import ledger
+from ..observe import add_cost, current_trace, note_documents, span
 from .cache import ExactCache, SemanticCache
-from .providers import Delta, Provider, ProviderReply, make_provider
+from .providers import Provider, ProviderReply, make_provider
 from .resilience import CircuitBreaker, Deadline, RetryPolicy
 from .types import Attempt, CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult, Usage
 
 if TYPE_CHECKING:
+    from .streaming import ChatStream
     from .structured import StructuredStream
 
 T = TypeVar("T", bound=BaseModel)
@@ -99,17 +101,33 @@ class Gateway:
              json_schema: dict | None = None, schema_name: str = "output", context: CallContext = CallContext(),
              use_cache: bool = True) -> ChatResult:
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
-        call = _Call(self, model, request, context, stream=False)
+        traced = current_trace() is not None
+        with span("model.call", route=model, input=_transcript(messages) if traced else "",
+                  max_tokens=max_tokens) as outer:
+            note_documents(context.sources)
+            call = _Call(self, model, request, context, stream=False)
+            result = self._chat(call, request, use_cache)
+            outer.set(model=result.model, output=result.text, cached=result.cached, cost_usd=result.cost_usd,
+                      input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens)
+            return result
+
+    def _chat(self, call: "_Call", request: ChatRequest, use_cache: bool) -> ChatResult:
         cached = call.cached() if use_cache else None
         if cached is not None:
             return cached
         for name, spec in call.candidates():
-            for attempt_no in range(self._policy.max_retries + 1 if spec.max_retries is None else spec.max_retries + 1):
+            retries = self._policy.max_retries if spec.max_retries is None else spec.max_retries
+            for attempt_no in range(retries + 1):
                 started = time.perf_counter()
-                try:
-                    reply = self.provider(name).complete(request, call.attempt_timeout(spec))
-                except ProviderError as exc:
-                    if call.failed(name, spec, exc, started, attempt_no):
+                with span("model.attempt", model=name, attempt=attempt_no + 1) as s:
+                    try:
+                        reply = self.provider(name).complete(request, call.attempt_timeout(spec))
+                        failure = None
+                    except ProviderError as exc:
+                        failure = exc
+                        s.set(status="error", error=str(exc), kind=exc.kind)
+                if failure is not None:
+                    if call.failed(name, spec, failure, started, attempt_no):
                         continue
                     break
                 if call.refused(name, reply, started):
@@ -120,6 +138,8 @@ class Gateway:
     def stream(self, messages: Sequence[ChatMessage], *, model: str, temperature: float = 0.0, max_tokens: int = 512,
                context: CallContext = CallContext(), use_cache: bool = True, json_schema: dict | None = None,
                schema_name: str = "output") -> "ChatStream":
+        from .streaming import ChatStream
+
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
         return ChatStream(_Call(self, model, request, context, stream=True), use_cache)
 
@@ -157,6 +177,10 @@ class Gateway:
     def close(self) -> None:
         for p in self._providers.values():
             p.close()
+
+
+def _transcript(messages: Sequence[ChatMessage]) -> str:
+    return "\n\n".join(f"{m.role}: {m.content}" for m in messages)
 
 
 class _Call:
@@ -322,6 +346,7 @@ class _Call:
 
     def _record(self, model: str | None, usage: Usage, cost: float, *, cached: bool = False,
                 error: str | None = None) -> None:
+        add_cost(cost, usage.input_tokens, usage.output_tokens)
         if not self.gw.recording:
             return
         record = CallRecord(self.call_id, self.target, model, self.started_at, (time.perf_counter() - self.t0) * 1000,
@@ -329,63 +354,3 @@ class _Call:
                             self.context.tenant)
         reservation, self.reservation = self.reservation, None
         self.gw.record(record, reservation)
-
-
-class ChatStream:
-    """Iterate for text as it arrives; `result` holds the whole ChatResult at the end. A failure
-    before the first text falls back to the next model; after it, StreamInterrupted carries the
-    partial text, marked incomplete."""
-
-    def __init__(self, call: _Call, use_cache: bool) -> None:
-        self._call = call
-        self._use_cache = use_cache
-        self.result: ChatResult | None = None
-        self.text = ""
-
-    def __enter__(self) -> "ChatStream":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def __iter__(self) -> Iterator[str]:
-        call = self._call
-        hit = call.cached() if self._use_cache else None
-        if hit is not None:
-            self.result, self.text = hit, hit.text
-            yield hit.text
-            return
-        for name, spec in call.candidates():
-            retries = spec.max_retries if spec.max_retries is not None else call.gw._policy.max_retries
-            for attempt_no in range(retries + 1):
-                started = time.perf_counter()
-                parts: list[str] = []
-                try:
-                    for item in call.gw.provider(name).stream(call.request, call.attempt_timeout(spec)):
-                        if isinstance(item, Delta):
-                            parts.append(item.text)
-                            self.text = "".join(parts)
-                            yield item.text
-                            if call.deadline.expired():
-                                raise ProviderError(name, "timeout", "the call's deadline passed mid-stream")
-                        else:
-                            self.result = call.succeeded(name, spec, item, started, self._use_cache)
-                            return
-                except ProviderError as exc:
-                    if parts:  # text was already sent: no silent switch to another model
-                        self._interrupted(name, spec, exc, started, "".join(parts))
-                    if call.failed(name, spec, exc, started, attempt_no):
-                        continue
-                    break
-        raise call.exhausted()
-
-    def _interrupted(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, partial: str) -> None:
-        call = self._call
-        call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - started) * 1000, exc.kind))
-        call.gw.breaker(name).failure()
-        usage = Usage(call.input_tokens, ledger.count_tokens(partial), estimated=True)
-        cost = ledger.cost_usd(spec, usage)
-        self.result = ChatResult(partial, name, usage, (time.perf_counter() - call.t0) * 1000, "interrupted", cost,
-                                 attempts=call.attempts, incomplete=True)
-        call._record(name, usage, cost, error=f"stream interrupted: {exc}")
-        raise StreamInterrupted(name, partial, str(exc)) from exc

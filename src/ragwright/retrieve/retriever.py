@@ -9,6 +9,7 @@ import numpy as np
 from ..config import RetrievalSettings
 from ..errors import QuestionError
 from ..models.embedding import Embedder
+from ..observe import span
 from ..store.base import Filters, Store
 from ..types import SearchResult
 from .fusion import reciprocal_rank_fusion, relative_score_fusion
@@ -49,17 +50,32 @@ class HybridRetriever:
         query = check_query(query, max_chars)
         k = k or self.settings.k
         depth = self.settings.candidates if mode == "hybrid" else max(self.settings.candidates, k)
-        vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
-        bm25 = self.store.keyword_search(query, depth, filters) if mode != "dense" else []
-        dense = self.store.vector_search(vector, depth, filters) if mode != "bm25" else []
+        with span("retrieve", query=query, mode=mode, k=k) as outer:
+            with span("embed_query"):
+                vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
+            with span("bm25", depth=depth) as s:
+                bm25 = self.store.keyword_search(query, depth, filters) if mode != "dense" else []
+                s.set(hits=len(bm25))
+            with span("dense", depth=depth) as s:
+                dense = self.store.vector_search(vector, depth, filters) if mode != "bm25" else []
+                s.set(hits=len(dense))
+            with span("fusion", method=self.settings.fusion if mode == "hybrid" else "none"):
+                top = self._fuse(mode, bm25, dense, depth)[:k]
+            results = self._results(top, bm25, dense)
+            outer.set(results=[{"chunk_id": r.chunk_id, "doc_id": r.doc_id, "score": r.score} for r in results])
+        return Retrieval(results, vector)
+
+    def _fuse(self, mode: str, bm25: list[tuple[str, float]], dense: list[tuple[str, float]],
+              depth: int) -> list[tuple[str, float]]:
         weights = [self.settings.bm25_weight, self.settings.dense_weight]
         if mode == "hybrid" and self.settings.fusion == "rrf":
-            fused = reciprocal_rank_fusion([[c for c, _ in bm25], [c for c, _ in dense]], weights, self.settings.rrf_k)
-        elif mode == "hybrid":
-            fused = relative_score_fusion([bm25, dense], weights, depth)
-        else:
-            fused = bm25 or dense
-        top = fused[:k]
+            return reciprocal_rank_fusion([[c for c, _ in bm25], [c for c, _ in dense]], weights, self.settings.rrf_k)
+        if mode == "hybrid":
+            return relative_score_fusion([bm25, dense], weights, depth)
+        return bm25 or dense
+
+    def _results(self, top: list[tuple[str, float]], bm25: list[tuple[str, float]],
+                 dense: list[tuple[str, float]]) -> list[SearchResult]:
         bm25_rank = {c: i for i, (c, _) in enumerate(bm25, start=1)}
         dense_rank = {c: i for i, (c, _) in enumerate(dense, start=1)}
         dense_score = dict(dense)
@@ -75,4 +91,4 @@ class HybridRetriever:
                 bm25_rank=bm25_rank.get(chunk_id), dense_rank=dense_rank.get(chunk_id),
                 dense_score=dense_score.get(chunk_id),
             ))
-        return Retrieval(results, vector)
+        return results

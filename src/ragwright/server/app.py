@@ -117,11 +117,13 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
             return error_response(503, "not_ready", str(exc))
         return JSONResponse({"status": "ready"})
 
+    from .observe_api import router as observe_router
     from .openai_api import router as openai_router
     from .routes import router
 
     app.include_router(router, prefix="/v1")
     app.include_router(openai_router, prefix="/v1")
+    app.include_router(observe_router, prefix="/v1")
     return app
 
 

@@ -53,22 +53,31 @@ def chat_completions(body: ChatBody, request: Request,
     if body.model.startswith("rag:"):
         return _rag(body, messages, request, principal, completion_id)
     context = CallContext(key_id=principal.key_id, tenant=principal.tenant)
-    gateway = state_of(request).gateway
+    state = state_of(request)
     max_tokens = body.max_completion_tokens or body.max_tokens or 512
     try:
-        if body.stream:
-            stream = gateway.stream(messages, model=body.model, temperature=body.temperature, max_tokens=max_tokens,
-                                    context=context)
-            return StreamingResponse(_sse_chat(stream, body.model, completion_id), media_type="text/event-stream")
-        result = gateway.chat(messages, model=body.model, temperature=body.temperature, max_tokens=max_tokens,
-                              context=context)
+        if body.stream:  # the stream runs after this handler returns: its trace is made from its record
+            stream = state.gateway.stream(messages, model=body.model, temperature=body.temperature,
+                                          max_tokens=max_tokens, context=context)
+            started = time.time()
+            on_end = (lambda result, error: _stream_trace(state.ws, context, body.model, messages, started, result,
+                                                          error)) if state.ws.settings.observe.traces else None
+            return StreamingResponse(_sse_chat(stream, body.model, completion_id, on_end),
+                                     media_type="text/event-stream")
+        with state.ws.trace("chat", {"model": body.model, "messages": [m.content for m in messages][-4:]},
+                            context) as t:
+            result = state.gateway.chat(messages, model=body.model, temperature=body.temperature,
+                                        max_tokens=max_tokens, context=context)
+            if t is not None:
+                t.output = {"text": result.text, "model": result.model}
     except ConfigError as exc:
         raise ApiError(404, "model_not_found", str(exc)) from exc
     except (AllModelsFailed, ProviderError) as exc:
         raise ApiError(502, "upstream_error", str(exc)) from exc
-    return _completion(completion_id, body.model, result.text, result.finish_reason or "stop",
-                       {"prompt_tokens": result.usage.input_tokens, "completion_tokens": result.usage.output_tokens,
-                        "total_tokens": result.usage.input_tokens + result.usage.output_tokens})
+    out = _completion(completion_id, body.model, result.text, result.finish_reason or "stop",
+                      {"prompt_tokens": result.usage.input_tokens, "completion_tokens": result.usage.output_tokens,
+                       "total_tokens": result.usage.input_tokens + result.usage.output_tokens})
+    return {**out, "trace_id": t.trace_id if t else None}
 
 
 def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principal: Principal,
@@ -89,7 +98,7 @@ def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principa
     text = data["answer"]
     if data["citations"]:
         text += "\n\nSources:\n" + "\n".join(f"[{c['n']}] {c['location']}" for c in data["citations"])
-    extra = {"citations": data["citations"], "abstained": data["abstained"]}
+    extra = {"citations": data["citations"], "abstained": data["abstained"], "trace_id": data["trace_id"]}
     if body.stream:
         return StreamingResponse(_sse_text(text, body.model, completion_id, extra), media_type="text/event-stream")
     out = _completion(completion_id, body.model, text, "stop", {"prompt_tokens": 0, "completion_tokens": 0,
@@ -118,19 +127,51 @@ def _sse_text(text: str, model: str, cid: str, extra: dict[str, Any]) -> Iterato
     yield "data: [DONE]\n\n"
 
 
-def _sse_chat(stream: Any, model: str, cid: str) -> Iterator[str]:
+def _sse_chat(stream: Any, model: str, cid: str, on_end: Any = None) -> Iterator[str]:
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     try:
         for piece in stream:
             yield _chunk(cid, model, {"content": piece})
     except StreamInterrupted as exc:  # the client sees the text so far, then an error event; no [DONE]
+        if on_end:
+            on_end(stream.result, str(exc))
         yield f"data: {json.dumps({'error': {'type': 'stream_interrupted', 'message': str(exc)}})}\n\n"
         return
     except (AllModelsFailed, ProviderError) as exc:
+        if on_end:
+            on_end(None, str(exc))
         yield f"data: {json.dumps({'error': {'type': 'upstream_error', 'message': str(exc)}})}\n\n"
         return
     result = stream.result
+    if on_end:
+        on_end(result, None)
     usage = {"prompt_tokens": result.usage.input_tokens, "completion_tokens": result.usage.output_tokens,
              "total_tokens": result.usage.input_tokens + result.usage.output_tokens}
     yield _chunk(cid, model, {}, result.finish_reason or "stop", usage=usage)
     yield "data: [DONE]\n\n"
+
+
+def _stream_trace(ws: Any, context: CallContext, model: str, messages: list[ChatMessage], started: float,
+                  result: Any, error: str | None) -> None:
+    """A streamed chat's trace, built from its result once the stream has ended (the stream runs
+    outside the handler, where no trace is active)."""
+    from ..observe.tracing import Span, Trace
+
+    trace = Trace("t" + secrets.token_hex(8), "chat", started, {"model": model, "stream": True,
+                                                                 "messages": [m.content for m in messages][-4:]},
+                  key_id=context.key_id, tenant=context.tenant, duration_ms=(time.time() - started) * 1000,
+                  status="error" if error else "ok", error=error)
+    call = Span("s" + secrets.token_hex(6), None, "model.call", started, trace.duration_ms,
+                {"route": model, "stream": True})
+    trace.spans.append(call)
+    if result is not None:
+        trace.output = {"text": result.text, "model": result.model, "incomplete": result.incomplete}
+        trace.cost_usd, trace.input_tokens, trace.output_tokens = (result.cost_usd, result.usage.input_tokens,
+                                                                   result.usage.output_tokens)
+        call.attributes.update(model=result.model, cost_usd=result.cost_usd,
+                               input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens)
+        for a in result.attempts:
+            trace.spans.append(Span("s" + secrets.token_hex(6), call.span_id, "model.attempt", started, a.latency_ms,
+                                    {"model": a.model, "status": a.status, "error": a.error},
+                                    "error" if a.status == "error" else "ok"))
+    ws.store.save_trace(trace)

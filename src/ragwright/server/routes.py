@@ -78,7 +78,7 @@ def answer_json(request: Request, answer: Any) -> dict[str, Any]:
         c["source"] = public
     data["citations"] = [{k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")}
                          for c in data["citations"]]
-    return data
+    return data  # includes trace_id: feedback attaches to it
 
 
 def doc_json(request: Request, d: Any) -> dict[str, Any]:
@@ -196,9 +196,11 @@ def delete_document(doc_id: str, request: Request, principal: Principal = Depend
 
 @router.post("/search", tags=["retrieval"])
 def search(body: SearchBody, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
-    results = state_of(request).ws.search(body.query, body.k, user_filters(body.filters, principal), mode=body.mode)
+    ws = state_of(request).ws
+    with ws.trace("search", {"query": body.query, "k": body.k, "mode": body.mode}, _context(principal)) as t:
+        results = ws.search(body.query, body.k, user_filters(body.filters, principal), mode=body.mode)
     request.state.doc_ids = list(dict.fromkeys(r.doc_id for r in results))
-    return {"results": [result_json(request, r) for r in results]}
+    return {"results": [result_json(request, r) for r in results], "trace_id": t.trace_id if t else None}
 
 
 @router.post("/ask", tags=["retrieval"], response_model=None)

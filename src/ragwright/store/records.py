@@ -131,3 +131,7 @@ class RecordsMixin:
         return [(k, v) for k, v in self._all(
             "SELECT key, value FROM cache_entries WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) "
             "ORDER BY created_at DESC LIMIT ?", (namespace, time.time(), limit))]
+
+    def chunk_texts(self, doc_id: str) -> list[str]:
+        """A document's chunk texts in reading order."""
+        return [r[0] for r in self._all("SELECT text FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,))]

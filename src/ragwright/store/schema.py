@@ -168,6 +168,43 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX cache_sources_doc ON cache_sources(doc_id);
     """,
+    # 6: traces (a JSON tree of spans per request), the documents whose text each holds, feedback
+    """
+    CREATE TABLE traces (
+        trace_id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        name TEXT NOT NULL,
+        key_id TEXT,
+        tenant TEXT,
+        duration_ms REAL NOT NULL,
+        status TEXT NOT NULL,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX traces_started ON traces(started_at);
+    CREATE TABLE trace_docs (
+        trace_id TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+        doc_id TEXT NOT NULL,
+        PRIMARY KEY (trace_id, doc_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX trace_docs_doc ON trace_docs(doc_id);
+    CREATE TABLE feedback (
+        feedback_id TEXT PRIMARY KEY,
+        trace_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        key_id TEXT,
+        tenant TEXT,
+        query TEXT NOT NULL DEFAULT '',
+        rating REAL,
+        rating_scale TEXT,
+        correction TEXT,
+        marks TEXT NOT NULL DEFAULT '[]',
+        cited TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX feedback_trace ON feedback(trace_id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

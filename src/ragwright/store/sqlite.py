@@ -20,12 +20,13 @@ from .schema import migrate
 from .bm25 import Analyzer, SparseBM25, encode_counts
 from .access import AccessMixin
 from .records import RecordsMixin
+from .traces import TracesMixin
 from .vectors import ExactIndex, build_index
 
 _FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.-]+)$")
 
 
-class SqliteStore(RecordsMixin, AccessMixin):
+class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
     """Implements `ragwright.store.Store` on one SQLite file."""
 
     def __init__(self, path: Path, *, ann_threshold: int = 250_000, bm25_k1: float = 0.9, bm25_b: float = 0.4) -> None:
@@ -127,6 +128,7 @@ class SqliteStore(RecordsMixin, AccessMixin):
             self._conn.execute("DELETE FROM cache_entries WHERE (namespace, key) IN "
                                "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)", (doc_id,))
             self._conn.execute("DELETE FROM cache_sources WHERE doc_id = ?", (doc_id,))
+            self._delete_traces_of(doc_id)
             self._bump_generation()
         self.checkpoint()
         return True

@@ -1,0 +1,77 @@
+"""Streaming through the gateway: text as it arrives, the whole result at the end. A failure
+before the first text falls back to the next model; after it, StreamInterrupted carries the
+partial text, marked incomplete: never a silent switch of model mid-answer."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Iterator
+
+from ..config import ModelSettings
+from ..errors import ProviderError, StreamInterrupted
+from . import ledger
+from .providers import Delta
+from .types import Attempt, ChatResult, Usage
+
+if TYPE_CHECKING:
+    from .gateway import _Call
+
+
+class ChatStream:
+    """Iterate for text as it arrives; `result` holds the whole ChatResult at the end. A failure
+    before the first text falls back to the next model; after it, StreamInterrupted carries the
+    partial text, marked incomplete."""
+
+    def __init__(self, call: _Call, use_cache: bool) -> None:
+        self._call = call
+        self._use_cache = use_cache
+        self.result: ChatResult | None = None
+        self.text = ""
+
+    def __enter__(self) -> "ChatStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __iter__(self) -> Iterator[str]:
+        call = self._call
+        hit = call.cached() if self._use_cache else None
+        if hit is not None:
+            self.result, self.text = hit, hit.text
+            yield hit.text
+            return
+        for name, spec in call.candidates():
+            retries = spec.max_retries if spec.max_retries is not None else call.gw._policy.max_retries
+            for attempt_no in range(retries + 1):
+                started = time.perf_counter()
+                parts: list[str] = []
+                try:
+                    for item in call.gw.provider(name).stream(call.request, call.attempt_timeout(spec)):
+                        if isinstance(item, Delta):
+                            parts.append(item.text)
+                            self.text = "".join(parts)
+                            yield item.text
+                            if call.deadline.expired():
+                                raise ProviderError(name, "timeout", "the call's deadline passed mid-stream")
+                        else:
+                            self.result = call.succeeded(name, spec, item, started, self._use_cache)
+                            return
+                except ProviderError as exc:
+                    if parts:  # text was already sent: no silent switch to another model
+                        self._interrupted(name, spec, exc, started, "".join(parts))
+                    if call.failed(name, spec, exc, started, attempt_no):
+                        continue
+                    break
+        raise call.exhausted()
+
+    def _interrupted(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, partial: str) -> None:
+        call = self._call
+        call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - started) * 1000, exc.kind))
+        call.gw.breaker(name).failure()
+        usage = Usage(call.input_tokens, ledger.count_tokens(partial), estimated=True)
+        cost = ledger.cost_usd(spec, usage)
+        self.result = ChatResult(partial, name, usage, (time.perf_counter() - call.t0) * 1000, "interrupted", cost,
+                                 attempts=call.attempts, incomplete=True)
+        call._record(name, usage, cost, error=f"stream interrupted: {exc}")
+        raise StreamInterrupted(name, partial, str(exc)) from exc

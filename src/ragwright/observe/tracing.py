@@ -1,0 +1,155 @@
+"""Traces of requests: a tree of timed spans with their attributes (tokens, cost, inputs,
+outputs), collected in-process through a context variable and written to the store when the
+request ends.
+
+Instrumented code calls `span(...)` wherever it likes; when no trace is active it costs one
+context-variable lookup and records nothing:
+
+    with start_trace("ask", input={"question": q}, sink=store.save_trace) as t:
+        with span("retrieve", mode="hybrid") as s:
+            ...
+            s.set(results=len(hits))
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+MAX_TEXT = 4000  # characters kept of any one input or output value
+MAX_SPANS = 2000  # per trace: a runaway loop cannot fill the memory or the store
+
+
+@dataclass(slots=True)
+class Span:
+    span_id: str
+    parent_id: str | None
+    name: str
+    start: float  # seconds since the epoch
+    duration_ms: float = 0.0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    status: str = "ok"  # "ok" | "error"
+    error: str | None = None
+
+    def set(self, **attributes: Any) -> None:
+        self.attributes.update({k: _clip(v) for k, v in attributes.items()})
+
+
+@dataclass(slots=True)
+class Trace:
+    trace_id: str
+    name: str
+    start: float
+    input: dict[str, Any]
+    output: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    key_id: str | None = None
+    tenant: str | None = None
+    doc_ids: set[str] = field(default_factory=set)  # documents whose text the trace holds
+    spans: list[Span] = field(default_factory=list)
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["doc_ids"] = sorted(self.doc_ids)
+        return data
+
+
+_current: ContextVar[tuple[Trace, list[Span]] | None] = ContextVar("ragwright_trace", default=None)
+_muted: ContextVar[bool] = ContextVar("ragwright_trace_muted", default=False)
+
+
+class _NoSpan:
+    def set(self, **attributes: Any) -> None:
+        pass
+
+
+_NO_SPAN = _NoSpan()
+
+
+def current_trace() -> Trace | None:
+    active = _current.get()
+    return active[0] if active else None
+
+
+@contextmanager
+def start_trace(name: str, *, input: dict[str, Any], sink: Callable[[Trace], None] | None,
+                key_id: str | None = None, tenant: str | None = None) -> Iterator[Trace | None]:
+    """A new trace, unless one is already active (a search inside an ask is part of the ask's)."""
+    if _current.get() is not None or sink is None or _muted.get():
+        yield current_trace()
+        return
+    trace = Trace("t" + secrets.token_hex(8), name, time.time(), {k: _clip(v) for k, v in input.items()},
+                  key_id=key_id, tenant=tenant)
+    token = _current.set((trace, []))
+    started = time.perf_counter()
+    try:
+        yield trace
+    except BaseException as exc:
+        trace.status, trace.error = "error", f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
+        raise
+    finally:
+        trace.duration_ms = (time.perf_counter() - started) * 1000
+        _current.reset(token)
+        sink(trace)
+
+
+@contextmanager
+def span(name: str, **attributes: Any) -> Iterator[Span | _NoSpan]:
+    active = _current.get()
+    if active is None or len(active[0].spans) >= MAX_SPANS or _muted.get():
+        yield _NO_SPAN
+        return
+    trace, stack = active
+    item = Span("s" + secrets.token_hex(6), stack[-1].span_id if stack else None, name, time.time(),
+                attributes={k: _clip(v) for k, v in attributes.items()})
+    trace.spans.append(item)
+    stack.append(item)
+    started = time.perf_counter()
+    try:
+        yield item
+    except BaseException as exc:
+        item.status, item.error = "error", f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
+        raise
+    finally:
+        item.duration_ms = (time.perf_counter() - started) * 1000
+        stack.pop()
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """No spans and no new traces inside: an evaluation's thousand inner searches are one step."""
+    token = _muted.set(True)
+    try:
+        yield
+    finally:
+        _muted.reset(token)
+
+
+def note_documents(doc_ids: Any) -> None:
+    """The active trace now holds text of these documents: deleting one deletes the trace."""
+    trace = current_trace()
+    if trace is not None:
+        trace.doc_ids.update(doc_ids)
+
+
+def add_cost(cost_usd: float, input_tokens: int, output_tokens: int) -> None:
+    trace = current_trace()
+    if trace is not None:
+        trace.cost_usd += cost_usd
+        trace.input_tokens += input_tokens
+        trace.output_tokens += output_tokens
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[:MAX_TEXT] + "…"
+    return value

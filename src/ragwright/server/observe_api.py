@@ -1,0 +1,66 @@
+"""Traces and feedback over HTTP. A key sees the traces it made (an admin key: its tenant's),
+since a trace holds what that key was allowed to read. Feedback is committed before the
+response is sent."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..feedback.record import record_feedback
+from .app import ApiError, require, state_of
+from .auth import Principal
+
+router = APIRouter(tags=["observability"])
+
+
+class Mark(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    chunk_id: Optional[str] = None
+    doc_id: Optional[str] = None
+    relevant: bool
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trace_id: str = Field(min_length=1)
+    rating: Optional[Literal["up", "down"] | int] = Field(None, description='"up", "down", or 1 to 5')
+    correction: Optional[str] = Field(None, max_length=20_000)
+    marks: list[Mark] = Field(default_factory=list, max_length=200)
+
+
+def visible_trace(request: Request, trace_id: str, principal: Principal) -> dict[str, Any]:
+    trace = state_of(request).ws.store.get_trace(trace_id)
+    mine = trace is not None and trace.get("tenant") == principal.tenant and (
+        trace.get("key_id") == principal.key_id or "admin" in principal.scopes)
+    if not mine:
+        raise ApiError(404, "not_found", f"no trace '{trace_id}'")
+    return trace  # type: ignore[return-value]
+
+
+@router.get("/traces")
+def list_traces(request: Request, limit: int = 50, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    if not 1 <= limit <= 1000:
+        raise ApiError(422, "invalid_request", "limit must be between 1 and 1000")
+    key = None if "admin" in principal.scopes else principal.key_id
+    return {"traces": state_of(request).ws.store.list_traces(tenant=principal.tenant, key_id=key, limit=limit)}
+
+
+@router.get("/traces/{trace_id}")
+def get_trace(trace_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return visible_trace(request, trace_id, principal)
+
+
+@router.post("/feedback", status_code=201)
+def feedback(body: FeedbackBody, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    """Rate an answer, correct it, or mark chunks relevant / not relevant; stored before the reply."""
+    trace = visible_trace(request, body.trace_id, principal)
+    try:
+        feedback_id = record_feedback(state_of(request).ws.store, trace, key_id=principal.key_id,
+                                      tenant=principal.tenant, rating=body.rating, correction=body.correction,
+                                      marks=[m.model_dump() for m in body.marks])
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from exc
+    return {"feedback_id": feedback_id, "trace_id": body.trace_id}

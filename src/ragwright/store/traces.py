@@ -1,0 +1,77 @@
+"""Traces and feedback in the store. Mixed into SqliteStore.
+
+A trace is one JSON document (its spans) plus the columns a list needs. Feedback copies the
+query it is about, so it outlives the trace's retention and can become evaluation data."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Callable, ContextManager, Sequence
+
+
+class TracesMixin:
+    _lock: threading.RLock
+    _conn: Any
+    _transaction: Callable[[], ContextManager[Any]]
+    _one: Callable[..., tuple | None]
+    _all: Callable[..., list[tuple]]
+    trace_retention_days: float = 30.0
+    _saves = 0
+
+    def save_trace(self, trace: Any) -> None:
+        data = trace.to_dict()
+        with self._lock, self._transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (data["trace_id"], data["start"], data["name"], data["key_id"], data["tenant"], data["duration_ms"],
+                 data["status"], data["cost_usd"], data["input_tokens"], data["output_tokens"], json.dumps(data)))
+            self._conn.executemany("INSERT OR IGNORE INTO trace_docs(trace_id, doc_id) VALUES (?, ?)",
+                                   [(data["trace_id"], d) for d in data["doc_ids"]])
+            self._saves += 1
+            if self._saves % 200 == 1:  # retention, now and then rather than on every write
+                self._conn.execute("DELETE FROM traces WHERE started_at < ?",
+                                   (time.time() - self.trace_retention_days * 86400,))
+
+    def list_traces(self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50,
+                    name: str | None = None) -> list[dict[str, Any]]:
+        where, params = ["1=1"], []
+        for column, value in (("tenant", tenant), ("key_id", key_id), ("name", name)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self._all("SELECT trace_id, started_at, name, key_id, tenant, duration_ms, status, cost_usd, "
+                         f"input_tokens, output_tokens, json_extract(data, '$.input') FROM traces WHERE "
+                         f"{' AND '.join(where)} ORDER BY started_at DESC LIMIT ?", (*params, limit))
+        keys = ("trace_id", "started_at", "name", "key_id", "tenant", "duration_ms", "status", "cost_usd",
+                "input_tokens", "output_tokens", "input")
+        return [{**dict(zip(keys, r)), "input": json.loads(r[10] or "{}")} for r in rows]
+
+    def get_trace(self, trace_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT data FROM traces WHERE trace_id = ?", (trace_id,))
+        return json.loads(row[0]) if row else None
+
+    def _delete_traces_of(self, doc_id: str) -> None:
+        """Inside a document's deletion: traces that hold its text go with it."""
+        self._conn.execute("DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM trace_docs WHERE doc_id = ?)",
+                           (doc_id,))
+
+    # -- feedback --------------------------------------------------------------------------------
+
+    def save_feedback(self, feedback_id: str, trace_id: str, *, key_id: str | None, tenant: str | None, query: str,
+                      rating: float | None, rating_scale: str | None, correction: str | None,
+                      marks: Sequence[dict[str, Any]], cited: Sequence[str] = ()) -> None:
+        """Committed before this returns (WAL): the feedback survives a crash right after."""
+        with self._lock, self._transaction():
+            self._conn.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (feedback_id, trace_id, time.time(), key_id, tenant, query, rating, rating_scale,
+                                correction, json.dumps(list(marks)), json.dumps(list(cited))))
+
+    def list_feedback(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE tenant = ?", (tenant,)) if tenant else ("", ())
+        rows = self._all("SELECT feedback_id, trace_id, created_at, key_id, tenant, query, rating, rating_scale, "
+                         f"correction, marks, cited FROM feedback {where} ORDER BY created_at", params)
+        keys = ("feedback_id", "trace_id", "created_at", "key_id", "tenant", "query", "rating", "rating_scale",
+                "correction", "marks", "cited")
+        return [{**dict(zip(keys, r)), "marks": json.loads(r[9]), "cited": json.loads(r[10])} for r in rows]

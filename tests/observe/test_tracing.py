@@ -1,0 +1,80 @@
+"""Traces: the span tree of an ask (retrieval parts, model attempts, citation check), timings
+that nest, cost that adds up to the gateway's records, and no cost when nothing traces."""
+
+import time
+
+import pytest
+
+from ragwright.config import ModelSettings, RouteSettings
+from ragwright.observe import muted, span, start_trace
+from ragwright.observe.tracing import MAX_SPANS
+from tests.provider_server import ProviderServer, status
+
+
+def test_span_tree_timings_and_errors():
+    saved = []
+    with start_trace("job", input={"x": 1}, sink=saved.append) as t:
+        with span("outer", a=1) as outer:
+            with span("inner"):
+                time.sleep(0.02)
+            outer.set(b=2)
+        with pytest.raises(ValueError), span("failing"):
+            raise ValueError("boom")
+        with muted(), span("hidden"):
+            pass
+    (trace,) = saved
+    names = {s.name: s for s in trace.spans}
+    assert set(names) == {"outer", "inner", "failing"} and trace is t
+    assert names["inner"].parent_id == names["outer"].span_id and names["outer"].parent_id is None
+    assert names["outer"].duration_ms >= names["inner"].duration_ms >= 20
+    assert trace.duration_ms >= names["outer"].duration_ms and names["outer"].attributes == {"a": 1, "b": 2}
+    assert names["failing"].status == "error" and "boom" in names["failing"].error
+
+
+def test_nothing_is_recorded_without_a_trace_and_spans_are_capped():
+    with span("alone") as s:
+        s.set(x=1)  # a no-op
+    saved = []
+    with start_trace("many", input={}, sink=saved.append):
+        for _ in range(MAX_SPANS + 50):
+            with span("step"):
+                pass
+        with start_trace("nested", input={}, sink=saved.append) as inner:
+            assert inner is not None and inner.name == "many"  # joins the active trace
+    assert len(saved) == 1 and len(saved[0].spans) == MAX_SPANS
+
+
+def test_an_ask_leaves_a_full_trace_whose_cost_matches_the_gateway(workspace, corpus):
+    with ProviderServer(reply=lambda body: "Full-time employees get 25 vacation days per year [1].") as srv:
+        ws = workspace
+        ws.settings.models = {"m": ModelSettings(base_url=srv.base_url + "/v1", model="x", timeout_s=5,
+                                                 input_price_per_mtok=1.0, output_price_per_mtok=2.0)}
+        ws.settings.routes = {"default": RouteSettings(models=["m"])}
+        ws.settings.answer.model = "default"
+        ws.ingest([corpus])
+        srv.fail_next(status(503))  # one failed attempt, then the retry answers
+        answer = ws.ask("How many vacation days do full-time employees get?")
+    trace = ws.store.get_trace(answer.trace_id)
+    spans = {s["name"]: s for s in trace["spans"]}
+    by_id = {s["span_id"]: s for s in trace["spans"]}
+    assert {"retrieve", "embed_query", "bm25", "dense", "fusion", "generate", "evidence", "model.call",
+            "model.attempt", "citation_check"} <= set(spans)
+    assert by_id[spans["bm25"]["parent_id"]]["name"] == "retrieve"
+    assert by_id[spans["model.call"]["parent_id"]]["name"] == "generate"
+    attempts = [s for s in trace["spans"] if s["name"] == "model.attempt"]
+    assert [a["attributes"].get("status", "ok") for a in attempts] == ["error", "ok"]
+    assert trace["output"]["answer"] == answer.answer and trace["input"] == {"question": answer.question}
+    recorded = ws.store.usage_summary("route")
+    assert trace["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in recorded)) and trace["cost_usd"] > 0
+    assert trace["input_tokens"] == 11 and trace["output_tokens"] == 7
+    assert spans["retrieve"]["duration_ms"] <= trace["duration_ms"]
+    assert answer.citations and set(trace["doc_ids"]) >= {c.doc_id for c in answer.citations}
+    ws.delete(answer.citations[0].doc_id)
+    assert ws.store.get_trace(answer.trace_id) is None  # it held that document's text
+
+
+def test_traces_can_be_switched_off(workspace, corpus):
+    workspace.settings.observe.traces = False
+    workspace.ingest([corpus])
+    assert workspace.ask("How many vacation days?").trace_id is None
+    assert workspace.store.list_traces() == []
