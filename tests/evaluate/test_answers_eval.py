@@ -69,6 +69,9 @@ def test_judged_run_repeats_exactly_from_the_cache(workspace, tmp_path):
         first = workspace.evaluate_answers(data, judge_model="judge")
         calls = srv.count("/chat/completions")
         assert calls >= 3 and all(r.body["temperature"] == 0.0 for r in srv.requests)
+        schemas = [r.body["response_format"]["json_schema"]["schema"] for r in srv.requests]
+        assert {"enum": ["no", "yes"]} in [s["properties"].get("label") for s in schemas]  # constrained output
+        assert {"type": "boolean"} in [s["properties"].get("supported") for s in schemas]
         again = workspace.evaluate_answers(data, judge_model="judge")
         assert srv.count("/chat/completions") == calls  # every verdict came from the cache
     assert first.metrics["correctness"] == 1.0 and first.coverage["correctness"]["measured"] == 3

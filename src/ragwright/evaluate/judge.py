@@ -6,6 +6,7 @@ score: the caller records the case as unmeasured."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -51,23 +52,30 @@ class Judge:
         return f"{self.model.name}:{getattr(self.model, 'model', '')}"
 
     def ask_json(self, prompts: Sequence[str], field: str, allowed: Sequence[Any]) -> list[Verdict]:
-        """Send each prompt; read `field` from the JSON object in the reply; it must be one of `allowed`."""
+        """Send each prompt; read `field` from the JSON object in the reply; it must be one of `allowed`.
+        Where the model can be constrained to a JSON schema (the gateway's models can), it is."""
+        kind = {"type": "boolean"} if all(isinstance(a, bool) for a in allowed) else {"enum": list(allowed)}
+        schema = {"type": "object", "properties": {field: kind}, "required": [field]}
         with ThreadPoolExecutor(self.concurrency) as pool:
-            replies = list(pool.map(self._reply, prompts))
+            replies = list(pool.map(lambda p: self._reply(p, schema), prompts))
         return [self._parse(reply, field, allowed) for reply in replies]
 
-    def _reply(self, prompt: str) -> Verdict:
+    def _reply(self, prompt: str, schema: dict | None = None) -> Verdict:
         messages = [ChatMessage("system", "You are a careful evaluator. Reply with one JSON object only."),
                     ChatMessage("user", prompt)]
         key = hashlib.sha256(json.dumps([self.identity, [(m.role, m.content) for m in messages], 0.0,
-                                         self.max_tokens]).encode()).hexdigest()
+                                         self.max_tokens, schema], sort_keys=True).encode()).hexdigest()
         if self.cache is not None:
             hit = self.cache.cache_get(CACHE_NAMESPACE, key)
             if hit is not None:
                 return Verdict(value=hit, cached=True)
         try:
             self.calls += 1
-            text = self.model.complete(messages, temperature=0.0, max_tokens=self.max_tokens).text
+            if schema is not None and "json_schema" in inspect.signature(self.model.complete).parameters:
+                text = self.model.complete(messages, temperature=0.0, max_tokens=self.max_tokens,
+                                           json_schema=schema).text
+            else:
+                text = self.model.complete(messages, temperature=0.0, max_tokens=self.max_tokens).text
         except RagwrightError as exc:  # timeouts, refusals, unreachable servers: not cached, retried next run
             return Verdict(reason=f"judge call failed: {_short(str(exc))}")
         if self.cache is not None:

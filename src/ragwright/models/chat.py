@@ -36,11 +36,12 @@ class GatewayChat:
 
     def complete(
         self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
-        sources: Sequence[str] = (),
+        sources: Sequence[str] = (), json_schema: dict | None = None,
     ) -> ChatResult:
+        """`json_schema`: constrain the reply to JSON of this shape where the provider can."""
         context = replace(self.context, sources=tuple(sources)) if sources else self.context
         return self.gateway.chat(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
-                                 context=context)
+                                 context=context, json_schema=json_schema, schema_name="verdict")
 
 
 def make_chat_model(settings: "Settings", name: str, store: Any = None) -> GatewayChat:
