@@ -1,0 +1,399 @@
+"""Prompt-injection detection for user messages (direct) and retrieved chunks (indirect).
+
+Why this design: the training set is small (546 texts, English and German, plus a few other
+languages) and the check runs on every query and every retrieved chunk, so it must cost well
+under 5 ms on a CPU. A logistic regression over hashed character n-grams (robust to German
+compounds, inflection, typos and spacing tricks) and hashed word uni/bigrams does that in well
+under a millisecond, with no model download and no pickle: weights ship as a sparse `.npz` plus a
+JSON file with the thresholds chosen by cross-validation (`train_injection.py` writes both).
+
+A handful of generic, high-precision rules (override / leak / role-switch phrasing, chat-template
+markers) sit beside the classifier: they catch paraphrases the 546 texts never showed and make the
+verdict explainable. Texts are also scored sentence by sentence (the highest score counts), and a
+retrieved chunk by its sentences only (see `text_parts`), each source with its own threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+WEIGHTS_NPZ = DATA_DIR / "injection.npz"
+WEIGHTS_JSON = DATA_DIR / "injection.json"
+
+# Scores at or above this are given to a text on which a rule fired (above any CV threshold).
+RULE_SCORE = 0.99
+_PRIME = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime
+_GOLD = 0x9E3779B97F4A7C15
+
+
+# ----------------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How texts become sparse vectors; stored with the weights so that scoring matches training."""
+
+    char_bits: int = 18
+    char_ngrams: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    word_bits: int = 18
+    char_weight: float = 1.0
+    word_weight: float = 1.0
+    max_segment: int = 320  # sentences longer than this are cut
+    char_wb: bool = True  # character n-grams inside words only (scikit-learn's "char_wb")
+
+    @property
+    def dim(self) -> int:
+        return (1 << self.char_bits) + (1 << self.word_bits)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "char_ngrams": list(self.char_ngrams)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FeatureConfig:
+        return cls(**{**d, "char_ngrams": tuple(d["char_ngrams"])})
+
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACED = re.compile(r"\b(?:\w ){3,}\w\b")  # "S a y t h a t" -> "Saythat"
+_WS = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, zero-width characters removed, letter-spaced words joined, one space.
+
+    Why: obfuscations (full-width letters, zero-width joiners, "i g n o r e") should not buy
+    an attacker new n-grams the model never saw.
+    """
+    t = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    t = _SPACED.sub(lambda m: m.group(0).replace(" ", ""), t)
+    return _WS.sub(" ", t).strip().lower()
+
+
+def _fmix(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser: spreads FNV's weak low bits before masking."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+def _char_ids(ts: Sequence[str], ngrams: Sequence[int], bits: int, wb: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed character n-grams of several texts at once: (text number, feature id) per n-gram.
+
+    Vectorised over the concatenated texts (one numpy pass, not one per text or per n-gram),
+    FNV-1a then a finaliser: stable across processes, unlike Python's salted hash().
+    """
+    if wb:
+        units = [(k, " " + w + " ") for k, t in enumerate(ts) for w in t.split(" ") if w]
+    else:
+        units = [(k, " " + t + " ") for k, t in enumerate(ts)]
+    padded = [u for _, u in units]
+    cps = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    unit = np.repeat(np.arange(len(units)), [len(p) for p in padded])
+    text_of = np.array([k for k, _ in units], dtype=np.int64)
+    rows, ids = [], []
+    with np.errstate(over="ignore"):
+        for n in ngrams:
+            m = cps.size - n + 1
+            if m <= 0:
+                continue
+            h = np.full(m, (_GOLD * n) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
+            for k in range(n):
+                h = (h ^ cps[k : k + m]) * _PRIME
+            inside = unit[:m] == unit[n - 1 :]  # n-grams that do not straddle two texts (words)
+            rows.append(text_of[unit[:m][inside]])
+            ids.append(_fmix(h[inside]))
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(rows), (np.concatenate(ids) & np.uint64((1 << bits) - 1)).astype(np.int64)
+
+
+def _word_ids(ts: Sequence[str], bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed word unigrams and bigrams (CRC32 of the UTF-8 word, mixed) of several texts."""
+    words = [_WORD.findall(t) for t in ts]
+    owner = np.repeat(np.arange(len(ts)), [len(w) for w in words])
+    if owner.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    h = np.array([zlib.crc32(w.encode("utf-8")) for ws in words for w in ws], dtype=np.uint64)
+    pair = owner[:-1] == owner[1:]
+    with np.errstate(over="ignore"):
+        uni = _fmix(h + np.uint64(1))
+        bi = _fmix(h[:-1][pair] * _PRIME + h[1:][pair] + np.uint64(_GOLD))
+    ids = (np.concatenate([uni, bi]) & np.uint64((1 << bits) - 1)).astype(np.int64)
+    return np.concatenate([owner, owner[:-1][pair]]), ids
+
+
+def _block(rows: np.ndarray, ids: np.ndarray, n: int, dim: int, offset: int,
+           weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sublinear term frequencies, L2-normalised per text within the block, then scaled."""
+    keys, counts = np.unique(rows * dim + ids, return_counts=True)
+    r, c = keys // dim, keys % dim
+    vals = 1.0 + np.log(counts)
+    norms = np.sqrt(np.bincount(r, weights=vals * vals, minlength=n))
+    return r, c + offset, vals * (weight / np.maximum(norms[r], 1e-12))
+
+
+def featurize_many(texts: Sequence[str], cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Several texts as one sparse matrix in COO form: (text number, column, value)."""
+    ts = [normalise(t) for t in texts]
+    chars = _char_ids(ts, cfg.char_ngrams, cfg.char_bits, cfg.char_wb)
+    blocks = [_block(*chars, len(ts), 1 << cfg.char_bits, 0, cfg.char_weight),
+              _block(*_word_ids(ts, cfg.word_bits), len(ts), 1 << cfg.word_bits, 1 << cfg.char_bits, cfg.word_weight)]
+    blocks = [b for b, w in zip(blocks, (cfg.char_weight, cfg.word_weight)) if w]
+    return tuple(np.concatenate(x) for x in zip(*blocks))  # type: ignore[return-value]
+
+
+def featurize(text: str, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """One text as (column indices, values) in the model's feature space."""
+    _, cols, vals = featurize_many([text], cfg)
+    return cols, vals
+
+
+# ----------------------------------------------------------------------------- rules
+
+_W = r"(?:\W+\w+){0,4}?\W+"  # up to four words in between
+_IMP = r"(?:^|[.!?,:;\-]\s*|\b(?:and|then|now|please|but|so|just|simply)\s+)"  # an imperative's position
+_INSTR_EN = (r"(?:instructions?|directions|directives|rules|prompts?|orders|commands|guidelines|programming|"
+             r"tasks|assignments|context|documents|articles)")
+_INSTR_DE = (r"(?:anweisungen|instruktionen|befehle|aufgaben|aufträge|regeln|vorgaben|anordnungen|"
+             r"informationen|angaben|ausführungen|dokumente|artikel|kontext)")
+_LEAK = (r"\b(?:reveal|show|print|display|repeat|output|tell me|give me|spell out|leak|write down|list)\b"
+         r"(?: (?:me|us|all|of|back))*")
+
+# name -> pattern over the normalised (lower-case) text. Generic phrasings of known attack families,
+# not strings from the training set; bench/guard_injection.py reports their hits and precision, and
+# tests/guard/test_injection.py holds benign look-alikes ("ignore the check engine light", "you are
+# now logged in", "show me the rules for parking") that they must not match.
+RULES: dict[str, re.Pattern[str]] = {
+    "override_instructions": re.compile(
+        rf"\b(?:ignore|disregard|forget|override|bypass)\b{_W}{_INSTR_EN}\b"
+        r"|\b(?:drop|abandon|discard)\b(?: all)? (?:your|the|previous|prior) (?:\w+ )?"
+        r"(?:instructions|rules|guidelines|programming)\b"
+        rf"|{_IMP}(?:forget|ignore|disregard) (?:about )?(?:everything|all)\b"
+        rf"|\b(?:ignoring|disregarding|regardless of) (?:all |the |any |your )?(?:previous |prior |above )?{_INSTR_EN}\b"
+        r"|\b(?:despite|regardless of|no matter) what (?:you(?:'ve| have)? been|you were|you are) "
+        r"(?:told|instructed|programmed)\b"
+    ),
+    "override_instructions_de": re.compile(
+        rf"\b(?:ignorier\w*|vergiss|vergessen sie|missachte\w*|verwirf|verwerfen sie)\b{_W}{_INSTR_DE}\b"
+        r"|\bvergiss alles\b|\bvergessen sie alles\b"
+        rf"|\b(?:vorherigen|bisherigen|obigen|vorangegangenen|vorangehenden) {_INSTR_DE}\W+"
+        r"(?:\w+\W+){0,3}?(?:ignorieren|vergessen|sind (?:\w+ )?(?:irrelevant|ungültig|nicht))"
+        rf"|\babweichend (?:zu|von) (?:den )?(?:vorherigen|bisherigen|obigen) {_INSTR_DE}"
+    ),
+    "override_instructions_intl": re.compile(  # the same attack in French, Spanish, Italian, Portuguese, Dutch, Russian, Croatian
+        r"\b(?:oubliez|oublie|ignorez)\b(?: \w+){0,3} (?:instructions|consignes|règles)\b"
+        r"|\b(?:olvida|olvide|olvidad|ignora|ignore)\b(?: \w+){0,3} (?:instrucciones|reglas|órdenes)\b|\bolvid[ae] todo\b"
+        r"|\b(?:dimentica|ignora)\b(?: \w+){0,3} (?:istruzioni|regole)\b"
+        r"|\b(?:esqueça|esqueca|ignore)\b(?: \w+){0,3} (?:instruções|instrucoes|regras)\b"
+        r"|\b(?:vergeet|negeer)\b(?: \w+){0,3} (?:instructies|regels)\b"
+        r"|(?:забудь\w*|игнорируй\w*)(?: \w+){0,3} (?:инструкци\w*|правила)"
+        r"|\bzaboravi\w*(?: \w+){0,3} (?:instrukcije|upute|pravila)\b"
+    ),
+    "new_instructions": re.compile(
+        r"\b(?:now|here) (?:follow|come)s? (?:some |a few )?new (?:instructions|tasks|rules)\b"
+        r"|\byour (?:new )?instructions are (?:now|as follows)\b|\bchange your (?:instructions|rules|programming)\b"
+        r"|\bfrom now on,? you (?:are going to|will|must|shall) (?:act|be|respond|answer|pretend|only|always)\b"
+        r"|\b(?:nun|jetzt) folgen (?:\w+ )?neue (?:anweisungen|aufgaben|instruktionen|befehle)\b"
+        r"|\bab (?:jetzt|sofort) (?:bist|wirst|sollst) du (?:ein|eine|nur|nicht mehr|als)\b"
+    ),
+    "role_switch": re.compile(
+        r"\byou are now (?:a|an|the|my|in|called|named|going|acting|playing|no longer)\b|\byou are now \w*(?:bot|gpt)\b"
+        r"|\bpretend (?:that )?you are\b|\bpretend to be\b"
+        r"|\b(?:i want you to|i'd like you to|you will|you must|you are going to|you should|you have to) "
+        r"(?:act|behave|respond|pretend) (?:as|like)\b|(?:^|[.!?:]\s*)(?:please )?(?:act|behave) as (?:a|an|my|if)\b"
+        r"|\bstay in (?:your )?(?:role|character)\b|\bdo(?:n't| not) break character\b"
+        r"|\b(?:dan|developer|jailbreak|god) mode\b|\bdo anything now\b|\bjailbr(?:eak|oken)\b"
+        r"|\bdu bist (?:jetzt|nun|ab jetzt|ab sofort) (?:ein|eine|der|die|das|kein|keine|mein|meine)\b"
+        r"|\b(?:jetzt|nun) bist du (?:ein|eine|der|die|das|kein|keine|mein|meine)\b"
+        r"|\bich möchte,? dass (?:sie|du) als \w+(?:[- ]\w+){0,3} (?:fungieren|fungierst|agieren|agierst|auftreten)\b"
+    ),
+    "prompt_leak": re.compile(
+        rf"{_LEAK} (?:your|the|this) (?:(?:full|entire|complete|whole|original|initial|hidden|secret) )?(?:system )?"
+        r"(?:prompts?|prompt texts?)\b"
+        rf"|{_LEAK} your (?:\w+ )?(?:instructions|rules|guidelines|programming|directives)\b"
+        rf"|{_LEAK} the (?:\w+ )?system (?:prompt|instructions|message)\b"
+        r"|\bwhat (?:are|were|is|was) your (?:system |initial |original )?(?:instructions|prompt|rules|guidelines)\b"
+        r"|\b(?:your|the) (?:system|initial|hidden|secret) prompt\b|\bwhat was written (?:at the beginning|above|before)\b"
+        r"|\b(?:zeige?|gib|verrate|wiederhole|nenne)\b(?: (?:mir|uns|alle|sämtliche))* (?:deine?n?|ihre?n?) (?:\w+ )?"
+        r"(?:prompt\w*|anweisungen|instruktionen|regeln|systemprompt)\b|\bprompt-?texte?\b"
+    ),
+    "context_override": re.compile(
+        r"\b(?:do not|don'?t|dont|without) (?:look(?:ing)? (?:in|at)|us(?:e|ing)|answer(?:ing)? (?:\w+ ){0,3}?"
+        r"(?:according to|from|based on)) (?:the )?(?:provided |given |retrieved )?(?:documents|context|articles|sources)\b"
+        r"|\b(?:by|from|with) your own knowledge (?:and )?(?:not|instead of) (?:by |from )?the (?:articles|documents|context)\b"
+        r"|\bdo not answer (?:this|the) question\b|\binstead,? (?:output|print|say|write|respond with)\b"
+        r"|\b(?:just|only) (?:say|output|print|reply with|respond with|answer with) [\"'“]"
+    ),
+    "addressed_to_model": re.compile(  # text in a document that speaks to the model reading it
+        r"\bif you are an? (?:ai|llm|(?:large )?language model|chatbot|(?:ai )?assistant)(?: model)?"
+        r"(?:[,.:;]| (?:reading|processing|summari[sz]ing|that is|who is))"
+        r"|\b(?:note|message|instructions?|attention) (?:to|for) (?:the |any |all )?(?:ai|llms?|(?:ai )?assistants?|chatbots?|"
+        r"language models?)\b|\b(?:dear|hey|hello|hi) (?:ai|assistant|chatbot|chatgpt|gpt|llm|language model)\b"
+        r"|(?:^|[.!?]\s+)(?:ai|assistant|chatgpt|chatbot|llm), |\bwenn du eine? (?:ki|sprachmodell|ki-assistent)\b"
+        r"|\b(?:hinweis|nachricht|anweisung) (?:an|für) (?:die |den |das |jede )?(?:ki|sprachmodell|assistenten|chatbot)\b"
+        r"|\b(?:liebe|lieber|hallo|hey) (?:ki|chatbot|assistent)\b"
+    ),
+    "template_markers": re.compile(  # chat-template tokens and fake turns smuggled into a text
+        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?inst\]|<</?sys>>"
+        r"|###\s*(?:system|instruction)\s*:|\bhuman:.{0,500}\bassistant:"
+    ),
+}
+RULE_NAMES: tuple[str, ...] = tuple(RULES)
+
+
+def fired_rules(text: str) -> list[str]:
+    """Names of the rules matching the text (normalised first, like the classifier's input)."""
+    t = normalise(text)
+    return [name for name, rx in RULES.items() if rx.search(t)]
+
+
+# ----------------------------------------------------------------------------- segments
+
+_SENT = re.compile(r"(?<=[.!?:;])\s+|\n+|\\n")
+SOURCES = ("user", "retrieved")
+
+
+def segments(text: str, max_chars: int = 320) -> list[str]:
+    """The sentences of a text that has more than one (long ones cut to max_chars), else []."""
+    pieces: list[str] = []
+    for s in _SENT.split(text):
+        s = s.strip() if s else ""
+        pieces.extend(s[i : i + max_chars] for i in range(0, len(s), max_chars))
+    return pieces if len(pieces) > 1 else []
+
+
+def text_parts(text: str, cfg: FeatureConfig, source: str = "user") -> list[str]:
+    """What gets scored; the text's score is the highest of its parts'.
+
+    Why sentences: a positive training text is often a benign question followed by an attack,
+    and a retrieved passage may carry one injected sentence; scored whole, the attack is diluted
+    (training does the same, see train_injection.py). Why not the whole of a retrieved passage:
+    the training texts are short prompts, so a long benign passage as a whole lies outside what
+    the model has seen (measured: a third of SciFact abstracts scored above the user threshold),
+    while its sentences do not.
+    """
+    segs = segments(text, cfg.max_segment)
+    if not segs:
+        return [text]
+    return segs if source == "retrieved" else [text, *segs]
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class InjectionVerdict:
+    """The detector's answer: score in 0..1, whether it crosses the threshold, and why
+    (the names of the rules that fired, and "classifier" when the model's score crossed it)."""
+
+    score: float
+    flagged: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+class LinearModel:
+    """Logistic regression over the sparse features: dense weight vector plus bias."""
+
+    def __init__(self, cfg: FeatureConfig, weights: np.ndarray, bias: float) -> None:
+        self.cfg, self.w, self.b = cfg, weights, float(bias)
+
+    def logits(self, rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        return np.array([float(np.dot(v, self.w[i])) + self.b for i, v in rows])
+
+    def scores(self, texts: Sequence[str], source: str = "user") -> np.ndarray:
+        """Each text's probability: the highest of its parts' (one featurisation for all)."""
+        parts = [text_parts(t, self.cfg, source) for t in texts]
+        flat = [p for ps in parts for p in ps]
+        if not flat:
+            return np.zeros(0)
+        r, c, v = featurize_many(flat, self.cfg)
+        z = np.bincount(r, weights=v * self.w[c], minlength=len(flat)) + self.b
+        starts = np.cumsum([0, *(len(ps) for ps in parts[:-1])])
+        return 1.0 / (1.0 + np.exp(-np.maximum.reduceat(z, starts)))
+
+
+def load_model(npz: Path = WEIGHTS_NPZ, meta: Path = WEIGHTS_JSON) -> tuple[LinearModel, dict[str, Any]]:
+    """Shipped weights: sparse (index, value) pairs in an npz (no pickle), metadata in JSON,
+    checked against the sha256 the JSON records so that a swapped or stale file fails loudly."""
+    hint = "retrain: python -m ragwright.guard.train_injection --data ../shared/data/injection/train.jsonl"
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        digest = hashlib.sha256(npz.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelError(f"prompt-injection weights missing ({exc}); {hint}") from exc
+    if digest != info.get("npz_sha256"):
+        raise ModelError(f"{npz}: sha256 {digest} does not match {meta.name}; {hint}")
+    cfg = FeatureConfig.from_json(info["features"])
+    with np.load(npz, allow_pickle=False) as z:
+        w = np.zeros(cfg.dim, dtype=np.float64)
+        w[z["index"]] = z["value"]
+        bias = float(z["bias"])
+    return LinearModel(cfg, w, bias), info
+
+
+class InjectionDetector:
+    """Scores texts for prompt injection; thread-safe, weights loaded on first use.
+
+    `source="user"` is for the user's message (direct injection), `source="retrieved"` for a
+    retrieved chunk (indirect injection): each has its own threshold, chosen by cross-validation
+    and shipped with the weights. `use_rules=False` gives the classifier alone (for measurement);
+    `thresholds` overrides the shipped ones, e.g. {"retrieved": 0.9}.
+    """
+
+    def __init__(self, thresholds: dict[str, float] | None = None, use_rules: bool = True,
+                 model: LinearModel | None = None, meta: dict[str, Any] | None = None) -> None:
+        self._override = dict(thresholds or {})
+        self.use_rules = use_rules
+        self._model, self._meta = model, meta
+        self._lock = threading.Lock()
+
+    def _load(self) -> LinearModel:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model, self._meta = load_model()
+        return self._model
+
+    def threshold(self, source: str = "user") -> float:
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+        if source in self._override:
+            return float(self._override[source])
+        self._load()
+        shipped = (self._meta or {}).get("thresholds", {}).get(source, {})
+        return float(shipped.get("with_rules" if self.use_rules else "classifier", 0.5))
+
+    def score(self, text: str, source: str = "user") -> float:
+        """Probability-like score in 0..1; a rule that fires lifts it to at least RULE_SCORE."""
+        return self.check(text, source).score
+
+    def check(self, text: str, source: str = "user") -> InjectionVerdict:
+        return self.check_many([text], source)[0]
+
+    def check_many(self, texts: Sequence[str], source: str = "user") -> list[InjectionVerdict]:
+        """Verdicts for several texts (e.g. all retrieved chunks), featurised in one pass."""
+        thr = self.threshold(source)
+        out = []
+        for text, p in zip(texts, self._load().scores(texts, source).tolist()):
+            reasons = fired_rules(text) if self.use_rules else []
+            score = max(p, RULE_SCORE) if reasons else p
+            if p >= thr:
+                reasons.append("classifier")
+            out.append(InjectionVerdict(score=round(score, 6), flagged=score >= thr, reasons=reasons))
+        return out

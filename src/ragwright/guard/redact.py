@@ -1,0 +1,222 @@
+"""Redaction of PII spans (mask, typed placeholder, reversible pseudonym) and secret detection.
+
+Why pseudonyms and not just placeholders: a model asked about "<PERSON_1> and <PERSON_2>" can still
+tell the two apart and answer about each, and the answer is readable once `restore` puts the real
+names back. One `Pseudonymizer` per request keeps "same value -> same placeholder" within it and
+nothing across requests. Models echo placeholders loosely ("< person_1 >", "[PERSON 1]",
+"&lt;PERSON_1&gt;", "\\<PERSON\\_1\\>"), so restore accepts those too, but only for placeholders
+it issued: a "<PERSON_7>" it never made stays as written.
+
+Secrets are found by format (provider key prefixes, JWTs, PEM blocks) and, for generic names
+(`api_key = ...`, `password: ...`), by the value's entropy, so that prose such as "the key is
+important" is not flagged. At ingestion they are flagged, and redacted when configured
+(`guard_document`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Literal, Sequence
+
+from .pii import PiiDetector, PiiSpan
+
+Mode = Literal["mask", "placeholder", "pseudonym"]
+MODES: tuple[str, ...] = ("mask", "placeholder", "pseudonym")
+
+
+def _non_overlapping(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
+    kept: list[PiiSpan] = []
+    for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
+        if s.end > s.start and (not kept or s.start >= kept[-1].end):
+            kept.append(s)
+    return kept
+
+
+def redact(text: str, spans: Iterable[PiiSpan], mode: Mode = "placeholder",
+           pseudonymizer: Pseudonymizer | None = None, mask_char: str = "*") -> str:
+    """text with each span replaced: "mask" -> "*****" (same length, line breaks kept), "placeholder"
+    -> "<PERSON>", "pseudonym" -> "<PERSON_1>" from `pseudonymizer` (a new one if None: pass one to
+    restore later). Overlapping spans: the earlier (then longer) one wins."""
+    if mode not in MODES:
+        raise ValueError(f"unknown redaction mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode == "pseudonym" and pseudonymizer is None:
+        pseudonymizer = Pseudonymizer()
+    out, pos = [], 0
+    for s in _non_overlapping(spans):
+        out.append(text[pos:s.start])
+        value = text[s.start:s.end]
+        if mode == "mask":
+            out.append("".join(ch if ch in "\r\n" else mask_char for ch in value))
+        elif mode == "placeholder":
+            out.append(f"<{s.label}>")
+        else:
+            assert pseudonymizer is not None
+            out.append(pseudonymizer.placeholder(value, s.label))
+        pos = s.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _normal(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+_SEP = r"(?:\\?_|\s|-)"
+
+
+def _echo_pattern(labels: Iterable[str]) -> re.Pattern[str]:
+    """A placeholder of these labels as a model may echo it: <PERSON_1>, < person_1 >, [PERSON 1],
+    {PERSON-1}, &lt;PERSON_1&gt;, \\<PERSON\\_1\\>, or bare PERSON_1."""
+    names = "|".join(_SEP.join(map(re.escape, lab.split("_"))) for lab in sorted(labels, key=len, reverse=True))
+    return re.compile(rf"(?:(&lt;|\\?<|\[|\{{)[ \t]*)?\b({names}){_SEP}?[ \t]*(\d{{1,4}})\b"
+                      rf"(?:[ \t]*(&gt;|\\?>|\]|\}}))?", re.IGNORECASE)
+
+
+@dataclass
+class Pseudonymizer:
+    """Consistent, reversible placeholders for one request: the same value (ignoring case and
+    spacing) always gets the same `<LABEL_n>`; `restore` maps them back."""
+
+    _by_value: dict[tuple[str, str], str] = field(default_factory=dict)
+    _values: dict[str, str] = field(default_factory=dict)
+    _counts: Counter[str] = field(default_factory=Counter)
+
+    def placeholder(self, value: str, label: str) -> str:
+        """The placeholder for value (issued on first sight, reused after)."""
+        key = (label, _normal(value))
+        if key not in self._by_value:
+            self._counts[label] += 1
+            tag = f"<{label}_{self._counts[label]}>"
+            self._by_value[key] = tag
+            self._values[tag] = value
+        return self._by_value[key]
+
+    def pseudonymize(self, text: str, spans: Iterable[PiiSpan]) -> str:
+        """redact(text, spans, "pseudonym", self)."""
+        return redact(text, spans, "pseudonym", self)
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """placeholder -> original value, for everything issued so far."""
+        return dict(self._values)
+
+    def restore(self, text: str) -> str:
+        """text with every placeholder this object issued (in any echoed form) replaced by its value.
+        A bare form ("person 1") counts only when written with an underscore or in capitals."""
+        if not self._values:
+            return text
+
+        def sub(m: re.Match[str]) -> str:
+            opened, label, number, closed = m.groups()
+            if not (opened or closed) and not ("_" in m.group() or label.isupper()):
+                return m.group()
+            tag = "<" + re.sub(_SEP + "+", "_", label.replace("\\", "")).upper() + f"_{int(number)}>"
+            return self._values.get(tag, m.group())
+
+        return _echo_pattern(self._counts).sub(sub, text)
+
+    def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        """restore() over a streamed answer: a placeholder split across pieces is held back until
+        it is complete, so no piece shows half of one."""
+        held = ""
+        for piece in pieces:
+            held += piece
+            cut = _safe_cut(held)
+            if cut:
+                yield self.restore(held[:cut])
+                held = held[cut:]
+        if held:
+            yield self.restore(held)
+
+
+def _safe_cut(text: str, longest: int = 48) -> int:
+    """How much of text can be restored now: all but a tail that may be the start of a placeholder."""
+    start = max(text.rfind("<"), text.rfind("["), text.rfind("{"), text.rfind("&"))
+    if start == -1 or len(text) - start > longest or re.search(r"[>\]}]|&gt;", text[start + 1:]):
+        # Bare placeholders ("PERSON_1") may also be cut: hold back a trailing word and number.
+        tail = re.search(r"[A-Za-z_\\ ]*\d*$", text)
+        return tail.start() if tail and tail.group().strip() else len(text)
+    return start
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+_SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((label, re.compile(rx)) for label, rx in (
+    ("PRIVATE_KEY", r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK|)-----[\s\S]*?-----END \1PRIVATE KEY\2-----"),
+    ("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
+    ("AWS_ACCESS_KEY", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
+    ("GITHUB_TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+    ("SLACK_TOKEN", r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
+    ("API_KEY", r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),            # OpenAI, Anthropic
+    ("API_KEY", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),                      # Stripe
+    ("API_KEY", r"\bAIza[0-9A-Za-z_-]{35}\b"),                                          # Google
+    ("API_KEY", r"\b(?:glpat|hf|npm|pypi)[-_][A-Za-z0-9_-]{20,}"),          # GitLab, Hugging Face, npm, PyPI
+))
+_ASSIGNED = re.compile(
+    r"(?i)\b([\w.-]*?(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_-]?key|private[_-]?key|"
+    r"credentials?|auth)[\w.-]*)[\"']?\s*(?:=|:=|=>|:)\s*(?:\"([^\"\n]{6,})\"|'([^'\n]{6,})'|([^\s\"',;`]{6,}))")
+_BEARER = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{20,}=*)")
+_NOT_A_VALUE = re.compile(r"(?i)^(?:\$\{?\w+\}?|%\(?\w+\)?s?|<[^>]*>|\{\{.*\}\}|x+|\*+|\.+|none|null|true|false|"
+                          r"changeme|password|secret|your[_-].*|example.*|os\.environ.*|env\(.*|getenv.*)$")
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character (random base64 ~5-6, English words ~3-4)."""
+    counts = Counter(value)
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+
+
+def find_secrets(text: str) -> list[PiiSpan]:
+    """API keys, tokens, private keys and assigned secrets in text, as spans labelled API_KEY,
+    AWS_ACCESS_KEY, GITHUB_TOKEN, SLACK_TOKEN, JWT, PRIVATE_KEY or SECRET (generic: a value assigned
+    to a key/token/secret/password name, kept when it looks random enough)."""
+    found: list[PiiSpan] = []
+    for label, rx in _SECRET_FORMATS:
+        found += [PiiSpan(m.start(), m.end(), label, 1.0, m.group()) for m in rx.finditer(text)]
+    for m in _BEARER.finditer(text):
+        found.append(PiiSpan(m.start(1), m.end(1), "SECRET", 0.9, m.group(1)))
+    for m in _ASSIGNED.finditer(text):
+        g = next(i for i in (2, 3, 4) if m.group(i) is not None)
+        value = m.group(g).strip()
+        if _NOT_A_VALUE.match(value) or " " in value.strip() and g == 4:
+            continue
+        is_password = re.search(r"(?i)pass|pwd", m.group(1)) is not None
+        bits = entropy(value)
+        if is_password or (len(value) >= 16 and bits >= 3.5 and re.search(r"\d", value)):
+            found.append(PiiSpan(m.start(g), m.start(g) + len(value), "SECRET", round(min(1.0, bits / 5), 3), value))
+    kept: list[PiiSpan] = []
+    for s in sorted(found, key=lambda s: (-s.score, -(s.end - s.start))):
+        if all(s.end <= k.start or k.end <= s.start for k in kept):
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.start)
+
+
+@dataclass(frozen=True)
+class GuardedText:
+    """What ingestion stores (`text`) and what it found on the way (for the report and the log)."""
+
+    text: str
+    secrets: list[PiiSpan]
+    pii: list[PiiSpan]
+
+
+def guard_document(text: str, *, redact_secrets: bool = False, pii_mode: Mode | None = None,
+                   detector: PiiDetector | None = None, entities: Sequence[str] | None = None) -> GuardedText:
+    """Ingestion's hook: secrets are always flagged and, with redact_secrets, replaced by typed
+    placeholders; with pii_mode ("mask" or "placeholder"), PII is redacted too (a pseudonym would
+    need its mapping kept, which an index must not)."""
+    secrets = find_secrets(text)
+    pii: list[PiiSpan] = []
+    if pii_mode is not None:
+        if pii_mode == "pseudonym":
+            raise ValueError("pseudonyms are for requests; at ingestion use pii_mode='mask' or 'placeholder'")
+        from .pii import default_detector
+
+        pii = (detector or default_detector()).scan(text)
+        if entities is not None:
+            pii = [s for s in pii if s.label in set(entities)]
+    spans = (secrets if redact_secrets else []) + pii
+    return GuardedText(redact(text, spans, pii_mode or "placeholder") if spans else text, secrets, pii)
