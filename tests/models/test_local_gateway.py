@@ -22,7 +22,7 @@ class Capital(BaseModel):
 @pytest.fixture(scope="module")
 def gateway():
     _require_llama_cpp()
-    settings = Settings(models={"local": ModelSettings(provider="local", model="smollm2-135m", timeout_s=60)},
+    settings = Settings(models={"local": ModelSettings(provider="local", model="smollm2-135m", timeout_s=300)},
                         routes={"default": RouteSettings(models=["local"])})
     gw = Gateway(settings)
     yield gw

@@ -87,6 +87,7 @@ class LocalMiniLM:
         # core (more would only oversubscribe the cores and grow onnxruntime's buffers), and the
         # most recent ones are remembered.
         self._query_slots = threading.BoundedSemaphore(max(1, self.threads))
+        self._batch_lock = threading.Lock()
         self._recent: dict[str, np.ndarray] = {}
         self._recent_lock = threading.Lock()
 
@@ -129,7 +130,8 @@ class LocalMiniLM:
         self.warm_up()
         if len(texts) == 1:
             return self._embed_one(texts[0])[None, :]
-        return self._embed_many(texts, self._session)
+        with self._batch_lock:  # a batch already uses every core: concurrent ones would only queue inside
+            return self._embed_many(texts, self._session)
 
     def _embed_one(self, text: str) -> np.ndarray:
         with self._recent_lock:
