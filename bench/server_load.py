@@ -134,6 +134,17 @@ def proc_cpu_s(pid: int) -> float | None:
         return None
 
 
+def proc_rss_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _children_cpu_s() -> float:
     """CPU seconds of this run's own child processes, running (from /proc) or waited for (os.times)."""
     total = sum(proc_cpu_s(p.pid) or 0.0 for p in _STARTED if p.returncode is None)
@@ -549,7 +560,8 @@ class Bench:
         cpu0 = proc_cpu_s(pid)
         res = self.client.run(cmd)
         cpu1 = proc_cpu_s(pid)
-        return summarise(res, requests, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+        return summarise(res, requests, None if cpu0 is None or cpu1 is None else cpu1 - cpu0) | {
+            "server_rss_mib_after": proc_rss_mib(pid)}
 
 
 def server_cmd(args: argparse.Namespace, port: int, data_dir: Path, config: Path) -> list[str]:
@@ -596,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="py-spy profile of the server under the target load (full run: on when py-spy is found)")
     ap.add_argument("--py-spy", default=None, help="path of py-spy (default: on PATH)")
     ap.add_argument("--profile-out", type=Path, default=None, help="keep py-spy's collapsed stacks here")
+    ap.add_argument("--save", type=Path, default=None,
+                    help="also write the results so far to this JSON file after every run (for long runs)")
     ap.add_argument("--server-pythonpath", default=None,
                     help="prepended to the server's PYTHONPATH (to try e.g. uvloop/httptools without installing them)")
     args = ap.parse_args(argv)
@@ -691,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
                              client=args.client_kind, pinning="none")
                     runs.append(r)
                     say(_line(r))
+                    _save(args, out | {"runs": runs})
         if not quick and args.client_kind == "raw":
             r = bench.load(server.pid, port, "/v1/search", tc, args.search_requests, False, kind="httpx")
             r.update(endpoint="/v1/search", queries="cycle", clients=tc, client="httpx", pinning="none")
@@ -726,6 +741,13 @@ def main(argv: list[str] | None = None) -> int:
     report(out)
     emit(out)
     return 0
+
+
+def _save(args: argparse.Namespace, partial: dict[str, Any]) -> None:
+    if args.save:
+        tmp = args.save.with_name(args.save.name + ".part")
+        tmp.write_text(json.dumps(partial, indent=1), encoding="utf-8")
+        tmp.replace(args.save)
 
 
 def _uvicorn_extras(args: argparse.Namespace) -> dict[str, bool]:
