@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from ragwright.store.vectors import ExactIndex, HnswIndex, build_index
 
@@ -44,3 +45,17 @@ def test_threshold_chooses_the_index():
     ids, m = _data(50)
     assert type(build_index(ids, m, 10)) is HnswIndex
     assert type(build_index(ids, m, 100)) is ExactIndex
+
+
+@pytest.mark.parametrize("every", [1, 2, 7, 40, 500])
+def test_filtered_search_is_exact_at_any_share(every):
+    """Wide shares scan everything and keep the allowed; small ones scan the subset: both exact."""
+    ids, m = _data(seed=every)
+    allowed = ids[::every]
+    index = ExactIndex(ids, m)
+    for q in (m[3], np.random.default_rng(every).standard_normal(m.shape[1]).astype(np.float32)):
+        best = np.sort(m[::every] @ q)[::-1][:25]
+        for _ in range(2):  # the second search reuses the cached subset
+            hits = index.search(q, 25, allowed)
+            assert len(hits) == min(25, len(allowed)) and {h[0] for h in hits} <= set(allowed.tolist())
+            assert np.allclose([h[1] for h in hits], best, atol=2e-3)  # float16 rounding only

@@ -17,7 +17,7 @@ import secrets
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator
 
 MAX_TEXT = 4000  # characters kept of any one input or output value
@@ -58,11 +58,16 @@ class Trace:
     output_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """By hand rather than dataclasses.asdict, whose deep copy of every attribute cost more
+        than the search it describes (1.5 ms a trace). The trace is finished: nothing mutates it."""
+        data = {name: getattr(self, name) for name in _TRACE_FIELDS}
         data["doc_ids"] = sorted(self.doc_ids)
+        data["spans"] = [{name: getattr(s, name) for name in _SPAN_FIELDS} for s in self.spans]
         return data
 
 
+_TRACE_FIELDS = tuple(f.name for f in fields(Trace))
+_SPAN_FIELDS = tuple(f.name for f in fields(Span))
 _current: ContextVar[tuple[Trace, list[Span]] | None] = ContextVar("ragwright_trace", default=None)
 _muted: ContextVar[bool] = ContextVar("ragwright_trace_muted", default=False)
 

@@ -1,7 +1,8 @@
 """The HTTP server: FastAPI app factory, errors in one shape, health, keys, lifespan.
 
 Every error is `{"error": {"type", "message"}}` with the right status. Every endpoint but
-/healthz and /readyz needs `Authorization: Bearer <key>`."""
+/healthz, /readyz and the web UI's static files (`/`, `/ui/*`: no data in them) needs
+`Authorization: Bearer <key>`."""
 
 from __future__ import annotations
 
@@ -124,6 +125,9 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
     app.include_router(router, prefix="/v1")
     app.include_router(openai_router, prefix="/v1")
     app.include_router(observe_router, prefix="/v1")
+    from ..ui import mount_ui
+
+    mount_ui(app)  # the web UI at /: static assets only; its data comes through /v1 with the user's key
     return app
 
 

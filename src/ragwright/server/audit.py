@@ -58,7 +58,8 @@ class AuditMiddleware:
         self.writer_of = writer_of  # app -> AuditWriter (created in the lifespan)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz"):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in ("/healthz", "/readyz", "/") or path.startswith("/ui/"):  # no data
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

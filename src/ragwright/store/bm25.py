@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ..analysis import LUCENE_STOPWORDS, Analyzer  # noqa: F401  (re-exported)
+from .subsets import Subsets
 
 
 def encode_counts(term_ids: Sequence[int], counts: Sequence[int]) -> bytes:
@@ -49,6 +50,7 @@ class SparseBM25:
         self.rows = rows[order]
         self.weights = weights[order].astype(np.float32)
         self.indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        self._subsets = Subsets(self.ids)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,11 +65,7 @@ class SparseBM25:
         weights = np.concatenate([self.weights[lo:hi] for lo, hi in spans])
         scores = np.bincount(rows, weights=weights, minlength=len(self.ids))
         if allowed is not None:
-            keep = np.zeros(len(self.ids), dtype=bool)
-            positions = np.searchsorted(self.ids, allowed)
-            positions = positions[positions < len(self.ids)]
-            keep[positions[np.isin(self.ids[positions], allowed)]] = True
-            scores[~keep] = 0.0
+            scores[~self._subsets.of(allowed)[1]] = 0.0
         hits = np.flatnonzero(scores > 0)
         if len(hits) > k:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]

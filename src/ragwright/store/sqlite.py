@@ -5,26 +5,23 @@ leaves each document either wholly old or wholly new."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..errors import StoreError
-from ..types import Access, Chunk, DocumentRecord
+from ..types import Chunk, DocumentRecord
 from .base import DocumentWrite, Filters, StoredChunk, text_hash
 from .schema import migrate
 from .bm25 import Analyzer, SparseBM25, encode_counts
 from .access import AccessMixin
 from .records import RecordsMixin
 from .traces import TracesMixin
+from .sql import DOC_COLUMNS as _DOC_COLUMNS, Tx as _Tx, doc_from_row as _doc, filter_sql as _filter_sql
 from .vectors import ExactIndex, build_index
-
-_FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.-]+)$")
-
 
 class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
     """Implements `ragwright.store.Store` on one SQLite file."""
@@ -44,13 +41,15 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
             raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"{self.path.parent}: cannot create the data directory: {exc}") from exc
-        self._lock = threading.RLock()
-        self._index: ExactIndex | None = None
-        self._index_generation = -1
-        self._bm25: SparseBM25 | None = None
-        self._bm25_generation = -1
+        self._lock = threading.RLock()  # one writer at a time on self._conn
+        self._local = threading.local()  # per thread: its read connection, whether it is writing
+        self._readers: list[sqlite3.Connection] = []
+        self._closed = False
+        self._derived_state: dict[str, tuple[int, Any]] = {}  # name -> (generation, in-memory index)
         self._vocab: dict[str, int] = {}
         self._allowed_cache: dict[str, tuple[str | None, np.ndarray]] = {}
+        self._names: dict[int, str] = {}
+        self._names_generation: str | None = "-"
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -179,13 +178,32 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
             self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-        """Reads share the connection with writes: the lock keeps them out of open transactions."""
-        with self._lock:
-            return self._conn.execute(sql, params).fetchone()
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._lock:
+        """Inside this thread's write, on the writing connection, to see its own rows; otherwise on
+        this thread's own read connection, without the lock: WAL readers run side by side with
+        each other and with the writer, which is what lets a server's requests run in parallel."""
+        if getattr(self._local, "writing", False):
             return self._conn.execute(sql, params).fetchall()
+        return self._reader().execute(sql, params).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "reader", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                conn.execute("PRAGMA query_only = ON")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: cannot open the store for reading: {exc}") from exc
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    raise StoreError(f"{self.path}: the store is closed")
+                self._readers.append(conn)
+            self._local.reader = conn
+        return conn
 
     def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         index = self._sparse_index()
@@ -207,26 +225,33 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
         if not filters:
             return None
         key = repr(sorted((k, tuple(v) if isinstance(v, (list, set, tuple)) else v) for k, v in filters.items()))
-        with self._lock:
-            generation = self.get_meta("generation")
-            hit = self._allowed_cache.get(key)
-            if hit is not None and hit[0] == generation:
-                return hit[1]
-            where, params = _filter_sql(filters)
-            rows = self._all(
-                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} "
-                "ORDER BY c.rowid", params)
-            allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            if len(self._allowed_cache) >= 256:
-                self._allowed_cache.pop(next(iter(self._allowed_cache)))
-            self._allowed_cache[key] = (generation, allowed)
-            return allowed
+        generation = self.get_meta("generation")
+        hit = self._allowed_cache.get(key)
+        if hit is not None and hit[0] == generation:
+            return hit[1]
+        where, params = _filter_sql(filters)
+        rows = self._all(f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} "
+                         "ORDER BY c.rowid", params)
+        allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if len(self._allowed_cache) >= 256:
+            self._allowed_cache.pop(next(iter(self._allowed_cache), None), None)
+        self._allowed_cache[key] = (generation, allowed)  # read before the rows: a write between means a re-read
+        return allowed
 
     def _to_chunk_ids(self, hits: list[tuple[int, float]]) -> list[tuple[str, float]]:
+        """Rowids to chunk ids through a map kept until the next write (a rowid can be reused after
+        a deletion), so a warm search asks SQLite nothing here."""
         if not hits:
             return []
-        ids = dict(self._chunk_ids([h[0] for h in hits]))
-        return [(ids[r], s) for r, s in hits if r in ids]
+        generation = self.get_meta("generation")
+        names = self._names
+        if generation != self._names_generation or len(names) > 2_000_000:
+            names = {}
+        missing = [r for r, _ in hits if r not in names]
+        if missing:
+            names.update(self._chunk_ids(missing))
+        self._names, self._names_generation = names, generation
+        return [(names[r], s) for r, s in hits if r in names]
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
         ids = list(dict.fromkeys(chunk_ids))
@@ -252,6 +277,10 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self.checkpoint()
             self._conn.close()
 
@@ -262,27 +291,35 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
         return self._all(f"SELECT rowid, chunk_id FROM chunks WHERE rowid IN ({marks})", rowids)
 
     def _dense_index(self) -> ExactIndex:
-        with self._lock:  # generation and data read together, never across a write
-            generation = int(self.get_meta("generation") or 0)
-            if self._index is None or generation != self._index_generation:
-                ids, blobs = self._column("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid")
-                if len(ids):
-                    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
-                else:
-                    matrix = np.zeros((0, 1), dtype=np.float32)
-                self._index = build_index(ids, matrix, self.ann_threshold)
-                self._index_generation = generation
-            return self._index
+        return self._derived("dense", self._build_dense)
 
     def _sparse_index(self) -> SparseBM25:
+        return self._derived("bm25", self._build_sparse)
+
+    def _derived(self, name: str, build: Callable[[], Any]) -> Any:
+        """An in-memory index as of the current generation: checked without the lock (a search
+        must not wait behind another), rebuilt under it with generation and data read together."""
+        held = self._derived_state.get(name)
+        generation = int(self.get_meta("generation") or 0)
+        if held is not None and held[0] == generation:
+            return held[1]
         with self._lock:
             generation = int(self.get_meta("generation") or 0)
-            if self._bm25 is None or generation != self._bm25_generation:
-                ids, blobs = self._column("SELECT chunk_rowid, counts FROM chunk_terms ORDER BY chunk_rowid")
-                n_terms = self._one("SELECT coalesce(max(id), 0) + 1 FROM terms")[0]
-                self._bm25 = SparseBM25(ids, blobs, n_terms, *self.bm25_params)
-                self._bm25_generation = generation
-            return self._bm25
+            held = self._derived_state.get(name)
+            if held is None or held[0] != generation:
+                held = self._derived_state[name] = (generation, build())
+            return held[1]
+
+    def _build_dense(self) -> ExactIndex:
+        ids, blobs = self._column("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid")
+        matrix = (np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if len(ids)
+                  else np.zeros((0, 1), dtype=np.float32))
+        return build_index(ids, matrix, self.ann_threshold)
+
+    def _build_sparse(self) -> SparseBM25:
+        ids, blobs = self._column("SELECT chunk_rowid, counts FROM chunk_terms ORDER BY chunk_rowid")
+        n_terms = self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM terms").fetchone()[0]
+        return SparseBM25(ids, blobs, n_terms, *self.bm25_params)
 
     def _column(self, sql: str) -> tuple[np.ndarray, list[bytes]]:
         rows = self._conn.execute(sql).fetchall()
@@ -306,83 +343,4 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
         self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
     def _transaction(self) -> "_Tx":
-        return _Tx(self._conn, self.path)
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; a full disk becomes a StoreError."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn, self.path = conn, path
-
-    def __enter__(self) -> None:
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # "database is locked": another writer held it for 30 s
-            raise StoreError(f"{self.path}: cannot start a write: {exc}; is another ragwright writing?") from exc
-
-    def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
-        if exc_type is None:
-            try:
-                self.conn.execute("COMMIT")
-                return False
-            except sqlite3.DatabaseError as err:
-                exc = err
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
-            raise StoreError(f"{self.path}: disk full; nothing was written (rolled back): free space and run again") from exc
-        if isinstance(exc, sqlite3.DatabaseError):
-            raise StoreError(f"{self.path}: write failed and was rolled back: {exc}") from exc
-        return False
-
-
-_DOC_COLUMNS = "doc_id, source, title, format, content_hash, n_chunks, metadata, size, updated_at, tenant, groups"
-
-
-def _doc(row: tuple) -> DocumentRecord:
-    doc_id, source, title, fmt, chash, n, meta, size, updated, tenant, groups = row
-    return DocumentRecord(doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated, tenant,
-                          json.loads(groups))
-
-
-def _access_sql(access: Access) -> tuple[str, list[Any]]:
-    """A reader sees its tenant's documents that have no groups or share one of its groups."""
-    if not isinstance(access, Access):
-        raise ValueError("the 'access' filter takes an Access(tenant, groups, admin)")
-    if access.admin:
-        return "(d.tenant = ?)", [access.tenant]
-    marks = ",".join("?" * len(access.groups))
-    shared = f" OR EXISTS (SELECT 1 FROM json_each(d.groups) g WHERE g.value IN ({marks}))" if access.groups else ""
-    return f"(d.tenant = ? AND (d.groups = '[]'{shared}))", [access.tenant, *access.groups]
-
-
-def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
-    """Filters -> ' AND ...' over documents d; field names are checked, values always bound."""
-    if not filters:
-        return "", []
-    clauses: list[str] = []
-    params: list[Any] = []
-    for field, value in filters.items():
-        if field == "access":
-            clause, more = _access_sql(value)
-            clauses.append(clause)
-            params.extend(more)
-            continue
-        if not _FIELD.match(field):
-            raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
-        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        if not values:
-            clauses.append("0")
-            continue
-        column = f"json_extract(d.metadata, '$.{field[9:]}')" if field.startswith("metadata.") else f"d.{field}"
-        if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
-            column, values = f"CAST({column} AS TEXT)", [str(v).lower() if isinstance(v, bool) else str(v)
-                                                         for v in values]
-        parts = []
-        for v in values:
-            glob = field == "source" and isinstance(v, str) and any(ch in v for ch in "*?[")
-            parts.append(f"{column} GLOB ?" if glob else f"{column} = ?")
-            params.append(v)
-        clauses.append("(" + " OR ".join(parts) + ")")
-    return " AND " + " AND ".join(clauses), params
+        return _Tx(self._conn, self.path, self._local)

@@ -1,0 +1,96 @@
+"""SQL pieces of the SQLite store: the write transaction, document rows, and filters as SQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ..types import Access, DocumentRecord
+from .base import Filters
+
+_FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.-]+)$")
+
+
+class Tx:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; a full disk becomes a StoreError."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, local: Any) -> None:
+        self.conn, self.path, self.local = conn, path, local  # local.writing: this thread reads its own writes
+
+    def __enter__(self) -> None:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # "database is locked": another writer held it for 30 s
+            raise StoreError(f"{self.path}: cannot start a write: {exc}; is another ragwright writing?") from exc
+        self.local.writing = True
+
+    def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
+        self.local.writing = False
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return False
+            except sqlite3.DatabaseError as err:
+                exc = err
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
+            raise StoreError(f"{self.path}: disk full; nothing was written (rolled back): free space and run again") from exc
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise StoreError(f"{self.path}: write failed and was rolled back: {exc}") from exc
+        return False
+
+
+DOC_COLUMNS = "doc_id, source, title, format, content_hash, n_chunks, metadata, size, updated_at, tenant, groups"
+
+
+def doc_from_row(row: tuple) -> DocumentRecord:
+    doc_id, source, title, fmt, chash, n, meta, size, updated, tenant, groups = row
+    return DocumentRecord(doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated, tenant,
+                          json.loads(groups))
+
+
+def access_sql(access: Access) -> tuple[str, list[Any]]:
+    """A reader sees its tenant's documents that have no groups or share one of its groups."""
+    if not isinstance(access, Access):
+        raise ValueError("the 'access' filter takes an Access(tenant, groups, admin)")
+    if access.admin:
+        return "(d.tenant = ?)", [access.tenant]
+    marks = ",".join("?" * len(access.groups))
+    shared = f" OR EXISTS (SELECT 1 FROM json_each(d.groups) g WHERE g.value IN ({marks}))" if access.groups else ""
+    return f"(d.tenant = ? AND (d.groups = '[]'{shared}))", [access.tenant, *access.groups]
+
+
+def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
+    """Filters -> ' AND ...' over documents d; field names are checked, values always bound."""
+    if not filters:
+        return "", []
+    clauses: list[str] = []
+    params: list[Any] = []
+    for field, value in filters.items():
+        if field == "access":
+            clause, more = access_sql(value)
+            clauses.append(clause)
+            params.extend(more)
+            continue
+        if not _FIELD.match(field):
+            raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
+        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+        if not values:
+            clauses.append("0")
+            continue
+        column = f"json_extract(d.metadata, '$.{field[9:]}')" if field.startswith("metadata.") else f"d.{field}"
+        if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
+            column, values = f"CAST({column} AS TEXT)", [str(v).lower() if isinstance(v, bool) else str(v)
+                                                         for v in values]
+        parts = []
+        for v in values:
+            glob = field == "source" and isinstance(v, str) and any(ch in v for ch in "*?[")
+            parts.append(f"{column} GLOB ?" if glob else f"{column} = ?")
+            params.append(v)
+        clauses.append("(" + " OR ".join(parts) + ")")
+    return " AND " + " AND ".join(clauses), params
