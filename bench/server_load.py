@@ -30,7 +30,9 @@ What runs, each in its own process:
 
 Queries are SciFact's 300 test queries, cycling in order ("cycle"), and, in a second run of
 each setting, every request's query made distinct by a unique suffix word ("distinct"), so that
-no query cache could help. Every response is checked: a non-200 status, a body that is not the
+no query cache could help. Before the runs of an endpoint, a warm-up sends every cycled query
+twice (for /v1/search), so that "cycle" measures the steady state of repeated queries in each
+worker process. Every response is checked: a non-200 status, a body that is not the
 expected JSON, or an exception (connection error, --timeout) counts as an error.
 
 CPU: the server's and the client's CPU seconds during each run (/proc/PID/stat) are reported
@@ -125,24 +127,39 @@ _STARTED: list[subprocess.Popen] = []  # the servers, client and profilers this 
 
 
 def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a live process, all its threads (from /proc)."""
+    """User + system CPU seconds of a live process, all its threads, and of its live children
+    (a server's worker processes), from /proc."""
+    total = None
+    for p in [pid, *children_of(pid)]:
+        try:
+            with open(f"/proc/{p}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def children_of(pid: int) -> list[int]:
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
+            return [int(c) for c in fh.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def proc_rss_mib(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError):
-        pass
-    return None
+    """Resident memory of a process and its children (a server's workers), in MiB."""
+    total = None
+    for p in [pid, *children_of(pid)]:
+        try:
+            with open(f"/proc/{p}/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total = (total or 0.0) + int(line.split()[1]) / 1024
+        except (OSError, ValueError):
+            continue
+    return None if total is None else round(total, 1)
 
 
 def _children_cpu_s() -> float:
@@ -566,7 +583,7 @@ class Bench:
 
 def server_cmd(args: argparse.Namespace, port: int, data_dir: Path, config: Path) -> list[str]:
     return [sys.executable, "-m", "ragwright", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", str(data_dir), "--config", str(config)]
+            "--data-dir", str(data_dir), "--config", str(config), "--workers", str(args.workers)]
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
@@ -608,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="py-spy profile of the server under the target load (full run: on when py-spy is found)")
     ap.add_argument("--py-spy", default=None, help="path of py-spy (default: on PATH)")
     ap.add_argument("--profile-out", type=Path, default=None, help="keep py-spy's collapsed stacks here")
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes (default 2: one per core)")
     ap.add_argument("--save", type=Path, default=None,
                     help="also write the results so far to this JSON file after every run (for long runs)")
     ap.add_argument("--server-pythonpath", default=None,
@@ -695,7 +713,10 @@ def main(argv: list[str] | None = None) -> int:
 
         runs: list[dict[str, Any]] = []
         for endpoint, n in (("/v1/search", args.search_requests), ("/v1/ask", args.ask_requests)):
-            warm = bench.load(server.pid, port, endpoint, min(8, tc), min(100, n), False)
+            # Warm-up: every cycled query twice, so each worker process has seen it (a steady state of
+            # repeated queries is what "cycle" measures; "distinct" measures no cache at all).
+            warm_n = min(2 * len(queries), max(n, 100)) if endpoint == "/v1/search" else min(100, n)
+            warm = bench.load(server.pid, port, endpoint, min(8, tc), warm_n, False)
             if warm["errors"]:
                 say(f"server load: warm-up of {endpoint} had errors: {warm['error_kinds']} {warm['error_samples']}")
             for distinct in (False, True):
@@ -835,7 +856,7 @@ def profile(args: argparse.Namespace, bench: Bench, pid: int, port: int, clients
     out: dict[str, Any] = {"tool": "py-spy", "rate_hz": 250, "requests": args.search_requests, "clients": clients}
     for mode in ("cpu", "gil"):
         raw = (args.profile_out.with_suffix(f".{mode}.txt") if args.profile_out else tmp / f"pyspy.{mode}.txt")
-        cmd = [pyspy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--full-filenames",
+        cmd = [pyspy, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--nonblocking", "--full-filenames",
                "--format", "raw", "--output", str(raw)] + (["--gil"] if mode == "gil" else [])
         spy = start(cmd, tmp / f"pyspy.{mode}.log")
         time.sleep(1.0)  # py-spy attaches

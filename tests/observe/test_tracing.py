@@ -78,3 +78,30 @@ def test_traces_can_be_switched_off(workspace, corpus):
     workspace.ingest([corpus])
     assert workspace.ask("How many vacation days?").trace_id is None
     assert workspace.store.list_traces() == []
+
+
+def test_traces_are_written_in_the_background_and_deletion_reaches_queued_ones(workspace, corpus):
+    """save_trace queues; a background writer commits within moments, reads and deletions write the
+    queue first, so a queued trace holding a document's text cannot outlive its deletion."""
+    from ragwright.store import SqliteStore
+
+    workspace.ingest([corpus])
+    results = workspace.search("vacation days", 3)
+    trace_id = workspace.store.list_traces(limit=1)[0]["trace_id"]
+    other = SqliteStore(workspace.store.path)  # another process's view: sees only what was committed
+    try:
+        assert other.get_trace(trace_id) is not None
+        workspace.search("vacation days", 3)  # queued, not read back through this store
+        deadline = time.monotonic() + 5
+        while len(other.list_traces(limit=10)) < 2:
+            assert time.monotonic() < deadline, "the background writer did not commit the trace"
+            time.sleep(0.02)
+        with start_trace("manual", input={"q": "x"}, sink=workspace.store.save_trace) as t:
+            t.doc_ids.add(results[0].doc_id)
+        workspace.delete(results[0].doc_id)  # the manual trace was still queued (no 20 ms passed)
+        time.sleep(0.3)  # had deletion skipped the queue, the background writer would write it now
+        assert all(results[0].doc_id not in (tr.get("doc_ids") or []) for tr in
+                   (other.get_trace(x["trace_id"]) for x in other.list_traces(limit=50)) if tr)
+        assert other.get_trace(t.trace_id) is None
+    finally:
+        other.close()

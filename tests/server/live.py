@@ -23,8 +23,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, config: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, config: Path | None = None, env: dict[str, str] | None = None,
+                 workers: int = 1) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.config = config
         self.env = {**os.environ, **(env or {})}
         self.port = free_port()
@@ -43,6 +45,8 @@ class LiveServer:
         args = [sys.executable, "-m", "ragwright", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.config:
             args += ["--config", str(self.config)]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         self.proc = subprocess.Popen(args, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

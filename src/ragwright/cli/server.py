@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -15,17 +17,28 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
           port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
           data_dir: DataDir = None, config: ConfigFile = None,
           graceful_s: Annotated[float, typer.Option("--graceful-timeout", help="Seconds to finish in-flight "
-                                                    "requests on shutdown")] = 30.0) -> None:
+                                                    "requests on shutdown")] = 30.0,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (one per core serves the "
+                                                                   "most requests; each holds its own index)")] = 1
+          ) -> None:
     """Serve the REST and OpenAI-compatible API (OpenAPI at /openapi.json) until Ctrl-C or SIGTERM."""
     import uvicorn
 
     from ..server import create_app
 
-    app = create_app(data_dir, config_file=config)
-    err.print(f"ragwright serving {app.state.rw.ws.settings.data_dir} on http://{host}:{port} "
-              "(create a key: ragwright keys create --tenant T --scopes read)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=graceful_s,
-                access_log=False)
+    app = create_app(data_dir, config_file=config)  # also checks the data dir and config before forking
+    where = app.state.rw.ws.settings.data_dir
+    err.print(f"ragwright serving {where} on http://{host}:{port}" + (f" with {workers} workers" if workers > 1 else "")
+              + " (create a key: ragwright keys create --tenant T --scopes read)")
+    options: dict = dict(host=host, port=port, log_level="warning", timeout_graceful_shutdown=graceful_s,
+                         access_log=False)
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    app.state.rw.ws.close()
+    os.environ.update(RAGWRIGHT_SERVE_DATA_DIR=str(Path(where).resolve()), RAGWRIGHT_SERVE_WORKERS=str(workers),
+                      RAGWRIGHT_SERVE_CONFIG=str(Path(config).resolve()) if config else "")
+    uvicorn.run("ragwright.server.app:app_from_env", factory=True, workers=workers, **options)
 
 
 @keys_app.command("create")

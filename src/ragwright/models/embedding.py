@@ -133,6 +133,10 @@ class LocalMiniLM:
         with self._batch_lock:  # a batch already uses every core: concurrent ones would only queue inside
             return self._embed_many(texts, self._session)
 
+    def remembers(self, text: str) -> bool:
+        """Whether embedding this one text would be a lookup, not a model run."""
+        return text in self._recent
+
     def _embed_one(self, text: str) -> np.ndarray:
         with self._recent_lock:
             hit = self._recent.get(text)

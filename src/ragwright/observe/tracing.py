@@ -13,6 +13,7 @@ context-variable lookup and records nothing:
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from contextlib import contextmanager
@@ -66,6 +67,9 @@ class Trace:
         return data
 
 
+# Span ids need only be unique within their trace: a counter from a random start, not a system
+# call for random bytes on each of a request's dozen spans.
+_span_numbers = itertools.count(secrets.randbits(40))
 _TRACE_FIELDS = tuple(f.name for f in fields(Trace))
 _SPAN_FIELDS = tuple(f.name for f in fields(Span))
 _current: ContextVar[tuple[Trace, list[Span]] | None] = ContextVar("ragwright_trace", default=None)
@@ -114,7 +118,7 @@ def span(name: str, **attributes: Any) -> Iterator[Span | _NoSpan]:
         yield _NO_SPAN
         return
     trace, stack = active
-    item = Span("s" + secrets.token_hex(6), stack[-1].span_id if stack else None, name, time.time(),
+    item = Span(f"s{next(_span_numbers):x}", stack[-1].span_id if stack else None, name, time.time(),
                 attributes={k: _clip(v) for k, v in attributes.items()})
     trace.spans.append(item)
     stack.append(item)

@@ -6,6 +6,7 @@ Every error is `{"error": {"type", "message"}}` with the right status. Every end
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -18,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import ConfigError, NotFoundError, QuestionError, RagwrightError
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
-from .auth import Principal, RateLimiter, principal_for
+from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
 from .jobs import JobRunner
 
 
@@ -33,9 +34,11 @@ def error_response(status: int, type_: str, message: str, headers: dict[str, str
 
 
 class ServerState:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, workers: int = 1) -> None:
         self.ws = workspace
-        self.limiter = RateLimiter()
+        # Several worker processes share one bucket per key through a small SQLite file beside the store.
+        self.limiter = SharedRateLimiter(Path(workspace.settings.data_dir) / "ratelimits.db") if workers > 1 \
+            else RateLimiter()
         self.audit: AuditWriter | None = None
         self.jobs = JobRunner(workspace)
         self._gateway: Any = None
@@ -53,7 +56,9 @@ def state_of(request: Request) -> ServerState:
     return request.app.state.rw
 
 
-def authenticated(request: Request) -> Principal:
+async def authenticated(request: Request) -> Principal:
+    """On the event loop: a hash and an indexed lookup take less than handing the request to a
+    worker thread and back (FastAPI runs each sync dependency in the thread pool on its own)."""
     header = request.headers.get("authorization", "")
     if not header[:7].lower() == "bearer " or not header[7:].strip():
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' (create one with: "
@@ -71,7 +76,7 @@ def authenticated(request: Request) -> Principal:
 
 
 def require(scope: str) -> Callable[..., Principal]:
-    def check(principal: Principal = Depends(authenticated)) -> Principal:
+    async def check(principal: Principal = Depends(authenticated)) -> Principal:
         if not principal.can(scope):
             raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope (it has: "
                                              f"{', '.join(principal.scopes)})")
@@ -80,10 +85,17 @@ def require(scope: str) -> Callable[..., Principal]:
     return check
 
 
+def app_from_env() -> FastAPI:
+    """The app of one worker process when `ragwright serve --workers N` runs several."""
+    config = os.environ.get("RAGWRIGHT_SERVE_CONFIG")
+    return create_app(os.environ.get("RAGWRIGHT_SERVE_DATA_DIR") or None, config_file=Path(config) if config else None,
+                      workers=int(os.environ.get("RAGWRIGHT_SERVE_WORKERS", "1")))
+
+
 def create_app(data_dir: str | Path | None = None, *, config_file: Path | None = None,
-               workspace: Workspace | None = None) -> FastAPI:
+               workspace: Workspace | None = None, workers: int = 1) -> FastAPI:
     ws = workspace or Workspace(data_dir, config_file=config_file)
-    state = ServerState(ws)
+    state = ServerState(ws, workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..types import Access
@@ -82,3 +84,41 @@ class RateLimiter:
                 self._buckets.clear()  # bounded memory: a full table starts over (everyone gets a fresh bucket)
             self._buckets[key_id] = (tokens - 1.0, now)
             return None
+
+
+class SharedRateLimiter:
+    """The same token buckets, shared by the worker processes of one server through a small
+    SQLite file of their own (derived state: losing it only refills the buckets). Only keys
+    with a limit pay for it: one short write transaction per request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("CREATE TABLE IF NOT EXISTS buckets(key_id TEXT PRIMARY KEY, tokens REAL, at REAL)")
+            self._local.conn = conn
+        return conn
+
+    def take(self, key_id: str, per_min: int | None) -> float | None:
+        if not per_min:
+            return None
+        conn, now = self._conn(), time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT tokens, at FROM buckets WHERE key_id = ?", (key_id,)).fetchone()
+            tokens, last = row if row else (float(per_min), now)
+            tokens = min(float(per_min), tokens + max(0.0, now - last) * per_min / 60.0)
+            wait = (1.0 - tokens) * 60.0 / per_min if tokens < 1.0 else None
+            conn.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)",
+                         (key_id, tokens if wait is not None else tokens - 1.0, now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return wait

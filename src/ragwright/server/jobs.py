@@ -1,9 +1,14 @@
 """Ingestion jobs: uploads are saved first, then ingested by one background thread with
 progress in the store. A job a stopped server left queued or running is resumed when it starts
-again (re-ingesting skips what was already stored)."""
+again (re-ingesting skips what was already stored).
+
+With several worker processes, one of them runs the jobs: the one holding an exclusive lock on
+`jobs.lock` in the data dir. It finds jobs queued by the others in the store; when it dies the
+kernel drops its lock and another worker takes over."""
 
 from __future__ import annotations
 
+import fcntl
 import queue
 import threading
 from pathlib import Path
@@ -23,10 +28,9 @@ class JobRunner:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ragwright-jobs", daemon=True)
+        self._lock_file: Any = None
 
     def start(self) -> None:
-        for job in self.store.unfinished_jobs():
-            self._queue.put(job["job_id"])
         self._thread.start()
 
     def submit(self, job_id: str) -> None:
@@ -36,13 +40,47 @@ class JobRunner:
         """Let the current document finish, then stop; the job is picked up on the next start."""
         self._stopping.set()
         self._queue.put(None)
-        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock for the next runner
+
+    def _lead(self) -> bool:
+        """Whether this process runs the jobs (it holds, or now takes, the data dir's job lock)."""
+        if self._lock_file is None:
+            path = Path(self.ws.settings.data_dir) / "jobs.lock"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+b")  # noqa: SIM115  held open as long as this runner leads
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return False
+            self._lock_file = handle
+            for job in self.store.unfinished_jobs():  # left by a stopped server, or queued by another worker
+                self._queue.put(job["job_id"])
+        return True
+
+    def _next(self) -> str | None:
+        """The next job id; between jobs, the leader looks for jobs other workers queued."""
+        while True:
+            try:
+                return self._queue.get(timeout=1.0)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return None
+                if self._lead():
+                    for job in self.store.unfinished_jobs():
+                        self._queue.put(job["job_id"])
 
     def _run(self) -> None:
+        self._lead()
         while not self._stopping.is_set():
-            job_id = self._queue.get()
+            job_id = self._next()
             if job_id is None:
                 return
+            if not self._lead():
+                continue  # another worker runs the jobs; this one is in the store for it
             job = self.store.get_job(job_id)
             if job is None or job["status"] not in ("queued", "running"):
                 continue

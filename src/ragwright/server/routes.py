@@ -4,6 +4,7 @@ its tenant that have no groups or share one of its groups, filtered inside retri
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,7 +62,13 @@ def public_source(request: Request, source: str) -> str:
 
 
 def _uploads_root(request: Request) -> Path:
-    return Path(state_of(request).ws.settings.data_dir).resolve() / "uploads"
+    return _resolved(str(state_of(request).ws.settings.data_dir)) / "uploads"
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str) -> Path:
+    """Resolving walks the path with a system call per part: once per data dir, not per result."""
+    return Path(path).resolve()
 
 
 def result_json(request: Request, r: SearchResult) -> dict[str, Any]:
@@ -195,7 +203,18 @@ def delete_document(doc_id: str, request: Request, principal: Principal = Depend
 
 
 @router.post("/search", tags=["retrieval"])
-def search(body: SearchBody, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+async def search(body: SearchBody, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    """A search whose query vector is known takes a few milliseconds of Python: it runs on the
+    event loop, since a hand-off to a worker thread and back costs as much; a search that must
+    run the embedding model (or call a remote one) goes to a worker thread."""
+    ws = state_of(request).ws
+    remembers = getattr(ws.embedder, "remembers", None)
+    if body.mode == "bm25" or (remembers is not None and remembers(body.query.strip())):
+        return _search(body, request, principal)
+    return await run_in_threadpool(_search, body, request, principal)
+
+
+def _search(body: SearchBody, request: Request, principal: Principal) -> dict[str, Any]:
     ws = state_of(request).ws
     with ws.trace("search", {"query": body.query, "k": body.k, "mode": body.mode}, _context(principal)) as t:
         results = ws.search(body.query, body.k, user_filters(body.filters, principal), mode=body.mode)

@@ -45,11 +45,13 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
         self._local = threading.local()  # per thread: its read connection, whether it is writing
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
+        self._init_traces()
         self._derived_state: dict[str, tuple[int, Any]] = {}  # name -> (generation, in-memory index)
         self._vocab: dict[str, int] = {}
         self._allowed_cache: dict[str, tuple[str | None, np.ndarray]] = {}
         self._names: dict[int, str] = {}
-        self._names_generation: str | None = "-"
+        self._names_generation: int | None = None
+        self._vocab_generation: int | None = None
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -64,7 +66,7 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
                         self._write_one(w)
                     self._bump_generation()
             except BaseException:
-                self._vocab = {}  # may hold ids of terms that were rolled back: reload on next use
+                self._vocab, self._vocab_generation = {}, None  # may hold rolled-back ids: reload on next use
                 raise
 
     def _write_one(self, w: DocumentWrite) -> None:
@@ -118,6 +120,7 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
             )
 
     def delete_document(self, doc_id: str) -> bool:
+        self.flush_traces()  # queued traces holding its text are deleted with it
         with self._lock, self._transaction():
             row = self._conn.execute("SELECT source FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
             if row is None:
@@ -205,27 +208,37 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
             self._local.reader = conn
         return conn
 
+    # A search reads the generation once and hands it on: each derived structure (index, allowed
+    # set, rowid names, vocabulary) is reused while it matches, with no further query.
+
     def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        index = self._sparse_index()
-        with self._lock:
-            self._load_vocab()
-            term_ids = [self._vocab[t] for t in self.analyzer.terms(query) if t in self._vocab]
+        generation = self._generation()
+        index = self._derived("bm25", self._build_sparse, generation)
+        if self._vocab_generation != generation:
+            with self._lock:
+                self._load_vocab()
+                self._vocab_generation = generation
+        vocab = self._vocab
+        term_ids = [vocab[t] for t in self.analyzer.terms(query) if t in vocab]
         if not term_ids:
             return []
-        return self._to_chunk_ids(index.search(term_ids, k, self._allowed(filters)))
+        return self._to_chunk_ids(index.search(term_ids, k, self._allowed(filters, generation)), generation)
 
     def vector_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        index = self._dense_index()
+        generation = self._generation()
+        index = self._derived("dense", self._build_dense, generation)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        return self._to_chunk_ids(index.search(query, k, self._allowed(filters)))
+        return self._to_chunk_ids(index.search(query, k, self._allowed(filters, generation)), generation)
 
-    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+    def _generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def _allowed(self, filters: Filters | None, generation: int) -> np.ndarray | None:
         """Chunk rowids that pass the filters, for ranking among them only; None when unfiltered.
         Kept per filter until the next write: a server asks with the same access filter again and again."""
         if not filters:
             return None
         key = repr(sorted((k, tuple(v) if isinstance(v, (list, set, tuple)) else v) for k, v in filters.items()))
-        generation = self.get_meta("generation")
         hit = self._allowed_cache.get(key)
         if hit is not None and hit[0] == generation:
             return hit[1]
@@ -238,12 +251,11 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
         self._allowed_cache[key] = (generation, allowed)  # read before the rows: a write between means a re-read
         return allowed
 
-    def _to_chunk_ids(self, hits: list[tuple[int, float]]) -> list[tuple[str, float]]:
+    def _to_chunk_ids(self, hits: list[tuple[int, float]], generation: int) -> list[tuple[str, float]]:
         """Rowids to chunk ids through a map kept until the next write (a rowid can be reused after
         a deletion), so a warm search asks SQLite nothing here."""
         if not hits:
             return []
-        generation = self.get_meta("generation")
         names = self._names
         if generation != self._names_generation or len(names) > 2_000_000:
             names = {}
@@ -276,6 +288,7 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
         return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
 
     def close(self) -> None:
+        self.stop_trace_writer()
         with self._lock:
             self._closed = True
             for reader in self._readers:
@@ -290,21 +303,14 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
         marks = ",".join("?" * len(rowids))
         return self._all(f"SELECT rowid, chunk_id FROM chunks WHERE rowid IN ({marks})", rowids)
 
-    def _dense_index(self) -> ExactIndex:
-        return self._derived("dense", self._build_dense)
-
-    def _sparse_index(self) -> SparseBM25:
-        return self._derived("bm25", self._build_sparse)
-
-    def _derived(self, name: str, build: Callable[[], Any]) -> Any:
-        """An in-memory index as of the current generation: checked without the lock (a search
-        must not wait behind another), rebuilt under it with generation and data read together."""
+    def _derived(self, name: str, build: Callable[[], Any], generation: int) -> Any:
+        """An in-memory index as of `generation`: checked without the lock (a search must not wait
+        behind another), rebuilt under it with generation and data read together."""
         held = self._derived_state.get(name)
-        generation = int(self.get_meta("generation") or 0)
         if held is not None and held[0] == generation:
             return held[1]
         with self._lock:
-            generation = int(self.get_meta("generation") or 0)
+            generation = self._generation()
             held = self._derived_state.get(name)
             if held is None or held[0] != generation:
                 held = self._derived_state[name] = (generation, build())

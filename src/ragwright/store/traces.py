@@ -5,8 +5,10 @@ query it is about, so it outlives the trace's retention and can become evaluatio
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
+import weakref
 import time
 from typing import Any, Callable, ContextManager, Sequence
 
@@ -20,22 +22,73 @@ class TracesMixin:
     trace_retention_days: float = 30.0
     _saves = 0
 
+    def _init_traces(self) -> None:
+        self._trace_queue: list[dict[str, Any]] = []
+        self._trace_queue_lock = threading.Lock()
+        self._trace_wake = threading.Condition(self._trace_queue_lock)
+        self._trace_writer: threading.Thread | None = None
+        self._trace_stopping = False
+
     def save_trace(self, trace: Any) -> None:
+        """Queue the trace; a background thread writes the queue in one transaction every few
+        milliseconds (one commit per request cost a server more than its search). Every read of
+        traces, feedback and deletion writes the queue first, and so does close()."""
         data = trace.to_dict()
+        with self._trace_queue_lock:
+            self._trace_queue.append(data)
+            if self._trace_writer is None:
+                self._trace_writer = threading.Thread(target=self._write_traces_soon, name="ragwright-traces",
+                                                      daemon=True)
+                self._trace_writer.start()
+                atexit.register(_flush_at_exit, weakref.ref(self))
+            self._trace_wake.notify()
+
+    def flush_traces(self) -> None:
+        """Write the queued traces now (a no-op when none are queued)."""
+        with self._trace_queue_lock:
+            batch, self._trace_queue = self._trace_queue, []
+        if not batch:
+            return
         with self._lock, self._transaction():
-            self._conn.execute(
-                "INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (data["trace_id"], data["start"], data["name"], data["key_id"], data["tenant"], data["duration_ms"],
-                 data["status"], data["cost_usd"], data["input_tokens"], data["output_tokens"], json.dumps(data)))
-            self._conn.executemany("INSERT OR IGNORE INTO trace_docs(trace_id, doc_id) VALUES (?, ?)",
-                                   [(data["trace_id"], d) for d in data["doc_ids"]])
-            self._saves += 1
-            if self._saves % 200 == 1:  # retention, now and then rather than on every write
-                self._conn.execute("DELETE FROM traces WHERE started_at < ?",
+            for data in batch:
+                self._insert_trace(data)
+            self._saves += len(batch)
+            if self._saves // 200 != (self._saves - len(batch)) // 200 or self._saves == len(batch):
+                self._conn.execute("DELETE FROM traces WHERE started_at < ?",  # retention, now and then
                                    (time.time() - self.trace_retention_days * 86400,))
+
+    def _insert_trace(self, data: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (data["trace_id"], data["start"], data["name"], data["key_id"], data["tenant"], data["duration_ms"],
+             data["status"], data["cost_usd"], data["input_tokens"], data["output_tokens"], json.dumps(data)))
+        self._conn.executemany("INSERT OR IGNORE INTO trace_docs(trace_id, doc_id) VALUES (?, ?)",
+                               [(data["trace_id"], d) for d in data["doc_ids"]])
+
+    def stop_trace_writer(self) -> None:
+        """Write what is queued and let the writer thread end (the store is closing)."""
+        self.flush_traces()
+        with self._trace_queue_lock:
+            self._trace_stopping = True
+            self._trace_wake.notify()
+
+    def _write_traces_soon(self) -> None:
+        while True:
+            with self._trace_queue_lock:
+                while not self._trace_queue and not self._trace_stopping:
+                    self._trace_wake.wait()
+                if self._trace_stopping:
+                    return
+            time.sleep(0.02)  # let a burst gather into one transaction
+            try:
+                self.flush_traces()
+            except Exception:  # noqa: BLE001  a closed store or a full disk: the traces are lost, not the request
+                with self._trace_queue_lock:
+                    self._trace_queue.clear()
 
     def list_traces(self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50,
                     name: str | None = None) -> list[dict[str, Any]]:
+        self.flush_traces()
         where, params = ["1=1"], []
         for column, value in (("tenant", tenant), ("key_id", key_id), ("name", name)):
             if value is not None:
@@ -49,6 +102,7 @@ class TracesMixin:
         return [{**dict(zip(keys, r)), "input": json.loads(r[10] or "{}")} for r in rows]
 
     def get_trace(self, trace_id: str) -> dict[str, Any] | None:
+        self.flush_traces()
         row = self._one("SELECT data FROM traces WHERE trace_id = ?", (trace_id,))
         return json.loads(row[0]) if row else None
 
@@ -63,6 +117,7 @@ class TracesMixin:
                       rating: float | None, rating_scale: str | None, correction: str | None,
                       marks: Sequence[dict[str, Any]], cited: Sequence[str] = ()) -> None:
         """Committed before this returns (WAL): the feedback survives a crash right after."""
+        self.flush_traces()
         with self._lock, self._transaction():
             self._conn.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (feedback_id, trace_id, time.time(), key_id, tenant, query, rating, rating_scale,
@@ -75,3 +130,12 @@ class TracesMixin:
         keys = ("feedback_id", "trace_id", "created_at", "key_id", "tenant", "query", "rating", "rating_scale",
                 "correction", "marks", "cited")
         return [{**dict(zip(keys, r)), "marks": json.loads(r[9]), "cited": json.loads(r[10])} for r in rows]
+
+
+def _flush_at_exit(ref: "weakref.ref[TracesMixin]") -> None:
+    store = ref()
+    if store is not None:
+        try:
+            store.flush_traces()
+        except Exception:  # noqa: BLE001  closed already, or the disk is gone: nothing more to do at exit
+            pass
