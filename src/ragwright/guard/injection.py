@@ -176,7 +176,7 @@ _LEAK = (r"\b(?:reveal|show|print|display|repeat|output|tell me|give me|spell ou
          r"(?: (?:me|us|all|of|back))*")
 
 # name -> pattern over the normalised (lower-case) text. Generic phrasings of known attack families,
-# not strings from the training set; bench/guard_injection.py reports their hits and precision, and
+# not strings from the training set; bench/guard.py reports their hits and precision, and
 # tests/guard/test_injection.py holds benign look-alikes ("ignore the check engine light", "you are
 # now logged in", "show me the rules for parking") that they must not match.
 RULES: dict[str, re.Pattern[str]] = {

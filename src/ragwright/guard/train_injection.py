@@ -2,9 +2,18 @@
 
     python -m ragwright.guard.train_injection --data ../shared/data/injection/train.jsonl
 
-Why numpy only: the model is a logistic regression over sparse hashed features; a few dozen
-lines of L-BFGS train it in a fraction of a second, so neither scikit-learn nor scipy has to be
-installed to retrain, and the result is bit-for-bit reproducible (seeded folds, no threads).
+The model is a logistic regression over sparse hashed features, fitted in numpy (logreg.py) in a
+fraction of a second; bit-for-bit reproducible (seeded folds, no threads).
+
+Why the hand-written negatives (data/injection_negatives.jsonl: 40 benign questions that use an
+attack's words, "How do I ignore a folder in git?", and 65 benign passages, English and German):
+every benign text of train.jsonl is a short prompt, so without passages any declarative paragraph,
+that is any retrieved chunk, lies outside what the model saw. Measured by bench/guard.py on the
+same 5x5 train.jsonl folds (detector + rules; each negative held out with its fold), trained on
+none / questions / passages / both: direct accuracy 0.959 / 0.963 / 0.952 / 0.953; recall on
+held-out passages with an injection inserted, at <= 2 % false alarms on clean ones, 0.62 / 0.75 /
+0.81 / 0.82. The questions help both; the passages cost about half a point of direct accuracy and
+buy 7 to 20 points of indirect recall, so both stay (a model per source would get both gains).
 
 Thresholds, one per source, are chosen by repeated stratified cross-validation on the training
 texts only (the held-out test set is never looked at): "user" on the train texts themselves,
@@ -27,6 +36,7 @@ import numpy as np
 
 from .injection import (DATA_DIR, RULE_SCORE, WEIGHTS_JSON, WEIGHTS_NPZ, FeatureConfig, LinearModel, featurize,
                         fired_rules, text_parts)
+from .logreg import Sparse, fit_lr
 
 C_DEFAULT = 10.0  # inverse L2 strength, chosen by CV among 1, 3, 10, 30, 100
 SEED = 20240
@@ -44,103 +54,6 @@ def load_negatives(path: Path = NEGATIVES) -> tuple[list[str], list[str]]:
     question, so without benign passages any declarative paragraph looks like an attack."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return ([r["text"] for r in rows if r["kind"] == "passage"], [r["text"] for r in rows if r["kind"] != "passage"])
-
-
-# ----------------------------------------------------------------------------- sparse LR
-
-
-@dataclass
-class Sparse:
-    """Rows of (index, value) pairs in COO form, columns compacted to those that occur."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-    vals: np.ndarray
-    n: int
-    used: np.ndarray  # compact column -> original feature index
-
-    @classmethod
-    def build(cls, feats: Sequence[tuple[np.ndarray, np.ndarray]]) -> Sparse:
-        rows = np.concatenate([np.full(i.size, r, dtype=np.int64) for r, (i, _) in enumerate(feats)])
-        idx = np.concatenate([i for i, _ in feats])
-        vals = np.concatenate([v for _, v in feats]).astype(np.float64)
-        used, cols = np.unique(idx, return_inverse=True)
-        return cls(rows, cols, vals, len(feats), used)
-
-    def dot(self, w: np.ndarray) -> np.ndarray:
-        return np.bincount(self.rows, weights=self.vals * w[self.cols], minlength=self.n)
-
-    def tdot(self, r: np.ndarray) -> np.ndarray:
-        return np.bincount(self.cols, weights=self.vals * r[self.rows], minlength=self.used.size)
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Inner product without BLAS: OpenBLAS's threads made each one ~50x slower on a busy machine."""
-    return float(np.multiply(a, b).sum())
-
-
-def lbfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray,
-          memory: int = 10, iters: int = 300, tol: float = 1e-7) -> np.ndarray:
-    """Minimal L-BFGS with Armijo backtracking: enough for a smooth, strongly convex loss."""
-    f, g = fg(x)
-    hist: list[tuple[np.ndarray, np.ndarray, float]] = []
-    for _ in range(iters):
-        q = g.copy()
-        alphas = []
-        for s, y, rho in reversed(hist):
-            a = rho * _dot(s, q)
-            q -= a * y
-            alphas.append(a)
-        if hist:
-            s, y, _ = hist[-1]
-            q *= _dot(s, y) / _dot(y, y)
-        else:
-            q /= max(np.sqrt(_dot(g, g)), 1.0)
-        for (s, y, rho), a in zip(hist, reversed(alphas)):
-            q += s * (a - rho * _dot(y, q))
-        d = -q
-        gd = _dot(g, d)
-        if gd >= 0:
-            d, gd = -g, -_dot(g, g)
-        step = 1.0
-        while True:
-            xn = x + step * d
-            fn, gn = fg(xn)
-            if fn <= f + 1e-4 * step * gd or step < 1e-12:
-                break
-            step *= 0.5
-        s, y = xn - x, gn - g
-        sy = _dot(s, y)
-        if sy > 1e-12:
-            hist.append((s, y, 1.0 / sy))
-            hist = hist[-memory:]
-        done = abs(f - fn) <= tol * max(1.0, abs(f))
-        x, f, g = xn, fn, gn
-        if done or _dot(g, g) < 1e-18:
-            break
-    return x
-
-
-def fit_lr(X: Sparse, y: np.ndarray, C: float, dim: int) -> tuple[np.ndarray, float]:
-    """L2 logistic regression, loss = C * sum(log-loss) + ||w||^2 / 2 (bias unpenalised),
-    as scikit-learn's LogisticRegression(C=C) defines it. Returns full-size weights and bias."""
-    m = X.used.size
-    ys = 2.0 * y - 1.0
-
-    def fg(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w, b = theta[:m], theta[m]
-        z = X.dot(w) + b
-        mz = -ys * z
-        loss = np.logaddexp(0.0, mz)
-        coef = -ys * np.exp(mz - loss)  # d loss / d z = -y * sigmoid(-y z)
-        f = C * float(loss.sum()) + 0.5 * _dot(w, w)
-        grad = np.concatenate([C * X.tdot(coef) + w, [C * coef.sum()]])
-        return f, grad
-
-    theta = lbfgs(fg, np.zeros(m + 1))
-    full = np.zeros(dim)
-    full[X.used] = theta[:m]
-    return full, float(theta[m])
 
 
 # ----------------------------------------------------------------------------- training (MIL)
@@ -248,10 +161,13 @@ class CVResult:
 def cross_validate(texts: Sequence[str], y: np.ndarray, feats: Features, C: float = C_DEFAULT,
                    passages: Sequence[str] = (), questions: Sequence[str] = (),
                    folds: int = 5, repeats: int = 5, seed: int = SEED,
-                   on_fold: Callable[[Scorer, np.ndarray], None] | None = None) -> CVResult:
+                   on_fold: Callable[[Scorer, np.ndarray], None] | None = None,
+                   train_on: Sequence[str] = ("passages", "questions")) -> CVResult:
     """Repeated stratified k-fold on the train texts; the hand-written negatives are split into
     the same number of folds, so neither a scored text nor a scored passage was trained on.
-    `on_fold(scorer, test_indices)` lets a caller score its own texts with each fold's model."""
+    `on_fold(scorer, test_indices)` lets a caller score its own texts with each fold's model;
+    `train_on` names the kinds of hand-written negatives trained on (the held-out passages are
+    scored either way): the bench's ablation."""
     n = len(texts)
     user = np.empty((repeats, n))
     assign = np.empty((repeats, n), dtype=np.int64)
@@ -266,7 +182,8 @@ def cross_validate(texts: Sequence[str], y: np.ndarray, feats: Features, C: floa
         r_texts: list[str] = []
         for f in range(folds):
             tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-            negs = [p for p, k in zip(passages, p_fold) if k != f] + [q for q, k in zip(questions, q_fold) if k != f]
+            negs = [p for p, k in zip(passages, p_fold) if k != f and "passages" in train_on] + \
+                [q for q, k in zip(questions, q_fold) if k != f and "questions" in train_on]
             scorer = train([texts[i] for i in tr.tolist()], y[tr], feats, C, negs)
             user[r, te] = scorer([texts[i] for i in te.tolist()])
             if on_fold is not None:

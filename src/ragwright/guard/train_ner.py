@@ -23,8 +23,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .ner import (DATA_DIR, FEATURE_VERSION, META_FILE, NER_LABELS, WEIGHTS_FILE, Encoded, NameTagger, Token,
-                  WordVectors)
+from .minilm import WordVectors
+from .ner import DATA_DIR, FEATURE_VERSION, META_FILE, NER_LABELS, WEIGHTS_FILE, Encoded, NameTagger, Token, tokenize
 from .pii import DATASET_LABELS, STRUCTURED, PiiDetector, PiiSpan
 
 NAMES: tuple[str, ...] = ("PERSON", "ORGANIZATION", "LOCATION")
@@ -68,6 +68,23 @@ def spans_to_bio(tokens: Sequence[Token], spans: Iterable[Span]) -> list[str]:
 
 
 
+def country_names(languages: Sequence[str] = ("en", "de", "fr", "es", "it", "nl")) -> frozenset[str]:
+    """Country and territory names in these languages, from phonenumbers' locale data (a run-time
+    dependency already; its import takes seconds, so the list is computed here and shipped in the
+    tagger's JSON), lower case, tokenised as the tagger does."""
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    names = {v for names in LOCALE_DATA.values() for k, v in names.items() if k in (*languages, "aa")}
+    return frozenset(" ".join(t.text.lower() for t in tokenize(v)) for v in names if v and not v.startswith("*"))
+
+
+def new_tagger(vectors: WordVectors | None = None) -> NameTagger:
+    """An untrained tagger with the country gazetteer set."""
+    tagger = NameTagger(vectors=vectors)
+    tagger.countries = country_names()
+    return tagger
+
+
 def encode(tagger: NameTagger, examples: Sequence[tuple[str, Sequence[Span]]]) -> list[Encoded]:
     """Training examples, computed once and reusable across folds: (features, gold tags, vectors)."""
     inputs = tagger.inputs([text for text, _ in examples])
@@ -78,7 +95,7 @@ def encode(tagger: NameTagger, examples: Sequence[tuple[str, Sequence[Span]]]) -
 def train(examples: Sequence[tuple[str, Sequence[Span]]], epochs: int = 12, dropout: float = 0.3,
           seed: int = 0, runs: int = 5) -> NameTagger:
     """A new tagger fitted on (text, [(start, end, label)]) pairs (other labels dropped first)."""
-    tagger = NameTagger()
+    tagger = new_tagger()
     return fit(tagger, encode(tagger, examples), epochs, dropout, seed, runs)
 
 
@@ -159,7 +176,8 @@ def save(tagger: NameTagger, folder: Path = DATA_DIR, meta: dict[str, object] | 
     np.savez_compressed(folder / WEIGHTS_FILE, hashes=hashes, weights=tagger.weights[order].astype(np.float16),
                         dense=tagger.dense, trans=tagger.trans)
     info = {"labels": list(tagger.labels), "tags": tagger.tags, "feature_version": FEATURE_VERSION,
-            "vector_layer": WordVectors.LAYER, "features": len(tagger.rows), **(meta or {})}
+            "vector_layer": WordVectors.LAYER, "features": len(tagger.rows), **(meta or {}),
+            "countries": sorted(tagger.countries)}
     (folder / META_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -229,13 +247,12 @@ def crossvalidate(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0, epo
     (patterns + tagger + overlap resolution), and add up the counts over the folds."""
     detector = detector or PiiDetector()
     detector.names = True
-    encoder = NameTagger(vectors=WordVectors(cache=True))  # held-out texts reuse their vectors
+    encoder = new_tagger(WordVectors(cache=True))  # held-out texts reuse their vectors
     encoded = encode(encoder, [(r["text"], gold_spans(r, NER_LABELS)) for r in rows])
     strict, overlap = Counts(), Counts()
     seconds, texts = 0.0, 0
     for n, (train, test) in enumerate(template_folds(rows, k, seed)):
-        detector.tagger = fit(NameTagger(vectors=encoder.vectors), [encoded[i] for i in train], epochs, seed=seed,
-                              runs=runs)
+        detector.tagger = fit(new_tagger(encoder.vectors), [encoded[i] for i in train], epochs, seed=seed, runs=runs)
         detector.warm_up()
         for i in test:
             t0 = time.perf_counter()

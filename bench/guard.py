@@ -1,0 +1,253 @@
+"""Guard quality and speed: PII detection on templates held out from training, prompt-injection
+detection by cross-validation, each beside its peers measured in the same run.
+
+    python bench/guard.py [--data ../shared/data] [--only pii|injection] [--folds 5] [--runs 5] [--repeats 5]
+
+PII (pii/dev.jsonl: 754 synthetic sentences from 104 templates; sentences of one template are
+near-duplicates). Template-grouped k-fold: the name tagger is trained on the other folds' templates
+and the whole detector (tuned patterns + tagger + overlap resolution) scans the held-out texts;
+counts are summed over the folds. Scores are exact span and label (strict); "R overlap" counts a
+found span of the right label that merely overlaps (what redaction needs), and "NAME" rows ignore
+which of PERSON / ORGANIZATION / LOCATION a name was given. Labels are mapped to Presidio's
+(GPE -> LOCATION, DOMAIN_NAME -> URL); AGE, TITLE, NRP and ZIP_CODE are not detected and left out.
+The pattern rules were written looking at all dev templates, so for structured types the held-out
+figure measures the rules on seen templates; the trained part is the name tagger. Speed: texts per
+second of PiiDetector.scan (one at a time) and scan_many (batched), shipped weights, all dev texts.
+
+Injection (injection/train.jsonl, 546 texts). Direct (the user's message): repeated stratified
+k-fold, the same folds for every system; the detector's threshold is chosen on the same
+out-of-fold scores, so its figures carry a small optimistic bias that the peers' fixed 0.5 does
+not (`accuracy@0.5` shows every system at 0.5). The hand-written negatives
+(guard/data/injection_negatives.jsonl) are ablated: trained on or not, by kind, scored on the same
+train.jsonl folds. Indirect (a retrieved chunk): held-out hand-written passages, clean and with a
+held-out injection inserted; SciFact abstracts (never trained or tuned on) with each fold's
+held-out injections inserted, scored by that fold's model; clean SciFact and PubMedQA. Rules:
+hits on the train set (in-sample: written with sight of it) and on benign SciFact/PubMedQA texts.
+Cost: one check at a time, p50/p99 ms, and batched texts/s.
+
+Peers (bench/_guard_peers.py): Presidio with patterns only; TF-IDF + logistic regression.
+Tables go to stderr; one JSON object is the last thing on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA, MachineLoad, emit, environment, load_jsonl, percentiles_ms, say, table  # noqa: E402
+from _guard_peers import PEERS, TfidfLR, presidio_baseline  # noqa: E402
+
+from ragwright.guard import train_injection as T  # noqa: E402
+from ragwright.guard.injection import RULE_NAMES, FeatureConfig, InjectionDetector, fired_rules  # noqa: E402
+from ragwright.guard.pii import STRUCTURED, PiiDetector  # noqa: E402
+from ragwright.guard.train_ner import NAMES, crossvalidate, load_rows  # noqa: E402
+
+REPORTED = (*STRUCTURED, "US_DRIVER_LICENSE", *NAMES, "STREET_ADDRESS")
+PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85}
+ABLATION = {"none": (), "questions": ("questions",), "passages": ("passages",), "both (shipped)": ("passages", "questions")}
+
+
+def texts_per_s(fn: Callable[[], Any], n: int) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return round(n / (time.perf_counter() - t0), 1)
+
+
+def latency(fn: Callable[[str], Any], texts: Sequence[str], rounds: int = 1) -> dict[str, float]:
+    samples = []
+    for _ in range(rounds):
+        for t in texts:
+            t0 = time.perf_counter()
+            fn(t)
+            samples.append(time.perf_counter() - t0)
+    return percentiles_ms(samples)
+
+
+def bench_pii(args: argparse.Namespace) -> dict[str, Any]:
+    path = args.data / "pii" / "dev.jsonl"
+    if not path.is_file():
+        sys.exit(f"bench: {path} not found (the PII dev set); point --data at the folder holding pii/dev.jsonl")
+    rows = load_rows(path)
+    say(f"PII: {len(rows)} texts, {len({r['template_id'] for r in rows})} templates, {args.folds} template-grouped folds")
+    base_strict, base_overlap, base_tps = presidio_baseline(rows)
+    cv = crossvalidate(rows, k=args.folds, seed=args.seed, epochs=args.epochs, runs=args.runs, log=say)
+    shipped, patterns = PiiDetector(), PiiDetector(names=False)
+    shipped.scan("warm up the name model")
+    patterns.warm_up()
+    texts = [r["text"] for r in rows]
+    speed = {"ragwright_scan_texts_per_s": texts_per_s(lambda: [shipped.scan(t) for t in texts], len(texts)),
+             "ragwright_scan_many_texts_per_s": texts_per_s(lambda: shipped.scan_many(texts), len(texts)),
+             "ragwright_patterns_only_texts_per_s": texts_per_s(lambda: [patterns.scan(t) for t in texts], len(texts)),
+             "presidio_patterns_texts_per_s": round(base_tps, 1)}
+
+    per_type, lines = {}, []
+    groups = [(lab, [lab]) for lab in REPORTED] + [
+        ("structured (micro)", list(STRUCTURED)), ("names (micro)", list(NAMES)), ("NAME, type ignored", ["NAME"])]
+    for name, labs in groups:
+        ours, ours_ov, base = cv.strict.prf(labs), cv.overlap.prf(labs), base_strict.prf(labs)
+        per_type[name] = {"ragwright": ours, "ragwright_overlap": ours_ov, "presidio_patterns": base,
+                          "presidio_patterns_overlap": base_overlap.prf(labs)}
+        lines.append([name, ours["support"], ours["precision"], ours["recall"], ours["f1"], ours_ov["precision"],
+                      ours_ov["recall"], base["precision"], base["recall"], base["f1"]])
+    say(table(lines, ["type (held-out templates)", "gold", "P", "R", "F1", "P overlap", "R overlap",
+                      "Presidio P", "Presidio R", "Presidio F1"]))
+    say(table([[k, v, round(1000 / v, 2)] for k, v in speed.items()], ["speed", "texts/s", "ms/text"]))
+    s, n = per_type["structured (micro)"]["ragwright"], per_type["names (micro)"]["ragwright"]
+    measured = {"structured precision": s["precision"], "structured recall": s["recall"], "names recall": n["recall"]}
+    checks = {k: {"target": v, "measured": measured[k], "met": measured[k] >= v} for k, v in PII_TARGETS.items()}
+    say(table([[k, c["target"], c["measured"], "yes" if c["met"] else "NO"] for k, c in checks.items()],
+              ["target (strict)", "min", "measured", "met"]))
+    return {"texts": len(rows), "templates": len({r["template_id"] for r in rows}), "folds": args.folds,
+            "epochs": args.epochs, "runs": args.runs, "per_type": per_type, "speed": speed, "targets": checks}
+
+
+def fmt(m: dict[str, dict[str, float]], key: str) -> str:
+    return f"{m[key]['mean']:.3f} ± {m[key]['sd']:.3f}"
+
+
+def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
+    path = args.data / "injection" / "train.jsonl"
+    if not path.is_file():
+        sys.exit(f"bench: {path} not found; point --data at the folder holding injection/train.jsonl")
+    texts, y = T.load_jsonl(path)
+    passages, questions = T.load_negatives()
+    abstracts = [(d["title"] + ". " + d["text"])[:1200]
+                 for d in load_jsonl(args.data / "scifact" / "corpus.jsonl", args.abstracts)]
+    pubmed = [d["text"][:1200] for d in load_jsonl(args.data / "pubmedqa" / "corpus.jsonl", args.abstracts)]
+    seeds = [args.seed + r for r in range(args.repeats)]
+
+    # --- the peers, on the same folds
+    peers = {name: np.empty((args.repeats, len(texts))) for name in PEERS}
+    assign = np.empty((args.repeats, len(texts)), dtype=np.int64)
+    for r, seed in enumerate(seeds):
+        fold = assign[r] = T.stratified_folds(y, args.folds, seed)
+        for f in range(args.folds):
+            tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+            for name, kw in PEERS.items():
+                peers[name][r, te] = TfidfLR([texts[i] for i in tr], y[tr], **kw)([texts[i] for i in te])
+
+    # --- the detector, as shipped, with SciFact abstracts carrying each fold's held-out injections
+    sci_inj: list[float] = []
+    sci_inj_rules: list[float] = []
+    rng = np.random.default_rng(args.seed)
+
+    def on_fold(scorer: T.Scorer, te: np.ndarray) -> None:
+        attacks = [texts[i] for i in te if y[i] == 1]
+        chunks = [T.inject(abstracts[h], a, rng) for h, a in zip(rng.integers(0, len(abstracts), len(attacks)), attacks)]
+        p = scorer(chunks, "retrieved")
+        sci_inj.extend(p.tolist())
+        sci_inj_rules.extend(T.with_rules(p, chunks).tolist())
+
+    feats = T.Features(FeatureConfig())
+    cv = T.cross_validate(texts, y, feats, T.C_DEFAULT, passages, questions, args.folds, args.repeats, args.seed, on_fold)
+    ev = T.evaluate(cv)
+    rows, direct = [], {}
+    for name, scores, thr in (*((n, s, 0.5) for n, s in peers.items()),
+                              ("detector, no rules", cv.user_scores(False), ev["thresholds"]["user"]["classifier"]),
+                              ("detector + rules", cv.user_scores(True), ev["thresholds"]["user"]["with_rules"])):
+        m, m05 = T.fold_metrics(y, scores, assign, thr), T.fold_metrics(y, scores, assign, 0.5)
+        rows.append([name, thr, fmt(m, "accuracy"), fmt(m, "precision"), fmt(m, "recall"), fmt(m, "f1"),
+                     f"{m05['accuracy']['mean']:.3f}"])
+        direct[name] = {"threshold": thr, **m, "threshold_at_0.5": m05}
+    say(f"\nInjection, direct: {args.repeats}x{args.folds}-fold stratified CV on {len(texts)} texts "
+        f"({int(y.sum())} injections); mean ± sd over {args.repeats * args.folds} folds")
+    say(table(rows, ["system", "threshold", "accuracy", "precision", "recall", "F1", "accuracy@0.5"]))
+
+    # --- the hand-written negatives, ablated on the same folds
+    ablation, ab_rows = {}, []
+    for name, kinds in ABLATION.items():
+        a_ev = ev if kinds == ABLATION["both (shipped)"] else T.evaluate(
+            T.cross_validate(texts, y, feats, T.C_DEFAULT, passages, questions, args.folds, args.repeats, args.seed,
+                             train_on=kinds))
+        u, rr = a_ev["user"]["with_rules"], a_ev["retrieved"]["with_rules"]
+        ablation[name] = {"user": u, "retrieved": rr, "thresholds": a_ev["thresholds"]}
+        ab_rows.append([name, fmt(u, "accuracy"), fmt(u, "precision"), fmt(u, "recall"),
+                        a_ev["thresholds"]["retrieved"]["with_rules"], fmt(rr, "recall"), fmt(rr, "false_positive_rate")])
+    say(f"\nHand-written negatives ({len(questions)} questions, {len(passages)} passages) trained on or not "
+        "(detector + rules; direct on the train.jsonl folds, retrieved on held-out hand-written passages)")
+    say(table(ab_rows, ["trained on", "accuracy", "precision", "recall", "retrieved thr", "retrieved recall",
+                        "retrieved FPR"]))
+
+    # --- indirect
+    shipped = InjectionDetector()
+    clean = {"scifact": shipped._load().scores(abstracts, "retrieved"), "pubmedqa": shipped._load().scores(pubmed, "retrieved")}
+    ind_rows, indirect = [], {}
+    for name, key, rules in (("no rules", "classifier", False), ("+ rules", "with_rules", True)):
+        thr, m = ev["thresholds"]["retrieved"][key], ev["retrieved"][key]
+        inj = np.array(sci_inj_rules if rules else sci_inj)
+        fpr = {k: float(((T.with_rules(v, abstracts if k == "scifact" else pubmed) if rules else v) >= thr).mean())
+               for k, v in clean.items()}
+        rec = float((inj >= thr).mean())
+        ind_rows.append([name, thr, fmt(m, "recall"), fmt(m, "false_positive_rate"), f"{rec:.3f}",
+                         f"{fpr['scifact']:.3f}", f"{fpr['pubmedqa']:.3f}"])
+        indirect[key] = {"threshold": thr, "handwritten_passages": m, "scifact_injected_recall": rec,
+                         "scifact_injected_n": int(inj.size), "clean_false_positive_rate": fpr}
+    say(f"\nInjection, indirect (source='retrieved'): held-out hand-written passages ({len(passages)}), "
+        f"{len(abstracts)} SciFact / {len(pubmed)} PubMedQA passages never trained on")
+    say(table(ind_rows, ["detector", "threshold", "recall (hand-written)", "FPR (hand-written)",
+                         "recall (SciFact+injection)", "FPR SciFact", "FPR PubMedQA"]))
+
+    # --- rules
+    pool = [d["text"] for name in ("scifact/corpus", "pubmedqa/corpus", "scifact/queries")
+            for d in load_jsonl(args.data / f"{name}.jsonl")]
+    hits = Counter(r for t, lab in zip(texts, y) if lab == 1 for r in fired_rules(t))
+    false_hits = Counter(r for t, lab in zip(texts, y) if lab == 0 for r in fired_rules(t))
+    pool_hits = Counter(r for t in pool for r in fired_rules(t))
+    any_pos = sum(1 for t, lab in zip(texts, y) if lab == 1 and fired_rules(t))
+    say(f"\nRules (in-sample on train); any rule fires on {any_pos}/{int(y.sum())} injections")
+    say(table([[n, hits[n], false_hits[n], pool_hits[n]] for n in RULE_NAMES],
+              ["rule", "injections hit", "benign train hit", f"benign SciFact/PubMedQA hit (of {len(pool)})"]))
+
+    # --- cost
+    shipped.check("warm up")
+    user_lat = latency(shipped.check, texts, rounds=3)
+    ret_lat = latency(lambda t: shipped.check(t, "retrieved"), abstracts)
+    batch_tps = texts_per_s(lambda: shipped.check_many(texts * 4), 4 * len(texts))
+    peer = TfidfLR(texts, y, **PEERS["tfidf_lr char_wb 2-5, sublinear, C=10"])
+    peer_lat = latency(lambda t: peer([t]), texts, rounds=3)
+    say(f"\nCost per check (one text at a time, {len(texts)} user texts x3; {len(abstracts)} chunks of <= 1,200 chars)")
+    say(table([[name, lat["p50"], lat["p99"], round(1000 / lat["mean"])] for name, lat in (
+        ("detector, user message", user_lat), ("detector, retrieved chunk", ret_lat),
+        ("tfidf_lr char_wb peer, user message", peer_lat))], ["", "p50 ms", "p99 ms", "texts/s"]))
+    say(f"batch check_many: {batch_tps:,.0f} texts/s")
+    acc = direct["detector + rules"]["accuracy"]["mean"]
+    ok = acc >= 0.97 and user_lat["p99"] <= 5.0
+    say(f"target accuracy >= 0.97 at <= 5 ms: {'met' if ok else 'NOT met'} ({acc:.3f}, p99 {user_lat['p99']} ms)")
+    return {"cv": {"folds": args.folds, "repeats": args.repeats, "seed": args.seed, "texts": len(texts),
+                   "injections": int(y.sum())},
+            "direct": direct, "negatives_ablation": ablation, "indirect": indirect,
+            "rules": {"injections_hit": dict(hits), "benign_train_hit": dict(false_hits), "benign_pool_hit": dict(pool_hits),
+                      "benign_pool_size": len(pool), "any_rule_on_injections": any_pos},
+            "latency_ms": {"user": user_lat, "retrieved": ret_lat, "peer_user": peer_lat},
+            "batch_texts_per_s": batch_tps, "target_met": ok}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--only", choices=("pii", "injection"), help="run one half")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=12, help="name tagger epochs")
+    ap.add_argument("--runs", type=int, default=5, help="name tagger perceptrons averaged")
+    ap.add_argument("--repeats", type=int, default=5, help="injection CV repeats")
+    ap.add_argument("--seed", type=int, default=None, help="fold seed (default: each trainer's own)")
+    ap.add_argument("--abstracts", type=int, default=500, help="SciFact / PubMedQA passages for the indirect check")
+    args = ap.parse_args()
+    load = MachineLoad()
+    result: dict[str, Any] = {"benchmark": "guard"}
+    if args.only != "injection":
+        result["pii"] = bench_pii(argparse.Namespace(**{**vars(args), "seed": args.seed or 0}))
+    if args.only != "pii":
+        result["injection"] = bench_injection(argparse.Namespace(**{**vars(args), "seed": args.seed or T.SEED}))
+    emit({**result, "machine_load": load.report(), "environment": environment()})
+
+
+if __name__ == "__main__":
+    main()
