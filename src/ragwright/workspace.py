@@ -24,6 +24,7 @@ from .models.types import CallContext
 from .observe import muted, start_trace
 from .models.embedding import Embedder, LocalMiniLM, make_embedder
 from .retrieve import HybridRetriever, check_query
+from .retrieve.adapter import summary as learned_summary
 from .store import Filters, SqliteStore
 from .types import Access, Answer, DocumentRecord, IngestReport, SearchResult
 
@@ -45,6 +46,7 @@ class Workspace:
         self._embedder = embedder
         self._chat_model = chat_model
         self._store: SqliteStore | None = None
+        self._learned_from: SqliteStore | None = None  # an evaluation index applies its parent's learning
 
     # -- parts, built on first use -----------------------------------------------------------
 
@@ -149,10 +151,12 @@ class Workspace:
                     update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0})
             mode = pipeline if pipeline in ("bm25", "dense") else "hybrid"
             retriever = index._retriever()
+            if pipeline != "default":  # the reference pipelines stay as shipped; learning shapes the default
+                retriever.learned = None
+            config = index.settings.model_dump(mode="json", include={"retrieval", "ingest", "embedding"})
+            config["learned"] = learned_summary(retriever.learned_model())
             run = evaluate_retrieval(dataset, lambda q: retriever.search(q, 300, mode=mode, max_chars=10**7).results,
-                                     pipeline=pipeline,
-                                     config=index.settings.model_dump(mode="json", include={"retrieval", "ingest",
-                                                                                             "embedding"}))
+                                     pipeline=pipeline, config=config)
             if t is not None:
                 t.output = {"run_id": run.run_id, "metrics": run.metrics}
         self.store.save_eval_run(run.to_dict())
@@ -190,7 +194,9 @@ class Workspace:
         h.update(self.settings.ingest.model_dump_json().encode() + self.settings.embedding.model_dump_json().encode())
         settings = self.settings.model_copy(deep=True)
         settings.data_dir = self.settings.data_dir / "eval" / f"{name}-{h.hexdigest()[:12]}"
-        return Workspace(settings=settings, embedder=self.embedder)
+        index = Workspace(settings=settings, embedder=self.embedder)
+        index._learned_from = self.store
+        return index
 
     def documents(self, filters: Filters | None = None) -> list[DocumentRecord]:
         return self.store.list_documents(filters)
@@ -210,7 +216,7 @@ class Workspace:
 
     def _retriever(self) -> HybridRetriever:
         self._check_vector_space()
-        return HybridRetriever(self.store, self.embedder, self.settings.retrieval)
+        return HybridRetriever(self.store, self.embedder, self.settings.retrieval, learned_from=self._learned_from)
 
     def _answerer(self, context: CallContext | None = None) -> Answerer:
         model = self._chat_model

@@ -14,6 +14,7 @@ from ..config import DEFAULT_CONFIG_NAME, DEFAULT_TOML
 from .common import (EXIT_ERROR, EXIT_FAILED_FILES, ConfigFile, DataDir, Filter, Json, emit, err, guarded, out,
                      parse_filters, progress, workspace)
 from .evaluation import eval_app
+from .learn import learn
 from .guard import guard_app
 from .models import chat, models_app, usage
 from .observe import dataset_app, feedback, traces_app
@@ -156,6 +157,7 @@ app.add_typer(keys_app, name="keys")
 app.command()(guarded(audit))
 app.add_typer(traces_app, name="traces")
 app.command()(guarded(feedback))
+app.command()(guarded(learn))
 eval_app.add_typer(dataset_app, name="dataset")
 app.add_typer(guard_app, name="guard")
 

@@ -1,8 +1,10 @@
-"""Hybrid retrieval: BM25 and dense search over any Store, fused by weighted RRF."""
+"""Hybrid retrieval: BM25 and dense search over any Store, fused, then adjusted by what was learned
+from feedback (see adapter.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +14,7 @@ from ..models.embedding import Embedder
 from ..observe import span
 from ..store.base import Filters, Store
 from ..types import SearchResult
+from .adapter import LearnedModel, active_model, tenant_of
 from .fusion import reciprocal_rank_fusion, relative_score_fusion
 
 MAX_QUERY_CHARS = 4000
@@ -38,10 +41,21 @@ class Retrieval:
 
 
 class HybridRetriever:
-    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings) -> None:
+    """`learned`: what `ragwright learn` made, applied to hybrid searches: "active" (the active
+    version of `learned_from`, by default this store), None (retrieval as shipped) or a model."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings, *,
+                 learned: LearnedModel | str | None = "active", learned_from: Any = None) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.learned = learned
+        self.learned_from = learned_from if learned_from is not None else store
+
+    def learned_model(self) -> LearnedModel | None:
+        if self.learned == "active":
+            return active_model(self.learned_from)
+        return self.learned if isinstance(self.learned, LearnedModel) else None
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None, *,
                mode: str = "hybrid", max_chars: int = MAX_QUERY_CHARS) -> Retrieval:
@@ -50,23 +64,30 @@ class HybridRetriever:
         query = check_query(query, max_chars)
         k = k or self.settings.k
         depth = self.settings.candidates if mode == "hybrid" else max(self.settings.candidates, k)
+        learned = self.learned_model() if mode == "hybrid" else None
         with span("retrieve", query=query, mode=mode, k=k) as outer:
             with span("embed_query"):
                 vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
+                dense_query = learned.adapt(vector) if learned is not None else vector
             with span("bm25", depth=depth) as s:
                 bm25 = self.store.keyword_search(query, depth, filters) if mode != "dense" else []
                 s.set(hits=len(bm25))
             with span("dense", depth=depth) as s:
-                dense = self.store.vector_search(vector, depth, filters) if mode != "bm25" else []
+                dense = self.store.vector_search(dense_query, depth, filters) if mode != "bm25" else []
                 s.set(hits=len(dense))
             with span("fusion", method=self.settings.fusion if mode == "hybrid" else "none"):
-                top = self._fuse(mode, bm25, dense, depth)[:k]
+                fused = self.fuse(mode, bm25, dense, depth)
+            if learned is not None:
+                with span("learned", version=learned.version, adapter=learned.W is not None) as s:
+                    fused, moved = learned.rerank(fused, vector, tenant_of(filters))
+                    s.set(moved=moved)
+            top = fused[:k]
             results = self._results(top, bm25, dense)
             outer.set(results=[{"chunk_id": r.chunk_id, "doc_id": r.doc_id, "score": r.score} for r in results])
         return Retrieval(results, vector)
 
-    def _fuse(self, mode: str, bm25: list[tuple[str, float]], dense: list[tuple[str, float]],
-              depth: int) -> list[tuple[str, float]]:
+    def fuse(self, mode: str, bm25: list[tuple[str, float]], dense: list[tuple[str, float]],
+             depth: int) -> list[tuple[str, float]]:
         weights = [self.settings.bm25_weight, self.settings.dense_weight]
         if mode == "hybrid" and self.settings.fusion == "rrf":
             return reciprocal_rank_fusion([[c for c, _ in bm25], [c for c, _ in dense]], weights, self.settings.rrf_k)

@@ -205,6 +205,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX feedback_trace ON feedback(trace_id);
     """,
+    # 7: what `ragwright learn` made from feedback: versions (one active), and their relevance marks,
+    # which go with their document when it is deleted
+    """
+    CREATE TABLE learned (
+        version INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0,
+        previous INTEGER,
+        report TEXT NOT NULL DEFAULT '{}',
+        blob BLOB NOT NULL
+    );
+    CREATE TABLE learned_marks (
+        version INTEGER NOT NULL REFERENCES learned(version) ON DELETE CASCADE,
+        example INTEGER NOT NULL,
+        doc_id TEXT NOT NULL,
+        chunk_id TEXT,
+        weight REAL NOT NULL
+    );
+    CREATE INDEX learned_marks_version ON learned_marks(version, example);
+    CREATE INDEX learned_marks_doc ON learned_marks(doc_id);
+    CREATE TRIGGER documents_after_delete_learned AFTER DELETE ON documents BEGIN
+        DELETE FROM learned_marks WHERE doc_id = old.doc_id;
+    END;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -20,10 +20,11 @@ from .bm25 import Analyzer, SparseBM25, encode_counts
 from .access import AccessMixin
 from .records import RecordsMixin
 from .traces import TracesMixin
+from .learned import LearnedMixin
 from .sql import DOC_COLUMNS as _DOC_COLUMNS, Tx as _Tx, doc_from_row as _doc, filter_sql as _filter_sql
 from .vectors import ExactIndex, build_index
 
-class SqliteStore(RecordsMixin, AccessMixin, TracesMixin):
+class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
     """Implements `ragwright.store.Store` on one SQLite file."""
 
     def __init__(self, path: Path, *, ann_threshold: int = 250_000, bm25_k1: float = 0.9, bm25_b: float = 0.4) -> None:
