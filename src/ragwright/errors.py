@@ -24,6 +24,10 @@ class QuestionError(RagwrightError, ValueError):
     """A question or query that cannot be answered as given (empty, too long)."""
 
 
+class InjectionBlocked(QuestionError):
+    """The route's injection policy is "block" and the detector flagged the request."""
+
+
 class ModelError(RagwrightError):
     """A configured model or embedding endpoint failed or could not be reached."""
 

@@ -127,6 +127,7 @@ class Answer:
     removed_citations: list[dict[str, Any]] = field(default_factory=list)
     dropped_sentences: list[str] = field(default_factory=list)
     trace_id: str | None = None  # attach feedback to it
+    guard: dict[str, Any] = field(default_factory=dict)  # the injection policy's findings, when one is on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +149,9 @@ class IngestReport:
     chunks: int = 0
     pruned: int = 0
     doc_ids: list[str] = field(default_factory=list)
+    # per document with findings: {"source", "secrets": {label: n}, "redacted_secrets": bool, "pii": {label: n}}
+    # (labels and counts only: a report must not repeat what it found)
+    flagged: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

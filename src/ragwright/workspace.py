@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .config import Settings, load_settings
+from .config import PRIVATE_ENTITIES, Settings, load_settings
 from .errors import NotFoundError, StoreError
 from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
 from .generate import Answerer
@@ -57,7 +59,21 @@ class Workspace:
             self._store = SqliteStore(self.settings.db_path, ann_threshold=r.ann_threshold, bm25_k1=r.bm25_k1,
                                       bm25_b=r.bm25_b)
             self._store.trace_retention_days = self.settings.observe.retention_days
+            self._store.trace_redactor = self._trace_redactor()
         return self._store
+
+    def _trace_redactor(self) -> Any:
+        """Traces keep what a redacting model was sent: with [observe] redact on (or "auto" and a
+        model with privacy = "redact"), every text in a trace is redacted before it is stored (by
+        the store's background writer, off the request's path)."""
+        redacting = [m for m in self.settings.models.values() if m.privacy == "redact"]
+        mode = self.settings.observe.redact
+        if mode == "off" or (mode == "auto" and not redacting):
+            return None
+        from .guard.redact import redact_strings
+
+        entities = sorted({e for m in redacting for e in m.privacy_entities}) or list(PRIVATE_ENTITIES)
+        return functools.partial(redact_strings, entities=entities)
 
     @property
     def embedder(self) -> Embedder:

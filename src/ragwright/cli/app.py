@@ -64,6 +64,11 @@ def ingest(
     else:
         for failure in report.failed:
             err.print(f"[red]failed:[/red] {escape(failure.path)}: {escape(failure.error)}", markup=True)
+        for found in report.flagged:
+            what = ", ".join(f"{n} {label}" for label, n in {**found["secrets"], **found["pii"]}.items())
+            note = (" (indexed as they are: ingest.secrets = \"redact\" replaces them)"
+                    if found["secrets"] and not found["redacted_secrets"] else " (redacted before indexing)")
+            err.print(f"[yellow]flagged:[/yellow] {escape(found['source'])}: {escape(what)}{note}", markup=True)
         pruned = f", {report.pruned} pruned" if prune else ""
         err.print(f"{report.ingested} ingested, {report.unchanged} unchanged, {len(report.failed)} failed, "
                   f"{report.chunks} chunks{pruned}")

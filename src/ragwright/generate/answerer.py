@@ -11,6 +11,7 @@ from ..types import Answer
 from .evidence import gather
 from .extractive import extractive_answer
 from .grounded import generated_answer
+from .screening import screen
 
 
 class Answerer:
@@ -20,7 +21,8 @@ class Answerer:
         self.model = model
 
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
-        results = retrieval.results[: self.settings.context_chunks]
+        screening = screen(question, retrieval.results[: self.settings.context_chunks], self.settings.injection)
+        results = screening.kept
         with span("generate", mode="extractive" if self.model is None else "generated",
                   context_chunks=[r.chunk_id for r in results]) as outer:
             with span("evidence") as s:
@@ -33,6 +35,10 @@ class Answerer:
                 answer = generated_answer(question, results, evidence, self.model, self.embedder,
                                           threshold=self.settings.abstain_threshold,
                                           max_tokens=self.settings.max_output_tokens)
+            if screening.report:
+                answer.guard = screening.report
+                if screening.note:
+                    answer.answer = f"{answer.answer}\n\n{screening.note}".strip()
             note_documents(r.doc_id for r in results)  # the answer quotes them
             outer.set(answer=answer.answer, abstained=answer.abstained,
                       citations=[{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id} for c in answer.citations])

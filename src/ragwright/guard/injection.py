@@ -397,3 +397,14 @@ class InjectionDetector:
                 reasons.append("classifier")
             out.append(InjectionVerdict(score=round(score, 6), flagged=score >= thr, reasons=reasons))
         return out
+
+
+_default: InjectionDetector | None = None
+
+
+def default_detector() -> InjectionDetector:
+    """The process-wide detector with the shipped weights and thresholds (loaded on first use)."""
+    global _default
+    if _default is None:
+        _default = InjectionDetector()
+    return _default

@@ -19,7 +19,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Any, Iterable, Iterator, Literal, Sequence
 
 from .pii import PiiDetector, PiiSpan
 
@@ -124,7 +124,7 @@ class Pseudonymizer:
         held = ""
         for piece in pieces:
             held += piece
-            cut = _safe_cut(held)
+            cut = restorable_length(held)
             if cut:
                 yield self.restore(held[:cut])
                 held = held[cut:]
@@ -132,7 +132,7 @@ class Pseudonymizer:
             yield self.restore(held)
 
 
-def _safe_cut(text: str, longest: int = 48) -> int:
+def restorable_length(text: str, longest: int = 48) -> int:
     """How much of text can be restored now: all but a tail that may be the start of a placeholder."""
     start = max(text.rfind("<"), text.rfind("["), text.rfind("{"), text.rfind("&"))
     if start == -1 or len(text) - start > longest or re.search(r"[>\]}]|&gt;", text[start + 1:]):
@@ -220,3 +220,48 @@ def guard_document(text: str, *, redact_secrets: bool = False, pii_mode: Mode | 
             pii = [s for s in pii if s.label in set(entities)]
     spans = (secrets if redact_secrets else []) + pii
     return GuardedText(redact(text, spans, pii_mode or "placeholder") if spans else text, secrets, pii)
+
+
+# -- traces --------------------------------------------------------------------------------------
+
+_ID_KEYS = {"trace_id", "span_id", "parent_id", "doc_id", "chunk_id", "doc_ids", "chunk_ids", "key_id", "tenant",
+            "name", "status", "model", "route", "kind", "mode", "policy", "source", "location"}
+
+
+def redact_strings(data: Any, entities: Sequence[str], detector: PiiDetector | None = None) -> Any:
+    """A copy of a JSON-like value (a trace) with personal data in its texts replaced by <LABEL>;
+    ids, names and sources are left as they are. All texts are scanned in one batch."""
+    texts: list[str] = []
+    _collect(data, texts)
+    if not texts:
+        return data
+    from .pii import default_detector
+
+    wanted = set(entities)
+    found = (detector or default_detector()).scan_many(texts)
+    redacted = iter([redact(t, [s for s in spans if s.label in wanted] + (find_secrets(t) if "SECRET" in wanted
+                                                                           else []), "placeholder")
+                     for t, spans in zip(texts, found)])
+    return _rebuild(data, redacted)
+
+
+def _collect(value: Any, out: list[str], key: str = "") -> None:
+    if isinstance(value, str):
+        if key not in _ID_KEYS and value.strip():
+            out.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _collect(v, out, k)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _collect(v, out, key)
+
+
+def _rebuild(value: Any, redacted: Iterator[str], key: str = "") -> Any:
+    if isinstance(value, str):
+        return next(redacted) if key not in _ID_KEYS and value.strip() else value
+    if isinstance(value, dict):
+        return {k: _rebuild(v, redacted, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rebuild(v, redacted, key) for v in value]
+    return value

@@ -19,6 +19,7 @@ from ..types import Access, Block, Chunk, DocumentRecord, FailedFile, IngestRepo
 from .chunking import Chunker
 from .discover import discover
 from .parsers import ParseError, parse
+from .screening import screen_blocks
 
 Progress = Callable[[int, str], None]  # (files advanced, current item)
 
@@ -77,6 +78,8 @@ class Ingestor:
         self.window_chunks = settings.batch_chunks
         # Part of every content hash: changing how text is chunked or embedded re-ingests it all.
         recipe = f"{chunker.max_tokens}/{chunker.overlap_tokens}/{embedder.name}/{getattr(embedder, 'max_tokens', '')}"
+        if settings.secrets == "redact" or settings.redact_pii != "off":  # what is stored depends on it too
+            recipe += f"/{settings.secrets}/{settings.redact_pii}/{','.join(sorted(settings.pii_entities))}"
         if self.access != Access():  # who may see a document is part of what was ingested
             recipe += f"/{self.access.tenant}/{','.join(sorted(self.access.groups))}"
         self.recipe = hashlib.sha256(recipe.encode()).hexdigest()[:8]
@@ -114,6 +117,7 @@ class Ingestor:
                 report.unchanged += 1
             else:
                 blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
+                blocks = screen_blocks(blocks, source, self.settings, report)
                 doc = DocumentRecord(rec.id, source, rec.title, "text", digest, metadata=rec.metadata,
                                      size=len(rec.text.encode("utf-8")), tenant=self.access.tenant,
                                      groups=list(self.access.groups))
@@ -147,7 +151,7 @@ class Ingestor:
                 return None
             parsed = parse(path, data, fallback_encodings=self.settings.fallback_encodings,
                            max_docx_bytes=int(self.settings.max_docx_uncompressed_mb * 1024 * 1024))
-            return self._pending(source, parsed, digest, len(data), st.st_mtime_ns)
+            return self._pending(source, parsed, digest, len(data), st.st_mtime_ns, report)
         except ParseError as exc:
             error = str(exc)
         except PermissionError:
@@ -164,9 +168,11 @@ class Ingestor:
         self.store.record_failure(source, error)
         return None
 
-    def _pending(self, source: str, parsed: ParsedDocument, digest: str, size: int, mtime_ns: int) -> _Pending:
+    def _pending(self, source: str, parsed: ParsedDocument, digest: str, size: int, mtime_ns: int,
+                 report: IngestReport) -> _Pending:
         doc_id = doc_id_for(source)
-        chunks = self.chunker.chunk(doc_id, parsed.blocks, parsed.title)
+        chunks = self.chunker.chunk(doc_id, screen_blocks(parsed.blocks, source, self.settings, report),
+                                    parsed.title)
         if not chunks:
             raise ParseError("no text to index (only headings or whitespace)")
         doc = DocumentRecord(doc_id, source, parsed.title, parsed.format, digest, len(chunks), {}, size,

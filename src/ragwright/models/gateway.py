@@ -10,6 +10,7 @@ budgets. Every call, answered or not, leaves a CallRecord for whoever traces req
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 import threading
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 from pydantic import BaseModel
 
 from ..config import ModelSettings, Settings
-from ..errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError
+from ..errors import AllModelsFailed, BudgetExceeded, ConfigError, InjectionBlocked, ProviderError
 from . import ledger
 from ..observe import add_cost, current_trace, note_documents, span
 from .cache import ExactCache, SemanticCache
@@ -83,6 +84,22 @@ class Gateway:
                                                                    request.max_tokens))
         return names
 
+    def screen(self, target: str, messages: Sequence[ChatMessage]) -> None:
+        """The route's injection policy on the user's latest message: "flag" notes it in the trace,
+        "block" refuses the call before any model sees it."""
+        route = self.settings.routes.get(target)
+        user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        if route is None or route.injection == "off" or not user:
+            return
+        from ..guard.injection import default_detector
+
+        verdict = default_detector().check(user, "user")
+        with span("guard.injection", policy=route.injection, score=verdict.score, flagged=verdict.flagged,
+                  reasons=verdict.reasons):
+            if verdict.flagged and route.injection == "block":
+                raise InjectionBlocked(f"refused by route '{target}': the message looks like a prompt injection "
+                                       f"({', '.join(verdict.reasons)})")
+
     def provider(self, name: str) -> Provider:
         with self._lock:
             if name not in self._providers:
@@ -101,13 +118,15 @@ class Gateway:
              json_schema: dict | None = None, schema_name: str = "output", context: CallContext = CallContext(),
              use_cache: bool = True) -> ChatResult:
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
-        traced = current_trace() is not None
-        with span("model.call", route=model, input=_transcript(messages) if traced else "",
-                  max_tokens=max_tokens) as outer:
+        self.screen(model, messages)
+        with span("model.call", route=model, max_tokens=max_tokens) as outer:
             note_documents(context.sources)
             call = _Call(self, model, request, context, stream=False)
+            if current_trace() is not None:
+                outer.set(input=call.transcript())
             result = self._chat(call, request, use_cache)
-            outer.set(model=result.model, output=result.text, cached=result.cached, cost_usd=result.cost_usd,
+            outer.set(model=result.model, output=call.traced_output(result.text), cached=result.cached,
+                      cost_usd=result.cost_usd,
                       input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens)
             return result
 
@@ -121,7 +140,8 @@ class Gateway:
                 started = time.perf_counter()
                 with span("model.attempt", model=name, attempt=attempt_no + 1) as s:
                     try:
-                        reply = self.provider(name).complete(request, call.attempt_timeout(spec))
+                        reply = call.restored(spec, self.provider(name).complete(call.request_for(spec),
+                                                                                 call.attempt_timeout(spec)))
                         failure = None
                     except ProviderError as exc:
                         failure = exc
@@ -141,6 +161,7 @@ class Gateway:
         from .streaming import ChatStream
 
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
+        self.screen(model, messages)
         return ChatStream(_Call(self, model, request, context, stream=True), use_cache)
 
     def generate(self, messages: Sequence[ChatMessage], *, schema: type[T], model: str, max_retries: int = 2,
@@ -203,6 +224,8 @@ class _Call:
         self.budget_error: BudgetExceeded | None = None
         self.last_error: Exception | None = None
         self.min_window = 0  # after a context-length error, only larger windows are worth trying
+        self.privacy: Any = None  # a CallPrivacy, once a redacting model is tried
+        self.raw_text: str | None = None
 
     @property
     def cache_target(self) -> str:
@@ -214,6 +237,36 @@ class _Call:
         if self._input_tokens is None:
             self._input_tokens = ledger.estimate_input_tokens(self.request.messages)
         return self._input_tokens
+
+    # -- privacy: what a `privacy = "redact"` model may see, and its answer restored ------------
+
+    def request_for(self, spec: ModelSettings) -> ChatRequest:
+        if spec.privacy != "redact":
+            return self.request
+        if self.privacy is None:
+            from .privacy import CallPrivacy
+
+            self.privacy = CallPrivacy()
+        return self.privacy.request(self.request, spec.privacy_entities)
+
+    def restored(self, spec: ModelSettings, reply: ProviderReply) -> ProviderReply:
+        if spec.privacy != "redact" or self.privacy is None:
+            return reply
+        self.raw_text = reply.text
+        return dataclasses.replace(reply, text=self.privacy.restore(reply.text))
+
+    @property
+    def redacting(self) -> ModelSettings | None:
+        """The first model of the route that redacts: traces keep what it would be sent."""
+        return next((s for s in (self.gw.settings.models[n] for n in self.names) if s.privacy == "redact"), None)
+
+    def transcript(self) -> str:
+        spec = self.redacting
+        return _transcript((self.request_for(spec) if spec else self.request).messages)
+
+    def traced_output(self, text: str) -> str:
+        """A redacting route's trace keeps the answer as the model wrote it, placeholders and all."""
+        return self.raw_text if self.redacting is not None and self.raw_text is not None else text
 
     def cached(self) -> ChatResult | None:
         gw, hit = self.gw, None

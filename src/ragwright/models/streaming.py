@@ -5,7 +5,7 @@ partial text, marked incomplete: never a silent switch of model mid-answer."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..config import ModelSettings
 from ..errors import ProviderError, StreamInterrupted
@@ -47,7 +47,8 @@ class ChatStream:
                 started = time.perf_counter()
                 parts: list[str] = []
                 try:
-                    for item in call.gw.provider(name).stream(call.request, call.attempt_timeout(spec)):
+                    for item in _restoring(call, spec, call.gw.provider(name).stream(call.request_for(spec),
+                                                                                     call.attempt_timeout(spec))):
                         if isinstance(item, Delta):
                             parts.append(item.text)
                             self.text = "".join(parts)
@@ -75,3 +76,28 @@ class ChatStream:
                                  attempts=call.attempts, incomplete=True)
         call._record(name, usage, cost, error=f"stream interrupted: {exc}")
         raise StreamInterrupted(name, partial, str(exc)) from exc
+
+
+def _restoring(call: Any, spec: ModelSettings, items: Iterable[Any]) -> Iterator[Any]:
+    """A redacting model's stream with its placeholders restored: a piece that may end inside
+    one is held back until the placeholder is complete."""
+    if spec.privacy != "redact" or call.privacy is None:
+        yield from items
+        return
+    from ..guard.redact import restorable_length
+
+    held = ""
+    for item in items:
+        if isinstance(item, Delta):
+            held += item.text
+            cut = restorable_length(held)
+            if cut:
+                yield Delta(call.privacy.restore(held[:cut]))
+                held = held[cut:]
+        else:
+            if held:
+                yield Delta(call.privacy.restore(held))
+                held = ""
+            yield call.restored(spec, item)
+    if held:
+        yield Delta(call.privacy.restore(held))

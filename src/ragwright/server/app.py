@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConfigError, NotFoundError, QuestionError, RagwrightError
+from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError, RagwrightError
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
 from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
@@ -171,7 +171,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QuestionError)
     async def bad_question(_: Request, exc: QuestionError) -> JSONResponse:
-        return error_response(400, "invalid_request", str(exc))
+        return error_response(400, "injection_blocked" if isinstance(exc, InjectionBlocked) else "invalid_request",
+                              str(exc))
 
     @app.exception_handler(ConfigError)
     async def config_error(_: Request, exc: ConfigError) -> JSONResponse:

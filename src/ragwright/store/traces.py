@@ -20,6 +20,7 @@ class TracesMixin:
     _one: Callable[..., tuple | None]
     _all: Callable[..., list[tuple]]
     trace_retention_days: float = 30.0
+    trace_redactor: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # applied before a trace is stored
     _saves = 0
 
     def _init_traces(self) -> None:
@@ -49,6 +50,8 @@ class TracesMixin:
             batch, self._trace_queue = self._trace_queue, []
         if not batch:
             return
+        if self.trace_redactor is not None:
+            batch = [self.trace_redactor(data) for data in batch]
         with self._lock, self._transaction():
             for data in batch:
                 self._insert_trace(data)
