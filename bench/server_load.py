@@ -31,8 +31,8 @@ What runs, each in its own process:
 Queries are SciFact's 300 test queries, cycling in order ("cycle"), and, in a second run of
 each setting, every request's query made distinct by a unique suffix word ("distinct"), so that
 no query cache could help. Before the runs of an endpoint, a warm-up sends every cycled query
-twice (for /v1/search), so that "cycle" measures the steady state of repeated queries in each
-worker process. Every response is checked: a non-200 status, a body that is not the
+four times (for /v1/search), so that "cycle" measures the steady state of repeated queries in each
+worker process (the query-vector cache is per process). Every response is checked: a non-200 status, a body that is not the
 expected JSON, or an exception (connection error, --timeout) counts as an error.
 
 CPU: the server's and the client's CPU seconds during each run (/proc/PID/stat) are reported
@@ -713,10 +713,11 @@ def main(argv: list[str] | None = None) -> int:
 
         runs: list[dict[str, Any]] = []
         for endpoint, n in (("/v1/search", args.search_requests), ("/v1/ask", args.ask_requests)):
-            # Warm-up: every cycled query twice, so each worker process has seen it (a steady state of
-            # repeated queries is what "cycle" measures; "distinct" measures no cache at all).
-            warm_n = min(2 * len(queries), max(n, 100)) if endpoint == "/v1/search" else min(100, n)
-            warm = bench.load(server.pid, port, endpoint, min(8, tc), warm_n, False)
+            # Warm-up: every cycled query four times over the target number of connections, so that
+            # each worker process has most likely seen it (connections stay with one worker): a steady
+            # state of repeated queries is what "cycle" measures; "distinct" measures no cache at all.
+            warm_n = 4 * len(queries) if endpoint == "/v1/search" else min(100, n)
+            warm = bench.load(server.pid, port, endpoint, tc, warm_n, False)
             if warm["errors"]:
                 say(f"server load: warm-up of {endpoint} had errors: {warm['error_kinds']} {warm['error_samples']}")
             for distinct in (False, True):

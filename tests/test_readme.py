@@ -30,3 +30,15 @@ def test_readme_python_examples_run(monkeypatch, tmp_path):
     assert len(blocks) == 2 and answers and "80 euros" in answers[0]
     assert replies and "paris" in replies[0].text.lower() and replies[0].usage.output_tokens > 0
     shutil.rmtree("/tmp/ragwright-readme", ignore_errors=True)
+
+
+def test_readme_config_examples_are_valid(tmp_path):
+    """Every ```toml block is a config ragwright accepts (a misspelt key fails with its name)."""
+    from ragwright.config import load_settings
+
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+    assert blocks
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"example{i}.toml"
+        path.write_text(block)
+        load_settings(path, data_dir=tmp_path)

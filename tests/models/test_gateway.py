@@ -264,3 +264,24 @@ def test_lowest_cost_and_lowest_latency_strategies(servers):
     gw = Gateway(make_settings(a, b, route=RouteSettings(models=["primary", "backup"], strategy="lowest_latency")))
     served = [gw.chat(HELLO, model="default", use_cache=False).model for _ in range(4)]
     assert served[:2] == ["primary", "backup"] and served[2:] == ["backup", "backup"]
+
+
+def test_abort_stops_a_stalled_stream_at_once_and_tries_no_other_model(servers, store):
+    """A client that leaves: abort() from another thread ends the read now, not at the timeout."""
+    from tests.provider_server import stall
+
+    a, b = servers
+    settings = make_settings(a, b)
+    settings.models["primary"].timeout_s = 30
+    gw = Gateway(settings, store)
+    a.fail_next(stall(after_tokens=1, seconds=20))
+    stream = gw.stream(HELLO, model="default", use_cache=False)
+    pieces = iter(stream)
+    assert next(pieces)  # the first word arrived; the model then goes quiet
+    threading.Timer(0.3, stream.abort).start()
+    started = time.monotonic()
+    with pytest.raises(StreamInterrupted):
+        list(pieces)
+    assert time.monotonic() - started < 5 and not b.requests  # no fallback: nobody is waiting
+    assert gw.breaker("primary").allow()  # the model is not blamed
+    gw.close()

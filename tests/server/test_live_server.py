@@ -224,3 +224,40 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path):
     assert result["res"].json()["choices"][0]["message"]["content"] == "slow answer"
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/healthz", timeout=2)
+
+
+def _established(port: int) -> int:
+    """TCP connections in ESTABLISHED state whose local port is `port` (from /proc/net/tcp)."""
+    count = 0
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        count += int(local.endswith(f":{port:04X}") and state == "01")
+    return count
+
+
+def test_a_client_leaving_mid_stream_frees_the_upstream_connection(tmp_path):
+    from tests.provider_server import stall
+
+    with ProviderServer(reply=lambda body: "one two three four five six seven eight") as provider:
+        provider.fail_always(stall(after_tokens=2, seconds=60))  # the model goes quiet mid-answer
+        config = tmp_path / "ragwright.toml"
+        config.write_text(f'[models.fake]\nbase_url = "{provider.base_url}/v1"\nmodel = "m"\ntimeout_s = 120\n')
+        server = LiveServer(tmp_path / "data", config)
+        key = server.key("acme", "read")
+        server.start()
+        try:
+            with httpx.stream("POST", server.url + "/v1/chat/completions", timeout=30,
+                              headers={"Authorization": f"Bearer {key}"},
+                              json={"model": "fake", "stream": True,
+                                    "messages": [{"role": "user", "content": "count"}]}) as res:
+                lines = res.iter_lines()
+                while '"content"' not in next(lines):  # until the first word has come through
+                    pass
+                assert provider.wait_for(1, timeout=10)
+                assert _established(provider.port) == 1  # ragwright is reading the stalled upstream
+            deadline = time.monotonic() + 10  # the client hung up: ragwright must hang up upstream
+            while _established(provider.port):
+                assert time.monotonic() < deadline, "the upstream connection is still open after the client left"
+                time.sleep(0.1)
+        finally:
+            server.stop()

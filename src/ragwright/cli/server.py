@@ -36,9 +36,13 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
         uvicorn.run(app, **options)
         return
     app.state.rw.ws.close()
+    # Requests already run side by side in the workers: BLAS threads on top would only contend.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.update(RAGWRIGHT_SERVE_DATA_DIR=str(Path(where).resolve()), RAGWRIGHT_SERVE_WORKERS=str(workers),
                       RAGWRIGHT_SERVE_CONFIG=str(Path(config).resolve()) if config else "")
-    uvicorn.run("ragwright.server.app:app_from_env", factory=True, workers=workers, **options)
+    from ..server.workers import run_workers
+
+    run_workers(host, port, workers, options, graceful_s)
 
 
 @keys_app.command("create")

@@ -4,7 +4,9 @@ whether to abstain and to attach a source to a sentence the model left uncited."
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,6 +38,30 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
+_RECENT_SENTENCES = 20_000  # ~30 MB of vectors: the sentences of a few thousand recently cited chunks
+_recent: dict[tuple[str, bytes], np.ndarray] = {}
+_recent_lock = threading.Lock()
+
+
+def _sentence_vectors(embedder: Embedder, sentences: list[str]) -> np.ndarray:
+    """Sentence vectors, embedding only those not seen lately: popular chunks come back again and
+    again, and embedding their sentences was most of an ask's time. Keyed by a digest, so the
+    cache holds no text (a deleted document's sentences are not kept readable in memory)."""
+    keys = [(embedder.name, hashlib.blake2b(s.encode("utf-8"), digest_size=16).digest()) for s in sentences]
+    with _recent_lock:
+        known = [_recent.get(k) for k in keys]
+    missing = [i for i, v in enumerate(known) if v is None]
+    if missing:
+        fresh = embedder.embed([sentences[i] for i in missing])
+        with _recent_lock:
+            for i, vector in zip(missing, fresh):
+                known[i] = vector
+                if len(_recent) >= _RECENT_SENTENCES:
+                    _recent.pop(next(iter(_recent)))
+                _recent[keys[i]] = vector
+    return np.vstack(known).astype(np.float32, copy=False)
+
+
 def gather(question: str, query_vector: np.ndarray, results: Sequence[SearchResult], embedder: Embedder,
            ) -> list[Evidence]:
     """Every distinct sentence of the given chunks, scored against the question, best first."""
@@ -50,7 +76,7 @@ def gather(question: str, query_vector: np.ndarray, results: Sequence[SearchResu
             items.append((sentence, result, rank))
     if not items:
         return []
-    vectors = embedder.embed([s for s, _, _ in items])
+    vectors = _sentence_vectors(embedder, [s for s, _, _ in items])
     sims = vectors @ np.asarray(query_vector, dtype=np.float32)
     q_words = content_words(question)
     evidence = []

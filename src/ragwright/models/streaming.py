@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from ..config import ModelSettings
 from ..errors import ProviderError, StreamInterrupted
 from . import ledger
-from .providers import Delta
+from .providers import Delta, StreamCancel
 from .types import Attempt, ChatResult, Usage
 
 if TYPE_CHECKING:
@@ -27,6 +27,12 @@ class ChatStream:
         self._use_cache = use_cache
         self.result: ChatResult | None = None
         self.text = ""
+        self._cancel = StreamCancel()
+
+    def abort(self) -> None:
+        """Stop from another thread (the client went away): the upstream response is closed now,
+        the iteration ends with StreamInterrupted, and no other model is tried."""
+        self._cancel.cancel()
 
     def __enter__(self) -> "ChatStream":
         return self
@@ -48,7 +54,8 @@ class ChatStream:
                 parts: list[str] = []
                 try:
                     for item in _restoring(call, spec, call.gw.provider(name).stream(call.request_for(spec),
-                                                                                     call.attempt_timeout(spec))):
+                                                                                     call.attempt_timeout(spec),
+                                                                                     self._cancel)):
                         if isinstance(item, Delta):
                             parts.append(item.text)
                             self.text = "".join(parts)
@@ -59,17 +66,20 @@ class ChatStream:
                             self.result = call.succeeded(name, spec, item, started, self._use_cache)
                             return
                 except ProviderError as exc:
-                    if parts:  # text was already sent: no silent switch to another model
-                        self._interrupted(name, spec, exc, started, "".join(parts))
+                    if parts or self._cancel.cancelled:  # text was sent, or nobody is left to answer:
+                        # no silent switch to another model (an abort is not the model's fault)
+                        self._interrupted(name, spec, exc, started, "".join(parts), blame=not self._cancel.cancelled)
                     if call.failed(name, spec, exc, started, attempt_no):
                         continue
                     break
         raise call.exhausted()
 
-    def _interrupted(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, partial: str) -> None:
+    def _interrupted(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, partial: str,
+                     blame: bool = True) -> None:
         call = self._call
         call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - started) * 1000, exc.kind))
-        call.gw.breaker(name).failure()
+        if blame:
+            call.gw.breaker(name).failure()
         usage = Usage(call.input_tokens, ledger.count_tokens(partial), estimated=True)
         cost = ledger.cost_usd(spec, usage)
         self.result = ChatResult(partial, name, usage, (time.perf_counter() - call.t0) * 1000, "interrupted", cost,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -35,7 +36,8 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "secure_delete = ON"):
+            _wal(self._conn)
+            for pragma in ("synchronous = NORMAL", "foreign_keys = ON", "secure_delete = ON"):
                 self._conn.execute(f"PRAGMA {pragma}")
             migrate(self._conn)
         except sqlite3.DatabaseError as exc:
@@ -351,3 +353,16 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
 
     def _transaction(self) -> "_Tx":
         return _Tx(self._conn, self.path, self._local)
+
+
+def _wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch to WAL. Switching needs the file to itself and SQLite does not wait for that (no
+    busy handler): processes creating the store at once retry here for a moment."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ...errors import ProviderError
 from .anthropic import AnthropicProvider
-from .base import Delta, Provider, ProviderReply
+from .base import Delta, Provider, ProviderReply, StreamCancel
 from .openai import OpenAIProvider
 
 if TYPE_CHECKING:
     from ...config import ModelSettings
     from ..types import ChatRequest
 
-__all__ = ["AnthropicProvider", "Delta", "OpenAIProvider", "Provider", "ProviderReply", "make_provider"]
+__all__ = ["AnthropicProvider", "Delta", "OpenAIProvider", "Provider", "ProviderReply", "StreamCancel", "make_provider"]
 
 
 def make_provider(name: str, spec: "ModelSettings") -> Provider:
@@ -43,7 +43,7 @@ class _Unusable:
     def complete(self, request: "ChatRequest", timeout: float) -> ProviderReply:
         raise ProviderError(self.name, "auth", self.why)
 
-    def stream(self, request: "ChatRequest", timeout: float) -> Iterator[Delta | ProviderReply]:
+    def stream(self, request: "ChatRequest", timeout: float, cancel: Any = None) -> Iterator[Delta | ProviderReply]:
         raise ProviderError(self.name, "auth", self.why)
         yield  # pragma: no cover
 

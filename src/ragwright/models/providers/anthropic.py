@@ -10,7 +10,8 @@ import httpx
 
 from ...errors import ProviderError
 from ..types import ChatRequest, Usage
-from .base import Delta, ProviderReply, make_client, parse_json, sse_events, status_error, transport_error
+from .base import (Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error,
+                   transport_error)
 
 API_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -62,12 +63,15 @@ class AnthropicProvider:
         return ProviderReply(text=text, usage=usage, finish_reason=stop,
                              refusal=(text or "the model refused") if stop == "refusal" else None)
 
-    def stream(self, request: ChatRequest, timeout: float) -> Iterator[Delta | ProviderReply]:
+    def stream(self, request: ChatRequest, timeout: float,
+               cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
         input_tokens = output_tokens = 0
         stop, done = "", False
         try:
             with self._client.stream("POST", self._url, json=self._body(request, True), timeout=timeout) as resp:
+                if cancel is not None:
+                    cancel.attach(resp)
                 if resp.status_code != 200:
                     resp.read()
                     raise status_error(self.name, self._url, resp.status_code, resp.text, resp.headers)

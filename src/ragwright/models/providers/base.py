@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import email.utils
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
@@ -28,15 +30,51 @@ class Delta:
     text: str
 
 
+class StreamCancel:
+    """Lets another thread stop a stream that is blocked reading (its client went away): closing
+    the live response makes the read fail at once instead of at the read timeout."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self._response: Any = None
+        self._lock = threading.Lock()
+
+    def attach(self, response: Any) -> None:
+        with self._lock:
+            self._response = response
+            if self.cancelled:
+                _hang_up(response)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._response is not None:
+                _hang_up(self._response)
+
+
+def _hang_up(response: Any) -> None:
+    """Shut the response's socket down: that wakes a read blocked in another thread, which closing
+    the response (it waits for the connection's lock that reader holds) would not."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
 class Provider(Protocol):
     """One configured model behind one wire protocol. `stream` yields text deltas and ends with
-    the whole reply; both raise ProviderError with a kind (see errors.ProviderError)."""
+    the whole reply; both raise ProviderError with a kind (see errors.ProviderError). A stream
+    hands its live response to `cancel`, so that it can be stopped from another thread."""
 
     name: str
 
     def complete(self, request: ChatRequest, timeout: float) -> ProviderReply: ...
 
-    def stream(self, request: ChatRequest, timeout: float) -> Iterator[Delta | ProviderReply]: ...
+    def stream(self, request: ChatRequest, timeout: float,
+               cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]: ...
 
     def close(self) -> None: ...
 

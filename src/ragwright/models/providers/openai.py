@@ -13,7 +13,8 @@ from ..types import ChatRequest, Usage
 if TYPE_CHECKING:
     import numpy as np
 
-from .base import Delta, ProviderReply, make_client, parse_json, sse_events, status_error, transport_error
+from .base import (Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error,
+                   transport_error)
 
 
 class OpenAIProvider:
@@ -60,12 +61,15 @@ class OpenAIProvider:
         return ProviderReply(text=text, usage=_usage(data.get("usage")), finish_reason=choice.get("finish_reason") or "",
                              refusal=message.get("refusal") or None)
 
-    def stream(self, request: ChatRequest, timeout: float) -> Iterator[Delta | ProviderReply]:
+    def stream(self, request: ChatRequest, timeout: float,
+               cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
         refusal: list[str] = []
         usage, finish, done = None, "", False
         try:
             with self._client.stream("POST", self._chat_url, json=self._body(request, True), timeout=timeout) as resp:
+                if cancel is not None:
+                    cancel.attach(resp)
                 if resp.status_code != 200:
                     resp.read()
                     raise status_error(self.name, self._chat_url, resp.status_code, resp.text, resp.headers)
