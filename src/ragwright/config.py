@@ -153,6 +153,10 @@ class ObserveSettings(_Section):
     redact: Literal["auto", "on", "off"] = Field(
         "auto", description="store traces with personal data replaced by <LABEL> (auto: when a model has "
                             "privacy = \"redact\")")
+    otlp_endpoint: str = Field("", description="an OTLP/HTTP collector (e.g. http://127.0.0.1:4318): traces are "
+                                               "also sent there; empty = nothing leaves the machine")
+    otlp_headers: dict[str, str] = Field(default_factory=dict, description="e.g. an Authorization header")
+    otlp_include_text: bool = Field(False, description="also export questions, passages and answers")
 
 
 class Settings(BaseSettings):
@@ -359,6 +363,8 @@ semantic_threshold = 0.90              # measured: bench/semantic_cache.py (0 fa
 [observe]
 traces = true                          # every search, ask, chat and evaluation leaves a trace in the store
 retention_days = 30
+# otlp_endpoint = "http://127.0.0.1:4318" # also export traces over OTLP/HTTP (GenAI conventions); off by default
+# otlp_include_text = false            # texts stay home unless this is true
 
 # [budgets.per-tenant]                 # reserved before each call, settled after: concurrent calls cannot overshoot
 # scope = "tenant"                     # "key", "tenant", "route", "model" or "global"

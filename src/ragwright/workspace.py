@@ -60,6 +60,12 @@ class Workspace:
                                       bm25_b=r.bm25_b)
             self._store.trace_retention_days = self.settings.observe.retention_days
             self._store.trace_redactor = self._trace_redactor()
+            o = self.settings.observe
+            if o.otlp_endpoint:
+                from .observe.otlp import OtlpExporter
+
+                self._store.trace_exporter = OtlpExporter(o.otlp_endpoint, o.otlp_headers,
+                                                          include_text=o.otlp_include_text).export
         return self._store
 
     def _trace_redactor(self) -> Any:

@@ -21,6 +21,7 @@ class TracesMixin:
     _all: Callable[..., list[tuple]]
     trace_retention_days: float = 30.0
     trace_redactor: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # applied before a trace is stored
+    trace_exporter: Callable[[list[dict[str, Any]]], Any] | None = None  # gets each stored batch (OTLP)
     _saves = 0
 
     def _init_traces(self) -> None:
@@ -59,6 +60,11 @@ class TracesMixin:
             if self._saves // 200 != (self._saves - len(batch)) // 200 or self._saves == len(batch):
                 self._conn.execute("DELETE FROM traces WHERE started_at < ?",  # retention, now and then
                                    (time.time() - self.trace_retention_days * 86400,))
+        if self.trace_exporter is not None:
+            try:
+                self.trace_exporter(batch)
+            except Exception:  # noqa: BLE001  an exporter's trouble never costs a trace or a request
+                pass
 
     def _insert_trace(self, data: dict[str, Any]) -> None:
         self._conn.execute(
