@@ -110,3 +110,18 @@ def test_two_processes_creating_a_store_at_once(tmp_path):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_indexes_current_says_when_a_search_would_rebuild(workspace):
+    """The server runs a search on its event loop only when no index has to be rebuilt first."""
+    store = workspace.store
+    workspace.ingest_records([TextRecord("a", "Apples grow on trees.")])
+    assert not store.indexes_current()  # written, not yet searched
+    workspace.search("apples", 1)
+    assert store.indexes_current()
+    workspace.ingest_records([TextRecord("b", "Bananas grow in bunches.")])
+    assert not store.indexes_current()  # a write made them stale
+    store.vector_search(np.zeros(384, np.float32), 1)
+    assert not store.indexes_current()  # BM25's is still stale
+    store.keyword_search("bananas", 1)
+    assert store.indexes_current()

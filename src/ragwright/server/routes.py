@@ -204,12 +204,14 @@ def delete_document(doc_id: str, request: Request, principal: Principal = Depend
 
 @router.post("/search", tags=["retrieval"])
 async def search(body: SearchBody, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
-    """A search whose query vector is known takes a few milliseconds of Python: it runs on the
-    event loop, since a hand-off to a worker thread and back costs as much; a search that must
-    run the embedding model (or call a remote one) goes to a worker thread."""
+    """A search whose query vector is known and whose indexes are built takes a few milliseconds
+    of Python: it runs on the event loop, since a hand-off to a worker thread and back costs as
+    much. A search that must run the embedding model (or call a remote one), or rebuild an index
+    after a write, goes to a worker thread and leaves the loop to the other requests."""
     ws = state_of(request).ws
     remembers = getattr(ws.embedder, "remembers", None)
-    if body.mode == "bm25" or (remembers is not None and remembers(body.query.strip())):
+    cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
+    if cheap and getattr(ws.store, "indexes_current", lambda: False)():
         return _search(body, request, principal)
     return await run_in_threadpool(_search, body, request, principal)
 

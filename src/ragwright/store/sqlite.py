@@ -233,6 +233,11 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         return self._to_chunk_ids(index.search(query, k, self._allowed(filters, generation)), generation)
 
+    def indexes_current(self) -> bool:
+        """Whether a search would find its in-memory indexes built (no rebuild after a write)."""
+        generation = self._generation()
+        return all(self._derived_state.get(name, (None,))[0] == generation for name in ("dense", "bm25"))
+
     def _generation(self) -> int:
         return int(self.get_meta("generation") or 0)
 
