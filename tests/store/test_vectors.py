@@ -48,17 +48,11 @@ def test_threshold_chooses_the_index():
 
 
 @pytest.mark.parametrize("every", [1, 2, 7, 40, 500])
-@pytest.mark.parametrize("small", [True, False])
-def test_filtered_search_is_exact_at_any_share(every, small, monkeypatch):
-    """Small collections: one float32 product, disallowed rows masked. Large ones (float16, usearch):
-    wide shares scan everything and keep the allowed, small shares scan the subset. All exact."""
-    import ragwright.store.vectors as vectors
-
-    monkeypatch.setattr(vectors, "SMALL", 10**9 if small else 0)
+def test_filtered_search_is_exact_at_any_share(every):
+    """Wide shares scan everything and keep the allowed; small ones scan the subset: both exact."""
     ids, m = _data(seed=every)
     allowed = ids[::every]
     index = ExactIndex(ids, m)
-    assert (index._f32 is not None) == small
     for q in (m[3], np.random.default_rng(every).standard_normal(m.shape[1]).astype(np.float32)):
         best = np.sort(m[::every] @ q)[::-1][:25]
         for _ in range(2):  # the second search reuses the cached subset

@@ -37,7 +37,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
         return
     app.state.rw.ws.close()
     # Requests already run side by side in the workers: BLAS threads on top would only contend.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # (numpy products in the answerer, the adapter)
     os.environ.update(RAGWRIGHT_SERVE_DATA_DIR=str(Path(where).resolve()), RAGWRIGHT_SERVE_WORKERS=str(workers),
                       RAGWRIGHT_SERVE_CONFIG=str(Path(config).resolve()) if config else "")
     from ..server.workers import run_workers

@@ -12,9 +12,6 @@ import numpy as np
 from .subsets import Subsets
 
 
-SMALL = 50_000
-
-
 class ExactIndex:
     def __init__(self, ids: np.ndarray, matrix: np.ndarray) -> None:
         self.ids = ids.astype(np.int64, copy=False)  # ascending, as the store loads them
@@ -23,9 +20,6 @@ class ExactIndex:
         # and spreading a 10k-vector scan over threads costs more (3.8 ms) than it saves (1.0 ms).
         self._threads = 1 if self.matrix.size < 20_000_000 else (os.cpu_count() or 1)
         self._subsets = Subsets(self.ids)
-        # Below SMALL rows a float32 copy fits the caches and one BLAS product beats usearch's float16
-        # kernels (10k x 384: 0.6 ms against 1.2 ms); above, memory bandwidth decides and float16 wins.
-        self._f32 = np.ascontiguousarray(matrix, dtype=np.float32) if len(self.ids) <= SMALL else None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -34,8 +28,6 @@ class ExactIndex:
         """Top k (id, cosine) among all vectors, or among `allowed` ids when a filter applies."""
         if not len(self.ids) or k <= 0:
             return []
-        if self._f32 is not None:
-            return self._search_small(query, k, allowed)
         if allowed is None:
             return self._hits(self.ids, *self._scan(self.matrix, query, k))
         positions, mask = self._subsets.of(allowed)
@@ -55,20 +47,6 @@ class ExactIndex:
         found, distances = self._scan(self.matrix[positions], query, k)
         return self._hits(self.ids[positions], found, distances)
 
-    def _search_small(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        scores = self._f32 @ np.asarray(query, dtype=np.float32)
-        if allowed is not None:
-            positions, mask = self._subsets.of(allowed)
-            if len(positions) < len(self.ids):
-                scores = np.where(mask, scores, -np.inf)
-                k = min(k, len(positions))
-        k = min(k, len(scores))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(s)) for i, s in zip(self.ids[top], scores[top])]
-
     def _scan(self, matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions and distances of the k nearest rows, exactly."""
         from usearch.index import MetricKind, search
@@ -87,7 +65,6 @@ class HnswIndex(ExactIndex):
 
     def __init__(self, ids: np.ndarray, matrix: np.ndarray) -> None:
         super().__init__(ids, matrix)
-        self._f32 = None  # large by definition: filtered searches scan the float16 copy
         from usearch.index import Index
 
         self._index = Index(ndim=matrix.shape[1], metric="ip", dtype="f16", connectivity=16, expansion_add=128,
