@@ -15,14 +15,16 @@ from tests.provider_server import ProviderServer
 
 
 class Collector:
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, delay_s: float = 0.0) -> None:
         self.bodies: list[dict] = []
         self.status = status
+        self.delay_s = delay_s
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(collector.delay_s)
                 collector.bodies.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
                 self.send_response(collector.status)
                 self.send_header("Content-Length", "2")
@@ -66,7 +68,11 @@ def test_traces_reach_the_collector_with_genai_attributes(workspace, corpus, col
         ws.ingest([corpus])
         answer = ws.ask("How many vacation days do full-time employees get?")
         ws.store.flush_traces()
-    assert collector.bodies and collector.bodies[0]["path"] == "/v1/traces"
+    deadline = time.monotonic() + 5  # the writer thread exports, not the request
+    while not any(s["name"] == "ask" for s in collector.spans()):
+        assert time.monotonic() < deadline, "nothing reached the collector"
+        time.sleep(0.02)
+    assert collector.bodies[0]["path"] == "/v1/traces"
     assert collector.bodies[0]["headers"]["Authorization"] == "Bearer collector-token"
     spans = collector.spans()
     trace_ids = {s["traceId"] for s in spans}
@@ -97,3 +103,18 @@ def test_nothing_is_sent_unless_configured_and_a_down_collector_costs_nothing(wo
     workspace.search("vacation days", 3)
     workspace.store.flush_traces()
     assert time.monotonic() - started < 5 and workspace.store.list_traces(limit=1)  # stored all the same
+
+
+def test_a_slow_collector_never_holds_a_request(workspace, corpus):
+    slow = Collector(delay_s=3.0)
+    try:
+        workspace.settings.observe.otlp_endpoint = slow.url
+        workspace.ingest([corpus])
+        workspace.search("vacation days", 3)
+        started = time.monotonic()
+        assert workspace.store.list_traces(limit=5)  # a read writes the queue first, on this thread
+        workspace.search("parental leave", 3)
+        assert workspace.store.list_traces(limit=5)
+        assert time.monotonic() - started < 1.0  # the exports wait in the writer thread
+    finally:
+        slow.close()

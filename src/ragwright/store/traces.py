@@ -30,6 +30,7 @@ class TracesMixin:
         self._trace_wake = threading.Condition(self._trace_queue_lock)
         self._trace_writer: threading.Thread | None = None
         self._trace_stopping = False
+        self._export_queue: list[list[dict[str, Any]]] = []
 
     def save_trace(self, trace: Any) -> None:
         """Queue the trace; a background thread writes the queue in one transaction every few
@@ -60,11 +61,10 @@ class TracesMixin:
             if self._saves // 200 != (self._saves - len(batch)) // 200 or self._saves == len(batch):
                 self._conn.execute("DELETE FROM traces WHERE started_at < ?",  # retention, now and then
                                    (time.time() - self.trace_retention_days * 86400,))
-        if self.trace_exporter is not None:
-            try:
-                self.trace_exporter(batch)
-            except Exception:  # noqa: BLE001  an exporter's trouble never costs a trace or a request
-                pass
+        if self.trace_exporter is not None:  # sent by the writer thread: a slow collector never holds a request
+            with self._trace_queue_lock:
+                self._export_queue.append(batch)
+                self._trace_wake.notify()
 
     def _insert_trace(self, data: dict[str, Any]) -> None:
         self._conn.execute(
@@ -75,8 +75,9 @@ class TracesMixin:
                                [(data["trace_id"], d) for d in data["doc_ids"]])
 
     def stop_trace_writer(self) -> None:
-        """Write what is queued and let the writer thread end (the store is closing)."""
+        """Write (and export) what is queued and let the writer thread end (the store is closing)."""
         self.flush_traces()
+        self._export_queued()
         with self._trace_queue_lock:
             self._trace_stopping = True
             self._trace_wake.notify()
@@ -84,7 +85,7 @@ class TracesMixin:
     def _write_traces_soon(self) -> None:
         while True:
             with self._trace_queue_lock:
-                while not self._trace_queue and not self._trace_stopping:
+                while not self._trace_queue and not self._export_queue and not self._trace_stopping:
                     self._trace_wake.wait()
                 if self._trace_stopping:
                     return
@@ -94,6 +95,16 @@ class TracesMixin:
             except Exception:  # noqa: BLE001  a closed store or a full disk: the traces are lost, not the request
                 with self._trace_queue_lock:
                     self._trace_queue.clear()
+            self._export_queued()
+
+    def _export_queued(self) -> None:
+        with self._trace_queue_lock:
+            batches, self._export_queue = self._export_queue, []
+        for batch in batches:
+            try:
+                self.trace_exporter(batch)  # type: ignore[misc]
+            except Exception:  # noqa: BLE001  an exporter's trouble never costs a trace or a request
+                pass
 
     def list_traces(self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50,
                     name: str | None = None) -> list[dict[str, Any]]:
