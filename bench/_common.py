@@ -204,6 +204,64 @@ class MachineLoad:
                 "steal_s": round(steal, 1)}
 
 
+def proc_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (all its threads) and of its live children
+    (a server's worker processes), from /proc; None when it is gone."""
+    total = None
+    for p in [pid, *children_of(pid)]:
+        try:
+            with open(f"/proc/{p}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
+            return [int(c) for c in fh.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+class LoadBesideChildren:
+    """MachineLoad, less the CPU of this benchmark's own child processes (`started`: servers,
+    workers, clients), which MachineLoad would count as other processes; as a share of all the
+    machine's cores (a benchmark process may be pinned to one)."""
+
+    def __init__(self, started: Sequence[Any]) -> None:
+        self.started = started
+        self.machine = MachineLoad()
+        self.children = self._children_cpu_s()
+
+    def _children_cpu_s(self) -> float:
+        """Children still running (from /proc) plus those already waited for (os.times)."""
+        total = sum(proc_cpu_s(p.pid) or 0.0 for p in self.started if p.returncode is None)
+        t = os.times()
+        return total + t.children_user + t.children_system
+
+    def report(self) -> dict[str, Any] | None:
+        r = self.machine.report()
+        if r is None:
+            return None
+        own_children = self._children_cpu_s() - self.children
+        other = max(r["other_processes_cpu_s"] - own_children, 0.0)
+        cpus = os.cpu_count() or 1  # the machine's, not this (maybe pinned) process's
+        r["bench_children_cpu_s"] = round(own_children, 1)
+        r["other_processes_cpu_s"] = round(other, 1)
+        r["other_processes_share_of_machine"] = round(other / max(r["wall_s"] * cpus, 1e-9), 3)
+        return r
+
+
+def say_machine_load(m: dict[str, Any] | None, steal: bool = False) -> None:
+    if m:
+        say(f"machine load: other processes used {m['other_processes_cpu_s']} CPU-s "
+            f"({100 * m['other_processes_share_of_machine']:.0f}% of the machine) during this {m['wall_s']} s run"
+            + (f"; steal {m['steal_s']} s" if steal else ""))
+
+
 def cpu_steal_s() -> float | None:
     """Seconds of CPU the hypervisor gave to other guests since boot (Linux), summed over CPUs."""
     try:

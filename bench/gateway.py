@@ -397,46 +397,6 @@ def _say(*parts: Any) -> None:
 _STARTED: list[subprocess.Popen] = []  # the servers and workers this run started
 
 
-def _children_cpu_s() -> float:
-    """CPU seconds of this run's own child processes: those still running (from /proc), plus
-    those already waited for (os.times). MachineLoad would count them as other processes."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for proc in _STARTED:
-        if proc.returncode is None:
-            try:
-                with open(f"/proc/{proc.pid}/stat", encoding="ascii") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick  # utime stime
-            except (OSError, IndexError, ValueError):
-                pass
-    t = os.times()
-    return total + t.children_user + t.children_system
-
-
-class Load:
-    """_common.MachineLoad, less the CPU time of this benchmark's own servers and workers, as a
-    share of all the machine's cores (this process is pinned to one)."""
-
-    def __init__(self) -> None:
-        from _common import MachineLoad
-
-        self.machine = MachineLoad()
-        self.children = _children_cpu_s()
-
-    def report(self) -> dict[str, Any] | None:
-        r = self.machine.report()
-        if r is None:
-            return None
-        own_children = _children_cpu_s() - self.children
-        other = max(r["other_processes_cpu_s"] - own_children, 0.0)
-        cpus = os.cpu_count() or 1  # the machine's, not this (pinned) process's
-        r["bench_children_cpu_s"] = round(own_children, 1)
-        r["other_processes_cpu_s"] = round(other, 1)
-        r["other_processes_share_of_machine"] = round(other / max(r["wall_s"] * cpus, 1e-9), 3)
-        return r
-
-
 # -- import cost (fresh subprocesses) ---------------------------------------------------------------
 
 _RSS_FN = """
@@ -539,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from _common import emit, environment
 
-    load = Load()
+    from _common import LoadBesideChildren
+
+    load = LoadBesideChildren(_STARTED)
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     client_cpu, server_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
@@ -641,7 +603,9 @@ def latency(args: argparse.Namespace, server: Server, backup: Server, venv_pytho
     try:
         for key in keys:
             run(key, args.warmup, keep=False)
-        timing = Load()
+        from _common import LoadBesideChildren
+
+        timing = LoadBesideChildren(_STARTED)
         per_round = [args.calls // args.rounds + (r < args.calls % args.rounds) for r in range(args.rounds)]
         for r, n in enumerate(per_round):
             order = keys[r % len(keys):] + keys[: r % len(keys)]
@@ -956,10 +920,9 @@ def report(out: dict[str, Any]) -> None:
         else:
             say(f"target {name} (+ {t['epsilon_s']} s, no untyped errors): max overshoot "
                 f"{t['max_overshoot_ms']} ms -> {verdict}")
-    m = out.get("machine_load")
-    if m:
-        say(f"machine load: other processes used {m['other_processes_cpu_s']} CPU-s "
-            f"({100 * m['other_processes_share_of_machine']:.0f}% of the machine) during this {m['wall_s']} s run")
+    from _common import say_machine_load
+
+    say_machine_load(out.get("machine_load"))
 
 
 def _entry() -> int:

@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from _common import (MachineLoad, Stopwatch, add_data_arg, emit, environment, load_jsonl, record_chunk_texts, say,
+from _common import (MachineLoad, say_machine_load, Stopwatch, add_data_arg, emit, environment, load_jsonl, record_chunk_texts, say,
                      scifact_paths, table, timed)
 from ragwright import Settings, TextRecord, Workspace
 from ragwright.ingest import Chunker
@@ -212,10 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio_vs_model_on_same_chunks = {b_s / c_s:.3f} (target >= {TARGET_RATIO}: {verdict}; per round: "
         f"median {statistics.median(round_ratios):.3f}, {min(round_ratios):.3f}..{max(round_ratios):.3f}); "
         f"ratio_vs_model_on_docs = {a_s / c_s:.3f}")
-    if machine:
-        say(f"machine load: other processes used {machine['other_processes_cpu_s']} CPU-s "
-            f"({100 * machine['other_processes_share_of_machine']:.0f}% of the machine) during this "
-            f"{machine['wall_s']} s run; steal {machine['steal_s']} s")
+    say_machine_load(machine, steal=True)
     emit(out)
     return 0
 

@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import (MachineLoad, add_data_arg, emit, environment, load_jsonl, percentiles_ms, record_chunk_texts, say,
+from _common import (MachineLoad, say_machine_load, add_data_arg, emit, environment, load_jsonl, percentiles_ms, record_chunk_texts, say,
                      scifact_paths, table, timed)
 from ragwright import Settings, TextRecord, Workspace
 from ragwright.ingest import Chunker, split_sentences
@@ -412,10 +412,7 @@ def report(out: dict[str, Any]) -> None:
     else:
         say(f"target: hybrid p50 <= {t['hybrid_p50_ms_max']} ms at {t['at_chunks']:,} chunks: "
             f"{t['hybrid_p50_ms']} ms -> {'MET' if t['met'] else 'NOT MET'}")
-    m = out.get("machine_load")
-    if m:
-        say(f"machine load: other processes used {m['other_processes_cpu_s']} CPU-s "
-            f"({100 * m['other_processes_share_of_machine']:.0f}% of the machine) during this {m['wall_s']} s run")
+    say_machine_load(out.get("machine_load"))
 
 
 if __name__ == "__main__":

@@ -126,30 +126,10 @@ uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=Fa
 _STARTED: list[subprocess.Popen] = []  # the servers, client and profilers this run started
 
 
-def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a live process, all its threads, and of its live children
-    (a server's worker processes), from /proc."""
-    total = None
-    for p in [pid, *children_of(pid)]:
-        try:
-            with open(f"/proc/{p}/stat", encoding="ascii") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
-            return [int(c) for c in fh.read().split()]
-    except (OSError, ValueError):
-        return []
-
-
 def proc_rss_mib(pid: int) -> float | None:
     """Resident memory of a process and its children (a server's workers), in MiB."""
+    from _common import children_of
+
     total = None
     for p in [pid, *children_of(pid)]:
         try:
@@ -160,35 +140,6 @@ def proc_rss_mib(pid: int) -> float | None:
         except (OSError, ValueError):
             continue
     return None if total is None else round(total, 1)
-
-
-def _children_cpu_s() -> float:
-    """CPU seconds of this run's own child processes, running (from /proc) or waited for (os.times)."""
-    total = sum(proc_cpu_s(p.pid) or 0.0 for p in _STARTED if p.returncode is None)
-    t = os.times()
-    return total + t.children_user + t.children_system
-
-
-class Load:
-    """_common.MachineLoad, less the CPU of this benchmark's own children (server, client, peers)."""
-
-    def __init__(self) -> None:
-        from _common import MachineLoad
-
-        self.machine = MachineLoad()
-        self.children = _children_cpu_s()
-
-    def report(self) -> dict[str, Any] | None:
-        r = self.machine.report()
-        if r is None:
-            return None
-        own_children = _children_cpu_s() - self.children
-        other = max(r["other_processes_cpu_s"] - own_children, 0.0)
-        cpus = os.cpu_count() or 1
-        r["bench_children_cpu_s"] = round(own_children, 1)
-        r["other_processes_cpu_s"] = round(other, 1)
-        r["other_processes_share_of_machine"] = round(other / max(r["wall_s"] * cpus, 1e-9), 3)
-        return r
 
 
 def pin_process(pid: int, cpus: set[int] | None) -> None:
@@ -574,6 +525,8 @@ class Bench:
         cmd = {"port": port, "path": path, "key": self.key, "queries": self.queries, "distinct": distinct,
                "tag": f"zq{self.tag}x", "requests": requests, "concurrency": clients, "k": self.args.k,
                "timeout_s": self.args.timeout, "max_s": self.args.max_run_s, "kind": kind}
+        from _common import proc_cpu_s
+
         cpu0 = proc_cpu_s(pid)
         res = self.client.run(cmd)
         cpu1 = proc_cpu_s(pid)
@@ -655,7 +608,9 @@ def main(argv: list[str] | None = None) -> int:
         queries = [q["text"] for q in load_jsonl(queries_path) if q.get("text", "").strip()]
     else:
         queries = SAMPLE_QUESTIONS
-    load = Load()
+    from _common import LoadBesideChildren
+
+    load = LoadBesideChildren(_STARTED)
     loadavg = os.getloadavg()
     out: dict[str, Any] = {"benchmark": "server_load", "corpus": args.corpus, "distinct_queries": len(queries),
                            "loadavg_at_start": [round(x, 2) for x in loadavg],
@@ -996,10 +951,9 @@ def report(out: dict[str, Any]) -> None:
             say(f"target /v1/search at {t['clients']} clients ({mode} queries): >= {TARGET_RPS:.0f} req/s, "
                 f"p99 <= {TARGET_P99_MS:.0f} ms, 0 errors: {m['requests_per_s']} req/s, p99 {m['p99_ms']} ms, "
                 f"{m['errors']} errors -> {'MET' if m['met'] else 'NOT MET'}" + (f" ({t['note']})" if t["note"] else ""))
-    m = out.get("machine_load")
-    if m:
-        say(f"machine load: other processes used {m['other_processes_cpu_s']} CPU-s "
-            f"({100 * m['other_processes_share_of_machine']:.0f}% of the machine) during this {m['wall_s']} s run")
+    from _common import say_machine_load
+
+    say_machine_load(out.get("machine_load"))
 
 
 if __name__ == "__main__":
