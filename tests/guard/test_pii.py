@@ -7,11 +7,12 @@ import hashlib
 import json
 import socket
 
+import numpy as np
 import pytest
 
 from ragwright.errors import ModelError
 from ragwright.guard.minilm import model_file
-from ragwright.guard.ner import DATA_DIR, META_FILE, NameTagger, token_features, tokenize, trim
+from ragwright.guard.ner import DATA_DIR, META_FILE, NameTagger, join_adjacent, token_features, tokenize, trim
 from ragwright.guard.pii import PiiDetector, PiiSpan, resolve
 from tests.conftest import shared_data
 
@@ -199,6 +200,24 @@ def test_span_boundaries_follow_presidio_conventions(text: str, label: str, expe
     tokens = tokenize(text)
     a, b = trim(tokens, 0, len(tokens), label)
     assert text[tokens[a].start:tokens[b - 1].end] == expected
+
+
+def test_abbreviation_full_stop_joins_an_organisation_the_tagger_ended_before_it() -> None:
+    tokens = tokenize("later became Conway Inc. in 2014")
+    a, b = trim(tokens, 2, 4, "ORGANIZATION")  # the tagger said "Conway Inc"
+    assert (tokens[a].text, tokens[b - 1].text) == ("Conway", ".")
+    a, b = trim(tokens, 2, 3, "ORGANIZATION")  # "Conway" alone: no abbreviation, no stop taken
+    assert b == 3
+
+
+def test_touching_names_become_one_name_of_the_last_kind() -> None:
+    tokens = tokenize("at Rapid Cycle Solutions, Jones\nAcme")
+    spans = [(0, 0, "PERSON", 1, 2), (0, 0, "ORGANIZATION", 2, 4), (0, 0, "PERSON", 5, 6), (0, 0, "ORGANIZATION", 6, 7)]
+    breaks = np.array([t.start > 0 and "\n" in "at Rapid Cycle Solutions, Jones\nAcme"[t.start - 1:t.start]
+                       for t in tokens])
+    joined = join_adjacent(tokens, spans, breaks)
+    # a comma between names and a line break keep them apart
+    assert joined == [("ORGANIZATION", 1, 4), ("PERSON", 5, 6), ("ORGANIZATION", 6, 7)]
 
 
 def test_country_names_are_marked_longest_first() -> None:

@@ -168,7 +168,8 @@ _ABBREVIATIONS = frozenset("inc ltd co corp llc plc bros jr sr st".split())
 def trim(tokens: Sequence[Token], a: int, b: int, label: str) -> tuple[int, int]:
     """Span boundaries as Presidio and the data set draw them: a person's name without the title
     before it ("Mrs. Harris" -> "Harris"; TITLE is a label of its own), no full stop at the end unless
-    it ends an abbreviation ("Pelhrimov." but "Conway Inc."), no leading article on an organisation
+    it ends an abbreviation ("Pelhrimov." but "Conway Inc.", taken even when the tagger left it
+    out), no leading article on an organisation
     or place ("The Garmin" -> "Garmin"). A span is never trimmed to nothing."""
     if label == "PERSON":
         while b - a > 1 and tokens[a].text.lower() in _HONORIFICS:
@@ -178,7 +179,24 @@ def trim(tokens: Sequence[Token], a: int, b: int, label: str) -> tuple[int, int]
     if label != "STREET_ADDRESS" and b - a > 1 and tokens[b - 1].text in ".,;:" and not (
             tokens[b - 1].text == "." and (tokens[b - 2].text.lower() in _ABBREVIATIONS or len(tokens[b - 2].text) == 1)):
         b -= 1
+    elif label == "ORGANIZATION" and b < len(tokens) and tokens[b].text == "." and tokens[b].start == tokens[b - 1].end \
+            and tokens[b - 1].text.lower() in _ABBREVIATIONS:
+        b += 1  # "Conway Inc." keeps its full stop
     return a, b
+
+
+def join_adjacent(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str, int, int]],
+                  breaks: np.ndarray) -> list[tuple[str, int, int]]:
+    """(label, first token, last token + 1) with two names that touch (only a space between them,
+    same line) made one, of the last one's type: "Rapid" PERSON + "Cycle Solutions" ORGANIZATION
+    is one organisation; a name is not two names of different kinds side by side."""
+    out: list[tuple[str, int, int]] = []
+    for _, _, label, a, b in spans:
+        if out and out[-1][2] == a and label != "STREET_ADDRESS" and out[-1][0] != "STREET_ADDRESS" \
+                and not breaks[a] and tokens[a - 1].text[-1:].isalnum():
+            a = out.pop()[1]
+        out.append((label, a, b))
+    return out
 
 
 # (hashed features per token, gold tag ids, MiniLM vectors, line break before each token)
@@ -261,7 +279,7 @@ class NameTagger:
         z = np.exp(em - em.max(axis=1, keepdims=True))
         prob = z / z.sum(axis=1, keepdims=True)
         out = []
-        for _, _, label, a, b in bio_to_spans(tokens, [self.tags[k] for k in path]):
+        for label, a, b in join_adjacent(tokens, bio_to_spans(tokens, [self.tags[k] for k in path]), breaks):
             a, b = trim(tokens, a, b, label)
             out.append((tokens[a].start, tokens[b - 1].end, label,
                         round(float(np.mean([prob[i, path[i]] for i in range(a, b)])), 4)))
