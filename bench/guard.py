@@ -21,7 +21,9 @@ not (`accuracy@0.5` shows every system at 0.5). The hand-written negatives
 (guard/data/injection_negatives.jsonl) are ablated: trained on or not, by kind, scored on the same
 train.jsonl folds. Indirect (a retrieved chunk): held-out hand-written passages, clean and with a
 held-out injection inserted; SciFact abstracts (never trained or tuned on) with each fold's
-held-out injections inserted, scored by that fold's model; clean SciFact and PubMedQA. Rules:
+held-out injections inserted, scored by that fold's model; clean SciFact and PubMedQA. Benign
+statements (pii/dev.jsonl) as user messages, shipped detector: a check on what CV cannot see,
+since every benign train.jsonl text is a question or a keyword query. Rules:
 hits on the train set (in-sample: written with sight of it) and on benign SciFact/PubMedQA texts.
 Cost: one check at a time, p50/p99 ms, and batched texts/s.
 
@@ -194,6 +196,18 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     say(table(ind_rows, ["detector", "threshold", "recall (hand-written)", "FPR (hand-written)",
                          "recall (SciFact+injection)", "FPR SciFact", "FPR PubMedQA"]))
 
+    # --- benign statements as user messages: a check beside the target, not a target. Every benign
+    # train.jsonl text is a question or a keyword query, so a model can gain CV accuracy by
+    # flagging statements (measured: +1.6 points of CV accuracy came with 51 % of these flagged).
+    path = args.data / "pii" / "dev.jsonl"
+    statements = [d["text"] for d in load_jsonl(path)] if path.is_file() else []
+    flagged = [v.flagged for v in shipped.check_many(statements)]
+    benign_user = {"texts": len(statements), "threshold": shipped.threshold("user"),
+                   "flagged_rate": float(np.mean(flagged)) if flagged else None}
+    if statements:
+        say(f"\nBenign statements as user messages (pii/dev.jsonl, {len(statements)} texts, never trained on; "
+            f"shipped detector + rules, threshold {benign_user['threshold']}): {benign_user['flagged_rate']:.3f} flagged")
+
     # --- rules
     pool = [d["text"] for name in ("scifact/corpus", "pubmedqa/corpus", "scifact/queries")
             for d in load_jsonl(args.data / f"{name}.jsonl")]
@@ -222,7 +236,7 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     say(f"target accuracy >= 0.97 at <= 5 ms: {'met' if ok else 'NOT met'} ({acc:.3f}, p99 {user_lat['p99']} ms)")
     return {"cv": {"folds": args.folds, "repeats": args.repeats, "seed": args.seed, "texts": len(texts),
                    "injections": int(y.sum())},
-            "direct": direct, "negatives_ablation": ablation, "indirect": indirect,
+            "direct": direct, "negatives_ablation": ablation, "indirect": indirect, "benign_statements_user": benign_user,
             "rules": {"injections_hit": dict(hits), "benign_train_hit": dict(false_hits), "benign_pool_hit": dict(pool_hits),
                       "benign_pool_size": len(pool), "any_rule_on_injections": any_pos},
             "latency_ms": {"user": user_lat, "retrieved": ret_lat, "peer_user": peer_lat},

@@ -161,6 +161,19 @@ def test_rate_limit_per_key(live):
         assert int(res.headers["retry-after"]) >= 1 and "per minute" in res.json()["error"]["message"]
 
 
+def test_a_key_revoked_by_the_cli_stops_working_at_once(live):
+    server, _ = live
+    from tests.cli.test_chat_cli import run
+
+    made = json.loads(run({**server.env}, "keys", "create", "--tenant", "acme", "--scopes", "read", "--json",
+                          "--data-dir", str(server.data_dir)).stdout)
+    with server.client(made["key"]) as client:
+        assert client.post("/v1/search", json={"query": "vacation", "k": 1}).status_code == 200
+        assert run({**server.env}, "keys", "revoke", made["id"], "--data-dir", str(server.data_dir)).returncode == 0
+        res = client.post("/v1/search", json={"query": "vacation", "k": 1})
+        assert res.status_code == 401 and "revoked" in res.json()["error"]["message"]
+
+
 def test_audit_records_requests(live):
     server, keys = live
     with server.client(keys["admin"]) as admin:

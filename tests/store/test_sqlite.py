@@ -125,3 +125,10 @@ def test_indexes_current_says_when_a_search_would_rebuild(workspace):
     assert not store.indexes_current()  # BM25's is still stale
     store.keyword_search("bananas", 1)
     assert store.indexes_current()
+
+
+def test_warm_builds_the_indexes_a_search_would(workspace):
+    workspace.ingest_records([TextRecord("a", "Apples grow on trees.")])
+    assert not workspace.store.indexes_current()
+    workspace.store.warm()
+    assert workspace.store.indexes_current()

@@ -6,6 +6,9 @@ under 5 ms on a CPU. A logistic regression over hashed character n-grams (robust
 compounds, inflection, typos and spacing tricks) and hashed word uni/bigrams does that in well
 under a millisecond, with no model download and no pickle: weights ship as a sparse `.npz` plus a
 JSON file with the thresholds chosen by cross-validation (`train_injection.py` writes both).
+MiniLM features were measured and not taken: the whole model (0.963 CV accuracy) costs 7 ms or more
+per message on a 2-core CPU; its input embeddings as a feature block (0.969) learnt punctuation
+("?" = benign) and flagged half of benign statements.
 
 A handful of generic, high-precision rules (override / leak / role-switch phrasing, chat-template
 markers) sit beside the classifier: they catch paraphrases the 546 texts never showed and make the

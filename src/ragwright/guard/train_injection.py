@@ -13,7 +13,10 @@ same 5x5 train.jsonl folds (detector + rules; each negative held out with its fo
 none / questions / passages / both: direct accuracy 0.959 / 0.963 / 0.952 / 0.953; recall on
 held-out passages with an injection inserted, at <= 2 % false alarms on clean ones, 0.62 / 0.75 /
 0.81 / 0.82. The questions help both; the passages cost about half a point of direct accuracy and
-buy 7 to 20 points of indirect recall, so both stay (a model per source would get both gains).
+buy 7 to 20 points of indirect recall, so both stay. A model per source (user messages trained
+without the passages: 0.963) was measured and not taken: it flagged 35 % of benign statements
+(pii/dev.jsonl as user messages, bench/guard.py) against 8 %, since every benign train text is a
+question or a keyword query and without the passages a statement itself looks like an attack.
 
 Thresholds, one per source, are chosen by repeated stratified cross-validation on the training
 texts only (the held-out test set is never looked at): "user" on the train texts themselves,

@@ -6,7 +6,9 @@ Every error is `{"error": {"type", "message"}}` with the right status. Every end
 
 from __future__ import annotations
 
+import gc
 import os
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -102,6 +104,7 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
         state.audit = AuditWriter(ws.store)
         state.jobs = JobRunner(ws)  # a fresh thread each time the app starts
         state.jobs.start()
+        threading.Thread(target=_warm_up, args=(ws,), name="ragwright-warm-up", daemon=True).start()
         yield
         state.jobs.stop()  # the current document finishes; the rest of the job resumes on restart
         state.audit.close()
@@ -141,6 +144,21 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
 
     mount_ui(app)  # the web UI at /: static assets only; its data comes through /v1 with the user's key
     return app
+
+
+def _warm_up(ws: Workspace) -> None:
+    """Indexes and the embedding model loaded before the first search needs them; then what the
+    process holds for good is frozen out of the garbage collector's full passes, which otherwise
+    walked it all every few seconds under load (25-60 ms with the loop stopped, a whole batch of
+    requests late)."""
+    try:
+        warm = getattr(ws.store, "warm", None)
+        if warm is not None:
+            warm()
+        ws.embedder  # noqa: B018  loads the model
+    except Exception:  # noqa: BLE001  a store or model that cannot load fails the first request, with its own error
+        return
+    gc.freeze()
 
 
 def _version() -> str:

@@ -233,6 +233,16 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         return self._to_chunk_ids(index.search(query, k, self._allowed(filters, generation)), generation)
 
+    def warm(self) -> None:
+        """Build the in-memory indexes now rather than in the first search that needs them."""
+        generation = self._generation()
+        self._derived("bm25", self._build_sparse, generation)
+        self._derived("dense", self._build_dense, generation)
+        with self._lock:
+            if self._vocab_generation != generation:
+                self._load_vocab()
+                self._vocab_generation = generation
+
     def indexes_current(self) -> bool:
         """Whether a search would find its in-memory indexes built (no rebuild after a write)."""
         generation = self._generation()

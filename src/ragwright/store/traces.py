@@ -44,7 +44,8 @@ class TracesMixin:
                                                       daemon=True)
                 self._trace_writer.start()
                 atexit.register(_flush_at_exit, weakref.ref(self))
-            self._trace_wake.notify()
+            if len(self._trace_queue) == 1:  # the writer waits only on an empty queue: wake it once per batch
+                self._trace_wake.notify()
 
     def flush_traces(self) -> None:
         """Write the queued traces now (a no-op when none are queued)."""
