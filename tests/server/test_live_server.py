@@ -71,6 +71,17 @@ def test_upload_answers_with_job_and_document_ids(live):
         assert doc["source"] == "notes.txt" and doc["tenant"] == "acme" and doc["groups"] == ["hr"]
 
 
+def test_a_failed_file_is_reported_by_its_name_not_the_server_path(live):
+    server, keys = live
+    with server.client(keys["alice"]) as alice:
+        body = alice.post("/v1/documents", files=[("file", ("broken.pdf", b"%PDF-1.7 not really a pdf"))],
+                          data={"groups": "hr"}).json()
+        job = server.wait_job(alice, body["job_id"])
+    failed = job["result"]["failed"]
+    assert job["status"] == "failed" and [f["path"] for f in failed] == ["broken.pdf"] and failed[0]["error"]
+    assert str(server.data_dir) not in json.dumps(job)
+
+
 def test_search_and_ask_shapes_and_permissions(live):
     server, keys = live
     with server.client(keys["alice"]) as alice, server.client(keys["bob"]) as bob, \

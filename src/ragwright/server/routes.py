@@ -167,6 +167,23 @@ def get_job(job_id: str, request: Request, principal: Principal = Depends(requir
     payload = job.pop("payload")
     job["files"] = [Path(p).name for p in payload["paths"]]
     job["groups"] = payload.get("groups", [])
+    return _without_server_paths(job, payload["paths"])
+
+
+def _without_server_paths(job: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """A job's report names its files as uploaded: where the server keeps them is not the client's business."""
+    def public(text: str) -> str:
+        for p in paths:
+            text = text.replace(p, Path(p).name)
+        return text
+
+    result = job.get("result") or {}
+    for failed in result.get("failed", []):
+        failed["path"], failed["error"] = public(failed["path"]), public(failed["error"])
+    for flagged in result.get("flagged", []):
+        flagged["source"] = public(flagged["source"])
+    if job.get("error"):
+        job["error"] = public(job["error"])
     return job
 
 
