@@ -22,6 +22,8 @@ def test_assets_need_no_key_hold_no_data_and_load_nothing_from_elsewhere(ui_serv
         assert res.status_code == 200 and "content-security-policy" in res.headers, asset
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", res.text), f"{asset} names an outside URL"
     assert httpx.get(server.url + "/ui/nope.js").json()["error"]["type"] == "not_found"
+    head = httpx.head(server.url + "/")  # what uptime checkers send
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith("text/html")
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert "/" not in paths and not any(p.startswith("/ui") for p in paths)
 

@@ -36,7 +36,7 @@ class _Assets(StaticFiles):
 def mount_ui(app: Any) -> None:
     """Serve the UI: the page at `/`, its assets under `/ui/`. Both stay out of the OpenAPI schema."""
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: uptime checkers use it
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=HEADERS)
 
