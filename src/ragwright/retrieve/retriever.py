@@ -108,7 +108,7 @@ class HybridRetriever:
                 continue
             results.append(SearchResult(
                 doc_id=s.chunk.doc_id, chunk_id=chunk_id, source=s.source, score=round(float(score), 6),
-                text=s.chunk.text, title=s.title, heading_path=s.chunk.heading_path, page=s.chunk.page,
+                text=s.chunk.text, title=s.title, heading_path=list(s.chunk.heading_path), page=s.chunk.page,
                 bm25_rank=bm25_rank.get(chunk_id), dense_rank=dense_rank.get(chunk_id),
                 dense_score=dense_score.get(chunk_id),
             ))

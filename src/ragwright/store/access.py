@@ -12,7 +12,8 @@ from typing import Any, Callable, ContextManager, Sequence
 class AccessMixin:
     _lock: threading.RLock
     _conn: Any
-    _transaction: Callable[[], ContextManager[Any]]
+    _transaction: Callable[..., ContextManager[Any]]
+    _kept_read: Callable[[str, Callable[[], Any]], Any]
     _one: Callable[..., tuple | None]
     _all: Callable[..., list[tuple]]
 
@@ -28,8 +29,13 @@ class AccessMixin:
                                                                 json.dumps(sorted(set(groups))), name, rate_per_min))
 
     def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
-        row = self._one(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?", (key_hash,))
-        return self._key(row) if row else None
+        """Kept until the next write (store/stamp.py): a revocation from any process is seen by the
+        next request, and a server no longer pays an SQLite read per request for it."""
+        def read() -> dict[str, Any] | None:
+            row = self._one(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?", (key_hash,))
+            return self._key(row) if row else None
+
+        return self._kept_read("key:" + key_hash, read)
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         return [self._key(r) for r in self._all(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys "
@@ -51,7 +57,7 @@ class AccessMixin:
         """(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms) rows, in one transaction."""
         if not entries:
             return
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.executemany("INSERT INTO audit_log(at, key_id, tenant, method, endpoint, status, doc_ids, "
                                    "latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    [(*e[:6], json.dumps(list(e[6])), e[7]) for e in entries])

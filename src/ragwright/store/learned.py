@@ -22,7 +22,8 @@ KEEP_VERSIONS = 5  # the active version and the ones a rollback can go back to
 class LearnedMixin:
     _lock: threading.RLock
     _conn: Any
-    _transaction: Callable[[], ContextManager[Any]]
+    _transaction: Callable[..., ContextManager[Any]]
+    get_meta: Callable[[str], str | None]
     _one: Callable[..., tuple | None]
     _all: Callable[..., list[tuple]]
 
@@ -90,8 +91,7 @@ class LearnedMixin:
     def learned_stamp(self) -> tuple[str | None, str | None]:
         """Changes whenever what retrieval should apply may have changed: a version activated or
         rolled back (meta.learned), or documents written or deleted (meta.generation)."""
-        rows = dict(self._all("SELECT key, value FROM meta WHERE key IN ('learned', 'generation')"))
-        return rows.get("learned"), rows.get("generation")
+        return self.get_meta("learned"), self.get_meta("generation")
 
     def chunk_vectors(self) -> tuple[list[str], np.ndarray]:
         """Chunk ids and their stored vectors (float32 rows), in rowid order; for learning."""

@@ -18,8 +18,9 @@ _FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.
 class Tx:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; a full disk becomes a StoreError."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, local: Any) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, local: Any, on_commit: Any = None) -> None:
         self.conn, self.path, self.local = conn, path, local  # local.writing: this thread reads its own writes
+        self.on_commit = on_commit  # after COMMIT (the write stamp)
 
     def __enter__(self) -> None:
         try:
@@ -33,6 +34,8 @@ class Tx:
         if exc_type is None:
             try:
                 self.conn.execute("COMMIT")
+                if self.on_commit is not None:
+                    self.on_commit()
                 return False
             except sqlite3.DatabaseError as err:
                 exc = err

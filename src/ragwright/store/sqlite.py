@@ -22,6 +22,7 @@ from .access import AccessMixin
 from .records import RecordsMixin
 from .traces import TracesMixin
 from .learned import LearnedMixin
+from .stamp import KeptReads
 from .sql import DOC_COLUMNS as _DOC_COLUMNS, Tx as _Tx, doc_from_row as _doc, filter_sql as _filter_sql
 from .vectors import ExactIndex, build_index
 
@@ -49,6 +50,8 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
         self._init_traces()
+        self._kept = KeptReads(self.path)  # meta values and API keys, until any process writes
+        self._chunk_rows: tuple[int | None, dict[str, StoredChunk]] = (None, {})  # per write generation
         self._derived_state: dict[str, tuple[int, Any]] = {}  # name -> (generation, in-memory index)
         self._vocab: dict[str, int] = {}
         self._allowed_cache: dict[str, tuple[str | None, np.ndarray]] = {}
@@ -176,8 +179,16 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         return {name: self._one(f"SELECT count(*) FROM {table}")[0] for name, table in tables.items()}
 
     def get_meta(self, key: str) -> str | None:
-        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
-        return row[0] if row else None
+        def read() -> str | None:
+            row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+            return row[0] if row else None
+
+        return self._kept_read("meta:" + key, read)
+
+    def _kept_read(self, name: str, read: Callable[[], Any]) -> Any:
+        """read(), or what it gave last under the same write stamp (store/stamp.py); inside this
+        thread's own write, always read (not committed yet, so the stamp is not bumped)."""
+        return read() if getattr(self._local, "writing", False) else self._kept.get(name, read)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._lock, self._transaction():
@@ -284,7 +295,23 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         return [(names[r], s) for r, s in hits if r in names]
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
+        """Rows kept per write generation (a deletion or any write bumps it, and the kept rows go):
+        a server fetches the same popular chunks again and again."""
+        generation = self._generation()
+        held, kept = self._chunk_rows
+        if held != generation or len(kept) > 20_000:
+            kept = {}
+            self._chunk_rows = (generation, kept)
         ids = list(dict.fromkeys(chunk_ids))
+        out = {cid: kept[cid] for cid in ids if cid in kept}
+        if len(out) < len(ids):
+            fetched = self._fetch_chunks([cid for cid in ids if cid not in out])
+            if not getattr(self._local, "writing", False):
+                kept.update(fetched)
+            out.update(fetched)
+        return {cid: out[cid] for cid in ids if cid in out}
+
+    def _fetch_chunks(self, ids: list[str]) -> dict[str, StoredChunk]:
         out: dict[str, StoredChunk] = {}
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
@@ -314,6 +341,7 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
             self._readers.clear()
             self.checkpoint()
             self._conn.close()
+            self._kept.stamp.close()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -366,8 +394,10 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
     def _bump_generation(self) -> None:
         self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
-    def _transaction(self) -> "_Tx":
-        return _Tx(self._conn, self.path, self._local)
+    def _transaction(self, stamp: bool = True) -> "_Tx":
+        """A write transaction; stamp=False only for trace and audit batches (they change nothing
+        that readers keep under the write stamp)."""
+        return _Tx(self._conn, self.path, self._local, self._kept.stamp.bump if stamp else None)
 
 
 def _wal(conn: sqlite3.Connection, attempts: int = 50) -> None:

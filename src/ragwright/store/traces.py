@@ -16,7 +16,7 @@ from typing import Any, Callable, ContextManager, Sequence
 class TracesMixin:
     _lock: threading.RLock
     _conn: Any
-    _transaction: Callable[[], ContextManager[Any]]
+    _transaction: Callable[..., ContextManager[Any]]
     _one: Callable[..., tuple | None]
     _all: Callable[..., list[tuple]]
     trace_retention_days: float = 30.0
@@ -55,7 +55,7 @@ class TracesMixin:
             return
         if self.trace_redactor is not None:
             batch = [self.trace_redactor(data) for data in batch]
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             for data in batch:
                 self._insert_trace(data)
             self._saves += len(batch)
