@@ -3,6 +3,8 @@ limits, so that scaling to the cores changes nothing a client can see."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -73,3 +75,54 @@ def test_one_job_runner_per_data_dir(tmp_path):
     finally:
         second.stop(timeout=1)
         ws.close()
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes (not multiprocessing's resource tracker)."""
+    return [c for c in _children(pid) if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _connections_by_worker(server: LiveServer) -> dict[int, int]:
+    """Established connections to the server's port, by the worker process holding them."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == server.port and f[3] == "01":  # local port, ESTABLISHED
+                inodes.add(f[9])
+    out = {}
+    for pid in _workers(server.proc.pid):
+        fds = Path(f"/proc/{pid}/fd")
+        held = [fd for fd in fds.iterdir() if fd.exists() and os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes]
+        out[pid] = len(held)
+    return out
+
+
+def test_connections_are_spread_evenly_and_a_dead_worker_is_replaced(tmp_path):
+    """The supervisor hands each new connection to the worker holding the fewest: 20 long-lived
+    connections split 10/10, where the kernel's random hashing gave splits like 14/6."""
+    server = LiveServer(tmp_path / "data", workers=2).start()
+    clients = []
+    try:
+        reader = server.key("acme", "read")
+        for _ in range(20):
+            c = server.client(reader)
+            assert c.get("/v1/documents").status_code == 200  # opens and keeps its connection
+            clients.append(c)
+        split = sorted(_connections_by_worker(server).values())
+        assert split == [10, 10], split
+        victim = max(_workers(server.proc.pid))
+        os.kill(victim, signal.SIGKILL)  # its 10 connections die with it
+        deadline = time.monotonic() + 30
+        while victim in _workers(server.proc.pid) or len(_workers(server.proc.pid)) < 2:
+            assert time.monotonic() < deadline, "the supervisor did not start a new worker"
+            time.sleep(0.1)
+        for c in clients:
+            c.close()
+        with server.client(reader) as c:  # new connections are served whichever worker gets them
+            for _ in range(4):
+                assert c.get("/v1/documents").status_code == 200
+    finally:
+        for c in clients:
+            c.close()
+        assert server.stop() == 0

@@ -1,16 +1,23 @@
-"""`ragwright serve --workers N`: N uvicorn processes on one port, each with its own listening
-socket (SO_REUSEPORT), so that the kernel spreads new connections over them.
+"""`ragwright serve --workers N`: N uvicorn processes behind one listening socket, with every new
+connection handed to the worker that holds the fewest.
 
-uvicorn's own supervisor shares one socket between its workers, and asyncio accepts up to 100
-waiting connections per wake-up: a burst of clients lands on whichever worker woke first (all 32
-of a benchmark's, in one run here), and the other core idles. The sockets are also made as TCP
-sockets explicitly: asyncio turns Nagle's algorithm off only when the socket says IPPROTO_TCP,
-and without that every response waited 40 ms for a delayed ACK.
+Why not let the kernel spread them: uvicorn's own supervisor shares one socket, and asyncio
+accepts up to 100 waiting connections per wake-up, so a burst of clients lands on whichever worker
+woke first (all 32 of a benchmark's, in one run here). SO_REUSEPORT hashes each connection to a
+worker at random instead: with 32 long-lived connections, splits like 21/11 came up, and the
+fuller worker's clients waited twice as long (p99 111 against 84 ms). So the supervisor, idle
+otherwise, accepts; it passes each connection's file descriptor over a Unix socket (SCM_RIGHTS)
+to the least-loaded worker, which adopts it into its event loop. Each worker publishes how many
+connections it holds in shared memory.
+
+Sockets are made as TCP sockets explicitly: asyncio turns Nagle's algorithm off only when the
+socket says IPPROTO_TCP, and without that every response waited 40 ms for a delayed ACK.
 
 The supervisor restarts a worker that dies, and passes SIGTERM / SIGINT on for a graceful stop."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -19,52 +26,164 @@ import threading
 import time
 from typing import Any
 
+import uvicorn
 
-def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
+_OPEN, _ADOPTED = 0, 1  # per worker in shared memory: connections it holds, connections it was given
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    if listen:
-        sock.listen(2048)
+    sock.listen(2048)
     return sock
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+def _worker(options: dict[str, Any], channel: socket.socket, counts: Any, slot: int) -> None:
     import uvicorn
 
     config = uvicorn.Config("ragwright.server.app:app_from_env", factory=True, **options)
-    uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
+    AdoptingServer(config, channel, counts, slot).run(sockets=[])
+
+
+class AdoptingServer(uvicorn.Server):
+    """A uvicorn server that listens on nothing and serves the connections the supervisor sends."""
+
+    def __init__(self, config: uvicorn.Config, channel: socket.socket, counts: Any, slot: int) -> None:
+        super().__init__(config)
+        self.channel, self.counts, self.slot = channel, counts, slot
+        self._publisher: asyncio.Task[None] | None = None
+        self._connecting = 0
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])
+        loop = asyncio.get_running_loop()
+        self.channel.setblocking(False)
+        loop.add_reader(self.channel.fileno(), self._adopt, loop)
+        self._publisher = loop.create_task(self._publish())
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                _, fds, _, _ = socket.recv_fds(self.channel, 64, 64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                fds = []
+            if not fds:  # the supervisor is gone
+                loop.remove_reader(self.channel.fileno())
+                return
+            for fd in fds:
+                sock = socket.socket(fileno=fd)
+                sock.setblocking(False)
+                self.counts[self.slot * 2 + _ADOPTED] += 1
+                self.counts[self.slot * 2 + _OPEN] += 1
+                self._connecting += 1  # counted until uvicorn lists the connection
+                task = loop.create_task(loop.connect_accepted_socket(self._protocol, sock))
+                task.add_done_callback(self._connected)
+
+    def _connected(self, _task: "asyncio.Task[Any]") -> None:
+        self._connecting -= 1
+
+    def _protocol(self) -> asyncio.Protocol:
+        return self.config.http_protocol_class(config=self.config, server_state=self.server_state,  # type: ignore[call-arg]
+                                               app_state=self.lifespan.state)
+
+    async def _publish(self) -> None:
+        while True:
+            self.counts[self.slot * 2 + _OPEN] = len(self.server_state.connections) + self._connecting
+            await asyncio.sleep(0.02)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._publisher is not None:
+            asyncio.get_running_loop().remove_reader(self.channel.fileno())
+            self._publisher.cancel()
+        self.channel.close()
+        await super().shutdown(sockets=sockets)
+
+
+class _Balancer:
+    """Accepts on the listening socket and hands each connection to the least-loaded worker."""
+
+    def __init__(self, listener: socket.socket, workers: int) -> None:
+        self.listener = listener
+        self.counts = multiprocessing.get_context("spawn").Array("q", 2 * workers, lock=False)
+        self.channels: list[socket.socket | None] = [None] * workers
+        self.given = [0] * workers  # connections handed to each worker (its current process)
+        self.base = [0] * workers  # what its shared counter said when the current process started
+
+    def load(self, i: int) -> int:
+        """Connections the worker holds, counting those sent but not yet adopted."""
+        in_flight = self.given[i] - (self.counts[2 * i + _ADOPTED] - self.base[i])
+        return self.counts[2 * i + _OPEN] + max(0, in_flight)
+
+    def attach(self, i: int, channel: socket.socket) -> None:
+        self.channels[i] = channel
+        self.given[i], self.base[i] = 0, self.counts[2 * i + _ADOPTED]
+        self.counts[2 * i + _OPEN] = 0
+
+    def serve(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed: stopping
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with conn:
+                self._hand_over(conn)
+
+    def _hand_over(self, conn: socket.socket) -> None:
+        order = sorted((i for i, c in enumerate(self.channels) if c is not None), key=self.load)
+        for i in order:
+            try:
+                socket.send_fds(self.channels[i], [b"c"], [conn.fileno()])  # type: ignore[arg-type]
+                self.given[i] += 1
+                return
+            except OSError:  # that worker died; the supervisor restarts it
+                continue
 
 
 def run_workers(host: str, port: int, workers: int, options: dict[str, Any], graceful_s: float) -> None:
     """Serve until SIGTERM or SIGINT, then let every worker finish its requests (graceful_s)."""
-    held = listening_socket(host, port, listen=False)  # claims the port (bound, not accepting) for the group
-    port = held.getsockname()[1]  # the one chosen, for port 0
+    listener = listening_socket(host, port)
+    balancer = _Balancer(listener, workers)
     ctx = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
-    def start() -> Any:
-        proc = ctx.Process(target=_worker, args=(host, port, options), name="ragwright-worker")
+    def start(i: int) -> Any:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        proc = ctx.Process(target=_worker, args=(options, theirs, balancer.counts, i), name=f"ragwright-worker-{i}")
         proc.start()
+        theirs.close()
+        old = balancer.channels[i]
+        balancer.attach(i, ours)
+        if old is not None:
+            old.close()
         return proc
 
     def stop(signum: int, _frame: Any) -> None:
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    procs = [start() for _ in range(workers)]
+    procs = [start(i) for i in range(workers)]
+    accepter = threading.Thread(target=balancer.serve, args=(stopping,), name="ragwright-accept", daemon=True)
+    accepter.start()
     try:
         while not stopping.wait(0.5):
             for i, proc in enumerate(procs):
                 if not proc.is_alive():  # crashed: serve on with a fresh one
-                    procs[i] = start()
+                    procs[i] = start(i)
     finally:
+        try:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
+        listener.close()  # no new connections; the workers finish theirs
         for proc in procs:
             if proc.is_alive() and proc.pid:
                 os.kill(proc.pid, signal.SIGTERM)
@@ -74,6 +193,9 @@ def run_workers(host: str, port: int, workers: int, options: dict[str, Any], gra
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        held.close()
+        for channel in balancer.channels:
+            if channel is not None:
+                channel.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
