@@ -518,12 +518,13 @@ class Bench:
     def __init__(self, args: argparse.Namespace, client: Client, key: str, queries: list[str]) -> None:
         self.args, self.client, self.key, self.queries = args, client, key, queries
         self.tag = 0
+        self.nonce = os.urandom(3).hex()  # distinct queries stay distinct across runs (the server keeps query vectors)
 
     def load(self, pid: int, port: int, path: str, clients: int, requests: int, distinct: bool,
              kind: str = "raw") -> dict[str, Any]:
         self.tag += 1
         cmd = {"port": port, "path": path, "key": self.key, "queries": self.queries, "distinct": distinct,
-               "tag": f"zq{self.tag}x", "requests": requests, "concurrency": clients, "k": self.args.k,
+               "tag": f"zq{self.nonce}{self.tag}x", "requests": requests, "concurrency": clients, "k": self.args.k,
                "timeout_s": self.args.timeout, "max_s": self.args.max_run_s, "kind": kind}
         from _common import proc_cpu_s
 

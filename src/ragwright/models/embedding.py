@@ -90,6 +90,7 @@ class LocalMiniLM:
         self._batch_lock = threading.Lock()
         self._recent: dict[str, np.ndarray] = {}
         self._recent_lock = threading.Lock()
+        self.shared: Any = None  # a SharedVectors of the server's worker processes, when there are several
 
     def warm_up(self) -> None:
         with self._lock:
@@ -134,22 +135,36 @@ class LocalMiniLM:
             return self._embed_many(texts, self._session)
 
     def remembers(self, text: str) -> bool:
-        """Whether embedding this one text would be a lookup, not a model run."""
-        return text in self._recent
+        """Whether embedding this one text would be a lookup, not a model run (another worker
+        process may have embedded it: then it is fetched now, about 50 us)."""
+        if text in self._recent:
+            return True
+        vector = self.shared.get(text) if self.shared is not None else None
+        if vector is None:
+            return False
+        self._remember(text, vector)
+        return True
 
     def _embed_one(self, text: str) -> np.ndarray:
         with self._recent_lock:
             hit = self._recent.get(text)
         if hit is not None:
             return hit
-        with self._query_slots:
-            vector = self._embed_many([text], self._query_session)[0]
-        vector.setflags(write=False)
+        vector = self.shared.get(text) if self.shared is not None else None
+        if vector is None:
+            with self._query_slots:
+                vector = self._embed_many([text], self._query_session)[0]
+            vector.setflags(write=False)
+            if self.shared is not None:
+                self.shared.put(text, vector)
+        self._remember(text, vector)
+        return vector
+
+    def _remember(self, text: str, vector: np.ndarray) -> None:
         with self._recent_lock:
             if len(self._recent) >= RECENT_QUERIES:
                 self._recent.pop(next(iter(self._recent)))
             self._recent[text] = vector
-        return vector
 
     def _embed_many(self, texts: Sequence[str], session: Any) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

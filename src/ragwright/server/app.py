@@ -41,6 +41,12 @@ class ServerState:
         # Several worker processes share one bucket per key through a small SQLite file beside the store.
         self.limiter = SharedRateLimiter(Path(workspace.settings.data_dir) / "ratelimits.db") if workers > 1 \
             else RateLimiter()
+        if workers > 1 and hasattr(workspace.embedder, "shared"):  # a query embedded by one worker serves all
+            from ..models.shared_vectors import SharedVectors
+
+            embedder = workspace.embedder
+            embedder.shared = SharedVectors(Path(workspace.settings.data_dir) / "query-vectors.db",  # type: ignore[attr-defined]
+                                            f"{embedder.name}/{getattr(embedder, 'max_tokens', '')}", embedder.dim)
         self.audit: AuditWriter | None = None
         self.jobs = JobRunner(workspace)
         self._gateway: Any = None

@@ -1,0 +1,48 @@
+"""Query vectors shared by a server's worker processes through one SQLite file."""
+
+import numpy as np
+
+from ragwright.models.embedding import LocalMiniLM
+from ragwright.models.shared_vectors import SharedVectors
+
+
+def test_one_process_embeds_the_other_looks_up(tmp_path):
+    first, second = LocalMiniLM(), LocalMiniLM()  # two workers' embedders
+    for e in (first, second):
+        e.shared = SharedVectors(tmp_path / "q.db", "minilm", 384)
+    query = "Vitamin D lowers the risk of fractures."
+    expected = first.embed([query])[0]
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model ran although another process had embedded this query")
+
+    second.warm_up()
+    second._embed_many = no_model  # type: ignore[method-assign]
+    assert np.array_equal(second.embed([query])[0], expected)
+    assert query in second._recent  # and it is now in that process's own memory
+    other = "Statins raise the risk of diabetes."
+    assert not second.remembers(other)
+    first.embed([other])
+    assert second.remembers(other)  # the server then searches on its event loop: no model run is coming
+    assert np.array_equal(second.embed([other])[0], first.embed([other])[0])
+    assert b"Vitamin" not in (tmp_path / "q.db").read_bytes()  # digests, never the text
+
+
+def test_other_models_and_damaged_files_are_misses(tmp_path):
+    cache = SharedVectors(tmp_path / "q.db", "model-a", 4)
+    cache.put("q", np.ones(4, np.float32))
+    assert cache.get("q") is not None
+    assert SharedVectors(tmp_path / "q.db", "model-b", 4).get("q") is None
+    assert SharedVectors(tmp_path / "q.db", "model-a", 8).get("q") is None  # wrong size
+    (tmp_path / "bad.db").write_bytes(b"not a database" * 100)
+    bad = SharedVectors(tmp_path / "bad.db", "model-a", 4)
+    bad.put("q", np.ones(4, np.float32))
+    assert bad.get("q") is None
+
+
+def test_only_the_newest_queries_are_kept(tmp_path):
+    cache = SharedVectors(tmp_path / "q.db", "m", 2, limit=500)
+    for i in range(2000):
+        cache.put(f"query {i}", np.full(2, i, np.float32))
+    assert cache.get("query 1999")[0] == 1999 and cache.get("query 0") is None
+    assert cache._conn().execute("SELECT count(*) FROM vectors").fetchone()[0] <= 1500
