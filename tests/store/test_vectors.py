@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from ragwright.store.subsets import top_k
 from ragwright.store.vectors import ExactIndex, HnswIndex, build_index
 
 
@@ -59,3 +60,14 @@ def test_filtered_search_is_exact_at_any_share(every):
             hits = index.search(q, 25, allowed)
             assert len(hits) == min(25, len(allowed)) and {h[0] for h in hits} <= set(allowed.tolist())
             assert np.allclose([h[1] for h in hits], best, atol=2e-3)  # float16 rounding only
+
+
+@pytest.mark.parametrize("n, k", [(5, 10), (5000, 1), (5000, 100), (10628, 100), (20000, 600), (9000, 300)])
+def test_top_k_is_exact_whatever_the_scores(n, k):
+    rng = np.random.default_rng(n + k)
+    step = np.zeros(n, np.float32)
+    step[: k // 2 + 1] = 1.0  # fewer high scores than k, then a wall of ties
+    for scores in (rng.standard_normal(n).astype(np.float32), np.round(rng.random(n), 2).astype(np.float32), step):
+        top = top_k(scores, k)
+        assert len(top) == min(k, n) and len(set(top.tolist())) == len(top)
+        assert np.array_equal(np.sort(scores[top]), np.sort(scores)[::-1][:min(k, n)][::-1])

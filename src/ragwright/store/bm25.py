@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ..analysis import LUCENE_STOPWORDS, Analyzer  # noqa: F401  (re-exported)
-from .subsets import Subsets
+from .subsets import Subsets, top_k
 
 
 def encode_counts(term_ids: Sequence[int], counts: Sequence[int]) -> bytes:
@@ -68,6 +68,6 @@ class SparseBM25:
             scores[~self._subsets.of(allowed)[1]] = 0.0
         hits = np.flatnonzero(scores > 0)
         if len(hits) > k:
-            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+            hits = hits[top_k(scores[hits], k)]
         hits = hits[np.lexsort((self.ids[hits], -scores[hits]))]
         return [(int(self.ids[i]), float(scores[i])) for i in hits]

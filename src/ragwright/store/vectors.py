@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from .subsets import Subsets
+from .subsets import Subsets, top_k
 
 
 class ExactIndex:
@@ -55,8 +55,7 @@ class ExactIndex:
 
         scores = np.asarray(numkong.cdist(query.astype(np.float16)[None], matrix, metric="dot",
                                           threads=self._threads), dtype=np.float32)[0]
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top_k(scores, k)
         top = top[np.argsort(-scores[top], kind="stable")]
         return top.astype(np.int64), 1.0 - scores[top]
 
