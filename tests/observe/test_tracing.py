@@ -105,3 +105,19 @@ def test_traces_are_written_in_the_background_and_deletion_reaches_queued_ones(w
         assert other.get_trace(t.trace_id) is None
     finally:
         other.close()
+
+
+def test_trace_ids_are_random_unique_and_differ_in_a_forked_child():
+    import os
+
+    from ragwright.observe.tracing import new_trace_id
+
+    ids = [new_trace_id() for _ in range(2000)]  # crosses the 512-id refills
+    assert len(set(ids)) == 2000 and all(len(i) == 17 and i[0] == "t" and int(i[1:], 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id must not be the parent's next id
+        os.write(write, new_trace_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 64).decode() != new_trace_id()

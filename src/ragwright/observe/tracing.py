@@ -14,7 +14,9 @@ context-variable lookup and records nothing:
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -70,6 +72,22 @@ class Trace:
 # Span ids need only be unique within their trace: a counter from a random start, not a system
 # call for random bytes on each of a request's dozen spans.
 _span_numbers = itertools.count(secrets.randbits(40))
+_random_pool: list[bytes] = []
+_pool_lock = threading.Lock()
+
+
+def new_trace_id() -> str:
+    """"t" + 16 random hex digits, from the system's CSPRNG like secrets.token_hex, but drawn 512
+    at a time: one os.urandom per trace cost a server 4% of its time (a system call each, and the
+    GIL given up and taken back)."""
+    with _pool_lock:
+        if not _random_pool:
+            block = os.urandom(8 * 512)
+            _random_pool.extend(block[i:i + 8] for i in range(0, len(block), 8))
+        return "t" + _random_pool.pop().hex()
+
+
+os.register_at_fork(after_in_child=_random_pool.clear)  # a forked child must not repeat its parent's ids
 _TRACE_FIELDS = tuple(f.name for f in fields(Trace))
 _SPAN_FIELDS = tuple(f.name for f in fields(Span))
 _current: ContextVar[tuple[Trace, list[Span]] | None] = ContextVar("ragwright_trace", default=None)
@@ -96,7 +114,7 @@ def start_trace(name: str, *, input: dict[str, Any], sink: Callable[[Trace], Non
     if _current.get() is not None or sink is None or _muted.get():
         yield current_trace()
         return
-    trace = Trace("t" + secrets.token_hex(8), name, time.time(), {k: _clip(v) for k, v in input.items()},
+    trace = Trace(new_trace_id(), name, time.time(), {k: _clip(v) for k, v in input.items()},
                   key_id=key_id, tenant=tenant)
     token = _current.set((trace, []))
     started = time.perf_counter()

@@ -179,9 +179,9 @@ def _stream_trace(ws: Any, context: CallContext, model: str, messages: list[Chat
                   result: Any, error: str | None) -> None:
     """A streamed chat's trace, built from its result once the stream has ended (the stream runs
     outside the handler, where no trace is active)."""
-    from ..observe.tracing import Span, Trace
+    from ..observe.tracing import Span, Trace, new_trace_id
 
-    trace = Trace("t" + secrets.token_hex(8), "chat", started, {"model": model, "stream": True,
+    trace = Trace(new_trace_id(), "chat", started, {"model": model, "stream": True,
                                                                  "messages": [m.content for m in messages][-4:]},
                   key_id=context.key_id, tenant=context.tenant, duration_ms=(time.time() - started) * 1000,
                   status="error" if error else "ok", error=error)
