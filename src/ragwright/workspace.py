@@ -220,8 +220,10 @@ class Workspace:
         index._learned_from = self.store
         return index
 
-    def documents(self, filters: Filters | None = None) -> list[DocumentRecord]:
-        return self.store.list_documents(filters)
+    def documents(self, filters: Filters | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[DocumentRecord]:
+        """Documents by source, optionally a page of them (`limit` from `offset`)."""
+        return self.store.list_documents(filters, limit, offset)
 
     def close(self) -> None:
         if self._store is not None:

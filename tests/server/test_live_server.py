@@ -82,6 +82,24 @@ def test_a_failed_file_is_reported_by_its_name_not_the_server_path(live):
     assert str(server.data_dir) not in json.dumps(job)
 
 
+def test_documents_are_listed_a_page_at_a_time(live):
+    server, keys = live
+    with server.client(keys["admin"]) as admin:
+        whole = admin.get("/v1/documents").json()
+        assert whole["total"] == len(whole["documents"]) >= 5 and whole["next_offset"] is None
+        pages, offset = [], 0
+        while offset is not None:
+            page = admin.get("/v1/documents", params={"limit": 2, "offset": offset}).json()
+            assert len(page["documents"]) <= 2 and page["total"] == whole["total"]
+            pages += page["documents"]
+            offset = page["next_offset"]
+        assert [d["doc_id"] for d in pages] == [d["doc_id"] for d in whole["documents"]]
+        bad = admin.get("/v1/documents", params={"limit": 0})
+        assert bad.status_code == 422 and "limit" in bad.json()["error"]["message"]
+    with server.client(keys["eve"]) as eve:  # another tenant: its own count, not the store's
+        assert eve.get("/v1/documents").json()["total"] == 0
+
+
 def test_search_and_ask_shapes_and_permissions(live):
     server, keys = live
     with server.client(keys["alice"]) as alice, server.client(keys["bob"]) as bob, \

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -188,9 +188,16 @@ def _without_server_paths(job: dict[str, Any], paths: list[str]) -> dict[str, An
 
 
 @router.get("/documents", tags=["documents"])
-def list_documents(request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
-    docs = state_of(request).ws.documents({"access": principal.access})
-    return {"documents": [doc_json(request, d) for d in docs]}
+def list_documents(request: Request, principal: Principal = Depends(require("read")),
+                   limit: int = Query(1000, ge=1, le=10_000, description="documents per page"),
+                   offset: int = Query(0, ge=0, description="documents to skip (by source)")) -> dict[str, Any]:
+    """The documents this key may read, by source, a page at a time: `next_offset` is null on the last page."""
+    ws, access = state_of(request).ws, {"access": principal.access}
+    docs = ws.documents(access, limit, offset)
+    total = ws.store.count_documents(access)
+    more = offset + len(docs) < total
+    return {"documents": [doc_json(request, d) for d in docs], "total": total,
+            "next_offset": offset + len(docs) if more else None}
 
 
 def _visible(request: Request, doc_id: str, principal: Principal) -> Any:

@@ -158,10 +158,17 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         row = self._one(f"SELECT {_DOC_COLUMNS} FROM documents WHERE source = ?", (source,))
         return _doc(row) if row else None
 
-    def list_documents(self, filters: Filters | None = None) -> list[DocumentRecord]:
+    def list_documents(self, filters: Filters | None = None, limit: int | None = None,
+                       offset: int = 0) -> list[DocumentRecord]:
         where, params = _filter_sql(filters)
-        rows = self._all(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE 1=1 {where} ORDER BY source", params)
+        page = " LIMIT ? OFFSET ?" if limit is not None or offset else ""
+        rows = self._all(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE 1=1 {where} ORDER BY source{page}",
+                         [*params, *((-1 if limit is None else limit, offset) if page else ())])
         return [_doc(r) for r in rows]
+
+    def count_documents(self, filters: Filters | None = None) -> int:
+        where, params = _filter_sql(filters)
+        return int(self._one(f"SELECT count(*) FROM documents d WHERE 1=1 {where}", params)[0])
 
     def manifest_entry(self, source: str) -> dict[str, Any] | None:
         row = self._one(

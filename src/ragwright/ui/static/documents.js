@@ -12,26 +12,40 @@ export function render(main, _params, signal) {
   refresh();
 }
 
+const PAGE = 200;
+
+/** The first page of documents, and a "Show more" button while the server says there are more. */
 async function load(list, signal) {
-  try {
-    const { documents } = await api("/v1/documents", { signal });
-    list.classList.remove("loading");
-    if (!documents.length) return list.replaceChildren(h("p", { class: "muted" }, "No documents yet."));
-    list.replaceChildren(table([
-      { label: "Title", cell: (d) => d.title || d.source, class: "wide" },
-      { label: "Source", cell: (d) => d.source },
-      { label: "Format", cell: (d) => d.format },
-      { label: "Chunks", cell: (d) => String(d.n_chunks), class: "num" },
-      { label: "Size", cell: (d) => fmtBytes(d.size), class: "num" },
-      { label: "Groups", cell: (d) => (d.groups || []).join(", ") },
-      { label: "Updated", cell: (d) => fmtTime(d.updated_at) },
-      { label: "", cell: (d) => deleteButton(d, () => load(list, signal)) },
-    ], documents, (d) => ({ class: "doc-row", dataset: { docId: d.doc_id, source: d.source } })));
-  } catch (err) {
-    if (err.name === "AbortError") return;
-    list.classList.remove("loading");
-    list.replaceChildren(errorBox(err));
-  }
+  const shown = [];
+  const more = async (offset) => {
+    try {
+      const page = await api(`/v1/documents?limit=${PAGE}&offset=${offset}`, { signal });
+      shown.push(...page.documents);
+      list.classList.remove("loading");
+      if (!shown.length) return list.replaceChildren(h("p", { class: "muted" }, "No documents yet."));
+      const rest = page.next_offset === null ? [] : [h("p", { class: "muted" }, `${shown.length} of ${page.total} shown `,
+        h("button", { type: "button", id: "documents-more", onclick: () => more(page.next_offset) }, "Show more"))];
+      list.replaceChildren(docTable(shown, () => load(list, signal)), ...rest);
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      list.classList.remove("loading");
+      list.replaceChildren(errorBox(err));
+    }
+  };
+  await more(0);
+}
+
+function docTable(documents, reload) {
+  return table([
+    { label: "Title", cell: (d) => d.title || d.source, class: "wide" },
+    { label: "Source", cell: (d) => d.source },
+    { label: "Format", cell: (d) => d.format },
+    { label: "Chunks", cell: (d) => String(d.n_chunks), class: "num" },
+    { label: "Size", cell: (d) => fmtBytes(d.size), class: "num" },
+    { label: "Groups", cell: (d) => (d.groups || []).join(", ") },
+    { label: "Updated", cell: (d) => fmtTime(d.updated_at) },
+    { label: "", cell: (d) => deleteButton(d, reload) },
+  ], documents, (d) => ({ class: "doc-row", dataset: { docId: d.doc_id, source: d.source } }));
 }
 
 /** Two clicks: "Delete", then "Delete for good" (the document and everything derived from it go). */
