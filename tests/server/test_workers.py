@@ -126,3 +126,50 @@ def test_connections_are_spread_evenly_and_a_dead_worker_is_replaced(tmp_path):
         for c in clients:
             c.close()
         assert server.stop() == 0
+
+
+def test_a_stalled_worker_is_passed_over_not_waited_for():
+    """A worker that reads nothing (stalled, or still starting) fills its channel; the supervisor
+    then hands connections to the next worker instead of blocking its accepting thread."""
+    import socket
+
+    from ragwright.server.workers import _Balancer
+
+    with socket.socket() as listener:
+        balancer = _Balancer(listener, 2)
+        stalled, stalled_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        healthy, healthy_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for i, ours in enumerate((stalled, healthy)):
+            ours.setblocking(False)
+            balancer.attach(i, ours)
+        balancer.given[1] = 10**6  # the healthy worker looks busier: the stalled one is tried first
+        conns = [socket.socket() for _ in range(400)]  # more than the stalled channel holds
+        try:
+            for conn in conns:
+                balancer._hand_over(conn)
+            assert 0 < balancer.given[0] < 400 and balancer.given[0] + balancer.given[1] - 10**6 == 400
+            healthy_end.setblocking(False)
+            _, fds, _, _ = socket.recv_fds(healthy_end, 64, 64)
+            assert len(fds) == 1 and all(os.close(fd) is None for fd in fds)
+        finally:
+            for s in (*conns, stalled, stalled_end, healthy, healthy_end):
+                s.close()
+
+
+def test_workers_leave_when_the_supervisor_is_killed(tmp_path):
+    server = LiveServer(tmp_path / "data", workers=2).start()
+    workers = _workers(server.proc.pid)
+    assert len(workers) == 2
+    server.proc.kill()  # SIGKILL: no chance to stop them
+    server.proc.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and b"zombie" not in _state(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived its supervisor"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes().lower()
+    except OSError:
+        return b"zombie"

@@ -80,3 +80,39 @@ def test_stamp_is_created_and_changes_on_every_bump(tmp_path):
     assert again.read() == stamp.read()
     stamp.close()
     again.close()
+
+
+def test_a_writer_that_did_not_bump_is_seen_within_max_age(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        store.set_meta("x", "1")
+        assert store.get_meta("x") == "1"
+        with sqlite3.connect(tmp_path / "s.db") as raw:  # killed before its bump, or an older writer
+            raw.execute("UPDATE meta SET value = '2' WHERE key = 'x'")
+        assert store.get_meta("x") == "1"  # kept: the stamp did not change ...
+        store._kept.max_age_s = 0.05
+        store._kept._kept = (store._kept._kept[0], 0.0, store._kept._kept[2])  # ... and now it is too old
+        assert store.get_meta("x") == "2"
+    finally:
+        store.close()
+
+
+def test_a_stamp_that_cannot_be_opened_only_turns_keeping_off(tmp_path):
+    (tmp_path / "s.db-stamp").mkdir()  # EISDIR, as EACCES would be for another user's file
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        assert store._kept.stamp.read() is None
+        store.set_meta("x", "1")
+        assert store.get_meta("x") == "1"
+    finally:
+        store.close()
+
+
+def test_unknown_keys_are_not_kept(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        for i in range(50):
+            assert store.api_key_by_hash(f"made-up-{i}") is None
+        assert not [k for k in store._kept._kept[2] if k.startswith("key:")]
+    finally:
+        store.close()

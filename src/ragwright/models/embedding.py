@@ -139,6 +139,8 @@ class LocalMiniLM:
         process may have embedded it: then it is fetched now, about 50 us)."""
         if text in self._recent:
             return True
+        if self._session is None:  # the model is not loaded: the first embed() loads it, off the event loop
+            return False
         vector = self.shared.get(text) if self.shared is not None else None
         if vector is None:
             return False

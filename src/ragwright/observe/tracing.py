@@ -87,7 +87,14 @@ def new_trace_id() -> str:
         return "t" + _random_pool.pop().hex()
 
 
-os.register_at_fork(after_in_child=_random_pool.clear)  # a forked child must not repeat its parent's ids
+def _after_fork() -> None:
+    """A forked child must not repeat its parent's ids, nor inherit a lock held at the fork."""
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _random_pool.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 _TRACE_FIELDS = tuple(f.name for f in fields(Trace))
 _SPAN_FIELDS = tuple(f.name for f in fields(Span))
 _current: ContextVar[tuple[Trace, list[Span]] | None] = ContextVar("ragwright_trace", default=None)

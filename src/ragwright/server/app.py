@@ -134,7 +134,7 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
     def readyz() -> JSONResponse:
         try:
             ws.store.get_meta("generation")
-            ws.embedder  # noqa: B018  loads the model once
+            getattr(ws.embedder, "warm_up", lambda: None)()  # loads the model once
         except RagwrightError as exc:
             return error_response(503, "not_ready", str(exc))
         return JSONResponse({"status": "ready"})
@@ -161,7 +161,7 @@ def _warm_up(ws: Workspace) -> None:
         warm = getattr(ws.store, "warm", None)
         if warm is not None:
             warm()
-        ws.embedder  # noqa: B018  loads the model
+        getattr(ws.embedder, "warm_up", lambda: None)()  # loads the model
     except Exception:  # noqa: BLE001  a store or model that cannot load fails the first request, with its own error
         return
     gc.freeze()

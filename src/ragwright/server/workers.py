@@ -18,6 +18,7 @@ The supervisor restarts a worker that dies, and passes SIGTERM / SIGINT on for a
 from __future__ import annotations
 
 import asyncio
+import errno
 import multiprocessing
 import os
 import signal
@@ -70,14 +71,19 @@ class AdoptingServer(uvicorn.Server):
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
             try:
-                _, fds, _, _ = socket.recv_fds(self.channel, 64, 64)
+                msg, fds, flags, _ = socket.recv_fds(self.channel, 64, 64)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
-                fds = []
-            if not fds:  # the supervisor is gone
+                msg, fds, flags = b"", [], 0
+            if not msg:  # the supervisor is gone: so is this server
                 loop.remove_reader(self.channel.fileno())
+                self.should_exit = True
                 return
+            if flags & socket.MSG_CTRUNC:  # out of file descriptors: that connection is lost, not the channel
+                for fd in fds:
+                    os.close(fd)
+                continue
             for fd in fds:
                 sock = socket.socket(fileno=fd)
                 sock.setblocking(False)
@@ -131,20 +137,26 @@ class _Balancer:
         while not stopping.is_set():
             try:
                 conn, _ = self.listener.accept()
-            except OSError:  # closed: stopping
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:
+                if stopping.is_set():  # the listener was closed
+                    return
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    time.sleep(0.1)  # out of resources for a moment: the connection waits in the backlog
+                continue
             with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._hand_over(conn)
 
     def _hand_over(self, conn: socket.socket) -> None:
+        """To the least-loaded worker that takes it at once: a worker whose channel is full (stalled,
+        or still starting) is passed over, so that one slow worker never stops the accepting."""
         order = sorted((i for i, c in enumerate(self.channels) if c is not None), key=self.load)
         for i in order:
             try:
                 socket.send_fds(self.channels[i], [b"c"], [conn.fileno()])  # type: ignore[arg-type]
                 self.given[i] += 1
                 return
-            except OSError:  # that worker died; the supervisor restarts it
+            except OSError:  # full (BlockingIOError) or dead: the next one; a dead one is restarted
                 continue
 
 
@@ -160,6 +172,7 @@ def run_workers(host: str, port: int, workers: int, options: dict[str, Any], gra
         proc = ctx.Process(target=_worker, args=(options, theirs, balancer.counts, i), name=f"ragwright-worker-{i}")
         proc.start()
         theirs.close()
+        ours.setblocking(False)
         old = balancer.channels[i]
         balancer.attach(i, ours)
         if old is not None:

@@ -13,7 +13,7 @@ class AccessMixin:
     _lock: threading.RLock
     _conn: Any
     _transaction: Callable[..., ContextManager[Any]]
-    _kept_read: Callable[[str, Callable[[], Any]], Any]
+    _kept_read: Callable[..., Any]
     _one: Callable[..., tuple | None]
     _all: Callable[..., list[tuple]]
 
@@ -35,7 +35,7 @@ class AccessMixin:
             row = self._one(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?", (key_hash,))
             return self._key(row) if row else None
 
-        return self._kept_read("key:" + key_hash, read)
+        return self._kept_read("key:" + key_hash, read, keep_none=False)
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         return [self._key(r) for r in self._all(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys "
@@ -76,7 +76,7 @@ class AccessMixin:
 
     def add_job(self, job_id: str, kind: str, tenant: str, key_id: str | None, payload: dict[str, Any]) -> None:
         now = time.time()
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.execute("INSERT INTO jobs(job_id, kind, status, tenant, key_id, payload, created_at, updated_at) "
                                "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
                                (job_id, kind, tenant, key_id, json.dumps(payload), now, now))
@@ -86,7 +86,7 @@ class AccessMixin:
         assert set(fields) <= allowed, set(fields) - allowed
         values = [json.dumps(v) if k == "result" else v for k, v in fields.items()]
         sets = ", ".join(f"{k} = ?" for k in fields)
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.execute(f"UPDATE jobs SET {sets}, updated_at = ? WHERE job_id = ?",
                                (*values, time.time(), job_id))
 
@@ -112,6 +112,6 @@ class AccessMixin:
         """Remember that a cache entry was made from these documents: deleting one deletes it."""
         if not doc_ids:
             return
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.executemany("INSERT OR IGNORE INTO cache_sources(namespace, key, doc_id) VALUES (?, ?, ?)",
                                    [(namespace, key, d) for d in dict.fromkeys(doc_ids)])

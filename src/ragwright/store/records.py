@@ -14,7 +14,7 @@ from typing import Any, Callable, ContextManager, Sequence
 class RecordsMixin:
     _lock: threading.RLock
     _conn: Any
-    _transaction: Callable[[], ContextManager[Any]]
+    _transaction: Callable[..., ContextManager[Any]]
     _one: Callable[..., tuple | None]
     _all: Callable[..., list[tuple]]
 
@@ -26,7 +26,7 @@ class RecordsMixin:
 
     def save_eval_run(self, run: dict[str, Any]) -> None:
         values = [json.dumps(run.get(c, {})) if c in self._RUN_JSON else run[c] for c in self._RUN_COLUMNS]
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.execute(f"INSERT INTO eval_runs({', '.join(self._RUN_COLUMNS)}) VALUES "
                                f"({', '.join('?' * len(self._RUN_COLUMNS))})", values)
 
@@ -54,14 +54,14 @@ class RecordsMixin:
 
     def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None:
         now = time.time()
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.execute("INSERT OR REPLACE INTO cache_entries(namespace, key, value, created_at, expires_at) "
                                "VALUES (?, ?, ?, ?, ?)", (namespace, key, value, now,
                                                           now + ttl_s if ttl_s is not None else None))
 
     def cache_delete(self, namespace: str, keys: Sequence[str] | None = None) -> int:
         """Drop some keys of a namespace, or all of it; expired entries of every namespace go too."""
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             if keys is None:
                 n = self._conn.execute("DELETE FROM cache_entries WHERE namespace = ?", (namespace,)).rowcount
             else:
@@ -78,7 +78,7 @@ class RecordsMixin:
         """Reserve `amount_usd` against each (budget, scope column, subject, since, limit), all or
         none, in one write transaction. Returns None, or the first (budget, used, limit) it would pass."""
         now = time.time()
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             for budget, column, subject, since, limit in checks:
                 used = self._spent(column, subject, since) + (self._conn.execute(
                     "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations WHERE budget = ? "
@@ -105,7 +105,7 @@ class RecordsMixin:
         """Store a call and release its reservation in the same transaction: the money is never
         counted twice or not at all."""
         usage = record["usage"]
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             if reservation_id:
                 self._conn.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
             self._conn.execute(
@@ -115,7 +115,7 @@ class RecordsMixin:
                  int(record["cached"]), record["latency_ms"], record.get("error"), json.dumps(record)))
 
     def release_budget(self, reservation_id: str) -> None:
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
 
     def usage_summary(self, by: str = "route", since: float = 0.0) -> list[dict[str, Any]]:

@@ -230,6 +230,12 @@ MIGRATIONS: list[str] = [
         DELETE FROM learned_marks WHERE doc_id = old.doc_id;
     END;
     """,
+    # 8: no table changes. Processes now keep what they read until a write stamp beside the
+    # database changes (store/stamp.py), and every writer must rewrite that stamp: versions that
+    # do not, and so would leave readers stale, refuse a store at this version.
+    """
+    INSERT OR REPLACE INTO meta(key, value) VALUES ('write_stamp', '1');
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

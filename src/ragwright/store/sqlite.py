@@ -117,7 +117,7 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
 
     def record_failure(self, source: str, error: str) -> None:
         """Remember why a file failed; its previously indexed version, if any, stays searchable."""
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.execute(
                 """INSERT INTO manifest(source, status, error) VALUES (?, 'failed', ?)
                    ON CONFLICT(source) DO UPDATE SET status='failed', error=excluded.error,
@@ -192,10 +192,10 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
 
         return self._kept_read("meta:" + key, read)
 
-    def _kept_read(self, name: str, read: Callable[[], Any]) -> Any:
+    def _kept_read(self, name: str, read: Callable[[], Any], keep_none: bool = True) -> Any:
         """read(), or what it gave last under the same write stamp (store/stamp.py); inside this
         thread's own write, always read (not committed yet, so the stamp is not bumped)."""
-        return read() if getattr(self._local, "writing", False) else self._kept.get(name, read)
+        return read() if getattr(self._local, "writing", False) else self._kept.get(name, read, keep_none)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._lock, self._transaction():
@@ -402,8 +402,10 @@ class SqliteStore(RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
         self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
     def _transaction(self, stamp: bool = True) -> "_Tx":
-        """A write transaction; stamp=False only for trace and audit batches (they change nothing
-        that readers keep under the write stamp)."""
+        """A write transaction; stamp=False only for writes that change nothing readers keep under
+        the write stamp (meta, API keys, documents and chunks): traces, audit, caches, budgets,
+        jobs, feedback, evaluation runs, failures. Bumping for them would make every worker read
+        its kept values again after each ask or ingestion step."""
         return _Tx(self._conn, self.path, self._local, self._kept.stamp.bump if stamp else None)
 
 

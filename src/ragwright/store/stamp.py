@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,9 +24,11 @@ class WriteStamp:
     def __init__(self, db_path: Path) -> None:
         self.path = Path(str(db_path) + "-stamp")
         self._map: mmap.mmap | None = None
+        self._fd: int | None = None
         try:
-            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             if os.fstat(self._fd).st_size < self.SIZE:
+                _like(self._fd, Path(db_path))
                 os.pwrite(self._fd, os.urandom(self.SIZE), 0)
             # Read through a shared mapping: the page cache itself, so a read is a memory copy, with
             # no system call (a pread released and retook the GIL, 7% of a server's time).
@@ -36,7 +39,10 @@ class WriteStamp:
     def read(self) -> bytes | None:
         """The current stamp; None when there is none to trust (keep nothing)."""
         m = self._map
-        return m[:self.SIZE] if m is not None else None
+        try:
+            return m[:self.SIZE] if m is not None else None
+        except ValueError:  # closed by another thread meanwhile
+            return None
 
     def bump(self) -> None:
         """After a commit: everything kept under the previous stamp is to be read again."""
@@ -56,24 +62,45 @@ class WriteStamp:
 
 
 class KeptReads:
-    """Values read from the store, kept while the write stamp stays the same."""
+    """Values read from the store, kept while the write stamp stays the same, and for at most
+    `max_age_s` whatever the stamp says: a writer that could not bump it (killed between its
+    commit and the bump, or unable to open the stamp file) leaves readers stale for that long."""
 
-    def __init__(self, db_path: Path, limit: int = 10_000) -> None:
+    def __init__(self, db_path: Path, limit: int = 10_000, max_age_s: float = 1.0) -> None:
         self.stamp = WriteStamp(db_path)
-        self.limit = limit
-        self._kept: tuple[bytes | None, dict[str, Any]] = (None, {})
+        self.limit, self.max_age_s = limit, max_age_s
+        self._kept: tuple[bytes | None, float, dict[str, Any]] = (None, 0.0, {})
 
-    def get(self, name: str, read: Callable[[], Any]) -> Any:
-        """read(), or what it returned last under the current stamp. The stamp is read first."""
+    def get(self, name: str, read: Callable[[], Any], keep_none: bool = True) -> Any:
+        """read(), or what it returned last under the current stamp. The stamp is read first.
+        keep_none=False: a None (say, an unknown API key) is not kept, so that a stream of made-up
+        keys cannot flush what is kept."""
         stamp = self.stamp.read()
         if stamp is None:
             return read()
-        kept_stamp, kept = self._kept
-        if kept_stamp != stamp:
+        kept_stamp, expires, kept = self._kept
+        now = time.monotonic()
+        if kept_stamp != stamp or now > expires:
             kept = {}
-            self._kept = (stamp, kept)
-        if name not in kept:
+            self._kept = (stamp, now + self.max_age_s, kept)
+        if name in kept:
+            return kept[name]
+        value = read()
+        if value is not None or keep_none:
             if len(kept) >= self.limit:
                 kept.clear()
-            kept[name] = read()
-        return kept[name]
+            kept[name] = value
+        return value
+
+
+def _like(fd: int, db_path: Path) -> None:
+    """A new stamp file gets the database's permission bits and, when run as root, its owner (as
+    SQLite does for -wal and -shm): otherwise `sudo ragwright ...` would leave a stamp the
+    service's own user cannot open."""
+    try:
+        st = os.stat(db_path)
+        os.fchmod(fd, st.st_mode & 0o666)
+        if os.geteuid() == 0:
+            os.fchown(fd, st.st_uid, st.st_gid)
+    except OSError:
+        pass

@@ -139,7 +139,7 @@ class TracesMixin:
                       marks: Sequence[dict[str, Any]], cited: Sequence[str] = ()) -> None:
         """Committed before this returns (WAL): the feedback survives a crash right after."""
         self.flush_traces()
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(stamp=False):
             self._conn.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (feedback_id, trace_id, time.time(), key_id, tenant, query, rating, rating_scale,
                                 correction, json.dumps(list(marks)), json.dumps(list(cited))))
