@@ -121,3 +121,35 @@ def test_trace_ids_are_random_unique_and_differ_in_a_forked_child():
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 64).decode() != new_trace_id()
+
+
+def test_a_read_or_deletion_waits_for_the_batch_the_writer_thread_already_took(workspace, corpus):
+    """The writer thread swaps the queue out, then writes: a read (or a deletion) flushing at that
+    moment finds the queue empty, and must still not run before that batch is in."""
+    workspace.ingest([corpus])
+    store = workspace.store
+    taken = []
+
+    def slow_redactor(data):  # runs in the writer thread, after it took the batch
+        taken.append(time.monotonic())
+        time.sleep(0.4)
+        return data
+
+    store.trace_redactor = slow_redactor
+    try:
+        hit = workspace.search("vacation days", 3)[0]
+        deadline = time.monotonic() + 5
+        while not taken:  # the writer thread holds the batch now
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert [t["name"] for t in store.list_traces(limit=5)][:1] == ["search"]
+        with start_trace("manual", input={"q": "x"}, sink=store.save_trace) as t:
+            t.doc_ids.add(hit.doc_id)
+        taken.clear()
+        while not taken:
+            time.sleep(0.005)
+        workspace.delete(hit.doc_id)  # the batch holding the manual trace is in the writer's hands
+        time.sleep(0.5)
+        assert store.get_trace(t.trace_id) is None
+    finally:
+        store.trace_redactor = None

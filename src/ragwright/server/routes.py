@@ -190,7 +190,7 @@ def _without_server_paths(job: dict[str, Any], paths: list[str]) -> dict[str, An
 @router.get("/documents", tags=["documents"])
 def list_documents(request: Request, principal: Principal = Depends(require("read")),
                    limit: int = Query(1000, ge=1, le=10_000, description="documents per page"),
-                   offset: int = Query(0, ge=0, description="documents to skip (by source)")) -> dict[str, Any]:
+                   offset: int = Query(0, ge=0, le=2**62, description="documents to skip (by source)")) -> dict[str, Any]:
     """The documents this key may read, by source, a page at a time: `next_offset` is null on the last page."""
     ws, access = state_of(request).ws, {"access": principal.access}
     docs = ws.documents(access, limit, offset)

@@ -27,6 +27,7 @@ class TracesMixin:
     def _init_traces(self) -> None:
         self._trace_queue: list[dict[str, Any]] = []
         self._trace_queue_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._trace_wake = threading.Condition(self._trace_queue_lock)
         self._trace_writer: threading.Thread | None = None
         self._trace_stopping = False
@@ -48,7 +49,13 @@ class TracesMixin:
                 self._trace_wake.notify()
 
     def flush_traces(self) -> None:
-        """Write the queued traces now (a no-op when none are queued)."""
+        """Write the queued traces now (a no-op when none are queued). One flush at a time: a read
+        or a deletion that flushes also waits for the batch the writer thread took just before, so
+        it never reads (or deletes) before that batch is in. Never called holding self._lock."""
+        with self._flush_lock:
+            self._flush_queued()
+
+    def _flush_queued(self) -> None:
         with self._trace_queue_lock:
             batch, self._trace_queue = self._trace_queue, []
         if not batch:
