@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 from pathlib import Path
 
 import numpy as np
+
+from .._sidefile import SideFile
 
 
 class SharedVectors:
     def __init__(self, path: Path, model: str, dim: int, limit: int = 100_000) -> None:
         self.path, self.model, self.dim, self.limit = Path(path), model, dim, limit
-        self._local = threading.local()
+        self._file = SideFile(path, "CREATE TABLE IF NOT EXISTS vectors(digest BLOB PRIMARY KEY, vector BLOB NOT NULL)",
+                              timeout_s=1.0)
         self._puts = 0
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=1)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("CREATE TABLE IF NOT EXISTS vectors(digest BLOB PRIMARY KEY, vector BLOB NOT NULL)")
-            self._local.conn = conn
-        return conn
+        return self._file.conn()
 
     def _digest(self, text: str) -> bytes:
         return hashlib.sha256(f"{self.model}\0{text}".encode("utf-8")).digest()

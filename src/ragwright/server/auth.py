@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .._sidefile import SideFile
 from ..types import Access
 
 SCOPES = ("read", "write", "admin")
@@ -93,17 +94,10 @@ class SharedRateLimiter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
+        self._file = SideFile(path, "CREATE TABLE IF NOT EXISTS buckets(key_id TEXT PRIMARY KEY, tokens REAL, at REAL)")
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("CREATE TABLE IF NOT EXISTS buckets(key_id TEXT PRIMARY KEY, tokens REAL, at REAL)")
-            self._local.conn = conn
-        return conn
+        return self._file.conn()
 
     def take(self, key_id: str, per_min: int | None) -> float | None:
         if not per_min:
