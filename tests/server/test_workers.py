@@ -173,3 +173,20 @@ def _state(pid: int) -> bytes:
         return Path(f"/proc/{pid}/status").read_bytes().lower()
     except OSError:
         return b"zombie"
+
+
+def test_query_vectors_last_one_server_run(tmp_path):
+    from ragwright.models.shared_vectors import SharedVectors
+
+    import numpy as np
+
+    data = tmp_path / "data"
+    data.mkdir()
+    old = SharedVectors(data / "query-vectors.db", "m", 2)
+    old.put("a query from the last run", np.ones(2, np.float32))
+    assert old.get("a query from the last run") is not None
+    server = LiveServer(data, workers=2).start()
+    try:
+        assert SharedVectors(data / "query-vectors.db", "m", 2).get("a query from the last run") is None
+    finally:
+        assert server.stop() == 0

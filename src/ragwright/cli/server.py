@@ -36,6 +36,8 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
         uvicorn.run(app, **options)
         return
     app.state.rw.ws.close()
+    for stale in Path(where).glob("query-vectors.db*"):  # query vectors live as long as one server run
+        stale.unlink(missing_ok=True)
     # Requests already run side by side in the workers: BLAS threads on top would only contend.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # (numpy products in the answerer, the adapter)
     os.environ.update(RAGWRIGHT_SERVE_DATA_DIR=str(Path(where).resolve()), RAGWRIGHT_SERVE_WORKERS=str(workers),

@@ -3,8 +3,9 @@
 Each worker remembers the queries it embedded, but a repeated query reaches any worker: with two
 workers, each repeated query was embedded twice (15 ms of CPU each), and the first repeats of a
 busy period ran the model in every worker. A look-up here costs about 50 us. The file holds
-digests of the queries, never their text, and vectors; it is derived data, safe to delete, and
-bounded to the most recent `limit` queries. Any SQLite trouble only means a miss."""
+digests of the queries, never their text, and vectors; it is derived data, bounded to the most
+recent `limit` queries, and `ragwright serve` deletes it when it starts, so it lasts one server
+run (vectors can be partly inverted). Any SQLite trouble only means a miss."""
 
 from __future__ import annotations
 
