@@ -190,3 +190,19 @@ def test_query_vectors_last_one_server_run(tmp_path):
         assert SharedVectors(data / "query-vectors.db", "m", 2).get("a query from the last run") is None
     finally:
         assert server.stop() == 0
+
+
+def test_a_worker_that_keeps_dying_at_start_is_restarted_ever_more_slowly():
+    from ragwright.server.workers import Restarts
+
+    r = Restarts(1, quick_s=10, cap_s=60)
+    r.started[0] = 0.0
+    assert r.due(0, 1000.0)  # died after a long life: at once
+    waits, now = [], 1000.0
+    for _ in range(9):  # each new one dies within a second
+        now += 1.0
+        found_dead = now
+        while not r.due(0, now):
+            now += 0.25
+        waits.append(now - found_dead)
+    assert waits[:4] == [0.5, 1.0, 2.0, 4.0] and waits[-1] == 60.0

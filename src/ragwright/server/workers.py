@@ -160,6 +160,28 @@ class _Balancer:
                 continue
 
 
+class Restarts:
+    """When to start a worker again after it died: at once after a long life, with a doubling wait
+    (up to a minute) while each new one dies within `quick_s` (a worker that cannot start would
+    otherwise be spawned, load its model and die twice a second)."""
+
+    def __init__(self, workers: int, quick_s: float = 10.0, cap_s: float = 60.0) -> None:
+        self.quick_s, self.cap_s = quick_s, cap_s
+        self.started = [0.0] * workers
+        self.failures = [0] * workers
+        self.not_before: list[float | None] = [None] * workers
+
+    def due(self, i: int, now: float) -> bool:
+        """Called while worker i is dead: whether to start it now (and then it counts as started)."""
+        if self.not_before[i] is None:  # just found dead
+            self.failures[i] = self.failures[i] + 1 if now - self.started[i] < self.quick_s else 0
+            self.not_before[i] = now + (min(self.cap_s, 0.5 * 2 ** (self.failures[i] - 1)) if self.failures[i] else 0.0)
+        if now < self.not_before[i]:  # type: ignore[operator]
+            return False
+        self.started[i], self.not_before[i] = now, None
+        return True
+
+
 def run_workers(host: str, port: int, workers: int, options: dict[str, Any], graceful_s: float) -> None:
     """Serve until SIGTERM or SIGINT, then let every worker finish its requests (graceful_s)."""
     listener = listening_socket(host, port)
@@ -187,9 +209,10 @@ def run_workers(host: str, port: int, workers: int, options: dict[str, Any], gra
     accepter = threading.Thread(target=balancer.serve, args=(stopping,), name="ragwright-accept", daemon=True)
     accepter.start()
     try:
+        restarts = Restarts(workers)
         while not stopping.wait(0.5):
             for i, proc in enumerate(procs):
-                if not proc.is_alive():  # crashed: serve on with a fresh one
+                if not proc.is_alive() and restarts.due(i, time.monotonic()):  # crashed: a fresh one
                     procs[i] = start(i)
     finally:
         try:
