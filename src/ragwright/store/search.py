@@ -37,11 +37,7 @@ class SearchMixin:
     def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         generation = self._generation()
         index = self._derived("bm25", self._build_sparse, generation)
-        if self._vocab_generation != generation:
-            with self._lock:
-                self._load_vocab()
-                self._vocab_generation = generation
-        vocab = self._vocab
+        vocab = self._current_vocab(generation)
         term_ids = [vocab[t] for t in self.analyzer.terms(query) if t in vocab]
         if not term_ids:
             return []
@@ -58,10 +54,15 @@ class SearchMixin:
         generation = self._generation()
         self._derived("bm25", self._build_sparse, generation)
         self._derived("dense", self._build_dense, generation)
-        with self._lock:
-            if self._vocab_generation != generation:
+        self._current_vocab(generation)
+
+    def _current_vocab(self, generation: int) -> dict[str, int]:
+        """The term vocabulary as of `generation` (terms other writers added are read once per write)."""
+        if self._vocab_generation != generation:
+            with self._lock:
                 self._load_vocab()
                 self._vocab_generation = generation
+        return self._vocab
 
     def indexes_current(self) -> bool:
         """Whether a search would find its in-memory indexes built (no rebuild after a write)."""
