@@ -8,7 +8,11 @@ near-duplicates). Template-grouped k-fold: the name tagger is trained on the oth
 and the whole detector (tuned patterns + tagger + overlap resolution) scans the held-out texts;
 counts are summed over the folds. Scores are exact span and label (strict); "R overlap" counts a
 found span of the right label that merely overlaps (what redaction needs), and "NAME" rows ignore
-which of PERSON / ORGANIZATION / LOCATION a name was given. Labels are mapped to Presidio's
+which of PERSON / ORGANIZATION / LOCATION a name was given. A second table scores words, as
+presidio-research's TokenEvaluator does (the data set's own evaluator): a word of a name is found
+when it gets its gold type, and "name words redacted" counts it found under any label, which is
+what keeps it from leaving the machine. The tagger also trains on guard/data/ner_synthetic.jsonl
+(hand-written patterns filled by Faker; never scored). Labels are mapped to Presidio's
 (GPE -> LOCATION, DOMAIN_NAME -> URL); AGE, TITLE, NRP and ZIP_CODE are not detected and left out.
 The pattern rules were written looking at all dev templates, so for structured types the held-out
 figure measures the rules on seen templates; the trained part is the name tagger. Speed: texts per
@@ -52,7 +56,8 @@ from ragwright.guard.pii import STRUCTURED, PiiDetector  # noqa: E402
 from ragwright.guard.train_ner import NAMES, crossvalidate, load_rows  # noqa: E402
 
 REPORTED = (*STRUCTURED, "US_DRIVER_LICENSE", *NAMES, "STREET_ADDRESS")
-PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85}
+PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85,
+               "names recall, words": 0.85}
 ABLATION = {"none": (), "questions": ("questions",), "passages": ("passages",), "both (shipped)": ("passages", "questions")}
 
 
@@ -101,13 +106,19 @@ def bench_pii(args: argparse.Namespace) -> dict[str, Any]:
     say(table(lines, ["type (held-out templates)", "gold", "P", "R", "F1", "P overlap", "R overlap",
                       "Presidio P", "Presidio R", "Presidio F1"]))
     say(table([[k, v, round(1000 / v, 2)] for k, v in speed.items()], ["speed", "texts/s", "ms/text"]))
+    words = {name: cv.tokens.prf(labs) for name, labs in [(lab, [lab]) for lab in (*NAMES, "STREET_ADDRESS")]
+             + [("names (micro)", list(NAMES)), ("name words redacted (any label)", ["ANY"])]}
+    say(table([[k, v["support"], v["precision"] if k in (*NAMES, "STREET_ADDRESS", "names (micro)") else "",
+                v["recall"]] for k, v in words.items()], ["words (held-out templates)", "gold words", "P", "R"]))
     s, n = per_type["structured (micro)"]["ragwright"], per_type["names (micro)"]["ragwright"]
-    measured = {"structured precision": s["precision"], "structured recall": s["recall"], "names recall": n["recall"]}
+    measured = {"structured precision": s["precision"], "structured recall": s["recall"], "names recall": n["recall"],
+                "names recall, words": words["names (micro)"]["recall"]}
     checks = {k: {"target": v, "measured": measured[k], "met": measured[k] >= v} for k, v in PII_TARGETS.items()}
     say(table([[k, c["target"], c["measured"], "yes" if c["met"] else "NO"] for k, c in checks.items()],
-              ["target (strict)", "min", "measured", "met"]))
+              ["target", "min", "measured", "met"]))
     return {"texts": len(rows), "templates": len({r["template_id"] for r in rows}), "folds": args.folds,
-            "epochs": args.epochs, "runs": args.runs, "per_type": per_type, "speed": speed, "targets": checks}
+            "epochs": args.epochs, "runs": args.runs, "per_type": per_type, "words": words, "speed": speed,
+            "targets": checks}
 
 
 def fmt(m: dict[str, dict[str, float]], key: str) -> str:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from ragwright.errors import ModelError
 from ragwright.guard.minilm import model_file
-from ragwright.guard.ner import DATA_DIR, META_FILE, NameTagger, join_adjacent, token_features, tokenize, trim
+from ragwright.guard.ner import (DATA_DIR, META_FILE, NER_LABELS, NameTagger, join_adjacent, token_features, tokenize,
+                                 trim)
+from ragwright.guard.ner_synth import PER_TEMPLATE, SYNTHETIC, TEMPLATES, load_synthetic, synthetic_examples
 from ragwright.guard.pii import PiiDetector, PiiSpan, resolve
 from tests.conftest import shared_data
 
@@ -195,10 +198,13 @@ def test_names_are_found_and_structured_spans_win_inside_them() -> None:
     ("Pelhrimov.", "LOCATION", "Pelhrimov"), ("Conway Inc.", "ORGANIZATION", "Conway Inc."),
     ("Ken N.", "PERSON", "Ken N."), ("The Garmin", "ORGANIZATION", "Garmin"), ("Vizirov,", "PERSON", "Vizirov"),
     ("12 Main St.", "STREET_ADDRESS", "12 Main St."), ("The Hague", "PERSON", "The Hague"),
+    ("Southern Tunisia", "LOCATION", "Tunisia"), ("South Africa", "LOCATION", "South Africa"),
+    ("Northern Ireland", "LOCATION", "Northern Ireland"), ("Western Springs", "LOCATION", "Western Springs"),
+    ("Southern Tunisia", "ORGANIZATION", "Southern Tunisia"),
 ])
 def test_span_boundaries_follow_presidio_conventions(text: str, label: str, expected: str) -> None:
     tokens = tokenize(text)
-    a, b = trim(tokens, 0, len(tokens), label)
+    a, b = trim(tokens, 0, len(tokens), label, frozenset({"tunisia", "south africa", "ireland"}))
     assert text[tokens[a].start:tokens[b - 1].end] == expected
 
 
@@ -246,11 +252,42 @@ def test_missing_or_stale_weights_and_model_files_fail_loudly(tmp_path) -> None:
 def test_held_out_template_floors_on_the_dev_set() -> None:
     from ragwright.guard.train_ner import crossvalidate, load_rows
 
-    cv = crossvalidate(load_rows(shared_data("pii") / "dev.jsonl"), k=3, epochs=8, runs=2)
+    rows = load_rows(shared_data("pii") / "dev.jsonl")
+    cv = crossvalidate(rows, k=3, epochs=8, runs=2)
     table = cv.table(["PERSON"])
-    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.73 / 0.75, names with
-    # type ignored 0.78 / 0.80, PERSON 0.83 / 0.87. The floors leave a few points for other machines.
+    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.77 / 0.81, names with
+    # type ignored 0.81 / 0.86, PERSON 0.89 / 0.88; words of names redacted 0.96. Without the
+    # synthetic sentences names fall to about 0.75 recall, below the floor.
     assert table["structured (micro)"]["precision"] >= 0.95 and table["structured (micro)"]["recall"] >= 0.95
-    assert table["names (micro)"]["recall"] >= 0.70 and table["names (micro)"]["precision"] >= 0.68
-    assert table["NAME (untyped)"]["recall"] >= 0.75
-    assert table["PERSON"]["recall"] >= 0.8
+    assert table["names (micro)"]["recall"] >= 0.78 and table["names (micro)"]["precision"] >= 0.72
+    assert table["NAME (untyped)"]["recall"] >= 0.83
+    assert table["PERSON"]["recall"] >= 0.84
+    assert cv.tokens.prf(["ANY"])["recall"] >= 0.94
+
+
+# -- the synthetic training sentences -----------------------------------------------------------------------
+
+def test_shipped_synthetic_sentences_are_what_the_patterns_make() -> None:
+    shipped = load_synthetic()
+    patterns = [line for line in TEMPLATES.read_text(encoding="utf-8").splitlines() if line and line[0] != "#"]
+    assert len(shipped) == PER_TEMPLATE * len(patterns)
+    labels = Counter(label for _, spans in shipped for _, _, label in spans)
+    assert set(labels) == set(NER_LABELS) and min(labels.values()) >= 40
+    for text, spans in shipped:  # every span is whole words: the tagger's tokens can express it
+        starts, ends = {t.start for t in tokenize(text)}, {t.end for t in tokenize(text)}
+        assert all(a in starts and b in ends and text[a:b].strip() == text[a:b] for a, b, _ in spans), text
+    meta = json.loads((DATA_DIR / META_FILE).read_text(encoding="utf-8"))
+    assert meta["synthetic"]["sha256"] == hashlib.sha256(SYNTHETIC.read_bytes()).hexdigest()
+
+
+def test_patterns_are_filled_with_spans_on_the_values(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "t.txt").write_text("# comment\nDear {PERSON}, {BRAND} ships to {CITY}.\n{PERSON}\\n{TITLE}\n",
+                                    encoding="utf-8")
+    made = synthetic_examples(per_template=4, seed=3, path=tmp_path / "t.txt")
+    assert len(made) == 8
+    text, spans = made[0]
+    assert text.startswith("Dear ") and [lab for _, _, lab in spans] == ["PERSON", "ORGANIZATION", "LOCATION"]
+    assert text[spans[0][1]:spans[1][0]] == ", " and text[spans[1][1]:spans[2][0]] == " ships to "
+    text, spans = made[1 * 4]
+    assert "\n" in text and [lab for _, _, lab in spans] == ["PERSON"]  # a job title is filled, not labelled
+    assert text[:spans[0][1]] == text.split("\n")[0]

@@ -2,8 +2,8 @@
 
     python -m ragwright.guard.train_ner --data ../shared/data/pii/dev.jsonl [--cv 5]
 
-Writes guard/data/ner_weights.npz and ner_meta.json, trained on every dev template (that is what
-ships). Sentences of one template are near-duplicates (same words, other names), so a random split
+Writes guard/data/ner_weights.npz and ner_meta.json, trained on every dev template plus the
+synthetic sentences of guard/data/ner_synthetic.jsonl (see ner_synth.py); that is what ships. Sentences of one template are near-duplicates (same words, other names), so a random split
 would measure memory: every figure here comes from template-grouped folds, where the tagger is
 trained on some templates and scored on the others. The bench and the tests use the same helpers.
 """
@@ -25,6 +25,7 @@ import numpy as np
 
 from .minilm import WordVectors
 from .ner import DATA_DIR, FEATURE_VERSION, META_FILE, NER_LABELS, WEIGHTS_FILE, Encoded, NameTagger, Token, tokenize
+from .ner_synth import SYNTHETIC, load_synthetic
 from .pii import DATASET_LABELS, STRUCTURED, PiiDetector, PiiSpan
 
 NAMES: tuple[str, ...] = ("PERSON", "ORGANIZATION", "LOCATION")
@@ -217,6 +218,33 @@ class Counts:
                 "support": tp + fn, "predicted": tp + fp}
 
 
+def token_labels(text: str, spans: Iterable[Span]) -> list[str]:
+    """One label per word ("O" outside every span), the unit presidio-research's TokenEvaluator
+    scores: a name half found counts half. Punctuation tokens are left out."""
+    words = [t for t in tokenize(text) if t.text[0].isalnum()]
+    out = ["O"] * len(words)
+    for a, b, label in spans:
+        for i, t in enumerate(words):
+            if t.start >= a and t.end <= b and out[i] == "O":
+                out[i] = label
+    return out
+
+
+def add_tokens(counts: Counts, gold: Sequence[str], pred: Sequence[str]) -> None:
+    """Token-level counts: a word is a hit when its predicted label is its gold label; "ANY" also
+    counts every word of a gold name given any label at all, that is, redacted."""
+    for g, p in zip(gold, pred):
+        if g != "O" and g == p:
+            counts.tp[g] += 1
+        else:
+            if g != "O":
+                counts.fn[g] += 1
+            if p != "O":
+                counts.fp[p] += 1
+        if g in NAMES:
+            (counts.tp if p != "O" else counts.fn)["ANY"] += 1
+
+
 def untyped(spans: Iterable[Span], labels: Iterable[str] = NAMES, as_label: str = "NAME") -> list[Span]:
     """Names with their type erased: is a name found at all, whatever type it was given?"""
     keep = set(labels)
@@ -225,10 +253,11 @@ def untyped(spans: Iterable[Span], labels: Iterable[str] = NAMES, as_label: str 
 
 @dataclass
 class CrossValidation:
-    """Held-out-template figures: strict (exact span and label) and overlap counts, speed."""
+    """Held-out-template figures: strict (exact span and label), overlap and token counts, speed."""
 
     strict: Counts
     overlap: Counts
+    tokens: Counts
     texts: int
     seconds: float
     folds: int
@@ -242,17 +271,21 @@ class CrossValidation:
 
 
 def crossvalidate(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0, epochs: int = 12, runs: int = 5,
-                  detector: PiiDetector | None = None, log: Any = None) -> CrossValidation:
-    """Train the tagger on k-1 folds of templates, scan the held-out texts with the whole detector
-    (patterns + tagger + overlap resolution), and add up the counts over the folds."""
+                  detector: PiiDetector | None = None, log: Any = None,
+                  extra: Sequence[tuple[str, Sequence[Span]]] | None = None) -> CrossValidation:
+    """Train the tagger on k-1 folds of templates (plus `extra` sentences, by default the shipped
+    synthetic ones, never scored), scan the held-out texts with the whole detector (patterns +
+    tagger + overlap resolution), and add up the counts over the folds."""
     detector = detector or PiiDetector()
     detector.names = True
     encoder = new_tagger(WordVectors(cache=True))  # held-out texts reuse their vectors
     encoded = encode(encoder, [(r["text"], gold_spans(r, NER_LABELS)) for r in rows])
-    strict, overlap = Counts(), Counts()
+    extra = load_synthetic() if extra is None else extra
+    added = encode(encoder, [(text, [s for s in spans if s[2] in NER_LABELS]) for text, spans in extra])
+    strict, overlap, words = Counts(), Counts(), Counts()
     seconds, texts = 0.0, 0
     for n, (train, test) in enumerate(template_folds(rows, k, seed)):
-        detector.tagger = fit(new_tagger(encoder.vectors), [encoded[i] for i in train], epochs, seed=seed, runs=runs)
+        detector.tagger = fit(new_tagger(encoder.vectors), [encoded[i] for i in train] + added, epochs, seed=seed, runs=runs)
         detector.warm_up()
         for i in test:
             t0 = time.perf_counter()
@@ -264,10 +297,11 @@ def crossvalidate(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0, epo
             overlap.add(gold, pred, overlap=True)
             strict.add(untyped(gold), untyped(pred))
             overlap.add(untyped(gold), untyped(pred), overlap=True)
+            add_tokens(words, token_labels(rows[i]["text"], gold), token_labels(rows[i]["text"], pred))
         texts += len(test)
         if log:
             log(f"fold {n + 1}/{k}: {len(train)} training texts, {len(test)} held out")
-    return CrossValidation(strict, overlap, texts, seconds, k)
+    return CrossValidation(strict, overlap, words, texts, seconds, k)
 
 
 def spans_of(found: Iterable[PiiSpan]) -> list[Span]:
@@ -291,11 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cv = crossvalidate(rows, k=args.cv, epochs=args.epochs, runs=args.runs, log=lambda m: print(m, file=sys.stderr))
         print(json.dumps(cv.table([*STRUCTURED, *NAMES, "STREET_ADDRESS"]), indent=2), file=sys.stderr)
     t0 = time.perf_counter()
-    tagger = train([(r["text"], gold_spans(r, NER_LABELS)) for r in rows], epochs=args.epochs, runs=args.runs)
+    synthetic = load_synthetic()
+    tagger = train([(r["text"], gold_spans(r, NER_LABELS)) for r in rows] + synthetic, epochs=args.epochs, runs=args.runs)
     digest = hashlib.sha256(args.data.read_bytes()).hexdigest()
     save(tagger, args.out, meta={
         "trained_on": {"file": args.data.name, "sha256": digest, "texts": len(rows),
                        "templates": len({r["template_id"] for r in rows})},
+        "synthetic": {"file": SYNTHETIC.name, "sha256": hashlib.sha256(SYNTHETIC.read_bytes()).hexdigest(),
+                      "texts": len(synthetic)},
         "epochs": args.epochs, "runs": args.runs, "dropout": 0.3, "label_map": DATASET_LABELS,
         "note": "averaged structured perceptron; weights keyed by blake2b-64 feature hashes"})
     print(f"trained on {len(rows)} texts in {time.perf_counter() - t0:.1f} s; "
