@@ -189,6 +189,8 @@ def test_names_are_found_and_structured_spans_win_inside_them() -> None:
     assert by_text.get("Katarzyna Nowakowska") == "PERSON"
     assert by_text.get("KatarzynaN@example.com") == "EMAIL_ADDRESS"
     assert not any(s.label == "PERSON" and s.start >= 40 and s.end <= 63 for s in spans)
+    assert all(0.5 < s.score <= 1.0 for s in spans), spans  # a found name is not scored 0
+    assert [s.text for s in detector.scan("Please send the IBAN to Rosa Díaz today.")] == ["Rosa Díaz"]
     many = detector.scan_many(["My name is Ingrid Bergström", "", "Call +44 20 7946 0958"])
     assert [s.label for s in many[0]] == ["PERSON"] and many[1] == [] and [s.label for s in many[2]] == ["PHONE_NUMBER"]
 
