@@ -3,8 +3,9 @@
     python -m ragwright.guard.train_ner --data ../shared/data/pii/dev.jsonl [--cv 5]
 
 Writes guard/data/ner_weights.npz and ner_meta.json, trained on every dev template plus the
-synthetic sentences of guard/data/ner_synthetic.jsonl (see ner_synth.py); that is what ships. Sentences of one template are near-duplicates (same words, other names), so a random split
-would measure memory: every figure here comes from template-grouped folds, where the tagger is
+synthetic sentences of guard/data/ner_synthetic.jsonl (see ner_synth.py); that is what ships.
+Sentences of one template are near-duplicates (same words, other names), so a random split would
+measure memory: every figure here comes from template-grouped folds, where the tagger is
 trained on some templates and scored on the others. The bench and the tests use the same helpers.
 """
 
