@@ -57,6 +57,12 @@ def _fillers(fake: Any, rng: random.Random) -> dict[str, tuple[Callable[[], str]
             "BRAND": (brand, "ORGANIZATION"), "brand": (lambda: brand().lower(), "ORGANIZATION"), "TITLE": (fake.job, None)}
 
 
+def read_patterns(path: Path = TEMPLATES) -> list[str]:
+    """The sentence patterns of a templates file: one a line, "#" lines skipped, "\\n" a line break."""
+    return [line.strip().replace("\\n", "\n") for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
 def synthetic_examples(per_template: int = PER_TEMPLATE, seed: int = 0,
                        path: Path = TEMPLATES) -> list[tuple[str, list[Span]]]:
     """(text, [(start, end, label)]) pairs: each pattern filled `per_template` times, each time
@@ -65,10 +71,8 @@ def synthetic_examples(per_template: int = PER_TEMPLATE, seed: int = 0,
 
     rng = random.Random(seed)
     fakers = {}
-    patterns = [line.strip().replace("\\n", "\n") for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")]
     out = []
-    for pattern in patterns:
+    for pattern in read_patterns(path):
         for _ in range(per_template):
             locale = rng.choice(LOCALES[:3] * 2 + LOCALES)
             if locale not in fakers:
