@@ -12,8 +12,10 @@ which of PERSON / ORGANIZATION / LOCATION a name was given. A second table score
 presidio-research's TokenEvaluator does (the data set's own evaluator): a word of a name is found
 when it gets its gold type, and "name words redacted" counts it found under any label, which is
 what keeps it from leaving the machine. The tagger also trains on guard/data/ner_synthetic.jsonl
-(hand-written patterns filled by Faker; never scored). Labels are mapped to Presidio's
-(GPE -> LOCATION, DOMAIN_NAME -> URL); AGE, TITLE, NRP and ZIP_CODE are not detected and left out.
+(hand-written patterns filled by Faker; never scored). An address's town and country lines are
+reported as LOCATION (ner.split_address); where the data set marks the whole address as one span
+they count as false names, and the bench says how many of those there are. Labels are mapped to
+Presidio's (GPE -> LOCATION, DOMAIN_NAME -> URL); AGE, TITLE, NRP and ZIP_CODE are not detected.
 Targets are checked as the issue scores: same label, overlapping span, structured types without
 DATE_TIME. That scoring was found by reproducing the issue's reference figure for Presidio with
 patterns only (P 0.61, R 0.81 on the dev set; the bench prints it); strict figures stand beside.
@@ -133,6 +135,14 @@ def bench_pii(args: argparse.Namespace) -> dict[str, Any]:
                   else ("", ""))] for k, v in scored.items()],
               ["as the issue scores (same label, overlap)", "gold", "P", "R", "P strict", "R strict",
                "Presidio P", "Presidio R"]))
+    # Towns and countries inside an address are reported as LOCATION (ner.split_address); where the
+    # data set marks the whole address as one STREET_ADDRESS they count as false names above.
+    names = scored["names"]["ragwright"]
+    tp = sum(cv.overlap.tp[lab] for lab in NAMES)
+    scored["names"]["places_in_gold_addresses"] = cv.places_in_addresses
+    scored["names"]["precision_without_them"] = round(tp / (names["predicted"] - cv.places_in_addresses), 4)
+    say(f"names: {cv.places_in_addresses} of the {names['predicted'] - tp} false names are towns or countries "
+        f"inside a gold STREET_ADDRESS; without them, P {scored['names']['precision_without_them']}")
     checks = {}
     for k, v in PII_TARGETS.items():  # "structured precision" -> scored["structured"][...]["precision"]
         group, metric = k.split()

@@ -13,8 +13,8 @@ import pytest
 
 from ragwright.errors import ModelError
 from ragwright.guard.minilm import model_file
-from ragwright.guard.ner import (DATA_DIR, META_FILE, NER_LABELS, NameTagger, join_adjacent, token_features, tokenize,
-                                 trim)
+from ragwright.guard.ner import (DATA_DIR, META_FILE, NER_LABELS, NameTagger, join_adjacent, split_address,
+                                 token_features, tokenize, trim)
 from ragwright.guard.ner_synth import (PER_TEMPLATE, SYNTHETIC, TEMPLATES, load_synthetic, read_patterns,
                                        synthetic_examples)
 from ragwright.guard.pii import PiiDetector, PiiSpan, resolve
@@ -229,6 +229,32 @@ def test_touching_names_become_one_name_of_the_last_kind() -> None:
     assert joined == [("ORGANIZATION", 1, 4), ("PERSON", 5, 6), ("ORGANIZATION", 6, 7)]
 
 
+def address_parts(text: str) -> list[tuple[str, str]]:
+    tokens = tokenize(text)
+    breaks = np.array([i > 0 and "\n" in text[tokens[i - 1].end:t.start] for i, t in enumerate(tokens)])
+    parts = split_address(tokens, 0, len(tokens), breaks)
+    return [(label, text[tokens[a].start:tokens[b - 1].end]) for label, a, b in parts]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488",
+     [("STREET_ADDRESS", "20789 Allika 46\n Suite 501"), ("LOCATION", "Riisa"), ("LOCATION", "Estonia"),
+      ("STREET_ADDRESS", "62488")]),
+    ("1600 Amphitheatre Parkway, Mountain View, CA 94043",
+     [("STREET_ADDRESS", "1600 Amphitheatre Parkway"), ("LOCATION", "Mountain View"), ("LOCATION", "CA"),
+      ("STREET_ADDRESS", "94043")]),
+    ("0896 69 Farnell Street, LOOMBAH", [("STREET_ADDRESS", "0896 69 Farnell Street"), ("LOCATION", "LOOMBAH")]),
+    # a line with a digit or a street word ends the walk back from the end: the rest is the street
+    ("Flat 2, 10 Downing Street, London", [("STREET_ADDRESS", "Flat 2, 10 Downing Street"), ("LOCATION", "London")]),
+    ("Apt. 4\n Main Street\n Springfield", [("STREET_ADDRESS", "Apt. 4\n Main Street"), ("LOCATION", "Springfield")]),
+    ("12 Main St.", [("STREET_ADDRESS", "12 Main St.")]),
+    ("Riisa, Estonia", [("STREET_ADDRESS", "Riisa"), ("LOCATION", "Estonia")]),  # the first line stays the address
+    ("230 Igias Street, downstairs", [("STREET_ADDRESS", "230 Igias Street, downstairs")]),  # no capital: no place
+])
+def test_town_and_country_lines_of_an_address_are_places(text: str, expected: list[tuple[str, str]]) -> None:
+    assert address_parts(text) == expected
+
+
 def test_country_names_are_marked_longest_first() -> None:
     text = "Sent from Czech Republic 56655 to New Zealand"
     tokens = tokenize(text)
@@ -253,18 +279,22 @@ def test_missing_or_stale_weights_and_model_files_fail_loudly(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_held_out_template_floors_on_the_dev_set() -> None:
-    from ragwright.guard.train_ner import crossvalidate, load_rows
+    from ragwright.guard.train_ner import NAMES, crossvalidate, load_rows
 
     rows = load_rows(shared_data("pii") / "dev.jsonl")
     cv = crossvalidate(rows, k=3, epochs=8, runs=2)
     table = cv.table(["PERSON"])
-    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.75 / 0.80, names with
-    # type ignored 0.80 / 0.86, PERSON 0.86 / 0.87; words of names redacted 0.965. Without the
-    # synthetic sentences names fall to about 0.75 recall, below the floor.
+    # Measured with these settings (P / R): structured 0.997 / 0.986, names 0.68 / 0.84 (same label,
+    # overlap as the issue scores: 0.70 / 0.87), names with type ignored 0.72 / 0.90, PERSON 0.88 /
+    # 0.87; words of names redacted 0.965. Without the synthetic sentences names fall to about 0.75
+    # recall, without the address split (town lines as places) to 0.80; the split also costs
+    # precision where the data set marks a whole address as one span (117 such places here).
     assert table["structured (micro)"]["precision"] >= 0.95 and table["structured (micro)"]["recall"] >= 0.95
-    assert table["names (micro)"]["recall"] >= 0.78 and table["names (micro)"]["precision"] >= 0.71
-    assert table["NAME (untyped)"]["recall"] >= 0.83
-    assert table["PERSON"]["recall"] >= 0.84
+    assert table["names (micro)"]["recall"] >= 0.82 and table["names (micro)"]["precision"] >= 0.64
+    assert cv.overlap.prf(NAMES)["recall"] >= 0.85
+    assert table["NAME (untyped)"]["recall"] >= 0.87
+    assert table["PERSON"]["recall"] >= 0.85
+    assert cv.places_in_addresses > 0
     assert cv.tokens.prf(["ANY"])["recall"] >= 0.94
 
 
