@@ -166,10 +166,19 @@ def test_a_worse_result_is_not_activated(ws, monkeypatch):
 def test_deleted_documents_are_ignored_and_forgotten(ws):
     targets = give_feedback(ws)
     gone = targets[PAIRS[0][0]]
-    on_gone = sum(m["doc_id"] == gone for fb in ws.store.list_feedback() for m in fb["marks"])
+    before = ws.store.list_feedback()
+    assert sum(m["doc_id"] == gone for fb in before for m in fb["marks"]) >= 2
     ws.delete(gone)
+    # the feedback stays (query, rating, the marks on other documents) but no longer names the deleted one
+    after = ws.store.list_feedback()
+    assert [(fb["feedback_id"], fb["query"], fb["rating"]) for fb in after] == \
+        [(fb["feedback_id"], fb["query"], fb["rating"]) for fb in before]
+    assert [m for fb in after for m in fb["marks"]] == [m for fb in before for m in fb["marks"] if m["doc_id"] != gone]
+    assert not any(gone in fb["cited"] for fb in after)
+    assert ws.store._one("SELECT count(*) FROM feedback WHERE marks LIKE ? OR cited LIKE ?",
+                         (f"%{gone}%", f"%{gone}%"))[0] == 0
     report = do_learn(ws)
-    assert report["feedback"]["marks_on_deleted_documents"] == on_gone >= 2 and report["pairs"]["relevant"] == 10
+    assert report["feedback"]["marks_on_deleted_documents"] == 0 and report["pairs"]["relevant"] == 10
     assert ws.store._one("SELECT count(*) FROM learned_marks WHERE doc_id = ?", (gone,))[0] == 0
     other = targets[PAIRS[1][0]]
     assert ws.store._one("SELECT count(*) FROM learned_marks WHERE doc_id = ?", (other,))[0] > 0

@@ -137,6 +137,7 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
                                "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)", (doc_id,))
             self._conn.execute("DELETE FROM cache_sources WHERE doc_id = ?", (doc_id,))
             self._delete_traces_of(doc_id)
+            self._forget_feedback_refs(doc_id)
             self._bump_generation()
         self.checkpoint()
         return True

@@ -141,6 +141,18 @@ class TracesMixin:
 
     # -- feedback --------------------------------------------------------------------------------
 
+    def _forget_feedback_refs(self, doc_id: str) -> None:
+        """Inside a document's deletion: feedback keeps the user's query, rating and correction (their
+        words, not the document's) but no longer names the document in its marks or citations."""
+        needle = f'%"{doc_id}"%'
+        rows = self._conn.execute("SELECT feedback_id, marks, cited FROM feedback WHERE marks LIKE ? OR cited LIKE ?",
+                                  (needle, needle)).fetchall()
+        for feedback_id, marks, cited in rows:
+            kept = [m for m in json.loads(marks) if m.get("doc_id") != doc_id]
+            still_cited = [d for d in json.loads(cited) if d != doc_id]
+            self._conn.execute("UPDATE feedback SET marks = ?, cited = ? WHERE feedback_id = ?",
+                               (json.dumps(kept), json.dumps(still_cited), feedback_id))
+
     def save_feedback(self, feedback_id: str, trace_id: str, *, key_id: str | None, tenant: str | None, query: str,
                       rating: float | None, rating_scale: str | None, correction: str | None,
                       marks: Sequence[dict[str, Any]], cited: Sequence[str] = ()) -> None:
