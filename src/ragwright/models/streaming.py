@@ -14,7 +14,7 @@ from .providers import Delta, StreamCancel
 from .types import Attempt, ChatResult, Usage
 
 if TYPE_CHECKING:
-    from .gateway import _Call
+    from ._call import Call
 
 
 class ChatStream:
@@ -22,7 +22,7 @@ class ChatStream:
     before the first text falls back to the next model; after it, StreamInterrupted carries the
     partial text, marked incomplete."""
 
-    def __init__(self, call: _Call, use_cache: bool) -> None:
+    def __init__(self, call: Call, use_cache: bool) -> None:
         self._call = call
         self._use_cache = use_cache
         self.result: ChatResult | None = None

@@ -1,0 +1,232 @@
+"""The bookkeeping of one gateway call (`Gateway.chat`, `.stream`, `.generate`): which models
+to try in what order, the deadline, budget reservations, privacy, the cache and the CallRecord
+left behind. Private to the gateway; split out so that each file reads on its own."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from ..config import ModelSettings
+from ..errors import AllModelsFailed, BudgetExceeded, ProviderError
+from . import ledger
+from ..observe import add_cost
+from .providers import ProviderReply
+from .resilience import Deadline
+from .types import Attempt, CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult, Usage
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+_SCOPE_COLUMN = {"key": "key_id", "tenant": "tenant", "route": "route", "model": "model", "global": "1"}
+
+
+def _transcript(messages: Sequence[ChatMessage]) -> str:
+    return "\n\n".join(f"{m.role}: {m.content}" for m in messages)
+
+
+class Call:
+    """The bookkeeping of one gateway call: attempts, deadline, budget reservation, record."""
+
+    def __init__(self, gw: Gateway, target: str, request: ChatRequest, context: CallContext, stream: bool) -> None:
+        self.gw, self.target, self.request, self.context, self.stream = gw, target, request, context, stream
+        self.names, strategy, deadline_s, self.refusal_fallback = gw.resolve(target)
+        self.deadline = Deadline(deadline_s)
+        self.started_at = time.time()
+        self.t0 = time.perf_counter()
+        self.call_id = "c" + secrets.token_hex(8)
+        self._input_tokens: int | None = None
+        # Counting tokens costs ~2 ms on a RAG-sized prompt: a character count bounds it from above
+        # and settles most context-window checks; the exact count is made only when needed.
+        self.input_bound = sum(len(m.content) + ledger.MESSAGE_OVERHEAD_TOKENS for m in request.messages) + 2
+        self.names = gw._ordered(self.names, strategy, request, self)
+        self.attempts: list[Attempt] = []
+        self.reservation: str | None = None
+        self.budget_error: BudgetExceeded | None = None
+        self.last_error: Exception | None = None
+        self.min_window = 0  # after a context-length error, only larger windows are worth trying
+        self.privacy: Any = None  # a CallPrivacy, once a redacting model is tried
+        self.raw_text: str | None = None
+
+    @property
+    def cache_target(self) -> str:
+        """Cached replies are kept per tenant: one tenant's answers never serve another."""
+        return f"{self.target}|{self.context.tenant or ''}"
+
+    @property
+    def input_tokens(self) -> int:
+        if self._input_tokens is None:
+            self._input_tokens = ledger.estimate_input_tokens(self.request.messages)
+        return self._input_tokens
+
+    # -- privacy: what a `privacy = "redact"` model may see, and its answer restored ------------
+
+    def request_for(self, spec: ModelSettings) -> ChatRequest:
+        if spec.privacy != "redact":
+            return self.request
+        if self.privacy is None:
+            from .privacy import CallPrivacy
+
+            self.privacy = CallPrivacy()
+        return self.privacy.request(self.request, spec.privacy_entities)
+
+    def restored(self, spec: ModelSettings, reply: ProviderReply) -> ProviderReply:
+        if spec.privacy != "redact" or self.privacy is None:
+            return reply
+        self.raw_text = reply.text
+        return dataclasses.replace(reply, text=self.privacy.restore(reply.text))
+
+    @property
+    def redacting(self) -> ModelSettings | None:
+        """The first model of the route that redacts: traces keep what it would be sent."""
+        return next((s for s in (self.gw.settings.models[n] for n in self.names) if s.privacy == "redact"), None)
+
+    def transcript(self) -> str:
+        spec = self.redacting
+        return _transcript((self.request_for(spec) if spec else self.request).messages)
+
+    def traced_output(self, text: str) -> str:
+        """A redacting route's trace keeps the answer as the model wrote it, placeholders and all."""
+        return self.raw_text if self.redacting is not None and self.raw_text is not None else text
+
+    def cached(self) -> ChatResult | None:
+        gw, hit = self.gw, None
+        if gw._exact is not None and self.request.temperature == 0:
+            hit = gw._exact.get(self.cache_target, self.request)
+        if hit is None and gw._semantic is not None and self.request.temperature == 0:
+            found = gw._semantic.get(self.cache_target, self.request)
+            hit = found[0] if found else None
+        if hit is None:
+            return None
+        hit.attempts = [Attempt(hit.model, "cached", latency_ms=(time.perf_counter() - self.t0) * 1000)]
+        hit.latency_ms = hit.attempts[0].latency_ms
+        hit.usage = Usage(hit.usage.input_tokens, hit.usage.output_tokens, hit.usage.estimated)
+        self._record(hit.model, hit.usage, 0.0, cached=True)
+        return hit
+
+    def candidates(self) -> Iterator[tuple[str, ModelSettings]]:
+        for name in self.names:
+            spec = self.gw.settings.models[name]
+            if self.deadline.expired():
+                self.attempts.append(Attempt(name, "skipped", "the call's deadline has passed"))
+                continue
+            if spec.context_window <= self.min_window:
+                self.attempts.append(Attempt(name, "skipped", f"context window {spec.context_window} no larger "
+                                                              "than one that overflowed"))
+                continue
+            needed = self.request.max_tokens + (self.input_bound if self.input_bound + self.request.max_tokens
+                                                <= spec.context_window else self.input_tokens)
+            if spec.context_window < needed:
+                self.attempts.append(Attempt(name, "skipped", f"context window {spec.context_window} too small "
+                                                              f"(needs about {needed})"))
+                continue
+            if not self.gw.breaker(name).allow():
+                self.attempts.append(Attempt(name, "skipped", "circuit open after repeated failures"))
+                continue
+            if not self._reserve(name, spec):
+                continue
+            yield name, spec
+            self._release()
+
+    def _reserve(self, name: str, spec: ModelSettings) -> bool:
+        budgets = ledger.applicable(self.gw.settings.budgets, self.target, name, self.context)
+        if not budgets:
+            return True
+        amount = ledger.max_cost_usd(spec, self.input_tokens, self.request.max_tokens)
+        since = {n: ledger.period_start(b.period) for n, b, _ in budgets}
+        checks = [(n, _SCOPE_COLUMN[b.scope], subject, since[n], b.limit_usd) for n, b, subject in budgets]
+        reservation = "v" + secrets.token_hex(8)
+        over = self.gw.store.reserve_budget(reservation, checks, amount)
+        if over is None:
+            self.reservation = reservation
+            return True
+        budget, used, limit = over
+        period = self.gw.settings.budgets[budget].period
+        self.budget_error = BudgetExceeded(budget, limit, period, used, amount)
+        self.gw.breaker(name).release()
+        self.attempts.append(Attempt(name, "skipped", str(self.budget_error)))
+        return False
+
+    def _release(self) -> None:
+        if self.reservation is not None:
+            self.gw.store.release_budget(self.reservation)
+            self.reservation = None
+
+    def attempt_timeout(self, spec: ModelSettings) -> float:
+        return max(0.001, min(spec.timeout_s, self.deadline.remaining()))
+
+    def failed(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, attempt_no: int) -> bool:
+        """Note a failed attempt; True when the same model should be tried again (after a pause)."""
+        self.last_error = exc
+        self.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - started) * 1000, exc.kind))
+        breaker = self.gw.breaker(name)
+        if exc.kind in ("connection", "timeout", "server", "overloaded", "rate_limited", "malformed", "auth"):
+            breaker.failure()
+        else:
+            breaker.release()
+        if exc.kind == "context_length":
+            self.min_window = max(self.min_window, spec.context_window)
+        if exc.kind not in ProviderError.FALLBACK:
+            self._release()
+            self._record(None, Usage(), 0.0, error=str(exc))
+            raise exc  # a bad request fails on every model alike: say so at once
+        if not exc.retryable or breaker.state == "open":
+            return False
+        limit = spec.max_retries if spec.max_retries is not None else self.gw._policy.max_retries
+        if attempt_no >= limit:
+            return False
+        if exc.kind == "timeout" and self.deadline.remaining() < 2 * spec.timeout_s:
+            return False  # another full timeout here would leave nothing for the models after it
+        pause = self.gw._policy.delay(attempt_no + 1, exc.retry_after, self.gw._rng)
+        if pause is None or pause >= self.deadline.remaining():
+            return False
+        time.sleep(pause)
+        return True
+
+    def refused(self, name: str, reply: ProviderReply, started: float) -> bool:
+        if reply.refusal is None or not self.refusal_fallback:
+            return False
+        self.attempts.append(Attempt(name, "error", f"model '{name}' refused: {reply.refusal[:200]}",
+                                     (time.perf_counter() - started) * 1000, "refusal"))
+        return True
+
+    def succeeded(self, name: str, spec: ModelSettings, reply: ProviderReply, started: float, use_cache: bool,
+                  incomplete: bool = False) -> ChatResult:
+        latency = (time.perf_counter() - started) * 1000
+        self.gw.breaker(name).success()
+        self.gw.observe_latency(name, latency)
+        self.attempts.append(Attempt(name, "ok", None, latency))
+        usage = reply.usage or Usage(self.input_tokens, ledger.count_tokens(reply.text), estimated=True)
+        cost = ledger.cost_usd(spec, usage)
+        result = ChatResult(text=reply.text if reply.refusal is None else (reply.text or reply.refusal), model=name,
+                            usage=usage, latency_ms=(time.perf_counter() - self.t0) * 1000,
+                            finish_reason="refusal" if reply.refusal else reply.finish_reason, cost_usd=cost,
+                            attempts=self.attempts, incomplete=incomplete)
+        self._record(name, usage, cost, error="incomplete stream" if incomplete else None)
+        if use_cache and not incomplete and reply.refusal is None and self.request.temperature == 0:
+            for cache in (self.gw._exact, self.gw._semantic):
+                entry = cache.put(self.cache_target, self.request, result) if cache is not None else None
+                if entry is not None and self.context.sources:
+                    self.gw.store.cache_link(*entry, self.context.sources)
+        return result
+
+    def exhausted(self) -> Exception:
+        self._release()
+        error: Exception = AllModelsFailed(self.target, self.attempts, self.last_error)
+        if self.budget_error is not None and not any(a.status == "error" for a in self.attempts):
+            error = self.budget_error
+        self._record(None, Usage(), 0.0, error=str(error))
+        return error
+
+    def _record(self, model: str | None, usage: Usage, cost: float, *, cached: bool = False,
+                error: str | None = None) -> None:
+        add_cost(cost, usage.input_tokens, usage.output_tokens)
+        if not self.gw.recording:
+            return
+        record = CallRecord(self.call_id, self.target, model, self.started_at, (time.perf_counter() - self.t0) * 1000,
+                            list(self.attempts), usage, cost, cached, error, self.stream, self.context.key_id,
+                            self.context.tenant)
+        reservation, self.reservation = self.reservation, None
+        self.gw.record(record, reservation)
