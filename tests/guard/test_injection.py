@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ragwright.guard import train_injection as T
+from ragwright.guard.logreg import Sparse, fit_lr, fit_nb_lr, nb_scale
 from ragwright.guard.injection import (RULES, WEIGHTS_JSON, WEIGHTS_NPZ, FeatureConfig, InjectionDetector,
                                        InjectionVerdict, featurize, fired_rules, normalise)
 from tests.conftest import shared_data
@@ -93,7 +94,7 @@ def test_indirect_injection_inside_a_passage(detector: InjectionDetector) -> Non
     assert not clean.flagged, clean
     assert bad.flagged and "override_instructions" in bad.reasons, bad
     # the classifier alone, sentence by sentence, rates the injected passage far above the clean one
-    # (whether it crosses the retrieved threshold by itself is a matter of recall: ~0.77 in CV)
+    # (whether it crosses the retrieved threshold by itself is a matter of recall: ~0.84 in CV)
     alone = InjectionDetector(use_rules=False)
     assert alone.score(INJECTED, "retrieved") > alone.score(PASSAGE, "retrieved") + 0.25
 
@@ -170,10 +171,12 @@ def test_cross_validated_accuracy_floor() -> None:
     cv = T.cross_validate(texts, y, T.Features(FeatureConfig()), passages=passages, questions=questions,
                           folds=5, repeats=1)
     ev = T.evaluate(cv)
-    assert ev["user"]["classifier"]["accuracy"]["mean"] >= 0.92, ev["user"]
-    assert ev["user"]["with_rules"]["accuracy"]["mean"] >= 0.93, ev["user"]
+    # measured: 0.965 / 0.969 direct, retrieved recall 0.91 at 1.5 % false alarms (plain L2 without
+    # the naive-Bayes scaling: about 0.95 and 0.82)
+    assert ev["user"]["classifier"]["accuracy"]["mean"] >= 0.94, ev["user"]
+    assert ev["user"]["with_rules"]["accuracy"]["mean"] >= 0.95, ev["user"]
     assert ev["retrieved"]["with_rules"]["false_positive_rate"]["mean"] <= 0.10, ev["retrieved"]
-    assert ev["retrieved"]["with_rules"]["recall"]["mean"] >= 0.75, ev["retrieved"]
+    assert ev["retrieved"]["with_rules"]["recall"]["mean"] >= 0.85, ev["retrieved"]
 
 
 def test_benign_test_texts_are_not_training_negatives() -> None:
@@ -187,3 +190,18 @@ def test_rule_names_are_the_documented_families() -> None:
 
 
 EXPECTED_FEATURE_DIGEST = "d1fddb682dc6ac986faa1edb2cc6b8062a92c9138f496dd4cb82511d51b7c1ce"
+
+
+def test_naive_bayes_scaling_weights_telling_features_and_scores_unscaled_features() -> None:
+    # feature 0 only in injections, 1 in both classes alike, 2 only in benign texts
+    rows = [(np.array([0, 1]), np.ones(2)), (np.array([0, 1]), np.ones(2)),
+            (np.array([1, 2]), np.ones(2)), (np.array([1, 2]), np.ones(2))]
+    X, y = Sparse.build(rows), np.array([1, 1, 0, 0])
+    scale = nb_scale(X, y)
+    assert scale[0] == pytest.approx(scale[2]) and scale[0] > 0.5 and scale[1] < 0.05
+    w, b = fit_nb_lr(X, y, C=10.0, dim=3)
+    assert w[0] > 0 > w[2] and abs(w[1]) < 1e-2  # the shared feature is all but ignored
+    # the returned weights act on the raw features: the same logits as a model fitted on scaled ones
+    scaled = Sparse(X.rows, X.cols, X.vals * scale[X.cols], X.n, X.used)
+    w_scaled, b_scaled = fit_lr(scaled, y, C=10.0, dim=3)
+    assert np.allclose(X.dot(w[X.used]) + b, scaled.dot(w_scaled[X.used]) + b_scaled)

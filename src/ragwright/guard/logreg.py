@@ -7,7 +7,7 @@ scikit-learn nor scipy has to be installed to retrain, and the result is bit-for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -104,3 +104,26 @@ def fit_lr(X: Sparse, y: np.ndarray, C: float, dim: int) -> tuple[np.ndarray, fl
     full = np.zeros(dim)
     full[X.used] = theta[:m]
     return full, float(theta[m])
+
+
+def nb_scale(X: Sparse, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Per used column, how much more often a feature occurs in one class than in the other: the
+    square root of the absolute naive-Bayes log-count ratio of NBSVM (Wang and Manning, 2012),
+    smoothed by alpha. The plain ratio (power 1) scored 0.1 points higher in cross-validation but
+    flagged 11 % of PubMedQA passages and 15 % of benign statements, against 5 % and 12 %."""
+    label = y[X.rows]
+    pos = np.bincount(X.cols[label == 1], minlength=X.used.size) + alpha
+    neg = np.bincount(X.cols[label == 0], minlength=X.used.size) + alpha
+    return np.sqrt(np.abs(np.log(pos / pos.sum()) - np.log(neg / neg.sum()))) + 1e-3
+
+
+def fit_nb_lr(X: Sparse, y: np.ndarray, C: float, dim: int) -> tuple[np.ndarray, float]:
+    """Logistic regression on features scaled by `nb_scale`, returned as weights on the unscaled
+    features (so scoring is unchanged). Why: with 546 texts, plain L2 shrinks a telling n-gram as
+    hard as a meaningless one; scaling is the same as penalising each feature by how little it
+    tells the classes apart. Measured (bench/guard.py folds): direct accuracy +1 point, recall on
+    retrieved chunks carrying an injection +9 points at the same false-alarm rate."""
+    s = nb_scale(X, y)
+    w, b = fit_lr(replace(X, vals=X.vals * s[X.cols]), y, C, dim)
+    w[X.used] *= s
+    return w, b

@@ -2,21 +2,26 @@
 
     python -m ragwright.guard.train_injection --data ../shared/data/injection/train.jsonl
 
-The model is a logistic regression over sparse hashed features, fitted in numpy (logreg.py) in a
-fraction of a second; bit-for-bit reproducible (seeded folds, no threads).
+The model is a logistic regression over sparse hashed features, each scaled by how well it tells
+the classes apart in the training texts (NBSVM-style, `logreg.fit_nb_lr`), fitted in numpy in a
+fraction of a second; bit-for-bit reproducible (seeded folds, no threads). The scaling, measured by
+bench/guard.py: direct accuracy 0.953 -> 0.961, recall on retrieved chunks carrying an injection
+0.82 -> 0.88 at the same false-alarm rate on held-out passages; false alarms on SciFact abstracts
+4.0 % -> 1.4 %, on PubMedQA passages 2.8 % -> 4.6 %, on benign statements 7.7 % -> 12.5 %.
 
 Why the hand-written negatives (data/injection_negatives.jsonl: 40 benign questions that use an
 attack's words, "How do I ignore a folder in git?", and 65 benign passages, English and German):
 every benign text of train.jsonl is a short prompt, so without passages any declarative paragraph,
 that is any retrieved chunk, lies outside what the model saw. Measured by bench/guard.py on the
 same 5x5 train.jsonl folds (detector + rules; each negative held out with its fold), trained on
-none / questions / passages / both: direct accuracy 0.959 / 0.963 / 0.952 / 0.953; recall on
-held-out passages with an injection inserted, at <= 2 % false alarms on clean ones, 0.62 / 0.75 /
-0.81 / 0.82. The questions help both; the passages cost about half a point of direct accuracy and
-buy 7 to 20 points of indirect recall, so both stay. A model per source (user messages trained
-without the passages: 0.963) was measured and not taken: it flagged 35 % of benign statements
-(pii/dev.jsonl as user messages, bench/guard.py) against 8 %, since every benign train text is a
-question or a keyword query and without the passages a statement itself looks like an attack.
+none / questions / passages / both: direct accuracy 0.967 / 0.968 / 0.959 / 0.961; recall on
+held-out passages with an injection inserted, at <= 2 % false alarms on clean ones, 0.74 / 0.82 /
+0.86 / 0.88. The passages cost under a point of direct accuracy and buy 6 to 14 points of indirect
+recall, so both stay. A model per source (user messages trained without the passages: 0.963
+before the scaling) was measured and not taken: it flagged 35 % of benign statements (pii/dev.jsonl
+as user messages, bench/guard.py) against 8 %, since every benign train text is a question or a
+keyword query and without the passages a statement itself looks like an attack. 60 hand-written
+benign statements (English and German) as further negatives did not lower that rate.
 
 Thresholds, one per source, are chosen by repeated stratified cross-validation on the training
 texts only (the held-out test set is never looked at): "user" on the train texts themselves,
@@ -39,7 +44,7 @@ import numpy as np
 
 from .injection import (DATA_DIR, RULE_SCORE, WEIGHTS_JSON, WEIGHTS_NPZ, FeatureConfig, LinearModel, featurize,
                         fired_rules, text_parts)
-from .logreg import Sparse, fit_lr
+from .logreg import Sparse, fit_nb_lr
 
 C_DEFAULT = 10.0  # inverse L2 strength, chosen by CV among 1, 3, 10, 30, 100
 SEED = 20240
@@ -110,7 +115,7 @@ def train(texts: Sequence[str], y: np.ndarray, feats: Features, C: float = C_DEF
         for p in (dict.fromkeys([t, *text_parts(t, feats.cfg)]) if label == 0 else [t]):
             base_t.append(p)
             base_y.append(label)
-    w, b = fit_lr(Sparse.build([feats(t) for t in base_t]), np.array(base_y), C, feats.cfg.dim)
+    w, b = fit_nb_lr(Sparse.build([feats(t) for t in base_t]), np.array(base_y), C, feats.cfg.dim)
     first = Scorer(feats, w, b)
     extra = []
     for t, label in zip(texts, y.tolist()):
@@ -118,7 +123,7 @@ def train(texts: Sequence[str], y: np.ndarray, feats: Features, C: float = C_DEF
         if label == 1 and len(sents) > 1:
             extra.append(sents[int(np.argmax(first.part_scores(t, "retrieved")))])
     X = Sparse.build([feats(t) for t in [*base_t, *extra]])
-    w, b = fit_lr(X, np.array(base_y + [1] * len(extra)), C, feats.cfg.dim)
+    w, b = fit_nb_lr(X, np.array(base_y + [1] * len(extra)), C, feats.cfg.dim)
     return Scorer(feats, w, b)
 
 
