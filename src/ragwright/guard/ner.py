@@ -225,8 +225,8 @@ lane ln drive dr way place pl court ct square sq boulevard blvd terrace parkway 
 def split_address(tokens: Sequence[Token], a: int, b: int, breaks: np.ndarray) -> list[tuple[str, int, int]]:
     """An address as its street part and its place lines: the town and country lines at its end
     ("...Suite 501\n Riisa\n Estonia 62488") are reported as LOCATION, a postcode after them
-    stays STREET_ADDRESS. Towns are places wherever they are written, and the PII set marks them
-    so in most address templates; in the others the whole address is one STREET_ADDRESS, which
+    stays STREET_ADDRESS. Towns are places wherever they are written, and four address templates
+    of the PII set mark them so; in the others the whole address is one STREET_ADDRESS, which
     these parts still cover for redaction. Lines are split at line breaks and commas; a place
     line has no digit and no street word. The first line is never a place."""
     cuts = [a] + [i for i in range(a + 1, b) if breaks[i] or tokens[i].text == ","] + [b]
