@@ -125,13 +125,16 @@ class Workspace:
                                         for r in results]}
         return results
 
-    def ask(self, question: str, filters: Filters | None = None, *, context: CallContext | None = None) -> Answer:
-        """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches, and the trace."""
+    def ask(self, question: str, filters: Filters | None = None, *, context: CallContext | None = None,
+            on_text: Callable[[str], None] | None = None) -> Answer:
+        """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches, and the trace.
+        `on_text`: receives a generated answer's draft as the model writes it; the answer returned
+        is the checked one."""
         with self.trace("ask", {"question": question}, context) as t:
             question = check_query(question, self.settings.answer.max_question_chars)
             retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
                                                  max_chars=self.settings.answer.max_question_chars)
-            answer = self._answerer(context).answer(question, retrieval)
+            answer = self._answerer(context).answer(question, retrieval, on_text)
             if t is not None:
                 answer.trace_id = t.trace_id
                 t.output = {"answer": answer.answer, "abstained": answer.abstained,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..config import AnswerSettings
 from ..models.chat import ChatModel
 from ..models.embedding import Embedder
@@ -20,7 +22,8 @@ class Answerer:
         self.settings = settings
         self.model = model
 
-    def answer(self, question: str, retrieval: Retrieval) -> Answer:
+    def answer(self, question: str, retrieval: Retrieval, on_text: Callable[[str], None] | None = None) -> Answer:
+        """`on_text` receives a generated answer's draft as the model writes it (see generated_answer)."""
         screening = screen(question, retrieval.results[: self.settings.context_chunks], self.settings.injection)
         results = screening.kept
         with span("generate", mode="extractive" if self.model is None else "generated",
@@ -34,7 +37,7 @@ class Answerer:
             else:
                 answer = generated_answer(question, results, evidence, self.model, self.embedder,
                                           threshold=self.settings.abstain_threshold,
-                                          max_tokens=self.settings.max_output_tokens)
+                                          max_tokens=self.settings.max_output_tokens, on_text=on_text)
             if screening.report:
                 answer.guard = screening.report
                 if screening.note:

@@ -5,7 +5,7 @@ best, or is dropped and reported when none does."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -33,13 +33,23 @@ def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatM
 
 
 def generated_answer(question: str, results: Sequence[SearchResult], evidence: Sequence[Evidence], model: ChatModel,
-                     embedder: Embedder, *, threshold: float, max_tokens: int) -> Answer:
+                     embedder: Embedder, *, threshold: float, max_tokens: int,
+                     on_text: Callable[[str], None] | None = None) -> Answer:
+    """`on_text`: called with each piece of the model's draft as it is generated, where the model
+    can stream; the returned answer is the draft checked (citations renumbered, unsupported
+    sentences dropped), so it replaces the draft rather than extending it."""
     best = strongest(evidence) if evidence else None
     if best is None or best.similarity < threshold:
         return abstention(question, best, threshold)
-    reply = model.complete(build_messages(question, results), temperature=0.0, max_tokens=max_tokens,
-                           sources=[r.doc_id for r in results])
-    text = reply.text.strip()
+    messages, sources = build_messages(question, results), [r.doc_id for r in results]
+    if on_text is not None and hasattr(model, "stream"):
+        parts = []
+        for piece in model.stream(messages, temperature=0.0, max_tokens=max_tokens, sources=sources):
+            parts.append(piece)
+            on_text(piece)
+        text = "".join(parts).strip()
+    else:
+        text = model.complete(messages, temperature=0.0, max_tokens=max_tokens, sources=sources).text.strip()
     if not text or text.lower().strip(" .").startswith(_DONT_KNOW):
         answer = abstention(question, None, threshold)
         answer.reason = "the model found no answer in the retrieved sources"

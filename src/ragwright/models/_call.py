@@ -91,6 +91,12 @@ class Call:
         """A redacting route's trace keeps the answer as the model wrote it, placeholders and all."""
         return self.raw_text if self.redacting is not None and self.raw_text is not None else text
 
+    def span_fields(self, result: ChatResult) -> dict[str, Any]:
+        """What the call's "model.call" span records of its result."""
+        return {"model": result.model, "output": self.traced_output(result.text), "cached": result.cached,
+                "cost_usd": result.cost_usd, "input_tokens": result.usage.input_tokens,
+                "output_tokens": result.usage.output_tokens}
+
     def cached(self) -> ChatResult | None:
         gw, hit = self.gw, None
         if gw._exact is not None and self.request.temperature == 0:

@@ -4,7 +4,7 @@ route or model is named gets retries, fallbacks, caching, cost accounting and bu
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 from .types import CallContext, ChatMessage, ChatResult
 
@@ -42,6 +42,15 @@ class GatewayChat:
         context = replace(self.context, sources=tuple(sources)) if sources else self.context
         return self.gateway.chat(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
                                  context=context, json_schema=json_schema, schema_name="verdict")
+
+    def stream(self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
+               sources: Sequence[str] = ()) -> Iterator[str]:
+        """complete()'s text as it arrives: the gateway's streaming path (fallbacks before the first
+        text, retries, caching, costs and budgets alike)."""
+        context = replace(self.context, sources=tuple(sources)) if sources else self.context
+        with self.gateway.stream(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
+                                 context=context) as stream:
+            yield from stream
 
 
 def make_chat_model(settings: "Settings", name: str, store: Any = None) -> GatewayChat:

@@ -123,9 +123,7 @@ class Gateway:
             if current_trace() is not None:
                 outer.set(input=call.transcript())
             result = self._chat(call, request, use_cache)
-            outer.set(model=result.model, output=call.traced_output(result.text), cached=result.cached,
-                      cost_usd=result.cost_usd,
-                      input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens)
+            outer.set(**call.span_fields(result))
             return result
 
     def _chat(self, call: Call, request: ChatRequest, use_cache: bool) -> ChatResult:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..config import ModelSettings
 from ..errors import ProviderError, StreamInterrupted
+from ..observe import current_trace, note_documents, span
 from . import ledger
 from .providers import Delta, StreamCancel
 from .types import Attempt, ChatResult, Usage
@@ -41,6 +42,18 @@ class ChatStream:
         return None
 
     def __iter__(self) -> Iterator[str]:
+        """Inside a trace (an ask that streams its answer), the call is a "model.call" span, as
+        Gateway.chat makes; a stream read outside one is traced from its record by its caller."""
+        call = self._call
+        with span("model.call", route=call.target, max_tokens=call.request.max_tokens, stream=True) as outer:
+            note_documents(call.context.sources)
+            if current_trace() is not None:
+                outer.set(input=call.transcript())
+            yield from self._pieces()
+            if self.result is not None:
+                outer.set(**call.span_fields(self.result))
+
+    def _pieces(self) -> Iterator[str]:
         call = self._call
         hit = call.cached() if self._use_cache else None
         if hit is not None:

@@ -4,13 +4,16 @@ its tenant that have no groups or share one of its groups, filtered inside retri
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import json
+import queue
 import re
 import secrets
+import threading
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Callable, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -251,15 +254,18 @@ def _search(body: SearchBody, request: Request, principal: Principal) -> dict[st
 @router.post("/ask", tags=["retrieval"], response_model=None)
 def ask(body: AskBody, request: Request,
         principal: Principal = Depends(require("read"))) -> dict[str, Any] | StreamingResponse:
-    """Answer with citations; with "stream": true, Server-Sent Events: `delta` events with text,
-    then one `answer` event with the whole answer and its citations."""
-    answer = state_of(request).ws.ask(body.question, user_filters(body.filters, principal),
-                                      context=_context(principal))
+    """Answer with citations; with "stream": true, Server-Sent Events: `delta` events with the
+    model's draft as it is written (an extractive answer, made by no model, comes in pieces at
+    once), then one `answer` event with the checked answer and its citations, which replaces the
+    draft: citations are renumbered and unsupported sentences dropped. A failure before the first
+    event is the usual JSON error; after it, an `error` event {"type", "message"}."""
+    run = functools.partial(state_of(request).ws.ask, body.question, user_filters(body.filters, principal),
+                            context=_context(principal))
+    if body.stream:
+        return _streamed_answer(request, run)
+    answer = run()
     request.state.doc_ids = [c.doc_id for c in answer.citations]
-    data = answer_json(request, answer)
-    if not body.stream:
-        return data
-    return StreamingResponse(_sse_answer(data), media_type="text/event-stream")
+    return answer_json(request, answer)
 
 
 def _context(principal: Principal) -> Any:
@@ -273,10 +279,42 @@ def pieces(text: str) -> Iterator[str]:
     yield from re.findall(r"\s*\S+", text) or ([text] if text else [])
 
 
-def _sse_answer(data: dict[str, Any]) -> Iterator[str]:
-    for piece in pieces(data["answer"]):
-        yield f"event: delta\ndata: {json.dumps({'text': piece})}\n\n"
-    yield f"event: answer\ndata: {json.dumps(data)}\n\n"
+def _streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResponse:
+    """The ask runs in a thread of its own and hands its draft over a queue. The response starts
+    with its first event, so that a question refused before any text (blocked, invalid, no model
+    answering) still gets its HTTP status."""
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def work() -> None:
+        try:
+            events.put(("answer", run(on_text=lambda piece: events.put(("delta", piece)))))
+        except Exception as exc:  # handed to the response: raised there, or sent as an error event
+            events.put(("error", exc))
+
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="ask-stream", daemon=True).start()
+    first = events.get()
+    if first[0] == "error":
+        raise first[1]
+    return StreamingResponse(_sse_answer(request, first, events), media_type="text/event-stream")
+
+
+def _sse_answer(request: Request, first: tuple[str, Any], events: "queue.Queue[tuple[str, Any]]") -> Iterator[str]:
+    kind, value, drafted = *first, False
+    while True:
+        if kind == "delta":
+            drafted = True
+            yield f"event: delta\ndata: {json.dumps({'text': value})}\n\n"
+        elif kind == "answer":
+            request.state.doc_ids = [c.doc_id for c in value.citations]
+            data = answer_json(request, value)
+            for piece in () if drafted else pieces(data["answer"]):
+                yield f"event: delta\ndata: {json.dumps({'text': piece})}\n\n"
+            yield f"event: answer\ndata: {json.dumps(data)}\n\n"
+            return
+        else:
+            yield f"event: error\ndata: {json.dumps({'type': type(value).__name__, 'message': str(value)})}\n\n"
+            return
+        kind, value = events.get()
 
 
 # -- evaluation runs -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Ask: the answer streams in over Server-Sent Events (POST /v1/ask with "stream": true: `delta`
-// events, then one `answer` event with the citations). Citations [n] open the cited passage.
+// events with the model's draft, then one `answer` event with the checked answer and its
+// citations, which replaces the draft). Citations [n] open the cited passage.
 
 import { stream } from "./api.js";
 import { clear, errorBox, h } from "./dom.js";
