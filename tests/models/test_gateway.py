@@ -266,6 +266,31 @@ def test_lowest_cost_and_lowest_latency_strategies(servers):
     assert served[:2] == ["primary", "backup"] and served[2:] == ["backup", "backup"]
 
 
+def test_stream_aborts_reach_streams_opened_inside_their_scope_even_after_the_abort(servers, store):
+    from ragwright.models.streaming import StreamAborts
+    from tests.provider_server import stall
+
+    a, b = servers
+    gw = Gateway(make_settings(a, b), store)
+    aborts = StreamAborts()
+    outside = gw.stream(HELLO, model="default", use_cache=False)  # not in the scope: never aborted by it
+    with aborts.active():
+        a.fail_next(stall(after_tokens=1, seconds=20))
+        inside = iter(gw.stream(HELLO, model="default", use_cache=False))
+        assert next(inside)
+        threading.Timer(0.3, aborts.abort).start()
+        started = time.monotonic()
+        with pytest.raises(StreamInterrupted):
+            list(inside)
+        assert time.monotonic() - started < 5
+        late = gw.stream(HELLO, model="default", use_cache=False)  # opened after the abort: stopped at once
+        with pytest.raises(StreamInterrupted):
+            list(late)
+    assert not b.requests  # an aborted stream tries no other model
+    assert "".join(outside) and outside.result is not None and not outside.result.incomplete
+    gw.close()
+
+
 def test_abort_stops_a_stalled_stream_at_once_and_tries_no_other_model(servers, store):
     """A client that leaves: abort() from another thread ends the read now, not at the timeout."""
     from tests.provider_server import stall

@@ -82,3 +82,33 @@ def test_a_model_breaking_off_mid_answer_ends_with_an_error_event(served):
     assert kinds[:4] == ["delta"] * 4 and kinds[-1] == "error" and "answer" not in kinds
     assert "".join(d["text"] for k, d, _ in events if k == "delta") in DRAFT
     assert events[-1][1]["type"] == "StreamInterrupted" and events[-1][1]["message"]
+
+
+def test_a_client_leaving_mid_answer_frees_the_model_connection(tmp_path):
+    from tests.server.test_live_server import _established
+
+    with ProviderServer(reply=lambda body: DRAFT) as provider:
+        provider.fail_always(stall(after_tokens=2, seconds=60), on="/chat/completions")  # then the model goes quiet
+        config = tmp_path / "ragwright.toml"
+        config.write_text(f'[answer]\nmodel = "fake"\n\n[models.fake]\nbase_url = "{provider.base_url}/v1"\n'
+                          'model = "m"\ntimeout_s = 120\n')
+        server = LiveServer(tmp_path / "data", config)
+        key = server.key("acme", "read,write")
+        server.start()
+        try:
+            with server.client(key) as c:
+                up = c.post("/v1/documents", files=[("file", ("travel.md", b"# Travel\nEmployees travelling "
+                                                              b"abroad get a daily meal allowance of 60 euros.\n"))])
+                assert server.wait_job(c, up.json()["job_id"])["status"] == "done"
+                with c.stream("POST", "/v1/ask", json={"question": "What meal allowance do employees get abroad?",
+                                                       "stream": True}) as res:
+                    lines = res.iter_lines()
+                    while not next(lines).startswith("event: delta"):  # until the first words have come
+                        pass
+                    assert _established(provider.port) == 1  # ragwright is reading the stalled model
+            deadline = time.monotonic() + 10  # the client hung up: ragwright must hang up on the model
+            while _established(provider.port):
+                assert time.monotonic() < deadline, "the model connection is still open after the client left"
+                time.sleep(0.1)
+        finally:
+            server.stop()

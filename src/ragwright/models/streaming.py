@@ -4,8 +4,11 @@ partial text, marked incomplete: never a silent switch of model mid-answer."""
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..config import ModelSettings
 from ..errors import ProviderError, StreamInterrupted
@@ -16,6 +19,41 @@ from .types import Attempt, ChatResult, Usage
 
 if TYPE_CHECKING:
     from ._call import Call
+
+
+class StreamAborts:
+    """Stops every stream opened inside `active()`, from another thread: a streamed answer whose
+    client went away frees its model connection at once, even though the stream was opened deep
+    inside the answer pipeline. A stream opened after `abort()` is stopped as it opens."""
+
+    def __init__(self) -> None:
+        self._aborts: list[Callable[[], None]] = []
+        self._aborted = False
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def active(self) -> Iterator["StreamAborts"]:
+        token = _scope.set(self)
+        try:
+            yield self
+        finally:
+            _scope.reset(token)
+
+    def register(self, abort: Callable[[], None]) -> None:
+        with self._lock:
+            self._aborts.append(abort)
+            if not self._aborted:
+                return
+        abort()
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted, aborts = True, list(self._aborts)
+        for abort in aborts:
+            abort()
+
+
+_scope: ContextVar[StreamAborts | None] = ContextVar("ragwright_stream_aborts", default=None)
 
 
 class ChatStream:
@@ -29,6 +67,9 @@ class ChatStream:
         self.result: ChatResult | None = None
         self.text = ""
         self._cancel = StreamCancel()
+        scope = _scope.get()
+        if scope is not None:
+            scope.register(self.abort)
 
     def abort(self) -> None:
         """Stop from another thread (the client went away): the upstream response is closed now,

@@ -4,14 +4,12 @@ message text (a Sources list) and in an extra `citations` field."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
-from typing import Any, AsyncIterator, Callable, Iterator, Literal, Optional
+from typing import Any, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +17,7 @@ from ..errors import AllModelsFailed, ConfigError, ProviderError, StreamInterrup
 from ..models.types import CallContext, ChatMessage
 from .app import ApiError, require, state_of
 from .auth import Principal
-from .routes import answer_json, pieces
+from .routes import answer_json, pieces, relay
 
 router = APIRouter(tags=["openai"])
 COLLECTIONS = ("default",)
@@ -64,7 +62,7 @@ def chat_completions(body: ChatBody, request: Request,
             started = time.time()
             on_end = (lambda result, error: _stream_trace(state.ws, context, body.model, messages, started, result,
                                                           error)) if state.ws.settings.observe.traces else None
-            return StreamingResponse(_relay(request, _sse_chat(stream, body.model, completion_id, on_end),
+            return StreamingResponse(relay(request, _sse_chat(stream, body.model, completion_id, on_end),
                                             stream.abort),
                                      media_type="text/event-stream")
         with state.ws.trace("chat", {"model": body.model, "messages": [m.content for m in messages][-4:]},
@@ -128,27 +126,6 @@ def _sse_text(text: str, model: str, cid: str, extra: dict[str, Any]) -> Iterato
         yield _chunk(cid, model, {"content": piece})
     yield _chunk(cid, model, {}, "stop", **extra)
     yield "data: [DONE]\n\n"
-
-
-async def _relay(request: Request, events: Iterator[str], abort: Callable[[], None]) -> AsyncIterator[str]:
-    """The events of a sync stream, read in a worker thread, while another task waits for the
-    client to go away: the thread may be blocked reading a model that has gone quiet, and nothing
-    is sent (so nothing fails) until it speaks. `abort` then closes the upstream response, which
-    frees the thread, the connection and the budget reservation now, not at the read timeout."""
-    done = object()
-
-    async def watch() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        abort()
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        while (event := await run_in_threadpool(next, events, done)) is not done:
-            yield event
-    finally:
-        watcher.cancel()
-        abort()
 
 
 def _sse_chat(stream: Any, model: str, cid: str, on_end: Any = None) -> Iterator[str]:

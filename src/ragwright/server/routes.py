@@ -4,6 +4,7 @@ its tenant that have no groups or share one of its groups, filtered inside retri
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import hashlib
@@ -13,7 +14,7 @@ import re
 import secrets
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Optional
+from typing import Any, AsyncIterator, Callable, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..ingest.parsers import FORMATS
 from ..ingest.pipeline import doc_id_for
+from ..models.streaming import StreamAborts
 from ..types import SearchResult
 from .app import ApiError, require, state_of
 from .auth import Principal
@@ -279,15 +281,38 @@ def pieces(text: str) -> Iterator[str]:
     yield from re.findall(r"\s*\S+", text) or ([text] if text else [])
 
 
+async def relay(request: Request, events: Iterator[str], abort: Callable[[], None]) -> AsyncIterator[str]:
+    """The events of a sync stream, read in a worker thread, while another task waits for the
+    client to go away: the thread may be blocked reading a model that has gone quiet, and nothing
+    is sent (so nothing fails) until it speaks. `abort` then closes the upstream response, which
+    frees the thread, the connection and the budget reservation now, not at the read timeout."""
+    done = object()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        abort()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        while (event := await run_in_threadpool(next, events, done)) is not done:
+            yield event
+    finally:
+        watcher.cancel()
+        abort()
+
+
 def _streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResponse:
     """The ask runs in a thread of its own and hands its draft over a queue. The response starts
     with its first event, so that a question refused before any text (blocked, invalid, no model
-    answering) still gets its HTTP status."""
+    answering) still gets its HTTP status. A client that goes away stops the model's stream."""
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
+    aborts = StreamAborts()
 
     def work() -> None:
         try:
-            events.put(("answer", run(on_text=lambda piece: events.put(("delta", piece)))))
+            with aborts.active():
+                events.put(("answer", run(on_text=lambda piece: events.put(("delta", piece)))))
         except Exception as exc:  # handed to the response: raised there, or sent as an error event
             events.put(("error", exc))
 
@@ -295,7 +320,8 @@ def _streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResp
     first = events.get()
     if first[0] == "error":
         raise first[1]
-    return StreamingResponse(_sse_answer(request, first, events), media_type="text/event-stream")
+    return StreamingResponse(relay(request, _sse_answer(request, first, events), aborts.abort),
+                             media_type="text/event-stream")
 
 
 def _sse_answer(request: Request, first: tuple[str, Any], events: "queue.Queue[tuple[str, Any]]") -> Iterator[str]:
