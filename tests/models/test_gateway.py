@@ -284,8 +284,10 @@ def test_stream_aborts_reach_streams_opened_inside_their_scope_even_after_the_ab
             list(inside)
         assert time.monotonic() - started < 5
         late = gw.stream(HELLO, model="default", use_cache=False)  # opened after the abort: stopped at once
+        sent = len(a.requests)
         with pytest.raises(StreamInterrupted):
             list(late)
+        assert len(a.requests) == sent  # its request never went out
     assert not b.requests  # an aborted stream tries no other model
     assert "".join(outside) and outside.result is not None and not outside.result.incomplete
     gw.close()

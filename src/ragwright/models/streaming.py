@@ -106,6 +106,9 @@ class ChatStream:
             for attempt_no in range(retries + 1):
                 started = time.perf_counter()
                 parts: list[str] = []
+                if self._cancel.cancelled:  # aborted before this request went out: send none
+                    self._interrupted(name, spec, ProviderError(name, "aborted", "the stream was aborted"), started,
+                                      "", blame=False)
                 try:
                     for item in _restoring(call, spec, call.gw.provider(name).stream(call.request_for(spec),
                                                                                      call.attempt_timeout(spec),
