@@ -59,7 +59,7 @@ def served(tmp_path_factory):
 
 def test_the_draft_arrives_while_the_model_writes_then_the_checked_answer(served):
     client, provider = served
-    provider.fail_next(stall(after_tokens=3, seconds=2.5), on="/chat/completions")
+    provider.fail_next(stall(after_tokens=3, seconds=4), on="/chat/completions")
     events = events_with_times(client, "What meal allowance do employees get abroad?")
     deltas = [(data["text"], t) for kind, data, t in events if kind == "delta"]
     (kind, answer, t_answer) = events[-1]
