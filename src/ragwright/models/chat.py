@@ -39,15 +39,18 @@ class GatewayChat:
         sources: Sequence[str] = (), json_schema: dict | None = None,
     ) -> ChatResult:
         """`json_schema`: constrain the reply to JSON of this shape where the provider can."""
-        context = replace(self.context, sources=tuple(sources)) if sources else self.context
+        context = self._with_sources(sources)
         return self.gateway.chat(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
                                  context=context, json_schema=json_schema, schema_name="verdict")
+
+    def _with_sources(self, sources: Sequence[str]) -> CallContext:
+        return replace(self.context, sources=tuple(sources)) if sources else self.context
 
     def stream(self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
                sources: Sequence[str] = ()) -> Iterator[str]:
         """complete()'s text as it arrives: the gateway's streaming path (fallbacks before the first
         text, retries, caching, costs and budgets alike)."""
-        context = replace(self.context, sources=tuple(sources)) if sources else self.context
+        context = self._with_sources(sources)
         with self.gateway.stream(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
                                  context=context) as stream:
             yield from stream

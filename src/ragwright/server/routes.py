@@ -324,21 +324,25 @@ def _streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResp
                              media_type="text/event-stream")
 
 
+def _event(kind: str, payload: Any) -> str:
+    return f"event: {kind}\ndata: {json.dumps(payload)}\n\n"
+
+
 def _sse_answer(request: Request, first: tuple[str, Any], events: "queue.Queue[tuple[str, Any]]") -> Iterator[str]:
     kind, value, drafted = *first, False
     while True:
         if kind == "delta":
             drafted = True
-            yield f"event: delta\ndata: {json.dumps({'text': value})}\n\n"
+            yield _event("delta", {"text": value})
         elif kind == "answer":
             request.state.doc_ids = [c.doc_id for c in value.citations]
             data = answer_json(request, value)
             for piece in () if drafted else pieces(data["answer"]):
-                yield f"event: delta\ndata: {json.dumps({'text': piece})}\n\n"
-            yield f"event: answer\ndata: {json.dumps(data)}\n\n"
+                yield _event("delta", {"text": piece})
+            yield _event("answer", data)
             return
         else:
-            yield f"event: error\ndata: {json.dumps({'type': type(value).__name__, 'message': str(value)})}\n\n"
+            yield _event("error", {"type": type(value).__name__, "message": str(value)})
             return
         kind, value = events.get()
 
