@@ -1,19 +1,24 @@
 # Two commands: `make demo` (install, ingest the sample corpus, answer a question) and
-# `make test` (install, run the whole test suite). Everything installs from pinned lock files.
+# `make test` (install, run the whole test suite). Everything installs from pinned lock files,
+# and the Debian packages the tests need from scripts/system-deps.sh (as root; else it says what).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := .ragwright-demo
 QUESTION ?= How many vacation days do full-time employees get?
 
-.PHONY: demo test install install-dev bench clean
+.PHONY: demo test system-deps install install-dev bench clean
 
 demo: install
 	$(BIN)/ragwright ingest examples/sample-corpus --data-dir $(DEMO)
 	$(BIN)/ragwright ask "$(QUESTION)" --data-dir $(DEMO)
 
-test: install-dev
+# system-deps first: a missing package stops the run before the long install, not after it.
+test: system-deps install-dev
 	$(BIN)/python -m pytest
+
+system-deps:
+	@bash scripts/system-deps.sh
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
