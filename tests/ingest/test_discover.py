@@ -33,3 +33,26 @@ def test_explicit_unsupported_file_is_kept_so_it_can_fail_loudly(tmp_path):
     _tree(tmp_path)
     found = discover([tmp_path / "skip.png"], include=[], exclude=[])
     assert [p.name for p in found.files] == ["skip.png"]
+
+
+def _names(found, root):
+    return sorted(p.relative_to(root).as_posix() for p in found.files)
+
+
+def test_a_star_does_not_cross_folders_as_in_gitignore(tmp_path):
+    for rel in ["sub/x.md", "sub/deep/d.md", "top.md"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    # fnmatch's `*` matched "deep/d.md" too, so both of these took or dropped sub/deep/d.md
+    assert _names(discover([tmp_path], include=["sub/*.md"], exclude=[]), tmp_path) == ["sub/x.md"]
+    assert _names(discover([tmp_path], include=[], exclude=["sub/*.md"]), tmp_path) == ["sub/deep/d.md", "top.md"]
+    # `**` crosses folders; a pattern without a slash matches at any depth
+    assert _names(discover([tmp_path], include=["sub/**/*.md"], exclude=[]), tmp_path) == ["sub/deep/d.md", "sub/x.md"]
+    assert _names(discover([tmp_path], include=[], exclude=["d.md"]), tmp_path) == ["sub/x.md", "top.md"]
+
+
+def test_gitignore_folders_and_negation(tmp_path):
+    _tree(tmp_path)
+    # a trailing slash names a folder, at any depth; `!` takes a file back
+    found = discover([tmp_path], include=[], exclude=["deep/", "*.md", "!drafts/e.md"])
+    assert _names(found, tmp_path) == ["b.txt", "drafts/e.md", "sub/c.html"]

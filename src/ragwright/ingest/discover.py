@@ -3,12 +3,13 @@ path (missing, unreadable folder) are reported per path; they never stop the oth
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
+
+from pathspec import GitIgnoreSpec
 
 from ..types import FailedFile
 from .parsers import format_of
@@ -21,21 +22,33 @@ class Discovery:
     roots: list[Path] = field(default_factory=list)  # folders walked, for --prune
 
 
-def _matches(rel: str, patterns: Iterable[str]) -> bool:
-    for pat in patterns:
-        if fnmatch.fnmatch(rel, pat) or (pat.startswith("**/") and fnmatch.fnmatch(rel, pat[3:])):
-            return True
-    return False
+@dataclass(frozen=True, slots=True)
+class _Globs:
+    """--include/--exclude, matched on paths relative to the folder walked with .gitignore's rules
+    (pathspec), the ones users already know: `*` stays inside one folder, `**` crosses folders, a
+    pattern without `/` matches at any depth, a trailing `/` means a folder, `!` takes one back."""
 
+    include: GitIgnoreSpec | None
+    exclude: GitIgnoreSpec | None
 
-def _wanted(rel: str, include: list[str], exclude: list[str]) -> bool:
-    if exclude and _matches(rel, exclude):
-        return False
-    return not include or _matches(rel, include)
+    @classmethod
+    def of(cls, include: list[str], exclude: list[str]) -> _Globs:
+        return cls(GitIgnoreSpec.from_lines(include) if include else None,
+                   GitIgnoreSpec.from_lines(exclude) if exclude else None)
+
+    def skips_folder(self, rel: str) -> bool:
+        """An excluded folder is not walked at all (as in git, nothing inside it can be taken back)."""
+        return self.exclude is not None and self.exclude.match_file(rel + "/")
+
+    def wants(self, rel: str) -> bool:
+        if self.exclude is not None and self.exclude.match_file(rel):
+            return False
+        return self.include is None or self.include.match_file(rel)
 
 
 def discover(paths: Iterable[str | Path], include: list[str], exclude: list[str]) -> Discovery:
     found = Discovery()
+    globs = _Globs.of(include, exclude)
     seen: set[Path] = set()
 
     def add(path: Path, root: Path | None = None) -> None:
@@ -67,22 +80,22 @@ def discover(paths: Iterable[str | Path], include: list[str], exclude: list[str]
         else:
             root = path.resolve()
             found.roots.append(root)
-            _walk(path, include, exclude, lambda p: add(p, root), found.failed)
+            _walk(path, globs, lambda p: add(p, root), found.failed)
     return found
 
 
-def _walk(root: Path, include: list[str], exclude: list[str], add, failed: list[FailedFile]) -> None:  # noqa: ANN001
+def _walk(root: Path, globs: _Globs, add: Callable[[Path], None], failed: list[FailedFile]) -> None:
     def on_error(err: OSError) -> None:
         reason = "permission denied: cannot list this folder" if isinstance(err, PermissionError) else str(err)
         failed.append(FailedFile(str(err.filename or root), reason))
 
     for folder, dirs, names in os.walk(root, onerror=on_error):
         rel_folder = os.path.relpath(folder, root)
-        dirs[:] = sorted(d for d in dirs if not _matches(_rel(rel_folder, d) + "/", exclude) and not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not globs.skips_folder(_rel(rel_folder, d)))
         for name in sorted(names):
             rel = _rel(rel_folder, name)
             path = Path(folder) / name
-            if format_of(path) is None or not _wanted(rel, include, exclude):
+            if format_of(path) is None or not globs.wants(rel):
                 continue
             add(path)
 
