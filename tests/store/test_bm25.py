@@ -58,3 +58,36 @@ def test_allowed_and_unknown_terms():
     assert [h[0] for h in index.search([0], 10, allowed=np.array([2, 3]))] == [2]
     assert index.search([99], 10) == []
     assert SparseBM25(np.zeros(0, np.int64), [], 0).search([0], 5) == []
+
+
+def _blob(words: list[int]) -> bytes:
+    terms = sorted(set(words))
+    return encode_counts(terms, [words.count(t) for t in terms])
+
+
+def test_filtered_scores_use_the_statistics_of_the_allowed_chunks_only():
+    """A reader's scores must not move when text it cannot see changes: otherwise the score of its
+    own chunk for a probe word tells how often that word occurs elsewhere."""
+    mine = [[1, 2, 3], [2, 4, 4, 5], [6, 7]]
+    others = [[1] * 5, [1, 8], [1, 9, 9]]
+    alone = SparseBM25(np.arange(1, 4), [_blob(d) for d in mine], 10)
+    mixed = SparseBM25(np.arange(1, 7), [_blob(d) for d in mine + others], 10)
+    allowed = np.arange(1, 4)
+    for query in ([1], [2], [1, 2, 4], [7]):
+        got, expected = mixed.search(query, 10, allowed), alone.search(query, 10)
+        assert [r for r, _ in got] == [r for r, _ in expected]
+        assert [s for _, s in got] == pytest.approx([s for _, s in expected], rel=1e-6)
+    # unfiltered, the shared statistics are what they were: word 1 is common, so it scores lower
+    assert dict(mixed.search([1], 10))[1] < dict(alone.search([1], 10))[1]
+
+
+def test_filtered_scores_equal_the_formula_over_the_subset():
+    rng = np.random.default_rng(7)
+    docs = [list(rng.integers(0, 20, size=rng.integers(1, 30))) for _ in range(80)]
+    index = SparseBM25(np.arange(80), [_blob(d) for d in docs], 20)
+    keep = np.sort(rng.choice(80, size=25, replace=False))
+    expected = _reference([docs[i] for i in keep], [3, 5, 5], 0.9, 0.4)
+    hits = dict(index.search([3, 5, 5], 80, keep))
+    assert len(hits) == sum(1 for s in expected if s > 0)
+    for position, rowid in enumerate(keep):
+        assert hits.get(int(rowid), 0.0) == pytest.approx(expected[position], rel=1e-5)

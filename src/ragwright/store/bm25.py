@@ -49,8 +49,12 @@ class SparseBM25:
         order = np.argsort(terms, kind="stable")
         self.rows = rows[order]
         self.weights = weights[order].astype(np.float32)
+        self.tf = tf[order].astype(np.uint16)  # for statistics over a filter's chunks only
+        self.lengths = lengths
+        self.k1, self.b = k1, b
         self.indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self._subsets = Subsets(self.ids)
+        self._scopes: dict[int, tuple[np.ndarray, int, float]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -61,13 +65,52 @@ class SparseBM25:
         spans = [(lo, hi) for lo, hi in spans if hi > lo]
         if not spans or not len(self.ids) or k <= 0:
             return []
-        rows = np.concatenate([self.rows[lo:hi] for lo, hi in spans])
-        weights = np.concatenate([self.weights[lo:hi] for lo, hi in spans])
+        if allowed is None:
+            rows = np.concatenate([self.rows[lo:hi] for lo, hi in spans])
+            weights = np.concatenate([self.weights[lo:hi] for lo, hi in spans])
+        else:
+            rows, weights = self._scoped_postings(spans, allowed)
         scores = np.bincount(rows, weights=weights, minlength=len(self.ids))
-        if allowed is not None:
-            scores[~self._subsets.of(allowed)[1]] = 0.0
         hits = np.flatnonzero(scores > 0)
         if len(hits) > k:
             hits = hits[top_k(scores[hits], k)]
         hits = hits[np.lexsort((self.ids[hits], -scores[hits]))]
         return [(int(self.ids[i]), float(scores[i])) for i in hits]
+
+    def _scoped_postings(self, spans: list[tuple[int, int]], allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The query terms' postings among the allowed chunks, weighted with BM25 statistics
+        (chunk count, document frequencies, average length) of those chunks alone: a score must
+        not depend on text the reader may not see, or it would tell whether a word occurs there.
+        Costs one pass over the query terms' postings, as the unfiltered search does."""
+        mask, n, avgdl = self._scope(allowed)
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows_out, weights_out = [], []
+        for lo, hi in spans:
+            rows = self.rows[lo:hi]
+            keep = mask[rows]
+            rows = rows[keep]
+            if not len(rows):
+                continue
+            tf = self.tf[lo:hi][keep].astype(np.float32)
+            df = len(rows)
+            idf = np.float32(np.log1p((n - df + 0.5) / (df + 0.5)))
+            norm = self.k1 * (1.0 - self.b + self.b * self.lengths[rows] / avgdl)
+            rows_out.append(rows)
+            weights_out.append(idf * tf * (self.k1 + 1.0) / (tf + norm))
+        if not rows_out:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.concatenate(rows_out), np.concatenate(weights_out)
+
+    def _scope(self, allowed: np.ndarray) -> tuple[np.ndarray, int, float]:
+        """(mask, chunk count, average length) of an allowed set, kept while the set is."""
+        _, mask = self._subsets.of(allowed)
+        hit = self._scopes.get(id(allowed))
+        if hit is not None and hit[0] is mask:
+            return hit
+        n = int(mask.sum())
+        avgdl = max(float(self.lengths[mask].mean()) if n else 1.0, 1e-9)
+        if len(self._scopes) >= self._subsets.size:
+            self._scopes.pop(next(iter(self._scopes)))
+        self._scopes[id(allowed)] = (mask, n, avgdl)
+        return mask, n, avgdl

@@ -17,7 +17,7 @@ from ..errors import StoreError
 from ..types import Chunk, DocumentRecord
 from .base import DocumentWrite, Filters, StoredChunk, text_hash
 from .schema import migrate
-from .bm25 import Analyzer, encode_counts
+from .bm25 import Analyzer, decode_counts, encode_counts
 from .access import AccessMixin
 from .records import RecordsMixin
 from .traces import TracesMixin
@@ -54,6 +54,8 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         self._chunk_rows: tuple[int | None, dict[str, StoredChunk]] = (None, {})  # per write generation
         self._derived_state: dict[str, tuple[int, Any]] = {}  # name -> (generation, in-memory index)
         self._vocab: dict[str, int] = {}
+        self._vocab_top = -1  # the highest term id known
+        self._vocab_epoch: str | None = None  # meta's vocab_epoch when the vocabulary was read
         self._allowed_cache: dict[str, tuple[str | None, np.ndarray]] = {}
         self._names: dict[int, str] = {}
         self._names_generation: int | None = None
@@ -68,21 +70,28 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
             try:
                 with self._transaction():
                     self._load_vocab()
+                    replaced: list[bytes] = []
+                    added: set[int] = set()
+                    generation = self._write_generation()
                     for w in writes:
-                        self._write_one(w)
+                        added |= self._write_one(w, replaced)
+                    self._prune_vocab(replaced, generation, added)
                     self._bump_generation()
             except BaseException:
-                self._vocab, self._vocab_generation = {}, None  # may hold rolled-back ids: reload on next use
+                self._forget_vocab()  # may hold rolled-back ids: reload on next use
                 raise
 
-    def _write_one(self, w: DocumentWrite) -> None:
+    def _write_one(self, w: DocumentWrite, replaced: list[bytes]) -> set[int]:
+        """Writes one document; collects the term counts of the chunks it replaces, returns the term ids it uses."""
         d = w.document
         if len(w.chunks) != len(w.vectors):
             raise ValueError(f"{d.source}: {len(w.chunks)} chunks but {len(w.vectors)} vectors")
         c = self._conn
         existing = c.execute("SELECT doc_id FROM documents WHERE source = ?", (d.source,)).fetchone()
         if existing and existing[0] != d.doc_id:
+            replaced += self._term_blobs(existing[0])
             c.execute("DELETE FROM documents WHERE doc_id = ?", (existing[0],))
+        replaced += self._term_blobs(d.doc_id)
         c.execute("DELETE FROM chunks WHERE doc_id = ?", (d.doc_id,))
         c.execute(
             """INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata, tenant,
@@ -95,6 +104,7 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
              d.tenant, json.dumps(sorted(set(d.groups)))),
         )
         vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
+        used: set[int] = set()
         for chunk, vec in zip(w.chunks, vectors):
             cur = c.execute(
                 "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, text_hash, heading_path, page) VALUES (?,?,?,?,?,?,?)",
@@ -104,6 +114,7 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
             rowid = cur.lastrowid
             counts = self.analyzer.counts(chunk.context_text(d.title))
             ids = [self._term_id(term) for term in counts]
+            used.update(ids)
             c.execute("INSERT INTO chunk_terms(chunk_rowid, counts) VALUES (?, ?)",
                       (rowid, encode_counts(ids, list(counts.values()))))
             c.execute("INSERT INTO vectors(chunk_rowid, vector) VALUES (?, ?)", (rowid, vec.tobytes()))
@@ -114,6 +125,7 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
                  updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
             (d.source, d.doc_id, d.content_hash, d.size, w.mtime_ns),
         )
+        return used
 
     def record_failure(self, source: str, error: str) -> None:
         """Remember why a file failed; its previously indexed version, if any, stays searchable."""
@@ -131,7 +143,9 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
             row = self._conn.execute("SELECT source FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
             if row is None:
                 return False
+            removed, generation = self._term_blobs(doc_id), self._write_generation()
             self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            self._prune_vocab(removed, generation)
             self._conn.execute("DELETE FROM manifest WHERE source = ?", (row[0],))
             self._conn.execute("DELETE FROM cache_entries WHERE (namespace, key) IN "
                                "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)", (doc_id,))
@@ -282,18 +296,75 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
     # -- internals ----------------------------------------------------------------------------
 
     def _load_vocab(self) -> None:
-        """Bring the term vocabulary up to date with what other writers added."""
-        known = len(self._vocab)
-        rows = self._all("SELECT term, id FROM terms WHERE id >= ?", (known,))
+        """Bring the term vocabulary up to date with what other writers added; read it whole
+        again after any writer pruned it (the epoch in meta changes then)."""
+        epoch = self._all("SELECT value FROM meta WHERE key = 'vocab_epoch'")
+        epoch_value = epoch[0][0] if epoch else "0"
+        if epoch_value != self._vocab_epoch:
+            self._vocab, self._vocab_top, self._vocab_epoch = {}, -1, epoch_value
+        rows = self._all("SELECT term, id FROM terms WHERE id > ?", (self._vocab_top,))
         self._vocab.update(rows)
+        self._vocab_top = max([self._vocab_top, *(tid for _, tid in rows)])
+
+    def _forget_vocab(self) -> None:
+        self._vocab, self._vocab_top, self._vocab_epoch, self._vocab_generation = {}, -1, None, None
 
     def _term_id(self, term: str) -> int:
         """The id of a term, adding it inside the current write transaction when new."""
         tid = self._vocab.get(term)
         if tid is None:
-            tid = self._vocab[term] = len(self._vocab)
+            self._vocab_top += 1
+            tid = self._vocab[term] = self._vocab_top
             self._conn.execute("INSERT INTO terms(id, term) VALUES (?, ?)", (tid, term))
         return tid
+
+    @staticmethod
+    def _used_terms(rows: list[tuple], top: int) -> np.ndarray:
+        """A mask over term ids 0..top of the ids some row's counts use (a mask, not np.unique:
+        sorting was two thirds of the time)."""
+        used = np.zeros(top + 1, bool)
+        for start in range(0, len(rows), 4096):
+            ids = np.concatenate([np.frombuffer(blob, np.uint32, len(blob) // 6) for (blob,) in rows[start:start + 4096]]
+                                 or [np.zeros(0, np.uint32)])
+            used[ids[ids <= top]] = True
+        return used
+
+    def _term_blobs(self, doc_id: str) -> list[bytes]:
+        """The term counts of a document's chunks, read inside a write before they are deleted."""
+        return [r[0] for r in self._conn.execute(
+            "SELECT t.counts FROM chunk_terms t JOIN chunks c ON c.rowid = t.chunk_rowid WHERE c.doc_id = ?",
+            (doc_id,))]
+
+    def _write_generation(self) -> int:
+        return int(self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    def _prune_vocab(self, removed: list[bytes], generation: int, added: set[int] = frozenset()) -> None:
+        """Inside a write, after chunks went: the terms no remaining chunk uses leave the
+        vocabulary, so that a deleted document's words are not left in the file one by one.
+        When the in-memory BM25 index reflects the file as it was before this write (a serving
+        store's usually does), its document frequencies say which terms died, at no cost;
+        otherwise every remaining chunk's term ids are read (measured on SciFact's 5,183
+        abstracts: 0.1 ms against 60 ms a deletion)."""
+        if not removed:
+            return
+        gone, times = np.unique(np.concatenate([decode_counts(b)[0] for b in removed]), return_counts=True)
+        held = self._derived_state.get("bm25")
+        if held is not None and held[0] == generation:
+            indptr = held[1].indptr
+            inside = gone < len(indptr) - 1
+            users = np.zeros(len(gone), np.int64)
+            users[inside] = indptr[gone[inside] + 1] - indptr[gone[inside]]
+            dead = gone[(users <= times) & ~np.isin(gone, np.fromiter(added, np.int64, len(added)))]
+        else:
+            rows = self._conn.execute("SELECT counts FROM chunk_terms").fetchall()
+            used = self._used_terms(rows, int(gone.max()))
+            dead = gone[~used[gone]]
+        if not len(dead):
+            return
+        self._conn.executemany("DELETE FROM terms WHERE id = ?", [(int(t),) for t in dead])
+        self._conn.execute("INSERT INTO meta(key, value) VALUES ('vocab_epoch', '1') ON CONFLICT(key) DO UPDATE "
+                           "SET value = CAST(value AS INTEGER) + 1")
+        self._forget_vocab()
 
     def _bump_generation(self) -> None:
         self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
