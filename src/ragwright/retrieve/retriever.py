@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import RetrievalSettings
 from ..errors import QuestionError
-from ..models.embedding import Embedder
+from ..models.embedding import Embedder, recall_scope
 from ..observe import span
 from ..store.base import Filters, Store
 from ..types import SearchResult
@@ -20,11 +20,20 @@ from .fusion import reciprocal_rank_fusion, relative_score_fusion
 MAX_QUERY_CHARS = 4000
 
 
+def access_scope(filters: Filters | None) -> str:
+    """Who a search is for, as a cache scope: what one reader's queries leave in a cache must
+    not speed up, and so reveal, another's (see models.embedding.recall_scope)."""
+    access = (filters or {}).get("access")
+    if access is not None:
+        return f"{access.tenant}\n{','.join(sorted(access.groups))}\n{'admin' if access.admin else ''}"
+    return f"{tenant_of(filters)}\n" if tenant_of(filters) else ""
+
+
 def check_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
     """An empty or huge query is a mistake worth a clear message, not a slow empty result."""
     text = (query or "").strip()
     if not text:
-        raise QuestionError("the question is empty: ask something, e.g. ragwright ask \"What is ...?\"")
+        raise QuestionError("the question is empty: ask something, e.g. \"What is ...?\"")
     if len(text) > max_chars:
         raise QuestionError(
             f"the question is {len(text):,} characters long; the limit is {max_chars:,} (answer.max_question_chars)"
@@ -66,7 +75,7 @@ class HybridRetriever:
         depth = self.settings.candidates if mode == "hybrid" else max(self.settings.candidates, k)
         learned = self.learned_model() if mode == "hybrid" else None
         with span("retrieve", query=query, mode=mode, k=k) as outer:
-            with span("embed_query"):
+            with span("embed_query"), recall_scope(access_scope(filters)):
                 vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
                 dense_query = learned.adapt(vector) if learned is not None else vector
             with span("bm25", depth=depth) as s:
