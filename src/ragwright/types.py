@@ -8,12 +8,15 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One structural unit a parser found: a heading or a paragraph-like run of text."""
+    """One structural unit a parser found: a heading, a paragraph, a code block (its lines as
+    written, never split into sentences) or a table (one row a line, cells joined by " | ").
+    A heading with no text closes the sections of its level (a definition list's terms end)."""
 
     text: str
-    kind: str = "paragraph"  # "heading" | "paragraph"
-    level: int = 0  # heading level (1-6); 0 for paragraphs
+    kind: str = "paragraph"  # "heading" | "paragraph" | "code" | "table"
+    level: int = 0  # heading level (1-6, deeper for terms of a definition list); 0 for the others
     page: int | None = None  # 1-based page number (PDF)
+    header_rows: int = 0  # a table's leading header lines, repeated when the table is split
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-from ragwright.ingest.chunking import Chunker, split_sentences
+from ragwright.ingest.chunking import Chunker, fence, split_sentences
 from ragwright.types import Block
 
 
@@ -55,3 +55,43 @@ def test_indexed_text_with_title_and_overlap_fits_the_budget(embedder):
                            title="A long title about protein binding studies")
     sizes = embedder.count_tokens([c.context_text("A long title about protein binding studies") for c in chunks])
     assert max(sizes) <= 100 + 2, sizes
+
+
+def test_a_code_block_that_fits_a_chunk_is_never_split(embedder):
+    prose = Block(" ".join(f"Sentence {i} explains the setup in plain words." for i in range(12)))
+    code = Block("\n".join(f"step_{i} = run({i})" for i in range(15)), "code")
+    chunker = Chunker(embedder.count_tokens, max_tokens=150, overlap_tokens=0)
+    assert embedder.count_tokens([fence(code.text)])[0] <= 150
+    chunks = chunker.chunk("d", [prose, code])
+    holding = [c.text for c in chunks if "step_" in c.text]
+    assert len(holding) == 1 and fence(code.text) in holding[0]  # whole, with its line breaks, in one chunk
+
+
+def test_a_long_table_is_split_between_rows_under_its_header(embedder):
+    rows = [f"param_{i} | {i * 8} kB | sets the size of buffer number {i}" for i in range(60)]
+    table = Block("\n".join(["Name | Default | Meaning", *rows]), "table", header_rows=1)
+    chunks = Chunker(embedder.count_tokens, max_tokens=120, overlap_tokens=20).chunk("d", [table])
+    assert len(chunks) > 3
+    assert all(c.text.split("\n")[0] == "Name | Default | Meaning" for c in chunks)
+    assert [r for c in chunks for r in c.text.split("\n")[1:]] == rows
+    assert max(embedder.count_tokens([c.text for c in chunks])) <= 120
+
+
+def test_a_heading_without_text_closes_its_section():
+    blocks = [Block("Settings", "heading", 1), Block("cache_size", "heading", 2), Block("Sets the cache."),
+              Block("", "heading", 2), Block("Text after the list.")]
+    chunks = Chunker(max_tokens=500).chunk("d", blocks)
+    assert [(c.heading_path, c.text) for c in chunks] == [(["Settings", "cache_size"], "Sets the cache."),
+                                                          (["Settings"], "Text after the list.")]
+
+
+def test_sentences_keep_code_blocks_and_table_rows_whole():
+    text = ("Run this. Then check.\n\n```\nx = load()\n\nprint(x.value)  # Not a sentence. Really\n```\n\n"
+            "Name | Size\nsmall | 1. Tiny\nlarge | 9")
+    assert split_sentences(text) == ["Run this.", "Then check.", "```\nx = load()\n\nprint(x.value)  # Not a sentence. "
+                                     "Really\n```", "Name | Size", "small | 1. Tiny", "large | 9"]
+
+
+def test_fence_outgrows_fences_inside_the_code():
+    assert fence("a\n```\nb") == "````\na\n```\nb\n````"
+    assert split_sentences(fence("a\n```\nb")) == ["````\na\n```\nb\n````"]

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ragwright.ingest.parsers import ParseError, decode_text, parse, parse_html, parse_markdown
+from ragwright.ingest.parsers import ParseError, decode_text, parse, parse_html, parse_markdown, parse_text
 from tests.filemakers import (docx_bytes_without_document, make_docx, make_encrypted_pdf, make_pdf,
                               make_zip_bomb_docx)
 
@@ -123,4 +123,29 @@ def test_pdf_headings_from_font_size_and_paragraphs_from_gaps(tmp_path):
         ("paragraph", 0, "Second paragraph."),
         ("heading", 2, "Finances"),
         ("paragraph", 0, "Money matters."),
+    ]
+
+
+def test_markdown_lists_soft_breaks_code_and_tables():
+    doc = parse_markdown("# Keys\n\nRotate keys with `harbor keys rotate --project web`\nevery 90 days.\n\n"
+                         "- List them.\n- Rotate the\n  oldest.\n\n```bash\nharbor keys list\n\nharbor keys rotate\n```\n\n"
+                         "| Plan | Lifetime |\n|---|---|\n| Free | 30 days |\n| Team | 90 days |\n\n    indented = True\n")
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        ("heading", "Keys"),
+        ("paragraph", "Rotate keys with harbor keys rotate --project web every 90 days."),
+        ("paragraph", "List them."),
+        ("paragraph", "Rotate the oldest."),
+        ("code", "harbor keys list\n\nharbor keys rotate"),
+        ("table", "Plan | Lifetime\nFree | 30 days\nTeam | 90 days"),
+        ("code", "indented = True"),
+    ]
+    assert doc.blocks[5].header_rows == 1
+
+
+def test_plain_text_joins_wrapped_lines_and_keeps_indented_code():
+    doc = parse_text("Deploy keys are rotated\nevery 90 days.\nSteps:\n- list them\n- rotate\n\n"
+                     "    harbor keys list\n      --all\n")
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        ("paragraph", "Deploy keys are rotated every 90 days. Steps:\n- list them\n- rotate"),
+        ("code", "harbor keys list\n  --all"),
     ]

@@ -1,5 +1,10 @@
 """Structure-aware chunking: sections follow headings, chunks follow paragraphs, then sentences,
-then words; each chunk stays within a token budget, and neighbours in a section overlap."""
+then words; each chunk stays within a token budget, and neighbours in a section overlap.
+
+Code blocks and tables are never cut into sentences: one that fits a chunk stays whole (a chunk
+ends early rather than split it), a longer one is cut at line boundaries (a table's header row
+starts every piece). In chunk text a code block is fenced with ``` so that what reads the chunk
+later (sentence splitting, answers) can tell code from prose."""
 
 from __future__ import annotations
 
@@ -12,14 +17,55 @@ from ..types import Block, Chunk
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_FENCE = re.compile(r"^(`{3,}|~{3,})")
 
 
 def split_sentences(text: str) -> list[str]:
-    """A sentence splitter that needs no model: ends at . ! ? before a capital or digit."""
-    parts = []
-    for line in re.split(r"\n\s*\n", text):
-        parts.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+    """A sentence splitter that needs no model: ends at . ! ? before a capital or digit. A fenced
+    code block is one unit, whole; a run of table rows (every line has " | ") is one unit a row."""
+    parts: list[str] = []
+    for unit, verbatim in _fenced_units(text):
+        if verbatim:
+            parts.append(unit)
+            continue
+        for para in re.split(r"\n\s*\n", unit):
+            lines = [ln.strip() for ln in para.strip().split("\n")]
+            if len(lines) > 1 and all(" | " in ln for ln in lines):
+                parts.extend(lines)
+            else:
+                parts.extend(s.strip() for s in _SENTENCE_END.split(para) if s.strip())
     return parts
+
+
+def fence(code: str) -> str:
+    """A code block as chunk text: between ``` lines (longer ones if the code holds a fence)."""
+    runs = [len(m.group(1)) for m in map(_FENCE.match, code.split("\n")) if m and m.group(1)[0] == "`"]
+    marks = "`" * max([3, *(n + 1 for n in runs)])
+    return f"{marks}\n{code}\n{marks}"
+
+
+def _fenced_units(text: str) -> list[tuple[str, bool]]:
+    """The text cut into (prose, False) and (fenced code block, True), in order."""
+    units: list[tuple[str, bool]] = []
+    prose: list[str] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i].strip())
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == opening.group(1)), None) \
+            if opening else None
+        if end is None:
+            prose.append(lines[i])
+            i += 1
+            continue
+        if prose:
+            units.append(("\n".join(prose), False))
+            prose = []
+        units.append(("\n".join(lines[i:end + 1]).strip(), True))
+        i = end + 1
+    if prose:
+        units.append(("\n".join(prose), False))
+    return units
 
 
 def approx_token_count(texts: Sequence[str]) -> list[int]:
@@ -31,7 +77,7 @@ def approx_token_count(texts: Sequence[str]) -> list[int]:
 class _Section:
     heading_path: list[str]
     page: int | None
-    units: list[str]
+    units: list[Block]
 
 
 @dataclass(slots=True)
@@ -61,8 +107,8 @@ class Chunker:
                 )
         return chunks
 
-    def _pack(self, paragraphs: list[str], budget: int) -> list[str]:
-        pieces = self._pieces(paragraphs, budget)
+    def _pack(self, units: list[Block], budget: int) -> list[str]:
+        pieces = self._pieces(units, budget)
         if not pieces:
             return []
         sizes = self.count_tokens([p for p, _ in pieces])
@@ -94,13 +140,18 @@ class Chunker:
             kept, used = [], 0
         return kept, used
 
-    def _pieces(self, paragraphs: list[str], budget: int) -> list[tuple[str, bool]]:
-        """Paragraphs that fit stay whole; longer ones split into sentences, then word windows."""
-        sizes = self.count_tokens(paragraphs) if paragraphs else []
+    def _pieces(self, units: list[Block], budget: int) -> list[tuple[str, bool]]:
+        """Units that fit stay whole; longer paragraphs split into sentences, then word windows;
+        longer code blocks and tables into windows of whole lines."""
+        texts = [fence(u.text) if u.kind == "code" else u.text for u in units]
+        sizes = self.count_tokens(texts) if texts else []
         pieces: list[tuple[str, bool]] = []
-        for para, size in zip(paragraphs, sizes):
+        for unit, para, size in zip(units, texts, sizes):
             if size <= budget:
                 pieces.append((para, True))
+                continue
+            if unit.kind in ("code", "table"):
+                pieces.extend((w, True) for w in self._line_windows(unit, budget))
                 continue
             sentences = split_sentences(para)
             for i, (sent, ssize) in enumerate(zip(sentences, self.count_tokens(sentences))):
@@ -110,20 +161,41 @@ class Chunker:
                     pieces.extend((w, i == 0 and j == 0) for j, w in enumerate(self._word_windows(sent, budget)))
         return pieces
 
+    def _line_windows(self, unit: Block, budget: int) -> list[str]:
+        """A code block or table too long for a chunk, cut between lines: each window a fenced
+        code block, or table rows under the table's header rows."""
+        lines = unit.text.split("\n")
+        header = lines[: unit.header_rows] if unit.kind == "table" else []
+        if header and self.count_tokens(["\n".join(header)])[0] > budget // 2:
+            header = []  # too large to repeat
+
+        def wrap(body: list[str]) -> str:
+            return fence("\n".join(body)) if unit.kind == "code" else "\n".join(header + body)
+
+        room = max(budget - self.count_tokens([wrap([])])[0], 1)
+        rest = lines[len(header):]
+        body: list[str] = []
+        for line, size in zip(rest, self.count_tokens(rest)):
+            body.extend(self._word_windows(line, room) if size > room else [line])
+        return [wrap(w) for w in self._windows(body, room)]
+
     def _word_windows(self, text: str, budget: int) -> list[str]:
         """Greedy windows of whole words; words are counted one by one, so every window fits."""
-        words = text.split()
-        windows: list[str] = []
+        return [" ".join(w) for w in self._windows(text.split(), budget)]
+
+    def _windows(self, items: list[str], budget: int) -> list[list[str]]:
+        """Consecutive items grouped greedily so that each group's token count fits the budget."""
+        windows: list[list[str]] = []
         current: list[str] = []
         used = 0
-        for word, size in zip(words, self.count_tokens(words)):
+        for item, size in zip(items, self.count_tokens(items) if items else []):
             if current and used + size > budget:
-                windows.append(" ".join(current))
+                windows.append(current)
                 current, used = [], 0
-            current.append(word)
+            current.append(item)
             used += size
         if current:
-            windows.append(" ".join(current))
+            windows.append(current)
         return windows
 
 
@@ -140,13 +212,14 @@ def _sections(blocks: Sequence[Block]) -> list[_Section]:
     path: list[tuple[int, str]] = []
     current: _Section | None = None
     for block in blocks:
-        if block.kind == "heading":
-            path = [(lvl, t) for lvl, t in path if lvl < block.level] + [(block.level, block.text)]
+        if block.kind == "heading":  # one with no text only closes its level (a definition list ends)
+            path = [(lvl, t) for lvl, t in path if lvl < block.level] + ([(block.level, block.text)] if block.text else [])
             current = None
             continue
         heading_path = [t for _, t in path]
         if current is None or current.page != block.page:
             current = _Section(heading_path, block.page, [])
             sections.append(current)
-        current.units.append(block.text)
+        if block.text.strip():
+            current.units.append(block)
     return [s for s in sections if s.units]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -81,177 +82,47 @@ def _looks_binary(data: bytes) -> bool:
     return control > len(head) * 0.05
 
 
-_ATX = re.compile(r"(#{1,6})[ \t]+(.*)")  # no nested quantifiers: linear on any line
-_YAML_LINE = re.compile(r"^\s*([\w-]+\s*:|-\s|#)|^\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-
-
 def parse_markdown(text: str) -> ParsedDocument:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    title = ""
-    if lines and lines[0].strip() == "---":  # YAML front matter: keep its title, drop the rest
-        for i in range(1, len(lines)):
-            if not _YAML_LINE.match(lines[i]) and lines[i].strip() != "---":
-                break  # not front matter: a horizontal rule followed by prose
-            if lines[i].strip() == "---" and any(":" in x for x in lines[1:i]):
-                for meta in lines[1:i]:
-                    if meta.lower().startswith("title:"):
-                        title = meta.split(":", 1)[1].strip().strip("'\"")
-                lines = lines[i + 1 :]
-                break
-    blocks: list[Block] = []
-    para: list[str] = []
-    in_fence = False
+    """Headings, paragraphs, list items, code blocks and tables: see markdown.py."""
+    from .markdown import parse_markdown as parse_source
 
-    def flush() -> None:
-        if para:
-            blocks.append(Block("\n".join(para).strip()))
-            para.clear()
+    return parse_source(text)
 
-    for i, line in enumerate(lines):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            para.append(line)
-            if not in_fence:
-                flush()
-            continue
-        if in_fence:
-            para.append(line)
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            flush()
-            blocks.append(Block(atx.group(2).strip().rstrip("#").strip(), "heading", len(atx.group(1))))
-        elif re.fullmatch(r"\s*(=+|-+)\s*", line) and len(para) == 1 and line.strip():
-            blocks.append(Block(para.pop(), "heading", 1 if "=" in line else 2))  # setext heading
-        elif not line.strip() or (not para and re.fullmatch(r"\s*([-*_])(\s*\1){2,}\s*", line)):
-            flush()  # blank line, or a thematic break (---, ***) between paragraphs
-        else:
-            para.append(line)
-    flush()
-    blocks = [b for b in blocks if b.text]
-    if not title:
-        title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "")
-    return ParsedDocument(title=title, blocks=blocks, format="markdown")
+
+_LIST_ITEM = re.compile(r"\s*([-*•]|\d{1,3}[.)])\s")
 
 
 def parse_text(text: str) -> ParsedDocument:
+    """Paragraphs between blank lines; a paragraph indented throughout is code, kept line by
+    line; in prose, a wrapped line's break is a space, except before a list item."""
     paras = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
-    blocks = [Block(p.strip()) for p in paras if p.strip()]
+    blocks: list[Block] = []
+    for para in paras:
+        if not para.strip():
+            continue
+        lines = [ln.rstrip() for ln in para.strip("\n").split("\n")]
+        if all(ln.startswith(("    ", "\t")) for ln in lines):
+            blocks.append(Block(textwrap.dedent("\n".join(lines)), "code"))
+            continue
+        out = lines[0].strip()
+        for line in lines[1:]:
+            out += ("\n" if _LIST_ITEM.match(line) else " ") + line.strip()
+        blocks.append(Block(out))
     return ParsedDocument(title="", blocks=blocks, format="text")
 
 
-_BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "div",
-               "section", "article", "figcaption", "caption"]
-
-
 def parse_html(text: str) -> ParsedDocument:
-    from bs4 import BeautifulSoup
+    """The page's main content, its text as written: see html.py."""
+    from .html import parse_html as parse_page
 
-    soup = BeautifulSoup(text, "lxml")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "head"]):
-        if tag.name == "head":
-            continue
-        tag.decompose()
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    root = soup.body or soup
-    blocks: list[Block] = []
-    for el in root.find_all(_BLOCK_TAGS):
-        if el.name[0] == "h" and el.name[1:].isdigit():
-            txt = el.get_text(" ", strip=True)
-            if txt:
-                blocks.append(Block(txt, "heading", int(el.name[1])))
-        elif el.find(_BLOCK_TAGS) is None:  # leaf blocks only: no text counted twice
-            txt = el.get_text(" ", strip=True)
-            if txt:
-                blocks.append(Block(txt))
-    if not blocks:  # text outside any block tag
-        txt = root.get_text(" ", strip=True)
-        if txt:
-            blocks.append(Block(txt))
-    if not title:
-        title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "")
-    return ParsedDocument(title=title, blocks=blocks, format="html")
+    return parse_page(text)
 
 
 def parse_pdf(data: bytes) -> ParsedDocument:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    """Paragraphs, headings and code blocks from a PDF's lines: see pdf.py."""
+    from .pdf import parse_pdf as parse_file
 
-    if not data.lstrip().startswith(b"%PDF-"):
-        raise ParseError("not a PDF file (no %PDF- header)")
-    if b"%%EOF" not in data[-2048:]:
-        raise ParseError("PDF is truncated (no %%EOF marker at its end); re-export or re-download it")
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            raise ParseError("PDF is encrypted; remove the password (e.g. qpdf --decrypt) and ingest it again")
-        pages = [_pdf_lines(page) for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except ParseError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, ZeroDivisionError) as exc:
-        raise ParseError(f"PDF cannot be read: {type(exc).__name__}: {exc}") from exc
-    blocks = _pdf_blocks(pages)
-    if not blocks:
-        raise ParseError("PDF has no extractable text (scanned images? run OCR first)")
-    return ParsedDocument(title=str(meta_title).strip(), blocks=blocks, format="pdf")
-
-
-def _pdf_lines(page) -> list[tuple[str, float, float]]:  # noqa: ANN001 - pypdf PageObject
-    """(text, font size, y) per line of a page, from pypdf's text visitor."""
-    lines: list[list] = []
-
-    def visit(text: str, cm: list, tm: list, font: object, size: float) -> None:
-        if not text.strip():
-            return
-        scale = abs(tm[3] * cm[3]) or 1.0
-        y = tm[5] * cm[3] + cm[5]
-        if lines and abs(lines[-1][2] - y) < 1.0:
-            lines[-1][0] += text
-            lines[-1][1] = max(lines[-1][1], size * scale)
-        else:
-            lines.append([text, size * scale, y])
-
-    page.extract_text(visitor_text=visit)
-    return [(" ".join(t.split()), size, y) for t, size, y in lines if t.strip()]
-
-
-def _pdf_blocks(pages: list[list[tuple[str, float, float]]]) -> list[Block]:
-    """Lines -> headings (set in a larger font than the body) and paragraphs (split at wide gaps)."""
-    weights: dict[float, int] = {}
-    for line in (ln for page in pages for ln in page):
-        weights[round(line[1], 1)] = weights.get(round(line[1], 1), 0) + len(line[0])
-    if not weights:
-        return []
-    body = max(weights, key=weights.__getitem__)
-    heading_sizes = sorted({round(s, 1) for page in pages for t, s, _ in page if s >= body * 1.15 and len(t) <= 150},
-                           reverse=True)[:6]
-    level = {size: i + 1 for i, size in enumerate(heading_sizes)}
-    blocks: list[Block] = []
-    for number, lines in enumerate(pages, start=1):
-        gaps = sorted(abs(a[2] - b[2]) for a, b in zip(lines, lines[1:]))
-        usual = gaps[len(gaps) // 4] if gaps else 0.0  # the usual line spacing, below paragraph gaps
-        para: list[str] = []
-        prev_y: float | None = None
-
-        def flush() -> None:
-            text = re.sub(r"-\s(?=[a-z])", "", " ".join(para)).strip()  # words hyphenated at line ends
-            if text:
-                blocks.append(Block(text, page=number))
-            para.clear()
-
-        for text, size, y in lines:
-            if round(size, 1) in level and len(text) <= 150:
-                flush()
-                blocks.append(Block(text, "heading", level[round(size, 1)], page=number))
-            else:
-                if prev_y is not None and usual and abs(prev_y - y) > usual * 1.4:
-                    flush()
-                para.append(text)
-            prev_y = y
-        flush()
-    return blocks
+    return parse_file(data)
 
 
 def parse_docx(data: bytes, max_uncompressed: int) -> ParsedDocument:

@@ -1,0 +1,221 @@
+"""The blocks of an HTML element, as a reader would see them: text as written, layout kept.
+
+Inline markup is joined exactly as the page writes it (`<span>json.</span><span>dumps</span>` is
+`json.dumps`, not `json. dumps`), and the source's line breaks inside a paragraph are only
+spaces. A `<pre>` is a code block with its line breaks; a data table is one block of rows
+(`cell | cell`); a definition list's term with a one-paragraph definition makes the paragraph
+`term: definition`, a term with a longer one heads a section of its own (every chunk of it is
+then indexed under the term's name); an admonition's title leads its first paragraph
+("Note: ..."), so that a boxed "Note" does not become a section heading for the text after it.
+
+lxml gives the tree; what is hand-written here is the layout, which no installed library does
+for plain text (BeautifulSoup's `get_text(" ")` put a space between every two tags)."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from ..types import Block
+
+_BR = "\x00"  # stands for <br> in the inline buffer until whitespace is collapsed
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u00ad\ufeff\u2060"))  # zero-width, soft hyphen
+_MAX_DEPTH = 200  # deeper markup is read as flat text (Python's recursion limit is 1000)
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote body center details dialog dd dir div dl dt fieldset figcaption figure footer "
+    "form header hgroup html li main menu ol p section summary tbody td tfoot th thead tr ul caption legend "
+    "noframes".split())
+_SKIP = frozenset("script style noscript template svg canvas iframe object embed button input select option "
+                  "textarea head title meta link img video audio source track map area".split())
+ADMONITIONS = frozenset("admonition note tip hint warning caution important attention danger error seealso todo "
+                        "callout notice".split())
+_TRAILING_MARKS = re.compile(r"[\s¶§🔗]+$")
+_LONG_DEFINITION = 1000  # characters: about a chunk; a definition longer than this gets its term as a heading
+
+
+def classes(el) -> set[str]:  # noqa: ANN001 - an lxml element
+    return set((el.get("class") or "").lower().split())
+
+
+def blocks_of(el, level: int = 0, depth: int = 0) -> list[Block]:  # noqa: ANN001
+    """The blocks of `el`'s content; `level` is the heading level it sits under, `depth` its nesting."""
+    renderer = _Renderer(level)
+    renderer.children(el, depth)
+    renderer.flush()
+    return renderer.blocks
+
+
+def inline_text(el, depth: int = 0) -> str:  # noqa: ANN001
+    """`el`'s text on one line (a heading, a term, a table cell)."""
+    return " ".join(" ".join(b.text.split()) for b in blocks_of(el, 0, depth) if b.text)
+
+
+class _Renderer:
+    def __init__(self, level: int) -> None:
+        self.blocks: list[Block] = []
+        self.buf: list[str] = []
+        self.level = level  # of the last heading, so that a definition's term nests under it
+
+    def flush(self) -> None:
+        text = _collapse("".join(self.buf))
+        self.buf.clear()
+        if text:
+            self.blocks.append(Block(text))
+
+    def children(self, el, depth: int) -> None:  # noqa: ANN001
+        if el.text:
+            self.buf.append(el.text)
+        for child in el:
+            self.node(child, depth + 1)
+            if child.tail:
+                self.buf.append(child.tail)
+
+    def node(self, el, depth: int) -> None:  # noqa: ANN001
+        tag = el.tag if isinstance(el.tag, str) else ""  # comments and processing instructions
+        if not tag or tag in _SKIP:
+            return
+        if depth > _MAX_DEPTH:
+            self.buf.append(" " + el.text_content() + " ")
+        elif tag == "br":
+            self.buf.append(_BR)
+        elif tag == "pre":
+            self.flush()
+            code = code_text(el)
+            if code:
+                self.blocks.append(Block(code, "code"))
+        elif tag in _HEADINGS:
+            self.heading(el, _HEADINGS[tag], depth)
+        elif tag == "table":
+            self.flush()
+            self.table(el, depth)
+        elif tag == "dl":
+            self.flush()
+            self.definitions(el, depth)
+        elif tag in ("div", "aside", "section") and classes(el) & ADMONITIONS and self.admonition(el, depth):
+            pass
+        elif tag in _BLOCK_TAGS or tag == "hr":
+            self.flush()
+            self.children(el, depth)
+            self.flush()
+        else:
+            self.children(el, depth)
+
+    def heading(self, el, level: int, depth: int) -> None:  # noqa: ANN001
+        self.flush()
+        text = _TRAILING_MARKS.sub("", inline_text(el, depth))
+        if text:
+            self.blocks.append(Block(text, "heading", level))
+            self.level = level
+
+    def table(self, table, depth: int) -> None:  # noqa: ANN001
+        rows = [[c for c in tr if c.tag in ("td", "th")] for tr in _rows(table)]
+        if max((len(r) for r in rows), default=0) <= 1 or table.find(".//table") is not None:
+            self.children(table, depth)  # layout, or a list set as a table: its cells are paragraphs
+            self.flush()
+            return
+        caption = table.find("caption")
+        if caption is not None and inline_text(caption, depth):
+            self.blocks.append(Block(inline_text(caption, depth)))
+        lines, header = [], 0
+        for tr, cells in zip(_rows(table), rows):
+            line = " | ".join(inline_text(c, depth) for c in cells).strip(" |")
+            if not line:
+                continue
+            if len(lines) == header and (tr.getparent().tag == "thead" or all(c.tag == "th" for c in cells)):
+                header += 1
+            lines.append(line)
+        if lines:
+            self.blocks.append(Block("\n".join(lines), "table", header_rows=min(header, len(lines) - 1)))
+
+    def definitions(self, dl, depth: int) -> None:  # noqa: ANN001
+        """A term with a one-paragraph definition is the paragraph "term: definition"; a term
+        whose definition runs longer heads a section of its own, closed after its last block."""
+        term_level = self.level + 1
+        for terms, blocks in _entries(dl, term_level, depth):
+            term = ", ".join(terms)
+            if _is_long(blocks) and term:
+                self.blocks.append(Block(term, "heading", term_level))
+                self.blocks.extend(blocks)
+                self.blocks.append(Block("", "heading", term_level))  # back to the enclosing section
+                continue
+            text = " ".join(b.text for b in blocks)
+            if term and text:
+                text = f"{term} {text}" if term.endswith(":") else f"{term}: {text}"
+            if term or text:
+                self.blocks.append(Block(text or term))
+
+    def admonition(self, el, depth: int) -> bool:  # noqa: ANN001
+        """A note, tip or warning box with a title; False (not handled) when it has no title."""
+        title_el = next((c for c in el if isinstance(c.tag, str) and (
+            classes(c) & {"admonition-title", "title"} or c.tag in _HEADINGS)), None)
+        title = _TRAILING_MARKS.sub("", inline_text(title_el, depth)) if title_el is not None else ""
+        if not title or len(title) > 80:
+            return False
+        self.flush()
+        title_el.drop_tree()
+        inner = blocks_of(el, self.level, depth)
+        lead = title if title.endswith(":") else title + ":"
+        if inner and inner[0].kind == "paragraph":
+            inner[0] = Block(f"{lead} {inner[0].text}")
+        else:
+            inner.insert(0, Block(lead))
+        self.blocks.extend(inner)
+        return True
+
+
+def code_text(pre) -> str:  # noqa: ANN001
+    """A code block as written: line breaks and indentation kept, blank edges trimmed."""
+    for node in [n for n in pre.iter() if n is not pre and (not isinstance(n.tag, str) or n.tag in _SKIP)]:
+        node.drop_tree()  # a copy button, a comment: not code
+    for br in pre.iter("br"):
+        br.tail = "\n" + (br.tail or "")
+    text = "".join(pre.itertext()).translate(_INVISIBLE).replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _collapse(text: str) -> str:
+    """HTML whitespace: runs of spaces and source line breaks are one space; <br> is a line break."""
+    lines = (" ".join(part.split()) for part in text.translate(_INVISIBLE).split(_BR))
+    return "\n".join(line for line in lines if line)
+
+
+def _rows(table) -> Iterable:  # noqa: ANN001
+    """The table's own rows, not those of a table nested in a cell."""
+    for child in table:
+        if child.tag == "tr":
+            yield child
+        elif child.tag in ("thead", "tbody", "tfoot"):
+            yield from (tr for tr in child if tr.tag == "tr")
+
+
+def _entries(dl, term_level: int, depth: int) -> list[tuple[list[str], list[Block]]]:  # noqa: ANN001
+    """(terms, definition blocks) in order; dt/dd may sit in <div> wrappers (HTML5)."""
+    items = []
+    for child in dl:
+        if child.tag == "div":
+            items.extend(c for c in child if c.tag in ("dt", "dd"))
+        elif child.tag in ("dt", "dd"):
+            items.append(child)
+    entries: list[tuple[list[str], list[Block]]] = []
+    terms: list[str] = []
+    for item in items:
+        if item.tag == "dt":
+            term = _TRAILING_MARKS.sub("", inline_text(item, depth))
+            if term:
+                terms.append(term)
+        else:
+            entries.append((terms, blocks_of(item, term_level, depth)))
+            terms = []
+    if terms:
+        entries.append((terms, []))
+    return entries
+
+
+def _is_long(blocks: list[Block]) -> bool:
+    return len(blocks) > 1 or any(b.kind != "paragraph" or len(b.text) > _LONG_DEFINITION for b in blocks)
