@@ -16,7 +16,7 @@ from ..config import IngestSettings
 from ..models.embedding import Embedder
 from ..store.base import DocumentWrite, Store, text_hash
 from ..types import Access, Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
-from .chunking import Chunker
+from .chunking import EXTRACTION_VERSION, Chunker
 from .discover import discover
 from .parsers import ParseError, parse
 from .screening import screen_blocks
@@ -76,8 +76,9 @@ class Ingestor:
         # Chunks embedded (sorted by length: less padding) and committed together. Larger batches
         # embed faster; an interruption loses at most one batch of work.
         self.window_chunks = settings.batch_chunks
-        # Part of every content hash: changing how text is chunked or embedded re-ingests it all.
-        recipe = f"{chunker.max_tokens}/{chunker.overlap_tokens}/{embedder.name}/{getattr(embedder, 'max_tokens', '')}"
+        # Part of every content hash: changing how text is parsed, chunked or embedded re-ingests it all.
+        recipe = (f"{EXTRACTION_VERSION}/{chunker.max_tokens}/{chunker.overlap_tokens}/{embedder.name}/"
+                  f"{getattr(embedder, 'max_tokens', '')}")
         if settings.secrets == "redact" or settings.redact_pii != "off":  # what is stored depends on it too
             recipe += f"/{settings.secrets}/{settings.redact_pii}/{','.join(sorted(settings.pii_entities))}"
         if self.access != Access():  # who may see a document is part of what was ingested
