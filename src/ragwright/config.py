@@ -159,6 +159,11 @@ class ObserveSettings(_Section):
     otlp_include_text: bool = Field(False, description="also export questions, passages and answers")
 
 
+class ServerSettings(_Section):
+    max_body_mb: float = Field(1.0, gt=0, description="largest request body but a file upload (uploads have "
+                                                      "ingest.max_file_mb): refused with 413 as it arrives")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGWRIGHT_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
@@ -174,6 +179,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     budgets: dict[str, BudgetSettings] = Field(default_factory=dict)
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -365,6 +371,9 @@ traces = true                          # every search, ask, chat and evaluation 
 retention_days = 30
 # otlp_endpoint = "http://127.0.0.1:4318" # also export traces over OTLP/HTTP (GenAI conventions); off by default
 # otlp_include_text = false            # texts stay home unless this is true
+
+[server]
+max_body_mb = 1                        # larger request bodies get 413 (uploads: ingest.max_file_mb per file)
 
 # [budgets.per-tenant]                 # reserved before each call, settled after: concurrent calls cannot overshoot
 # scope = "tenant"                     # "key", "tenant", "route", "model" or "global"

@@ -1,6 +1,8 @@
 """A property: whatever the tenants, groups, documents and queries, no endpoint ever shows a key
 a document outside its tenant, or a grouped document outside its groups (admins see their whole
-tenant), and filtering happens before ranking: the top k is never emptied by it."""
+tenant), and filtering happens before ranking: the top k is never emptied by it. Feedback marks
+resolve only documents the key may read (any other id, stored or not, gets the same 422), and
+an admin reads its own tenant's evaluation runs only."""
 
 import itertools
 
@@ -41,8 +43,11 @@ def test_no_result_crosses_a_permission(docs, key_specs, qs, embedder, tmp_path_
         access = Access(tenant, tuple(sorted(groups)))
         ws.ingest_records([TextRecord(id=f"doc{n}", text=f"{text} Reference {n}.", title=f"Doc {n}")], access=access)
         owner[f"doc{n}"] = access
+    for tenant in TENANTS:
+        ws.store.save_eval_run(eval_run(f"run-{tenant}", tenant))
     issued = [(create_key(ws.store, t, ["read", "admin"] if admin else ["read"], list(g))["key"], (t, g, admin))
               for t, g, admin in key_specs]
+    traces: dict[str, str] = {}
     with TestClient(create_app(workspace=ws)) as client:
         for (key, spec), query in itertools.product(issued, qs):
             headers = {"Authorization": f"Bearer {key}"}
@@ -65,4 +70,42 @@ def test_no_result_crosses_a_permission(docs, key_specs, qs, embedder, tmp_path_
                 status = client.get(f"/v1/documents/{doc_id}", headers=headers).status_code
                 assert status == (200 if doc_id in allowed else 404)
             assert seen <= allowed, (spec, seen - allowed)
+            traces[key] = ask["trace_id"]
+        for key, spec in issued:  # once per key: marks on the trace of one of its asks
+            headers = {"Authorization": f"Bearer {key}"}
+            check_feedback_marks(client, headers, traces[key], owner, {d for d, a in owner.items() if visible(a, spec)})
+            check_eval_runs(client, headers, spec)
     ws.close()
+
+
+def check_feedback_marks(client: TestClient, headers: dict, trace_id: str, owner: dict, allowed: set) -> None:
+    def mark(*refs: dict) -> tuple[int, str]:
+        res = client.post("/v1/feedback", headers=headers, json={"trace_id": trace_id,
+                                                                  "marks": [{**r, "relevant": False} for r in refs]})
+        return res.status_code, res.json().get("error", {}).get("message", "")
+
+    for field, suffix in (("doc_id", ""), ("chunk_id", "#0")):
+        if allowed:
+            assert mark(*({field: d + suffix} for d in sorted(allowed)))[0] == 201
+        refused = mark({field: "nowhere" + suffix})
+        for doc_id in set(owner) - allowed:  # refused in the very words an id that exists nowhere gets
+            status, message = mark({field: doc_id + suffix})
+            assert (status, message.replace(doc_id, "nowhere")) == refused and status == 422, (doc_id, field)
+
+
+def check_eval_runs(client: TestClient, headers: dict, spec: tuple) -> None:
+    tenant, _, admin = spec
+    listed = client.get("/v1/eval/runs", headers=headers)
+    if not admin:
+        assert listed.status_code == 403
+        return
+    assert [r["run_id"] for r in listed.json()["runs"]] == [f"run-{tenant}"]
+    for other in TENANTS:
+        assert client.get(f"/v1/eval/runs/run-{other}", headers=headers).status_code == (200 if other == tenant
+                                                                                          else 404)
+
+
+def eval_run(run_id: str, tenant: str) -> dict:
+    return {"run_id": run_id, "tenant": tenant, "created_at": "2026-12-01T00:00:00Z", "kind": "retrieval",
+            "dataset": "d", "split": "test", "pipeline": "default", "dataset_hash": "h", "code_version": "v",
+            "config": {}, "metrics": {"ndcg@10": 0.5}, "per_query": {"q": {"ndcg@10": 0.5}}, "seconds": 0.1}

@@ -22,7 +22,9 @@ from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
 from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
+from .bodies import JsonBodies
 from .jobs import JobRunner
+from .private import make_private
 
 
 class ApiError(Exception):
@@ -107,6 +109,7 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        umask = make_private(Path(ws.settings.data_dir))  # uploads 0600, folders 0700, while serving
         state.audit = AuditWriter(ws.store)
         state.jobs = JobRunner(ws)  # a fresh thread each time the app starts
         state.jobs.start()
@@ -118,11 +121,13 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
             state._gateway.close()
         if workspace is None:
             ws.close()
+        os.umask(umask)
 
     app = FastAPI(title="ragwright", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Cited, grounded answers from your own documents. Errors: {\"error\": {\"type\", "
                               "\"message\"}}. Authenticate with 'Authorization: Bearer <key>'.")
     app.state.rw = state
+    app.add_middleware(JsonBodies, limit=int(ws.settings.server.max_body_mb * 1024 * 1024))  # 413 as it arrives
     app.add_middleware(AuditMiddleware, writer_of=lambda: state.audit)
     _install_error_handlers(app)
 

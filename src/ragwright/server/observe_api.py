@@ -4,7 +4,7 @@ response is sent."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,16 +17,18 @@ router = APIRouter(tags=["observability"])
 
 
 class Mark(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "relevant": "no" is refused, not read as False
     chunk_id: Optional[str] = None
     doc_id: Optional[str] = None
     relevant: bool
 
 
 class FeedbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: JSON `true` is not the rating 1, nor "4" the rating 4 (lax parsing stored both)."""
+    model_config = ConfigDict(extra="forbid", strict=True)
     trace_id: str = Field(min_length=1)
-    rating: Optional[Literal["up", "down"] | int] = Field(None, description='"up", "down", or 1 to 5')
+    rating: Optional[Literal["up", "down"] | Annotated[int, Field(ge=1, le=5)]] = Field(
+        None, description='"up", "down", or 1 to 5')
     correction: Optional[str] = Field(None, max_length=20_000)
     marks: list[Mark] = Field(default_factory=list, max_length=200)
 
@@ -55,12 +57,14 @@ def get_trace(trace_id: str, request: Request, principal: Principal = Depends(re
 
 @router.post("/feedback", status_code=201)
 def feedback(body: FeedbackBody, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
-    """Rate an answer, correct it, or mark chunks relevant / not relevant; stored before the reply."""
+    """Rate an answer, correct it, or mark chunks relevant / not relevant; stored before the reply.
+    A mark may name only a chunk or document this key can read: any other id, stored or not, gets
+    the same 422."""
     trace = visible_trace(request, body.trace_id, principal)
     try:
         feedback_id = record_feedback(state_of(request).ws.store, trace, key_id=principal.key_id,
                                       tenant=principal.tenant, rating=body.rating, correction=body.correction,
-                                      marks=[m.model_dump() for m in body.marks])
+                                      marks=[m.model_dump() for m in body.marks], access=principal.access)
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from exc
     return {"feedback_id": feedback_id, "trace_id": body.trace_id}

@@ -1,6 +1,7 @@
 """`POST /v1/chat/completions`, as OpenAI clients speak it. `model` names a gateway route or
 model (plain chat), or a RAG collection, `rag:default`, whose answer comes with citations: in the
-message text (a Sources list) and in an extra `citations` field."""
+message text (a Sources list) and in an extra `citations` field, beside `guard` (what the
+injection policy found, as /v1/ask reports it)."""
 
 from __future__ import annotations
 
@@ -99,7 +100,9 @@ def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principa
     text = data["answer"]
     if data["citations"]:
         text += "\n\nSources:\n" + "\n".join(f"[{c['n']}] {c['location']}" for c in data["citations"])
-    extra = {"citations": data["citations"], "abstained": data["abstained"], "trace_id": data["trace_id"]}
+    # guard: what the injection policy flagged or dropped, as /v1/ask reports it ({} when the policy is off)
+    extra = {"citations": data["citations"], "abstained": data["abstained"], "trace_id": data["trace_id"],
+             "guard": data["guard"]}
     if body.stream:
         return StreamingResponse(_sse_text(text, body.model, completion_id, extra), media_type="text/event-stream")
     out = _completion(completion_id, body.model, text, "stop", {"prompt_tokens": 0, "completion_tokens": 0,

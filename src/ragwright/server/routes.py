@@ -352,12 +352,13 @@ def _sse_answer(request: Request, first: tuple[str, Any], events: "queue.Queue[t
 
 @router.get("/eval/runs", tags=["evaluation"])
 def eval_runs(request: Request, principal: Principal = Depends(require("admin"))) -> dict[str, Any]:
-    return {"runs": state_of(request).ws.store.list_eval_runs()}
+    """The runs of the key's tenant: a run's queries and configuration are its tenant's business."""
+    return {"runs": state_of(request).ws.store.list_eval_runs(tenant=principal.tenant)}
 
 
 @router.get("/eval/runs/{run_id}", tags=["evaluation"])
 def eval_run(run_id: str, request: Request, principal: Principal = Depends(require("admin"))) -> dict[str, Any]:
-    run = state_of(request).ws.store.get_eval_run(run_id)
-    if run is None:
+    run = state_of(request).ws.store.get_eval_run(run_id, tenant=principal.tenant)
+    if run is None:  # another tenant's run and no run look the same
         raise ApiError(404, "not_found", f"no evaluation run '{run_id}'")
     return run

@@ -25,22 +25,28 @@ class RecordsMixin:
     _RUN_JSON = ("config", "metrics", "per_query", "coverage", "cases")
 
     def save_eval_run(self, run: dict[str, Any]) -> None:
+        """A run belongs to `run["tenant"]` (default: the tenant 'default', whose documents the CLI
+        ingests): an admin key over HTTP sees only its tenant's runs."""
         values = [json.dumps(run.get(c, {})) if c in self._RUN_JSON else run[c] for c in self._RUN_COLUMNS]
+        columns = (*self._RUN_COLUMNS, "tenant")
         with self._lock, self._transaction(stamp=False):
-            self._conn.execute(f"INSERT INTO eval_runs({', '.join(self._RUN_COLUMNS)}) VALUES "
-                               f"({', '.join('?' * len(self._RUN_COLUMNS))})", values)
+            self._conn.execute(f"INSERT INTO eval_runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                               [*values, run.get("tenant") or "default"])
 
-    def get_eval_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self._one(f"SELECT {', '.join(self._RUN_COLUMNS)} FROM eval_runs WHERE run_id = ?", (run_id,))
-        if row is None:
+    def get_eval_run(self, run_id: str, tenant: str | None = None) -> dict[str, Any] | None:
+        """The run, or None when there is none (or, given `tenant`, when it is another tenant's)."""
+        row = self._one(f"SELECT {', '.join(self._RUN_COLUMNS)}, tenant FROM eval_runs WHERE run_id = ?", (run_id,))
+        if row is None or (tenant is not None and row[-1] != tenant):
             return None
         run = dict(zip(self._RUN_COLUMNS, row))
-        return {k: json.loads(v) if k in self._RUN_JSON else v for k, v in run.items()}
+        return {**{k: json.loads(v) if k in self._RUN_JSON else v for k, v in run.items()}, "tenant": row[-1]}
 
-    def list_eval_runs(self) -> list[dict[str, Any]]:
-        rows = self._all("SELECT run_id, created_at, kind, dataset, split, pipeline, metrics FROM eval_runs "
-                         "ORDER BY rowid")
-        keys = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "metrics")
+    def list_eval_runs(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every run, oldest first; given `tenant`, only that tenant's."""
+        where, params = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        rows = self._all(f"SELECT run_id, created_at, kind, dataset, split, pipeline, metrics, tenant FROM eval_runs "
+                         f"{where} ORDER BY rowid", params)
+        keys = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "metrics", "tenant")
         return [{**dict(zip(keys, r)), "metrics": json.loads(r[6])} for r in rows]
 
     # -- cache -----------------------------------------------------------------------------------

@@ -236,6 +236,12 @@ MIGRATIONS: list[str] = [
     """
     INSERT OR REPLACE INTO meta(key, value) VALUES ('write_stamp', '1');
     """,
+    # 9: evaluation runs belong to a tenant (an admin key sees its own tenant's only); runs made
+    # before were made by the operator's CLI, whose documents are the tenant 'default''s
+    """
+    ALTER TABLE eval_runs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX eval_runs_tenant ON eval_runs(tenant);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
