@@ -25,6 +25,7 @@ from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
 from .bodies import JsonBodies
 from .jobs import JobRunner
 from .private import make_private
+from .uploads import PathScrubber, PublicPathsMiddleware
 
 
 class ApiError(Exception):
@@ -129,6 +130,8 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
     app.state.rw = state
     app.add_middleware(JsonBodies, limit=int(ws.settings.server.max_body_mb * 1024 * 1024))  # 413 as it arrives
     app.add_middleware(AuditMiddleware, writer_of=lambda: state.audit)
+    scrubber = PathScrubber(Path(ws.settings.data_dir))
+    app.add_middleware(PublicPathsMiddleware, scrubber_of=lambda: scrubber)  # no server path in any response
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import hashlib
 import json
 import queue
 import re
@@ -24,29 +23,33 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..ingest.parsers import FORMATS
 from ..ingest.pipeline import doc_id_for
 from ..models.streaming import StreamAborts
+from ..models.embedding import recall_scope
+from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
 from ..types import SearchResult
 from .app import ApiError, require, state_of
 from .auth import Principal
+from .uploads import safe_name, scope_folder
 
 router = APIRouter()
 SEARCH_FIELDS = ("doc_id", "chunk_id", "source", "score", "text", "title", "heading_path", "page", "location")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 FilterValue = str | int | float | bool | list[str | int | float | bool]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "k": "5" and "stream": "yes" are mistakes, not values
 
 
 class SearchBody(_Body):
-    query: str = Field(min_length=1, max_length=20_000)
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                       description="at most answer.max_question_chars characters (4,000 unless lowered)")
     k: int = Field(10, ge=1, le=100)
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     filters: Optional[dict[str, FilterValue]] = None
 
 
 class AskBody(_Body):
-    question: str = Field(min_length=1, max_length=20_000)
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                          description="at most answer.max_question_chars characters (4,000 unless lowered)")
     filters: Optional[dict[str, FilterValue]] = None
     stream: bool = False
 
@@ -120,7 +123,9 @@ async def upload_documents(request: Request, file: list[UploadFile] = File(..., 
         if Path(name).suffix.lower() not in FORMATS:
             raise ApiError(415, "unsupported_type", f"'{f.filename}': unsupported file type (supported: "
                                                     f"{', '.join(sorted(FORMATS))})")
-    folder = _uploads_root(request) / hashlib.sha256(principal.tenant.encode()).hexdigest()[:16]
+    if len(set(names)) < len(names):
+        raise ApiError(400, "invalid_request", "two uploaded files have the same name")
+    folder = scope_folder(_uploads_root(request), principal.tenant, wanted)  # another scope: another document
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     try:
@@ -143,10 +148,10 @@ async def upload_documents(request: Request, file: list[UploadFile] = File(..., 
 
 
 def _safe_name(filename: str) -> str:
-    name = _SAFE_NAME.sub("_", Path(filename.replace("\\", "/")).name).strip(" .")
-    if not name:
+    name = safe_name(filename)
+    if name is None:
         raise ApiError(400, "invalid_request", "every uploaded file needs a file name with an extension")
-    return name[:200]
+    return name
 
 
 async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
@@ -167,7 +172,9 @@ async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
 @router.get("/jobs/{job_id}", tags=["documents"])
 def get_job(job_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
     job = state_of(request).ws.store.get_job(job_id)
-    if job is None or job["tenant"] != principal.tenant:
+    visible = job is not None and (job.get("key_id") == principal.key_id or principal.access.can_read(
+        job["tenant"], job["payload"].get("groups", [])))
+    if job is None or not visible:  # a job of another group looks like no job at all
         raise ApiError(404, "not_found", f"no job '{job_id}'")
     payload = job.pop("payload")
     job["files"] = [Path(p).name for p in payload["paths"]]
@@ -239,7 +246,8 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
     after a write, goes to a worker thread and leaves the loop to the other requests."""
     ws = state_of(request).ws
     remembers = getattr(ws.embedder, "remembers", None)
-    cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
+    with recall_scope(access_scope(user_filters(body.filters, principal))):  # this reader's memory only
+        cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
     if cheap and getattr(ws.store, "indexes_current", lambda: False)():
         return _search(body, request, principal)
     return await run_in_threadpool(_search, body, request, principal)
