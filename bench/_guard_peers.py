@@ -19,8 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ragwright.guard.logreg import Sparse, fit_lr
-from ragwright.guard.train_ner import Counts, gold_spans, untyped
+from tools.guard.logreg import Sparse, fit_lr
+from tools.guard.train_ner import Counts, gold_spans, untyped
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 

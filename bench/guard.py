@@ -11,7 +11,7 @@ found span of the right label that merely overlaps (what redaction needs), and "
 which of PERSON / ORGANIZATION / LOCATION a name was given. A second table scores words, as
 presidio-research's TokenEvaluator does (the data set's own evaluator): a word of a name is found
 when it gets its gold type, and "name words redacted" counts it found under any label, which is
-what keeps it from leaving the machine. The tagger also trains on guard/data/ner_synthetic.jsonl
+what keeps it from leaving the machine. The tagger also trains on tools/guard/data/ner_synthetic.jsonl
 (hand-written patterns filled by Faker; never scored). An address's town and country lines are
 reported as LOCATION (ner.split_address); where the data set marks the whole address as one span
 they count as false names, and the bench says how many of those there are. Labels are mapped to
@@ -27,7 +27,7 @@ Injection (injection/train.jsonl, 546 texts). Direct (the user's message): repea
 k-fold, the same folds for every system; the detector's threshold is chosen on the same
 out-of-fold scores, so its figures carry a small optimistic bias that the peers' fixed 0.5 does
 not (`accuracy@0.5` shows every system at 0.5). The hand-written negatives
-(guard/data/injection_negatives.jsonl) are ablated: trained on or not, by kind, scored on the same
+(tools/guard/data/injection_negatives.jsonl) are ablated: trained on or not, by kind, scored on the same
 train.jsonl folds. Indirect (a retrieved chunk): held-out hand-written passages, clean and with a
 held-out injection inserted; SciFact abstracts (never trained or tuned on) with each fold's
 held-out injections inserted, scored by that fold's model; clean SciFact and PubMedQA. Benign
@@ -51,14 +51,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # bench/, tools/
 from _common import DEFAULT_DATA, MachineLoad, emit, environment, load_jsonl, percentiles_ms, say, table  # noqa: E402
 from _guard_peers import PEERS, TfidfLR, presidio_baseline  # noqa: E402
 
-from ragwright.guard import train_injection as T  # noqa: E402
 from ragwright.guard.injection import RULE_NAMES, FeatureConfig, InjectionDetector, fired_rules  # noqa: E402
 from ragwright.guard.pii import STRUCTURED, PiiDetector  # noqa: E402
-from ragwright.guard.train_ner import NAMES, CrossValidation, crossvalidate, load_rows  # noqa: E402
+from tools.guard import train_injection as T  # noqa: E402
+from tools.guard.train_ner import NAMES, CrossValidation, crossvalidate, load_rows  # noqa: E402
 
 REPORTED = (*STRUCTURED, "US_DRIVER_LICENSE", *NAMES, "STREET_ADDRESS")
 PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85}

@@ -6,19 +6,20 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import threading
 from collections import Counter
 
 import numpy as np
 import pytest
 
 from ragwright.errors import ModelError
-from ragwright.guard.minilm import model_file
+from ragwright.guard.minilm import WordVectors, model_file
 from ragwright.guard.ner import (DATA_DIR, META_FILE, NER_LABELS, NameTagger, join_adjacent, split_address,
                                  token_features, tokenize, trim)
-from ragwright.guard.ner_synth import (PER_TEMPLATE, SYNTHETIC, TEMPLATES, load_synthetic, read_patterns,
-                                       synthetic_examples)
 from ragwright.guard.pii import PiiDetector, PiiSpan, resolve
 from tests.conftest import shared_data
+from tools.guard.ner_synth import (PER_TEMPLATE, SYNTHETIC, TEMPLATES, load_synthetic, read_patterns,
+                                   synthetic_examples)
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +280,7 @@ def test_missing_or_stale_weights_and_model_files_fail_loudly(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_held_out_template_floors_on_the_dev_set() -> None:
-    from ragwright.guard.train_ner import NAMES, crossvalidate, load_rows
+    from tools.guard.train_ner import NAMES, crossvalidate, load_rows
 
     rows = load_rows(shared_data("pii") / "dev.jsonl")
     cv = crossvalidate(rows, k=3, epochs=8, runs=2)
@@ -323,3 +324,61 @@ def test_patterns_are_filled_with_spans_on_the_values(tmp_path) -> None:  # type
     text, spans = made[1 * 4]
     assert "\n" in text and [lab for _, _, lab in spans] == ["PERSON"]  # a job title is filled, not labelled
     assert text[:spans[0][1]] == text.split("\n")[0]
+
+
+# -- MiniLM's layers for the tagger ---------------------------------------------------------------------
+
+def test_encoder_passes_run_blas_on_one_thread_on_any_thread_and_restore_it() -> None:
+    """Each pass, whichever server thread runs it, gets one BLAS thread; overlapping passes on two
+    threads share the limit until the last one leaves, then the process's count is what it was
+    (threadpoolctl 3.8 left it at one thread here, see minilm._OneBlasThread)."""
+    from ragwright.guard.minilm import _ONE_BLAS_THREAD as gate
+
+    if gate._get is None:
+        pytest.skip("no OpenBLAS setter found in this process")
+    before = gate._get()
+    gate._set(2)  # two threads, even on a one-core machine, so that one is visible
+    seen: list[int] = []
+
+    def one_pass() -> None:
+        with gate:
+            seen.append(gate._get())
+
+    try:
+        for _ in range(3):  # one after the other, each on a new thread
+            t = threading.Thread(target=one_pass)
+            t.start()
+            t.join(10)
+        assert seen == [1, 1, 1] and gate._get() == 2
+        a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+        def a() -> None:
+            with gate:
+                a_in.set()
+                b_in.wait(5)
+            a_out.set()
+
+        def b() -> None:
+            a_in.wait(5)
+            with gate:
+                b_in.set()
+                a_out.wait(5)
+                seen.append(gate._get())  # a has left, b still runs
+
+        threads = [threading.Thread(target=f) for f in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert seen[-1] == 1 and gate._get() == 2
+    finally:
+        gate._set(before)
+
+
+def test_word_vectors_read_only_the_layers_they_run() -> None:
+    vectors, text = WordVectors(), "Anna Lindqvist works at Brightly in Uppsala."
+    [(pieces, vecs)] = vectors.many([text], [tokenize(text)])
+    assert vecs.shape == (8, WordVectors.DIM) and np.isfinite(vecs).all() and pieces[0] == 1
+    names = set(vectors._w or {})
+    assert any(n.startswith(f"encoder.layer.{WordVectors.LAYER - 1}.") for n in names)
+    assert not any(n.startswith(f"encoder.layer.{WordVectors.LAYER}.") for n in names)

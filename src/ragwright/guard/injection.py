@@ -6,7 +6,7 @@ under 5 ms on a CPU. A logistic regression over hashed character n-grams (robust
 compounds, inflection, typos and spacing tricks) and hashed word uni/bigrams, trained with each
 feature scaled by how well it separates the classes (NBSVM), does that in well under a
 millisecond, with no model download and no pickle: weights ship as a sparse `.npz` plus a
-JSON file with the thresholds chosen by cross-validation (`train_injection.py` writes both).
+JSON file with the thresholds chosen by cross-validation (tools/guard/train_injection.py writes both).
 MiniLM features were measured and not taken: the whole model (0.963 CV accuracy) costs 7 ms or more
 per message on a 2-core CPU; its input embeddings as a feature block (0.969) learnt punctuation
 ("?" = benign) and flagged half of benign statements.
@@ -163,10 +163,10 @@ def text_parts(text: str, cfg: FeatureConfig, source: str = "user") -> list[str]
 
     Why sentences: a positive training text is often a benign question followed by an attack,
     and a retrieved passage may carry one injected sentence; scored whole, the attack is diluted
-    (training does the same, see train_injection.py). Why not the whole of a retrieved passage:
-    the training texts are short prompts, so a long benign passage as a whole lies outside what
-    the model has seen (measured: a third of SciFact abstracts scored above the user threshold),
-    while its sentences do not.
+    (training does the same, see tools/guard/train_injection.py). Why not the whole of a retrieved
+    passage: the training texts are short prompts, so a long benign passage as a whole lies outside
+    what the model has seen (measured: a third of SciFact abstracts scored above the user
+    threshold), while its sentences do not.
     """
     segs = segments(text, cfg.max_segment)
     if not segs:
@@ -211,7 +211,7 @@ class LinearModel:
 def load_model(npz: Path = WEIGHTS_NPZ, meta: Path = WEIGHTS_JSON) -> tuple[LinearModel, dict[str, Any]]:
     """Shipped weights: sparse (index, value) pairs in an npz (no pickle), metadata in JSON,
     checked against the sha256 the JSON records so that a swapped or stale file fails loudly."""
-    hint = "retrain: python -m ragwright.guard.train_injection --data ../shared/data/injection/train.jsonl"
+    hint = "retrain in a checkout: python -m tools.guard.train_injection --data ../shared/data/injection/train.jsonl"
     try:
         info = json.loads(meta.read_text(encoding="utf-8"))
         digest = hashlib.sha256(npz.read_bytes()).hexdigest()

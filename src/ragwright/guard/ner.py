@@ -10,17 +10,18 @@ pieces of its 30k vocabulary a word takes (a common word one, a foreign surname 
 several: word frequency without a word list), and a contextual vector for each word (its third
 layer, mean over the word's pieces), which carries what the model learnt about names in its
 pre-training. On templates held out from training, the vectors raised name recall by about 15 points.
-Besides the dev set it trains on sentences from hand-written patterns filled by Faker (ner_synth.py),
-which teach contexts the dev set's 104 templates lack: about 7 more points of held-out recall.
+Besides the dev set it trains on sentences from hand-written patterns filled by Faker
+(tools/guard/ner_synth.py), which teach contexts the dev set's 104 templates lack: about 7 more
+points of held-out recall.
 An address's town and country lines are reported as LOCATION beside its street part
 (`split_address`), as Presidio's spaCy model reports a town wherever it stands: 4 points of recall.
 
 Tried and not taken (held-out recall, same folds): MiniLM's layers 4-6 fine-tuned with LoRA as a
 tagger, alone 0.60 and mixed into the perceptron's scores no better than the perceptron (one fold).
 
-It trains on CPU in under a minute (`python -m ragwright.guard.train_ner`) and its weights ship as
-npz + JSON: features are stored as 64-bit hashes, so the files hold no text of the training data and
-load without pickle.
+It trains on CPU in under a minute (`python -m tools.guard.train_ner` in a checkout: training is not
+part of the installed package) and its weights ship as npz + JSON: features are stored as 64-bit
+hashes, so the files hold no text of the training data and load without pickle.
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ class NameTagger:
         self.tags = bio_tags(self.labels)
         t = len(self.tags)
         self.vectors = vectors or WordVectors()
-        self.countries: frozenset[str] = frozenset()  # set by train_ner from phonenumbers' country names
+        self.countries: frozenset[str] = frozenset()  # set in training from phonenumbers' country names
         self.rows: dict[int, int] = {}
         self.weights = np.zeros((0, t), dtype=np.float32)
         self.dense = np.zeros((WordVectors.DIM, t), dtype=np.float32)
@@ -340,12 +341,12 @@ class NameTagger:
                             round(float(np.mean([prob[i, path[i]] for i in range(x, y)])), 4)))
         return out
 
-    # -- the shipped weights (written by train_ner.save) ---------------------------------
+    # -- the shipped weights (written by tools/guard/train_ner.save) -------------------
     @classmethod
     def load(cls, folder: Path = DATA_DIR, vectors: WordVectors | None = None) -> "NameTagger":
         """The shipped weights; ModelError with the command that makes them when missing or stale."""
         meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
-        retrain = "`python -m ragwright.guard.train_ner --data ../shared/data/pii/dev.jsonl`"
+        retrain = "`python -m tools.guard.train_ner --data ../shared/data/pii/dev.jsonl` in a checkout"
         if not meta_path.is_file() or not weights_path.is_file():
             raise ModelError(f"no name-tagger weights in {folder}: run {retrain}")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

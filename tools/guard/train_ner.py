@@ -1,9 +1,9 @@
 """Train the name tagger on the PII dev set, and measure the detector on templates it has not seen.
 
-    python -m ragwright.guard.train_ner --data ../shared/data/pii/dev.jsonl [--cv 5]
+    python -m tools.guard.train_ner --data ../shared/data/pii/dev.jsonl [--cv 5]
 
-Writes guard/data/ner_weights.npz and ner_meta.json, trained on every dev template plus the
-synthetic sentences of guard/data/ner_synthetic.jsonl (see ner_synth.py); that is what ships.
+Writes src/ragwright/guard/data/ner_weights.npz and ner_meta.json, trained on every dev template plus
+the synthetic sentences of tools/guard/data/ner_synthetic.jsonl (see ner_synth.py); that is what ships.
 Sentences of one template are near-duplicates (same words, other names), so a random split would
 measure memory: every figure here comes from template-grouped folds, where the tagger is
 trained on some templates and scored on the others. The bench and the tests use the same helpers.
@@ -24,10 +24,12 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .minilm import WordVectors
-from .ner import DATA_DIR, FEATURE_VERSION, META_FILE, NER_LABELS, WEIGHTS_FILE, Encoded, NameTagger, Token, tokenize
+from ragwright.guard.minilm import WordVectors
+from ragwright.guard.ner import (DATA_DIR, FEATURE_VERSION, META_FILE, NER_LABELS, WEIGHTS_FILE, Encoded, NameTagger,
+                                 Token, tokenize)
+from ragwright.guard.pii import DATASET_LABELS, STRUCTURED, PiiDetector
+
 from .ner_synth import SYNTHETIC, load_synthetic
-from .pii import DATASET_LABELS, STRUCTURED, PiiDetector, PiiSpan
 
 NAMES: tuple[str, ...] = ("PERSON", "ORGANIZATION", "LOCATION")
 # Held-out name recall (strict / words) by dropout, 12 epochs, with the synthetic sentences:
@@ -71,7 +73,6 @@ def spans_to_bio(tokens: Sequence[Token], spans: Iterable[Span]) -> list[str]:
         for k, i in enumerate(inside):
             tags[i] = ("B-" if k == 0 else "I-") + label
     return tags
-
 
 
 def country_names(languages: Sequence[str] = ("en", "de", "fr", "es", "it", "nl")) -> frozenset[str]:
@@ -334,11 +335,6 @@ def crossvalidate(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0, epo
         if log:
             log(f"fold {n + 1}/{k}: {len(train)} training texts, {len(test)} held out")
     return CrossValidation(strict, overlap, words, texts, seconds, k, in_addresses)
-
-
-def spans_of(found: Iterable[PiiSpan]) -> list[Span]:
-    """PiiSpans as (start, end, label) triples."""
-    return [(s.start, s.end, s.label) for s in found]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Train the prompt-injection classifier and write its shipped weights.
 
-    python -m ragwright.guard.train_injection --data ../shared/data/injection/train.jsonl
+    python -m tools.guard.train_injection --data ../shared/data/injection/train.jsonl
 
 The model is a logistic regression over sparse hashed features, each scaled by how well it tells
 the classes apart in the training texts (NBSVM-style, `logreg.fit_nb_lr`), fitted in numpy in a
@@ -9,7 +9,7 @@ bench/guard.py: direct accuracy 0.953 -> 0.961, recall on retrieved chunks carry
 0.82 -> 0.88 at the same false-alarm rate on held-out passages; false alarms on SciFact abstracts
 4.0 % -> 1.4 %, on PubMedQA passages 2.8 % -> 4.6 %, on benign statements 7.7 % -> 12.5 %.
 
-Why the hand-written negatives (data/injection_negatives.jsonl: 40 benign questions that use an
+Why the hand-written negatives (tools/guard/data/injection_negatives.jsonl: 40 benign questions that use an
 attack's words, "How do I ignore a folder in git?", and 65 benign passages, English and German):
 every benign text of train.jsonl is a short prompt, so without passages any declarative paragraph,
 that is any retrieved chunk, lies outside what the model saw. Measured by bench/guard.py on the
@@ -25,7 +25,7 @@ benign statements (English and German) as further negatives did not lower that r
 
 Thresholds, one per source, are chosen by repeated stratified cross-validation on the training
 texts only (the held-out test set is never looked at): "user" on the train texts themselves,
-"retrieved" on hand-written benign passages (data/injection_negatives.jsonl) held out by fold,
+"retrieved" on hand-written benign passages (data/injection_negatives.jsonl here) held out by fold,
 clean and with a held-out injection inserted: the lowest threshold with at most 2 % false alarms
 on them. The shipped model is then fitted on all of them.
 """
@@ -42,13 +42,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .injection import (DATA_DIR, RULE_SCORE, WEIGHTS_JSON, WEIGHTS_NPZ, FeatureConfig, LinearModel, featurize,
-                        fired_rules, text_parts)
+from ragwright.guard.injection import (RULE_SCORE, WEIGHTS_JSON, WEIGHTS_NPZ, FeatureConfig, LinearModel,
+                                       featurize, fired_rules, text_parts)
+
+from . import TRAINING_DATA
 from .logreg import Sparse, fit_nb_lr
 
 C_DEFAULT = 10.0  # inverse L2 strength, chosen by CV among 1, 3, 10, 30, 100
 SEED = 20240
-NEGATIVES = DATA_DIR / "injection_negatives.jsonl"
+NEGATIVES = TRAINING_DATA / "injection_negatives.jsonl"
 
 
 def load_jsonl(path: Path) -> tuple[list[str], np.ndarray]:

@@ -2,14 +2,14 @@
 
 Why: the PII dev set has about 100 templates, and a tagger trained on it learns their contexts. On
 templates it has not seen it confuses the type of made-up names (is "Lendava" a company or a town?),
-which only more varied contexts teach. data/ner_templates.txt holds such contexts (e-mail, news, HR,
+which only more varied contexts teach. tools/guard/data/ner_templates.txt holds such contexts (e-mail, news, HR,
 travel, records), written for ragwright and not taken from the dev set; Faker fills them with names,
 companies, towns, countries and street addresses of many locales, so the values are as made up as
 the dev set's. The filled sentences are written once to data/ner_synthetic.jsonl, which training
 reads: Faker's output depends on the interpreter's hash seed, and a file makes every retraining and
 every cross-validation fold see the same sentences, and keeps Faker out of training itself.
 
-    python -m ragwright.guard.ner_synth   # rewrite data/ner_synthetic.jsonl (needs `pip install faker`)
+    python -m tools.guard.ner_synth   # rewrite tools/guard/data/ner_synthetic.jsonl (Faker, in requirements/dev.txt)
 
 Measured by template-grouped 5-fold CV on the dev set (bench/guard.py): name recall, exact span
 and type, 0.749 without these sentences, 0.82 with 199 patterns filled 5 times.
@@ -24,10 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .ner import DATA_DIR
+from . import TRAINING_DATA
 
-TEMPLATES = DATA_DIR / "ner_templates.txt"
-SYNTHETIC = DATA_DIR / "ner_synthetic.jsonl"
+TEMPLATES = TRAINING_DATA / "ner_templates.txt"
+SYNTHETIC = TRAINING_DATA / "ner_synthetic.jsonl"
 PER_TEMPLATE = 5
 LOCALES = ("en_US", "en_GB", "en_AU", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "sv_SE", "pl_PL", "hu_HU",
            "cs_CZ", "fi_FI", "no_NO", "da_DK", "pt_PT", "tr_TR", "el_GR", "is_IS", "et_EE")
