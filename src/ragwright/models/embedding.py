@@ -3,8 +3,6 @@ OpenAI-compatible /embeddings endpoint chosen by configuration."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import os
 import threading
 from contextlib import contextmanager
@@ -14,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence, runtime_che
 
 import numpy as np
 
+from .._packaged import packaged_file
 from ..errors import ModelError
 
 if TYPE_CHECKING:
@@ -58,31 +57,8 @@ class Embedder(Protocol):
 
 
 def _packaged_file(package: str, rel: str, sha256: str) -> Path:
-    try:
-        path = Path(str(importlib.resources.files(package).joinpath(rel)))
-    except ModuleNotFoundError as exc:
-        raise ModelError(f"the embedding model package '{package}' is not installed: {INSTALL_HINT}") from exc
-    if not path.is_file():
-        raise ModelError(f"{path} is missing from package '{package}': reinstall it: {INSTALL_HINT}")
-    digest = _sha256(path)
-    if digest != sha256:
-        raise ModelError(f"{path}: sha256 {digest} does not match the expected {sha256}; reinstall: {INSTALL_HINT}")
-    return path
-
-
-_digest_cache: dict[tuple[str, int, int], str] = {}
-
-
-def _sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _digest_cache:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _digest_cache[key] = h.hexdigest()
-    return _digest_cache[key]
+    """One of the embedding model's files, sha256-checked (see ragwright._packaged)."""
+    return packaged_file(package, rel, sha256, what="embedding model", hint=INSTALL_HINT)
 
 
 class LocalMiniLM:

