@@ -8,42 +8,70 @@ Spans follow the OpenTelemetry GenAI semantic conventions where they apply: a mo
 Texts (questions, passages, answers) are exported only with `otlp_include_text = true`, and
 then as the store keeps them (redacted when `[observe] redact` is on). The export runs in the
 store's background trace writer; a collector that is down costs a logged warning, never a
-request."""
+request.
+
+A collector that answers 429, 502, 503 or 504 (the OTLP/HTTP specification's retryable codes) is
+asked again after a back-off: its Retry-After when it sends one, else 0.5 s, 1 s, 2 s with jitter,
+three retries at most and never more than `max_wait_s` of waiting for one batch, since the writer
+thread, and a closing store, wait with it."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 from typing import Any, Sequence
 
 import httpx
 
 log = logging.getLogger("ragwright.otlp")
 _TEXT_KEYS = {"query", "question", "input", "output", "answer", "text", "messages", "error"}
+RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 class OtlpExporter:
     def __init__(self, endpoint: str, headers: dict[str, str] | None = None, *, include_text: bool = False,
-                 timeout_s: float = 5.0, service: str = "ragwright") -> None:
+                 timeout_s: float = 5.0, service: str = "ragwright", retries: int = 3, backoff_s: float = 0.5,
+                 max_wait_s: float = 5.0) -> None:
         self.url = endpoint.rstrip("/") + ("" if endpoint.rstrip("/").endswith("/v1/traces") else "/v1/traces")
         self.include_text = include_text
         self.service = service
+        self.retries, self.backoff_s, self.max_wait_s = retries, backoff_s, max_wait_s
         self._client = httpx.Client(timeout=timeout_s, headers={"Content-Type": "application/json",
                                                                 **(headers or {})})
 
     def export(self, traces: Sequence[dict[str, Any]]) -> bool:
-        """Send one batch; False (and a warning) when the collector did not take it."""
+        """Send one batch, retrying a throttled or unavailable collector; False (and a warning) when
+        the collector did not take it."""
         if not traces:
             return True
+        body, waited = self.payload(traces), 0.0
+        for attempt in range(self.retries + 1):
+            try:
+                reply = self._client.post(self.url, json=body)
+            except httpx.HTTPError as exc:
+                log.warning("OTLP export to %s failed: %s", self.url, exc)
+                return False
+            if reply.status_code < 300:
+                return True
+            pause = self._pause(reply, attempt)
+            if reply.status_code not in RETRYABLE or attempt == self.retries or waited + pause > self.max_wait_s:
+                break
+            time.sleep(pause)
+            waited += pause
+        log.warning("OTLP export to %s answered %s: %s", self.url, reply.status_code, reply.text[:200])
+        return False
+
+    def _pause(self, reply: httpx.Response, attempt: int) -> float:
+        """Seconds before the next try: the collector's Retry-After (in seconds) when it gives one,
+        else exponential back-off with jitter, between half and all of backoff_s * 2**attempt (so
+        that exporters throttled together do not come back together)."""
         try:
-            reply = self._client.post(self.url, json=self.payload(traces))
-        except httpx.HTTPError as exc:
-            log.warning("OTLP export to %s failed: %s", self.url, exc)
-            return False
-        if reply.status_code >= 300:
-            log.warning("OTLP export to %s answered %s: %s", self.url, reply.status_code, reply.text[:200])
-            return False
-        return True
+            return max(0.0, float(reply.headers["Retry-After"]))
+        except (KeyError, ValueError):
+            ceiling = self.backoff_s * 2 ** attempt
+            return ceiling / 2 + random.random() * ceiling / 2
 
     def payload(self, traces: Sequence[dict[str, Any]]) -> dict[str, Any]:
         spans = [span for trace in traces for span in self._spans(trace)]
