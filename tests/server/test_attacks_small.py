@@ -228,3 +228,21 @@ def test_data_dir_and_uploads_are_private_to_the_servers_user(ws, tmp_path):
     modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [data, *(data / "uploads").rglob("*"), *data.glob("*.db*")]}
     assert {str(p): m for p, m in modes.items() if m & 0o077} == {}
     assert stat.S_IMODE((data / "notes.txt").stat().st_mode) == 0o644  # not ragwright's: left alone
+
+
+def test_an_upload_request_is_bounded_as_a_whole(ws):
+    """Multipart bodies are spooled to disk before the route sees a file: their size is bounded
+    before that, from the declared length and as they arrive."""
+    from ragwright.server.bodies import MAX_UPLOAD_FILES, upload_limit
+
+    ws.settings.ingest.max_file_mb = 0.01
+    limit = upload_limit(0.01)
+    headers = bearer(ws, "t1", ["read", "write"])
+    with TestClient(create_app(workspace=ws)) as client:
+        files = [("file", (f"f{n}.md", b"# x\n" + b"y" * 10_000)) for n in range(MAX_UPLOAD_FILES + 200)]
+        res = client.post("/v1/documents", headers=headers, files=files)
+        assert res.status_code == 413 and "ingest.max_file_mb" in res.json()["error"]["message"]
+        few = [("file", (f"f{n}.md", b"# x\nsmall")) for n in range(MAX_UPLOAD_FILES + 1)]
+        res = client.post("/v1/documents", headers=headers, files=few)
+        assert res.status_code == 400 and f"at most {MAX_UPLOAD_FILES} files" in res.json()["error"]["message"]
+    assert len(b"y" * 10_000) * (MAX_UPLOAD_FILES + 200) > limit

@@ -69,3 +69,21 @@ def test_scores_of_one_tenant_ignore_another_tenants_text(tmp_path):
         _write(store, f"other{n}", "The budget budget budget.", tenant="t2")
     assert store.keyword_search("budget finance", 5, mine) == before
     store.close()
+
+
+def test_a_new_store_is_private_to_its_user(tmp_path):
+    """`ragwright ingest` alone (no server to tighten anything) must not leave documents world-readable."""
+    import os
+    import stat
+
+    before = os.umask(0o022)
+    try:
+        store = SqliteStore(tmp_path / "new" / "deeper" / "s.db")
+        _write(store, "a", "Salaries are reviewed in March.")
+        store.close()
+    finally:
+        os.umask(before)
+    folder = tmp_path / "new" / "deeper"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path

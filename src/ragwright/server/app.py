@@ -22,7 +22,7 @@ from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
 from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
-from .bodies import JsonBodies
+from .bodies import JsonBodies, upload_limit
 from .jobs import JobRunner
 from .private import make_private
 from .uploads import PathScrubber, PublicPathsMiddleware
@@ -128,7 +128,8 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
                   description="Cited, grounded answers from your own documents. Errors: {\"error\": {\"type\", "
                               "\"message\"}}. Authenticate with 'Authorization: Bearer <key>'.")
     app.state.rw = state
-    app.add_middleware(JsonBodies, limit=int(ws.settings.server.max_body_mb * 1024 * 1024))  # 413 as it arrives
+    app.add_middleware(JsonBodies, limit=int(ws.settings.server.max_body_mb * 1024 * 1024),  # 413 as it arrives
+                       uploads=upload_limit(ws.settings.ingest.max_file_mb))
     app.add_middleware(AuditMiddleware, writer_of=lambda: state.audit)
     scrubber = PathScrubber(Path(ws.settings.data_dir))
     app.add_middleware(PublicPathsMiddleware, scrubber_of=lambda: scrubber)  # no server path in any response

@@ -28,6 +28,7 @@ from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
 from ..types import SearchResult
 from .app import ApiError, require, state_of
 from .auth import Principal
+from .bodies import MAX_UPLOAD_FILES
 from .uploads import safe_name, scope_folder
 
 router = APIRouter()
@@ -118,6 +119,8 @@ async def upload_documents(request: Request, file: list[UploadFile] = File(..., 
     if foreign and "admin" not in principal.scopes:
         raise ApiError(403, "forbidden", f"your key is not in group(s) {', '.join(foreign)}: it could not read "
                                          "what it uploads")
+    if len(file) > MAX_UPLOAD_FILES:
+        raise ApiError(400, "invalid_request", f"at most {MAX_UPLOAD_FILES} files in one upload (sent {len(file)})")
     names = [_safe_name(f.filename or "") for f in file]
     for f, name in zip(file, names):
         if Path(name).suffix.lower() not in FORMATS:

@@ -5,6 +5,7 @@ leaves each document either wholly old or wholly new."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -35,7 +36,7 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         self.bm25_params = (bm25_k1, bm25_b)
         self.analyzer = Analyzer()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             _wal(self._conn)
             for pragma in ("synchronous = NORMAL", "foreign_keys = ON", "secure_delete = ON"):
@@ -375,6 +376,17 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         jobs, feedback, evaluation runs, failures. Bumping for them would make every worker read
         its kept values again after each ask or ingestion step."""
         return _Tx(self._conn, self.path, self._local, self._kept.stamp.bump if stamp else None)
+
+
+def _create_private(path: Path) -> None:
+    """A new store holds a tenant's documents: its folder is made 0700 and its file 0600 before
+    SQLite opens it (SQLite gives -wal and -shm the file's mode), whoever creates it, CLI or server."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # an empty file is an empty database
+    except FileExistsError:
+        pass
 
 
 def _wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
