@@ -39,7 +39,13 @@ class IngestSettings(_Section):
         default_factory=lambda: [".git/**", "**/.git/**", "**/node_modules/**", "**/.ragwright/**", "**/.venv/**"]
     )
     max_file_mb: float = Field(50.0, gt=0)
-    max_docx_uncompressed_mb: float = Field(200.0, gt=0)
+    max_docx_uncompressed_mb: float = Field(
+        100.0, gt=0, description="what a DOCX may expand to, all members (media too: python-docx reads them all)")
+    max_docx_xml_elements: int = Field(
+        1_000_000, ge=1, description="XML tags a DOCX may hold, counted before parsing: python-docx spends about "
+                                     "20 us and 340 bytes on each (a 2,000-page book has about 500,000)")
+    parse_timeout_s: float = Field(120.0, gt=0, description="a DOCX or PDF still parsing then is stopped")
+    parse_memory_mb: int = Field(1024, ge=64, description="memory a DOCX or PDF parse may use beyond the parser's own")
     chunk_tokens: int = Field(240, ge=32, le=8192)
     chunk_overlap: int = Field(32, ge=0)
     fallback_encodings: list[str] = Field(default_factory=list)
@@ -296,6 +302,8 @@ DEFAULT_TOML = '''\
 # include = ["**/*.md", "docs/**"]     # glob patterns a file must match (empty: every supported file)
 # exclude = [".git/**", "**/node_modules/**"]
 max_file_mb = 50                       # larger files are refused with an error
+parse_timeout_s = 120                  # a DOCX or PDF still parsing then is stopped
+parse_memory_mb = 1024                 # memory one DOCX or PDF parse may use
 chunk_tokens = 240                     # chunk size in embedder tokens
 chunk_overlap = 32                     # tokens repeated between neighbouring chunks of a section
 batch_chunks = 512                     # chunks embedded and committed together

@@ -2,10 +2,13 @@
 
 import io
 import os
+import time
 import zipfile
 
 from ragwright import TextRecord
 from ragwright.ingest.parsers import parse_markdown
+
+from .hostile_files import empty_paragraphs_docx
 
 
 def test_heading_with_a_huge_run_of_spaces_parses_at_once():
@@ -38,6 +41,17 @@ def test_broken_docx_xml_and_odd_files_fail_alone(workspace, corpus):
     assert "not a regular file" in errors["pipe.txt"]
     assert "links outside" in errors["link.md"]
     assert "cannot resolve" in errors["loop.md"]
+
+
+def test_a_docx_of_empty_paragraphs_fails_alone_and_quickly(workspace, corpus):
+    """Issue 16: 31 KB that expand to 20 MiB of empty paragraphs held ingestion for 82 s and 1.2 GB."""
+    (corpus / "bomb.docx").write_bytes(empty_paragraphs_docx(20))
+    started = time.monotonic()
+    report = workspace.ingest([corpus])
+    errors = {f.path.rsplit("/", 1)[-1]: f.error for f in report.failed}
+    assert report.ingested == 6 and set(errors) == {"bomb.docx"}
+    assert "limit: ingest.max_docx_xml_elements" in errors["bomb.docx"]
+    assert time.monotonic() - started < 40
 
 
 def test_changing_the_chunk_size_reingests(workspace, corpus):

@@ -18,7 +18,8 @@ from ..store.base import DocumentWrite, Store, text_hash
 from ..types import Access, Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
 from .chunking import EXTRACTION_VERSION, Chunker
 from .discover import discover
-from .parsers import ParseError, parse
+from .limits import ParseLimits, parse_bounded
+from .parsers import ParseError
 from .screening import screen_blocks
 
 Progress = Callable[[int, str], None]  # (files advanced, current item)
@@ -150,8 +151,7 @@ class Ingestor:
             if entry and entry["status"] == "ok" and entry["content_hash"] == digest:
                 report.unchanged += 1
                 return None
-            parsed = parse(path, data, fallback_encodings=self.settings.fallback_encodings,
-                           max_docx_bytes=int(self.settings.max_docx_uncompressed_mb * 1024 * 1024))
+            parsed = parse_bounded(path, data, ParseLimits.of(self.settings))  # DOCX, PDF: in a child process
             return self._pending(source, parsed, digest, len(data), st.st_mtime_ns, report)
         except ParseError as exc:
             error = str(exc)

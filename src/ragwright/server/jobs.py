@@ -2,26 +2,46 @@
 progress in the store. A job a stopped server left queued or running is resumed when it starts
 again (re-ingesting skips what was already stored).
 
+Unfinished jobs take turns, one file each (round robin): a small upload waits for at most one
+file of a big job, never for the whole of it, and one file's parse is bounded in time and memory
+(ingest.parse_timeout_s, ingest.parse_memory_mb). Before, a 31 KB DOCX bomb held every other
+upload for 68 s.
+
 With several worker processes, one of them runs the jobs: the one holding an exclusive lock on
 `jobs.lock` in the data dir. It finds jobs queued by the others in the store; when it dies the
-kernel drops its lock and another worker takes over."""
+kernel drops its lock and another worker takes over. When it takes the lock it removes uploaded
+files that nothing refers to; after a job with failures, that job's unused files (orphans.py)."""
 
 from __future__ import annotations
 
 import fcntl
 import queue
 import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..types import Access
+from ..types import Access, IngestReport
+from . import orphans
 
 
-class JobCancelled(Exception):
-    """The server is stopping: the job stays 'running' in the store and is resumed on restart."""
+@dataclass(slots=True)
+class _Turn:
+    """A job in the rotation: its files, how many are done, and the report so far."""
+
+    job_id: str
+    paths: list[Path]
+    access: Access
+    created_at: float
+    done: int = 0
+    report: IngestReport = field(default_factory=IngestReport)
 
 
 class JobRunner:
+    POLL_S = 1.0  # how often the leader looks for jobs other workers queued
+
     def __init__(self, workspace: Any) -> None:
         self.ws = workspace
         self.store = workspace.store
@@ -29,6 +49,8 @@ class JobRunner:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ragwright-jobs", daemon=True)
         self._lock_file: Any = None
+        self._turns: OrderedDict[str, _Turn] = OrderedDict()
+        self._polled = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -37,13 +59,17 @@ class JobRunner:
         self._queue.put(job_id)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Let the current document finish, then stop; the job is picked up on the next start."""
+        """Let the current file finish, then stop; unfinished jobs are picked up on the next start."""
         self._stopping.set()
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
         if self._lock_file is not None:
             self._lock_file.close()  # releases the lock for the next runner
+
+    @property
+    def uploads(self) -> Path:
+        return orphans.uploads_root(self.ws.settings.data_dir)
 
     def _lead(self) -> bool:
         """Whether this process runs the jobs (it holds, or now takes, the data dir's job lock)."""
@@ -57,54 +83,86 @@ class JobRunner:
                 handle.close()
                 return False
             self._lock_file = handle
-            for job in self.store.unfinished_jobs():  # left by a stopped server, or queued by another worker
-                self._queue.put(job["job_id"])
+            orphans.sweep(self.uploads, self.store)  # under the lock: one sweeper at a time
+            self._poll_store()  # left by a stopped server, or queued by another worker
         return True
-
-    def _next(self) -> str | None:
-        """The next job id; between jobs, the leader looks for jobs other workers queued."""
-        while True:
-            try:
-                return self._queue.get(timeout=1.0)
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return None
-                if self._lead():
-                    for job in self.store.unfinished_jobs():
-                        self._queue.put(job["job_id"])
 
     def _run(self) -> None:
         self._lead()
         while not self._stopping.is_set():
-            job_id = self._next()
-            if job_id is None:
-                return
-            if not self._lead():
-                continue  # another worker runs the jobs; this one is in the store for it
-            job = self.store.get_job(job_id)
-            if job is None or job["status"] not in ("queued", "running"):
-                continue
-            try:
-                self._ingest(job)
-            except JobCancelled:
-                return
-            except Exception as exc:  # noqa: BLE001  a job fails alone, with its reason
-                self.store.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            self._admit(wait=not self._turns)
+            if self._turns and not self._stopping.is_set():
+                job_id = next(iter(self._turns))
+                self._turns.move_to_end(job_id)  # its next file after every other job's
+                self._step(self._turns[job_id])
 
-    def _ingest(self, job: dict[str, Any]) -> None:
+    def _admit(self, wait: bool) -> None:
+        """Jobs submitted here and, while leading, those in the store; blocks up to POLL_S when idle."""
+        ids: list[str | None] = []
+        try:
+            ids.append(self._queue.get(timeout=self.POLL_S) if wait else self._queue.get_nowait())
+            while True:
+                ids.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        if not self._lead():
+            return  # another worker runs the jobs; these are in the store for it
+        for job_id in ids:
+            if job_id is not None:
+                self._add(self.store.get_job(job_id))
+        if time.monotonic() - self._polled >= self.POLL_S:
+            self._poll_store()
+
+    def _poll_store(self) -> None:
+        self._polled = time.monotonic()
+        for job in self.store.unfinished_jobs():
+            self._add(job)
+
+    def _add(self, job: dict[str, Any] | None) -> None:
+        if job is None or job["status"] not in ("queued", "running") or job["job_id"] in self._turns:
+            return
         payload = job["payload"]
-        paths = [Path(p) for p in payload["paths"]]
-        self.store.update_job(job["job_id"], status="running", total=len(paths), done=0)
-        done = {"n": 0}
+        self._turns[job["job_id"]] = _Turn(job["job_id"], [Path(p) for p in payload["paths"]],
+                                           Access(job["tenant"], tuple(payload.get("groups", ()))),
+                                           float(job["created_at"]))
 
-        def progress(n: int, _item: str) -> None:
-            done["n"] += n
-            self.store.update_job(job["job_id"], done=done["n"])
-            if self._stopping.is_set():
-                raise JobCancelled()
+    def _step(self, turn: _Turn) -> None:
+        """Ingest the job's next file; finish the job after its last."""
+        try:
+            if turn.done == 0:
+                self.store.update_job(turn.job_id, status="running", total=len(turn.paths), done=0)
+            if turn.done < len(turn.paths):
+                _merge(turn.report, self.ws.ingest([turn.paths[turn.done]], access=turn.access))
+                turn.done += 1
+                self.store.update_job(turn.job_id, done=turn.done)
+            if turn.done >= len(turn.paths):
+                self._finish(turn)
+        except Exception as exc:  # noqa: BLE001  a job fails alone, with its reason
+            self._finish(turn, f"{type(exc).__name__}: {exc}")
 
-        access = Access(job["tenant"], tuple(payload.get("groups", ())))
-        report = self.ws.ingest(paths, progress=progress, access=access)
-        status = "failed" if report.failed and not report.ingested and not report.unchanged else "done"
-        self.store.update_job(job["job_id"], status=status, done=len(paths), result=report.to_dict(),
-                              error="; ".join(f"{f.path}: {f.error}" for f in report.failed) or None)
+    def _finish(self, turn: _Turn, error: str | None = None) -> None:
+        self._turns.pop(turn.job_id, None)
+        report = turn.report
+        if error is not None:
+            self.store.update_job(turn.job_id, status="failed", error=error)
+        else:
+            failed_alone = report.failed and not report.ingested and not report.unchanged
+            error = "; ".join(f"{f.path}: {f.error}" for f in report.failed) or None
+            self.store.update_job(turn.job_id, status="failed" if failed_alone else "done", done=len(turn.paths),
+                                  result=report.to_dict(), error=error)
+        if error is not None:  # files that became no document would stay forever: no API call names them
+            try:
+                orphans.remove_unused([str(p) for p in turn.paths], self.uploads, self.store,
+                                      written_before=turn.created_at)
+            except Exception:  # noqa: BLE001  best effort: the next start sweeps what is left
+                pass
+
+
+def _merge(total: IngestReport, part: IngestReport) -> None:
+    """Add one file's report to the job's: counts add up, lists extend."""
+    for f in fields(total):
+        value = getattr(part, f.name)
+        if isinstance(value, list):
+            getattr(total, f.name).extend(value)
+        else:
+            setattr(total, f.name, getattr(total, f.name) + value)
