@@ -59,7 +59,7 @@ def parse_html(text: str) -> ParsedDocument:
 def _document(text: str):  # noqa: ANN202 - an lxml element
     parser = lxml_html.HTMLParser(encoding="utf-8", huge_tree=True, remove_comments=True, remove_pis=True)
     try:
-        root = lxml_html.document_fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
+        root = lxml_html.document_fromstring(text.encode("utf-8", "replace"), parser=parser)
     except (etree.ParserError, ValueError) as exc:  # "Document is empty"
         raise ParseError(f"HTML cannot be read: {exc}") from exc
     etree.strip_elements(root, "script", "style", "noscript", "template", with_tail=False)  # never text

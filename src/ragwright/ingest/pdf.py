@@ -22,7 +22,8 @@ from .parsers import ParseError
 
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 _MONO = re.compile(r"courier|mono|code|consol|menlo|inconsolata", re.I)
-_PAGE_NUMBER = re.compile(r"(page\s*)?[-–(\[]?\s*(\d+|[ivxlc]+)\s*[-–)\]]?(\s*(of|/)\s*\d+)?", re.I)
+_ROMAN = r"(?=[mdclxvi])m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})"
+_PAGE_NUMBER = re.compile(rf"(page\s*)?[-–(\[]?\s*(\d+|{_ROMAN})\s*[-–)\]]?(\s*(of|/)\s*\d+)?", re.I)
 _BULLET = re.compile(r"([•◦▪‣·\-–*]|\d{1,2}[.)]|[a-z][.)])\s")
 _HYPHENATED = re.compile(r"(\w+)-$")
 _FIRST_WORD = re.compile(r"[a-z]\w*")
