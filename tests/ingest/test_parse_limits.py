@@ -66,6 +66,13 @@ def test_a_docx_of_empty_paragraphs_is_refused_at_once(limits):
     assert _rss_mb() - before < 50  # 1.2 GB before, kept after the parse
 
 
+def test_a_docx_expanding_to_150_mib_is_refused(limits):
+    bomb = empty_paragraphs_docx(150)
+    assert len(bomb) < 400_000  # 263 KB
+    with pytest.raises(ParseError, match=r"limit: .*ingest\.max_docx_(uncompressed_mb|xml_elements)"):
+        parse_bounded(Path("bomb.docx"), bomb, limits)
+
+
 def test_the_memory_ceiling_stops_a_parse_the_counts_let_through(limits):
     raised = ParseLimits(limits.timeout_s, 128, limits.max_docx_bytes, max_docx_elements=10**9)
     bomb = empty_paragraphs_docx(5)  # 875,000 paragraphs: about 300 MB in python-docx

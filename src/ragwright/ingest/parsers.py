@@ -173,7 +173,7 @@ def _check_zip(data: bytes, max_uncompressed: int, max_elements: int = 1_000_000
         raise ParseError(f"DOCX is not a valid zip archive: {exc}") from exc
     total = sum(i.file_size for i in infos)
     if total > max_uncompressed:
-        raise ParseError(f"DOCX would expand to {total / 1e6:.0f} MB (limit {max_uncompressed / 1e6:.0f} MB: "
+        raise ParseError(f"DOCX would expand to {total / 1048576:.0f} MB (limit: {max_uncompressed / 1048576:g} MB, "
                          "ingest.max_docx_uncompressed_mb): refused as a possible zip bomb")
     for info in infos:
         if info.compress_size and info.file_size / info.compress_size > 1000 and info.file_size > 10_000_000:
