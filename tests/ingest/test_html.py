@@ -197,3 +197,15 @@ def test_deeply_nested_markup_parses_without_recursion_errors():
     page = "<html><body>" + "<div><span>" * 1000 + "deep text" + "</span></div>" * 1000 + "</body></html>"
     doc = parse_html(page)
     assert "deep text" in _texts(doc)
+
+
+def test_a_section_that_introduces_a_contents_list_keeps_its_words():
+    page = ("<html><body><div class='body' role='main'><section><h1>Cryptographic Services</h1>"
+            "<p>The modules described in this chapter implement algorithms of a cryptographic nature.</p>"
+            "<div class='toctree-wrapper compound'><ul>"
+            + "".join(f"<li><a href='m{i}.html'><code>mod{i}</code> — Module number {i} of the chapter</a></li>"
+                      for i in range(40))
+            + "</ul></div></section></div></body></html>")
+    doc = parse_html(page)
+    assert [b.text for b in doc.blocks] == [
+        "Cryptographic Services", "The modules described in this chapter implement algorithms of a cryptographic nature."]

@@ -40,6 +40,7 @@ _PERMALINK_CLASSES = frozenset("headerlink anchor anchorjs-link permalink hash-l
 _PERMALINK_MARKS = frozenset("¶ § # 🔗 ⚓".split())
 _LINK_LIST_TAGS = frozenset("ul ol div section aside table dl menu".split())
 _OWN_TEXT = 300  # characters outside links: more is content, however many links follow it
+_PROSE = 60  # characters outside links in one paragraph: a sentence of the page's own
 
 
 def parse_html(text: str) -> ParsedDocument:
@@ -118,13 +119,15 @@ def _is_permalink(el) -> bool:  # noqa: ANN001
 
 def _mostly_links(el) -> bool:  # noqa: ANN001
     """A list or box of at least 4 links whose text is 80% link text, with little text of its
-    own: a menu, a contents list (not a page section that a long contents list follows)."""
+    own and no paragraph of prose: a menu, a contents list (not the section that introduces one)."""
     links = [a for a in el.iter("a") if a.get("href")]
     if len(links) < 4 or el.find(".//pre") is not None:
         return False
     total = _text_len(el)
     own = total - sum(_text_len(a) for a in links)
-    return own <= 0.2 * total and own < _OWN_TEXT
+    if own > 0.2 * total or own >= _OWN_TEXT:
+        return False
+    return not any(_text_len(p) - sum(_text_len(a) for a in p.iter("a")) >= _PROSE for p in el.iter("p"))
 
 
 def _text_len(el) -> int:  # noqa: ANN001
