@@ -157,10 +157,20 @@ def _safe_name(filename: str) -> str:
     return name
 
 
+def _create(part: Path) -> Any:
+    """The start-up clean-up removes upload folders left empty for minutes: one may go between
+    the upload's mkdir and this open, so the folder is made again once."""
+    try:
+        return part.open("wb")
+    except FileNotFoundError:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        return part.open("wb")
+
+
 async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
     part = path.with_name(path.name + ".part")
     size = 0
-    with part.open("wb") as out:
+    with _create(part) as out:
         while block := await upload.read(1 << 20):
             size += len(block)
             if size > limit:
