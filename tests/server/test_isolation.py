@@ -2,9 +2,12 @@
 a document outside its tenant, or a grouped document outside its groups (admins see their whole
 tenant), and filtering happens before ranking: the top k is never emptied by it. Feedback marks
 resolve only documents the key may read (any other id, stored or not, gets the same 422), and
-an admin reads its own tenant's evaluation runs only."""
+an admin reads its own tenant's evaluation runs only. Uploads are documents of their tenant and
+exact groups (the same file name uploaded for other groups is another document), and a job is
+shown only to keys that may read what it ingests."""
 
 import itertools
+import time
 
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +27,8 @@ documents = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sample
                                st.sampled_from(SENTENCES)), min_size=1, max_size=10)
 keys = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2), st.booleans()),
                 min_size=1, max_size=3)
+uploads = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2),
+                             st.sampled_from(SENTENCES), st.integers(0, 1)), max_size=4)  # few names: they collide
 queries = st.lists(st.sampled_from([s.split()[1] + " " + s.split()[-1].rstrip(".") for s in SENTENCES]
                                    + ["vacation days", "who approves travel", "zzz unknown"]), min_size=1, max_size=2)
 
@@ -35,8 +40,8 @@ def visible(doc_access: Access, key: tuple) -> bool:
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
-@given(docs=documents, key_specs=keys, qs=queries)
-def test_no_result_crosses_a_permission(docs, key_specs, qs, embedder, tmp_path_factory):
+@given(docs=documents, ups=uploads, key_specs=keys, qs=queries)
+def test_no_result_crosses_a_permission(docs, ups, key_specs, qs, embedder, tmp_path_factory):
     ws = Workspace(settings=Settings(data_dir=tmp_path_factory.mktemp("iso")), embedder=embedder)
     owner: dict[str, Access] = {}
     for n, (tenant, groups, text) in enumerate(docs):
@@ -49,6 +54,7 @@ def test_no_result_crosses_a_permission(docs, key_specs, qs, embedder, tmp_path_
               for t, g, admin in key_specs]
     traces: dict[str, str] = {}
     with TestClient(create_app(workspace=ws)) as client:
+        jobs = upload_all(client, ws, ups, owner)
         for (key, spec), query in itertools.product(issued, qs):
             headers = {"Authorization": f"Bearer {key}"}
             allowed = {d for d, a in owner.items() if visible(a, spec)}
@@ -75,7 +81,28 @@ def test_no_result_crosses_a_permission(docs, key_specs, qs, embedder, tmp_path_
             headers = {"Authorization": f"Bearer {key}"}
             check_feedback_marks(client, headers, traces[key], owner, {d for d, a in owner.items() if visible(a, spec)})
             check_eval_runs(client, headers, spec)
+            for job_id, access in jobs.items():
+                assert client.get(f"/v1/jobs/{job_id}", headers=headers).status_code == (
+                    200 if visible(access, spec) else 404)
     ws.close()
+
+
+def upload_all(client: TestClient, ws: Workspace, ups: list, owner: dict) -> dict[str, Access]:
+    """Each upload by a write key of its tenant and groups, waited for; its document joins `owner`."""
+    jobs: dict[str, Access] = {}
+    for tenant, groups, text, name in ups:
+        key = create_key(ws.store, tenant, ["read", "write"], sorted(groups))["key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        res = client.post("/v1/documents", headers=headers, data={"groups": ",".join(sorted(groups))},
+                          files=[("file", (f"note{name}.md", f"# Note\n{text} Upload {tenant}.\n".encode()))]).json()
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/jobs/{res['job_id']}", headers=headers).json()["status"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, res
+            time.sleep(0.02)
+        access = Access(tenant, tuple(sorted(groups)))
+        owner[res["document_ids"][0]] = access
+        jobs[res["job_id"]] = access
+    return jobs
 
 
 def check_feedback_marks(client: TestClient, headers: dict, trace_id: str, owner: dict, allowed: set) -> None:
