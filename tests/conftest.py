@@ -25,6 +25,19 @@ def shared_data(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_model_servers(tmp_path_factory: pytest.TempPathFactory):
+    """A `provider = "local"` server outlives the command that starts it (models/local_shared.py):
+    the tests' one is recorded in a folder of the session's own, and stopped when the session ends."""
+    folder = tmp_path_factory.mktemp("runtime")
+    folder.chmod(0o700)
+    os.environ["RAGWRIGHT_RUNTIME_DIR"] = str(folder)
+    yield folder
+    from ragwright.models.local_shared import stop_shared
+
+    stop_shared()
+
+
 @pytest.fixture(scope="session")
 def embedder() -> LocalMiniLM:
     model = LocalMiniLM()

@@ -104,6 +104,9 @@ class ModelSettings(_Section):
     input_price_per_mtok: float = Field(0.0, ge=0)
     output_price_per_mtok: float = Field(0.0, ge=0)
     timeout_s: float = Field(60.0, gt=0, description="per attempt")
+    keep_alive_s: float = Field(
+        600.0, ge=0, description="provider local: the server is shared by later calls and processes, and exits "
+                                 "after this long without a request; 0: one server per process, stopped with it")
     max_retries: int | None = Field(None, ge=0, le=10, description="retries of this model (default: gateway's)")
     json_mode: Literal["json_schema", "json_object", "none"] = Field(
         "json_schema", description="how structured output is asked for: OpenAI json_schema, llama.cpp's "
@@ -128,7 +131,9 @@ class RouteSettings(_Section):
         "off", description="prompt-injection policy for the user's messages on this route: flag notes it in the "
                            "trace, block refuses the call")
     strategy: Literal["priority", "lowest_latency", "lowest_cost"] = "priority"
-    deadline_s: float | None = Field(None, gt=0, description="for the whole call (default: gateway's)")
+    deadline_s: float | None = Field(
+        None, gt=0, description="for the whole call (default: gateway.deadline_s; unset too: each model's "
+                                "timeout_s plus its retries' pauses, summed over the route)")
     fallback_on_refusal: bool = False
 
 
@@ -140,7 +145,9 @@ class BudgetSettings(_Section):
 
 
 class GatewaySettings(_Section):
-    deadline_s: float = Field(60.0, gt=0, description="default deadline per call, all attempts included")
+    deadline_s: float | None = Field(
+        None, gt=0, description="default deadline per call, all attempts included (unset: derived from the "
+                                "models' timeout_s, see RouteSettings.deadline_s)")
     max_retries: int = Field(2, ge=0, le=10)
     retry_base_s: float = Field(0.25, ge=0)
     retry_cap_s: float = Field(8.0, ge=0)
@@ -339,6 +346,7 @@ injection = "off"                      # prompt injection in the question or a p
 # [models.local]                       # the bundled SmolLM2-135M, started by ragwright on first use
 # provider = "local"
 # model = "smollm2-135m"
+# keep_alive_s = 600                   # the server is reused by later commands, and exits after 10 idle minutes
 #
 # [models.primary]
 # provider = "openai"                  # OpenAI-compatible wire protocol (OpenAI, vLLM, Ollama, llama.cpp, ...)
@@ -360,7 +368,8 @@ injection = "off"                      # prompt injection in the question or a p
 # [routes.default]                     # `ragwright chat --model default`; tried in order until one answers
 # models = ["primary", "claude", "local"]
 # strategy = "priority"                # or "lowest_latency", "lowest_cost"
-# deadline_s = 60                      # for the whole call, retries and fallbacks included
+# deadline_s = 60                      # for the whole call, retries and fallbacks included (unset: the
+#                                      # models' timeout_s plus retry pauses, summed)
 # fallback_on_refusal = false
 # injection = "block"                  # a user message that tries to override instructions is refused
 

@@ -118,7 +118,7 @@ def test_refusal_falls_back_only_when_configured(servers):
     assert Gateway(make_settings(a, b, route=route)).chat(HELLO, model="default").model == "backup"
 
 
-def test_no_call_outlives_its_deadline(servers):
+def test_no_call_outlives_its_deadline_and_the_error_names_the_setting(servers):
     a, b = servers
     a.fail_always(delay(5))
     b.fail_always(delay(5))
@@ -127,7 +127,51 @@ def test_no_call_outlives_its_deadline(servers):
     with pytest.raises(AllModelsFailed) as info:
         Gateway(make_settings(a, b, route=route)).chat(HELLO, model="default")
     assert time.monotonic() - started < 1.2
-    assert "deadline" in str(info.value) or "in time" in str(info.value)
+    cut, skipped = info.value.attempts
+    assert cut.model == "primary" and cut.kind == "timeout"
+    assert ("stopped by the call's deadline of 0.8 s (routes.default.deadline_s), before its own "
+            "models.primary.timeout_s of 2 s") in cut.error
+    assert skipped.status == "skipped" and "the call's deadline of 0.8 s (routes.default.deadline_s) had passed" \
+        in skipped.error
+    assert "routes.default.deadline_s" in str(info.value)  # what the CLI and the logs show
+
+
+def test_a_gateway_deadline_is_named_as_the_routes_default(servers):
+    a, b = servers
+    a.fail_always(delay(5))
+    b.fail_always(delay(5))
+    with pytest.raises(AllModelsFailed) as info:
+        Gateway(make_settings(a, b, gateway={"deadline_s": 0.5})).chat(HELLO, model="default")
+    assert "the call's deadline of 0.5 s (gateway.deadline_s, as routes.default.deadline_s is not set)" \
+        in info.value.attempts[0].error
+
+
+def test_an_unset_deadline_follows_the_models_timeouts(servers):
+    a, b = servers
+    gw = Gateway(make_settings(a, b, primary=ModelSettings(base_url=a.base_url + "/v1", model="m", timeout_s=7,
+                                                           max_retries=1)))
+    rule = gw.resolve("default").deadline
+    # each model: its whole timeout_s, plus the longest pauses of its retries (0.01 s, then 0.02 s); a second more
+    assert rule.seconds == pytest.approx((7 + 0.01) + (2 + 0.01 + 0.02) + 1) and rule.setting is None
+    assert gw.resolve("backup").deadline.seconds == pytest.approx(3.03)  # a model named directly
+    route = RouteSettings(models=["primary", "backup"], deadline_s=3)
+    assert Gateway(make_settings(a, b, route=route)).resolve("default").deadline.seconds == 3
+    assert Gateway(make_settings(a, b, gateway={"deadline_s": 4})).resolve("default").deadline.seconds == 4
+
+
+def test_with_no_deadline_set_each_model_gets_its_whole_timeout(servers):
+    a, b = servers
+    a.fail_always(delay(5))
+    b.fail_always(delay(5))
+    slow = {"timeout_s": 0.6, "max_retries": 0}
+    settings = make_settings(a, b, primary=ModelSettings(base_url=a.base_url + "/v1", model="m", **slow),
+                             backup=ModelSettings(base_url=b.base_url + "/v1", model="n", **slow))
+    with pytest.raises(AllModelsFailed) as info:
+        Gateway(settings).chat(HELLO, model="default")
+    first, second = info.value.attempts
+    assert first.status == second.status == "error" and first.kind == second.kind == "timeout"
+    assert second.latency_ms >= 550  # the backup was not cut short by what the primary used
+    assert "deadline" not in str(info.value)  # the models' own timeouts ended it, and the error says only that
 
 
 def test_circuit_breaker_opens_then_probes(servers):

@@ -210,3 +210,25 @@ def test_garbled_model_file_fails_fast_with_the_reason(tmp_path: Path, content: 
     assert f"Failed to load model from file: {garbled}" in message
     assert "File \"" not in message  # traceback frames are left out
     assert not srv.running
+
+
+@pytest.mark.slow
+def test_an_idle_server_exits_and_forgets_its_state_and_a_key_keeps_others_out(tmp_path: Path):
+    _require_llama_cpp()
+    state, lock = tmp_path / "state.json", tmp_path / "state.lock"
+    srv = LocalModelServer(idle_s=2.0, api_key="k3y", state=(state, lock), ready_timeout_s=120).start()
+    try:
+        state.write_text(json.dumps({"pid": srv.pid}))  # what local_shared records
+        assert httpx.get(srv.base_url + "/models", timeout=10).status_code == 401  # CORS "*" serves any page
+        assert httpx.get(srv.health_url, timeout=10).status_code == 401
+        auth = {"Authorization": "Bearer k3y"}
+        assert httpx.get(srv.health_url, headers=auth, timeout=10).json() == {"pid": srv.pid, "model": MODEL_ALIAS}
+        assert httpx.get(srv.base_url + "/models", headers=auth, timeout=10).status_code == 200
+        assert srv.running
+        started = time.monotonic()
+        while srv.running and time.monotonic() - started < 30:
+            time.sleep(0.1)
+        assert not srv.running and time.monotonic() - started >= 1.5  # idle for 2 s since the last request
+        assert not state.exists()
+    finally:
+        srv.stop()

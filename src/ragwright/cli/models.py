@@ -50,7 +50,7 @@ def chat(
         return
     out.print(result.text, markup=False)
     err.print(f"[{result.model}{', cached' if result.cached else ''}] {result.usage.input_tokens} in, "
-              f"{result.usage.output_tokens} out, {result.cost_usd:.6f} USD, {result.latency_ms:.0f} ms")
+              f"{result.usage.output_tokens} out, {result.cost_usd:.6f} USD, {result.latency_ms:.0f} ms", markup=False)
 
 
 def _stream(gw, messages, model, max_tokens, temperature, use_cache, as_json) -> None:  # noqa: ANN001
@@ -68,7 +68,7 @@ def _stream(gw, messages, model, max_tokens, temperature, use_cache, as_json) ->
             emit({**chat_stream.result.to_dict(), "incomplete": True, "error": str(exc)})
         else:
             sys.stdout.write("\n")
-            err.print(f"error: {exc}")
+            err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_ERROR) from None
     result = chat_stream.result
     if as_json:
@@ -76,16 +76,16 @@ def _stream(gw, messages, model, max_tokens, temperature, use_cache, as_json) ->
     else:
         sys.stdout.write("\n")
         err.print(f"[{result.model}{', cached' if result.cached else ''}] {result.usage.output_tokens} tokens out, "
-                  f"{result.cost_usd:.6f} USD")
+                  f"{result.cost_usd:.6f} USD", markup=False)
 
 
 def _failed(exc: AllModelsFailed, as_json: bool) -> None:
     if as_json:
         emit({"error": str(exc), "attempts": [a.to_dict() for a in exc.attempts]})
     else:
-        err.print(f"error: no model answered for '{exc.route}':")
+        err.print(f"error: no model answered for '{exc.route}':", markup=False)
         for a in exc.attempts:
-            err.print(f"  {a.model}: {a.status}: {a.error}")
+            err.print(f"  {a.model}: {a.status}: {a.error}", markup=False)
     raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -115,16 +115,31 @@ def models_list(data_dir: DataDir = None, config: ConfigFile = None, as_json: Js
 def serve_local(port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 8011,
                 threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads")] = None,
                 n_ctx: Annotated[int, typer.Option("--ctx", min=256, help="Context window")] = 2048) -> None:
-    """Serve the bundled SmolLM2-135M over the OpenAI protocol until Ctrl-C."""
+    """Serve the bundled SmolLM2-135M over the OpenAI protocol until Ctrl-C; meanwhile ragwright's own
+    calls to models with provider = "local" use this server too."""
+    from ..models import local_shared
     from ..models.local_server import LocalModelServer
 
-    server = LocalModelServer(port=port, threads=threads, n_ctx=n_ctx).start()
-    err.print(f"serving {server.model} at {server.base_url} (Ctrl-C stops it). In ragwright.toml:\n\n"
+    server = LocalModelServer(port=port, threads=threads, n_ctx=n_ctx, state=local_shared.state_paths()).start()
+    local_shared.register(server)
+    err.print(f"serving {server.model} at {server.base_url} (Ctrl-C stops it); models with provider = \"local\" "
+              f"use it too. For other clients, or in ragwright.toml:\n\n"
               f'[models.local]\nprovider = "openai"\nbase_url = "{server.base_url}"\nmodel = "{server.model}"\n'
-              'json_mode = "json_object"\n')
+              'json_mode = "json_object"\n', markup=False)
     code = server.wait()
     if code not in (0, -15):
         raise typer.Exit(EXIT_ERROR)
+
+
+@models_app.command("stop-local")
+@guarded
+def stop_local() -> None:
+    """Stop the shared SmolLM2 server that provider = "local" models use (it also stops by itself
+    after their keep_alive_s without a request)."""
+    from ..models.local_shared import stop_shared
+
+    pid = stop_shared()
+    err.print(f"stopped the local model server (pid {pid})" if pid else "no local model server was running")
 
 
 def usage(by: Annotated[str, typer.Option(help="route, model, key or tenant")] = "route",

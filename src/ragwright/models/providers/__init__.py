@@ -28,10 +28,9 @@ def make_provider(name: str, spec: "ModelSettings") -> Provider:
     if spec.provider == "anthropic":
         return AnthropicProvider(name, spec.base_url, spec.model, key)
     if spec.provider == "local":
-        from ..local_server import shared_server
+        from .local import LocalProvider
 
-        server = shared_server()
-        return OpenAIProvider(name, server.base_url, server.model, json_mode="json_object")
+        return LocalProvider(name, spec.keep_alive_s)
     return OpenAIProvider(name, spec.base_url, spec.model, key, json_mode=spec.json_mode)
 
 
