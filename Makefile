@@ -33,8 +33,9 @@ $(VENV)/.runtime: requirements/runtime.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime $(VENV)/.local-model requirements/dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/dev.txt
+# requirements/postgres.txt: the `postgres` extra (psycopg), which the PostgreSQL store's tests need.
+$(VENV)/.dev: $(VENV)/.runtime $(VENV)/.local-model requirements/dev.txt requirements/postgres.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/dev.txt -r requirements/postgres.txt
 	@touch $@
 
 # The local SmolLM2 model and its llama-cpp-python server, for the tests (`make demo` does not need it).

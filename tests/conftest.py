@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,16 @@ def corpus(tmp_path: Path) -> Path:
     dest = tmp_path / "corpus"
     shutil.copytree(SAMPLE_CORPUS, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL 15 cluster with pgvector for the session (tests/pg.py), as a URL.
+    Not installed: skipped with the reason on a user's machine, a failure under CI. Installed but
+    failing to start: always an error, never a skip."""
+    from tests import pg
+
+    pg.require()
+    cluster = pg.start()
+    yield cluster.url
+    pg.stop(cluster)
