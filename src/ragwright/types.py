@@ -145,17 +145,27 @@ class FailedFile:
 
 
 @dataclass(slots=True)
+class SkippedFile:
+    """A file found in a folder and left out on purpose (no parser reads its type)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
 class IngestReport:
     """The summary `ragwright ingest --json` prints."""
 
     ingested: int = 0
     unchanged: int = 0
     failed: list[FailedFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
     chunks: int = 0
     pruned: int = 0
     doc_ids: list[str] = field(default_factory=list)
-    # per document with findings: {"source", "secrets": {label: n}, "redacted_secrets": bool, "pii": {label: n}}
-    # (labels and counts only: a report must not repeat what it found)
+    # per document with findings: {"source", "secrets": {label: n}, "redacted_secrets": bool, "pii": {label: n},
+    # "found": [{"type": "AWS access key", "label", "line", "page"}]} (each secret by type and where it is:
+    # a report must not repeat what it found)
     flagged: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

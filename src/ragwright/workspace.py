@@ -134,7 +134,10 @@ class Workspace:
             question = check_query(question, self.settings.answer.max_question_chars)
             retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
                                                  max_chars=self.settings.answer.max_question_chars)
-            answer = self._answerer(context).answer(question, retrieval, on_text)
+            if retrieval.results or self.store.count_documents(_access_of(filters)):
+                answer = self._answerer(context).answer(question, retrieval, on_text)
+            else:  # nothing to read at all: saying "no passage matches" would send them rephrasing
+                answer = nothing_to_read(question, filters)
             if t is not None:
                 answer.trace_id = t.trace_id
                 t.output = {"answer": answer.answer, "abstained": answer.abstained,
@@ -252,3 +255,22 @@ class Workspace:
         if context is not None and isinstance(model, GatewayChat):
             model = GatewayChat(model.gateway, model.name, context)
         return Answerer(self.embedder, self.settings.answer, model)
+
+
+def _access_of(filters: Filters | None) -> Filters | None:
+    access = (filters or {}).get("access")
+    return None if access is None else {"access": access}
+
+
+def nothing_to_read(question: str, filters: Filters | None) -> Answer:
+    """The abstention when the asker may read no document at all: an empty workspace, or a key of
+    a tenant nothing was ingested into (the CLI ingests into tenant "default" unless --tenant)."""
+    access = (filters or {}).get("access")
+    if access is None:
+        reason = "there are no documents yet (ingest some first: ragwright ingest PATH)"
+    else:
+        groups = ", ".join(access.groups) or "none"
+        reason = (f"this tenant has no documents yet that this key may read (ingest some, or check the key's "
+                  f"tenant: '{access.tenant}', groups: {groups}; `ragwright ingest PATH --tenant {access.tenant}` "
+                  f"ingests for it)")
+    return Answer(question=question, answer=f"I cannot answer yet: {reason}.", abstained=True, reason=reason)

@@ -31,8 +31,8 @@ def run(*args: str, cwd: Path | None = None, check: bool = True, **kw) -> subpro
 def test_ingest_search_ask_delete(tmp_path, corpus):
     data = str(tmp_path / "data")
     summary = json.loads(run("ingest", str(corpus), "--data-dir", data, "--json").stdout)
-    assert summary == {"ingested": 6, "unchanged": 0, "failed": [], "chunks": summary["chunks"], "pruned": 0,
-                       "flagged": []}
+    assert summary == {"ingested": 6, "unchanged": 0, "failed": [], "skipped": [], "chunks": summary["chunks"],
+                       "pruned": 0, "flagged": []}
     again = json.loads(run("ingest", str(corpus), "--data-dir", data, "--json").stdout)
     assert (again["ingested"], again["unchanged"]) == (0, 6)
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from ragwright.ingest.discover import discover
 
 
@@ -56,3 +58,24 @@ def test_gitignore_folders_and_negation(tmp_path):
     # a trailing slash names a folder, at any depth; `!` takes a file back
     found = discover([tmp_path], include=[], exclude=["deep/", "*.md", "!drafts/e.md"])
     assert _names(found, tmp_path) == ["b.txt", "drafts/e.md", "sub/c.html"]
+
+
+def test_unsupported_files_of_a_walked_folder_are_listed_with_the_reason(tmp_path):
+    _tree(tmp_path)
+    for rel in ["Makefile", ".DS_Store", "drafts/shot.PNG"]:
+        (tmp_path / rel).write_text("x")
+    found = discover([tmp_path], include=[], exclude=[])
+    skipped = {Path(s.path).relative_to(tmp_path).as_posix(): s.reason for s in found.skipped}
+    # hidden files stay silent, as hidden folders do; the type is named as a person wrote it, lowercased
+    assert skipped == {"skip.png": "unsupported type .png", "Makefile": "unsupported type (no extension)",
+                       "drafts/shot.PNG": "unsupported type .png"}
+    assert all(Path(s.path).is_absolute() for s in found.skipped) and found.failed == []
+
+
+def test_files_the_globs_leave_out_are_not_listed_as_skipped(tmp_path):
+    _tree(tmp_path)
+    (tmp_path / "drafts" / "shot.png").write_text("x")
+    found = discover([tmp_path], include=["**/*.md"], exclude=["drafts/"])
+    assert [Path(s.path).name for s in found.skipped] == []  # the user asked for that: no noise
+    found = discover([tmp_path], include=[], exclude=["drafts/"])
+    assert [Path(s.path).name for s in found.skipped] == ["skip.png"]

@@ -25,7 +25,9 @@ def test_secrets_are_flagged_by_default_and_indexed_as_they_are(workspace, tmp_p
     [found] = report.flagged
     assert found["source"].endswith("deploy.md") and found["secrets"] and not found["redacted_secrets"]
     assert sum(found["secrets"].values()) >= 2 and found["pii"] == {}
-    assert KEY not in json.dumps(report.to_dict())  # labels and counts, never the value
+    # each secret by type and line of the file (line 3: the key; line 5: the PEM block's first line)
+    assert [(f["type"], f["line"]) for f in found["found"]] == [("API key", 3), ("private key", 5)]
+    assert KEY not in json.dumps(report.to_dict()) and "MIIEow" not in json.dumps(report.to_dict())  # never the value
     assert KEY.encode() in _db_text(workspace)
 
 
@@ -60,3 +62,29 @@ def test_cli_reports_flagged_files(tmp_path):
                           str(tmp_path / "data")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "flagged:" in run.stderr and "deploy.md" in run.stderr and KEY not in run.stderr + run.stdout
+    assert "API key on line 3, private key on line 5" in run.stderr, run.stderr
+
+
+def test_the_same_secret_twice_is_reported_on_both_lines(workspace, tmp_path):
+    (tmp_path / "d").mkdir()
+    text = "\n".join(["# Keys", "", "Old: AKIAIOSFODNN7EXAMPLF", "", "filler", "", "Again: AKIAIOSFODNN7EXAMPLF", ""])
+    (tmp_path / "d" / "keys.txt").write_text(text)
+    [found] = workspace.ingest([tmp_path / "d"]).flagged
+    assert [(f["type"], f["line"]) for f in found["found"]] == [("AWS access key", 3), ("AWS access key", 7)]
+
+
+def test_text_records_are_located_in_their_own_text(workspace):
+    from ragwright.ingest import TextRecord
+
+    report = workspace.ingest_records([TextRecord("r1", "Intro.\n\nNothing here.\n\nToken: " + KEY)])
+    [found] = report.flagged
+    assert found["source"] == "r1" and [(f["type"], f["line"]) for f in found["found"]] == [("API key", 5)]
+
+
+def test_a_pdf_secret_is_located_by_page(workspace, tmp_path):
+    from tests.filemakers import make_pdf
+
+    (tmp_path / "d").mkdir()
+    make_pdf(tmp_path / "d" / "runbook.pdf", [["Nothing secret on page one."], [f"Use the key {KEY} to deploy."]])
+    [found] = workspace.ingest([tmp_path / "d"]).flagged
+    assert [(f["type"], f["line"], f["page"]) for f in found["found"]] == [("API key", None, 2)]

@@ -12,12 +12,14 @@ from rich.markup import escape
 
 from ..config import DEFAULT_CONFIG_NAME, DEFAULT_TOML
 from .common import (EXIT_ERROR, EXIT_FAILED_FILES, ConfigFile, DataDir, Filter, Json, emit, err, guarded, out,
-                     parse_filters, progress, workspace)
+                     parse_filters, workspace)
 from .evaluation import eval_app
 from .learn import learn
 from .guard import guard_app
+from .ingest_report import print_ingest_report
 from .models import chat, models_app, usage
 from .observe import dataset_app, feedback, traces_app
+from .progress import progress
 from .server import audit, keys_app, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -41,7 +43,8 @@ def ingest(
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Glob a file must match; repeatable")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Glob to skip; repeatable")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Drop documents whose files are gone")] = False,
-    tenant: Annotated[str, typer.Option(help="Tenant the documents belong to (for the server)")] = "default",
+    tenant: Annotated[str, typer.Option(help="Tenant the documents belong to: the server's keys of this tenant "
+                                              "read them")] = "default",
     groups: Annotated[str, typer.Option(help="Comma-separated groups that may read them (empty: the whole "
                                               "tenant)")] = "",
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
@@ -55,23 +58,14 @@ def ingest(
         ws.settings.ingest.include = list(include)
     if exclude:
         ws.settings.ingest.exclude = [*ws.settings.ingest.exclude, *exclude]
-    with ws, progress(enabled=not as_json) as (advance, on_start):
+    with ws, progress(True) as (advance, on_start):  # on stderr: --json output stays clean
         report = ws.ingest(paths, prune=prune, progress=advance, on_start=on_start, access=access)
     if as_json:
         data = report.to_dict()
         data.pop("doc_ids")
         emit(data)
     else:
-        for failure in report.failed:
-            err.print(f"[red]failed:[/red] {escape(failure.path)}: {escape(failure.error)}", markup=True)
-        for found in report.flagged:
-            what = ", ".join(f"{n} {label}" for label, n in {**found["secrets"], **found["pii"]}.items())
-            note = (" (indexed as they are: ingest.secrets = \"redact\" replaces them)"
-                    if found["secrets"] and not found["redacted_secrets"] else " (redacted before indexing)")
-            err.print(f"[yellow]flagged:[/yellow] {escape(found['source'])}: {escape(what)}{note}", markup=True)
-        pruned = f", {report.pruned} pruned" if prune else ""
-        err.print(f"{report.ingested} ingested, {report.unchanged} unchanged, {len(report.failed)} failed, "
-                  f"{report.chunks} chunks{pruned}")
+        print_ingest_report(report, prune)
     if report.failed:
         raise typer.Exit(EXIT_FAILED_FILES)
 

@@ -1,4 +1,4 @@
-"""What every command shares: consoles, options, error handling, JSON output, progress bars."""
+"""What every command shares: consoles, options, error handling, JSON output (progress: progress.py)."""
 
 from __future__ import annotations
 
@@ -62,31 +62,3 @@ def parse_filters(items: list[str] | None) -> dict[str, list[str]] | None:
         key, value = item.split("=", 1)
         out.setdefault(key.strip(), []).append(value)
     return out
-
-
-class progress:
-    """A Rich progress bar on a terminal; nothing otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and err.is_terminal
-        self._bar = None
-
-    def __enter__(self):  # noqa: ANN204
-        if not self.enabled:
-            return None, None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                             TextColumn("{task.description}"), console=err, transient=True)
-        self._bar.__enter__()
-        task = self._bar.add_task("", total=None)
-        bar = self._bar
-
-        def advance(n: int, item: str) -> None:
-            bar.update(task, advance=n, description=item[:40])
-
-        return advance, lambda total: bar.update(task, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)

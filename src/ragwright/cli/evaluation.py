@@ -12,7 +12,8 @@ from rich.table import Table
 
 from ..errors import NotFoundError, RagwrightError
 from ..evaluate.compare import compare_runs, gate
-from .common import ConfigFile, DataDir, Json, emit, err, guarded, out, progress, workspace
+from .common import ConfigFile, DataDir, Json, emit, err, guarded, out, workspace
+from .progress import progress
 
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval and answers on BEIR-layout datasets; compare "
                                                   "runs; gate regressions.")
@@ -47,7 +48,8 @@ def eval_retrieval(
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:
     """nDCG@10, recall@10/100, MRR@10 and MAP@100 of a pipeline (trec_eval semantics)."""
-    with workspace(data_dir, config) as ws, progress(enabled=not as_json) as (advance, _):
+    shown = progress(not as_json, label="eval", unit="documents indexed", verb="indexing")
+    with workspace(data_dir, config) as ws, shown as (advance, _):
         run = ws.evaluate_retrieval(data, split, pipeline, progress=advance)
     if as_json:
         emit(run.summary())
@@ -67,7 +69,8 @@ def eval_answers(
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:
     """Ask every query; score citations, faithfulness, correctness, similarity and abstention."""
-    with workspace(data_dir, config) as ws, progress(enabled=not as_json) as (advance, _):
+    shown = progress(not as_json, label="eval", unit="questions", verb="asking")
+    with workspace(data_dir, config) as ws, shown as (advance, _):
         run = ws.evaluate_answers(data, split, limit=limit, judge_model=judge, gold_file=gold,
                                   concurrency=concurrency, progress=advance)
     if as_json:

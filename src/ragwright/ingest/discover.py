@@ -1,5 +1,8 @@
 """Find the files to ingest under the given paths, with include/exclude globs. Problems with a
-path (missing, unreadable folder) are reported per path; they never stop the others."""
+path (missing, unreadable folder) are reported per path; they never stop the others. Files of a
+walked folder that no parser reads are listed as skipped, with the reason, so a user is not left
+wondering where their `.png` went (hidden files and files the globs leave out are not: the user
+asked for that)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Callable, Iterable
 
 from pathspec import GitIgnoreSpec
 
-from ..types import FailedFile
+from ..types import FailedFile, SkippedFile
 from .parsers import format_of
 
 
@@ -19,6 +22,7 @@ from .parsers import format_of
 class Discovery:
     files: list[Path] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
     roots: list[Path] = field(default_factory=list)  # folders walked, for --prune
 
 
@@ -80,14 +84,14 @@ def discover(paths: Iterable[str | Path], include: list[str], exclude: list[str]
         else:
             root = path.resolve()
             found.roots.append(root)
-            _walk(path, globs, lambda p: add(p, root), found.failed)
+            _walk(path, globs, lambda p: add(p, root), found)
     return found
 
 
-def _walk(root: Path, globs: _Globs, add: Callable[[Path], None], failed: list[FailedFile]) -> None:
+def _walk(root: Path, globs: _Globs, add: Callable[[Path], None], found: Discovery) -> None:
     def on_error(err: OSError) -> None:
         reason = "permission denied: cannot list this folder" if isinstance(err, PermissionError) else str(err)
-        failed.append(FailedFile(str(err.filename or root), reason))
+        found.failed.append(FailedFile(str(err.filename or root), reason))
 
     for folder, dirs, names in os.walk(root, onerror=on_error):
         rel_folder = os.path.relpath(folder, root)
@@ -95,9 +99,16 @@ def _walk(root: Path, globs: _Globs, add: Callable[[Path], None], failed: list[F
         for name in sorted(names):
             rel = _rel(rel_folder, name)
             path = Path(folder) / name
-            if format_of(path) is None or not globs.wants(rel):
+            if not globs.wants(rel):
                 continue
-            add(path)
+            if format_of(path) is not None:
+                add(path)
+            elif not name.startswith("."):
+                found.skipped.append(SkippedFile(os.path.abspath(path), unsupported_reason(path)))
+
+
+def unsupported_reason(path: Path) -> str:
+    return f"unsupported type {path.suffix.lower()}" if path.suffix else "unsupported type (no extension)"
 
 
 def _rel(folder: str, name: str) -> str:

@@ -20,9 +20,10 @@ from .chunking import EXTRACTION_VERSION, Chunker
 from .discover import discover
 from .limits import ParseLimits, parse_bounded
 from .parsers import ParseError
+from .progress import BatchProgress, embed_in_slices
 from .screening import screen_blocks
 
-Progress = Callable[[int, str], None]  # (files advanced, current item)
+Progress = Callable[[float, str], None]  # (files advanced, in fractions while a batch embeds; current item)
 
 
 @dataclass(slots=True)
@@ -89,17 +90,17 @@ class Ingestor:
     def ingest_paths(self, paths: Iterable[str | Path], *, prune: bool = False, progress: Progress | None = None,
                      on_start: Callable[[int], None] | None = None) -> IngestReport:
         found = discover(paths, self.settings.include, self.settings.exclude)
-        report = IngestReport(failed=list(found.failed))
+        report = IngestReport(failed=list(found.failed), skipped=list(found.skipped))
         if on_start:
             on_start(len(found.files))
         batch = _Batch()
         for path in found.files:
             pending = self._prepare_file(path, report)
-            if progress:
+            if pending is None and progress:  # unchanged or failed: done now; the others once stored
                 progress(1, path.name)
             if pending is not None and batch.add(pending) >= self.window_chunks:
-                self._flush(batch.take(), report)
-        self._flush(batch.take(), report)
+                self._flush(batch.take(), report, progress)
+        self._flush(batch.take(), report, progress)
         if prune:
             report.pruned = self._prune(found.roots, {str(p) for p in found.files})
         return report
@@ -180,18 +181,21 @@ class Ingestor:
                              tenant=self.access.tenant, groups=list(self.access.groups))
         return _Pending(doc, chunks, mtime_ns)
 
-    def _flush(self, batch: Sequence[_Pending], report: IngestReport) -> None:
+    def _flush(self, batch: Sequence[_Pending], report: IngestReport, progress: Progress | None = None) -> None:
         if not batch:
             return
-        vectors = self._embed(batch)
+        share = BatchProgress(progress, len(batch), Path(batch[-1].document.source).name)  # see progress.py
+        vectors = self._embed(batch, share.on_embedded)
         writes = [DocumentWrite(p.document, p.chunks, v, p.mtime_ns) for p, v in zip(batch, vectors)]
         self.store.write_documents(writes)
         for p in batch:
             report.ingested += 1
             report.chunks += len(p.chunks)
             report.doc_ids.append(p.document.doc_id)
+        share.stored()
 
-    def _embed(self, batch: Sequence[_Pending]) -> list[np.ndarray]:
+    def _embed(self, batch: Sequence[_Pending],
+               on_embedded: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
         """Embed every chunk of the batch in one call, except those whose text the store already has."""
         texts: list[str] = []
         slots: list[list[np.ndarray | int]] = []
@@ -207,7 +211,7 @@ class Ingestor:
                 else:
                     row.append(vec)
             slots.append(row)
-        fresh = self.embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        fresh = embed_in_slices(self.embedder, texts, on_embedded) if texts else np.zeros((0, 0), dtype=np.float32)
         out = []
         for row in slots:
             vecs = [fresh[s] if isinstance(s, int) else s for s in row]
