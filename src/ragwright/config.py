@@ -87,7 +87,7 @@ class AnswerSettings(_Section):
     context_chunks: int = Field(5, ge=1, le=50)
     max_sentences: int = Field(3, ge=1, le=20)
     abstain_threshold: float = Field(0.35, ge=-1, le=1)
-    max_question_chars: int = Field(4000, ge=1)
+    max_question_chars: int = Field(4000, ge=1, le=4000)  # the HTTP schema's limit too: it can only be lowered
     max_output_tokens: int = Field(400, ge=16)
     injection: Literal["off", "flag", "block", "drop"] = Field(
         "off", description="prompt-injection policy of asks (and of chat with model rag:default): flag marks the "
