@@ -223,8 +223,8 @@ def test_graceful_shutdown_resumes_ingestion(tmp_path):
     server = LiveServer(tmp_path / "data", env={"RAGWRIGHT_INGEST__BATCH_CHUNKS": "8"})  # commit often
     key = server.key("acme", "read,write")
     server.start()
-    body = " ".join(f"Clause {j} of the handbook sets rule number {j} for item" for j in range(100))
-    files = [("file", (f"note-{i}.md", f"# Note {i}\n{body} {i}.\n".encode())) for i in range(40)]
+    body = " ".join(f"Clause {j} of the handbook sets rule number {j} for item" for j in range(200))
+    files = [("file", (f"note-{i}.md", f"# Note {i}\n{body} {i}.\n".encode())) for i in range(20)]  # an upload's most
     with server.client(key) as c:
         job_id = c.post("/v1/documents", files=files).json()["job_id"]
         time.sleep(0.5)
@@ -232,12 +232,12 @@ def test_graceful_shutdown_resumes_ingestion(tmp_path):
     store = SqliteStore(server.data_dir / "ragwright.db")
     interrupted = store.get_job(job_id)
     store.close()
-    assert interrupted["status"] == "running" and 0 < interrupted["done"] < 40, interrupted  # stopped mid-job
+    assert interrupted["status"] == "running" and 0 < interrupted["done"] < 20, interrupted  # stopped mid-job
     server.start()
     with server.client(key) as c:
         job = server.wait_job(c, job_id)
-        assert job["status"] == "done" and job["result"]["unchanged"] + job["result"]["ingested"] == 40
-        assert len(c.get("/v1/documents").json()["documents"]) == 40
+        assert job["status"] == "done" and job["result"]["unchanged"] + job["result"]["ingested"] == 20
+        assert len(c.get("/v1/documents").json()["documents"]) == 20
     server.stop()
 
 
