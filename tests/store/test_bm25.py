@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from ragwright.store.bm25 import Analyzer, SparseBM25, decode_counts, encode_counts
+from ragwright.analysis import Analyzer
+from ragwright.store.bm25 import SparseBM25, decode_counts, encode_counts
 
 
 def test_analyzer_is_lucene_like():

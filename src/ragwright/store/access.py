@@ -4,18 +4,26 @@ which cache entries were made from which documents. Mixed into SqliteStore."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
-from typing import Any, Callable, ContextManager, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .sql import Row
+
+# (at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms): one request, as server/audit.py records it
+AuditEntry = tuple[float, str | None, str | None, str, str, int, Sequence[str], float]
 
 
 class AccessMixin:
     _lock: threading.RLock
-    _conn: Any
-    _transaction: Callable[..., ContextManager[Any]]
+    _conn: sqlite3.Connection
+    _transaction: Callable[..., AbstractContextManager[None]]
     _kept_read: Callable[..., Any]
-    _one: Callable[..., tuple | None]
-    _all: Callable[..., list[tuple]]
+    _one: Callable[..., Row | None]
+    _all: Callable[..., list[Row]]
 
     # -- API keys --------------------------------------------------------------------------------
 
@@ -35,7 +43,8 @@ class AccessMixin:
             row = self._one(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?", (key_hash,))
             return self._key(row) if row else None
 
-        return self._kept_read("key:" + key_hash, read, keep_none=False)
+        found: dict[str, Any] | None = self._kept_read("key:" + key_hash, read, keep_none=False)
+        return found
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         return [self._key(r) for r in self._all(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys "
@@ -46,14 +55,14 @@ class AccessMixin:
             return self._conn.execute("UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
                                       "WHERE key_id = ? AND revoked_at IS NULL", (key_id,)).rowcount > 0
 
-    def _key(self, row: tuple) -> dict[str, Any]:
-        data = dict(zip(self._KEY_COLUMNS, row))
+    def _key(self, row: Row) -> dict[str, Any]:
+        data = dict(zip(self._KEY_COLUMNS, row, strict=True))
         data["scopes"], data["groups"] = json.loads(data["scopes"]), json.loads(data["groups"])
         return data
 
     # -- audit -----------------------------------------------------------------------------------
 
-    def write_audit(self, entries: Sequence[tuple]) -> None:
+    def write_audit(self, entries: Sequence[AuditEntry]) -> None:
         """(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms) rows, in one transaction."""
         if not entries:
             return
@@ -67,7 +76,7 @@ class AccessMixin:
         rows = self._all(f"SELECT at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms FROM audit_log "
                          f"{where} ORDER BY id DESC LIMIT ?", (*params, limit))
         keys = ("at", "key_id", "tenant", "method", "endpoint", "status", "doc_ids", "latency_ms")
-        return [{**dict(zip(keys, r)), "doc_ids": json.loads(r[6])} for r in rows]
+        return [{**dict(zip(keys, r, strict=True)), "doc_ids": json.loads(r[6])} for r in rows]
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -77,8 +86,8 @@ class AccessMixin:
     def add_job(self, job_id: str, kind: str, tenant: str, key_id: str | None, payload: dict[str, Any]) -> None:
         now = time.time()
         with self._lock, self._transaction(stamp=False):
-            self._conn.execute("INSERT INTO jobs(job_id, kind, status, tenant, key_id, payload, created_at, updated_at) "
-                               "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+            self._conn.execute("INSERT INTO jobs(job_id, kind, status, tenant, key_id, payload, created_at, "
+                               "updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
                                (job_id, kind, tenant, key_id, json.dumps(payload), now, now))
 
     def update_job(self, job_id: str, **fields: Any) -> None:
@@ -100,8 +109,8 @@ class AccessMixin:
                          "ORDER BY created_at")
         return [self._job(r) for r in rows]
 
-    def _job(self, row: tuple) -> dict[str, Any]:
-        data = dict(zip(self._JOB_COLUMNS, row))
+    def _job(self, row: Row) -> dict[str, Any]:
+        data = dict(zip(self._JOB_COLUMNS, row, strict=True))
         data["payload"] = json.loads(data["payload"])
         data["result"] = json.loads(data["result"]) if data["result"] else None
         return data

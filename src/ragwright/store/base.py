@@ -4,9 +4,9 @@ store can stand in for the embedded SQLite one without touching retrieval code."
 from __future__ import annotations
 
 import hashlib
-
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 

@@ -11,11 +11,10 @@ as in Anserini's BEIR runs, and Lucene's idf = ln(1 + (N - df + 0.5) / (df + 0.5
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..analysis import LUCENE_STOPWORDS, Analyzer  # noqa: F401  (re-exported)
 from .subsets import Subsets, top_k
 
 

@@ -10,22 +10,27 @@ Activating or rolling back bumps `meta.learned`, which readers compare to know w
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
-from typing import Any, Callable, ContextManager, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
 
 import numpy as np
+
+from .sql import Row
 
 KEEP_VERSIONS = 5  # the active version and the ones a rollback can go back to
 
 
 class LearnedMixin:
     _lock: threading.RLock
-    _conn: Any
-    _transaction: Callable[..., ContextManager[Any]]
+    _conn: sqlite3.Connection
+    _transaction: Callable[..., AbstractContextManager[None]]
     get_meta: Callable[[str], str | None]
-    _one: Callable[..., tuple | None]
-    _all: Callable[..., list[tuple]]
+    _one: Callable[..., Row | None]
+    _all: Callable[..., list[Row]]
 
     def save_learned(self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]],
                      report: dict[str, Any]) -> int:
@@ -33,7 +38,7 @@ class LearnedMixin:
         marks: (example, doc_id, chunk_id or None, weight); marks on documents no longer stored
         (deleted while learning) are dropped."""
         with self._lock, self._transaction():
-            version = self._conn.execute("SELECT coalesce(max(version), 0) + 1 FROM learned").fetchone()[0]
+            version = int(self._conn.execute("SELECT coalesce(max(version), 0) + 1 FROM learned").fetchone()[0])
             row = self._conn.execute("SELECT version FROM learned WHERE active = 1").fetchone()
             self._conn.execute("INSERT INTO learned(version, kind, created_at, active, previous, report, blob) "
                                "VALUES (?, ?, ?, 0, ?, ?, ?)",

@@ -6,17 +6,22 @@ whole or not at all."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
-from typing import Any, Callable, ContextManager, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .sql import Row
 
 
 class RecordsMixin:
     _lock: threading.RLock
-    _conn: Any
-    _transaction: Callable[..., ContextManager[Any]]
-    _one: Callable[..., tuple | None]
-    _all: Callable[..., list[tuple]]
+    _conn: sqlite3.Connection
+    _transaction: Callable[..., AbstractContextManager[None]]
+    _one: Callable[..., Row | None]
+    _all: Callable[..., list[Row]]
 
     # -- evaluation runs -----------------------------------------------------------------------
 
@@ -38,7 +43,7 @@ class RecordsMixin:
         row = self._one(f"SELECT {', '.join(self._RUN_COLUMNS)}, tenant FROM eval_runs WHERE run_id = ?", (run_id,))
         if row is None or (tenant is not None and row[-1] != tenant):
             return None
-        run = dict(zip(self._RUN_COLUMNS, row))
+        run = dict(zip(self._RUN_COLUMNS, row[:-1], strict=True))
         return {**{k: json.loads(v) if k in self._RUN_JSON else v for k, v in run.items()}, "tenant": row[-1]}
 
     def list_eval_runs(self, tenant: str | None = None) -> list[dict[str, Any]]:
@@ -47,7 +52,7 @@ class RecordsMixin:
         rows = self._all(f"SELECT run_id, created_at, kind, dataset, split, pipeline, metrics, tenant FROM eval_runs "
                          f"{where} ORDER BY rowid", params)
         keys = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "metrics", "tenant")
-        return [{**dict(zip(keys, r)), "metrics": json.loads(r[6])} for r in rows]
+        return [{**dict(zip(keys, r, strict=True)), "metrics": json.loads(r[6])} for r in rows]
 
     # -- cache -----------------------------------------------------------------------------------
 
@@ -56,7 +61,7 @@ class RecordsMixin:
                         (namespace, key))
         if row is None or (row[1] is not None and row[1] <= time.time()):
             return None
-        return row[0]
+        return str(row[0])  # value TEXT NOT NULL
 
     def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None:
         now = time.time()
@@ -99,7 +104,7 @@ class RecordsMixin:
     def _spent(self, column: str, subject: str | None, since: float) -> float:
         assert column in ("key_id", "tenant", "route", "model", "1")
         where = "1" if column == "1" else f"{column} IS ?"
-        params: tuple = (since,) if column == "1" else (subject, since)
+        params: tuple[Any, ...] = (since,) if column == "1" else (subject, since)
         return float(self._conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE {where} "
                                         "AND started_at >= ?", params).fetchone()[0])
 
@@ -130,7 +135,7 @@ class RecordsMixin:
                          f"SUM(error IS NOT NULL) FROM model_calls WHERE started_at >= ? GROUP BY {by} ORDER BY {by}",
                          (since,))
         keys = (by, "calls", "input_tokens", "output_tokens", "cost_usd", "cached", "errors")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def cache_scan(self, namespace: str, limit: int = 1000) -> list[tuple[str, str]]:
         """The newest live entries of a namespace: (key, value)."""

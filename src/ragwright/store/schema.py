@@ -249,7 +249,7 @@ LATEST = len(MIGRATIONS)
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to LATEST; return the version found before."""
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > LATEST:
         raise StoreError(
             f"the store has schema version {found}, newer than this ragwright understands ({LATEST}): upgrade ragwright"

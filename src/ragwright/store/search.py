@@ -8,12 +8,15 @@ needed."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from ..analysis import Analyzer
 from .base import Filters
-from .bm25 import Analyzer, SparseBM25
+from .bm25 import SparseBM25
+from .sql import Row
 from .sql import filter_sql as _filter_sql
 from .vectors import ExactIndex, build_index
 
@@ -21,7 +24,7 @@ from .vectors import ExactIndex, build_index
 class SearchMixin:
     _lock: threading.RLock
     _conn: Any
-    _all: Callable[..., list[tuple]]
+    _all: Callable[..., list[Row]]
     get_meta: Callable[[str], str | None]
     _load_vocab: Callable[[], None]
     analyzer: Analyzer
@@ -86,7 +89,7 @@ class SearchMixin:
                          "ORDER BY c.rowid", params)
         allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if len(self._allowed_cache) >= 256:
-            self._allowed_cache.pop(next(iter(self._allowed_cache), None), None)
+            del self._allowed_cache[next(iter(self._allowed_cache))]  # the oldest
         self._allowed_cache[key] = (generation, allowed)  # read before the rows: a write between means a re-read
         return allowed
 

@@ -5,12 +5,23 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
 from ..errors import StoreError
 from ..types import Access, DocumentRecord
 from .base import Filters
+
+Row = tuple[Any, ...]  # one row as sqlite3 returns it
+
+
+class WriteFlag(Protocol):
+    """The per-thread state a transaction marks (SqliteStore's threading.local)."""
+
+    writing: bool
+
 
 _FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.-]+)$")
 
@@ -18,7 +29,8 @@ _FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.
 class Tx:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; a full disk becomes a StoreError."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, local: Any, on_commit: Any = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, local: WriteFlag,
+                 on_commit: Callable[[], None] | None = None) -> None:
         self.conn, self.path, self.local = conn, path, local  # local.writing: this thread reads its own writes
         self.on_commit = on_commit  # after COMMIT (the write stamp)
 
@@ -29,7 +41,8 @@ class Tx:
             raise StoreError(f"{self.path}: cannot start a write: {exc}; is another ragwright writing?") from exc
         self.local.writing = True
 
-    def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         self.local.writing = False
         if exc_type is None:
             try:
@@ -42,7 +55,8 @@ class Tx:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
-            raise StoreError(f"{self.path}: disk full; nothing was written (rolled back): free space and run again") from exc
+            raise StoreError(f"{self.path}: disk full; nothing was written (rolled back): free space and run "
+                             "again") from exc
         if isinstance(exc, sqlite3.DatabaseError):
             raise StoreError(f"{self.path}: write failed and was rolled back: {exc}") from exc
         return False
@@ -51,7 +65,7 @@ class Tx:
 DOC_COLUMNS = "doc_id, source, title, format, content_hash, n_chunks, metadata, size, updated_at, tenant, groups"
 
 
-def doc_from_row(row: tuple) -> DocumentRecord:
+def doc_from_row(row: Row) -> DocumentRecord:
     doc_id, source, title, fmt, chash, n, meta, size, updated, tenant, groups = row
     return DocumentRecord(doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated, tenant,
                           json.loads(groups))

@@ -4,28 +4,39 @@ leaves each document either wholly old or wholly new."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
+from ..analysis import Analyzer
 from ..errors import StoreError
 from ..types import Chunk, DocumentRecord
-from .base import DocumentWrite, Filters, StoredChunk, text_hash
-from .schema import migrate
-from .bm25 import Analyzer, decode_counts, encode_counts
 from .access import AccessMixin
-from .records import RecordsMixin
-from .traces import TracesMixin
+from .base import DocumentWrite, Filters, StoredChunk, text_hash
+from .bm25 import decode_counts, encode_counts
 from .learned import LearnedMixin
+from .records import RecordsMixin
+from .schema import migrate
 from .search import SearchMixin
+from .sql import DOC_COLUMNS as _DOC_COLUMNS
+from .sql import Row
+from .sql import Tx as _Tx
+from .sql import doc_from_row as _doc
+from .sql import filter_sql as _filter_sql
 from .stamp import KeptReads
-from .sql import DOC_COLUMNS as _DOC_COLUMNS, Tx as _Tx, doc_from_row as _doc, filter_sql as _filter_sql
+from .traces import TracesMixin
+
+T = TypeVar("T")
+
 
 class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMixin):
     """Implements `ragwright.store.Store` on one SQLite file."""
@@ -106,9 +117,10 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         )
         vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
         used: set[int] = set()
-        for chunk, vec in zip(w.chunks, vectors):
+        for chunk, vec in zip(w.chunks, vectors, strict=True):
             cur = c.execute(
-                "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, text_hash, heading_path, page) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, text_hash, heading_path, page) "
+                "VALUES (?,?,?,?,?,?,?)",
                 (chunk.chunk_id, d.doc_id, chunk.ordinal, chunk.text, text_hash(chunk.context_text(d.title)),
                  json.dumps(chunk.heading_path), chunk.page),
             )
@@ -120,7 +132,8 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
                       (rowid, encode_counts(ids, list(counts.values()))))
             c.execute("INSERT INTO vectors(chunk_rowid, vector) VALUES (?, ?)", (rowid, vec.tobytes()))
         c.execute(
-            """INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error) VALUES (?,?,?,?,?,'ok','')
+            """INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error)
+               VALUES (?,?,?,?,?,'ok','')
                ON CONFLICT(source) DO UPDATE SET doc_id=excluded.doc_id, content_hash=excluded.content_hash,
                  size=excluded.size, mtime_ns=excluded.mtime_ns, status='ok', error='',
                  updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
@@ -159,10 +172,8 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the main file so deleted text does not linger in the log."""
-        try:
+        with contextlib.suppress(sqlite3.OperationalError):  # a reader holds the WAL: the next checkpoint folds it
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.OperationalError:
-            pass  # a reader holds the WAL: the next checkpoint will fold it
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -184,14 +195,15 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
 
     def count_documents(self, filters: Filters | None = None) -> int:
         where, params = _filter_sql(filters)
-        return int(self._one(f"SELECT count(*) FROM documents d WHERE 1=1 {where}", params)[0])
+        return self._count(f"SELECT count(*) FROM documents d WHERE 1=1 {where}", params)
 
     def manifest_entry(self, source: str) -> dict[str, Any] | None:
         row = self._one(
-            "SELECT source, doc_id, content_hash, size, mtime_ns, status, error FROM manifest WHERE source = ?", (source,)
+            "SELECT source, doc_id, content_hash, size, mtime_ns, status, error FROM manifest WHERE source = ?",
+            (source,),
         )
         keys = ("source", "doc_id", "content_hash", "size", "mtime_ns", "status", "error")
-        return dict(zip(keys, row)) if row else None
+        return dict(zip(keys, row, strict=True)) if row else None
 
     def failures(self) -> list[tuple[str, str]]:
         return self._all("SELECT source, error FROM manifest WHERE status = 'failed' ORDER BY source")
@@ -199,16 +211,16 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
     def stats(self) -> dict[str, int]:
         tables = {"documents": "documents", "chunks": "chunks", "term_rows": "chunk_terms", "vectors": "vectors",
                   "failed": "manifest WHERE status = 'failed'"}
-        return {name: self._one(f"SELECT count(*) FROM {table}")[0] for name, table in tables.items()}
+        return {name: self._count(f"SELECT count(*) FROM {table}") for name, table in tables.items()}
 
     def get_meta(self, key: str) -> str | None:
         def read() -> str | None:
             row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
-            return row[0] if row else None
+            return str(row[0]) if row else None  # value TEXT NOT NULL
 
         return self._kept_read("meta:" + key, read)
 
-    def _kept_read(self, name: str, read: Callable[[], Any], keep_none: bool = True) -> Any:
+    def _kept_read(self, name: str, read: Callable[[], T], keep_none: bool = True) -> T:
         """read(), or what it gave last under the same write stamp (store/stamp.py); inside this
         thread's own write, always read (not committed yet, so the stamp is not bumped)."""
         return read() if getattr(self._local, "writing", False) else self._kept.get(name, read, keep_none)
@@ -217,17 +229,22 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         with self._lock, self._transaction():
             self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self._all(sql, params)
         return rows[0] if rows else None
 
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """The single number a `SELECT count(*) ...` gives."""
+        row = self._one(sql, params)
+        return int(row[0]) if row else 0
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Inside this thread's write, on the writing connection, to see its own rows; otherwise on
         this thread's own read connection, without the lock: WAL readers run side by side with
         each other and with the writer, which is what lets a server's requests run in parallel."""
-        if getattr(self._local, "writing", False):
-            return self._conn.execute(sql, params).fetchall()
-        return self._reader().execute(sql, params).fetchall()
+        conn = self._conn if getattr(self._local, "writing", False) else self._reader()
+        rows: list[Row] = conn.execute(sql, params).fetchall()
+        return rows
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "reader", None)
@@ -268,7 +285,8 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
             part = ids[start : start + 500]
             rows = self._all(
                 "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
-                f"FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({','.join('?' * len(part))})",
+                "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
                 part,
             )
             for cid, doc_id, ordinal, text, heading, page, source, title in rows:
@@ -320,12 +338,13 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         return tid
 
     @staticmethod
-    def _used_terms(rows: list[tuple], top: int) -> np.ndarray:
+    def _used_terms(rows: list[Row], top: int) -> np.ndarray:
         """A mask over term ids 0..top of the ids some row's counts use (a mask, not np.unique:
         sorting was two thirds of the time)."""
         used = np.zeros(top + 1, bool)
         for start in range(0, len(rows), 4096):
-            ids = np.concatenate([np.frombuffer(blob, np.uint32, len(blob) // 6) for (blob,) in rows[start:start + 4096]]
+            part = rows[start:start + 4096]
+            ids = np.concatenate([np.frombuffer(blob, np.uint32, len(blob) // 6) for (blob,) in part]
                                  or [np.zeros(0, np.uint32)])
             used[ids[ids <= top]] = True
         return used
@@ -339,7 +358,7 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
     def _write_generation(self) -> int:
         return int(self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
-    def _prune_vocab(self, removed: list[bytes], generation: int, added: set[int] = frozenset()) -> None:
+    def _prune_vocab(self, removed: list[bytes], generation: int, added: AbstractSet[int] = frozenset()) -> None:
         """Inside a write, after chunks went: the terms no remaining chunk uses leave the
         vocabulary, so that a deleted document's words are not left in the file one by one.
         When the in-memory BM25 index reflects the file as it was before this write (a serving
@@ -370,7 +389,7 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
     def _bump_generation(self) -> None:
         self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
-    def _transaction(self, stamp: bool = True) -> "_Tx":
+    def _transaction(self, stamp: bool = True) -> _Tx:
         """A write transaction; stamp=False only for writes that change nothing readers keep under
         the write stamp (meta, API keys, documents and chunks): traces, audit, caches, budgets,
         jobs, feedback, evaluation runs, failures. Bumping for them would make every worker read
@@ -383,10 +402,8 @@ def _create_private(path: Path) -> None:
     SQLite opens it (SQLite gives -wal and -shm the file's mode), whoever creates it, CLI or server."""
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # an empty file is an empty database
-    except FileExistsError:
-        pass
 
 
 def _wal(conn: sqlite3.Connection, attempts: int = 50) -> None:

@@ -14,8 +14,11 @@ from __future__ import annotations
 import mmap
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class WriteStamp:
@@ -71,7 +74,7 @@ class KeptReads:
         self.limit, self.max_age_s = limit, max_age_s
         self._kept: tuple[bytes | None, float, dict[str, Any]] = (None, 0.0, {})
 
-    def get(self, name: str, read: Callable[[], Any], keep_none: bool = True) -> Any:
+    def get(self, name: str, read: Callable[[], T], keep_none: bool = True) -> T:
         """read(), or what it returned last under the current stamp. The stamp is read first.
         keep_none=False: a None (say, an unknown API key) is not kept, so that a stream of made-up
         keys cannot flush what is kept."""
@@ -84,7 +87,8 @@ class KeptReads:
             kept = {}
             self._kept = (stamp, now + self.max_age_s, kept)
         if name in kept:
-            return kept[name]
+            held: T = kept[name]  # kept under `name` by this same read
+            return held
         value = read()
         if value is not None or keep_none:
             if len(kept) >= self.limit:

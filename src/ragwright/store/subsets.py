@@ -26,8 +26,8 @@ class Subsets:
         positions = positions[np.isin(self.ids[positions], allowed)]
         mask = np.zeros(len(self.ids), dtype=bool)
         mask[positions] = True
-        if len(self._kept) >= self.size:
-            self._kept.pop(next(iter(self._kept), None), None)
+        if self._kept and len(self._kept) >= self.size:
+            del self._kept[next(iter(self._kept))]  # the oldest
         self._kept[id(allowed)] = (allowed, positions, mask)  # holding `allowed` keeps its id unique
         return positions, mask
 

@@ -6,25 +6,37 @@ query it is about, so it outlives the trace's retention and can become evaluatio
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
+import sqlite3
 import threading
-import weakref
 import time
-from typing import Any, Callable, ContextManager, Sequence
+import weakref
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from .sql import Row
+
+
+class Traced(Protocol):
+    """What the store needs of a trace (observe.Trace): its JSON form."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class TracesMixin:
     _lock: threading.RLock
-    _conn: Any
-    _transaction: Callable[..., ContextManager[Any]]
-    _one: Callable[..., tuple | None]
-    _all: Callable[..., list[tuple]]
-    trace_retention_days: float = 30.0
-    trace_redactor: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # applied before a trace is stored
-    trace_exporter: Callable[[list[dict[str, Any]]], Any] | None = None  # gets each stored batch (OTLP)
-    _saves = 0
+    _conn: sqlite3.Connection
+    _transaction: Callable[..., AbstractContextManager[None]]
+    _one: Callable[..., Row | None]
+    _all: Callable[..., list[Row]]
 
     def _init_traces(self) -> None:
+        self.trace_retention_days = 30.0
+        self.trace_redactor: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # applied before storing
+        self.trace_exporter: Callable[[list[dict[str, Any]]], object] | None = None  # gets each stored batch (OTLP)
+        self._saves = 0
         self._trace_queue: list[dict[str, Any]] = []
         self._trace_queue_lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -33,7 +45,7 @@ class TracesMixin:
         self._trace_stopping = False
         self._export_queue: list[list[dict[str, Any]]] = []
 
-    def save_trace(self, trace: Any) -> None:
+    def save_trace(self, trace: Traced) -> None:
         """Queue the trace; a background thread writes the queue in one transaction every few
         milliseconds (one commit per request cost a server more than its search). Every read of
         traces, feedback and deletion writes the queue first, and so does close()."""
@@ -108,11 +120,12 @@ class TracesMixin:
     def _export_queued(self) -> None:
         with self._trace_queue_lock:
             batches, self._export_queue = self._export_queue, []
+        exporter = self.trace_exporter
+        if exporter is None:
+            return
         for batch in batches:
-            try:
-                self.trace_exporter(batch)  # type: ignore[misc]
-            except Exception:  # noqa: BLE001  an exporter's trouble never costs a trace or a request
-                pass
+            with contextlib.suppress(Exception):  # an exporter's trouble never costs a trace or a request
+                exporter(batch)
 
     def list_traces(self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50,
                     name: str | None = None) -> list[dict[str, Any]]:
@@ -127,7 +140,7 @@ class TracesMixin:
                          f"{' AND '.join(where)} ORDER BY started_at DESC LIMIT ?", (*params, limit))
         keys = ("trace_id", "started_at", "name", "key_id", "tenant", "duration_ms", "status", "cost_usd",
                 "input_tokens", "output_tokens", "input")
-        return [{**dict(zip(keys, r)), "input": json.loads(r[10] or "{}")} for r in rows]
+        return [{**dict(zip(keys, r, strict=True)), "input": json.loads(r[10] or "{}")} for r in rows]
 
     def get_trace(self, trace_id: str) -> dict[str, Any] | None:
         self.flush_traces()
@@ -169,13 +182,12 @@ class TracesMixin:
                          f"correction, marks, cited FROM feedback {where} ORDER BY created_at", params)
         keys = ("feedback_id", "trace_id", "created_at", "key_id", "tenant", "query", "rating", "rating_scale",
                 "correction", "marks", "cited")
-        return [{**dict(zip(keys, r)), "marks": json.loads(r[9]), "cited": json.loads(r[10])} for r in rows]
+        return [{**dict(zip(keys, r, strict=True)), "marks": json.loads(r[9]), "cited": json.loads(r[10])}
+                for r in rows]
 
 
-def _flush_at_exit(ref: "weakref.ref[TracesMixin]") -> None:
+def _flush_at_exit(ref: weakref.ref[TracesMixin]) -> None:
     store = ref()
     if store is not None:
-        try:
+        with contextlib.suppress(Exception):  # closed already, or the disk is gone: nothing more to do at exit
             store.flush_traces()
-        except Exception:  # noqa: BLE001  closed already, or the disk is gone: nothing more to do at exit
-            pass

@@ -61,7 +61,7 @@ class ExactIndex:
 
     @staticmethod
     def _hits(ids: np.ndarray, positions: np.ndarray, distances: np.ndarray) -> list[tuple[int, float]]:
-        return [(int(i), 1.0 - float(d)) for i, d in zip(ids[positions], distances)]
+        return [(int(i), 1.0 - float(d)) for i, d in zip(ids[positions], distances, strict=True)]
 
 
 class HnswIndex(ExactIndex):
@@ -80,7 +80,7 @@ class HnswIndex(ExactIndex):
         if allowed is not None or not len(self.ids):
             return super().search(query, k, allowed)
         found = self._index.search(query.astype(np.float16), min(k, len(self.ids)))
-        return [(int(key), 1.0 - float(dist)) for key, dist in zip(found.keys, found.distances)]
+        return [(int(key), 1.0 - float(dist)) for key, dist in zip(found.keys, found.distances, strict=True)]
 
 
 def build_index(ids: np.ndarray, matrix: np.ndarray, ann_threshold: int) -> ExactIndex:
