@@ -21,8 +21,9 @@ import io
 import json
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -47,8 +48,8 @@ class LearnedModel:
     @property
     def dim(self) -> int | None:
         if self.W is not None:
-            return self.W.shape[0]
-        return self.examples.shape[1] if len(self.examples) else None
+            return int(self.W.shape[0])
+        return int(self.examples.shape[1]) if len(self.examples) else None
 
     def fits(self, vector: np.ndarray) -> bool:
         return self.dim is None or vector.shape[-1] == self.dim
@@ -105,18 +106,17 @@ class LearnedModel:
         """npz (no pickles): W, the example vectors, and the parameters as JSON. Marks are kept
         apart (as rows of the store, which go with their document when it is deleted)."""
         buf = io.BytesIO()
-        arrays: dict[str, np.ndarray] = {
-            "examples": np.asarray(self.examples, dtype=np.float32),
-            "meta": np.array(json.dumps({"format": FORMAT, "params": self.params, "tenants": self.tenants})),
-        }
-        if self.W is not None:
-            arrays["W"] = np.asarray(self.W, dtype=np.float32)
-        np.savez(buf, **arrays)
+        examples = np.asarray(self.examples, dtype=np.float32)
+        meta = np.array(json.dumps({"format": FORMAT, "params": self.params, "tenants": self.tenants}))
+        if self.W is None:
+            np.savez(buf, examples=examples, meta=meta)
+        else:
+            np.savez(buf, examples=examples, meta=meta, W=np.asarray(self.W, dtype=np.float32))
         return buf.getvalue()
 
     def mark_rows(self) -> list[tuple[int, str, str | None, float]]:
         """(example, doc_id, chunk_id or None, mark) for the store."""
-        rows = []
+        rows: list[tuple[int, str, str | None, float]] = []
         for n, marks in enumerate(self.marks):
             for ref, mark in marks.items():
                 if ref.startswith("doc:"):
@@ -126,7 +126,7 @@ class LearnedModel:
         return rows
 
     @classmethod
-    def from_stored(cls, stored: Mapping[str, Any]) -> "LearnedModel":
+    def from_stored(cls, stored: Mapping[str, Any]) -> LearnedModel:
         with np.load(io.BytesIO(stored["blob"]), allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != FORMAT:
@@ -153,14 +153,28 @@ def tenant_of(filters: Mapping[str, Any] | None) -> str | None:
     return tenant if isinstance(tenant, str) else None
 
 
-_cache: "weakref.WeakKeyDictionary[Any, tuple[Any, LearnedModel | None]]" = weakref.WeakKeyDictionary()
+Stamp = tuple[str | None, str | None]  # (meta.learned, meta.generation)
+
+
+@runtime_checkable
+class LearnedVersions(Protocol):
+    """What the adapter reads of a store that keeps learned versions (store/learned.py)."""
+
+    def learned_stamp(self) -> Stamp: ...
+
+    def active_learned(self) -> dict[str, Any] | None: ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+
+_cache: weakref.WeakKeyDictionary[LearnedVersions, tuple[Stamp, LearnedModel | None]] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 
-def active_model(store: Any) -> LearnedModel | None:
+def active_model(store: object) -> LearnedModel | None:
     """The store's active learned version, loaded once and reloaded when its stamp changes.
     A store that keeps no learned versions, or a version made for another embedder, gives None."""
-    if not hasattr(store, "learned_stamp"):
+    if not isinstance(store, LearnedVersions):
         return None
     stamp = store.learned_stamp()
     if stamp[0] is None:  # nothing was ever learned: the common case costs one small read

@@ -6,7 +6,7 @@ Scores carry how much better the best hit is than the rest, which ranks throw aw
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 Ranked = Sequence[tuple[str, float]]  # (id, score), best first
 
@@ -22,7 +22,7 @@ def reciprocal_rank_fusion(
     if len(weights) != len(rankings):
         raise ValueError(f"{len(rankings)} rankings but {len(weights)} weights")
     scores: dict[str, float] = {}
-    for ranking, weight in zip(rankings, weights):
+    for ranking, weight in zip(rankings, weights, strict=True):
         if weight == 0:
             continue
         for rank, item in enumerate(ranking, start=1):
@@ -42,7 +42,7 @@ def relative_score_fusion(lists: Sequence[Ranked], weights: Sequence[float] | No
     if len(weights) != len(lists):
         raise ValueError(f"{len(lists)} lists but {len(weights)} weights")
     scaled: list[tuple[dict[str, float], float, float]] = []
-    for ranked, weight in zip(lists, weights):
+    for ranked, weight in zip(lists, weights, strict=True):
         if not ranked or weight == 0:
             continue
         values = [s for _, s in ranked]

@@ -4,7 +4,6 @@ from feedback (see adapter.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -54,7 +53,7 @@ class HybridRetriever:
     version of `learned_from`, by default this store), None (retrieval as shipped) or a model."""
 
     def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings, *,
-                 learned: LearnedModel | str | None = "active", learned_from: Any = None) -> None:
+                 learned: LearnedModel | str | None = "active", learned_from: object = None) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
