@@ -24,8 +24,9 @@ from .ingest.chunking import approx_token_count
 from .models.chat import ChatModel, GatewayChat, make_chat_model
 from .models.types import CallContext
 from .observe import muted, start_trace
-from .models.embedding import Embedder, LocalMiniLM, make_embedder
+from .models.embedding import Embedder, LocalMiniLM, make_embedder, recall_scope
 from .retrieve import HybridRetriever, check_query
+from .retrieve.retriever import access_scope
 from .retrieve.adapter import summary as learned_summary
 from .store import Filters, SqliteStore
 from .types import Access, Answer, DocumentRecord, IngestReport, SearchResult
@@ -135,7 +136,8 @@ class Workspace:
             retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
                                                  max_chars=self.settings.answer.max_question_chars)
             if retrieval.results or self.store.count_documents(_access_of(filters)):
-                answer = self._answerer(context).answer(question, retrieval, on_text)
+                with recall_scope(access_scope(filters)):  # sentence vectors remembered for this reader only
+                    answer = self._answerer(context).answer(question, retrieval, on_text)
             else:  # nothing to read at all: saying "no passage matches" would send them rephrasing
                 answer = nothing_to_read(question, filters)
             if t is not None:

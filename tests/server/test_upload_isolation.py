@@ -160,3 +160,28 @@ def test_a_tenants_recent_query_does_not_speed_up_another_tenants(embedder, tmp_
         with recall_scope(access_scope(scope)):
             assert not embedder.remembers(question)
     ws.close()
+
+
+def test_sentence_vectors_of_one_readers_ask_do_not_speed_up_anothers(embedder, tmp_path):
+    """Two tenants holding the same text: one tenant's ask must not leave its sentences' vectors
+    where the other's ask would find them (a hit is faster, so it would show)."""
+    from ragwright import TextRecord
+    from ragwright.generate import evidence
+
+    ws = Workspace(settings=Settings(data_dir=tmp_path / "data"), embedder=embedder)
+    text = "The quarterly board meeting approved the acquisition of the widget factory in Leeds."
+    for tenant in ("t1", "t2"):
+        ws.ingest_records([TextRecord(id=f"memo-{tenant}", text=text, title="Memo")], access=Access(tenant))
+    evidence._recent.clear()
+    ws.ask("What did the board approve?", {"access": Access("t1")})
+    kept = set(evidence._recent)
+    calls = []
+    original = embedder.embed
+    embedder.embed = lambda texts: calls.append(list(texts)) or original(texts)  # type: ignore[method-assign]
+    try:
+        ws.ask("What did the board approve?", {"access": Access("t2")})
+    finally:
+        embedder.embed = original  # type: ignore[method-assign]
+    assert any(text in batch for batch in calls), "t2's sentences were embedded anew, not found in t1's memory"
+    assert set(evidence._recent) - kept  # t2 has memory of its own now
+    ws.close()

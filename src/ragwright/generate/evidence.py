@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..ingest.chunking import split_sentences
-from ..models.embedding import Embedder
+from ..models.embedding import Embedder, current_recall_scope
 from ..types import SearchResult
 
 _WORD = re.compile(r"\w+")
@@ -47,7 +47,9 @@ def _sentence_vectors(embedder: Embedder, sentences: list[str]) -> np.ndarray:
     """Sentence vectors, embedding only those not seen lately: popular chunks come back again and
     again, and embedding their sentences was most of an ask's time. Keyed by a digest, so the
     cache holds no text (a deleted document's sentences are not kept readable in memory)."""
-    keys = [(embedder.name, hashlib.blake2b(s.encode("utf-8"), digest_size=16).digest()) for s in sentences]
+    scope = current_recall_scope()  # a hit is faster: one reader's asks must not show in another's timing
+    keys = [(f"{embedder.name}\0{scope}", hashlib.blake2b(s.encode("utf-8"), digest_size=16).digest())
+            for s in sentences]
     with _recent_lock:
         known = [_recent.get(k) for k in keys]
     missing = [i for i, v in enumerate(known) if v is None]
