@@ -1,0 +1,175 @@
+"""Search in the PostgreSQL store.
+
+Keyword: BM25 in process (sparse.py), over an index that follows the tables by write generation:
+each search reads the generation (one round trip); when it moved, the chunks added since and the
+rowids removed since are read in one snapshot and applied, not the whole index rebuilt. Measured
+against BM25 as SQL over a postings table in bench/pg_store.py (see the report in its docstring).
+
+Dense: pgvector in the database. Below `ann_threshold` candidate vectors (all, or the filter's),
+an exact scan (`cosine_distance()`, which no index answers); above it, the HNSW index with
+iterative scans, so that a filter is applied before ranking and still fills the top k; should the
+index still come back short (the scan limit), the exact scan answers."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...analysis import Analyzer
+from ..base import Filters
+from .connection import Database
+from .filters import filter_sql
+from .sparse import LiveBM25
+from .vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class Held:
+    """The keyword index as of a generation, with the vocabulary read in the same snapshot."""
+
+    generation: int
+    index: LiveBM25
+    vocab: dict[str, int]
+
+
+class Searcher:
+    def __init__(self, db: Database, analyzer: Analyzer, ann_threshold: int, k1: float, b: float) -> None:
+        self.db, self.analyzer, self.ann_threshold = db, analyzer, ann_threshold
+        self.k1, self.b = k1, b
+        self._held: Held | None = None
+        self._vocab = Vocabulary()
+        self._lock = threading.Lock()  # one refresh at a time; searches never wait for it when current
+        self._allowed: dict[str, tuple[int, np.ndarray]] = {}
+        self._sizes: tuple[int, int] = (-1, 0)  # (generation, vectors)
+        self.rebuilds = self.refreshes = 0  # full reads and incremental catch-ups, for tests and benchmarks
+
+    # -- keyword ------------------------------------------------------------------------------
+
+    def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        generation = self.generation()
+        held = self.current(generation)
+        term_ids = [held.vocab[t] for t in self.analyzer.terms(query) if t in held.vocab]
+        if not term_ids or k <= 0:
+            return []
+        return held.index.search(term_ids, k, self.allowed(filters, generation))
+
+    def generation(self) -> int:
+        with self.db.read() as cur:
+            cur.execute("SELECT value::bigint FROM meta WHERE key = 'generation'")
+            return int(cur.fetchone()[0])
+
+    def current(self, generation: int) -> Held:
+        """The index at `generation` or later: refreshed under the lock when behind."""
+        held = self._held
+        if held is not None and held.generation >= generation:
+            return held
+        with self._lock:
+            held = self._held
+            if held is None or held.generation < generation:
+                held = self._held = self._refresh(held)
+            return held
+
+    def _refresh(self, held: Held | None) -> Held:
+        with self.db.read(snapshot=True) as cur:
+            cur.execute("SELECT key, value::bigint FROM meta WHERE key IN ('generation', 'removed_floor')")
+            meta = dict(cur.fetchall())
+            self._vocab.sync(cur)
+            if held is None or held.generation < meta["removed_floor"]:
+                cur.execute("SELECT c.rowid, c.chunk_id, t.counts FROM chunks c "
+                            "JOIN chunk_terms t ON t.chunk_rowid = c.rowid ORDER BY c.rowid")
+                rows = cur.fetchall()
+                index = LiveBM25.build([r[0] for r in rows], [r[1] for r in rows], [bytes(r[2]) for r in rows],
+                                       self.k1, self.b)
+                self.rebuilds += 1
+            else:
+                cur.execute("SELECT rowid FROM removed_chunks WHERE generation > %s", (held.generation,))
+                removed = [r[0] for r in cur.fetchall()]
+                cur.execute("SELECT c.rowid, c.chunk_id, t.counts FROM chunks c "
+                            "JOIN chunk_terms t ON t.chunk_rowid = c.rowid WHERE c.generation > %s ORDER BY c.rowid",
+                            (held.generation,))
+                rows = cur.fetchall()
+                index = held.index.apply(removed, [r[0] for r in rows], [r[1] for r in rows],
+                                         [bytes(r[2]) for r in rows])
+                self.refreshes += 1
+        return Held(meta["generation"], index, self._vocab.ids)
+
+    def allowed(self, filters: Filters | None, generation: int) -> np.ndarray | None:
+        """Chunk rowids that pass the filters (ascending), kept per filter until the next write;
+        None when unfiltered."""
+        if not filters:
+            return None
+        key = repr(sorted((k, tuple(v) if isinstance(v, (list, set, tuple)) else v) for k, v in filters.items()))
+        hit = self._allowed.get(key)
+        if hit is not None and hit[0] == generation:
+            return hit[1]
+        where, params = filter_sql(filters)
+        with self.db.read() as cur:
+            cur.execute(f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE TRUE {where} "
+                        "ORDER BY c.rowid", params)
+            rows = cur.fetchall()
+        allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if len(self._allowed) >= 256:
+            self._allowed.pop(next(iter(self._allowed), None), None)
+        self._allowed[key] = (generation, allowed)
+        return allowed
+
+    # -- dense --------------------------------------------------------------------------------
+
+    def vector_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if k <= 0:
+            return []
+        generation = self.generation()
+        allowed = self.allowed(filters, generation)
+        total = self._vector_count(generation)
+        candidates = total if allowed is None else len(allowed)
+        if candidates == 0:
+            return []
+        where, params = filter_sql(filters)
+        if candidates > self.ann_threshold:
+            hits = self._hnsw(query, k, where, params, candidates / max(total, 1))
+            if len(hits) >= min(k, candidates):
+                return hits
+        return self._exact(query, k, where, params)
+
+    def _vector_count(self, generation: int) -> int:
+        held, count = self._sizes
+        if held != generation:
+            with self.db.read() as cur:
+                cur.execute("SELECT count(*) FROM vectors")
+                count = int(cur.fetchone()[0])
+            self._sizes = (generation, count)
+        return count
+
+    def _exact(self, query: np.ndarray, k: int, where: str, params: list[Any]) -> list[tuple[str, float]]:
+        join = " JOIN documents d ON d.doc_id = c.doc_id" if where else ""
+        with self.db.read() as cur:
+            cur.execute("SELECT c.chunk_id, cosine_distance(v.embedding, %s) AS distance FROM vectors v "
+                        f"JOIN chunks c ON c.rowid = v.chunk_rowid{join} WHERE TRUE {where} "
+                        "ORDER BY distance, c.rowid LIMIT %s", [query, *params, k])
+            return [(cid, 1.0 - float(distance)) for cid, distance in cur.fetchall()]
+
+    def _hnsw(self, query: np.ndarray, k: int, where: str, params: list[Any], share: float) -> list[tuple[str, float]]:
+        """Through the HNSW index, ordered by the index (sorting turned off for this query, so the
+        planner walks the index rather than sorting a filtered set); an iterative scan visits up to
+        enough tuples to find k allowed ones at the filter's share of the collection."""
+        join = " JOIN documents d ON d.doc_id = c.doc_id" if where else ""
+        scan = int(min(max(20_000, 8 * k / max(share, 1e-9)), 2_000_000))
+        with self.db.read() as cur:
+            cur.execute("SELECT set_config('enable_sort', 'off', true), set_config('hnsw.max_scan_tuples', %s, true), "
+                        "set_config('hnsw.ef_search', %s, true)", (str(scan), str(max(100, k))))
+            cur.execute("SELECT c.chunk_id, v.embedding <=> %s AS distance, c.rowid FROM vectors v "
+                        f"JOIN chunks c ON c.rowid = v.chunk_rowid{join} WHERE TRUE {where} "
+                        "ORDER BY v.embedding <=> %s LIMIT %s", [query, *params, query, k])
+            rows = sorted(cur.fetchall(), key=lambda r: (r[1], r[2]))  # relaxed order: sort what came
+        return [(cid, 1.0 - float(distance)) for cid, distance, _ in rows]
+
+    def warm(self) -> None:
+        self.current(self.generation())
+
+    def indexes_current(self) -> bool:
+        held = self._held
+        return held is not None and held.generation >= self.generation()
