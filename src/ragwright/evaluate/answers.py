@@ -15,17 +15,18 @@ A measure that cannot be taken for a case is left out of its mean and recorded w
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..analysis import Analyzer
 from ..generate.citations import find_markers, strip_markers
 from ..ingest.chunking import split_sentences
 from ..models.embedding import Embedder
-from ..analysis import Analyzer
 from ..types import Answer
 from .beir import BeirDataset
-from .judge import Judge
+from .judge import Judge, Verdict
 from .labels import GoldAnswers
 from .runs import EvalRun, aggregate
 
@@ -41,7 +42,8 @@ _analyzer: Analyzer | None = None
 
 
 def evaluate_answers(dataset: BeirDataset, ask: Callable[[str], Answer], embedder: Embedder, *, pipeline: str,
-                     judge: Judge | None = None, gold: GoldAnswers | None = None, config: dict | None = None,
+                     judge: Judge | None = None, gold: GoldAnswers | None = None,
+                     config: dict[str, Any] | None = None,
                      limit: int | None = None, progress: Callable[[int, str], None] | None = None) -> EvalRun:
     started = time.perf_counter()
     gold = gold or GoldAnswers()
@@ -61,7 +63,8 @@ def evaluate_answers(dataset: BeirDataset, ask: Callable[[str], Answer], embedde
     metrics, coverage = aggregate(scores, missing, ANSWER_MEASURES)
     cases = {q: {"query": dataset.queries[q], "answer": answers[q].answer, "abstained": answers[q].abstained,
                  "cited": list(dict.fromkeys(c.doc_id for c in answers[q].citations)),
-                 "relevant": dict(dataset.qrels[q]), "gold": gold.labels.get(q), "verdict": scores[q].pop("_verdict", None),
+                 "relevant": dict(dataset.qrels[q]), "gold": gold.labels.get(q),
+                 "verdict": scores[q].pop("_verdict", None),
                  "unmeasured": missing[q]} for q in qids}
     cfg = dict(config or {})
     cfg["judge"] = judge.identity if judge else None
@@ -70,7 +73,7 @@ def evaluate_answers(dataset: BeirDataset, ask: Callable[[str], Answer], embedde
                    seconds=round(time.perf_counter() - started, 3), coverage=coverage, cases=cases)
 
 
-def _citations(answer: Answer, relevance: dict[str, int], score: dict, missing: dict) -> None:
+def _citations(answer: Answer, relevance: dict[str, int], score: dict[str, Any], missing: dict[str, str]) -> None:
     score["abstention"] = 1.0 if answer.abstained else 0.0
     relevant = {d for d, g in relevance.items() if g >= 1}
     cited = set(c.doc_id for c in answer.citations)
@@ -106,10 +109,10 @@ def contained(sentence: str, passage: str) -> float:
     return len(words & set(_analyzer.terms(passage))) / len(words) if words else 1.0
 
 
-def _faithfulness(qids: Sequence[str], answers: dict[str, Answer], judge: Judge | None, scores: dict,
-                  missing: dict) -> None:
+def _faithfulness(qids: Sequence[str], answers: dict[str, Answer], judge: Judge | None,
+                  scores: dict[str, dict[str, Any]], missing: dict[str, dict[str, str]]) -> None:
     prompts: list[str] = []
-    owners: list[tuple[str, int]] = []
+    owners: list[str] = []  # the case each prompt checks a sentence of
     claims = {q: _claims(answers[q]) for q in qids}
     for q in qids:
         if answers[q].abstained or not claims[q]:
@@ -119,15 +122,15 @@ def _faithfulness(qids: Sequence[str], answers: dict[str, Answer], judge: Judge 
             supported = [bool(src) and contained(s, src) >= SUPPORT_CONTAINMENT for s, src in claims[q]]
             scores[q]["faithfulness"] = sum(supported) / len(supported)
             continue
-        for i, (sentence, source) in enumerate(claims[q]):
+        for sentence, source in claims[q]:
             if source:
                 prompts.append(_support_prompt(sentence, source))
-                owners.append((q, i))
+                owners.append(q)
     if judge is None or not prompts:
         return
     verdicts = judge.ask_json(prompts, "supported", [True, False])
-    by_case: dict[str, list] = {}
-    for (q, i), verdict in zip(owners, verdicts):
+    by_case: dict[str, list[Verdict]] = {}
+    for q, verdict in zip(owners, verdicts, strict=True):
         by_case.setdefault(q, []).append(verdict)
     for q in qids:
         if "faithfulness" in missing[q]:
@@ -147,7 +150,7 @@ def _support_prompt(sentence: str, source: str) -> str:
 
 
 def _correctness(qids: Sequence[str], dataset: BeirDataset, answers: dict[str, Answer], judge: Judge | None,
-                 gold: GoldAnswers, scores: dict, missing: dict) -> None:
+                 gold: GoldAnswers, scores: dict[str, dict[str, Any]], missing: dict[str, dict[str, str]]) -> None:
     asked: list[str] = []
     for q in qids:
         if q not in gold.labels:
@@ -164,7 +167,7 @@ def _correctness(qids: Sequence[str], dataset: BeirDataset, answers: dict[str, A
     prompts = [f"Question or claim: {dataset.queries[q]}\nAnswer: {strip_markers(answers[q].answer)}\n\n"
                f"Which label does this answer give? Labels: {', '.join(gold.choices)}. {hint}\n"
                'Reply with JSON: {"label": "<one label>"}' for q in asked]
-    for q, verdict in zip(asked, judge.ask_json(prompts, "label", gold.choices)):
+    for q, verdict in zip(asked, judge.ask_json(prompts, "label", gold.choices), strict=True):
         if verdict.ok:
             scores[q]["correctness"] = 1.0 if verdict.value == gold.labels[q] else 0.0
             scores[q]["_verdict"] = verdict.value
@@ -173,7 +176,7 @@ def _correctness(qids: Sequence[str], dataset: BeirDataset, answers: dict[str, A
 
 
 def _similarity(qids: Sequence[str], answers: dict[str, Answer], embedder: Embedder, gold: GoldAnswers,
-                scores: dict, missing: dict) -> None:
+                scores: dict[str, dict[str, Any]], missing: dict[str, dict[str, str]]) -> None:
     pairs = []
     for q in qids:
         if q not in gold.references:
@@ -186,5 +189,5 @@ def _similarity(qids: Sequence[str], answers: dict[str, Answer], embedder: Embed
         return
     a = embedder.embed([strip_markers(answers[q].answer) for q in pairs])
     b = embedder.embed([gold.references[q] for q in pairs])
-    for q, sim in zip(pairs, np.sum(np.asarray(a) * np.asarray(b), axis=1)):
+    for q, sim in zip(pairs, np.sum(np.asarray(a) * np.asarray(b), axis=1), strict=True):
         scores[q]["answer_similarity"] = round(float(sim), 6)

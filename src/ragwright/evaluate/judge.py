@@ -6,15 +6,15 @@ score: the caller records the case as unmeasured."""
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from ..errors import RagwrightError
-from ..models.chat import ChatMessage, ChatModel
+from ..models.chat import ChatMessage, ChatModel, GatewayChat
 
 CACHE_NAMESPACE = "judge"
 _JSON_OBJECT = re.compile(r"\{.*\}", re.S)
@@ -60,7 +60,7 @@ class Judge:
             replies = list(pool.map(lambda p: self._reply(p, schema), prompts))
         return [self._parse(reply, field, allowed) for reply in replies]
 
-    def _reply(self, prompt: str, schema: dict | None = None) -> Verdict:
+    def _reply(self, prompt: str, schema: dict[str, Any] | None = None) -> Verdict:
         messages = [ChatMessage("system", "You are a careful evaluator. Reply with one JSON object only."),
                     ChatMessage("user", prompt)]
         key = hashlib.sha256(json.dumps([self.identity, [(m.role, m.content) for m in messages], 0.0,
@@ -71,7 +71,7 @@ class Judge:
                 return Verdict(value=hit, cached=True)
         try:
             self.calls += 1
-            if schema is not None and "json_schema" in inspect.signature(self.model.complete).parameters:
+            if schema is not None and isinstance(self.model, GatewayChat):  # the one that takes a schema
                 text = self.model.complete(messages, temperature=0.0, max_tokens=self.max_tokens,
                                            json_schema=schema).text
             else:
@@ -93,7 +93,8 @@ class Judge:
         except ValueError:
             data = None
         if not isinstance(data, dict) or field not in data:
-            return Verdict(reason=f"judge reply not understood (no JSON '{field}'): {_short(text)}", cached=reply.cached)
+            return Verdict(reason=f"judge reply not understood (no JSON '{field}'): {_short(text)}",
+                           cached=reply.cached)
         value = data[field]
         if isinstance(value, str):
             by_lower = {str(a).lower(): a for a in allowed}

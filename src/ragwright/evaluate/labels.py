@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .beir import DatasetError
 
@@ -56,11 +57,11 @@ def load_gold(file: Path, split: str) -> GoldAnswers:
     return gold
 
 
-def _read_row(gold: GoldAnswers, qid: str, row: dict) -> None:
+def _read_row(gold: GoldAnswers, qid: str, row: dict[str, Any]) -> None:
     label = next((row[f] for f in _LABEL_FIELDS if isinstance(row.get(f), str) and row[f]), None)
     if label is None and isinstance(row.get("evidence"), dict):
-        found = {item.get("label") for items in row["evidence"].values() for item in items if isinstance(item, dict)}
-        found.discard(None)
+        found = {str(item["label"]) for items in row["evidence"].values() for item in items
+                 if isinstance(item, dict) and item.get("label") is not None}
         if len(found) == 1:
             label = found.pop()
         else:

@@ -12,7 +12,7 @@ A query with no results scores 0; every query in the qrels counts, so nothing is
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 Qrels = Mapping[str, Mapping[str, int]]
 Run = Mapping[str, Mapping[str, float]]

@@ -215,7 +215,7 @@ def _histogram(rs: list[_Run], metric: str) -> str:
     """Small multiples, one panel per run, sharing both axes so the shapes compare at a glance.
     Values are clamped to [0, 1]; the last bin holds 1.0. The dashed line is the mean."""
     counts = [[0] * BINS for _ in rs]
-    for c, r in zip(counts, rs):
+    for c, r in zip(counts, rs, strict=True):
         for v in r.per_query.values():
             if metric in v:
                 c[min(BINS - 1, max(0, int(v[metric] * BINS)))] += 1
@@ -224,7 +224,7 @@ def _histogram(rs: list[_Run], metric: str) -> str:
     width, height = cols * pw, -(-len(rs) // cols) * (top + ph + foot)
     out = [f'<svg class="chart hist" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
            f'aria-label="per-query {_e(metric)} per run" font-size="10" fill="#5b6570">']
-    for k, (r, c) in enumerate(zip(rs, counts)):
+    for k, (r, c) in enumerate(zip(rs, counts, strict=True)):
         x0, y0, x1 = (k % cols) * pw + left, (k // cols) * (top + ph + foot) + top, (k % cols) * pw + 4
         vals = [v[metric] for v in r.per_query.values() if metric in v]
         mean = sum(vals) / len(vals) if vals else 0.0
@@ -243,7 +243,7 @@ def _histogram(rs: list[_Run], metric: str) -> str:
             h = count / ymax * ph
             out.append(f'<rect class="hbin" data-count="{count}" x="{x0 + b * bw + 1}" y="{y0 + ph - h:.2f}" '
                        f'width="{bw - 2}" height="{h:.2f}" fill="{r.colour}">'
-                       f"<title>{b / BINS:.1f}–{(b + 1) / BINS:.1f}: {count}</title></rect>")
+                       f"<title>{b / BINS:.1f}&ndash;{(b + 1) / BINS:.1f}: {count}</title></rect>")
         mx = x0 + min(1.0, max(0.0, mean)) * BINS * bw
         out.append(f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{y0}" y2="{y0 + ph}" stroke="#1b1f24" '
                    f'stroke-dasharray="3 2"><title>mean {mean:.3f}</title></line>')
@@ -299,7 +299,7 @@ def _case(r: _Run, qid: str, rank: int, names: list[str], primary: str, others: 
 
 
 def _mark(doc: str, rel: dict[str, Any]) -> str:
-    return f'<span class="rel">✓ grade {_e(rel[doc])}</span>' if doc in rel else '<span class="muted">–</span>'
+    return f'<span class="rel">✓ grade {_e(rel[doc])}</span>' if doc in rel else '<span class="muted">&ndash;</span>'
 
 
 def _missed(rel: dict[str, Any], seen: set[str], label: str) -> str:

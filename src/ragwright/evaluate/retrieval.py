@@ -4,7 +4,8 @@ and compute the trec_eval measures."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..types import SearchResult
 from .beir import BeirDataset
@@ -26,8 +27,8 @@ def document_run(results: Sequence[SearchResult], depth: int = 100) -> dict[str,
     return docs
 
 
-def evaluate_retrieval(dataset: BeirDataset, search: Search, *, pipeline: str, config: dict | None = None,
-                       fingerprint: str = "") -> EvalRun:
+def evaluate_retrieval(dataset: BeirDataset, search: Search, *, pipeline: str,
+                       config: dict[str, Any] | None = None, fingerprint: str = "") -> EvalRun:
     started = time.perf_counter()
     run: dict[str, dict[str, float]] = {}
     titles: dict[str, str] = {}
@@ -39,13 +40,14 @@ def evaluate_retrieval(dataset: BeirDataset, search: Search, *, pipeline: str, c
     metrics, per_query = evaluate(dataset.qrels, run)
     cases = {qid: _case(dataset.queries[qid], run.get(qid, {}), dataset.qrels[qid], titles) for qid in dataset.qrels}
     return EvalRun(kind="retrieval", dataset=dataset.name, split=dataset.split, pipeline=pipeline,
-                   dataset_hash=fingerprint or dataset.fingerprint(), metrics={k: round(v, 6) for k, v in metrics.items()},
+                   dataset_hash=fingerprint or dataset.fingerprint(),
+                   metrics={k: round(v, 6) for k, v in metrics.items()},
                    per_query=per_query, config=config or {}, seconds=round(time.perf_counter() - started, 3),
                    coverage={m: {"measured": len(per_query), "unmeasured": 0, "reasons": {}} for m in MEASURES},
                    cases=cases)
 
 
-def _case(query: str, scores: dict[str, float], relevance: dict[str, int], titles: dict[str, str]) -> dict:
+def _case(query: str, scores: dict[str, float], relevance: dict[str, int], titles: dict[str, str]) -> dict[str, Any]:
     top = sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:SHOWN]
     return {"query": query, "relevant": dict(relevance),
             "retrieved": [{"doc_id": d, "score": round(s, 6), "title": titles.get(d, ""), "grade": relevance.get(d, 0)}

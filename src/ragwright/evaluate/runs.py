@@ -16,7 +16,7 @@ import secrets
 import subprocess
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class EvalRun:
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.created_at = self.created_at or now.isoformat(timespec="seconds")
         self.run_id = self.run_id or f"r{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
         self.code_version = self.code_version or code_version()
@@ -60,7 +60,7 @@ class EvalRun:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EvalRun":
+    def from_dict(cls, data: dict[str, Any]) -> EvalRun:
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
 

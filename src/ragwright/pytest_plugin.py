@@ -7,23 +7,27 @@ suite a `ragwright_eval` fixture:
         ragwright_eval.assert_no_regression(run, baseline="eval/baseline.json", max_drop=0.01)
 
 The workspace lives in a temporary directory unless `--ragwright-data-dir` names one (so the
-index is built once and reused between test sessions)."""
+index is built once and reused between test sessions).
+
+It lives beside the workspace, not in `evaluate/`: it opens a Workspace, which is built on top of
+evaluation (tests/test_public_api.py keeps evaluate from importing it)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .compare import gate
-from .runs import EvalRun
+from .evaluate.compare import gate
+from .evaluate.runs import EvalRun
 
 
 class EvalFixture:
     def __init__(self, data_dir: Path, config_file: Path | None = None) -> None:
-        from ..workspace import Workspace
+        from .workspace import Workspace  # on first use: importing the plugin stays cheap for every pytest run
 
         self.workspace = Workspace(data_dir, config_file=config_file)
 
@@ -34,8 +38,8 @@ class EvalFixture:
         return self.workspace.evaluate_answers(data, split, **options)
 
     def assert_at_least(self, run: EvalRun, floors: dict[str, float]) -> None:
-        low = {m: (run.metrics.get(m), floor) for m, floor in floors.items()
-               if run.metrics.get(m) is None or run.metrics[m] < floor}  # type: ignore[operator]
+        got = {m: run.metrics.get(m) for m in floors}
+        low = {m: (v, floors[m]) for m, v in got.items() if v is None or v < floors[m]}  # unmeasured is below
         assert not low, "below the floor: " + ", ".join(f"{m} {v} < {f}" for m, (v, f) in low.items())
 
     def assert_no_regression(self, run: EvalRun, baseline: str | Path | dict[str, Any], max_drop: float = 0.01,
@@ -55,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def ragwright_eval(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def ragwright_eval(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvalFixture]:
     chosen = request.config.getoption("--ragwright-data-dir")
     fixture = EvalFixture(Path(chosen) if chosen else tmp_path_factory.mktemp("ragwright-eval"))
     yield fixture
