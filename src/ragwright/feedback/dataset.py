@@ -15,14 +15,27 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from ..store.base import Filters
+from ..types import DocumentRecord
+
+
+class FeedbackSource(Protocol):
+    """What the export reads of the store."""
+
+    def list_feedback(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
+
+    def list_documents(self, filters: Filters | None = None) -> list[DocumentRecord]: ...
+
+    def chunk_texts(self, doc_id: str) -> list[str]: ...
 
 
 def _qid(query: str) -> str:
     return "q" + hashlib.sha1(query.strip().lower().encode()).hexdigest()[:12]
 
 
-def export_dataset(store: Any, out: Path, tenant: str | None = None) -> dict[str, int]:
+def export_dataset(store: FeedbackSource, out: Path, tenant: str | None = None) -> dict[str, int]:
     out = Path(out)
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     queries: dict[str, str] = {}
@@ -45,10 +58,11 @@ def export_dataset(store: Any, out: Path, tenant: str | None = None) -> dict[str
     _write_qrels(out / "qrels" / "test.tsv", {q: j for q, j in judged.items() if any(g > 0 for g in j.values())})
     _write_qrels(out / "qrels" / "answers.tsv", {q: {d: 1 for d in a["cited"]} for q, a in answers.items()})
     _write_jsonl(out / "answers.jsonl", ({"_id": q, "reference": a["reference"]} for q, a in sorted(answers.items())))
-    return {"documents": len(docs), "queries": len(queries), "judged_queries": len(judged), "answer_cases": len(answers)}
+    return {"documents": len(docs), "queries": len(queries), "judged_queries": len(judged),
+            "answer_cases": len(answers)}
 
 
-def _text(store: Any, doc_id: str) -> str:
+def _text(store: FeedbackSource, doc_id: str) -> str:
     return "\n\n".join(store.chunk_texts(doc_id))
 
 

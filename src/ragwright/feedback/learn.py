@@ -20,17 +20,36 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..config import RetrievalSettings
 from ..errors import NotFoundError, RagwrightError, StoreError
 from ..evaluate.metrics import evaluate
+from ..models.embedding import Embedder
 from ..retrieve import HybridRetriever
 from ..retrieve.adapter import LearnedModel, chunk_doc, summary
+from ..store.base import Store
 from .train import AdapterTrainer, training_pool
+
+
+class LearningStore(Store, Protocol):
+    """The store retrieval searches, plus the feedback it learns from and the versions it keeps
+    (store/traces.py, store/learned.py)."""
+
+    def list_feedback(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
+
+    def chunk_vectors(self) -> tuple[list[str], np.ndarray]: ...
+
+    def list_learned(self) -> list[dict[str, Any]]: ...
+
+    def save_learned(self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]],
+                     report: dict[str, Any]) -> int: ...
+
+    def rollback_learned(self) -> tuple[int | None, int | None]: ...
 
 MIN_QUERIES = 5           # queries with a relevant mark needed to learn anything
 HELD_OUT = 0.2            # share of those queries kept aside to measure
@@ -89,7 +108,7 @@ def merge_marks(marks: Sequence[dict[str, Any]]) -> dict[str, float]:
     return {m.get("chunk_id") or "doc:" + str(m["doc_id"]): 1.0 if m["relevant"] else -1.0 for m in marks}
 
 
-def collect_examples(store: Any) -> tuple[list[Example], dict[str, int]]:
+def collect_examples(store: LearningStore) -> tuple[list[Example], dict[str, int]]:
     """One example per (query, tenant) with its latest marks; marks on documents that are no
     longer stored are dropped, marks on chunks that are gone fall back to their document."""
     rows = store.list_feedback()
@@ -126,7 +145,7 @@ def held_out(examples: Sequence[Example]) -> list[int]:
 
 
 class Learner:
-    def __init__(self, store: Any, embedder: Any, settings: RetrievalSettings, *, seed: int = 0,
+    def __init__(self, store: LearningStore, embedder: Embedder, settings: RetrievalSettings, *, seed: int = 0,
                  min_queries: int = MIN_QUERIES, progress: Callable[[str], None] | None = None) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
         self.seed, self.min_queries = seed, min_queries
@@ -134,7 +153,7 @@ class Learner:
 
     def learn(self, *, force: bool = False) -> dict[str, Any]:
         started = time.perf_counter()
-        recorded, name = self.store.get_meta("embedder"), getattr(self.embedder, "name", None)
+        recorded, name = self.store.get_meta("embedder"), self.embedder.name
         if recorded and name and recorded != name:
             raise StoreError(f"the store was indexed with embedder '{recorded}', but '{name}' is configured: "
                              "learning would mix two vector spaces; set it back")
@@ -185,7 +204,7 @@ class Learner:
         report["previous_version"] = previous
         return report
 
-    def _select(self, data: "_Data", fit: list[int], val: list[int], qrels: dict[str, dict[str, int]]) -> tuple[
+    def _select(self, data: _Data, fit: list[int], val: list[int], qrels: dict[str, dict[str, int]]) -> tuple[
             str, np.ndarray | None, dict[str, Any], int, dict[str, float]]:
         """Fit on `fit`, measure on `val`: the best of as shipped, adapter, memory and both (ties go
         to the simpler choice, except that the memory's defaults win a tie with other settings)."""
@@ -224,7 +243,7 @@ class Learner:
 
     # -- parts ----------------------------------------------------------------------------------
 
-    def _fused(self, bm25: list[tuple[str, float]], q: np.ndarray, data: "_Data") -> list[tuple[str, float]]:
+    def _fused(self, bm25: list[tuple[str, float]], q: np.ndarray, data: _Data) -> list[tuple[str, float]]:
         """What the hybrid search fuses for a query vector, its dense part computed in memory."""
         sims = data.matrix @ q
         k = min(DEPTH, len(sims))
@@ -233,7 +252,7 @@ class Learner:
         return HybridRetriever(self.store, self.embedder, self.settings, learned=None).fuse("hybrid", bm25, dense,
                                                                                             DEPTH)
 
-    def _trainer(self, data: "_Data", which: Sequence[int]) -> AdapterTrainer:
+    def _trainer(self, data: _Data, which: Sequence[int]) -> AdapterTrainer:
         """The adapter's training set: each query with its relevant chunks (any chunk of a document
         marked as a whole), the other chunks of its relevant documents left out of the negatives."""
         rows, positives, masked = [], [], []
@@ -246,7 +265,8 @@ class Learner:
                 rows.append(i)
                 positives.append(sorted(pos))
                 masked.append(sorted({n for d in example.relevant_docs for n in data.by_doc.get(d, [])} - pos))
-        pool = training_pool(data.matrix, data.vectors[rows], [p + m for p, m in zip(positives, masked)], self.seed)
+        groups = [p + m for p, m in zip(positives, masked, strict=True)]
+        pool = training_pool(data.matrix, data.vectors[rows], groups, self.seed)
         remap = {int(n): j for j, n in enumerate(pool)}
 
         def pooled(ids: list[list[int]]) -> list[np.ndarray]:
@@ -254,7 +274,7 @@ class Learner:
 
         return AdapterTrainer(data.vectors[rows], pooled(positives), pooled(masked), data.matrix[pool], seed=self.seed)
 
-    def _train(self, data: "_Data", fit: Sequence[int],
+    def _train(self, data: _Data, fit: Sequence[int],
                measure: Callable[[np.ndarray], float]) -> tuple[np.ndarray | None, int, float]:
         """The adapter at the number of epochs that does best on the held-out queries."""
         trainer = self._trainer(data, fit)
@@ -268,7 +288,7 @@ class Learner:
                 break  # two checks without gain
         return best[2], best[1], best[0]
 
-    def _model(self, data: "_Data", which: Sequence[int], W: np.ndarray | None,
+    def _model(self, data: _Data, which: Sequence[int], W: np.ndarray | None,
                params: dict[str, Any]) -> LearnedModel:
         """A model of the adapter W and, when `params` are given, a memory of the `which` examples."""
         which = list(which) if params else []
@@ -306,14 +326,14 @@ def _wins(per_query: dict[str, tuple[float, float]]) -> dict[str, int]:
             "ties": sum(abs(a - b) <= 1e-9 for b, a in per_query.values())}
 
 
-def learn(store: Any, embedder: Any, settings: RetrievalSettings, *, force: bool = False, seed: int = 0,
+def learn(store: LearningStore, embedder: Embedder, settings: RetrievalSettings, *, force: bool = False, seed: int = 0,
           min_queries: int = MIN_QUERIES, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Learn from the store's feedback and activate the result; returns the report. Raises
     NotEnoughFeedback or NotImproved (with its report) when nothing changed."""
     return Learner(store, embedder, settings, seed=seed, min_queries=min_queries, progress=progress).learn(force=force)
 
 
-def rollback(store: Any) -> dict[str, Any]:
+def rollback(store: LearningStore) -> dict[str, Any]:
     """Restore the version that was active before the active one (or retrieval as shipped)."""
     rolled, to = store.rollback_learned()
     if rolled is None:

@@ -5,9 +5,24 @@ stays usable as evaluation data after the trace itself has expired."""
 from __future__ import annotations
 
 import secrets
-from typing import Any, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-from ..types import Access
+from ..store.base import Filters, StoredChunk
+from ..types import Access, DocumentRecord
+
+
+class FeedbackStore(Protocol):
+    """What recording feedback needs of the store: the marked chunks and documents, and a place to write."""
+
+    def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]: ...
+
+    def list_documents(self, filters: Filters | None = None, limit: int | None = None,
+                       offset: int = 0) -> list[DocumentRecord]: ...
+
+    def save_feedback(self, feedback_id: str, trace_id: str, *, key_id: str | None, tenant: str | None, query: str,
+                      rating: float | None, rating_scale: str | None, correction: str | None,
+                      marks: Sequence[dict[str, Any]], cited: Sequence[str] = ()) -> None: ...
 
 
 def trace_query(trace: dict[str, Any]) -> str:
@@ -30,7 +45,8 @@ def rating_value(rating: Any) -> tuple[float | None, str | None]:
     return float(rating), "1-5"
 
 
-def resolve_marks(store: Any, marks: Sequence[dict[str, Any]], access: Access | None = None) -> list[dict[str, Any]]:
+def resolve_marks(store: FeedbackStore, marks: Sequence[dict[str, Any]],
+                  access: Access | None = None) -> list[dict[str, Any]]:
     """Each mark names a chunk or a document; keep both ids (qrels are per document). Only what
     `access` may read resolves (None: the operator, every document), and an id that is not there
     is refused in the same words as one that is there but not readable: a mark must not confirm
@@ -42,14 +58,14 @@ def resolve_marks(store: Any, marks: Sequence[dict[str, Any]], access: Access | 
 
     def doc_of(mark: dict[str, Any]) -> str | None:
         if not mark.get("chunk_id"):
-            return mark["doc_id"]
+            return str(mark["doc_id"])
         found = chunks.get(mark["chunk_id"])
         return found.chunk.doc_id if found is not None else None
 
     docs = [doc_of(m) for m in marks]
     readable = _readable(store, [d for d in docs if d], access)
     out = []
-    for m, doc_id in zip(marks, docs):
+    for m, doc_id in zip(marks, docs, strict=True):
         if doc_id not in readable:
             what = f"chunk '{m['chunk_id']}'" if m.get("chunk_id") else f"document '{m['doc_id']}'"
             raise ValueError(f"no {what} among the documents you may read")
@@ -57,7 +73,7 @@ def resolve_marks(store: Any, marks: Sequence[dict[str, Any]], access: Access | 
     return out
 
 
-def _readable(store: Any, doc_ids: Sequence[str], access: Access | None) -> set[str]:
+def _readable(store: FeedbackStore, doc_ids: Sequence[str], access: Access | None) -> set[str]:
     """The ids among `doc_ids` that are stored and that `access` may read, in one query."""
     if not doc_ids:
         return set()
@@ -67,7 +83,7 @@ def _readable(store: Any, doc_ids: Sequence[str], access: Access | None) -> set[
     return {d.doc_id for d in store.list_documents(filters)}
 
 
-def record_feedback(store: Any, trace: dict[str, Any], *, key_id: str | None, tenant: str | None,
+def record_feedback(store: FeedbackStore, trace: dict[str, Any], *, key_id: str | None, tenant: str | None,
                     rating: Any = None, correction: str | None = None,
                     marks: Sequence[dict[str, Any]] = (), access: Access | None = None) -> str:
     """Validate and store feedback on `trace`; durable when this returns. Returns its id. Marks

@@ -10,8 +10,8 @@ Adam, mini-batches of queries. The documents' vectors never change, so nothing i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -21,7 +21,8 @@ import hashlib
 import logging
 import random
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
@@ -68,9 +69,9 @@ class OtlpExporter:
         else exponential back-off with jitter, between half and all of backoff_s * 2**attempt (so
         that exporters throttled together do not come back together)."""
         try:
-            return max(0.0, float(reply.headers["Retry-After"]))
+            return max(0.0, float(reply.headers["Retry-After"]))  # a number of seconds
         except (KeyError, ValueError):
-            ceiling = self.backoff_s * 2 ** attempt
+            ceiling = self.backoff_s * 2.0 ** attempt
             return ceiling / 2 + random.random() * ceiling / 2
 
     def payload(self, traces: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -98,8 +99,9 @@ class OtlpExporter:
                      trace.get("status", "ok"), trace.get("error"), root_attrs)]
         for s in trace.get("spans") or []:
             parent = _hex_id(trace["trace_id"] + "/" + s["parent_id"], 8) if s.get("parent_id") else root_id
-            out.append(_span(trace_id, _hex_id(trace["trace_id"] + "/" + s["span_id"], 8), parent, s["name"], s["start"],
-                             s["duration_ms"], s.get("status", "ok"), s.get("error"),
+            span_id = _hex_id(trace["trace_id"] + "/" + s["span_id"], 8)
+            out.append(_span(trace_id, span_id, parent, s["name"], s["start"], s["duration_ms"], s.get("status", "ok"),
+                             s.get("error"),
                              self._attributes_of(s["name"], s.get("attributes") or {})))
         return out
 
@@ -138,6 +140,7 @@ def _attributes(values: dict[str, Any]) -> list[dict[str, Any]]:
     for key, value in values.items():
         if value is None:
             continue
+        wrapped: dict[str, bool | str | float]
         if isinstance(value, bool):
             wrapped = {"boolValue": value}
         elif isinstance(value, int):

@@ -18,10 +18,11 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Iterator
+from typing import Any
 
 MAX_TEXT = 4000  # characters kept of any one input or output value
 MAX_SPANS = 2000  # per trace: a runaway loop cannot fill the memory or the store
