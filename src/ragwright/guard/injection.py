@@ -23,18 +23,32 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
 from .injection_features import FeatureConfig, featurize, featurize_many, normalise
 
-__all__ = ["FeatureConfig", "InjectionDetector", "InjectionVerdict", "LinearModel", "RULES", "RULE_NAMES",
-           "default_detector", "featurize", "featurize_many", "fired_rules", "load_model", "normalise", "segments",
-           "text_parts"]
+__all__ = [
+    "RULES",
+    "RULE_NAMES",
+    "FeatureConfig",
+    "InjectionDetector",
+    "InjectionVerdict",
+    "LinearModel",
+    "default_detector",
+    "featurize",
+    "featurize_many",
+    "fired_rules",
+    "load_model",
+    "normalise",
+    "segments",
+    "text_parts",
+]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 WEIGHTS_NPZ = DATA_DIR / "injection.npz"
@@ -65,7 +79,8 @@ RULES: dict[str, re.Pattern[str]] = {
         r"|\b(?:drop|abandon|discard)\b(?: all)? (?:your|the|previous|prior) (?:\w+ )?"
         r"(?:instructions|rules|guidelines|programming)\b"
         rf"|{_IMP}(?:forget|ignore|disregard) (?:about )?(?:everything|all)\b"
-        rf"|\b(?:ignoring|disregarding|regardless of) (?:all |the |any |your )?(?:previous |prior |above )?{_INSTR_EN}\b"
+        r"|\b(?:ignoring|disregarding|regardless of) (?:all |the |any |your )?(?:previous |prior |above"
+        rf" )?{_INSTR_EN}\b"
         r"|\b(?:despite|regardless of|no matter) what (?:you(?:'ve| have)? been|you were|you are) "
         r"(?:told|instructed|programmed)\b"
     ),
@@ -76,9 +91,11 @@ RULES: dict[str, re.Pattern[str]] = {
         r"(?:\w+\W+){0,3}?(?:ignorieren|vergessen|sind (?:\w+ )?(?:irrelevant|ungültig|nicht))"
         rf"|\babweichend (?:zu|von) (?:den )?(?:vorherigen|bisherigen|obigen) {_INSTR_DE}"
     ),
-    "override_instructions_intl": re.compile(  # the same attack in French, Spanish, Italian, Portuguese, Dutch, Russian, Croatian
+    # the same attack in French, Spanish, Italian, Portuguese, Dutch, Russian, Croatian
+    "override_instructions_intl": re.compile(
         r"\b(?:oubliez|oublie|ignorez)\b(?: \w+){0,3} (?:instructions|consignes|règles)\b"
-        r"|\b(?:olvida|olvide|olvidad|ignora|ignore)\b(?: \w+){0,3} (?:instrucciones|reglas|órdenes)\b|\bolvid[ae] todo\b"
+        r"|\b(?:olvida|olvide|olvidad|ignora|ignore)\b(?: \w+){0,3} (?:instrucciones|reglas|órdenes)\b|\bolvid[ae]"
+        r" todo\b"
         r"|\b(?:dimentica|ignora)\b(?: \w+){0,3} (?:istruzioni|regole)\b"
         r"|\b(?:esqueça|esqueca|ignore)\b(?: \w+){0,3} (?:instruções|instrucoes|regras)\b"
         r"|\b(?:vergeet|negeer)\b(?: \w+){0,3} (?:instructies|regels)\b"
@@ -109,24 +126,29 @@ RULES: dict[str, re.Pattern[str]] = {
         rf"|{_LEAK} your (?:\w+ )?(?:instructions|rules|guidelines|programming|directives)\b"
         rf"|{_LEAK} the (?:\w+ )?system (?:prompt|instructions|message)\b"
         r"|\bwhat (?:are|were|is|was) your (?:system |initial |original )?(?:instructions|prompt|rules|guidelines)\b"
-        r"|\b(?:your|the) (?:system|initial|hidden|secret) prompt\b|\bwhat was written (?:at the beginning|above|before)\b"
+        r"|\b(?:your|the) (?:system|initial|hidden|secret) prompt\b|\bwhat was written (?:at the beginning|above"
+        r"|before)\b"
         r"|\b(?:zeige?|gib|verrate|wiederhole|nenne)\b(?: (?:mir|uns|alle|sämtliche))* (?:deine?n?|ihre?n?) (?:\w+ )?"
         r"(?:prompt\w*|anweisungen|instruktionen|regeln|systemprompt)\b|\bprompt-?texte?\b"
     ),
     "context_override": re.compile(
         r"\b(?:do not|don'?t|dont|without) (?:look(?:ing)? (?:in|at)|us(?:e|ing)|answer(?:ing)? (?:\w+ ){0,3}?"
-        r"(?:according to|from|based on)) (?:the )?(?:provided |given |retrieved )?(?:documents|context|articles|sources)\b"
-        r"|\b(?:by|from|with) your own knowledge (?:and )?(?:not|instead of) (?:by |from )?the (?:articles|documents|context)\b"
+        r"(?:according to|from|based on)) (?:the )?(?:provided |given |retrieved )?(?:documents|context|articles"
+        r"|sources)\b"
+        r"|\b(?:by|from|with) your own knowledge (?:and )?(?:not|instead of) (?:by |from )?the (?:articles|documents"
+        r"|context)\b"
         r"|\bdo not answer (?:this|the) question\b|\binstead,? (?:output|print|say|write|respond with)\b"
         r"|\b(?:just|only) (?:say|output|print|reply with|respond with|answer with) [\"'“]"
     ),
     "addressed_to_model": re.compile(  # text in a document that speaks to the model reading it
         r"\bif you are an? (?:ai|llm|(?:large )?language model|chatbot|(?:ai )?assistant)(?: model)?"
         r"(?:[,.:;]| (?:reading|processing|summari[sz]ing|that is|who is))"
-        r"|\b(?:note|message|instructions?|attention) (?:to|for) (?:the |any |all )?(?:ai|llms?|(?:ai )?assistants?|chatbots?|"
+        r"|\b(?:note|message|instructions?|attention) (?:to|for) (?:the |any |all )?(?:ai|llms?|(?:ai )?assistants?"
+        r"|chatbots?|"
         r"language models?)\b|\b(?:dear|hey|hello|hi) (?:ai|assistant|chatbot|chatgpt|gpt|llm|language model)\b"
         r"|(?:^|[.!?]\s+)(?:ai|assistant|chatgpt|chatbot|llm), |\bwenn du eine? (?:ki|sprachmodell|ki-assistent)\b"
-        r"|\b(?:hinweis|nachricht|anweisung) (?:an|für) (?:die |den |das |jede )?(?:ki|sprachmodell|assistenten|chatbot)\b"
+        r"|\b(?:hinweis|nachricht|anweisung) (?:an|für) (?:die |den |das |jede )?(?:ki|sprachmodell|assistenten"
+        r"|chatbot)\b"
         r"|\b(?:liebe|lieber|hallo|hey) (?:ki|chatbot|assistent)\b"
     ),
     "template_markers": re.compile(  # chat-template tokens and fake turns smuggled into a text
@@ -270,7 +292,7 @@ class InjectionDetector:
         """Verdicts for several texts (e.g. all retrieved chunks), featurised in one pass."""
         thr = self.threshold(source)
         out = []
-        for text, p in zip(texts, self._load().scores(texts, source).tolist()):
+        for text, p in zip(texts, self._load().scores(texts, source).tolist(), strict=True):
             reasons = fired_rules(text) if self.use_rules else []
             score = max(p, RULE_SCORE) if reasons else p
             if p >= thr:

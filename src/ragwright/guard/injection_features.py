@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,8 @@ def _fmix(h: np.ndarray) -> np.ndarray:
     h = h * np.uint64(0xFF51AFD7ED558CCD)
     h = h ^ (h >> np.uint64(33))
     h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
+    out: np.ndarray = h ^ (h >> np.uint64(33))
+    return out
 
 
 def _char_ids(ts: Sequence[str], ngrams: Sequence[int], bits: int, wb: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +130,9 @@ def featurize_many(texts: Sequence[str], cfg: FeatureConfig) -> tuple[np.ndarray
     chars = _char_ids(ts, cfg.char_ngrams, cfg.char_bits, cfg.char_wb)
     blocks = [_block(*chars, len(ts), 1 << cfg.char_bits, 0, cfg.char_weight),
               _block(*_word_ids(ts, cfg.word_bits), len(ts), 1 << cfg.word_bits, 1 << cfg.char_bits, cfg.word_weight)]
-    blocks = [b for b, w in zip(blocks, (cfg.char_weight, cfg.word_weight)) if w]
-    return tuple(np.concatenate(x) for x in zip(*blocks))  # type: ignore[return-value]
+    blocks = [b for b, w in zip(blocks, (cfg.char_weight, cfg.word_weight), strict=True) if w]
+    rows, cols, vals = (np.concatenate(x) for x in zip(*blocks, strict=True))
+    return rows, cols, vals
 
 
 def featurize(text: str, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:

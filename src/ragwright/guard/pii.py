@@ -18,9 +18,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 #: Findings of pattern recognizers, in the order that wins an overlap (a checksum beats context).
 PATTERN_PRIORITY: tuple[str, ...] = (
@@ -101,9 +102,15 @@ def _build_recognizers() -> list[Any]:
     import phonenumbers
     import tldextract
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
-    from presidio_analyzer.predefined_recognizers import (DateRecognizer, EmailRecognizer, IbanRecognizer,
-                                                          IpRecognizer, UrlRecognizer, UsBankRecognizer,
-                                                          UsSsnRecognizer)
+    from presidio_analyzer.predefined_recognizers import (
+        DateRecognizer,
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        UrlRecognizer,
+        UsBankRecognizer,
+        UsSsnRecognizer,
+    )
 
     offline_tlds = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
@@ -141,6 +148,8 @@ def _build_recognizers() -> list[Any]:
         or foreign numbers are often neither. A valid number or a strong format (+CC, (area),
         ddd-ddd-dddd, an extension) scores 0.5; plain digit groups need a phone word nearby."""
 
+        name: str  # set by Presidio's EntityRecognizer.__init__, which mypy cannot infer through
+
         def __init__(self) -> None:
             super().__init__(supported_entities=["PHONE_NUMBER"], name="PhoneRecognizer", context=PHONE_CONTEXT)
 
@@ -153,7 +162,7 @@ def _build_recognizers() -> list[Any]:
                 cand = m.group().rstrip(" .-")
                 main = re.split(r"\s?(?:x|ext\.?)\s?\d+$", cand, flags=re.IGNORECASE)[0]
                 digits = re.sub(r"\D", "", main)
-                if not 7 <= len(digits) <= 15 or not re.search(r"[ .()-]|^\+", main) and len(digits) < 10:
+                if not 7 <= len(digits) <= 15 or (not re.search(r"[ .()-]|^\+", main) and len(digits) < 10):
                     continue
                 score = 0.5 if _PHONE_STRONG.search(cand) or self._valid(main) else 0.3
                 why = AnalysisExplanation(self.name, score, textual_explanation="digit groups")
@@ -177,7 +186,8 @@ def _build_recognizers() -> list[Any]:
         candidate is checked again in capitals."""
 
         def validate_result(self, pattern_text: str) -> bool | None:
-            return super().validate_result(pattern_text.upper())
+            valid: bool | None = super().validate_result(pattern_text.upper())  # Presidio's is unannotated
+            return valid
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
                     regex_flags: int | None = None) -> list[Any]:
@@ -243,9 +253,12 @@ def build_analyzer(recognizers: Sequence[Any] | None = None, tuned: bool = True)
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
+    blank = spacy.blank("en")
+
     class BlankSpacyEngine(SpacyNlpEngine):
         def load(self) -> None:
-            self.nlp = {"en": spacy.blank("en")}
+            # Presidio's __init__ sets nlp = None (so mypy infers None); load() is where it fills it
+            self.nlp = {"en": blank}  # type: ignore[assignment]
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
             if tuned:
@@ -258,7 +271,7 @@ def build_analyzer(recognizers: Sequence[Any] | None = None, tuned: bool = True)
     engine.load()
     recognizers = list(recognizers if recognizers is not None else _build_recognizers())
     if tuned:
-        vocab = engine.nlp["en"].vocab
+        vocab = blank.vocab
         for recognizer in recognizers:
             for word in recognizer.context or ():
                 vocab[word].is_stop = False
@@ -328,7 +341,7 @@ class PiiDetector:
         texts = list(texts)
         self.warm_up()
         names = self.tagger.tag_many(texts) if self.names and self.tagger is not None else [[] for _ in texts]
-        return [self._scan(t, n) for t, n in zip(texts, names)]
+        return [self._scan(t, n) for t, n in zip(texts, names, strict=True)]
 
 
 _default: PiiDetector | None = None

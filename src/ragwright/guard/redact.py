@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 from .pii import PiiDetector, PiiSpan
 
@@ -181,7 +182,7 @@ def find_secrets(text: str) -> list[PiiSpan]:
     for m in _ASSIGNED.finditer(text):
         g = next(i for i in (2, 3, 4) if m.group(i) is not None)
         value = m.group(g).strip()
-        if _NOT_A_VALUE.match(value) or " " in value.strip() and g == 4:
+        if _NOT_A_VALUE.match(value) or (" " in value.strip() and g == 4):
             continue
         is_password = re.search(r"(?i)pass|pwd", m.group(1)) is not None
         bits = entropy(value)
@@ -241,7 +242,7 @@ def redact_strings(data: Any, entities: Sequence[str], detector: PiiDetector | N
     found = (detector or default_detector()).scan_many(texts)
     redacted = iter([redact(t, [s for s in spans if s.label in wanted] + (find_secrets(t) if "SECRET" in wanted
                                                                            else []), "placeholder")
-                     for t, spans in zip(texts, found)])
+                     for t, spans in zip(texts, found, strict=True)])
     return _rebuild(data, redacted)
 
 
