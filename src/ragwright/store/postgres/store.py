@@ -52,7 +52,7 @@ class PostgresStore:
         finally:
             conn.close()
         self.db.open_pool()
-        self._writer = Writer(self.db, self.analyzer)
+        self._writer = Writer(self.db, self.analyzer, ann_threshold)
         self._search = Searcher(self.db, self.analyzer, ann_threshold, bm25_k1, bm25_b)
 
     @property
@@ -149,9 +149,10 @@ class PostgresStore:
 
     def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
         """Vectors of a document's current chunks by text hash, so unchanged chunks skip the embedder."""
-        rows = self._all("SELECT c.text_hash, v.embedding FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid "
-                         "WHERE c.doc_id = %s", (doc_id,))
-        return {h: np.asarray(vec.to_numpy(), dtype=np.float32) for h, vec in rows}
+        with self.db.read(binary=True) as cur:
+            cur.execute("SELECT c.text_hash, v.embedding FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid "
+                        "WHERE c.doc_id = %s", (doc_id,))
+            return {h: np.asarray(vec.to_numpy(), dtype=np.float32) for h, vec in cur.fetchall()}
 
     # -- search -------------------------------------------------------------------------------
 

@@ -29,11 +29,22 @@ from .vocab import Vocabulary
 # here when their tables come to this backend.
 DeleteHook = Callable[[Any, str], None]
 _REMOVED_LOG_KEEP = "1 hour"  # a reader idle longer than this rebuilds its index instead of catching up
+_UPSERT_DOCUMENT = """
+    INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata, tenant, groups)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (doc_id) DO UPDATE SET source = excluded.source, title = excluded.title, format = excluded.format,
+      content_hash = excluded.content_hash, size = excluded.size, n_chunks = excluded.n_chunks,
+      metadata = excluded.metadata, tenant = excluded.tenant, groups = excluded.groups, updated_at = clock_timestamp()"""
+_UPSERT_MANIFEST = """
+    INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error) VALUES (%s, %s, %s, %s, %s, 'ok', '')
+    ON CONFLICT (source) DO UPDATE SET doc_id = excluded.doc_id, content_hash = excluded.content_hash,
+      size = excluded.size, mtime_ns = excluded.mtime_ns, status = 'ok', error = '', updated_at = clock_timestamp()"""
 
 
 class Writer:
-    def __init__(self, db: Database, analyzer: Analyzer) -> None:
-        self.db, self.analyzer = db, analyzer
+    def __init__(self, db: Database, analyzer: Analyzer, ann_threshold: int) -> None:
+        self.db, self.analyzer, self.ann_threshold = db, analyzer, ann_threshold
+        self._indexed = False
         self.vocab = Vocabulary()
         self.on_delete: list[DeleteHook] = []
         self._lock = threading.Lock()  # one writer per process: they share `vocab`
@@ -51,83 +62,98 @@ class Writer:
                     self.vocab.sync(cur)
                     df: Counter[int] = Counter()
                     new_terms: dict[str, int] = {}
-                    for w in writes:
-                        self._write_one(cur, w, generation, df, new_terms)
+                    for run in _runs(writes):
+                        self._write_run(cur, run, generation, df, new_terms)
                     self._update_vocab(cur, df, new_terms, generation)
             except BaseException:
                 self.vocab.forget()
-                self._dim = None
+                self._dim, self._indexed = None, False
                 raise
 
-    def _write_one(self, cur: Any, w: DocumentWrite, generation: int, df: Counter[int],
+    def _write_run(self, cur: Any, run: Sequence[DocumentWrite], generation: int, df: Counter[int],
                    new_terms: dict[str, int]) -> None:
-        d = w.document
-        cur.execute("SELECT doc_id FROM documents WHERE source = %s", (d.source,))
-        existing = cur.fetchone()
-        gone = [d.doc_id] + ([existing[0]] if existing and existing[0] != d.doc_id else [])
-        self._forget_terms(cur, gone, df)
-        if len(gone) > 1:
-            cur.execute("DELETE FROM documents WHERE doc_id = %s", (gone[1],))
-        cur.execute("DELETE FROM chunks WHERE doc_id = %s", (d.doc_id,))
-        cur.execute(
-            """INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata, tenant,
-                 groups) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (doc_id) DO UPDATE SET source = excluded.source, title = excluded.title,
-                 format = excluded.format, content_hash = excluded.content_hash, size = excluded.size,
-                 n_chunks = excluded.n_chunks, metadata = excluded.metadata, tenant = excluded.tenant,
-                 groups = excluded.groups, updated_at = clock_timestamp()""",
+        """Documents with distinct ids and sources, in a fixed number of round trips whatever their
+        number (one statement per document made a 3,000-document write take 14 s)."""
+        ids, sources = [w.document.doc_id for w in run], [w.document.source for w in run]
+        cur.execute("SELECT d.doc_id FROM documents d JOIN unnest(%s::text[], %s::text[]) AS w(source, doc_id) "
+                    "ON d.source = w.source WHERE d.doc_id <> w.doc_id", (sources, ids))
+        moved = [r[0] for r in cur.fetchall()]  # another id held this source: it goes
+        self._forget_terms(cur, ids + moved, df)
+        if moved:
+            cur.execute("DELETE FROM documents WHERE doc_id = ANY(%s)", (moved,))
+        cur.execute("DELETE FROM chunks WHERE doc_id = ANY(%s)", (ids,))
+        cur.executemany(_UPSERT_DOCUMENT, [
             (d.doc_id, d.source, d.title, d.format, d.content_hash, d.size, len(w.chunks), json.dumps(d.metadata),
-             d.tenant, sorted(set(d.groups))))
-        if w.chunks:
-            self._write_chunks(cur, w, generation, df, new_terms)
-        cur.execute(
-            """INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error)
-               VALUES (%s, %s, %s, %s, %s, 'ok', '')
-               ON CONFLICT (source) DO UPDATE SET doc_id = excluded.doc_id, content_hash = excluded.content_hash,
-                 size = excluded.size, mtime_ns = excluded.mtime_ns, status = 'ok', error = '',
-                 updated_at = clock_timestamp()""",
-            (d.source, d.doc_id, d.content_hash, d.size, w.mtime_ns))
+             d.tenant, sorted(set(d.groups))) for w in run for d in [w.document]])
+        self._write_chunks(cur, [w for w in run if w.chunks], generation, df, new_terms)
+        cur.executemany(_UPSERT_MANIFEST, [(w.document.source, w.document.doc_id, w.document.content_hash,
+                                            w.document.size, w.mtime_ns) for w in run])
 
-    def _write_chunks(self, cur: Any, w: DocumentWrite, generation: int, df: Counter[int],
+    def _write_chunks(self, cur: Any, run: Sequence[DocumentWrite], generation: int, df: Counter[int],
                       new_terms: dict[str, int]) -> None:
-        d = w.document
-        vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
-        self._check_dim(cur, vectors.shape[1])
-        cur.execute("SELECT nextval('chunk_rowids') FROM generate_series(1, %s)", (len(w.chunks),))
+        if not run:
+            return
+        for w in run:
+            self._check_dim(cur, int(np.shape(w.vectors)[1]))
+        n = sum(len(w.chunks) for w in run)
+        cur.execute("SELECT nextval('chunk_rowids') FROM generate_series(1, %s)", (n,))
         rowids = [r[0] for r in cur.fetchall()]
-        blobs = []
-        for chunk in w.chunks:
-            counts = self.analyzer.counts(chunk.context_text(d.title))
-            ids = []
-            for term in counts:
-                tid = self.vocab.get(term)
-                if tid is None:
-                    tid = new_terms[term] = self.vocab.add(term)
-                ids.append(tid)
-            df.update(ids)
-            blobs.append(encode_counts(ids, list(counts.values())))
+        rows, blobs = [], []
+        for w in run:
+            for chunk in w.chunks:
+                text = chunk.context_text(w.document.title)
+                blobs.append(self._term_counts(text, df, new_terms))
+                rows.append((chunk.chunk_id, w.document.doc_id, chunk.ordinal, chunk.text, text_hash(text),
+                             json.dumps(chunk.heading_path), chunk.page, generation))
         with cur.copy("COPY chunks (rowid, chunk_id, doc_id, ordinal, text, text_hash, heading_path, page, "
                       "generation) FROM STDIN") as copy:
-            for rowid, chunk in zip(rowids, w.chunks):
-                copy.write_row((rowid, chunk.chunk_id, d.doc_id, chunk.ordinal, chunk.text,
-                                text_hash(chunk.context_text(d.title)), json.dumps(chunk.heading_path), chunk.page,
-                                generation))
-        with cur.copy("COPY chunk_terms (chunk_rowid, counts) FROM STDIN") as copy:
+            for rowid, row in zip(rowids, rows):
+                copy.write_row((rowid, *row))
+        # Binary COPY: vectors as text took 30x as long (5k x 384: 1.0 s against 0.03 s).
+        with cur.copy("COPY chunk_terms (chunk_rowid, counts) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "bytea"])
             for rowid, blob in zip(rowids, blobs):
                 copy.write_row((rowid, blob))
-        with cur.copy("COPY vectors (chunk_rowid, embedding) FROM STDIN") as copy:
+        vectors = np.concatenate([np.asarray(w.vectors, dtype=np.float32) for w in run])
+        with cur.copy("COPY vectors (chunk_rowid, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "vector"])
             for rowid, vec in zip(rowids, vectors):
                 copy.write_row((rowid, vec))
+        self._index_when_due(cur)
+
+    def _term_counts(self, text: str, df: Counter[int], new_terms: dict[str, int]) -> bytes:
+        """A chunk's term counts as the blob store/bm25.py reads, new terms given ids as they come."""
+        counts = self.analyzer.counts(text)
+        ids = []
+        for term in counts:
+            tid = self.vocab.get(term)
+            if tid is None:
+                tid = new_terms[term] = self.vocab.add(term)
+            ids.append(tid)
+        df.update(ids)
+        return encode_counts(ids, list(counts.values()))
+
+    def _index_when_due(self, cur: Any) -> None:
+        """The HNSW index (cosine) comes when the vectors outnumber `ann_threshold`, built in bulk:
+        below it searches scan exactly, and each vector inserted into a live index cost 1.7 ms
+        against 0.43 ms for a bulk build (3,000 x 384, on 2 busy cores)."""
+        if self._indexed:
+            return
+        cur.execute("SELECT to_regclass('vectors_hnsw') IS NOT NULL, (SELECT count(*) FROM vectors)")
+        exists, count = cur.fetchone()
+        if not exists and count > self.ann_threshold:
+            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            cur.execute("CREATE INDEX vectors_hnsw ON vectors USING hnsw (embedding vector_cosine_ops)")
+        self._indexed = exists or count > self.ann_threshold
 
     def _check_dim(self, cur: Any, dim: int) -> None:
-        """The first vectors fix the column's dimension and get the HNSW index (cosine); later ones
-        must match (one store, one embedder: the workspace refuses a change of embedder)."""
+        """The first vectors fix the column's dimension; later ones must match (one store, one
+        embedder: the workspace refuses a change of embedder)."""
         if self._dim is None:
             cur.execute("SELECT value FROM meta WHERE key = 'dim'")
             row = cur.fetchone()
             if row is None:
                 cur.execute(f"ALTER TABLE vectors ALTER COLUMN embedding TYPE vector({int(dim)})")
-                cur.execute("CREATE INDEX vectors_hnsw ON vectors USING hnsw (embedding vector_cosine_ops)")
                 cur.execute("INSERT INTO meta(key, value) VALUES ('dim', %s)", (str(int(dim)),))
                 row = (str(int(dim)),)
             self._dim = int(row[0])
@@ -206,3 +232,18 @@ class Writer:
             for hook in self.on_delete:
                 hook(cur, doc_id)
         return True
+
+
+def _runs(writes: Sequence[DocumentWrite]) -> list[list[DocumentWrite]]:
+    """The writes cut where a document id or source comes again: within a run they are written
+    together, runs one after another, so a later write of the same document wins, as written one by one."""
+    runs: list[list[DocumentWrite]] = [[]]
+    seen: set[str] = set()
+    for w in writes:
+        keys = {"id:" + w.document.doc_id, "source:" + w.document.source}
+        if seen & keys:
+            runs.append([])
+            seen = set()
+        runs[-1].append(w)
+        seen |= keys
+    return [run for run in runs if run]

@@ -1,0 +1,141 @@
+"""The backends the store contract suite runs on, each with what a test needs to look behind the
+API: the term vocabulary, every row of every table as text (for true deletion), and a way to
+mark its schema as written by a newer ragwright. A backend opens any number of stores on one
+database (one per process, in the real world)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragwright.store.base import DocumentWrite, text_hash
+from ragwright.types import Chunk, DocumentRecord
+
+
+class _Opened:
+    """Stores a backend opened, closed once each at the end (or earlier, by the test)."""
+
+    opened: list[Any]
+
+    def close_store(self, store: Any) -> None:
+        self.opened.remove(store)
+        store.close()
+
+
+class SqliteBackend(_Opened):
+    name = "sqlite"
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "store.db"
+        self.opened: list[Any] = []
+
+    def open(self, **options: Any) -> Any:
+        from ragwright.store.sqlite import SqliteStore
+
+        store = SqliteStore(self.path, **options)
+        self.opened.append(store)
+        return store
+
+    def _query(self, sql: str) -> list[tuple]:
+        conn = sqlite3.connect(self.path)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+
+    def terms(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT term FROM terms")}
+
+    def all_rows_text(self) -> str:
+        tables = [r[0] for r in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return "\n".join(repr(row) for t in tables for row in self._query(f'SELECT * FROM "{t}"'))
+
+    def mark_newer_schema(self) -> int:
+        from ragwright.store.schema import LATEST
+
+        conn = sqlite3.connect(self.path)
+        conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+        conn.close()
+        return LATEST + 1
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
+
+
+class PostgresBackend(_Opened):
+    """A fresh database per test, made from a template that has pgvector enabled."""
+
+    name = "postgres"
+    TEMPLATE = "ragwright_contract_template"
+
+    def __init__(self, server_url: str) -> None:
+        import psycopg
+
+        self.psycopg = psycopg
+        self.server_url = server_url
+        self.database = f"contract_{uuid.uuid4().hex[:12]}"
+        self.url = server_url.rsplit("/", 1)[0] + "/" + self.database
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.database}" TEMPLATE {self.TEMPLATE}')
+        self.opened: list[Any] = []
+
+    @classmethod
+    def make_template(cls, server_url: str) -> None:
+        import psycopg
+
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cls.TEMPLATE,)).fetchone():
+                return
+            conn.execute(f"CREATE DATABASE {cls.TEMPLATE}")
+        with psycopg.connect(server_url.rsplit("/", 1)[0] + "/" + cls.TEMPLATE, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+
+    def open(self, **options: Any) -> Any:
+        from ragwright.store.postgres import PostgresStore
+
+        store = PostgresStore(self.url, **options)
+        self.opened.append(store)
+        return store
+
+    def _query(self, sql: str, params: Any = ()) -> list[tuple]:
+        with self.psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def terms(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT term FROM terms")}
+
+    def all_rows_text(self) -> str:
+        tables = [r[0] for r in self._query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        return "\n".join(r[0] for t in tables for r in self._query(f'SELECT t::text FROM "{t}" t'))
+
+    def mark_newer_schema(self) -> int:
+        from ragwright.store.postgres.schema import LATEST
+
+        self._query("INSERT INTO schema_version(version) VALUES (%s) RETURNING version", (LATEST + 1,))
+        return LATEST + 1
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
+        with self.psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+
+def document(doc_id: str, texts: list[str], *, tenant: str = "default", groups: tuple[str, ...] = (),
+             metadata: dict[str, Any] | None = None, vectors: np.ndarray | None = None, dim: int = 8,
+             source: str | None = None, title: str | None = None) -> DocumentWrite:
+    """A DocumentWrite with one chunk per text; vectors seeded by the doc id unless given."""
+    record = DocumentRecord(doc_id, source or f"/docs/{doc_id}.md", doc_id if title is None else title, "md",
+                            text_hash("\n".join(texts)), len(texts), dict(metadata or {}), sum(map(len, texts)),
+                            tenant=tenant, groups=list(groups))
+    chunks = [Chunk(f"{doc_id}#{i}", doc_id, i, t) for i, t in enumerate(texts)]
+    if vectors is None:
+        seed = int.from_bytes(doc_id.encode()[:8].ljust(8, b"\0"), "little")
+        vectors = np.random.default_rng(seed).normal(size=(len(texts), dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return DocumentWrite(record, chunks, np.asarray(vectors, np.float32).reshape(len(texts), -1))
