@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import functools
-
+import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .config import PRIVATE_ENTITIES, Settings, load_settings
 from .errors import NotFoundError, StoreError
@@ -21,7 +21,7 @@ from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find
 from .generate import Answerer
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
-from .models.chat import ChatModel, GatewayChat, make_chat_model
+from .models.chat import ChatModel, GatewayChat
 from .models.types import CallContext
 from .observe import muted, start_trace
 from .models.embedding import Embedder, LocalMiniLM, make_embedder, recall_scope
@@ -30,6 +30,9 @@ from .retrieve.retriever import access_scope
 from .retrieve.adapter import summary as learned_summary
 from .store import Filters, SqliteStore
 from .types import Access, Answer, DocumentRecord, IngestReport, SearchResult
+
+if TYPE_CHECKING:
+    from .models.gateway import Gateway
 
 
 # Evaluation pipelines: "default" is the configured search; "hybrid" is classic equal-weight RRF,
@@ -49,6 +52,8 @@ class Workspace:
         self._embedder = embedder
         self._chat_model = chat_model
         self._store: SqliteStore | None = None
+        self._gateway: Gateway | None = None
+        self._gateway_lock = threading.Lock()
         self._learned_from: SqliteStore | None = None  # an evaluation index applies its parent's learning
 
     # -- parts, built on first use -----------------------------------------------------------
@@ -81,6 +86,19 @@ class Workspace:
 
         entities = sorted({e for m in redacting for e in m.privacy_entities}) or list(PRIVATE_ENTITIES)
         return functools.partial(redact_strings, entities=entities)
+
+    @property
+    def gateway(self) -> Gateway:
+        """The workspace's one gateway: generated answers, evaluation judges and the server's chat
+        endpoint share its circuit breakers, latency figures, caches and budgets."""
+        with self._gateway_lock:
+            if self._gateway is None:
+                from .guard.policy import gateway_guards
+                from .models.gateway import Gateway
+
+                embedder = self.embedder if self.settings.gateway.semantic_cache else None
+                self._gateway = Gateway(self.settings, self.store, embedder=embedder, guards=gateway_guards())
+            return self._gateway
 
     @property
     def embedder(self) -> Embedder:
@@ -202,11 +220,11 @@ class Workspace:
         gold = load_gold(gold_path, split) if gold_path else None
         judge = None
         if judge_model is not None:
-            model = make_chat_model(self.settings, judge_model, self.store) if isinstance(judge_model, str) else judge_model
+            model = GatewayChat(self.gateway, judge_model) if isinstance(judge_model, str) else judge_model
             judge = Judge(model, self.store, concurrency=concurrency)
         index = self._eval_index(dataset.name, dataset.fingerprint())
         with self.trace("eval.answers", {"dataset": str(data), "split": split, "limit": limit}) as t, index, muted():
-            index._chat_model = self._chat_model
+            index._chat_model = self._answer_model()  # through this workspace's gateway
             index.ingest_records(dataset.corpus())
             pipeline = f"generated:{self.settings.answer.model}" if self.settings.answer.model else "extractive"
             run = evaluate_answers(dataset, index.ask, index.embedder, pipeline=pipeline, judge=judge, gold=gold,
@@ -234,6 +252,11 @@ class Workspace:
         return self.store.list_documents(filters, limit, offset)
 
     def close(self) -> None:
+        if self._gateway is not None:  # with the store it keeps records in: a later call makes both anew
+            if isinstance(self._chat_model, GatewayChat) and self._chat_model.gateway is self._gateway:
+                self._chat_model = None
+            self._gateway.close()
+            self._gateway = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -250,10 +273,14 @@ class Workspace:
         self._check_vector_space()
         return HybridRetriever(self.store, self.embedder, self.settings.retrieval, learned_from=self._learned_from)
 
+    def _answer_model(self) -> ChatModel | None:
+        """The model generated answers come from: the one given, else [answer] model through the gateway."""
+        if self._chat_model is None and self.settings.answer.model:
+            self._chat_model = GatewayChat(self.gateway, self.settings.answer.model)
+        return self._chat_model
+
     def _answerer(self, context: CallContext | None = None) -> Answerer:
-        model = self._chat_model
-        if model is None and self.settings.answer.model:
-            model = self._chat_model = make_chat_model(self.settings, self.settings.answer.model, self.store)
+        model = self._answer_model()
         if context is not None and isinstance(model, GatewayChat):
             model = GatewayChat(model.gateway, model.name, context)
         return Answerer(self.embedder, self.settings.answer, model)

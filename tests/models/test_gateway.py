@@ -356,3 +356,25 @@ def test_abort_stops_a_stalled_stream_at_once_and_tries_no_other_model(servers, 
     assert time.monotonic() - started < 5 and not b.requests  # no fallback: nobody is waiting
     assert gw.breaker("primary").allow()  # the model is not blamed
     gw.close()
+
+
+def test_a_deadline_that_passes_mid_stream_names_its_setting(servers):
+    a, b = servers
+    a.reply = lambda body: "one two three four"
+    route = RouteSettings(models=["primary", "backup"], deadline_s=0.5)
+    stream = Gateway(make_settings(a, b, route=route)).stream(HELLO, model="default")
+    pieces = iter(stream)
+    assert next(pieces) == "one"
+    time.sleep(0.6)  # a slow reader: the deadline passes between two pieces
+    with pytest.raises(StreamInterrupted) as info:
+        list(pieces)
+    assert "the call's deadline of 0.5 s (routes.default.deadline_s) passed mid-stream" in str(info.value)
+    assert stream.result.incomplete and b.count() == 0
+
+
+def test_a_model_s_own_retries_count_even_above_the_gateway_s(servers):
+    a, b = servers
+    a.fail_always(status(500))
+    primary = ModelSettings(base_url=a.base_url + "/v1", model="m", timeout_s=2, max_retries=3)
+    result = Gateway(make_settings(a, b, gateway={"max_retries": 1}, primary=primary)).chat(HELLO, model="default")
+    assert result.model == "backup" and a.count() == 4 and b.count() == 1  # 1 + its own 3 retries; backup: first try

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from ragwright.config import ModelSettings, RouteSettings, Settings
+from ragwright.errors import ConfigError
+from ragwright.guard.policy import gateway_guards
 from ragwright.models import ChatMessage, Gateway
 from ragwright.store import SqliteStore
 from tests.provider_server import ProviderServer
@@ -30,12 +34,16 @@ def _echo_everything(body: dict) -> str:
     return " || ".join(m["content"] for m in body["messages"] if isinstance(m.get("content"), str))
 
 
-def _gateway(tmp_path, srv: ProviderServer, privacy: str = "redact") -> Gateway:
+def _settings(tmp_path, srv: ProviderServer, privacy: str = "redact") -> Settings:
     settings = Settings(data_dir=tmp_path)
     settings.models = {"ext": ModelSettings(base_url=srv.base_url + "/v1", model="x", timeout_s=5, privacy=privacy)}
     settings.routes = {"default": RouteSettings(models=["ext"])}
     settings.gateway.cache = False
-    return Gateway(settings, SqliteStore(tmp_path / "s.db"))
+    return settings
+
+
+def _gateway(tmp_path, srv: ProviderServer, privacy: str = "redact") -> Gateway:
+    return Gateway(_settings(tmp_path, srv, privacy), SqliteStore(tmp_path / "s.db"), guards=gateway_guards())
 
 
 def _leaks(srv: ProviderServer) -> list[str]:
@@ -83,6 +91,21 @@ def test_streamed_answers_are_restored_even_when_a_placeholder_is_split(tmp_path
         for value in SECRETS.values():
             assert value in text
         assert not re.search(r"<[A-Z_]+_\d+>", text) and stream.result.text == text
+        gw.close()
+
+
+def test_a_gateway_without_the_guard_refuses_a_redacting_model_rather_than_send_it_in_clear(tmp_path):
+    """The gateway cannot import the guard (layers): built without it, it must not fall back to no redaction."""
+    with ProviderServer(reply=_echo_everything) as srv:
+        settings = _settings(tmp_path, srv)
+        with pytest.raises(ConfigError, match=r'models\.ext\.privacy = "redact" needs the guard'):
+            Gateway(settings, SqliteStore(tmp_path / "s.db"))
+        settings.models["ext"].privacy = "none"  # set after the gateway was built: still refused
+        gw = Gateway(settings, SqliteStore(tmp_path / "s.db"))
+        settings.models["ext"].privacy = "redact"
+        with pytest.raises(ConfigError, match="needs the guard's redaction"):
+            gw.chat(MESSAGES, model="default")
+        assert srv.requests == []
         gw.close()
 
 

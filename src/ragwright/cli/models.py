@@ -26,12 +26,12 @@ def chat(
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:
     """Send a prompt through the gateway (routes, fallbacks, retries, cache, costs)."""
-    from ..models import ChatMessage, Gateway
+    from ..models import ChatMessage
 
     text = sys.stdin.read() if prompt == "-" else prompt
     messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", text)]
     with workspace(data_dir, config) as ws:
-        gw = Gateway(ws.settings, ws.store)
+        gw = ws.gateway  # closed with the workspace
         try:
             if stream:
                 _stream(gw, messages, model, max_tokens, temperature, not no_cache, as_json)
@@ -43,8 +43,6 @@ def chat(
                     t.output = {"text": result.text, "model": result.model}
         except AllModelsFailed as exc:
             _failed(exc, as_json)
-        finally:
-            gw.close()
     if as_json:
         emit(result.to_dict())
         return

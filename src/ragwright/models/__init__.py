@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "ChatModel": "chat", "GatewayChat": "chat", "make_chat_model": "chat",
+    "ChatModel": "chat", "GatewayChat": "chat",
     "Embedder": "embedding", "LocalMiniLM": "embedding", "OpenAIEmbedder": "embedding", "make_embedder": "embedding",
     "ChatStream": "streaming", "Gateway": "gateway",
     "Attempt": "types", "CallContext": "types", "CallRecord": "types", "ChatMessage": "types", "ChatRequest": "types",
@@ -22,7 +22,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:
-    from .chat import ChatModel, GatewayChat, make_chat_model
+    from .chat import ChatModel, GatewayChat
     from .embedding import Embedder, LocalMiniLM, OpenAIEmbedder, make_embedder
     from .gateway import Gateway
     from .streaming import ChatStream

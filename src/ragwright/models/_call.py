@@ -7,12 +7,16 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import ModelSettings
 from ..errors import AllModelsFailed, BudgetExceeded, ProviderError
+from ..observe import add_cost, span
 from . import ledger
-from ..observe import add_cost
+from .privacy import CallPrivacy
 from .providers import ProviderReply
 from .resilience import Deadline
 from .types import Attempt, CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult, Usage
@@ -48,7 +52,7 @@ class Call:
         self.budget_error: BudgetExceeded | None = None
         self.last_error: Exception | None = None
         self.min_window = 0  # after a context-length error, only larger windows are worth trying
-        self.privacy: Any = None  # a CallPrivacy, once a redacting model is tried
+        self.privacy: CallPrivacy | None = None  # once a redacting model is tried
         self.raw_text: str | None = None
 
     @property
@@ -68,9 +72,7 @@ class Call:
         if spec.privacy != "redact":
             return self.request
         if self.privacy is None:
-            from .privacy import CallPrivacy
-
-            self.privacy = CallPrivacy()
+            self.privacy = CallPrivacy(self.gw.guards.new_redaction(f"{spec.model}'s privacy = \"redact\""))
         return self.privacy.request(self.request, spec.privacy_entities)
 
     def restored(self, spec: ModelSettings, reply: ProviderReply) -> ProviderReply:
@@ -174,8 +176,23 @@ class Call:
         return (f"{exc}: stopped by {self.deadline.describe()}, before its own models.{name}.timeout_s of "
                 f"{spec.timeout_s:g} s")
 
-    def failed(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, attempt_no: int) -> bool:
-        """Note a failed attempt; True when the same model should be tried again (after a pause)."""
+    def tries(self) -> Iterator[Try]:
+        """The attempts of this call in turn, for `with attempt:` around one provider request: the
+        route's models in order (those the deadline, context window, breaker and budget allow),
+        each tried again while retry_same_model() says so. The one attempt loop of the gateway,
+        streaming or not."""
+        for name, spec in self.candidates():
+            number = 0
+            while True:
+                attempt = Try(self, name, spec, number)
+                yield attempt
+                if not attempt.again:
+                    break
+                number += 1
+
+    def note_failure(self, name: str, spec: ModelSettings, exc: ProviderError, started: float) -> None:
+        """Record a failed attempt and tell the model's breaker; re-raise a failure that every
+        model would share (a bad request), after recording the call."""
         self.last_error = exc
         self.attempts.append(Attempt(name, "error", self._explained(name, spec, exc),
                                      (time.perf_counter() - started) * 1000, exc.kind))
@@ -190,14 +207,17 @@ class Call:
             self._release()
             self._record(None, Usage(), 0.0, error=str(exc))
             raise exc  # a bad request fails on every model alike: say so at once
-        if not exc.retryable or breaker.state == "open":
+
+    def retry_same_model(self, name: str, spec: ModelSettings, exc: ProviderError, number: int) -> bool:
+        """After failed attempt `number` (0-based): True, once the pause before the next attempt
+        at the same model has passed; False when the call should move on to the next model."""
+        if not exc.retryable or self.gw.breaker(name).state == "open":
             return False
-        limit = spec.max_retries if spec.max_retries is not None else self.gw._policy.max_retries
-        if attempt_no >= limit:
+        if number >= self.gw._policy.retries(spec.max_retries):
             return False
         if exc.kind == "timeout" and self.deadline.remaining() < 2 * spec.timeout_s:
             return False  # another full timeout here would leave nothing for the models after it
-        pause = self.gw._policy.delay(attempt_no + 1, exc.retry_after, self.gw._rng)
+        pause = self.gw._policy.delay(number + 1, exc.retry_after, self.gw._rng)
         if pause is None or pause >= self.deadline.remaining():
             return False
         time.sleep(pause)
@@ -248,3 +268,41 @@ class Call:
                             self.context.tenant)
         reservation, self.reservation = self.reservation, None
         self.gw.record(record, reservation)
+
+
+class _Settable(Protocol):
+    """A span, or the stand-in outside a trace."""
+
+    def set(self, **attributes: Any) -> None: ...
+
+
+class Try:
+    """One attempt at one model, as the context around its provider request (`Call.tries()`).
+    A ProviderError inside is noted (the attempt, the breaker, the "model.attempt" span) and does
+    not propagate; `again` then says whether the same model is tried next. Anything else, and a
+    failure no other model would escape, propagates."""
+
+    def __init__(self, call: Call, name: str, spec: ModelSettings, number: int) -> None:
+        self.call, self.name, self.spec, self.number = call, name, spec, number
+        self.started = 0.0
+        self.again = False
+        self._context: AbstractContextManager[_Settable] | None = None
+        self._span: _Settable | None = None
+
+    def __enter__(self) -> Try:
+        self._context = span("model.attempt", model=self.name, attempt=self.number + 1)
+        self._span = self._context.__enter__()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        assert self._context is not None and self._span is not None
+        if not isinstance(exc, ProviderError):
+            self._context.__exit__(kind, exc, tb)
+            return False
+        self._span.set(status="error", error=str(exc), kind=exc.kind)
+        self._context.__exit__(None, None, None)  # the attempt failed, the span's work did not
+        self.call.note_failure(self.name, self.spec, exc, self.started)
+        self.again = self.call.retry_same_model(self.name, self.spec, exc, self.number)
+        return True

@@ -1,15 +1,17 @@
 """The small chat contract the pipeline uses (answers, judges), served by the gateway: whatever
-route or model is named gets retries, fallbacks, caching, cost accounting and budgets."""
+route or model is named gets retries, fallbacks, caching, cost accounting and budgets. Every
+GatewayChat of a workspace wraps its one gateway (`Workspace.gateway`), so that a model's breaker
+and latency figures are the same whichever path calls it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .types import CallContext, ChatMessage, ChatResult
 
 if TYPE_CHECKING:
-    from ..config import Settings
     from .gateway import Gateway
 
 
@@ -26,7 +28,7 @@ class ChatModel(Protocol):
 class GatewayChat:
     """A route or model of the gateway, seen as one ChatModel."""
 
-    def __init__(self, gateway: "Gateway", target: str, context: CallContext = CallContext()) -> None:
+    def __init__(self, gateway: Gateway, target: str, context: CallContext = CallContext()) -> None:
         names = gateway.resolve(target)[0]  # an unknown name fails now, with the names that exist
         self.gateway = gateway
         self.name = target
@@ -36,7 +38,7 @@ class GatewayChat:
 
     def complete(
         self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
-        sources: Sequence[str] = (), json_schema: dict | None = None,
+        sources: Sequence[str] = (), json_schema: dict[str, Any] | None = None,
     ) -> ChatResult:
         """`json_schema`: constrain the reply to JSON of this shape where the provider can."""
         context = self._with_sources(sources)
@@ -56,11 +58,4 @@ class GatewayChat:
             yield from stream
 
 
-def make_chat_model(settings: "Settings", name: str, store: Any = None) -> GatewayChat:
-    """The route or [models.NAME] called `name`, through a gateway (with `store`: caches, costs, budgets)."""
-    from .gateway import Gateway
-
-    return GatewayChat(Gateway(settings, store), name)
-
-
-__all__ = ["ChatMessage", "ChatModel", "ChatResult", "GatewayChat", "make_chat_model"]
+__all__ = ["ChatMessage", "ChatModel", "ChatResult", "GatewayChat"]

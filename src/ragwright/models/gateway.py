@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from ..config import Settings
-from ..errors import ConfigError, InjectionBlocked, ProviderError
+from ..errors import ConfigError, InjectionBlocked
+from ..observe import current_trace, note_documents, span
 from . import ledger
 from ._call import Call
-from ..observe import current_trace, note_documents, span
 from .cache import ExactCache, SemanticCache
+from .guards import Guards
 from .providers import Provider, make_provider
 from .resilience import CircuitBreaker, DeadlineRule, RetryPolicy
 from .types import CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult
@@ -45,10 +46,16 @@ class Target(NamedTuple):
 
 
 class Gateway:
+    """`guards`: the guard's injection detector and redaction (see models/guards.py), needed by
+    routes with `injection` and models with `privacy = "redact"`; `Workspace.gateway` passes them."""
+
     def __init__(self, settings: Settings, store: Any = None, *, embedder: Any = None,
-                 providers: dict[str, Provider] | None = None, seed: int | None = None) -> None:
+                 providers: dict[str, Provider] | None = None, seed: int | None = None,
+                 guards: Guards = Guards()) -> None:
+        guards.check(settings)
         self.settings = settings
         self.store = store
+        self.guards = guards
         self.on_record: list[Callable[[CallRecord], None]] = []
         g = settings.gateway
         self._policy = RetryPolicy(g.max_retries, g.retry_base_s, g.retry_cap_s, g.max_retry_after_s)
@@ -75,7 +82,8 @@ class Gateway:
         if route is not None:
             unknown = [m for m in route.models if m not in self.settings.models]
             if unknown:
-                raise ConfigError(f"[routes.{target}] names models without a [models.NAME] section: {', '.join(unknown)}")
+                raise ConfigError(f"[routes.{target}] names models without a [models.NAME] section: "
+                                  f"{', '.join(unknown)}")
             rule = self.deadline_rule(route.models, route.deadline_s, f"routes.{target}.deadline_s")
             return Target(list(route.models), route.strategy, rule, route.fallback_on_refusal)
         if target in self.settings.models:
@@ -97,8 +105,7 @@ class Gateway:
         total = DERIVED_MARGIN_S
         for name in names:
             spec = self.settings.models[name]
-            retries = self._policy.max_retries if spec.max_retries is None else spec.max_retries
-            total += spec.timeout_s + self._policy.longest_pauses_s(retries)
+            total += spec.timeout_s + self._policy.longest_pauses_s(self._policy.retries(spec.max_retries))
         return DeadlineRule(total, None, key)
 
     def _ordered(self, names: list[str], strategy: str, request: ChatRequest, call: Call) -> list[str]:
@@ -116,9 +123,7 @@ class Gateway:
         user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         if route is None or route.injection == "off" or not user:
             return
-        from ..guard.injection import default_detector
-
-        verdict = default_detector().check(user, "user")
+        verdict = self.guards.injection_check(f"routes.{target}.injection")(user)
         with span("guard.injection", policy=route.injection, score=verdict.score, flagged=verdict.flagged,
                   reasons=verdict.reasons):
             if verdict.flagged and route.injection == "block":
@@ -140,8 +145,8 @@ class Gateway:
     # -- calls -----------------------------------------------------------------------------------
 
     def chat(self, messages: Sequence[ChatMessage], *, model: str, temperature: float = 0.0, max_tokens: int = 512,
-             json_schema: dict | None = None, schema_name: str = "output", context: CallContext = CallContext(),
-             use_cache: bool = True) -> ChatResult:
+             json_schema: dict[str, Any] | None = None, schema_name: str = "output",
+             context: CallContext = CallContext(), use_cache: bool = True) -> ChatResult:
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
         self.screen(model, messages)
         with span("model.call", route=model, max_tokens=max_tokens) as outer:
@@ -157,30 +162,18 @@ class Gateway:
         cached = call.cached() if use_cache else None
         if cached is not None:
             return cached
-        for name, spec in call.candidates():
-            retries = self._policy.max_retries if spec.max_retries is None else spec.max_retries
-            for attempt_no in range(retries + 1):
-                started = time.perf_counter()
-                with span("model.attempt", model=name, attempt=attempt_no + 1) as s:
-                    try:
-                        reply = call.restored(spec, self.provider(name).complete(call.request_for(spec),
+        for attempt in call.tries():
+            with attempt:
+                spec = attempt.spec
+                reply = call.restored(spec, self.provider(attempt.name).complete(call.request_for(spec),
                                                                                  call.attempt_timeout(spec)))
-                        failure = None
-                    except ProviderError as exc:
-                        failure = exc
-                        s.set(status="error", error=str(exc), kind=exc.kind)
-                if failure is not None:
-                    if call.failed(name, spec, failure, started, attempt_no):
-                        continue
-                    break
-                if call.refused(name, reply, started):
-                    break
-                return call.succeeded(name, spec, reply, started, use_cache)
+                if not call.refused(attempt.name, reply, attempt.started):
+                    return call.succeeded(attempt.name, spec, reply, attempt.started, use_cache)
         raise call.exhausted()
 
     def stream(self, messages: Sequence[ChatMessage], *, model: str, temperature: float = 0.0, max_tokens: int = 512,
-               context: CallContext = CallContext(), use_cache: bool = True, json_schema: dict | None = None,
-               schema_name: str = "output") -> "ChatStream":
+               context: CallContext = CallContext(), use_cache: bool = True, json_schema: dict[str, Any] | None = None,
+               schema_name: str = "output") -> ChatStream:
         from .streaming import ChatStream
 
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
@@ -197,7 +190,7 @@ class Gateway:
 
     def generate_stream(self, messages: Sequence[ChatMessage], *, schema: type[BaseModel], model: str,
                         temperature: float = 0.0, max_tokens: int = 512,
-                        context: CallContext = CallContext()) -> "StructuredStream":
+                        context: CallContext = CallContext()) -> StructuredStream:
         from .structured import StructuredStream
 
         return StructuredStream(self, messages, schema, model=model, temperature=temperature, max_tokens=max_tokens,

@@ -11,22 +11,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_retries: int = 2  # retries of the same model, after the first attempt
+    max_retries: int = 2  # retries of the same model, after the first attempt, unless the model sets its own
     base_s: float = 0.25
     cap_s: float = 8.0
     max_retry_after_s: float = 30.0  # a longer Retry-After sends the call to the next model instead
 
+    def retries(self, own: int | None) -> int:
+        """How often a model is retried: its own `max_retries` when it sets one, else the gateway's."""
+        return self.max_retries if own is None else own
+
     def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float | None:
-        """Seconds to wait before retry number `retry` (1-based); None: do not retry this model."""
-        if retry > self.max_retries:
-            return None
+        """Seconds to wait before retry number `retry` (1-based); None: the model asked for a longer
+        pause than max_retry_after_s, so the call moves on to the next one."""
         if retry_after is not None:
             return retry_after if retry_after <= self.max_retry_after_s else None
-        return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (retry - 1)))  # "full jitter"
+        return rng.uniform(0, self._backoff(retry))  # "full jitter"
 
     def longest_pauses_s(self, retries: int) -> float:
         """The most `retries` backoff pauses can add up to (Retry-After aside)."""
-        return sum(min(self.cap_s, self.base_s * 2 ** (r - 1)) for r in range(1, min(retries, self.max_retries) + 1))
+        return sum(self._backoff(r) for r in range(1, retries + 1))
+
+    def _backoff(self, retry: int) -> float:
+        return float(min(self.cap_s, self.base_s * 2 ** (retry - 1)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, NoReturn
 
 from ..config import ModelSettings
 from ..errors import ProviderError, StreamInterrupted
 from ..observe import current_trace, note_documents, span
 from . import ledger
-from .providers import Delta, StreamCancel
+from .providers import Delta, ProviderReply, StreamCancel
 from .types import Attempt, ChatResult, Usage
 
 if TYPE_CHECKING:
-    from ._call import Call
+    from ._call import Call, Try
 
 
 class StreamAborts:
@@ -32,7 +33,7 @@ class StreamAborts:
         self._lock = threading.Lock()
 
     @contextmanager
-    def active(self) -> Iterator["StreamAborts"]:
+    def active(self) -> Iterator[StreamAborts]:
         token = _scope.set(self)
         try:
             yield self
@@ -76,7 +77,7 @@ class ChatStream:
         the iteration ends with StreamInterrupted, and no other model is tried."""
         self._cancel.cancel()
 
-    def __enter__(self) -> "ChatStream":
+    def __enter__(self) -> ChatStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -101,40 +102,36 @@ class ChatStream:
             self.result, self.text = hit, hit.text
             yield hit.text
             return
-        for name, spec in call.candidates():
-            retries = spec.max_retries if spec.max_retries is not None else call.gw._policy.max_retries
-            for attempt_no in range(retries + 1):
-                started = time.perf_counter()
-                parts: list[str] = []
+        for attempt in call.tries():
+            name, spec = attempt.name, attempt.spec
+            parts: list[str] = []
+            with attempt:
                 if self._cancel.cancelled:  # aborted before this request went out: send none
-                    self._interrupted(name, spec, ProviderError(name, "aborted", "the stream was aborted"), started,
-                                      "", blame=False)
+                    self._interrupted(attempt, ProviderError(name, "aborted", "the stream was aborted"), "",
+                                      blame=False)
                 try:
-                    for item in _restoring(call, spec, call.gw.provider(name).stream(call.request_for(spec),
-                                                                                     call.attempt_timeout(spec),
-                                                                                     self._cancel)):
-                        if isinstance(item, Delta):
-                            parts.append(item.text)
-                            self.text = "".join(parts)
-                            yield item.text
-                            if call.deadline.expired():
-                                raise ProviderError(name, "timeout", "the call's deadline passed mid-stream")
-                        else:
-                            self.result = call.succeeded(name, spec, item, started, self._use_cache)
+                    items = call.gw.provider(name).stream(call.request_for(spec), call.attempt_timeout(spec),
+                                                          self._cancel)
+                    for item in _restoring(call, spec, items):
+                        if isinstance(item, ProviderReply):
+                            self.result = call.succeeded(name, spec, item, attempt.started, self._use_cache)
                             return
+                        parts.append(item.text)
+                        self.text = "".join(parts)
+                        yield item.text
+                        if call.deadline.expired():
+                            raise ProviderError(name, "timeout", f"{call.deadline.describe()} passed mid-stream")
                 except ProviderError as exc:
                     if parts or self._cancel.cancelled:  # text was sent, or nobody is left to answer:
                         # no silent switch to another model (an abort is not the model's fault)
-                        self._interrupted(name, spec, exc, started, "".join(parts), blame=not self._cancel.cancelled)
-                    if call.failed(name, spec, exc, started, attempt_no):
-                        continue
-                    break
+                        self._interrupted(attempt, exc, "".join(parts), blame=not self._cancel.cancelled)
+                    raise
         raise call.exhausted()
 
-    def _interrupted(self, name: str, spec: ModelSettings, exc: ProviderError, started: float, partial: str,
-                     blame: bool = True) -> None:
-        call = self._call
-        call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - started) * 1000, exc.kind))
+    def _interrupted(self, attempt: Try, exc: ProviderError, partial: str, blame: bool = True) -> NoReturn:
+        call, name, spec = self._call, attempt.name, attempt.spec
+        call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - attempt.started) * 1000,
+                                     exc.kind))
         if blame:
             call.gw.breaker(name).failure()
         usage = Usage(call.input_tokens, ledger.count_tokens(partial), estimated=True)
@@ -145,26 +142,26 @@ class ChatStream:
         raise StreamInterrupted(name, partial, str(exc)) from exc
 
 
-def _restoring(call: Any, spec: ModelSettings, items: Iterable[Any]) -> Iterator[Any]:
+def _restoring(call: Call, spec: ModelSettings, items: Iterable[Delta | ProviderReply]
+               ) -> Iterator[Delta | ProviderReply]:
     """A redacting model's stream with its placeholders restored: a piece that may end inside
     one is held back until the placeholder is complete."""
-    if spec.privacy != "redact" or call.privacy is None:
+    privacy = call.privacy
+    if spec.privacy != "redact" or privacy is None:
         yield from items
         return
-    from ..guard.redact import restorable_length
-
     held = ""
     for item in items:
         if isinstance(item, Delta):
             held += item.text
-            cut = restorable_length(held)
+            cut = privacy.restorable_length(held)
             if cut:
-                yield Delta(call.privacy.restore(held[:cut]))
+                yield Delta(privacy.restore(held[:cut]))
                 held = held[cut:]
         else:
             if held:
-                yield Delta(call.privacy.restore(held))
+                yield Delta(privacy.restore(held))
                 held = ""
             yield call.restored(spec, item)
     if held:
-        yield Delta(call.privacy.restore(held))
+        yield Delta(privacy.restore(held))

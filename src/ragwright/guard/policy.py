@@ -1,0 +1,43 @@
+"""The guard's policies as the gateway takes them (models/guards.py): the injection detector for
+a route's `injection`, and pseudonyms for a model's `privacy = "redact"`. The gateway may not
+import the guard (it sits below it), so whoever owns both hands these over: the workspace does,
+and a script building its own `Gateway` passes `guards=gateway_guards()`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..models.guards import Guards
+from .injection import InjectionVerdict, default_detector
+from .pii import default_detector as default_pii_detector
+from .redact import Pseudonymizer, find_secrets, restorable_length
+
+
+def check_user_message(text: str) -> InjectionVerdict:
+    """The shipped detector on a user's message (its weights load on first use)."""
+    return default_detector().check(text, "user")
+
+
+class Pseudonyms:
+    """One gateway call's placeholders (a models.guards.Redaction)."""
+
+    def __init__(self) -> None:
+        self._pseudonyms = Pseudonymizer()
+
+    def redact(self, text: str, entities: Sequence[str]) -> str:
+        wanted = set(entities)
+        spans = [s for s in default_pii_detector().scan(text) if s.label in wanted]
+        if "SECRET" in wanted:
+            spans += find_secrets(text)
+        return self._pseudonyms.pseudonymize(text, spans) if spans else text
+
+    def restore(self, text: str) -> str:
+        return self._pseudonyms.restore(text)
+
+    def restorable_length(self, text: str) -> int:
+        return restorable_length(text)
+
+
+def gateway_guards() -> Guards:
+    """Both policies, loaded lazily: a gateway whose routes and models use neither loads nothing."""
+    return Guards(injection=check_user_message, redaction=Pseudonyms)
