@@ -86,7 +86,9 @@ class AnswerSettings(_Section):
     model: str = Field("", description="a route or [models.NAME] that generates answers; empty = extractive")
     context_chunks: int = Field(5, ge=1, le=50)
     max_sentences: int = Field(3, ge=1, le=20)
-    abstain_threshold: float = Field(0.35, ge=-1, le=1)
+    abstain_threshold: float | None = Field(
+        None, ge=-1, le=1, description="refuse below this similarity; unset = calibrated per workspace from how its "
+                                       "corpus scores off-topic probes (`ragwright calibrate`)")
     max_question_chars: int = Field(4000, ge=1, le=4000)  # the HTTP schema's limit too: it can only be lowered
     max_output_tokens: int = Field(400, ge=16)
     injection: Literal["off", "flag", "block", "drop"] = Field(
@@ -339,7 +341,7 @@ bm25_b = 0.4                           # BM25 length normalisation
 # model = "local"                      # a [models.NAME] below generates answers; unset = extractive answers
 context_chunks = 5
 max_sentences = 3
-abstain_threshold = 0.35               # abstain when no passage is this similar to the question
+# abstain_threshold = 0.35             # a fixed refusal threshold; unset = calibrated per workspace
 injection = "off"                      # prompt injection in the question or a passage: "flag", "block", "drop"
 
 # Models and routes for the gateway (`ragwright chat`, generated answers, evaluation judges).

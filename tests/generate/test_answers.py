@@ -115,10 +115,12 @@ def test_failing_or_unreachable_model_is_a_clear_error(tmp_path, embedder, corpu
 
 def test_abstention_looks_at_the_most_similar_sentence():
     from ragwright.generate.evidence import Evidence
-    from ragwright.generate.extractive import extractive_answer
+    from ragwright.generate.question import read_question
+    from ragwright.generate.refusal import judge
     from ragwright.types import SearchResult
 
     hit = SearchResult("d", "d#0", "src", 1.0, "text")
-    evidence = [Evidence("word match", hit, 0, 0.34, 1.0), Evidence("meaning match", hit, 0, 0.40, 0.0)]
-    answer = extractive_answer("q", evidence, threshold=0.35, max_sentences=3)
-    assert not answer.abstained and "meaning match" in answer.answer and "word match" not in answer.answer
+    evidence = [Evidence("word match", hit, 0, 0, 1.0, similarity=0.34),
+                Evidence("meaning match", hit, 0, 1, 0.0, similarity=0.40)]
+    assert not judge(read_question("q"), evidence, 0.35).refuse
+    assert judge(read_question("q"), evidence, 0.41).refuse

@@ -13,14 +13,26 @@ from ..types import Answer
 from .evidence import gather
 from .extractive import extractive_answer
 from .grounded import generated_answer
+from .question import read_question
+from .refusal import PassageCount, judge
 from .screening import screen
+
+UNCALIBRATED_THRESHOLD = 0.35  # with neither [answer] abstain_threshold nor a workspace calibration
 
 
 class Answerer:
-    def __init__(self, embedder: Embedder, settings: AnswerSettings, model: ChatModel | None = None) -> None:
+    """`threshold`: the workspace's calibrated refusal threshold (calibration.py), unless
+    [answer] abstain_threshold fixes one; `count`: how many of the reader's passages hold a word
+    (refusal.py), from the store's access-filtered search."""
+
+    def __init__(self, embedder: Embedder, settings: AnswerSettings, model: ChatModel | None = None, *,
+                 threshold: float | None = None, count: PassageCount | None = None) -> None:
         self.embedder = embedder
         self.settings = settings
         self.model = model
+        self.count = count
+        fixed = settings.abstain_threshold
+        self.threshold = fixed if fixed is not None else threshold if threshold is not None else UNCALIBRATED_THRESHOLD
 
     def answer(self, question: str, retrieval: Retrieval, on_text: Callable[[str], None] | None = None) -> Answer:
         """`on_text` receives a generated answer's draft as the model writes it (see generated_answer)."""
@@ -29,14 +41,15 @@ class Answerer:
         with span("generate", mode="extractive" if self.model is None else "generated",
                   context_chunks=[r.chunk_id for r in results]) as outer:
             with span("evidence") as s:
-                evidence = gather(question, retrieval.query_vector, results, self.embedder)
-                s.set(sentences=len(evidence))
+                q = read_question(question)
+                evidence = gather(q, retrieval.query_vector, results, self.embedder)
+                verdict = judge(q, evidence, self.threshold, self.count)
+                s.set(sentences=len(evidence), kind=q.kind, refuse=verdict.refuse, reason=verdict.reason,
+                      similarity=verdict.similarity, threshold=round(self.threshold, 4))
             if self.model is None:
-                answer = extractive_answer(question, evidence, threshold=self.settings.abstain_threshold,
-                                           max_sentences=self.settings.max_sentences)
+                answer = extractive_answer(question, evidence, verdict, max_sentences=self.settings.max_sentences)
             else:
-                answer = generated_answer(question, results, evidence, self.model, self.embedder,
-                                          threshold=self.settings.abstain_threshold,
+                answer = generated_answer(question, results, evidence, verdict, self.model, self.embedder,
                                           max_tokens=self.settings.max_output_tokens, on_text=on_text)
             if screening.report:
                 answer.guard = screening.report

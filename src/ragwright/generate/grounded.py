@@ -16,7 +16,8 @@ from ..observe import span
 from ..types import Answer, SearchResult
 from .citations import CitationBook, cite, find_markers, strip_markers
 from .evidence import Evidence
-from .extractive import abstention, strongest
+from .extractive import abstention
+from .refusal import Verdict
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources given. After every sentence, cite the "
@@ -24,6 +25,7 @@ SYSTEM_PROMPT = (
     "contain the answer, reply exactly: I don't know."
 )
 _DONT_KNOW = ("i don't know", "i do not know", "i dont know")
+SUPPORT_THRESHOLD = 0.35  # cosine of an uncited sentence to a source for that source to count as its support
 
 
 def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatMessage]:
@@ -32,15 +34,14 @@ def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatM
     return [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", user)]
 
 
-def generated_answer(question: str, results: Sequence[SearchResult], evidence: Sequence[Evidence], model: ChatModel,
-                     embedder: Embedder, *, threshold: float, max_tokens: int,
+def generated_answer(question: str, results: Sequence[SearchResult], evidence: Sequence[Evidence], verdict: Verdict,
+                     model: ChatModel, embedder: Embedder, *, max_tokens: int,
                      on_text: Callable[[str], None] | None = None) -> Answer:
     """`on_text`: called with each piece of the model's draft as it is generated, where the model
     can stream; the returned answer is the draft checked (citations renumbered, unsupported
     sentences dropped), so it replaces the draft rather than extending it."""
-    best = strongest(evidence) if evidence else None
-    if best is None or best.similarity < threshold:
-        return abstention(question, best, threshold)
+    if verdict.refuse:
+        return abstention(question, verdict.reason)
     messages, sources = build_messages(question, results), [r.doc_id for r in results]
     if on_text is not None and hasattr(model, "stream"):
         parts = []
@@ -51,13 +52,11 @@ def generated_answer(question: str, results: Sequence[SearchResult], evidence: S
     else:
         text = model.complete(messages, temperature=0.0, max_tokens=max_tokens, sources=sources).text.strip()
     if not text or text.lower().strip(" .").startswith(_DONT_KNOW):
-        answer = abstention(question, None, threshold)
-        answer.reason = "the model found no answer in the retrieved sources"
-        answer.answer = f"I could not find an answer in the documents: {answer.reason}."
+        answer = abstention(question, "the model found no answer in the retrieved sources")
         answer.mode = "generated"
         return answer
     with span("citation_check") as s:
-        answer = _check_citations(question, text, results, embedder, threshold)
+        answer = _check_citations(question, text, results, embedder, SUPPORT_THRESHOLD)
         s.set(removed=len(answer.removed_citations), dropped=len(answer.dropped_sentences))
     return answer
 
@@ -89,9 +88,7 @@ def _check_citations(question: str, text: str, results: Sequence[SearchResult], 
         numbers = [book.number(results[n - 1], 1.0) for n in valid]
         kept.append(cite(clean, numbers))
     if not kept:
-        answer = abstention(question, None, threshold)
-        answer.reason = "no sentence of the generated answer is supported by a retrieved source"
-        answer.answer = f"I could not find an answer in the documents: {answer.reason}."
+        answer = abstention(question, "no sentence of the generated answer is supported by a retrieved source")
         answer.mode, answer.removed_citations, answer.dropped_sentences = "generated", removed, dropped
         return answer
     return Answer(question=question, answer=" ".join(kept), abstained=False, citations=book.citations,

