@@ -19,6 +19,10 @@ from .config import PRIVATE_ENTITIES, Settings, load_settings
 from .errors import NotFoundError, StoreError
 from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
 from .generate import Answerer
+from .generate.calibration import DEFAULT_MARGIN, MARGIN_KEY, META_KEY, Calibration, calibrate
+from .generate.evidence import Evidence, gather
+from .generate.question import read_question
+from .generate.refusal import RARE_PASSAGES, Verdict, judge
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
 from .models.chat import ChatModel, GatewayChat
@@ -55,6 +59,7 @@ class Workspace:
         self._gateway: Gateway | None = None
         self._gateway_lock = threading.Lock()
         self._learned_from: SqliteStore | None = None  # an evaluation index applies its parent's learning
+        self._calibration: tuple[str | None, Calibration | None] | None = None  # (generation, calibration)
 
     # -- parts, built on first use -----------------------------------------------------------
 
@@ -155,7 +160,7 @@ class Workspace:
                                                  max_chars=self.settings.answer.max_question_chars)
             if retrieval.results or self.store.count_documents(_access_of(filters)):
                 with recall_scope(access_scope(filters)):  # sentence vectors remembered for this reader only
-                    answer = self._answerer(context).answer(question, retrieval, on_text)
+                    answer = self._answerer(context, filters).answer(question, retrieval, on_text)
             else:  # nothing to read at all: saying "no passage matches" would send them rephrasing
                 answer = nothing_to_read(question, filters)
             if t is not None:
@@ -279,11 +284,50 @@ class Workspace:
             self._chat_model = GatewayChat(self.gateway, self.settings.answer.model)
         return self._chat_model
 
-    def _answerer(self, context: CallContext | None = None) -> Answerer:
+    def _answerer(self, context: CallContext | None = None, filters: Filters | None = None) -> Answerer:
         model = self._answer_model()
         if context is not None and isinstance(model, GatewayChat):
             model = GatewayChat(model.gateway, model.name, context)
-        return Answerer(self.embedder, self.settings.answer, model)
+        calibration = self.calibration() if self.settings.answer.abstain_threshold is None else None
+        return Answerer(self.embedder, self.settings.answer, model,
+                        threshold=calibration.threshold if calibration else None,
+                        count=lambda word: len(self.store.keyword_search(word, RARE_PASSAGES + 1, filters)))
+
+    # -- refusal calibration (generate/calibration.py) ---------------------------------------------
+
+    def calibration(self, refresh: bool = False) -> Calibration | None:
+        """How this corpus scores questions it cannot answer: made on first need (40 probe asks,
+        about a second), kept in the store, made again when the corpus grew or shrank by more than
+        a tenth. None while the store is empty."""
+        generation = self.store.get_meta("generation")
+        if refresh or self._calibration is None or self._calibration[0] != generation:
+            chunks = self.store.stats()["chunks"]
+            held = Calibration.from_json(self.store.get_meta(META_KEY))
+            if chunks and (refresh or held is None or held.stale(chunks, self.embedder.name)):
+                margin = float(self.store.get_meta(MARGIN_KEY) or DEFAULT_MARGIN)
+                with muted():
+                    held = calibrate(self._evidence, chunks, self.embedder.name, margin)
+                self.store.set_meta(META_KEY, held.to_json())
+            self._calibration = (generation, held if chunks else None)
+        return self._calibration[1]
+
+    def set_refusal_margin(self, margin: float) -> Calibration | None:
+        """Keep a tuned margin (`ragwright calibrate --data`): it outlives recalibrations."""
+        self.store.set_meta(MARGIN_KEY, repr(float(margin)))
+        return self.calibration(refresh=True)
+
+    def refusal_check(self, question: str, filters: Filters | None = None) -> Verdict:
+        """An ask's refusal checks with no similarity threshold: the best similarity, and whether
+        another check (a name no passage mentions) refuses anyway. For calibration."""
+        q = read_question(check_query(question, self.settings.answer.max_question_chars))
+        with muted():
+            evidence = self._evidence(q.text, filters)
+        return judge(q, evidence, -2.0, lambda w: len(self.store.keyword_search(w, RARE_PASSAGES + 1, filters)))
+
+    def _evidence(self, question: str, filters: Filters | None = None) -> list[Evidence]:
+        retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
+                                             max_chars=self.settings.answer.max_question_chars)
+        return gather(question, retrieval.query_vector, retrieval.results, self.embedder)
 
 
 def _access_of(filters: Filters | None) -> Filters | None:
