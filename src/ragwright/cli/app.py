@@ -13,6 +13,7 @@ from rich.markup import escape
 from ..config import DEFAULT_CONFIG_NAME, DEFAULT_TOML
 from .common import (EXIT_ERROR, EXIT_FAILED_FILES, ConfigFile, DataDir, Filter, Json, emit, err, guarded, out,
                      parse_filters, workspace)
+from .calibrate import calibrate
 from .evaluation import eval_app
 from .learn import learn
 from .guard import guard_app
@@ -157,6 +158,7 @@ app.command()(guarded(audit))
 app.add_typer(traces_app, name="traces")
 app.command()(guarded(feedback))
 app.command()(guarded(learn))
+app.command()(guarded(calibrate))
 eval_app.add_typer(dataset_app, name="dataset")
 app.add_typer(guard_app, name="guard")
 
