@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ragwright.config import GatewaySettings, ModelSettings, Settings
-from ragwright.models import ChatMessage, Gateway
+from ragwright.models import CallContext, ChatMessage, Gateway
 from ragwright.models.cache import signature
 from ragwright.store import SqliteStore
 from tests.provider_server import ProviderServer
@@ -59,6 +59,25 @@ def test_other_system_prompt_misses_and_entries_expire(setup):
     assert ask(gw, CLAIM).cached
     time.sleep(0.6)
     assert not ask(gw, CLAIM).cached and srv.count() == 3
+
+
+def test_the_cache_tables_stay_bounded_under_a_stream_of_distinct_requests(setup):
+    """Every request is new, so every one adds an exact and a semantic entry (and their links to
+    the documents they quoted); expired ones must go, or the tables grow with the traffic."""
+    gw, srv = setup  # entries live 0.5 s; expired ones are deleted within 0.5 s more
+    store = gw.store
+    sizes, times = [], []
+    for i in range(40):
+        times.append(time.monotonic())
+        gw.chat([ChatMessage("user", f"Question number {i} about topic {i * 7919 % 1000}?")], model="m",
+                context=CallContext(sources=(f"doc{i}",)))
+        sizes.append(store._one("SELECT COUNT(*) FROM cache_entries")[0])
+        time.sleep(0.05)
+    links = store._one("SELECT COUNT(*) FROM cache_sources")[0]
+    assert srv.count() == 40 and times[-1] - times[0] > 1.5
+    for i, size in enumerate(sizes):  # at most 2 entries for each request of the last 1.0 s (+ slack)
+        assert size <= 2 * sum(times[i] - t < 1.1 for t in times[:i + 1]), (i, sizes)
+    assert sizes[-1] < 40 and links <= sizes[-1]  # without the purge: 80 entries and 80 links
 
 
 def test_signature_keeps_negations_and_connectives():
