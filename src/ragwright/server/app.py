@@ -9,11 +9,11 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,79 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError, RagwrightError
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
-from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
 from .bodies import JsonBodies, upload_limit
+from .deps import ApiError, ServerState, error_response
 from .jobs import JobRunner
 from .private import make_private
 from .uploads import PathScrubber, PublicPathsMiddleware
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.type, self.message, self.headers = status, type_, message, headers
-
-
-def error_response(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
-
-
-class ServerState:
-    def __init__(self, workspace: Workspace, workers: int = 1) -> None:
-        self.ws = workspace
-        # Several worker processes share one bucket per key through a small SQLite file beside the store.
-        self.limiter = SharedRateLimiter(Path(workspace.settings.data_dir) / "ratelimits.db") if workers > 1 \
-            else RateLimiter()
-        if workers > 1 and hasattr(workspace.embedder, "shared"):  # a query embedded by one worker serves all
-            from ..models.shared_vectors import SharedVectors
-
-            embedder = workspace.embedder
-            embedder.shared = SharedVectors(Path(workspace.settings.data_dir) / "query-vectors.db",  # type: ignore[attr-defined]
-                                            f"{embedder.name}/{getattr(embedder, 'max_tokens', '')}", embedder.dim)
-        self.audit: AuditWriter | None = None
-        self.jobs = JobRunner(workspace)
-        self._gateway: Any = None
-
-    @property
-    def gateway(self) -> Any:
-        if self._gateway is None:
-            from ..models.gateway import Gateway
-
-            self._gateway = Gateway(self.ws.settings, self.ws.store)
-        return self._gateway
-
-
-def state_of(request: Request) -> ServerState:
-    return request.app.state.rw
-
-
-async def authenticated(request: Request) -> Principal:
-    """On the event loop: a hash and an indexed lookup take less than handing the request to a
-    worker thread and back (FastAPI runs each sync dependency in the thread pool on its own)."""
-    header = request.headers.get("authorization", "")
-    if not header[:7].lower() == "bearer " or not header[7:].strip():
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' (create one with: "
-                                            "ragwright keys create --tenant T --scopes read)")
-    state = state_of(request)
-    principal = principal_for(state.ws.store, header[7:].strip())
-    if principal is None:
-        raise ApiError(401, "unauthorized", "unknown or revoked API key")
-    request.state.principal = principal
-    wait = state.limiter.take(principal.key_id, principal.rate_per_min)
-    if wait is not None:
-        raise ApiError(429, "rate_limited", f"rate limit of {principal.rate_per_min} requests per minute reached; "
-                                            f"retry in {wait:.1f} s", {"Retry-After": str(max(1, round(wait + 0.5)))})
-    return principal
-
-
-def require(scope: str) -> Callable[..., Principal]:
-    async def check(principal: Principal = Depends(authenticated)) -> Principal:
-        if not principal.can(scope):
-            raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope (it has: "
-                                             f"{', '.join(principal.scopes)})")
-        return principal
-
-    return check
 
 
 def app_from_env() -> FastAPI:

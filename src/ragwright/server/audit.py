@@ -7,9 +7,21 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..store.access import AuditEntry
+from .auth import Principal
 
 FLUSH_S = 0.05
+
+
+class AuditSink(Protocol):
+    """Where entries go (the store, store/access.py)."""
+
+    def write_audit(self, entries: Sequence[AuditEntry]) -> None: ...
 
 
 class AuditWriter:
@@ -18,15 +30,15 @@ class AuditWriter:
 
     MAX_PENDING = 100_000
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: AuditSink) -> None:
         self.store = store
-        self._pending: deque[tuple] = deque()
+        self._pending: deque[AuditEntry] = deque()
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="ragwright-audit", daemon=True)
         self._thread.start()
 
-    def add(self, entry: tuple) -> None:
+    def add(self, entry: AuditEntry) -> None:
         if len(self._pending) >= self.MAX_PENDING:  # never block a request: the disk is far behind
             self.store.write_audit([entry])
             return
@@ -60,11 +72,11 @@ class AuditWriter:
 
 
 class AuditMiddleware:
-    def __init__(self, app: Any, writer_of: Any) -> None:
+    def __init__(self, app: ASGIApp, writer_of: Callable[[], AuditWriter | None]) -> None:
         self.app = app
-        self.writer_of = writer_of  # app -> AuditWriter (created in the lifespan)
+        self.writer_of = writer_of  # the AuditWriter, created in the lifespan
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or path in ("/healthz", "/readyz", "/") or path.startswith("/ui/"):  # no data
             await self.app(scope, receive, send)
@@ -72,7 +84,7 @@ class AuditMiddleware:
         started = time.perf_counter()
         status = {"code": 500}
 
-        async def capture(message: dict) -> None:
+        async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
@@ -81,9 +93,9 @@ class AuditMiddleware:
             await self.app(scope, receive, capture)
         finally:
             state = scope.get("state") or {}
-            principal = state.get("principal")
+            principal: Principal | None = state.get("principal")  # set by deps.authenticated
             writer = self.writer_of()
             if writer is not None:
-                writer.add((time.time(), getattr(principal, "key_id", None), getattr(principal, "tenant", None),
-                            scope["method"], scope["path"], status["code"], list(state.get("doc_ids", ())),
-                            (time.perf_counter() - started) * 1000))
+                writer.add((time.time(), principal.key_id if principal else None,
+                            principal.tenant if principal else None, scope["method"], scope["path"], status["code"],
+                            list(state.get("doc_ids", ())), (time.perf_counter() - started) * 1000))

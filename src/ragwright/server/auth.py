@@ -10,9 +10,10 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol
 
 from .._sidefile import SideFile
 from ..types import Access
@@ -36,11 +37,20 @@ class Principal:
         return scope in self.scopes or "admin" in self.scopes
 
 
+class KeyStore(Protocol):
+    """What keys need of the store (store/access.py): a key's hash in, its row out."""
+
+    def add_api_key(self, key_id: str, key_hash: str, tenant: str, scopes: Sequence[str], groups: Sequence[str],
+                    name: str = "", rate_per_min: int | None = None) -> None: ...
+
+    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None: ...
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(store: Any, tenant: str, scopes: Sequence[str], groups: Sequence[str] = (), name: str = "",
+def create_key(store: KeyStore, tenant: str, scopes: Sequence[str], groups: Sequence[str] = (), name: str = "",
                rate_per_min: int | None = None) -> dict[str, Any]:
     """Make a key, store its hash, and return it whole: the only time anyone sees it."""
     bad = [s for s in scopes if s not in SCOPES]
@@ -55,7 +65,7 @@ def create_key(store: Any, tenant: str, scopes: Sequence[str], groups: Sequence[
     return {"id": key_id, "key": key, "tenant": tenant.strip(), "scopes": list(scopes), "groups": groups}
 
 
-def principal_for(store: Any, key: str) -> Principal | None:
+def principal_for(store: KeyStore, key: str) -> Principal | None:
     row = store.api_key_by_hash(hash_key(key))
     if row is None or row["revoked_at"]:
         return None

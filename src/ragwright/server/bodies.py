@@ -14,9 +14,12 @@ a cross-site page cannot send without one."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.exceptions import HTTPException
+
+from .deps import error_response
 
 FORM = b"application/x-www-form-urlencoded"
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -100,7 +103,5 @@ def _counted(receive: Receive, limit: int, upload: bool = False) -> Receive:
 async def _refuse(scope: dict[str, Any], receive: Receive, send: Any, limit: int, upload: bool = False) -> None:
     """The 413 sent before the body is read (the connection is then closed by the server, which
     does not keep a half-read request alive)."""
-    from .app import error_response
-
     response = error_response(413, "too_large", too_large_message(limit, upload), {"Connection": "close"})
     await response(scope, receive, send)

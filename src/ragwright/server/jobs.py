@@ -14,6 +14,7 @@ files that nothing refers to; after a job with failures, that job's unused files
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import queue
 import threading
@@ -21,10 +22,13 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..types import Access, IngestReport
 from . import orphans
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 
 @dataclass(slots=True)
@@ -42,13 +46,13 @@ class _Turn:
 class JobRunner:
     POLL_S = 1.0  # how often the leader looks for jobs other workers queued
 
-    def __init__(self, workspace: Any) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
         self.store = workspace.store
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ragwright-jobs", daemon=True)
-        self._lock_file: Any = None
+        self._lock_file: BinaryIO | None = None
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._polled = 0.0
 
@@ -151,11 +155,9 @@ class JobRunner:
             self.store.update_job(turn.job_id, status="failed" if failed_alone else "done", done=len(turn.paths),
                                   result=report.to_dict(), error=error)
         if error is not None:  # files that became no document would stay forever: no API call names them
-            try:
+            with contextlib.suppress(Exception):  # best effort: the next start sweeps what is left
                 orphans.remove_unused([str(p) for p in turn.paths], self.uploads, self.store,
                                       written_before=turn.created_at)
-            except Exception:  # noqa: BLE001  best effort: the next start sweeps what is left
-                pass
 
 
 def _merge(total: IngestReport, part: IngestReport) -> None:

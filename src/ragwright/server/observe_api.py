@@ -4,22 +4,22 @@ response is sent."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..feedback.record import record_feedback
-from .app import ApiError, require, state_of
 from .auth import Principal
+from .deps import ApiError, require, state_of
 
 router = APIRouter(tags=["observability"])
 
 
 class Mark(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # "relevant": "no" is refused, not read as False
-    chunk_id: Optional[str] = None
-    doc_id: Optional[str] = None
+    chunk_id: str | None = None
+    doc_id: str | None = None
     relevant: bool
 
 
@@ -27,9 +27,9 @@ class FeedbackBody(BaseModel):
     """Strict: JSON `true` is not the rating 1, nor "4" the rating 4 (lax parsing stored both)."""
     model_config = ConfigDict(extra="forbid", strict=True)
     trace_id: str = Field(min_length=1)
-    rating: Optional[Literal["up", "down"] | Annotated[int, Field(ge=1, le=5)]] = Field(
+    rating: Literal["up", "down"] | Annotated[int, Field(ge=1, le=5)] | None = Field(
         None, description='"up", "down", or 1 to 5')
-    correction: Optional[str] = Field(None, max_length=20_000)
+    correction: str | None = Field(None, max_length=20_000)
     marks: list[Mark] = Field(default_factory=list, max_length=200)
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any, Iterator, Literal, Optional
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
@@ -16,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import AllModelsFailed, ConfigError, ProviderError, StreamInterrupted
 from ..models.types import CallContext, ChatMessage
-from .app import ApiError, require, state_of
 from .auth import Principal
+from .deps import ApiError, require, state_of
 from .routes import answer_json, pieces, relay
 
 router = APIRouter(tags=["openai"])
@@ -27,7 +28,7 @@ COLLECTIONS = ("default",)
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: Optional[str | list[dict[str, Any]]] = None
+    content: str | list[dict[str, Any]] | None = None
 
 
 class ChatBody(BaseModel):
@@ -36,8 +37,8 @@ class ChatBody(BaseModel):
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: Optional[int] = Field(None, ge=1, le=100_000)
-    max_completion_tokens: Optional[int] = Field(None, ge=1, le=100_000)
+    max_tokens: int | None = Field(None, ge=1, le=100_000)
+    max_completion_tokens: int | None = Field(None, ge=1, le=100_000)
 
 
 def _text(content: Any) -> str:

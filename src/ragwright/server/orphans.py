@@ -11,33 +11,47 @@ fresh mtime.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Protocol
+
+from ..types import DocumentRecord
 
 GRACE_S = 600.0
+
+
+class UploadRefs(Protocol):
+    """What the sweep reads of the store: the documents' sources and the unfinished jobs' paths."""
+
+    def list_documents(self) -> list[DocumentRecord]: ...
+
+    def document_by_source(self, source: str) -> DocumentRecord | None: ...
+
+    def unfinished_jobs(self) -> list[dict[str, Any]]: ...
 
 
 def uploads_root(data_dir: str | Path) -> Path:
     return Path(data_dir).resolve() / "uploads"
 
 
-def referenced(store: Any) -> set[str]:
+def referenced(store: UploadRefs) -> set[str]:
     """What a stored document or an unfinished job names below some `uploads/`, as a path
     relative to it: a data dir moved or reached through another link still finds its files
     (matching whole paths, a moved data dir would have lost every upload at the next start)."""
     named = [doc.source for doc in store.list_documents()]
     for job in store.unfinished_jobs():
         named.extend(job["payload"].get("paths", ()))
-    keys = set()
+    keys: set[str] = set()
     for path in named:
         parts = path.split("/uploads/")
         keys.update("/uploads/".join(parts[i:]) for i in range(1, len(parts)))
     return keys
 
 
-def sweep(root: Path, store: Any, *, grace_s: float = GRACE_S, now: float | None = None) -> list[Path]:
+def sweep(root: Path, store: UploadRefs, *, grace_s: float = GRACE_S, now: float | None = None) -> list[Path]:
     """Remove `.part` files and unreferenced files under `root` older than `grace_s`, then the
     folders left empty as long; returns the files removed."""
     if not root.is_dir():
@@ -56,11 +70,11 @@ def sweep(root: Path, store: Any, *, grace_s: float = GRACE_S, now: float | None
     return removed
 
 
-def remove_unused(paths: Iterable[str], root: Path, store: Any, *, written_before: float) -> list[Path]:
+def remove_unused(paths: Iterable[str], root: Path, store: UploadRefs, *, written_before: float) -> list[Path]:
     """After a job: its files that became no document and no other job names, unless written
     again since the job was queued (a new upload of the same name, about to be named in a job)."""
     queued = {p for job in store.unfinished_jobs() for p in job["payload"].get("paths", ())}
-    removed = []
+    removed: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if raw in queued or not path.is_relative_to(root) or not _older(path, written_before):
@@ -89,7 +103,5 @@ def _unlink(path: Path) -> bool:
 
 def _rmdir_if_empty(folder: Path, cutoff: float) -> None:
     if _older(folder, cutoff):
-        try:
-            folder.rmdir()  # fails when not empty: nothing else to check
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # fails when not empty: nothing else to check
+            folder.rmdir()

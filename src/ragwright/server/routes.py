@@ -12,8 +12,9 @@ import queue
 import re
 import secrets
 import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator, Literal, Optional
+from typing import Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -22,13 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..ingest.parsers import FORMATS
 from ..ingest.pipeline import doc_id_for
-from ..models.streaming import StreamAborts
 from ..models.embedding import recall_scope
+from ..models.streaming import StreamAborts
+from ..models.types import CallContext
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
-from ..types import SearchResult
-from .app import ApiError, require, state_of
+from ..types import Answer, DocumentRecord, SearchResult
 from .auth import Principal
 from .bodies import MAX_UPLOAD_FILES
+from .deps import ApiError, require, state_of
 from .uploads import safe_name, scope_folder
 
 router = APIRouter()
@@ -45,13 +47,13 @@ class SearchBody(_Body):
                        description="at most answer.max_question_chars characters (4,000 unless lowered)")
     k: int = Field(10, ge=1, le=100)
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
-    filters: Optional[dict[str, FilterValue]] = None
+    filters: dict[str, FilterValue] | None = None
 
 
 class AskBody(_Body):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
                           description="at most answer.max_question_chars characters (4,000 unless lowered)")
-    filters: Optional[dict[str, FilterValue]] = None
+    filters: dict[str, FilterValue] | None = None
     stream: bool = False
 
 
@@ -87,7 +89,7 @@ def result_json(request: Request, r: SearchResult) -> dict[str, Any]:
     return {k: data[k] for k in SEARCH_FIELDS}
 
 
-def answer_json(request: Request, answer: Any) -> dict[str, Any]:
+def answer_json(request: Request, answer: Answer) -> dict[str, Any]:
     data = answer.to_dict()
     for c in data["citations"]:
         public = public_source(request, c["source"])
@@ -98,7 +100,7 @@ def answer_json(request: Request, answer: Any) -> dict[str, Any]:
     return data  # includes trace_id: feedback attaches to it
 
 
-def doc_json(request: Request, d: Any) -> dict[str, Any]:
+def doc_json(request: Request, d: DocumentRecord) -> dict[str, Any]:
     data = d.to_dict()
     data["source"] = public_source(request, d.source)
     return data
@@ -109,7 +111,7 @@ def doc_json(request: Request, d: Any) -> dict[str, Any]:
 
 @router.post("/documents", status_code=202, tags=["documents"])
 async def upload_documents(request: Request, file: list[UploadFile] = File(..., description="one or more files"),
-                           groups: Optional[str] = Form(None, description="comma-separated groups that may read them"),
+                           groups: str | None = Form(None, description="comma-separated groups that may read them"),
                            principal: Principal = Depends(require("write"))) -> dict[str, Any]:
     """Save the files, then ingest them in a background job: poll GET /v1/jobs/{job_id}."""
     state = state_of(request)
@@ -122,7 +124,7 @@ async def upload_documents(request: Request, file: list[UploadFile] = File(..., 
     if len(file) > MAX_UPLOAD_FILES:
         raise ApiError(400, "invalid_request", f"at most {MAX_UPLOAD_FILES} files in one upload (sent {len(file)})")
     names = [_safe_name(f.filename or "") for f in file]
-    for f, name in zip(file, names):
+    for f, name in zip(file, names, strict=True):
         if Path(name).suffix.lower() not in FORMATS:
             raise ApiError(415, "unsupported_type", f"'{f.filename}': unsupported file type (supported: "
                                                     f"{', '.join(sorted(FORMATS))})")
@@ -132,14 +134,14 @@ async def upload_documents(request: Request, file: list[UploadFile] = File(..., 
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     try:
-        for f, name in zip(file, names):
+        for f, name in zip(file, names, strict=True):
             saved.append(await _save(f, folder / name, limit))
     except ApiError:
         for p in saved:
             p.with_name(p.name + ".part").unlink(missing_ok=True)
         raise
     final = [p.with_name(p.name[: -len(".part")]) for p in saved]
-    for part, path in zip(saved, final):
+    for part, path in zip(saved, final, strict=True):
         part.replace(path)  # whole files only: a job never sees half an upload
     job_id = "j_" + secrets.token_hex(8)
     state.ws.store.add_job(job_id, "ingest", principal.tenant, principal.key_id,
@@ -157,7 +159,7 @@ def _safe_name(filename: str) -> str:
     return name
 
 
-def _create(part: Path) -> Any:
+def _create(part: Path) -> BinaryIO:
     """The start-up clean-up removes upload folders left empty for minutes: one may go between
     the upload's mkdir and this open, so the folder is made again once."""
     try:
@@ -215,7 +217,8 @@ def _without_server_paths(job: dict[str, Any], paths: list[str]) -> dict[str, An
 @router.get("/documents", tags=["documents"])
 def list_documents(request: Request, principal: Principal = Depends(require("read")),
                    limit: int = Query(1000, ge=1, le=10_000, description="documents per page"),
-                   offset: int = Query(0, ge=0, le=2**62, description="documents to skip (by source)")) -> dict[str, Any]:
+                   offset: int = Query(0, ge=0, le=2**62, description="documents to skip (by source)"),
+                   ) -> dict[str, Any]:
     """The documents this key may read, by source, a page at a time: `next_offset` is null on the last page."""
     ws, access = state_of(request).ws, {"access": principal.access}
     docs = ws.documents(access, limit, offset)
@@ -225,7 +228,7 @@ def list_documents(request: Request, principal: Principal = Depends(require("rea
             "next_offset": offset + len(docs) if more else None}
 
 
-def _visible(request: Request, doc_id: str, principal: Principal) -> Any:
+def _visible(request: Request, doc_id: str, principal: Principal) -> DocumentRecord:
     docs = state_of(request).ws.documents({"access": principal.access, "doc_id": doc_id})
     if not docs:  # invisible and absent look the same: existence is not revealed
         raise ApiError(404, "not_found", f"no document '{doc_id}'")
@@ -291,9 +294,7 @@ def ask(body: AskBody, request: Request,
     return answer_json(request, answer)
 
 
-def _context(principal: Principal) -> Any:
-    from ..models.types import CallContext
-
+def _context(principal: Principal) -> CallContext:
     return CallContext(key_id=principal.key_id, tenant=principal.tenant)
 
 
@@ -307,8 +308,6 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
     client to go away: the thread may be blocked reading a model that has gone quiet, and nothing
     is sent (so nothing fails) until it speaks. `abort` then closes the upstream response, which
     frees the thread, the connection and the budget reservation now, not at the read timeout."""
-    done = object()
-
     async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
@@ -316,7 +315,7 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
 
     watcher = asyncio.ensure_future(watch())
     try:
-        while (event := await run_in_threadpool(next, events, done)) is not done:
+        while (event := await run_in_threadpool(next, events, None)) is not None:  # None: the events ended
             yield event
     finally:
         watcher.cancel()
@@ -334,7 +333,7 @@ def _streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResp
         try:
             with aborts.active():
                 events.put(("answer", run(on_text=lambda piece: events.put(("delta", piece)))))
-        except Exception as exc:  # handed to the response: raised there, or sent as an error event
+        except Exception as exc:  # noqa: BLE001  handed to the response: raised there, or sent as an error event
             events.put(("error", exc))
 
     threading.Thread(target=contextvars.copy_context().run, args=(work,), name="ask-stream", daemon=True).start()
@@ -349,7 +348,7 @@ def _event(kind: str, payload: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(payload)}\n\n"
 
 
-def _sse_answer(request: Request, first: tuple[str, Any], events: "queue.Queue[tuple[str, Any]]") -> Iterator[str]:
+def _sse_answer(request: Request, first: tuple[str, Any], events: queue.Queue[tuple[str, Any]]) -> Iterator[str]:
     kind, value, drafted = *first, False
     while True:
         if kind == "delta":

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 _DIGEST = r"[0-9a-f]{16}"

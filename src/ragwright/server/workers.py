@@ -18,6 +18,7 @@ The supervisor restarts a worker that dies, and passes SIGTERM / SIGINT on for a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import multiprocessing
 import os
@@ -93,7 +94,7 @@ class AdoptingServer(uvicorn.Server):
                 task = loop.create_task(loop.connect_accepted_socket(self._protocol, sock))
                 task.add_done_callback(self._connected)
 
-    def _connected(self, _task: "asyncio.Task[Any]") -> None:
+    def _connected(self, _task: asyncio.Task[Any]) -> None:
         self._connecting -= 1
 
     def _protocol(self) -> asyncio.Protocol:
@@ -125,8 +126,8 @@ class _Balancer:
 
     def load(self, i: int) -> int:
         """Connections the worker holds, counting those sent but not yet adopted."""
-        in_flight = self.given[i] - (self.counts[2 * i + _ADOPTED] - self.base[i])
-        return self.counts[2 * i + _OPEN] + max(0, in_flight)
+        in_flight = self.given[i] - (int(self.counts[2 * i + _ADOPTED]) - self.base[i])
+        return int(self.counts[2 * i + _OPEN]) + max(0, in_flight)
 
     def attach(self, i: int, channel: socket.socket) -> None:
         self.channels[i] = channel
@@ -215,10 +216,8 @@ def run_workers(host: str, port: int, workers: int, options: dict[str, Any], gra
                 if not proc.is_alive() and restarts.due(i, time.monotonic()):  # crashed: a fresh one
                     procs[i] = start(i)
     finally:
-        try:
+        with contextlib.suppress(OSError):
             listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-        except OSError:
-            pass
         listener.close()  # no new connections; the workers finish theirs
         for proc in procs:
             if proc.is_alive() and proc.pid:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
+from fastapi import FastAPI
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -33,7 +33,7 @@ class _Assets(StaticFiles):
         return response
 
 
-def mount_ui(app: Any) -> None:
+def mount_ui(app: FastAPI) -> None:
     """Serve the UI: the page at `/`, its assets under `/ui/`. Both stay out of the OpenAPI schema."""
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: uptime checkers use it

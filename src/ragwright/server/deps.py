@@ -1,0 +1,90 @@
+"""What every endpoint module needs from the server, apart from the app itself: the error they
+raise (ApiError) and its one JSON shape, the per-app state, and the authentication and scope
+dependencies. Kept out of app.py so that the routers, which app.py includes, do not import it back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+
+from ..models.embedding import LocalMiniLM
+from ..workspace import Workspace
+from .audit import AuditWriter
+from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
+from .jobs import JobRunner
+
+if TYPE_CHECKING:
+    from ..models.gateway import Gateway
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.headers = status, type_, message, headers
+
+
+def error_response(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
+
+
+class ServerState:
+    def __init__(self, workspace: Workspace, workers: int = 1) -> None:
+        self.ws = workspace
+        # Several worker processes share one bucket per key through a small SQLite file beside the store.
+        self.limiter = SharedRateLimiter(Path(workspace.settings.data_dir) / "ratelimits.db") if workers > 1 \
+            else RateLimiter()
+        embedder = workspace.embedder
+        if workers > 1 and isinstance(embedder, LocalMiniLM):  # a query embedded by one worker serves all
+            from ..models.shared_vectors import SharedVectors
+
+            embedder.shared = SharedVectors(Path(workspace.settings.data_dir) / "query-vectors.db",
+                                            f"{embedder.name}/{embedder.max_tokens}", embedder.dim)
+        self.audit: AuditWriter | None = None
+        self.jobs = JobRunner(workspace)
+        self._gateway: Gateway | None = None
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            from ..models.gateway import Gateway
+
+            self._gateway = Gateway(self.ws.settings, self.ws.store)
+        return self._gateway
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.rw  # set by create_app
+    return state
+
+
+async def authenticated(request: Request) -> Principal:
+    """On the event loop: a hash and an indexed lookup take less than handing the request to a
+    worker thread and back (FastAPI runs each sync dependency in the thread pool on its own)."""
+    header = request.headers.get("authorization", "")
+    if not header[:7].lower() == "bearer " or not header[7:].strip():
+        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' (create one with: "
+                                            "ragwright keys create --tenant T --scopes read)")
+    state = state_of(request)
+    principal = principal_for(state.ws.store, header[7:].strip())
+    if principal is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    request.state.principal = principal
+    wait = state.limiter.take(principal.key_id, principal.rate_per_min)
+    if wait is not None:
+        raise ApiError(429, "rate_limited", f"rate limit of {principal.rate_per_min} requests per minute reached; "
+                                            f"retry in {wait:.1f} s", {"Retry-After": str(max(1, round(wait + 0.5)))})
+    return principal
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    async def check(principal: Principal = Depends(authenticated)) -> Principal:
+        if not principal.can(scope):
+            raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope (it has: "
+                                             f"{', '.join(principal.scopes)})")
+        return principal
+
+    return check
