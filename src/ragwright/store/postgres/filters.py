@@ -63,8 +63,8 @@ def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
 
 
 def glob_regex(pattern: str) -> str:
-    """SQLite's GLOB as an anchored POSIX regular expression: * any run, ? one character,
-    [abc] / [a-z] / [^abc] a class (']' first in a class is literal); everything else literal."""
+    """SQLite's GLOB as an anchored POSIX regular expression: * any run, ? one character, and
+    [...] a class read as SQLite reads it (glob_class); everything else literal."""
     out, i = ["^"], 0
     while i < len(pattern):
         ch = pattern[i]
@@ -72,24 +72,43 @@ def glob_regex(pattern: str) -> str:
             out.append(".*")
         elif ch == "?":
             out.append(".")
-        elif ch == "[" and (end := _class_end(pattern, i)) > 0:
-            body = pattern[i + 1:end]
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
-            i = end
+        elif ch == "[":
+            parsed = glob_class(pattern, i)
+            if parsed is None:  # SQLite: an unclosed class matches nothing
+                return "".join(out) + "$."
+            ranges, invert, i = parsed
+            body = "".join(_esc(lo) if lo == hi else f"{_esc(lo)}-{_esc(hi)}" for lo, hi in ranges if lo <= hi)
+            out.append(("[^" + body + "]" if body else ".") if invert else ("[" + body + "]" if body else "$."))
         else:
             out.append(re.escape(ch))
         i += 1
     return "".join(out) + "$"
 
 
-def _class_end(pattern: str, start: int) -> int:
-    """The index of the ']' closing the class opened at `start`, or -1 (then '[' is literal)."""
-    j = start + 1
-    if j < len(pattern) and pattern[j] == "^":
-        j += 1
-    if j < len(pattern) and pattern[j] == "]":
-        j += 1
-    end = pattern.find("]", j)
-    return end
+def glob_class(pattern: str, start: int) -> tuple[list[tuple[str, str]], bool, int] | None:
+    """The class opened at `start`, as SQLite's patternCompare reads it: (ranges, inverted, index
+    of the closing ']'), or None when unclosed. '^' first inverts; ']' first (after any '^') is
+    literal; '-' makes a range between the character before and after it, unless it comes first,
+    last, or right after a range (then it is literal); a range whose ends are reversed matches
+    nothing (its first character still matches alone)."""
+    ranges: list[tuple[str, str]] = []
+    i, invert, prior = start + 1, False, ""
+    if pattern[i:i + 1] == "^":
+        invert, i = True, i + 1
+    if pattern[i:i + 1] == "]":
+        ranges.append(("]", "]"))
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        ch = pattern[i]
+        if ch == "-" and prior and i + 1 < len(pattern) and pattern[i + 1] != "]":
+            ranges.append((prior, pattern[i + 1]))  # the character before matched alone, too
+            prior, i = "", i + 2
+            continue
+        ranges.append((ch, ch))
+        prior, i = ch, i + 1
+    return (ranges, invert, i) if i < len(pattern) else None
+
+
+def _esc(ch: str) -> str:
+    """A character inside a bracket expression of a PostgreSQL ARE."""
+    return "\\" + ch if ch in "\\]^-[" else ch

@@ -3,17 +3,17 @@
 Keyword: BM25 in process (sparse.py), over an index that follows the tables by write generation:
 each search reads the generation (one round trip); when it moved, the chunks added since and the
 rowids removed since are read in one snapshot and applied, not the whole index rebuilt. Measured
-against BM25 as SQL over a postings table in bench/pg_store.py (see the report in its docstring).
+against BM25 as SQL over a postings table in bench/pg_store.py.
 
-Dense: pgvector in the database. Below `ann_threshold` candidate vectors (all, or the filter's),
-an exact scan (`cosine_distance()`, which no index answers); above it, the HNSW index with
-iterative scans, so that a filter is applied before ranking and still fills the top k; should the
-index still come back short (the scan limit), the exact scan answers."""
+Dense: pgvector in the database (DensePlan). Below `ann_threshold` candidate vectors (all, or the
+filter's), an exact scan; above it, the HNSW index with iterative scans, so that a filter is
+applied before ranking and still fills the top k; should the index come back short (its scan
+limit), the exact scan answers."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,34 @@ class Held:
     generation: int
     index: LiveBM25
     vocab: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DensePlan:
+    """One dense query: exact (`cosine_distance()`, which no index answers) or through the HNSW
+    index (`<=>` in ORDER BY, sorting turned off so the planner walks the index rather than
+    sorting a filtered set; pgvector's iterative scan keeps going until k rows pass the filter)."""
+
+    query: np.ndarray
+    k: int
+    where: str
+    where_params: list[Any]
+    wanted: int  # min(k, candidates): fewer from the index means its scan limit cut it short
+    hnsw: bool
+    settings: dict[str, str] = field(default_factory=dict)  # SET LOCAL for this query
+
+    def exact(self) -> "DensePlan":
+        return replace(self, hnsw=False, settings={})
+
+    def sql(self) -> str:
+        join = " JOIN documents d ON d.doc_id = c.doc_id" if self.where else ""
+        distance = "v.embedding <=> %b" if self.hnsw else "cosine_distance(v.embedding, %b)"
+        order = "v.embedding <=> %b" if self.hnsw else "distance, c.rowid"
+        return (f"SELECT c.chunk_id, {distance} AS distance, c.rowid FROM vectors v JOIN chunks c ON "
+                f"c.rowid = v.chunk_rowid{join} WHERE TRUE {self.where} ORDER BY {order} LIMIT %s")
+
+    def params(self) -> list[Any]:
+        return [self.query, *self.where_params, *([self.query] if self.hnsw else []), self.k]
 
 
 class Searcher:
@@ -119,21 +147,53 @@ class Searcher:
     # -- dense --------------------------------------------------------------------------------
 
     def vector_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        plan = self.dense_plan(vector, k, filters)
+        if plan is None:
+            return []
+        hits = self._run(plan)
+        if plan.hnsw and len(hits) < plan.wanted:  # the iterative scan hit its limit: scan exactly
+            hits = self._run(plan.exact())
+        return hits
+
+    def dense_plan(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> DensePlan | None:
+        """The query vector_search runs first (None: nothing to search); `explain()` shows its plan."""
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if k <= 0:
-            return []
+            return None
         generation = self.generation()
         allowed = self.allowed(filters, generation)
         total = self._vector_count(generation)
         candidates = total if allowed is None else len(allowed)
         if candidates == 0:
-            return []
+            return None
         where, params = filter_sql(filters)
-        if candidates > self.ann_threshold:
-            hits = self._hnsw(query, k, where, params, candidates / max(total, 1))
-            if len(hits) >= min(k, candidates):
-                return hits
-        return self._exact(query, k, where, params)
+        plan = DensePlan(query, k, where, params, min(k, candidates), hnsw=False)
+        if candidates <= self.ann_threshold:
+            return plan
+        # An iterative scan visits up to enough tuples to find k allowed ones at the filter's share.
+        scan = int(min(max(20_000, 8 * k * total / candidates), 2_000_000))
+        return replace(plan, hnsw=True, settings={"enable_sort": "off", "hnsw.max_scan_tuples": str(scan),
+                                                  "hnsw.ef_search": str(max(100, k))})
+
+    def explain(self, plan: DensePlan) -> str:
+        with self.db.read() as cur:
+            self._settings(cur, plan)
+            cur.execute("EXPLAIN " + plan.sql(), plan.params())
+            return "\n".join(r[0] for r in cur.fetchall())
+
+    def _run(self, plan: DensePlan) -> list[tuple[str, float]]:
+        with self.db.read() as cur:
+            self._settings(cur, plan)
+            cur.execute(plan.sql(), plan.params())
+            rows = sorted(cur.fetchall(), key=lambda r: (r[1], r[2]))  # relaxed order: sort what came
+        return [(cid, 1.0 - float(distance)) for cid, distance, _ in rows]
+
+    @staticmethod
+    def _settings(cur: Any, plan: DensePlan) -> None:
+        if plan.settings:
+            names = list(plan.settings)
+            cur.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+                        [x for name in names for x in (name, plan.settings[name])])
 
     def _vector_count(self, generation: int) -> int:
         held, count = self._sizes
@@ -143,29 +203,6 @@ class Searcher:
                 count = int(cur.fetchone()[0])
             self._sizes = (generation, count)
         return count
-
-    def _exact(self, query: np.ndarray, k: int, where: str, params: list[Any]) -> list[tuple[str, float]]:
-        join = " JOIN documents d ON d.doc_id = c.doc_id" if where else ""
-        with self.db.read() as cur:
-            cur.execute("SELECT c.chunk_id, cosine_distance(v.embedding, %b) AS distance FROM vectors v "
-                        f"JOIN chunks c ON c.rowid = v.chunk_rowid{join} WHERE TRUE {where} "
-                        "ORDER BY distance, c.rowid LIMIT %s", [query, *params, k])
-            return [(cid, 1.0 - float(distance)) for cid, distance in cur.fetchall()]
-
-    def _hnsw(self, query: np.ndarray, k: int, where: str, params: list[Any], share: float) -> list[tuple[str, float]]:
-        """Through the HNSW index, ordered by the index (sorting turned off for this query, so the
-        planner walks the index rather than sorting a filtered set); an iterative scan visits up to
-        enough tuples to find k allowed ones at the filter's share of the collection."""
-        join = " JOIN documents d ON d.doc_id = c.doc_id" if where else ""
-        scan = int(min(max(20_000, 8 * k / max(share, 1e-9)), 2_000_000))
-        with self.db.read() as cur:
-            cur.execute("SELECT set_config('enable_sort', 'off', true), set_config('hnsw.max_scan_tuples', %s, true), "
-                        "set_config('hnsw.ef_search', %s, true)", (str(scan), str(max(100, k))))
-            cur.execute("SELECT c.chunk_id, v.embedding <=> %b AS distance, c.rowid FROM vectors v "
-                        f"JOIN chunks c ON c.rowid = v.chunk_rowid{join} WHERE TRUE {where} "
-                        "ORDER BY v.embedding <=> %b LIMIT %s", [query, *params, query, k])
-            rows = sorted(cur.fetchall(), key=lambda r: (r[1], r[2]))  # relaxed order: sort what came
-        return [(cid, 1.0 - float(distance)) for cid, distance, _ in rows]
 
     def warm(self) -> None:
         self.current(self.generation())
