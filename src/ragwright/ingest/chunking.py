@@ -9,8 +9,8 @@ later (sentence splitting, answers) can tell code from prose."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from ..types import Block, Chunk
 
@@ -120,7 +120,7 @@ class Chunker:
         out: list[str] = []
         current: list[tuple[str, int, bool]] = []  # (text, tokens, starts_paragraph)
         used = 0
-        for (text, starts_para), size in zip(pieces, sizes):
+        for (text, starts_para), size in zip(pieces, sizes, strict=True):
             if current and used + size > budget:
                 out.append(_join(current))
                 current, used = self._overlap(current)
@@ -151,7 +151,7 @@ class Chunker:
         texts = [fence(u.text) if u.kind == "code" else u.text for u in units]
         sizes = self.count_tokens(texts) if texts else []
         pieces: list[tuple[str, bool]] = []
-        for unit, para, size in zip(units, texts, sizes):
+        for unit, para, size in zip(units, texts, sizes, strict=True):
             if size <= budget:
                 pieces.append((para, True))
                 continue
@@ -159,7 +159,7 @@ class Chunker:
                 pieces.extend((w, True) for w in self._line_windows(unit, budget))
                 continue
             sentences = split_sentences(para)
-            for i, (sent, ssize) in enumerate(zip(sentences, self.count_tokens(sentences))):
+            for i, (sent, ssize) in enumerate(zip(sentences, self.count_tokens(sentences), strict=True)):
                 if ssize <= budget:
                     pieces.append((sent, i == 0))
                 else:
@@ -180,7 +180,7 @@ class Chunker:
         room = max(budget - self.count_tokens([wrap([])])[0], 1)
         rest = lines[len(header):]
         body: list[str] = []
-        for line, size in zip(rest, self.count_tokens(rest)):
+        for line, size in zip(rest, self.count_tokens(rest), strict=True):
             body.extend(self._word_windows(line, room) if size > room else [line])
         return [wrap(w) for w in self._windows(body, room)]
 
@@ -193,7 +193,7 @@ class Chunker:
         windows: list[list[str]] = []
         current: list[str] = []
         used = 0
-        for item, size in zip(items, self.count_tokens(items) if items else []):
+        for item, size in zip(items, self.count_tokens(items) if items else [], strict=True):
             if current and used + size > budget:
                 windows.append(current)
                 current, used = [], 0
@@ -218,7 +218,8 @@ def _sections(blocks: Sequence[Block]) -> list[_Section]:
     current: _Section | None = None
     for block in blocks:
         if block.kind == "heading":  # one with no text only closes its level (a definition list ends)
-            path = [(lvl, t) for lvl, t in path if lvl < block.level] + ([(block.level, block.text)] if block.text else [])
+            path = [(lvl, t) for lvl, t in path if lvl < block.level]
+            path += [(block.level, block.text)] if block.text else []
             current = None
             continue
         heading_path = [t for _, t in path]

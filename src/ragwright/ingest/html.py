@@ -17,28 +17,39 @@ from __future__ import annotations
 
 from lxml import etree
 from lxml import html as lxml_html
+from lxml.html import HtmlElement
 
 from ..types import Block, ParsedDocument
 from .html_blocks import blocks_of, classes
 from .parsers import ParseError
 
-_DROP_TAGS = frozenset("script style noscript template svg canvas iframe object embed nav button input select "
-                       "option textarea dialog".split())
+_DROP_TAGS = frozenset([
+    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "nav", "button", "input",
+    "select", "option", "textarea", "dialog",
+])
 _PAGE_LEVEL_TAGS = frozenset({"header", "aside"})  # boilerplate unless inside an article or section
 _SECTIONING = frozenset({"article", "section", "main"})
-_DROP_ROLES = frozenset("navigation banner contentinfo search complementary dialog alertdialog menu menubar toolbar "
-                        "tablist".split())
+_DROP_ROLES = frozenset([
+    "navigation", "banner", "contentinfo", "search", "complementary", "dialog", "alertdialog", "menu", "menubar",
+    "toolbar", "tablist",
+])
 # Class names of boilerplate, matched whole ("toc" is DocBook's contents list, but Sphinx's
 # "toc-backref" wraps a heading's own text)...
-_DROP_CLASSES = frozenset("toc navheader navfooter sphinxsidebar sphinxsidebarwrapper related headerlink linenos "
-                          "skip-link skiplink masthead".split())
+_DROP_CLASSES = frozenset([
+    "toc", "navheader", "navfooter", "sphinxsidebar", "sphinxsidebarwrapper", "related", "headerlink", "linenos",
+    "skip-link", "skiplink", "masthead",
+])
 # ...or by one of their dash/underscore-separated parts ("site-footer", "cookie_banner").
-_DROP_CLASS_PARTS = frozenset("nav navbar navigation menu sidebar breadcrumb breadcrumbs footer cookie cookies "
-                              "consent gdpr banner pagination pager social share advert ads newsletter".split())
-_PERMALINK_CLASSES = frozenset("headerlink anchor anchorjs-link permalink hash-link heading-anchor header-anchor "
-                               "anchor-link id_link".split())
-_PERMALINK_MARKS = frozenset("¶ § # 🔗 ⚓".split())
-_LINK_LIST_TAGS = frozenset("ul ol div section aside table dl menu".split())
+_DROP_CLASS_PARTS = frozenset([
+    "nav", "navbar", "navigation", "menu", "sidebar", "breadcrumb", "breadcrumbs", "footer", "cookie", "cookies",
+    "consent", "gdpr", "banner", "pagination", "pager", "social", "share", "advert", "ads", "newsletter",
+])
+_PERMALINK_CLASSES = frozenset([
+    "headerlink", "anchor", "anchorjs-link", "permalink", "hash-link", "heading-anchor", "header-anchor", "anchor-link",
+    "id_link",
+])
+_PERMALINK_MARKS = frozenset(["¶", "§", "#", "🔗", "⚓"])
+_LINK_LIST_TAGS = frozenset(["ul", "ol", "div", "section", "aside", "table", "dl", "menu"])
 _OWN_TEXT = 300  # characters outside links: more is content, however many links follow it
 _PROSE = 60  # characters outside links in one paragraph: a sentence of the page's own
 
@@ -57,7 +68,7 @@ def parse_html(text: str) -> ParsedDocument:
     return ParsedDocument(title=_title(root, blocks), blocks=blocks, format="html")
 
 
-def _document(text: str):  # noqa: ANN202 - an lxml element
+def _document(text: str) -> HtmlElement:
     parser = lxml_html.HTMLParser(encoding="utf-8", huge_tree=True, remove_comments=True, remove_pis=True)
     try:
         root = lxml_html.document_fromstring(text.encode("utf-8", "replace"), parser=parser)
@@ -67,7 +78,7 @@ def _document(text: str):  # noqa: ANN202 - an lxml element
     return root
 
 
-def _main_content(body):  # noqa: ANN001, ANN202
+def _main_content(body: HtmlElement) -> HtmlElement:
     """`<main>`/role=main with the most text, else a lone `<article>`, else the body."""
     candidates = [e for e in body.iter("main") if _text_len(e)]
     candidates += [e for e in body.iterfind('.//*[@role="main"]') if _text_len(e)]
@@ -79,7 +90,7 @@ def _main_content(body):  # noqa: ANN001, ANN202
     return body
 
 
-def _prune(main, inside_section: bool) -> None:  # noqa: ANN001
+def _prune(main: HtmlElement, inside_section: bool) -> None:
     """Drop boilerplate below `main`, top-down (no recursion: markup may nest deeply)."""
     stack = [(main, inside_section)]
     while stack:
@@ -93,7 +104,7 @@ def _prune(main, inside_section: bool) -> None:  # noqa: ANN001
                 stack.append((child, sectioned or child.tag in _SECTIONING))
 
 
-def _is_boilerplate(el, sectioned: bool) -> bool:  # noqa: ANN001
+def _is_boilerplate(el: HtmlElement, sectioned: bool) -> bool:
     tag = el.tag
     if tag in _DROP_TAGS or tag == "footer" or (tag in _PAGE_LEVEL_TAGS and not sectioned):
         return True
@@ -109,7 +120,7 @@ def _is_boilerplate(el, sectioned: bool) -> bool:  # noqa: ANN001
     return tag in _LINK_LIST_TAGS and _mostly_links(el)
 
 
-def _is_permalink(el) -> bool:  # noqa: ANN001
+def _is_permalink(el: HtmlElement) -> bool:
     if el.tag != "a":
         return False
     if classes(el) & _PERMALINK_CLASSES:
@@ -117,7 +128,7 @@ def _is_permalink(el) -> bool:  # noqa: ANN001
     return (el.get("href") or "").startswith("#") and (el.text_content() or "").strip() in _PERMALINK_MARKS
 
 
-def _mostly_links(el) -> bool:  # noqa: ANN001
+def _mostly_links(el: HtmlElement) -> bool:
     """A list or box of at least 4 links whose text is 80% link text, with little text of its
     own and no paragraph of prose: a menu, a contents list (not the section that introduces one)."""
     links = [a for a in el.iter("a") if a.get("href")]
@@ -130,11 +141,11 @@ def _mostly_links(el) -> bool:  # noqa: ANN001
     return not any(_text_len(p) - sum(_text_len(a) for a in p.iter("a")) >= _PROSE for p in el.iter("p"))
 
 
-def _text_len(el) -> int:  # noqa: ANN001
+def _text_len(el: HtmlElement) -> int:
     return sum(len(t.strip()) for t in el.itertext())
 
 
-def _title(root, blocks: list[Block]) -> str:  # noqa: ANN001
+def _title(root: HtmlElement, blocks: list[Block]) -> str:
     """The first h1 when the `<title>` only adds the site's name to it ("json — ... — Python 3.11 docs")."""
     title_el = root.find("head/title")
     title = " ".join(title_el.text_content().split()) if title_el is not None else ""

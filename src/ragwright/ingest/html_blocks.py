@@ -14,31 +14,43 @@ for plain text (BeautifulSoup's `get_text(" ")` put a space between every two ta
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..types import Block
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 _BR = "\x00"  # stands for <br> in the inline buffer until whitespace is collapsed
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u00ad\ufeff\u2060"))  # zero-width, soft hyphen
 _MAX_DEPTH = 200  # deeper markup is read as flat text (Python's recursion limit is 1000)
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote body center details dialog dd dir div dl dt fieldset figcaption figure footer "
-    "form header hgroup html li main menu ol p section summary tbody td tfoot th thead tr ul caption legend "
-    "noframes".split())
-_SKIP = frozenset("script style noscript template svg canvas iframe object embed button input select option "
-                  "textarea head title meta link img video audio source track map area".split())
-ADMONITIONS = frozenset("admonition note tip hint warning caution important attention danger error seealso todo "
-                        "callout notice".split())
+    [
+        "address", "article", "aside", "blockquote", "body", "center", "details", "dialog", "dd", "dir", "div", "dl",
+        "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "html", "li", "main", "menu",
+        "ol", "p", "section", "summary", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption", "legend",
+        "noframes",
+    ])
+_SKIP = frozenset([
+    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "button", "input",
+    "select", "option", "textarea", "head", "title", "meta", "link", "img", "video", "audio", "source", "track", "map",
+    "area",
+])
+ADMONITIONS = frozenset([
+    "admonition", "note", "tip", "hint", "warning", "caution", "important", "attention", "danger", "error", "seealso",
+    "todo", "callout", "notice",
+])
 _TRAILING_MARKS = re.compile(r"[\s¶§🔗]+$")
 _LONG_DEFINITION = 1000  # characters: about a chunk; a definition longer than this gets its term as a heading
 
 
-def classes(el) -> set[str]:  # noqa: ANN001 - an lxml element
+def classes(el: HtmlElement) -> set[str]:
     return set((el.get("class") or "").lower().split())
 
 
-def blocks_of(el, level: int = 0, depth: int = 0) -> list[Block]:  # noqa: ANN001
+def blocks_of(el: HtmlElement, level: int = 0, depth: int = 0) -> list[Block]:
     """The blocks of `el`'s content; `level` is the heading level it sits under, `depth` its nesting."""
     renderer = _Renderer(level)
     renderer.children(el, depth)
@@ -46,7 +58,7 @@ def blocks_of(el, level: int = 0, depth: int = 0) -> list[Block]:  # noqa: ANN00
     return renderer.blocks
 
 
-def inline_text(el, depth: int = 0) -> str:  # noqa: ANN001
+def inline_text(el: HtmlElement, depth: int = 0) -> str:
     """`el`'s text on one line (a heading, a term, a table cell)."""
     return " ".join(" ".join(b.text.split()) for b in blocks_of(el, 0, depth) if b.text)
 
@@ -63,7 +75,7 @@ class _Renderer:
         if text:
             self.blocks.append(Block(text))
 
-    def children(self, el, depth: int) -> None:  # noqa: ANN001
+    def children(self, el: HtmlElement, depth: int) -> None:
         if el.text:
             self.buf.append(el.text)
         for child in el:
@@ -71,7 +83,7 @@ class _Renderer:
             if child.tail:
                 self.buf.append(child.tail)
 
-    def node(self, el, depth: int) -> None:  # noqa: ANN001
+    def node(self, el: HtmlElement, depth: int) -> None:
         tag = el.tag if isinstance(el.tag, str) else ""  # comments and processing instructions
         if not tag or tag in _SKIP:
             return
@@ -101,14 +113,14 @@ class _Renderer:
         else:
             self.children(el, depth)
 
-    def heading(self, el, level: int, depth: int) -> None:  # noqa: ANN001
+    def heading(self, el: HtmlElement, level: int, depth: int) -> None:
         self.flush()
         text = _TRAILING_MARKS.sub("", inline_text(el, depth))
         if text:
             self.blocks.append(Block(text, "heading", level))
             self.level = level
 
-    def table(self, table, depth: int) -> None:  # noqa: ANN001
+    def table(self, table: HtmlElement, depth: int) -> None:
         rows = [[c for c in tr if c.tag in ("td", "th")] for tr in _rows(table)]
         if max((len(r) for r in rows), default=0) <= 1 or table.find(".//table") is not None:
             self.children(table, depth)  # layout, or a list set as a table: its cells are paragraphs
@@ -117,18 +129,21 @@ class _Renderer:
         caption = table.find("caption")
         if caption is not None and inline_text(caption, depth):
             self.blocks.append(Block(inline_text(caption, depth)))
-        lines, header = [], 0
-        for tr, cells in zip(_rows(table), rows):
+        lines: list[str] = []
+        header = 0
+        for tr, cells in zip(_rows(table), rows, strict=True):
             line = " | ".join(inline_text(c, depth) for c in cells).strip(" |")
             if not line:
                 continue
-            if len(lines) == header and (tr.getparent().tag == "thead" or all(c.tag == "th" for c in cells)):
+            parent = tr.getparent()
+            if len(lines) == header and ((parent is not None and parent.tag == "thead")
+                                         or all(c.tag == "th" for c in cells)):
                 header += 1
             lines.append(line)
         if lines:
             self.blocks.append(Block("\n".join(lines), "table", header_rows=min(header, len(lines) - 1)))
 
-    def definitions(self, dl, depth: int) -> None:  # noqa: ANN001
+    def definitions(self, dl: HtmlElement, depth: int) -> None:
         """A term with a one-paragraph definition is the paragraph "term: definition"; a term
         whose definition runs longer heads a section of its own, closed after its last block."""
         term_level = self.level + 1
@@ -145,11 +160,13 @@ class _Renderer:
             if term or text:
                 self.blocks.append(Block(text or term))
 
-    def admonition(self, el, depth: int) -> bool:  # noqa: ANN001
+    def admonition(self, el: HtmlElement, depth: int) -> bool:
         """A note, tip or warning box with a title; False (not handled) when it has no title."""
         title_el = next((c for c in el if isinstance(c.tag, str) and (
             classes(c) & {"admonition-title", "title"} or c.tag in _HEADINGS)), None)
-        title = _TRAILING_MARKS.sub("", inline_text(title_el, depth)) if title_el is not None else ""
+        if title_el is None:
+            return False
+        title = _TRAILING_MARKS.sub("", inline_text(title_el, depth))
         if not title or len(title) > 80:
             return False
         self.flush()
@@ -164,7 +181,7 @@ class _Renderer:
         return True
 
 
-def code_text(pre) -> str:  # noqa: ANN001
+def code_text(pre: HtmlElement) -> str:
     """A code block as written: line breaks and indentation kept, blank edges trimmed."""
     for node in [n for n in pre.iter() if n is not pre and (not isinstance(n.tag, str) or n.tag in _SKIP)]:
         node.drop_tree()  # a copy button, a comment: not code
@@ -185,7 +202,7 @@ def _collapse(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _rows(table) -> Iterable:  # noqa: ANN001
+def _rows(table: HtmlElement) -> Iterable[HtmlElement]:
     """The table's own rows, not those of a table nested in a cell."""
     for child in table:
         if child.tag == "tr":
@@ -194,9 +211,9 @@ def _rows(table) -> Iterable:  # noqa: ANN001
             yield from (tr for tr in child if tr.tag == "tr")
 
 
-def _entries(dl, term_level: int, depth: int) -> list[tuple[list[str], list[Block]]]:  # noqa: ANN001
+def _entries(dl: HtmlElement, term_level: int, depth: int) -> list[tuple[list[str], list[Block]]]:
     """(terms, definition blocks) in order; dt/dd may sit in <div> wrappers (HTML5)."""
-    items = []
+    items: list[HtmlElement] = []
     for child in dl:
         if child.tag == "div":
             items.extend(c for c in child if c.tag in ("dt", "dd"))

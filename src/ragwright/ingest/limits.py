@@ -88,7 +88,8 @@ def _in_child(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
             child.kill()
         child.join()
     if kind == "ok":
-        return value
+        document: ParsedDocument = value  # the child process sends the parsed document with "ok"
+        return document
     if kind == "memory":
         raise ParseError(f"parsing needed more than {limits.memory_mb} MB of memory (limit: ingest.parse_memory_mb); "
                          "split the file, or raise the limit if it is trusted")
@@ -97,7 +98,8 @@ def _in_child(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
 
 def _crash_message(exitcode: int | None, limits: ParseLimits) -> str:
     if exitcode is not None and exitcode < 0:
-        how = f"signal {signal.Signals(-exitcode).name}" if -exitcode in signal.valid_signals() else f"signal {-exitcode}"
+        known = -exitcode in signal.valid_signals()
+        how = f"signal {signal.Signals(-exitcode).name}" if known else f"signal {-exitcode}"
     else:
         how = f"exit code {exitcode}"
     return (f"the parser stopped ({how}), probably at the memory ceiling of {limits.memory_mb} MB "

@@ -8,12 +8,17 @@ table is one block of rows. YAML front matter gives the title and is not indexed
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..types import Block, ParsedDocument
 
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+
 _YAML_LINE = re.compile(r"^\s*([\w-]+\s*:|-\s|#)|^\s*$")
 _TAG = re.compile(r"<[^>]*>")
-_md = None
+_md: MarkdownIt | None = None
 
 
 def parse_markdown(text: str) -> ParsedDocument:
@@ -24,7 +29,7 @@ def parse_markdown(text: str) -> ParsedDocument:
     return ParsedDocument(title=title, blocks=blocks, format="markdown")
 
 
-def _parser():  # noqa: ANN202 - a MarkdownIt, imported on first use
+def _parser() -> MarkdownIt:
     global _md
     if _md is None:
         from markdown_it import MarkdownIt
@@ -48,7 +53,7 @@ def _front_matter(text: str) -> tuple[str, str]:
     return "", text
 
 
-def _blocks(tokens: list) -> list[Block]:
+def _blocks(tokens: list[Token]) -> list[Block]:
     blocks: list[Block] = []
     heading = 0
     rows: list[list[str]] = []
@@ -91,7 +96,7 @@ def _blocks(tokens: list) -> list[Block]:
     return blocks
 
 
-def _inline(tok) -> str:  # noqa: ANN001 - a markdown-it Token
+def _inline(tok: Token) -> str:
     parts = []
     for child in tok.children or []:
         if child.type in ("text", "code_inline"):

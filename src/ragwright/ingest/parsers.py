@@ -177,7 +177,8 @@ def _check_zip(data: bytes, max_uncompressed: int, max_elements: int = 1_000_000
                          "ingest.max_docx_uncompressed_mb): refused as a possible zip bomb")
     for info in infos:
         if info.compress_size and info.file_size / info.compress_size > 1000 and info.file_size > 10_000_000:
-            raise ParseError(f"DOCX member {info.filename} has a compression ratio over 1000: refused as a possible zip bomb")
+            raise ParseError(f"DOCX member {info.filename} has a compression ratio over 1000: refused as a possible "
+                             "zip bomb")
     if not any(i.filename == "word/document.xml" for i in infos):
         raise ParseError("DOCX has no word/document.xml (is it really a Word document?)")
     _count_elements(data, [i for i in infos if i.filename.endswith((".xml", ".rels"))], max_elements)

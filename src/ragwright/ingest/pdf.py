@@ -13,18 +13,24 @@ decisions here are what it leaves to its callers."""
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..types import Block, ParsedDocument
 from .parsers import ParseError
 
+if TYPE_CHECKING:
+    from pypdf import PageObject
+
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 _MONO = re.compile(r"courier|mono|code|consol|menlo|inconsolata", re.I)
 _ROMAN = r"(?=[mdclxvi])m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})"
-_PAGE_NUMBER = re.compile(rf"(page\s*)?[-–(\[]?\s*(\d+|{_ROMAN})\s*[-–)\]]?(\s*(of|/)\s*\d+)?", re.I)
-_BULLET = re.compile(r"([•◦▪‣·\-–*]|\d{1,2}[.)]|[a-z][.)])\s")
+# \u2013 is the en dash
+_PAGE_NUMBER = re.compile(rf"(page\s*)?[-\u2013(\[]?\s*(\d+|{_ROMAN})\s*[-\u2013)\]]?(\s*(of|/)\s*\d+)?", re.I)
+_BULLET = re.compile(r"([•◦▪‣·\-\u2013*]|\d{1,2}[.)]|[a-z][.)])\s")
 _HYPHENATED = re.compile(r"(\w+)-$")
 _FIRST_WORD = re.compile(r"[a-z]\w*")
 
@@ -65,11 +71,11 @@ def parse_pdf(data: bytes) -> ParsedDocument:
     return ParsedDocument(title=str(meta_title).strip(), blocks=blocks, format="pdf")
 
 
-def pdf_lines(page) -> list[Line]:  # noqa: ANN001 - pypdf PageObject
+def pdf_lines(page: PageObject) -> list[Line]:
     """The lines of a page, from pypdf's text visitor: pieces on one baseline make one line."""
     lines: list[Line] = []
 
-    def visit(text: str, cm: list, tm: list, font: object, size: float) -> None:
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
         if not text.strip():
             return
         scale = abs(tm[3] * cm[3]) or 1.0
@@ -140,7 +146,7 @@ def pdf_blocks(pages: list[list[Line]]) -> list[Block]:
 
 def _page_blocks(lines: list[Line], number: int, level: dict[float, int], vocabulary: set[str],
                  full: int) -> list[Block]:
-    gaps = sorted(abs(a.y - b.y) for a, b in zip(lines, lines[1:]))
+    gaps = sorted(abs(a.y - b.y) for a, b in itertools.pairwise(lines))
     usual = gaps[len(gaps) // 4] if gaps else 0.0  # the usual line spacing, below paragraph gaps
     blocks: list[Block] = []
     run: list[Line] = []

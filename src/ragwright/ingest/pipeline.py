@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -142,8 +143,8 @@ class Ingestor:
             if st.st_size > limit:
                 raise ParseError(f"file is {st.st_size / 1048576:.1f} MB, over the limit of "
                                  f"{self.settings.max_file_mb:g} MB (ingest.max_file_mb)")
-            entry = self.store.manifest_entry(source)
-            same_recipe = bool(entry) and entry["status"] == "ok" and str(entry["content_hash"]).endswith(self.recipe)
+            entry = self.store.manifest_entry(source) or {}  # {}: never ingested
+            same_recipe = entry.get("status") == "ok" and str(entry["content_hash"]).endswith(self.recipe)
             if same_recipe and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
                 report.unchanged += 1
                 return None
@@ -186,7 +187,7 @@ class Ingestor:
             return
         share = BatchProgress(progress, len(batch), Path(batch[-1].document.source).name)  # see progress.py
         vectors = self._embed(batch, share.on_embedded)
-        writes = [DocumentWrite(p.document, p.chunks, v, p.mtime_ns) for p, v in zip(batch, vectors)]
+        writes = [DocumentWrite(p.document, p.chunks, v, p.mtime_ns) for p, v in zip(batch, vectors, strict=True)]
         self.store.write_documents(writes)
         for p in batch:
             report.ingested += 1

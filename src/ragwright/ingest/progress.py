@@ -9,7 +9,7 @@ moves every few seconds, and the ETA is the average pace of real work."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
