@@ -5,12 +5,12 @@ and a script building its own `Gateway` passes `guards=gateway_guards()`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..models.guards import Guards
 from .injection import InjectionVerdict, default_detector
 from .pii import default_detector as default_pii_detector
-from .redact import Pseudonymizer, find_secrets, restorable_length
+from .redact import Pseudonymizer, find_secrets
 
 
 def check_user_message(text: str) -> InjectionVerdict:
@@ -34,8 +34,8 @@ class Pseudonyms:
     def restore(self, text: str) -> str:
         return self._pseudonyms.restore(text)
 
-    def restorable_length(self, text: str) -> int:
-        return restorable_length(text)
+    def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        return self._pseudonyms.restore_stream(pieces)
 
 
 def gateway_guards() -> Guards:

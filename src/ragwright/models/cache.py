@@ -12,13 +12,16 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-import re
 import json
-from typing import Any, Protocol
-
+import re
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .types import ChatRequest, ChatResult, Usage
+
+if TYPE_CHECKING:
+    from ..analysis import Analyzer
 
 NAMESPACE = "gateway"
 
@@ -68,8 +71,9 @@ class ExactCache:
         return NAMESPACE, key
 
 
-_FRAMING = frozenset("true truth tell please whether know question correct fact claim say explain can could would "
-                     "you me i my we our do does did is are was were it's".split())
+_FRAMING = frozenset(["true", "truth", "tell", "please", "whether", "know", "question", "correct", "fact", "claim",
+                      "say", "explain", "can", "could", "would", "you", "me", "i", "my", "we", "our", "do", "does",
+                      "did", "is", "are", "was", "were", "it's"])
 _LOGIC = {"not": "not", "no": "not", "never": "not", "none": "not", "nor": "not", "neither": "not",
           "without": "without", "and": "and", "or": "or", "but": "but", "if": "if"}  # kept: they flip meaning
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -80,20 +84,22 @@ def signature(text: str) -> tuple[str, ...]:
     framing words ("is it true that") dropped. Two prompts may share an answer only when their
     signatures are equal: embeddings rate "X increases Y" and "X decreases Y" 0.999 similar, and
     "X is not Y" and "X is Y" 0.94, and SciFact is full of such pairs."""
-    from ..analysis import Analyzer
-
-    global _analyzer
-    _analyzer = _analyzer or Analyzer()
+    analyzer = _analyzer()
     out = []
     for word in _WORD.findall(text.lower()):
         if word in _LOGIC or word.endswith("n't"):
             out.append(_LOGIC.get(word, "not"))
         elif word not in _FRAMING:
-            out.extend(_analyzer.terms(word))
+            out.extend(analyzer.terms(word))
     return tuple(out)
 
 
-_analyzer = None
+@functools.cache
+def _analyzer() -> Analyzer:
+    """Made on first use: the exact cache alone needs no stemmer."""
+    from ..analysis import Analyzer
+
+    return Analyzer()
 
 
 class SemanticCache:

@@ -9,7 +9,7 @@ the personal data in clear."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,8 +42,9 @@ class Redaction(Protocol):
         """`text` with every placeholder this object issued replaced by its value."""
         ...
 
-    def restorable_length(self, text: str) -> int:
-        """How much of a streamed text can be restored now: all but a tail that may begin a placeholder."""
+    def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        """restore() over streamed text: a piece that may end inside a placeholder is held back
+        until the placeholder is complete, so no piece shows half of one."""
         ...
 
 

@@ -9,7 +9,7 @@ call reaches such a model."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from .guards import Redaction
@@ -32,5 +32,5 @@ class CallPrivacy:
     def restore(self, text: str) -> str:
         return self.redaction.restore(text)
 
-    def restorable_length(self, text: str) -> int:
-        return self.redaction.restorable_length(text)
+    def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        return self.redaction.restore_stream(pieces)

@@ -145,23 +145,21 @@ class ChatStream:
 def _restoring(call: Call, spec: ModelSettings, items: Iterable[Delta | ProviderReply]
                ) -> Iterator[Delta | ProviderReply]:
     """A redacting model's stream with its placeholders restored: a piece that may end inside
-    one is held back until the placeholder is complete."""
+    one is held back until the placeholder is complete (the Redaction's restore_stream)."""
     privacy = call.privacy
     if spec.privacy != "redact" or privacy is None:
         yield from items
         return
-    held = ""
-    for item in items:
-        if isinstance(item, Delta):
-            held += item.text
-            cut = privacy.restorable_length(held)
-            if cut:
-                yield Delta(privacy.restore(held[:cut]))
-                held = held[cut:]
-        else:
-            if held:
-                yield Delta(privacy.restore(held))
-                held = ""
-            yield call.restored(spec, item)
-    if held:
-        yield Delta(privacy.restore(held))
+    replies: list[ProviderReply] = []  # the stream's last item: the whole reply
+
+    def texts() -> Iterator[str]:
+        for item in items:
+            if isinstance(item, Delta):
+                yield item.text
+            else:
+                replies.append(item)
+
+    for text in privacy.restore_stream(texts()):
+        yield Delta(text)
+    for reply in replies:
+        yield call.restored(spec, reply)
