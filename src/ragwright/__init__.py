@@ -30,8 +30,21 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:
-    from .config import Settings, load_settings
-    from .errors import ConfigError, IngestError, ModelError, NotFoundError, QuestionError, RagwrightError, StoreError
-    from .ingest import TextRecord
-    from .types import Answer, Citation, DocumentRecord, FailedFile, IngestReport, SearchResult
-    from .workspace import Workspace
+    # `X as X`: re-exported for type checkers (the names are loaded lazily at run time)
+    from .config import Settings as Settings
+    from .config import load_settings as load_settings
+    from .errors import ConfigError as ConfigError
+    from .errors import IngestError as IngestError
+    from .errors import ModelError as ModelError
+    from .errors import NotFoundError as NotFoundError
+    from .errors import QuestionError as QuestionError
+    from .errors import RagwrightError as RagwrightError
+    from .errors import StoreError as StoreError
+    from .ingest import TextRecord as TextRecord
+    from .types import Answer as Answer
+    from .types import Citation as Citation
+    from .types import DocumentRecord as DocumentRecord
+    from .types import FailedFile as FailedFile
+    from .types import IngestReport as IngestReport
+    from .types import SearchResult as SearchResult
+    from .workspace import Workspace as Workspace

@@ -8,8 +8,11 @@ import re
 from collections import Counter
 
 LUCENE_STOPWORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
-    "they this to was will with".split()
+    [
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+        "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will",
+        "with",
+    ]
 )
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Protocol
+
 
 class RagwrightError(Exception):
     """Base class: every error ragwright raises on purpose derives from it."""
@@ -60,10 +63,25 @@ class ProviderError(ModelError):
         return self.kind in self.RETRYABLE
 
 
+class Tried(Protocol):
+    """One model's attempt, as AllModelsFailed reports it (models.types.Attempt)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class AllModelsFailed(ModelError):
     """Every model of a route failed or was skipped; `attempts` says what each did."""
 
-    def __init__(self, route: str, attempts: list, last: Exception | None = None) -> None:
+    def __init__(self, route: str, attempts: Sequence[Tried], last: Exception | None = None) -> None:
         tried = "; ".join(f"{a.model}: {a.error or a.status}" for a in attempts) or "no model could be tried"
         super().__init__(f"'{route}': every model failed ({tried})")
         self.route = route
@@ -99,7 +117,7 @@ class BudgetExceeded(ModelError):
 class StructuredOutputError(ModelError):
     """The model's output did not validate against the schema, even after re-asking."""
 
-    def __init__(self, message: str, last_output: str, errors: list) -> None:
+    def __init__(self, message: str, last_output: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(message)
         self.last_output = last_output
         self.errors = errors

@@ -55,7 +55,7 @@ class Access:
     groups: tuple[str, ...] = ()
     admin: bool = False
 
-    def can_read(self, tenant: str, groups: "tuple[str, ...] | list[str]") -> bool:
+    def can_read(self, tenant: str, groups: tuple[str, ...] | list[str]) -> bool:
         """Whether this reader may see something owned by `tenant` and shared with `groups`."""
         return tenant == self.tenant and (self.admin or not groups or bool(set(groups) & set(self.groups)))
 
