@@ -25,11 +25,12 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -226,8 +227,8 @@ def embedding_for(text: str, dim: int = 8) -> list[float]:
 
 def _retry_after_value(value: int | float | str | datetime) -> str:
     if isinstance(value, datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return format_datetime(value.astimezone(timezone.utc), usegmt=True)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return format_datetime(value.astimezone(UTC), usegmt=True)
     if isinstance(value, (int, float)):
         return str(int(value)) if float(value).is_integer() else repr(float(value))
     return str(value)
@@ -334,7 +335,7 @@ class ProviderServer:
         self._thread: threading.Thread | None = None
 
     # lifecycle
-    def start(self) -> "ProviderServer":
+    def start(self) -> ProviderServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
                                         name=f"provider-server-{self.port}", daemon=True)
         self._thread.start()
@@ -355,7 +356,7 @@ class ProviderServer:
                 pass
         self._httpd.server_close()
 
-    def __enter__(self) -> "ProviderServer":
+    def __enter__(self) -> ProviderServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -467,10 +468,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._guarded()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._guarded()
 
     def _guarded(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -322,7 +322,7 @@ def test_status_fault_in_both_dialects(srv: ProviderServer, client: httpx.Client
 
 
 def test_status_retry_after_seconds_and_http_date_and_custom_body(srv: ProviderServer, client: httpx.Client):
-    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     srv.fail_next(status(429, retry_after=2), status(503, retry_after=0.5),
                   status(429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"), status(529, retry_after=when),
                   status(429, body="slow down", headers={"retry-after-ms": "1500"}),

@@ -1,7 +1,6 @@
 """Feedback: stored against traces, durable before the reply (kill -9 right after it), validated,
 and exported as a BEIR dataset that `ragwright eval` runs on."""
 
-import json
 import signal
 
 import pytest

@@ -10,8 +10,17 @@ import time
 import numpy as np
 import pytest
 
-from ragwright.guard.injection import (RULES, WEIGHTS_JSON, WEIGHTS_NPZ, FeatureConfig, InjectionDetector,
-                                       InjectionVerdict, featurize, fired_rules, normalise)
+from ragwright.guard.injection import (
+    RULES,
+    WEIGHTS_JSON,
+    WEIGHTS_NPZ,
+    FeatureConfig,
+    InjectionDetector,
+    InjectionVerdict,
+    featurize,
+    fired_rules,
+    normalise,
+)
 from tests.conftest import shared_data
 from tools.guard import train_injection as T
 from tools.guard.logreg import Sparse, fit_lr, fit_nb_lr, nb_scale

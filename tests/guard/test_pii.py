@@ -14,12 +14,20 @@ import pytest
 
 from ragwright.errors import ModelError
 from ragwright.guard.minilm import WordVectors, model_file
-from ragwright.guard.ner import (DATA_DIR, META_FILE, NER_LABELS, NameTagger, join_adjacent, split_address,
-                                 token_features, tokenize, trim)
+from ragwright.guard.ner import (
+    DATA_DIR,
+    META_FILE,
+    NER_LABELS,
+    NameTagger,
+    join_adjacent,
+    split_address,
+    token_features,
+    tokenize,
+    trim,
+)
 from ragwright.guard.pii import PiiDetector, PiiSpan, resolve
 from tests.conftest import shared_data
-from tools.guard.ner_synth import (PER_TEMPLATE, SYNTHETIC, TEMPLATES, load_synthetic, read_patterns,
-                                   synthetic_examples)
+from tools.guard.ner_synth import PER_TEMPLATE, SYNTHETIC, TEMPLATES, load_synthetic, read_patterns, synthetic_examples
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,7 @@ from pathlib import Path
 import pytest
 
 from ragwright.ingest.parsers import ParseError, decode_text, parse, parse_html, parse_markdown, parse_text
-from tests.filemakers import (docx_bytes_without_document, make_docx, make_encrypted_pdf, make_pdf,
-                              make_zip_bomb_docx)
+from tests.filemakers import docx_bytes_without_document, make_docx, make_encrypted_pdf, make_pdf, make_zip_bomb_docx
 
 LIMIT = 200 * 1024 * 1024
 

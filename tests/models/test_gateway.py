@@ -10,8 +10,17 @@ from ragwright.config import BudgetSettings, GatewaySettings, ModelSettings, Rou
 from ragwright.errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError, StreamInterrupted
 from ragwright.models import CallContext, ChatMessage, Gateway
 from ragwright.store import SqliteStore
-from tests.provider_server import (ProviderServer, context_length_exceeded, cut_stream, delay, drop, malformed,
-                                   model_not_found, refusal, status)
+from tests.provider_server import (
+    ProviderServer,
+    context_length_exceeded,
+    cut_stream,
+    delay,
+    drop,
+    malformed,
+    model_not_found,
+    refusal,
+    status,
+)
 
 HELLO = [ChatMessage("system", "Be brief."), ChatMessage("user", "Say hello")]
 

@@ -41,7 +41,7 @@ class LiveServer:
         finally:
             store.close()
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         args = [sys.executable, "-m", "ragwright", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.config:
             args += ["--config", str(self.config)]

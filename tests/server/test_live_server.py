@@ -9,9 +9,9 @@ import httpx
 import openai
 import pytest
 
+from ragwright.store import SqliteStore
 from tests.conftest import SAMPLE_CORPUS
 from tests.provider_server import ProviderServer
-from ragwright.store import SqliteStore
 from tests.server.live import LiveServer
 
 pytestmark = pytest.mark.slow

@@ -176,9 +176,9 @@ def _state(pid: int) -> bytes:
 
 
 def test_query_vectors_last_one_server_run(tmp_path):
-    from ragwright.models.shared_vectors import SharedVectors
-
     import numpy as np
+
+    from ragwright.models.shared_vectors import SharedVectors
 
     data = tmp_path / "data"
     data.mkdir()
