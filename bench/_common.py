@@ -12,10 +12,11 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,7 @@ _GIT_AT_START = git_state()
 
 def environment() -> dict[str, Any]:
     import onnxruntime
+
     import ragwright
 
     return {

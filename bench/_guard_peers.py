@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -30,19 +30,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms, say, table  # noqa: E402
+from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms, say, table
 
-from ragwright import Settings, Workspace  # noqa: E402
-from ragwright.evaluate import document_run, evaluate, load_beir  # noqa: E402
-from ragwright.feedback import record_feedback  # noqa: E402
-from ragwright.feedback.learn import learn, normal, rollback  # noqa: E402
-from ragwright.retrieve import HybridRetriever  # noqa: E402
-from ragwright.retrieve.adapter import LearnedModel, active_model  # noqa: E402
+from ragwright import Settings, Workspace
+from ragwright.evaluate import document_run, evaluate, load_beir
+from ragwright.feedback import record_feedback
+from ragwright.feedback.learn import learn, normal, rollback
+from ragwright.retrieve import HybridRetriever
+from ragwright.retrieve.adapter import LearnedModel, active_model
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragwright-bench"
 
 
-def cached_store(folder: Path, dataset) -> Path:  # noqa: ANN001
+def cached_store(folder: Path, dataset) -> Path:
     """The SciFact index, built once per corpus and settings; returns its data directory."""
     settings = Settings()
     h = hashlib.sha256()
@@ -72,7 +72,7 @@ def copy_store(src: Path, dest: Path) -> None:
 LATENCY: dict[str, list[float]] = {}
 
 
-def measure(ws: Workspace, dataset, learned, name: str | None = None) -> dict[str, float]:  # noqa: ANN001
+def measure(ws: Workspace, dataset, learned, name: str | None = None) -> dict[str, float]:
     """Per-query nDCG@10 on `dataset`, with `learned` (None: as shipped); search times kept by name."""
     retriever = HybridRetriever(ws.store, ws.embedder, ws.settings.retrieval, learned=learned)
     run = {}
@@ -85,7 +85,7 @@ def measure(ws: Workspace, dataset, learned, name: str | None = None) -> dict[st
     return {q: m["ndcg@10"] for q, m in evaluate(dataset.qrels, run)[1].items()}
 
 
-def simulate(ws: Workspace, train, seen: int) -> dict[str, int]:  # noqa: ANN001
+def simulate(ws: Workspace, train, seen: int) -> dict[str, int]:
     """One search per train query and feedback on the results the user saw."""
     counts = {"queries": 0, "relevant_marks": 0, "not_relevant_marks": 0, "queries_with_relevant": 0,
               "relevant_docs": 0, "relevant_docs_unseen": 0}
@@ -210,7 +210,7 @@ def main() -> None:
           "machine_load": load.report(), "environment": environment()})
 
 
-def groups(test, train, before, after) -> dict[str, dict]:  # noqa: ANN001
+def groups(test, train, before, after) -> dict[str, dict]:
     """Test queries split by whether a relevant document of theirs was among the train queries'
     relevant documents (which feedback may have marked) or not: where the gain comes from."""
     train_docs = {d for q in train.queries for d, g in train.qrels[q].items() if g > 0}
@@ -221,7 +221,7 @@ def groups(test, train, before, after) -> dict[str, dict]:  # noqa: ANN001
     return out
 
 
-def change(test, q, before, after) -> dict:  # noqa: ANN001
+def change(test, q, before, after) -> dict:
     return {"query_id": q, "query": test.queries[q], "before": round(before[q], 4), "after": round(after[q], 4),
             "delta": round(after[q] - before[q], 4)}
 

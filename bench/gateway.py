@@ -54,8 +54,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements-litellm.txt"
@@ -497,9 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.calls < args.rounds or args.calls <= 0:
         sys.exit("--calls: give at least --rounds calls")
 
-    from _common import emit, environment
-
-    from _common import LoadBesideChildren
+    from _common import LoadBesideChildren, emit, environment
 
     load = LoadBesideChildren(_STARTED)
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -550,8 +549,8 @@ def make_gateway(primary_url: str, backup_url: str, *, primary_timeout_s: float 
 def latency(args: argparse.Namespace, server: Server, backup: Server, venv_python: Path | None,
             cpu: int | None, worker_log: Path) -> dict[str, Any]:
     import httpx
-
     from _common import percentiles_ms
+
     from ragwright.models import ChatMessage
     from ragwright.models.ledger import estimate_input_tokens
 

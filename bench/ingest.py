@@ -32,13 +32,25 @@ import argparse
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+from _common import (
+    MachineLoad,
+    Stopwatch,
+    add_data_arg,
+    emit,
+    environment,
+    load_jsonl,
+    record_chunk_texts,
+    say,
+    say_machine_load,
+    scifact_paths,
+    table,
+    timed,
+)
 
-from _common import (MachineLoad, say_machine_load, Stopwatch, add_data_arg, emit, environment, load_jsonl, record_chunk_texts, say,
-                     scifact_paths, table, timed)
 from ragwright import Settings, TextRecord, Workspace
 from ragwright.ingest import Chunker
 from ragwright.models.embedding import LocalMiniLM, make_embedder
@@ -222,7 +234,7 @@ def pipeline(ws: Workspace, records: list[TextRecord], watch: Stopwatch, seen: l
     embedder = ws.embedder
     inner = embedder.embed
 
-    def recording_embed(texts):  # noqa: ANN001, ANN202
+    def recording_embed(texts):
         seen.extend(texts)
         return inner(texts)
 

@@ -52,9 +52,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import (
+    MachineLoad,
+    add_data_arg,
+    emit,
+    environment,
+    load_jsonl,
+    percentiles_ms,
+    record_chunk_texts,
+    say,
+    say_machine_load,
+    scifact_paths,
+    table,
+    timed,
+)
 
-from _common import (MachineLoad, say_machine_load, add_data_arg, emit, environment, load_jsonl, percentiles_ms, record_chunk_texts, say,
-                     scifact_paths, table, timed)
 from ragwright import Settings, TextRecord, Workspace
 from ragwright.ingest import Chunker, split_sentences
 from ragwright.models.embedding import LocalMiniLM
@@ -63,9 +75,12 @@ from ragwright.types import Chunk, DocumentRecord
 
 # The FTS5 peer's query: the query's words, minus common English stop words, OR-ed and quoted.
 _FTS_STOPWORDS = frozenset(
-    "a an and are as at be but by for from has have how i if in into is it its of on or that the their then there "
-    "these they this to was were what when where which who why will with do does did not no can could should would "
-    "you your we our us".split()
+    [
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "how", "i", "if", "in",
+        "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "then", "there", "these", "they", "this",
+        "to", "was", "were", "what", "when", "where", "which", "who", "why", "will", "with", "do", "does", "did", "not",
+        "no", "can", "could", "should", "would", "you", "your", "we", "our", "us",
+    ]
 )
 
 

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms, say, table  # noqa: E402
+from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms, say, table
 
-from ragwright import Settings, Workspace  # noqa: E402
-from ragwright.evaluate import document_run, evaluate, evaluate_retrieval, load_beir  # noqa: E402
+from ragwright import Settings, Workspace
+from ragwright.evaluate import document_run, evaluate, evaluate_retrieval, load_beir
 
 REFERENCE = [  # nDCG@10 on SciFact test; "here" = measured on this kind of machine with all-MiniLM-L6-v2
     ("LlamaIndex BM25 + vector, fused (here)", 0.7165),

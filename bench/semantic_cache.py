@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA, emit, environment, load_jsonl, say, table  # noqa: E402
+from _common import DEFAULT_DATA, emit, environment, load_jsonl, say, table
 
-from ragwright.models.cache import signature  # noqa: E402
-from ragwright.models.embedding import LocalMiniLM  # noqa: E402
+from ragwright.models.cache import signature
+from ragwright.models.embedding import LocalMiniLM
 
 THRESHOLDS = (0.85, 0.90, 0.93, 0.95, 0.97, 0.99)
 _WORDS = re.compile(r"\w+")

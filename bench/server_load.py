@@ -61,7 +61,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -395,7 +395,8 @@ async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
 # -- building the index -----------------------------------------------------------------------------
 
 def build_index(args: argparse.Namespace, data_dir: Path, config: Path) -> dict[str, Any]:
-    from _common import load_jsonl, scifact_paths, say
+    from _common import load_jsonl, say, scifact_paths
+
     from ragwright import TextRecord, Workspace
     from ragwright.types import Access
 
@@ -429,6 +430,7 @@ def in_process_peers(args: argparse.Namespace, data_dir: Path, config: Path, que
     from concurrent.futures import ThreadPoolExecutor
 
     from _common import percentiles_ms
+
     from ragwright import Workspace
     from ragwright.types import Access
 
@@ -550,7 +552,7 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["--client"]:
         return client_main()
-    from _common import DEFAULT_DATA, add_data_arg, emit, environment, load_jsonl, say, scifact_paths
+    from _common import add_data_arg, emit, environment, load_jsonl, say, scifact_paths
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_arg(ap)

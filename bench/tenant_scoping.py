@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import add_data_arg, emit, environment, load_jsonl, percentiles_ms, say, scifact_paths, table
+
 from ragwright.store.base import DocumentWrite, text_hash
 from ragwright.store.bm25 import SparseBM25
 from ragwright.store.sqlite import SqliteStore

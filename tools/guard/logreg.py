@@ -7,10 +7,11 @@ scikit-learn nor scipy has to be installed to retrain, and the result is bit-for
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 import numpy as np
+
 
 @dataclass
 class Sparse:

@@ -36,14 +36,23 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from ragwright.guard.injection import (RULE_SCORE, WEIGHTS_JSON, WEIGHTS_NPZ, FeatureConfig, LinearModel,
-                                       featurize, fired_rules, text_parts)
+from ragwright.guard.injection import (
+    RULE_SCORE,
+    WEIGHTS_JSON,
+    WEIGHTS_NPZ,
+    FeatureConfig,
+    LinearModel,
+    featurize,
+    fired_rules,
+    text_parts,
+)
 
 from . import TRAINING_DATA
 from .logreg import Sparse, fit_nb_lr

@@ -18,15 +18,25 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ragwright.guard.minilm import WordVectors
-from ragwright.guard.ner import (DATA_DIR, FEATURE_VERSION, META_FILE, NER_LABELS, WEIGHTS_FILE, Encoded, NameTagger,
-                                 Token, tokenize)
+from ragwright.guard.ner import (
+    DATA_DIR,
+    FEATURE_VERSION,
+    META_FILE,
+    NER_LABELS,
+    WEIGHTS_FILE,
+    Encoded,
+    NameTagger,
+    Token,
+    tokenize,
+)
 from ragwright.guard.pii import DATASET_LABELS, STRUCTURED, PiiDetector
 
 from .ner_synth import SYNTHETIC, load_synthetic
@@ -281,7 +291,7 @@ class CrossValidation:
     places_in_addresses: int = 0
 
     @classmethod
-    def pooled(cls, runs: Sequence["CrossValidation"]) -> "CrossValidation":
+    def pooled(cls, runs: Sequence[CrossValidation]) -> CrossValidation:
         """Counts of several runs (other fold seeds) added up: which templates share a fold moves
         held-out name recall by a few points, so one split's figure is not the tagger's."""
         out = cls(Counts(), Counts(), Counts(), 0, 0.0, runs[0].folds)
