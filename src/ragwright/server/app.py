@@ -50,9 +50,7 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
         yield
         state.jobs.stop()  # the current document finishes; the rest of the job resumes on restart
         state.audit.close()
-        if state._gateway is not None:
-            state._gateway.close()
-        if workspace is None:
+        if workspace is None:  # its gateway too
             ws.close()
         os.umask(umask)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -16,9 +15,6 @@ from ..workspace import Workspace
 from .audit import AuditWriter
 from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
 from .jobs import JobRunner
-
-if TYPE_CHECKING:
-    from ..models.gateway import Gateway
 
 
 class ApiError(Exception):
@@ -45,15 +41,6 @@ class ServerState:
                                             f"{embedder.name}/{embedder.max_tokens}", embedder.dim)
         self.audit: AuditWriter | None = None
         self.jobs = JobRunner(workspace)
-        self._gateway: Gateway | None = None
-
-    @property
-    def gateway(self) -> Gateway:
-        if self._gateway is None:
-            from ..models.gateway import Gateway
-
-            self._gateway = Gateway(self.ws.settings, self.ws.store)
-        return self._gateway
 
 
 def state_of(request: Request) -> ServerState:

@@ -59,8 +59,8 @@ def chat_completions(body: ChatBody, request: Request,
     max_tokens = body.max_completion_tokens or body.max_tokens or 512
     try:
         if body.stream:  # the stream runs after this handler returns: its trace is made from its record
-            stream = state.gateway.stream(messages, model=body.model, temperature=body.temperature,
-                                          max_tokens=max_tokens, context=context)
+            stream = state.ws.gateway.stream(messages, model=body.model, temperature=body.temperature,
+                                             max_tokens=max_tokens, context=context)
             started = time.time()
             on_end = (lambda result, error: _stream_trace(state.ws, context, body.model, messages, started, result,
                                                           error)) if state.ws.settings.observe.traces else None
@@ -69,8 +69,8 @@ def chat_completions(body: ChatBody, request: Request,
                                      media_type="text/event-stream")
         with state.ws.trace("chat", {"model": body.model, "messages": [m.content for m in messages][-4:]},
                             context) as t:
-            result = state.gateway.chat(messages, model=body.model, temperature=body.temperature,
-                                        max_tokens=max_tokens, context=context)
+            result = state.ws.gateway.chat(messages, model=body.model, temperature=body.temperature,
+                                           max_tokens=max_tokens, context=context)
             if t is not None:
                 t.output = {"text": result.text, "model": result.model}
     except ConfigError as exc:
