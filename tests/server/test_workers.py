@@ -8,7 +8,9 @@ import signal
 import time
 from pathlib import Path
 
-from ragwright.server.auth import SharedRateLimiter
+import pytest
+
+from ragwright.server.auth import Bucket, RateLimiter, SharedRateLimiter, take_token
 from ragwright.server.jobs import JobRunner
 from ragwright.workspace import Workspace
 
@@ -58,6 +60,20 @@ def test_shared_rate_limiter_counts_across_processes(tmp_path):
     wait = a.take("k1", 6)
     assert wait is not None and 0 < wait <= 10.5  # one token comes back every 10 s
     assert a.take("other", 6) is None and b.take("unlimited", None) is None
+
+
+def test_both_limiters_share_one_token_bucket():
+    """take_token is the arithmetic of the in-memory and the shared limiter alike."""
+    bucket, waits = None, []
+    for _ in range(7):  # a burst of the whole rate, then a wait for one token at 6 a minute
+        bucket, wait = take_token(bucket, 6, 100.0)
+        waits.append(wait)
+    assert waits[:6] == [None] * 6 and waits[6] == pytest.approx(10.0)
+    assert take_token(bucket, 6, 105.0)[1] == pytest.approx(5.0)  # half a token came back
+    assert take_token(bucket, 6, 10_000.0)[0].tokens == 5.0  # refilled to a burst, no more, minus this one
+    assert take_token(Bucket(0.0, 100.0), 6, 50.0)[1] == pytest.approx(10.0)  # a clock set back refills nothing
+    memory = RateLimiter()
+    assert [memory.take("k1", 6) is None for _ in range(7)] == [True] * 6 + [False]
 
 
 def test_one_job_runner_per_data_dir(tmp_path):

@@ -72,11 +72,28 @@ def principal_for(store: KeyStore, key: str) -> Principal | None:
     return Principal(row["key_id"], row["tenant"], tuple(row["scopes"]), tuple(row["groups"]), row["rate_per_min"])
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    tokens: float
+    at: float  # when `tokens` was counted
+
+
+def take_token(bucket: Bucket | None, per_min: int, now: float) -> tuple[Bucket, float | None]:
+    """One request against a token bucket of `per_min` tokens, refilled at `per_min` a minute
+    (None: a full one): the bucket after it, and None when the request may go, else the seconds
+    until one could. The arithmetic of both limiters below, kept in memory or in a shared file."""
+    tokens = float(per_min) if bucket is None else \
+        min(float(per_min), bucket.tokens + max(0.0, now - bucket.at) * per_min / 60.0)
+    if tokens < 1.0:
+        return Bucket(tokens, now), (1.0 - tokens) * 60.0 / per_min
+    return Bucket(tokens - 1.0, now), None
+
+
 class RateLimiter:
     """A token bucket per key: `rate` requests per minute, bursts up to the same number."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._lock = threading.Lock()
         self._max_keys = max_keys
 
@@ -86,15 +103,11 @@ class RateLimiter:
             return None
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key_id, (float(per_min), now))
-            tokens = min(float(per_min), tokens + (now - last) * per_min / 60.0)
-            if tokens < 1.0:
-                self._buckets[key_id] = (tokens, now)
-                return (1.0 - tokens) * 60.0 / per_min
+            bucket, wait = take_token(self._buckets.get(key_id), per_min, now)
             if len(self._buckets) >= self._max_keys and key_id not in self._buckets:
                 self._buckets.clear()  # bounded memory: a full table starts over (everyone gets a fresh bucket)
-            self._buckets[key_id] = (tokens - 1.0, now)
-            return None
+            self._buckets[key_id] = bucket
+            return wait
 
 
 class SharedRateLimiter:
@@ -116,11 +129,8 @@ class SharedRateLimiter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT tokens, at FROM buckets WHERE key_id = ?", (key_id,)).fetchone()
-            tokens, last = row if row else (float(per_min), now)
-            tokens = min(float(per_min), tokens + max(0.0, now - last) * per_min / 60.0)
-            wait = (1.0 - tokens) * 60.0 / per_min if tokens < 1.0 else None
-            conn.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)",
-                         (key_id, tokens if wait is not None else tokens - 1.0, now))
+            bucket, wait = take_token(Bucket(*row) if row else None, per_min, now)
+            conn.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", (key_id, bucket.tokens, bucket.at))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
