@@ -14,6 +14,7 @@ body whose terminating chunk never comes, a delay is a handler thread sleeping w
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -350,10 +351,8 @@ class ProviderServer:
         with self._lock:
             conns = list(self._conns)
         for conn in conns:  # idle keep-alive connections and anything mid-answer
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._httpd.server_close()
 
     def __enter__(self) -> ProviderServer:

@@ -64,7 +64,7 @@ def test_environment_overrides(tmp_path, monkeypatch):
     assert s.retrieval.k == 7 and s.data_dir == tmp_path / "home"
     assert load_settings(path, data_dir=tmp_path / "explicit").data_dir == tmp_path / "explicit"
     monkeypatch.setenv("RAGWRIGHT_RETRIEVAL__K", "-1")
-    with pytest.raises(ConfigError, match="retrieval.k"):
+    with pytest.raises(ConfigError, match=r"retrieval\.k"):
         load_settings(path)
 
 

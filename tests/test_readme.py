@@ -85,7 +85,7 @@ def test_readme_first_steps_run_as_written(tmp_path):
     assert commands[0] == ". .venv/bin/activate" and [c.split()[1] for c in commands[1:]] == [
         "ingest", "search", "ask", "documents", "delete", "init"]
     work = _first_steps_folder(tmp_path)
-    ingest, search, ask, documents, delete, init = (_shell(work, commands[0], c) for c in commands[1:])
+    ingest, search, ask, documents, delete, _init = (_shell(work, commands[0], c) for c in commands[1:])
     assert "6 ingested, 0 unchanged, 0 failed, 1 skipped" in ingest.stderr
     assert "logo.png: unsupported type .png" in ingest.stderr  # left out, and said so
     assert json.loads(search.stdout)["results"]

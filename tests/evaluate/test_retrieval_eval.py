@@ -32,7 +32,7 @@ def test_load_beir(tmp_path):
     ds = load_beir(make_beir(tmp_path / "tiny"))
     assert ds.name == "tiny" and ds.queries["q3"] == "stolen laptop" and ds.qrels["q4"] == {"d4": 1, "d1": 0}
     assert [r.id for r in ds.corpus()] == ["d1", "d2", "d3", "d4", "d5"]
-    with pytest.raises(DatasetError, match="qrels/train.tsv not found"):
+    with pytest.raises(DatasetError, match=r"qrels/train\.tsv not found"):
         load_beir(tmp_path / "tiny", "train")
 
 

@@ -92,7 +92,7 @@ def test_an_unrelated_query_is_not_moved_by_the_memory(ws):
     model = active_model(ws.store)
     vector = ws.embedder.embed([question])[0]
     assert model.boosts(vector) == {}
-    assert [r.doc_id for r in ws.search(question, k=3)][0] == before[0] == "it-passwords"
+    assert next(r.doc_id for r in ws.search(question, k=3)) == before[0] == "it-passwords"
 
 
 def test_versions_and_rollback_restore_exact_rankings(ws):

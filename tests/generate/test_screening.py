@@ -52,7 +52,7 @@ def test_drop_leaves_the_passage_out_and_says_so(poisoned):
 
 
 def test_block_refuses_a_poisoned_context_or_question(poisoned):
-    with pytest.raises(InjectionBlocked, match="addendum.md"):
+    with pytest.raises(InjectionBlocked, match=r"addendum\.md"):
         _ask(poisoned, "block")
     poisoned.settings.answer.injection = "block"
     with pytest.raises(InjectionBlocked, match="the question"):

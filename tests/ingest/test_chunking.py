@@ -1,3 +1,5 @@
+import itertools
+
 from ragwright.ingest.chunking import Chunker, fence, split_sentences
 from ragwright.types import Block
 
@@ -28,7 +30,7 @@ def test_overlap_repeats_trailing_sentences_within_a_section(embedder):
     chunker = Chunker(embedder.count_tokens, max_tokens=60, overlap_tokens=15)
     chunks = chunker.chunk("d", [Block(" ".join(sents))])
     assert len(chunks) > 3
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in itertools.pairwise(chunks):
         last_sentence = split_sentences(prev.text)[-1]
         assert nxt.text.startswith(last_sentence)
     covered = " ".join(c.text for c in chunks)

@@ -54,7 +54,7 @@ def test_sphinx_definitions_admonitions_and_tables():
     # a function with paragraphs of description heads its own section, closed after it
     i = blocks.index(("heading", 3, "tally.count(items, *, window=None, approximate=False)"))
     assert blocks[i + 1] == ("paragraph", 0, "Count the hashable items and return a Counts mapping.")
-    assert ("paragraph", 0, "Raises: TypeError – if an item is not hashable.") in blocks
+    assert ("paragraph", 0, "Raises: TypeError \u2013 if an item is not hashable.") in blocks
     assert ("heading", 3, "") in blocks[i:]
     # a one-paragraph definition reads "term: definition"
     assert ("paragraph", 0, "tally.merge(*counts): Add several Counts together into a new one.") in blocks

@@ -89,7 +89,7 @@ def test_docx_zip_bomb_is_refused_before_expanding(tmp_path):
 def test_docx_without_document_xml(tmp_path):
     path = tmp_path / "x.docx"
     path.write_bytes(docx_bytes_without_document())
-    with pytest.raises(ParseError, match="word/document.xml"):
+    with pytest.raises(ParseError, match=r"word/document\.xml"):
         _parse(path)
 
 

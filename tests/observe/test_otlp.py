@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import threading
 import time
@@ -228,7 +229,7 @@ def test_back_off_grows_and_gives_up_within_its_bounds() -> None:
         started = time.monotonic()
         assert exporter.export([TRACE]) is False
         assert len(down.bodies) == 4 and time.monotonic() - started < 2.0
-        gaps = [b - a for a, b in zip(down.arrived, down.arrived[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(down.arrived)]
         assert gaps[0] >= 0.05 and gaps[1] >= 0.1 and gaps[2] >= 0.2  # half to all of 0.1, 0.2, 0.4 s
     finally:
         exporter.close()

@@ -48,7 +48,7 @@ def live(tmp_path_factory, provider):
 
 
 def test_health_needs_no_key_everything_else_does(live):
-    server, keys = live
+    server, _keys = live
     with server.client() as anon:
         assert anon.get("/healthz").json() == {"status": "ok"} and anon.get("/readyz").status_code == 200
         res = anon.post("/v1/search", json={"query": "vacation"})

@@ -123,7 +123,7 @@ def test_documents_upload_with_progress_escaping_and_delete(page, ui_server, art
 
 
 def test_evaluation_runs_are_charted(page, ui_server, artifacts):
-    server, keys = ui_server
+    _server, keys = ui_server
     sign_in(page, keys["admin"], "/#eval")
     row = page.wait_for_selector(".run-row")
     assert "tiny" in row.text_content()
@@ -142,7 +142,7 @@ def test_evaluation_runs_are_charted(page, ui_server, artifacts):
 
 
 def test_no_key_or_a_wrong_key_shows_an_error_and_no_data(page, ui_server, artifacts):
-    server, keys = ui_server
+    _server, keys = ui_server
     calls = []
     page.on("request", lambda r: calls.append(r.url) if "/v1/" in r.url else None)
     page.goto("/#documents")
