@@ -22,8 +22,19 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:
-    from .chat import ChatModel, GatewayChat
-    from .embedding import Embedder, LocalMiniLM, OpenAIEmbedder, make_embedder
-    from .gateway import Gateway
-    from .streaming import ChatStream
-    from .types import Attempt, CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult, Usage
+    # `X as X`: re-exported for type checkers (the names are loaded lazily at run time)
+    from .chat import ChatModel as ChatModel
+    from .chat import GatewayChat as GatewayChat
+    from .embedding import Embedder as Embedder
+    from .embedding import LocalMiniLM as LocalMiniLM
+    from .embedding import OpenAIEmbedder as OpenAIEmbedder
+    from .embedding import make_embedder as make_embedder
+    from .gateway import Gateway as Gateway
+    from .streaming import ChatStream as ChatStream
+    from .types import Attempt as Attempt
+    from .types import CallContext as CallContext
+    from .types import CallRecord as CallRecord
+    from .types import ChatMessage as ChatMessage
+    from .types import ChatRequest as ChatRequest
+    from .types import ChatResult as ChatResult
+    from .types import Usage as Usage
