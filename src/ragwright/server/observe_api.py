@@ -35,11 +35,10 @@ class FeedbackBody(BaseModel):
 
 def visible_trace(request: Request, trace_id: str, principal: Principal) -> dict[str, Any]:
     trace = state_of(request).ws.store.get_trace(trace_id)
-    mine = trace is not None and trace.get("tenant") == principal.tenant and (
-        trace.get("key_id") == principal.key_id or "admin" in principal.scopes)
-    if not mine:
+    if trace is None or trace.get("tenant") != principal.tenant or (
+            trace.get("key_id") != principal.key_id and "admin" not in principal.scopes):
         raise ApiError(404, "not_found", f"no trace '{trace_id}'")
-    return trace  # type: ignore[return-value]
+    return trace
 
 
 @router.get("/traces")

@@ -98,6 +98,8 @@ class AdoptingServer(uvicorn.Server):
         self._connecting -= 1
 
     def _protocol(self) -> asyncio.Protocol:
+        # uvicorn types http_protocol_class as asyncio.Protocol; the class it holds (httptools' or h11's
+        # protocol) takes these arguments
         return self.config.http_protocol_class(config=self.config, server_state=self.server_state,  # type: ignore[call-arg]
                                                app_state=self.lifespan.state)
 
@@ -153,8 +155,11 @@ class _Balancer:
         or still starting) is passed over, so that one slow worker never stops the accepting."""
         order = sorted((i for i, c in enumerate(self.channels) if c is not None), key=self.load)
         for i in order:
+            channel = self.channels[i]
+            if channel is None:  # detached since `order` was made: its worker died
+                continue
             try:
-                socket.send_fds(self.channels[i], [b"c"], [conn.fileno()])  # type: ignore[arg-type]
+                socket.send_fds(channel, [b"c"], [conn.fileno()])
                 self.given[i] += 1
                 return
             except OSError:  # full (BlockingIOError) or dead: the next one; a dead one is restarted
@@ -174,10 +179,12 @@ class Restarts:
 
     def due(self, i: int, now: float) -> bool:
         """Called while worker i is dead: whether to start it now (and then it counts as started)."""
-        if self.not_before[i] is None:  # just found dead
+        not_before = self.not_before[i]
+        if not_before is None:  # just found dead
             self.failures[i] = self.failures[i] + 1 if now - self.started[i] < self.quick_s else 0
-            self.not_before[i] = now + (min(self.cap_s, 0.5 * 2 ** (self.failures[i] - 1)) if self.failures[i] else 0.0)
-        if now < self.not_before[i]:  # type: ignore[operator]
+            not_before = now + (min(self.cap_s, 0.5 * 2.0 ** (self.failures[i] - 1)) if self.failures[i] else 0.0)
+            self.not_before[i] = not_before
+        if now < not_before:
             return False
         self.started[i], self.not_before[i] = now, None
         return True
