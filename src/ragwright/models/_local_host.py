@@ -23,8 +23,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 KEY_ENV = "RAGWRIGHT_LOCAL_KEY"
 HEALTH_PATH = "/ragwright/health"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -16,7 +17,10 @@ from .._packaged import packaged_file
 from ..errors import ModelError
 
 if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
     from ..config import EmbeddingSettings
+    from .shared_vectors import SharedVectors
 
 # The files named in ../shared/MODELS.md, checked before use so that a swapped file fails loudly.
 RECENT_QUERIES = 4096  # single texts (queries) whose vectors are kept
@@ -77,8 +81,8 @@ class LocalMiniLM:
         self.threads = threads or (os.cpu_count() or 1)
         self._session = None
         self._query_session = None
-        self._tokenizer = None
-        self._counter = None
+        self._tokenizer: Tokenizer | None = None
+        self._counter: Tokenizer | None = None
         self._lock = threading.Lock()
         # A server embeds many single queries at once: each runs on one thread, at most one per
         # core (more would only oversubscribe the cores and grow onnxruntime's buffers), and the
@@ -87,7 +91,7 @@ class LocalMiniLM:
         self._batch_lock = threading.Lock()
         self._recent: dict[str, np.ndarray] = {}
         self._recent_lock = threading.Lock()
-        self.shared: Any = None  # a SharedVectors of the server's worker processes, when there are several
+        self.shared: SharedVectors | None = None  # the server's worker processes', when there are several
 
     def warm_up(self) -> None:
         with self._lock:
@@ -120,9 +124,14 @@ class LocalMiniLM:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word-piece counts without special tokens or truncation, for token-bounded chunking."""
-        self.warm_up()
-        encs = self._counter.encode_batch(list(texts), add_special_tokens=False)
+        encs = self._tokenizers()[1].encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encs]
+
+    def _tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
+        """(truncating, counting), loaded on first use."""
+        self.warm_up()
+        assert self._tokenizer is not None and self._counter is not None  # warm_up sets both
+        return self._tokenizer, self._counter
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.warm_up()
@@ -177,7 +186,7 @@ class LocalMiniLM:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encs = self._tokenizer.encode_batch(list(texts))
+        encs = self._tokenizers()[0].encode_batch(list(texts))
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
@@ -240,7 +249,8 @@ class OpenAIEmbedder:
 
 def _normalise(arr: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return (arr / np.clip(norms, 1e-12, None)).astype(np.float32)
+    out: np.ndarray = (arr / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return out
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:

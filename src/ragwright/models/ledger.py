@@ -8,9 +8,10 @@ together they cannot overshoot a limit by more than one call's estimate error.""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from ..config import BudgetSettings, ModelSettings
 from .types import CallContext, ChatMessage, Usage
@@ -52,7 +53,7 @@ def max_cost_usd(spec: ModelSettings, input_tokens: int, max_tokens: int) -> flo
 
 def period_start(period: str, now: datetime | None = None) -> float:
     """Budgets reset on calendar boundaries in UTC; "total" never resets."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if period == "hour":
         start = now.replace(minute=0, second=0, microsecond=0)
     elif period == "day":

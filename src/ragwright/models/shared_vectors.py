@@ -29,7 +29,7 @@ class SharedVectors:
         return self._file.conn()
 
     def _digest(self, text: str) -> bytes:
-        return hashlib.sha256(f"{self.model}\0{text}".encode("utf-8")).digest()
+        return hashlib.sha256(f"{self.model}\0{text}".encode()).digest()
 
     def get(self, text: str) -> np.ndarray | None:
         try:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Sequence, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ValidationError
@@ -53,7 +54,7 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
 
 
-def generate(gateway: "Gateway", messages: Sequence[ChatMessage], schema: type[T], *, model: str,
+def generate(gateway: Gateway, messages: Sequence[ChatMessage], schema: type[T], *, model: str,
              max_retries: int = 2, temperature: float = 0.0, max_tokens: int = 512,
              context: CallContext = CallContext()) -> T:
     conversation = _with_schema(messages, schema)
@@ -79,7 +80,7 @@ class StructuredStream:
     """Partial objects (plain dicts, growing) while the JSON arrives; `value` is the validated
     object once the stream has ended."""
 
-    def __init__(self, gateway: "Gateway", messages: Sequence[ChatMessage], schema: type[BaseModel], *, model: str,
+    def __init__(self, gateway: Gateway, messages: Sequence[ChatMessage], schema: type[BaseModel], *, model: str,
                  temperature: float = 0.0, max_tokens: int = 512, context: CallContext = CallContext()) -> None:
         self.schema = schema
         self._stream = gateway.stream(_with_schema(messages, schema), model=model, temperature=temperature,

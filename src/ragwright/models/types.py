@@ -45,7 +45,7 @@ class ChatResult:
     finish_reason: str = ""
     cost_usd: float = 0.0
     cached: bool = False
-    attempts: list["Attempt"] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     incomplete: bool = False
 
     @property
@@ -71,7 +71,8 @@ class Attempt:
     kind: str = ""  # the ProviderError kind, when it failed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "status": self.status, "error": self.error, "latency_ms": round(self.latency_ms, 3)}
+        return {"model": self.model, "status": self.status, "error": self.error,
+                "latency_ms": round(self.latency_ms, 3)}
 
 
 @dataclass(slots=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ProviderError
 from .anthropic import AnthropicProvider
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["AnthropicProvider", "Delta", "OpenAIProvider", "Provider", "ProviderReply", "StreamCancel", "make_provider"]
 
 
-def make_provider(name: str, spec: "ModelSettings") -> Provider:
+def make_provider(name: str, spec: ModelSettings) -> Provider:
     """The provider for [models.NAME]. A key variable that is not set makes the model fail with
     kind "auth" (so a route falls back to the next model) instead of failing the whole call."""
     key = ""
@@ -39,10 +40,10 @@ class _Unusable:
         self.name = name
         self.why = why
 
-    def complete(self, request: "ChatRequest", timeout: float) -> ProviderReply:
+    def complete(self, request: ChatRequest, timeout: float) -> ProviderReply:
         raise ProviderError(self.name, "auth", self.why)
 
-    def stream(self, request: "ChatRequest", timeout: float, cancel: Any = None) -> Iterator[Delta | ProviderReply]:
+    def stream(self, request: ChatRequest, timeout: float, cancel: Any = None) -> Iterator[Delta | ProviderReply]:
         raise ProviderError(self.name, "auth", self.why)
         yield  # pragma: no cover
 

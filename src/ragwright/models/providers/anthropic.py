@@ -4,14 +4,14 @@ top-level field, `max_tokens` is required, and structured output is a forced too
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
 from ...errors import ProviderError
 from ..types import ChatRequest, Usage
-from .base import (Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error,
-                   transport_error)
+from .base import Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error, transport_error
 
 API_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"

@@ -8,8 +8,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -83,17 +84,18 @@ def make_client(headers: dict[str, str]) -> httpx.Client:
     return httpx.Client(headers=headers, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
 
 
-def transport_error(model: str, url: str, exc: Exception) -> ProviderError:
+def transport_error(model: str, url: str | httpx.URL, exc: Exception) -> ProviderError:
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(model, "timeout", f"{url} did not answer in time ({type(exc).__name__})")
-    return ProviderError(model, "connection", f"{url} unreachable or the connection broke ({type(exc).__name__}: {exc})")
+    return ProviderError(model, "connection",
+                         f"{url} unreachable or the connection broke ({type(exc).__name__}: {exc})")
 
 
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window",
                     "too many tokens")
 
 
-def status_error(model: str, url: str, status: int, body: str, headers: httpx.Headers) -> ProviderError:
+def status_error(model: str, url: str | httpx.URL, status: int, body: str, headers: httpx.Headers) -> ProviderError:
     """Sort an HTTP error into a kind: what to retry, what to fall back on, what to report."""
     low = body.lower()
     if status == 408:
@@ -151,11 +153,12 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
         return max(0.0, when.timestamp() - time.time())
 
 
-def parse_json(model: str, url: str, response: httpx.Response) -> dict[str, Any]:
+def parse_json(model: str, url: str | httpx.URL, response: httpx.Response) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError:
-        raise ProviderError(model, "malformed", f"{url} sent a body that is not JSON: {response.text[:200]!r}") from None
+        raise ProviderError(model, "malformed",
+                            f"{url} sent a body that is not JSON: {response.text[:200]!r}") from None
     if not isinstance(data, dict):
         raise ProviderError(model, "malformed", f"{url} sent JSON that is not an object")
     return data
@@ -163,7 +166,8 @@ def parse_json(model: str, url: str, response: httpx.Response) -> dict[str, Any]
 
 def sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
     """(event, data) pairs of a server-sent event stream."""
-    event, data = "", []
+    event = ""
+    data: list[str] = []
     for line in response.iter_lines():
         if not line:
             if data:

@@ -4,17 +4,18 @@ It serves OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp servers and most hosted 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ...errors import ProviderError
 from ..types import ChatRequest, Usage
+
 if TYPE_CHECKING:
     import numpy as np
 
-from .base import (Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error,
-                   transport_error)
+from .base import Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error, transport_error
 
 
 class OpenAIProvider:
@@ -58,8 +59,8 @@ class OpenAIProvider:
         except (KeyError, IndexError, TypeError, AttributeError):
             raise ProviderError(self.name, "malformed", f"{self._chat_url} sent no choices[0].message: "
                                 f"{resp.text[:200]!r}") from None
-        return ProviderReply(text=text, usage=_usage(data.get("usage")), finish_reason=choice.get("finish_reason") or "",
-                             refusal=message.get("refusal") or None)
+        return ProviderReply(text=text, usage=_usage(data.get("usage")),
+                             finish_reason=choice.get("finish_reason") or "", refusal=message.get("refusal") or None)
 
     def stream(self, request: ChatRequest, timeout: float,
                cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]:
@@ -104,7 +105,7 @@ class OpenAIProvider:
             raise ProviderError(self.name, "malformed", f"a stream event is not an object: {data[:120]!r}")
         return chunk
 
-    def embed(self, texts: list[str], timeout: float = 30.0) -> "np.ndarray":
+    def embed(self, texts: list[str], timeout: float = 30.0) -> np.ndarray:
         import numpy as np
 
         url = self.base_url + "/embeddings"
