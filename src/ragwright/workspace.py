@@ -189,9 +189,10 @@ class Workspace:
         return doc
 
     def evaluate_retrieval(self, data: str | Path, split: str = "test", pipeline: str = "default",
-                           progress: Callable[[int, str], None] | None = None) -> EvalRun:
+                           progress: Callable[[int, str], None] | None = None, *, tenant: str = "default") -> EvalRun:
         """Index a BEIR folder's corpus in its own store (reused while corpus and settings are
-        unchanged), run its queries, store the run here and return it."""
+        unchanged), run its queries, store the run here and return it. `tenant`: whose run it is
+        (over HTTP, only that tenant's admins read it)."""
         if pipeline not in PIPELINES:
             raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
         dataset = load_beir(Path(data), split)
@@ -212,12 +213,13 @@ class Workspace:
                                      pipeline=pipeline, config=config)
             if t is not None:
                 t.output = {"run_id": run.run_id, "metrics": run.metrics}
-        self.store.save_eval_run(run.to_dict())
+        self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
         return run
 
     def evaluate_answers(self, data: str | Path, split: str = "test", *, limit: int | None = None,
                          judge_model: str | ChatModel | None = None, gold_file: Path | None = None,
-                         concurrency: int = 4, progress: Callable[[int, str], None] | None = None) -> EvalRun:
+                         concurrency: int = 4, progress: Callable[[int, str], None] | None = None,
+                         tenant: str = "default") -> EvalRun:
         """Ask every query of a BEIR folder (in the same index as retrieval evaluation) and score the
         answers; judge verdicts are cached in this store, so a re-run repeats them exactly."""
         dataset = load_beir(Path(data), split)
@@ -237,7 +239,7 @@ class Workspace:
                                    config=index.settings.model_dump(mode="json", include={"retrieval", "answer"}))
             if t is not None:
                 t.output = {"run_id": run.run_id, "metrics": run.metrics}
-        self.store.save_eval_run(run.to_dict())
+        self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
         return run
 
     def _eval_index(self, name: str, fingerprint: str) -> "Workspace":

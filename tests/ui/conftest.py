@@ -58,7 +58,7 @@ def ui_server(tmp_path_factory, embedder):
     server = LiveServer(root / "data")
     keys = {"admin": server.key("acme", "read,write,admin"), "reader": server.key("acme", "read")}
     with Workspace(server.data_dir, embedder=embedder) as ws:  # a tiny run, so the charts have data
-        ws.evaluate_retrieval(make_beir(root / "tiny"))
+        ws.evaluate_retrieval(make_beir(root / "tiny"), tenant="acme")  # the keys' tenant: its admins see it
     server.start()
     try:
         with server.client(keys["admin"]) as admin:

@@ -100,7 +100,8 @@ def test_documents_upload_with_progress_escaping_and_delete(page, ui_server, art
     server, keys = ui_server
     sign_in(page, keys["admin"], "/#documents")
     page.wait_for_selector(".doc-row[data-source='leave-policy.md']")
-    hostile = "# <img src=x onerror=\"window.pwned=1\"> Rooftop garden\nThe rooftop garden opens at noon.\n"
+    # inline code keeps markup as text (raw HTML in Markdown is markup, and ingest drops it)
+    hostile = "# `<img src=x onerror=\"window.pwned=1\">` Rooftop garden\nThe rooftop garden opens at noon.\n"
     page.set_input_files("#upload-file", files=[{"name": "ui-note.md", "mimeType": "text/markdown",
                                                  "buffer": hostile.encode()}])
     page.click("#upload-form button[type=submit]")

@@ -40,17 +40,21 @@ def _print_run(run: Any) -> None:
     out.print(f"run {run.run_id}, {run.seconds:.1f} s")
 
 
+RunTenant = Annotated[str, typer.Option(help="The tenant the run belongs to: over HTTP only its admins read it")]
+
+
 @eval_app.command("retrieval")
 @guarded
 def eval_retrieval(
     data: DataOpt, split: Split = "test",
     pipeline: Annotated[str, typer.Option(help="default, hybrid, bm25 or dense")] = "default",
+    tenant: RunTenant = "default",
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:
     """nDCG@10, recall@10/100, MRR@10 and MAP@100 of a pipeline (trec_eval semantics)."""
     shown = progress(not as_json, label="eval", unit="documents indexed", verb="indexing")
     with workspace(data_dir, config) as ws, shown as (advance, _):
-        run = ws.evaluate_retrieval(data, split, pipeline, progress=advance)
+        run = ws.evaluate_retrieval(data, split, pipeline, progress=advance, tenant=tenant)
     if as_json:
         emit(run.summary())
     else:
@@ -66,13 +70,14 @@ def eval_answers(
     gold: Annotated[Optional[Path], typer.Option(help="Gold answers JSONL (default: answers.jsonl or "
                                                       "claims_SPLIT_labels.jsonl in the folder)")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight at once")] = 4,
+    tenant: RunTenant = "default",
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:
     """Ask every query; score citations, faithfulness, correctness, similarity and abstention."""
     shown = progress(not as_json, label="eval", unit="questions", verb="asking")
     with workspace(data_dir, config) as ws, shown as (advance, _):
         run = ws.evaluate_answers(data, split, limit=limit, judge_model=judge, gold_file=gold,
-                                  concurrency=concurrency, progress=advance)
+                                  concurrency=concurrency, progress=advance, tenant=tenant)
     if as_json:
         emit(run.summary())
     else:
