@@ -246,3 +246,16 @@ def test_an_upload_request_is_bounded_as_a_whole(ws):
         res = client.post("/v1/documents", headers=headers, files=few)
         assert res.status_code == 400 and f"at most {MAX_UPLOAD_FILES} files" in res.json()["error"]["message"]
     assert len(b"y" * 10_000) * (MAX_UPLOAD_FILES + 200) > limit
+
+
+def test_lax_request_types_and_a_schema_that_promises_more_than_the_server_takes(ws):
+    headers = bearer(ws, "t1", ["read"])
+    with TestClient(create_app(workspace=ws)) as client:
+        assert client.post("/v1/search", headers=headers, json={"query": "vacation", "k": "5"}).status_code == 422
+        assert client.post("/v1/ask", headers=headers, json={"question": "vacation?", "stream": "yes"}).status_code == 422
+        assert client.post("/v1/search", headers=headers, json={"query": "vacation", "k": 5}).status_code == 200
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+        assert schemas["SearchBody"]["properties"]["query"]["maxLength"] == ws.settings.answer.max_question_chars
+        assert schemas["AskBody"]["properties"]["question"]["maxLength"] == ws.settings.answer.max_question_chars
+        long = client.post("/v1/ask", headers=headers, json={"question": "why " * 1001})
+        assert long.status_code == 422 and "ragwright ask" not in long.text
