@@ -100,11 +100,13 @@ class Database:
         return StoreError(f"PostgreSQL at {self.shown}: {doing}: {_scrub(first, self.url)}")
 
     @contextmanager
-    def read(self, snapshot: bool = False, binary: bool = False) -> Iterator[Any]:
-        """A cursor in a read-only transaction; `snapshot`: REPEATABLE READ, so that several
-        queries see one committed state (an index refresh reads its generation and rows together);
+    def read(self, snapshot: bool = False, binary: bool = False, local: bool = False) -> Iterator[Any]:
+        """A cursor for reading. By default each statement is its own transaction (autocommit: one
+        round trip, where BEGIN ... COMMIT around a lone SELECT made three); `snapshot`: one
+        REPEATABLE READ transaction, so that several queries see one committed state (an index
+        refresh reads its generation and rows together); `local`: one transaction, for SET LOCAL;
         `binary`: results in binary (vectors: 14x faster to read than as text)."""
-        with self._transaction("read") as conn:
+        with self._transaction("read", snapshot or local) as conn:
             if snapshot:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             with conn.cursor(binary=binary) as cur:
@@ -114,7 +116,7 @@ class Database:
     def write(self, generation: bool = True) -> Iterator[tuple[Any, int]]:
         """(cursor, generation) in one transaction. With `generation`, the write generation is bumped
         first: its row lock serialises such writes, and the new value is what this write's chunks carry."""
-        with self._transaction("write") as conn:
+        with self._transaction("write", True) as conn:
             with conn.cursor() as cur:
                 value = 0
                 if generation:
@@ -124,13 +126,16 @@ class Database:
                 yield cur, value
 
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[Any]:
+    def _transaction(self, doing: str, transaction: bool = True) -> Iterator[Any]:
         from psycopg_pool import PoolTimeout
 
         if self.pool is None:
             raise StoreError(f"PostgreSQL at {self.shown}: the store is closed")
         try:
             with self.pool.connection() as conn:
+                if not transaction:
+                    yield conn
+                    return
                 with conn.transaction():
                     yield conn
         except PoolTimeout as exc:
