@@ -29,8 +29,17 @@ class _Section(BaseModel):
 # What is private by default: every structured type, secrets and people's names. Organisations,
 # places and dates stay: the detector is less sure of them (precision 0.36-0.78 on held-out text)
 # and questions need them.
-PRIVATE_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS",
-                    "US_DRIVER_LICENSE", "PERSON", "SECRET")
+PRIVATE_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "US_DRIVER_LICENSE",
+    "PERSON",
+    "SECRET",
+)
 
 
 class IngestSettings(_Section):
@@ -40,10 +49,14 @@ class IngestSettings(_Section):
     )
     max_file_mb: float = Field(50.0, gt=0)
     max_docx_uncompressed_mb: float = Field(
-        100.0, gt=0, description="what a DOCX may expand to, all members (media too: python-docx reads them all)")
+        100.0, gt=0, description="what a DOCX may expand to, all members (media too: python-docx reads them all)"
+    )
     max_docx_xml_elements: int = Field(
-        1_000_000, ge=1, description="XML tags a DOCX may hold, counted before parsing: python-docx spends about "
-                                     "20 us and 340 bytes on each (a 2,000-page book has about 500,000)")
+        1_000_000,
+        ge=1,
+        description="XML tags a DOCX may hold, counted before parsing: python-docx spends about "
+        "20 us and 340 bytes on each (a 2,000-page book has about 500,000)",
+    )
     parse_timeout_s: float = Field(120.0, gt=0, description="a DOCX or PDF still parsing then is stopped")
     parse_memory_mb: int = Field(1024, ge=64, description="memory a DOCX or PDF parse may use beyond the parser's own")
     chunk_tokens: int = Field(240, ge=32, le=8192)
@@ -51,12 +64,17 @@ class IngestSettings(_Section):
     fallback_encodings: list[str] = Field(default_factory=list)
     batch_chunks: int = Field(512, ge=1, le=100_000, description="chunks embedded and committed together")
     secrets: Literal["off", "flag", "redact"] = Field(
-        "flag", description="API keys, tokens and private keys in documents: flag reports them, redact also "
-                            "replaces them by <LABEL> before indexing")
+        "flag",
+        description="API keys, tokens and private keys in documents: flag reports them, redact also "
+        "replaces them by <LABEL> before indexing",
+    )
     redact_pii: Literal["off", "mask", "placeholder"] = Field(
-        "off", description="replace personal data in documents before indexing (mask: *****, placeholder: <LABEL>)")
-    pii_entities: list[str] = Field(default_factory=lambda: [e for e in PRIVATE_ENTITIES if e != "SECRET"],
-                                    description="what redact_pii replaces (Presidio labels)")
+        "off", description="replace personal data in documents before indexing (mask: *****, placeholder: <LABEL>)"
+    )
+    pii_entities: list[str] = Field(
+        default_factory=lambda: [e for e in PRIVATE_ENTITIES if e != "SECRET"],
+        description="what redact_pii replaces (Presidio labels)",
+    )
 
 
 class EmbeddingSettings(_Section):
@@ -87,18 +105,25 @@ class AnswerSettings(_Section):
     context_chunks: int = Field(5, ge=1, le=50)
     max_sentences: int = Field(3, ge=1, le=20)
     abstain_threshold: float | None = Field(
-        None, ge=-1, le=1, description="refuse below this similarity; unset = calibrated per workspace from how its "
-                                       "corpus scores off-topic probes (`ragwright calibrate`)")
+        None,
+        ge=-1,
+        le=1,
+        description="refuse below this similarity; unset = calibrated per workspace from how its "
+        "corpus scores off-topic probes (`ragwright calibrate`)",
+    )
     max_question_chars: int = Field(4000, ge=1, le=4000)  # the HTTP schema's limit too: it can only be lowered
     max_output_tokens: int = Field(400, ge=16)
     injection: Literal["off", "flag", "block", "drop"] = Field(
-        "off", description="prompt-injection policy of asks (and of chat with model rag:default): flag marks the "
-                           "answer, block refuses it, drop leaves flagged passages out and says so")
+        "off",
+        description="prompt-injection policy of asks (and of chat with model rag:default): flag marks the "
+        "answer, block refuses it, drop leaves flagged passages out and says so",
+    )
 
 
 class ModelSettings(_Section):
     provider: Literal["openai", "anthropic", "local"] = Field(
-        "openai", description="wire protocol; local = the bundled SmolLM2, started on first use")
+        "openai", description="wire protocol; local = the bundled SmolLM2, started on first use"
+    )
     base_url: str = Field("", description="required for openai; anthropic defaults to https://api.anthropic.com")
     model: str
     api_key_env: str = Field("", description="the environment variable that holds the key")
@@ -107,21 +132,29 @@ class ModelSettings(_Section):
     output_price_per_mtok: float = Field(0.0, ge=0)
     timeout_s: float = Field(60.0, gt=0, description="per attempt")
     keep_alive_s: float = Field(
-        600.0, ge=0, description="provider local: the server is shared by later calls and processes, and exits "
-                                 "after this long without a request; 0: one server per process, stopped with it")
+        600.0,
+        ge=0,
+        description="provider local: the server is shared by later calls and processes, and exits "
+        "after this long without a request; 0: one server per process, stopped with it",
+    )
     max_retries: int | None = Field(None, ge=0, le=10, description="retries of this model (default: gateway's)")
     json_mode: Literal["json_schema", "json_object", "none"] = Field(
-        "json_schema", description="how structured output is asked for: OpenAI json_schema, llama.cpp's "
-                                   "json_object + schema, or only in the prompt")
+        "json_schema",
+        description="how structured output is asked for: OpenAI json_schema, llama.cpp's "
+        "json_object + schema, or only in the prompt",
+    )
     privacy: Literal["none", "redact"] = Field(
-        "none", description="redact: personal data is replaced by placeholders before any request reaches this "
-                            "model, and restored in its answer")
+        "none",
+        description="redact: personal data is replaced by placeholders before any request reaches this "
+        "model, and restored in its answer",
+    )
     privacy_entities: list[str] = Field(
         default_factory=lambda: list(PRIVATE_ENTITIES),
-        description="what privacy = redact hides (Presidio labels; SECRET = API keys, tokens, private keys)")
+        description="what privacy = redact hides (Presidio labels; SECRET = API keys, tokens, private keys)",
+    )
 
     @model_validator(mode="after")
-    def _needs_url(self) -> "ModelSettings":
+    def _needs_url(self) -> ModelSettings:
         if self.provider == "openai" and not self.base_url:
             raise ValueError("provider 'openai' needs base_url, e.g. http://127.0.0.1:8011/v1")
         return self
@@ -130,12 +163,17 @@ class ModelSettings(_Section):
 class RouteSettings(_Section):
     models: list[str] = Field(min_length=1)
     injection: Literal["off", "flag", "block"] = Field(
-        "off", description="prompt-injection policy for the user's messages on this route: flag notes it in the "
-                           "trace, block refuses the call")
+        "off",
+        description="prompt-injection policy for the user's messages on this route: flag notes it in the "
+        "trace, block refuses the call",
+    )
     strategy: Literal["priority", "lowest_latency", "lowest_cost"] = "priority"
     deadline_s: float | None = Field(
-        None, gt=0, description="for the whole call (default: gateway.deadline_s; unset too: each model's "
-                                "timeout_s plus its retries' pauses, summed over the route)")
+        None,
+        gt=0,
+        description="for the whole call (default: gateway.deadline_s; unset too: each model's "
+        "timeout_s plus its retries' pauses, summed over the route)",
+    )
     fallback_on_refusal: bool = False
 
 
@@ -148,8 +186,11 @@ class BudgetSettings(_Section):
 
 class GatewaySettings(_Section):
     deadline_s: float | None = Field(
-        None, gt=0, description="default deadline per call, all attempts included (unset: derived from the "
-                                "models' timeout_s, see RouteSettings.deadline_s)")
+        None,
+        gt=0,
+        description="default deadline per call, all attempts included (unset: derived from the "
+        "models' timeout_s, see RouteSettings.deadline_s)",
+    )
     max_retries: int = Field(2, ge=0, le=10)
     retry_base_s: float = Field(0.25, ge=0)
     retry_cap_s: float = Field(8.0, ge=0)
@@ -166,17 +207,25 @@ class ObserveSettings(_Section):
     traces: bool = Field(True, description="keep a trace of every search, ask, chat and evaluation in the store")
     retention_days: float = Field(30.0, gt=0)
     redact: Literal["auto", "on", "off"] = Field(
-        "auto", description="store traces with personal data replaced by <LABEL> (auto: when a model has "
-                            "privacy = \"redact\")")
-    otlp_endpoint: str = Field("", description="an OTLP/HTTP collector (e.g. http://127.0.0.1:4318): traces are "
-                                               "also sent there; empty = nothing leaves the machine")
+        "auto",
+        description='store traces with personal data replaced by <LABEL> (auto: when a model has privacy = "redact")',
+    )
+    otlp_endpoint: str = Field(
+        "",
+        description="an OTLP/HTTP collector (e.g. http://127.0.0.1:4318): traces are "
+        "also sent there; empty = nothing leaves the machine",
+    )
     otlp_headers: dict[str, str] = Field(default_factory=dict, description="e.g. an Authorization header")
     otlp_include_text: bool = Field(False, description="also export questions, passages and answers")
 
 
 class ServerSettings(_Section):
-    max_body_mb: float = Field(1.0, gt=0, description="largest request body but a file upload (uploads have "
-                                                      "ingest.max_file_mb): refused with 413 as it arrives")
+    max_body_mb: float = Field(
+        1.0,
+        gt=0,
+        description="largest request body but a file upload (uploads have "
+        "ingest.max_file_mb): refused with 413 as it arrives",
+    )
 
 
 class Settings(BaseSettings):
@@ -213,15 +262,15 @@ class Settings(BaseSettings):
         return self.data_dir / "ragwright.db"
 
 
-_toml_values: ContextVar[dict[str, Any]] = ContextVar("ragwright_toml_values", default={})
+_toml_values: ContextVar[dict[str, Any] | None] = ContextVar("ragwright_toml_values", default=None)
 
 
 class _TomlValues(PydanticBaseSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _toml_values.get().get(field_name), field_name, False
+        return (_toml_values.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_toml_values.get())
+        return dict(_toml_values.get() or {})
 
 
 def find_config_file(explicit: Path | None = None) -> Path | None:
@@ -263,8 +312,12 @@ def load_settings(config_file: Path | None = None, data_dir: Path | None = None,
         settings.data_dir = Path(data_dir)
     elif home:
         settings.data_dir = Path(home)
-    elif path is not None and "data_dir" in values and not Path(settings.data_dir).is_absolute() \
-            and "RAGWRIGHT_DATA_DIR" not in os.environ:
+    elif (
+        path is not None
+        and "data_dir" in values
+        and not Path(settings.data_dir).is_absolute()
+        and "RAGWRIGHT_DATA_DIR" not in os.environ
+    ):
         settings.data_dir = path.parent / settings.data_dir
     return settings
 
@@ -300,7 +353,7 @@ def _allowed_keys(loc: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
-DEFAULT_TOML = '''\
+DEFAULT_TOML = """\
 # ragwright configuration. Every key is optional; the values shown are the defaults.
 # Environment variables override this file: RAGWRIGHT_HOME=DIR, RAGWRIGHT_RETRIEVAL__K=20, ...
 
@@ -399,4 +452,4 @@ max_body_mb = 1                        # larger request bodies get 413 (uploads:
 # subject = ""                         # one key/tenant/route/model; empty: each one separately
 # limit_usd = 10
 # period = "day"                       # "hour", "day", "month" or "total"
-'''
+"""

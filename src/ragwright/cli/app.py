@@ -5,29 +5,49 @@ exit non-zero."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from ..config import DEFAULT_CONFIG_NAME, DEFAULT_TOML
-from .common import (EXIT_ERROR, EXIT_FAILED_FILES, ConfigFile, DataDir, Filter, Json, emit, err, guarded, out,
-                     parse_filters, workspace)
 from .calibrate import calibrate
+from .common import (
+    EXIT_ERROR,
+    EXIT_FAILED_FILES,
+    ConfigFile,
+    DataDir,
+    Filter,
+    Json,
+    emit,
+    err,
+    guarded,
+    out,
+    parse_filters,
+    workspace,
+)
 from .evaluation import eval_app
-from .learn import learn
 from .guard import guard_app
 from .ingest_report import print_ingest_report
+from .learn import learn
 from .models import chat, models_app, usage
 from .observe import dataset_app, feedback, traces_app
 from .progress import progress
 from .server import audit, keys_app, serve
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Cited, grounded answers from your own documents.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Cited, grounded answers from your own documents.",
+)
+
+
 @app.command()
 @guarded
-def init(config: ConfigFile = None, force: Annotated[bool, typer.Option(help="Overwrite an existing file")] = False) -> None:
+def init(
+    config: ConfigFile = None, force: Annotated[bool, typer.Option(help="Overwrite an existing file")] = False
+) -> None:
     """Write a commented ragwright.toml with every setting and its default."""
     path = config or Path(DEFAULT_CONFIG_NAME)
     if path.exists() and not force:
@@ -41,14 +61,18 @@ def init(config: ConfigFile = None, force: Annotated[bool, typer.Option(help="Ov
 @guarded
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files and folders (folders are walked recursively)")],
-    include: Annotated[Optional[list[str]], typer.Option("--include", help="Glob a file must match; repeatable")] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Glob to skip; repeatable")] = None,
+    include: Annotated[list[str] | None, typer.Option("--include", help="Glob a file must match; repeatable")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob to skip; repeatable")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Drop documents whose files are gone")] = False,
-    tenant: Annotated[str, typer.Option(help="Tenant the documents belong to: the server's keys of this tenant "
-                                              "read them")] = "default",
-    groups: Annotated[str, typer.Option(help="Comma-separated groups that may read them (empty: the whole "
-                                              "tenant)")] = "",
-    data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+    tenant: Annotated[
+        str, typer.Option(help="Tenant the documents belong to: the server's keys of this tenant read them")
+    ] = "default",
+    groups: Annotated[
+        str, typer.Option(help="Comma-separated groups that may read them (empty: the whole tenant)")
+    ] = "",
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
     """Ingest Markdown, text, HTML, PDF and DOCX files; unchanged files are skipped."""
     from ..types import Access
@@ -89,8 +113,12 @@ def documents(data_dir: DataDir = None, config: ConfigFile = None, as_json: Json
 
 @app.command()
 @guarded
-def delete(ref: Annotated[str, typer.Argument(help="Document id or path")], data_dir: DataDir = None,
-           config: ConfigFile = None, as_json: Json = False) -> None:
+def delete(
+    ref: Annotated[str, typer.Argument(help="Document id or path")],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
+) -> None:
     """Delete a document and everything derived from it (chunks, vectors, full-text rows)."""
     with workspace(data_dir, config) as ws:
         doc = ws.delete(ref)
@@ -104,9 +132,14 @@ def delete(ref: Annotated[str, typer.Argument(help="Document id or path")], data
 @guarded
 def search(
     query: Annotated[str, typer.Argument(help="What to look for")],
-    k: Annotated[Optional[int], typer.Option("--k", min=1, max=1000, help="Number of results (default: retrieval.k)")] = None,
+    k: Annotated[
+        int | None, typer.Option("--k", min=1, max=1000, help="Number of results (default: retrieval.k)")
+    ] = None,
     mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense")] = "hybrid",
-    filters: Filter = None, data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+    filters: Filter = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
     """Hybrid search (BM25 + dense, fused); prints the best chunks."""
     if mode not in ("hybrid", "bm25", "dense"):
@@ -126,15 +159,20 @@ def search(
 @guarded
 def ask(
     question: Annotated[str, typer.Argument(help="Your question")],
-    filters: Filter = None, data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+    filters: Filter = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
     """Answer from the documents; every sentence cites its sources. Abstains when evidence is weak."""
     with workspace(data_dir, config) as ws:
         answer = ws.ask(question, parse_filters(filters))
     if as_json:
         data = answer.to_dict()
-        data["citations"] = [{k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")}
-                             for c in data["citations"]]
+        data["citations"] = [
+            {k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")}
+            for c in data["citations"]
+        ]
         emit(data)
         return
     out.print(answer.answer, markup=False)

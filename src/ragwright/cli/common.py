@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,10 +19,15 @@ from ..workspace import Workspace
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default: $RAGWRIGHT_HOME or ./.ragwright)")]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: ./ragwright.toml if present)")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default: $RAGWRIGHT_HOME or ./.ragwright)")
+]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="Config file (default: ./ragwright.toml if present)")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout")]
-Filter = Annotated[Optional[list[str]], typer.Option("--filter", help="FIELD=VALUE (doc_id, source, format, title, metadata.KEY); repeatable")]
+Filter = Annotated[
+    list[str] | None,
+    typer.Option("--filter", help="FIELD=VALUE (doc_id, source, format, title, metadata.KEY); repeatable"),
+]
 
 EXIT_FAILED_FILES, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130
 

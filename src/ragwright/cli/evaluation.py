@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,8 +15,9 @@ from ..evaluate.compare import compare_runs, gate
 from .common import ConfigFile, DataDir, Json, emit, err, guarded, out, workspace
 from .progress import progress
 
-eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval and answers on BEIR-layout datasets; compare "
-                                                  "runs; gate regressions.")
+eval_app = typer.Typer(
+    no_args_is_help=True, help="Measure retrieval and answers on BEIR-layout datasets; compare runs; gate regressions."
+)
 DataOpt = Annotated[Path, typer.Option("--data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")]
 Split = Annotated[str, typer.Option(help="qrels split")]
 EXIT_REGRESSION = 1
@@ -35,8 +36,9 @@ def _print_run(run: Any) -> None:
     for name, cov in run.coverage.items():
         if cov.get("unmeasured"):
             reasons = "; ".join(f"{why} ({n})" for why, n in cov["reasons"].items())
-            out.print(f"{name}: measured on {cov['measured']}, unmeasured on {cov['unmeasured']}: {reasons}",
-                      markup=False)
+            out.print(
+                f"{name}: measured on {cov['measured']}, unmeasured on {cov['unmeasured']}: {reasons}", markup=False
+            )
     out.print(f"run {run.run_id}, {run.seconds:.1f} s")
 
 
@@ -46,10 +48,13 @@ RunTenant = Annotated[str, typer.Option(help="The tenant the run belongs to: ove
 @eval_app.command("retrieval")
 @guarded
 def eval_retrieval(
-    data: DataOpt, split: Split = "test",
+    data: DataOpt,
+    split: Split = "test",
     pipeline: Annotated[str, typer.Option(help="default, hybrid, bm25 or dense")] = "default",
     tenant: RunTenant = "default",
-    data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
     """nDCG@10, recall@10/100, MRR@10 and MAP@100 of a pipeline (trec_eval semantics)."""
     shown = progress(not as_json, label="eval", unit="documents indexed", verb="indexing")
@@ -64,20 +69,33 @@ def eval_retrieval(
 @eval_app.command("answers")
 @guarded
 def eval_answers(
-    data: DataOpt, split: Split = "test",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N queries")] = None,
-    judge: Annotated[Optional[str], typer.Option(help="A [models.NAME] that judges faithfulness and correctness")] = None,
-    gold: Annotated[Optional[Path], typer.Option(help="Gold answers JSONL (default: answers.jsonl or "
-                                                      "claims_SPLIT_labels.jsonl in the folder)")] = None,
+    data: DataOpt,
+    split: Split = "test",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N queries")] = None,
+    judge: Annotated[str | None, typer.Option(help="A [models.NAME] that judges faithfulness and correctness")] = None,
+    gold: Annotated[
+        Path | None,
+        typer.Option(help="Gold answers JSONL (default: answers.jsonl or claims_SPLIT_labels.jsonl in the folder)"),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight at once")] = 4,
     tenant: RunTenant = "default",
-    data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
     """Ask every query; score citations, faithfulness, correctness, similarity and abstention."""
     shown = progress(not as_json, label="eval", unit="questions", verb="asking")
     with workspace(data_dir, config) as ws, shown as (advance, _):
-        run = ws.evaluate_answers(data, split, limit=limit, judge_model=judge, gold_file=gold,
-                                  concurrency=concurrency, progress=advance, tenant=tenant)
+        run = ws.evaluate_answers(
+            data,
+            split,
+            limit=limit,
+            judge_model=judge,
+            gold_file=gold,
+            concurrency=concurrency,
+            progress=advance,
+            tenant=tenant,
+        )
     if as_json:
         emit(run.summary())
     else:
@@ -95,13 +113,14 @@ def eval_runs(data_dir: DataDir = None, config: ConfigFile = None, as_json: Json
         return
     for r in runs:
         metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in r["metrics"].items())
-        out.print(f"{r['run_id']}  {r['kind']:9} {r['dataset']}/{r['split']}  {r['pipeline']:10} {metrics}",
-                  markup=False)
+        out.print(
+            f"{r['run_id']}  {r['kind']:9} {r['dataset']}/{r['split']}  {r['pipeline']:10} {metrics}", markup=False
+        )
 
 
 def _load_run(ws: Any, ref: str) -> dict[str, Any]:
     """A stored run by id, or a run saved as JSON (`ragwright eval show RUN --json > baseline.json`)."""
-    run = ws.store.get_eval_run(ref)
+    run: dict[str, Any] | None = ws.store.get_eval_run(ref)
     if run is not None:
         return run
     path = Path(ref)
@@ -118,8 +137,12 @@ def _load_run(ws: Any, ref: str) -> dict[str, Any]:
 
 @eval_app.command("show")
 @guarded
-def eval_show(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id or saved run file")],
-              data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False) -> None:
+def eval_show(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id or saved run file")],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
+) -> None:
     """Show a run; with --json the whole run, which `eval gate --baseline FILE` accepts."""
     with workspace(data_dir, config) as ws:
         run = _load_run(ws, run_ref)
@@ -133,9 +156,14 @@ def eval_show(run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id
 
 @eval_app.command("compare")
 @guarded
-def eval_compare(run_a: Annotated[str, typer.Argument(metavar="RUN_A")], run_b: Annotated[str, typer.Argument(metavar="RUN_B")],
-                 top: Annotated[int, typer.Option(min=0, help="Queries that changed most to show")] = 10,
-                 data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False) -> None:
+def eval_compare(
+    run_a: Annotated[str, typer.Argument(metavar="RUN_A")],
+    run_b: Annotated[str, typer.Argument(metavar="RUN_B")],
+    top: Annotated[int, typer.Option(min=0, help="Queries that changed most to show")] = 10,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
+) -> None:
     """Per-measure deltas B - A with a paired permutation test, and the queries that moved most."""
     with workspace(data_dir, config) as ws:
         cmp = compare_runs(_load_run(ws, run_a), _load_run(ws, run_b), top=top)
@@ -162,32 +190,51 @@ def eval_compare(run_a: Annotated[str, typer.Argument(metavar="RUN_A")], run_b: 
 @guarded
 def eval_gate(
     baseline: Annotated[str, typer.Option(help="Baseline run id or saved run file")],
-    candidate: Annotated[Optional[str], typer.Option(help="Candidate run (default: the newest stored run of the "
-                                                          "same kind, dataset, split and pipeline)")] = None,
+    candidate: Annotated[
+        str | None,
+        typer.Option(
+            help="Candidate run (default: the newest stored run of the same kind, dataset, split and pipeline)"
+        ),
+    ] = None,
     max_drop: Annotated[float, typer.Option(min=0, help="Largest allowed drop of any measure (absolute)")] = 0.01,
-    metric: Annotated[Optional[list[str]], typer.Option(help="Measure to gate; repeatable (default: all)")] = None,
-    data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+    metric: Annotated[list[str] | None, typer.Option(help="Measure to gate; repeatable (default: all)")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
     """Exit 1 when the candidate run falls more than --max-drop below the baseline on any measure."""
     with workspace(data_dir, config) as ws:
         base = _load_run(ws, baseline)
         cand = _load_run(ws, candidate) if candidate else _newest_like(ws, base)
     if base.get("dataset_hash") != cand.get("dataset_hash"):
-        raise RagwrightError(f"runs {base['run_id']} and {cand['run_id']} measured different data "
-                             "(dataset hashes differ): a gate needs the same dataset")
+        raise RagwrightError(
+            f"runs {base['run_id']} and {cand['run_id']} measured different data "
+            "(dataset hashes differ): a gate needs the same dataset"
+        )
     checks = gate(base, cand, max_drop, metric)
     failed = [c for c in checks if not c.passed]
     if as_json:
-        emit({"baseline": base["run_id"], "candidate": cand["run_id"], "max_drop": max_drop, "passed": not failed,
-              "checks": [_as_dict(c) for c in checks]})
+        emit(
+            {
+                "baseline": base["run_id"],
+                "candidate": cand["run_id"],
+                "max_drop": max_drop,
+                "passed": not failed,
+                "checks": [_as_dict(c) for c in checks],
+            }
+        )
     else:
         for c in checks:
             status = "ok  " if c.passed else "FAIL"
             drop = "" if c.drop is None else f" drop {c.drop:+.4f}"
-            out.print(f"{status} {c.metric}: {_fmt(c.baseline)} -> {_fmt(c.candidate)}{drop} {c.note}".rstrip(),
-                      markup=False)
-        out.print(f"{'passed' if not failed else 'REGRESSION'}: {cand['run_id']} against baseline {base['run_id']}, "
-                  f"max drop {max_drop}", markup=False)
+            out.print(
+                f"{status} {c.metric}: {_fmt(c.baseline)} -> {_fmt(c.candidate)}{drop} {c.note}".rstrip(), markup=False
+            )
+        out.print(
+            f"{'passed' if not failed else 'REGRESSION'}: {cand['run_id']} against baseline {base['run_id']}, "
+            f"max drop {max_drop}",
+            markup=False,
+        )
     if failed:
         raise typer.Exit(EXIT_REGRESSION)
 
@@ -199,22 +246,32 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 
 def _newest_like(ws: Any, base: dict[str, Any]) -> dict[str, Any]:
-    same = [r for r in ws.store.list_eval_runs() if r["run_id"] != base["run_id"]
-            and (r["kind"], r["dataset"], r["split"], r["pipeline"]) ==
-            (base.get("kind"), base.get("dataset"), base.get("split"), base.get("pipeline"))]
+    same = [
+        r
+        for r in ws.store.list_eval_runs()
+        if r["run_id"] != base["run_id"]
+        and (r["kind"], r["dataset"], r["split"], r["pipeline"])
+        == (base.get("kind"), base.get("dataset"), base.get("split"), base.get("pipeline"))
+    ]
     if not same:
-        raise NotFoundError(f"no stored {base.get('kind')} run on {base.get('dataset')}/{base.get('split')} with "
-                            f"pipeline {base.get('pipeline')} besides the baseline: run the evaluation first, "
-                            "or name one with --candidate")
-    return ws.store.get_eval_run(same[-1]["run_id"])
+        raise NotFoundError(
+            f"no stored {base.get('kind')} run on {base.get('dataset')}/{base.get('split')} with "
+            f"pipeline {base.get('pipeline')} besides the baseline: run the evaluation first, "
+            "or name one with --candidate"
+        )
+    found: dict[str, Any] = ws.store.get_eval_run(same[-1]["run_id"])
+    return found
 
 
 @eval_app.command("report")
 @guarded
-def eval_report(runs: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids or saved run files")],
-                out_file: Annotated[Path, typer.Option("--out", help="HTML file to write")] = Path("report.html"),
-                worst: Annotated[int, typer.Option(min=0, help="Worst queries shown per run")] = 10,
-                data_dir: DataDir = None, config: ConfigFile = None) -> None:
+def eval_report(
+    runs: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids or saved run files")],
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write")] = Path("report.html"),
+    worst: Annotated[int, typer.Option(min=0, help="Worst queries shown per run")] = 10,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
     """A self-contained HTML page (no network needed) with metric charts and the worst queries."""
     from ..evaluate.report import render_report
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,30 +25,49 @@ from .common import EXIT_FAILED_FILES, Json, emit, err, guarded, out
 if TYPE_CHECKING:
     from ..guard.pii import PiiSpan
 
-guard_app = typer.Typer(no_args_is_help=True,
-                        help="Find PII and prompt injection in text; redact PII (all offline).")
+guard_app = typer.Typer(no_args_is_help=True, help="Find PII and prompt injection in text; redact PII (all offline).")
 
 BATCH = 32  # lines scanned together: the name tagger's model runs in batches
 MODES = ("mask", "placeholder", "pseudonym")
 SOURCES = ("user", "retrieved")
 
-Text = Annotated[Optional[str], typer.Argument(help="The text ('-' reads standard input); or use --file",
-                                               show_default=False)]
-File = Annotated[Optional[Path], typer.Option(
-    "--file", "-f", help="JSONL with a \"text\" field per line ('-': standard input); prints one JSON object "
-                         "per line, in order, an {\"error\", \"line\"} object for a bad line", show_default=False)]
-Source = Annotated[str, typer.Option(help="Whose text: 'user' (a message) or 'retrieved' (a document chunk); "
-                                          "each has its own injection threshold")]
-Mode = Annotated[str, typer.Option(help="mask (*****), placeholder (<PERSON>) or pseudonym (<PERSON_1>, numbered "
-                                        "per text; --json adds the mapping back)")]
+Text = Annotated[
+    str | None, typer.Argument(help="The text ('-' reads standard input); or use --file", show_default=False)
+]
+File = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="JSONL with a \"text\" field per line ('-': standard input); prints one JSON object "
+        'per line, in order, an {"error", "line"} object for a bad line',
+        show_default=False,
+    ),
+]
+Source = Annotated[
+    str,
+    typer.Option(
+        help="Whose text: 'user' (a message) or 'retrieved' (a document chunk); each has its own injection threshold"
+    ),
+]
+Mode = Annotated[
+    str,
+    typer.Option(
+        help="mask (*****), placeholder (<PERSON>) or pseudonym (<PERSON_1>, numbered "
+        "per text; --json adds the mapping back)"
+    ),
+]
 Process = Callable[[Sequence[str]], list[dict[str, Any]]]  # texts -> one JSON-ready result each
 
 
 def _one_text(text: str | None, file: Path | None) -> str | None:
     """The single text to process, or None when --file is used; a ValueError (exit 2) for neither or both."""
     if (text is None) == (file is None):
-        raise ValueError("give a TEXT argument ('-' for standard input) or --file F, not both" if text is not None
-                         else "give a TEXT argument ('-' for standard input) or --file F")
+        raise ValueError(
+            "give a TEXT argument ('-' for standard input) or --file F, not both"
+            if text is not None
+            else "give a TEXT argument ('-' for standard input) or --file F"
+        )
     if text is None:
         return None
     return sys.stdin.read() if text == "-" else text
@@ -75,10 +95,10 @@ def _parse(fh: IO[bytes]) -> Iterator[tuple[int, str | None, str | None]]:
             continue
         except ValueError as exc:
             what = "blank line" if not raw.strip() else f"not JSON ({exc})"
-            yield n, None, f"line {n}: {what}; expected an object with a \"text\" field"
+            yield n, None, f'line {n}: {what}; expected an object with a "text" field'
             continue
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            yield n, None, f"line {n}: expected a JSON object with a string \"text\" field"
+            yield n, None, f'line {n}: expected a JSON object with a string "text" field'
             continue
         yield n, row["text"], None
 
@@ -89,7 +109,7 @@ def _run_file(file: Path, process: Process) -> None:
     batch: list[tuple[int, str | None, str | None]] = []
 
     def flush() -> None:
-        results = iter(process([text for _, text, error in batch if error is None]))
+        results = iter(process([text for _, text, error in batch if error is None and text is not None]))
         for n, _, error in batch:
             emit(next(results) if error is None else {"error": error, "line": n})
         sys.stdout.flush()
@@ -115,7 +135,6 @@ def _spans(spans: Sequence[PiiSpan]) -> list[dict[str, Any]]:
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, not '{value}'")
-
 
 
 def _run(text: str | None, file: Path | None, as_json: bool, process: Process) -> tuple[str, dict[str, Any]] | None:
@@ -145,8 +164,10 @@ def scan(text: Text = None, file: File = None, source: Source = "user", as_json:
     def process(texts: Sequence[str]) -> list[dict[str, Any]]:
         found = pii.scan_many(texts) if texts else []
         verdicts = injection.check_many(texts, source) if texts else []
-        return [{"pii": _spans(f), "injection": {"score": v.score, "flagged": v.flagged, "reasons": v.reasons}}
-                for f, v in zip(found, verdicts)]
+        return [
+            {"pii": _spans(f), "injection": {"score": v.score, "flagged": v.flagged, "reasons": v.reasons}}
+            for f, v in zip(found, verdicts, strict=True)
+        ]
 
     shown = _run(text, file, as_json, process)
     if shown is not None:
@@ -166,7 +187,7 @@ def redact(text: Text = None, file: File = None, mode: Mode = "placeholder", as_
 
     def process(texts: Sequence[str]) -> list[dict[str, Any]]:
         results = []
-        for t, found in zip(texts, pii.scan_many(texts) if texts else []):
+        for t, found in zip(texts, pii.scan_many(texts) if texts else [], strict=True):
             names = Pseudonymizer() if mode == "pseudonym" else None  # one per text: placeholders are per request
             item: dict[str, Any] = {"text": redact_text(t, found, mode, names), "pii": _spans(found)}  # type: ignore[arg-type]
             if names is not None:
@@ -185,8 +206,15 @@ def redact(text: Text = None, file: File = None, mode: Mode = "placeholder", as_
 
 # -- human-readable output -------------------------------------------------------------------
 
-_STYLES = {"PERSON": "bold magenta", "ORGANIZATION": "bold blue", "LOCATION": "bold green",
-           "STREET_ADDRESS": "green", "EMAIL_ADDRESS": "bold cyan", "URL": "cyan", "PHONE_NUMBER": "bold yellow"}
+_STYLES = {
+    "PERSON": "bold magenta",
+    "ORGANIZATION": "bold blue",
+    "LOCATION": "bold green",
+    "STREET_ADDRESS": "green",
+    "EMAIL_ADDRESS": "bold cyan",
+    "URL": "cyan",
+    "PHONE_NUMBER": "bold yellow",
+}
 
 
 def _render_scan(text: str, result: dict[str, Any], threshold: float) -> None:

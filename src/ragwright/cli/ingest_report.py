@@ -20,14 +20,18 @@ def print_ingest_report(report: IngestReport, prune: bool) -> None:
         err.print(f"[red]failed:[/red] {escape(failure.path)}: {escape(failure.error)}", markup=True)
     _print_skipped(report)
     for found in report.flagged:
-        note = (" (indexed as they are: ingest.secrets = \"redact\" replaces them)"
-                if found["secrets"] and not found["redacted_secrets"] else " (redacted before indexing)")
-        err.print(f"[yellow]flagged:[/yellow] {escape(found['source'])}: {escape(describe(found))}{note}",
-                  markup=True)
+        note = (
+            ' (indexed as they are: ingest.secrets = "redact" replaces them)'
+            if found["secrets"] and not found["redacted_secrets"]
+            else " (redacted before indexing)"
+        )
+        err.print(f"[yellow]flagged:[/yellow] {escape(found['source'])}: {escape(describe(found))}{note}", markup=True)
     pruned = f", {report.pruned} pruned" if prune else ""
     skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
-    err.print(f"{report.ingested} ingested, {report.unchanged} unchanged, {len(report.failed)} failed{skipped}, "
-              f"{report.chunks} chunks{pruned}")
+    err.print(
+        f"{report.ingested} ingested, {report.unchanged} unchanged, {len(report.failed)} failed{skipped}, "
+        f"{report.chunks} chunks{pruned}"
+    )
 
 
 def _print_skipped(report: IngestReport) -> None:

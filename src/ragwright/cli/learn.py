@@ -3,7 +3,7 @@ restores the version that was active before, `--status` lists the kept versions.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -12,14 +12,21 @@ from rich.table import Table
 from .common import EXIT_FAILED_FILES, ConfigFile, DataDir, Json, emit, err, workspace
 
 
-def learn(rollback: Annotated[bool, typer.Option("--rollback", help="Restore the version active before this "
-                                                                    "one (or retrieval as shipped)")] = False,
-          status: Annotated[bool, typer.Option("--status", help="List the kept versions; change nothing")] = False,
-          force: Annotated[bool, typer.Option("--force", help="Activate even if held-out feedback got worse")] = False,
-          seed: Annotated[int, typer.Option(help="Seed of the adapter's training")] = 0,
-          data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False) -> None:
+def learn(
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Restore the version active before this one (or retrieval as shipped)")
+    ] = False,
+    status: Annotated[bool, typer.Option("--status", help="List the kept versions; change nothing")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Activate even if held-out feedback got worse")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the adapter's training")] = 0,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
+) -> None:
     """Learn from relevance marks in the feedback to improve retrieval, with no paid provider."""
-    from ..feedback.learn import NotImproved, learn as run_learn, rollback as run_rollback
+    from ..feedback.learn import NotImproved
+    from ..feedback.learn import learn as run_learn
+    from ..feedback.learn import rollback as run_rollback
 
     if sum([rollback, status, force]) > 1:
         raise ValueError("give one of --rollback, --status or --force")
@@ -53,8 +60,10 @@ def learn(rollback: Annotated[bool, typer.Option("--rollback", help="Restore the
         return
     _show_report(report)
     before = f"version {report['previous_version']}" if report["previous_version"] else "retrieval as shipped"
-    err.print(f"version {report['version']} ({report['chosen']['kind']}) is active; it replaced {before}, "
-              "which `ragwright learn --rollback` restores")
+    err.print(
+        f"version {report['version']} ({report['chosen']['kind']}) is active; it replaced {before}, "
+        "which `ragwright learn --rollback` restores"
+    )
 
 
 def _show_report(report: dict[str, Any]) -> None:
@@ -71,8 +80,12 @@ def _show_report(report: dict[str, Any]) -> None:
         ("nDCG@10 held out", f"{val['ndcg@10_before']:.4f} as shipped -> {val['ndcg@10_after']:.4f} learned"),
         ("per query", f"{val['wins']} better, {val['losses']} worse, {val['ties']} unchanged"),
         ("candidates", ", ".join(f"{k} {v:.4f}" for k, v in val["candidates"].items())),
-        ("chosen", chosen["kind"] + (f", adapter {chosen['adapter_epochs']} epochs" if chosen["adapter_epochs"]
-                                     else "") + (f", memory {chosen['memory']}" if chosen["memory"] else "")),
+        (
+            "chosen",
+            chosen["kind"]
+            + (f", adapter {chosen['adapter_epochs']} epochs" if chosen["adapter_epochs"] else "")
+            + (f", memory {chosen['memory']}" if chosen["memory"] else ""),
+        ),
         ("seconds", str(report.get("seconds", ""))),
     ]
     for name, value in rows:
@@ -89,8 +102,13 @@ def _show_versions(versions: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for v in versions:
         val = v["report"].get("validation", {})
-        table.add_row(str(v["version"]), "yes" if v["active"] else "", v["kind"],
-                      datetime.fromtimestamp(v["created_at"], timezone.utc).isoformat(timespec="seconds"),
-                      f"{val.get('ndcg@10_before', 0):.4f} -> {val.get('ndcg@10_after', 0):.4f}", str(v["marks"]),
-                      str(v["previous"] or ""))
+        table.add_row(
+            str(v["version"]),
+            "yes" if v["active"] else "",
+            v["kind"],
+            datetime.fromtimestamp(v["created_at"], UTC).isoformat(timespec="seconds"),
+            f"{val.get('ndcg@10_before', 0):.4f} -> {val.get('ndcg@10_after', 0):.4f}",
+            str(v["marks"]),
+            str(v["previous"] or ""),
+        )
     err.print(table)

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from types import TracebackType
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from rich.console import Console
 
 from .common import err
 
 EVERY_S = 5.0  # seconds between two plain lines
+Advance = Callable[[float, str], None]  # (work done, current item)
+OnStart = Callable[[int], None]  # the total, once known
 
 
 def duration(seconds: float) -> str:
     """40 s, 3 min 05 s, 1 h 02 min: precise enough for a person, short enough for a log line."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -57,7 +64,7 @@ class Tally:
 class _Ticker:
     """Writes the tally's line every `every_s` seconds until stopped."""
 
-    def __init__(self, tally: Tally, stream: TextIO, every_s: float) -> None:
+    def __init__(self, tally: Tally, stream: IO[str], every_s: float) -> None:
         self.tally, self.stream, self.every_s = tally, stream, every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
@@ -79,16 +86,24 @@ class progress:
     """`with progress(enabled) as (advance, on_start)`: advance(n, item) after each item,
     on_start(total) once the total is known. (None, None) when disabled."""
 
-    def __init__(self, enabled: bool, *, label: str = "ingest", unit: str = "files", verb: str = "ingesting",
-                 console: Console | None = None, every_s: float | None = None) -> None:
+    def __init__(
+        self,
+        enabled: bool,
+        *,
+        label: str = "ingest",
+        unit: str = "files",
+        verb: str = "ingesting",
+        console: Console | None = None,
+        every_s: float | None = None,
+    ) -> None:
         self.enabled, self.verb = enabled, verb
         self.console = console or err
         self.tally = Tally(label, unit)
         self.every_s = EVERY_S if every_s is None else every_s
-        self._bar = None
+        self._bar: Progress | None = None
         self._ticker: _Ticker | None = None
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self) -> tuple[Advance, OnStart] | tuple[None, None]:
         if not self.enabled:
             return None, None
         if self.console.is_terminal:
@@ -105,13 +120,27 @@ class progress:
 
         return advance, on_start
 
-    def _start_bar(self):  # noqa: ANN202
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+    def _start_bar(self) -> tuple[Advance, OnStart]:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self._bar = bar = Progress(TextColumn(f"[bold]{self.verb}"), BarColumn(), MofNCompleteColumn(),
-                                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                   TextColumn("{task.description}"), console=self.console, transient=True)
+        self._bar = bar = Progress(
+            TextColumn(f"[bold]{self.verb}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=self.console,
+            transient=True,
+        )
         bar.__enter__()
         task = bar.add_task("", total=None)
 
@@ -120,8 +149,8 @@ class progress:
 
         return advance, lambda total: bar.update(task, total=total)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._ticker is not None:
             self._ticker.stop()
         if self._bar is not None:
-            self._bar.__exit__(*exc)
+            self._bar.__exit__(kind, exc, tb)

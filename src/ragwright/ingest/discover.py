@@ -6,11 +6,12 @@ asked for that)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from pathspec import GitIgnoreSpec
 
@@ -37,8 +38,10 @@ class _Globs:
 
     @classmethod
     def of(cls, include: list[str], exclude: list[str]) -> _Globs:
-        return cls(GitIgnoreSpec.from_lines(include) if include else None,
-                   GitIgnoreSpec.from_lines(exclude) if exclude else None)
+        return cls(
+            GitIgnoreSpec.from_lines(include) if include else None,
+            GitIgnoreSpec.from_lines(exclude) if exclude else None,
+        )
 
     def skips_folder(self, rel: str) -> bool:
         """An excluded folder is not walked at all (as in git, nothing inside it can be taken back)."""
@@ -84,7 +87,7 @@ def discover(paths: Iterable[str | Path], include: list[str], exclude: list[str]
         else:
             root = path.resolve()
             found.roots.append(root)
-            _walk(path, globs, lambda p: add(p, root), found)
+            _walk(path, globs, functools.partial(add, root=root), found)
     return found
 
 

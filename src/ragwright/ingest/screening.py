@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..config import IngestSettings
 from ..types import Block, IngestReport
@@ -20,14 +21,19 @@ from ..types import Block, IngestReport
 if TYPE_CHECKING:
     from ..guard.pii import PiiSpan
 
-SECRET_TYPES = {"API_KEY": "API key", "AWS_ACCESS_KEY": "AWS access key", "GITHUB_TOKEN": "GitHub token",
-                "SLACK_TOKEN": "Slack token", "JWT": "JSON Web Token", "PRIVATE_KEY": "private key",
-                "SECRET": "password or secret assigned to a name"}
+SECRET_TYPES = {
+    "API_KEY": "API key",
+    "AWS_ACCESS_KEY": "AWS access key",
+    "GITHUB_TOKEN": "GitHub token",
+    "SLACK_TOKEN": "Slack token",
+    "JWT": "JSON Web Token",
+    "PRIVATE_KEY": "private key",
+    "SECRET": "password or secret assigned to a name",
+}
 _MAX_REREAD = 64 * 1024 * 1024  # a file to find line numbers in is read again only up to this size
 
 
-def screen_blocks(blocks: Sequence[Block], source: str, settings: IngestSettings,
-                  report: IngestReport) -> list[Block]:
+def screen_blocks(blocks: Sequence[Block], source: str, settings: IngestSettings, report: IngestReport) -> list[Block]:
     if settings.secrets == "off" and settings.redact_pii == "off":
         return list(blocks)
     from ..guard.redact import guard_document
@@ -37,17 +43,27 @@ def screen_blocks(blocks: Sequence[Block], source: str, settings: IngestSettings
     pii: Counter[str] = Counter()
     out = []
     for block in blocks:
-        guarded = guard_document(block.text, redact_secrets=settings.secrets == "redact", pii_mode=pii_mode,
-                                 entities=settings.pii_entities if pii_mode else None)
+        guarded = guard_document(
+            block.text,
+            redact_secrets=settings.secrets == "redact",
+            pii_mode=pii_mode,
+            entities=settings.pii_entities if pii_mode else None,
+        )
         secrets += [(block, s) for s in guarded.secrets]
         pii.update(s.label for s in guarded.pii)
         out.append(replace(block, text=guarded.text) if guarded.text != block.text else block)
     if settings.secrets == "off":
         secrets = []
     if secrets or pii:
-        report.flagged.append({"source": source, "secrets": dict(Counter(s.label for _, s in secrets)),
-                               "redacted_secrets": settings.secrets == "redact" and bool(secrets),
-                               "pii": dict(pii), "found": locate(source, blocks, secrets)})
+        report.flagged.append(
+            {
+                "source": source,
+                "secrets": dict(Counter(s.label for _, s in secrets)),
+                "redacted_secrets": settings.secrets == "redact" and bool(secrets),
+                "pii": dict(pii),
+                "found": locate(source, blocks, secrets),
+            }
+        )
     return out
 
 
@@ -61,8 +77,14 @@ def locate(source: str, blocks: Sequence[Block], secrets: Sequence[tuple[Block, 
     found = []
     for block, span in secrets:
         line = None if block.page is not None else lines.find(_needles(span.text))
-        found.append({"type": SECRET_TYPES.get(span.label, span.label.replace("_", " ").lower()), "label": span.label,
-                      "line": line, "page": block.page})
+        found.append(
+            {
+                "type": SECRET_TYPES.get(span.label, span.label.replace("_", " ").lower()),
+                "label": span.label,
+                "line": line,
+                "page": block.page,
+            }
+        )
     return found
 
 
@@ -116,8 +138,9 @@ def describe(found: dict[str, Any]) -> str:
     2 EMAIL_ADDRESS" (types and places, never values)."""
     parts = []
     for item in found.get("found", []):
-        where = (f" on line {item['line']}" if item.get("line") else
-                 f" on page {item['page']}" if item.get("page") else "")
+        where = (
+            f" on line {item['line']}" if item.get("line") else f" on page {item['page']}" if item.get("page") else ""
+        )
         parts.append(item["type"] + where)
     parts += [f"{n} {label}" for label, n in found.get("pii", {}).items()]
     return ", ".join(parts)
