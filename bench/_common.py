@@ -25,8 +25,12 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def add_data_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help=f"folder holding scifact/corpus.jsonl and scifact/queries.jsonl (default: {DEFAULT_DATA})")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"folder holding scifact/corpus.jsonl and scifact/queries.jsonl (default: {DEFAULT_DATA})",
+    )
 
 
 def scifact_paths(data: Path) -> tuple[Path, Path]:
@@ -36,9 +40,11 @@ def scifact_paths(data: Path) -> tuple[Path, Path]:
     missing = [p for p in (corpus, queries) if not p.is_file()]
     if missing:
         names = ", ".join(str(p) for p in missing)
-        sys.exit(f"bench: SciFact data not found (missing: {names}).\n"
-                 f"Put the BEIR SciFact files (corpus.jsonl, queries.jsonl) under {data}/scifact/ "
-                 f"or point --data at the folder that holds them.")
+        sys.exit(
+            f"bench: SciFact data not found (missing: {names}).\n"
+            f"Put the BEIR SciFact files (corpus.jsonl, queries.jsonl) under {data}/scifact/ "
+            f"or point --data at the folder that holds them."
+        )
     return corpus, queries
 
 
@@ -59,10 +65,12 @@ def git_state() -> dict[str, Any] | None:
 
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.split("\n")
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
         return None
     return {"commit": commit, "src_uncommitted": [line[3:] for line in dirty if line.strip()]}
@@ -103,6 +111,7 @@ class Stopwatch:
             finally:
                 self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
                 self.calls[name] = self.calls.get(name, 0) + 1
+
         return timed
 
     @contextmanager
@@ -201,9 +210,13 @@ class MachineLoad:
         busy, steal, own, wall = (e - s for e, s in zip(end, self.start))
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         other = max(busy - own, 0.0)
-        return {"wall_s": round(wall, 1), "own_cpu_s": round(own, 1), "other_processes_cpu_s": round(other, 1),
-                "other_processes_share_of_machine": round(other / max(wall * cpus, 1e-9), 3),
-                "steal_s": round(steal, 1)}
+        return {
+            "wall_s": round(wall, 1),
+            "own_cpu_s": round(own, 1),
+            "other_processes_cpu_s": round(other, 1),
+            "other_processes_share_of_machine": round(other / max(wall * cpus, 1e-9), 3),
+            "steal_s": round(steal, 1),
+        }
 
 
 def proc_cpu_s(pid: int) -> float | None:
@@ -259,9 +272,11 @@ class LoadBesideChildren:
 
 def say_machine_load(m: dict[str, Any] | None, steal: bool = False) -> None:
     if m:
-        say(f"machine load: other processes used {m['other_processes_cpu_s']} CPU-s "
+        say(
+            f"machine load: other processes used {m['other_processes_cpu_s']} CPU-s "
             f"({100 * m['other_processes_share_of_machine']:.0f}% of the machine) during this {m['wall_s']} s run"
-            + (f"; steal {m['steal_s']} s" if steal else ""))
+            + (f"; steal {m['steal_s']} s" if steal else "")
+        )
 
 
 def cpu_steal_s() -> float | None:

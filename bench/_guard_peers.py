@@ -53,8 +53,14 @@ def char_wb(text: str, lo: int = 2, hi: int = 5) -> list[str]:
 class TfidfLR:
     """TfidfVectorizer + LogisticRegression in numpy, checked against scikit-learn 1.7.2 (the peers)."""
 
-    def __init__(self, texts: Sequence[str], y: np.ndarray, C: float = 1.0, analyzer=words,  # type: ignore[no-untyped-def]
-                 sublinear: bool = False) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        y: np.ndarray,
+        C: float = 1.0,
+        analyzer=words,  # type: ignore[no-untyped-def]
+        sublinear: bool = False,
+    ) -> None:
         self.analyzer, self.sublinear = analyzer, sublinear
         docs = [analyzer(t) for t in texts]
         self.vocab = {w: i for i, w in enumerate(sorted({w for d in docs for w in d}))}

@@ -87,8 +87,14 @@ def measure(ws: Workspace, dataset, learned, name: str | None = None) -> dict[st
 
 def simulate(ws: Workspace, train, seen: int) -> dict[str, int]:
     """One search per train query and feedback on the results the user saw."""
-    counts = {"queries": 0, "relevant_marks": 0, "not_relevant_marks": 0, "queries_with_relevant": 0,
-              "relevant_docs": 0, "relevant_docs_unseen": 0}
+    counts = {
+        "queries": 0,
+        "relevant_marks": 0,
+        "not_relevant_marks": 0,
+        "queries_with_relevant": 0,
+        "relevant_docs": 0,
+        "relevant_docs_unseen": 0,
+    }
     for qid, text in train.queries.items():
         results = ws.search(text, k=seen)
         (trace,) = ws.store.list_traces(limit=1, name="search")
@@ -109,12 +115,15 @@ def simulate(ws: Workspace, train, seen: int) -> dict[str, int]:
 
 def compare(before: dict[str, float], after: dict[str, float]) -> dict[str, float | int]:
     qs = list(before)
-    return {"queries": len(qs), "ndcg@10_before": round(sum(before.values()) / len(qs), 4),
-            "ndcg@10_after": round(sum(after[q] for q in qs) / len(qs), 4),
-            "delta": round(sum(after[q] - before[q] for q in qs) / len(qs), 4),
-            "wins": sum(after[q] > before[q] + 1e-9 for q in qs),
-            "losses": sum(after[q] < before[q] - 1e-9 for q in qs),
-            "ties": sum(abs(after[q] - before[q]) <= 1e-9 for q in qs)}
+    return {
+        "queries": len(qs),
+        "ndcg@10_before": round(sum(before.values()) / len(qs), 4),
+        "ndcg@10_after": round(sum(after[q] for q in qs) / len(qs), 4),
+        "delta": round(sum(after[q] - before[q] for q in qs) / len(qs), 4),
+        "wins": sum(after[q] > before[q] + 1e-9 for q in qs),
+        "losses": sum(after[q] < before[q] - 1e-9 for q in qs),
+        "ties": sum(abs(after[q] - before[q]) <= 1e-9 for q in qs),
+    }
 
 
 def main() -> None:
@@ -144,10 +153,12 @@ def main() -> None:
         t0 = time.perf_counter()
         counts = simulate(ws, train, args.seen)
         simulate_s = time.perf_counter() - t0
-        say(f"feedback: {counts['queries']} train queries, {counts['relevant_marks']} relevant and "
+        say(
+            f"feedback: {counts['queries']} train queries, {counts['relevant_marks']} relevant and "
             f"{counts['not_relevant_marks']} not relevant marks in {simulate_s:.0f} s; "
             f"{counts['relevant_docs_unseen']} of {counts['relevant_docs']} relevant documents were not in the "
-            f"top {args.seen} and could not be marked")
+            f"top {args.seen} and could not be marked"
+        )
         feedback_queries = {normal(f["query"]) for f in ws.store.list_feedback()}
         traced = {normal(str(t["input"].get("query", ""))) for t in ws.store.list_traces(limit=10**6)}
         assert not (feedback_queries | traced) & test_texts, "a test query reached the feedback or the traces"
@@ -161,8 +172,12 @@ def main() -> None:
         measure(ws, test, None, "warm-up")  # indexes loaded, query embeddings cached: what remains is search
         before = measure(ws, test, None, "as shipped")
         after = measure(ws, test, "active", "learned")
-        parts = {"adapter only": LearnedModel(W=model.W), "memory only": LearnedModel(
-            examples=model.examples, tenants=model.tenants, marks=model.marks, params=model.params)}
+        parts = {
+            "adapter only": LearnedModel(W=model.W),
+            "memory only": LearnedModel(
+                examples=model.examples, tenants=model.tenants, marks=model.marks, params=model.params
+            ),
+        }
         alone = {name: measure(ws, test, m) for name, m in parts.items()}
         rolled = rollback(ws.store)
         restored = measure(ws, test, "active")
@@ -171,11 +186,20 @@ def main() -> None:
     result = compare(before, after)
     by_group = groups(test, train, before, after)
     changes = sorted(before, key=lambda q: after[q] - before[q])
-    largest = {"gains": [change(test, q, before, after) for q in reversed(changes[-5:])],
-               "losses": [change(test, q, before, after) for q in changes[:5] if after[q] < before[q]]}
-    rows = [["as shipped", result["ndcg@10_before"], "", "", ""],
-            ["learned (" + report["chosen"]["kind"] + ")", result["ndcg@10_after"], result["wins"], result["losses"],
-             result["ties"]]]
+    largest = {
+        "gains": [change(test, q, before, after) for q in reversed(changes[-5:])],
+        "losses": [change(test, q, before, after) for q in changes[:5] if after[q] < before[q]],
+    }
+    rows = [
+        ["as shipped", result["ndcg@10_before"], "", "", ""],
+        [
+            "learned (" + report["chosen"]["kind"] + ")",
+            result["ndcg@10_after"],
+            result["wins"],
+            result["losses"],
+            result["ties"],
+        ],
+    ]
     for name, scores in alone.items():
         r = compare(before, scores)
         rows.append([f"  {name}", r["ndcg@10_after"], r["wins"], r["losses"], r["ties"]])
@@ -183,31 +207,56 @@ def main() -> None:
     say()
     say(table(rows, ["SciFact test (300 queries)", "nDCG@10", "wins", "losses", "ties"]))
     say()
-    say(table([[g, r["queries"], r["ndcg@10_before"], r["ndcg@10_after"], r["wins"], r["losses"]]
-               for g, r in by_group.items() if r["queries"]],
-              ["test queries", "n", "before", "after", "wins", "losses"]))
+    say(
+        table(
+            [
+                [g, r["queries"], r["ndcg@10_before"], r["ndcg@10_after"], r["wins"], r["losses"]]
+                for g, r in by_group.items()
+                if r["queries"]
+            ],
+            ["test queries", "n", "before", "after", "wins", "losses"],
+        )
+    )
     val = report["validation"]
-    say(f"\nlearn: {report['pairs']['relevant']} relevant / {report['pairs']['not_relevant']} not relevant pairs "
+    say(
+        f"\nlearn: {report['pairs']['relevant']} relevant / {report['pairs']['not_relevant']} not relevant pairs "
         f"from {report['feedback']['queries']} queries in {learn_s:.0f} s; held-out feedback nDCG@10 "
-        f"{val['ndcg@10_before']:.4f} -> {val['ndcg@10_after']:.4f}; chosen {report['chosen']}")
+        f"{val['ndcg@10_before']:.4f} -> {val['ndcg@10_after']:.4f}; chosen {report['chosen']}"
+    )
     p50 = {name: percentiles_ms(v)["p50"] for name, v in LATENCY.items()}
-    say(f"search p50 (k=100, query embeddings cached): {p50['as shipped']:.1f} ms as shipped, "
-        f"{p50['learned']:.1f} ms learned")
+    say(
+        f"search p50 (k=100, query embeddings cached): {p50['as shipped']:.1f} ms as shipped, "
+        f"{p50['learned']:.1f} ms learned"
+    )
     say(f"target: +0.02 nDCG@10 on test -> {result['delta']:+.4f} ({'met' if result['delta'] >= 0.02 else 'NOT met'})")
     for kind in ("gains", "losses"):
         for c in largest[kind]:
             say(f"  {kind:6} {c['delta']:+.3f} {c['query'][:90]}")
-    emit({"benchmark": "feedback_learning", "dataset": "scifact", "feedback_split": "train", "measured_split": "test",
-          "seen_per_query": args.seen, "feedback": counts,
-          "train_queries_left_out_as_test_duplicates": duplicates, "learn": report, "test": result,
-          "test_parts": {name: compare(before, s) for name, s in alone.items()},
-          "test_by_group": by_group, "largest_changes": largest,
-          "rollback": {**rolled, "restores_exactly": restored == before},
-          "target_delta": 0.02, "target_met": result["delta"] >= 0.02,
-          "search_latency_ms_k100_embedding_cached": {name: percentiles_ms(v) for name, v in LATENCY.items()
-                                                      if name != "warm-up"},
-          "seconds": {"feedback": round(simulate_s, 1), "learn": round(learn_s, 1), "test": round(test_s, 1)},
-          "machine_load": load.report(), "environment": environment()})
+    emit(
+        {
+            "benchmark": "feedback_learning",
+            "dataset": "scifact",
+            "feedback_split": "train",
+            "measured_split": "test",
+            "seen_per_query": args.seen,
+            "feedback": counts,
+            "train_queries_left_out_as_test_duplicates": duplicates,
+            "learn": report,
+            "test": result,
+            "test_parts": {name: compare(before, s) for name, s in alone.items()},
+            "test_by_group": by_group,
+            "largest_changes": largest,
+            "rollback": {**rolled, "restores_exactly": restored == before},
+            "target_delta": 0.02,
+            "target_met": result["delta"] >= 0.02,
+            "search_latency_ms_k100_embedding_cached": {
+                name: percentiles_ms(v) for name, v in LATENCY.items() if name != "warm-up"
+            },
+            "seconds": {"feedback": round(simulate_s, 1), "learn": round(learn_s, 1), "test": round(test_s, 1)},
+            "machine_load": load.report(),
+            "environment": environment(),
+        }
+    )
 
 
 def groups(test, train, before, after) -> dict[str, dict]:
@@ -222,8 +271,13 @@ def groups(test, train, before, after) -> dict[str, dict]:
 
 
 def change(test, q, before, after) -> dict:
-    return {"query_id": q, "query": test.queries[q], "before": round(before[q], 4), "after": round(after[q], 4),
-            "delta": round(after[q] - before[q], 4)}
+    return {
+        "query_id": q,
+        "query": test.queries[q],
+        "before": round(before[q], 4),
+        "after": round(after[q], 4),
+        "delta": round(after[q] - before[q], 4),
+    }
 
 
 if __name__ == "__main__":

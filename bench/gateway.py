@@ -68,26 +68,42 @@ TARGET_IMPORT_S = 0.3
 TARGET_RSS_MIB = 60.0
 
 MAX_TOKENS = 16
-_PASSAGE = ("The committee reviewed the quarterly report on regional water quality and found that nitrate "
-            "levels in three of the five monitored rivers had fallen since the new fertiliser rules took effect, "
-            "while phosphate levels stayed roughly flat. Sampling followed the protocol agreed in the previous "
-            "year, with samples taken upstream and downstream of each treatment works every second week. ")
+_PASSAGE = (
+    "The committee reviewed the quarterly report on regional water quality and found that nitrate "
+    "levels in three of the five monitored rivers had fallen since the new fertiliser rules took effect, "
+    "while phosphate levels stayed roughly flat. Sampling followed the protocol agreed in the previous "
+    "year, with samples taken upstream and downstream of each treatment works every second week. "
+)
 # Two prompts: a trivial one, and one the size of a RAG answer prompt (a system prompt, then five
 # retrieved passages of about 240 tokens each and a question): some costs grow with the prompt.
 PROMPTS = {
     "short": [{"role": "user", "content": "hi"}],
-    "rag": [{"role": "system", "content": "Answer from the numbered passages only and cite them as [n]. "
-                                          "If they do not hold the answer, say so."},
-            {"role": "user", "content": "".join(f"[{i}] " + _PASSAGE * 4 + "\n\n" for i in range(1, 6))
-             + "Question: what happened to nitrate levels, and how were the samples taken?"}],
+    "rag": [
+        {
+            "role": "system",
+            "content": "Answer from the numbered passages only and cite them as [n]. "
+            "If they do not hold the answer, say so.",
+        },
+        {
+            "role": "user",
+            "content": "".join(f"[{i}] " + _PASSAGE * 4 + "\n\n" for i in range(1, 6))
+            + "Question: what happened to nitrate levels, and how were the samples taken?",
+        },
+    ],
 }
 MESSAGES = PROMPTS["short"]
 ANSWER = "ok"
-COMPLETION = json.dumps({
-    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
-}, separators=(",", ":")).encode()
+COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
+    },
+    separators=(",", ":"),
+).encode()
 
 # The fault soak: the primary's server fails this share of chat requests, split evenly between
 # these kinds; a delayed answer comes after FAULT_DELAY_S, past the primary's attempt timeout.
@@ -114,16 +130,20 @@ def pin(cpu: int | None) -> None:
 
 # -- the server (its own process: `gateway.py --serve`) -------------------------------------------
 
+
 def _response(status: str, body: bytes, extra: str = "") -> bytes:
-    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-            f"connection: keep-alive\r\n{extra}\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        f"connection: keep-alive\r\n{extra}\r\n"
+    ).encode() + body
 
 
 OK_RESPONSE = _response("200 OK", COMPLETION)
 FAULT_RESPONSES = {
     "http_500": _response("500 Internal Server Error", b'{"error":{"message":"bench: injected server error"}}'),
-    "http_429": _response("429 Too Many Requests", b'{"error":{"message":"bench: injected rate limit"}}',
-                          "retry-after: 0\r\n"),
+    "http_429": _response(
+        "429 Too Many Requests", b'{"error":{"message":"bench: injected rate limit"}}', "retry-after: 0\r\n"
+    ),
     "malformed": _response("200 OK", b'{"id":"chatcmpl-bench","choices":[{"index":0,"message":{"role":"assist'),
 }
 
@@ -154,7 +174,7 @@ def serve(fault_rate: float, seed: int, cpu: int | None) -> None:
                         length = int(value)
                 if len(self.buf) < end + 4 + length:
                     return
-                self.buf = self.buf[end + 4 + length:]
+                self.buf = self.buf[end + 4 + length :]
                 if not self.answer(head.split(b"\r\n", 1)[0]):
                     return
 
@@ -200,8 +220,15 @@ class Server:
     """A `gateway.py --serve` process, started here and ended here."""
 
     def __init__(self, *, fault_rate: float = 0.0, seed: int = 0, cpu: int | None = None) -> None:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", "--fault-rate", str(fault_rate),
-               "--seed", str(seed)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve",
+            "--fault-rate",
+            str(fault_rate),
+            "--seed",
+            str(seed),
+        ]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -230,6 +257,7 @@ class Server:
 
 
 # -- the LiteLLM worker (its own venv: `gateway.py --worker`) ---------------------------------------
+
 
 def worker() -> None:
     """Driven over stdin/stdout, one JSON object a line: setup, then run commands; results go to
@@ -278,14 +306,18 @@ def _worker_setup(base_url: str, backup_url: str) -> tuple[dict[str, Callable[[]
     for prompt, messages in PROMPTS.items():
         body = {"model": "m", "messages": messages, "max_tokens": MAX_TOKENS, "temperature": 0}
         calls[f"direct/{prompt}"] = lambda body=body: client.post(url, json=body).json()["choices"][0]["message"][
-            "content"]
+            "content"
+        ]
     try:
         import openai
 
         oa = openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, timeout=5.0)
         for prompt, messages in PROMPTS.items():
-            calls[f"openai/{prompt}"] = lambda m=messages: oa.chat.completions.create(
-                model="m", messages=m, max_tokens=MAX_TOKENS, temperature=0).choices[0].message.content
+            calls[f"openai/{prompt}"] = lambda m=messages: (
+                oa.chat.completions.create(model="m", messages=m, max_tokens=MAX_TOKENS, temperature=0)
+                .choices[0]
+                .message.content
+            )
         info["openai"] = version("openai")
         info["clients"].append("openai")
     except ImportError:
@@ -299,31 +331,65 @@ def _worker_setup(base_url: str, backup_url: str) -> tuple[dict[str, Callable[[]
     litellm.telemetry = False
     litellm.suppress_debug_info = True
     info["litellm"] = version("litellm")
-    router = Router(model_list=[
-        {"model_name": "primary", "litellm_params": {"model": "openai/m", "api_base": base_url, "api_key": "sk-bench",
-                                                     "timeout": 5.0}},
-        {"model_name": "backup", "litellm_params": {"model": "openai/m2", "api_base": backup_url,
-                                                    "api_key": "sk-bench"}},
-    ], fallbacks=[{"primary": ["backup"]}], num_retries=2, timeout=5.0)
+    router = Router(
+        model_list=[
+            {
+                "model_name": "primary",
+                "litellm_params": {"model": "openai/m", "api_base": base_url, "api_key": "sk-bench", "timeout": 5.0},
+            },
+            {
+                "model_name": "backup",
+                "litellm_params": {"model": "openai/m2", "api_base": backup_url, "api_key": "sk-bench"},
+            },
+        ],
+        fallbacks=[{"primary": ["backup"]}],
+        num_retries=2,
+        timeout=5.0,
+    )
     for prompt, messages in PROMPTS.items():
-        calls[f"litellm/{prompt}"] = lambda m=messages: litellm.completion(
-            model="openai/m", api_base=base_url, api_key="sk-bench", messages=m, max_tokens=MAX_TOKENS,
-            temperature=0, timeout=5.0).choices[0].message.content
-        calls[f"router/{prompt}"] = lambda m=messages: router.completion(
-            model="primary", messages=m, max_tokens=MAX_TOKENS, temperature=0).choices[0].message.content
+        calls[f"litellm/{prompt}"] = lambda m=messages: (
+            litellm.completion(
+                model="openai/m",
+                api_base=base_url,
+                api_key="sk-bench",
+                messages=m,
+                max_tokens=MAX_TOKENS,
+                temperature=0,
+                timeout=5.0,
+            )
+            .choices[0]
+            .message.content
+        )
+        calls[f"router/{prompt}"] = lambda m=messages: (
+            router.completion(model="primary", messages=m, max_tokens=MAX_TOKENS, temperature=0)
+            .choices[0]
+            .message.content
+        )
     info["clients"] += ["litellm", "router"]
     return calls, info
 
 
 class Worker:
     def __init__(self, python: Path, base_url: str, backup_url: str, cpu: int | None, log: Path) -> None:
-        env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", HF_HUB_OFFLINE="1", LITELLM_TELEMETRY="False",
-                   PYTHONDONTWRITEBYTECODE="1")
+        env = dict(
+            os.environ,
+            LITELLM_LOCAL_MODEL_COST_MAP="True",
+            HF_HUB_OFFLINE="1",
+            LITELLM_TELEMETRY="False",
+            PYTHONDONTWRITEBYTECODE="1",
+        )
         env.pop("PYTHONPATH", None)
         self.log = log
         self._log_fh = log.open("w")
-        self.proc = subprocess.Popen([str(python), str(Path(__file__).resolve()), "--worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._log_fh, text=True, env=env, cwd=tempfile.gettempdir())
+        self.proc = subprocess.Popen(
+            [str(python), str(Path(__file__).resolve()), "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log_fh,
+            text=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+        )
         _STARTED.append(self.proc)
         self.info = self._ask({"op": "setup", "base_url": base_url, "backup_url": backup_url, "cpu": cpu})
 
@@ -366,8 +432,12 @@ def litellm_venv(path: Path | None) -> tuple[Path | None, dict[str, Any]]:
     if marker.is_file() and python.exists():
         made = json.loads(marker.read_text())
         if made.get("requirements_sha256") == digest:
-            return python, {**info, "created_now": False, "creation_s": made.get("creation_s"),
-                            "created_at": made.get("created_at")}
+            return python, {
+                **info,
+                "created_now": False,
+                "creation_s": made.get("creation_s"),
+                "created_at": made.get("created_at"),
+            }
     if venv.exists():
         shutil.rmtree(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
@@ -376,8 +446,10 @@ def litellm_venv(path: Path | None) -> tuple[Path | None, dict[str, Any]]:
     t0 = time.perf_counter()
     log = venv.parent / f"{venv.name}.install.log"
     with log.open("w") as fh:
-        steps = [[base, "-m", "venv", str(venv)],
-                 [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)]]
+        steps = [
+            [base, "-m", "venv", str(venv)],
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
+        ]
         for step in steps:
             if subprocess.run(step, stdout=fh, stderr=subprocess.STDOUT).returncode != 0:
                 _say(f"bench: making the LiteLLM venv failed (see {log}); LiteLLM is left out")
@@ -385,10 +457,17 @@ def litellm_venv(path: Path | None) -> tuple[Path | None, dict[str, Any]]:
                 return None, {**info, "error": f"install failed, see {log}"}
     seconds = round(time.perf_counter() - t0, 1)
     check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
-    marker.write_text(json.dumps({"requirements_sha256": digest, "creation_s": seconds,
-                                  "created_at": time.strftime("%Y-%m-%dT%H:%M:%S")}))
-    return python, {**info, "created_now": True, "creation_s": seconds,
-                    "pip_check": check.stdout.strip() if check.returncode else "ok"}
+    marker.write_text(
+        json.dumps(
+            {"requirements_sha256": digest, "creation_s": seconds, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        )
+    )
+    return python, {
+        **info,
+        "created_now": True,
+        "creation_s": seconds,
+        "pip_check": check.stdout.strip() if check.returncode else "ok",
+    }
 
 
 def _say(*parts: Any) -> None:
@@ -408,7 +487,9 @@ def rss():
                 return int(line.split()[1]) / 1024
 """
 
-IMPORT_RAGWRIGHT = _RSS_FN + """
+IMPORT_RAGWRIGHT = (
+    _RSS_FN
+    + """
 import json, sys, time
 r0 = rss(); t0 = time.perf_counter()
 import ragwright.models.gateway
@@ -425,8 +506,11 @@ print(json.dumps({"rss_start_mib": r0, "import_s": t1 - t0, "rss_after_import_mi
                   "construct_s": t2 - t1, "rss_after_construct_mib": r2, "first_call_s": t3 - t2,
                   "rss_after_first_call_mib": r3, "answer_ok": text == "ok"}))
 """
+)
 
-IMPORT_LITELLM = _RSS_FN + """
+IMPORT_LITELLM = (
+    _RSS_FN
+    + """
 import json, sys, time
 r0 = rss(); t0 = time.perf_counter()
 from litellm import Router
@@ -440,10 +524,12 @@ print(json.dumps({"rss_start_mib": r0, "import_s": t1 - t0, "rss_after_import_mi
                   "construct_s": t2 - t1, "rss_after_construct_mib": r2, "first_call_s": t3 - t2,
                   "rss_after_first_call_mib": r3, "answer_ok": text == "ok"}))
 """
+)
 
 
-def import_cost(python: str, code: str, base_url: str, runs: int, env: dict[str, str], cpu: int | None
-                ) -> dict[str, Any] | None:
+def import_cost(
+    python: str, code: str, base_url: str, runs: int, env: dict[str, str], cpu: int | None
+) -> dict[str, Any] | None:
     rows = []
     for _ in range(runs):
         cmd = [python, "-c", code, base_url]
@@ -469,6 +555,7 @@ def import_cost(python: str, code: str, base_url: str, runs: int, env: dict[str,
 
 # -- the benchmark (the project's venv) -------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=None, help="timed sequential calls per client (default 2000)")
@@ -476,16 +563,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=4, help="the calls go in this many rounds of rotating order")
     ap.add_argument("--soak-calls", type=int, default=None, help="Gateway calls in the memory soak (default 10000)")
     ap.add_argument("--fault-calls", type=int, default=None, help="Gateway calls in the fault soak (default 1000)")
-    ap.add_argument("--fault-deadline", type=float, default=FAULT_DEADLINE_S,
-                    help=f"the route's deadline in the fault soak (default {FAULT_DEADLINE_S} s; the primary's "
-                         f"attempt timeout is {FAULT_PRIMARY_TIMEOUT_S} s)")
-    ap.add_argument("--profile-calls", type=int, default=None,
-                    help="Gateway calls run under cProfile for the cost centres (default: --calls; 0: none)")
+    ap.add_argument(
+        "--fault-deadline",
+        type=float,
+        default=FAULT_DEADLINE_S,
+        help=f"the route's deadline in the fault soak (default {FAULT_DEADLINE_S} s; the primary's "
+        f"attempt timeout is {FAULT_PRIMARY_TIMEOUT_S} s)",
+    )
+    ap.add_argument(
+        "--profile-calls",
+        type=int,
+        default=None,
+        help="Gateway calls run under cProfile for the cost centres (default: --calls; 0: none)",
+    )
     ap.add_argument("--import-runs", type=int, default=None, help="fresh subprocesses per import measurement")
-    ap.add_argument("--quick", action="store_true", help="a smoke run: 200 calls, 1000 soak, 200 fault calls, 2 import runs (explicit options win)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 200 calls, 1000 soak, 200 fault calls, 2 import runs (explicit options win)",
+    )
     ap.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out (no venv is made)")
-    ap.add_argument("--litellm-venv", type=Path, default=None,
-                    help=f"the LiteLLM venv to use or make (default {CACHE_DIR}/venv-litellm-<hash>)")
+    ap.add_argument(
+        "--litellm-venv",
+        type=Path,
+        default=None,
+        help=f"the LiteLLM venv to use or make (default {CACHE_DIR}/venv-litellm-<hash>)",
+    )
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
     quick = {"calls": 200, "soak_calls": 1000, "fault_calls": 200, "warmup": 50, "import_runs": 2}
@@ -504,8 +607,12 @@ def main(argv: list[str] | None = None) -> int:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     client_cpu, server_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
-    out: dict[str, Any] = {"benchmark": "gateway", "calls": args.calls, "rounds": args.rounds,
-                           "pinning": {"client_cpu": client_cpu, "server_cpu": server_cpu}}
+    out: dict[str, Any] = {
+        "benchmark": "gateway",
+        "calls": args.calls,
+        "rounds": args.rounds,
+        "pinning": {"client_cpu": client_cpu, "server_cpu": server_cpu},
+    }
     venv_python, venv_info = (None, None) if args.no_litellm else litellm_venv(args.litellm_venv)
     out["litellm_venv"] = venv_info
 
@@ -534,20 +641,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def make_gateway(primary_url: str, backup_url: str, *, primary_timeout_s: float = 5.0, deadline_s: float = 2.0,
-                 **gateway: Any) -> Any:
+def make_gateway(
+    primary_url: str, backup_url: str, *, primary_timeout_s: float = 5.0, deadline_s: float = 2.0, **gateway: Any
+) -> Any:
     from ragwright.config import GatewaySettings, ModelSettings, RouteSettings, Settings
     from ragwright.models import Gateway
 
-    settings = Settings(models={"primary": ModelSettings(base_url=primary_url, model="m", timeout_s=primary_timeout_s),
-                                "backup": ModelSettings(base_url=backup_url, model="m2")},
-                        routes={"default": RouteSettings(models=["primary", "backup"], deadline_s=deadline_s)},
-                        gateway=GatewaySettings(cache=False, **gateway))
+    settings = Settings(
+        models={
+            "primary": ModelSettings(base_url=primary_url, model="m", timeout_s=primary_timeout_s),
+            "backup": ModelSettings(base_url=backup_url, model="m2"),
+        },
+        routes={"default": RouteSettings(models=["primary", "backup"], deadline_s=deadline_s)},
+        gateway=GatewaySettings(cache=False, **gateway),
+    )
     return Gateway(settings, store=None)
 
 
-def latency(args: argparse.Namespace, server: Server, backup: Server, venv_python: Path | None,
-            cpu: int | None, worker_log: Path) -> dict[str, Any]:
+def latency(
+    args: argparse.Namespace,
+    server: Server,
+    backup: Server,
+    venv_python: Path | None,
+    cpu: int | None,
+    worker_log: Path,
+) -> dict[str, Any]:
     import httpx
     from _common import percentiles_ms
 
@@ -562,7 +680,8 @@ def latency(args: argparse.Namespace, server: Server, backup: Server, venv_pytho
         body = {"model": "m", "messages": messages, "max_tokens": MAX_TOKENS, "temperature": 0}
         chat_messages = [ChatMessage(m["role"], m["content"]) for m in messages]
         local[("direct", prompt)] = lambda body=body: direct_client.post(url, json=body).json()["choices"][0][
-            "message"]["content"]
+            "message"
+        ]["content"]
         local[("gateway", prompt)] = lambda m=chat_messages: gw.chat(m, model="default", max_tokens=MAX_TOKENS).text
     versions: dict[str, Any] = {"httpx": httpx.__version__, "openai": None}
     try:
@@ -570,8 +689,11 @@ def latency(args: argparse.Namespace, server: Server, backup: Server, venv_pytho
 
         oa = openai.OpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0, timeout=5.0)
         for prompt, messages in PROMPTS.items():
-            local[("openai", prompt)] = lambda m=messages: oa.chat.completions.create(
-                model="m", messages=m, max_tokens=MAX_TOKENS, temperature=0).choices[0].message.content
+            local[("openai", prompt)] = lambda m=messages: (
+                oa.chat.completions.create(model="m", messages=m, max_tokens=MAX_TOKENS, temperature=0)
+                .choices[0]
+                .message.content
+            )
         versions["openai"] = openai.__version__
     except ImportError:
         pass
@@ -591,7 +713,11 @@ def latency(args: argparse.Namespace, server: Server, backup: Server, venv_pytho
 
     def run(key: tuple[str, str, str], n: int, keep: bool) -> None:
         proc, client, prompt = key
-        r = wk.run(client, prompt, n) if proc == "worker" and wk is not None else timed_calls(local[(client, prompt)], n)
+        r = (
+            wk.run(client, prompt, n)
+            if proc == "worker" and wk is not None
+            else timed_calls(local[(client, prompt)], n)
+        )
         if keep:
             g = got[key]
             g["samples"] += r["samples"]
@@ -607,7 +733,7 @@ def latency(args: argparse.Namespace, server: Server, backup: Server, venv_pytho
         timing = LoadBesideChildren(_STARTED)
         per_round = [args.calls // args.rounds + (r < args.calls % args.rounds) for r in range(args.rounds)]
         for r, n in enumerate(per_round):
-            order = keys[r % len(keys):] + keys[: r % len(keys)]
+            order = keys[r % len(keys) :] + keys[: r % len(keys)]
             if r % 2:
                 order.reverse()
             for key in order:
@@ -619,19 +745,32 @@ def latency(args: argparse.Namespace, server: Server, backup: Server, venv_pytho
         gw.close()
         direct_client.close()
 
-    result: dict[str, Any] = {"machine_load_while_timing": load_timing, "versions": versions,
-                              "worker": wk.info if wk else None, "prompts": {}}
+    result: dict[str, Any] = {
+        "machine_load_while_timing": load_timing,
+        "versions": versions,
+        "worker": wk.info if wk else None,
+        "prompts": {},
+    }
     for prompt, messages in PROMPTS.items():
         tokens = estimate_input_tokens([ChatMessage(m["role"], m["content"]) for m in messages])
-        block: dict[str, Any] = {"input_tokens_estimated": tokens,
-                                 "request_bytes": len(json.dumps({"messages": messages})), "clients": {}}
-        floors = {proc: percentiles_ms(got[(proc, "direct", prompt)]["samples"]) for proc in ("main", "worker")
-                  if (proc, "direct", prompt) in got and got[(proc, "direct", prompt)]["samples"]}
+        block: dict[str, Any] = {
+            "input_tokens_estimated": tokens,
+            "request_bytes": len(json.dumps({"messages": messages})),
+            "clients": {},
+        }
+        floors = {
+            proc: percentiles_ms(got[(proc, "direct", prompt)]["samples"])
+            for proc in ("main", "worker")
+            if (proc, "direct", prompt) in got and got[(proc, "direct", prompt)]["samples"]
+        }
         for proc, client in clients:
             g = got[(proc, client, prompt)]
-            entry: dict[str, Any] = {"process": "bench venv" if proc == "main" else "LiteLLM venv",
-                                     "errors": g.get("n_errors", 0), "error_examples": g["errors"][:3],
-                                     "wrong_answers": g["wrong"]}
+            entry: dict[str, Any] = {
+                "process": "bench venv" if proc == "main" else "LiteLLM venv",
+                "errors": g.get("n_errors", 0),
+                "error_examples": g["errors"][:3],
+                "wrong_answers": g["wrong"],
+            }
             if g["samples"] and proc in floors:
                 lat, floor = percentiles_ms(g["samples"]), floors[proc]
                 entry["latency_ms"] = lat
@@ -643,7 +782,8 @@ def latency(args: argparse.Namespace, server: Server, backup: Server, venv_pytho
             po = cl.get(peer, {}).get("overhead_ms")
             if gwo and po:
                 block.setdefault("gateway_overhead_vs", {})[peer] = {
-                    q: (round(gwo[q] / po[q], 3) if po[q] > 0 else None) for q in ("p50", "p99")}
+                    q: (round(gwo[q] / po[q], 3) if po[q] > 0 else None) for q in ("p50", "p99")
+                }
         result["prompts"][prompt] = block
     return result
 
@@ -656,13 +796,15 @@ def _name(proc: str, client: str) -> str:
 
 def imports(args: argparse.Namespace, server: Server, venv_python: Path | None, cpu: int | None) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src"))
-    out: dict[str, Any] = {"ragwright": import_cost(sys.executable, IMPORT_RAGWRIGHT, server.base_url,
-                                                    args.import_runs, env, cpu)}
+    out: dict[str, Any] = {
+        "ragwright": import_cost(sys.executable, IMPORT_RAGWRIGHT, server.base_url, args.import_runs, env, cpu)
+    }
     if venv_python is not None:
         lenv = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", HF_HUB_OFFLINE="1", LITELLM_TELEMETRY="False")
         lenv.pop("PYTHONPATH", None)
-        out["litellm_router"] = import_cost(str(venv_python), IMPORT_LITELLM, server.base_url, args.import_runs,
-                                            lenv, cpu)
+        out["litellm_router"] = import_cost(
+            str(venv_python), IMPORT_LITELLM, server.base_url, args.import_runs, lenv, cpu
+        )
     return out
 
 
@@ -688,15 +830,25 @@ def soak(args: argparse.Namespace, server: Server, backup: Server) -> dict[str, 
             errors += 1
         seg.append(clock() - t0)
         if i % every == 0 or i == n:
-            checkpoints.append({"calls": i, "rss_mib": round(rss_mib(), 1),
-                                "segment_p50_ms": round(float(np.percentile(seg, 50)) * 1000, 3)})
+            checkpoints.append(
+                {
+                    "calls": i,
+                    "rss_mib": round(rss_mib(), 1),
+                    "segment_p50_ms": round(float(np.percentile(seg, 50)) * 1000, 3),
+                }
+            )
             seg = []
     wall = clock() - t_start
     gw.close()
     first = checkpoints[1]["rss_mib"] if len(checkpoints) > 1 else checkpoints[0]["rss_mib"]
-    return {"calls": n, "errors": errors, "wall_s": round(wall, 1), "checkpoints": checkpoints,
-            "rss_growth_mib": round(checkpoints[-1]["rss_mib"] - checkpoints[0]["rss_mib"], 1),
-            "rss_growth_after_first_checkpoint_mib": round(checkpoints[-1]["rss_mib"] - first, 1)}
+    return {
+        "calls": n,
+        "errors": errors,
+        "wall_s": round(wall, 1),
+        "checkpoints": checkpoints,
+        "rss_growth_mib": round(checkpoints[-1]["rss_mib"] - checkpoints[0]["rss_mib"], 1),
+        "rss_growth_after_first_checkpoint_mib": round(checkpoints[-1]["rss_mib"] - first, 1),
+    }
 
 
 def fault_soak(args: argparse.Namespace, backup: Server, server_cpu: int | None) -> dict[str, Any]:
@@ -704,10 +856,20 @@ def fault_soak(args: argparse.Namespace, backup: Server, server_cpu: int | None)
     from ragwright.models import ChatMessage
 
     faulty = Server(fault_rate=FAULT_RATE, seed=args.seed, cpu=server_cpu)
-    settings = {"max_retries": 2, "retry_base_s": 0.01, "retry_cap_s": 0.05, "breaker_threshold": 5,
-                "breaker_cooldown_s": 1.0}
-    gw = make_gateway(faulty.base_url, backup.base_url, primary_timeout_s=FAULT_PRIMARY_TIMEOUT_S,
-                      deadline_s=args.fault_deadline, **settings)
+    settings = {
+        "max_retries": 2,
+        "retry_base_s": 0.01,
+        "retry_cap_s": 0.05,
+        "breaker_threshold": 5,
+        "breaker_cooldown_s": 1.0,
+    }
+    gw = make_gateway(
+        faulty.base_url,
+        backup.base_url,
+        primary_timeout_s=FAULT_PRIMARY_TIMEOUT_S,
+        deadline_s=args.fault_deadline,
+        **settings,
+    )
     messages = [ChatMessage("user", "hi")]
     answered = {"primary": 0, "backup": 0}
     typed: dict[str, int] = {}
@@ -751,12 +913,23 @@ def fault_soak(args: argparse.Namespace, backup: Server, server_cpu: int | None)
     from _common import percentiles_ms
 
     return {
-        "calls": args.fault_calls, "wall_s": round(time.perf_counter() - t_start, 1),
-        "settings": {"fault_rate": FAULT_RATE, "fault_kinds": list(FAULT_KINDS), "fault_delay_s": FAULT_DELAY_S,
-                     "primary_timeout_s": FAULT_PRIMARY_TIMEOUT_S, "deadline_s": deadline, **settings},
-        "answered_by": answered, "typed_errors": typed, "untyped_errors": untyped, "error_examples": examples,
+        "calls": args.fault_calls,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+        "settings": {
+            "fault_rate": FAULT_RATE,
+            "fault_kinds": list(FAULT_KINDS),
+            "fault_delay_s": FAULT_DELAY_S,
+            "primary_timeout_s": FAULT_PRIMARY_TIMEOUT_S,
+            "deadline_s": deadline,
+            **settings,
+        },
+        "answered_by": answered,
+        "typed_errors": typed,
+        "untyped_errors": untyped,
+        "error_examples": examples,
         "wrong_answers": wrong,
-        "failed_attempts_by_kind": attempt_kinds, "skipped_attempts": skipped,
+        "failed_attempts_by_kind": attempt_kinds,
+        "skipped_attempts": skipped,
         "primary_server": stats,
         "call_latency_ms": percentiles_ms(wall),
         "max_call_s": round(max(wall), 4),
@@ -789,23 +962,50 @@ def profile(args: argparse.Namespace, server: Server, backup: Server) -> dict[st
         prof.disable()
         rows = []
         for (path, line, func), (_, nc, tt, ct, _) in pstats.Stats(prof).stats.items():  # type: ignore[attr-defined]
-            rows.append({"function": f"{_short(path)}:{line}({func})", "calls_per_chat": round(nc / n, 2),
-                         "tottime_us_per_chat": round(tt / n * 1e6, 2), "cumtime_us_per_chat": round(ct / n * 1e6, 2)})
+            rows.append(
+                {
+                    "function": f"{_short(path)}:{line}({func})",
+                    "calls_per_chat": round(nc / n, 2),
+                    "tottime_us_per_chat": round(tt / n * 1e6, 2),
+                    "cumtime_us_per_chat": round(ct / n * 1e6, 2),
+                }
+            )
 
         def cum(suffix: str) -> float | None:
             return next((r["cumtime_us_per_chat"] for r in rows if r["function"].endswith(suffix)), None)
 
-        chat = cum("gateway.py:95(chat)") or max((r["cumtime_us_per_chat"] for r in rows
-                                                  if "gateway.py" in r["function"] and r["function"].endswith("(chat)")),
-                                                 default=None)
-        post = max((r["cumtime_us_per_chat"] for r in rows if "providers/openai.py" in r["function"]
-                    and r["function"].endswith("(complete)")), default=None)
-        http = max((r["cumtime_us_per_chat"] for r in rows if r["function"].startswith("httpx/_client.py")
-                    and r["function"].endswith("(post)")), default=None)
+        chat = cum("gateway.py:95(chat)") or max(
+            (
+                r["cumtime_us_per_chat"]
+                for r in rows
+                if "gateway.py" in r["function"] and r["function"].endswith("(chat)")
+            ),
+            default=None,
+        )
+        post = max(
+            (
+                r["cumtime_us_per_chat"]
+                for r in rows
+                if "providers/openai.py" in r["function"] and r["function"].endswith("(complete)")
+            ),
+            default=None,
+        )
+        http = max(
+            (
+                r["cumtime_us_per_chat"]
+                for r in rows
+                if r["function"].startswith("httpx/_client.py") and r["function"].endswith("(post)")
+            ),
+            default=None,
+        )
         own = [r for r in rows if r["function"].startswith("ragwright/")]
-        out[prompt] = {"chat_cumtime_us": chat, "provider_complete_cumtime_us": post, "httpx_post_cumtime_us": http,
-                       "top_tottime": sorted(rows, key=lambda r: -r["tottime_us_per_chat"])[:20],
-                       "ragwright_top_cumtime": sorted(own, key=lambda r: -r["cumtime_us_per_chat"])[:15]}
+        out[prompt] = {
+            "chat_cumtime_us": chat,
+            "provider_complete_cumtime_us": post,
+            "httpx_post_cumtime_us": http,
+            "top_tottime": sorted(rows, key=lambda r: -r["tottime_us_per_chat"])[:20],
+            "ragwright_top_cumtime": sorted(own, key=lambda r: -r["cumtime_us_per_chat"])[:15],
+        }
     gw.close()
     return out
 
@@ -825,20 +1025,34 @@ def targets(out: dict[str, Any]) -> dict[str, Any]:
     rag = out["latency"]["prompts"]["rag"]["clients"]["gateway"]["overhead_ms"]["p50"]
     t: dict[str, Any] = {
         "gateway_p50_overhead_ms": {"max": TARGET_P50_OVERHEAD_MS, "value": gw, "met": gw <= TARGET_P50_OVERHEAD_MS},
-        "gateway_p50_overhead_ms_rag_prompt": {"max": TARGET_P50_OVERHEAD_MS, "value": rag,
-                                               "met": rag <= TARGET_P50_OVERHEAD_MS},
+        "gateway_p50_overhead_ms_rag_prompt": {
+            "max": TARGET_P50_OVERHEAD_MS,
+            "value": rag,
+            "met": rag <= TARGET_P50_OVERHEAD_MS,
+        },
         "gateway_vs_router_p50_overhead": {
-            "max": TARGET_ROUTER_RATIO, "value": round(gw / router, 3) if router else None,
-            "met": (gw <= TARGET_ROUTER_RATIO * router) if router else None},
-        "import_s": {"max": TARGET_IMPORT_S, "value": imp.get("import_s"),
-                     "met": imp["import_s"] <= TARGET_IMPORT_S if imp else None},
-        "rss_after_import_mib": {"max": TARGET_RSS_MIB, "value": imp.get("rss_after_import_mib"),
-                                 "met": imp["rss_after_import_mib"] <= TARGET_RSS_MIB if imp else None},
+            "max": TARGET_ROUTER_RATIO,
+            "value": round(gw / router, 3) if router else None,
+            "met": (gw <= TARGET_ROUTER_RATIO * router) if router else None,
+        },
+        "import_s": {
+            "max": TARGET_IMPORT_S,
+            "value": imp.get("import_s"),
+            "met": imp["import_s"] <= TARGET_IMPORT_S if imp else None,
+        },
+        "rss_after_import_mib": {
+            "max": TARGET_RSS_MIB,
+            "value": imp.get("rss_after_import_mib"),
+            "met": imp["rss_after_import_mib"] <= TARGET_RSS_MIB if imp else None,
+        },
     }
     fs = out.get("fault_soak")
     if fs:
-        t["fault_soak_within_deadline"] = {"epsilon_s": FAULT_EPSILON_S, "max_overshoot_ms": fs["max_overshoot_ms"],
-                                           "met": fs["calls_over_deadline_plus_epsilon"] == 0 and not fs["untyped_errors"]}
+        t["fault_soak_within_deadline"] = {
+            "epsilon_s": FAULT_EPSILON_S,
+            "max_overshoot_ms": fs["max_overshoot_ms"],
+            "met": fs["calls_over_deadline_plus_epsilon"] == 0 and not fs["untyped_errors"],
+        }
     return t
 
 
@@ -854,71 +1068,129 @@ def report(out: dict[str, Any]) -> None:
                 rows.append([label, name, "-", "-", "-", "-", "-", 0, f"{c['errors']} errors"])
                 continue
             m, o = c["latency_ms"], c["overhead_ms"]
-            rows.append([label, name, m["p50"], m["p99"], m["mean"], o["p50"], o["p99"], m["n"],
-                         c["errors"] + c["wrong_answers"]])
+            rows.append(
+                [
+                    label,
+                    name,
+                    m["p50"],
+                    m["p99"],
+                    m["mean"],
+                    o["p50"],
+                    o["p99"],
+                    m["n"],
+                    c["errors"] + c["wrong_answers"],
+                ]
+            )
     say("")
-    say(table(rows, ["prompt", "client", "p50 ms", "p99 ms", "mean ms", "over direct p50", "over direct p99", "n",
-                     "bad"]))
+    say(
+        table(
+            rows, ["prompt", "client", "p50 ms", "p99 ms", "mean ms", "over direct p50", "over direct p99", "n", "bad"]
+        )
+    )
     for prompt, block in lat["prompts"].items():
         for peer, r in (block.get("gateway_overhead_vs") or {}).items():
             say(f"{prompt} prompt: gateway overhead / {peer} overhead: p50 {r['p50']}, p99 {r['p99']}")
     w = lat.get("worker") or {}
     if w.get("litellm"):
-        say(f"LiteLLM {w['litellm']} (openai {w.get('openai')}, httpx {w.get('httpx')}) in its own venv; overheads "
-            f"are over the httpx floor measured in the same process")
+        say(
+            f"LiteLLM {w['litellm']} (openai {w.get('openai')}, httpx {w.get('httpx')}) in its own venv; overheads "
+            f"are over the httpx floor measured in the same process"
+        )
     v = out.get("litellm_venv")
     if v:
-        say(f"LiteLLM venv: {v.get('venv')} ({'made now' if v.get('created_now') else 'reused'}; "
-            f"creation took {v.get('creation_s')} s)")
+        say(
+            f"LiteLLM venv: {v.get('venv')} ({'made now' if v.get('created_now') else 'reused'}; "
+            f"creation took {v.get('creation_s')} s)"
+        )
     ml = lat.get("machine_load_while_timing") or {}
     if ml:
         say(f"while timing: other processes took {100 * ml['other_processes_share_of_machine']:.0f}% of the machine")
 
     imp = out.get("import") or {}
     irows = []
-    for name, label in (("ragwright", "import ragwright.models.gateway"), ("litellm_router", "from litellm import Router")):
+    for name, label in (
+        ("ragwright", "import ragwright.models.gateway"),
+        ("litellm_router", "from litellm import Router"),
+    ):
         r = imp.get(name)
         if r:
-            irows.append([label, r["import_s"], r["rss_after_import_mib"], r["construct_s"],
-                          r["rss_after_construct_mib"], r["first_call_s"], r["rss_after_first_call_mib"], r["modules"]])
+            irows.append(
+                [
+                    label,
+                    r["import_s"],
+                    r["rss_after_import_mib"],
+                    r["construct_s"],
+                    r["rss_after_construct_mib"],
+                    r["first_call_s"],
+                    r["rss_after_first_call_mib"],
+                    r["modules"],
+                ]
+            )
     if irows:
         say("")
-        say(table(irows, ["fresh process (median)", "import s", "RSS MiB", "construct s", "RSS MiB",
-                          "1st call s", "RSS MiB", "modules"]))
+        say(
+            table(
+                irows,
+                [
+                    "fresh process (median)",
+                    "import s",
+                    "RSS MiB",
+                    "construct s",
+                    "RSS MiB",
+                    "1st call s",
+                    "RSS MiB",
+                    "modules",
+                ],
+            )
+        )
 
     s = out["soak"]
     say("")
-    say(f"soak: {s['calls']:,} Gateway calls in {s['wall_s']} s, RSS " +
-        " -> ".join(f"{c['rss_mib']}" for c in s["checkpoints"]) +
-        f" MiB (growth {s['rss_growth_mib']} MiB; {s['rss_growth_after_first_checkpoint_mib']} MiB after the first "
-        f"checkpoint); errors {s['errors']}")
+    say(
+        f"soak: {s['calls']:,} Gateway calls in {s['wall_s']} s, RSS "
+        + " -> ".join(f"{c['rss_mib']}" for c in s["checkpoints"])
+        + f" MiB (growth {s['rss_growth_mib']} MiB; {s['rss_growth_after_first_checkpoint_mib']} MiB after the first "
+        f"checkpoint); errors {s['errors']}"
+    )
     f = out["fault_soak"]
-    say(f"fault soak: {f['calls']:,} calls in {f['wall_s']} s, primary server faults {f['primary_server']}; "
+    say(
+        f"fault soak: {f['calls']:,} calls in {f['wall_s']} s, primary server faults {f['primary_server']}; "
         f"answered by {f['answered_by']}, typed errors {f['typed_errors']}, untyped {f['untyped_errors']}; "
         f"failed attempts {f['failed_attempts_by_kind']}, skipped {f['skipped_attempts']}; "
         f"call p50 {f['call_latency_ms']['p50']} ms, p99 {f['call_latency_ms']['p99']} ms, max {f['max_call_s']} s "
         f"against a {f['settings']['deadline_s']} s deadline ({f['calls_over_half_the_deadline']} calls took over "
         f"half of it; max overshoot {f['max_overshoot_ms']} ms, "
-        f"{f['calls_over_deadline_plus_epsilon']} calls over deadline + {f['epsilon_s']} s)")
+        f"{f['calls_over_deadline_plus_epsilon']} calls over deadline + {f['epsilon_s']} s)"
+    )
     p = out.get("profile")
     if p:
         for prompt in PROMPTS:
             q = p[prompt]
             say("")
-            say(f"cProfile, {prompt} prompt, {p['calls']:,} Gateway.chat calls (us per call, inflated by the "
+            say(
+                f"cProfile, {prompt} prompt, {p['calls']:,} Gateway.chat calls (us per call, inflated by the "
                 f"profiler): chat {q['chat_cumtime_us']}, provider complete {q['provider_complete_cumtime_us']}, "
-                f"of which httpx post {q['httpx_post_cumtime_us']}")
-            say(table([[r["function"][:90], r["calls_per_chat"], r["tottime_us_per_chat"], r["cumtime_us_per_chat"]]
-                       for r in q["ragwright_top_cumtime"][:10]],
-                      ["ragwright function", "calls/chat", "own us/chat", "cum us/chat"]))
+                f"of which httpx post {q['httpx_post_cumtime_us']}"
+            )
+            say(
+                table(
+                    [
+                        [r["function"][:90], r["calls_per_chat"], r["tottime_us_per_chat"], r["cumtime_us_per_chat"]]
+                        for r in q["ragwright_top_cumtime"][:10]
+                    ],
+                    ["ragwright function", "calls/chat", "own us/chat", "cum us/chat"],
+                )
+            )
     say("")
     for name, t in out["targets"].items():
         verdict = {True: "MET", False: "NOT MET", None: "not measured"}[t["met"]]
         if "max" in t:
             say(f"target {name} <= {t['max']}: {t['value']} -> {verdict}")
         else:
-            say(f"target {name} (+ {t['epsilon_s']} s, no untyped errors): max overshoot "
-                f"{t['max_overshoot_ms']} ms -> {verdict}")
+            say(
+                f"target {name} (+ {t['epsilon_s']} s, no untyped errors): max overshoot "
+                f"{t['max_overshoot_ms']} ms -> {verdict}"
+            )
     from _common import say_machine_load
 
     say_machine_load(out.get("machine_load"))

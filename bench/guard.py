@@ -64,9 +64,22 @@ from tools.guard.train_ner import NAMES, CrossValidation, crossvalidate, load_ro
 REPORTED = (*STRUCTURED, "US_DRIVER_LICENSE", *NAMES, "STREET_ADDRESS")
 PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85}
 # The structured types of the issue's reference figure (DATE_TIME is scored in the tables, not here).
-ISSUE_STRUCTURED = ("CREDIT_CARD", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "URL",
-                    "US_DRIVER_LICENSE")
-ABLATION = {"none": (), "questions": ("questions",), "passages": ("passages",), "both (shipped)": ("passages", "questions")}
+ISSUE_STRUCTURED = (
+    "CREDIT_CARD",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "URL",
+    "US_DRIVER_LICENSE",
+)
+ABLATION = {
+    "none": (),
+    "questions": ("questions",),
+    "passages": ("passages",),
+    "both (shipped)": ("passages", "questions"),
+}
 
 
 def texts_per_s(fn: Callable[[], Any], n: int) -> float:
@@ -90,70 +103,179 @@ def bench_pii(args: argparse.Namespace) -> dict[str, Any]:
     if not path.is_file():
         sys.exit(f"bench: {path} not found (the PII dev set); point --data at the folder holding pii/dev.jsonl")
     rows = load_rows(path)
-    say(f"PII: {len(rows)} texts, {len({r['template_id'] for r in rows})} templates, {args.folds} template-grouped folds")
+    say(
+        f"PII: {len(rows)} texts, {len({r['template_id'] for r in rows})} templates, {args.folds} template-grouped folds"
+    )
     base_strict, base_overlap, base_tps = presidio_baseline(rows)
-    runs = [crossvalidate(rows, k=args.folds, seed=args.seed + r, epochs=args.epochs, runs=args.runs, log=say)
-            for r in range(args.pii_repeats)]
+    runs = [
+        crossvalidate(rows, k=args.folds, seed=args.seed + r, epochs=args.epochs, runs=args.runs, log=say)
+        for r in range(args.pii_repeats)
+    ]
     cv = CrossValidation.pooled(runs)
-    by_seed = [{"fold_seed": args.seed + r, "names_recall_overlap": run.overlap.prf(NAMES)["recall"],
-                "names_recall_strict": run.strict.prf(NAMES)["recall"],
-                "names_recall_words": run.tokens.prf(NAMES)["recall"]} for r, run in enumerate(runs)]
+    by_seed = [
+        {
+            "fold_seed": args.seed + r,
+            "names_recall_overlap": run.overlap.prf(NAMES)["recall"],
+            "names_recall_strict": run.strict.prf(NAMES)["recall"],
+            "names_recall_words": run.tokens.prf(NAMES)["recall"],
+        }
+        for r, run in enumerate(runs)
+    ]
     say(table([list(x.values()) for x in by_seed], list(by_seed[0])))
     shipped, patterns = PiiDetector(), PiiDetector(names=False)
     shipped.scan("warm up the name model")
     patterns.warm_up()
     texts = [r["text"] for r in rows]
-    speed = {"ragwright_scan_texts_per_s": texts_per_s(lambda: [shipped.scan(t) for t in texts], len(texts)),
-             "ragwright_scan_many_texts_per_s": texts_per_s(lambda: shipped.scan_many(texts), len(texts)),
-             "ragwright_patterns_only_texts_per_s": texts_per_s(lambda: [patterns.scan(t) for t in texts], len(texts)),
-             "presidio_patterns_texts_per_s": round(base_tps, 1)}
+    speed = {
+        "ragwright_scan_texts_per_s": texts_per_s(lambda: [shipped.scan(t) for t in texts], len(texts)),
+        "ragwright_scan_many_texts_per_s": texts_per_s(lambda: shipped.scan_many(texts), len(texts)),
+        "ragwright_patterns_only_texts_per_s": texts_per_s(lambda: [patterns.scan(t) for t in texts], len(texts)),
+        "presidio_patterns_texts_per_s": round(base_tps, 1),
+    }
 
     per_type, lines = {}, []
     groups = [(lab, [lab]) for lab in REPORTED] + [
-        ("structured (micro)", list(STRUCTURED)), ("names (micro)", list(NAMES)), ("NAME, type ignored", ["NAME"])]
+        ("structured (micro)", list(STRUCTURED)),
+        ("names (micro)", list(NAMES)),
+        ("NAME, type ignored", ["NAME"]),
+    ]
     for name, labs in groups:
         ours, ours_ov, base = cv.strict.prf(labs), cv.overlap.prf(labs), base_strict.prf(labs)
-        per_type[name] = {"ragwright": ours, "ragwright_overlap": ours_ov, "presidio_patterns": base,
-                          "presidio_patterns_overlap": base_overlap.prf(labs)}
-        lines.append([name, ours["support"], ours["precision"], ours["recall"], ours["f1"], ours_ov["precision"],
-                      ours_ov["recall"], base["precision"], base["recall"], base["f1"]])
-    say(table(lines, ["type (held-out templates)", "gold", "P", "R", "F1", "P overlap", "R overlap",
-                      "Presidio P", "Presidio R", "Presidio F1"]))
+        per_type[name] = {
+            "ragwright": ours,
+            "ragwright_overlap": ours_ov,
+            "presidio_patterns": base,
+            "presidio_patterns_overlap": base_overlap.prf(labs),
+        }
+        lines.append(
+            [
+                name,
+                ours["support"],
+                ours["precision"],
+                ours["recall"],
+                ours["f1"],
+                ours_ov["precision"],
+                ours_ov["recall"],
+                base["precision"],
+                base["recall"],
+                base["f1"],
+            ]
+        )
+    say(
+        table(
+            lines,
+            [
+                "type (held-out templates)",
+                "gold",
+                "P",
+                "R",
+                "F1",
+                "P overlap",
+                "R overlap",
+                "Presidio P",
+                "Presidio R",
+                "Presidio F1",
+            ],
+        )
+    )
     say(table([[k, v, round(1000 / v, 2)] for k, v in speed.items()], ["speed", "texts/s", "ms/text"]))
-    words = {name: cv.tokens.prf(labs) for name, labs in [(lab, [lab]) for lab in (*NAMES, "STREET_ADDRESS")]
-             + [("names (micro)", list(NAMES)), ("name words redacted (any label)", ["ANY"])]}
-    say(table([[k, v["support"], v["precision"] if k in (*NAMES, "STREET_ADDRESS", "names (micro)") else "",
-                v["recall"]] for k, v in words.items()], ["words (held-out templates)", "gold words", "P", "R"]))
+    words = {
+        name: cv.tokens.prf(labs)
+        for name, labs in [(lab, [lab]) for lab in (*NAMES, "STREET_ADDRESS")]
+        + [("names (micro)", list(NAMES)), ("name words redacted (any label)", ["ANY"])]
+    }
+    say(
+        table(
+            [
+                [
+                    k,
+                    v["support"],
+                    v["precision"] if k in (*NAMES, "STREET_ADDRESS", "names (micro)") else "",
+                    v["recall"],
+                ]
+                for k, v in words.items()
+            ],
+            ["words (held-out templates)", "gold words", "P", "R"],
+        )
+    )
     # The issue's scoring: its reference figure for Presidio (structured P 0.61, R 0.81) is what
     # same-label overlap over these eight types gives; printed so that the match can be seen.
-    issue = {"structured": (ISSUE_STRUCTURED, cv.overlap, base_overlap, cv.strict),
-             "names": (NAMES, cv.overlap, None, cv.strict)}
-    scored = {k: {"ragwright": ours.prf(labs), "strict": strict.prf(labs),
-                  "presidio_patterns": base.prf(labs) if base else None} for k, (labs, ours, base, strict) in issue.items()}
-    say(table([[k, v["ragwright"]["support"], v["ragwright"]["precision"], v["ragwright"]["recall"],
-                v["strict"]["precision"], v["strict"]["recall"],
-                *((v["presidio_patterns"]["precision"], v["presidio_patterns"]["recall"]) if v["presidio_patterns"]
-                  else ("", ""))] for k, v in scored.items()],
-              ["as the issue scores (same label, overlap)", "gold", "P", "R", "P strict", "R strict",
-               "Presidio P", "Presidio R"]))
+    issue = {
+        "structured": (ISSUE_STRUCTURED, cv.overlap, base_overlap, cv.strict),
+        "names": (NAMES, cv.overlap, None, cv.strict),
+    }
+    scored = {
+        k: {
+            "ragwright": ours.prf(labs),
+            "strict": strict.prf(labs),
+            "presidio_patterns": base.prf(labs) if base else None,
+        }
+        for k, (labs, ours, base, strict) in issue.items()
+    }
+    say(
+        table(
+            [
+                [
+                    k,
+                    v["ragwright"]["support"],
+                    v["ragwright"]["precision"],
+                    v["ragwright"]["recall"],
+                    v["strict"]["precision"],
+                    v["strict"]["recall"],
+                    *(
+                        (v["presidio_patterns"]["precision"], v["presidio_patterns"]["recall"])
+                        if v["presidio_patterns"]
+                        else ("", "")
+                    ),
+                ]
+                for k, v in scored.items()
+            ],
+            [
+                "as the issue scores (same label, overlap)",
+                "gold",
+                "P",
+                "R",
+                "P strict",
+                "R strict",
+                "Presidio P",
+                "Presidio R",
+            ],
+        )
+    )
     # Towns and countries inside an address are reported as LOCATION (ner.split_address); where the
     # data set marks the whole address as one STREET_ADDRESS they count as false names above.
     names = scored["names"]["ragwright"]
     tp = sum(cv.overlap.tp[lab] for lab in NAMES)
     scored["names"]["places_in_gold_addresses"] = cv.places_in_addresses
     scored["names"]["precision_without_them"] = round(tp / (names["predicted"] - cv.places_in_addresses), 4)
-    say(f"names: {cv.places_in_addresses} of the {names['predicted'] - tp} false names are towns or countries "
-        f"inside a gold STREET_ADDRESS; without them, P {scored['names']['precision_without_them']}")
+    say(
+        f"names: {cv.places_in_addresses} of the {names['predicted'] - tp} false names are towns or countries "
+        f"inside a gold STREET_ADDRESS; without them, P {scored['names']['precision_without_them']}"
+    )
     checks = {}
     for k, v in PII_TARGETS.items():  # "structured precision" -> scored["structured"][...]["precision"]
         group, metric = k.split()
         got = scored[group]["ragwright"][metric]
         checks[k] = {"target": v, "measured": got, "strict": scored[group]["strict"][metric], "met": got >= v}
-    say(table([[k, c["target"], c["measured"], "yes" if c["met"] else "NO", c["strict"]] for k, c in checks.items()],
-              ["target (the issue's scoring)", "min", "measured", "met", "strict"]))
-    return {"texts": len(rows), "templates": len({r["template_id"] for r in rows}), "folds": args.folds,
-            "epochs": args.epochs, "runs": args.runs, "fold_seeds": by_seed, "per_type": per_type, "words": words,
-            "as_the_issue_scores": scored, "speed": speed, "targets": checks}
+    say(
+        table(
+            [[k, c["target"], c["measured"], "yes" if c["met"] else "NO", c["strict"]] for k, c in checks.items()],
+            ["target (the issue's scoring)", "min", "measured", "met", "strict"],
+        )
+    )
+    return {
+        "texts": len(rows),
+        "templates": len({r["template_id"] for r in rows}),
+        "folds": args.folds,
+        "epochs": args.epochs,
+        "runs": args.runs,
+        "fold_seeds": by_seed,
+        "per_type": per_type,
+        "words": words,
+        "as_the_issue_scores": scored,
+        "speed": speed,
+        "targets": checks,
+    }
 
 
 def fmt(m: dict[str, dict[str, float]], key: str) -> str:
@@ -166,8 +288,10 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
         sys.exit(f"bench: {path} not found; point --data at the folder holding injection/train.jsonl")
     texts, y = T.load_jsonl(path)
     passages, questions = T.load_negatives()
-    abstracts = [(d["title"] + ". " + d["text"])[:1200]
-                 for d in load_jsonl(args.data / "scifact" / "corpus.jsonl", args.abstracts)]
+    abstracts = [
+        (d["title"] + ". " + d["text"])[:1200]
+        for d in load_jsonl(args.data / "scifact" / "corpus.jsonl", args.abstracts)
+    ]
     pubmed = [d["text"][:1200] for d in load_jsonl(args.data / "pubmedqa" / "corpus.jsonl", args.abstracts)]
     seeds = [args.seed + r for r in range(args.repeats)]
 
@@ -188,59 +312,139 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
 
     def on_fold(scorer: T.Scorer, te: np.ndarray) -> None:
         attacks = [texts[i] for i in te if y[i] == 1]
-        chunks = [T.inject(abstracts[h], a, rng) for h, a in zip(rng.integers(0, len(abstracts), len(attacks)), attacks)]
+        chunks = [
+            T.inject(abstracts[h], a, rng) for h, a in zip(rng.integers(0, len(abstracts), len(attacks)), attacks)
+        ]
         p = scorer(chunks, "retrieved")
         sci_inj.extend(p.tolist())
         sci_inj_rules.extend(T.with_rules(p, chunks).tolist())
 
     feats = T.Features(FeatureConfig())
-    cv = T.cross_validate(texts, y, feats, T.C_DEFAULT, passages, questions, args.folds, args.repeats, args.seed, on_fold)
+    cv = T.cross_validate(
+        texts, y, feats, T.C_DEFAULT, passages, questions, args.folds, args.repeats, args.seed, on_fold
+    )
     ev = T.evaluate(cv)
     rows, direct = [], {}
-    for name, scores, thr in (*((n, s, 0.5) for n, s in peers.items()),
-                              ("detector, no rules", cv.user_scores(False), ev["thresholds"]["user"]["classifier"]),
-                              ("detector + rules", cv.user_scores(True), ev["thresholds"]["user"]["with_rules"])):
+    for name, scores, thr in (
+        *((n, s, 0.5) for n, s in peers.items()),
+        ("detector, no rules", cv.user_scores(False), ev["thresholds"]["user"]["classifier"]),
+        ("detector + rules", cv.user_scores(True), ev["thresholds"]["user"]["with_rules"]),
+    ):
         m, m05 = T.fold_metrics(y, scores, assign, thr), T.fold_metrics(y, scores, assign, 0.5)
-        rows.append([name, thr, fmt(m, "accuracy"), fmt(m, "precision"), fmt(m, "recall"), fmt(m, "f1"),
-                     f"{m05['accuracy']['mean']:.3f}"])
+        rows.append(
+            [
+                name,
+                thr,
+                fmt(m, "accuracy"),
+                fmt(m, "precision"),
+                fmt(m, "recall"),
+                fmt(m, "f1"),
+                f"{m05['accuracy']['mean']:.3f}",
+            ]
+        )
         direct[name] = {"threshold": thr, **m, "threshold_at_0.5": m05}
-    say(f"\nInjection, direct: {args.repeats}x{args.folds}-fold stratified CV on {len(texts)} texts "
-        f"({int(y.sum())} injections); mean ± sd over {args.repeats * args.folds} folds")
+    say(
+        f"\nInjection, direct: {args.repeats}x{args.folds}-fold stratified CV on {len(texts)} texts "
+        f"({int(y.sum())} injections); mean ± sd over {args.repeats * args.folds} folds"
+    )
     say(table(rows, ["system", "threshold", "accuracy", "precision", "recall", "F1", "accuracy@0.5"]))
 
     # --- the hand-written negatives, ablated on the same folds
     ablation, ab_rows = {}, []
     for name, kinds in ABLATION.items():
-        a_ev = ev if kinds == ABLATION["both (shipped)"] else T.evaluate(
-            T.cross_validate(texts, y, feats, T.C_DEFAULT, passages, questions, args.folds, args.repeats, args.seed,
-                             train_on=kinds))
+        a_ev = (
+            ev
+            if kinds == ABLATION["both (shipped)"]
+            else T.evaluate(
+                T.cross_validate(
+                    texts,
+                    y,
+                    feats,
+                    T.C_DEFAULT,
+                    passages,
+                    questions,
+                    args.folds,
+                    args.repeats,
+                    args.seed,
+                    train_on=kinds,
+                )
+            )
+        )
         u, rr = a_ev["user"]["with_rules"], a_ev["retrieved"]["with_rules"]
         ablation[name] = {"user": u, "retrieved": rr, "thresholds": a_ev["thresholds"]}
-        ab_rows.append([name, fmt(u, "accuracy"), fmt(u, "precision"), fmt(u, "recall"),
-                        a_ev["thresholds"]["retrieved"]["with_rules"], fmt(rr, "recall"), fmt(rr, "false_positive_rate")])
-    say(f"\nHand-written negatives ({len(questions)} questions, {len(passages)} passages) trained on or not "
-        "(detector + rules; direct on the train.jsonl folds, retrieved on held-out hand-written passages)")
-    say(table(ab_rows, ["trained on", "accuracy", "precision", "recall", "retrieved thr", "retrieved recall",
-                        "retrieved FPR"]))
+        ab_rows.append(
+            [
+                name,
+                fmt(u, "accuracy"),
+                fmt(u, "precision"),
+                fmt(u, "recall"),
+                a_ev["thresholds"]["retrieved"]["with_rules"],
+                fmt(rr, "recall"),
+                fmt(rr, "false_positive_rate"),
+            ]
+        )
+    say(
+        f"\nHand-written negatives ({len(questions)} questions, {len(passages)} passages) trained on or not "
+        "(detector + rules; direct on the train.jsonl folds, retrieved on held-out hand-written passages)"
+    )
+    say(
+        table(
+            ab_rows,
+            ["trained on", "accuracy", "precision", "recall", "retrieved thr", "retrieved recall", "retrieved FPR"],
+        )
+    )
 
     # --- indirect
     shipped = InjectionDetector()
-    clean = {"scifact": shipped._load().scores(abstracts, "retrieved"), "pubmedqa": shipped._load().scores(pubmed, "retrieved")}
+    clean = {
+        "scifact": shipped._load().scores(abstracts, "retrieved"),
+        "pubmedqa": shipped._load().scores(pubmed, "retrieved"),
+    }
     ind_rows, indirect = [], {}
     for name, key, rules in (("no rules", "classifier", False), ("+ rules", "with_rules", True)):
         thr, m = ev["thresholds"]["retrieved"][key], ev["retrieved"][key]
         inj = np.array(sci_inj_rules if rules else sci_inj)
-        fpr = {k: float(((T.with_rules(v, abstracts if k == "scifact" else pubmed) if rules else v) >= thr).mean())
-               for k, v in clean.items()}
+        fpr = {
+            k: float(((T.with_rules(v, abstracts if k == "scifact" else pubmed) if rules else v) >= thr).mean())
+            for k, v in clean.items()
+        }
         rec = float((inj >= thr).mean())
-        ind_rows.append([name, thr, fmt(m, "recall"), fmt(m, "false_positive_rate"), f"{rec:.3f}",
-                         f"{fpr['scifact']:.3f}", f"{fpr['pubmedqa']:.3f}"])
-        indirect[key] = {"threshold": thr, "handwritten_passages": m, "scifact_injected_recall": rec,
-                         "scifact_injected_n": int(inj.size), "clean_false_positive_rate": fpr}
-    say(f"\nInjection, indirect (source='retrieved'): held-out hand-written passages ({len(passages)}), "
-        f"{len(abstracts)} SciFact / {len(pubmed)} PubMedQA passages never trained on")
-    say(table(ind_rows, ["detector", "threshold", "recall (hand-written)", "FPR (hand-written)",
-                         "recall (SciFact+injection)", "FPR SciFact", "FPR PubMedQA"]))
+        ind_rows.append(
+            [
+                name,
+                thr,
+                fmt(m, "recall"),
+                fmt(m, "false_positive_rate"),
+                f"{rec:.3f}",
+                f"{fpr['scifact']:.3f}",
+                f"{fpr['pubmedqa']:.3f}",
+            ]
+        )
+        indirect[key] = {
+            "threshold": thr,
+            "handwritten_passages": m,
+            "scifact_injected_recall": rec,
+            "scifact_injected_n": int(inj.size),
+            "clean_false_positive_rate": fpr,
+        }
+    say(
+        f"\nInjection, indirect (source='retrieved'): held-out hand-written passages ({len(passages)}), "
+        f"{len(abstracts)} SciFact / {len(pubmed)} PubMedQA passages never trained on"
+    )
+    say(
+        table(
+            ind_rows,
+            [
+                "detector",
+                "threshold",
+                "recall (hand-written)",
+                "FPR (hand-written)",
+                "recall (SciFact+injection)",
+                "FPR SciFact",
+                "FPR PubMedQA",
+            ],
+        )
+    )
 
     # --- benign statements as user messages: a check beside the target, not a target. Every benign
     # train.jsonl text is a question or a keyword query, so a model can gain CV accuracy by
@@ -248,22 +452,34 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     path = args.data / "pii" / "dev.jsonl"
     statements = [d["text"] for d in load_jsonl(path)] if path.is_file() else []
     flagged = [v.flagged for v in shipped.check_many(statements)]
-    benign_user = {"texts": len(statements), "threshold": shipped.threshold("user"),
-                   "flagged_rate": float(np.mean(flagged)) if flagged else None}
+    benign_user = {
+        "texts": len(statements),
+        "threshold": shipped.threshold("user"),
+        "flagged_rate": float(np.mean(flagged)) if flagged else None,
+    }
     if statements:
-        say(f"\nBenign statements as user messages (pii/dev.jsonl, {len(statements)} texts, never trained on; "
-            f"shipped detector + rules, threshold {benign_user['threshold']}): {benign_user['flagged_rate']:.3f} flagged")
+        say(
+            f"\nBenign statements as user messages (pii/dev.jsonl, {len(statements)} texts, never trained on; "
+            f"shipped detector + rules, threshold {benign_user['threshold']}): {benign_user['flagged_rate']:.3f} flagged"
+        )
 
     # --- rules
-    pool = [d["text"] for name in ("scifact/corpus", "pubmedqa/corpus", "scifact/queries")
-            for d in load_jsonl(args.data / f"{name}.jsonl")]
+    pool = [
+        d["text"]
+        for name in ("scifact/corpus", "pubmedqa/corpus", "scifact/queries")
+        for d in load_jsonl(args.data / f"{name}.jsonl")
+    ]
     hits = Counter(r for t, lab in zip(texts, y) if lab == 1 for r in fired_rules(t))
     false_hits = Counter(r for t, lab in zip(texts, y) if lab == 0 for r in fired_rules(t))
     pool_hits = Counter(r for t in pool for r in fired_rules(t))
     any_pos = sum(1 for t, lab in zip(texts, y) if lab == 1 and fired_rules(t))
     say(f"\nRules (in-sample on train); any rule fires on {any_pos}/{int(y.sum())} injections")
-    say(table([[n, hits[n], false_hits[n], pool_hits[n]] for n in RULE_NAMES],
-              ["rule", "injections hit", "benign train hit", f"benign SciFact/PubMedQA hit (of {len(pool)})"]))
+    say(
+        table(
+            [[n, hits[n], false_hits[n], pool_hits[n]] for n in RULE_NAMES],
+            ["rule", "injections hit", "benign train hit", f"benign SciFact/PubMedQA hit (of {len(pool)})"],
+        )
+    )
 
     # --- cost
     shipped.check("warm up")
@@ -273,20 +489,46 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     peer = TfidfLR(texts, y, **PEERS["tfidf_lr char_wb 2-5, sublinear, C=10"])
     peer_lat = latency(lambda t: peer([t]), texts, rounds=3)
     say(f"\nCost per check (one text at a time, {len(texts)} user texts x3; {len(abstracts)} chunks of <= 1,200 chars)")
-    say(table([[name, lat["p50"], lat["p99"], round(1000 / lat["mean"])] for name, lat in (
-        ("detector, user message", user_lat), ("detector, retrieved chunk", ret_lat),
-        ("tfidf_lr char_wb peer, user message", peer_lat))], ["", "p50 ms", "p99 ms", "texts/s"]))
+    say(
+        table(
+            [
+                [name, lat["p50"], lat["p99"], round(1000 / lat["mean"])]
+                for name, lat in (
+                    ("detector, user message", user_lat),
+                    ("detector, retrieved chunk", ret_lat),
+                    ("tfidf_lr char_wb peer, user message", peer_lat),
+                )
+            ],
+            ["", "p50 ms", "p99 ms", "texts/s"],
+        )
+    )
     say(f"batch check_many: {batch_tps:,.0f} texts/s")
     acc = direct["detector + rules"]["accuracy"]["mean"]
     ok = acc >= 0.97 and user_lat["p99"] <= 5.0
     say(f"target accuracy >= 0.97 at <= 5 ms: {'met' if ok else 'NOT met'} ({acc:.3f}, p99 {user_lat['p99']} ms)")
-    return {"cv": {"folds": args.folds, "repeats": args.repeats, "seed": args.seed, "texts": len(texts),
-                   "injections": int(y.sum())},
-            "direct": direct, "negatives_ablation": ablation, "indirect": indirect, "benign_statements_user": benign_user,
-            "rules": {"injections_hit": dict(hits), "benign_train_hit": dict(false_hits), "benign_pool_hit": dict(pool_hits),
-                      "benign_pool_size": len(pool), "any_rule_on_injections": any_pos},
-            "latency_ms": {"user": user_lat, "retrieved": ret_lat, "peer_user": peer_lat},
-            "batch_texts_per_s": batch_tps, "target_met": ok}
+    return {
+        "cv": {
+            "folds": args.folds,
+            "repeats": args.repeats,
+            "seed": args.seed,
+            "texts": len(texts),
+            "injections": int(y.sum()),
+        },
+        "direct": direct,
+        "negatives_ablation": ablation,
+        "indirect": indirect,
+        "benign_statements_user": benign_user,
+        "rules": {
+            "injections_hit": dict(hits),
+            "benign_train_hit": dict(false_hits),
+            "benign_pool_hit": dict(pool_hits),
+            "benign_pool_size": len(pool),
+            "any_rule_on_injections": any_pos,
+        },
+        "latency_ms": {"user": user_lat, "retrieved": ret_lat, "peer_user": peer_lat},
+        "batch_texts_per_s": batch_tps,
+        "target_met": ok,
+    }
 
 
 def main() -> None:

@@ -56,18 +56,32 @@ from ragwright.ingest import Chunker
 from ragwright.models.embedding import LocalMiniLM, make_embedder
 
 TARGET_RATIO = 0.9
-SPLIT_ORDER = ["chunk (incl. token counting)", "  of which token counting", "embed", "sqlite write",
-               "unchanged check (document lookups)", "reuse lookup (reusable_vectors)",
-               "other (hashing, blocks, vstack, loop)"]
+SPLIT_ORDER = [
+    "chunk (incl. token counting)",
+    "  of which token counting",
+    "embed",
+    "sqlite write",
+    "unchanged check (document lookups)",
+    "reuse lookup (reusable_vectors)",
+    "other (hashing, blocks, vstack, loop)",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_arg(ap)
-    ap.add_argument("--limit", type=int, default=1000,
-                    help="number of SciFact documents, in corpus order (0 = all 5,183; default 1000)")
-    ap.add_argument("--round-docs", type=int, default=500,
-                    help="documents per interleaved round of (a), (b), (c) (0 = one round; default 500)")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=1000,
+        help="number of SciFact documents, in corpus order (0 = all 5,183; default 1000)",
+    )
+    ap.add_argument(
+        "--round-docs",
+        type=int,
+        default=500,
+        help="documents per interleaved round of (a), (b), (c) (0 = one round; default 500)",
+    )
     ap.add_argument("--reindex-repeat", type=int, default=3, help="no-op re-index runs; the median is reported")
     args = ap.parse_args(argv)
 
@@ -80,9 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("bench/ingest.py measures the local embedder; unset RAGWRIGHT_EMBEDDING__PROVIDER")
     step = args.round_docs if args.round_docs > 0 else len(records)
     rounds = [records[i : i + step] for i in range(0, len(records), step)]
-    say(f"ingest bench: {len(records):,} SciFact documents in {len(rounds)} round(s), "
+    say(
+        f"ingest bench: {len(records):,} SciFact documents in {len(rounds)} round(s), "
         f"{embedder.threads} onnxruntime threads, chunks of {settings.ingest.chunk_tokens} tokens "
-        f"(+{settings.ingest.chunk_overlap} overlap)")
+        f"(+{settings.ingest.chunk_overlap} overlap)"
+    )
 
     # Load and warm the model: nothing below pays for loading.
     embedder.warm_up()
@@ -124,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     "b": lambda: timed(lambda: embedder.embed(texts))[0],
                     "c": lambda: pipeline(ws, part, watch, seen, ingest_report),
                 }
-                order = "abc"[i % 3:] + "abc"[: i % 3]
+                order = "abc"[i % 3 :] + "abc"[: i % 3]
                 got = {k: steps[k]() for k in order}
                 for k, v in got.items():
                     totals[k] += v
@@ -132,13 +148,21 @@ def main(argv: list[str] | None = None) -> int:
                     split[k] += v
                 embed_calls += watch.calls.get("embed", 0)
                 same_texts &= sorted(seen) == sorted(texts)
-                per_round.append({"docs": len(part), "chunks": len(texts), "order": order,
-                                  **{f"{k}_s": round(v, 3) for k, v in got.items()},
-                                  "b_over_c": round(got["b"] / got["c"], 4),
-                                  "embed_in_c_s": round(watch.seconds.get("embed", 0.0), 3),
-                                  "embed_calls_in_c": watch.calls.get("embed", 0)})
-                say(f"round {i + 1}/{len(rounds)} ({order}): {len(part)} docs, {len(texts)} chunks; "
-                    f"a {got['a']:.2f}s  b {got['b']:.2f}s  c {got['c']:.2f}s  b/c {got['b'] / got['c']:.3f}")
+                per_round.append(
+                    {
+                        "docs": len(part),
+                        "chunks": len(texts),
+                        "order": order,
+                        **{f"{k}_s": round(v, 3) for k, v in got.items()},
+                        "b_over_c": round(got["b"] / got["c"], 4),
+                        "embed_in_c_s": round(watch.seconds.get("embed", 0.0), 3),
+                        "embed_calls_in_c": watch.calls.get("embed", 0),
+                    }
+                )
+                say(
+                    f"round {i + 1}/{len(rounds)} ({order}): {len(part)} docs, {len(texts)} chunks; "
+                    f"a {got['a']:.2f}s  b {got['b']:.2f}s  c {got['c']:.2f}s  b/c {got['b'] / got['c']:.3f}"
+                )
 
             # (d) the same records again, all unchanged: hashing and one lookup per record.
             reindex_runs = []
@@ -169,33 +193,48 @@ def main(argv: list[str] | None = None) -> int:
         "avg_tokens_per_doc": round(float(np.mean(doc_tokens)), 1),
         "avg_tokens_per_chunk": round(float(np.mean(chunk_tokens)), 1),
         "settings": {
-            "chunk_tokens": settings.ingest.chunk_tokens, "chunk_overlap": settings.ingest.chunk_overlap,
-            "max_tokens": embedder.max_tokens, "batch_size": embedder.batch_size, "threads": embedder.threads,
+            "chunk_tokens": settings.ingest.chunk_tokens,
+            "chunk_overlap": settings.ingest.chunk_overlap,
+            "max_tokens": embedder.max_tokens,
+            "batch_size": embedder.batch_size,
+            "threads": embedder.threads,
             "batch_chunks": getattr(settings.ingest, "batch_chunks", None),
         },
         "rounds": len(rounds),
         "round_docs": step,
         "model_on_docs": {"seconds": round(a_s, 3), "docs_per_s": round(n_docs / a_s, 2)},
         "model_on_same_chunks": {
-            "seconds": round(b_s, 3), "docs_per_s": round(n_docs / b_s, 2), "chunks_per_s": round(n_chunks / b_s, 2),
+            "seconds": round(b_s, 3),
+            "docs_per_s": round(n_docs / b_s, 2),
+            "chunks_per_s": round(n_chunks / b_s, 2),
             "same_texts_as_pipeline": same_texts,
         },
         "pipeline": {
-            "seconds": round(c_s, 3), "docs_per_s": round(n_docs / c_s, 2), "chunks_per_s": round(n_chunks / c_s, 2),
-            "report": ingest_report, "split_s": {k: round(v, 3) for k, v in split.items()},
-            "embed_calls": embed_calls, "store_after": stats,
+            "seconds": round(c_s, 3),
+            "docs_per_s": round(n_docs / c_s, 2),
+            "chunks_per_s": round(n_chunks / c_s, 2),
+            "report": ingest_report,
+            "split_s": {k: round(v, 3) for k, v in split.items()},
+            "embed_calls": embed_calls,
+            "store_after": stats,
         },
         "chunking_alone_s": round(chunking_alone, 3),
         "reindex_unchanged": {
-            "seconds": round(re_s, 4), "docs_per_s": round(n_docs / re_s, 1),
-            "vs_pipeline": round(re_s / c_s, 5), "unchanged": re_report["unchanged"],
-            "ingested": re_report["ingested"], "embed_calls": re_calls,
+            "seconds": round(re_s, 4),
+            "docs_per_s": round(n_docs / re_s, 1),
+            "vs_pipeline": round(re_s / c_s, 5),
+            "unchanged": re_report["unchanged"],
+            "ingested": re_report["ingested"],
+            "embed_calls": re_calls,
             "runs_s": [round(r[0], 4) for r in sorted(reindex_runs, key=lambda r: r[0])],
             "split_s": {k: round(v, 4) for k, v in re_split.items()},
         },
         "ratio_vs_model_on_same_chunks": round(b_s / c_s, 4),
         "ratio_vs_model_on_same_chunks_per_round": {
-            "median": round(statistics.median(round_ratios), 4), "min": min(round_ratios), "max": max(round_ratios)},
+            "median": round(statistics.median(round_ratios), 4),
+            "min": min(round_ratios),
+            "max": max(round_ratios),
+        },
         "ratio_vs_model_on_docs": round(a_s / c_s, 4),
         "embed_inside_pipeline_vs_model_on_same_chunks": round(split["embed"] / b_s, 4),
         "target_ratio_vs_model_on_same_chunks": TARGET_RATIO,
@@ -206,24 +245,56 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     say("")
-    say(table([
-        ["(a) model on documents", n_docs, "", round(a_s, 2), round(n_docs / a_s, 2), "", round(a_s / c_s, 3)],
-        ["(b) model on pipeline chunks", n_docs, n_chunks, round(b_s, 2), round(n_docs / b_s, 2),
-         round(n_chunks / b_s, 2), round(b_s / c_s, 3)],
-        ["(c) Workspace.ingest_records", n_docs, n_chunks, round(c_s, 2), round(n_docs / c_s, 2),
-         round(n_chunks / c_s, 2), 1.0],
-        ["(d) re-index, all unchanged", n_docs, 0, round(re_s, 3), round(n_docs / re_s, 1), "",
-         round(re_s / c_s, 5)],
-    ], ["run", "docs", "chunks", "seconds", "docs/s", "chunks/s", "time / (c)"]))
+    say(
+        table(
+            [
+                ["(a) model on documents", n_docs, "", round(a_s, 2), round(n_docs / a_s, 2), "", round(a_s / c_s, 3)],
+                [
+                    "(b) model on pipeline chunks",
+                    n_docs,
+                    n_chunks,
+                    round(b_s, 2),
+                    round(n_docs / b_s, 2),
+                    round(n_chunks / b_s, 2),
+                    round(b_s / c_s, 3),
+                ],
+                [
+                    "(c) Workspace.ingest_records",
+                    n_docs,
+                    n_chunks,
+                    round(c_s, 2),
+                    round(n_docs / c_s, 2),
+                    round(n_chunks / c_s, 2),
+                    1.0,
+                ],
+                [
+                    "(d) re-index, all unchanged",
+                    n_docs,
+                    0,
+                    round(re_s, 3),
+                    round(n_docs / re_s, 1),
+                    "",
+                    round(re_s / c_s, 5),
+                ],
+            ],
+            ["run", "docs", "chunks", "seconds", "docs/s", "chunks/s", "time / (c)"],
+        )
+    )
     say("")
-    say(table([[k, round(v, 3), f"{100 * v / c_s:.1f}%"] for k, v in split.items()],
-              ["pipeline (c) part", "seconds", "share of (c)"]))
+    say(
+        table(
+            [[k, round(v, 3), f"{100 * v / c_s:.1f}%"] for k, v in split.items()],
+            ["pipeline (c) part", "seconds", "share of (c)"],
+        )
+    )
     say("")
     verdict = "MET" if out["target_met"] else "NOT MET"
-    say(f"chunks: {n_chunks:,} ({n_chunks / n_docs:.2f} per document); "
+    say(
+        f"chunks: {n_chunks:,} ({n_chunks / n_docs:.2f} per document); "
         f"ratio_vs_model_on_same_chunks = {b_s / c_s:.3f} (target >= {TARGET_RATIO}: {verdict}; per round: "
         f"median {statistics.median(round_ratios):.3f}, {min(round_ratios):.3f}..{max(round_ratios):.3f}); "
-        f"ratio_vs_model_on_docs = {a_s / c_s:.3f}")
+        f"ratio_vs_model_on_docs = {a_s / c_s:.3f}"
+    )
     say_machine_load(machine, steal=True)
     emit(out)
     return 0
@@ -240,17 +311,23 @@ def pipeline(ws: Workspace, records: list[TextRecord], watch: Stopwatch, seen: l
 
     embedder.embed = watch.wrap("embed", recording_embed)  # type: ignore[method-assign]
     try:
-        with watch.patch(Chunker, "chunk", "chunk (incl. token counting)"), \
-                watch.patch(embedder, "count_tokens", "  of which token counting"), \
-                watch.patch(ws.store, "write_documents", "sqlite write"), \
-                watch.patch(ws.store, "get_document", "unchanged check (document lookups)"), \
-                watch.patch(ws.store, "document_by_source", "unchanged check (document lookups)"), \
-                watch.patch(ws.store, "reusable_vectors", "reuse lookup (reusable_vectors)"):
+        with (
+            watch.patch(Chunker, "chunk", "chunk (incl. token counting)"),
+            watch.patch(embedder, "count_tokens", "  of which token counting"),
+            watch.patch(ws.store, "write_documents", "sqlite write"),
+            watch.patch(ws.store, "get_document", "unchanged check (document lookups)"),
+            watch.patch(ws.store, "document_by_source", "unchanged check (document lookups)"),
+            watch.patch(ws.store, "reusable_vectors", "reuse lookup (reusable_vectors)"),
+        ):
             seconds, report = timed(lambda: ws.ingest_records(records))
     finally:
         del embedder.embed
-    for key, value in (("ingested", report.ingested), ("unchanged", report.unchanged),
-                       ("failed", len(report.failed)), ("chunks", report.chunks)):
+    for key, value in (
+        ("ingested", report.ingested),
+        ("unchanged", report.unchanged),
+        ("failed", len(report.failed)),
+        ("chunks", report.chunks),
+    ):
         report_out[key] = report_out.get(key, 0) + value
     return seconds
 

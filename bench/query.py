@@ -76,10 +76,63 @@ from ragwright.types import Chunk, DocumentRecord
 # The FTS5 peer's query: the query's words, minus common English stop words, OR-ed and quoted.
 _FTS_STOPWORDS = frozenset(
     [
-        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "how", "i", "if", "in",
-        "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "then", "there", "these", "they", "this",
-        "to", "was", "were", "what", "when", "where", "which", "who", "why", "will", "with", "do", "does", "did", "not",
-        "no", "can", "could", "should", "would", "you", "your", "we", "our", "us",
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "can",
+        "could",
+        "should",
+        "would",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
     ]
 )
 
@@ -87,6 +140,7 @@ _FTS_STOPWORDS = frozenset(
 def fts_query(text: str) -> str:
     terms = [t for t in re.findall(r"\w+", text.lower()) if t not in _FTS_STOPWORDS]
     return " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+
 
 TARGET_P50_MS = 20.0
 TARGET_SIZE = 100_000
@@ -99,14 +153,24 @@ PRIMARY_SHARE = 0.9  # of a synthetic chunk's sentences, drawn from its document
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_arg(ap)
-    ap.add_argument("--sizes", default="5000,100000", help="store sizes in chunks, comma-separated (default 5000,100000)")
-    ap.add_argument("--limit", type=int, default=0,
-                    help="at most this many real SciFact documents embedded (0 = as many as fit in the smallest size)")
+    ap.add_argument(
+        "--sizes", default="5000,100000", help="store sizes in chunks, comma-separated (default 5000,100000)"
+    )
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="at most this many real SciFact documents embedded (0 = as many as fit in the smallest size)",
+    )
     ap.add_argument("--queries", type=int, default=0, help="distinct test queries used (0 = all 300)")
     ap.add_argument("--min-searches", type=int, default=300, help="timed searches per size, at least (default 300)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up searches per size (default 5)")
-    ap.add_argument("--isolated", type=int, default=50,
-                    help="queries whose embed/dense/numpy parts are timed again after an idle pause (default 50)")
+    ap.add_argument(
+        "--isolated",
+        type=int,
+        default=50,
+        help="queries whose embed/dense/numpy parts are timed again after an idle pause (default 50)",
+    )
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
 
@@ -140,8 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(ws: Workspace, corpus: list[dict], queries: list[str], sizes: list[int], args: argparse.Namespace,
-        passes: int, rng: np.random.Generator) -> dict[str, Any]:
+def run(
+    ws: Workspace,
+    corpus: list[dict],
+    queries: list[str],
+    sizes: list[int],
+    args: argparse.Namespace,
+    passes: int,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     embedder = ws.embedder
     if not isinstance(embedder, LocalMiniLM):
         sys.exit("bench/query.py measures the local embedder; unset RAGWRIGHT_EMBEDDING__PROVIDER")
@@ -175,13 +246,19 @@ def run(ws: Workspace, corpus: list[dict], queries: list[str], sizes: list[int],
             have = ws.store.stats()["chunks"]
             t_synth, added = timed(lambda: synth.add(size - have)) if size > have else (0.0, 0)
             if added:
-                say(f"size {size:,}: added {added:,} synthetic chunks in {t_synth:.1f} s "
-                    f"({added / t_synth:,.0f} chunks/s through store.write_documents)")
+                say(
+                    f"size {size:,}: added {added:,} synthetic chunks in {t_synth:.1f} s "
+                    f"({added / t_synth:,.0f} chunks/s through store.write_documents)"
+                )
             t_fts, _ = timed(fts.sync)
             results.append(measure(ws, fts, queries, size, passes, args.warmup, args.isolated, rng))
-            results[-1]["store"] = {**ws.store.stats(), "real_chunks": real_chunks,
-                                    "synthetic_chunks": ws.store.stats()["chunks"] - real_chunks,
-                                    "synthetic_write_s": round(t_synth, 2), "fts5_peer_fill_s": round(t_fts, 2)}
+            results[-1]["store"] = {
+                **ws.store.stats(),
+                "real_chunks": real_chunks,
+                "synthetic_chunks": ws.store.stats()["chunks"] - real_chunks,
+                "synthetic_write_s": round(t_synth, 2),
+                "fts5_peer_fill_s": round(t_fts, 2),
+            }
     finally:
         fts.close()
 
@@ -200,8 +277,12 @@ def run(ws: Workspace, corpus: list[dict], queries: list[str], sizes: list[int],
         "real_ingest_report": {"ingested": ingest_report.ingested, "chunks": ingest_report.chunks},
         "settings": {"retrieval": ws.settings.retrieval.model_dump(mode="json"), "threads": embedder.threads},
         "sizes": results,
-        "target": {"hybrid_p50_ms_max": TARGET_P50_MS, "at_chunks": TARGET_SIZE, "hybrid_p50_ms": p50,
-                   "met": (p50 <= TARGET_P50_MS) if p50 is not None else None},
+        "target": {
+            "hybrid_p50_ms_max": TARGET_P50_MS,
+            "at_chunks": TARGET_SIZE,
+            "hybrid_p50_ms": p50,
+            "met": (p50 <= TARGET_P50_MS) if p50 is not None else None,
+        },
     }
 
 
@@ -211,14 +292,17 @@ class Synthesizer:
     def __init__(self, ws: Workspace, corpus: list[dict], rng: np.random.Generator) -> None:
         self.ws = ws
         self.rng = rng
-        self.abstracts = [(d.get("title", ""), [s for s in split_sentences(d.get("text", "")) if len(s) > 20])
-                          for d in corpus]
+        self.abstracts = [
+            (d.get("title", ""), [s for s in split_sentences(d.get("text", "")) if len(s) > 20]) for d in corpus
+        ]
         self.abstracts = [a for a in self.abstracts if a[1]]
         self.sentences = [s for _, sents in self.abstracts for s in sents]
         conn = _readonly(ws)
         try:
-            rows = conn.execute("SELECT c.doc_id, length(c.text), v.vector FROM chunks c "
-                                "JOIN vectors v ON v.chunk_rowid = c.rowid ORDER BY c.rowid").fetchall()
+            rows = conn.execute(
+                "SELECT c.doc_id, length(c.text), v.vector FROM chunks c "
+                "JOIN vectors v ON v.chunk_rowid = c.rowid ORDER BY c.rowid"
+            ).fetchall()
         finally:
             conn.close()
         per_doc: dict[str, int] = {}
@@ -263,8 +347,16 @@ class Synthesizer:
         mixed += self.rng.normal(0, 0.02, size=mixed.shape).astype(np.float32)
         mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
         text = "\n\n".join(c.text for c in chunks)
-        record = DocumentRecord(doc_id, f"synthetic://{doc_id}", title, "text",
-                                hashlib.sha256(text.encode()).hexdigest(), n, {}, len(text.encode()))
+        record = DocumentRecord(
+            doc_id,
+            f"synthetic://{doc_id}",
+            title,
+            "text",
+            hashlib.sha256(text.encode()).hexdigest(),
+            n,
+            {},
+            len(text.encode()),
+        )
         return DocumentWrite(record, chunks, mixed.astype(np.float32))
 
 
@@ -274,24 +366,31 @@ class FtsPeer:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.conn = sqlite3.connect(ws.settings.db_path.parent / "fts5-peer.db", isolation_level=None,
-                                    check_same_thread=False)
+        self.conn = sqlite3.connect(
+            ws.settings.db_path.parent / "fts5-peer.db", isolation_level=None, check_same_thread=False
+        )
         self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS f USING fts5(content, "
-                          "tokenize = 'porter unicode61 remove_diacritics 2')")
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS f USING fts5(content, "
+            "tokenize = 'porter unicode61 remove_diacritics 2')"
+        )
         self.last = 0
 
     def sync(self) -> None:
         src = _readonly(self.ws)
         try:
-            rows = src.execute("SELECT c.rowid, d.title, c.text, c.heading_path FROM chunks c JOIN documents d "
-                               "ON d.doc_id = c.doc_id WHERE c.rowid > ? ORDER BY c.rowid", (self.last,)).fetchall()
+            rows = src.execute(
+                "SELECT c.rowid, d.title, c.text, c.heading_path FROM chunks c JOIN documents d "
+                "ON d.doc_id = c.doc_id WHERE c.rowid > ? ORDER BY c.rowid",
+                (self.last,),
+            ).fetchall()
         finally:
             src.close()
         self.conn.execute("BEGIN")
-        self.conn.executemany("INSERT INTO f(rowid, content) VALUES (?, ?)",
-                              [(r, Chunk("", "", 0, text, json.loads(hp)).context_text(title))
-                               for r, title, text, hp in rows])
+        self.conn.executemany(
+            "INSERT INTO f(rowid, content) VALUES (?, ?)",
+            [(r, Chunk("", "", 0, text, json.loads(hp)).context_text(title)) for r, title, text, hp in rows],
+        )
         self.conn.execute("COMMIT")
         if rows:
             self.last = rows[-1][0]
@@ -300,8 +399,9 @@ class FtsPeer:
         match = fts_query(q)
         if not match:
             return []
-        return self.conn.execute("SELECT rowid, bm25(f) AS s FROM f WHERE f MATCH ? ORDER BY s LIMIT ?",
-                                 (match, DEPTH)).fetchall()
+        return self.conn.execute(
+            "SELECT rowid, bm25(f) AS s FROM f WHERE f MATCH ? ORDER BY s LIMIT ?", (match, DEPTH)
+        ).fetchall()
 
     def matches(self, q: str) -> int | None:
         match = fts_query(q)
@@ -311,8 +411,16 @@ class FtsPeer:
         self.conn.close()
 
 
-def measure(ws: Workspace, fts: FtsPeer, queries: list[str], size: int, passes: int, warmup: int, isolated: int,
-            rng: np.random.Generator) -> dict[str, Any]:
+def measure(
+    ws: Workspace,
+    fts: FtsPeer,
+    queries: list[str],
+    size: int,
+    passes: int,
+    warmup: int,
+    isolated: int,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     store, embedder = ws.store, ws.embedder
     # The first search after a write rebuilds the in-memory indexes (vectors, BM25) from SQLite.
     first_ms = timed(lambda: ws.search(queries[0], k=10))[0] * 1000
@@ -321,8 +429,9 @@ def measure(ws: Workspace, fts: FtsPeer, queries: list[str], size: int, passes: 
 
     # The numpy peer reads the same vectors through its own read-only connection.
     conn = _readonly(ws)
-    rows = conn.execute("SELECT v.vector, c.chunk_id FROM vectors v JOIN chunks c ON c.rowid = v.chunk_rowid "
-                        "ORDER BY v.chunk_rowid").fetchall()
+    rows = conn.execute(
+        "SELECT v.vector, c.chunk_id FROM vectors v JOIN chunks c ON c.rowid = v.chunk_rowid ORDER BY v.chunk_rowid"
+    ).fetchall()
     conn.close()
     matrix = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), -1)
     chunk_ids = [r[1] for r in rows]
@@ -348,12 +457,19 @@ def measure(ws: Workspace, fts: FtsPeer, queries: list[str], size: int, passes: 
         order = rng.permutation(len(queries)) if p else np.arange(len(queries))
         for i in order:
             q = queries[int(i)]
-            t0 = clock(); ws.search(q, k=10); t1 = clock()
-            vec = embedder.embed([q])[0]; t2 = clock()
-            store.keyword_search(q, DEPTH); t3 = clock()
-            dense = store.vector_search(vec, DEPTH); t4 = clock()
-            top = numpy_top(vec); t5 = clock()
-            fts_alone(q); t6 = clock()
+            t0 = clock()
+            ws.search(q, k=10)
+            t1 = clock()
+            vec = embedder.embed([q])[0]
+            t2 = clock()
+            store.keyword_search(q, DEPTH)
+            t3 = clock()
+            dense = store.vector_search(vec, DEPTH)
+            t4 = clock()
+            top = numpy_top(vec)
+            t5 = clock()
+            fts_alone(q)
+            t6 = clock()
             for key, dt in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
                 samples[key].append(dt)
             if p == 0:  # share of numpy's exact float32 top 100 that the store's dense search also returns
@@ -364,9 +480,18 @@ def measure(ws: Workspace, fts: FtsPeer, queries: list[str], size: int, passes: 
     for key in ("embed_idle", "dense_idle", "numpy_exact_idle"):
         samples[key] = []
     for q in queries[:isolated]:
-        time.sleep(IDLE_S); t0 = clock(); vec = embedder.embed([q])[0]; samples["embed_idle"].append(clock() - t0)
-        time.sleep(IDLE_S); t0 = clock(); store.vector_search(vec, DEPTH); samples["dense_idle"].append(clock() - t0)
-        time.sleep(IDLE_S); t0 = clock(); numpy_top(vec); samples["numpy_exact_idle"].append(clock() - t0)
+        time.sleep(IDLE_S)
+        t0 = clock()
+        vec = embedder.embed([q])[0]
+        samples["embed_idle"].append(clock() - t0)
+        time.sleep(IDLE_S)
+        t0 = clock()
+        store.vector_search(vec, DEPTH)
+        samples["dense_idle"].append(clock() - t0)
+        time.sleep(IDLE_S)
+        t0 = clock()
+        numpy_top(vec)
+        samples["numpy_exact_idle"].append(clock() - t0)
 
     # How many chunks each query's terms reach (FTS5 OR-query): BM25 scores every one of them.
     matched = [m for m in (fts.matches(q) for q in queries) if m is not None]
@@ -384,9 +509,13 @@ def measure(ws: Workspace, fts: FtsPeer, queries: list[str], size: int, passes: 
         "hybrid_p50_minus_parts_p50_ms": round(lat["hybrid"]["p50"] - parts, 3),
         "dense_vs_numpy_exact_p50": round(lat["dense"]["p50"] / lat["numpy_exact"]["p50"], 3),
         "bm25_vs_fts5_peer_p50": round(lat["bm25"]["p50"] / lat["fts5_peer"]["p50"], 3),
-        "fts_matched_share": {"p50": round(float(np.median(matched)) / n_chunks, 4),
-                              "mean": round(float(np.mean(matched)) / n_chunks, 4),
-                              "p50_rows": int(np.median(matched))} if matched else None,
+        "fts_matched_share": {
+            "p50": round(float(np.median(matched)) / n_chunks, 4),
+            "mean": round(float(np.mean(matched)) / n_chunks, 4),
+            "p50_rows": int(np.median(matched)),
+        }
+        if matched
+        else None,
         "dense_recall_at_100_vs_numpy_float32": round(float(np.mean(overlap)), 4) if overlap else None,
         "share_of_hybrid_p50": {k: round(lat[k]["p50"] / lat["hybrid"]["p50"], 3) for k in ("embed", "bm25", "dense")},
     }
@@ -400,11 +529,17 @@ def report(out: dict[str, Any]) -> None:
     rows = []
     for r in out["sizes"]:
         lat = r["latency_ms"]
-        for key, label in (("hybrid", "hybrid ws.search(k=10)"), ("embed", "  query embedding"),
-                           ("bm25", "  bm25 keyword_search(100)"), ("dense", "  dense vector_search(100)"),
-                           ("numpy_exact", "peer: numpy exact top-100"), ("fts5_peer", "peer: FTS5 bm25 top-100"),
-                           ("embed_idle", "after idle: query embedding"), ("dense_idle", "after idle: dense"),
-                           ("numpy_exact_idle", "after idle: numpy peer")):
+        for key, label in (
+            ("hybrid", "hybrid ws.search(k=10)"),
+            ("embed", "  query embedding"),
+            ("bm25", "  bm25 keyword_search(100)"),
+            ("dense", "  dense vector_search(100)"),
+            ("numpy_exact", "peer: numpy exact top-100"),
+            ("fts5_peer", "peer: FTS5 bm25 top-100"),
+            ("embed_idle", "after idle: query embedding"),
+            ("dense_idle", "after idle: dense"),
+            ("numpy_exact_idle", "after idle: numpy peer"),
+        ):
             if key not in lat:
                 continue
             m = lat[key]
@@ -413,20 +548,26 @@ def report(out: dict[str, Any]) -> None:
     say(table(rows, ["chunks", "what", "p50 ms", "p95 ms", "p99 ms", "mean ms", "n"]))
     say("")
     for r in out["sizes"]:
-        say(f"{r['size']:,} chunks ({r['store']['real_chunks']:,} real, {r['store']['synthetic_chunks']:,} synthetic): "
+        say(
+            f"{r['size']:,} chunks ({r['store']['real_chunks']:,} real, {r['store']['synthetic_chunks']:,} synthetic): "
             f"dense/numpy p50 = {r['dense_vs_numpy_exact_p50']}, bm25/FTS5-peer p50 = {r['bm25_vs_fts5_peer_p50']}, "
             f"hybrid p50 - (embed+bm25+dense) p50 = {r['hybrid_p50_minus_parts_p50_ms']} ms, "
             f"a query matches {r['fts_matched_share']['p50']:.0%} of chunks (p50), "
             f"first search after a write {r['first_search_after_write_ms']} ms; other processes took "
             f"{100 * (r['machine_load_while_timing'] or {}).get('other_processes_share_of_machine', 0):.0f}% "
-            f"of the machine while timing")
+            f"of the machine while timing"
+        )
     t = out["target"]
     if t["met"] is None:
-        say(f"target: hybrid p50 <= {t['hybrid_p50_ms_max']} ms at {t['at_chunks']:,} chunks: not measured "
-            f"(add {t['at_chunks']} to --sizes)")
+        say(
+            f"target: hybrid p50 <= {t['hybrid_p50_ms_max']} ms at {t['at_chunks']:,} chunks: not measured "
+            f"(add {t['at_chunks']} to --sizes)"
+        )
     else:
-        say(f"target: hybrid p50 <= {t['hybrid_p50_ms_max']} ms at {t['at_chunks']:,} chunks: "
-            f"{t['hybrid_p50_ms']} ms -> {'MET' if t['met'] else 'NOT MET'}")
+        say(
+            f"target: hybrid p50 <= {t['hybrid_p50_ms_max']} ms at {t['at_chunks']:,} chunks: "
+            f"{t['hybrid_p50_ms']} ms -> {'MET' if t['met'] else 'NOT MET'}"
+        )
     say_machine_load(out.get("machine_load"))
 
 

@@ -55,7 +55,8 @@ def main() -> None:
         for pipeline in ("bm25", "dense", "hybrid", "default"):
             if pipeline == "hybrid":
                 ws.settings.retrieval = ws.settings.retrieval.model_copy(
-                    update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0})
+                    update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0}
+                )
             elif pipeline == "default":
                 ws.settings.retrieval = Settings().retrieval
             mode = pipeline if pipeline in ("bm25", "dense") else "hybrid"
@@ -72,23 +73,49 @@ def main() -> None:
         doc_run = {q: document_run(ws.search(t, k=300)) for q, t in dataset.queries.items()}
         ws.close()
     scoring = metric_timing(dataset.qrels, doc_run)
-    rows = [[f"ragwright {p}", r["metrics"]["ndcg@10"], r["metrics"]["recall@100"], r["metrics"]["mrr@10"],
-             r["latency_ms"]["p50"], r["latency_ms"]["p99"]] for p, r in results.items()]
+    rows = [
+        [
+            f"ragwright {p}",
+            r["metrics"]["ndcg@10"],
+            r["metrics"]["recall@100"],
+            r["metrics"]["mrr@10"],
+            r["latency_ms"]["p50"],
+            r["latency_ms"]["p99"],
+        ]
+        for p, r in results.items()
+    ]
     rows += [[name, ndcg, "", "", "", ""] for name, ndcg in REFERENCE]
     say()
     say(table(rows, ["system", "nDCG@10", "R@100", "MRR@10", "p50 ms", "p99 ms"]))
-    say(f"\nindexing: {report.ingested / index_s:.1f} documents/s ({report.chunks} chunks); "
-        f"the frameworks above index SciFact at about 22-27 documents/s with torch MiniLM on this kind of machine")
-    say(f"computing the 5 measures for {len(doc_run)} queries: {scoring['ragwright_s'] * 1000:.1f} ms "
+    say(
+        f"\nindexing: {report.ingested / index_s:.1f} documents/s ({report.chunks} chunks); "
+        f"the frameworks above index SciFact at about 22-27 documents/s with torch MiniLM on this kind of machine"
+    )
+    say(
+        f"computing the 5 measures for {len(doc_run)} queries: {scoring['ragwright_s'] * 1000:.1f} ms "
         f"(pytrec_eval, same run, same measures: {scoring['pytrec_eval_s'] * 1000:.1f} ms; "
-        f"ratio {scoring['ratio_to_pytrec_eval']})")
-    emit({"benchmark": "retrieval_quality", "dataset": "scifact", "split": args.split,
-          "n_queries": len(dataset.queries), "index": {"documents": report.ingested, "chunks": report.chunks,
-                                                        "seconds": round(index_s, 1),
-                                                        "docs_per_s": round(report.ingested / index_s, 2)},
-          "pipelines": results, "reference_ndcg@10": dict(REFERENCE),
-          "default_vs_best_reference_here": round(results["default"]["metrics"]["ndcg@10"] - 0.7165, 4),
-          "metrics_computation": scoring, "machine_load": load.report(), "environment": environment()})
+        f"ratio {scoring['ratio_to_pytrec_eval']})"
+    )
+    emit(
+        {
+            "benchmark": "retrieval_quality",
+            "dataset": "scifact",
+            "split": args.split,
+            "n_queries": len(dataset.queries),
+            "index": {
+                "documents": report.ingested,
+                "chunks": report.chunks,
+                "seconds": round(index_s, 1),
+                "docs_per_s": round(report.ingested / index_s, 2),
+            },
+            "pipelines": results,
+            "reference_ndcg@10": dict(REFERENCE),
+            "default_vs_best_reference_here": round(results["default"]["metrics"]["ndcg@10"] - 0.7165, 4),
+            "metrics_computation": scoring,
+            "machine_load": load.report(),
+            "environment": environment(),
+        }
+    )
 
 
 def metric_timing(qrels: dict, run: dict, repeats: int = 5) -> dict:
@@ -110,8 +137,13 @@ def metric_timing(qrels: dict, run: dict, repeats: int = 5) -> dict:
         pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut10)
 
     ours_s, theirs_s = best(lambda: evaluate(qrels, run)), best(theirs)
-    return {"queries": len(run), "ragwright_s": round(ours_s, 4), "pytrec_eval_s": round(theirs_s, 4),
-            "ratio_to_pytrec_eval": round(ours_s / theirs_s, 2), "goal_s": 0.2}
+    return {
+        "queries": len(run),
+        "ragwright_s": round(ours_s, 4),
+        "pytrec_eval_s": round(theirs_s, 4),
+        "ratio_to_pytrec_eval": round(ours_s / theirs_s, 2),
+        "goal_s": 0.2,
+    }
 
 
 if __name__ == "__main__":

@@ -31,8 +31,13 @@ _WORDS = re.compile(r"\w+")
 
 def variants(claim: str) -> list[str]:
     base = claim.rstrip(".")
-    return [claim.lower(), base + "?", "Is it true that " + base[0].lower() + base[1:] + "?", claim.replace(",", ""),
-            "  " + claim + "  "]
+    return [
+        claim.lower(),
+        base + "?",
+        "Is it true that " + base[0].lower() + base[1:] + "?",
+        claim.replace(",", ""),
+        "  " + claim + "  ",
+    ]
 
 
 def main() -> None:
@@ -45,8 +50,12 @@ def main() -> None:
         sys.exit(f"bench: SciFact queries not found under {root}")
     claims = sorted({row["text"] for f in files for row in load_jsonl(f)})
     words = [set(_WORDS.findall(c.lower())) for c in claims]
-    pairs = [(i, j) for i in range(len(claims)) for j in range(i + 1, len(claims))
-             if len(words[i] & words[j]) / len(words[i] | words[j]) >= 0.5]
+    pairs = [
+        (i, j)
+        for i in range(len(claims))
+        for j in range(i + 1, len(claims))
+        if len(words[i] & words[j]) / len(words[i] | words[j]) >= 0.5
+    ]
     model = LocalMiniLM()
     vectors = model.embed(claims)
     sims = np.array([float(vectors[i] @ vectors[j]) for i, j in pairs])
@@ -57,16 +66,32 @@ def main() -> None:
     vsame = np.array([signature(a) == signature(b) for a, b in zip(originals, changed)])
     rows, result = [], []
     for t in THRESHOLDS:
-        entry = {"threshold": t, "false_hits_similarity_only": int((sims >= t).sum()),
-                 "false_hits_with_guard": int(((sims >= t) & same).sum()),
-                 "variant_hit_rate_with_guard": round(float(((vsims >= t) & vsame).mean()), 4)}
+        entry = {
+            "threshold": t,
+            "false_hits_similarity_only": int((sims >= t).sum()),
+            "false_hits_with_guard": int(((sims >= t) & same).sum()),
+            "variant_hit_rate_with_guard": round(float(((vsims >= t) & vsame).mean()), 4),
+        }
         result.append(entry)
-        rows.append([t, entry["false_hits_similarity_only"], entry["false_hits_with_guard"],
-                     entry["variant_hit_rate_with_guard"]])
+        rows.append(
+            [
+                t,
+                entry["false_hits_similarity_only"],
+                entry["false_hits_with_guard"],
+                entry["variant_hit_rate_with_guard"],
+            ]
+        )
     say(f"{len(pairs)} pairs of near-identical, different SciFact claims; {len(changed)} surface variants")
     say(table(rows, ["threshold", "false hits (similarity only)", "false hits (with guard)", "variant hit rate"]))
-    emit({"benchmark": "semantic_cache", "pairs": len(pairs), "variants": len(changed), "thresholds": result,
-          "environment": environment()})
+    emit(
+        {
+            "benchmark": "semantic_cache",
+            "pairs": len(pairs),
+            "variants": len(changed),
+            "thresholds": result,
+            "environment": environment(),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -76,16 +76,24 @@ TARGET_CLIENTS = 32
 
 # For --corpus sample: questions the sample corpus answers (SciFact's would mostly miss it).
 SAMPLE_QUESTIONS = [
-    "How many vacation days do I get?", "Can I work from home?", "How do I claim travel expenses?",
-    "What laptop do new employees get?", "How often must I change my password?", "What happens on my first day?",
-    "Who approves remote work?", "How do I report a lost laptop?", "Is parental leave paid?",
-    "What is the meal allowance when travelling?", "Which equipment can I take home?", "How do I report a phishing email?",
+    "How many vacation days do I get?",
+    "Can I work from home?",
+    "How do I claim travel expenses?",
+    "What laptop do new employees get?",
+    "How often must I change my password?",
+    "What happens on my first day?",
+    "Who approves remote work?",
+    "How do I report a lost laptop?",
+    "Is parental leave paid?",
+    "What is the meal allowance when travelling?",
+    "Which equipment can I take home?",
+    "How do I report a phishing email?",
 ]
 
 # The peer server: FastAPI + uvicorn with the real endpoint's body model, a sync endpoint (so the
 # same threadpool hop) and a canned answer of the real size. Run as `python -c` so that FastAPI
 # sees real annotations.
-FLOOR_SERVER = r'''
+FLOOR_SERVER = r"""
 import json, sys
 from typing import Any, Literal, Optional
 import uvicorn
@@ -118,7 +126,7 @@ def search(body: SearchBody, request: Request) -> dict[str, Any]:
     return {"results": PAYLOAD["results"][: body.k]}
 
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-'''
+"""
 
 
 # -- processes and CPU ------------------------------------------------------------------------------
@@ -187,8 +195,10 @@ def wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout_s: float = 
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout_s:
         if proc.poll() is not None:
-            sys.exit(f"server_load: the server exited ({proc.returncode}) before it was ready:\n"
-                     + log.read_text(errors="replace")[-3000:])
+            sys.exit(
+                f"server_load: the server exited ({proc.returncode}) before it was ready:\n"
+                + log.read_text(errors="replace")[-3000:]
+            )
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=30) as r:
                 if r.status == 200:
@@ -197,15 +207,21 @@ def wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout_s: float = 
             pass
         time.sleep(0.2)
     stop(proc)
-    sys.exit(f"server_load: the server was not ready after {timeout_s:.0f} s:\n" + log.read_text(errors="replace")[-3000:])
+    sys.exit(
+        f"server_load: the server was not ready after {timeout_s:.0f} s:\n" + log.read_text(errors="replace")[-3000:]
+    )
 
 
 class Client:
     """The load generator: this file with --client, in its own process, driven over a pipe."""
 
     def __init__(self, log: Path) -> None:
-        self.proc = start([sys.executable, str(Path(__file__).resolve()), "--client"], log,
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = start(
+            [sys.executable, str(Path(__file__).resolve()), "--client"],
+            log,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
 
     def run(self, command: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -228,6 +244,7 @@ class Client:
 
 
 # -- the client process (--client) ------------------------------------------------------------------
+
 
 def client_main() -> int:
     """Read one JSON command per line on stdin, run it, write one JSON result per line on stdout."""
@@ -294,8 +311,10 @@ async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
     host, port, path, n = "127.0.0.1", cmd["port"], cmd["path"], cmd["requests"]
     bodies = [request_body(cmd, i) for i in range(n)]
     auth = f"Bearer {cmd['key']}"
-    head_fmt = (f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: {auth}\r\n"
-                "content-type: application/json\r\naccept: application/json\r\ncontent-length: ")
+    head_fmt = (
+        f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: {auth}\r\n"
+        "content-type: application/json\r\naccept: application/json\r\ncontent-length: "
+    )
     timeout_s, kind = cmd["timeout_s"], cmd.get("kind", "raw")
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -365,8 +384,12 @@ async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
         import httpx
 
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", limits=limits, timeout=timeout_s,
-                                     headers={"authorization": auth, "content-type": "application/json"}) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://{host}:{port}",
+            limits=limits,
+            timeout=timeout_s,
+            headers={"authorization": auth, "content-type": "application/json"},
+        ) as client:
             await client.get("/healthz")  # opens the connection before the clock starts
             await go.wait()
             while (i := take()) is not None:
@@ -388,11 +411,19 @@ async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
     for d in done:
         if isinstance(d, BaseException):
             failed(d)
-    return {"sent": nxt, "wall_s": wall, "client_cpu_s": cpu, "latencies_s": latencies, "errors": dict(errors),
-            "error_samples": error_samples, "empty_results": empty}
+    return {
+        "sent": nxt,
+        "wall_s": wall,
+        "client_cpu_s": cpu,
+        "latencies_s": latencies,
+        "errors": dict(errors),
+        "error_samples": error_samples,
+        "empty_results": empty,
+    }
 
 
 # -- building the index -----------------------------------------------------------------------------
+
 
 def build_index(args: argparse.Namespace, data_dir: Path, config: Path) -> dict[str, Any]:
     from _common import load_jsonl, say, scifact_paths
@@ -451,8 +482,13 @@ def in_process_peers(args: argparse.Namespace, data_dir: Path, config: Path, que
                 fn(t)
                 lat.append(time.perf_counter() - s)
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            return {"calls": len(items), "per_s": round(len(items) / wall, 1), "latency_ms": percentiles_ms(lat),
-                    "cpu_ms_per_call": round(1000 * cpu / len(items), 3), "cores_used": round(cpu / wall, 2)}
+            return {
+                "calls": len(items),
+                "per_s": round(len(items) / wall, 1),
+                "latency_ms": percentiles_ms(lat),
+                "cpu_ms_per_call": round(1000 * cpu / len(items), 3),
+                "cores_used": round(cpu / wall, 2),
+            }
 
         out["search_1_thread"] = seq(lambda t: ws.search(t, args.k, filters), texts)
         threads = max(args.concurrency)
@@ -460,9 +496,13 @@ def in_process_peers(args: argparse.Namespace, data_dir: Path, config: Path, que
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(lambda t: ws.search(t, args.k, filters), texts))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        out[f"search_{threads}_threads"] = {"calls": n, "threads": threads, "per_s": round(n / wall, 1),
-                                            "cpu_ms_per_call": round(1000 * cpu / n, 3),
-                                            "cores_used": round(cpu / wall, 2)}
+        out[f"search_{threads}_threads"] = {
+            "calls": n,
+            "threads": threads,
+            "per_s": round(n / wall, 1),
+            "cpu_ms_per_call": round(1000 * cpu / n, 3),
+            "cores_used": round(cpu / wall, 2),
+        }
         # The query embedding alone, one query per call (as each request does) and batched (what
         # micro-batching concurrent requests would pay per query).
         emb = ws.embedder
@@ -470,21 +510,41 @@ def in_process_peers(args: argparse.Namespace, data_dir: Path, config: Path, que
         texts_e = [queries[i % len(queries)] for i in range(max(batch * 10, 200))]
         one = out["embed_1_query"] = seq(lambda t: emb.embed([t]), texts_e[:200])
         one["per_query_cpu_ms"] = one["cpu_ms_per_call"]
-        groups = [texts_e[i:i + batch] for i in range(0, len(texts_e) - batch + 1, batch)]
+        groups = [texts_e[i : i + batch] for i in range(0, len(texts_e) - batch + 1, batch)]
         cpu0, t0 = time.process_time(), time.perf_counter()
         for g in groups:
             emb.embed(g)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         nq = sum(len(g) for g in groups)
-        out[f"embed_batch_{batch}"] = {"calls": len(groups), "queries": nq, "per_s": round(nq / wall, 1),
-                                       "cpu_ms_per_call": round(1000 * cpu / len(groups), 3),
-                                       "per_query_cpu_ms": round(1000 * cpu / nq, 3),
-                                       "cores_used": round(cpu / wall, 2)}
+        out[f"embed_batch_{batch}"] = {
+            "calls": len(groups),
+            "queries": nq,
+            "per_s": round(nq / wall, 1),
+            "cpu_ms_per_call": round(1000 * cpu / len(groups), 3),
+            "per_query_cpu_ms": round(1000 * cpu / nq, 3),
+            "cores_used": round(cpu / wall, 2),
+        }
         m = min(args.ask_requests, args.peer_asks)
         out["ask_1_thread"] = seq(lambda t: ws.ask(t, filters), [queries[i % len(queries)] for i in range(m)])
-        payload = {"results": [{k: r.to_dict()[k] for k in ("doc_id", "chunk_id", "source", "score", "text", "title",
-                                                              "heading_path", "page", "location")}
-                               for r in ws.search(queries[0], args.k, filters)]}
+        payload = {
+            "results": [
+                {
+                    k: r.to_dict()[k]
+                    for k in (
+                        "doc_id",
+                        "chunk_id",
+                        "source",
+                        "score",
+                        "text",
+                        "title",
+                        "heading_path",
+                        "page",
+                        "location",
+                    )
+                }
+                for r in ws.search(queries[0], args.k, filters)
+            ]
+        }
     finally:
         ws.close()
     out["canned_search_answer_bytes"] = len(json.dumps(payload))
@@ -493,16 +553,22 @@ def in_process_peers(args: argparse.Namespace, data_dir: Path, config: Path, que
 
 # -- the orchestration -------------------------------------------------------------------------------
 
+
 def summarise(res: dict[str, Any], requests: int, server_cpu_s: float | None) -> dict[str, Any]:
     from _common import percentiles_ms
 
-    done = len(res["latencies_s"]) + sum(v for k, v in res["errors"].items() if not k.startswith("http_")
-                                         and k not in ("bad_json", "bad_body"))
+    done = len(res["latencies_s"]) + sum(
+        v for k, v in res["errors"].items() if not k.startswith("http_") and k not in ("bad_json", "bad_body")
+    )
     n_err = sum(res["errors"].values())
     wall = res["wall_s"]
     out = {
-        "requests": requests, "sent": res["sent"], "completed": done, "errors": n_err,
-        "error_kinds": res["errors"], "error_samples": res["error_samples"],
+        "requests": requests,
+        "sent": res["sent"],
+        "completed": done,
+        "errors": n_err,
+        "error_kinds": res["errors"],
+        "error_samples": res["error_samples"],
         "requests_per_s": round(done / wall, 1) if wall else None,
         "latency_ms": percentiles_ms(res["latencies_s"]) if res["latencies_s"] else None,
         "wall_s": round(wall, 2),
@@ -522,24 +588,51 @@ class Bench:
         self.tag = 0
         self.nonce = os.urandom(3).hex()  # distinct queries stay distinct across runs (the server keeps query vectors)
 
-    def load(self, pid: int, port: int, path: str, clients: int, requests: int, distinct: bool,
-             kind: str = "raw") -> dict[str, Any]:
+    def load(
+        self, pid: int, port: int, path: str, clients: int, requests: int, distinct: bool, kind: str = "raw"
+    ) -> dict[str, Any]:
         self.tag += 1
-        cmd = {"port": port, "path": path, "key": self.key, "queries": self.queries, "distinct": distinct,
-               "tag": f"zq{self.nonce}{self.tag}x", "requests": requests, "concurrency": clients, "k": self.args.k,
-               "timeout_s": self.args.timeout, "max_s": self.args.max_run_s, "kind": kind}
+        cmd = {
+            "port": port,
+            "path": path,
+            "key": self.key,
+            "queries": self.queries,
+            "distinct": distinct,
+            "tag": f"zq{self.nonce}{self.tag}x",
+            "requests": requests,
+            "concurrency": clients,
+            "k": self.args.k,
+            "timeout_s": self.args.timeout,
+            "max_s": self.args.max_run_s,
+            "kind": kind,
+        }
         from _common import proc_cpu_s
 
         cpu0 = proc_cpu_s(pid)
         res = self.client.run(cmd)
         cpu1 = proc_cpu_s(pid)
         return summarise(res, requests, None if cpu0 is None or cpu1 is None else cpu1 - cpu0) | {
-            "server_rss_mib_after": proc_rss_mib(pid)}
+            "server_rss_mib_after": proc_rss_mib(pid)
+        }
 
 
 def server_cmd(args: argparse.Namespace, port: int, data_dir: Path, config: Path) -> list[str]:
-    return [sys.executable, "-m", "ragwright", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", str(data_dir), "--config", str(config), "--workers", str(args.workers)]
+    return [
+        sys.executable,
+        "-m",
+        "ragwright",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--config",
+        str(config),
+        "--workers",
+        str(args.workers),
+    ]
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
@@ -557,11 +650,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_arg(ap)
     ap.add_argument("--quick", action="store_true", help="smoke run: the sample corpus, 300 requests per run")
-    ap.add_argument("--corpus", choices=("scifact", "sample"), default=None,
-                    help="scifact (default): SciFact's 5,183 abstracts; sample: examples/sample-corpus")
+    ap.add_argument(
+        "--corpus",
+        choices=("scifact", "sample"),
+        default=None,
+        help="scifact (default): SciFact's 5,183 abstracts; sample: examples/sample-corpus",
+    )
     ap.add_argument("--limit", type=int, default=0, help="SciFact documents ingested (0 = all)")
-    ap.add_argument("--index-dir", type=Path, default=None,
-                    help="data dir for the index: built there if empty, reused if not (default: a temp dir)")
+    ap.add_argument(
+        "--index-dir",
+        type=Path,
+        default=None,
+        help="data dir for the index: built there if empty, reused if not (default: a temp dir)",
+    )
     ap.add_argument("--config", type=Path, default=None, help="ragwright.toml for the server (default: none, defaults)")
     ap.add_argument("--search-requests", type=int, default=None, help="requests per /v1/search run (default 3000)")
     ap.add_argument("--ask-requests", type=int, default=None, help="requests per /v1/ask run (default 300)")
@@ -571,21 +672,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds before a request counts as an error")
     ap.add_argument("--max-run-s", type=float, default=300.0, help="a run sends no new request after this")
     ap.add_argument("--client-kind", choices=("raw", "httpx"), default="raw")
-    ap.add_argument("--pinning-check", action=argparse.BooleanOptionalAction, default=None,
-                    help="also run the target setting with server and client on one core each (full run: on)")
-    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
-                    help="measure the in-process and HTTP-floor peers (default: on)")
+    ap.add_argument(
+        "--pinning-check",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the target setting with server and client on one core each (full run: on)",
+    )
+    ap.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the in-process and HTTP-floor peers (default: on)",
+    )
     ap.add_argument("--peer-searches", type=int, default=600)
     ap.add_argument("--peer-asks", type=int, default=100)
-    ap.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
-                    help="py-spy profile of the server under the target load (full run: on when py-spy is found)")
+    ap.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="py-spy profile of the server under the target load (full run: on when py-spy is found)",
+    )
     ap.add_argument("--py-spy", default=None, help="path of py-spy (default: on PATH)")
     ap.add_argument("--profile-out", type=Path, default=None, help="keep py-spy's collapsed stacks here")
     ap.add_argument("--workers", type=int, default=2, help="server worker processes (default 2: one per core)")
-    ap.add_argument("--save", type=Path, default=None,
-                    help="also write the results so far to this JSON file after every run (for long runs)")
-    ap.add_argument("--server-pythonpath", default=None,
-                    help="prepended to the server's PYTHONPATH (to try e.g. uvloop/httptools without installing them)")
+    ap.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        help="also write the results so far to this JSON file after every run (for long runs)",
+    )
+    ap.add_argument(
+        "--server-pythonpath",
+        default=None,
+        help="prepended to the server's PYTHONPATH (to try e.g. uvloop/httptools without installing them)",
+    )
     args = ap.parse_args(argv)
 
     quick = args.quick
@@ -615,11 +735,21 @@ def main(argv: list[str] | None = None) -> int:
 
     load = LoadBesideChildren(_STARTED)
     loadavg = os.getloadavg()
-    out: dict[str, Any] = {"benchmark": "server_load", "corpus": args.corpus, "distinct_queries": len(queries),
-                           "loadavg_at_start": [round(x, 2) for x in loadavg],
-                           "settings": {"search_requests": args.search_requests, "ask_requests": args.ask_requests,
-                                        "concurrency": args.concurrency, "k": args.k, "client": args.client_kind,
-                                        "timeout_s": args.timeout, "server_pythonpath": args.server_pythonpath}}
+    out: dict[str, Any] = {
+        "benchmark": "server_load",
+        "corpus": args.corpus,
+        "distinct_queries": len(queries),
+        "loadavg_at_start": [round(x, 2) for x in loadavg],
+        "settings": {
+            "search_requests": args.search_requests,
+            "ask_requests": args.ask_requests,
+            "concurrency": args.concurrency,
+            "k": args.k,
+            "client": args.client_kind,
+            "timeout_s": args.timeout,
+            "server_pythonpath": args.server_pythonpath,
+        },
+    }
     if loadavg[0] > 0.5:
         say(f"server load: note: load average {loadavg[0]:.2f} at start; another process may skew the numbers")
 
@@ -638,9 +768,27 @@ def main(argv: list[str] | None = None) -> int:
             peers = in_process_peers(args, data_dir, config, queries)
             payload = peers.pop("_payload")
             out["in_process"] = peers
-        made = subprocess.run([sys.executable, "-m", "ragwright", "keys", "create", "--tenant", TENANT, "--scopes",
-                               "read", "--json", "--data-dir", str(data_dir), "--config", str(config)],
-                              capture_output=True, text=True, cwd=REPO)
+        made = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ragwright",
+                "keys",
+                "create",
+                "--tenant",
+                TENANT,
+                "--scopes",
+                "read",
+                "--json",
+                "--data-dir",
+                str(data_dir),
+                "--config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
         if made.returncode != 0:
             sys.exit(f"server_load: ragwright keys create failed: {made.stderr[-2000:]}")
         key = json.loads(made.stdout)["key"]
@@ -654,8 +802,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.peers:
             port = free_port()
             (tmp / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
-            floor = start([sys.executable, "-c", FLOOR_SERVER, str(port), str(tmp / "payload.json")], tmp / "floor.log",
-                          env=server_env(args))
+            floor = start(
+                [sys.executable, "-c", FLOOR_SERVER, str(port), str(tmp / "payload.json")],
+                tmp / "floor.log",
+                env=server_env(args),
+            )
             wait_ready(floor, port, tmp / "floor.log")
             say(f"server load: HTTP floor peer (bare FastAPI + uvicorn, canned answer) at {tc} clients ...")
             bench.load(floor.pid, port, "/v1/search", tc, min(200, args.search_requests), False)  # warm-up
@@ -681,8 +832,13 @@ def main(argv: list[str] | None = None) -> int:
             for distinct in (False, True):
                 for c in args.concurrency:
                     r = bench.load(server.pid, port, endpoint, c, n, distinct)
-                    r.update(endpoint=endpoint, queries="distinct" if distinct else "cycle", clients=c,
-                             client=args.client_kind, pinning="none")
+                    r.update(
+                        endpoint=endpoint,
+                        queries="distinct" if distinct else "cycle",
+                        clients=c,
+                        client=args.client_kind,
+                        pinning="none",
+                    )
                     runs.append(r)
                     say(_line(r))
                     _save(args, out | {"runs": runs})
@@ -696,8 +852,13 @@ def main(argv: list[str] | None = None) -> int:
             pin_process(client.proc.pid, {cpus[1]})
             try:
                 r = bench.load(server.pid, port, "/v1/search", tc, args.search_requests, False)
-                r.update(endpoint="/v1/search", queries="cycle", clients=tc, client=args.client_kind,
-                         pinning=f"server on cpu {cpus[0]}, client on cpu {cpus[1]}")
+                r.update(
+                    endpoint="/v1/search",
+                    queries="cycle",
+                    clients=tc,
+                    client=args.client_kind,
+                    pinning=f"server on cpu {cpus[0]}, client on cpu {cpus[1]}",
+                )
                 runs.append(r)
                 say(_line(r))
             finally:
@@ -742,9 +903,11 @@ def _uvicorn_extras(args: argparse.Namespace) -> dict[str, bool]:
 
 def _line(r: dict[str, Any]) -> str:
     lat = r["latency_ms"] or {}
-    return (f"  {r['endpoint']:<10} {r['queries']:<8} {r['clients']:>3} clients ({r['client']}, pinning {r['pinning']}): "
-            f"{r['requests_per_s']} req/s, p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms, {r['errors']} errors; "
-            f"server {r['server_cores']} cores, client {r['client_cores']} cores")
+    return (
+        f"  {r['endpoint']:<10} {r['queries']:<8} {r['clients']:>3} clients ({r['client']}, pinning {r['pinning']}): "
+        f"{r['requests_per_s']} req/s, p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms, {r['errors']} errors; "
+        f"server {r['server_cores']} cores, client {r['client_cores']} cores"
+    )
 
 
 # -- profile -----------------------------------------------------------------------------------------
@@ -806,17 +969,31 @@ def _frame_is(frame: str, fn: str, path: str) -> bool:
     return path in where and (not fn or name == fn or name.endswith("." + fn))
 
 
-def profile(args: argparse.Namespace, bench: Bench, pid: int, port: int, clients: int, pyspy: str,
-            tmp: Path) -> dict[str, Any]:
+def profile(
+    args: argparse.Namespace, bench: Bench, pid: int, port: int, clients: int, pyspy: str, tmp: Path
+) -> dict[str, Any]:
     """py-spy (sampling, from outside) on the server during one target-setting /v1/search run: all
     non-idle threads ("cpu"), then only the thread holding the GIL ("gil")."""
     from _common import say
 
     out: dict[str, Any] = {"tool": "py-spy", "rate_hz": 250, "requests": args.search_requests, "clients": clients}
     for mode in ("cpu", "gil"):
-        raw = (args.profile_out.with_suffix(f".{mode}.txt") if args.profile_out else tmp / f"pyspy.{mode}.txt")
-        cmd = [pyspy, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--nonblocking", "--full-filenames",
-               "--format", "raw", "--output", str(raw)] + (["--gil"] if mode == "gil" else [])
+        raw = args.profile_out.with_suffix(f".{mode}.txt") if args.profile_out else tmp / f"pyspy.{mode}.txt"
+        cmd = [
+            pyspy,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--full-filenames",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ] + (["--gil"] if mode == "gil" else [])
         spy = start(cmd, tmp / f"pyspy.{mode}.log")
         time.sleep(1.0)  # py-spy attaches
         if spy.poll() is not None:
@@ -829,7 +1006,9 @@ def profile(args: argparse.Namespace, bench: Bench, pid: int, port: int, clients
         a["requests_per_s_while_profiled"] = r["requests_per_s"]
         a["server_cpu_ms_per_request"] = r["server_cpu_ms_per_request"]  # from /proc: what the samples should add to
         if mode == "cpu" and r["server_cpu_ms_per_request"]:
-            a["sampled_share_of_server_cpu"] = round(a["sampled_cpu_ms_per_request"] / r["server_cpu_ms_per_request"], 2)
+            a["sampled_share_of_server_cpu"] = round(
+                a["sampled_cpu_ms_per_request"] / r["server_cpu_ms_per_request"], 2
+            )
     return out
 
 
@@ -859,13 +1038,21 @@ def _analyse(stacks: list[tuple[list[str], int]], rate: int, requests: int) -> d
             if any(_frame_is(f, fn, path) for f in py):
                 incl[name] += count
     return {
-        "samples": total, "sampled_cpu_ms_per_request": per_req(total),
-        "by_leaf_module": [{"what": k, "ms_per_request": per_req(v), "share": round(v / max(total, 1), 3)}
-                           for k, v in leaf_cat.most_common()],
-        "inclusive": [{"what": name, "ms_per_request": per_req(incl[name]), "share": round(incl[name] / max(total, 1), 3)}
-                      for name, _, _ in INCLUSIVE if incl[name]],
-        "top_leaf_functions": [{"what": k, "ms_per_request": per_req(v), "share": round(v / max(total, 1), 3)}
-                               for k, v in leaf_fn.most_common(25)],
+        "samples": total,
+        "sampled_cpu_ms_per_request": per_req(total),
+        "by_leaf_module": [
+            {"what": k, "ms_per_request": per_req(v), "share": round(v / max(total, 1), 3)}
+            for k, v in leaf_cat.most_common()
+        ],
+        "inclusive": [
+            {"what": name, "ms_per_request": per_req(incl[name]), "share": round(incl[name] / max(total, 1), 3)}
+            for name, _, _ in INCLUSIVE
+            if incl[name]
+        ],
+        "top_leaf_functions": [
+            {"what": k, "ms_per_request": per_req(v), "share": round(v / max(total, 1), 3)}
+            for k, v in leaf_fn.most_common(25)
+        ],
     }
 
 
@@ -881,18 +1068,38 @@ def _short(frame: str) -> str:
 
 # -- targets and report ------------------------------------------------------------------------------
 
+
 def targets(out: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    res: dict[str, Any] = {"endpoint": "/v1/search", "clients": args.target_clients, "requests_per_s_min": TARGET_RPS,
-                           "p99_ms_max": TARGET_P99_MS, "errors_max": 0,
-                           "note": None if args.corpus == "scifact" and not args.limit else
-                           "smoke run: not the SciFact index the target is stated for"}
+    res: dict[str, Any] = {
+        "endpoint": "/v1/search",
+        "clients": args.target_clients,
+        "requests_per_s_min": TARGET_RPS,
+        "p99_ms_max": TARGET_P99_MS,
+        "errors_max": 0,
+        "note": None
+        if args.corpus == "scifact" and not args.limit
+        else "smoke run: not the SciFact index the target is stated for",
+    }
     for r in out.get("runs", []):
-        if (r["endpoint"], r["clients"], r["pinning"], r["client"]) == ("/v1/search", args.target_clients, "none",
-                                                                        args.client_kind):
+        if (r["endpoint"], r["clients"], r["pinning"], r["client"]) == (
+            "/v1/search",
+            args.target_clients,
+            "none",
+            args.client_kind,
+        ):
             p99 = (r["latency_ms"] or {}).get("p99")
-            res[r["queries"]] = {"requests_per_s": r["requests_per_s"], "p99_ms": p99, "errors": r["errors"],
-                                 "met": bool(r["requests_per_s"] and r["requests_per_s"] >= TARGET_RPS
-                                             and p99 is not None and p99 <= TARGET_P99_MS and r["errors"] == 0)}
+            res[r["queries"]] = {
+                "requests_per_s": r["requests_per_s"],
+                "p99_ms": p99,
+                "errors": r["errors"],
+                "met": bool(
+                    r["requests_per_s"]
+                    and r["requests_per_s"] >= TARGET_RPS
+                    and p99 is not None
+                    and p99 <= TARGET_P99_MS
+                    and r["errors"] == 0
+                ),
+            }
     return res
 
 
@@ -902,21 +1109,67 @@ def report(out: dict[str, Any]) -> None:
     rows = []
     for r in out.get("runs", []):
         lat = r["latency_ms"] or {}
-        rows.append([r["endpoint"], r["queries"], r["clients"],
-                     r["client"] + ("" if r["pinning"] == "none" else ", pinned"), r["completed"], r["errors"],
-                     r["requests_per_s"], lat.get("p50", "-"), lat.get("p99", "-"), lat.get("max", "-"),
-                     r["server_cpu_ms_per_request"], r["server_cores"], r["client_cpu_ms_per_request"],
-                     r["client_cores"]])
+        rows.append(
+            [
+                r["endpoint"],
+                r["queries"],
+                r["clients"],
+                r["client"] + ("" if r["pinning"] == "none" else ", pinned"),
+                r["completed"],
+                r["errors"],
+                r["requests_per_s"],
+                lat.get("p50", "-"),
+                lat.get("p99", "-"),
+                lat.get("max", "-"),
+                r["server_cpu_ms_per_request"],
+                r["server_cores"],
+                r["client_cpu_ms_per_request"],
+                r["client_cores"],
+            ]
+        )
     if out.get("http_floor"):
         r = out["http_floor"]
         lat = r["latency_ms"] or {}
-        rows.append(["peer: HTTP floor", "cycle", r["clients"], out["settings"]["client"], r["completed"], r["errors"],
-                     r["requests_per_s"], lat.get("p50", "-"), lat.get("p99", "-"), lat.get("max", "-"),
-                     r["server_cpu_ms_per_request"], r["server_cores"], r["client_cpu_ms_per_request"],
-                     r["client_cores"]])
+        rows.append(
+            [
+                "peer: HTTP floor",
+                "cycle",
+                r["clients"],
+                out["settings"]["client"],
+                r["completed"],
+                r["errors"],
+                r["requests_per_s"],
+                lat.get("p50", "-"),
+                lat.get("p99", "-"),
+                lat.get("max", "-"),
+                r["server_cpu_ms_per_request"],
+                r["server_cores"],
+                r["client_cpu_ms_per_request"],
+                r["client_cores"],
+            ]
+        )
     say("")
-    say(table(rows, ["endpoint", "queries", "clients", "client", "done", "errors", "req/s", "p50 ms", "p99 ms",
-                     "max ms", "srv CPU ms/req", "srv cores", "cli CPU ms/req", "cli cores"]))
+    say(
+        table(
+            rows,
+            [
+                "endpoint",
+                "queries",
+                "clients",
+                "client",
+                "done",
+                "errors",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "srv CPU ms/req",
+                "srv cores",
+                "cli CPU ms/req",
+                "cli cores",
+            ],
+        )
+    )
     ip = out.get("in_process")
     if ip:
         say("")
@@ -924,8 +1177,17 @@ def report(out: dict[str, Any]) -> None:
         for name, m in ip.items():
             if isinstance(m, dict):
                 lat = m.get("latency_ms") or {}
-                prow.append([f"in-process {name}", m["calls"], m["per_s"], lat.get("p50", "-"), lat.get("p99", "-"),
-                             m["cpu_ms_per_call"], m["cores_used"]])
+                prow.append(
+                    [
+                        f"in-process {name}",
+                        m["calls"],
+                        m["per_s"],
+                        lat.get("p50", "-"),
+                        lat.get("p99", "-"),
+                        m["cpu_ms_per_call"],
+                        m["cores_used"],
+                    ]
+                )
         say(table(prow, ["peer (no HTTP)", "calls", "calls/s", "p50 ms", "p99 ms", "CPU ms/call", "cores"]))
         say("(embed_batch_N: calls/s counts queries; CPU ms/call is per batch of N)")
     prof = out.get("profile")
@@ -935,15 +1197,32 @@ def report(out: dict[str, Any]) -> None:
             if not p:
                 continue
             say("")
-            say(f"profile ({mode}: {'all non-idle threads' if mode == 'cpu' else 'the thread holding the GIL'}), "
+            say(
+                f"profile ({mode}: {'all non-idle threads' if mode == 'cpu' else 'the thread holding the GIL'}), "
                 f"{p['sampled_cpu_ms_per_request']} sampled ms per request (server CPU from /proc: "
-                f"{p['server_cpu_ms_per_request']} ms) at {p['requests_per_s_while_profiled']} req/s:")
-            say(table([[x["what"], x["ms_per_request"], f"{100 * x['share']:.1f}%"] for x in p["by_leaf_module"][:14]],
-                      ["where (leaf module)", "ms/req", "share"]))
-            say(table([[x["what"], x["ms_per_request"], f"{100 * x['share']:.1f}%"] for x in p["inclusive"]],
-                      ["inclusive", "ms/req", "share"]))
-            say(table([[x["what"], x["ms_per_request"], f"{100 * x['share']:.1f}%"] for x in p["top_leaf_functions"][:12]],
-                      ["top leaf functions", "ms/req", "share"]))
+                f"{p['server_cpu_ms_per_request']} ms) at {p['requests_per_s_while_profiled']} req/s:"
+            )
+            say(
+                table(
+                    [[x["what"], x["ms_per_request"], f"{100 * x['share']:.1f}%"] for x in p["by_leaf_module"][:14]],
+                    ["where (leaf module)", "ms/req", "share"],
+                )
+            )
+            say(
+                table(
+                    [[x["what"], x["ms_per_request"], f"{100 * x['share']:.1f}%"] for x in p["inclusive"]],
+                    ["inclusive", "ms/req", "share"],
+                )
+            )
+            say(
+                table(
+                    [
+                        [x["what"], x["ms_per_request"], f"{100 * x['share']:.1f}%"]
+                        for x in p["top_leaf_functions"][:12]
+                    ],
+                    ["top leaf functions", "ms/req", "share"],
+                )
+            )
     elif prof:
         say(f"profile: {prof.get('error')}")
     say("")
@@ -951,9 +1230,11 @@ def report(out: dict[str, Any]) -> None:
     for mode in ("cycle", "distinct"):
         if mode in t:
             m = t[mode]
-            say(f"target /v1/search at {t['clients']} clients ({mode} queries): >= {TARGET_RPS:.0f} req/s, "
+            say(
+                f"target /v1/search at {t['clients']} clients ({mode} queries): >= {TARGET_RPS:.0f} req/s, "
                 f"p99 <= {TARGET_P99_MS:.0f} ms, 0 errors: {m['requests_per_s']} req/s, p99 {m['p99_ms']} ms, "
-                f"{m['errors']} errors -> {'MET' if m['met'] else 'NOT MET'}" + (f" ({t['note']})" if t["note"] else ""))
+                f"{m['errors']} errors -> {'MET' if m['met'] else 'NOT MET'}" + (f" ({t['note']})" if t["note"] else "")
+            )
     from _common import say_machine_load
 
     say_machine_load(out.get("machine_load"))

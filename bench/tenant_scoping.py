@@ -40,12 +40,14 @@ def build(corpus: list[dict], tenants: int, folder: Path) -> SqliteStore:
     writes = []
     for n, row in enumerate(corpus):
         text = f"{row['title']}\n{row['text']}"
-        doc = DocumentRecord(row["_id"], f"/scifact/{row['_id']}", row["title"], "txt", text_hash(text), 1,
-                             tenant=f"t{n % tenants}")
-        writes.append(DocumentWrite(doc, [Chunk(f"{row['_id']}#0", row["_id"], 0, row["text"])],
-                                    np.zeros((1, 4), np.float32)))
+        doc = DocumentRecord(
+            row["_id"], f"/scifact/{row['_id']}", row["title"], "txt", text_hash(text), 1, tenant=f"t{n % tenants}"
+        )
+        writes.append(
+            DocumentWrite(doc, [Chunk(f"{row['_id']}#0", row["_id"], 0, row["text"])], np.zeros((1, 4), np.float32))
+        )
     for start in range(0, len(writes), 1000):
-        store.write_documents(writes[start:start + 1000])
+        store.write_documents(writes[start : start + 1000])
     store.warm()
     return store
 
@@ -71,17 +73,29 @@ def measure(store: SqliteStore, queries: list[str], rounds: int) -> dict[str, di
     times: dict[str, list[float]] = {"scoped": [], "global": []}
     for _ in range(rounds):
         for ids in terms:
-            for name, run in (("scoped", lambda: index.search(ids, 100, allowed)),
-                              ("global", lambda: global_search(index, ids, 100, allowed))):
+            for name, run in (
+                ("scoped", lambda: index.search(ids, 100, allowed)),
+                ("global", lambda: global_search(index, ids, 100, allowed)),
+            ):
                 start = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - start)
-    memory = {"rows": index.rows.nbytes, "weights": index.weights.nbytes, "tf": index.tf.nbytes,
-              "lengths": index.lengths.nbytes, "indptr": index.indptr.nbytes}
-    return {"scoped": percentiles_ms(times["scoped"]), "global": percentiles_ms(times["global"]),
-            "allowed_chunks": {"n": float(len(allowed))},
-            "memory_mib": {"total": sum(memory.values()) / 2**20,
-                           "added_by_scoping": (memory["tf"] + memory["lengths"]) / 2**20}}
+    memory = {
+        "rows": index.rows.nbytes,
+        "weights": index.weights.nbytes,
+        "tf": index.tf.nbytes,
+        "lengths": index.lengths.nbytes,
+        "indptr": index.indptr.nbytes,
+    }
+    return {
+        "scoped": percentiles_ms(times["scoped"]),
+        "global": percentiles_ms(times["global"]),
+        "allowed_chunks": {"n": float(len(allowed))},
+        "memory_mib": {
+            "total": sum(memory.values()) / 2**20,
+            "added_by_scoping": (memory["tf"] + memory["lengths"]) / 2**20,
+        },
+    }
 
 
 def main() -> None:
@@ -99,13 +113,45 @@ def main() -> None:
             store = build(corpus, tenants, Path(tmp))
             results[str(tenants)] = measure(store, queries, args.rounds)
             store.close()
-    rows = [[n, r["allowed_chunks"]["n"], r["scoped"]["p50"], r["global"]["p50"],
-             r["scoped"]["p50"] / max(r["global"]["p50"], 1e-9), r["scoped"]["p99"], r["global"]["p99"],
-             r["memory_mib"]["total"], r["memory_mib"]["added_by_scoping"]] for n, r in results.items()]
-    say(table(rows, ["tenants", "reader's chunks", "scoped p50 ms", "global p50 ms", "ratio", "scoped p99",
-                     "global p99", "index MiB", "of which added"]))
-    emit({"bench": "tenant_scoping", "documents": len(corpus), "queries": len(queries), "results": results,
-          "environment": environment()})
+    rows = [
+        [
+            n,
+            r["allowed_chunks"]["n"],
+            r["scoped"]["p50"],
+            r["global"]["p50"],
+            r["scoped"]["p50"] / max(r["global"]["p50"], 1e-9),
+            r["scoped"]["p99"],
+            r["global"]["p99"],
+            r["memory_mib"]["total"],
+            r["memory_mib"]["added_by_scoping"],
+        ]
+        for n, r in results.items()
+    ]
+    say(
+        table(
+            rows,
+            [
+                "tenants",
+                "reader's chunks",
+                "scoped p50 ms",
+                "global p50 ms",
+                "ratio",
+                "scoped p99",
+                "global p99",
+                "index MiB",
+                "of which added",
+            ],
+        )
+    )
+    emit(
+        {
+            "bench": "tenant_scoping",
+            "documents": len(corpus),
+            "queries": len(queries),
+            "results": results,
+            "environment": environment(),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -33,12 +33,18 @@ class FakeOpenAI:
                     return self._send(server.status, {"error": {"message": "told to fail"}})
                 if self.path.endswith("/chat/completions"):
                     text = server.reply(body)
-                    return self._send(200, {
-                        "id": "x", "object": "chat.completion", "model": body["model"],
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                     "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-                    })
+                    return self._send(
+                        200,
+                        {
+                            "id": "x",
+                            "object": "chat.completion",
+                            "model": body["model"],
+                            "choices": [
+                                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                            ],
+                            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                        },
+                    )
                 if self.path.endswith("/embeddings"):
                     data = []
                     for i, text in enumerate(body["input"]):

@@ -27,8 +27,13 @@ PG_BIN = Path(os.environ.get("RAGWRIGHT_PG_BIN", "/usr/lib/postgresql/15/bin")) 
 SETUP_HINT = "as root, `bash scripts/system-deps.sh` installs PostgreSQL 15 and builds pgvector"
 # Durability off (a throwaway cluster: a crash loses nothing anyone needs); connections for
 # several pools and replicas at once.
-SETTINGS = {"listen_addresses": "127.0.0.1", "fsync": "off", "synchronous_commit": "off",
-            "full_page_writes": "off", "max_connections": "200"}
+SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
 START_TIMEOUT_S = 60
 PREFIX = "ragwright-pg-"  # stop() removes only folders so named: `stop /home` must not rmtree /home
 
@@ -81,11 +86,26 @@ def start() -> Cluster:
     if user:
         os.chown(folder, user.pw_uid, user.pw_gid)
     try:
-        _as_server_user(folder, [PG_BIN / "initdb", "-D", folder / "data", "-A", "trust", "-U", "postgres",
-                                 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+        _as_server_user(
+            folder,
+            [
+                PG_BIN / "initdb",
+                "-D",
+                folder / "data",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+        )
         cluster = _start_on_free_port(folder)
-        _as_server_user(folder, [PG_BIN / "psql", cluster.url, "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                                 "-c", "CREATE EXTENSION vector"])
+        _as_server_user(
+            folder, [PG_BIN / "psql", cluster.url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "CREATE EXTENSION vector"]
+        )
         return cluster
     except BaseException:
         stop(folder)
@@ -98,8 +118,9 @@ def stop(cluster_or_folder: Cluster | Path) -> None:
     if not folder.name.startswith(PREFIX):
         raise ValueError(f"{folder} is not a folder made by tests/pg.py (its name starts with {PREFIX})")
     if (folder / "data" / "postmaster.pid").exists():
-        _as_server_user(folder, [PG_BIN / "pg_ctl", "-D", folder / "data", "-m", "immediate", "-w", "stop"],
-                        check=False)
+        _as_server_user(
+            folder, [PG_BIN / "pg_ctl", "-D", folder / "data", "-m", "immediate", "-w", "stop"], check=False
+        )
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -108,8 +129,23 @@ def _start_on_free_port(folder: Path, attempts: int = 3) -> Cluster:
     for _ in range(attempts):
         cluster = Cluster(folder, _free_port())
         options = " ".join([f"-p {cluster.port}", f"-k {folder}"] + [f"-c {k}={v}" for k, v in SETTINGS.items()])
-        done = _as_server_user(folder, [PG_BIN / "pg_ctl", "-D", folder / "data", "-l", log, "-o", options,
-                                        "-w", "-t", str(START_TIMEOUT_S), "start"], check=False)
+        done = _as_server_user(
+            folder,
+            [
+                PG_BIN / "pg_ctl",
+                "-D",
+                folder / "data",
+                "-l",
+                log,
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "start",
+            ],
+            check=False,
+        )
         if done.returncode == 0:
             return cluster
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else done.stderr
@@ -135,8 +171,9 @@ def _as_server_user(folder: Path, argv: list, check: bool = True) -> subprocess.
     """Run a PostgreSQL tool as the user the server runs as, from its folder (postgres may not be
     allowed into the caller's working directory)."""
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    done = subprocess.run(prefix + [str(a) for a in argv], cwd=folder, capture_output=True, text=True,
-                          timeout=START_TIMEOUT_S + 30)
+    done = subprocess.run(
+        prefix + [str(a) for a in argv], cwd=folder, capture_output=True, text=True, timeout=START_TIMEOUT_S + 30
+    )
     if check and done.returncode != 0:
         raise StartError(f"{Path(argv[0]).name} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
     return done

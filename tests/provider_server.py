@@ -105,8 +105,12 @@ class Refusal(Fault):
     message: str = "I can't help with that."
 
 
-def status(code: int, body: Any = None, retry_after: int | float | str | datetime | None = None,
-           headers: dict[str, str] | None = None) -> Status:
+def status(
+    code: int,
+    body: Any = None,
+    retry_after: int | float | str | datetime | None = None,
+    headers: dict[str, str] | None = None,
+) -> Status:
     """Answer with HTTP `code` and an error body in the request's dialect. `retry_after` sets Retry-After:
     a number of seconds, an HTTP-date string, or a datetime (formatted as an HTTP-date)."""
     return Status(code, body, retry_after, dict(headers) if headers else None)
@@ -194,8 +198,9 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(b.get("text", "") for b in content
-                         if isinstance(b, dict) and b.get("type") in ("text", "input_text"))
+        return "\n".join(
+            b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") in ("text", "input_text")
+        )
     return str(content)
 
 
@@ -210,7 +215,7 @@ def echo_reply(body: dict[str, Any]) -> str:
 def tokenize(text: str) -> list[str]:
     """Split a reply into stream tokens: each word with the whitespace before it; "".join(...) == text."""
     tokens = re.findall(r"\s*\S+", text)
-    rest = text[sum(map(len, tokens)):]
+    rest = text[sum(map(len, tokens)) :]
     if rest:
         if tokens:
             tokens[-1] += rest
@@ -263,23 +268,45 @@ _ANTHROPIC_ERRORS: dict[int, tuple[str, str]] = {
 _REASONS = {529: "Overloaded"}
 
 
-def _openai_error(code: int, message: str | None = None, type_: str | None = None, err_code: str | None = None,
-                  param: str | None = None) -> dict[str, Any]:
-    d_type, d_code, d_msg = _OPENAI_ERRORS.get(code, ("server_error" if code >= 500 else "invalid_request_error",
-                                                      None, f"HTTP {code}"))
-    return {"error": {"message": message or d_msg, "type": type_ or d_type, "param": param,
-                      "code": err_code if err_code is not None else d_code}}
+def _openai_error(
+    code: int,
+    message: str | None = None,
+    type_: str | None = None,
+    err_code: str | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
+    d_type, d_code, d_msg = _OPENAI_ERRORS.get(
+        code, ("server_error" if code >= 500 else "invalid_request_error", None, f"HTTP {code}")
+    )
+    return {
+        "error": {
+            "message": message or d_msg,
+            "type": type_ or d_type,
+            "param": param,
+            "code": err_code if err_code is not None else d_code,
+        }
+    }
 
 
 def _anthropic_error(code: int, message: str | None = None, type_: str | None = None) -> dict[str, Any]:
-    d_type, d_msg = _ANTHROPIC_ERRORS.get(code, ("api_error" if code >= 500 else "invalid_request_error",
-                                                 f"HTTP {code}"))
-    return {"type": "error", "error": {"type": type_ or d_type, "message": message or d_msg},
-            "request_id": f"req_{uuid.uuid4().hex[:24]}"}
+    d_type, d_msg = _ANTHROPIC_ERRORS.get(
+        code, ("api_error" if code >= 500 else "invalid_request_error", f"HTTP {code}")
+    )
+    return {
+        "type": "error",
+        "error": {"type": type_ or d_type, "message": message or d_msg},
+        "request_id": f"req_{uuid.uuid4().hex[:24]}",
+    }
 
 
-def _error(dialect: str, code: int, message: str | None = None, type_: str | None = None,
-           err_code: str | None = None, param: str | None = None) -> dict[str, Any]:
+def _error(
+    dialect: str,
+    code: int,
+    message: str | None = None,
+    type_: str | None = None,
+    err_code: str | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
     if dialect == "anthropic":
         return _anthropic_error(code, message, type_)
     return _openai_error(code, message, type_, err_code, param)
@@ -303,8 +330,12 @@ class _Stream:
     garbage: bytes  # the non-JSON event for bad_chunk()
 
 
-_ROUTES = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
-           ("GET", "/v1/models"): "models", ("POST", "/v1/messages"): "messages"}
+_ROUTES = {
+    ("POST", "/v1/chat/completions"): "chat",
+    ("POST", "/v1/embeddings"): "embeddings",
+    ("GET", "/v1/models"): "models",
+    ("POST", "/v1/messages"): "messages",
+}
 
 
 # -------------------------------------------------------------------------------------------- server
@@ -313,10 +344,18 @@ _ROUTES = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"):
 class ProviderServer:
     """An OpenAI + Anthropic compatible server on 127.0.0.1 with a fault queue. See the module docstring."""
 
-    def __init__(self, *, reply: Callable[[dict[str, Any]], str] | None = None,
-                 usage: tuple[int, int] | Callable[[dict[str, Any], str], tuple[int, int] | None] | None = (11, 7),
-                 models: list[str] | None = None, embed_dim: int = 8, latency_s: float = 0.0,
-                 api_key: str | None = None, strict: bool = True, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        reply: Callable[[dict[str, Any]], str] | None = None,
+        usage: tuple[int, int] | Callable[[dict[str, Any], str], tuple[int, int] | None] | None = (11, 7),
+        models: list[str] | None = None,
+        embed_dim: int = 8,
+        latency_s: float = 0.0,
+        api_key: str | None = None,
+        strict: bool = True,
+        port: int = 0,
+    ) -> None:
         self.reply: Callable[[dict[str, Any]], str] = reply or echo_reply
         self.usage = usage  # (input_tokens, output_tokens), a callable(body, text) -> that, or None to omit
         self.models: list[str] = list(models) if models else ["test-model"]
@@ -337,8 +376,12 @@ class ProviderServer:
 
     # lifecycle
     def start(self) -> ProviderServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=f"provider-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name=f"provider-server-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -493,8 +536,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         route = _ROUTES.get((self.command, path))
         anthropic = path == "/v1/messages" or (path == "/v1/models" and "anthropic-version" in headers)
-        rec = srv._admit(Recorded(self.command, path, headers, body, raw,
-                                  "anthropic" if anthropic else "openai", None), routed=route is not None)
+        rec = srv._admit(
+            Recorded(self.command, path, headers, body, raw, "anthropic" if anthropic else "openai", None),
+            routed=route is not None,
+        )
         self.rec, self.dialect, self.body = rec, rec.dialect, body if isinstance(body, dict) else {}
         self.streaming = route in ("chat", "messages") and self.body.get("stream") is True
         if route is None:
@@ -509,10 +554,13 @@ class _Handler(BaseHTTPRequestHandler):
             if self.dialect == "anthropic":
                 msg = f"prompt is too long: {fault.requested} tokens > {fault.limit} maximum"
                 return self._json(400, _anthropic_error(400, msg, "invalid_request_error"))
-            msg = (f"This model's maximum context length is {fault.limit} tokens. However, your messages resulted "
-                   f"in {fault.requested} tokens. Please reduce the length of the messages.")
-            return self._json(400, _openai_error(400, msg, "invalid_request_error", "context_length_exceeded",
-                                                 "messages"))
+            msg = (
+                f"This model's maximum context length is {fault.limit} tokens. However, your messages resulted "
+                f"in {fault.requested} tokens. Please reduce the length of the messages."
+            )
+            return self._json(
+                400, _openai_error(400, msg, "invalid_request_error", "context_length_exceeded", "messages")
+            )
         if isinstance(fault, ModelNotFound):
             model = self.body.get("model", "")
             if self.dialect == "anthropic":
@@ -586,20 +634,24 @@ class _Handler(BaseHTTPRequestHandler):
                 return bad("'input' must be a non-empty string or array", "input")
             return None
         if not isinstance(body.get("model"), str) or not body["model"]:
-            return bad("model: Field required" if route == "messages" else "you must provide a model parameter",
-                       "model")
+            return bad(
+                "model: Field required" if route == "messages" else "you must provide a model parameter", "model"
+            )
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return bad("messages: Field required" if route == "messages" else "'messages' must be a non-empty array",
-                       "messages")
+            return bad(
+                "messages: Field required" if route == "messages" else "'messages' must be a non-empty array",
+                "messages",
+            )
         if not all(isinstance(m, dict) and "role" in m for m in messages):
             return bad("messages: each message needs a role", "messages")
         if route == "chat":
             roles = {"system", "developer", "user", "assistant", "tool", "function"}
             for i, m in enumerate(messages):
                 if m["role"] not in roles:
-                    return bad(f"Invalid value: '{m['role']}'. Supported values are: {sorted(roles)}.",
-                               f"messages[{i}].role")
+                    return bad(
+                        f"Invalid value: '{m['role']}'. Supported values are: {sorted(roles)}.", f"messages[{i}].role"
+                    )
             return None
         # Anthropic Messages
         if "anthropic-version" not in headers:
@@ -608,17 +660,22 @@ class _Handler(BaseHTTPRequestHandler):
             return bad("max_tokens: Field required")
         for i, m in enumerate(messages):
             if m["role"] not in ("user", "assistant"):
-                return bad(f'messages: Unexpected role "{m["role"]}". The Messages API accepts a top-level '
-                           f'`system` parameter, not "system" as an input message role.'
-                           if m["role"] == "system" else f"messages.{i}.role: Input should be 'user' or 'assistant'")
+                return bad(
+                    f'messages: Unexpected role "{m["role"]}". The Messages API accepts a top-level '
+                    f'`system` parameter, not "system" as an input message role.'
+                    if m["role"] == "system"
+                    else f"messages.{i}.role: Input should be 'user' or 'assistant'"
+                )
             content = m.get("content")
-            if not isinstance(content, (str, list)) or (isinstance(content, list)
-                                                        and not all(isinstance(b, dict) and "type" in b
-                                                                    for b in content)):
+            if not isinstance(content, (str, list)) or (
+                isinstance(content, list) and not all(isinstance(b, dict) and "type" in b for b in content)
+            ):
                 return bad(f"messages.{i}.content: Input should be a valid string or list of content blocks")
         system = body.get("system")
-        if system is not None and not (isinstance(system, str) or (
-                isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in system))):
+        if system is not None and not (
+            isinstance(system, str)
+            or (isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in system))
+        ):
             return bad("system: Input should be a valid string or list of text blocks")
         return None
 
@@ -646,15 +703,24 @@ class _Handler(BaseHTTPRequestHandler):
             text, tokens, truncated = self._reply_tokens(("max_completion_tokens", "max_tokens"))
         finish = "length" if truncated else "stop"
         usage = srv._usage_for(self.body, text)
-        usage_obj = None if usage is None else {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                                                "total_tokens": usage[0] + usage[1]}
+        usage_obj = (
+            None
+            if usage is None
+            else {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": usage[0] + usage[1]}
+        )
         cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), self.body.get("model", "")
         srv._sleep(srv.latency_s)
         if not self.streaming:
-            message = ({"role": "assistant", "content": None, "refusal": text} if is_refusal
-                       else {"role": "assistant", "content": text, "refusal": None})
+            message = (
+                {"role": "assistant", "content": None, "refusal": text}
+                if is_refusal
+                else {"role": "assistant", "content": text, "refusal": None}
+            )
             payload: dict[str, Any] = {
-                "id": cid, "object": "chat.completion", "created": created, "model": model,
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
                 "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
                 "system_fingerprint": "fp_provider_server",
             }
@@ -665,31 +731,68 @@ class _Handler(BaseHTTPRequestHandler):
         include_usage = bool((self.body.get("stream_options") or {}).get("include_usage")) and usage_obj is not None
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-            c: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                                 "system_fingerprint": "fp_provider_server",
-                                 "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                              "finish_reason": finish_reason}]}
+            c: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_provider_server",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            }
             if include_usage:
                 c["usage"] = None
             return _sse(c)
 
         key = "refusal" if is_refusal else "content"
-        first = {"role": "assistant", "content": None, "refusal": ""} if is_refusal else \
-            {"role": "assistant", "content": "", "refusal": None}
+        first = (
+            {"role": "assistant", "content": None, "refusal": ""}
+            if is_refusal
+            else {"role": "assistant", "content": "", "refusal": None}
+        )
         tail = [chunk({}, finish)]
         if include_usage:
-            tail.append(_sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                              "system_fingerprint": "fp_provider_server", "choices": [], "usage": usage_obj}))
+            tail.append(
+                _sse(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "system_fingerprint": "fp_provider_server",
+                        "choices": [],
+                        "usage": usage_obj,
+                    }
+                )
+            )
         tail.append(b"data: [DONE]\n\n")
-        error = _sse({"error": {"message": getattr(fault, "message", "Overloaded"), "type": "server_error",
-                                "param": None, "code": None}})
-        self._stream(_Stream([chunk(first)], [chunk({key: t}) for t in tokens], tail, error,
-                             b'data: {"id": "' + cid.encode() + b'", "choices": [{"delta": {"content": \n\n'), fault)
+        error = _sse(
+            {
+                "error": {
+                    "message": getattr(fault, "message", "Overloaded"),
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+        )
+        self._stream(
+            _Stream(
+                [chunk(first)],
+                [chunk({key: t}) for t in tokens],
+                tail,
+                error,
+                b'data: {"id": "' + cid.encode() + b'", "choices": [{"delta": {"content": \n\n',
+            ),
+            fault,
+        )
 
     def _embeddings(self) -> dict[str, Any]:
         inputs = self.body.get("input")
-        inputs = [inputs] if isinstance(inputs, str) or (isinstance(inputs, list) and inputs
-                                                         and isinstance(inputs[0], int)) else inputs
+        inputs = (
+            [inputs]
+            if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int))
+            else inputs
+        )
         dim = self.body.get("dimensions") if isinstance(self.body.get("dimensions"), int) else self.provider.embed_dim
         data = []
         for i, item in enumerate(inputs):
@@ -708,12 +811,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _models(self) -> dict[str, Any]:
         ids = list(self.provider.models)
         if self.dialect == "anthropic":
-            return {"data": [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
-                             for m in ids],
-                    "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
-        return {"object": "list",
-                "data": [{"id": m, "object": "model", "created": 1700000000, "owned_by": "provider-server"}
-                         for m in ids]}
+            return {
+                "data": [
+                    {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in ids
+                ],
+                "has_more": False,
+                "first_id": ids[0] if ids else None,
+                "last_id": ids[-1] if ids else None,
+            }
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 1700000000, "owned_by": "provider-server"} for m in ids],
+        }
 
     # ------------------------------------------------------------------------------ Anthropic
     def _messages(self, fault: Fault | None) -> None:
@@ -726,14 +835,17 @@ class _Handler(BaseHTTPRequestHandler):
         stop_reason = "refusal" if is_refusal else ("max_tokens" if truncated else "end_turn")
         usage = srv._usage_for(self.body, text)
         mid, model = f"msg_{uuid.uuid4().hex[:24]}", self.body.get("model", "")
-        stop_details = ({"type": "refusal", "category": None, "explanation": fault.message}
-                        if is_refusal else None)
+        stop_details = {"type": "refusal", "category": None, "explanation": fault.message} if is_refusal else None
         srv._sleep(srv.latency_s)
         if not self.streaming:
             payload: dict[str, Any] = {
-                "id": mid, "type": "message", "role": "assistant", "model": model,
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
                 "content": [{"type": "text", "text": text}] if not is_refusal else [],
-                "stop_reason": stop_reason, "stop_sequence": None,
+                "stop_reason": stop_reason,
+                "stop_sequence": None,
             }
             if stop_details:
                 payload["stop_details"] = stop_details
@@ -744,13 +856,21 @@ class _Handler(BaseHTTPRequestHandler):
         def ev(data: dict[str, Any]) -> bytes:
             return _sse(data, data["type"])
 
-        message: dict[str, Any] = {"id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
-                                   "stop_reason": None, "stop_sequence": None}
+        message: dict[str, Any] = {
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+        }
         if usage is not None:
             message["usage"] = {"input_tokens": usage[0], "output_tokens": 1}
         head = [ev({"type": "message_start", "message": message})]
-        token_events = [ev({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}})
-                        for t in tokens]
+        token_events = [
+            ev({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}) for t in tokens
+        ]
         tail: list[bytes] = []
         if not is_refusal:
             head.append(ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
@@ -762,10 +882,19 @@ class _Handler(BaseHTTPRequestHandler):
         if usage is not None:
             delta["usage"] = {"output_tokens": usage[1]}
         tail += [ev(delta), ev({"type": "message_stop"})]
-        error = ev({"type": "error", "error": {"type": "overloaded_error",
-                                               "message": getattr(fault, "message", "Overloaded")}})
-        self._stream(_Stream(head, token_events, tail, error,
-                             b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": \n\n'), fault)
+        error = ev(
+            {"type": "error", "error": {"type": "overloaded_error", "message": getattr(fault, "message", "Overloaded")}}
+        )
+        self._stream(
+            _Stream(
+                head,
+                token_events,
+                tail,
+                error,
+                b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": \n\n',
+            ),
+            fault,
+        )
 
     # ----------------------------------------------------------------------------------- output
     def _common_headers(self) -> None:

@@ -47,9 +47,11 @@ def test_invalid_toml(tmp_path):
 
 def test_models_section_from_the_gateway_issue(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[models.primary]\nprovider = "openai"\nbase_url = "http://127.0.0.1:9001/v1"\nmodel = "gpt-4o-mini"\n'
-                    'api_key_env = "PRIMARY_API_KEY"\ninput_price_per_mtok = 0.15\noutput_price_per_mtok = 0.60\n'
-                    'timeout_s = 5\n\n[routes.default]\nmodels = ["primary"]\nstrategy = "priority"\n')
+    path.write_text(
+        '[models.primary]\nprovider = "openai"\nbase_url = "http://127.0.0.1:9001/v1"\nmodel = "gpt-4o-mini"\n'
+        'api_key_env = "PRIMARY_API_KEY"\ninput_price_per_mtok = 0.15\noutput_price_per_mtok = 0.60\n'
+        'timeout_s = 5\n\n[routes.default]\nmodels = ["primary"]\nstrategy = "priority"\n'
+    )
     s = load_settings(path)
     assert s.models["primary"].timeout_s == 5 and s.routes["default"].models == ["primary"]
 
@@ -78,8 +80,9 @@ def test_every_commented_example_in_the_template_is_valid(tmp_path, monkeypatch)
     lines = []
     for line in DEFAULT_TOML.splitlines():
         stripped = line.lstrip()
-        if stripped.startswith("# [") or (stripped.startswith("# ") and "=" in stripped.split("#")[1][:40]
-                                          and not stripped.startswith("# ragwright")):
+        if stripped.startswith("# [") or (
+            stripped.startswith("# ") and "=" in stripped.split("#")[1][:40] and not stripped.startswith("# ragwright")
+        ):
             line = stripped[2:]
         lines.append(line)
     path = tmp_path / "ragwright.toml"

@@ -43,7 +43,7 @@ def test_a_cluster_runs_as_postgres_and_is_gone_after_stop(postgres_url):
     try:
         assert cluster.url != postgres_url
         with psycopg.connect(cluster.url) as conn:
-            user, = conn.execute("SELECT current_user").fetchone()
+            (user,) = conn.execute("SELECT current_user").fetchone()
             assert user == "postgres"
         if os.geteuid() == 0:
             assert cluster.folder.stat().st_uid == pg.pwd.getpwnam("postgres").pw_uid

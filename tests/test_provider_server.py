@@ -50,8 +50,11 @@ def client(srv: ProviderServer):
 
 
 def chat(text: str = "hello there", **extra: Any) -> dict[str, Any]:
-    return {"model": "test-model", "messages": [{"role": "system", "content": "be brief"},
-                                                {"role": "user", "content": text}], **extra}
+    return {
+        "model": "test-model",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}],
+        **extra,
+    }
 
 
 def msg(text: str = "hello there", **extra: Any) -> dict[str, Any]:
@@ -84,8 +87,13 @@ def read_sse(response: httpx.Response, into: list[tuple[str | None, str]]) -> li
     return into
 
 
-def stream(client: httpx.Client, path: str, body: dict[str, Any], headers: dict[str, str] | None = None,
-           events: list | None = None) -> list[tuple[str | None, str]]:
+def stream(
+    client: httpx.Client,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    events: list | None = None,
+) -> list[tuple[str | None, str]]:
     events = [] if events is None else events
     with client.stream("POST", path, json=body, headers=headers or {}) as r:
         assert r.status_code == 200
@@ -167,8 +175,10 @@ def test_reply_and_usage_are_settable_and_usage_can_be_omitted(srv: ProviderServ
 
 
 def test_content_as_list_of_parts(client: httpx.Client):
-    body = {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
-                                                                     {"type": "text", "text": "b"}]}]}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}],
+    }
     assert post_openai(client, body).json()["choices"][0]["message"]["content"] == "echo: a\nb"
 
 
@@ -219,6 +229,7 @@ def test_embeddings_deterministic_indexed_and_sized(srv: ProviderServer, client:
     import base64
 
     import numpy as np
+
     decoded = np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), dtype="<f4")
     assert np.allclose(decoded, embedding_for("x", 5), atol=1e-6)
 
@@ -242,18 +253,26 @@ def test_unknown_route_is_404_and_consumes_no_fault(srv: ProviderServer, client:
 
 
 def test_anthropic_message_shape_headers_and_system(srv: ProviderServer, client: httpx.Client):
-    body = msg() | {"system": [{"type": "text", "text": "be brief"}],
-                    "messages": [{"role": "user", "content": "first"},
-                                 {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
-                                 {"role": "user", "content": [{"type": "text", "text": "second"}]}]}
+    body = msg() | {
+        "system": [{"type": "text", "text": "be brief"}],
+        "messages": [
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+            {"role": "user", "content": [{"type": "text", "text": "second"}]},
+        ],
+    }
     r = post_anthropic(client, body)
     assert r.status_code == 200 and r.headers["request-id"].startswith("req_")
     data = r.json()
     assert data["id"].startswith("msg_")
     assert {k: data[k] for k in ("type", "role", "model", "content", "stop_reason", "usage")} == {
-        "type": "message", "role": "assistant", "model": "claude-test",
-        "content": [{"type": "text", "text": "echo: second"}], "stop_reason": "end_turn",
-        "usage": {"input_tokens": 11, "output_tokens": 7}}
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-test",
+        "content": [{"type": "text", "text": "echo: second"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 11, "output_tokens": 7},
+    }
     rec = srv.last("/messages")
     assert rec.dialect == "anthropic" and rec.headers["x-api-key"] == "sk-ant-test"
     assert rec.headers["anthropic-version"] == "2023-06-01" and rec.body["system"][0]["text"] == "be brief"
@@ -264,8 +283,17 @@ def test_anthropic_stream_event_sequence(srv: ProviderServer, client: httpx.Clie
     srv.reply = lambda body: "alpha beta gamma"
     events = stream(client, "/v1/messages", msg(stream=True), ANTHROPIC_HEADERS)
     names = [e for e, _ in events]
-    assert names == ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta",
-                     "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     payloads = [json.loads(d) for _, d in events]
     assert all(p["type"] == n for p, n in zip(payloads, names, strict=True))
     assert payloads[0]["message"]["usage"]["input_tokens"] == 11 and payloads[0]["message"]["content"] == []
@@ -304,12 +332,18 @@ def test_api_key_checked_when_set(srv: ProviderServer, client: httpx.Client):
 # ---------------------------------------------------------------------------------------- faults
 
 
-@pytest.mark.parametrize("code,openai_type,anthropic_type", [
-    (400, "invalid_request_error", "invalid_request_error"), (401, "invalid_request_error", "authentication_error"),
-    (429, "requests", "rate_limit_error"), (500, "server_error", "api_error"),
-    (503, "server_error", "api_error"), (529, "server_error", "overloaded_error")])
-def test_status_fault_in_both_dialects(srv: ProviderServer, client: httpx.Client, code, openai_type,
-                                       anthropic_type):
+@pytest.mark.parametrize(
+    "code,openai_type,anthropic_type",
+    [
+        (400, "invalid_request_error", "invalid_request_error"),
+        (401, "invalid_request_error", "authentication_error"),
+        (429, "requests", "rate_limit_error"),
+        (500, "server_error", "api_error"),
+        (503, "server_error", "api_error"),
+        (529, "server_error", "overloaded_error"),
+    ],
+)
+def test_status_fault_in_both_dialects(srv: ProviderServer, client: httpx.Client, code, openai_type, anthropic_type):
     srv.fail_next(status(code), status(code))
     r = post_openai(client)
     assert r.status_code == code and r.headers["content-type"] == "application/json"
@@ -323,10 +357,14 @@ def test_status_fault_in_both_dialects(srv: ProviderServer, client: httpx.Client
 
 def test_status_retry_after_seconds_and_http_date_and_custom_body(srv: ProviderServer, client: httpx.Client):
     when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    srv.fail_next(status(429, retry_after=2), status(503, retry_after=0.5),
-                  status(429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"), status(529, retry_after=when),
-                  status(429, body="slow down", headers={"retry-after-ms": "1500"}),
-                  status(500, body={"custom": True}))
+    srv.fail_next(
+        status(429, retry_after=2),
+        status(503, retry_after=0.5),
+        status(429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"),
+        status(529, retry_after=when),
+        status(429, body="slow down", headers={"retry-after-ms": "1500"}),
+        status(500, body={"custom": True}),
+    )
     r = post_openai(client)
     assert r.status_code == 429 and r.headers["retry-after"] == "2"
     assert r.json()["error"]["code"] == "rate_limit_exceeded"
@@ -357,8 +395,7 @@ def test_fault_queue_order_always_and_clear(srv: ProviderServer, client: httpx.C
     assert srv.count() == 0
 
 
-def test_delay_fault_triggers_client_timeout_then_normal_behaviour_resumes(srv: ProviderServer,
-                                                                           client: httpx.Client):
+def test_delay_fault_triggers_client_timeout_then_normal_behaviour_resumes(srv: ProviderServer, client: httpx.Client):
     srv.fail_next(delay(0.5), delay(0.05))
     with pytest.raises(httpx.ReadTimeout):
         client.post("/v1/chat/completions", json=chat(), timeout=0.1)
@@ -374,9 +411,11 @@ def test_delayed_requests_are_served_concurrently(srv: ProviderServer, client: h
     def call(path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
         results.append(client.post(path, json=body, headers=headers).status_code)
 
-    threads = [threading.Thread(target=call, args=("/v1/chat/completions", chat(), {})),
-               threading.Thread(target=call, args=("/v1/messages", msg(), ANTHROPIC_HEADERS)),
-               threading.Thread(target=call, args=("/v1/embeddings", {"model": "e", "input": "x"}, {}))]
+    threads = [
+        threading.Thread(target=call, args=("/v1/chat/completions", chat(), {})),
+        threading.Thread(target=call, args=("/v1/messages", msg(), ANTHROPIC_HEADERS)),
+        threading.Thread(target=call, args=("/v1/embeddings", {"model": "e", "input": "x"}, {})),
+    ]
     t0 = time.monotonic()
     for t in threads:
         t.start()
@@ -427,8 +466,7 @@ def test_cut_stream_openai_ends_early_without_done(srv: ProviderServer, client: 
     srv.fail_next(cut_stream(3))
     events: list = []
     with pytest.raises(httpx.RemoteProtocolError):
-        stream(client, "/v1/chat/completions", chat(stream=True, stream_options={"include_usage": True}),
-               events=events)
+        stream(client, "/v1/chat/completions", chat(stream=True, stream_options={"include_usage": True}), events=events)
     assert openai_text(events) == "a b c"
     assert all(d != "[DONE]" for _, d in events)
     assert all(c["choices"][0]["finish_reason"] is None for c in map(json.loads, (d for _, d in events)))
@@ -441,8 +479,13 @@ def test_cut_stream_anthropic_ends_early_without_message_stop(srv: ProviderServe
     events: list = []
     with pytest.raises(httpx.RemoteProtocolError):
         stream(client, "/v1/messages", msg(stream=True), ANTHROPIC_HEADERS, events)
-    assert [e for e, _ in events] == ["message_start", "content_block_start", "ping", "content_block_delta",
-                                      "content_block_delta"]
+    assert [e for e, _ in events] == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+    ]
     assert anthropic_text(events) == "a b"
     events = []
     with pytest.raises(httpx.RemoteProtocolError):
@@ -463,8 +506,7 @@ def test_stall_mid_stream_trips_a_read_timeout(srv: ProviderServer, client: http
     srv.fail_next(stall(1, 0.5), stall(1, 0.05))
     events: list = []
     with pytest.raises(httpx.ReadTimeout):
-        with client.stream("POST", "/v1/messages", json=msg(stream=True), headers=ANTHROPIC_HEADERS,
-                           timeout=0.15) as r:
+        with client.stream("POST", "/v1/messages", json=msg(stream=True), headers=ANTHROPIC_HEADERS, timeout=0.15) as r:
             read_sse(r, events)
     assert anthropic_text(events) == "a"
     assert openai_text(stream(client, "/v1/chat/completions", chat(stream=True))) == "a b c"

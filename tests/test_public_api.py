@@ -3,9 +3,24 @@ import ragwright
 
 def test_public_names():
     assert set(ragwright.__all__) == {
-        "Answer", "Citation", "ConfigError", "DocumentRecord", "FailedFile", "IngestError", "IngestReport",
-        "ModelError", "NotFoundError", "QuestionError", "RagwrightError", "SearchResult", "Settings", "StoreError",
-        "TextRecord", "Workspace", "load_settings"}
+        "Answer",
+        "Citation",
+        "ConfigError",
+        "DocumentRecord",
+        "FailedFile",
+        "IngestError",
+        "IngestReport",
+        "ModelError",
+        "NotFoundError",
+        "QuestionError",
+        "RagwrightError",
+        "SearchResult",
+        "Settings",
+        "StoreError",
+        "TextRecord",
+        "Workspace",
+        "load_settings",
+    }
     for name in ragwright.__all__:
         assert getattr(ragwright, name) is not None
 
@@ -36,12 +51,14 @@ def test_lower_layers_never_import_higher_ones():
 
     order = ["ingest", "store", "retrieve", "generate"]
     root = Path(ragwright.__file__).parent
-    forbidden = {"store": {"ingest", "retrieve", "generate", "cli", "workspace"},
-                 "ingest": {"retrieve", "generate", "cli", "workspace"},
-                 "retrieve": {"generate", "cli", "workspace", "ingest"},
-                 "generate": {"cli", "workspace"},
-                 "models": set(order) | {"cli", "workspace", "evaluate", "guard"},  # the guard's policy is passed in
-                 "evaluate": {"cli", "workspace"}}
+    forbidden = {
+        "store": {"ingest", "retrieve", "generate", "cli", "workspace"},
+        "ingest": {"retrieve", "generate", "cli", "workspace"},
+        "retrieve": {"generate", "cli", "workspace", "ingest"},
+        "generate": {"cli", "workspace"},
+        "models": set(order) | {"cli", "workspace", "evaluate", "guard"},  # the guard's policy is passed in
+        "evaluate": {"cli", "workspace"},
+    }
     broken = []
     for package, banned in forbidden.items():
         for path in (root / package).rglob("*.py"):
@@ -57,9 +74,13 @@ def test_the_server_app_is_imported_by_nothing_it_includes():
     from pathlib import Path
 
     root = Path(ragwright.__file__).parent
-    importers = [f"{path.relative_to(root)}:{line}" for path in (root / "server").rglob("*.py")
-                 if path.name not in ("app.py", "__init__.py")
-                 for module, line in _imported(path, root) if module == "ragwright.server.app"]
+    importers = [
+        f"{path.relative_to(root)}:{line}"
+        for path in (root / "server").rglob("*.py")
+        if path.name not in ("app.py", "__init__.py")
+        for module, line in _imported(path, root)
+        if module == "ragwright.server.app"
+    ]
     assert not importers, importers
 
 
@@ -68,7 +89,9 @@ def test_import_resolution_sees_relative_absolute_and_lazy_imports(tmp_path):
     root = tmp_path / "ragwright"
     (root / "server").mkdir(parents=True)
     path = root / "server" / "routes.py"
-    path.write_text("from .app import x\nfrom .. import workspace\nimport ragwright.cli\n"
-                    "def f():\n    from ragwright.server.app import y\n")
+    path.write_text(
+        "from .app import x\nfrom .. import workspace\nimport ragwright.cli\n"
+        "def f():\n    from ragwright.server.app import y\n"
+    )
     found = sorted(m for m, _ in _imported(path, root))
     assert found == ["ragwright.cli", "ragwright.server.app", "ragwright.server.app", "ragwright.workspace"]

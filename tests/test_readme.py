@@ -70,8 +70,9 @@ def _shell(work, activate: str, command: str) -> subprocess.CompletedProcess:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGWRIGHT_")}
-    done = subprocess.run(["bash", "-c", f"set -e\n{activate}\n{command}"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["bash", "-c", f"set -e\n{activate}\n{command}"], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, (command, done.stdout, done.stderr)
     return done
 
@@ -83,7 +84,13 @@ def test_readme_first_steps_run_as_written(tmp_path):
 
     commands = _use_it_commands()
     assert commands[0] == ". .venv/bin/activate" and [c.split()[1] for c in commands[1:]] == [
-        "ingest", "search", "ask", "documents", "delete", "init"]
+        "ingest",
+        "search",
+        "ask",
+        "documents",
+        "delete",
+        "init",
+    ]
     work = _first_steps_folder(tmp_path)
     ingest, search, ask, documents, delete, _init = (_shell(work, commands[0], c) for c in commands[1:])
     assert "6 ingested, 0 unchanged, 0 failed, 1 skipped" in ingest.stderr
@@ -115,8 +122,9 @@ def test_readme_tenant_example_gives_the_key_the_documents(tmp_path):
 
     def ask() -> dict:
         with Workspace(work / ".ragwright") as ws, TestClient(create_app(workspace=ws)) as client:
-            return client.post("/v1/ask", json={"question": "How long is parental leave?"},
-                               headers={"Authorization": f"Bearer {key}"}).json()
+            return client.post(
+                "/v1/ask", json={"question": "How long is parental leave?"}, headers={"Authorization": f"Bearer {key}"}
+            ).json()
 
     before = ask()
     assert before["abstained"] and "this tenant has no documents yet" in before["reason"], before

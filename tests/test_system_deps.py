@@ -86,8 +86,17 @@ def machine(tmp_path):
     for tool in ("mktemp", "rm", "mkdir"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
 
-    def run(*, installed=(), known=(*PACKAGES, *BUILD_PACKAGES), uid=0, fail_once=False, path=None,
-            pgvector=True, source_version="0.8.0-1", codename="bookworm") -> Run:
+    def run(
+        *,
+        installed=(),
+        known=(*PACKAGES, *BUILD_PACKAGES),
+        uid=0,
+        fail_once=False,
+        path=None,
+        pgvector=True,
+        source_version="0.8.0-1",
+        codename="bookworm",
+    ) -> Run:
         (state / "installed").write_text("".join(f"{p}\n" for p in installed))
         (state / "known").write_text("".join(f"{p}\n" for p in known))
         (state / "uid").write_text(str(uid))
@@ -99,11 +108,11 @@ def machine(tmp_path):
             (root / CONTROL).write_text("default_version = '0.8.0'\n")
             (root / LIBRARY).touch()
         env = {"PATH": str(path or bin_dir), "STATE": str(state), "SYSTEM_DEPS_ROOT": str(root)}
-        done = subprocess.run([BASH, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30,
-                              cwd=state)
+        done = subprocess.run([BASH, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30, cwd=state)
         calls = state / "calls"
-        return Run(done.returncode, done.stdout, done.stderr,
-                   calls.read_text().splitlines() if calls.exists() else [], root)
+        return Run(
+            done.returncode, done.stdout, done.stderr, calls.read_text().splitlines() if calls.exists() else [], root
+        )
 
     return run
 
@@ -155,8 +164,13 @@ def test_missing_pgvector_is_built_from_trixie_sources_pinned_away(machine):
     assert run.code == 0, run.stderr
     make = "make -s -C {} OPTFLAGS= with_llvm=no PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config"
     assert [c.replace(c.split()[3], "{}") if c.startswith("make") else c for c in run.calls] == [
-        install_call(*BUILD_PACKAGES), "indextargets --format $(TARGET_OF) $(RELEASE) $(REPO_URI)",
-        "update -qq", "-qq source pgvector/trixie", make + " -j 2", make + " install"]
+        install_call(*BUILD_PACKAGES),
+        "indextargets --format $(TARGET_OF) $(RELEASE) $(REPO_URI)",
+        "update -qq",
+        "-qq source pgvector/trixie",
+        make + " -j 2",
+        make + " install",
+    ]
     assert run.calls[-1].split()[3].endswith("/pgvector-0.8.0")
     assert (run.root / CONTROL).exists() and (run.root / LIBRARY).exists()
     sources = (run.root / SOURCES).read_text()

@@ -16,8 +16,10 @@ LEAVE = TextRecord(id="leave", text="Parental leave lasts 16 weeks at full pay."
 
 def _settings(tmp_path, broken: ProviderServer, backup: ProviderServer) -> Settings:
     settings = Settings(data_dir=tmp_path / "d")
-    settings.models = {"primary": ModelSettings(base_url=broken.base_url + "/v1", model="p", timeout_s=5),
-                       "backup": ModelSettings(base_url=backup.base_url + "/v1", model="b", timeout_s=5)}
+    settings.models = {
+        "primary": ModelSettings(base_url=broken.base_url + "/v1", model="p", timeout_s=5),
+        "backup": ModelSettings(base_url=backup.base_url + "/v1", model="b", timeout_s=5),
+    }
     settings.routes = {"default": RouteSettings(models=["primary", "backup"])}
     settings.gateway = GatewaySettings(breaker_threshold=2, breaker_cooldown_s=600, max_retries=0, cache=False)
     return settings
@@ -34,8 +36,11 @@ def test_a_breaker_opened_by_chat_traffic_also_stops_answer_traffic(embedder, tm
         headers = {"Authorization": f"Bearer {create_key(ws.store, 'default', ['read'])['key']}"}
         with TestClient(create_app(workspace=ws)) as client:
             for _ in range(2):  # chat traffic: the primary fails twice, its breaker opens
-                chat = client.post("/v1/chat/completions", headers=headers, json={
-                    "model": "default", "messages": [{"role": "user", "content": "Say hello"}]})
+                chat = client.post(
+                    "/v1/chat/completions",
+                    headers=headers,
+                    json={"model": "default", "messages": [{"role": "user", "content": "Say hello"}]},
+                )
                 assert chat.status_code == 200 and chat.json()["model"] == "default"
             assert broken.count() == 2 and backup.count() == 2
             ask = client.post("/v1/ask", json={"question": "How long is parental leave?"}, headers=headers)

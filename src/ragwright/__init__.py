@@ -14,12 +14,22 @@ from ._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Settings": "config", "load_settings": "config",
-    "ConfigError": "errors", "IngestError": "errors", "ModelError": "errors", "NotFoundError": "errors",
-    "QuestionError": "errors", "RagwrightError": "errors", "StoreError": "errors",
+    "Settings": "config",
+    "load_settings": "config",
+    "ConfigError": "errors",
+    "IngestError": "errors",
+    "ModelError": "errors",
+    "NotFoundError": "errors",
+    "QuestionError": "errors",
+    "RagwrightError": "errors",
+    "StoreError": "errors",
     "TextRecord": "ingest",
-    "Answer": "types", "Citation": "types", "DocumentRecord": "types", "FailedFile": "types",
-    "IngestReport": "types", "SearchResult": "types",
+    "Answer": "types",
+    "Citation": "types",
+    "DocumentRecord": "types",
+    "FailedFile": "types",
+    "IngestReport": "types",
+    "SearchResult": "types",
     "Workspace": "workspace",
 }
 

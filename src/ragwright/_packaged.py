@@ -21,8 +21,9 @@ _digests: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()
 
 
-def packaged_file(package: str, rel: str, sha256: str, *, what: str, hint: str,
-                  error: type[RagwrightError] = ModelError) -> Path:
+def packaged_file(
+    package: str, rel: str, sha256: str, *, what: str, hint: str, error: type[RagwrightError] = ModelError
+) -> Path:
     """The file `rel` inside the installed `package`, once its sha256 is `sha256`.
 
     Raises `error` naming the file, the package (`what` says what it is for) and `hint`, the

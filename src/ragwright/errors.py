@@ -50,8 +50,9 @@ class ProviderError(ModelError):
     RETRYABLE = frozenset({"connection", "timeout", "rate_limited", "overloaded", "server", "conflict", "malformed"})
     FALLBACK = RETRYABLE | {"not_found", "context_length", "auth", "refusal"}
 
-    def __init__(self, model: str, kind: str, message: str, *, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, model: str, kind: str, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"model '{model}': {message}")
         self.model = model
         self.kind = kind
@@ -93,8 +94,9 @@ class StreamInterrupted(ModelError):
     """A stream broke after text had been sent: `partial_text` is what arrived, and it is incomplete."""
 
     def __init__(self, model: str, partial_text: str, cause: str) -> None:
-        super().__init__(f"model '{model}': the stream broke after {len(partial_text)} characters ({cause}); "
-                         "the text is incomplete")
+        super().__init__(
+            f"model '{model}': the stream broke after {len(partial_text)} characters ({cause}); the text is incomplete"
+        )
         self.model = model
         self.partial_text = partial_text
         self.incomplete = True
@@ -105,8 +107,10 @@ class BudgetExceeded(ModelError):
     """A call would take a budget past its limit; nothing was sent."""
 
     def __init__(self, budget: str, limit_usd: float, period: str, spent_usd: float, needed_usd: float) -> None:
-        super().__init__(f"budget '{budget}' ({limit_usd:.4f} USD per {period}) would be exceeded: "
-                         f"{spent_usd:.6f} USD spent or reserved, this call may cost up to {needed_usd:.6f} USD")
+        super().__init__(
+            f"budget '{budget}' ({limit_usd:.4f} USD per {period}) would be exceeded: "
+            f"{spent_usd:.6f} USD spent or reserved, this call may cost up to {needed_usd:.6f} USD"
+        )
         self.budget = budget
         self.limit_usd = limit_usd
         self.period = period

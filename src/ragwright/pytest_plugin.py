@@ -42,16 +42,25 @@ class EvalFixture:
         low = {m: (v, floors[m]) for m, v in got.items() if v is None or v < floors[m]}  # unmeasured is below
         assert not low, "below the floor: " + ", ".join(f"{m} {v} < {f}" for m, (v, f) in low.items())
 
-    def assert_no_regression(self, run: EvalRun, baseline: str | Path | dict[str, Any], max_drop: float = 0.01,
-                             metrics: list[str] | None = None) -> None:
+    def assert_no_regression(
+        self,
+        run: EvalRun,
+        baseline: str | Path | dict[str, Any],
+        max_drop: float = 0.01,
+        metrics: list[str] | None = None,
+    ) -> None:
         """Baseline: a run id in this workspace, a run saved as JSON, or a run dict."""
         if isinstance(baseline, dict):
             base = baseline
         else:
             base = self.workspace.store.get_eval_run(str(baseline)) or json.loads(Path(baseline).read_text("utf-8"))
         failed = [c for c in gate(base, run.to_dict(), max_drop, metrics) if not c.passed]
-        assert not failed, "regression against baseline " + str(base.get("run_id")) + ": " + "; ".join(
-            f"{c.metric} {c.baseline} -> {c.candidate} {c.note}".strip() for c in failed)
+        assert not failed, (
+            "regression against baseline "
+            + str(base.get("run_id"))
+            + ": "
+            + "; ".join(f"{c.metric} {c.baseline} -> {c.candidate} {c.note}".strip() for c in failed)
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

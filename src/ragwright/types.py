@@ -106,10 +106,20 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Field by field: asdict's deep copy cost a server more than the search's SQL (0.35 ms a request)."""
-        return {"doc_id": self.doc_id, "chunk_id": self.chunk_id, "source": self.source, "score": self.score,
-                "text": self.text, "title": self.title, "heading_path": list(self.heading_path), "page": self.page,
-                "bm25_rank": self.bm25_rank, "dense_rank": self.dense_rank, "dense_score": self.dense_score,
-                "location": self.location}
+        return {
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "source": self.source,
+            "score": self.score,
+            "text": self.text,
+            "title": self.title,
+            "heading_path": list(self.heading_path),
+            "page": self.page,
+            "bm25_rank": self.bm25_rank,
+            "dense_rank": self.dense_rank,
+            "dense_score": self.dense_score,
+            "location": self.location,
+        }
 
 
 @dataclass(slots=True)

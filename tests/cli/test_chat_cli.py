@@ -9,7 +9,7 @@ import pytest
 
 from tests.provider_server import ProviderServer, cut_stream, status
 
-ISSUE_TOML = '''\
+ISSUE_TOML = """\
 [models.primary]
 provider = "openai"                 # OpenAI-compatible wire protocol
 base_url = "http://127.0.0.1:9001/v1"
@@ -28,7 +28,7 @@ api_key_env = "BACKUP_API_KEY"
 [routes.default]
 models = ["primary", "backup"]
 strategy = "priority"
-'''
+"""
 
 
 def _server(port, reply):
@@ -51,8 +51,9 @@ def issue_setup(tmp_path):
 
 
 def run(env, *args):
-    return subprocess.run([sys.executable, "-m", "ragwright", *args], capture_output=True, text=True, env=env,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ragwright", *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 @pytest.mark.slow
@@ -68,7 +69,9 @@ def test_chat_json_fallback_cache_and_usage(issue_setup):
     again = json.loads(run(env, "chat", "Hello there", "--json", "--config", str(config)).stdout)
     assert again["cached"] is True and again["cost_usd"] == 0 and a.count() == 1  # --model defaults to "default"
     a.fail_always(status(503))
-    fell = json.loads(run(env, "chat", "Another question", "--model", "default", "--json", "--config", str(config)).stdout)
+    fell = json.loads(
+        run(env, "chat", "Another question", "--model", "default", "--json", "--config", str(config)).stdout
+    )
     assert fell["model"] == "backup" and fell["text"] == "backup here"
     assert [x["status"] for x in fell["attempts"]] == ["error", "error", "error", "ok"]
     assert all(set(x) == {"model", "status", "error", "latency_ms"} for x in fell["attempts"])

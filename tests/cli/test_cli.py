@@ -31,8 +31,15 @@ def run(*args: str, cwd: Path | None = None, check: bool = True, **kw) -> subpro
 def test_ingest_search_ask_delete(tmp_path, corpus):
     data = str(tmp_path / "data")
     summary = json.loads(run("ingest", str(corpus), "--data-dir", data, "--json").stdout)
-    assert summary == {"ingested": 6, "unchanged": 0, "failed": [], "skipped": [], "chunks": summary["chunks"],
-                       "pruned": 0, "flagged": []}
+    assert summary == {
+        "ingested": 6,
+        "unchanged": 0,
+        "failed": [],
+        "skipped": [],
+        "chunks": summary["chunks"],
+        "pruned": 0,
+        "flagged": [],
+    }
     again = json.loads(run("ingest", str(corpus), "--data-dir", data, "--json").stdout)
     assert (again["ingested"], again["unchanged"]) == (0, 6)
 
@@ -71,17 +78,41 @@ def test_every_bad_input_gets_one_line_and_the_rest_is_ingested(tmp_path, corpus
     (bad / "huge.txt").write_bytes(b"word " * (11 * 1024 * 1024 // 5))
     config = tmp_path / "ragwright.toml"
     config.write_text("[ingest]\nmax_file_mb = 10\n")
-    proc = run("ingest", str(corpus), str(tmp_path / "nope"), "--data-dir", str(tmp_path / "d"), "--config",
-               str(config), "--json", check=False)
+    proc = run(
+        "ingest",
+        str(corpus),
+        str(tmp_path / "nope"),
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--config",
+        str(config),
+        "--json",
+        check=False,
+    )
     assert proc.returncode == 1
     summary = json.loads(proc.stdout)
     assert summary["ingested"] == 6
     errors = {Path(f["path"]).name: f["error"] for f in summary["failed"]}
-    assert set(errors) == {"empty.md", "binary.md", "latin1.txt", "truncated.pdf", "locked.pdf", "bomb.docx",
-                           "huge.txt", "nope"}
-    expectations = {"empty.md": "empty", "binary.md": "binary", "latin1.txt": "UTF-8", "truncated.pdf": "truncated",
-                    "locked.pdf": "encrypted", "bomb.docx": "zip bomb", "huge.txt": "over the limit of 10 MB",
-                    "nope": "no such file"}
+    assert set(errors) == {
+        "empty.md",
+        "binary.md",
+        "latin1.txt",
+        "truncated.pdf",
+        "locked.pdf",
+        "bomb.docx",
+        "huge.txt",
+        "nope",
+    }
+    expectations = {
+        "empty.md": "empty",
+        "binary.md": "binary",
+        "latin1.txt": "UTF-8",
+        "truncated.pdf": "truncated",
+        "locked.pdf": "encrypted",
+        "bomb.docx": "zip bomb",
+        "huge.txt": "over the limit of 10 MB",
+        "nope": "no such file",
+    }
     for name, needle in expectations.items():
         assert needle in errors[name] and "\n" not in errors[name], (name, errors[name])
     docs = json.loads(run("documents", "--data-dir", str(tmp_path / "d"), "--json").stdout)
@@ -101,11 +132,18 @@ def test_folder_without_permission(tmp_path, corpus):
     locked.chmod(0)
     prefix = []
     if os.geteuid() == 0:
-        prefix = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
-                  "--bounding-set=-dac_override,-dac_read_search"]
+        prefix = [
+            "setpriv",
+            "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search",
+        ]
     try:
-        proc = subprocess.run([*prefix, *RAGWRIGHT, "ingest", str(docs), "--data-dir", str(tmp_path / "data"),
-                               "--json"], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [*prefix, *RAGWRIGHT, "ingest", str(docs), "--data-dir", str(tmp_path / "data"), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         locked.chmod(0o700)
     assert proc.returncode == 1, proc.stderr
@@ -164,16 +202,21 @@ def test_kill_9_mid_ingestion_leaves_no_half_document_and_rerun_finishes(tmp_pat
         body = "\n\n".join(f"Document {i} paragraph {j} about topic {i * 7 + j}." for j in range(4))
         (docs / f"doc{i:03}.md").write_text(f"# Doc {i}\n\n{body}\n")
     data = tmp_path / "d"
-    proc = subprocess.Popen([*RAGWRIGHT, "ingest", str(docs), "--data-dir", str(data), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=SMALL_BATCHES)
+    proc = subprocess.Popen(
+        [*RAGWRIGHT, "ingest", str(docs), "--data-dir", str(data), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=SMALL_BATCHES,
+    )
     _wait_for_documents(data / "ragwright.db", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     conn = sqlite3.connect(data / "ragwright.db")
     n_docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     assert 0 < n_docs < 400, "the kill should land mid-ingestion"
-    bad = conn.execute("SELECT count(*) FROM documents d WHERE n_chunks != "
-                       "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id)").fetchone()[0]
+    bad = conn.execute(
+        "SELECT count(*) FROM documents d WHERE n_chunks != (SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id)"
+    ).fetchone()[0]
     counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("chunks", "chunk_terms", "vectors")]
     conn.close()
     assert bad == 0 and counts[0] == counts[1] == counts[2]
@@ -186,8 +229,13 @@ def test_interrupt_with_ctrl_c(tmp_path):
     docs.mkdir()
     for i in range(300):
         (docs / f"d{i}.txt").write_text(" ".join(f"Text {i} sentence {j}." for j in range(12)))
-    proc = subprocess.Popen([*RAGWRIGHT, "ingest", str(docs), "--data-dir", str(tmp_path / "d")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=SMALL_BATCHES)
+    proc = subprocess.Popen(
+        [*RAGWRIGHT, "ingest", str(docs), "--data-dir", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=SMALL_BATCHES,
+    )
     _wait_for_documents(tmp_path / "d" / "ragwright.db", proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -202,14 +250,20 @@ def test_all_formats_through_the_cli(tmp_path):
     folder.mkdir()
     (folder / "a.md").write_text("# Alpha\n\n## Beta\n\nThe aardvark lives in Africa.\n")
     (folder / "b.txt").write_text("Bananas are berries, botanically speaking.\n")
-    (folder / "c.html").write_text("<html><head><title>Cats</title></head><body><h1>Cats</h1><p>Cats purr when content.</p></body></html>")
+    (folder / "c.html").write_text(
+        "<html><head><title>Cats</title></head><body><h1>Cats</h1><p>Cats purr when content.</p></body></html>"
+    )
     make_pdf(folder / "d.pdf", [["Dolphins sleep with one eye open."], ["Deer shed their antlers each year."]])
     make_docx(folder / "e.docx", [("Eels", ["Electric eels can produce 600 volts."])])
     data = str(tmp_path / "d")
     assert json.loads(run("ingest", str(folder), "--data-dir", data, "--json").stdout)["ingested"] == 5
-    checks = {"aardvark Africa": ("a.md", ["Alpha", "Beta"], None), "cats purr": ("c.html", ["Cats"], None),
-              "deer antlers": ("d.pdf", [], 2), "electric eels volts": ("e.docx", ["Eels"], None),
-              "bananas berries": ("b.txt", [], None)}
+    checks = {
+        "aardvark Africa": ("a.md", ["Alpha", "Beta"], None),
+        "cats purr": ("c.html", ["Cats"], None),
+        "deer antlers": ("d.pdf", [], 2),
+        "electric eels volts": ("e.docx", ["Eels"], None),
+        "bananas berries": ("b.txt", [], None),
+    }
     for query, (name, headings, page) in checks.items():
         top = json.loads(run("search", query, "--k", "1", "--data-dir", data, "--json").stdout)["results"][0]
         assert top["source"].endswith(name) and top["heading_path"] == headings and top["page"] == page, top
@@ -220,8 +274,12 @@ def test_progress_bar_on_a_terminal(tmp_path, corpus):
     import pty
 
     parent, child = pty.openpty()
-    proc = subprocess.Popen([*RAGWRIGHT, "ingest", str(corpus), "--data-dir", str(tmp_path / "d")],
-                            stdout=subprocess.PIPE, stderr=child, env={**os.environ, "COLUMNS": "120"})
+    proc = subprocess.Popen(
+        [*RAGWRIGHT, "ingest", str(corpus), "--data-dir", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=child,
+        env={**os.environ, "COLUMNS": "120"},
+    )
     os.close(child)
     screen = b""
     while True:
@@ -245,8 +303,21 @@ def test_search_filters_from_the_command_line(tmp_path, corpus):
     run("ingest", str(corpus), "--data-dir", data)
     out = json.loads(run("search", "days", "--filter", "format=pdf", "--data-dir", data, "--json").stdout)
     assert out["results"] and all(r["source"].endswith(".pdf") for r in out["results"])
-    both = json.loads(run("search", "days", "--filter", "format=pdf", "--filter", "format=docx", "--k", "20",
-                          "--data-dir", data, "--json").stdout)
+    both = json.loads(
+        run(
+            "search",
+            "days",
+            "--filter",
+            "format=pdf",
+            "--filter",
+            "format=docx",
+            "--k",
+            "20",
+            "--data-dir",
+            data,
+            "--json",
+        ).stdout
+    )
     assert {Path(r["source"]).suffix for r in both["results"]} == {".pdf", ".docx"}
     bad = run("search", "days", "--filter", "colour=red", "--data-dir", data, check=False)
     assert bad.returncode == 2 and "unknown filter field 'colour'" in bad.stderr

@@ -48,12 +48,12 @@ def test_ingest_off_a_terminal_prints_progress_on_stderr_and_clean_json_on_stdou
     monkeypatch.setattr(progress_module, "EVERY_S", 0.05)
     monkeypatch.setenv("RAGWRIGHT_INGEST__BATCH_CHUNKS", "4")  # several batches: an ETA before the end
     (corpus / "logo.png").write_bytes(b"\x89PNG")
-    result = CliRunner().invoke(app, ["ingest", str(corpus), "--data-dir", str(tmp_path / "d"),
-                                                      "--json"])
+    result = CliRunner().invoke(app, ["ingest", str(corpus), "--data-dir", str(tmp_path / "d"), "--json"])
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)  # stdout is the JSON alone
-    assert summary["ingested"] == 6 and summary["skipped"] == [{"path": str(corpus / "logo.png"),
-                                                               "reason": "unsupported type .png"}]
+    assert summary["ingested"] == 6 and summary["skipped"] == [
+        {"path": str(corpus / "logo.png"), "reason": "unsupported type .png"}
+    ]
     assert "ingest: " in result.stderr and "/6 files, " in result.stderr and " elapsed" in result.stderr
     assert "ETA " in result.stderr
 

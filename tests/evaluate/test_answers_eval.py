@@ -12,19 +12,25 @@ from ragwright.evaluate.answers import contained
 from tests.evaluate.test_retrieval_eval import make_beir
 from tests.provider_server import ProviderServer, delay, status
 
-GOLD = {"q1": ("yes", "Employees get 25 days of paid vacation every year."),
-        "q2": ("no", "The meal allowance abroad is 80 euros a day."),
-        "q3": ("yes", None)}
+GOLD = {
+    "q1": ("yes", "Employees get 25 days of paid vacation every year."),
+    "q2": ("no", "The meal allowance abroad is 80 euros a day."),
+    "q3": ("yes", None),
+}
 
 
 def make_data(tmp_path, unanswerable=True):
     data = make_beir(tmp_path / "tiny")
     if unanswerable:  # a question the corpus cannot answer: the system should abstain
         with (data / "queries.jsonl").open("a") as fh:
-            fh.write(json.dumps({"_id": "q5", "text": "What is the boiling point of liquid nitrogen in kelvin?"}) + "\n")
+            fh.write(
+                json.dumps({"_id": "q5", "text": "What is the boiling point of liquid nitrogen in kelvin?"}) + "\n"
+            )
         with (data / "qrels" / "test.tsv").open("a") as fh:
             fh.write("q5\td5\t1\n")
-    rows = [{"_id": q, "final_decision": label, **({"long_answer": ref} if ref else {})} for q, (label, ref) in GOLD.items()]
+    rows = [
+        {"_id": q, "final_decision": label, **({"long_answer": ref} if ref else {})} for q, (label, ref) in GOLD.items()
+    ]
     (data / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return data
 
@@ -38,8 +44,9 @@ def judge_reply(body):
 
 
 def add_judge(workspace, srv, timeout_s=5.0):
-    workspace.settings.models = {"judge": ModelSettings(base_url=srv.base_url + "/v1", model="test-model",
-                                                        timeout_s=timeout_s)}
+    workspace.settings.models = {
+        "judge": ModelSettings(base_url=srv.base_url + "/v1", model="test-model", timeout_s=timeout_s)
+    }
 
 
 def test_offline_answer_measures_and_unmeasured_reasons(workspace, tmp_path):
@@ -80,16 +87,21 @@ def test_judged_run_repeats_exactly_from_the_cache(workspace, tmp_path):
     assert first.config["judge"] == "judge:openai:test-model"
 
 
-@pytest.mark.parametrize("behaviour, reason", [
-    ("garbage", "judge reply not understood"),
-    ("wrong-label", "judge gave label="),
-    ("error", "judge call failed"),
-    ("timeout", "judge call failed"),
-])
+@pytest.mark.parametrize(
+    "behaviour, reason",
+    [
+        ("garbage", "judge reply not understood"),
+        ("wrong-label", "judge gave label="),
+        ("error", "judge call failed"),
+        ("timeout", "judge call failed"),
+    ],
+)
 def test_a_bad_judge_leaves_cases_unmeasured_never_nan(workspace, tmp_path, behaviour, reason):
     data = make_data(tmp_path, unanswerable=False)
-    replies = {"garbage": lambda body: "Well, I would say it is probably fine.",
-               "wrong-label": lambda body: '{"label": "perhaps", "supported": "sometimes"}'}
+    replies = {
+        "garbage": lambda body: "Well, I would say it is probably fine.",
+        "wrong-label": lambda body: '{"label": "perhaps", "supported": "sometimes"}',
+    }
     with ProviderServer(reply=replies.get(behaviour, judge_reply)) as srv:
         if behaviour == "error":
             srv.fail_always(status(500))
@@ -124,5 +136,8 @@ def test_judge_calls_are_concurrent_but_bounded(workspace, tmp_path):
 
 
 def test_offline_support_is_word_containment():
-    assert contained("Employees receive 25 days of vacation.", "Employees receive 25 days of paid vacation per year.") == 1.0
+    assert (
+        contained("Employees receive 25 days of vacation.", "Employees receive 25 days of paid vacation per year.")
+        == 1.0
+    )
     assert contained("Managers receive 40 days of vacation.", "Employees receive 25 days of paid vacation.") < 0.75

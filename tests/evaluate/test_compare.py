@@ -15,9 +15,17 @@ from ragwright.store import SqliteStore
 def make_run(run_id, ndcg, recall=None, dataset_hash="h1", pipeline="default"):
     per_query = {f"q{i}": {"ndcg@10": v, **({"recall@10": recall[i]} if recall else {})} for i, v in enumerate(ndcg)}
     metrics = {m: round(float(np.mean([p[m] for p in per_query.values()])), 6) for m in per_query["q0"]}
-    return EvalRun(kind="retrieval", dataset="tiny", split="test", pipeline=pipeline, dataset_hash=dataset_hash,
-                   metrics=metrics, per_query=per_query, run_id=run_id,
-                   cases={q: {"query": f"query {q}"} for q in per_query}).to_dict()
+    return EvalRun(
+        kind="retrieval",
+        dataset="tiny",
+        split="test",
+        pipeline=pipeline,
+        dataset_hash=dataset_hash,
+        metrics=metrics,
+        per_query=per_query,
+        run_id=run_id,
+        cases={q: {"query": f"query {q}"} for q in per_query},
+    ).to_dict()
 
 
 def test_paired_permutation_test():
@@ -39,7 +47,11 @@ def test_compare_deltas_and_most_changed():
     b = make_run("b", better.tolist())
     cmp = compare_runs(a, b, top=3)
     (d,) = cmp.deltas
-    assert d.metric == "ndcg@10" and d.n_paired == 50 and d.delta == pytest.approx(b["metrics"]["ndcg@10"] - a["metrics"]["ndcg@10"])
+    assert (
+        d.metric == "ndcg@10"
+        and d.n_paired == 50
+        and d.delta == pytest.approx(b["metrics"]["ndcg@10"] - a["metrics"]["ndcg@10"])
+    )
     assert d.p_value < 0.01
     assert cmp.changed[0]["query_id"] == "q7" and cmp.changed[0]["delta"] == pytest.approx(-0.3)
     assert cmp.changed[0]["query"] == "query q7" and len(cmp.changed) == 3 and cmp.same_dataset
@@ -106,7 +118,7 @@ def test_pytest_plugin_fixture(pytester, tmp_path):
     from tests.evaluate.test_retrieval_eval import make_beir
 
     data = make_beir(tmp_path / "tiny")
-    pytester.makepyfile(f'''
+    pytester.makepyfile(f"""
         def test_quality(ragwright_eval):
             run = ragwright_eval.retrieval({str(data)!r}, pipeline="bm25")
             ragwright_eval.assert_at_least(run, {{"recall@10": 0.9}})
@@ -115,7 +127,7 @@ def test_pytest_plugin_fixture(pytester, tmp_path):
         def test_floor_fails(ragwright_eval):
             run = ragwright_eval.retrieval({str(data)!r}, pipeline="bm25")
             ragwright_eval.assert_at_least(run, {{"ndcg@10": 1.01}})
-    ''')
+    """)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*below the floor: ndcg@10*"])
@@ -127,7 +139,11 @@ def test_cli_report_writes_one_offline_page(store_with_runs, tmp_path):
     res = invoke("eval", "report", "base", "worse", "--out", page, "--data-dir", store_with_runs)
     assert res.exit_code == 0, res.output
     html = page.read_text(encoding="utf-8")
-    assert html.count("<svg") == 2 and "base" in html and "worse" in html and "http" not in html.lower().replace(
-        "http-equiv", "")
+    assert (
+        html.count("<svg") == 2
+        and "base" in html
+        and "worse" in html
+        and "http" not in html.lower().replace("http-equiv", "")
+    )
     assert not list(page.parent.glob("*.tmp"))
     assert invoke("eval", "report", "missing-run", "--out", page, "--data-dir", store_with_runs).exit_code == 2

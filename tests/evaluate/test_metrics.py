@@ -27,6 +27,7 @@ def test_ties_break_by_doc_id_descending_and_empty_runs_score_zero():
 
 def test_equals_pytrec_eval_to_1e9():
     import pytrec_eval  # a dev dependency: its absence is a failure, not a skip
+
     rng = random.Random(7)
     qrels, run = {}, {}
     for q in range(300):
@@ -38,7 +39,9 @@ def test_equals_pytrec_eval_to_1e9():
         run[f"q{q}"] = {d: round(rng.random(), 2) for d in rng.sample(docs, rng.randint(0, 150))}
     _, ours = evaluate(qrels, run)
     cut10 = {q: dict(sorted(s.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:10]) for q, s in run.items()}
-    full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10", "recall.100", "map_cut.100"}).evaluate(run)
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10", "recall.100", "map_cut.100"}).evaluate(
+        run
+    )
     rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut10)
     checked = 0
     for q, theirs in full.items():

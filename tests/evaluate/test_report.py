@@ -7,8 +7,33 @@ import pytest
 from ragwright.evaluate.report import render_report
 
 XSS = "<script>alert(1)</script>"
-CHECKED = {"html", "body", "main", "section", "div", "table", "tr", "td", "th", "svg", "defs", "pattern", "rect",
-           "text", "p", "span", "code", "blockquote", "h1", "h2", "h3", "h4", "h5", "title", "style"}
+CHECKED = {
+    "html",
+    "body",
+    "main",
+    "section",
+    "div",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "svg",
+    "defs",
+    "pattern",
+    "rect",
+    "text",
+    "p",
+    "span",
+    "code",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "title",
+    "style",
+}
 
 
 class TagChecker(HTMLParser):
@@ -45,36 +70,83 @@ def check(page: str) -> TagChecker:
 def retrieval_run(run_id="r-a", ndcg=None, dataset_hash="h1"):
     ndcg = ndcg if ndcg is not None else {"q4": 0.1, "q1": 0.9, "q3": 0.5, "q2": 0.1}  # not in id order
     per_query = {q: {"ndcg@10": v, "recall@10": min(1.0, v + 0.1)} for q, v in ndcg.items()}
-    cases = {q: {"query": f"query text {q}", "relevant": {f"{q}-rel": 2, f"{q}-missed": 1, f"{q}-judged": 0},
-                 "retrieved": [{"doc_id": f"{q}-other", "score": 0.91, "title": f"Other {q}", "grade": 0},
-                               {"doc_id": f"{q}-rel", "score": 0.5, "title": f"Relevant {q}", "grade": 2}]}
-             for q in ndcg}
+    cases = {
+        q: {
+            "query": f"query text {q}",
+            "relevant": {f"{q}-rel": 2, f"{q}-missed": 1, f"{q}-judged": 0},
+            "retrieved": [
+                {"doc_id": f"{q}-other", "score": 0.91, "title": f"Other {q}", "grade": 0},
+                {"doc_id": f"{q}-rel", "score": 0.5, "title": f"Relevant {q}", "grade": 2},
+            ],
+        }
+        for q in ndcg
+    }
     n = len(per_query)
-    metrics = {m: (round(sum(v[m] for v in per_query.values()) / n, 6) if n else None)
-               for m in ("ndcg@10", "recall@10")}
-    return {"run_id": run_id, "created_at": "2025-01-01T00:00:00+00:00", "kind": "retrieval", "dataset": "tiny",
-            "split": "test", "pipeline": "hybrid", "dataset_hash": dataset_hash, "code_version": "0.1.0",
-            "config": {"retrieval": {"rrf_k": 60}}, "metrics": metrics, "per_query": per_query,
-            "coverage": {m: {"measured": n, "unmeasured": 0, "reasons": {}} for m in metrics}, "cases": cases,
-            "seconds": 1.5}
+    metrics = {
+        m: (round(sum(v[m] for v in per_query.values()) / n, 6) if n else None) for m in ("ndcg@10", "recall@10")
+    }
+    return {
+        "run_id": run_id,
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "kind": "retrieval",
+        "dataset": "tiny",
+        "split": "test",
+        "pipeline": "hybrid",
+        "dataset_hash": dataset_hash,
+        "code_version": "0.1.0",
+        "config": {"retrieval": {"rrf_k": 60}},
+        "metrics": metrics,
+        "per_query": per_query,
+        "coverage": {m: {"measured": n, "unmeasured": 0, "reasons": {}} for m in metrics},
+        "cases": cases,
+        "seconds": 1.5,
+    }
 
 
 def answers_run(run_id="r-ans"):
-    return {"run_id": run_id, "created_at": "2025-01-02T00:00:00+00:00", "kind": "answers", "dataset": "tiny",
-            "split": "test", "pipeline": "hybrid", "dataset_hash": "h1", "code_version": "0.1.0", "config": {},
-            "metrics": {"citation_recall": 0.5, "faithfulness": 0.75, "correctness": None, "abstention": 0.5},
-            "per_query": {"a1": {"citation_recall": 1.0, "faithfulness": 0.75, "abstention": 0.0},
-                          "a2": {"abstention": 1.0}},
-            "coverage": {"citation_recall": {"measured": 1, "unmeasured": 1, "reasons": {"abstained": 1}},
-                         "faithfulness": {"measured": 1, "unmeasured": 1, "reasons": {"abstained": 1}},
-                         "correctness": {"measured": 0, "unmeasured": 2, "reasons": {"no judge": 2}},
-                         "abstention": {"measured": 2, "unmeasured": 0, "reasons": {}}},
-            "cases": {"a1": {"query": "how many vacation days", "answer": "25 days [1].", "abstained": False,
-                             "cited": ["d1", "d9"], "relevant": {"d1": 1, "d2": 1}, "gold": "25 days",
-                             "verdict": "correct-ish", "unmeasured": {"correctness": "no judge"}},
-                      "a2": {"query": "unanswerable", "answer": "", "abstained": True, "cited": [],
-                             "relevant": {"d3": 1}, "unmeasured": {"faithfulness": "abstained: no sentence"}}},
-            "seconds": 3.0}
+    return {
+        "run_id": run_id,
+        "created_at": "2025-01-02T00:00:00+00:00",
+        "kind": "answers",
+        "dataset": "tiny",
+        "split": "test",
+        "pipeline": "hybrid",
+        "dataset_hash": "h1",
+        "code_version": "0.1.0",
+        "config": {},
+        "metrics": {"citation_recall": 0.5, "faithfulness": 0.75, "correctness": None, "abstention": 0.5},
+        "per_query": {
+            "a1": {"citation_recall": 1.0, "faithfulness": 0.75, "abstention": 0.0},
+            "a2": {"abstention": 1.0},
+        },
+        "coverage": {
+            "citation_recall": {"measured": 1, "unmeasured": 1, "reasons": {"abstained": 1}},
+            "faithfulness": {"measured": 1, "unmeasured": 1, "reasons": {"abstained": 1}},
+            "correctness": {"measured": 0, "unmeasured": 2, "reasons": {"no judge": 2}},
+            "abstention": {"measured": 2, "unmeasured": 0, "reasons": {}},
+        },
+        "cases": {
+            "a1": {
+                "query": "how many vacation days",
+                "answer": "25 days [1].",
+                "abstained": False,
+                "cited": ["d1", "d9"],
+                "relevant": {"d1": 1, "d2": 1},
+                "gold": "25 days",
+                "verdict": "correct-ish",
+                "unmeasured": {"correctness": "no judge"},
+            },
+            "a2": {
+                "query": "unanswerable",
+                "answer": "",
+                "abstained": True,
+                "cited": [],
+                "relevant": {"d3": 1},
+                "unmeasured": {"faithfulness": "abstained: no sentence"},
+            },
+        },
+        "seconds": 3.0,
+    }
 
 
 def cases_of(page: str) -> list[str]:
@@ -119,7 +191,7 @@ def test_worst_query_first_with_retrieved_docs_and_relevance_marks():
     row_rel = re.search(r"<tr>(?:(?!</tr>).)*q2-rel(?:(?!</tr>).)*</tr>", first).group(0)
     row_other = re.search(r"<tr>(?:(?!</tr>).)*q2-other(?:(?!</tr>).)*</tr>", first).group(0)
     assert "✓ grade 2" in row_rel and "✓" not in row_other
-    missed = first[first.index("Relevant, not in the top 2"):]
+    missed = first[first.index("Relevant, not in the top 2") :]
     assert "q2-missed" in missed and "grade 1" in missed and "q2-judged" not in first  # grade 0 is not relevant
 
 
@@ -131,8 +203,8 @@ def test_none_and_nan_metrics_are_unmeasured_never_zero_or_nan():
     check(page)
     assert not re.search(r"\bnan\b", page, re.IGNORECASE)
     assert page.count('<rect class="unmeasured"') == 2 and bar_heights(page) == {}
-    table = page[page.index("<th>metric</th>"):]
-    table = table[:table.index("</table>")]
+    table = page[page.index("<th>metric</th>") :]
+    table = table[: table.index("</table>")]
     assert table.count("<i>unmeasured</i>") == 2 and "0.0000" not in table
     assert "3 queries with ndcg@10" in page  # the NaN value was dropped, not ranked as a score
 
@@ -184,7 +256,7 @@ def test_retrieval_and_answer_runs_together():
     page = render_report([retrieval_run(), answers_run()])
     check(page)
     assert "Retrieval runs" in page and "Answers runs" in page
-    answers = page[page.index("Answers runs"):]
+    answers = page[page.index("Answers runs") :]
     assert "Worst queries by faithfulness" in answers and "Per-query faithfulness" in answers
     cases = cases_of(answers)
     assert len(cases) == 1 and "a2 without faithfulness" not in answers and "1 without faithfulness" in answers
@@ -192,8 +264,8 @@ def test_retrieval_and_answer_runs_together():
     assert "25 days [1]." in case and "Gold: 25 days" in case and "Verdict: correct-ish" in case
     assert re.search(r"<code>d1</code> <span class=\"rel\">✓ grade 1</span>", case)
     assert "Relevant, not cited:</span> <code>d2</code>" in case and "correctness: no judge" in case
-    coverage = answers[answers.index("<h4>Coverage</h4>"):]
-    coverage = coverage[:coverage.index("</table>")]
+    coverage = answers[answers.index("<h4>Coverage</h4>") :]
+    coverage = coverage[: coverage.index("</table>")]
     assert "no judge: 2" in coverage and "abstained: 1" in coverage and "abstention" not in coverage
     assert "dataset hashes differ" not in page
 
@@ -213,8 +285,13 @@ def test_other_runs_scores_and_differing_settings_are_shown():
 
 
 def test_sparse_run_dicts_do_not_crash():
-    page = render_report([{"kind": "answers"}, {"run_id": "x", "metrics": {"m": 0.5}, "per_query": {"q": {"m": 0.5}},
-                                                "cases": {"q": None}}, {}])
+    page = render_report(
+        [
+            {"kind": "answers"},
+            {"run_id": "x", "metrics": {"m": 0.5}, "per_query": {"q": {"m": 0.5}}, "cases": {"q": None}},
+            {},
+        ]
+    )
     check(page)
     assert "No case recorded" in page
 

@@ -13,15 +13,21 @@ CORPUS = [
     ("d4", "Parental leave", "Parents receive 16 weeks of paid parental leave."),
     ("d5", "Remote work", "Employees may work remotely three days per week."),
 ]
-QUERIES = {"q1": "how much vacation do I get", "q2": "meal allowance when travelling abroad",
-           "q3": "stolen laptop", "q4": "leave for new parents"}
+QUERIES = {
+    "q1": "how much vacation do I get",
+    "q2": "meal allowance when travelling abroad",
+    "q3": "stolen laptop",
+    "q4": "leave for new parents",
+}
 QRELS = {"q1": {"d1": 1}, "q2": {"d2": 2}, "q3": {"d3": 1}, "q4": {"d4": 1, "d1": 0}}
 
 
 def make_beir(path):
     path.mkdir()
     (path / "qrels").mkdir()
-    (path / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in CORPUS))
+    (path / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in CORPUS)
+    )
     (path / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in QUERIES.items()))
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, r in QRELS.items() for d, s in r.items()]
     (path / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
@@ -58,16 +64,46 @@ def test_evaluate_retrieval_stores_the_run_and_reuses_its_index(workspace, tmp_p
 @pytest.mark.slow
 def test_cli_eval_retrieval_json(tmp_path):
     data = make_beir(tmp_path / "tiny")
-    proc = subprocess.run([sys.executable, "-m", "ragwright", "eval", "retrieval", "--data", str(data), "--pipeline",
-                           "bm25", "--data-dir", str(tmp_path / "d"), "--json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragwright",
+            "eval",
+            "retrieval",
+            "--data",
+            str(data),
+            "--pipeline",
+            "bm25",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"dataset", "split", "pipeline", "n_queries", "metrics", "run_id"}
     assert (out["dataset"], out["split"], out["pipeline"], out["n_queries"]) == ("tiny", "test", "bm25", 4)
     assert set(out["metrics"]) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100"}
-    missing = subprocess.run([sys.executable, "-m", "ragwright", "eval", "retrieval", "--data", str(tmp_path / "nope"),
-                              "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragwright",
+            "eval",
+            "retrieval",
+            "--data",
+            str(tmp_path / "nope"),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "corpus.jsonl not found" in missing.stderr
 
 

@@ -104,8 +104,10 @@ def test_versions_and_rollback_restore_exact_rankings(ws):
     give_feedback(ws, PAIRS[5:], rank=1)
     report = do_learn(ws, force=True)
     assert (report["version"], report["previous_version"]) == (2, 1)
-    assert [(v["version"], v["active"], v["previous"]) for v in ws.store.list_learned()] == [(1, False, None),
-                                                                                             (2, True, 1)]
+    assert [(v["version"], v["active"], v["previous"]) for v in ws.store.list_learned()] == [
+        (1, False, None),
+        (2, True, 1),
+    ]
     assert rankings(ws) != first
     assert rollback(ws.store) == {"rolled_back": 2, "active": 1}
     assert rankings(ws) == first
@@ -122,8 +124,9 @@ def test_too_little_feedback_changes_nothing(ws, pairs):
     if trace:  # ratings and corrections alone teach retrieval nothing
         record_feedback(ws.store, trace, key_id=None, tenant=None, rating="up", correction="fine")
     before = rankings(ws)
-    with pytest.raises(NotEnoughFeedback, match=f"at least 5 queries with a relevant chunk; the feedback has "
-                                                f"{2 * pairs} "):
+    with pytest.raises(
+        NotEnoughFeedback, match=f"at least 5 queries with a relevant chunk; the feedback has {2 * pairs} "
+    ):
         do_learn(ws)
     assert ws.store.list_learned() == [] and active_model(ws.store) is None and rankings(ws) == before
 
@@ -171,12 +174,15 @@ def test_deleted_documents_are_ignored_and_forgotten(ws):
     ws.delete(gone)
     # the feedback stays (query, rating, the marks on other documents) but no longer names the deleted one
     after = ws.store.list_feedback()
-    assert [(fb["feedback_id"], fb["query"], fb["rating"]) for fb in after] == \
-        [(fb["feedback_id"], fb["query"], fb["rating"]) for fb in before]
+    assert [(fb["feedback_id"], fb["query"], fb["rating"]) for fb in after] == [
+        (fb["feedback_id"], fb["query"], fb["rating"]) for fb in before
+    ]
     assert [m for fb in after for m in fb["marks"]] == [m for fb in before for m in fb["marks"] if m["doc_id"] != gone]
     assert not any(gone in fb["cited"] for fb in after)
-    assert ws.store._one("SELECT count(*) FROM feedback WHERE marks LIKE ? OR cited LIKE ?",
-                         (f"%{gone}%", f"%{gone}%"))[0] == 0
+    assert (
+        ws.store._one("SELECT count(*) FROM feedback WHERE marks LIKE ? OR cited LIKE ?", (f"%{gone}%", f"%{gone}%"))[0]
+        == 0
+    )
     report = do_learn(ws)
     assert report["feedback"]["marks_on_deleted_documents"] == 0 and report["pairs"]["relevant"] == 10
     assert ws.store._one("SELECT count(*) FROM learned_marks WHERE doc_id = ?", (gone,))[0] == 0
@@ -211,8 +217,9 @@ def test_cli_learn_json_status_and_rollback(ws):
     ws.close()
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "ragwright", *args, "--data-dir", data], capture_output=True,
-                              text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "ragwright", *args, "--data-dir", data], capture_output=True, text=True, timeout=300
+        )
 
     proc = run("learn", "--json")
     assert proc.returncode == 0, proc.stderr

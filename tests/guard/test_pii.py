@@ -48,8 +48,18 @@ def labels_of(detector: PiiDetector, text: str, value: str) -> set[str]:
 
 # -- credit cards ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("number", ["4111 1111 1111 1111", "5555-5555-5555-4444", "4111111111111111",
-                                    "3782 822463 10005", "3530111333300000", "6011111111111117"])
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "4111 1111 1111 1111",
+        "5555-5555-5555-4444",
+        "4111111111111111",
+        "3782 822463 10005",
+        "3530111333300000",
+        "6011111111111117",
+    ],
+)
 def test_card_numbers_with_any_separator_and_a_valid_checksum(patterns: PiiDetector, number: str) -> None:
     assert labels_of(patterns, f"Please charge {number} today.", number) == {"CREDIT_CARD"}
 
@@ -67,10 +77,13 @@ def test_unusual_card_prefix_needs_a_card_word(patterns: PiiDetector) -> None:
 
 # -- e-mail and URLs -------------------------------------------------------------------------------
 
+
 def test_email_is_not_also_reported_as_a_url(patterns: PiiDetector) -> None:
     spans = patterns.scan("Write to UtaKortig@jourrapide.com or jane.doe+x@mail.example.co.uk please")
-    assert [(s.text, s.label) for s in spans] == [("UtaKortig@jourrapide.com", "EMAIL_ADDRESS"),
-                                                  ("jane.doe+x@mail.example.co.uk", "EMAIL_ADDRESS")]
+    assert [(s.text, s.label) for s in spans] == [
+        ("UtaKortig@jourrapide.com", "EMAIL_ADDRESS"),
+        ("jane.doe+x@mail.example.co.uk", "EMAIL_ADDRESS"),
+    ]
 
 
 def test_email_with_an_unknown_suffix_is_not_an_email(patterns: PiiDetector) -> None:
@@ -84,8 +97,19 @@ def test_urls_with_scheme_and_bare_domains_but_not_file_names(patterns: PiiDetec
 
 # -- phone numbers ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("number", ["(415) 555-2671", "+1-202-555-0143 x12", "+44 20 7946 0958", "+33 1 42 68 53 00",
-                                    "+41 (0)96 471 07 95", "345-899-3560x4587", "001-253-366-9781"])
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "(415) 555-2671",
+        "+1-202-555-0143 x12",
+        "+44 20 7946 0958",
+        "+33 1 42 68 53 00",
+        "+41 (0)96 471 07 95",
+        "345-899-3560x4587",
+        "001-253-366-9781",
+    ],
+)
 def test_international_and_north_american_formats(patterns: PiiDetector, number: str) -> None:
     assert labels_of(patterns, f"You can get me on {number} until five.", number) == {"PHONE_NUMBER"}
 
@@ -104,10 +128,19 @@ def test_digit_groups_without_phone_context_are_not_phones(patterns: PiiDetector
 
 # -- IBAN --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("iban", ["DE89 3704 0044 0532 0130 00", "GB29NWBK60161331926819",
-                                  "FR14 2004 1010 0505 0001 3M02 606", "NL91 ABNA 0417 1643 00",
-                                  "ES91 2100 0418 4502 0005 1332", "CH93 0076 2011 6238 5295 7",
-                                  "gb42nawi04454264788619"])
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "DE89 3704 0044 0532 0130 00",
+        "GB29NWBK60161331926819",
+        "FR14 2004 1010 0505 0001 3M02 606",
+        "NL91 ABNA 0417 1643 00",
+        "ES91 2100 0418 4502 0005 1332",
+        "CH93 0076 2011 6238 5295 7",
+        "gb42nawi04454264788619",
+    ],
+)
 def test_ibans_of_several_countries_spaced_or_not_any_case(patterns: PiiDetector, iban: str) -> None:
     assert labels_of(patterns, f"Transfer it to {iban} today", iban) == {"IBAN_CODE"}
 
@@ -118,6 +151,7 @@ def test_ibans_with_a_wrong_checksum_do_not_match(patterns: PiiDetector, iban: s
 
 
 # -- SSN, IP, dates, driver's licence ----------------------------------------------------------------
+
 
 def test_ssn_valid_and_invalid_area_numbers(patterns: PiiDetector) -> None:
     assert labels_of(patterns, "His social security number is 853-37-1694", "853-37-1694") == {"US_SSN"}
@@ -131,8 +165,9 @@ def test_ip_addresses_v4_v6_and_impossible_ones(patterns: PiiDetector) -> None:
 
 
 def test_dates_keep_their_time_and_years_need_an_introducing_word(patterns: PiiDetector) -> None:
-    text = ("On 2007-01-17 23:08:55 it began; in 1977 it ended; at 1987 74 Diakou Street; "
-            "on January 5, 2020; born 2/8/1935")
+    text = (
+        "On 2007-01-17 23:08:55 it began; in 1977 it ended; at 1987 74 Diakou Street; on January 5, 2020; born 2/8/1935"
+    )
     dates = {s.text for s in patterns.scan(text) if s.label == "DATE_TIME"}
     assert dates == {"2007-01-17 23:08:55", "1977", "January 5, 2020", "2/8/1935"}
 
@@ -143,9 +178,11 @@ def test_driver_licence_wins_over_phone_after_a_licence_phrase(patterns: PiiDete
 
 # -- label conflicts -------------------------------------------------------------------------------------
 
+
 def test_bank_or_phone_number_inside_a_card_number_is_the_card(patterns: PiiDetector) -> None:
     assert found(patterns, "Use card 4111111111111111 for the bank account payment") == {
-        ("4111111111111111", "CREDIT_CARD")}
+        ("4111111111111111", "CREDIT_CARD")
+    }
     assert found(patterns, "Phone or card? 4111 1111 1111 1111") == {("4111 1111 1111 1111", "CREDIT_CARD")}
 
 
@@ -169,6 +206,7 @@ def test_entities_filter_and_empty_text(patterns: PiiDetector) -> None:
 
 # -- offline, no spaCy model ---------------------------------------------------------------------------
 
+
 def test_builds_and_scans_with_the_network_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("network access attempted")
@@ -183,6 +221,7 @@ def test_builds_and_scans_with_the_network_cut(monkeypatch: pytest.MonkeyPatch) 
 
 
 # -- the name tagger ---------------------------------------------------------------------------------------
+
 
 def test_shipped_weights_are_trained_on_every_dev_template() -> None:
     meta = json.loads((DATA_DIR / META_FILE).read_text(encoding="utf-8"))
@@ -205,19 +244,30 @@ def test_names_are_found_and_structured_spans_win_inside_them() -> None:
     assert [s.label for s in many[0]] == ["PERSON"] and many[1] == [] and [s.label for s in many[2]] == ["PHONE_NUMBER"]
 
 
-@pytest.mark.parametrize("text, label, expected", [
-    ("Mrs. Harris", "PERSON", "Harris"), ("Dr Wells", "PERSON", "Wells"), ("Miss", "PERSON", "Miss"),
-    ("Pelhrimov.", "LOCATION", "Pelhrimov"), ("Conway Inc.", "ORGANIZATION", "Conway Inc."),
-    ("Ken N.", "PERSON", "Ken N."), ("The Garmin", "ORGANIZATION", "Garmin"), ("Vizirov,", "PERSON", "Vizirov"),
-    ("12 Main St.", "STREET_ADDRESS", "12 Main St."), ("The Hague", "PERSON", "The Hague"),
-    ("Southern Tunisia", "LOCATION", "Tunisia"), ("South Africa", "LOCATION", "South Africa"),
-    ("Northern Ireland", "LOCATION", "Northern Ireland"), ("Western Springs", "LOCATION", "Western Springs"),
-    ("Southern Tunisia", "ORGANIZATION", "Southern Tunisia"),
-])
+@pytest.mark.parametrize(
+    "text, label, expected",
+    [
+        ("Mrs. Harris", "PERSON", "Harris"),
+        ("Dr Wells", "PERSON", "Wells"),
+        ("Miss", "PERSON", "Miss"),
+        ("Pelhrimov.", "LOCATION", "Pelhrimov"),
+        ("Conway Inc.", "ORGANIZATION", "Conway Inc."),
+        ("Ken N.", "PERSON", "Ken N."),
+        ("The Garmin", "ORGANIZATION", "Garmin"),
+        ("Vizirov,", "PERSON", "Vizirov"),
+        ("12 Main St.", "STREET_ADDRESS", "12 Main St."),
+        ("The Hague", "PERSON", "The Hague"),
+        ("Southern Tunisia", "LOCATION", "Tunisia"),
+        ("South Africa", "LOCATION", "South Africa"),
+        ("Northern Ireland", "LOCATION", "Northern Ireland"),
+        ("Western Springs", "LOCATION", "Western Springs"),
+        ("Southern Tunisia", "ORGANIZATION", "Southern Tunisia"),
+    ],
+)
 def test_span_boundaries_follow_presidio_conventions(text: str, label: str, expected: str) -> None:
     tokens = tokenize(text)
     a, b = trim(tokens, 0, len(tokens), label, frozenset({"tunisia", "south africa", "ireland"}))
-    assert text[tokens[a].start:tokens[b - 1].end] == expected
+    assert text[tokens[a].start : tokens[b - 1].end] == expected
 
 
 def test_abbreviation_full_stop_joins_an_organisation_the_tagger_ended_before_it() -> None:
@@ -231,8 +281,9 @@ def test_abbreviation_full_stop_joins_an_organisation_the_tagger_ended_before_it
 def test_touching_names_become_one_name_of_the_last_kind() -> None:
     tokens = tokenize("at Rapid Cycle Solutions, Jones\nAcme")
     spans = [(0, 0, "PERSON", 1, 2), (0, 0, "ORGANIZATION", 2, 4), (0, 0, "PERSON", 5, 6), (0, 0, "ORGANIZATION", 6, 7)]
-    breaks = np.array([t.start > 0 and "\n" in "at Rapid Cycle Solutions, Jones\nAcme"[t.start - 1:t.start]
-                       for t in tokens])
+    breaks = np.array(
+        [t.start > 0 and "\n" in "at Rapid Cycle Solutions, Jones\nAcme"[t.start - 1 : t.start] for t in tokens]
+    )
     joined = join_adjacent(tokens, spans, breaks)
     # a comma between names and a line break keep them apart
     assert joined == [("ORGANIZATION", 1, 4), ("PERSON", 5, 6), ("ORGANIZATION", 6, 7)]
@@ -240,26 +291,47 @@ def test_touching_names_become_one_name_of_the_last_kind() -> None:
 
 def address_parts(text: str) -> list[tuple[str, str]]:
     tokens = tokenize(text)
-    breaks = np.array([i > 0 and "\n" in text[tokens[i - 1].end:t.start] for i, t in enumerate(tokens)])
+    breaks = np.array([i > 0 and "\n" in text[tokens[i - 1].end : t.start] for i, t in enumerate(tokens)])
     parts = split_address(tokens, 0, len(tokens), breaks)
-    return [(label, text[tokens[a].start:tokens[b - 1].end]) for label, a, b in parts]
+    return [(label, text[tokens[a].start : tokens[b - 1].end]) for label, a, b in parts]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488",
-     [("STREET_ADDRESS", "20789 Allika 46\n Suite 501"), ("LOCATION", "Riisa"), ("LOCATION", "Estonia"),
-      ("STREET_ADDRESS", "62488")]),
-    ("1600 Amphitheatre Parkway, Mountain View, CA 94043",
-     [("STREET_ADDRESS", "1600 Amphitheatre Parkway"), ("LOCATION", "Mountain View"), ("LOCATION", "CA"),
-      ("STREET_ADDRESS", "94043")]),
-    ("0896 69 Farnell Street, LOOMBAH", [("STREET_ADDRESS", "0896 69 Farnell Street"), ("LOCATION", "LOOMBAH")]),
-    # a line with a digit or a street word ends the walk back from the end: the rest is the street
-    ("Flat 2, 10 Downing Street, London", [("STREET_ADDRESS", "Flat 2, 10 Downing Street"), ("LOCATION", "London")]),
-    ("Apt. 4\n Main Street\n Springfield", [("STREET_ADDRESS", "Apt. 4\n Main Street"), ("LOCATION", "Springfield")]),
-    ("12 Main St.", [("STREET_ADDRESS", "12 Main St.")]),
-    ("Riisa, Estonia", [("STREET_ADDRESS", "Riisa"), ("LOCATION", "Estonia")]),  # the first line stays the address
-    ("230 Igias Street, downstairs", [("STREET_ADDRESS", "230 Igias Street, downstairs")]),  # no capital: no place
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488",
+            [
+                ("STREET_ADDRESS", "20789 Allika 46\n Suite 501"),
+                ("LOCATION", "Riisa"),
+                ("LOCATION", "Estonia"),
+                ("STREET_ADDRESS", "62488"),
+            ],
+        ),
+        (
+            "1600 Amphitheatre Parkway, Mountain View, CA 94043",
+            [
+                ("STREET_ADDRESS", "1600 Amphitheatre Parkway"),
+                ("LOCATION", "Mountain View"),
+                ("LOCATION", "CA"),
+                ("STREET_ADDRESS", "94043"),
+            ],
+        ),
+        ("0896 69 Farnell Street, LOOMBAH", [("STREET_ADDRESS", "0896 69 Farnell Street"), ("LOCATION", "LOOMBAH")]),
+        # a line with a digit or a street word ends the walk back from the end: the rest is the street
+        (
+            "Flat 2, 10 Downing Street, London",
+            [("STREET_ADDRESS", "Flat 2, 10 Downing Street"), ("LOCATION", "London")],
+        ),
+        (
+            "Apt. 4\n Main Street\n Springfield",
+            [("STREET_ADDRESS", "Apt. 4\n Main Street"), ("LOCATION", "Springfield")],
+        ),
+        ("12 Main St.", [("STREET_ADDRESS", "12 Main St.")]),
+        ("Riisa, Estonia", [("STREET_ADDRESS", "Riisa"), ("LOCATION", "Estonia")]),  # the first line stays the address
+        ("230 Igias Street, downstairs", [("STREET_ADDRESS", "230 Igias Street, downstairs")]),  # no capital: no place
+    ],
+)
 def test_town_and_country_lines_of_an_address_are_places(text: str, expected: list[tuple[str, str]]) -> None:
     assert address_parts(text) == expected
 
@@ -309,6 +381,7 @@ def test_held_out_template_floors_on_the_dev_set() -> None:
 
 # -- the synthetic training sentences -----------------------------------------------------------------------
 
+
 def test_shipped_synthetic_sentences_are_what_the_patterns_make() -> None:
     shipped = load_synthetic()
     assert len(shipped) == PER_TEMPLATE * len(read_patterns(TEMPLATES)) == PER_TEMPLATE * 199
@@ -322,19 +395,21 @@ def test_shipped_synthetic_sentences_are_what_the_patterns_make() -> None:
 
 
 def test_patterns_are_filled_with_spans_on_the_values(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "t.txt").write_text("# comment\nDear {PERSON}, {BRAND} ships to {CITY}.\n{PERSON}\\n{TITLE}\n",
-                                    encoding="utf-8")
+    (tmp_path / "t.txt").write_text(
+        "# comment\nDear {PERSON}, {BRAND} ships to {CITY}.\n{PERSON}\\n{TITLE}\n", encoding="utf-8"
+    )
     made = synthetic_examples(per_template=4, seed=3, path=tmp_path / "t.txt")
     assert len(made) == 8
     text, spans = made[0]
     assert text.startswith("Dear ") and [lab for _, _, lab in spans] == ["PERSON", "ORGANIZATION", "LOCATION"]
-    assert text[spans[0][1]:spans[1][0]] == ", " and text[spans[1][1]:spans[2][0]] == " ships to "
+    assert text[spans[0][1] : spans[1][0]] == ", " and text[spans[1][1] : spans[2][0]] == " ships to "
     text, spans = made[1 * 4]
     assert "\n" in text and [lab for _, _, lab in spans] == ["PERSON"]  # a job title is filled, not labelled
-    assert text[:spans[0][1]] == text.split("\n")[0]
+    assert text[: spans[0][1]] == text.split("\n")[0]
 
 
 # -- MiniLM's layers for the tagger ---------------------------------------------------------------------
+
 
 def test_encoder_passes_run_blas_on_one_thread_on_any_thread_and_restore_it() -> None:
     """Each pass, whichever server thread runs it, gets one BLAS thread; overlapping passes on two

@@ -8,8 +8,7 @@ import pytest
 from ragwright.guard.pii import PiiDetector, PiiSpan
 from ragwright.guard.redact import Pseudonymizer, entropy, find_secrets, guard_document, redact
 
-JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
-       "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U")
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 TEXT = "John Smith met john  smith and Mary at ACME. Mail john@x.com or mary@y.org"
 
 
@@ -20,14 +19,20 @@ def span(text: str, value: str, label: str, nth: int = 0) -> PiiSpan:
     return PiiSpan(start, start + len(value), label, 1.0, value)
 
 
-SPANS = [span(TEXT, "John Smith", "PERSON"), span(TEXT, "john  smith", "PERSON"), span(TEXT, "Mary", "PERSON"),
-         span(TEXT, "ACME", "ORGANIZATION"), span(TEXT, "john@x.com", "EMAIL_ADDRESS"),
-         span(TEXT, "mary@y.org", "EMAIL_ADDRESS")]
+SPANS = [
+    span(TEXT, "John Smith", "PERSON"),
+    span(TEXT, "john  smith", "PERSON"),
+    span(TEXT, "Mary", "PERSON"),
+    span(TEXT, "ACME", "ORGANIZATION"),
+    span(TEXT, "john@x.com", "EMAIL_ADDRESS"),
+    span(TEXT, "mary@y.org", "EMAIL_ADDRESS"),
+]
 
 
 def test_modes() -> None:
-    assert redact(TEXT, SPANS, "placeholder") == ("<PERSON> met <PERSON> and <PERSON> at <ORGANIZATION>. "
-                                                  "Mail <EMAIL_ADDRESS> or <EMAIL_ADDRESS>")
+    assert redact(TEXT, SPANS, "placeholder") == (
+        "<PERSON> met <PERSON> and <PERSON> at <ORGANIZATION>. Mail <EMAIL_ADDRESS> or <EMAIL_ADDRESS>"
+    )
     masked = redact("Call Ann\nLee now", [PiiSpan(5, 12, "PERSON", 1.0, "Ann\nLee")], "mask")
     assert masked == "Call ***\n*** now"
     with pytest.raises(ValueError):
@@ -37,8 +42,9 @@ def test_modes() -> None:
 def test_same_value_same_placeholder_numbered_per_label() -> None:
     p = Pseudonymizer()
     out = p.pseudonymize(TEXT, SPANS)
-    assert out == ("<PERSON_1> met <PERSON_1> and <PERSON_2> at <ORGANIZATION_1>. "
-                   "Mail <EMAIL_ADDRESS_1> or <EMAIL_ADDRESS_2>")
+    assert out == (
+        "<PERSON_1> met <PERSON_1> and <PERSON_2> at <ORGANIZATION_1>. Mail <EMAIL_ADDRESS_1> or <EMAIL_ADDRESS_2>"
+    )
     # Later text in the same request reuses the numbering; a new request starts again.
     assert p.pseudonymize("Mary again", [PiiSpan(0, 4, "PERSON", 1.0, "Mary")]) == "<PERSON_2> again"
     assert Pseudonymizer().pseudonymize("Mary again", [PiiSpan(0, 4, "PERSON", 1.0, "Mary")]) == "<PERSON_1> again"
@@ -46,15 +52,33 @@ def test_same_value_same_placeholder_numbered_per_label() -> None:
 
 def test_round_trip_restores_the_original_text() -> None:
     p = Pseudonymizer()
-    hidden = p.pseudonymize("Mary wrote to mary@y.org about ACME.", [
-        PiiSpan(0, 4, "PERSON", 1, "Mary"), PiiSpan(14, 24, "EMAIL_ADDRESS", 1, "mary@y.org"),
-        PiiSpan(31, 35, "ORGANIZATION", 1, "ACME")])
+    hidden = p.pseudonymize(
+        "Mary wrote to mary@y.org about ACME.",
+        [
+            PiiSpan(0, 4, "PERSON", 1, "Mary"),
+            PiiSpan(14, 24, "EMAIL_ADDRESS", 1, "mary@y.org"),
+            PiiSpan(31, 35, "ORGANIZATION", 1, "ACME"),
+        ],
+    )
     assert "Mary" not in hidden and "mary@y.org" not in hidden
     assert p.restore(hidden) == "Mary wrote to mary@y.org about ACME."
 
 
-@pytest.mark.parametrize("echo", ["<PERSON_1>", "< PERSON_1 >", "<person_1>", "[PERSON_1]", "{PERSON-1}", "<PERSON 1>",
-                                  "&lt;PERSON_1&gt;", "\\<PERSON\\_1\\>", "PERSON_1", "<Person_01>"])
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "<PERSON_1>",
+        "< PERSON_1 >",
+        "<person_1>",
+        "[PERSON_1]",
+        "{PERSON-1}",
+        "<PERSON 1>",
+        "&lt;PERSON_1&gt;",
+        "\\<PERSON\\_1\\>",
+        "PERSON_1",
+        "<Person_01>",
+    ],
+)
 def test_restore_accepts_loosely_echoed_placeholders(echo: str) -> None:
     p = Pseudonymizer()
     p.placeholder("Ingrid Bergström", "PERSON")
@@ -92,19 +116,33 @@ def test_round_trip_through_the_detector() -> None:
 
 # -- secrets -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,label,value", [
-    ("OPENAI_API_KEY=sk-proj-abcDEF1234567890abcdefGHIJ", "API_KEY", "sk-proj-abcDEF1234567890abcdefGHIJ"),
-    ("key: sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123", "API_KEY", "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123"),
-    ("aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AWS_ACCESS_KEY", "AKIAIOSFODNN7EXAMPLE"),
-    ("use ghp_1234567890abcdefghijABCDEFGHIJ123456 for CI", "GITHUB_TOKEN", "ghp_1234567890abcdefghijABCDEFGHIJ123456"),
-    ("SLACK=xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "SLACK_TOKEN",
-     "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
-    ("t=" + JWT, "JWT", JWT),
-    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "SECRET",
-     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-    ('db_password = "hunter2!x"', "SECRET", "hunter2!x"),
-    ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz123456", "SECRET", "abcdefghijklmnopqrstuvwxyz123456"),
-])
+
+@pytest.mark.parametrize(
+    "text,label,value",
+    [
+        ("OPENAI_API_KEY=sk-proj-abcDEF1234567890abcdefGHIJ", "API_KEY", "sk-proj-abcDEF1234567890abcdefGHIJ"),
+        ("key: sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123", "API_KEY", "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123"),
+        ("aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AWS_ACCESS_KEY", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "use ghp_1234567890abcdefghijABCDEFGHIJ123456 for CI",
+            "GITHUB_TOKEN",
+            "ghp_1234567890abcdefghijABCDEFGHIJ123456",
+        ),
+        (
+            "SLACK=xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            "SLACK_TOKEN",
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        ),
+        ("t=" + JWT, "JWT", JWT),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "SECRET",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        ('db_password = "hunter2!x"', "SECRET", "hunter2!x"),
+        ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz123456", "SECRET", "abcdefghijklmnopqrstuvwxyz123456"),
+    ],
+)
 def test_secret_formats(text: str, label: str, value: str) -> None:
     assert [(s.label, s.text) for s in find_secrets(text)] == [(label, value)]
 
@@ -116,10 +154,20 @@ def test_private_key_blocks() -> None:
     assert [(s.label, s.text) for s in found] == [("PRIVATE_KEY", pem), ("PRIVATE_KEY", pgp)]
 
 
-@pytest.mark.parametrize("text", [
-    "The key is important and the token: sample.", "api_key = ${OPENAI_API_KEY}", "password: <your password>",
-    'token = os.environ["TOKEN"]', "secret = changeme", "api_key = aaaaaaaaaaaaaaaaaaaaaaaa",
-    "session_token: abcdefghijklmnopqrst", "sk-short", "AKIA1234"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The key is important and the token: sample.",
+        "api_key = ${OPENAI_API_KEY}",
+        "password: <your password>",
+        'token = os.environ["TOKEN"]',
+        "secret = changeme",
+        "api_key = aaaaaaaaaaaaaaaaaaaaaaaa",
+        "session_token: abcdefghijklmnopqrst",
+        "sk-short",
+        "AKIA1234",
+    ],
+)
 def test_no_secret_in_prose_placeholders_or_low_entropy_values(text: str) -> None:
     assert find_secrets(text) == []
 

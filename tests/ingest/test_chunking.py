@@ -6,7 +6,11 @@ from ragwright.types import Block
 
 def test_split_sentences():
     assert split_sentences("It is 3.5 m long. Next one! And (another) one? Yes.") == [
-        "It is 3.5 m long.", "Next one!", "And (another) one?", "Yes."]
+        "It is 3.5 m long.",
+        "Next one!",
+        "And (another) one?",
+        "Yes.",
+    ]
 
 
 def test_chunks_follow_headings_and_respect_token_budget(embedder):
@@ -53,8 +57,11 @@ def test_pages_start_new_sections():
 def test_indexed_text_with_title_and_overlap_fits_the_budget(embedder):
     sents = [f"Claim {i}: the protein variant {i} binds receptor sites with moderate affinity." for i in range(80)]
     chunker = Chunker(embedder.count_tokens, max_tokens=100, overlap_tokens=40)
-    chunks = chunker.chunk("d", [Block("Results of the binding assays", "heading", 1), Block(" ".join(sents))],
-                           title="A long title about protein binding studies")
+    chunks = chunker.chunk(
+        "d",
+        [Block("Results of the binding assays", "heading", 1), Block(" ".join(sents))],
+        title="A long title about protein binding studies",
+    )
     sizes = embedder.count_tokens([c.context_text("A long title about protein binding studies") for c in chunks])
     assert max(sizes) <= 100 + 2, sizes
 
@@ -80,18 +87,33 @@ def test_a_long_table_is_split_between_rows_under_its_header(embedder):
 
 
 def test_a_heading_without_text_closes_its_section():
-    blocks = [Block("Settings", "heading", 1), Block("cache_size", "heading", 2), Block("Sets the cache."),
-              Block("", "heading", 2), Block("Text after the list.")]
+    blocks = [
+        Block("Settings", "heading", 1),
+        Block("cache_size", "heading", 2),
+        Block("Sets the cache."),
+        Block("", "heading", 2),
+        Block("Text after the list."),
+    ]
     chunks = Chunker(max_tokens=500).chunk("d", blocks)
-    assert [(c.heading_path, c.text) for c in chunks] == [(["Settings", "cache_size"], "Sets the cache."),
-                                                          (["Settings"], "Text after the list.")]
+    assert [(c.heading_path, c.text) for c in chunks] == [
+        (["Settings", "cache_size"], "Sets the cache."),
+        (["Settings"], "Text after the list."),
+    ]
 
 
 def test_sentences_keep_code_blocks_and_table_rows_whole():
-    text = ("Run this. Then check.\n\n```\nx = load()\n\nprint(x.value)  # Not a sentence. Really\n```\n\n"
-            "Name | Size\nsmall | 1. Tiny\nlarge | 9")
-    assert split_sentences(text) == ["Run this.", "Then check.", "```\nx = load()\n\nprint(x.value)  # Not a sentence. "
-                                     "Really\n```", "Name | Size", "small | 1. Tiny", "large | 9"]
+    text = (
+        "Run this. Then check.\n\n```\nx = load()\n\nprint(x.value)  # Not a sentence. Really\n```\n\n"
+        "Name | Size\nsmall | 1. Tiny\nlarge | 9"
+    )
+    assert split_sentences(text) == [
+        "Run this.",
+        "Then check.",
+        "```\nx = load()\n\nprint(x.value)  # Not a sentence. Really\n```",
+        "Name | Size",
+        "small | 1. Tiny",
+        "large | 9",
+    ]
 
 
 def test_fence_outgrows_fences_inside_the_code():

@@ -67,8 +67,11 @@ def test_unsupported_files_of_a_walked_folder_are_listed_with_the_reason(tmp_pat
     found = discover([tmp_path], include=[], exclude=[])
     skipped = {Path(s.path).relative_to(tmp_path).as_posix(): s.reason for s in found.skipped}
     # hidden files stay silent, as hidden folders do; the type is named as a person wrote it, lowercased
-    assert skipped == {"skip.png": "unsupported type .png", "Makefile": "unsupported type (no extension)",
-                       "drafts/shot.PNG": "unsupported type .png"}
+    assert skipped == {
+        "skip.png": "unsupported type .png",
+        "Makefile": "unsupported type (no extension)",
+        "drafts/shot.PNG": "unsupported type .png",
+    }
     assert all(Path(s.path).is_absolute() for s in found.skipped) and found.failed == []
 
 

@@ -24,8 +24,11 @@ def test_a_horizontal_rule_first_is_not_front_matter():
 def test_broken_docx_xml_and_odd_files_fail_alone(workspace, corpus):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
-                    'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>')
+        zf.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>',
+        )
         zf.writestr("word/document.xml", "<w:document><w:body><w:p>unterminated")
     (corpus / "broken.docx").write_bytes(buf.getvalue())
     (corpus / "loop.md").symlink_to(corpus / "loop.md")
@@ -63,12 +66,14 @@ def test_changing_the_chunk_size_reingests(workspace, corpus):
 
 
 def test_records_metadata_changes_and_source_conflicts(workspace):
-    workspace.ingest_records([TextRecord(id="a", text="Budget for the solar roof.", metadata={"year": 2020},
-                                         source="/shared")])
+    workspace.ingest_records(
+        [TextRecord(id="a", text="Budget for the solar roof.", metadata={"year": 2020}, source="/shared")]
+    )
     assert workspace.search("solar", filters={"metadata.year": "2020"})  # typed on a command line
     assert workspace.search("solar", filters={"metadata.year": 2020})
-    report = workspace.ingest_records([TextRecord(id="a", text="Budget for the solar roof.", metadata={"year": 2021},
-                                                  source="/shared")])
+    report = workspace.ingest_records(
+        [TextRecord(id="a", text="Budget for the solar roof.", metadata={"year": 2021}, source="/shared")]
+    )
     assert report.ingested == 1 and workspace.search("solar", filters={"metadata.year": 2021})
     clash = workspace.ingest_records([TextRecord(id="b", text="Other.", source="/shared")])
     assert clash.ingested == 0 and "already belongs to document 'a'" in clash.failed[0].error

@@ -27,8 +27,17 @@ def test_sphinx_page_main_content_without_permalinks_or_navigation():
     text = _texts(doc)
     assert doc.title == "tally — Count things in streams"  # not "... — Tally 2.1 documentation"
     assert "¶" not in text
-    for chrome in ("Table of Contents", "Previous topic", "Report a Bug", "Quick search", "modules", "Copyright",
-                   "Created using", "Navigation", "Tally home"):
+    for chrome in (
+        "Table of Contents",
+        "Previous topic",
+        "Report a Bug",
+        "Quick search",
+        "modules",
+        "Copyright",
+        "Created using",
+        "Navigation",
+        "Tally home",
+    ):
         assert chrome not in text, chrome
     assert doc.blocks[0].kind == "heading" and doc.blocks[0].text == "tally — Count things in streams"
 
@@ -44,8 +53,10 @@ def test_sphinx_inline_code_and_signatures_as_written():
 
 def test_sphinx_code_block_keeps_its_lines():
     code = [b for b in _page("sphinx_page.html").blocks if b.kind == "code"]
-    assert code[0].text == (">>> import tally\n>>> with open('words.txt') as f:\n"
-                            "...     counts = tally.count(f.read().split())\n>>> counts.most_common(1)\n[('the', 412)]")
+    assert code[0].text == (
+        ">>> import tally\n>>> with open('words.txt') as f:\n"
+        "...     counts = tally.count(f.read().split())\n>>> counts.most_common(1)\n[('the', 412)]"
+    )
 
 
 def test_sphinx_definitions_admonitions_and_tables():
@@ -61,8 +72,11 @@ def test_sphinx_definitions_admonitions_and_tables():
     assert ("paragraph", 0, "Warning: Counts kept with approximate=True may be off by up to one percent.") in blocks
     assert ("paragraph", 0, "Note: A Counts object is not thread-safe.") in blocks
     table = next(b for b in doc.blocks if b.kind == "table")
-    assert table.text.split("\n") == ["Type | Counted as", "str | one item",
-                                      "tuple | one item, if all its members are hashable"]
+    assert table.text.split("\n") == [
+        "Type | Counted as",
+        "str | one item",
+        "tuple | one item, if all its members are hashable",
+    ]
     assert table.header_rows == 1
 
 
@@ -79,8 +93,21 @@ def test_generic_site_keeps_the_article_only():
     doc = _page("generic_site.html")
     text = _texts(doc)
     assert doc.title == "Rotating deploy keys"
-    for chrome in ("cookies", "Accept all", "Skip to content", "Sign in", "Pricing", "Popular", "Related posts",
-                   "SSH certificates", "Share on X", "Tags:", "All rights reserved", "dataLayer", "position: fixed"):
+    for chrome in (
+        "cookies",
+        "Accept all",
+        "Skip to content",
+        "Sign in",
+        "Pricing",
+        "Popular",
+        "Related posts",
+        "SSH certificates",
+        "Share on X",
+        "Tags:",
+        "All rights reserved",
+        "dataLayer",
+        "position: fixed",
+    ):
         assert chrome not in text, chrome
     assert "Deploy keys should be rotated every 90 days. Run harbor keys rotate --project web to issue" in text
     assert ("paragraph", "List the keys with harbor keys list.") in [(b.kind, b.text) for b in doc.blocks]
@@ -99,14 +126,20 @@ def test_docbook_page_without_navigation_bars_or_contents_list():
         assert chrome not in text, chrome
     assert "as in SET cache_size = '256MB'." in text
     assert blocks[blocks.index(("heading", 4, "cache_size (integer)")) + 1][2].startswith("Sets the amount of memory")
-    assert ("paragraph", 0, "cache_ttl (integer): How long an unused page stays cached, in seconds. "
-                            "The default is 600.") in blocks
+    assert (
+        "paragraph",
+        0,
+        "cache_ttl (integer): How long an unused page stays cached, in seconds. The default is 600.",
+    ) in blocks
     # the boxed note is not a heading: the text after it stays in its section
     assert ("paragraph", 0, "Note: Pages of temporary tables are never cached.") in blocks
     assert not any(k == "heading" and t == "Note" for k, _, t in blocks)
     assert ("code", 0, "ALTER SYSTEM SET cache_policy = 'clock';\nSELECT pg_reload_conf();") in blocks
-    assert ("table", 0, "Policy | Evicts\nlru | the least recently used page\nclock | a page whose reference bit is clear"
-            ) in blocks
+    assert (
+        "table",
+        0,
+        "Policy | Evicts\nlru | the least recently used page\nclock | a page whose reference bit is clear",
+    ) in blocks
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +152,16 @@ def test_real_docbook_pages_of_the_postgresql_manual(pgdocs):
     text = _texts(index)
     assert "Prev" not in text.split("\n") and "Up" not in text.split("\n")
     assert "an index computed on upper(col) would allow the clause WHERE upper(col) = 'JIM' to use an index." in text
-    example = ("CREATE INDEX pointloc\n    ON points USING gist (box(location,location));\nSELECT * FROM points\n"
-               "    WHERE box(location,location) && '(0,0),(1,1)'::box;")
+    example = (
+        "CREATE INDEX pointloc\n    ON points USING gist (box(location,location));\nSELECT * FROM points\n"
+        "    WHERE box(location,location) && '(0,0),(1,1)'::box;"
+    )
     assert example in [b.text for b in index.blocks if b.kind == "code"]
     synopsis = next(b.text for b in index.blocks if b.kind == "code")
-    assert synopsis.startswith("CREATE [ UNIQUE ] INDEX [ CONCURRENTLY ] [ [ IF NOT EXISTS ] name ] ON [ ONLY ] "
-                               "table_name [ USING method ]\n    ( { column_name")
+    assert synopsis.startswith(
+        "CREATE [ UNIQUE ] INDEX [ CONCURRENTLY ] [ [ IF NOT EXISTS ] name ] ON [ ONLY ] "
+        "table_name [ USING method ]\n    ( { column_name"
+    )
 
     resource = parse_html((pgdocs / "runtime-config-resource.html").read_text(encoding="utf-8"))
     chunks = Chunker(max_tokens=240).chunk("d", resource.blocks, resource.title)
@@ -151,10 +188,12 @@ def test_whole_postgresql_corpus_parses_without_navigation_or_permalinks(pgdocs)
 
 
 def test_a_page_of_navigation_only_is_refused_with_a_reason():
-    page = ("<html><head><title>Contents</title></head><body><nav><a href='/'>Home</a></nav>"
-            "<h1>Contents</h1><div class='toctree-wrapper'><ul>"
-            + "".join(f"<li><a href='ch{i}.html'>Chapter {i}: a topic</a></li>" for i in range(30))
-            + "</ul></div><footer>© 2026</footer></body></html>")
+    page = (
+        "<html><head><title>Contents</title></head><body><nav><a href='/'>Home</a></nav>"
+        "<h1>Contents</h1><div class='toctree-wrapper'><ul>"
+        + "".join(f"<li><a href='ch{i}.html'>Chapter {i}: a topic</a></li>" for i in range(30))
+        + "</ul></div><footer>© 2026</footer></body></html>"
+    )
     with pytest.raises(ParseError, match="only navigation"):
         parse_html(page)
 
@@ -169,8 +208,10 @@ def test_an_empty_page_is_not_called_navigation(tmp_path):
 def test_a_5_mb_inline_script_is_ignored_quickly(tmp_path):
     script = "var payload = '" + "A<b>x</b>" * (5 * 1024 * 1024 // 9) + "';"
     path = tmp_path / "heavy.html"
-    path.write_text(f"<html><body><h1>Guide</h1><p>Before the script.</p><script>{script}</script>"
-                    "<p>After the script.</p></body></html>")
+    path.write_text(
+        f"<html><body><h1>Guide</h1><p>Before the script.</p><script>{script}</script>"
+        "<p>After the script.</p></body></html>"
+    )
     assert path.stat().st_size > 5_000_000
     started = time.perf_counter()
     doc = parse(path, path.read_bytes(), max_docx_bytes=1 << 20)
@@ -180,7 +221,11 @@ def test_a_5_mb_inline_script_is_ignored_quickly(tmp_path):
 
 def test_a_code_block_of_10000_lines_is_chunked_at_line_boundaries(embedder):
     lines = [f"    total_{i} = compute(values[{i}]) + offset  # step {i}" for i in range(10_000)]
-    page = "<html><body><h1>Generated</h1><p>The generated table follows.</p><pre>" + "\n".join(lines) + "</pre></body></html>"
+    page = (
+        "<html><body><h1>Generated</h1><p>The generated table follows.</p><pre>"
+        + "\n".join(lines)
+        + "</pre></body></html>"
+    )
     doc = parse_html(page)
     assert [b.kind for b in doc.blocks] == ["heading", "paragraph", "code"]
     started = time.perf_counter()
@@ -188,7 +233,7 @@ def test_a_code_block_of_10000_lines_is_chunked_at_line_boundaries(embedder):
     assert time.perf_counter() - started < 30
     sizes = embedder.count_tokens([c.context_text(doc.title) for c in chunks])
     assert max(sizes) <= 242
-    code = [c.text[c.text.index("```\n"):] for c in chunks if "```" in c.text]
+    code = [c.text[c.text.index("```\n") :] for c in chunks if "```" in c.text]
     assert len(code) == len(chunks) > 100 and all(t.endswith("\n```") for t in code)
     assert [ln for t in code for ln in t.split("\n")[1:-1]] == lines  # every line, whole, in order, once
 
@@ -200,12 +245,18 @@ def test_deeply_nested_markup_parses_without_recursion_errors():
 
 
 def test_a_section_that_introduces_a_contents_list_keeps_its_words():
-    page = ("<html><body><div class='body' role='main'><section><h1>Cryptographic Services</h1>"
-            "<p>The modules described in this chapter implement algorithms of a cryptographic nature.</p>"
-            "<div class='toctree-wrapper compound'><ul>"
-            + "".join(f"<li><a href='m{i}.html'><code>mod{i}</code> — Module number {i} of the chapter</a></li>"
-                      for i in range(40))
-            + "</ul></div></section></div></body></html>")
+    page = (
+        "<html><body><div class='body' role='main'><section><h1>Cryptographic Services</h1>"
+        "<p>The modules described in this chapter implement algorithms of a cryptographic nature.</p>"
+        "<div class='toctree-wrapper compound'><ul>"
+        + "".join(
+            f"<li><a href='m{i}.html'><code>mod{i}</code> — Module number {i} of the chapter</a></li>"
+            for i in range(40)
+        )
+        + "</ul></div></section></div></body></html>"
+    )
     doc = parse_html(page)
     assert [b.text for b in doc.blocks] == [
-        "Cryptographic Services", "The modules described in this chapter implement algorithms of a cryptographic nature."]
+        "Cryptographic Services",
+        "The modules described in this chapter implement algorithms of a cryptographic nature.",
+    ]

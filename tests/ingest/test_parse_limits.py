@@ -96,9 +96,11 @@ def test_a_slow_pdf_is_stopped_at_the_deadline(limits):
 
 def test_a_parse_ends_with_the_server_that_asked_for_it(tmp_path):
     """A server killed mid-parse must not leave the child reading a hostile file for minutes."""
-    script = ("from pathlib import Path\nfrom ragwright.ingest.limits import ParseLimits, parse_bounded\n"
-              "from tests.ingest.hostile_files import slow_pdf\n"
-              "parse_bounded(Path('slow.pdf'), slow_pdf(2_000_000), ParseLimits(120, 1024, 10**8, 10**6))\n")
+    script = (
+        "from pathlib import Path\nfrom ragwright.ingest.limits import ParseLimits, parse_bounded\n"
+        "from tests.ingest.hostile_files import slow_pdf\n"
+        "parse_bounded(Path('slow.pdf'), slow_pdf(2_000_000), ParseLimits(120, 1024, 10**8, 10**6))\n"
+    )
     server = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
     try:
         deadline = time.monotonic() + 60
@@ -128,6 +130,7 @@ def test_errors_of_the_parser_come_back_from_the_child(limits):
 
 
 def test_the_limits_are_settings():
-    settings = IngestSettings(parse_timeout_s=5, parse_memory_mb=256, max_docx_xml_elements=10,
-                              max_docx_uncompressed_mb=1)
+    settings = IngestSettings(
+        parse_timeout_s=5, parse_memory_mb=256, max_docx_xml_elements=10, max_docx_uncompressed_mb=1
+    )
     assert ParseLimits.of(settings) == ParseLimits(5.0, 256, 1048576, 10)

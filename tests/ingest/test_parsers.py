@@ -13,7 +13,9 @@ def _parse(path: Path, **kw):
 
 
 def test_markdown_headings_front_matter_and_fences():
-    doc = parse_markdown("---\ntitle: Guide\nauthor: x\n---\n# Top\n\nIntro text.\n\n## Sub\n\n```\n# not a heading\n```\n\nSetext\n------\nBody.\n")
+    doc = parse_markdown(
+        "---\ntitle: Guide\nauthor: x\n---\n# Top\n\nIntro text.\n\n## Sub\n\n```\n# not a heading\n```\n\nSetext\n------\nBody.\n"
+    )
     assert doc.title == "Guide"
     kinds = [(b.kind, b.level, b.text) for b in doc.blocks]
     assert ("heading", 1, "Top") in kinds and ("heading", 2, "Sub") in kinds
@@ -23,8 +25,10 @@ def test_markdown_headings_front_matter_and_fences():
 
 
 def test_html_drops_scripts_and_keeps_structure():
-    doc = parse_html("<html><head><title>T</title><script>evil()</script></head><body><nav>menu</nav>"
-                     "<h1>Main</h1><div><p>First para.</p><ul><li>item one</li></ul></div><script>x()</script></body></html>")
+    doc = parse_html(
+        "<html><head><title>T</title><script>evil()</script></head><body><nav>menu</nav>"
+        "<h1>Main</h1><div><p>First para.</p><ul><li>item one</li></ul></div><script>x()</script></body></html>"
+    )
     assert doc.title == "T"
     texts = [b.text for b in doc.blocks]
     assert texts == ["Main", "First para.", "item one"]
@@ -106,8 +110,15 @@ def test_pdf_headings_from_font_size_and_paragraphs_from_gaps(tmp_path):
 
     pdf = FPDF()
     pdf.add_page()
-    for size, text in [(18, "Annual Report"), (11, "First paragraph line one continues here."), (11, "Still the first."),
-                       (None, None), (11, "Second paragraph."), (14, "Finances"), (11, "Money matters.")]:
+    for size, text in [
+        (18, "Annual Report"),
+        (11, "First paragraph line one continues here."),
+        (11, "Still the first."),
+        (None, None),
+        (11, "Second paragraph."),
+        (14, "Finances"),
+        (11, "Money matters."),
+    ]:
         if size is None:
             pdf.ln(8)
             continue
@@ -126,9 +137,11 @@ def test_pdf_headings_from_font_size_and_paragraphs_from_gaps(tmp_path):
 
 
 def test_markdown_lists_soft_breaks_code_and_tables():
-    doc = parse_markdown("# Keys\n\nRotate keys with `harbor keys rotate --project web`\nevery 90 days.\n\n"
-                         "- List them.\n- Rotate the\n  oldest.\n\n```bash\nharbor keys list\n\nharbor keys rotate\n```\n\n"
-                         "| Plan | Lifetime |\n|---|---|\n| Free | 30 days |\n| Team | 90 days |\n\n    indented = True\n")
+    doc = parse_markdown(
+        "# Keys\n\nRotate keys with `harbor keys rotate --project web`\nevery 90 days.\n\n"
+        "- List them.\n- Rotate the\n  oldest.\n\n```bash\nharbor keys list\n\nharbor keys rotate\n```\n\n"
+        "| Plan | Lifetime |\n|---|---|\n| Free | 30 days |\n| Team | 90 days |\n\n    indented = True\n"
+    )
     assert [(b.kind, b.text) for b in doc.blocks] == [
         ("heading", "Keys"),
         ("paragraph", "Rotate keys with harbor keys rotate --project web every 90 days."),
@@ -142,8 +155,9 @@ def test_markdown_lists_soft_breaks_code_and_tables():
 
 
 def test_plain_text_joins_wrapped_lines_and_keeps_indented_code():
-    doc = parse_text("Deploy keys are rotated\nevery 90 days.\nSteps:\n- list them\n- rotate\n\n"
-                     "    harbor keys list\n      --all\n")
+    doc = parse_text(
+        "Deploy keys are rotated\nevery 90 days.\nSteps:\n- list them\n- rotate\n\n    harbor keys list\n      --all\n"
+    )
     assert [(b.kind, b.text) for b in doc.blocks] == [
         ("paragraph", "Deploy keys are rotated every 90 days. Steps:\n- list them\n- rotate"),
         ("code", "harbor keys list\n  --all"),

@@ -35,7 +35,9 @@ def test_touched_but_identical_file_is_unchanged(workspace, corpus):
 def test_changed_file_replaces_its_chunks_and_reuses_unchanged_vectors(workspace, corpus, embedder, monkeypatch):
     workspace.ingest([corpus])
     path = corpus / "leave-policy.md"
-    path.write_text(path.read_text() + "\n## Sabbatical\n\nAfter five years, employees may take a three-month sabbatical.\n")
+    path.write_text(
+        path.read_text() + "\n## Sabbatical\n\nAfter five years, employees may take a three-month sabbatical.\n"
+    )
     embedded: list[str] = []
     real = embedder.embed
     monkeypatch.setattr(embedder, "embed", lambda texts: (embedded.extend(texts), real(texts))[1])
@@ -50,8 +52,16 @@ def test_changed_file_replaces_its_chunks_and_reuses_unchanged_vectors(workspace
 
 def test_replacement_is_atomic_for_concurrent_readers(workspace):
     """A reader polling during re-ingestion sees the old version or the new one, never both or neither."""
-    versions = [TextRecord(id="doc", text=" ".join([f"version{v} paragraph {i}." for i in range(3)]) + "\n\n" +
-                           " ".join(f"more text {v} {j}" for j in range(400)), title="Doc") for v in range(6)]
+    versions = [
+        TextRecord(
+            id="doc",
+            text=" ".join([f"version{v} paragraph {i}." for i in range(3)])
+            + "\n\n"
+            + " ".join(f"more text {v} {j}" for j in range(400)),
+            title="Doc",
+        )
+        for v in range(6)
+    ]
     workspace.ingest_records(versions[:1])
     store = workspace.store
     seen: list[set[str]] = []

@@ -67,8 +67,9 @@ def test_ingest_counts_a_file_once_its_chunks_are_embedded(settings, embedder, t
     folder = tmp_path / "docs"
     folder.mkdir()
     for i in range(40):
-        body = "\n\n".join(f"Note {i}, part {j}: the {j}th detail of topic {i} is recorded here. " * 6
-                           for j in range(4))
+        body = "\n\n".join(
+            f"Note {i}, part {j}: the {j}th detail of topic {i} is recorded here. " * 6 for j in range(4)
+        )
         (folder / f"n{i:02}.md").write_text(f"# Note {i}\n\n{body}\n")
     counting = Counting(embedder)
     steps: list[tuple[float, int]] = []

@@ -9,8 +9,10 @@ import sys
 
 KEY = "sk-proj-" + "Q7x9" * 8
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn\n-----END RSA PRIVATE KEY-----"
-DOC = (f"# Deploy notes\n\nSet OPENAI_API_KEY={KEY} in the environment before the deploy.\n\n{PEM}\n\n"
-       "Questions go to ops lead maria.keller@example.org or +44 20 7946 0958.\n")
+DOC = (
+    f"# Deploy notes\n\nSet OPENAI_API_KEY={KEY} in the environment before the deploy.\n\n{PEM}\n\n"
+    "Questions go to ops lead maria.keller@example.org or +44 20 7946 0958.\n"
+)
 
 
 def _db_text(ws) -> bytes:
@@ -58,8 +60,12 @@ def test_changing_the_redaction_setting_re_ingests(workspace, tmp_path):
 def test_cli_reports_flagged_files(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "deploy.md").write_text(DOC)
-    run = subprocess.run([sys.executable, "-m", "ragwright", "ingest", str(tmp_path / "d"), "--data-dir",
-                          str(tmp_path / "data")], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "ragwright", "ingest", str(tmp_path / "d"), "--data-dir", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "flagged:" in run.stderr and "deploy.md" in run.stderr and KEY not in run.stderr + run.stdout
     assert "API key on line 3, private key on line 5" in run.stderr, run.stderr

@@ -18,8 +18,10 @@ CLAIM = "Vitamin D supplementation reduces the risk of hip fractures in older ad
 def setup(tmp_path, embedder):
     store = SqliteStore(tmp_path / "d" / "ragwright.db")
     with ProviderServer() as srv:
-        settings = Settings(models={"m": ModelSettings(base_url=srv.base_url + "/v1", model="x")},
-                            gateway=GatewaySettings(semantic_cache=True, cache_ttl_s=0.5))
+        settings = Settings(
+            models={"m": ModelSettings(base_url=srv.base_url + "/v1", model="x")},
+            gateway=GatewaySettings(semantic_cache=True, cache_ttl_s=0.5),
+        )
         yield Gateway(settings, store, embedder=embedder), srv
     store.close()
 
@@ -28,10 +30,15 @@ def ask(gw, text, system="Answer briefly."):
     return gw.chat([ChatMessage("system", system), ChatMessage("user", text)], model="m")
 
 
-@pytest.mark.parametrize("variant", [
-    CLAIM.lower(), CLAIM.rstrip(".") + "?", "Is it true that vitamin D supplementation reduces the risk of hip "
-    "fractures in older adults?", "  " + CLAIM + "  ",
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        CLAIM.lower(),
+        CLAIM.rstrip(".") + "?",
+        "Is it true that vitamin D supplementation reduces the risk of hip fractures in older adults?",
+        "  " + CLAIM + "  ",
+    ],
+)
 def test_surface_variants_hit(setup, variant):
     gw, srv = setup
     first = ask(gw, CLAIM)
@@ -39,13 +46,16 @@ def test_surface_variants_hit(setup, variant):
     assert hit.cached and hit.text == first.text and srv.count() == 1
 
 
-@pytest.mark.parametrize("other", [
-    "Vitamin D supplementation does not reduce the risk of hip fractures in older adults.",
-    "Vitamin D supplementation increases the risk of hip fractures in older adults.",
-    "Vitamin D supplementation reduces the risk of hip fractures in younger adults.",
-    "Vitamin D supplementation reduces the risk of hip fractures in adults over 80.",
-    "Vitamin D or calcium supplementation reduces the risk of hip fractures in older adults.",
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        "Vitamin D supplementation does not reduce the risk of hip fractures in older adults.",
+        "Vitamin D supplementation increases the risk of hip fractures in older adults.",
+        "Vitamin D supplementation reduces the risk of hip fractures in younger adults.",
+        "Vitamin D supplementation reduces the risk of hip fractures in adults over 80.",
+        "Vitamin D or calcium supplementation reduces the risk of hip fractures in older adults.",
+    ],
+)
 def test_opposite_or_different_questions_miss(setup, other):
     gw, srv = setup
     ask(gw, CLAIM)
@@ -69,14 +79,17 @@ def test_the_cache_tables_stay_bounded_under_a_stream_of_distinct_requests(setup
     sizes, times = [], []
     for i in range(40):
         times.append(time.monotonic())
-        gw.chat([ChatMessage("user", f"Question number {i} about topic {i * 7919 % 1000}?")], model="m",
-                context=CallContext(sources=(f"doc{i}",)))
+        gw.chat(
+            [ChatMessage("user", f"Question number {i} about topic {i * 7919 % 1000}?")],
+            model="m",
+            context=CallContext(sources=(f"doc{i}",)),
+        )
         sizes.append(store._one("SELECT COUNT(*) FROM cache_entries")[0])
         time.sleep(0.05)
     links = store._one("SELECT COUNT(*) FROM cache_sources")[0]
     assert srv.count() == 40 and times[-1] - times[0] > 1.5
     for i, size in enumerate(sizes):  # at most 2 entries for each request of the last 1.0 s (+ slack)
-        assert size <= 2 * sum(times[i] - t < 1.1 for t in times[:i + 1]), (i, sizes)
+        assert size <= 2 * sum(times[i] - t < 1.1 for t in times[: i + 1]), (i, sizes)
     assert sizes[-1] < 40 and links <= sizes[-1]  # without the purge: 80 entries and 80 links
 
 

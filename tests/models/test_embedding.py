@@ -50,8 +50,9 @@ def test_workspace_with_openai_embedder_refuses_mixed_vector_spaces(tmp_path, em
     from ragwright import Settings, StoreError, TextRecord, Workspace
 
     with FakeOpenAI() as server:
-        settings = Settings(data_dir=tmp_path / "d", embedding={"provider": "openai", "base_url": server.base_url,
-                                                                "model": "emb-1"})
+        settings = Settings(
+            data_dir=tmp_path / "d", embedding={"provider": "openai", "base_url": server.base_url, "model": "emb-1"}
+        )
         with Workspace(settings=settings) as ws:
             report = ws.ingest_records([TextRecord(id="a", text="hello world")])
             assert report.ingested == 1 and len(ws.search("hello", k=1)) == 1

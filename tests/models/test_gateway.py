@@ -39,13 +39,23 @@ def store(tmp_path):
 
 
 def make_settings(a, b, *, route=None, gateway=None, **models):
-    specs = {"primary": ModelSettings(base_url=a.base_url + "/v1", model="gpt-4o-mini", timeout_s=2,
-                                      input_price_per_mtok=0.15, output_price_per_mtok=0.60),
-             "backup": ModelSettings(base_url=b.base_url + "/v1", model="backup-model", timeout_s=2)}
+    specs = {
+        "primary": ModelSettings(
+            base_url=a.base_url + "/v1",
+            model="gpt-4o-mini",
+            timeout_s=2,
+            input_price_per_mtok=0.15,
+            output_price_per_mtok=0.60,
+        ),
+        "backup": ModelSettings(base_url=b.base_url + "/v1", model="backup-model", timeout_s=2),
+    }
     specs.update(models)
     defaults = {"retry_base_s": 0.01, "retry_cap_s": 0.05, "breaker_threshold": 100}
-    return Settings(models=specs, routes={"default": route or RouteSettings(models=["primary", "backup"])},
-                    gateway=GatewaySettings(**{**defaults, **(gateway or {})}))
+    return Settings(
+        models=specs,
+        routes={"default": route or RouteSettings(models=["primary", "backup"])},
+        gateway=GatewaySettings(**{**defaults, **(gateway or {})}),
+    )
 
 
 def test_plain_call_usage_cost_and_record(servers, store):
@@ -65,11 +75,20 @@ def test_plain_call_usage_cost_and_record(servers, store):
     assert store.usage_summary("tenant")[0]["cost_usd"] == pytest.approx(result.cost_usd)
 
 
-@pytest.mark.parametrize("fault, kind", [
-    (drop(), "connection"), (status(408), "timeout"), (status(409), "conflict"), (status(429), "rate_limited"),
-    (status(500), "server"), (status(503), "overloaded"), (model_not_found(), "not_found"), (malformed(), "malformed"),
-    (status(401), "auth"),
-])
+@pytest.mark.parametrize(
+    "fault, kind",
+    [
+        (drop(), "connection"),
+        (status(408), "timeout"),
+        (status(409), "conflict"),
+        (status(429), "rate_limited"),
+        (status(500), "server"),
+        (status(503), "overloaded"),
+        (model_not_found(), "not_found"),
+        (malformed(), "malformed"),
+        (status(401), "auth"),
+    ],
+)
 def test_falls_back_on_every_failure_kind(servers, fault, kind):
     a, b = servers
     a.fail_always(fault)
@@ -77,8 +96,9 @@ def test_falls_back_on_every_failure_kind(servers, fault, kind):
     assert result.text == "backup says hi" and result.model == "backup"
     kinds = [x.kind for x in result.attempts if x.status == "error"]
     assert kinds and set(kinds) == {kind}
-    assert len(kinds) == (2 if kind in ("connection", "timeout", "conflict", "rate_limited", "server", "overloaded",
-                                        "malformed") else 1)  # retried once when worth it
+    assert len(kinds) == (
+        2 if kind in ("connection", "timeout", "conflict", "rate_limited", "server", "overloaded", "malformed") else 1
+    )  # retried once when worth it
 
 
 def test_bad_request_is_not_retried_or_passed_on(servers):
@@ -109,8 +129,12 @@ def test_context_length_goes_to_a_larger_window(servers):
     a, b = servers
     with ProviderServer(reply=lambda body: "big window") as c:
         a.fail_always(context_length_exceeded())
-        settings = make_settings(a, b, route=RouteSettings(models=["primary", "backup", "big"]),
-                                 big=ModelSettings(base_url=c.base_url + "/v1", model="big", context_window=128_000))
+        settings = make_settings(
+            a,
+            b,
+            route=RouteSettings(models=["primary", "backup", "big"]),
+            big=ModelSettings(base_url=c.base_url + "/v1", model="big", context_window=128_000),
+        )
         settings.models["primary"].context_window = 8192
         settings.models["backup"].context_window = 8192  # no larger than the one that overflowed: skipped
         result = Gateway(settings).chat(HELLO, model="default")
@@ -138,10 +162,14 @@ def test_no_call_outlives_its_deadline_and_the_error_names_the_setting(servers):
     assert time.monotonic() - started < 1.2
     cut, skipped = info.value.attempts
     assert cut.model == "primary" and cut.kind == "timeout"
-    assert ("stopped by the call's deadline of 0.8 s (routes.default.deadline_s), before its own "
-            "models.primary.timeout_s of 2 s") in cut.error
-    assert skipped.status == "skipped" and "the call's deadline of 0.8 s (routes.default.deadline_s) had passed" \
-        in skipped.error
+    assert (
+        "stopped by the call's deadline of 0.8 s (routes.default.deadline_s), before its own "
+        "models.primary.timeout_s of 2 s"
+    ) in cut.error
+    assert (
+        skipped.status == "skipped"
+        and "the call's deadline of 0.8 s (routes.default.deadline_s) had passed" in skipped.error
+    )
     assert "routes.default.deadline_s" in str(info.value)  # what the CLI and the logs show
 
 
@@ -151,14 +179,17 @@ def test_a_gateway_deadline_is_named_as_the_routes_default(servers):
     b.fail_always(delay(5))
     with pytest.raises(AllModelsFailed) as info:
         Gateway(make_settings(a, b, gateway={"deadline_s": 0.5})).chat(HELLO, model="default")
-    assert "the call's deadline of 0.5 s (gateway.deadline_s, as routes.default.deadline_s is not set)" \
+    assert (
+        "the call's deadline of 0.5 s (gateway.deadline_s, as routes.default.deadline_s is not set)"
         in info.value.attempts[0].error
+    )
 
 
 def test_an_unset_deadline_follows_the_models_timeouts(servers):
     a, b = servers
-    gw = Gateway(make_settings(a, b, primary=ModelSettings(base_url=a.base_url + "/v1", model="m", timeout_s=7,
-                                                           max_retries=1)))
+    gw = Gateway(
+        make_settings(a, b, primary=ModelSettings(base_url=a.base_url + "/v1", model="m", timeout_s=7, max_retries=1))
+    )
     rule = gw.resolve("default").deadline
     # each model: its whole timeout_s, plus the longest pauses of its retries (0.01 s, then 0.02 s); a second more
     assert rule.seconds == pytest.approx((7 + 0.01) + (2 + 0.01 + 0.02) + 1) and rule.setting is None
@@ -173,8 +204,12 @@ def test_with_no_deadline_set_each_model_gets_its_whole_timeout(servers):
     a.fail_always(delay(5))
     b.fail_always(delay(5))
     slow = {"timeout_s": 0.6, "max_retries": 0}
-    settings = make_settings(a, b, primary=ModelSettings(base_url=a.base_url + "/v1", model="m", **slow),
-                             backup=ModelSettings(base_url=b.base_url + "/v1", model="n", **slow))
+    settings = make_settings(
+        a,
+        b,
+        primary=ModelSettings(base_url=a.base_url + "/v1", model="m", **slow),
+        backup=ModelSettings(base_url=b.base_url + "/v1", model="n", **slow),
+    )
     with pytest.raises(AllModelsFailed) as info:
         Gateway(settings).chat(HELLO, model="default")
     first, second = info.value.attempts
@@ -228,8 +263,12 @@ def test_concurrent_budget_never_overshoots_by_more_than_one_call(servers, store
 
     def one(i):
         try:
-            r = gw.chat([ChatMessage("user", f"question {i}")], model="default", max_tokens=50,
-                        context=CallContext(tenant="acme"))
+            r = gw.chat(
+                [ChatMessage("user", f"question {i}")],
+                model="default",
+                max_tokens=50,
+                context=CallContext(tenant="acme"),
+            )
             with lock:
                 outcomes.append(r.cost_usd)
         except BudgetExceeded as exc:
@@ -279,9 +318,15 @@ def test_a_stream_cut_after_text_is_marked_incomplete(servers):
 def test_anthropic_provider(servers):
     a, b = servers
     with ProviderServer(reply=lambda body: f"claude saw system={body.get('system')!r}") as c:
-        settings = make_settings(a, b, claude=ModelSettings(provider="anthropic", base_url=c.base_url,
-                                                            model="claude-x", api_key_env="RW_TEST_ANTHROPIC"))
+        settings = make_settings(
+            a,
+            b,
+            claude=ModelSettings(
+                provider="anthropic", base_url=c.base_url, model="claude-x", api_key_env="RW_TEST_ANTHROPIC"
+            ),
+        )
         import os
+
         os.environ["RW_TEST_ANTHROPIC"] = "sk-test"
         try:
             gw = Gateway(settings)
@@ -290,8 +335,10 @@ def test_anthropic_provider(servers):
             text = "".join(streamed)
         finally:
             del os.environ["RW_TEST_ANTHROPIC"]
-    assert result.text == "claude saw system='Be brief.'" and result.usage.to_dict() == {"input_tokens": 11,
-                                                                                        "output_tokens": 7}
+    assert result.text == "claude saw system='Be brief.'" and result.usage.to_dict() == {
+        "input_tokens": 11,
+        "output_tokens": 7,
+    }
     assert text == result.text and streamed.result.usage.output_tokens == 7
     req = c.requests[0]
     assert req.headers["x-api-key"] == "sk-test" and req.headers["anthropic-version"]
@@ -310,8 +357,9 @@ def test_missing_key_variable_falls_back_and_unknown_names_are_config_errors(ser
 
 def test_lowest_cost_and_lowest_latency_strategies(servers):
     a, b = servers
-    cheap_first = Gateway(make_settings(a, b, route=RouteSettings(models=["primary", "backup"],
-                                                                  strategy="lowest_cost")))
+    cheap_first = Gateway(
+        make_settings(a, b, route=RouteSettings(models=["primary", "backup"], strategy="lowest_cost"))
+    )
     assert cheap_first.chat(HELLO, model="default").model == "backup"  # backup has no price: cheapest
     a.latency_s = 0.15
     gw = Gateway(make_settings(a, b, route=RouteSettings(models=["primary", "backup"], strategy="lowest_latency")))

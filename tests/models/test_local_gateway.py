@@ -33,8 +33,10 @@ class Capital(BaseModel):
 @pytest.fixture(scope="module")
 def gateway():
     _require_llama_cpp()
-    settings = Settings(models={"local": ModelSettings(provider="local", model="smollm2-135m", timeout_s=300)},
-                        routes={"default": RouteSettings(models=["local"])})
+    settings = Settings(
+        models={"local": ModelSettings(provider="local", model="smollm2-135m", timeout_s=300)},
+        routes={"default": RouteSettings(models=["local"])},
+    )
     gw = Gateway(settings)
     yield gw
     gw.close()
@@ -51,8 +53,12 @@ def test_chat_and_stream_agree(gateway):
 
 
 def test_json_schema_output(gateway):
-    capital = gateway.generate([ChatMessage("user", "Name the capital of France and its continent.")],
-                               schema=Capital, model="default", max_tokens=48)
+    capital = gateway.generate(
+        [ChatMessage("user", "Name the capital of France and its continent.")],
+        schema=Capital,
+        model="default",
+        max_tokens=48,
+    )
     assert isinstance(capital, Capital) and capital.continent in ("Europe", "Asia", "Africa", "America", "Oceania")
     assert capital.city
 
@@ -94,9 +100,28 @@ def _alive(pid: int) -> bool:
 
 def _chat(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ragwright", "chat", "Say hi", "--model", "default", "--no-cache",
-                           "--max-tokens", "4", "--config", str(tmp_path / "ragwright.toml"), "--data-dir",
-                           str(tmp_path / "data"), *extra], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragwright",
+            "chat",
+            "Say hi",
+            "--model",
+            "default",
+            "--no-cache",
+            "--max-tokens",
+            "4",
+            "--config",
+            str(tmp_path / "ragwright.toml"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return done, time.perf_counter() - started
 
 
@@ -116,8 +141,11 @@ def test_a_later_command_reuses_the_server(tmp_path, runtime):
 
 def test_a_stale_state_is_replaced_and_two_first_calls_start_one_server(runtime):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = {**dataclasses.asdict(local_shared.Endpoint(int(gone.stdout), 1, MODEL_ALIAS, str(smollm2_path()), 2048,
-                                                        "old", 60.0))}
+    stale = {
+        **dataclasses.asdict(
+            local_shared.Endpoint(int(gone.stdout), 1, MODEL_ALIAS, str(smollm2_path()), 2048, "old", 60.0)
+        )
+    }
     (runtime / local_shared.STATE_NAME).write_text(json.dumps(stale))
     code = "from ragwright.models.local_shared import local_endpoint; print(local_endpoint(60).pid)"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -134,8 +162,9 @@ def test_a_stale_state_is_replaced_and_two_first_calls_start_one_server(runtime)
 
 
 def test_serve_local_is_found_by_later_calls(tmp_path, runtime):
-    serve = subprocess.Popen([sys.executable, "-m", "ragwright", "models", "serve-local", "--port", "0"],
-                             stderr=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "ragwright", "models", "serve-local", "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
     try:
         started = time.monotonic()
         while not (runtime / local_shared.STATE_NAME).exists():

@@ -94,7 +94,9 @@ def test_models_endpoint_lists_the_alias(server, client):
 
 @pytest.mark.slow
 def test_chat_completion_answers_with_usage(client):
-    resp = client.post("/chat/completions", json={"model": MODEL_ALIAS, "messages": QUESTION, "temperature": 0, "max_tokens": 16})
+    resp = client.post(
+        "/chat/completions", json={"model": MODEL_ALIAS, "messages": QUESTION, "temperature": 0, "max_tokens": 16}
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     text = body["choices"][0]["message"]["content"]
@@ -112,7 +114,7 @@ def test_streaming_over_sse_ends_with_done(client):
     with client.stream("POST", "/chat/completions", json=body) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
-        events = [line[len("data: "):] for line in resp.iter_lines() if line.startswith("data: ")]
+        events = [line[len("data: ") :] for line in resp.iter_lines() if line.startswith("data: ")]
     assert len(events) >= 4 and events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -135,7 +137,10 @@ ANSWER_SCHEMA = {
 def test_json_schema_constrains_the_output(client):
     messages = [{"role": "user", "content": "Claim: water boils at 100 degrees Celsius at sea level. Is it supported?"}]
     body = {
-        "model": MODEL_ALIAS, "messages": messages, "temperature": 0, "max_tokens": 64,
+        "model": MODEL_ALIAS,
+        "messages": messages,
+        "temperature": 0,
+        "max_tokens": 64,
         "response_format": {"type": "json_object", "schema": ANSWER_SCHEMA},
     }
     resp = client.post("/chat/completions", json=body)
@@ -176,7 +181,9 @@ def test_a_taken_port_is_refused_or_replaced(monkeypatch):
             LocalModelServer(port=taken).start()
         # a free port picked for the child can be taken before it binds: it then tries another one
         picks = iter([taken])
-        monkeypatch.setattr(local_server, "_free_port", lambda real=local_server._free_port: next(picks, None) or real())
+        monkeypatch.setattr(
+            local_server, "_free_port", lambda real=local_server._free_port: next(picks, None) or real()
+        )
         with LocalModelServer() as srv:
             assert srv.running and srv.port != taken
             assert httpx.get(srv.base_url + "/models", timeout=5).status_code == 200
@@ -194,7 +201,10 @@ def test_missing_model_file_fails_at_once(tmp_path: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [(b"GGUF" + bytes(range(256)) * 4096, "failed to read header"), (b"<html>not a model</html>", "invalid magic characters")],
+    [
+        (b"GGUF" + bytes(range(256)) * 4096, "failed to read header"),
+        (b"<html>not a model</html>", "invalid magic characters"),
+    ],
 )
 def test_garbled_model_file_fails_fast_with_the_reason(tmp_path: Path, content: bytes, reason: str):
     _require_llama_cpp()
@@ -208,7 +218,7 @@ def test_garbled_model_file_fails_fast_with_the_reason(tmp_path: Path, content: 
     message = str(info.value)
     assert reason in message  # llama.cpp's own diagnosis
     assert f"Failed to load model from file: {garbled}" in message
-    assert "File \"" not in message  # traceback frames are left out
+    assert 'File "' not in message  # traceback frames are left out
     assert not srv.running
 
 

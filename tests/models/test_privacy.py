@@ -23,10 +23,14 @@ SECRETS = {
     "ssn": "536-22-8741",
     "ip": "192.168.13.77",
 }
-CONTEXT = (f"[1] Billing record: the card on file is {SECRETS['card']}, refunds go to IBAN {SECRETS['iban']}. "
-           f"The account was opened from {SECRETS['ip']}.")
-QUESTION = (f"I am writing from {SECRETS['email']} (call me on {SECRETS['phone']}, SSN {SECRETS['ssn']}). "
-            "Which card and IBAN are on file for me?")
+CONTEXT = (
+    f"[1] Billing record: the card on file is {SECRETS['card']}, refunds go to IBAN {SECRETS['iban']}. "
+    f"The account was opened from {SECRETS['ip']}."
+)
+QUESTION = (
+    f"I am writing from {SECRETS['email']} (call me on {SECRETS['phone']}, SSN {SECRETS['ssn']}). "
+    "Which card and IBAN are on file for me?"
+)
 
 
 def _echo_everything(body: dict) -> str:
@@ -49,9 +53,13 @@ def _gateway(tmp_path, srv: ProviderServer, privacy: str = "redact") -> Gateway:
 def _leaks(srv: ProviderServer) -> list[str]:
     sent = " ".join(r.raw.decode() for r in srv.requests)
     sent_digits = re.sub(r"\D", "", sent)
-    return [name for name, value in SECRETS.items()
-            if value in sent or value in json.dumps(sent) or (name in ("card", "iban", "phone", "ssn")
-                                                              and re.sub(r"\D", "", value) in sent_digits)]
+    return [
+        name
+        for name, value in SECRETS.items()
+        if value in sent
+        or value in json.dumps(sent)
+        or (name in ("card", "iban", "phone", "ssn") and re.sub(r"\D", "", value) in sent_digits)
+    ]
 
 
 MESSAGES = [ChatMessage("system", "Answer from the passages.\n" + CONTEXT), ChatMessage("user", QUESTION)]
@@ -74,8 +82,13 @@ def test_nothing_personal_reaches_a_redacting_model_and_the_echo_is_restored(tmp
 def test_same_value_same_placeholder_across_messages(tmp_path):
     with ProviderServer(reply=_echo_everything) as srv:
         gw = _gateway(tmp_path, srv)
-        gw.chat([ChatMessage("system", f"Context: write to {SECRETS['email']}."),
-                 ChatMessage("user", f"Is {SECRETS['email'].upper()} the address?")], model="default")
+        gw.chat(
+            [
+                ChatMessage("system", f"Context: write to {SECRETS['email']}."),
+                ChatMessage("user", f"Is {SECRETS['email'].upper()} the address?"),
+            ],
+            model="default",
+        )
         sent = json.dumps(srv.requests[0].body)
         assert sent.count("<EMAIL_ADDRESS_1>") == 2 and "<EMAIL_ADDRESS_2>" not in sent
         gw.close()
@@ -124,11 +137,15 @@ def test_a_cited_answer_over_private_documents_leaks_nothing(workspace, tmp_path
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "billing.md").write_text(f"# Billing\n\n{CONTEXT[4:]}\n\nSupport: {SECRETS['email']}.\n")
-    with ProviderServer(reply=lambda body: f"The card is {re.search(r'<CREDIT_CARD_1>', json.dumps(body)).group()} "
-                                           "and the IBAN <IBAN_CODE_1> [1].") as srv:
+    with ProviderServer(
+        reply=lambda body: (
+            f"The card is {re.search(r'<CREDIT_CARD_1>', json.dumps(body)).group()} and the IBAN <IBAN_CODE_1> [1]."
+        )
+    ) as srv:
         ws = workspace
-        ws.settings.models = {"ext": ModelSettings(base_url=srv.base_url + "/v1", model="x", timeout_s=5,
-                                                   privacy="redact")}
+        ws.settings.models = {
+            "ext": ModelSettings(base_url=srv.base_url + "/v1", model="x", timeout_s=5, privacy="redact")
+        }
         ws.settings.routes = {"default": RouteSettings(models=["ext"])}
         ws.settings.answer.model = "default"
         ws.ingest([docs])

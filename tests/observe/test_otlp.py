@@ -28,8 +28,9 @@ class Collector:
     """A loopback OTLP/HTTP collector. `statuses` are answered in turn (the last one from then
     on), each with `retry_after` as a Retry-After header when it is not 200."""
 
-    def __init__(self, status: int = 200, delay_s: float = 0.0, statuses: list[int] | None = None,
-                 retry_after: str | None = None) -> None:
+    def __init__(
+        self, status: int = 200, delay_s: float = 0.0, statuses: list[int] | None = None, retry_after: str | None = None
+    ) -> None:
         self.bodies: list[dict] = []
         self.arrived: list[float] = []
         self.statuses = list(statuses or [status])
@@ -58,8 +59,9 @@ class Collector:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def spans(self) -> list[dict]:
-        return [s for b in self.bodies for rs in b["json"]["resourceSpans"] for ss in rs["scopeSpans"]
-                for s in ss["spans"]]
+        return [
+            s for b in self.bodies for rs in b["json"]["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]
+        ]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -110,16 +112,54 @@ def as_proto(body: dict) -> ExportTraceServiceRequest:
     return request
 
 
-TRACE = {"trace_id": "t-1", "name": "ask", "start": 1_760_000_000.25, "duration_ms": 812.5, "status": "error",
-         "error": "the model timed out", "tenant": "acme", "key_id": "k1", "cost_usd": 0.0021, "input_tokens": 310,
-         "output_tokens": 42, "input": {"question": "How long is parental leave?", "k": 5, "strict": True},
-         "spans": [{"span_id": "s1", "parent_id": None, "name": "retrieve", "start": 1_760_000_000.3,
-                    "duration_ms": 12.0, "attributes": {"hits": 5, "query": "parental leave", "fused": True,
-                                                        "scores": [0.9, 0.4], "filters": {"tag": "hr"}}},
-                   {"span_id": "s2", "parent_id": "s1", "name": "model.call", "start": 1_760_000_000.4,
-                    "duration_ms": 700.0, "status": "error", "error": "timeout",
-                    "attributes": {"route": "default", "model": "m", "input_tokens": 310, "output_tokens": 0,
-                                   "max_tokens": 256, "temperature": 0.2, "messages": [{"role": "user"}]}}]}
+TRACE = {
+    "trace_id": "t-1",
+    "name": "ask",
+    "start": 1_760_000_000.25,
+    "duration_ms": 812.5,
+    "status": "error",
+    "error": "the model timed out",
+    "tenant": "acme",
+    "key_id": "k1",
+    "cost_usd": 0.0021,
+    "input_tokens": 310,
+    "output_tokens": 42,
+    "input": {"question": "How long is parental leave?", "k": 5, "strict": True},
+    "spans": [
+        {
+            "span_id": "s1",
+            "parent_id": None,
+            "name": "retrieve",
+            "start": 1_760_000_000.3,
+            "duration_ms": 12.0,
+            "attributes": {
+                "hits": 5,
+                "query": "parental leave",
+                "fused": True,
+                "scores": [0.9, 0.4],
+                "filters": {"tag": "hr"},
+            },
+        },
+        {
+            "span_id": "s2",
+            "parent_id": "s1",
+            "name": "model.call",
+            "start": 1_760_000_000.4,
+            "duration_ms": 700.0,
+            "status": "error",
+            "error": "timeout",
+            "attributes": {
+                "route": "default",
+                "model": "m",
+                "input_tokens": 310,
+                "output_tokens": 0,
+                "max_tokens": 256,
+                "temperature": 0.2,
+                "messages": [{"role": "user"}],
+            },
+        },
+    ],
+}
 
 
 @pytest.mark.parametrize("include_text", [False, True])
@@ -140,8 +180,13 @@ def test_the_payload_is_valid_for_the_official_otlp_schema(include_text: bool) -
     assert call["gen_ai.request.model"].string_value == "default"
     retrieve = {a.key: a.value for a in spans["retrieve"].attributes}
     assert retrieve["ragwright.fused"].bool_value is True
-    texts = [a.key for s in spans.values() for a in s.attributes if a.key.startswith("ragwright.input.")
-             or a.key in ("ragwright.query", "ragwright.scores", "ragwright.messages")]
+    texts = [
+        a.key
+        for s in spans.values()
+        for a in s.attributes
+        if a.key.startswith("ragwright.input.")
+        or a.key in ("ragwright.query", "ragwright.scores", "ragwright.messages")
+    ]
     assert bool(texts) is include_text
 
 
@@ -236,12 +281,15 @@ def test_back_off_grows_and_gives_up_within_its_bounds() -> None:
         down.close()
 
 
-@pytest.mark.parametrize("statuses, retry_after, sent", [
-    ([400], None, 1),            # a rejected payload is not sent again
-    ([500], None, 1),            # not retryable in OTLP/HTTP
-    ([429], "30", 1),            # waiting 30 s is beyond max_wait_s: given up at once
-    ([503, 503, 200], "0.01", 3),
-])
+@pytest.mark.parametrize(
+    "statuses, retry_after, sent",
+    [
+        ([400], None, 1),  # a rejected payload is not sent again
+        ([500], None, 1),  # not retryable in OTLP/HTTP
+        ([429], "30", 1),  # waiting 30 s is beyond max_wait_s: given up at once
+        ([503, 503, 200], "0.01", 3),
+    ],
+)
 def test_only_retryable_answers_are_retried(statuses: list[int], retry_after: str | None, sent: int) -> None:
     collector = Collector(statuses=statuses, retry_after=retry_after)
     exporter = OtlpExporter(collector.url, backoff_s=0.01, max_wait_s=5.0)

@@ -47,8 +47,15 @@ def test_nothing_is_recorded_without_a_trace_and_spans_are_capped():
 def test_an_ask_leaves_a_full_trace_whose_cost_matches_the_gateway(workspace, corpus):
     with ProviderServer(reply=lambda body: "Full-time employees get 25 vacation days per year [1].") as srv:
         ws = workspace
-        ws.settings.models = {"m": ModelSettings(base_url=srv.base_url + "/v1", model="x", timeout_s=5,
-                                                 input_price_per_mtok=1.0, output_price_per_mtok=2.0)}
+        ws.settings.models = {
+            "m": ModelSettings(
+                base_url=srv.base_url + "/v1",
+                model="x",
+                timeout_s=5,
+                input_price_per_mtok=1.0,
+                output_price_per_mtok=2.0,
+            )
+        }
         ws.settings.routes = {"default": RouteSettings(models=["m"])}
         ws.settings.answer.model = "default"
         ws.ingest([corpus])
@@ -57,8 +64,18 @@ def test_an_ask_leaves_a_full_trace_whose_cost_matches_the_gateway(workspace, co
     trace = ws.store.get_trace(answer.trace_id)
     spans = {s["name"]: s for s in trace["spans"]}
     by_id = {s["span_id"]: s for s in trace["spans"]}
-    assert {"retrieve", "embed_query", "bm25", "dense", "fusion", "generate", "evidence", "model.call",
-            "model.attempt", "citation_check"} <= set(spans)
+    assert {
+        "retrieve",
+        "embed_query",
+        "bm25",
+        "dense",
+        "fusion",
+        "generate",
+        "evidence",
+        "model.call",
+        "model.attempt",
+        "citation_check",
+    } <= set(spans)
     assert by_id[spans["bm25"]["parent_id"]]["name"] == "retrieve"
     assert by_id[spans["model.call"]["parent_id"]]["name"] == "generate"
     attempts = [s for s in trace["spans"] if s["name"] == "model.attempt"]
@@ -100,8 +117,11 @@ def test_traces_are_written_in_the_background_and_deletion_reaches_queued_ones(w
             t.doc_ids.add(results[0].doc_id)
         workspace.delete(results[0].doc_id)  # the manual trace was still queued (no 20 ms passed)
         time.sleep(0.3)  # had deletion skipped the queue, the background writer would write it now
-        assert all(results[0].doc_id not in (tr.get("doc_ids") or []) for tr in
-                   (other.get_trace(x["trace_id"]) for x in other.list_traces(limit=50)) if tr)
+        assert all(
+            results[0].doc_id not in (tr.get("doc_ids") or [])
+            for tr in (other.get_trace(x["trace_id"]) for x in other.list_traces(limit=50))
+            if tr
+        )
         assert other.get_trace(t.trace_id) is None
     finally:
         other.close()

@@ -21,9 +21,12 @@ def unit(*values):
 
 
 def model(**params):
-    return LearnedModel(examples=np.stack([unit(1, 0), unit(0, 1)]), tenants=[None, "acme"],
-                        marks=[{"a#0": 1.0, "b#0": -1.0}, {"doc:c": 1.0}],
-                        params={"threshold": 0.6, "weight": 1.0, "negative": 0.5, "neighbours": 10, **params})
+    return LearnedModel(
+        examples=np.stack([unit(1, 0), unit(0, 1)]),
+        tenants=[None, "acme"],
+        marks=[{"a#0": 1.0, "b#0": -1.0}, {"doc:c": 1.0}],
+        params={"threshold": 0.6, "weight": 1.0, "negative": 0.5, "neighbours": 10, **params},
+    )
 
 
 def test_stored_and_loaded_exactly():
@@ -32,8 +35,9 @@ def test_stored_and_loaded_exactly():
     m.W = rng.normal(scale=0.01, size=(4, 4)).astype(np.float32)
     rows = m.mark_rows()
     assert sorted(rows) == [(0, "a", "a#0", 1.0), (0, "b", "b#0", -1.0), (1, "c", None, 1.0)]
-    back = LearnedModel.from_stored({"blob": m.to_blob(), "marks": [(e, d, c, w) for e, d, c, w in rows],
-                                     "version": 3, "kind": "adapter+memory"})
+    back = LearnedModel.from_stored(
+        {"blob": m.to_blob(), "marks": [(e, d, c, w) for e, d, c, w in rows], "version": 3, "kind": "adapter+memory"}
+    )
     assert back.version == 3 and back.marks == m.marks and back.tenants == m.tenants and back.params == m.params
     assert np.array_equal(back.W, m.W) and np.array_equal(back.examples, m.examples)
     q = unit(1, 2, 3)
@@ -51,8 +55,9 @@ def test_adapter_identity_and_other_dimensions_left_alone():
 def test_memory_applies_to_close_queries_of_the_same_tenant():
     m = model()
     assert m.boosts(unit(1, 0)) == {"a#0": 1.0, "b#0": -0.5}
-    assert m.boosts(unit(1, 0.2)) == pytest.approx({"a#0": (0.98058 - 0.6) / 0.4, "b#0": -0.5 * (0.98058 - 0.6) / 0.4},
-                                                   rel=1e-4)
+    assert m.boosts(unit(1, 0.2)) == pytest.approx(
+        {"a#0": (0.98058 - 0.6) / 0.4, "b#0": -0.5 * (0.98058 - 0.6) / 0.4}, rel=1e-4
+    )
     assert m.boosts(unit(1, 1.5)) == {"doc:c": pytest.approx((0.83205 - 0.6) / 0.4, rel=1e-4)}
     assert m.boosts(unit(1, 1.5), tenant="other") == {}  # acme's query does not apply to another tenant
     assert m.boosts(unit(1, 0), tenant="other") == {"a#0": 1.0, "b#0": -0.5}  # a tenant-less one does
@@ -82,17 +87,22 @@ def test_tenant_of_filters():
     assert tenant_of({"access": Access("acme", ("hr",))}) == "acme" and tenant_of({"tenant": "t"}) == "t"
 
 
-DOCS = [TextRecord(id="pets", text="Dogs and cats are popular pets that need daily care.", title="Pets"),
-        TextRecord(id="cars", text="Electric cars need charging stations along highways.", title="Cars"),
-        TextRecord(id="food", text="Bread is baked from flour, water, yeast and salt.", title="Food")]
+DOCS = [
+    TextRecord(id="pets", text="Dogs and cats are popular pets that need daily care.", title="Pets"),
+    TextRecord(id="cars", text="Electric cars need charging stations along highways.", title="Cars"),
+    TextRecord(id="food", text="Bread is baked from flour, water, yeast and salt.", title="Food"),
+]
 
 
 def test_in_search_filters_hold_and_only_hybrid_changes(workspace):
     workspace.ingest_records(DOCS)
     query = "Which animals make good pets?"
     vector = workspace.embedder.embed([query])[0]
-    learned = LearnedModel(examples=vector[None, :], marks=[{"doc:food": 1.0}],
-                           params={"threshold": 0.6, "weight": 1.0, "negative": 0.5, "neighbours": 10})
+    learned = LearnedModel(
+        examples=vector[None, :],
+        marks=[{"doc:food": 1.0}],
+        params={"threshold": 0.6, "weight": 1.0, "negative": 0.5, "neighbours": 10},
+    )
 
     def search(filters=None, mode="hybrid", with_model=learned):
         r = HybridRetriever(workspace.store, workspace.embedder, workspace.settings.retrieval, learned=with_model)

@@ -23,8 +23,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, config: Path | None = None, env: dict[str, str] | None = None,
-                 workers: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, config: Path | None = None, env: dict[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.data_dir = data_dir
         self.workers = workers
         self.config = config

@@ -19,8 +19,11 @@ def test_a_key_of_a_tenant_with_no_documents_is_told_so(embedder, tmp_path):
     headers = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(workspace=ws)) as client:
         ask = client.post("/v1/ask", json={"question": "How long is parental leave?"}, headers=headers).json()
-        chat = client.post("/v1/chat/completions", headers=headers, json={
-            "model": "rag:default", "messages": [{"role": "user", "content": "How long is parental leave?"}]}).json()
+        chat = client.post(
+            "/v1/chat/completions",
+            headers=headers,
+            json={"model": "rag:default", "messages": [{"role": "user", "content": "How long is parental leave?"}]},
+        ).json()
     assert ask["abstained"] and ask["citations"] == []
     assert "this tenant has no documents yet" in ask["reason"] and "'acme'" in ask["reason"]
     assert "--tenant acme" in ask["reason"] and "no indexed passage matches" not in ask["answer"]

@@ -18,19 +18,44 @@ from ragwright.server import create_app
 from ragwright.server.auth import create_key
 from ragwright.types import Access
 
-SENTENCES = ["The budget for travel is approved by the finance team.", "Security badges must be worn at all times.",
-             "The vacation policy grants twenty five days per year.", "Laptops are replaced every three years.",
-             "The cafeteria serves lunch from noon.", "Parking permits are issued by facilities.",
-             "Quarterly reports are due in the second week.", "Remote work requires manager approval."]
+SENTENCES = [
+    "The budget for travel is approved by the finance team.",
+    "Security badges must be worn at all times.",
+    "The vacation policy grants twenty five days per year.",
+    "Laptops are replaced every three years.",
+    "The cafeteria serves lunch from noon.",
+    "Parking permits are issued by facilities.",
+    "Quarterly reports are due in the second week.",
+    "Remote work requires manager approval.",
+]
 TENANTS, GROUPS = ["t1", "t2", "t3"], ["a", "b", "c"]
-documents = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2),
-                               st.sampled_from(SENTENCES)), min_size=1, max_size=10)
-keys = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2), st.booleans()),
-                min_size=1, max_size=3)
-uploads = st.lists(st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2),
-                             st.sampled_from(SENTENCES), st.integers(0, 1)), max_size=4)  # few names: they collide
-queries = st.lists(st.sampled_from([s.split()[1] + " " + s.split()[-1].rstrip(".") for s in SENTENCES]
-                                   + ["vacation days", "who approves travel", "zzz unknown"]), min_size=1, max_size=2)
+documents = st.lists(
+    st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2), st.sampled_from(SENTENCES)),
+    min_size=1,
+    max_size=10,
+)
+keys = st.lists(
+    st.tuples(st.sampled_from(TENANTS), st.frozensets(st.sampled_from(GROUPS), max_size=2), st.booleans()),
+    min_size=1,
+    max_size=3,
+)
+uploads = st.lists(
+    st.tuples(
+        st.sampled_from(TENANTS),
+        st.frozensets(st.sampled_from(GROUPS), max_size=2),
+        st.sampled_from(SENTENCES),
+        st.integers(0, 1),
+    ),
+    max_size=4,
+)  # few names: they collide
+queries = st.lists(
+    st.sampled_from(
+        [s.split()[1] + " " + s.split()[-1].rstrip(".") for s in SENTENCES]
+        + ["vacation days", "who approves travel", "zzz unknown"]
+    ),
+    min_size=1,
+    max_size=2,
+)
 
 
 def visible(doc_access: Access, key: tuple) -> bool:
@@ -38,8 +63,9 @@ def visible(doc_access: Access, key: tuple) -> bool:
     return doc_access.tenant == tenant and (admin or not doc_access.groups or bool(set(doc_access.groups) & groups))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(docs=documents, ups=uploads, key_specs=keys, qs=queries)
 def test_no_result_crosses_a_permission(docs, ups, key_specs, qs, embedder, tmp_path_factory):
     ws = Workspace(settings=Settings(data_dir=tmp_path_factory.mktemp("iso")), embedder=embedder)
@@ -50,8 +76,10 @@ def test_no_result_crosses_a_permission(docs, ups, key_specs, qs, embedder, tmp_
         owner[f"doc{n}"] = access
     for tenant in TENANTS:
         ws.store.save_eval_run(eval_run(f"run-{tenant}", tenant))
-    issued = [(create_key(ws.store, t, ["read", "admin"] if admin else ["read"], list(g))["key"], (t, g, admin))
-              for t, g, admin in key_specs]
+    issued = [
+        (create_key(ws.store, t, ["read", "admin"] if admin else ["read"], list(g))["key"], (t, g, admin))
+        for t, g, admin in key_specs
+    ]
     traces: dict[str, str] = {}
     with TestClient(create_app(workspace=ws)) as client:
         jobs = upload_all(client, ws, ups, owner)
@@ -67,8 +95,11 @@ def test_no_result_crosses_a_permission(docs, ups, key_specs, qs, embedder, tmp_
                     assert len(ids) == min(5, len(allowed))
             ask = client.post("/v1/ask", json={"question": query}, headers=headers).json()
             seen |= {c["doc_id"] for c in ask["citations"]}
-            chat = client.post("/v1/chat/completions", headers=headers, json={
-                "model": "rag:default", "messages": [{"role": "user", "content": query}]}).json()
+            chat = client.post(
+                "/v1/chat/completions",
+                headers=headers,
+                json={"model": "rag:default", "messages": [{"role": "user", "content": query}]},
+            ).json()
             seen |= {c["doc_id"] for c in chat["citations"]}
             listed = {d["doc_id"] for d in client.get("/v1/documents", headers=headers).json()["documents"]}
             assert listed == allowed
@@ -83,7 +114,8 @@ def test_no_result_crosses_a_permission(docs, ups, key_specs, qs, embedder, tmp_
             check_eval_runs(client, headers, spec)
             for job_id, access in jobs.items():
                 assert client.get(f"/v1/jobs/{job_id}", headers=headers).status_code == (
-                    200 if visible(access, spec) else 404)
+                    200 if visible(access, spec) else 404
+                )
     ws.close()
 
 
@@ -93,8 +125,12 @@ def upload_all(client: TestClient, ws: Workspace, ups: list, owner: dict) -> dic
     for tenant, groups, text, name in ups:
         key = create_key(ws.store, tenant, ["read", "write"], sorted(groups))["key"]
         headers = {"Authorization": f"Bearer {key}"}
-        res = client.post("/v1/documents", headers=headers, data={"groups": ",".join(sorted(groups))},
-                          files=[("file", (f"note{name}.md", f"# Note\n{text} Upload {tenant}.\n".encode()))]).json()
+        res = client.post(
+            "/v1/documents",
+            headers=headers,
+            data={"groups": ",".join(sorted(groups))},
+            files=[("file", (f"note{name}.md", f"# Note\n{text} Upload {tenant}.\n".encode()))],
+        ).json()
         deadline = time.monotonic() + 60
         while client.get(f"/v1/jobs/{res['job_id']}", headers=headers).json()["status"] not in ("done", "failed"):
             assert time.monotonic() < deadline, res
@@ -107,8 +143,11 @@ def upload_all(client: TestClient, ws: Workspace, ups: list, owner: dict) -> dic
 
 def check_feedback_marks(client: TestClient, headers: dict, trace_id: str, owner: dict, allowed: set) -> None:
     def mark(*refs: dict) -> tuple[int, str]:
-        res = client.post("/v1/feedback", headers=headers, json={"trace_id": trace_id,
-                                                                  "marks": [{**r, "relevant": False} for r in refs]})
+        res = client.post(
+            "/v1/feedback",
+            headers=headers,
+            json={"trace_id": trace_id, "marks": [{**r, "relevant": False} for r in refs]},
+        )
         return res.status_code, res.json().get("error", {}).get("message", "")
 
     for field, suffix in (("doc_id", ""), ("chunk_id", "#0")):
@@ -128,11 +167,24 @@ def check_eval_runs(client: TestClient, headers: dict, spec: tuple) -> None:
         return
     assert [r["run_id"] for r in listed.json()["runs"]] == [f"run-{tenant}"]
     for other in TENANTS:
-        assert client.get(f"/v1/eval/runs/run-{other}", headers=headers).status_code == (200 if other == tenant
-                                                                                          else 404)
+        assert client.get(f"/v1/eval/runs/run-{other}", headers=headers).status_code == (
+            200 if other == tenant else 404
+        )
 
 
 def eval_run(run_id: str, tenant: str) -> dict:
-    return {"run_id": run_id, "tenant": tenant, "created_at": "2026-12-01T00:00:00Z", "kind": "retrieval",
-            "dataset": "d", "split": "test", "pipeline": "default", "dataset_hash": "h", "code_version": "v",
-            "config": {}, "metrics": {"ndcg@10": 0.5}, "per_query": {"q": {"ndcg@10": 0.5}}, "seconds": 0.1}
+    return {
+        "run_id": run_id,
+        "tenant": tenant,
+        "created_at": "2026-12-01T00:00:00Z",
+        "kind": "retrieval",
+        "dataset": "d",
+        "split": "test",
+        "pipeline": "default",
+        "dataset_hash": "h",
+        "code_version": "v",
+        "config": {},
+        "metrics": {"ndcg@10": 0.5},
+        "per_query": {"q": {"ndcg@10": 0.5}},
+        "seconds": 0.1,
+    }

@@ -27,12 +27,18 @@ def provider():
 def live(tmp_path_factory, provider):
     root = tmp_path_factory.mktemp("live")
     config = root / "ragwright.toml"
-    config.write_text(f'[models.fake]\nbase_url = "{provider.base_url}/v1"\nmodel = "test-model"\n\n'
-                      '[routes.default]\nmodels = ["fake"]\n\n[ingest]\nmax_file_mb = 1\n')
+    config.write_text(
+        f'[models.fake]\nbase_url = "{provider.base_url}/v1"\nmodel = "test-model"\n\n'
+        '[routes.default]\nmodels = ["fake"]\n\n[ingest]\nmax_file_mb = 1\n'
+    )
     server = LiveServer(root / "data", config)
-    keys = {"alice": server.key("acme", "read,write", "hr"), "bob": server.key("acme", "read", "eng"),
-            "admin": server.key("acme", "read,write,admin"), "eve": server.key("other", "read,write"),
-            "slow": server.key("acme", "read", rate=2)}
+    keys = {
+        "alice": server.key("acme", "read,write", "hr"),
+        "bob": server.key("acme", "read", "eng"),
+        "admin": server.key("acme", "read,write,admin"),
+        "eve": server.key("other", "read,write"),
+        "slow": server.key("acme", "read", rate=2),
+    }
     server.start()
     with server.client(keys["alice"]) as alice:
         files = [("file", (p.name, p.read_bytes())) for p in sorted(SAMPLE_CORPUS.iterdir())]
@@ -40,8 +46,10 @@ def live(tmp_path_factory, provider):
         assert res.status_code == 202, res.text
         job = server.wait_job(alice, res.json()["job_id"])
         assert job["status"] == "done" and job["result"]["ingested"] == 6, job
-        open_doc = alice.post("/v1/documents", files=[("file", ("open-note.md", b"# Cafeteria\nThe cafeteria "
-                                                                 b"opens at 8 am on weekdays.\n"))])
+        open_doc = alice.post(
+            "/v1/documents",
+            files=[("file", ("open-note.md", b"# Cafeteria\nThe cafeteria opens at 8 am on weekdays.\n"))],
+        )
         server.wait_job(alice, open_doc.json()["job_id"])
     yield server, keys
     server.stop()
@@ -61,8 +69,9 @@ def test_health_needs_no_key_everything_else_does(live):
 def test_upload_answers_with_job_and_document_ids(live):
     server, keys = live
     with server.client(keys["alice"]) as alice:
-        res = alice.post("/v1/documents", files=[("file", ("notes.txt", b"Parking permits cost 20 euros."))],
-                         data={"groups": "hr"})
+        res = alice.post(
+            "/v1/documents", files=[("file", ("notes.txt", b"Parking permits cost 20 euros."))], data={"groups": "hr"}
+        )
         body = res.json()
         assert res.status_code == 202 and body["job_id"].startswith("j_") and len(body["document_ids"]) == 1
         job = server.wait_job(alice, body["job_id"])
@@ -74,8 +83,9 @@ def test_upload_answers_with_job_and_document_ids(live):
 def test_a_failed_file_is_reported_by_its_name_not_the_server_path(live):
     server, keys = live
     with server.client(keys["alice"]) as alice:
-        body = alice.post("/v1/documents", files=[("file", ("broken.pdf", b"%PDF-1.7 not really a pdf"))],
-                          data={"groups": "hr"}).json()
+        body = alice.post(
+            "/v1/documents", files=[("file", ("broken.pdf", b"%PDF-1.7 not really a pdf"))], data={"groups": "hr"}
+        ).json()
         job = server.wait_job(alice, body["job_id"])
     failed = job["result"]["failed"]
     assert job["status"] == "failed" and [f["path"] for f in failed] == ["broken.pdf"] and failed[0]["error"]
@@ -102,11 +112,19 @@ def test_documents_are_listed_a_page_at_a_time(live):
 
 def test_search_and_ask_shapes_and_permissions(live):
     server, keys = live
-    with server.client(keys["alice"]) as alice, server.client(keys["bob"]) as bob, \
-            server.client(keys["eve"]) as eve:
+    with server.client(keys["alice"]) as alice, server.client(keys["bob"]) as bob, server.client(keys["eve"]) as eve:
         hits = alice.post("/v1/search", json={"query": "vacation days", "k": 3}).json()["results"]
-        assert len(hits) == 3 and set(hits[0]) == {"doc_id", "chunk_id", "source", "score", "text", "title",
-                                                   "heading_path", "page", "location"}
+        assert len(hits) == 3 and set(hits[0]) == {
+            "doc_id",
+            "chunk_id",
+            "source",
+            "score",
+            "text",
+            "title",
+            "heading_path",
+            "page",
+            "location",
+        }
         assert hits[0]["source"] == "leave-policy.md"
         bob_hits = bob.post("/v1/search", json={"query": "vacation days", "k": 3}).json()["results"]
         assert [h["source"] for h in bob_hits] == ["open-note.md"]  # hr documents are invisible to eng
@@ -115,8 +133,13 @@ def test_search_and_ask_shapes_and_permissions(live):
         assert {d["source"] for d in bob.get("/v1/documents").json()["documents"]} == {"open-note.md"}
         answer = alice.post("/v1/ask", json={"question": "How many vacation days do full-time employees get?"}).json()
         assert not answer["abstained"] and answer["citations"][0]["source"] == "leave-policy.md"
-        assert bob.post("/v1/ask", json={"question": "How many vacation days do full-time employees get?"}
-                        ).json()["citations"] == [] or True
+        assert (
+            bob.post("/v1/ask", json={"question": "How many vacation days do full-time employees get?"}).json()[
+                "citations"
+            ]
+            == []
+            or True
+        )
         hr_doc = alice.post("/v1/search", json={"query": "vacation"}).json()["results"][0]["doc_id"]
         assert bob.get(f"/v1/documents/{hr_doc}").status_code == 404  # not even its existence
         assert bob.post("/v1/search", json={"query": "x", "filters": {"tenant": "acme"}}).status_code == 400
@@ -125,8 +148,9 @@ def test_search_and_ask_shapes_and_permissions(live):
 def test_ask_streams_over_sse(live):
     server, keys = live
     with server.client(keys["alice"]) as alice:
-        with alice.stream("POST", "/v1/ask", json={"question": "What is the daily meal allowance abroad?",
-                                                   "stream": True}) as res:
+        with alice.stream(
+            "POST", "/v1/ask", json={"question": "What is the daily meal allowance abroad?", "stream": True}
+        ) as res:
             assert res.headers["content-type"].startswith("text/event-stream")
             events = [block for block in res.read().decode().split("\n\n") if block]
     deltas = [json.loads(e.split("data: ", 1)[1])["text"] for e in events if e.startswith("event: delta")]
@@ -137,14 +161,19 @@ def test_ask_streams_over_sse(live):
 def test_official_openai_client_rag_and_plain(live, provider):
     server, keys = live
     client = openai.OpenAI(base_url=server.url + "/v1", api_key=keys["alice"])
-    done = client.chat.completions.create(model="rag:default", messages=[
-        {"role": "user", "content": "How many vacation days do full-time employees get?"}])
+    done = client.chat.completions.create(
+        model="rag:default",
+        messages=[{"role": "user", "content": "How many vacation days do full-time employees get?"}],
+    )
     text = done.choices[0].message.content
     assert "[1]" in text and "Sources:" in text and "leave-policy.md" in text
     assert done.model_extra["citations"][0]["source"] == "leave-policy.md"
     pieces = []
-    for chunk in client.chat.completions.create(model="rag:default", stream=True, messages=[
-            {"role": "user", "content": "How many vacation days do full-time employees get?"}]):
+    for chunk in client.chat.completions.create(
+        model="rag:default",
+        stream=True,
+        messages=[{"role": "user", "content": "How many vacation days do full-time employees get?"}],
+    ):
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
         if chunk.choices and chunk.choices[0].finish_reason == "stop":
@@ -152,8 +181,13 @@ def test_official_openai_client_rag_and_plain(live, provider):
     assert "".join(pieces) == text
     plain = client.chat.completions.create(model="default", messages=[{"role": "user", "content": "hi"}])
     assert plain.choices[0].message.content == "plain chat reply" and plain.usage.total_tokens == 18
-    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
-        model="default", stream=True, messages=[{"role": "user", "content": "hi again"}]) if c.choices)
+    streamed = "".join(
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(
+            model="default", stream=True, messages=[{"role": "user", "content": "hi again"}]
+        )
+        if c.choices
+    )
     assert streamed == "plain chat reply"
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
@@ -176,7 +210,9 @@ def test_bad_input_gets_a_clear_4xx_and_stores_nothing(live):
         assert wrong.status_code == 422 and "k" in wrong.json()["error"]["message"]
         assert alice.post("/v1/search", json={"query": ""}).status_code == 422
         assert bob.post("/v1/documents", files=[("file", ("a.md", b"# A"))]).status_code == 403  # read-only key
-        assert alice.post("/v1/documents", files=[("file", ("a.md", b"# A"))], data={"groups": "eng"}).status_code == 403
+        assert (
+            alice.post("/v1/documents", files=[("file", ("a.md", b"# A"))], data={"groups": "eng"}).status_code == 403
+        )
         assert alice.get("/v1/eval/runs").status_code == 403
     assert sorted(p.name for p in uploads.rglob("*")) == before  # nothing half-stored
 
@@ -194,8 +230,20 @@ def test_a_key_revoked_by_the_cli_stops_working_at_once(live):
     server, _ = live
     from tests.cli.test_chat_cli import run
 
-    made = json.loads(run({**server.env}, "keys", "create", "--tenant", "acme", "--scopes", "read", "--json",
-                          "--data-dir", str(server.data_dir)).stdout)
+    made = json.loads(
+        run(
+            {**server.env},
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--scopes",
+            "read",
+            "--json",
+            "--data-dir",
+            str(server.data_dir),
+        ).stdout
+    )
     with server.client(made["key"]) as client:
         assert client.post("/v1/search", json={"query": "vacation", "k": 1}).status_code == 200
         assert run({**server.env}, "keys", "revoke", made["id"], "--data-dir", str(server.data_dir)).returncode == 0
@@ -212,8 +260,15 @@ def test_audit_records_requests(live):
 
     res = run({**server.env}, "audit", "--json", "--limit", "500", "--data-dir", str(server.data_dir))
     rows = json.loads(res.stdout)["requests"]
-    search = next(r for r in rows if r["endpoint"] == "/v1/search" and r["status"] == 200 and r["doc_ids"]
-                  and r["tenant"] == "acme" and set(r["doc_ids"]) == {h["doc_id"] for h in hit})
+    search = next(
+        r
+        for r in rows
+        if r["endpoint"] == "/v1/search"
+        and r["status"] == 200
+        and r["doc_ids"]
+        and r["tenant"] == "acme"
+        and set(r["doc_ids"]) == {h["doc_id"] for h in hit}
+    )
     assert search["key_id"].startswith("k_") and search["method"] == "POST"
     assert any(r["status"] == 401 and r["key_id"] is None for r in rows)
     assert any(r["status"] == 413 for r in rows)
@@ -253,9 +308,12 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path):
         result = {}
 
         def call():
-            result["res"] = httpx.post(server.url + "/v1/chat/completions", timeout=30,
-                                       headers={"Authorization": f"Bearer {key}"},
-                                       json={"model": "fake", "messages": [{"role": "user", "content": "hi"}]})
+            result["res"] = httpx.post(
+                server.url + "/v1/chat/completions",
+                timeout=30,
+                headers={"Authorization": f"Bearer {key}"},
+                json={"model": "fake", "messages": [{"role": "user", "content": "hi"}]},
+            )
 
         worker = threading.Thread(target=call)
         worker.start()
@@ -288,10 +346,13 @@ def test_a_client_leaving_mid_stream_frees_the_upstream_connection(tmp_path):
         key = server.key("acme", "read")
         server.start()
         try:
-            with httpx.stream("POST", server.url + "/v1/chat/completions", timeout=30,
-                              headers={"Authorization": f"Bearer {key}"},
-                              json={"model": "fake", "stream": True,
-                                    "messages": [{"role": "user", "content": "count"}]}) as res:
+            with httpx.stream(
+                "POST",
+                server.url + "/v1/chat/completions",
+                timeout=30,
+                headers={"Authorization": f"Bearer {key}"},
+                json={"model": "fake", "stream": True, "messages": [{"role": "user", "content": "count"}]},
+            ) as res:
                 lines = res.iter_lines()
                 while '"content"' not in next(lines):  # until the first word has come through
                     pass

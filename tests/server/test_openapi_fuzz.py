@@ -33,5 +33,4 @@ def _cleanup():
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case):
-    case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"},
-                           checks=[schemathesis.checks.not_a_server_error])
+    case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=[schemathesis.checks.not_a_server_error])

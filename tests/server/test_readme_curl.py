@@ -30,18 +30,33 @@ def http_server_commands() -> list[str]:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_the_readme_http_examples_work_as_written(tmp_path):
     commands = http_server_commands()
-    assert [c.split()[:2] for c in commands] == [["ragwright", "keys"], ["ragwright", "serve"], ["curl", "-s"],
-                                                 ["curl", "-s"], ["curl", "-s"], ["ragwright", "audit"]]
+    assert [c.split()[:2] for c in commands] == [
+        ["ragwright", "keys"],
+        ["ragwright", "serve"],
+        ["curl", "-s"],
+        ["curl", "-s"],
+        ["curl", "-s"],
+        ["ragwright", "audit"],
+    ]
     server = LiveServer(tmp_path / "data")
-    env = {**os.environ, "RAGWRIGHT_HOME": str(server.data_dir),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "RAGWRIGHT_HOME": str(server.data_dir),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(SAMPLE_CORPUS / "remote-work.pdf", work / "policy.pdf")
 
     def run(command: str) -> str:
-        done = subprocess.run(["bash", "-c", command.replace("localhost:8000", f"127.0.0.1:{server.port}")],
-                              cwd=work, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            ["bash", "-c", command.replace("localhost:8000", f"127.0.0.1:{server.port}")],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, (command, done.stdout, done.stderr)
         return done.stdout
 

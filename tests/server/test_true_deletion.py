@@ -24,16 +24,21 @@ def quoting_model(body):
 def test_deleted_text_never_comes_back(tmp_path):
     with ProviderServer(reply=quoting_model) as provider:
         config = tmp_path / "ragwright.toml"
-        config.write_text(f'[answer]\nmodel = "fake"\n\n[models.fake]\nbase_url = "{provider.base_url}/v1"\n'
-                          'model = "m"\n')
+        config.write_text(
+            f'[answer]\nmodel = "fake"\n\n[models.fake]\nbase_url = "{provider.base_url}/v1"\nmodel = "m"\n'
+        )
         server = LiveServer(tmp_path / "data", config)
         key = server.key("acme", "read,write")
         server.start()
         try:
             with server.client(key) as c:
-                up = c.post("/v1/documents", files=[
-                    ("file", ("vault.md", f"# Vault\nThe vault code is {SECRET}. Change it monthly.\n".encode())),
-                    ("file", ("lunch.md", b"# Lunch\nLunch is served from noon to two.\n"))]).json()
+                up = c.post(
+                    "/v1/documents",
+                    files=[
+                        ("file", ("vault.md", f"# Vault\nThe vault code is {SECRET}. Change it monthly.\n".encode())),
+                        ("file", ("lunch.md", b"# Lunch\nLunch is served from noon to two.\n")),
+                    ],
+                ).json()
                 assert server.wait_job(c, up["job_id"])["status"] == "done"
                 vault_id = up["document_ids"][0]
                 question = {"question": "What is the vault code?"}
@@ -53,8 +58,9 @@ def test_deleted_text_never_comes_back(tmp_path):
                     c.get("/v1/documents").text,
                     c.get(f"/v1/documents/{vault_id}").text,
                     c.get(f"/v1/jobs/{up['job_id']}").text,
-                    oai.chat.completions.create(model="rag:default", messages=[
-                        {"role": "user", "content": "What is the vault code?"}]).model_dump_json(),
+                    oai.chat.completions.create(
+                        model="rag:default", messages=[{"role": "user", "content": "What is the vault code?"}]
+                    ).model_dump_json(),
                 ]
                 traces = c.get("/v1/traces", params={"limit": 1000}).json()["traces"]
                 assert traces  # the requests after the deletion were traced

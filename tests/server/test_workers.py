@@ -29,15 +29,19 @@ def test_two_workers_serve_one_store(tmp_path):
         jobs = []
         for i in range(6):  # a fresh connection each: uploads land on either worker
             with server.client(writer) as c:
-                reply = c.post("/v1/documents", files={"file": (f"note{i}.md", f"# Note {i}\n\nThe code word is "
-                                                                               f"zebra{i}.\n".encode())})
+                reply = c.post(
+                    "/v1/documents",
+                    files={"file": (f"note{i}.md", f"# Note {i}\n\nThe code word is zebra{i}.\n".encode())},
+                )
                 assert reply.status_code == 202, reply.text
                 jobs.append(reply.json()["job_id"])
         with server.client(writer) as c:
             finished = [server.wait_job(c, j) for j in jobs]
             assert len(c.get("/v1/documents").json()["documents"]) == 6
         # each job ran once, by the one runner: a second run would have found the file unchanged
-        assert [(j["status"], j["result"]["ingested"], j["result"]["unchanged"]) for j in finished] == [("done", 1, 0)] * 6
+        assert [(j["status"], j["result"]["ingested"], j["result"]["unchanged"]) for j in finished] == [
+            ("done", 1, 0)
+        ] * 6
         for i in range(6):  # every worker sees every document
             with server.client(writer) as c:
                 hits = c.post("/v1/search", json={"query": f"zebra{i}", "k": 1, "mode": "bm25"}).json()["results"]
@@ -109,7 +113,9 @@ def _connections_by_worker(server: LiveServer) -> dict[int, int]:
     out = {}
     for pid in _workers(server.proc.pid):
         fds = Path(f"/proc/{pid}/fd")
-        held = [fd for fd in fds.iterdir() if fd.exists() and os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes]
+        held = [
+            fd for fd in fds.iterdir() if fd.exists() and os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes
+        ]
         out[pid] = len(held)
     return out
 

@@ -9,7 +9,14 @@ from ragwright.store.bm25 import SparseBM25, decode_counts, encode_counts
 
 def test_analyzer_is_lucene_like():
     a = Analyzer()
-    assert a.terms("The cell's membranes are RUNNING; covid-19 isn't") == ["cell", "membran", "run", "covid", "19", "isn't"]
+    assert a.terms("The cell's membranes are RUNNING; covid-19 isn't") == [
+        "cell",
+        "membran",
+        "run",
+        "covid",
+        "19",
+        "isn't",
+    ]
 
 
 def test_counts_round_trip():

@@ -33,7 +33,7 @@ def test_not_a_database(tmp_path):
 
 
 def test_keyword_search_takes_any_text(workspace):
-    workspace.ingest_records([TextRecord(id="a", text="Quotes \" and stars * and NEAR( parentheses")])
+    workspace.ingest_records([TextRecord(id="a", text='Quotes " and stars * and NEAR( parentheses')])
     hits = workspace.store.keyword_search('"unbalanced AND (NEAR *', 5)
     assert [c for c, _ in hits] == ["a#0"]
     assert hits[0][1] == pytest.approx(workspace.store.keyword_search("near", 5)[0][1])
@@ -43,8 +43,9 @@ def test_keyword_search_takes_any_text(workspace):
 
 def test_deleted_text_is_gone_from_the_file(workspace, tmp_path):
     secret = "zanzibar-wolfram-7731"
-    workspace.ingest_records([TextRecord(id="s", text=f"The launch code is {secret}."),
-                              TextRecord(id="k", text="Keep this one.")])
+    workspace.ingest_records(
+        [TextRecord(id="s", text=f"The launch code is {secret}."), TextRecord(id="k", text="Keep this one.")]
+    )
     workspace.delete("s")
     workspace.close()
     db = workspace.settings.db_path
@@ -54,10 +55,12 @@ def test_deleted_text_is_gone_from_the_file(workspace, tmp_path):
 
 
 def test_filters(workspace):
-    workspace.ingest_records([
-        TextRecord(id="a", text="Solar panels on the roof.", metadata={"team": "facilities"}, source="/docs/a.md"),
-        TextRecord(id="b", text="Solar panels in the budget.", metadata={"team": "finance"}, source="/docs/b.txt"),
-    ])
+    workspace.ingest_records(
+        [
+            TextRecord(id="a", text="Solar panels on the roof.", metadata={"team": "facilities"}, source="/docs/a.md"),
+            TextRecord(id="b", text="Solar panels in the budget.", metadata={"team": "finance"}, source="/docs/b.txt"),
+        ]
+    )
     store = workspace.store
     vec = workspace.embedder.embed(["solar panels"])[0]
     assert [c for c, _ in store.keyword_search("solar", 5, {"metadata.team": "finance"})] == ["b#0"]

@@ -70,4 +70,4 @@ def test_top_k_is_exact_whatever_the_scores(n, k):
     for scores in (rng.standard_normal(n).astype(np.float32), np.round(rng.random(n), 2).astype(np.float32), step):
         top = top_k(scores, k)
         assert len(top) == min(k, n) and len(set(top.tolist())) == len(top)
-        assert np.array_equal(np.sort(scores[top]), np.sort(scores)[::-1][:min(k, n)][::-1])
+        assert np.array_equal(np.sort(scores[top]), np.sort(scores)[::-1][: min(k, n)][::-1])

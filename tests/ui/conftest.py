@@ -36,8 +36,11 @@ def browser():
         _missing(f"{CHROMIUM} not found (Debian: apt-get install chromium)")
     with sync_playwright() as pw:
         # --no-sandbox: Chromium refuses to start as root otherwise
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                      args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        )
         yield chromium
         chromium.close()
 

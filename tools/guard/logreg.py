@@ -43,8 +43,13 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.multiply(a, b).sum())
 
 
-def lbfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray,
-          memory: int = 10, iters: int = 300, tol: float = 1e-7) -> np.ndarray:
+def lbfgs(
+    fg: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    x: np.ndarray,
+    memory: int = 10,
+    iters: int = 300,
+    tol: float = 1e-7,
+) -> np.ndarray:
     """Minimal L-BFGS with Armijo backtracking: enough for a smooth, strongly convex loss."""
     f, g = fg(x)
     hist: list[tuple[np.ndarray, np.ndarray, float]] = []

@@ -30,8 +30,28 @@ from . import TRAINING_DATA
 TEMPLATES = TRAINING_DATA / "ner_templates.txt"
 SYNTHETIC = TRAINING_DATA / "ner_synthetic.jsonl"
 PER_TEMPLATE = 5
-LOCALES = ("en_US", "en_GB", "en_AU", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "sv_SE", "pl_PL", "hu_HU",
-           "cs_CZ", "fi_FI", "no_NO", "da_DK", "pt_PT", "tr_TR", "el_GR", "is_IS", "et_EE")
+LOCALES = (
+    "en_US",
+    "en_GB",
+    "en_AU",
+    "de_DE",
+    "fr_FR",
+    "es_ES",
+    "it_IT",
+    "nl_NL",
+    "sv_SE",
+    "pl_PL",
+    "hu_HU",
+    "cs_CZ",
+    "fi_FI",
+    "no_NO",
+    "da_DK",
+    "pt_PT",
+    "tr_TR",
+    "el_GR",
+    "is_IS",
+    "et_EE",
+)
 _SUFFIXES = ("ly", "io", "ify", "era", "ex", "ia", "hub", "base", "works", "labs", "", "")
 _KINDS = ("Inc", "Ltd", "Group", "Labs", "Systems", "Solutions", "Global", "Technologies")
 _SLOT = re.compile(r"\{(\w+)\}")
@@ -40,6 +60,7 @@ Span = tuple[int, int, str]
 
 def _fillers(fake: Any, rng: random.Random) -> dict[str, tuple[Callable[[], str], str | None]]:
     """Slot name -> (value maker, label); a town is now and then written in capitals, as in forms."""
+
     def city() -> str:
         name = fake.city()
         return name.upper() if rng.random() < 0.15 else name
@@ -49,23 +70,36 @@ def _fillers(fake: Any, rng: random.Random) -> dict[str, tuple[Callable[[], str]
         name = words[0] + (words[1] if len(words) > 1 and rng.random() < 0.6 else rng.choice(_SUFFIXES))
         return name if rng.random() < 0.8 else f"{name} {rng.choice(_KINDS)}"
 
-    return {"PERSON": (lambda: f"{fake.first_name()} {fake.last_name()}", "PERSON"),
-            "FIRST": (fake.first_name, "PERSON"), "LAST": (fake.last_name, "PERSON"),
-            "first": (lambda: fake.first_name().lower(), "PERSON"), "last": (lambda: fake.last_name().lower(), "PERSON"),
-            "ORG": (fake.company, "ORGANIZATION"), "lower_org": (lambda: fake.company().lower(), "ORGANIZATION"),
-            "CITY": (city, "LOCATION"), "lower_city": (lambda: fake.city().lower(), "LOCATION"),
-            "COUNTRY": (fake.country, "LOCATION"), "ADDRESS": (fake.street_address, "STREET_ADDRESS"),
-            "BRAND": (brand, "ORGANIZATION"), "brand": (lambda: brand().lower(), "ORGANIZATION"), "TITLE": (fake.job, None)}
+    return {
+        "PERSON": (lambda: f"{fake.first_name()} {fake.last_name()}", "PERSON"),
+        "FIRST": (fake.first_name, "PERSON"),
+        "LAST": (fake.last_name, "PERSON"),
+        "first": (lambda: fake.first_name().lower(), "PERSON"),
+        "last": (lambda: fake.last_name().lower(), "PERSON"),
+        "ORG": (fake.company, "ORGANIZATION"),
+        "lower_org": (lambda: fake.company().lower(), "ORGANIZATION"),
+        "CITY": (city, "LOCATION"),
+        "lower_city": (lambda: fake.city().lower(), "LOCATION"),
+        "COUNTRY": (fake.country, "LOCATION"),
+        "ADDRESS": (fake.street_address, "STREET_ADDRESS"),
+        "BRAND": (brand, "ORGANIZATION"),
+        "brand": (lambda: brand().lower(), "ORGANIZATION"),
+        "TITLE": (fake.job, None),
+    }
 
 
 def read_patterns(path: Path = TEMPLATES) -> list[str]:
     """The sentence patterns of a templates file: one a line, "#" lines skipped, "\\n" a line break."""
-    return [line.strip().replace("\\n", "\n") for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        line.strip().replace("\\n", "\n")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
-def synthetic_examples(per_template: int = PER_TEMPLATE, seed: int = 0,
-                       path: Path = TEMPLATES) -> list[tuple[str, list[Span]]]:
+def synthetic_examples(
+    per_template: int = PER_TEMPLATE, seed: int = 0, path: Path = TEMPLATES
+) -> list[tuple[str, list[Span]]]:
     """(text, [(start, end, label)]) pairs: each pattern filled `per_template` times, each time
     from a locale drawn at random (English ones twice as likely)."""
     from faker import Faker  # a training-only dependency
@@ -84,7 +118,7 @@ def synthetic_examples(per_template: int = PER_TEMPLATE, seed: int = 0,
             for m in _SLOT.finditer(pattern):
                 make, label = fill[m.group(1)]
                 value = " ".join(make().split())
-                text += pattern[pos:m.start()]
+                text += pattern[pos : m.start()]
                 if label:
                     spans.append((len(text), len(text) + len(value), label))
                 text += value
@@ -104,8 +138,13 @@ def main() -> int:
     rows = synthetic_examples()
     with SYNTHETIC.open("w", encoding="utf-8") as fh:
         for text, spans in rows:
-            fh.write(json.dumps({"text": text, "spans": [{"start": a, "end": b, "label": lab} for a, b, lab in spans]},
-                                ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"text": text, "spans": [{"start": a, "end": b, "label": lab} for a, b, lab in spans]},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     print(f"{len(rows)} sentences -> {SYNTHETIC}", file=sys.stderr)
     return 0
 

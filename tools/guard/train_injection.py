@@ -111,8 +111,9 @@ def with_rules(p: np.ndarray, texts: Sequence[str]) -> np.ndarray:
     return np.where(fired, np.maximum(p, RULE_SCORE), p)
 
 
-def train(texts: Sequence[str], y: np.ndarray, feats: Features, C: float = C_DEFAULT,
-          negatives: Sequence[str] = ()) -> Scorer:
+def train(
+    texts: Sequence[str], y: np.ndarray, feats: Features, C: float = C_DEFAULT, negatives: Sequence[str] = ()
+) -> Scorer:
     """Multiple-instance logistic regression, two rounds.
 
     Round 1: every benign text and each of its sentences is a negative; every injection is a
@@ -123,7 +124,7 @@ def train(texts: Sequence[str], y: np.ndarray, feats: Features, C: float = C_DEF
     base_t: list[str] = []
     base_y: list[int] = []
     for t, label in [*zip(texts, y.tolist()), *((n, 0) for n in negatives)]:
-        for p in (dict.fromkeys([t, *text_parts(t, feats.cfg)]) if label == 0 else [t]):
+        for p in dict.fromkeys([t, *text_parts(t, feats.cfg)]) if label == 0 else [t]:
             base_t.append(p)
             base_y.append(label)
     w, b = fit_nb_lr(Sparse.build([feats(t) for t in base_t]), np.array(base_y), C, feats.cfg.dim)
@@ -177,11 +178,19 @@ class CVResult:
         return [(with_rules(s, t) if rules else s, lab) for s, lab, t in self.retrieved]
 
 
-def cross_validate(texts: Sequence[str], y: np.ndarray, feats: Features, C: float = C_DEFAULT,
-                   passages: Sequence[str] = (), questions: Sequence[str] = (),
-                   folds: int = 5, repeats: int = 5, seed: int = SEED,
-                   on_fold: Callable[[Scorer, np.ndarray], None] | None = None,
-                   train_on: Sequence[str] = ("passages", "questions")) -> CVResult:
+def cross_validate(
+    texts: Sequence[str],
+    y: np.ndarray,
+    feats: Features,
+    C: float = C_DEFAULT,
+    passages: Sequence[str] = (),
+    questions: Sequence[str] = (),
+    folds: int = 5,
+    repeats: int = 5,
+    seed: int = SEED,
+    on_fold: Callable[[Scorer, np.ndarray], None] | None = None,
+    train_on: Sequence[str] = ("passages", "questions"),
+) -> CVResult:
     """Repeated stratified k-fold on the train texts; the hand-written negatives are split into
     the same number of folds, so neither a scored text nor a scored passage was trained on.
     `on_fold(scorer, test_indices)` lets a caller score its own texts with each fold's model;
@@ -201,8 +210,9 @@ def cross_validate(texts: Sequence[str], y: np.ndarray, feats: Features, C: floa
         r_texts: list[str] = []
         for f in range(folds):
             tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-            negs = [p for p, k in zip(passages, p_fold) if k != f and "passages" in train_on] + \
-                [q for q, k in zip(questions, q_fold) if k != f and "questions" in train_on]
+            negs = [p for p, k in zip(passages, p_fold) if k != f and "passages" in train_on] + [
+                q for q, k in zip(questions, q_fold) if k != f and "questions" in train_on
+            ]
             scorer = train([texts[i] for i in tr.tolist()], y[tr], feats, C, negs)
             user[r, te] = scorer([texts[i] for i in te.tolist()])
             if on_fold is not None:
@@ -227,13 +237,19 @@ def metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     rec = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     tnr = float(((pred == 0) & (y == 0)).sum() / max((y == 0).sum(), 1))
-    return {"accuracy": float((pred == y).mean()), "precision": prec, "recall": rec, "f1": f1,
-            "false_positive_rate": 1.0 - tnr}
+    return {
+        "accuracy": float((pred == y).mean()),
+        "precision": prec,
+        "recall": rec,
+        "f1": f1,
+        "false_positive_rate": 1.0 - tnr,
+    }
 
 
 def summary(values: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    return {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
-            for k, v in values.items()}
+    return {
+        k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0} for k, v in values.items()
+    }
 
 
 def fold_metrics(y: np.ndarray, scores: np.ndarray, assign: np.ndarray, thr: float) -> dict[str, dict[str, float]]:
@@ -302,8 +318,12 @@ def save(scorer: Scorer, meta: dict[str, Any], npz: Path = WEIGHTS_NPZ, meta_pat
     npz.parent.mkdir(parents=True, exist_ok=True)
     with npz.open("wb") as fh:  # a file handle: np.savez_compressed would append ".npz" to a path
         np.savez_compressed(fh, index=nz.astype(np.int32), value=m.w[nz].astype(np.float32), bias=np.float64(m.b))
-    meta = {**meta, "features": m.cfg.to_json(), "nonzero_weights": int(nz.size),
-            "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest()}
+    meta = {
+        **meta,
+        "features": m.cfg.to_json(),
+        "nonzero_weights": int(nz.size),
+        "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
+    }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
@@ -322,19 +342,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     feats = Features(FeatureConfig())
     cv = evaluate(cross_validate(texts, y, feats, args.C, passages, questions, args.folds, args.repeats, SEED))
     scorer = train(texts, y, feats, args.C, passages + questions)
-    meta = {"model": "multiple-instance logistic regression on hashed in-word char 1-6-grams and word 1-2-grams",
-            "C": args.C, "thresholds": cv.pop("thresholds"), "rule_score": RULE_SCORE,
-            "cv": {"folds": args.folds, "repeats": args.repeats, "seed": SEED, **cv},
-            "train": {"path": args.data.name, "texts": len(texts), "positives": int(y.sum()),
-                      "sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(),
-                      "negatives": {"path": args.negatives.name, "passages": len(passages), "questions": len(questions),
-                                    "sha256": hashlib.sha256(args.negatives.read_bytes()).hexdigest()}}}
+    meta = {
+        "model": "multiple-instance logistic regression on hashed in-word char 1-6-grams and word 1-2-grams",
+        "C": args.C,
+        "thresholds": cv.pop("thresholds"),
+        "rule_score": RULE_SCORE,
+        "cv": {"folds": args.folds, "repeats": args.repeats, "seed": SEED, **cv},
+        "train": {
+            "path": args.data.name,
+            "texts": len(texts),
+            "positives": int(y.sum()),
+            "sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(),
+            "negatives": {
+                "path": args.negatives.name,
+                "passages": len(passages),
+                "questions": len(questions),
+                "sha256": hashlib.sha256(args.negatives.read_bytes()).hexdigest(),
+            },
+        },
+    }
     save(scorer, meta, args.out / WEIGHTS_NPZ.name, args.out / WEIGHTS_JSON.name)
     for src in ("user", "retrieved"):
         for name, m in cv[src].items():
             a = m["accuracy"]
-            print(f"CV {args.repeats}x{args.folds} {src:9} {name:10}: accuracy {a['mean']:.4f} ± {a['sd']:.4f} "
-                  f"(threshold {meta['thresholds'][src][name]})", file=sys.stderr)
+            print(
+                f"CV {args.repeats}x{args.folds} {src:9} {name:10}: accuracy {a['mean']:.4f} ± {a['sd']:.4f} "
+                f"(threshold {meta['thresholds'][src][name]})",
+                file=sys.stderr,
+            )
     print(f"wrote {args.out / WEIGHTS_NPZ.name} and {WEIGHTS_JSON.name}", file=sys.stderr)
     return 0
 

@@ -70,8 +70,12 @@ def template_folds(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0) ->
     folds = []
     for i in range(k):
         held = set(templates[i::k])
-        folds.append(([j for j, r in enumerate(rows) if r["template_id"] not in held],
-                      [j for j, r in enumerate(rows) if r["template_id"] in held]))
+        folds.append(
+            (
+                [j for j, r in enumerate(rows) if r["template_id"] not in held],
+                [j for j, r in enumerate(rows) if r["template_id"] in held],
+            )
+        )
     return folds
 
 
@@ -105,19 +109,32 @@ def new_tagger(vectors: WordVectors | None = None) -> NameTagger:
 def encode(tagger: NameTagger, examples: Sequence[tuple[str, Sequence[Span]]]) -> list[Encoded]:
     """Training examples, computed once and reusable across folds: (features, gold tags, vectors)."""
     inputs = tagger.inputs([text for text, _ in examples])
-    return [(hashed, [tagger.tags.index(t) for t in spans_to_bio(tokens, spans)], vectors, breaks)
-            for (tokens, hashed, vectors, breaks), (_, spans) in zip(inputs, examples)]
+    return [
+        (hashed, [tagger.tags.index(t) for t in spans_to_bio(tokens, spans)], vectors, breaks)
+        for (tokens, hashed, vectors, breaks), (_, spans) in zip(inputs, examples)
+    ]
 
 
-def train(examples: Sequence[tuple[str, Sequence[Span]]], epochs: int = 12, dropout: float = DROPOUT,
-          seed: int = 0, runs: int = 5) -> NameTagger:
+def train(
+    examples: Sequence[tuple[str, Sequence[Span]]],
+    epochs: int = 12,
+    dropout: float = DROPOUT,
+    seed: int = 0,
+    runs: int = 5,
+) -> NameTagger:
     """A new tagger fitted on (text, [(start, end, label)]) pairs (other labels dropped first)."""
     tagger = new_tagger()
     return fit(tagger, encode(tagger, examples), epochs, dropout, seed, runs)
 
 
-def fit(tagger: NameTagger, data: Sequence[Encoded], epochs: int = 12, dropout: float = DROPOUT, seed: int = 0,
-        runs: int = 5) -> NameTagger:
+def fit(
+    tagger: NameTagger,
+    data: Sequence[Encoded],
+    epochs: int = 12,
+    dropout: float = DROPOUT,
+    seed: int = 0,
+    runs: int = 5,
+) -> NameTagger:
     """Set the tagger's weights from encoded examples: the mean of `runs` averaged structured
     perceptrons, each with its own example order and feature dropout (one run's held-out name
     recall moves by +-2 points with the order; the mean of five is steadier and about 2 points
@@ -137,16 +154,19 @@ def fit(tagger: NameTagger, data: Sequence[Encoded], epochs: int = 12, dropout: 
     return tagger
 
 
-def _perceptron(tagger: NameTagger, data: Sequence[Encoded], epochs: int, dropout: float,
-                seed: int) -> tuple[dict[int, int], np.ndarray, np.ndarray, np.ndarray]:
+def _perceptron(
+    tagger: NameTagger, data: Sequence[Encoded], epochs: int, dropout: float, seed: int
+) -> tuple[dict[int, int], np.ndarray, np.ndarray, np.ndarray]:
     data = [x for x in data if x[1]]
     index: dict[int, int] = {}
     for hashed, _, _, _ in data:
         for f in hashed:
             for h in f:
                 index.setdefault(h, len(index))
-    ids = [([np.fromiter((index[h] for h in f), dtype=np.int64) for f in hashed], gold, vec, breaks)
-           for hashed, gold, vec, breaks in data]
+    ids = [
+        ([np.fromiter((index[h] for h in f), dtype=np.int64) for f in hashed], gold, vec, breaks)
+        for hashed, gold, vec, breaks in data
+    ]
     t = len(tagger.tags)
     w, w_acc = np.zeros((len(index), t)), np.zeros((len(index), t))
     d, d_acc = np.zeros((WordVectors.DIM, t)), np.zeros((WordVectors.DIM, t))
@@ -181,8 +201,12 @@ def _perceptron(tagger: NameTagger, data: Sequence[Encoded], epochs: int, dropou
     avg = w - w_acc / step
     keep = np.abs(avg).max(axis=1) > 1e-3
     hashes = np.fromiter(index.keys(), dtype=np.int64)[keep]
-    return ({int(h): i for i, h in enumerate(hashes)}, avg[keep].astype(np.float32),
-            (d - d_acc / step).astype(np.float32), (tr - tr_acc / step).astype(np.float32))
+    return (
+        {int(h): i for i, h in enumerate(hashes)},
+        avg[keep].astype(np.float32),
+        (d - d_acc / step).astype(np.float32),
+        (tr - tr_acc / step).astype(np.float32),
+    )
 
 
 def save(tagger: NameTagger, folder: Path = DATA_DIR, meta: dict[str, object] | None = None) -> None:
@@ -190,11 +214,22 @@ def save(tagger: NameTagger, folder: Path = DATA_DIR, meta: dict[str, object] | 
     folder.mkdir(parents=True, exist_ok=True)
     hashes = np.fromiter(tagger.rows.keys(), dtype=np.int64, count=len(tagger.rows))
     order = np.fromiter(tagger.rows.values(), dtype=np.int64, count=len(tagger.rows))
-    np.savez_compressed(folder / WEIGHTS_FILE, hashes=hashes, weights=tagger.weights[order].astype(np.float16),
-                        dense=tagger.dense, trans=tagger.trans)
-    info = {"labels": list(tagger.labels), "tags": tagger.tags, "feature_version": FEATURE_VERSION,
-            "vector_layer": WordVectors.LAYER, "features": len(tagger.rows), **(meta or {}),
-            "countries": sorted(tagger.countries)}
+    np.savez_compressed(
+        folder / WEIGHTS_FILE,
+        hashes=hashes,
+        weights=tagger.weights[order].astype(np.float16),
+        dense=tagger.dense,
+        trans=tagger.trans,
+    )
+    info = {
+        "labels": list(tagger.labels),
+        "tags": tagger.tags,
+        "feature_version": FEATURE_VERSION,
+        "vector_layer": WordVectors.LAYER,
+        "features": len(tagger.rows),
+        **(meta or {}),
+        "countries": sorted(tagger.countries),
+    }
     (folder / META_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -230,8 +265,13 @@ class Counts:
         fn = sum(self.fn[x] for x in labels)
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
-        return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
-                "support": tp + fn, "predicted": tp + fp}
+        return {
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
+            "support": tp + fn,
+            "predicted": tp + fp,
+        }
 
 
 def token_labels(text: str, spans: Iterable[Span]) -> list[str]:
@@ -266,9 +306,13 @@ def places_in_addresses(gold: Sequence[Span], pred: Iterable[Span]) -> int:
     country lines that the detector reports as LOCATION (see ner.split_address) where the data set
     marks the whole address as one span. They count as false names in every precision figure;
     this number says how many of those there are."""
-    return sum(1 for a, b, lab in pred if lab == "LOCATION"
-               and not any(g[2] == lab and g[0] < b and a < g[1] for g in gold)
-               and any(g[2] == "STREET_ADDRESS" and g[0] <= a and b <= g[1] for g in gold))
+    return sum(
+        1
+        for a, b, lab in pred
+        if lab == "LOCATION"
+        and not any(g[2] == lab and g[0] < b and a < g[1] for g in gold)
+        and any(g[2] == "STREET_ADDRESS" and g[0] <= a and b <= g[1] for g in gold)
+    )
 
 
 def untyped(spans: Iterable[Span], labels: Iterable[str] = NAMES, as_label: str = "NAME") -> list[Span]:
@@ -312,9 +356,16 @@ class CrossValidation:
         return out
 
 
-def crossvalidate(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0, epochs: int = 12, runs: int = 5,
-                  detector: PiiDetector | None = None, log: Any = None,
-                  extra: Sequence[tuple[str, Sequence[Span]]] | None = None) -> CrossValidation:
+def crossvalidate(
+    rows: Sequence[dict[str, Any]],
+    k: int = 5,
+    seed: int = 0,
+    epochs: int = 12,
+    runs: int = 5,
+    detector: PiiDetector | None = None,
+    log: Any = None,
+    extra: Sequence[tuple[str, Sequence[Span]]] | None = None,
+) -> CrossValidation:
     """Train the tagger on k-1 folds of templates (plus `extra` sentences, by default the shipped
     synthetic ones, never scored), scan the held-out texts with the whole detector (patterns +
     tagger + overlap resolution), and add up the counts over the folds."""
@@ -327,7 +378,9 @@ def crossvalidate(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0, epo
     strict, overlap, words = Counts(), Counts(), Counts()
     seconds, texts, in_addresses = 0.0, 0, 0
     for n, (train, test) in enumerate(template_folds(rows, k, seed)):
-        detector.tagger = fit(new_tagger(encoder.vectors), [encoded[i] for i in train] + added, epochs, seed=seed, runs=runs)
+        detector.tagger = fit(
+            new_tagger(encoder.vectors), [encoded[i] for i in train] + added, epochs, seed=seed, runs=runs
+        )
         detector.warm_up()
         for i in test:
             t0 = time.perf_counter()
@@ -364,17 +417,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(cv.table([*STRUCTURED, *NAMES, "STREET_ADDRESS"]), indent=2), file=sys.stderr)
     t0 = time.perf_counter()
     synthetic = load_synthetic()
-    tagger = train([(r["text"], gold_spans(r, NER_LABELS)) for r in rows] + synthetic, epochs=args.epochs, runs=args.runs)
+    tagger = train(
+        [(r["text"], gold_spans(r, NER_LABELS)) for r in rows] + synthetic, epochs=args.epochs, runs=args.runs
+    )
     digest = hashlib.sha256(args.data.read_bytes()).hexdigest()
-    save(tagger, args.out, meta={
-        "trained_on": {"file": args.data.name, "sha256": digest, "texts": len(rows),
-                       "templates": len({r["template_id"] for r in rows})},
-        "synthetic": {"file": SYNTHETIC.name, "sha256": hashlib.sha256(SYNTHETIC.read_bytes()).hexdigest(),
-                      "texts": len(synthetic)},
-        "epochs": args.epochs, "runs": args.runs, "dropout": DROPOUT, "label_map": DATASET_LABELS,
-        "note": "averaged structured perceptron; weights keyed by blake2b-64 feature hashes"})
-    print(f"trained on {len(rows)} texts in {time.perf_counter() - t0:.1f} s; "
-          f"{len(tagger.rows)} features -> {args.out}", file=sys.stderr)
+    save(
+        tagger,
+        args.out,
+        meta={
+            "trained_on": {
+                "file": args.data.name,
+                "sha256": digest,
+                "texts": len(rows),
+                "templates": len({r["template_id"] for r in rows}),
+            },
+            "synthetic": {
+                "file": SYNTHETIC.name,
+                "sha256": hashlib.sha256(SYNTHETIC.read_bytes()).hexdigest(),
+                "texts": len(synthetic),
+            },
+            "epochs": args.epochs,
+            "runs": args.runs,
+            "dropout": DROPOUT,
+            "label_map": DATASET_LABELS,
+            "note": "averaged structured perceptron; weights keyed by blake2b-64 feature hashes",
+        },
+    )
+    print(
+        f"trained on {len(rows)} texts in {time.perf_counter() - t0:.1f} s; {len(tagger.rows)} features -> {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

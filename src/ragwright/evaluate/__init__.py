@@ -9,6 +9,21 @@ from .metrics import MEASURES, evaluate, query_measures
 from .retrieval import document_run, evaluate_retrieval
 from .runs import EvalRun
 
-__all__ = ["ANSWER_MEASURES", "MEASURES", "BeirDataset", "DatasetError", "EvalRun", "GoldAnswers", "Judge", "Verdict",
-           "document_run", "evaluate", "evaluate_answers", "evaluate_retrieval", "find_gold", "load_beir", "load_gold",
-           "query_measures"]
+__all__ = [
+    "ANSWER_MEASURES",
+    "MEASURES",
+    "BeirDataset",
+    "DatasetError",
+    "EvalRun",
+    "GoldAnswers",
+    "Judge",
+    "Verdict",
+    "document_run",
+    "evaluate",
+    "evaluate_answers",
+    "evaluate_retrieval",
+    "find_gold",
+    "load_beir",
+    "load_gold",
+    "query_measures",
+]

@@ -30,21 +30,35 @@ from .judge import Judge, Verdict
 from .labels import GoldAnswers
 from .runs import EvalRun, aggregate
 
-ANSWER_MEASURES = ("citation_precision", "citation_recall", "faithfulness", "correctness", "answer_similarity",
-                   "abstention")
+ANSWER_MEASURES = (
+    "citation_precision",
+    "citation_recall",
+    "faithfulness",
+    "correctness",
+    "answer_similarity",
+    "abstention",
+)
 SUPPORT_CONTAINMENT = 0.75
 _LABEL_HINTS = {
     ("CONTRADICT", "SUPPORT"): "SUPPORT: the answer says the evidence supports the claim. "
-                               "CONTRADICT: the answer says the evidence contradicts the claim.",
+    "CONTRADICT: the answer says the evidence contradicts the claim.",
     ("maybe", "no", "yes"): "yes / no: the answer clearly says so. maybe: the answer is undecided or mixed.",
 }
 _analyzer: Analyzer | None = None
 
 
-def evaluate_answers(dataset: BeirDataset, ask: Callable[[str], Answer], embedder: Embedder, *, pipeline: str,
-                     judge: Judge | None = None, gold: GoldAnswers | None = None,
-                     config: dict[str, Any] | None = None,
-                     limit: int | None = None, progress: Callable[[int, str], None] | None = None) -> EvalRun:
+def evaluate_answers(
+    dataset: BeirDataset,
+    ask: Callable[[str], Answer],
+    embedder: Embedder,
+    *,
+    pipeline: str,
+    judge: Judge | None = None,
+    gold: GoldAnswers | None = None,
+    config: dict[str, Any] | None = None,
+    limit: int | None = None,
+    progress: Callable[[int, str], None] | None = None,
+) -> EvalRun:
     started = time.perf_counter()
     gold = gold or GoldAnswers()
     qids = list(dataset.qrels)[: limit or None]
@@ -61,16 +75,34 @@ def evaluate_answers(dataset: BeirDataset, ask: Callable[[str], Answer], embedde
     _correctness(qids, dataset, answers, judge, gold, scores, missing)
     _similarity(qids, answers, embedder, gold, scores, missing)
     metrics, coverage = aggregate(scores, missing, ANSWER_MEASURES)
-    cases = {q: {"query": dataset.queries[q], "answer": answers[q].answer, "abstained": answers[q].abstained,
-                 "cited": list(dict.fromkeys(c.doc_id for c in answers[q].citations)),
-                 "relevant": dict(dataset.qrels[q]), "gold": gold.labels.get(q),
-                 "verdict": scores[q].pop("_verdict", None),
-                 "unmeasured": missing[q]} for q in qids}
+    cases = {
+        q: {
+            "query": dataset.queries[q],
+            "answer": answers[q].answer,
+            "abstained": answers[q].abstained,
+            "cited": list(dict.fromkeys(c.doc_id for c in answers[q].citations)),
+            "relevant": dict(dataset.qrels[q]),
+            "gold": gold.labels.get(q),
+            "verdict": scores[q].pop("_verdict", None),
+            "unmeasured": missing[q],
+        }
+        for q in qids
+    }
     cfg = dict(config or {})
     cfg["judge"] = judge.identity if judge else None
-    return EvalRun(kind="answers", dataset=dataset.name, split=dataset.split, pipeline=pipeline,
-                   dataset_hash=dataset.fingerprint(), metrics=metrics, per_query=scores, config=cfg,
-                   seconds=round(time.perf_counter() - started, 3), coverage=coverage, cases=cases)
+    return EvalRun(
+        kind="answers",
+        dataset=dataset.name,
+        split=dataset.split,
+        pipeline=pipeline,
+        dataset_hash=dataset.fingerprint(),
+        metrics=metrics,
+        per_query=scores,
+        config=cfg,
+        seconds=round(time.perf_counter() - started, 3),
+        coverage=coverage,
+        cases=cases,
+    )
 
 
 def _citations(answer: Answer, relevance: dict[str, int], score: dict[str, Any], missing: dict[str, str]) -> None:
@@ -109,8 +141,13 @@ def contained(sentence: str, passage: str) -> float:
     return len(words & set(_analyzer.terms(passage))) / len(words) if words else 1.0
 
 
-def _faithfulness(qids: Sequence[str], answers: dict[str, Answer], judge: Judge | None,
-                  scores: dict[str, dict[str, Any]], missing: dict[str, dict[str, str]]) -> None:
+def _faithfulness(
+    qids: Sequence[str],
+    answers: dict[str, Answer],
+    judge: Judge | None,
+    scores: dict[str, dict[str, Any]],
+    missing: dict[str, dict[str, str]],
+) -> None:
     prompts: list[str] = []
     owners: list[str] = []  # the case each prompt checks a sentence of
     claims = {q: _claims(answers[q]) for q in qids}
@@ -144,13 +181,22 @@ def _faithfulness(qids: Sequence[str], answers: dict[str, Answer], judge: Judge 
 
 
 def _support_prompt(sentence: str, source: str) -> str:
-    return (f"Source passages:\n{source}\n\nStatement: {sentence}\n\n"
-            "Is every fact in the statement stated in, or directly implied by, the source passages? "
-            'Reply with JSON: {"supported": true} or {"supported": false}')
+    return (
+        f"Source passages:\n{source}\n\nStatement: {sentence}\n\n"
+        "Is every fact in the statement stated in, or directly implied by, the source passages? "
+        'Reply with JSON: {"supported": true} or {"supported": false}'
+    )
 
 
-def _correctness(qids: Sequence[str], dataset: BeirDataset, answers: dict[str, Answer], judge: Judge | None,
-                 gold: GoldAnswers, scores: dict[str, dict[str, Any]], missing: dict[str, dict[str, str]]) -> None:
+def _correctness(
+    qids: Sequence[str],
+    dataset: BeirDataset,
+    answers: dict[str, Answer],
+    judge: Judge | None,
+    gold: GoldAnswers,
+    scores: dict[str, dict[str, Any]],
+    missing: dict[str, dict[str, str]],
+) -> None:
     asked: list[str] = []
     for q in qids:
         if q not in gold.labels:
@@ -164,9 +210,12 @@ def _correctness(qids: Sequence[str], dataset: BeirDataset, answers: dict[str, A
     if not asked or judge is None:
         return
     hint = _LABEL_HINTS.get(tuple(sorted(gold.choices)), "")
-    prompts = [f"Question or claim: {dataset.queries[q]}\nAnswer: {strip_markers(answers[q].answer)}\n\n"
-               f"Which label does this answer give? Labels: {', '.join(gold.choices)}. {hint}\n"
-               'Reply with JSON: {"label": "<one label>"}' for q in asked]
+    prompts = [
+        f"Question or claim: {dataset.queries[q]}\nAnswer: {strip_markers(answers[q].answer)}\n\n"
+        f"Which label does this answer give? Labels: {', '.join(gold.choices)}. {hint}\n"
+        'Reply with JSON: {"label": "<one label>"}'
+        for q in asked
+    ]
     for q, verdict in zip(asked, judge.ask_json(prompts, "label", gold.choices), strict=True):
         if verdict.ok:
             scores[q]["correctness"] = 1.0 if verdict.value == gold.labels[q] else 0.0
@@ -175,8 +224,14 @@ def _correctness(qids: Sequence[str], dataset: BeirDataset, answers: dict[str, A
             missing[q]["correctness"] = verdict.reason
 
 
-def _similarity(qids: Sequence[str], answers: dict[str, Answer], embedder: Embedder, gold: GoldAnswers,
-                scores: dict[str, dict[str, Any]], missing: dict[str, dict[str, str]]) -> None:
+def _similarity(
+    qids: Sequence[str],
+    answers: dict[str, Answer],
+    embedder: Embedder,
+    gold: GoldAnswers,
+    scores: dict[str, dict[str, Any]],
+    missing: dict[str, dict[str, str]],
+) -> None:
     pairs = []
     for q in qids:
         if q not in gold.references:

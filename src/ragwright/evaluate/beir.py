@@ -57,8 +57,9 @@ def load_beir(path: Path, split: str = "test") -> BeirDataset:
     qrels_path = path / "qrels" / f"{split}.tsv"
     for needed in (path / "corpus.jsonl", qrels_path):
         if not needed.is_file():
-            raise DatasetError(f"{needed} not found: a BEIR folder holds corpus.jsonl, queries.jsonl and "
-                               "qrels/<split>.tsv")
+            raise DatasetError(
+                f"{needed} not found: a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
+            )
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):

@@ -61,8 +61,11 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any], *, top: int = 10, permuta
     metrics = [m for m in a.get("metrics", {}) if m in b.get("metrics", {})]
     deltas = []
     for m in metrics:
-        pairs = [(a["per_query"][q][m], b["per_query"][q][m]) for q in a.get("per_query", {})
-                 if m in a["per_query"][q] and m in b.get("per_query", {}).get(q, {})]
+        pairs = [
+            (a["per_query"][q][m], b["per_query"][q][m])
+            for q in a.get("per_query", {})
+            if m in a["per_query"][q] and m in b.get("per_query", {}).get(q, {})
+        ]
         diffs = np.array([y - x for x, y in pairs], dtype=np.float64)
         va, vb = a["metrics"][m], b["metrics"][m]
         delta = round(vb - va, 6) if va is not None and vb is not None else None
@@ -73,11 +76,19 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any], *, top: int = 10, permuta
         other = b.get("per_query", {}).get(q, {})
         if primary in values and primary in other and other[primary] != values[primary]:
             query = (b.get("cases", {}).get(q) or a.get("cases", {}).get(q) or {}).get("query", "")
-            changed.append({"query_id": q, "query": query, "a": values[primary], "b": other[primary],
-                            "delta": round(other[primary] - values[primary], 6)})
+            changed.append(
+                {
+                    "query_id": q,
+                    "query": query,
+                    "a": values[primary],
+                    "b": other[primary],
+                    "delta": round(other[primary] - values[primary], 6),
+                }
+            )
     changed.sort(key=lambda c: (-abs(c["delta"]), c["query_id"]))
-    return Comparison(a["run_id"], b["run_id"], a.get("dataset_hash") == b.get("dataset_hash"), deltas, primary,
-                      changed[:top])
+    return Comparison(
+        a["run_id"], b["run_id"], a.get("dataset_hash") == b.get("dataset_hash"), deltas, primary, changed[:top]
+    )
 
 
 @dataclass(slots=True)
@@ -90,8 +101,9 @@ class GateCheck:
     note: str = ""
 
 
-def gate(baseline: dict[str, Any], candidate: dict[str, Any], max_drop: float,
-         metrics: list[str] | None = None) -> list[GateCheck]:
+def gate(
+    baseline: dict[str, Any], candidate: dict[str, Any], max_drop: float, metrics: list[str] | None = None
+) -> list[GateCheck]:
     """One check per measure: it fails when the candidate is more than `max_drop` (absolute) below
     the baseline, or when the baseline measured something the candidate could not."""
     names = metrics or list(baseline.get("metrics", {}))

@@ -39,8 +39,9 @@ class Verdict:
 
 
 class Judge:
-    def __init__(self, model: ChatModel, cache: KeyValueCache | None = None, *, concurrency: int = 4,
-                 max_tokens: int = 64) -> None:
+    def __init__(
+        self, model: ChatModel, cache: KeyValueCache | None = None, *, concurrency: int = 4, max_tokens: int = 64
+    ) -> None:
         self.model = model
         self.cache = cache
         self.concurrency = max(1, concurrency)
@@ -61,10 +62,15 @@ class Judge:
         return [self._parse(reply, field, allowed) for reply in replies]
 
     def _reply(self, prompt: str, schema: dict[str, Any] | None = None) -> Verdict:
-        messages = [ChatMessage("system", "You are a careful evaluator. Reply with one JSON object only."),
-                    ChatMessage("user", prompt)]
-        key = hashlib.sha256(json.dumps([self.identity, [(m.role, m.content) for m in messages], 0.0,
-                                         self.max_tokens, schema], sort_keys=True).encode()).hexdigest()
+        messages = [
+            ChatMessage("system", "You are a careful evaluator. Reply with one JSON object only."),
+            ChatMessage("user", prompt),
+        ]
+        key = hashlib.sha256(
+            json.dumps(
+                [self.identity, [(m.role, m.content) for m in messages], 0.0, self.max_tokens, schema], sort_keys=True
+            ).encode()
+        ).hexdigest()
         if self.cache is not None:
             hit = self.cache.cache_get(CACHE_NAMESPACE, key)
             if hit is not None:
@@ -72,8 +78,9 @@ class Judge:
         try:
             self.calls += 1
             if schema is not None and isinstance(self.model, GatewayChat):  # the one that takes a schema
-                text = self.model.complete(messages, temperature=0.0, max_tokens=self.max_tokens,
-                                           json_schema=schema).text
+                text = self.model.complete(
+                    messages, temperature=0.0, max_tokens=self.max_tokens, json_schema=schema
+                ).text
             else:
                 text = self.model.complete(messages, temperature=0.0, max_tokens=self.max_tokens).text
         except RagwrightError as exc:  # timeouts, refusals, unreachable servers: not cached, retried next run
@@ -93,15 +100,17 @@ class Judge:
         except ValueError:
             data = None
         if not isinstance(data, dict) or field not in data:
-            return Verdict(reason=f"judge reply not understood (no JSON '{field}'): {_short(text)}",
-                           cached=reply.cached)
+            return Verdict(
+                reason=f"judge reply not understood (no JSON '{field}'): {_short(text)}", cached=reply.cached
+            )
         value = data[field]
         if isinstance(value, str):
             by_lower = {str(a).lower(): a for a in allowed}
             value = by_lower.get(value.strip().lower(), value)
         if value not in allowed:
-            return Verdict(reason=f"judge gave {field}={_short(repr(value))}, not one of {list(allowed)}",
-                           cached=reply.cached)
+            return Verdict(
+                reason=f"judge gave {field}={_short(repr(value))}, not one of {list(allowed)}", cached=reply.cached
+            )
         return Verdict(value=value, cached=reply.cached)
 
 

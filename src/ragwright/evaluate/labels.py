@@ -60,13 +60,20 @@ def load_gold(file: Path, split: str) -> GoldAnswers:
 def _read_row(gold: GoldAnswers, qid: str, row: dict[str, Any]) -> None:
     label = next((row[f] for f in _LABEL_FIELDS if isinstance(row.get(f), str) and row[f]), None)
     if label is None and isinstance(row.get("evidence"), dict):
-        found = {str(item["label"]) for items in row["evidence"].values() for item in items
-                 if isinstance(item, dict) and item.get("label") is not None}
+        found = {
+            str(item["label"])
+            for items in row["evidence"].values()
+            for item in items
+            if isinstance(item, dict) and item.get("label") is not None
+        }
         if len(found) == 1:
             label = found.pop()
         else:
-            gold.no_label[qid] = ("the gold evidence has no label (not enough information)" if not found
-                                  else f"the gold evidence disagrees ({', '.join(sorted(found))})")
+            gold.no_label[qid] = (
+                "the gold evidence has no label (not enough information)"
+                if not found
+                else f"the gold evidence disagrees ({', '.join(sorted(found))})"
+            )
     if label is not None:
         gold.labels[qid] = str(label)
     reference = next((row[f] for f in _REFERENCE_FIELDS if isinstance(row.get(f), str) and row[f].strip()), None)

@@ -27,8 +27,9 @@ def document_run(results: Sequence[SearchResult], depth: int = 100) -> dict[str,
     return docs
 
 
-def evaluate_retrieval(dataset: BeirDataset, search: Search, *, pipeline: str,
-                       config: dict[str, Any] | None = None, fingerprint: str = "") -> EvalRun:
+def evaluate_retrieval(
+    dataset: BeirDataset, search: Search, *, pipeline: str, config: dict[str, Any] | None = None, fingerprint: str = ""
+) -> EvalRun:
     started = time.perf_counter()
     run: dict[str, dict[str, float]] = {}
     titles: dict[str, str] = {}
@@ -39,16 +40,28 @@ def evaluate_retrieval(dataset: BeirDataset, search: Search, *, pipeline: str,
             titles.setdefault(r.doc_id, r.title)
     metrics, per_query = evaluate(dataset.qrels, run)
     cases = {qid: _case(dataset.queries[qid], run.get(qid, {}), dataset.qrels[qid], titles) for qid in dataset.qrels}
-    return EvalRun(kind="retrieval", dataset=dataset.name, split=dataset.split, pipeline=pipeline,
-                   dataset_hash=fingerprint or dataset.fingerprint(),
-                   metrics={k: round(v, 6) for k, v in metrics.items()},
-                   per_query=per_query, config=config or {}, seconds=round(time.perf_counter() - started, 3),
-                   coverage={m: {"measured": len(per_query), "unmeasured": 0, "reasons": {}} for m in MEASURES},
-                   cases=cases)
+    return EvalRun(
+        kind="retrieval",
+        dataset=dataset.name,
+        split=dataset.split,
+        pipeline=pipeline,
+        dataset_hash=fingerprint or dataset.fingerprint(),
+        metrics={k: round(v, 6) for k, v in metrics.items()},
+        per_query=per_query,
+        config=config or {},
+        seconds=round(time.perf_counter() - started, 3),
+        coverage={m: {"measured": len(per_query), "unmeasured": 0, "reasons": {}} for m in MEASURES},
+        cases=cases,
+    )
 
 
 def _case(query: str, scores: dict[str, float], relevance: dict[str, int], titles: dict[str, str]) -> dict[str, Any]:
     top = sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:SHOWN]
-    return {"query": query, "relevant": dict(relevance),
-            "retrieved": [{"doc_id": d, "score": round(s, 6), "title": titles.get(d, ""), "grade": relevance.get(d, 0)}
-                          for d, s in top]}
+    return {
+        "query": query,
+        "relevant": dict(relevance),
+        "retrieved": [
+            {"doc_id": d, "score": round(s, 6), "title": titles.get(d, ""), "grade": relevance.get(d, 0)}
+            for d, s in top
+        ],
+    }

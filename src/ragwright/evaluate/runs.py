@@ -50,8 +50,14 @@ class EvalRun:
 
     def summary(self) -> dict[str, Any]:
         """The object `ragwright eval retrieval --json` prints."""
-        data = {"dataset": self.dataset, "split": self.split, "pipeline": self.pipeline, "n_queries": self.n_queries,
-                "metrics": self.metrics, "run_id": self.run_id}
+        data = {
+            "dataset": self.dataset,
+            "split": self.split,
+            "pipeline": self.pipeline,
+            "n_queries": self.n_queries,
+            "metrics": self.metrics,
+            "run_id": self.run_id,
+        }
         if self.kind != "retrieval":
             data["coverage"] = self.coverage
         return data
@@ -65,8 +71,9 @@ class EvalRun:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def aggregate(per_query: dict[str, dict[str, float]], unmeasured: dict[str, dict[str, str]],
-              measures: tuple[str, ...]) -> tuple[dict[str, float | None], dict[str, dict[str, Any]]]:
+def aggregate(
+    per_query: dict[str, dict[str, float]], unmeasured: dict[str, dict[str, str]], measures: tuple[str, ...]
+) -> tuple[dict[str, float | None], dict[str, dict[str, Any]]]:
     """Means over measured cases only, and the coverage that says how many that was and why
     the others were not: nothing is averaged away in silence."""
     metrics: dict[str, float | None] = {}
@@ -84,8 +91,13 @@ def code_version() -> str:
     from .. import __version__
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{__version__}+{commit}" if commit else __version__

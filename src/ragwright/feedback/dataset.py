@@ -52,14 +52,19 @@ def export_dataset(store: FeedbackSource, out: Path, tenant: str | None = None) 
             queries[qid] = fb["query"]
             answers[qid] = {"_id": qid, "reference": fb["correction"], "cited": fb["cited"]}
     docs = store.list_documents({"tenant": tenant} if tenant else None)
-    _write_jsonl(out / "corpus.jsonl", ({"_id": d.doc_id, "title": d.title, "text": _text(store, d.doc_id)}
-                                        for d in docs))
+    _write_jsonl(
+        out / "corpus.jsonl", ({"_id": d.doc_id, "title": d.title, "text": _text(store, d.doc_id)} for d in docs)
+    )
     _write_jsonl(out / "queries.jsonl", ({"_id": q, "text": t} for q, t in sorted(queries.items())))
     _write_qrels(out / "qrels" / "test.tsv", {q: j for q, j in judged.items() if any(g > 0 for g in j.values())})
     _write_qrels(out / "qrels" / "answers.tsv", {q: {d: 1 for d in a["cited"]} for q, a in answers.items()})
     _write_jsonl(out / "answers.jsonl", ({"_id": q, "reference": a["reference"]} for q, a in sorted(answers.items())))
-    return {"documents": len(docs), "queries": len(queries), "judged_queries": len(judged),
-            "answer_cases": len(answers)}
+    return {
+        "documents": len(docs),
+        "queries": len(queries),
+        "judged_queries": len(judged),
+        "answer_cases": len(answers),
+    }
 
 
 def _text(store: FeedbackSource, doc_id: str) -> str:

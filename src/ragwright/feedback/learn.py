@@ -46,19 +46,25 @@ class LearningStore(Store, Protocol):
 
     def list_learned(self) -> list[dict[str, Any]]: ...
 
-    def save_learned(self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]],
-                     report: dict[str, Any]) -> int: ...
+    def save_learned(
+        self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]], report: dict[str, Any]
+    ) -> int: ...
 
     def rollback_learned(self) -> tuple[int | None, int | None]: ...
 
-MIN_QUERIES = 5           # queries with a relevant mark needed to learn anything
-HELD_OUT = 0.2            # share of those queries kept aside to measure
+
+MIN_QUERIES = 5  # queries with a relevant mark needed to learn anything
+HELD_OUT = 0.2  # share of those queries kept aside to measure
 MIN_HELD_OUT_TO_TUNE = 10  # below this, the memory's defaults are used rather than tuned
 DEPTH = 100
 EPOCH_CHECKS = (5, 10, 15, 20, 30)
 DEFAULT_MEMORY = {"threshold": 0.6, "weight": 1.0, "negative": 0.5, "neighbours": 10}
-MEMORY_GRID = [{"threshold": t, "weight": w, "negative": n, "neighbours": 10}
-               for t in (0.5, 0.6, 0.7, 0.8) for w in (0.1, 0.3, 1.0) for n in (0.0, 0.5, 1.0)]
+MEMORY_GRID = [
+    {"threshold": t, "weight": w, "negative": n, "neighbours": 10}
+    for t in (0.5, 0.6, 0.7, 0.8)
+    for w in (0.1, 0.3, 1.0)
+    for n in (0.0, 0.5, 1.0)
+]
 
 
 class NotEnoughFeedback(RagwrightError):
@@ -87,9 +93,9 @@ class Example:
 @dataclass
 class _Data:
     examples: Sequence[Example]
-    vectors: np.ndarray      # the examples' query embeddings
+    vectors: np.ndarray  # the examples' query embeddings
     chunk_ids: list[str]
-    matrix: np.ndarray       # the stored chunk vectors, in chunk_ids order
+    matrix: np.ndarray  # the stored chunk vectors, in chunk_ids order
     position: dict[str, int] = field(default_factory=dict)
     by_doc: dict[str, list[int]] = field(default_factory=dict)
 
@@ -145,8 +151,16 @@ def held_out(examples: Sequence[Example]) -> list[int]:
 
 
 class Learner:
-    def __init__(self, store: LearningStore, embedder: Embedder, settings: RetrievalSettings, *, seed: int = 0,
-                 min_queries: int = MIN_QUERIES, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: LearningStore,
+        embedder: Embedder,
+        settings: RetrievalSettings,
+        *,
+        seed: int = 0,
+        min_queries: int = MIN_QUERIES,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
         self.seed, self.min_queries = seed, min_queries
         self.say = progress or (lambda message: None)
@@ -155,15 +169,18 @@ class Learner:
         started = time.perf_counter()
         recorded, name = self.store.get_meta("embedder"), self.embedder.name
         if recorded and name and recorded != name:
-            raise StoreError(f"the store was indexed with embedder '{recorded}', but '{name}' is configured: "
-                             "learning would mix two vector spaces; set it back")
+            raise StoreError(
+                f"the store was indexed with embedder '{recorded}', but '{name}' is configured: "
+                "learning would mix two vector spaces; set it back"
+            )
         examples, counts = collect_examples(self.store)
         usable = sum(1 for e in examples if e.relevant_docs)
         if usable < self.min_queries:
             raise NotEnoughFeedback(
                 f"learning needs relevance marks on at least {self.min_queries} queries with a relevant chunk; "
                 f"the feedback has {usable} ({counts['feedback']} feedback rows). Mark what was relevant with "
-                "`ragwright feedback TRACE_ID --relevant CHUNK_ID` (or POST /v1/feedback); nothing was changed")
+                "`ragwright feedback TRACE_ID --relevant CHUNK_ID` (or POST /v1/feedback); nothing was changed"
+            )
         self.say(f"embedding {len(examples)} feedback queries")
         vectors = np.asarray(self.embedder.embed([e.query for e in examples]), dtype=np.float32)
         chunk_ids, matrix = self.store.chunk_vectors()
@@ -176,18 +193,28 @@ class Learner:
         before, after, per_query = self._validate(examples, val, qrels, held)
         report: dict[str, Any] = {
             "feedback": {**counts, "queries": len(examples), "queries_with_relevant": usable},
-            "pairs": {"relevant": sum(m > 0 for e in examples for m in e.marks.values()),
-                      "not_relevant": sum(m < 0 for e in examples for m in e.marks.values())},
-            "validation": {"queries": len(val), "fit_queries": len(fit), "ndcg@10_before": round(before, 4),
-                           "ndcg@10_after": round(after, 4), **_wins(per_query),
-                           "candidates": {k: round(v, 4) for k, v in scores.items()},
-                           "tuned": len(val) >= MIN_HELD_OUT_TO_TUNE},
+            "pairs": {
+                "relevant": sum(m > 0 for e in examples for m in e.marks.values()),
+                "not_relevant": sum(m < 0 for e in examples for m in e.marks.values()),
+            },
+            "validation": {
+                "queries": len(val),
+                "fit_queries": len(fit),
+                "ndcg@10_before": round(before, 4),
+                "ndcg@10_after": round(after, 4),
+                **_wins(per_query),
+                "candidates": {k: round(v, 4) for k, v in scores.items()},
+                "tuned": len(val) >= MIN_HELD_OUT_TO_TUNE,
+            },
             "chosen": {"kind": kind, "adapter_epochs": epochs if W_best is not None else 0, "memory": params or None},
         }
         if kind == "shipped" or (after < before - 1e-9 and not force):
             report["seconds"] = round(time.perf_counter() - started, 1)
-            raise NotImproved(f"nothing learned did better on the {len(val)} held-out feedback queries "
-                              f"(nDCG@10 {before:.4f} as shipped, {after:.4f} learned); nothing was changed", report)
+            raise NotImproved(
+                f"nothing learned did better on the {len(val)} held-out feedback queries "
+                f"(nDCG@10 {before:.4f} as shipped, {after:.4f} learned); nothing was changed",
+                report,
+            )
         W_all = None
         if W_best is not None:
             self.say(f"refitting the adapter on all {usable} queries")
@@ -204,8 +231,9 @@ class Learner:
         report["previous_version"] = previous
         return report
 
-    def _select(self, data: _Data, fit: list[int], val: list[int], qrels: dict[str, dict[str, int]]) -> tuple[
-            str, np.ndarray | None, dict[str, Any], int, dict[str, float]]:
+    def _select(
+        self, data: _Data, fit: list[int], val: list[int], qrels: dict[str, dict[str, int]]
+    ) -> tuple[str, np.ndarray | None, dict[str, Any], int, dict[str, float]]:
         """Fit on `fit`, measure on `val`: the best of as shipped, adapter, memory and both (ties go
         to the simpler choice, except that the memory's defaults win a tie with other settings)."""
         bm25 = {i: self.store.keyword_search(data.examples[i].query, DEPTH) for i in val}
@@ -231,7 +259,9 @@ class Learner:
         W_fit, epochs, adapter = self._train(data, fit, measure)
         scores[f"adapter ({epochs} epochs)"] = adapter
         options: list[tuple[float, int, str, np.ndarray | None, dict[str, Any]]] = [
-            (scores["shipped"], 3, "shipped", None, {}), (adapter, 2, "adapter", W_fit, {})]
+            (scores["shipped"], 3, "shipped", None, {}),
+            (adapter, 2, "adapter", W_fit, {}),
+        ]
         grid = MEMORY_GRID if len(val) >= MIN_HELD_OUT_TO_TUNE else [DEFAULT_MEMORY]
         for W, label in ((None, "memory"), (W_fit, "adapter+memory")):
             for params in grid:
@@ -249,8 +279,9 @@ class Learner:
         k = min(DEPTH, len(sims))
         top = np.argpartition(-sims, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
         dense = [(data.chunk_ids[j], float(sims[j])) for j in top[np.argsort(-sims[top], kind="stable")]]
-        return HybridRetriever(self.store, self.embedder, self.settings, learned=None).fuse("hybrid", bm25, dense,
-                                                                                            DEPTH)
+        return HybridRetriever(self.store, self.embedder, self.settings, learned=None).fuse(
+            "hybrid", bm25, dense, DEPTH
+        )
 
     def _trainer(self, data: _Data, which: Sequence[int]) -> AdapterTrainer:
         """The adapter's training set: each query with its relevant chunks (any chunk of a document
@@ -258,9 +289,18 @@ class Learner:
         rows, positives, masked = [], [], []
         for i in which:
             example = data.examples[i]
-            pos = {n for ref, mark in example.marks.items() if mark > 0
-                   for n in (data.by_doc.get(ref[4:], []) if ref.startswith("doc:") else
-                             [data.position[ref]] if ref in data.position else [])}
+            pos = {
+                n
+                for ref, mark in example.marks.items()
+                if mark > 0
+                for n in (
+                    data.by_doc.get(ref[4:], [])
+                    if ref.startswith("doc:")
+                    else [data.position[ref]]
+                    if ref in data.position
+                    else []
+                )
+            }
             if pos:
                 rows.append(i)
                 positives.append(sorted(pos))
@@ -274,8 +314,9 @@ class Learner:
 
         return AdapterTrainer(data.vectors[rows], pooled(positives), pooled(masked), data.matrix[pool], seed=self.seed)
 
-    def _train(self, data: _Data, fit: Sequence[int],
-               measure: Callable[[np.ndarray], float]) -> tuple[np.ndarray | None, int, float]:
+    def _train(
+        self, data: _Data, fit: Sequence[int], measure: Callable[[np.ndarray], float]
+    ) -> tuple[np.ndarray | None, int, float]:
         """The adapter at the number of epochs that does best on the held-out queries."""
         trainer = self._trainer(data, fit)
         best: tuple[float, int, np.ndarray | None] = (-1.0, 0, None)
@@ -288,23 +329,39 @@ class Learner:
                 break  # two checks without gain
         return best[2], best[1], best[0]
 
-    def _model(self, data: _Data, which: Sequence[int], W: np.ndarray | None,
-               params: dict[str, Any]) -> LearnedModel:
+    def _model(self, data: _Data, which: Sequence[int], W: np.ndarray | None, params: dict[str, Any]) -> LearnedModel:
         """A model of the adapter W and, when `params` are given, a memory of the `which` examples."""
         which = list(which) if params else []
-        return LearnedModel(W=W, examples=data.vectors[which], params=dict(params),
-                            tenants=[data.examples[i].tenant for i in which],
-                            marks=[dict(data.examples[i].marks) for i in which])
+        return LearnedModel(
+            W=W,
+            examples=data.vectors[which],
+            params=dict(params),
+            tenants=[data.examples[i].tenant for i in which],
+            marks=[dict(data.examples[i].marks) for i in which],
+        )
 
-    def _validate(self, examples: Sequence[Example], val: Sequence[int], qrels: dict[str, dict[str, int]],
-                  model: LearnedModel | None) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    def _validate(
+        self,
+        examples: Sequence[Example],
+        val: Sequence[int],
+        qrels: dict[str, dict[str, int]],
+        model: LearnedModel | None,
+    ) -> tuple[float, float, dict[str, tuple[float, float]]]:
         """nDCG@10 on the held-out queries through the real search, as shipped and with `model`."""
         runs = []
         for learned in (None, model):
             retriever = HybridRetriever(self.store, self.embedder, self.settings, learned=learned)
-            runs.append({str(i): _doc_run([(r.chunk_id, r.score) for r in
-                                           retriever.search(examples[i].query, DEPTH, max_chars=10**7).results])
-                         for i in val})
+            runs.append(
+                {
+                    str(i): _doc_run(
+                        [
+                            (r.chunk_id, r.score)
+                            for r in retriever.search(examples[i].query, DEPTH, max_chars=10**7).results
+                        ]
+                    )
+                    for i in val
+                }
+            )
         (before, per_before), (after, per_after) = (evaluate(qrels, run) for run in runs)
         per = {q: (per_before[q]["ndcg@10"], per_after[q]["ndcg@10"]) for q in qrels}
         return before["ndcg@10"], after["ndcg@10"], per
@@ -321,13 +378,23 @@ def _doc_run(fused: Sequence[tuple[str, float]]) -> dict[str, float]:
 
 
 def _wins(per_query: dict[str, tuple[float, float]]) -> dict[str, int]:
-    return {"wins": sum(a > b + 1e-9 for b, a in per_query.values()),
-            "losses": sum(a < b - 1e-9 for b, a in per_query.values()),
-            "ties": sum(abs(a - b) <= 1e-9 for b, a in per_query.values())}
+    return {
+        "wins": sum(a > b + 1e-9 for b, a in per_query.values()),
+        "losses": sum(a < b - 1e-9 for b, a in per_query.values()),
+        "ties": sum(abs(a - b) <= 1e-9 for b, a in per_query.values()),
+    }
 
 
-def learn(store: LearningStore, embedder: Embedder, settings: RetrievalSettings, *, force: bool = False, seed: int = 0,
-          min_queries: int = MIN_QUERIES, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def learn(
+    store: LearningStore,
+    embedder: Embedder,
+    settings: RetrievalSettings,
+    *,
+    force: bool = False,
+    seed: int = 0,
+    min_queries: int = MIN_QUERIES,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Learn from the store's feedback and activate the result; returns the report. Raises
     NotEnoughFeedback or NotImproved (with its report) when nothing changed."""
     return Learner(store, embedder, settings, seed=seed, min_queries=min_queries, progress=progress).learn(force=force)

@@ -17,12 +17,24 @@ class FeedbackStore(Protocol):
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]: ...
 
-    def list_documents(self, filters: Filters | None = None, limit: int | None = None,
-                       offset: int = 0) -> list[DocumentRecord]: ...
+    def list_documents(
+        self, filters: Filters | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[DocumentRecord]: ...
 
-    def save_feedback(self, feedback_id: str, trace_id: str, *, key_id: str | None, tenant: str | None, query: str,
-                      rating: float | None, rating_scale: str | None, correction: str | None,
-                      marks: Sequence[dict[str, Any]], cited: Sequence[str] = ()) -> None: ...
+    def save_feedback(
+        self,
+        feedback_id: str,
+        trace_id: str,
+        *,
+        key_id: str | None,
+        tenant: str | None,
+        query: str,
+        rating: float | None,
+        rating_scale: str | None,
+        correction: str | None,
+        marks: Sequence[dict[str, Any]],
+        cited: Sequence[str] = (),
+    ) -> None: ...
 
 
 def trace_query(trace: dict[str, Any]) -> str:
@@ -45,8 +57,9 @@ def rating_value(rating: Any) -> tuple[float | None, str | None]:
     return float(rating), "1-5"
 
 
-def resolve_marks(store: FeedbackStore, marks: Sequence[dict[str, Any]],
-                  access: Access | None = None) -> list[dict[str, Any]]:
+def resolve_marks(
+    store: FeedbackStore, marks: Sequence[dict[str, Any]], access: Access | None = None
+) -> list[dict[str, Any]]:
     """Each mark names a chunk or a document; keep both ids (qrels are per document). Only what
     `access` may read resolves (None: the operator, every document), and an id that is not there
     is refused in the same words as one that is there but not readable: a mark must not confirm
@@ -83,16 +96,33 @@ def _readable(store: FeedbackStore, doc_ids: Sequence[str], access: Access | Non
     return {d.doc_id for d in store.list_documents(filters)}
 
 
-def record_feedback(store: FeedbackStore, trace: dict[str, Any], *, key_id: str | None, tenant: str | None,
-                    rating: Any = None, correction: str | None = None,
-                    marks: Sequence[dict[str, Any]] = (), access: Access | None = None) -> str:
+def record_feedback(
+    store: FeedbackStore,
+    trace: dict[str, Any],
+    *,
+    key_id: str | None,
+    tenant: str | None,
+    rating: Any = None,
+    correction: str | None = None,
+    marks: Sequence[dict[str, Any]] = (),
+    access: Access | None = None,
+) -> str:
     """Validate and store feedback on `trace`; durable when this returns. Returns its id. Marks
     resolve only documents `access` may read (None: any stored document)."""
     if rating is None and not (correction or "").strip() and not marks:
         raise ValueError("feedback needs a rating, a correction or relevance marks")
     value, scale = rating_value(rating)
     feedback_id = "f_" + secrets.token_hex(8)
-    store.save_feedback(feedback_id, trace["trace_id"], key_id=key_id, tenant=tenant, query=trace_query(trace),
-                        rating=value, rating_scale=scale, correction=(correction or "").strip() or None,
-                        marks=resolve_marks(store, marks, access), cited=trace_cited(trace))
+    store.save_feedback(
+        feedback_id,
+        trace["trace_id"],
+        key_id=key_id,
+        tenant=tenant,
+        query=trace_query(trace),
+        rating=value,
+        rating_scale=scale,
+        correction=(correction or "").strip() or None,
+        marks=resolve_marks(store, marks, access),
+        cited=trace_cited(trace),
+    )
     return feedback_id

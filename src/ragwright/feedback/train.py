@@ -20,10 +20,10 @@ POOL_ALL = 60_000  # chunks: above this, train against a pool rather than the wh
 
 @dataclass
 class AdapterTrainer:
-    queries: np.ndarray                # (n, d) unit query embeddings
-    positives: Sequence[np.ndarray]    # per query: indices into `pool` of its relevant chunks
-    masked: Sequence[np.ndarray]       # per query: indices into `pool` that are neither (may be relevant)
-    pool: np.ndarray                   # (m, d) chunk vectors
+    queries: np.ndarray  # (n, d) unit query embeddings
+    positives: Sequence[np.ndarray]  # per query: indices into `pool` of its relevant chunks
+    masked: Sequence[np.ndarray]  # per query: indices into `pool` that are neither (may be relevant)
+    pool: np.ndarray  # (m, d) chunk vectors
     lr: float = 1e-3
     l2: float = 1e-2
     tau: float = 0.05
@@ -47,7 +47,7 @@ class AdapterTrainer:
         """Train `epochs` more passes over the queries; returns the mean loss of every pass so far."""
         for _ in range(epochs):
             order = self._rng.permutation(len(self.queries))
-            total = sum(self._step(order[s:s + self.batch]) for s in range(0, len(order), self.batch))
+            total = sum(self._step(order[s : s + self.batch]) for s in range(0, len(order), self.batch))
             self.epochs += 1
             self.losses.append(total / max(len(order), 1))
             if not np.isfinite(self.losses[-1]):
@@ -77,14 +77,20 @@ class AdapterTrainer:
         self._t += 1
         self._m = 0.9 * self._m + 0.1 * grad_w
         self._v = 0.999 * self._v + 0.001 * grad_w * grad_w
-        m_hat = self._m / (1 - 0.9 ** self._t)
-        v_hat = self._v / (1 - 0.999 ** self._t)
+        m_hat = self._m / (1 - 0.9**self._t)
+        v_hat = self._v / (1 - 0.999**self._t)
         self.W -= (self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(np.float32)
         return loss
 
 
-def training_pool(matrix: np.ndarray, queries: np.ndarray, marked: Sequence[Sequence[int]], seed: int = 0,
-                  nearest: int = 100, sample: int = 20_000) -> np.ndarray:
+def training_pool(
+    matrix: np.ndarray,
+    queries: np.ndarray,
+    marked: Sequence[Sequence[int]],
+    seed: int = 0,
+    nearest: int = 100,
+    sample: int = 20_000,
+) -> np.ndarray:
     """Indices of the chunks to contrast against: all of them for a collection up to POOL_ALL,
     else every marked chunk, each query's `nearest` chunks and a random `sample`."""
     n = len(matrix)
@@ -92,7 +98,7 @@ def training_pool(matrix: np.ndarray, queries: np.ndarray, marked: Sequence[Sequ
         return np.arange(n)
     keep = {int(i) for ids in marked for i in ids}
     for start in range(0, len(queries), 256):
-        sims = queries[start:start + 256] @ matrix.T
+        sims = queries[start : start + 256] @ matrix.T
         keep.update(np.argpartition(-sims, nearest, axis=1)[:, :nearest].ravel().tolist())
     keep.update(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False).tolist())
     return np.array(sorted(keep), dtype=np.int64)

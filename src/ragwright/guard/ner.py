@@ -51,15 +51,113 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 # at the start of a sentence is no name, and the tagger cannot learn that from shape alone.
 _FUNCTION_WORDS = frozenset(
     [
-        "a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "from", "by", "for", "with", "about",
-        "as", "into", "over", "under", "after", "before", "is", "are", "was", "were", "be", "been", "being", "am", "do",
-        "does", "did", "have", "has", "had", "will", "would", "can", "could", "shall", "should", "may", "might", "must",
-        "i", "me", "my", "mine", "you", "your", "yours", "he", "him", "his", "she", "her", "hers", "it", "its", "we",
-        "us", "our", "they", "them", "their", "this", "that", "these", "those", "who", "whom", "whose", "which", "what",
-        "where", "when", "why", "how", "not", "no", "yes", "so", "if", "then", "than", "there", "here", "all", "any",
-        "each", "every", "some", "such", "very", "just", "also", "only", "please", "hello", "hi", "dear", "thanks",
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "from",
+        "by",
+        "for",
+        "with",
+        "about",
+        "as",
+        "into",
+        "over",
+        "under",
+        "after",
+        "before",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "you",
+        "your",
+        "yours",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "hers",
+        "it",
+        "its",
+        "we",
+        "us",
+        "our",
+        "they",
+        "them",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "what",
+        "where",
+        "when",
+        "why",
+        "how",
+        "not",
+        "no",
+        "yes",
+        "so",
+        "if",
+        "then",
+        "than",
+        "there",
+        "here",
+        "all",
+        "any",
+        "each",
+        "every",
+        "some",
+        "such",
+        "very",
+        "just",
+        "also",
+        "only",
+        "please",
+        "hello",
+        "hi",
+        "dear",
+        "thanks",
         "ok",
-    ])
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +184,9 @@ def _shape(word: str, run: int = 2) -> str:
     return "".join(out)
 
 
-def token_features(text: str, tokens: Sequence[Token], pieces: Sequence[int],
-                   countries: frozenset[str] = frozenset()) -> list[list[str]]:
+def token_features(
+    text: str, tokens: Sequence[Token], pieces: Sequence[int], countries: frozenset[str] = frozenset()
+) -> list[list[str]]:
     """Feature strings for each token; the same function serves training and tagging.
 
     pieces: how many word pieces of MiniLM's (uncased, 30k) vocabulary each token takes; a rare
@@ -110,23 +209,52 @@ def token_features(text: str, tokens: Sequence[Token], pieces: Sequence[int],
     feats: list[list[str]] = []
     for i, tok in enumerate(tokens):
         w, low, wp = tok.text, lows[i], str(min(pieces[i], 4))
-        line_start = i == 0 or "\n" in text[tokens[i - 1].end:tok.start]
-        f = ["b", "w=" + low, "sh=" + _shape(w), "ss=" + shapes[i], "p1=" + low[:1], "p2=" + low[:2],
-             "p3=" + low[:3], "s1=" + low[-1:], "s2=" + low[-2:], "s3=" + low[-3:], "s4=" + low[-4:],
-             "len=" + str(min(len(w), 10)),
-             "w-1=" + word(i - 1), "w+1=" + word(i + 1), "w-2=" + word(i - 2), "w+2=" + word(i + 2),
-             "sh-1=" + shp(i - 1), "sh+1=" + shp(i + 1), "sh-2=" + shp(i - 2), "sh+2=" + shp(i + 2),
-             "sh-1|sh=" + shp(i - 1) + "|" + shapes[i], "sh|sh+1=" + shapes[i] + "|" + shp(i + 1),
-             "w-1|sh=" + word(i - 1) + "|" + shapes[i], "sh|w+1=" + shapes[i] + "|" + word(i + 1),
-             "w-2|w-1=" + word(i - 2) + "|" + word(i - 1), "wp=" + wp, "wp|ss=" + wp + "|" + shapes[i],
-             "wp|fw=" + wp + "|" + str(int(low in _FUNCTION_WORDS))]
-        flags = {"line_start": line_start, "line_end": i == n - 1 or "\n" in text[tok.end:tokens[i + 1].start],
-                 "first": i == 0, "function_word": low in _FUNCTION_WORDS, "non_ascii": not w.isascii(),
-                 "cap_mid": w[:1].isupper() and low in capitalised and i > 0 and not line_start,
-                 "all_lower": all_lower, "all_lower|w-1=" + word(i - 1): all_lower,
-                 "all_caps": w.isupper() and len(w) > 1, "repeated_cap": w[:1].isupper() and lows.count(low) > 1,
-                 "then_" + (tokens[i + 1].text if i + 1 < n else ""): i + 1 < n and tokens[i + 1].text in ":'"
-                 and tokens[i + 1].start == tok.end}
+        line_start = i == 0 or "\n" in text[tokens[i - 1].end : tok.start]
+        f = [
+            "b",
+            "w=" + low,
+            "sh=" + _shape(w),
+            "ss=" + shapes[i],
+            "p1=" + low[:1],
+            "p2=" + low[:2],
+            "p3=" + low[:3],
+            "s1=" + low[-1:],
+            "s2=" + low[-2:],
+            "s3=" + low[-3:],
+            "s4=" + low[-4:],
+            "len=" + str(min(len(w), 10)),
+            "w-1=" + word(i - 1),
+            "w+1=" + word(i + 1),
+            "w-2=" + word(i - 2),
+            "w+2=" + word(i + 2),
+            "sh-1=" + shp(i - 1),
+            "sh+1=" + shp(i + 1),
+            "sh-2=" + shp(i - 2),
+            "sh+2=" + shp(i + 2),
+            "sh-1|sh=" + shp(i - 1) + "|" + shapes[i],
+            "sh|sh+1=" + shapes[i] + "|" + shp(i + 1),
+            "w-1|sh=" + word(i - 1) + "|" + shapes[i],
+            "sh|w+1=" + shapes[i] + "|" + word(i + 1),
+            "w-2|w-1=" + word(i - 2) + "|" + word(i - 1),
+            "wp=" + wp,
+            "wp|ss=" + wp + "|" + shapes[i],
+            "wp|fw=" + wp + "|" + str(int(low in _FUNCTION_WORDS)),
+        ]
+        flags = {
+            "line_start": line_start,
+            "line_end": i == n - 1 or "\n" in text[tok.end : tokens[i + 1].start],
+            "first": i == 0,
+            "function_word": low in _FUNCTION_WORDS,
+            "non_ascii": not w.isascii(),
+            "cap_mid": w[:1].isupper() and low in capitalised and i > 0 and not line_start,
+            "all_lower": all_lower,
+            "all_lower|w-1=" + word(i - 1): all_lower,
+            "all_caps": w.isupper() and len(w) > 1,
+            "repeated_cap": w[:1].isupper() and lows.count(low) > 1,
+            "then_" + (tokens[i + 1].text if i + 1 < n else ""): i + 1 < n
+            and tokens[i + 1].text in ":'"
+            and tokens[i + 1].start == tok.end,
+        }
         f += [name for name, on in flags.items() if on]
         if i > 0:
             f.append("wp-1|wp=" + str(min(pieces[i - 1], 4)) + "|" + wp)
@@ -177,18 +305,50 @@ def bio_to_spans(tokens: Sequence[Token], tags: Sequence[str]) -> list[tuple[int
 
 # Words that name a kind of personal data, not a person or a firm: "send the IBAN" (tagged PERSON
 # 9 times in one held-out draw, since a capitalised short word after a verb looks like a name).
-_DATA_WORDS = frozenset([
-    "iban", "ssn", "cvv", "cvc", "pin", "swift", "bic", "url", "email", "e-mail", "id", "dob", "vat", "ein", "itin",
-])
-_HONORIFICS = frozenset([
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "dame", "mme", "mlle", "herr", "frau",
-])
+_DATA_WORDS = frozenset(
+    [
+        "iban",
+        "ssn",
+        "cvv",
+        "cvc",
+        "pin",
+        "swift",
+        "bic",
+        "url",
+        "email",
+        "e-mail",
+        "id",
+        "dob",
+        "vat",
+        "ein",
+        "itin",
+    ]
+)
+_HONORIFICS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "dr",
+        "prof",
+        "sir",
+        "madam",
+        "dame",
+        "mme",
+        "mlle",
+        "herr",
+        "frau",
+    ]
+)
 _COMPASS = frozenset(["northern", "southern", "eastern", "western", "central", "north", "south", "east", "west"])
 _ABBREVIATIONS = frozenset(["inc", "ltd", "co", "corp", "llc", "plc", "bros", "jr", "sr", "st"])
 
 
-def trim(tokens: Sequence[Token], a: int, b: int, label: str,
-         countries: frozenset[str] = frozenset()) -> tuple[int, int]:
+def trim(
+    tokens: Sequence[Token], a: int, b: int, label: str, countries: frozenset[str] = frozenset()
+) -> tuple[int, int]:
     """Span boundaries as Presidio and the data set draw them: a person's name without the title
     before it ("Mrs. Harris" -> "Harris"; TITLE is a label of its own), no full stop at the end unless
     it ends an abbreviation ("Pelhrimov." but "Conway Inc.", taken even when the tagger left it
@@ -206,36 +366,86 @@ def trim(tokens: Sequence[Token], a: int, b: int, label: str,
         country = " ".join(words[1:]) in countries and " ".join(words) not in countries
         if country and words[:2] != ["northern", "ireland"]:
             a += 1
-    abbreviated = b - a > 1 and tokens[b - 1].text == "." and (tokens[b - 2].text.lower() in _ABBREVIATIONS
-                                                               or len(tokens[b - 2].text) == 1)
+    abbreviated = (
+        b - a > 1
+        and tokens[b - 1].text == "."
+        and (tokens[b - 2].text.lower() in _ABBREVIATIONS or len(tokens[b - 2].text) == 1)
+    )
     if label != "STREET_ADDRESS" and b - a > 1 and tokens[b - 1].text in ".,;:" and not abbreviated:
         b -= 1
-    elif label == "ORGANIZATION" and b < len(tokens) and tokens[b].text == "." \
-            and tokens[b].start == tokens[b - 1].end and tokens[b - 1].text.lower() in _ABBREVIATIONS:
+    elif (
+        label == "ORGANIZATION"
+        and b < len(tokens)
+        and tokens[b].text == "."
+        and tokens[b].start == tokens[b - 1].end
+        and tokens[b - 1].text.lower() in _ABBREVIATIONS
+    ):
         b += 1  # "Conway Inc." keeps its full stop
     return a, b
 
 
-def join_adjacent(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str, int, int]],
-                  breaks: np.ndarray) -> list[tuple[str, int, int]]:
+def join_adjacent(
+    tokens: Sequence[Token], spans: Sequence[tuple[int, int, str, int, int]], breaks: np.ndarray
+) -> list[tuple[str, int, int]]:
     """(label, first token, last token + 1) with two names that touch (only a space between them,
     same line) made one, of the last one's type: "Rapid" PERSON + "Cycle Solutions" ORGANIZATION
     is one organisation; a name is not two names of different kinds side by side."""
     out: list[tuple[str, int, int]] = []
     for _, _, label, a, b in spans:
-        if out and out[-1][2] == a and label != "STREET_ADDRESS" and out[-1][0] != "STREET_ADDRESS" \
-                and not breaks[a] and tokens[a - 1].text[-1:].isalnum():
+        if (
+            out
+            and out[-1][2] == a
+            and label != "STREET_ADDRESS"
+            and out[-1][0] != "STREET_ADDRESS"
+            and not breaks[a]
+            and tokens[a - 1].text[-1:].isalnum()
+        ):
             a = out.pop()[1]
         out.append((label, a, b))
     return out
 
 
 # Words of the street part of an address: a line holding one is not the town or country line.
-_STREET_WORDS = frozenset([
-    "apt", "apartment", "suite", "ste", "unit", "floor", "fl", "flat", "room", "box", "po", "p.o", "street", "st",
-    "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "way", "place", "pl", "court", "ct", "square", "sq",
-    "boulevard", "blvd", "terrace", "parkway", "pkwy", "highway", "hwy",
-])
+_STREET_WORDS = frozenset(
+    [
+        "apt",
+        "apartment",
+        "suite",
+        "ste",
+        "unit",
+        "floor",
+        "fl",
+        "flat",
+        "room",
+        "box",
+        "po",
+        "p.o",
+        "street",
+        "st",
+        "road",
+        "rd",
+        "avenue",
+        "ave",
+        "lane",
+        "ln",
+        "drive",
+        "dr",
+        "way",
+        "place",
+        "pl",
+        "court",
+        "ct",
+        "square",
+        "sq",
+        "boulevard",
+        "blvd",
+        "terrace",
+        "parkway",
+        "pkwy",
+        "highway",
+        "hwy",
+    ]
+)
 
 
 def split_address(tokens: Sequence[Token], a: int, b: int, breaks: np.ndarray) -> list[tuple[str, int, int]]:
@@ -251,8 +461,12 @@ def split_address(tokens: Sequence[Token], a: int, b: int, breaks: np.ndarray) -
         x = cut + (tokens[cut].text == ",")
         end = y - 1 if y - x > 1 and tokens[y - 1].text.isdigit() else y  # a postcode after the place
         words = [t.text.lower().rstrip(".") for t in tokens[x:end]]
-        if not words or any(ch.isdigit() for w in words for ch in w) or _STREET_WORDS.intersection(words) \
-                or not any(t.text[:1].isupper() for t in tokens[x:end]):
+        if (
+            not words
+            or any(ch.isdigit() for w in words for ch in w)
+            or _STREET_WORDS.intersection(words)
+            or not any(t.text[:1].isupper() for t in tokens[x:end])
+        ):
             break
         parts = [("LOCATION", x, end), *([("STREET_ADDRESS", end, y)] if end < y else []), *parts]
         b = cut
@@ -294,9 +508,15 @@ class NameTagger:
         fit consume)."""
         tokens = [tokenize(t) for t in texts]
         vecs = self.vectors.many(texts, tokens)
-        return [(tok, [[_hash(x) for x in f] for f in token_features(text, tok, pieces, self.countries)], v,
-                 np.array([i > 0 and "\n" in text[tok[i - 1].end:t.start] for i, t in enumerate(tok)], dtype=bool))
-                for text, tok, (pieces, v) in zip(texts, tokens, vecs, strict=True)]
+        return [
+            (
+                tok,
+                [[_hash(x) for x in f] for f in token_features(text, tok, pieces, self.countries)],
+                v,
+                np.array([i > 0 and "\n" in text[tok[i - 1].end : t.start] for i, t in enumerate(tok)], dtype=bool),
+            )
+            for text, tok, (pieces, v) in zip(texts, tokens, vecs, strict=True)
+        ]
 
     # -- tagging -----------------------------------------------------------------------------
     def _viterbi(self, em: np.ndarray, trans: np.ndarray, breaks: np.ndarray | None = None) -> list[int]:
@@ -327,8 +547,9 @@ class NameTagger:
             return [[] for _ in texts]
         return [self._decode(*x) for x in self.inputs(texts)]
 
-    def _decode(self, tokens: list[Token], hashed: list[list[int]], vectors: np.ndarray,
-                breaks: np.ndarray) -> list[tuple[int, int, str, float]]:
+    def _decode(
+        self, tokens: list[Token], hashed: list[list[int]], vectors: np.ndarray, breaks: np.ndarray
+    ) -> list[tuple[int, int, str, float]]:
         if not tokens:
             return []
         rows, weights = self.rows, self.weights
@@ -352,8 +573,14 @@ class NameTagger:
             if b - a == 1 and tokens[a].text.lower() in _DATA_WORDS:
                 continue
             for part, x, y in split_address(tokens, a, b, breaks) if label == "STREET_ADDRESS" else [(label, a, b)]:
-                out.append((tokens[x].start, tokens[y - 1].end, part,
-                            round(float(np.mean([prob[i, path[i]] for i in range(x, y)])), 4)))
+                out.append(
+                    (
+                        tokens[x].start,
+                        tokens[y - 1].end,
+                        part,
+                        round(float(np.mean([prob[i, path[i]] for i in range(x, y)])), 4),
+                    )
+                )
         return out
 
     # -- the shipped weights (written by tools/guard/train_ner.save) -------------------
@@ -366,8 +593,10 @@ class NameTagger:
             raise ModelError(f"no name-tagger weights in {folder}: run {retrain}")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("feature_version") != FEATURE_VERSION:
-            raise ModelError(f"{meta_path}: feature version {meta.get('feature_version')}, "
-                             f"this code reads {FEATURE_VERSION}: run {retrain}")
+            raise ModelError(
+                f"{meta_path}: feature version {meta.get('feature_version')}, "
+                f"this code reads {FEATURE_VERSION}: run {retrain}"
+            )
         tagger = cls(meta["labels"], vectors)
         tagger.countries = frozenset(meta.get("countries", ()))
         with np.load(weights_path, allow_pickle=False) as npz:

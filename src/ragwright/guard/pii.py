@@ -25,12 +25,29 @@ from typing import Any
 
 #: Findings of pattern recognizers, in the order that wins an overlap (a checksum beats context).
 PATTERN_PRIORITY: tuple[str, ...] = (
-    "CREDIT_CARD", "IBAN_CODE", "EMAIL_ADDRESS", "IP_ADDRESS", "URL", "US_SSN", "DATE_TIME",
-    "US_DRIVER_LICENSE", "PHONE_NUMBER", "US_BANK_NUMBER")
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "EMAIL_ADDRESS",
+    "IP_ADDRESS",
+    "URL",
+    "US_SSN",
+    "DATE_TIME",
+    "US_DRIVER_LICENSE",
+    "PHONE_NUMBER",
+    "US_BANK_NUMBER",
+)
 NAME_LABELS: tuple[str, ...] = ("PERSON", "ORGANIZATION", "LOCATION", "STREET_ADDRESS")
 #: The structured types whose precision/recall targets the bench checks.
-STRUCTURED: tuple[str, ...] = ("CREDIT_CARD", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "US_SSN",
-                               "IP_ADDRESS", "URL", "DATE_TIME")
+STRUCTURED: tuple[str, ...] = (
+    "CREDIT_CARD",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "URL",
+    "DATE_TIME",
+)
 #: dev.jsonl labels -> the labels emitted here (Presidio's names). Labels absent from both sides
 #: (AGE, TITLE, NRP, ZIP_CODE) are not detected: they identify no one on their own.
 DATASET_LABELS: dict[str, str] = {"GPE": "LOCATION", "DOMAIN_NAME": "URL"}
@@ -53,6 +70,7 @@ def resolve(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
     """Keep non-overlapping spans: strong patterns by priority (an e-mail over the URL of its domain,
     a card number over a bank or phone number inside it), then names, then weak patterns; within a
     rank, the higher score, then the longer span."""
+
     def key(s: PiiSpan) -> tuple[int, int, float, int]:
         if s.label in PATTERN_PRIORITY:
             tier, rank = (0 if s.score >= STRONG else 2), PATTERN_PRIORITY.index(s.label)
@@ -72,22 +90,65 @@ def resolve(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
 
 _PHONE_RE = re.compile(
     r"(?<![\w+./-])(?:\+\d{1,3}[ .-]?)?(?:\(\+?\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]?(?:\(\d{1,5}\)|\d{1,5})){0,6}"
-    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-]|[.,/]\d)", re.IGNORECASE)
-_PHONE_STRONG = re.compile(r"^(?:\+\d|\(\d{2,4}\)|\d{3}-\d{3}-\d{4}\b|00[1-9]\d{0,2}[ .-])|\d\s?(?:x|ext\.?)\s?\d+$",
-                           re.IGNORECASE)
-PHONE_CONTEXT = ["phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "desk", "call", "calling",
-                 "dial", "ring", "reach", "contact", "text", "sms", "whatsapp", "number", "answering", "message",
-                 "messages", "hotline", "landline", "voicemail"]
-CARD_CONTEXT = ["credit", "card", "visa", "mastercard", "cc", "amex", "discover", "jcb", "diners", "maestro",
-                "debit", "payment"]
+    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-]|[.,/]\d)",
+    re.IGNORECASE,
+)
+_PHONE_STRONG = re.compile(
+    r"^(?:\+\d|\(\d{2,4}\)|\d{3}-\d{3}-\d{4}\b|00[1-9]\d{0,2}[ .-])|\d\s?(?:x|ext\.?)\s?\d+$", re.IGNORECASE
+)
+PHONE_CONTEXT = [
+    "phone",
+    "telephone",
+    "tel",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "desk",
+    "call",
+    "calling",
+    "dial",
+    "ring",
+    "reach",
+    "contact",
+    "text",
+    "sms",
+    "whatsapp",
+    "number",
+    "answering",
+    "message",
+    "messages",
+    "hotline",
+    "landline",
+    "voicemail",
+]
+CARD_CONTEXT = [
+    "credit",
+    "card",
+    "visa",
+    "mastercard",
+    "cc",
+    "amex",
+    "discover",
+    "jcb",
+    "diners",
+    "maestro",
+    "debit",
+    "payment",
+]
 _CARD_IIN = re.compile(r"^(?:4|5[0-8]|2[2-7]|3[04-9]|6|1800|2131)")
 # Country codes that are also common file extensions (setup.py, notes.md, index.ts, Makefile.in).
-_FILE_TLDS = frozenset({"py", "sh", "md", "rs", "pl", "cc", "so", "ps", "ai", "ts", "mk", "in", "ml", "cs", "gz", "sv",
-                        "mm"})
-_LOWER_IBAN = re.compile(r"(?<![A-Za-z0-9])[a-z]{2}\d{2}(?:[ -]?[a-z0-9]{4}){2,7}(?:[ -]?[a-z0-9]{1,3})?"
-                         r"(?![A-Za-z0-9])")
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_FILE_TLDS = frozenset(
+    {"py", "sh", "md", "rs", "pl", "cc", "so", "ps", "ai", "ts", "mk", "in", "ml", "cs", "gz", "sv", "mm"}
+)
+_LOWER_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[a-z]{2}\d{2}(?:[ -]?[a-z0-9]{4}){2,7}(?:[ -]?[a-z0-9]{1,3})?"
+    r"(?![A-Za-z0-9])"
+)
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 
 
 def _luhn(digits: str) -> bool:
@@ -127,17 +188,19 @@ def _build_recognizers() -> list[Any]:
 
         def __init__(self) -> None:
             groups = r"\b(?:\d{12,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})\b"
-            super().__init__("CREDIT_CARD", name="CardRecognizer", patterns=[Pattern("card", groups, 0.3)],
-                             context=CARD_CONTEXT)
+            super().__init__(
+                "CREDIT_CARD", name="CardRecognizer", patterns=[Pattern("card", groups, 0.3)], context=CARD_CONTEXT
+            )
 
         def validate_result(self, pattern_text: str) -> bool | None:
             return None if _luhn(re.sub(r"\D", "", pattern_text)) else False
 
-        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
-                    regex_flags: int | None = None) -> list[Any]:
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: int | None = None
+        ) -> list[Any]:
             results = super().analyze(text, entities, nlp_artifacts, regex_flags)
             for r in results:
-                digits = re.sub(r"\D", "", text[r.start:r.end])
+                digits = re.sub(r"\D", "", text[r.start : r.end])
                 if len(digits) >= 13 and _CARD_IIN.match(digits):
                     r.score = 0.8
             return results
@@ -166,9 +229,19 @@ def _build_recognizers() -> list[Any]:
                     continue
                 score = 0.5 if _PHONE_STRONG.search(cand) or self._valid(main) else 0.3
                 why = AnalysisExplanation(self.name, score, textual_explanation="digit groups")
-                out.append(RecognizerResult("PHONE_NUMBER", m.start(), m.start() + len(cand), score, why,
-                                            recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                                                  RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+                out.append(
+                    RecognizerResult(
+                        "PHONE_NUMBER",
+                        m.start(),
+                        m.start() + len(cand),
+                        score,
+                        why,
+                        recognition_metadata={
+                            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                        },
+                    )
+                )
             return out
 
         @staticmethod
@@ -189,8 +262,9 @@ def _build_recognizers() -> list[Any]:
             valid: bool | None = super().validate_result(pattern_text.upper())  # Presidio's is unannotated
             return valid
 
-        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
-                    regex_flags: int | None = None) -> list[Any]:
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: int | None = None
+        ) -> list[Any]:
             results = super().analyze(text, entities, nlp_artifacts)
             for m in _LOWER_IBAN.finditer(text):
                 for r in super().analyze(m.group().upper(), entities, nlp_artifacts):
@@ -218,25 +292,59 @@ def _build_recognizers() -> list[Any]:
             return False
 
     date_extra = PatternRecognizer(
-        "DATE_TIME", name="DateTimeRecognizer", context=["date", "born", "birthday", "dob"],
+        "DATE_TIME",
+        name="DateTimeRecognizer",
+        context=["date", "born", "birthday", "dob"],
         patterns=[
             # Presidio's date patterns stop at the date; keep the time that follows it.
-            Pattern("date and time", r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b"
-                    r"|\b\d{1,2}/\d{1,2}/\d{2,4},? \d{1,2}:\d{2}(?::\d{2})?(?: ?[ap]m)?\b", 0.85),
-            Pattern("month name date", rf"\b{_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?\b"
-                    rf"|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\.?(?:,? \d{{4}})?\b|\b{_MONTH} \d{{4}}\b", 0.6),
+            Pattern(
+                "date and time",
+                r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b"
+                r"|\b\d{1,2}/\d{1,2}/\d{2,4},? \d{1,2}:\d{2}(?::\d{2})?(?: ?[ap]m)?\b",
+                0.85,
+            ),
+            Pattern(
+                "month name date",
+                rf"\b{_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?\b"
+                rf"|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\.?(?:,? \d{{4}})?\b|\b{_MONTH} \d{{4}}\b",
+                0.6,
+            ),
             # A bare year is a date only after a word that introduces one ("in 1977", "a 2017 film"),
             # and never the start of a longer number ("1987 74 Diakou Street").
-            Pattern("year", r"(?<=\b(?:in|since|from|until|till|by|of|during|circa|year|a|an|early|late|mid|"
-                    r"before|after|around|born|founded)\s)(?:1[6-9]\d\d|20\d\d)\b(?![ -]?\d|,\d)", 0.6),
-        ])
+            Pattern(
+                "year",
+                r"(?<=\b(?:in|since|from|until|till|by|of|during|circa|year|a|an|early|late|mid|"
+                r"before|after|around|born|founded)\s)(?:1[6-9]\d\d|20\d\d)\b(?![ -]?\d|,\d)",
+                0.6,
+            ),
+        ],
+    )
     driver_license = PatternRecognizer(
-        "US_DRIVER_LICENSE", name="DriverLicenseRecognizer", context=["license", "licence", "driver"],
-        patterns=[Pattern("after a licence phrase",
-                          r"(?<=\b(?:driver'?s?|driving)\s+licen[cs]e(?:\s+(?:number|no\.?|num|#))?"
-                          r"(?:\s+(?:is|was|:))?\s*:?\s*)[A-Z]{0,2}\d[\dA-Z-]{4,18}\b", 0.6)])
-    return [Card(), OfflineEmail(), Phone(), Iban(), UsSsnRecognizer(), Ip(), Url(), DateRecognizer(), date_extra,
-            driver_license, UsBankRecognizer()]
+        "US_DRIVER_LICENSE",
+        name="DriverLicenseRecognizer",
+        context=["license", "licence", "driver"],
+        patterns=[
+            Pattern(
+                "after a licence phrase",
+                r"(?<=\b(?:driver'?s?|driving)\s+licen[cs]e(?:\s+(?:number|no\.?|num|#))?"
+                r"(?:\s+(?:is|was|:))?\s*:?\s*)[A-Z]{0,2}\d[\dA-Z-]{4,18}\b",
+                0.6,
+            )
+        ],
+    )
+    return [
+        Card(),
+        OfflineEmail(),
+        Phone(),
+        Iban(),
+        UsSsnRecognizer(),
+        Ip(),
+        Url(),
+        DateRecognizer(),
+        date_extra,
+        driver_license,
+        UsBankRecognizer(),
+    ]
 
 
 def build_analyzer(recognizers: Sequence[Any] | None = None, tuned: bool = True) -> Any:
@@ -266,8 +374,10 @@ def build_analyzer(recognizers: Sequence[Any] | None = None, tuned: bool = True)
                     token.lemma_ = token.lower_
             return super()._doc_to_nlp_artifact(doc, language)
 
-    engine = BlankSpacyEngine(models=[{"lang_code": "en", "model_name": "blank:en"}],
-                              ner_model_configuration=NerModelConfiguration(labels_to_ignore=[]))
+    engine = BlankSpacyEngine(
+        models=[{"lang_code": "en", "model_name": "blank:en"}],
+        ner_model_configuration=NerModelConfiguration(labels_to_ignore=[]),
+    )
     engine.load()
     recognizers = list(recognizers if recognizers is not None else _build_recognizers())
     if tuned:
@@ -275,11 +385,15 @@ def build_analyzer(recognizers: Sequence[Any] | None = None, tuned: bool = True)
         for recognizer in recognizers:
             for word in recognizer.context or ():
                 vocab[word].is_stop = False
-    enhancer = (LemmaContextAwareEnhancer(context_prefix_count=6, context_suffix_count=1,
-                                          context_matching_mode="whole_word") if tuned else None)
+    enhancer = (
+        LemmaContextAwareEnhancer(context_prefix_count=6, context_suffix_count=1, context_matching_mode="whole_word")
+        if tuned
+        else None
+    )
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
-    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"],
-                          context_aware_enhancer=enhancer)
+    return AnalyzerEngine(
+        registry=registry, nlp_engine=engine, supported_languages=["en"], context_aware_enhancer=enhancer
+    )
 
 
 class PiiDetector:
@@ -291,8 +405,14 @@ class PiiDetector:
     substitutes a NameTagger: the bench sets one trained on the other templates.
     """
 
-    def __init__(self, entities: Iterable[str] | None = None, threshold: float = 0.4, names: bool = True,
-                 tagger: Any = None, weights_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        entities: Iterable[str] | None = None,
+        threshold: float = 0.4,
+        names: bool = True,
+        tagger: Any = None,
+        weights_dir: Path | None = None,
+    ) -> None:
         self.entities = frozenset(entities) if entities is not None else None
         self.threshold = threshold
         self.names = names
@@ -329,8 +449,10 @@ class PiiDetector:
     def _scan(self, text: str, names: Sequence[tuple[int, int, str, float]]) -> list[PiiSpan]:
         if not text.strip():
             return []
-        found = [PiiSpan(r.start, r.end, r.entity_type, round(float(r.score), 4), text[r.start:r.end])
-                 for r in self._analyzer.analyze(text=text, language="en", score_threshold=self.threshold)]
+        found = [
+            PiiSpan(r.start, r.end, r.entity_type, round(float(r.score), 4), text[r.start : r.end])
+            for r in self._analyzer.analyze(text=text, language="en", score_threshold=self.threshold)
+        ]
         found += [PiiSpan(a, b, label, score, text[a:b]) for a, b, label, score in names]
         if self.entities is not None:
             found = [s for s in found if s.label in self.entities]

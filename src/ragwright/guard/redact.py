@@ -36,8 +36,13 @@ def _non_overlapping(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
     return kept
 
 
-def redact(text: str, spans: Iterable[PiiSpan], mode: Mode = "placeholder",
-           pseudonymizer: Pseudonymizer | None = None, mask_char: str = "*") -> str:
+def redact(
+    text: str,
+    spans: Iterable[PiiSpan],
+    mode: Mode = "placeholder",
+    pseudonymizer: Pseudonymizer | None = None,
+    mask_char: str = "*",
+) -> str:
     """text with each span replaced: "mask" -> "*****" (same length, line breaks kept), "placeholder"
     -> "<PERSON>", "pseudonym" -> "<PERSON_1>" from `pseudonymizer` (a new one if None: pass one to
     restore later). Overlapping spans: the earlier (then longer) one wins."""
@@ -47,8 +52,8 @@ def redact(text: str, spans: Iterable[PiiSpan], mode: Mode = "placeholder",
         pseudonymizer = Pseudonymizer()
     out, pos = [], 0
     for s in _non_overlapping(spans):
-        out.append(text[pos:s.start])
-        value = text[s.start:s.end]
+        out.append(text[pos : s.start])
+        value = text[s.start : s.end]
         if mode == "mask":
             out.append("".join(ch if ch in "\r\n" else mask_char for ch in value))
         elif mode == "placeholder":
@@ -72,8 +77,11 @@ def _echo_pattern(labels: Iterable[str]) -> re.Pattern[str]:
     """A placeholder of these labels as a model may echo it: <PERSON_1>, < person_1 >, [PERSON 1],
     {PERSON-1}, &lt;PERSON_1&gt;, \\<PERSON\\_1\\>, or bare PERSON_1."""
     names = "|".join(_SEP.join(map(re.escape, lab.split("_"))) for lab in sorted(labels, key=len, reverse=True))
-    return re.compile(rf"(?:(&lt;|\\?<|\[|\{{)[ \t]*)?\b({names}){_SEP}?[ \t]*(\d{{1,4}})\b"
-                      rf"(?:[ \t]*(&gt;|\\?>|\]|\}}))?", re.IGNORECASE)
+    return re.compile(
+        rf"(?:(&lt;|\\?<|\[|\{{)[ \t]*)?\b({names}){_SEP}?[ \t]*(\d{{1,4}})\b"
+        rf"(?:[ \t]*(&gt;|\\?>|\]|\}}))?",
+        re.IGNORECASE,
+    )
 
 
 @dataclass
@@ -136,7 +144,7 @@ class Pseudonymizer:
 def restorable_length(text: str, longest: int = 48) -> int:
     """How much of text can be restored now: all but a tail that may be the start of a placeholder."""
     start = max(text.rfind("<"), text.rfind("["), text.rfind("{"), text.rfind("&"))
-    if start == -1 or len(text) - start > longest or re.search(r"[>\]}]|&gt;", text[start + 1:]):
+    if start == -1 or len(text) - start > longest or re.search(r"[>\]}]|&gt;", text[start + 1 :]):
         # Bare placeholders ("PERSON_1") may also be cut: hold back a trailing word and number.
         tail = re.search(r"[A-Za-z_\\ ]*\d*$", text)
         return tail.start() if tail and tail.group().strip() else len(text)
@@ -145,23 +153,29 @@ def restorable_length(text: str, longest: int = 48) -> int:
 
 # -- secrets -------------------------------------------------------------------------------------
 
-_SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((label, re.compile(rx)) for label, rx in (
-    ("PRIVATE_KEY", r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK|)-----[\s\S]*?-----END \1PRIVATE KEY\2-----"),
-    ("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
-    ("AWS_ACCESS_KEY", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
-    ("GITHUB_TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})\b"),
-    ("SLACK_TOKEN", r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
-    ("API_KEY", r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),            # OpenAI, Anthropic
-    ("API_KEY", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),                      # Stripe
-    ("API_KEY", r"\bAIza[0-9A-Za-z_-]{35}\b"),                                          # Google
-    ("API_KEY", r"\b(?:glpat|hf|npm|pypi)[-_][A-Za-z0-9_-]{20,}"),          # GitLab, Hugging Face, npm, PyPI
-))
+_SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (label, re.compile(rx))
+    for label, rx in (
+        ("PRIVATE_KEY", r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK|)-----[\s\S]*?-----END \1PRIVATE KEY\2-----"),
+        ("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
+        ("AWS_ACCESS_KEY", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
+        ("GITHUB_TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+        ("SLACK_TOKEN", r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
+        ("API_KEY", r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),  # OpenAI, Anthropic
+        ("API_KEY", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),  # Stripe
+        ("API_KEY", r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google
+        ("API_KEY", r"\b(?:glpat|hf|npm|pypi)[-_][A-Za-z0-9_-]{20,}"),  # GitLab, Hugging Face, npm, PyPI
+    )
+)
 _ASSIGNED = re.compile(
     r"(?i)\b([\w.-]*?(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_-]?key|private[_-]?key|"
-    r"credentials?|auth)[\w.-]*)[\"']?\s*(?:=|:=|=>|:)\s*(?:\"([^\"\n]{6,})\"|'([^'\n]{6,})'|([^\s\"',;`]{6,}))")
+    r"credentials?|auth)[\w.-]*)[\"']?\s*(?:=|:=|=>|:)\s*(?:\"([^\"\n]{6,})\"|'([^'\n]{6,})'|([^\s\"',;`]{6,}))"
+)
 _BEARER = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{20,}=*)")
-_NOT_A_VALUE = re.compile(r"(?i)^(?:\$\{?\w+\}?|%\(?\w+\)?s?|<[^>]*>|\{\{.*\}\}|x+|\*+|\.+|none|null|true|false|"
-                          r"changeme|password|secret|your[_-].*|example.*|os\.environ.*|env\(.*|getenv.*)$")
+_NOT_A_VALUE = re.compile(
+    r"(?i)^(?:\$\{?\w+\}?|%\(?\w+\)?s?|<[^>]*>|\{\{.*\}\}|x+|\*+|\.+|none|null|true|false|"
+    r"changeme|password|secret|your[_-].*|example.*|os\.environ.*|env\(.*|getenv.*)$"
+)
 
 
 def entropy(value: str) -> float:
@@ -204,8 +218,14 @@ class GuardedText:
     pii: list[PiiSpan]
 
 
-def guard_document(text: str, *, redact_secrets: bool = False, pii_mode: Mode | None = None,
-                   detector: PiiDetector | None = None, entities: Sequence[str] | None = None) -> GuardedText:
+def guard_document(
+    text: str,
+    *,
+    redact_secrets: bool = False,
+    pii_mode: Mode | None = None,
+    detector: PiiDetector | None = None,
+    entities: Sequence[str] | None = None,
+) -> GuardedText:
     """Ingestion's hook: secrets are always flagged and, with redact_secrets, replaced by typed
     placeholders; with pii_mode ("mask" or "placeholder"), PII is redacted too (a pseudonym would
     need its mapping kept, which an index must not)."""
@@ -225,8 +245,26 @@ def guard_document(text: str, *, redact_secrets: bool = False, pii_mode: Mode | 
 
 # -- traces --------------------------------------------------------------------------------------
 
-_ID_KEYS = {"trace_id", "span_id", "parent_id", "doc_id", "chunk_id", "doc_ids", "chunk_ids", "key_id", "tenant",
-            "name", "status", "model", "route", "kind", "mode", "policy", "source", "location"}
+_ID_KEYS = {
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "doc_id",
+    "chunk_id",
+    "doc_ids",
+    "chunk_ids",
+    "key_id",
+    "tenant",
+    "name",
+    "status",
+    "model",
+    "route",
+    "kind",
+    "mode",
+    "policy",
+    "source",
+    "location",
+}
 
 
 def redact_strings(data: Any, entities: Sequence[str], detector: PiiDetector | None = None) -> Any:
@@ -240,9 +278,16 @@ def redact_strings(data: Any, entities: Sequence[str], detector: PiiDetector | N
 
     wanted = set(entities)
     found = (detector or default_detector()).scan_many(texts)
-    redacted = iter([redact(t, [s for s in spans if s.label in wanted] + (find_secrets(t) if "SECRET" in wanted
-                                                                           else []), "placeholder")
-                     for t, spans in zip(texts, found, strict=True)])
+    redacted = iter(
+        [
+            redact(
+                t,
+                [s for s in spans if s.label in wanted] + (find_secrets(t) if "SECRET" in wanted else []),
+                "placeholder",
+            )
+            for t, spans in zip(texts, found, strict=True)
+        ]
+    )
     return _rebuild(data, redacted)
 
 

@@ -57,8 +57,11 @@ def _fenced_units(text: str) -> list[tuple[str, bool]]:
     i = 0
     while i < len(lines):
         opening = _FENCE.match(lines[i].strip())
-        end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == opening.group(1)), None) \
-            if opening else None
+        end = (
+            next((j for j in range(i + 1, len(lines)) if lines[j].strip() == opening.group(1)), None)
+            if opening
+            else None
+        )
         if end is None:
             prose.append(lines[i])
             i += 1
@@ -66,7 +69,7 @@ def _fenced_units(text: str) -> list[tuple[str, bool]]:
         if prose:
             units.append(("\n".join(prose), False))
             prose = []
-        units.append(("\n".join(lines[i:end + 1]).strip(), True))
+        units.append(("\n".join(lines[i : end + 1]).strip(), True))
         i = end + 1
     if prose:
         units.append(("\n".join(prose), False))
@@ -178,7 +181,7 @@ class Chunker:
             return fence("\n".join(body)) if unit.kind == "code" else "\n".join(header + body)
 
         room = max(budget - self.count_tokens([wrap([])])[0], 1)
-        rest = lines[len(header):]
+        rest = lines[len(header) :]
         body: list[str] = []
         for line, size in zip(rest, self.count_tokens(rest), strict=True):
             body.extend(self._word_windows(line, room) if size > room else [line])

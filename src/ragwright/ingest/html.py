@@ -23,31 +23,98 @@ from ..types import Block, ParsedDocument
 from .html_blocks import blocks_of, classes
 from .parsers import ParseError
 
-_DROP_TAGS = frozenset([
-    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "nav", "button", "input",
-    "select", "option", "textarea", "dialog",
-])
+_DROP_TAGS = frozenset(
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "canvas",
+        "iframe",
+        "object",
+        "embed",
+        "nav",
+        "button",
+        "input",
+        "select",
+        "option",
+        "textarea",
+        "dialog",
+    ]
+)
 _PAGE_LEVEL_TAGS = frozenset({"header", "aside"})  # boilerplate unless inside an article or section
 _SECTIONING = frozenset({"article", "section", "main"})
-_DROP_ROLES = frozenset([
-    "navigation", "banner", "contentinfo", "search", "complementary", "dialog", "alertdialog", "menu", "menubar",
-    "toolbar", "tablist",
-])
+_DROP_ROLES = frozenset(
+    [
+        "navigation",
+        "banner",
+        "contentinfo",
+        "search",
+        "complementary",
+        "dialog",
+        "alertdialog",
+        "menu",
+        "menubar",
+        "toolbar",
+        "tablist",
+    ]
+)
 # Class names of boilerplate, matched whole ("toc" is DocBook's contents list, but Sphinx's
 # "toc-backref" wraps a heading's own text)...
-_DROP_CLASSES = frozenset([
-    "toc", "navheader", "navfooter", "sphinxsidebar", "sphinxsidebarwrapper", "related", "headerlink", "linenos",
-    "skip-link", "skiplink", "masthead",
-])
+_DROP_CLASSES = frozenset(
+    [
+        "toc",
+        "navheader",
+        "navfooter",
+        "sphinxsidebar",
+        "sphinxsidebarwrapper",
+        "related",
+        "headerlink",
+        "linenos",
+        "skip-link",
+        "skiplink",
+        "masthead",
+    ]
+)
 # ...or by one of their dash/underscore-separated parts ("site-footer", "cookie_banner").
-_DROP_CLASS_PARTS = frozenset([
-    "nav", "navbar", "navigation", "menu", "sidebar", "breadcrumb", "breadcrumbs", "footer", "cookie", "cookies",
-    "consent", "gdpr", "banner", "pagination", "pager", "social", "share", "advert", "ads", "newsletter",
-])
-_PERMALINK_CLASSES = frozenset([
-    "headerlink", "anchor", "anchorjs-link", "permalink", "hash-link", "heading-anchor", "header-anchor", "anchor-link",
-    "id_link",
-])
+_DROP_CLASS_PARTS = frozenset(
+    [
+        "nav",
+        "navbar",
+        "navigation",
+        "menu",
+        "sidebar",
+        "breadcrumb",
+        "breadcrumbs",
+        "footer",
+        "cookie",
+        "cookies",
+        "consent",
+        "gdpr",
+        "banner",
+        "pagination",
+        "pager",
+        "social",
+        "share",
+        "advert",
+        "ads",
+        "newsletter",
+    ]
+)
+_PERMALINK_CLASSES = frozenset(
+    [
+        "headerlink",
+        "anchor",
+        "anchorjs-link",
+        "permalink",
+        "hash-link",
+        "heading-anchor",
+        "header-anchor",
+        "anchor-link",
+        "id_link",
+    ]
+)
 _PERMALINK_MARKS = frozenset(["¶", "§", "#", "🔗", "⚓"])
 _LINK_LIST_TAGS = frozenset(["ul", "ol", "div", "section", "aside", "table", "dl", "menu"])
 _OWN_TEXT = 300  # characters outside links: more is content, however many links follow it

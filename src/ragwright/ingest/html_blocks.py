@@ -28,20 +28,93 @@ _MAX_DEPTH = 200  # deeper markup is read as flat text (Python's recursion limit
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCK_TAGS = frozenset(
     [
-        "address", "article", "aside", "blockquote", "body", "center", "details", "dialog", "dd", "dir", "div", "dl",
-        "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "html", "li", "main", "menu",
-        "ol", "p", "section", "summary", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption", "legend",
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "center",
+        "details",
+        "dialog",
+        "dd",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "header",
+        "hgroup",
+        "html",
+        "li",
+        "main",
+        "menu",
+        "ol",
+        "p",
+        "section",
+        "summary",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "caption",
+        "legend",
         "noframes",
-    ])
-_SKIP = frozenset([
-    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "button", "input",
-    "select", "option", "textarea", "head", "title", "meta", "link", "img", "video", "audio", "source", "track", "map",
-    "area",
-])
-ADMONITIONS = frozenset([
-    "admonition", "note", "tip", "hint", "warning", "caution", "important", "attention", "danger", "error", "seealso",
-    "todo", "callout", "notice",
-])
+    ]
+)
+_SKIP = frozenset(
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "canvas",
+        "iframe",
+        "object",
+        "embed",
+        "button",
+        "input",
+        "select",
+        "option",
+        "textarea",
+        "head",
+        "title",
+        "meta",
+        "link",
+        "img",
+        "video",
+        "audio",
+        "source",
+        "track",
+        "map",
+        "area",
+    ]
+)
+ADMONITIONS = frozenset(
+    [
+        "admonition",
+        "note",
+        "tip",
+        "hint",
+        "warning",
+        "caution",
+        "important",
+        "attention",
+        "danger",
+        "error",
+        "seealso",
+        "todo",
+        "callout",
+        "notice",
+    ]
+)
 _TRAILING_MARKS = re.compile(r"[\s¶§🔗]+$")
 _LONG_DEFINITION = 1000  # characters: about a chunk; a definition longer than this gets its term as a heading
 
@@ -136,8 +209,9 @@ class _Renderer:
             if not line:
                 continue
             parent = tr.getparent()
-            if len(lines) == header and ((parent is not None and parent.tag == "thead")
-                                         or all(c.tag == "th" for c in cells)):
+            if len(lines) == header and (
+                (parent is not None and parent.tag == "thead") or all(c.tag == "th" for c in cells)
+            ):
                 header += 1
             lines.append(line)
         if lines:
@@ -162,8 +236,14 @@ class _Renderer:
 
     def admonition(self, el: HtmlElement, depth: int) -> bool:
         """A note, tip or warning box with a title; False (not handled) when it has no title."""
-        title_el = next((c for c in el if isinstance(c.tag, str) and (
-            classes(c) & {"admonition-title", "title"} or c.tag in _HEADINGS)), None)
+        title_el = next(
+            (
+                c
+                for c in el
+                if isinstance(c.tag, str) and (classes(c) & {"admonition-title", "title"} or c.tag in _HEADINGS)
+            ),
+            None,
+        )
         if title_el is None:
             return False
         title = _TRAILING_MARKS.sub("", inline_text(title_el, depth))

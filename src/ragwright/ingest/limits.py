@@ -49,9 +49,13 @@ class ParseLimits:
 
     @classmethod
     def of(cls, settings: IngestSettings) -> ParseLimits:
-        return cls(settings.parse_timeout_s, settings.parse_memory_mb,
-                   int(settings.max_docx_uncompressed_mb * 1024 * 1024), settings.max_docx_xml_elements,
-                   tuple(settings.fallback_encodings))
+        return cls(
+            settings.parse_timeout_s,
+            settings.parse_memory_mb,
+            int(settings.max_docx_uncompressed_mb * 1024 * 1024),
+            settings.max_docx_xml_elements,
+            tuple(settings.fallback_encodings),
+        )
 
 
 def parse_bounded(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
@@ -62,21 +66,29 @@ def parse_bounded(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocumen
 
 
 def _parse(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
-    return parse(path, data, fallback_encodings=list(limits.fallback_encodings), max_docx_bytes=limits.max_docx_bytes,
-                 max_docx_elements=limits.max_docx_elements)
+    return parse(
+        path,
+        data,
+        fallback_encodings=list(limits.fallback_encodings),
+        max_docx_bytes=limits.max_docx_bytes,
+        max_docx_elements=limits.max_docx_elements,
+    )
 
 
 def _in_child(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
     _set_preload()
     receive, send = _CONTEXT.Pipe(duplex=False)
-    child = _CONTEXT.Process(target=_child, args=(send, path, data, limits, os.getpid()), name="ragwright-parse",
-                             daemon=True)
+    child = _CONTEXT.Process(
+        target=_child, args=(send, path, data, limits, os.getpid()), name="ragwright-parse", daemon=True
+    )
     child.start()
     send.close()
     try:
         if not receive.poll(limits.timeout_s):
-            raise ParseError(f"parsing was stopped after {limits.timeout_s:g} s (limit: ingest.parse_timeout_s); "
-                             "split the file, or raise the limit if it is trusted")
+            raise ParseError(
+                f"parsing was stopped after {limits.timeout_s:g} s (limit: ingest.parse_timeout_s); "
+                "split the file, or raise the limit if it is trusted"
+            )
         try:
             kind, value = receive.recv()
         except EOFError:  # died without a word: killed, or crashed in C code at the memory ceiling
@@ -91,8 +103,10 @@ def _in_child(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
         document: ParsedDocument = value  # the child process sends the parsed document with "ok"
         return document
     if kind == "memory":
-        raise ParseError(f"parsing needed more than {limits.memory_mb} MB of memory (limit: ingest.parse_memory_mb); "
-                         "split the file, or raise the limit if it is trusted")
+        raise ParseError(
+            f"parsing needed more than {limits.memory_mb} MB of memory (limit: ingest.parse_memory_mb); "
+            "split the file, or raise the limit if it is trusted"
+        )
     raise ParseError(value)
 
 
@@ -102,8 +116,10 @@ def _crash_message(exitcode: int | None, limits: ParseLimits) -> str:
         how = f"signal {signal.Signals(-exitcode).name}" if known else f"signal {-exitcode}"
     else:
         how = f"exit code {exitcode}"
-    return (f"the parser stopped ({how}), probably at the memory ceiling of {limits.memory_mb} MB "
-            "(limit: ingest.parse_memory_mb)")
+    return (
+        f"the parser stopped ({how}), probably at the memory ceiling of {limits.memory_mb} MB "
+        "(limit: ingest.parse_memory_mb)"
+    )
 
 
 def _set_preload() -> None:

@@ -47,9 +47,10 @@ def _front_matter(text: str) -> tuple[str, str]:
         if not _YAML_LINE.match(lines[i]) and lines[i].strip() != "---":
             break  # not front matter: a horizontal rule followed by prose
         if lines[i].strip() == "---" and any(":" in x for x in lines[1:i]):
-            title = next((m.split(":", 1)[1].strip().strip("'\"") for m in lines[1:i]
-                          if m.lower().startswith("title:")), "")
-            return title, "\n".join(lines[i + 1:])
+            title = next(
+                (m.split(":", 1)[1].strip().strip("'\"") for m in lines[1:i] if m.lower().startswith("title:")), ""
+            )
+            return title, "\n".join(lines[i + 1 :])
     return "", text
 
 

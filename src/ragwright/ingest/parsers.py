@@ -32,8 +32,14 @@ def format_of(path: Path) -> str | None:
     return FORMATS.get(path.suffix.lower())
 
 
-def parse(path: Path, data: bytes, *, fallback_encodings: list[str] | None = None, max_docx_bytes: int,
-          max_docx_elements: int = 1_000_000) -> ParsedDocument:
+def parse(
+    path: Path,
+    data: bytes,
+    *,
+    fallback_encodings: list[str] | None = None,
+    max_docx_bytes: int,
+    max_docx_elements: int = 1_000_000,
+) -> ParsedDocument:
     """In the calling process, with no deadline: untrusted DOCX and PDF go through
     `limits.parse_bounded`, which calls this in a child process."""
     fmt = format_of(path)
@@ -74,7 +80,7 @@ def decode_text(data: bytes, fallbacks: list[str]) -> str:
                 continue
         raise ParseError(
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); convert it to UTF-8 "
-            "or set ingest.fallback_encodings, e.g. [\"cp1252\"]"
+            'or set ingest.fallback_encodings, e.g. ["cp1252"]'
         ) from exc
 
 
@@ -173,12 +179,15 @@ def _check_zip(data: bytes, max_uncompressed: int, max_elements: int = 1_000_000
         raise ParseError(f"DOCX is not a valid zip archive: {exc}") from exc
     total = sum(i.file_size for i in infos)
     if total > max_uncompressed:
-        raise ParseError(f"DOCX would expand to {total / 1048576:.0f} MB (limit: {max_uncompressed / 1048576:g} MB, "
-                         "ingest.max_docx_uncompressed_mb): refused as a possible zip bomb")
+        raise ParseError(
+            f"DOCX would expand to {total / 1048576:.0f} MB (limit: {max_uncompressed / 1048576:g} MB, "
+            "ingest.max_docx_uncompressed_mb): refused as a possible zip bomb"
+        )
     for info in infos:
         if info.compress_size and info.file_size / info.compress_size > 1000 and info.file_size > 10_000_000:
-            raise ParseError(f"DOCX member {info.filename} has a compression ratio over 1000: refused as a possible "
-                             "zip bomb")
+            raise ParseError(
+                f"DOCX member {info.filename} has a compression ratio over 1000: refused as a possible zip bomb"
+            )
     if not any(i.filename == "word/document.xml" for i in infos):
         raise ParseError("DOCX has no word/document.xml (is it really a Word document?)")
     _count_elements(data, [i for i in infos if i.filename.endswith((".xml", ".rels"))], max_elements)
@@ -196,10 +205,10 @@ def _count_elements(data: bytes, members: list[zipfile.ZipInfo], limit: int) -> 
                         count += block.count(b"<") - block.count(b"</") - (tail == b"<" and block[:1] == b"/")
                         tail = block[-1:]
                         if count > limit:
-                            raise ParseError(f"DOCX holds over {limit:,} XML elements ({info.filename}), too many to "
-                                             "parse (limit: ingest.max_docx_xml_elements): refused as a possible "
-                                             "zip bomb")
+                            raise ParseError(
+                                f"DOCX holds over {limit:,} XML elements ({info.filename}), too many to "
+                                "parse (limit: ingest.max_docx_xml_elements): refused as a possible "
+                                "zip bomb"
+                            )
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
                 raise ParseError(f"DOCX member {info.filename} cannot be read: {type(exc).__name__}: {exc}") from exc
-
-

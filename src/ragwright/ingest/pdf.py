@@ -119,8 +119,13 @@ def drop_running_lines(pages: list[list[Line]]) -> list[list[Line]]:
     out = []
     for lines in pages:
         edge = {id(ln) for ln in edges(lines)} if len(lines) > 2 else set()
-        out.append([ln for ln in lines if id(ln) not in edge or not (
-            seen[key(ln)] >= needed or _PAGE_NUMBER.fullmatch(ln.text.strip()))])
+        out.append(
+            [
+                ln
+                for ln in lines
+                if id(ln) not in edge or not (seen[key(ln)] >= needed or _PAGE_NUMBER.fullmatch(ln.text.strip()))
+            ]
+        )
     return out
 
 
@@ -132,8 +137,15 @@ def pdf_blocks(pages: list[list[Line]]) -> list[Block]:
     if not weights:
         return []
     body = max(weights, key=weights.__getitem__)
-    heading_sizes = sorted({round(ln.size, 1) for page in pages for ln in page
-                            if ln.size >= body * 1.15 and len(ln.text) <= 150 and not ln.mono}, reverse=True)[:6]
+    heading_sizes = sorted(
+        {
+            round(ln.size, 1)
+            for page in pages
+            for ln in page
+            if ln.size >= body * 1.15 and len(ln.text) <= 150 and not ln.mono
+        },
+        reverse=True,
+    )[:6]
     level = {size: i + 1 for i, size in enumerate(heading_sizes)}
     vocabulary = {w.lower() for page in pages for ln in page for w in re.findall(r"\w+(?:-\w+)*", ln.text)}
     lengths = sorted(len(ln.text) for page in pages for ln in page if not ln.mono)
@@ -144,8 +156,9 @@ def pdf_blocks(pages: list[list[Line]]) -> list[Block]:
     return blocks
 
 
-def _page_blocks(lines: list[Line], number: int, level: dict[float, int], vocabulary: set[str],
-                 full: int) -> list[Block]:
+def _page_blocks(
+    lines: list[Line], number: int, level: dict[float, int], vocabulary: set[str], full: int
+) -> list[Block]:
     gaps = sorted(abs(a.y - b.y) for a, b in itertools.pairwise(lines))
     usual = gaps[len(gaps) // 4] if gaps else 0.0  # the usual line spacing, below paragraph gaps
     blocks: list[Block] = []

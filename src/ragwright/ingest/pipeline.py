@@ -69,8 +69,9 @@ def doc_id_for(source: str) -> str:
 class Ingestor:
     """Turns files and text records into stored, searchable documents."""
 
-    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings,
-                 access: Access | None = None) -> None:
+    def __init__(
+        self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings, access: Access | None = None
+    ) -> None:
         self.store = store
         self.access = access or Access()
         self.embedder = embedder
@@ -80,16 +81,24 @@ class Ingestor:
         # embed faster; an interruption loses at most one batch of work.
         self.window_chunks = settings.batch_chunks
         # Part of every content hash: changing how text is parsed, chunked or embedded re-ingests it all.
-        recipe = (f"{EXTRACTION_VERSION}/{chunker.max_tokens}/{chunker.overlap_tokens}/{embedder.name}/"
-                  f"{getattr(embedder, 'max_tokens', '')}")
+        recipe = (
+            f"{EXTRACTION_VERSION}/{chunker.max_tokens}/{chunker.overlap_tokens}/{embedder.name}/"
+            f"{getattr(embedder, 'max_tokens', '')}"
+        )
         if settings.secrets == "redact" or settings.redact_pii != "off":  # what is stored depends on it too
             recipe += f"/{settings.secrets}/{settings.redact_pii}/{','.join(sorted(settings.pii_entities))}"
         if self.access != Access():  # who may see a document is part of what was ingested
             recipe += f"/{self.access.tenant}/{','.join(sorted(self.access.groups))}"
         self.recipe = hashlib.sha256(recipe.encode()).hexdigest()[:8]
 
-    def ingest_paths(self, paths: Iterable[str | Path], *, prune: bool = False, progress: Progress | None = None,
-                     on_start: Callable[[int], None] | None = None) -> IngestReport:
+    def ingest_paths(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        prune: bool = False,
+        progress: Progress | None = None,
+        on_start: Callable[[int], None] | None = None,
+    ) -> IngestReport:
         found = discover(paths, self.settings.include, self.settings.exclude)
         report = IngestReport(failed=list(found.failed), skipped=list(found.skipped))
         if on_start:
@@ -122,9 +131,17 @@ class Ingestor:
             else:
                 blocks = [Block(p) for p in rec.text.split("\n\n") if p.strip()] or [Block(rec.text)]
                 blocks = screen_blocks(blocks, source, self.settings, report)
-                doc = DocumentRecord(rec.id, source, rec.title, "text", digest, metadata=rec.metadata,
-                                     size=len(rec.text.encode("utf-8")), tenant=self.access.tenant,
-                                     groups=list(self.access.groups))
+                doc = DocumentRecord(
+                    rec.id,
+                    source,
+                    rec.title,
+                    "text",
+                    digest,
+                    metadata=rec.metadata,
+                    size=len(rec.text.encode("utf-8")),
+                    tenant=self.access.tenant,
+                    groups=list(self.access.groups),
+                )
                 chunks = self.chunker.chunk(rec.id, blocks, rec.title)
                 if not chunks:
                     report.failed.append(FailedFile(source, "no text to index"))
@@ -141,8 +158,10 @@ class Ingestor:
             st = path.stat()
             limit = int(self.settings.max_file_mb * 1024 * 1024)
             if st.st_size > limit:
-                raise ParseError(f"file is {st.st_size / 1048576:.1f} MB, over the limit of "
-                                 f"{self.settings.max_file_mb:g} MB (ingest.max_file_mb)")
+                raise ParseError(
+                    f"file is {st.st_size / 1048576:.1f} MB, over the limit of "
+                    f"{self.settings.max_file_mb:g} MB (ingest.max_file_mb)"
+                )
             entry = self.store.manifest_entry(source) or {}  # {}: never ingested
             same_recipe = entry.get("status") == "ok" and str(entry["content_hash"]).endswith(self.recipe)
             if same_recipe and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
@@ -171,15 +190,25 @@ class Ingestor:
         self.store.record_failure(source, error)
         return None
 
-    def _pending(self, source: str, parsed: ParsedDocument, digest: str, size: int, mtime_ns: int,
-                 report: IngestReport) -> _Pending:
+    def _pending(
+        self, source: str, parsed: ParsedDocument, digest: str, size: int, mtime_ns: int, report: IngestReport
+    ) -> _Pending:
         doc_id = doc_id_for(source)
-        chunks = self.chunker.chunk(doc_id, screen_blocks(parsed.blocks, source, self.settings, report),
-                                    parsed.title)
+        chunks = self.chunker.chunk(doc_id, screen_blocks(parsed.blocks, source, self.settings, report), parsed.title)
         if not chunks:
             raise ParseError("no text to index (only headings or whitespace)")
-        doc = DocumentRecord(doc_id, source, parsed.title, parsed.format, digest, len(chunks), {}, size,
-                             tenant=self.access.tenant, groups=list(self.access.groups))
+        doc = DocumentRecord(
+            doc_id,
+            source,
+            parsed.title,
+            parsed.format,
+            digest,
+            len(chunks),
+            {},
+            size,
+            tenant=self.access.tenant,
+            groups=list(self.access.groups),
+        )
         return _Pending(doc, chunks, mtime_ns)
 
     def _flush(self, batch: Sequence[_Pending], report: IngestReport, progress: Progress | None = None) -> None:
@@ -195,8 +224,9 @@ class Ingestor:
             report.doc_ids.append(p.document.doc_id)
         share.stored()
 
-    def _embed(self, batch: Sequence[_Pending],
-               on_embedded: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+    def _embed(
+        self, batch: Sequence[_Pending], on_embedded: Callable[[int, int], None] | None = None
+    ) -> list[np.ndarray]:
         """Embed every chunk of the batch in one call, except those whose text the store already has."""
         texts: list[str] = []
         slots: list[list[np.ndarray | int]] = []

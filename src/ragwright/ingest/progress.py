@@ -19,8 +19,9 @@ Progress = Callable[[float, str], None]  # (files advanced, possibly a fraction;
 SLICE = 64  # texts per embedding call while progress is watched (2 of the local model's batches of 32)
 
 
-def embed_in_slices(embedder: Embedder, texts: Sequence[str],
-                    on_embedded: Callable[[int, int], None] | None = None) -> np.ndarray:
+def embed_in_slices(
+    embedder: Embedder, texts: Sequence[str], on_embedded: Callable[[int, int], None] | None = None
+) -> np.ndarray:
     """embedder.embed(texts), in slices of about SLICE texts when `on_embedded(done, total)` is
     given. Texts are sliced in order of length, so that slicing adds no padding to the model's
     own length-sorted batches; no slice has a single text (a one-text call is a query's path)."""

@@ -8,11 +8,21 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "ChatModel": "chat", "GatewayChat": "chat",
-    "Embedder": "embedding", "LocalMiniLM": "embedding", "OpenAIEmbedder": "embedding", "make_embedder": "embedding",
-    "ChatStream": "streaming", "Gateway": "gateway",
-    "Attempt": "types", "CallContext": "types", "CallRecord": "types", "ChatMessage": "types", "ChatRequest": "types",
-    "ChatResult": "types", "Usage": "types",
+    "ChatModel": "chat",
+    "GatewayChat": "chat",
+    "Embedder": "embedding",
+    "LocalMiniLM": "embedding",
+    "OpenAIEmbedder": "embedding",
+    "make_embedder": "embedding",
+    "ChatStream": "streaming",
+    "Gateway": "gateway",
+    "Attempt": "types",
+    "CallContext": "types",
+    "CallRecord": "types",
+    "ChatMessage": "types",
+    "ChatRequest": "types",
+    "ChatResult": "types",
+    "Usage": "types",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -72,7 +72,7 @@ class Call:
         if spec.privacy != "redact":
             return self.request
         if self.privacy is None:
-            self.privacy = CallPrivacy(self.gw.guards.new_redaction(f"{spec.model}'s privacy = \"redact\""))
+            self.privacy = CallPrivacy(self.gw.guards.new_redaction(f'{spec.model}\'s privacy = "redact"'))
         return self.privacy.request(self.request, spec.privacy_entities)
 
     def restored(self, spec: ModelSettings, reply: ProviderReply) -> ProviderReply:
@@ -96,9 +96,14 @@ class Call:
 
     def span_fields(self, result: ChatResult) -> dict[str, Any]:
         """What the call's "model.call" span records of its result."""
-        return {"model": result.model, "output": self.traced_output(result.text), "cached": result.cached,
-                "cost_usd": result.cost_usd, "input_tokens": result.usage.input_tokens,
-                "output_tokens": result.usage.output_tokens}
+        return {
+            "model": result.model,
+            "output": self.traced_output(result.text),
+            "cached": result.cached,
+            "cost_usd": result.cost_usd,
+            "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens,
+        }
 
     def cached(self) -> ChatResult | None:
         gw, hit = self.gw, None
@@ -122,14 +127,19 @@ class Call:
                 self.attempts.append(Attempt(name, "skipped", f"{self.deadline.describe()} had passed"))
                 continue
             if spec.context_window <= self.min_window:
-                self.attempts.append(Attempt(name, "skipped", f"context window {spec.context_window} no larger "
-                                                              "than one that overflowed"))
+                self.attempts.append(
+                    Attempt(name, "skipped", f"context window {spec.context_window} no larger than one that overflowed")
+                )
                 continue
-            needed = self.request.max_tokens + (self.input_bound if self.input_bound + self.request.max_tokens
-                                                <= spec.context_window else self.input_tokens)
+            needed = self.request.max_tokens + (
+                self.input_bound
+                if self.input_bound + self.request.max_tokens <= spec.context_window
+                else self.input_tokens
+            )
             if spec.context_window < needed:
-                self.attempts.append(Attempt(name, "skipped", f"context window {spec.context_window} too small "
-                                                              f"(needs about {needed})"))
+                self.attempts.append(
+                    Attempt(name, "skipped", f"context window {spec.context_window} too small (needs about {needed})")
+                )
                 continue
             if not self.gw.breaker(name).allow():
                 self.attempts.append(Attempt(name, "skipped", "circuit open after repeated failures"))
@@ -173,8 +183,10 @@ class Call:
         answer in time" after 60 s otherwise reads like a slow model, not like a setting to change."""
         if exc.kind != "timeout" or not self.cut_short:
             return str(exc)
-        return (f"{exc}: stopped by {self.deadline.describe()}, before its own models.{name}.timeout_s of "
-                f"{spec.timeout_s:g} s")
+        return (
+            f"{exc}: stopped by {self.deadline.describe()}, before its own models.{name}.timeout_s of "
+            f"{spec.timeout_s:g} s"
+        )
 
     def tries(self) -> Iterator[Try]:
         """The attempts of this call in turn, for `with attempt:` around one provider request: the
@@ -194,8 +206,9 @@ class Call:
         """Record a failed attempt and tell the model's breaker; re-raise a failure that every
         model would share (a bad request), after recording the call."""
         self.last_error = exc
-        self.attempts.append(Attempt(name, "error", self._explained(name, spec, exc),
-                                     (time.perf_counter() - started) * 1000, exc.kind))
+        self.attempts.append(
+            Attempt(name, "error", self._explained(name, spec, exc), (time.perf_counter() - started) * 1000, exc.kind)
+        )
         breaker = self.gw.breaker(name)
         if exc.kind in ("connection", "timeout", "server", "overloaded", "rate_limited", "malformed", "auth"):
             breaker.failure()
@@ -226,22 +239,42 @@ class Call:
     def refused(self, name: str, reply: ProviderReply, started: float) -> bool:
         if reply.refusal is None or not self.refusal_fallback:
             return False
-        self.attempts.append(Attempt(name, "error", f"model '{name}' refused: {reply.refusal[:200]}",
-                                     (time.perf_counter() - started) * 1000, "refusal"))
+        self.attempts.append(
+            Attempt(
+                name,
+                "error",
+                f"model '{name}' refused: {reply.refusal[:200]}",
+                (time.perf_counter() - started) * 1000,
+                "refusal",
+            )
+        )
         return True
 
-    def succeeded(self, name: str, spec: ModelSettings, reply: ProviderReply, started: float, use_cache: bool,
-                  incomplete: bool = False) -> ChatResult:
+    def succeeded(
+        self,
+        name: str,
+        spec: ModelSettings,
+        reply: ProviderReply,
+        started: float,
+        use_cache: bool,
+        incomplete: bool = False,
+    ) -> ChatResult:
         latency = (time.perf_counter() - started) * 1000
         self.gw.breaker(name).success()
         self.gw.observe_latency(name, latency)
         self.attempts.append(Attempt(name, "ok", None, latency))
         usage = reply.usage or Usage(self.input_tokens, ledger.count_tokens(reply.text), estimated=True)
         cost = ledger.cost_usd(spec, usage)
-        result = ChatResult(text=reply.text if reply.refusal is None else (reply.text or reply.refusal), model=name,
-                            usage=usage, latency_ms=(time.perf_counter() - self.t0) * 1000,
-                            finish_reason="refusal" if reply.refusal else reply.finish_reason, cost_usd=cost,
-                            attempts=self.attempts, incomplete=incomplete)
+        result = ChatResult(
+            text=reply.text if reply.refusal is None else (reply.text or reply.refusal),
+            model=name,
+            usage=usage,
+            latency_ms=(time.perf_counter() - self.t0) * 1000,
+            finish_reason="refusal" if reply.refusal else reply.finish_reason,
+            cost_usd=cost,
+            attempts=self.attempts,
+            incomplete=incomplete,
+        )
         self._record(name, usage, cost, error="incomplete stream" if incomplete else None)
         if use_cache and not incomplete and reply.refusal is None and self.request.temperature == 0:
             for cache in (self.gw._exact, self.gw._semantic):
@@ -258,14 +291,27 @@ class Call:
         self._record(None, Usage(), 0.0, error=str(error))
         return error
 
-    def _record(self, model: str | None, usage: Usage, cost: float, *, cached: bool = False,
-                error: str | None = None) -> None:
+    def _record(
+        self, model: str | None, usage: Usage, cost: float, *, cached: bool = False, error: str | None = None
+    ) -> None:
         add_cost(cost, usage.input_tokens, usage.output_tokens)
         if not self.gw.recording:
             return
-        record = CallRecord(self.call_id, self.target, model, self.started_at, (time.perf_counter() - self.t0) * 1000,
-                            list(self.attempts), usage, cost, cached, error, self.stream, self.context.key_id,
-                            self.context.tenant)
+        record = CallRecord(
+            self.call_id,
+            self.target,
+            model,
+            self.started_at,
+            (time.perf_counter() - self.t0) * 1000,
+            list(self.attempts),
+            usage,
+            cost,
+            cached,
+            error,
+            self.stream,
+            self.context.key_id,
+            self.context.tenant,
+        )
         reservation, self.reservation = self.reservation, None
         self.gw.record(record, reservation)
 
@@ -295,8 +341,7 @@ class Try:
         self.started = time.perf_counter()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
         assert self._context is not None and self._span is not None
         if not isinstance(exc, ProviderError):
             self._context.__exit__(kind, exc, tb)

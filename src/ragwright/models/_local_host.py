@@ -84,8 +84,13 @@ class Activity:
         headers = dict(scope.get("headers") or [])
         allowed = self.key is None or headers.get(b"authorization") == f"Bearer {self.key}".encode()
         body = json.dumps({"pid": os.getpid(), "model": self.alias} if allowed else {"error": "unauthorized"})
-        await send({"type": "http.response.start", "status": 200 if allowed else 401,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if allowed else 401,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": body.encode()})
 
 
@@ -139,14 +144,18 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app(  # loads the model: the port is bound only once it has loaded
         server_settings=ServerSettings(host="127.0.0.1", port=args.port, api_key=key),
-        model_settings=[ModelSettings(model=args.model, model_alias=args.alias, n_ctx=args.n_ctx,
-                                      n_threads=args.n_threads)])
+        model_settings=[
+            ModelSettings(model=args.model, model_alias=args.alias, n_ctx=args.n_ctx, n_threads=args.n_threads)
+        ],
+    )
     activity = Activity(app, args.alias, key, on_shutdown=lambda: forget_state(args.state, args.lock))
-    server = uvicorn.Server(uvicorn.Config(activity, host="127.0.0.1", port=args.port, access_log=False,
-                                                 interface="asgi3"))
+    server = uvicorn.Server(
+        uvicorn.Config(activity, host="127.0.0.1", port=args.port, access_log=False, interface="asgi3")
+    )
     if args.idle_s > 0:
-        threading.Thread(target=_watch, args=(server, activity, args.idle_s, args.state, args.lock),
-                         daemon=True).start()
+        threading.Thread(
+            target=_watch, args=(server, activity, args.idle_s, args.state, args.lock), daemon=True
+        ).start()
     try:
         server.run()
     finally:

@@ -40,20 +40,37 @@ def request_key(target: str, request: ChatRequest, *, without_last_user: bool = 
     messages = [(m.role, _norm(m.content)) for m in request.messages]
     if without_last_user and messages and messages[-1][0] == "user":
         messages = messages[:-1]
-    payload = {"target": target, "messages": messages, "temperature": request.temperature,
-               "max_tokens": request.max_tokens, "schema": request.json_schema, "stop": list(request.stop)}
+    payload = {
+        "target": target,
+        "messages": messages,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "schema": request.json_schema,
+        "stop": list(request.stop),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def _dump(result: ChatResult) -> str:
-    return json.dumps({"text": result.text, "model": result.model, "finish_reason": result.finish_reason,
-                       "usage": result.usage.to_dict()})
+    return json.dumps(
+        {
+            "text": result.text,
+            "model": result.model,
+            "finish_reason": result.finish_reason,
+            "usage": result.usage.to_dict(),
+        }
+    )
 
 
 def _load(raw: str) -> ChatResult:
     data = json.loads(raw)
-    return ChatResult(text=data["text"], model=data["model"], usage=Usage(**data["usage"]),
-                      finish_reason=data.get("finish_reason", ""), cached=True)
+    return ChatResult(
+        text=data["text"],
+        model=data["model"],
+        usage=Usage(**data["usage"]),
+        finish_reason=data.get("finish_reason", ""),
+        cached=True,
+    )
 
 
 class ExactCache:
@@ -71,11 +88,52 @@ class ExactCache:
         return NAMESPACE, key
 
 
-_FRAMING = frozenset(["true", "truth", "tell", "please", "whether", "know", "question", "correct", "fact", "claim",
-                      "say", "explain", "can", "could", "would", "you", "me", "i", "my", "we", "our", "do", "does",
-                      "did", "is", "are", "was", "were", "it's"])
-_LOGIC = {"not": "not", "no": "not", "never": "not", "none": "not", "nor": "not", "neither": "not",
-          "without": "without", "and": "and", "or": "or", "but": "but", "if": "if"}  # kept: they flip meaning
+_FRAMING = frozenset(
+    [
+        "true",
+        "truth",
+        "tell",
+        "please",
+        "whether",
+        "know",
+        "question",
+        "correct",
+        "fact",
+        "claim",
+        "say",
+        "explain",
+        "can",
+        "could",
+        "would",
+        "you",
+        "me",
+        "i",
+        "my",
+        "we",
+        "our",
+        "do",
+        "does",
+        "did",
+        "is",
+        "are",
+        "was",
+        "were",
+        "it's",
+    ]
+)
+_LOGIC = {
+    "not": "not",
+    "no": "not",
+    "never": "not",
+    "none": "not",
+    "nor": "not",
+    "neither": "not",
+    "without": "without",
+    "and": "and",
+    "or": "or",
+    "but": "but",
+    "if": "if",
+}  # kept: they flip meaning
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -103,8 +161,9 @@ def _analyzer() -> Analyzer:
 
 
 class SemanticCache:
-    def __init__(self, store: CacheStore, embedder: Any, threshold: float, ttl_s: float,
-                 max_entries: int = 2000) -> None:
+    def __init__(
+        self, store: CacheStore, embedder: Any, threshold: float, ttl_s: float, max_entries: int = 2000
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.threshold = threshold
@@ -143,8 +202,9 @@ class SemanticCache:
         if prompt is None:
             return None
         vector = np.asarray(self.embedder.embed([prompt])[0], dtype=np.float32)
-        value = json.dumps({"prompt": prompt, "vector": base64.b64encode(vector.tobytes()).decode(),
-                            "reply": _dump(result)})
+        value = json.dumps(
+            {"prompt": prompt, "vector": base64.b64encode(vector.tobytes()).decode(), "reply": _dump(result)}
+        )
         namespace, key = self._namespace(target, request), hashlib.sha256(prompt.encode()).hexdigest()
         self.store.cache_put(namespace, key, value, self.ttl_s)
         return namespace, key

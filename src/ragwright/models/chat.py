@@ -19,7 +19,11 @@ class ChatModel(Protocol):
     name: str
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
         sources: Sequence[str] = (),
     ) -> ChatResult:
         """`sources`: ids of the documents quoted in the messages (cached replies are tied to them)."""
@@ -37,24 +41,43 @@ class GatewayChat:
         self.context = context
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
-        sources: Sequence[str] = (), json_schema: dict[str, Any] | None = None,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        sources: Sequence[str] = (),
+        json_schema: dict[str, Any] | None = None,
     ) -> ChatResult:
         """`json_schema`: constrain the reply to JSON of this shape where the provider can."""
         context = self._with_sources(sources)
-        return self.gateway.chat(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
-                                 context=context, json_schema=json_schema, schema_name="verdict")
+        return self.gateway.chat(
+            messages,
+            model=self.name,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            context=context,
+            json_schema=json_schema,
+            schema_name="verdict",
+        )
 
     def _with_sources(self, sources: Sequence[str]) -> CallContext:
         return replace(self.context, sources=tuple(sources)) if sources else self.context
 
-    def stream(self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512,
-               sources: Sequence[str] = ()) -> Iterator[str]:
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        sources: Sequence[str] = (),
+    ) -> Iterator[str]:
         """complete()'s text as it arrives: the gateway's streaming path (fallbacks before the first
         text, retries, caching, costs and budgets alike)."""
         context = self._with_sources(sources)
-        with self.gateway.stream(messages, model=self.name, temperature=temperature, max_tokens=max_tokens,
-                                 context=context) as stream:
+        with self.gateway.stream(
+            messages, model=self.name, temperature=temperature, max_tokens=max_tokens, context=context
+        ) as stream:
             yield from stream
 
 

@@ -49,9 +49,16 @@ class Gateway:
     """`guards`: the guard's injection detector and redaction (see models/guards.py), needed by
     routes with `injection` and models with `privacy = "redact"`; `Workspace.gateway` passes them."""
 
-    def __init__(self, settings: Settings, store: Any = None, *, embedder: Any = None,
-                 providers: dict[str, Provider] | None = None, seed: int | None = None,
-                 guards: Guards = Guards()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Any = None,
+        *,
+        embedder: Any = None,
+        providers: dict[str, Provider] | None = None,
+        seed: int | None = None,
+        guards: Guards = Guards(),
+    ) -> None:
         guards.check(settings)
         self.settings = settings
         self.store = store
@@ -69,8 +76,9 @@ class Gateway:
         if store is not None and g.semantic_cache:
             from .embedding import make_embedder
 
-            self._semantic = SemanticCache(store, embedder or make_embedder(settings.embedding), g.semantic_threshold,
-                                           g.cache_ttl_s)
+            self._semantic = SemanticCache(
+                store, embedder or make_embedder(settings.embedding), g.semantic_threshold, g.cache_ttl_s
+            )
         if settings.budgets and store is None:
             raise ConfigError("budgets are configured but the gateway has no store to keep spending in")
 
@@ -82,8 +90,9 @@ class Gateway:
         if route is not None:
             unknown = [m for m in route.models if m not in self.settings.models]
             if unknown:
-                raise ConfigError(f"[routes.{target}] names models without a [models.NAME] section: "
-                                  f"{', '.join(unknown)}")
+                raise ConfigError(
+                    f"[routes.{target}] names models without a [models.NAME] section: {', '.join(unknown)}"
+                )
             rule = self.deadline_rule(route.models, route.deadline_s, f"routes.{target}.deadline_s")
             return Target(list(route.models), route.strategy, rule, route.fallback_on_refusal)
         if target in self.settings.models:
@@ -112,8 +121,9 @@ class Gateway:
         if strategy == "lowest_latency":
             return sorted(names, key=lambda n: self._latency_ms.get(n, 0.0))  # unmeasured first: it gets measured
         if strategy == "lowest_cost":
-            return sorted(names, key=lambda n: ledger.max_cost_usd(self.settings.models[n], call.input_tokens,
-                                                                   request.max_tokens))
+            return sorted(
+                names, key=lambda n: ledger.max_cost_usd(self.settings.models[n], call.input_tokens, request.max_tokens)
+            )
         return names
 
     def screen(self, target: str, messages: Sequence[ChatMessage]) -> None:
@@ -124,11 +134,18 @@ class Gateway:
         if route is None or route.injection == "off" or not user:
             return
         verdict = self.guards.injection_check(f"routes.{target}.injection")(user)
-        with span("guard.injection", policy=route.injection, score=verdict.score, flagged=verdict.flagged,
-                  reasons=verdict.reasons):
+        with span(
+            "guard.injection",
+            policy=route.injection,
+            score=verdict.score,
+            flagged=verdict.flagged,
+            reasons=verdict.reasons,
+        ):
             if verdict.flagged and route.injection == "block":
-                raise InjectionBlocked(f"refused by route '{target}': the message looks like a prompt injection "
-                                       f"({', '.join(verdict.reasons)})")
+                raise InjectionBlocked(
+                    f"refused by route '{target}': the message looks like a prompt injection "
+                    f"({', '.join(verdict.reasons)})"
+                )
 
     def provider(self, name: str) -> Provider:
         with self._lock:
@@ -144,9 +161,18 @@ class Gateway:
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def chat(self, messages: Sequence[ChatMessage], *, model: str, temperature: float = 0.0, max_tokens: int = 512,
-             json_schema: dict[str, Any] | None = None, schema_name: str = "output",
-             context: CallContext = CallContext(), use_cache: bool = True) -> ChatResult:
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "output",
+        context: CallContext = CallContext(),
+        use_cache: bool = True,
+    ) -> ChatResult:
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
         self.screen(model, messages)
         with span("model.call", route=model, max_tokens=max_tokens) as outer:
@@ -165,36 +191,71 @@ class Gateway:
         for attempt in call.tries():
             with attempt:
                 spec = attempt.spec
-                reply = call.restored(spec, self.provider(attempt.name).complete(call.request_for(spec),
-                                                                                 call.attempt_timeout(spec)))
+                reply = call.restored(
+                    spec, self.provider(attempt.name).complete(call.request_for(spec), call.attempt_timeout(spec))
+                )
                 if not call.refused(attempt.name, reply, attempt.started):
                     return call.succeeded(attempt.name, spec, reply, attempt.started, use_cache)
         raise call.exhausted()
 
-    def stream(self, messages: Sequence[ChatMessage], *, model: str, temperature: float = 0.0, max_tokens: int = 512,
-               context: CallContext = CallContext(), use_cache: bool = True, json_schema: dict[str, Any] | None = None,
-               schema_name: str = "output") -> ChatStream:
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        context: CallContext = CallContext(),
+        use_cache: bool = True,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "output",
+    ) -> ChatStream:
         from .streaming import ChatStream
 
         request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
         self.screen(model, messages)
         return ChatStream(Call(self, model, request, context, stream=True), use_cache)
 
-    def generate(self, messages: Sequence[ChatMessage], *, schema: type[T], model: str, max_retries: int = 2,
-                 temperature: float = 0.0, max_tokens: int = 512, context: CallContext = CallContext()) -> T:
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        schema: type[T],
+        model: str,
+        max_retries: int = 2,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        context: CallContext = CallContext(),
+    ) -> T:
         """A validated `schema` instance (see structured.py), or StructuredOutputError."""
         from .structured import generate
 
-        return generate(self, messages, schema, model=model, max_retries=max_retries, temperature=temperature,
-                        max_tokens=max_tokens, context=context)
+        return generate(
+            self,
+            messages,
+            schema,
+            model=model,
+            max_retries=max_retries,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            context=context,
+        )
 
-    def generate_stream(self, messages: Sequence[ChatMessage], *, schema: type[BaseModel], model: str,
-                        temperature: float = 0.0, max_tokens: int = 512,
-                        context: CallContext = CallContext()) -> StructuredStream:
+    def generate_stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        schema: type[BaseModel],
+        model: str,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        context: CallContext = CallContext(),
+    ) -> StructuredStream:
         from .structured import StructuredStream
 
-        return StructuredStream(self, messages, schema, model=model, temperature=temperature, max_tokens=max_tokens,
-                                context=context)
+        return StructuredStream(
+            self, messages, schema, model=model, temperature=temperature, max_tokens=max_tokens, context=context
+        )
 
     @property
     def recording(self) -> bool:

@@ -60,10 +60,10 @@ class Guards:
         """A ConfigError naming the first setting that needs a guard this gateway was not given."""
         for name, route in settings.routes.items():
             if route.injection != "off" and self.injection is None:
-                raise ConfigError(_missing(f"routes.{name}.injection = \"{route.injection}\"", "injection detector"))
+                raise ConfigError(_missing(f'routes.{name}.injection = "{route.injection}"', "injection detector"))
         for name, model in settings.models.items():
             if model.privacy == "redact" and self.redaction is None:
-                raise ConfigError(_missing(f"models.{name}.privacy = \"redact\"", "redaction"))
+                raise ConfigError(_missing(f'models.{name}.privacy = "redact"', "redaction"))
 
     def injection_check(self, setting: str) -> Callable[[str], Verdict]:
         """The injection check that `setting` asks for, or a ConfigError when there is none."""
@@ -79,5 +79,7 @@ class Guards:
 
 
 def _missing(setting: str, what: str) -> str:
-    return (f"{setting} needs the guard's {what}, and this gateway was built without it: use Workspace.gateway, "
-            "or pass guards=ragwright.guard.policy.gateway_guards() to Gateway(...)")
+    return (
+        f"{setting} needs the guard's {what}, and this gateway was built without it: use Workspace.gateway, "
+        "or pass guards=ragwright.guard.policy.gateway_guards() to Gateway(...)"
+    )

@@ -65,8 +65,12 @@ def period_start(period: str, now: datetime | None = None) -> float:
     return start.timestamp()
 
 
-def applicable(budgets: dict[str, BudgetSettings], route: str, model: str, ctx: CallContext,
-               ) -> list[tuple[str, BudgetSettings, str | None]]:
+def applicable(
+    budgets: dict[str, BudgetSettings],
+    route: str,
+    model: str,
+    ctx: CallContext,
+) -> list[tuple[str, BudgetSettings, str | None]]:
     """The budgets a call counts against, each with the subject it is kept for."""
     out = []
     for name, b in budgets.items():

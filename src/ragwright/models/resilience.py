@@ -60,7 +60,7 @@ class Deadline:
         self.at = time.monotonic() + seconds
 
     def describe(self) -> str:
-        """"the call's deadline of 60 s (routes.default.deadline_s)": what an error says."""
+        """ "the call's deadline of 60 s (routes.default.deadline_s)": what an error says."""
         source = f" ({self.rule.describe()})" if self.rule is not None else ""
         return f"the call's deadline of {self.seconds:g} s{source}"
 

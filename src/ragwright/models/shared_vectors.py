@@ -21,8 +21,9 @@ from .._sidefile import SideFile
 class SharedVectors:
     def __init__(self, path: Path, model: str, dim: int, limit: int = 100_000) -> None:
         self.path, self.model, self.dim, self.limit = Path(path), model, dim, limit
-        self._file = SideFile(path, "CREATE TABLE IF NOT EXISTS vectors(digest BLOB PRIMARY KEY, vector BLOB NOT NULL)",
-                              timeout_s=1.0)
+        self._file = SideFile(
+            path, "CREATE TABLE IF NOT EXISTS vectors(digest BLOB PRIMARY KEY, vector BLOB NOT NULL)", timeout_s=1.0
+        )
         self._puts = 0
 
     def _conn(self) -> sqlite3.Connection:
@@ -45,8 +46,10 @@ class SharedVectors:
     def put(self, text: str, vector: np.ndarray) -> None:
         try:
             conn = self._conn()
-            conn.execute("INSERT OR REPLACE INTO vectors(digest, vector) VALUES (?, ?)",
-                         (self._digest(text), np.asarray(vector, dtype=np.float32).tobytes()))
+            conn.execute(
+                "INSERT OR REPLACE INTO vectors(digest, vector) VALUES (?, ?)",
+                (self._digest(text), np.asarray(vector, dtype=np.float32).tobytes()),
+            )
             self._puts += 1
             if self._puts % 1000 == 0:  # keep the newest `limit`
                 conn.execute("DELETE FROM vectors WHERE rowid <= (SELECT max(rowid) FROM vectors) - ?", (self.limit,))

@@ -107,11 +107,13 @@ class ChatStream:
             parts: list[str] = []
             with attempt:
                 if self._cancel.cancelled:  # aborted before this request went out: send none
-                    self._interrupted(attempt, ProviderError(name, "aborted", "the stream was aborted"), "",
-                                      blame=False)
+                    self._interrupted(
+                        attempt, ProviderError(name, "aborted", "the stream was aborted"), "", blame=False
+                    )
                 try:
-                    items = call.gw.provider(name).stream(call.request_for(spec), call.attempt_timeout(spec),
-                                                          self._cancel)
+                    items = call.gw.provider(name).stream(
+                        call.request_for(spec), call.attempt_timeout(spec), self._cancel
+                    )
                     for item in _restoring(call, spec, items):
                         if isinstance(item, ProviderReply):
                             self.result = call.succeeded(name, spec, item, attempt.started, self._use_cache)
@@ -130,20 +132,28 @@ class ChatStream:
 
     def _interrupted(self, attempt: Try, exc: ProviderError, partial: str, blame: bool = True) -> NoReturn:
         call, name, spec = self._call, attempt.name, attempt.spec
-        call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - attempt.started) * 1000,
-                                     exc.kind))
+        call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - attempt.started) * 1000, exc.kind))
         if blame:
             call.gw.breaker(name).failure()
         usage = Usage(call.input_tokens, ledger.count_tokens(partial), estimated=True)
         cost = ledger.cost_usd(spec, usage)
-        self.result = ChatResult(partial, name, usage, (time.perf_counter() - call.t0) * 1000, "interrupted", cost,
-                                 attempts=call.attempts, incomplete=True)
+        self.result = ChatResult(
+            partial,
+            name,
+            usage,
+            (time.perf_counter() - call.t0) * 1000,
+            "interrupted",
+            cost,
+            attempts=call.attempts,
+            incomplete=True,
+        )
         call._record(name, usage, cost, error=f"stream interrupted: {exc}")
         raise StreamInterrupted(name, partial, str(exc)) from exc
 
 
-def _restoring(call: Call, spec: ModelSettings, items: Iterable[Delta | ProviderReply]
-               ) -> Iterator[Delta | ProviderReply]:
+def _restoring(
+    call: Call, spec: ModelSettings, items: Iterable[Delta | ProviderReply]
+) -> Iterator[Delta | ProviderReply]:
     """A redacting model's stream with its placeholders restored: a piece that may end inside
     one is held back until the placeholder is complete (the Redaction's restore_stream)."""
     privacy = call.privacy

@@ -29,15 +29,16 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
 
 
 def schema_prompt(schema: type[BaseModel]) -> str:
-    return ("Reply with one JSON object and nothing else. It must follow this JSON schema:\n"
-            + json.dumps(schema.model_json_schema(), separators=(",", ":")))
+    return "Reply with one JSON object and nothing else. It must follow this JSON schema:\n" + json.dumps(
+        schema.model_json_schema(), separators=(",", ":")
+    )
 
 
 def json_text(text: str) -> str:
     """The JSON object inside a reply: without code fences or talk around it."""
     text = _FENCE.sub("", text.strip())
     start, end = text.find("{"), text.rfind("}")
-    return text[start:end + 1] if start != -1 and end > start else text
+    return text[start : end + 1] if start != -1 and end > start else text
 
 
 def _with_schema(messages: Sequence[ChatMessage], schema: type[BaseModel]) -> list[ChatMessage]:
@@ -54,38 +55,78 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
 
 
-def generate(gateway: Gateway, messages: Sequence[ChatMessage], schema: type[T], *, model: str,
-             max_retries: int = 2, temperature: float = 0.0, max_tokens: int = 512,
-             context: CallContext = CallContext()) -> T:
+def generate(
+    gateway: Gateway,
+    messages: Sequence[ChatMessage],
+    schema: type[T],
+    *,
+    model: str,
+    max_retries: int = 2,
+    temperature: float = 0.0,
+    max_tokens: int = 512,
+    context: CallContext = CallContext(),
+) -> T:
     conversation = _with_schema(messages, schema)
     json_schema = schema.model_json_schema()
     last, errors = "", []
     for _ in range(max_retries + 1):
-        result = gateway.chat(conversation, model=model, temperature=temperature, max_tokens=max_tokens,
-                              json_schema=json_schema, schema_name=schema.__name__, context=context)
+        result = gateway.chat(
+            conversation,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_schema=json_schema,
+            schema_name=schema.__name__,
+            context=context,
+        )
         last = result.text
         try:
             return schema.model_validate_json(json_text(last))
         except ValidationError as exc:
             errors = _errors(exc)
-        conversation = [*conversation, ChatMessage("assistant", last), ChatMessage(
-            "user", "That reply does not validate against the schema: "
-            + "; ".join(f"{e['loc'] or 'reply'}: {e['msg']}" for e in errors)
-            + ". Reply again with the corrected JSON object only.")]
-    raise StructuredOutputError(f"'{model}' gave no valid {schema.__name__} after {max_retries + 1} tries: "
-                                + "; ".join(f"{e['loc'] or 'reply'}: {e['msg']}" for e in errors[:5]), last, errors)
+        conversation = [
+            *conversation,
+            ChatMessage("assistant", last),
+            ChatMessage(
+                "user",
+                "That reply does not validate against the schema: "
+                + "; ".join(f"{e['loc'] or 'reply'}: {e['msg']}" for e in errors)
+                + ". Reply again with the corrected JSON object only.",
+            ),
+        ]
+    raise StructuredOutputError(
+        f"'{model}' gave no valid {schema.__name__} after {max_retries + 1} tries: "
+        + "; ".join(f"{e['loc'] or 'reply'}: {e['msg']}" for e in errors[:5]),
+        last,
+        errors,
+    )
 
 
 class StructuredStream:
     """Partial objects (plain dicts, growing) while the JSON arrives; `value` is the validated
     object once the stream has ended."""
 
-    def __init__(self, gateway: Gateway, messages: Sequence[ChatMessage], schema: type[BaseModel], *, model: str,
-                 temperature: float = 0.0, max_tokens: int = 512, context: CallContext = CallContext()) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        messages: Sequence[ChatMessage],
+        schema: type[BaseModel],
+        *,
+        model: str,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        context: CallContext = CallContext(),
+    ) -> None:
         self.schema = schema
-        self._stream = gateway.stream(_with_schema(messages, schema), model=model, temperature=temperature,
-                                      max_tokens=max_tokens, context=context, json_schema=schema.model_json_schema(),
-                                      schema_name=schema.__name__)
+        self._stream = gateway.stream(
+            _with_schema(messages, schema),
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            context=context,
+            json_schema=schema.model_json_schema(),
+            schema_name=schema.__name__,
+        )
         self.value: BaseModel | None = None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -105,5 +146,6 @@ class StructuredStream:
         try:
             self.value = self.schema.model_validate_json(json_text(buffer))
         except ValidationError as exc:
-            raise StructuredOutputError(f"the streamed reply is not a valid {self.schema.__name__}", buffer,
-                                        _errors(exc)) from exc
+            raise StructuredOutputError(
+                f"the streamed reply is not a valid {self.schema.__name__}", buffer, _errors(exc)
+            ) from exc

@@ -58,8 +58,14 @@ class ChatResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The object `ragwright chat --json` prints."""
-        return {"text": self.text, "model": self.model, "attempts": [a.to_dict() for a in self.attempts],
-                "usage": self.usage.to_dict(), "cost_usd": round(self.cost_usd, 10), "cached": self.cached}
+        return {
+            "text": self.text,
+            "model": self.model,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "usage": self.usage.to_dict(),
+            "cost_usd": round(self.cost_usd, 10),
+            "cached": self.cached,
+        }
 
 
 @dataclass(slots=True)
@@ -71,8 +77,12 @@ class Attempt:
     kind: str = ""  # the ProviderError kind, when it failed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "status": self.status, "error": self.error,
-                "latency_ms": round(self.latency_ms, 3)}
+        return {
+            "model": self.model,
+            "status": self.status,
+            "error": self.error,
+            "latency_ms": round(self.latency_ms, 3),
+        }
 
 
 @dataclass(slots=True)

@@ -32,15 +32,23 @@ RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 class OtlpExporter:
-    def __init__(self, endpoint: str, headers: dict[str, str] | None = None, *, include_text: bool = False,
-                 timeout_s: float = 5.0, service: str = "ragwright", retries: int = 3, backoff_s: float = 0.5,
-                 max_wait_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        headers: dict[str, str] | None = None,
+        *,
+        include_text: bool = False,
+        timeout_s: float = 5.0,
+        service: str = "ragwright",
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        max_wait_s: float = 5.0,
+    ) -> None:
         self.url = endpoint.rstrip("/") + ("" if endpoint.rstrip("/").endswith("/v1/traces") else "/v1/traces")
         self.include_text = include_text
         self.service = service
         self.retries, self.backoff_s, self.max_wait_s = retries, backoff_s, max_wait_s
-        self._client = httpx.Client(timeout=timeout_s, headers={"Content-Type": "application/json",
-                                                                **(headers or {})})
+        self._client = httpx.Client(timeout=timeout_s, headers={"Content-Type": "application/json", **(headers or {})})
 
     def export(self, traces: Sequence[dict[str, Any]]) -> bool:
         """Send one batch, retrying a throttled or unavailable collector; False (and a warning) when
@@ -71,15 +79,19 @@ class OtlpExporter:
         try:
             return max(0.0, float(reply.headers["Retry-After"]))  # a number of seconds
         except (KeyError, ValueError):
-            ceiling = self.backoff_s * 2.0 ** attempt
+            ceiling = self.backoff_s * 2.0**attempt
             return ceiling / 2 + random.random() * ceiling / 2
 
     def payload(self, traces: Sequence[dict[str, Any]]) -> dict[str, Any]:
         spans = [span for trace in traces for span in self._spans(trace)]
-        return {"resourceSpans": [{
-            "resource": {"attributes": _attributes({"service.name": self.service})},
-            "scopeSpans": [{"scope": {"name": "ragwright"}, "spans": spans}],
-        }]}
+        return {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": _attributes({"service.name": self.service})},
+                    "scopeSpans": [{"scope": {"name": "ragwright"}, "spans": spans}],
+                }
+            ]
+        }
 
     def close(self) -> None:
         self._client.close()
@@ -89,20 +101,45 @@ class OtlpExporter:
     def _spans(self, trace: dict[str, Any]) -> list[dict[str, Any]]:
         trace_id = _hex_id(trace["trace_id"], 16)
         root_id = _hex_id(trace["trace_id"] + "/root", 8)
-        root_attrs = {"ragwright.trace_id": trace["trace_id"], "ragwright.tenant": trace.get("tenant"),
-                      "ragwright.key_id": trace.get("key_id"), "ragwright.cost_usd": trace.get("cost_usd"),
-                      "gen_ai.usage.input_tokens": trace.get("input_tokens") or None,
-                      "gen_ai.usage.output_tokens": trace.get("output_tokens") or None}
+        root_attrs = {
+            "ragwright.trace_id": trace["trace_id"],
+            "ragwright.tenant": trace.get("tenant"),
+            "ragwright.key_id": trace.get("key_id"),
+            "ragwright.cost_usd": trace.get("cost_usd"),
+            "gen_ai.usage.input_tokens": trace.get("input_tokens") or None,
+            "gen_ai.usage.output_tokens": trace.get("output_tokens") or None,
+        }
         if self.include_text:
             root_attrs.update({f"ragwright.input.{k}": v for k, v in (trace.get("input") or {}).items()})
-        out = [_span(trace_id, root_id, None, trace["name"], trace["start"], trace["duration_ms"],
-                     trace.get("status", "ok"), trace.get("error"), root_attrs)]
+        out = [
+            _span(
+                trace_id,
+                root_id,
+                None,
+                trace["name"],
+                trace["start"],
+                trace["duration_ms"],
+                trace.get("status", "ok"),
+                trace.get("error"),
+                root_attrs,
+            )
+        ]
         for s in trace.get("spans") or []:
             parent = _hex_id(trace["trace_id"] + "/" + s["parent_id"], 8) if s.get("parent_id") else root_id
             span_id = _hex_id(trace["trace_id"] + "/" + s["span_id"], 8)
-            out.append(_span(trace_id, span_id, parent, s["name"], s["start"], s["duration_ms"], s.get("status", "ok"),
-                             s.get("error"),
-                             self._attributes_of(s["name"], s.get("attributes") or {})))
+            out.append(
+                _span(
+                    trace_id,
+                    span_id,
+                    parent,
+                    s["name"],
+                    s["start"],
+                    s["duration_ms"],
+                    s.get("status", "ok"),
+                    s.get("error"),
+                    self._attributes_of(s["name"], s.get("attributes") or {}),
+                )
+            )
         return out
 
     def _attributes_of(self, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -124,12 +161,28 @@ class OtlpExporter:
         return out
 
 
-def _span(trace_id: str, span_id: str, parent: str | None, name: str, start: float, duration_ms: float,
-          status: str, error: str | None, attrs: dict[str, Any]) -> dict[str, Any]:
+def _span(
+    trace_id: str,
+    span_id: str,
+    parent: str | None,
+    name: str,
+    start: float,
+    duration_ms: float,
+    status: str,
+    error: str | None,
+    attrs: dict[str, Any],
+) -> dict[str, Any]:
     begin = int(start * 1e9)
-    span = {"traceId": trace_id, "spanId": span_id, "name": name, "kind": 1, "startTimeUnixNano": str(begin),
-            "endTimeUnixNano": str(begin + int(duration_ms * 1e6)), "attributes": _attributes(attrs),
-            "status": {"code": 2, "message": (error or "")[:500]} if status == "error" else {"code": 1}}
+    span = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": name,
+        "kind": 1,
+        "startTimeUnixNano": str(begin),
+        "endTimeUnixNano": str(begin + int(duration_ms * 1e6)),
+        "attributes": _attributes(attrs),
+        "status": {"code": 2, "message": (error or "")[:500]} if status == "error" else {"code": 1},
+    }
     if parent:
         span["parentSpanId"] = parent
     return span

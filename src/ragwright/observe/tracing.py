@@ -78,13 +78,13 @@ _pool_lock = threading.Lock()
 
 
 def new_trace_id() -> str:
-    """"t" + 16 random hex digits, from the system's CSPRNG like secrets.token_hex, but drawn 512
+    """ "t" + 16 random hex digits, from the system's CSPRNG like secrets.token_hex, but drawn 512
     at a time: one os.urandom per trace cost a server 4% of its time (a system call each, and the
     GIL given up and taken back)."""
     with _pool_lock:
         if not _random_pool:
             block = os.urandom(8 * 512)
-            _random_pool.extend(block[i:i + 8] for i in range(0, len(block), 8))
+            _random_pool.extend(block[i : i + 8] for i in range(0, len(block), 8))
         return "t" + _random_pool.pop().hex()
 
 
@@ -116,14 +116,21 @@ def current_trace() -> Trace | None:
 
 
 @contextmanager
-def start_trace(name: str, *, input: dict[str, Any], sink: Callable[[Trace], None] | None,
-                key_id: str | None = None, tenant: str | None = None) -> Iterator[Trace | None]:
+def start_trace(
+    name: str,
+    *,
+    input: dict[str, Any],
+    sink: Callable[[Trace], None] | None,
+    key_id: str | None = None,
+    tenant: str | None = None,
+) -> Iterator[Trace | None]:
     """A new trace, unless one is already active (a search inside an ask is part of the ask's)."""
     if _current.get() is not None or sink is None or _muted.get():
         yield current_trace()
         return
-    trace = Trace(new_trace_id(), name, time.time(), {k: _clip(v) for k, v in input.items()},
-                  key_id=key_id, tenant=tenant)
+    trace = Trace(
+        new_trace_id(), name, time.time(), {k: _clip(v) for k, v in input.items()}, key_id=key_id, tenant=tenant
+    )
     token = _current.set((trace, []))
     started = time.perf_counter()
     try:
@@ -144,8 +151,13 @@ def span(name: str, **attributes: Any) -> Iterator[Span | _NoSpan]:
         yield _NO_SPAN
         return
     trace, stack = active
-    item = Span(f"s{next(_span_numbers):x}", stack[-1].span_id if stack else None, name, time.time(),
-                attributes={k: _clip(v) for k, v in attributes.items()})
+    item = Span(
+        f"s{next(_span_numbers):x}",
+        stack[-1].span_id if stack else None,
+        name,
+        time.time(),
+        attributes={k: _clip(v) for k, v in attributes.items()},
+    )
     trace.spans.append(item)
     stack.append(item)
     started = time.perf_counter()

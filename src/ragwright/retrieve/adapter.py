@@ -35,7 +35,7 @@ FORMAT = 1
 class LearnedModel:
     """A learned version: either part may be absent (W None, or no examples)."""
 
-    W: np.ndarray | None = None                    # (d, d) residual on the query embedding
+    W: np.ndarray | None = None  # (d, d) residual on the query embedding
     examples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (n, d) unit rows
     tenants: list[str | None] = field(default_factory=list)  # per example
     marks: list[dict[str, float]] = field(default_factory=list)  # per example: chunk id or "doc:ID" -> +1 / -1
@@ -130,16 +130,25 @@ class LearnedModel:
         with np.load(io.BytesIO(stored["blob"]), allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != FORMAT:
-                raise ValueError(f"learned version {stored.get('version')} has format {meta.get('format')}, "
-                                 f"this ragwright reads {FORMAT}")
+                raise ValueError(
+                    f"learned version {stored.get('version')} has format {meta.get('format')}, "
+                    f"this ragwright reads {FORMAT}"
+                )
             W = data["W"] if "W" in data.files else None
             examples = data["examples"]
         marks: list[dict[str, float]] = [{} for _ in range(len(examples))]
         for example, doc_id, chunk_id, weight in stored.get("marks", ()):
             if 0 <= example < len(marks):
                 marks[example][chunk_id or "doc:" + doc_id] = float(weight)
-        return cls(W=W, examples=examples, tenants=list(meta.get("tenants") or [None] * len(examples)), marks=marks,
-                   params=dict(meta.get("params") or {}), version=stored.get("version"), kind=stored.get("kind", ""))
+        return cls(
+            W=W,
+            examples=examples,
+            tenants=list(meta.get("tenants") or [None] * len(examples)),
+            marks=marks,
+            params=dict(meta.get("params") or {}),
+            version=stored.get("version"),
+            kind=stored.get("kind", ""),
+        )
 
 
 def tenant_of(filters: Mapping[str, Any] | None) -> str | None:
@@ -195,11 +204,15 @@ def active_model(store: object) -> LearnedModel | None:
 def summary(model: LearnedModel | None) -> dict[str, Any]:
     if model is None:
         return {"version": None}
-    return {"version": model.version, "kind": model.kind, "adapter": model.W is not None,
-            "examples": len(model.examples), "marks": sum(len(m) for m in model.marks)}
+    return {
+        "version": model.version,
+        "kind": model.kind,
+        "adapter": model.W is not None,
+        "examples": len(model.examples),
+        "marks": sum(len(m) for m in model.marks),
+    }
 
 
 def chunk_doc(chunk_id: str) -> str:
     """A chunk id is DOC_ID#N (see ingest.chunking)."""
     return chunk_id.rpartition("#")[0]
-

@@ -30,8 +30,9 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def relative_score_fusion(lists: Sequence[Ranked], weights: Sequence[float] | None = None,
-                          depth: int | None = None) -> list[tuple[str, float]]:
+def relative_score_fusion(
+    lists: Sequence[Ranked], weights: Sequence[float] | None = None, depth: int | None = None
+) -> list[tuple[str, float]]:
     """score(id) = sum_i w_i * s_i(id) / max(s_i): each list's scores relative to its best hit.
 
     An id missing from a list that was cut at `depth` gets that list's lowest relative score (it

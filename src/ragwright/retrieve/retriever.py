@@ -32,7 +32,7 @@ def check_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
     """An empty or huge query is a mistake worth a clear message, not a slow empty result."""
     text = (query or "").strip()
     if not text:
-        raise QuestionError("the question is empty: ask something, e.g. \"What is ...?\"")
+        raise QuestionError('the question is empty: ask something, e.g. "What is ...?"')
     if len(text) > max_chars:
         raise QuestionError(
             f"the question is {len(text):,} characters long; the limit is {max_chars:,} (answer.max_question_chars)"
@@ -52,8 +52,15 @@ class HybridRetriever:
     """`learned`: what `ragwright learn` made, applied to hybrid searches: "active" (the active
     version of `learned_from`, by default this store), None (retrieval as shipped) or a model."""
 
-    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings, *,
-                 learned: LearnedModel | str | None = "active", learned_from: object = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: RetrievalSettings,
+        *,
+        learned: LearnedModel | str | None = "active",
+        learned_from: object = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
@@ -65,8 +72,15 @@ class HybridRetriever:
             return active_model(self.learned_from)
         return self.learned if isinstance(self.learned, LearnedModel) else None
 
-    def search(self, query: str, k: int | None = None, filters: Filters | None = None, *,
-               mode: str = "hybrid", max_chars: int = MAX_QUERY_CHARS) -> Retrieval:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        *,
+        mode: str = "hybrid",
+        max_chars: int = MAX_QUERY_CHARS,
+    ) -> Retrieval:
         """mode: "hybrid" (default), "bm25" or "dense". Hybrid fuses the top `candidates` of each
         list (the depth its weights were tuned at), so it returns at most twice that many."""
         query = check_query(query, max_chars)
@@ -94,8 +108,9 @@ class HybridRetriever:
             outer.set(results=[{"chunk_id": r.chunk_id, "doc_id": r.doc_id, "score": r.score} for r in results])
         return Retrieval(results, vector)
 
-    def fuse(self, mode: str, bm25: list[tuple[str, float]], dense: list[tuple[str, float]],
-             depth: int) -> list[tuple[str, float]]:
+    def fuse(
+        self, mode: str, bm25: list[tuple[str, float]], dense: list[tuple[str, float]], depth: int
+    ) -> list[tuple[str, float]]:
         weights = [self.settings.bm25_weight, self.settings.dense_weight]
         if mode == "hybrid" and self.settings.fusion == "rrf":
             return reciprocal_rank_fusion([[c for c, _ in bm25], [c for c, _ in dense]], weights, self.settings.rrf_k)
@@ -103,8 +118,9 @@ class HybridRetriever:
             return relative_score_fusion([bm25, dense], weights, depth)
         return bm25 or dense
 
-    def _results(self, top: list[tuple[str, float]], bm25: list[tuple[str, float]],
-                 dense: list[tuple[str, float]]) -> list[SearchResult]:
+    def _results(
+        self, top: list[tuple[str, float]], bm25: list[tuple[str, float]], dense: list[tuple[str, float]]
+    ) -> list[SearchResult]:
         bm25_rank = {c: i for i, (c, _) in enumerate(bm25, start=1)}
         dense_rank = {c: i for i, (c, _) in enumerate(dense, start=1)}
         dense_score = dict(dense)
@@ -114,10 +130,19 @@ class HybridRetriever:
             s = stored.get(chunk_id)
             if s is None:  # deleted between ranking and fetching
                 continue
-            results.append(SearchResult(
-                doc_id=s.chunk.doc_id, chunk_id=chunk_id, source=s.source, score=round(float(score), 6),
-                text=s.chunk.text, title=s.title, heading_path=list(s.chunk.heading_path), page=s.chunk.page,
-                bm25_rank=bm25_rank.get(chunk_id), dense_rank=dense_rank.get(chunk_id),
-                dense_score=dense_score.get(chunk_id),
-            ))
+            results.append(
+                SearchResult(
+                    doc_id=s.chunk.doc_id,
+                    chunk_id=chunk_id,
+                    source=s.source,
+                    score=round(float(score), 6),
+                    text=s.chunk.text,
+                    title=s.title,
+                    heading_path=list(s.chunk.heading_path),
+                    page=s.chunk.page,
+                    bm25_rank=bm25_rank.get(chunk_id),
+                    dense_rank=dense_rank.get(chunk_id),
+                    dense_score=dense_score.get(chunk_id),
+                )
+            )
         return results

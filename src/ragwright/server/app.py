@@ -31,12 +31,20 @@ from .uploads import PathScrubber, PublicPathsMiddleware
 def app_from_env() -> FastAPI:
     """The app of one worker process when `ragwright serve --workers N` runs several."""
     config = os.environ.get("RAGWRIGHT_SERVE_CONFIG")
-    return create_app(os.environ.get("RAGWRIGHT_SERVE_DATA_DIR") or None, config_file=Path(config) if config else None,
-                      workers=int(os.environ.get("RAGWRIGHT_SERVE_WORKERS", "1")))
+    return create_app(
+        os.environ.get("RAGWRIGHT_SERVE_DATA_DIR") or None,
+        config_file=Path(config) if config else None,
+        workers=int(os.environ.get("RAGWRIGHT_SERVE_WORKERS", "1")),
+    )
 
 
-def create_app(data_dir: str | Path | None = None, *, config_file: Path | None = None,
-               workspace: Workspace | None = None, workers: int = 1) -> FastAPI:
+def create_app(
+    data_dir: str | Path | None = None,
+    *,
+    config_file: Path | None = None,
+    workspace: Workspace | None = None,
+    workers: int = 1,
+) -> FastAPI:
     ws = workspace or Workspace(data_dir, config_file=config_file)
     state = ServerState(ws, workers)
 
@@ -54,12 +62,21 @@ def create_app(data_dir: str | Path | None = None, *, config_file: Path | None =
             ws.close()
         os.umask(umask)
 
-    app = FastAPI(title="ragwright", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Cited, grounded answers from your own documents. Errors: {\"error\": {\"type\", "
-                              "\"message\"}}. Authenticate with 'Authorization: Bearer <key>'.")
+    app = FastAPI(
+        title="ragwright",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description='Cited, grounded answers from your own documents. Errors: {"error": {"type", '
+        "\"message\"}}. Authenticate with 'Authorization: Bearer <key>'.",
+    )
     app.state.rw = state
-    app.add_middleware(JsonBodies, limit=int(ws.settings.server.max_body_mb * 1024 * 1024),  # 413 as it arrives
-                       uploads=upload_limit(ws.settings.ingest.max_file_mb))
+    app.add_middleware(
+        JsonBodies,
+        limit=int(ws.settings.server.max_body_mb * 1024 * 1024),  # 413 as it arrives
+        uploads=upload_limit(ws.settings.ingest.max_file_mb),
+    )
     app.add_middleware(AuditMiddleware, writer_of=lambda: state.audit)
     scrubber = PathScrubber(Path(ws.settings.data_dir))
     app.add_middleware(PublicPathsMiddleware, scrubber_of=lambda: scrubber)  # no server path in any response
@@ -119,8 +136,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
-                             for e in exc.errors()[:5])
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+        )
         return error_response(422, "invalid_request", problems or "the request body is not valid")
 
     @app.exception_handler(StarletteHTTPException)
@@ -134,8 +152,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QuestionError)
     async def bad_question(_: Request, exc: QuestionError) -> JSONResponse:
-        return error_response(400, "injection_blocked" if isinstance(exc, InjectionBlocked) else "invalid_request",
-                              str(exc))
+        return error_response(
+            400, "injection_blocked" if isinstance(exc, InjectionBlocked) else "invalid_request", str(exc)
+        )
 
     @app.exception_handler(ConfigError)
     async def config_error(_: Request, exc: ConfigError) -> JSONResponse:

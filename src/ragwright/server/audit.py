@@ -96,6 +96,15 @@ class AuditMiddleware:
             principal: Principal | None = state.get("principal")  # set by deps.authenticated
             writer = self.writer_of()
             if writer is not None:
-                writer.add((time.time(), principal.key_id if principal else None,
-                            principal.tenant if principal else None, scope["method"], scope["path"], status["code"],
-                            list(state.get("doc_ids", ())), (time.perf_counter() - started) * 1000))
+                writer.add(
+                    (
+                        time.time(),
+                        principal.key_id if principal else None,
+                        principal.tenant if principal else None,
+                        scope["method"],
+                        scope["path"],
+                        status["code"],
+                        list(state.get("doc_ids", ())),
+                        (time.perf_counter() - started) * 1000,
+                    )
+                )

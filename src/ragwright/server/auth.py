@@ -40,8 +40,16 @@ class Principal:
 class KeyStore(Protocol):
     """What keys need of the store (store/access.py): a key's hash in, its row out."""
 
-    def add_api_key(self, key_id: str, key_hash: str, tenant: str, scopes: Sequence[str], groups: Sequence[str],
-                    name: str = "", rate_per_min: int | None = None) -> None: ...
+    def add_api_key(
+        self,
+        key_id: str,
+        key_hash: str,
+        tenant: str,
+        scopes: Sequence[str],
+        groups: Sequence[str],
+        name: str = "",
+        rate_per_min: int | None = None,
+    ) -> None: ...
 
     def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None: ...
 
@@ -50,8 +58,14 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(store: KeyStore, tenant: str, scopes: Sequence[str], groups: Sequence[str] = (), name: str = "",
-               rate_per_min: int | None = None) -> dict[str, Any]:
+def create_key(
+    store: KeyStore,
+    tenant: str,
+    scopes: Sequence[str],
+    groups: Sequence[str] = (),
+    name: str = "",
+    rate_per_min: int | None = None,
+) -> dict[str, Any]:
     """Make a key, store its hash, and return it whole: the only time anyone sees it."""
     bad = [s for s in scopes if s not in SCOPES]
     if bad or not scopes:
@@ -82,8 +96,11 @@ def take_token(bucket: Bucket | None, per_min: int, now: float) -> tuple[Bucket,
     """One request against a token bucket of `per_min` tokens, refilled at `per_min` a minute
     (None: a full one): the bucket after it, and None when the request may go, else the seconds
     until one could. The arithmetic of both limiters below, kept in memory or in a shared file."""
-    tokens = float(per_min) if bucket is None else \
-        min(float(per_min), bucket.tokens + max(0.0, now - bucket.at) * per_min / 60.0)
+    tokens = (
+        float(per_min)
+        if bucket is None
+        else min(float(per_min), bucket.tokens + max(0.0, now - bucket.at) * per_min / 60.0)
+    )
     if tokens < 1.0:
         return Bucket(tokens, now), (1.0 - tokens) * 60.0 / per_min
     return Bucket(tokens - 1.0, now), None

@@ -37,10 +37,14 @@ class BodyTooLarge(HTTPException):
 def too_large_message(limit: int, upload: bool = False) -> str:
     size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
     if upload:
-        return (f"the upload is larger than the limit of {size}: at most {MAX_UPLOAD_FILES} files of "
-                "ingest.max_file_mb each in one request")
-    return (f"the request body is larger than the limit of {size} (server.max_body_mb); files are uploaded "
-            "to POST /v1/documents as multipart/form-data")
+        return (
+            f"the upload is larger than the limit of {size}: at most {MAX_UPLOAD_FILES} files of "
+            "ingest.max_file_mb each in one request"
+        )
+    return (
+        f"the request body is larger than the limit of {size} (server.max_body_mb); files are uploaded "
+        "to POST /v1/documents as multipart/form-data"
+    )
 
 
 MAX_UPLOAD_FILES = 20  # files in one upload request: with ingest.max_file_mb, what bounds its body
@@ -76,8 +80,10 @@ class JsonBodies:
                 await self.app(scope, _counted(receive, limit, upload=True), send)
             return
         if kind == FORM:
-            scope = {**scope, "headers": [(k, b"application/json" if k == b"content-type" else v)
-                                          for k, v in scope["headers"]]}
+            scope = {
+                **scope,
+                "headers": [(k, b"application/json" if k == b"content-type" else v) for k, v in scope["headers"]],
+            }
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
             await _refuse(scope, receive, send, self.limit)

@@ -31,14 +31,18 @@ class ServerState:
     def __init__(self, workspace: Workspace, workers: int = 1) -> None:
         self.ws = workspace
         # Several worker processes share one bucket per key through a small SQLite file beside the store.
-        self.limiter = SharedRateLimiter(Path(workspace.settings.data_dir) / "ratelimits.db") if workers > 1 \
-            else RateLimiter()
+        self.limiter = (
+            SharedRateLimiter(Path(workspace.settings.data_dir) / "ratelimits.db") if workers > 1 else RateLimiter()
+        )
         embedder = workspace.embedder
         if workers > 1 and isinstance(embedder, LocalMiniLM):  # a query embedded by one worker serves all
             from ..models.shared_vectors import SharedVectors
 
-            embedder.shared = SharedVectors(Path(workspace.settings.data_dir) / "query-vectors.db",
-                                            f"{embedder.name}/{embedder.max_tokens}", embedder.dim)
+            embedder.shared = SharedVectors(
+                Path(workspace.settings.data_dir) / "query-vectors.db",
+                f"{embedder.name}/{embedder.max_tokens}",
+                embedder.dim,
+            )
         self.audit: AuditWriter | None = None
         self.jobs = JobRunner(workspace)
 
@@ -53,8 +57,12 @@ async def authenticated(request: Request) -> Principal:
     worker thread and back (FastAPI runs each sync dependency in the thread pool on its own)."""
     header = request.headers.get("authorization", "")
     if not header[:7].lower() == "bearer " or not header[7:].strip():
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' (create one with: "
-                                            "ragwright keys create --tenant T --scopes read)")
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing API key: send 'Authorization: Bearer <key>' (create one with: "
+            "ragwright keys create --tenant T --scopes read)",
+        )
     state = state_of(request)
     principal = principal_for(state.ws.store, header[7:].strip())
     if principal is None:
@@ -62,16 +70,21 @@ async def authenticated(request: Request) -> Principal:
     request.state.principal = principal
     wait = state.limiter.take(principal.key_id, principal.rate_per_min)
     if wait is not None:
-        raise ApiError(429, "rate_limited", f"rate limit of {principal.rate_per_min} requests per minute reached; "
-                                            f"retry in {wait:.1f} s", {"Retry-After": str(max(1, round(wait + 0.5)))})
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"rate limit of {principal.rate_per_min} requests per minute reached; retry in {wait:.1f} s",
+            {"Retry-After": str(max(1, round(wait + 0.5)))},
+        )
     return principal
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: Principal = Depends(authenticated)) -> Principal:
         if not principal.can(scope):
-            raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope (it has: "
-                                             f"{', '.join(principal.scopes)})")
+            raise ApiError(
+                403, "forbidden", f"this key lacks the '{scope}' scope (it has: {', '.join(principal.scopes)})"
+            )
         return principal
 
     return check

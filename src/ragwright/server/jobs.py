@@ -126,9 +126,12 @@ class JobRunner:
         if job is None or job["status"] not in ("queued", "running") or job["job_id"] in self._turns:
             return
         payload = job["payload"]
-        self._turns[job["job_id"]] = _Turn(job["job_id"], [Path(p) for p in payload["paths"]],
-                                           Access(job["tenant"], tuple(payload.get("groups", ()))),
-                                           float(job["created_at"]))
+        self._turns[job["job_id"]] = _Turn(
+            job["job_id"],
+            [Path(p) for p in payload["paths"]],
+            Access(job["tenant"], tuple(payload.get("groups", ()))),
+            float(job["created_at"]),
+        )
 
     def _step(self, turn: _Turn) -> None:
         """Ingest the job's next file; finish the job after its last."""
@@ -152,12 +155,18 @@ class JobRunner:
         else:
             failed_alone = report.failed and not report.ingested and not report.unchanged
             error = "; ".join(f"{f.path}: {f.error}" for f in report.failed) or None
-            self.store.update_job(turn.job_id, status="failed" if failed_alone else "done", done=len(turn.paths),
-                                  result=report.to_dict(), error=error)
+            self.store.update_job(
+                turn.job_id,
+                status="failed" if failed_alone else "done",
+                done=len(turn.paths),
+                result=report.to_dict(),
+                error=error,
+            )
         if error is not None:  # files that became no document would stay forever: no API call names them
             with contextlib.suppress(Exception):  # best effort: the next start sweeps what is left
-                orphans.remove_unused([str(p) for p in turn.paths], self.uploads, self.store,
-                                      written_before=turn.created_at)
+                orphans.remove_unused(
+                    [str(p) for p in turn.paths], self.uploads, self.store, written_before=turn.created_at
+                )
 
 
 def _merge(total: IngestReport, part: IngestReport) -> None:

@@ -25,18 +25,23 @@ class Mark(BaseModel):
 
 class FeedbackBody(BaseModel):
     """Strict: JSON `true` is not the rating 1, nor "4" the rating 4 (lax parsing stored both)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
     trace_id: str = Field(min_length=1)
     rating: Literal["up", "down"] | Annotated[int, Field(ge=1, le=5)] | None = Field(
-        None, description='"up", "down", or 1 to 5')
+        None, description='"up", "down", or 1 to 5'
+    )
     correction: str | None = Field(None, max_length=20_000)
     marks: list[Mark] = Field(default_factory=list, max_length=200)
 
 
 def visible_trace(request: Request, trace_id: str, principal: Principal) -> dict[str, Any]:
     trace = state_of(request).ws.store.get_trace(trace_id)
-    if trace is None or trace.get("tenant") != principal.tenant or (
-            trace.get("key_id") != principal.key_id and "admin" not in principal.scopes):
+    if (
+        trace is None
+        or trace.get("tenant") != principal.tenant
+        or (trace.get("key_id") != principal.key_id and "admin" not in principal.scopes)
+    ):
         raise ApiError(404, "not_found", f"no trace '{trace_id}'")
     return trace
 
@@ -61,9 +66,16 @@ def feedback(body: FeedbackBody, request: Request, principal: Principal = Depend
     the same 422."""
     trace = visible_trace(request, body.trace_id, principal)
     try:
-        feedback_id = record_feedback(state_of(request).ws.store, trace, key_id=principal.key_id,
-                                      tenant=principal.tenant, rating=body.rating, correction=body.correction,
-                                      marks=[m.model_dump() for m in body.marks], access=principal.access)
+        feedback_id = record_feedback(
+            state_of(request).ws.store,
+            trace,
+            key_id=principal.key_id,
+            tenant=principal.tenant,
+            rating=body.rating,
+            correction=body.correction,
+            marks=[m.model_dump() for m in body.marks],
+            access=principal.access,
+        )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from exc
     return {"feedback_id": feedback_id, "trace_id": body.trace_id}

@@ -100,8 +100,11 @@ class AdoptingServer(uvicorn.Server):
     def _protocol(self) -> asyncio.Protocol:
         # uvicorn types http_protocol_class as asyncio.Protocol; the class it holds (httptools' or h11's
         # protocol) takes these arguments
-        return self.config.http_protocol_class(config=self.config, server_state=self.server_state,  # type: ignore[call-arg]
-                                               app_state=self.lifespan.state)
+        return self.config.http_protocol_class(
+            config=self.config,
+            server_state=self.server_state,  # type: ignore[call-arg]
+            app_state=self.lifespan.state,
+        )
 
     async def _publish(self) -> None:
         while True:
@@ -240,4 +243,3 @@ def run_workers(host: str, port: int, workers: int, options: dict[str, Any], gra
                 channel.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-

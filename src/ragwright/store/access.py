@@ -29,16 +29,35 @@ class AccessMixin:
 
     _KEY_COLUMNS = ("key_id", "tenant", "scopes", "groups", "name", "rate_per_min", "created_at", "revoked_at")
 
-    def add_api_key(self, key_id: str, key_hash: str, tenant: str, scopes: Sequence[str], groups: Sequence[str],
-                    name: str = "", rate_per_min: int | None = None) -> None:
+    def add_api_key(
+        self,
+        key_id: str,
+        key_hash: str,
+        tenant: str,
+        scopes: Sequence[str],
+        groups: Sequence[str],
+        name: str = "",
+        rate_per_min: int | None = None,
+    ) -> None:
         with self._lock, self._transaction():
-            self._conn.execute("INSERT INTO api_keys(key_id, key_hash, tenant, scopes, groups, name, rate_per_min) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?)", (key_id, key_hash, tenant, json.dumps(list(scopes)),
-                                                                json.dumps(sorted(set(groups))), name, rate_per_min))
+            self._conn.execute(
+                "INSERT INTO api_keys(key_id, key_hash, tenant, scopes, groups, name, rate_per_min) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key_id,
+                    key_hash,
+                    tenant,
+                    json.dumps(list(scopes)),
+                    json.dumps(sorted(set(groups))),
+                    name,
+                    rate_per_min,
+                ),
+            )
 
     def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
         """Kept until the next write (store/stamp.py): a revocation from any process is seen by the
         next request, and a server no longer pays an SQLite read per request for it."""
+
         def read() -> dict[str, Any] | None:
             row = self._one(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?", (key_hash,))
             return self._key(row) if row else None
@@ -47,13 +66,20 @@ class AccessMixin:
         return found
 
     def list_api_keys(self) -> list[dict[str, Any]]:
-        return [self._key(r) for r in self._all(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys "
-                                                "ORDER BY created_at")]
+        return [
+            self._key(r) for r in self._all(f"SELECT {', '.join(self._KEY_COLUMNS)} FROM api_keys ORDER BY created_at")
+        ]
 
     def revoke_api_key(self, key_id: str) -> bool:
         with self._lock, self._transaction():
-            return self._conn.execute("UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
-                                      "WHERE key_id = ? AND revoked_at IS NULL", (key_id,)).rowcount > 0
+            return (
+                self._conn.execute(
+                    "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+                    "WHERE key_id = ? AND revoked_at IS NULL",
+                    (key_id,),
+                ).rowcount
+                > 0
+            )
 
     def _key(self, row: Row) -> dict[str, Any]:
         data = dict(zip(self._KEY_COLUMNS, row, strict=True))
@@ -67,28 +93,47 @@ class AccessMixin:
         if not entries:
             return
         with self._lock, self._transaction(stamp=False):
-            self._conn.executemany("INSERT INTO audit_log(at, key_id, tenant, method, endpoint, status, doc_ids, "
-                                   "latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                   [(*e[:6], json.dumps(list(e[6])), e[7]) for e in entries])
+            self._conn.executemany(
+                "INSERT INTO audit_log(at, key_id, tenant, method, endpoint, status, doc_ids, "
+                "latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*e[:6], json.dumps(list(e[6])), e[7]) for e in entries],
+            )
 
     def list_audit(self, limit: int = 100, tenant: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE tenant = ?", (tenant,)) if tenant else ("", ())
-        rows = self._all(f"SELECT at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms FROM audit_log "
-                         f"{where} ORDER BY id DESC LIMIT ?", (*params, limit))
+        rows = self._all(
+            f"SELECT at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms FROM audit_log "
+            f"{where} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
         keys = ("at", "key_id", "tenant", "method", "endpoint", "status", "doc_ids", "latency_ms")
         return [{**dict(zip(keys, r, strict=True)), "doc_ids": json.loads(r[6])} for r in rows]
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    _JOB_COLUMNS = ("job_id", "kind", "status", "tenant", "key_id", "payload", "total", "done", "result", "error",
-                    "created_at", "updated_at")
+    _JOB_COLUMNS = (
+        "job_id",
+        "kind",
+        "status",
+        "tenant",
+        "key_id",
+        "payload",
+        "total",
+        "done",
+        "result",
+        "error",
+        "created_at",
+        "updated_at",
+    )
 
     def add_job(self, job_id: str, kind: str, tenant: str, key_id: str | None, payload: dict[str, Any]) -> None:
         now = time.time()
         with self._lock, self._transaction(stamp=False):
-            self._conn.execute("INSERT INTO jobs(job_id, kind, status, tenant, key_id, payload, created_at, "
-                               "updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-                               (job_id, kind, tenant, key_id, json.dumps(payload), now, now))
+            self._conn.execute(
+                "INSERT INTO jobs(job_id, kind, status, tenant, key_id, payload, created_at, "
+                "updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                (job_id, kind, tenant, key_id, json.dumps(payload), now, now),
+            )
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         allowed = {"status", "total", "done", "result", "error"}
@@ -96,8 +141,9 @@ class AccessMixin:
         values = [json.dumps(v) if k == "result" else v for k, v in fields.items()]
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self._lock, self._transaction(stamp=False):
-            self._conn.execute(f"UPDATE jobs SET {sets}, updated_at = ? WHERE job_id = ?",
-                               (*values, time.time(), job_id))
+            self._conn.execute(
+                f"UPDATE jobs SET {sets}, updated_at = ? WHERE job_id = ?", (*values, time.time(), job_id)
+            )
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         row = self._one(f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
@@ -105,8 +151,9 @@ class AccessMixin:
 
     def unfinished_jobs(self) -> list[dict[str, Any]]:
         """Jobs a stopped server left queued or running: they are resumed on the next start."""
-        rows = self._all(f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs WHERE status IN ('queued', 'running') "
-                         "ORDER BY created_at")
+        rows = self._all(
+            f"SELECT {', '.join(self._JOB_COLUMNS)} FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
+        )
         return [self._job(r) for r in rows]
 
     def _job(self, row: Row) -> dict[str, Any]:
@@ -122,5 +169,7 @@ class AccessMixin:
         if not doc_ids:
             return
         with self._lock, self._transaction(stamp=False):
-            self._conn.executemany("INSERT OR IGNORE INTO cache_sources(namespace, key, doc_id) VALUES (?, ?, ?)",
-                                   [(namespace, key, d) for d in dict.fromkeys(doc_ids)])
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO cache_sources(namespace, key, doc_id) VALUES (?, ?, ?)",
+                [(namespace, key, d) for d in dict.fromkeys(doc_ids)],
+            )

@@ -32,21 +32,25 @@ class LearnedMixin:
     _one: Callable[..., Row | None]
     _all: Callable[..., list[Row]]
 
-    def save_learned(self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]],
-                     report: dict[str, Any]) -> int:
+    def save_learned(
+        self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]], report: dict[str, Any]
+    ) -> int:
         """Store a new version and make it the active one, all or nothing; returns its number.
         marks: (example, doc_id, chunk_id or None, weight); marks on documents no longer stored
         (deleted while learning) are dropped."""
         with self._lock, self._transaction():
             version = int(self._conn.execute("SELECT coalesce(max(version), 0) + 1 FROM learned").fetchone()[0])
             row = self._conn.execute("SELECT version FROM learned WHERE active = 1").fetchone()
-            self._conn.execute("INSERT INTO learned(version, kind, created_at, active, previous, report, blob) "
-                               "VALUES (?, ?, ?, 0, ?, ?, ?)",
-                               (version, kind, time.time(), row[0] if row else None, json.dumps(report), blob))
+            self._conn.execute(
+                "INSERT INTO learned(version, kind, created_at, active, previous, report, blob) "
+                "VALUES (?, ?, ?, 0, ?, ?, ?)",
+                (version, kind, time.time(), row[0] if row else None, json.dumps(report), blob),
+            )
             self._conn.executemany(
                 "INSERT INTO learned_marks(version, example, doc_id, chunk_id, weight) SELECT ?, ?, ?, ?, ? "
                 "WHERE EXISTS (SELECT 1 FROM documents WHERE doc_id = ?)",
-                [(version, int(e), d, c, float(w), d) for e, d, c, w in marks])
+                [(version, int(e), d, c, float(w), d) for e, d, c, w in marks],
+            )
             self._activate(version)
             keep = [version]
             while len(keep) < KEEP_VERSIONS:
@@ -59,8 +63,10 @@ class LearnedMixin:
 
     def _activate(self, version: int | None) -> None:
         self._conn.execute("UPDATE learned SET active = (version IS ?)", (version,))
-        self._conn.execute("INSERT INTO meta(key, value) VALUES ('learned', '1') ON CONFLICT(key) DO UPDATE "
-                           "SET value = CAST(value AS INTEGER) + 1")
+        self._conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('learned', '1') ON CONFLICT(key) DO UPDATE "
+            "SET value = CAST(value AS INTEGER) + 1"
+        )
 
     def rollback_learned(self) -> tuple[int | None, int | None]:
         """Make the version that was active before the active one active again (none: retrieval as
@@ -81,17 +87,38 @@ class LearnedMixin:
         row = self._one("SELECT version, kind, created_at, report, blob FROM learned WHERE active = 1")
         if row is None:
             return None
-        marks = self._all("SELECT example, doc_id, chunk_id, weight FROM learned_marks WHERE version = ? "
-                          "ORDER BY example, doc_id, chunk_id", (row[0],))
-        return {"version": row[0], "kind": row[1], "created_at": row[2], "report": json.loads(row[3]),
-                "blob": bytes(row[4]), "marks": marks}
+        marks = self._all(
+            "SELECT example, doc_id, chunk_id, weight FROM learned_marks WHERE version = ? "
+            "ORDER BY example, doc_id, chunk_id",
+            (row[0],),
+        )
+        return {
+            "version": row[0],
+            "kind": row[1],
+            "created_at": row[2],
+            "report": json.loads(row[3]),
+            "blob": bytes(row[4]),
+            "marks": marks,
+        }
 
     def list_learned(self) -> list[dict[str, Any]]:
-        rows = self._all("SELECT l.version, l.kind, l.created_at, l.active, l.previous, l.report, "
-                         "(SELECT count(*) FROM learned_marks m WHERE m.version = l.version) "
-                         "FROM learned l ORDER BY l.version")
-        return [{"version": v, "kind": k, "created_at": c, "active": bool(a), "previous": p,
-                 "report": json.loads(r), "marks": n} for v, k, c, a, p, r, n in rows]
+        rows = self._all(
+            "SELECT l.version, l.kind, l.created_at, l.active, l.previous, l.report, "
+            "(SELECT count(*) FROM learned_marks m WHERE m.version = l.version) "
+            "FROM learned l ORDER BY l.version"
+        )
+        return [
+            {
+                "version": v,
+                "kind": k,
+                "created_at": c,
+                "active": bool(a),
+                "previous": p,
+                "report": json.loads(r),
+                "marks": n,
+            }
+            for v, k, c, a, p, r, n in rows
+        ]
 
     def learned_stamp(self) -> tuple[str | None, str | None]:
         """Changes whenever what retrieval should apply may have changed: a version activated or
@@ -100,8 +127,9 @@ class LearnedMixin:
 
     def chunk_vectors(self) -> tuple[list[str], np.ndarray]:
         """Chunk ids and their stored vectors (float32 rows), in rowid order; for learning."""
-        rows = self._all("SELECT c.chunk_id, v.vector FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid "
-                         "ORDER BY c.rowid")
+        rows = self._all(
+            "SELECT c.chunk_id, v.vector FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid ORDER BY c.rowid"
+        )
         if not rows:
             return [], np.zeros((0, 0), np.float32)
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)

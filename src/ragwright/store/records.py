@@ -32,8 +32,22 @@ class RecordsMixin:
 
     # -- evaluation runs -----------------------------------------------------------------------
 
-    _RUN_COLUMNS = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "dataset_hash", "code_version",
-                    "config", "metrics", "per_query", "seconds", "coverage", "cases")
+    _RUN_COLUMNS = (
+        "run_id",
+        "created_at",
+        "kind",
+        "dataset",
+        "split",
+        "pipeline",
+        "dataset_hash",
+        "code_version",
+        "config",
+        "metrics",
+        "per_query",
+        "seconds",
+        "coverage",
+        "cases",
+    )
     _RUN_JSON = ("config", "metrics", "per_query", "coverage", "cases")
 
     def save_eval_run(self, run: dict[str, Any]) -> None:
@@ -42,8 +56,10 @@ class RecordsMixin:
         values = [json.dumps(run.get(c, {})) if c in self._RUN_JSON else run[c] for c in self._RUN_COLUMNS]
         columns = (*self._RUN_COLUMNS, "tenant")
         with self._lock, self._transaction(stamp=False):
-            self._conn.execute(f"INSERT INTO eval_runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                               [*values, run.get("tenant") or "default"])
+            self._conn.execute(
+                f"INSERT INTO eval_runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [*values, run.get("tenant") or "default"],
+            )
 
     def get_eval_run(self, run_id: str, tenant: str | None = None) -> dict[str, Any] | None:
         """The run, or None when there is none (or, given `tenant`, when it is another tenant's)."""
@@ -56,16 +72,18 @@ class RecordsMixin:
     def list_eval_runs(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Every run, oldest first; given `tenant`, only that tenant's."""
         where, params = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
-        rows = self._all(f"SELECT run_id, created_at, kind, dataset, split, pipeline, metrics, tenant FROM eval_runs "
-                         f"{where} ORDER BY rowid", params)
+        rows = self._all(
+            f"SELECT run_id, created_at, kind, dataset, split, pipeline, metrics, tenant FROM eval_runs "
+            f"{where} ORDER BY rowid",
+            params,
+        )
         keys = ("run_id", "created_at", "kind", "dataset", "split", "pipeline", "metrics", "tenant")
         return [{**dict(zip(keys, r, strict=True)), "metrics": json.loads(r[6])} for r in rows]
 
     # -- cache -----------------------------------------------------------------------------------
 
     def cache_get(self, namespace: str, key: str) -> str | None:
-        row = self._one("SELECT value, expires_at FROM cache_entries WHERE namespace = ? AND key = ?",
-                        (namespace, key))
+        row = self._one("SELECT value, expires_at FROM cache_entries WHERE namespace = ? AND key = ?", (namespace, key))
         if row is None or (row[1] is not None and row[1] <= time.time()):
             return None
         return str(row[0])  # value TEXT NOT NULL
@@ -75,40 +93,62 @@ class RecordsMixin:
         of every namespace, and their links to documents, are deleted on the way (see CACHE_PURGE_EVERY_S)."""
         now = time.time()
         with self._lock, self._transaction(stamp=False):
-            self._conn.execute("INSERT OR REPLACE INTO cache_entries(namespace, key, value, created_at, expires_at) "
-                               "VALUES (?, ?, ?, ?, ?)", (namespace, key, value, now,
-                                                          now + ttl_s if ttl_s is not None else None))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO cache_entries(namespace, key, value, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (namespace, key, value, now, now + ttl_s if ttl_s is not None else None),
+            )
             if now >= self._cache_purge_at:
-                self._conn.execute("DELETE FROM cache_sources WHERE (namespace, key) IN (SELECT namespace, key "
-                                   "FROM cache_entries WHERE expires_at <= ?)", (now,))
+                self._conn.execute(
+                    "DELETE FROM cache_sources WHERE (namespace, key) IN (SELECT namespace, key "
+                    "FROM cache_entries WHERE expires_at <= ?)",
+                    (now,),
+                )
                 self._conn.execute("DELETE FROM cache_entries WHERE expires_at <= ?", (now,))
                 self._cache_purge_at = now + min(CACHE_PURGE_EVERY_S, ttl_s or CACHE_PURGE_EVERY_S)
 
     # -- model calls and budgets -----------------------------------------------------------------
 
-    def reserve_budget(self, reservation_id: str, checks: Sequence[tuple[str, str, str | None, float, float]],
-                       amount_usd: float, hold_s: float = 600.0) -> tuple[str, float, float] | None:
+    def reserve_budget(
+        self,
+        reservation_id: str,
+        checks: Sequence[tuple[str, str, str | None, float, float]],
+        amount_usd: float,
+        hold_s: float = 600.0,
+    ) -> tuple[str, float, float] | None:
         """Reserve `amount_usd` against each (budget, scope column, subject, since, limit), all or
         none, in one write transaction. Returns None, or the first (budget, used, limit) it would pass."""
         now = time.time()
         with self._lock, self._transaction(stamp=False):
             for budget, column, subject, since, limit in checks:
-                used = self._spent(column, subject, since) + (self._conn.execute(
-                    "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations WHERE budget = ? "
-                    "AND subject IS ? AND expires_at > ?", (budget, subject, now)).fetchone()[0])
+                used = (
+                    self._spent(column, subject, since)
+                    + (
+                        self._conn.execute(
+                            "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations WHERE budget = ? "
+                            "AND subject IS ? AND expires_at > ?",
+                            (budget, subject, now),
+                        ).fetchone()[0]
+                    )
+                )
                 if used + amount_usd > limit + 1e-12:
                     self._conn.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
                     return budget, used, limit
-                self._conn.execute("INSERT INTO budget_reservations VALUES (?, ?, ?, ?, ?)",
-                                   (reservation_id, budget, subject, amount_usd, now + hold_s))
+                self._conn.execute(
+                    "INSERT INTO budget_reservations VALUES (?, ?, ?, ?, ?)",
+                    (reservation_id, budget, subject, amount_usd, now + hold_s),
+                )
         return None
 
     def _spent(self, column: str, subject: str | None, since: float) -> float:
         assert column in ("key_id", "tenant", "route", "model", "1")
         where = "1" if column == "1" else f"{column} IS ?"
         params: tuple[Any, ...] = (since,) if column == "1" else (subject, since)
-        return float(self._conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE {where} "
-                                        "AND started_at >= ?", params).fetchone()[0])
+        return float(
+            self._conn.execute(
+                f"SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE {where} AND started_at >= ?", params
+            ).fetchone()[0]
+        )
 
     def spent_usd(self, column: str, subject: str | None, since: float = 0.0) -> float:
         with self._lock:
@@ -123,9 +163,22 @@ class RecordsMixin:
                 self._conn.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
             self._conn.execute(
                 "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record["call_id"], record["started_at"], record["route"], record["model"], record.get("key_id"),
-                 record.get("tenant"), usage["input_tokens"], usage["output_tokens"], record["cost_usd"],
-                 int(record["cached"]), record["latency_ms"], record.get("error"), json.dumps(record)))
+                (
+                    record["call_id"],
+                    record["started_at"],
+                    record["route"],
+                    record["model"],
+                    record.get("key_id"),
+                    record.get("tenant"),
+                    usage["input_tokens"],
+                    usage["output_tokens"],
+                    record["cost_usd"],
+                    int(record["cached"]),
+                    record["latency_ms"],
+                    record.get("error"),
+                    json.dumps(record),
+                ),
+            )
 
     def release_budget(self, reservation_id: str) -> None:
         with self._lock, self._transaction(stamp=False):
@@ -133,17 +186,24 @@ class RecordsMixin:
 
     def usage_summary(self, by: str = "route", since: float = 0.0) -> list[dict[str, Any]]:
         assert by in ("key_id", "tenant", "route", "model")
-        rows = self._all(f"SELECT {by}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd), SUM(cached), "
-                         f"SUM(error IS NOT NULL) FROM model_calls WHERE started_at >= ? GROUP BY {by} ORDER BY {by}",
-                         (since,))
+        rows = self._all(
+            f"SELECT {by}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd), SUM(cached), "
+            f"SUM(error IS NOT NULL) FROM model_calls WHERE started_at >= ? GROUP BY {by} ORDER BY {by}",
+            (since,),
+        )
         keys = (by, "calls", "input_tokens", "output_tokens", "cost_usd", "cached", "errors")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def cache_scan(self, namespace: str, limit: int = 1000) -> list[tuple[str, str]]:
         """The newest live entries of a namespace: (key, value)."""
-        return [(k, v) for k, v in self._all(
-            "SELECT key, value FROM cache_entries WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) "
-            "ORDER BY created_at DESC LIMIT ?", (namespace, time.time(), limit))]
+        return [
+            (k, v)
+            for k, v in self._all(
+                "SELECT key, value FROM cache_entries WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) "
+                "ORDER BY created_at DESC LIMIT ?",
+                (namespace, time.time(), limit),
+            )
+        ]
 
     def chunk_texts(self, doc_id: str) -> list[str]:
         """A document's chunk texts in reading order."""

@@ -85,8 +85,10 @@ class SearchMixin:
         if hit is not None and hit[0] == generation:
             return hit[1]
         where, params = _filter_sql(filters)
-        rows = self._all(f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} "
-                         "ORDER BY c.rowid", params)
+        rows = self._all(
+            f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} ORDER BY c.rowid",
+            params,
+        )
         allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if len(self._allowed_cache) >= 256:
             del self._allowed_cache[next(iter(self._allowed_cache))]  # the oldest
@@ -126,8 +128,11 @@ class SearchMixin:
 
     def _build_dense(self) -> ExactIndex:
         ids, blobs = self._column("SELECT chunk_rowid, vector FROM vectors ORDER BY chunk_rowid")
-        matrix = (np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if len(ids)
-                  else np.zeros((0, 1), dtype=np.float32))
+        matrix = (
+            np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
+            if len(ids)
+            else np.zeros((0, 1), dtype=np.float32)
+        )
         return build_index(ids, matrix, self.ann_threshold)
 
     def _build_sparse(self) -> SparseBM25:

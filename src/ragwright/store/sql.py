@@ -29,8 +29,9 @@ _FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.
 class Tx:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; a full disk becomes a StoreError."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, local: WriteFlag,
-                 on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, local: WriteFlag, on_commit: Callable[[], None] | None = None
+    ) -> None:
         self.conn, self.path, self.local = conn, path, local  # local.writing: this thread reads its own writes
         self.on_commit = on_commit  # after COMMIT (the write stamp)
 
@@ -41,8 +42,9 @@ class Tx:
             raise StoreError(f"{self.path}: cannot start a write: {exc}; is another ragwright writing?") from exc
         self.local.writing = True
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> Literal[False]:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         self.local.writing = False
         if exc_type is None:
             try:
@@ -55,8 +57,9 @@ class Tx:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
-            raise StoreError(f"{self.path}: disk full; nothing was written (rolled back): free space and run "
-                             "again") from exc
+            raise StoreError(
+                f"{self.path}: disk full; nothing was written (rolled back): free space and run again"
+            ) from exc
         if isinstance(exc, sqlite3.DatabaseError):
             raise StoreError(f"{self.path}: write failed and was rolled back: {exc}") from exc
         return False
@@ -67,8 +70,9 @@ DOC_COLUMNS = "doc_id, source, title, format, content_hash, n_chunks, metadata, 
 
 def doc_from_row(row: Row) -> DocumentRecord:
     doc_id, source, title, fmt, chash, n, meta, size, updated, tenant, groups = row
-    return DocumentRecord(doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated, tenant,
-                          json.loads(groups))
+    return DocumentRecord(
+        doc_id, source, title, fmt, chash, n, json.loads(meta), size, updated, tenant, json.loads(groups)
+    )
 
 
 def access_sql(access: Access) -> tuple[str, list[Any]]:
@@ -102,8 +106,10 @@ def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
             continue
         column = f"json_extract(d.metadata, '$.{field[9:]}')" if field.startswith("metadata.") else f"d.{field}"
         if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
-            column, values = f"CAST({column} AS TEXT)", [str(v).lower() if isinstance(v, bool) else str(v)
-                                                         for v in values]
+            column, values = (
+                f"CAST({column} AS TEXT)",
+                [str(v).lower() if isinstance(v, bool) else str(v) for v in values],
+            )
         parts = []
         for v in values:
             glob = field == "source" and isinstance(v, str) and any(ch in v for ch in "*?[")

@@ -112,8 +112,18 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
                  format=excluded.format, content_hash=excluded.content_hash, size=excluded.size,
                  n_chunks=excluded.n_chunks, metadata=excluded.metadata, tenant=excluded.tenant,
                  groups=excluded.groups, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
-            (d.doc_id, d.source, d.title, d.format, d.content_hash, d.size, len(w.chunks), json.dumps(d.metadata),
-             d.tenant, json.dumps(sorted(set(d.groups)))),
+            (
+                d.doc_id,
+                d.source,
+                d.title,
+                d.format,
+                d.content_hash,
+                d.size,
+                len(w.chunks),
+                json.dumps(d.metadata),
+                d.tenant,
+                json.dumps(sorted(set(d.groups))),
+            ),
         )
         vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
         used: set[int] = set()
@@ -121,15 +131,24 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
             cur = c.execute(
                 "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, text_hash, heading_path, page) "
                 "VALUES (?,?,?,?,?,?,?)",
-                (chunk.chunk_id, d.doc_id, chunk.ordinal, chunk.text, text_hash(chunk.context_text(d.title)),
-                 json.dumps(chunk.heading_path), chunk.page),
+                (
+                    chunk.chunk_id,
+                    d.doc_id,
+                    chunk.ordinal,
+                    chunk.text,
+                    text_hash(chunk.context_text(d.title)),
+                    json.dumps(chunk.heading_path),
+                    chunk.page,
+                ),
             )
             rowid = cur.lastrowid
             counts = self.analyzer.counts(chunk.context_text(d.title))
             ids = [self._term_id(term) for term in counts]
             used.update(ids)
-            c.execute("INSERT INTO chunk_terms(chunk_rowid, counts) VALUES (?, ?)",
-                      (rowid, encode_counts(ids, list(counts.values()))))
+            c.execute(
+                "INSERT INTO chunk_terms(chunk_rowid, counts) VALUES (?, ?)",
+                (rowid, encode_counts(ids, list(counts.values()))),
+            )
             c.execute("INSERT INTO vectors(chunk_rowid, vector) VALUES (?, ?)", (rowid, vec.tobytes()))
         c.execute(
             """INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error)
@@ -161,8 +180,11 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
             self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             self._prune_vocab(removed, generation)
             self._conn.execute("DELETE FROM manifest WHERE source = ?", (row[0],))
-            self._conn.execute("DELETE FROM cache_entries WHERE (namespace, key) IN "
-                               "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)", (doc_id,))
+            self._conn.execute(
+                "DELETE FROM cache_entries WHERE (namespace, key) IN "
+                "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)",
+                (doc_id,),
+            )
             self._conn.execute("DELETE FROM cache_sources WHERE doc_id = ?", (doc_id,))
             self._delete_traces_of(doc_id)
             self._forget_feedback_refs(doc_id)
@@ -185,12 +207,15 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         row = self._one(f"SELECT {_DOC_COLUMNS} FROM documents WHERE source = ?", (source,))
         return _doc(row) if row else None
 
-    def list_documents(self, filters: Filters | None = None, limit: int | None = None,
-                       offset: int = 0) -> list[DocumentRecord]:
+    def list_documents(
+        self, filters: Filters | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[DocumentRecord]:
         where, params = _filter_sql(filters)
         page = " LIMIT ? OFFSET ?" if limit is not None or offset else ""
-        rows = self._all(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE 1=1 {where} ORDER BY source{page}",
-                         [*params, *((-1 if limit is None else limit, offset) if page else ())])
+        rows = self._all(
+            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE 1=1 {where} ORDER BY source{page}",
+            [*params, *((-1 if limit is None else limit, offset) if page else ())],
+        )
         return [_doc(r) for r in rows]
 
     def count_documents(self, filters: Filters | None = None) -> int:
@@ -209,8 +234,13 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         return self._all("SELECT source, error FROM manifest WHERE status = 'failed' ORDER BY source")
 
     def stats(self) -> dict[str, int]:
-        tables = {"documents": "documents", "chunks": "chunks", "term_rows": "chunk_terms", "vectors": "vectors",
-                  "failed": "manifest WHERE status = 'failed'"}
+        tables = {
+            "documents": "documents",
+            "chunks": "chunks",
+            "term_rows": "chunk_terms",
+            "vectors": "vectors",
+            "failed": "manifest WHERE status = 'failed'",
+        }
         return {name: self._count(f"SELECT count(*) FROM {table}") for name, table in tables.items()}
 
     def get_meta(self, key: str) -> str | None:
@@ -343,17 +373,22 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         sorting was two thirds of the time)."""
         used = np.zeros(top + 1, bool)
         for start in range(0, len(rows), 4096):
-            part = rows[start:start + 4096]
-            ids = np.concatenate([np.frombuffer(blob, np.uint32, len(blob) // 6) for (blob,) in part]
-                                 or [np.zeros(0, np.uint32)])
+            part = rows[start : start + 4096]
+            ids = np.concatenate(
+                [np.frombuffer(blob, np.uint32, len(blob) // 6) for (blob,) in part] or [np.zeros(0, np.uint32)]
+            )
             used[ids[ids <= top]] = True
         return used
 
     def _term_blobs(self, doc_id: str) -> list[bytes]:
         """The term counts of a document's chunks, read inside a write before they are deleted."""
-        return [r[0] for r in self._conn.execute(
-            "SELECT t.counts FROM chunk_terms t JOIN chunks c ON c.rowid = t.chunk_rowid WHERE c.doc_id = ?",
-            (doc_id,))]
+        return [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT t.counts FROM chunk_terms t JOIN chunks c ON c.rowid = t.chunk_rowid WHERE c.doc_id = ?",
+                (doc_id,),
+            )
+        ]
 
     def _write_generation(self) -> int:
         return int(self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
@@ -382,8 +417,10 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         if not len(dead):
             return
         self._conn.executemany("DELETE FROM terms WHERE id = ?", [(int(t),) for t in dead])
-        self._conn.execute("INSERT INTO meta(key, value) VALUES ('vocab_epoch', '1') ON CONFLICT(key) DO UPDATE "
-                           "SET value = CAST(value AS INTEGER) + 1")
+        self._conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('vocab_epoch', '1') ON CONFLICT(key) DO UPDATE "
+            "SET value = CAST(value AS INTEGER) + 1"
+        )
         self._forget_vocab()
 
     def _bump_generation(self) -> None:

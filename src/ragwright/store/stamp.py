@@ -43,7 +43,7 @@ class WriteStamp:
         """The current stamp; None when there is none to trust (keep nothing)."""
         m = self._map
         try:
-            return m[:self.SIZE] if m is not None else None
+            return m[: self.SIZE] if m is not None else None
         except ValueError:  # closed by another thread meanwhile
             return None
 

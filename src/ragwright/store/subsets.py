@@ -46,5 +46,5 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         threshold = np.partition(sample, len(sample) - j)[len(sample) - j]
         kept = np.flatnonzero(scores >= threshold)
         if len(kept) >= k:  # then the k largest are all >= threshold, so all in `kept`
-            return kept[np.argpartition(scores[kept], len(kept) - k)[len(kept) - k:]]
-    return np.argpartition(scores, n - k)[n - k:]
+            return kept[np.argpartition(scores[kept], len(kept) - k)[len(kept) - k :]]
+    return np.argpartition(scores, n - k)[n - k :]

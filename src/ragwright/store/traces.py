@@ -53,8 +53,9 @@ class TracesMixin:
         with self._trace_queue_lock:
             self._trace_queue.append(data)
             if self._trace_writer is None:
-                self._trace_writer = threading.Thread(target=self._write_traces_soon, name="ragwright-traces",
-                                                      daemon=True)
+                self._trace_writer = threading.Thread(
+                    target=self._write_traces_soon, name="ragwright-traces", daemon=True
+                )
                 self._trace_writer.start()
                 atexit.register(_flush_at_exit, weakref.ref(self))
             if len(self._trace_queue) == 1:  # the writer waits only on an empty queue: wake it once per batch
@@ -79,8 +80,10 @@ class TracesMixin:
                 self._insert_trace(data)
             self._saves += len(batch)
             if self._saves // 200 != (self._saves - len(batch)) // 200 or self._saves == len(batch):
-                self._conn.execute("DELETE FROM traces WHERE started_at < ?",  # retention, now and then
-                                   (time.time() - self.trace_retention_days * 86400,))
+                self._conn.execute(
+                    "DELETE FROM traces WHERE started_at < ?",  # retention, now and then
+                    (time.time() - self.trace_retention_days * 86400,),
+                )
         if self.trace_exporter is not None:  # sent by the writer thread: a slow collector never holds a request
             with self._trace_queue_lock:
                 self._export_queue.append(batch)
@@ -89,10 +92,24 @@ class TracesMixin:
     def _insert_trace(self, data: dict[str, Any]) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (data["trace_id"], data["start"], data["name"], data["key_id"], data["tenant"], data["duration_ms"],
-             data["status"], data["cost_usd"], data["input_tokens"], data["output_tokens"], json.dumps(data)))
-        self._conn.executemany("INSERT OR IGNORE INTO trace_docs(trace_id, doc_id) VALUES (?, ?)",
-                               [(data["trace_id"], d) for d in data["doc_ids"]])
+            (
+                data["trace_id"],
+                data["start"],
+                data["name"],
+                data["key_id"],
+                data["tenant"],
+                data["duration_ms"],
+                data["status"],
+                data["cost_usd"],
+                data["input_tokens"],
+                data["output_tokens"],
+                json.dumps(data),
+            ),
+        )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO trace_docs(trace_id, doc_id) VALUES (?, ?)",
+            [(data["trace_id"], d) for d in data["doc_ids"]],
+        )
 
     def stop_trace_writer(self) -> None:
         """Write (and export) what is queued and let the writer thread end (the store is closing)."""
@@ -127,19 +144,34 @@ class TracesMixin:
             with contextlib.suppress(Exception):  # an exporter's trouble never costs a trace or a request
                 exporter(batch)
 
-    def list_traces(self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50,
-                    name: str | None = None) -> list[dict[str, Any]]:
+    def list_traces(
+        self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50, name: str | None = None
+    ) -> list[dict[str, Any]]:
         self.flush_traces()
         where, params = ["1=1"], []
         for column, value in (("tenant", tenant), ("key_id", key_id), ("name", name)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        rows = self._all("SELECT trace_id, started_at, name, key_id, tenant, duration_ms, status, cost_usd, "
-                         f"input_tokens, output_tokens, json_extract(data, '$.input') FROM traces WHERE "
-                         f"{' AND '.join(where)} ORDER BY started_at DESC LIMIT ?", (*params, limit))
-        keys = ("trace_id", "started_at", "name", "key_id", "tenant", "duration_ms", "status", "cost_usd",
-                "input_tokens", "output_tokens", "input")
+        rows = self._all(
+            "SELECT trace_id, started_at, name, key_id, tenant, duration_ms, status, cost_usd, "
+            f"input_tokens, output_tokens, json_extract(data, '$.input') FROM traces WHERE "
+            f"{' AND '.join(where)} ORDER BY started_at DESC LIMIT ?",
+            (*params, limit),
+        )
+        keys = (
+            "trace_id",
+            "started_at",
+            "name",
+            "key_id",
+            "tenant",
+            "duration_ms",
+            "status",
+            "cost_usd",
+            "input_tokens",
+            "output_tokens",
+            "input",
+        )
         return [{**dict(zip(keys, r, strict=True)), "input": json.loads(r[10] or "{}")} for r in rows]
 
     def get_trace(self, trace_id: str) -> dict[str, Any] | None:
@@ -149,8 +181,9 @@ class TracesMixin:
 
     def _delete_traces_of(self, doc_id: str) -> None:
         """Inside a document's deletion: traces that hold its text go with it."""
-        self._conn.execute("DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM trace_docs WHERE doc_id = ?)",
-                           (doc_id,))
+        self._conn.execute(
+            "DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM trace_docs WHERE doc_id = ?)", (doc_id,)
+        )
 
     # -- feedback --------------------------------------------------------------------------------
 
@@ -158,32 +191,74 @@ class TracesMixin:
         """Inside a document's deletion: feedback keeps the user's query, rating and correction (their
         words, not the document's) but no longer names the document in its marks or citations."""
         needle = f'%"{doc_id}"%'
-        rows = self._conn.execute("SELECT feedback_id, marks, cited FROM feedback WHERE marks LIKE ? OR cited LIKE ?",
-                                  (needle, needle)).fetchall()
+        rows = self._conn.execute(
+            "SELECT feedback_id, marks, cited FROM feedback WHERE marks LIKE ? OR cited LIKE ?", (needle, needle)
+        ).fetchall()
         for feedback_id, marks, cited in rows:
             kept = [m for m in json.loads(marks) if m.get("doc_id") != doc_id]
             still_cited = [d for d in json.loads(cited) if d != doc_id]
-            self._conn.execute("UPDATE feedback SET marks = ?, cited = ? WHERE feedback_id = ?",
-                               (json.dumps(kept), json.dumps(still_cited), feedback_id))
+            self._conn.execute(
+                "UPDATE feedback SET marks = ?, cited = ? WHERE feedback_id = ?",
+                (json.dumps(kept), json.dumps(still_cited), feedback_id),
+            )
 
-    def save_feedback(self, feedback_id: str, trace_id: str, *, key_id: str | None, tenant: str | None, query: str,
-                      rating: float | None, rating_scale: str | None, correction: str | None,
-                      marks: Sequence[dict[str, Any]], cited: Sequence[str] = ()) -> None:
+    def save_feedback(
+        self,
+        feedback_id: str,
+        trace_id: str,
+        *,
+        key_id: str | None,
+        tenant: str | None,
+        query: str,
+        rating: float | None,
+        rating_scale: str | None,
+        correction: str | None,
+        marks: Sequence[dict[str, Any]],
+        cited: Sequence[str] = (),
+    ) -> None:
         """Committed before this returns (WAL): the feedback survives a crash right after."""
         self.flush_traces()
         with self._lock, self._transaction(stamp=False):
-            self._conn.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (feedback_id, trace_id, time.time(), key_id, tenant, query, rating, rating_scale,
-                                correction, json.dumps(list(marks)), json.dumps(list(cited))))
+            self._conn.execute(
+                "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    feedback_id,
+                    trace_id,
+                    time.time(),
+                    key_id,
+                    tenant,
+                    query,
+                    rating,
+                    rating_scale,
+                    correction,
+                    json.dumps(list(marks)),
+                    json.dumps(list(cited)),
+                ),
+            )
 
     def list_feedback(self, tenant: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE tenant = ?", (tenant,)) if tenant else ("", ())
-        rows = self._all("SELECT feedback_id, trace_id, created_at, key_id, tenant, query, rating, rating_scale, "
-                         f"correction, marks, cited FROM feedback {where} ORDER BY created_at", params)
-        keys = ("feedback_id", "trace_id", "created_at", "key_id", "tenant", "query", "rating", "rating_scale",
-                "correction", "marks", "cited")
-        return [{**dict(zip(keys, r, strict=True)), "marks": json.loads(r[9]), "cited": json.loads(r[10])}
-                for r in rows]
+        rows = self._all(
+            "SELECT feedback_id, trace_id, created_at, key_id, tenant, query, rating, rating_scale, "
+            f"correction, marks, cited FROM feedback {where} ORDER BY created_at",
+            params,
+        )
+        keys = (
+            "feedback_id",
+            "trace_id",
+            "created_at",
+            "key_id",
+            "tenant",
+            "query",
+            "rating",
+            "rating_scale",
+            "correction",
+            "marks",
+            "cited",
+        )
+        return [
+            {**dict(zip(keys, r, strict=True)), "marks": json.loads(r[9]), "cited": json.loads(r[10])} for r in rows
+        ]
 
 
 def _flush_at_exit(ref: weakref.ref[TracesMixin]) -> None:

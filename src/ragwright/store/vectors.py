@@ -53,8 +53,9 @@ class ExactIndex:
         wraps it in batch scheduling that took 3x as long on 10k x 384 (1.35 against 0.45 ms)."""
         import numkong
 
-        scores = np.asarray(numkong.cdist(query.astype(np.float16)[None], matrix, metric="dot",
-                                          threads=self._threads), dtype=np.float32)[0]
+        scores = np.asarray(
+            numkong.cdist(query.astype(np.float16)[None], matrix, metric="dot", threads=self._threads), dtype=np.float32
+        )[0]
         top = top_k(scores, k)
         top = top[np.argsort(-scores[top], kind="stable")]
         return top.astype(np.int64), 1.0 - scores[top]
@@ -71,8 +72,9 @@ class HnswIndex(ExactIndex):
         super().__init__(ids, matrix)
         from usearch.index import Index
 
-        self._index = Index(ndim=matrix.shape[1], metric="ip", dtype="f16", connectivity=16, expansion_add=128,
-                            expansion_search=128)
+        self._index = Index(
+            ndim=matrix.shape[1], metric="ip", dtype="f16", connectivity=16, expansion_add=128, expansion_search=128
+        )
         if len(ids):
             self._index.add(self.ids, self.matrix)
 

@@ -29,15 +29,24 @@ class AnthropicProvider:
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": request.max_tokens,
-                                "temperature": request.temperature}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
         if system:
             body["system"] = system
         if request.stop:
             body["stop_sequences"] = list(request.stop)
         if request.json_schema is not None:  # structured output: one tool, and the model must call it
-            body["tools"] = [{"name": request.schema_name, "description": "Return the answer in this structure.",
-                              "input_schema": request.json_schema}]
+            body["tools"] = [
+                {
+                    "name": request.schema_name,
+                    "description": "Return the answer in this structure.",
+                    "input_schema": request.json_schema,
+                }
+            ]
             body["tool_choice"] = {"type": "tool", "name": request.schema_name}
         if stream:
             body["stream"] = True
@@ -54,17 +63,28 @@ class AnthropicProvider:
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise ProviderError(self.name, "malformed", f"{self._url} sent no content list: {resp.text[:200]!r}")
-        text = "".join(b.get("text", "") if b.get("type") == "text" else
-                       json.dumps(b.get("input", {})) if b.get("type") == "tool_use" else "" for b in blocks
-                       if isinstance(b, dict))
+        text = "".join(
+            b.get("text", "")
+            if b.get("type") == "text"
+            else json.dumps(b.get("input", {}))
+            if b.get("type") == "tool_use"
+            else ""
+            for b in blocks
+            if isinstance(b, dict)
+        )
         stop = data.get("stop_reason") or ""
         raw = data.get("usage") or {}
         usage = Usage(int(raw.get("input_tokens") or 0), int(raw.get("output_tokens") or 0)) if raw else None
-        return ProviderReply(text=text, usage=usage, finish_reason=stop,
-                             refusal=(text or "the model refused") if stop == "refusal" else None)
+        return ProviderReply(
+            text=text,
+            usage=usage,
+            finish_reason=stop,
+            refusal=(text or "the model refused") if stop == "refusal" else None,
+        )
 
-    def stream(self, request: ChatRequest, timeout: float,
-               cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]:
+    def stream(
+        self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
+    ) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
         input_tokens = output_tokens = 0
         stop, done = "", False
@@ -93,8 +113,11 @@ class AnthropicProvider:
                     elif kind == "error":
                         err = payload.get("error") or {}
                         overloaded = "overloaded" in str(err.get("type", ""))
-                        raise ProviderError(self.name, "overloaded" if overloaded else "server",
-                                            f"error inside the stream: {err.get('message') or err}")
+                        raise ProviderError(
+                            self.name,
+                            "overloaded" if overloaded else "server",
+                            f"error inside the stream: {err.get('message') or err}",
+                        )
                     elif kind == "message_stop":
                         done = True
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -103,8 +126,12 @@ class AnthropicProvider:
             raise ProviderError(self.name, "connection", f"{self._url}: the stream ended without message_stop")
         text = "".join(parts)
         usage = Usage(input_tokens, output_tokens) if (input_tokens or output_tokens) else None
-        yield ProviderReply(text=text, usage=usage, finish_reason=stop,
-                            refusal=(text or "the model refused") if stop == "refusal" else None)
+        yield ProviderReply(
+            text=text,
+            usage=usage,
+            finish_reason=stop,
+            refusal=(text or "the model refused") if stop == "refusal" else None,
+        )
 
     def _event(self, data: str) -> dict[str, Any]:
         try:

@@ -74,8 +74,9 @@ class Provider(Protocol):
 
     def complete(self, request: ChatRequest, timeout: float) -> ProviderReply: ...
 
-    def stream(self, request: ChatRequest, timeout: float,
-               cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]: ...
+    def stream(
+        self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
+    ) -> Iterator[Delta | ProviderReply]: ...
 
     def close(self) -> None: ...
 
@@ -87,12 +88,18 @@ def make_client(headers: dict[str, str]) -> httpx.Client:
 def transport_error(model: str, url: str | httpx.URL, exc: Exception) -> ProviderError:
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(model, "timeout", f"{url} did not answer in time ({type(exc).__name__})")
-    return ProviderError(model, "connection",
-                         f"{url} unreachable or the connection broke ({type(exc).__name__}: {exc})")
+    return ProviderError(
+        model, "connection", f"{url} unreachable or the connection broke ({type(exc).__name__}: {exc})"
+    )
 
 
-_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window",
-                    "too many tokens")
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "prompt is too long",
+    "context window",
+    "too many tokens",
+)
 
 
 def status_error(model: str, url: str | httpx.URL, status: int, body: str, headers: httpx.Headers) -> ProviderError:
@@ -117,8 +124,9 @@ def status_error(model: str, url: str | httpx.URL, status: int, body: str, heade
     else:
         kind = "bad_request"
     detail = _error_message(body)
-    return ProviderError(model, kind, f"{url} answered {status}: {detail}", status=status,
-                         retry_after=parse_retry_after(headers))
+    return ProviderError(
+        model, kind, f"{url} answered {status}: {detail}", status=status, retry_after=parse_retry_after(headers)
+    )
 
 
 def _error_message(body: str) -> str:
@@ -157,8 +165,9 @@ def parse_json(model: str, url: str | httpx.URL, response: httpx.Response) -> di
     try:
         data = response.json()
     except ValueError:
-        raise ProviderError(model, "malformed",
-                            f"{url} sent a body that is not JSON: {response.text[:200]!r}") from None
+        raise ProviderError(
+            model, "malformed", f"{url} sent a body that is not JSON: {response.text[:200]!r}"
+        ) from None
     if not isinstance(data, dict):
         raise ProviderError(model, "malformed", f"{url} sent JSON that is not an object")
     return data

@@ -53,16 +53,21 @@ class LocalProvider:
                 raise ProviderError(self.name, "connection", f"the local model server did not start: {exc}") from exc
             if self._inner is not None:
                 self._inner.close()
-            self._inner = OpenAIProvider(self.name, endpoint.base_url, endpoint.model, endpoint.api_key,
-                                         json_mode="json_object")
+            self._inner = OpenAIProvider(
+                self.name, endpoint.base_url, endpoint.model, endpoint.api_key, json_mode="json_object"
+            )
             return self._inner
 
     def _left(self, timeout: float, since: float) -> float:
         """The attempt's timeout less the time spent finding or starting the server."""
         left = timeout - (time.monotonic() - since)
         if left <= 0:
-            raise ProviderError(self.name, "timeout", f"starting the local model server took longer than the "
-                                                      f"attempt's {timeout:g} s (it keeps running for the next call)")
+            raise ProviderError(
+                self.name,
+                "timeout",
+                f"starting the local model server took longer than the "
+                f"attempt's {timeout:g} s (it keeps running for the next call)",
+            )
         return left
 
     def _once_more(self, call: Callable[[OpenAIProvider, float], R], timeout: float) -> R:
@@ -78,8 +83,9 @@ class LocalProvider:
     def complete(self, request: ChatRequest, timeout: float) -> ProviderReply:
         return self._once_more(lambda p, t: p.complete(request, t), timeout)
 
-    def stream(self, request: ChatRequest, timeout: float,
-               cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]:
+    def stream(
+        self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
+    ) -> Iterator[Delta | ProviderReply]:
         since = time.monotonic()
         inner = self._provider()
         try:

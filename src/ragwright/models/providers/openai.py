@@ -19,8 +19,16 @@ from .base import Delta, ProviderReply, StreamCancel, make_client, parse_json, s
 
 
 class OpenAIProvider:
-    def __init__(self, name: str, base_url: str, model: str, api_key: str = "", *,
-                 extra_headers: dict[str, str] | None = None, json_mode: str = "json_schema") -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        model: str,
+        api_key: str = "",
+        *,
+        extra_headers: dict[str, str] | None = None,
+        json_mode: str = "json_schema",
+    ) -> None:
         self.name = name
         self.json_mode = json_mode
         self.model = model
@@ -30,13 +38,19 @@ class OpenAIProvider:
         self._client = make_client({**headers, **(extra_headers or {})})
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": request.wire_messages(),
-                                "temperature": request.temperature, "max_tokens": request.max_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.wire_messages(),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
         if request.stop:
             body["stop"] = list(request.stop)
         if request.json_schema is not None and self.json_mode == "json_schema":
-            body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": request.schema_name, "schema": request.json_schema, "strict": False}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema_name, "schema": request.json_schema, "strict": False},
+            }
         elif request.json_schema is not None and self.json_mode == "json_object":  # llama.cpp's server
             body["response_format"] = {"type": "json_object", "schema": request.json_schema}
         if stream:
@@ -57,13 +71,19 @@ class OpenAIProvider:
             message = choice["message"]
             text = message.get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise ProviderError(self.name, "malformed", f"{self._chat_url} sent no choices[0].message: "
-                                f"{resp.text[:200]!r}") from None
-        return ProviderReply(text=text, usage=_usage(data.get("usage")),
-                             finish_reason=choice.get("finish_reason") or "", refusal=message.get("refusal") or None)
+            raise ProviderError(
+                self.name, "malformed", f"{self._chat_url} sent no choices[0].message: {resp.text[:200]!r}"
+            ) from None
+        return ProviderReply(
+            text=text,
+            usage=_usage(data.get("usage")),
+            finish_reason=choice.get("finish_reason") or "",
+            refusal=message.get("refusal") or None,
+        )
 
-    def stream(self, request: ChatRequest, timeout: float,
-               cancel: StreamCancel | None = None) -> Iterator[Delta | ProviderReply]:
+    def stream(
+        self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
+    ) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
         refusal: list[str] = []
         usage, finish, done = None, "", False
