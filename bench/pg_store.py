@@ -30,14 +30,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.pg, for a throwaway cluster
 
-from _common import (MachineLoad, add_data_arg, emit, environment, load_jsonl, percentiles_ms, say,  # noqa: E402
-                     say_machine_load, scifact_paths, table)
-from ragwright.ingest import split_sentences  # noqa: E402
-from ragwright.store.base import DocumentWrite  # noqa: E402
-from ragwright.store.bm25 import decode_counts  # noqa: E402
-from ragwright.store.postgres import PostgresStore  # noqa: E402
-from ragwright.store.sqlite import SqliteStore  # noqa: E402
-from ragwright.types import Chunk, DocumentRecord  # noqa: E402
+from _common import (
+    MachineLoad,
+    add_data_arg,
+    emit,
+    environment,
+    load_jsonl,
+    percentiles_ms,
+    say,
+    say_machine_load,
+    scifact_paths,
+    table,
+)
+
+from ragwright.ingest import split_sentences
+from ragwright.store.base import DocumentWrite
+from ragwright.store.bm25 import decode_counts
+from ragwright.store.postgres import PostgresStore
+from ragwright.store.sqlite import SqliteStore
+from ragwright.types import Chunk, DocumentRecord
 
 DIM = 384
 BATCH = 1000
@@ -105,7 +116,7 @@ def build_postings(pg: PostgresStore) -> dict[str, float]:
         rows = cur.fetchall()
         with cur.copy("COPY postings FROM STDIN") as copy:
             for rowid, blob in rows:
-                for t, c in zip(*decode_counts(bytes(blob))):
+                for t, c in zip(*decode_counts(bytes(blob)), strict=True):
                     copy.write_row((int(t), rowid, int(c)))
         with cur.copy("COPY chunk_len FROM STDIN") as copy:
             for rowid, blob in rows:
@@ -162,13 +173,16 @@ def measure(stores: dict[str, Any], corpus: Corpus, queries: list[str], size: in
                             "postgres_sql_postings": lambda q: sql_bm25(pg, q, stats)}, queries)
     agree = [_same_top(sqlite.keyword_search(q, 10), pg.keyword_search(q, 10)) for q in queries]
     vectors = corpus.vectors(len(queries))
-    exact_plan = lambda v: pg._search._run(pg._search.dense_plan(v, 100).exact())  # noqa: E731
-    dense = timed_rounds({"sqlite": lambda v: sqlite.vector_search(v, 100), "postgres": lambda v: pg.vector_search(v, 100),
-                          "postgres_exact": exact_plan}, list(vectors))
+    def exact(v: np.ndarray) -> Any:
+        return pg._search._run(pg._search.dense_plan(v, 100).exact())
+
+    dense = timed_rounds({"sqlite": lambda v: sqlite.vector_search(v, 100),
+                          "postgres": lambda v: pg.vector_search(v, 100), "postgres_exact": exact}, list(vectors))
     recall = _recall(pg, vectors)
-    hybrid = timed_rounds({"sqlite": lambda i: (sqlite.keyword_search(queries[i], 100), sqlite.vector_search(vectors[i], 100)),
-                           "postgres": lambda i: (pg.keyword_search(queries[i], 100), pg.vector_search(vectors[i], 100))},
-                          list(range(len(queries))))
+    def hybrid_of(store: Any) -> Any:
+        return lambda i: (store.keyword_search(queries[i], 100), store.vector_search(vectors[i], 100))
+
+    hybrid = timed_rounds({"sqlite": hybrid_of(sqlite), "postgres": hybrid_of(pg)}, list(range(len(queries))))
     catch_up = _catch_up(stores, corpus, queries[0])
     return {"chunks": size, "keyword_ms": {k: percentiles_ms(v) for k, v in keyword.items()},
             "bm25_top10_same_share": round(float(np.mean(agree)), 4),
@@ -180,7 +194,7 @@ def measure(stores: dict[str, Any], corpus: Corpus, queries: list[str], size: in
 
 
 def _same_top(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
-    return len(a) == len(b) and all(abs(x[1] - y[1]) <= 1e-4 for x, y in zip(a, b))
+    return len(a) == len(b) and all(abs(x[1] - y[1]) <= 1e-4 for x, y in zip(a, b, strict=True))
 
 
 def _recall(pg: PostgresStore, queries: np.ndarray) -> dict[str, float]:
@@ -237,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for size in sizes:
                     fill(stores, corpus, size, writes_s)
-                    say(f"{size} chunks: writes so far sqlite {writes_s['sqlite']:.1f} s, postgres {writes_s['postgres']:.1f} s")
+                    say(f"{size} chunks: writes so far sqlite {writes_s['sqlite']:.1f} s, "
+                        f"postgres {writes_s['postgres']:.1f} s")
                     out["sizes"].append(measure(stores, corpus, queries, size))
                 chunks = stores["sqlite"].stats()["chunks"]
                 out["write_chunks_per_s"] = {k: round(chunks / v, 1) for k, v in writes_s.items()}

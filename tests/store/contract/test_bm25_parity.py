@@ -20,12 +20,12 @@ K = 20
 
 def _abstracts(n: int) -> list[dict]:
     with (shared_data("scifact") / "corpus.jsonl").open(encoding="utf-8") as fh:
-        return [json.loads(line) for _, line in zip(range(n), fh)]
+        return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
 
 
 def _queries(n: int) -> list[str]:
     with (shared_data("scifact") / "queries.jsonl").open(encoding="utf-8") as fh:
-        return [json.loads(line)["text"] for _, line in zip(range(n), fh)]
+        return [json.loads(line)["text"] for _, line in zip(range(n), fh, strict=False)]
 
 
 def _write(doc: dict, i: int, extra: str = ""):
@@ -36,7 +36,7 @@ def _write(doc: dict, i: int, extra: str = ""):
 def _assert_same(ours: list[tuple[str, float]], theirs: list[tuple[str, float]], query: str) -> None:
     """Equal scores position by position and chunk by chunk; chunks may differ only in a tie at the cut."""
     assert len(ours) == len(theirs), query
-    for (_, a), (_, b) in zip(ours, theirs):
+    for (_, a), (_, b) in zip(ours, theirs, strict=True):
         assert a == pytest.approx(b, abs=TOL), query
     a, b = dict(ours), dict(theirs)
     for cid in a.keys() & b.keys():
@@ -67,7 +67,8 @@ def test_bm25_is_the_same_on_both_backends(tmp_path, postgres_url):
         for i in range(0, 300, 10):
             both("delete_document", f"sf{docs[i]['_id']}")
         compare()
-        both("write_documents", [_write(docs[i], i, " Replaced: calcium signalling in mice.") for i in range(5, 300, 15)])
+        replaced = [_write(docs[i], i, " Replaced: calcium signalling in mice.") for i in range(5, 300, 15)]
+        both("write_documents", replaced)
         compare()
         both("write_documents", [_write(d, i) for i, d in enumerate(docs[300:], 300)])
         compare()

@@ -14,7 +14,8 @@ PATTERNS = ["/docs/*.md", "/docs/?.md", "/docs/[ab].md", "/docs/[^ab].md", "/doc
             "/a+b/*", "/docs/[*.md", "*\\*", "*$*", "/DOCS/*", "/docs/[]a].md", "/docs/[a-]*", "/docs/[!a].md",
             "/docs/[*]*", "/docs/[.]md", "*[^]]*", "/docs/[z-a]*"]
 PATHS = ["/docs/a.md", "/docs/c.md", "/docs/ab.md", "/docs/x.txt", "/docs/].md", "/x/file.(md)", "/a+b/c",
-         "/aab/c", "/docs/[x.md", "C:\\dir\\*", "/price$5", "/docs/A.md", "/DOCS/a.md", "/docs/a.md\n", "/docs/-x", "/docs/!.md", "/docs/*x", "/docs/.md",
+         "/aab/c", "/docs/[x.md", "C:\\dir\\*", "/price$5", "/docs/A.md", "/DOCS/a.md", "/docs/a.md\n", "/docs/-x",
+         "/docs/!.md", "/docs/*x", "/docs/.md",
          "/docs/z1", "/docs/b1"]
 
 

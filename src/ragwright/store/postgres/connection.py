@@ -9,8 +9,9 @@ which is what lets a reader refresh its in-memory index from "everything after g
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import StoreError
@@ -49,9 +50,9 @@ def _scrub(message: str, url: str) -> str:
 def import_driver() -> Any:
     """psycopg, or a StoreError naming the extra that installs it."""
     try:
+        import pgvector.psycopg  # noqa: F401
         import psycopg
         import psycopg_pool  # noqa: F401
-        import pgvector.psycopg  # noqa: F401
     except ImportError as exc:
         raise StoreError(f"the PostgreSQL store needs psycopg, psycopg-pool and pgvector ({exc.name} is "
                          f"missing): {EXTRA_HINT}") from exc
@@ -116,14 +117,13 @@ class Database:
     def write(self, generation: bool = True) -> Iterator[tuple[Any, int]]:
         """(cursor, generation) in one transaction. With `generation`, the write generation is bumped
         first: its row lock serialises such writes, and the new value is what this write's chunks carry."""
-        with self._transaction("write", True) as conn:
-            with conn.cursor() as cur:
-                value = 0
-                if generation:
-                    cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation' "
-                                "RETURNING value::bigint")
-                    value = cur.fetchone()[0]
-                yield cur, value
+        with self._transaction("write", True) as conn, conn.cursor() as cur:
+            value = 0
+            if generation:
+                cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation' "
+                            "RETURNING value::bigint")
+                value = cur.fetchone()[0]
+            yield cur, value
 
     @contextmanager
     def _transaction(self, doing: str, transaction: bool = True) -> Iterator[Any]:

@@ -139,7 +139,7 @@ def ensure_pgvector(conn: Any, shown: str) -> None:
         try:
             with conn.transaction():
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except Exception as exc:  # noqa: BLE001  insufficient privilege, mostly: say what to run instead
+        except Exception as exc:
             raise StoreError(f"PostgreSQL at {shown}: cannot create the extension vector ({exc}): a superuser must "
                              "run CREATE EXTENSION vector; in this database") from exc
         installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]

@@ -49,7 +49,7 @@ class DensePlan:
     hnsw: bool
     settings: dict[str, str] = field(default_factory=dict)  # SET LOCAL for this query
 
-    def exact(self) -> "DensePlan":
+    def exact(self) -> DensePlan:
         return replace(self, hnsw=False, settings={})
 
     def sql(self) -> str:
@@ -148,7 +148,7 @@ class Searcher:
             rows = cur.fetchall()
         allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if len(self._allowed) >= 256:
-            self._allowed.pop(next(iter(self._allowed), None), None)
+            self._allowed.pop(next(iter(self._allowed)))
         self._allowed[key] = (generation, allowed)
         return allowed
 

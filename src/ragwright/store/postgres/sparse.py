@@ -19,8 +19,8 @@ is not disturbed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class Segment:
     tf: np.ndarray  # uint16
 
     @classmethod
-    def build(cls, first: int, blobs: Sequence[bytes]) -> tuple["Segment", np.ndarray]:
+    def build(cls, first: int, blobs: Sequence[bytes]) -> tuple[Segment, np.ndarray]:
         """A segment of chunks at positions first, first+1, ...; also returns their lengths."""
         decoded = [decode_counts(blob) for blob in blobs]
         sizes = np.fromiter((len(t) for t, _ in decoded), dtype=np.int64, count=len(decoded))
@@ -51,7 +51,7 @@ class Segment:
         return cls.from_postings(terms, rows, tf), lengths
 
     @classmethod
-    def from_postings(cls, terms: np.ndarray, rows: np.ndarray, tf: np.ndarray) -> "Segment":
+    def from_postings(cls, terms: np.ndarray, rows: np.ndarray, tf: np.ndarray) -> Segment:
         order = np.argsort(terms, kind="stable")
         counts = np.bincount(terms, minlength=1) if len(terms) else np.zeros(1, np.int64)
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -80,12 +80,12 @@ class LiveBM25:
         self._scopes: dict[int, tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray, int, float]]] = {}
 
     @classmethod
-    def empty(cls, k1: float = 0.9, b: float = 0.4) -> "LiveBM25":
+    def empty(cls, k1: float = 0.9, b: float = 0.4) -> LiveBM25:
         return cls(np.zeros(0, np.int64), [], np.zeros(0, np.float32), np.zeros(0, bool), [], k1, b)
 
     @classmethod
     def build(cls, ids: Sequence[int], names: list[str], blobs: Sequence[bytes], k1: float = 0.9,
-              b: float = 0.4) -> "LiveBM25":
+              b: float = 0.4) -> LiveBM25:
         return cls.empty(k1, b).apply([], ids, names, blobs)
 
     def __len__(self) -> int:
@@ -96,7 +96,7 @@ class LiveBM25:
         return sum(len(s.positions) for s in self.segments)
 
     def apply(self, removed: Sequence[int], ids: Sequence[int], names: list[str],
-              blobs: Sequence[bytes]) -> "LiveBM25":
+              blobs: Sequence[bytes]) -> LiveBM25:
         """A new index: `removed` rowids dead, the chunks (ids ascending, names, term-count blobs) added."""
         alive = self.alive
         if len(removed) and len(self.ids):
@@ -115,14 +115,14 @@ class LiveBM25:
         index = LiveBM25(np.concatenate([self.ids, new_ids]), self.names + list(names),
                          np.concatenate([self.lengths, lengths]), np.concatenate([alive, np.ones(len(new_ids), bool)]),
                          [*self.segments, segment], self.k1, self.b)
-        if len(self.ids) and new_ids[0] <= self.ids[-1] or np.any(np.diff(new_ids) <= 0):
+        if (len(self.ids) and new_ids[0] <= self.ids[-1]) or np.any(np.diff(new_ids) <= 0):
             return index.merged()  # rowids out of order (a writer that skipped the generation lock): sort
         return index._merged_if_due()
 
-    def _replace(self, alive: np.ndarray) -> "LiveBM25":
+    def _replace(self, alive: np.ndarray) -> LiveBM25:
         return LiveBM25(self.ids, self.names, self.lengths, alive, self.segments, self.k1, self.b)
 
-    def _merged_if_due(self) -> "LiveBM25":
+    def _merged_if_due(self) -> LiveBM25:
         dead = len(self.ids) - self.n_alive
         appended = sum(len(s.positions) for s in self.segments[1:])
         if (len(self.segments) > MAX_SEGMENTS or dead > MERGE_SHARE * max(len(self.ids), 1)
@@ -130,7 +130,7 @@ class LiveBM25:
             return self.merged()
         return self
 
-    def merged(self) -> "LiveBM25":
+    def merged(self) -> LiveBM25:
         """One segment of the live chunks, ordered by rowid."""
         keep = np.flatnonzero(self.alive)
         keep = keep[np.argsort(self.ids[keep], kind="stable")]
@@ -144,8 +144,7 @@ class LiveBM25:
             terms.append(term_of[live])
             rows.append(moved[live])
             tfs.append(s.tf[live])
-        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype))
-        segment = Segment.from_postings(cat(terms, np.int64), cat(rows, np.int64), cat(tfs, np.uint16))
+        segment = Segment.from_postings(_cat(terms, np.int64), _cat(rows, np.int64), _cat(tfs, np.uint16))
         return LiveBM25(self.ids[keep], [self.names[i] for i in keep], self.lengths[keep], np.ones(len(keep), bool),
                         [segment], self.k1, self.b)
 
@@ -154,7 +153,7 @@ class LiveBM25:
         best first, ties by rowid; statistics over the live chunks, or the live allowed ones."""
         if k <= 0 or not self.n_alive or not len(term_ids):
             return []
-        mask, lengths_norm, n, avgdl = self._scope(allowed)
+        mask, lengths_norm, n, _ = self._scope(allowed)
         if n == 0:
             return []
         k1, b = self.k1, self.b
@@ -196,3 +195,7 @@ class LiveBM25:
         scope = (mask, (self.lengths / np.float32(avgdl)).astype(np.float32), n, avgdl)
         self._scopes[key] = (allowed, scope)  # holding `allowed` keeps its id unique
         return scope
+
+
+def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)

@@ -8,7 +8,8 @@ transactions on pooled connections, so a reader sees each write whole or not at 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,12 +88,13 @@ class PostgresStore:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.db.read() as cur:
             cur.execute(sql, params)
-            return cur.fetchall()
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self._all(sql, params)
         return rows[0] if rows else None
 
@@ -119,11 +121,13 @@ class PostgresStore:
 
     def count_documents(self, filters: Filters | None = None) -> int:
         where, params = filter_sql(filters)
-        return int(self._one(f"SELECT count(*) FROM documents d WHERE TRUE {where}", params)[0])
+        row = self._one(f"SELECT count(*) FROM documents d WHERE TRUE {where}", params)
+        assert row is not None
+        return int(row[0])
 
     def manifest_entry(self, source: str) -> dict[str, Any] | None:
         row = self._one(f"SELECT {', '.join(_MANIFEST)} FROM manifest WHERE source = %s", (source,))
-        return dict(zip(_MANIFEST, row)) if row else None
+        return dict(zip(_MANIFEST, row, strict=True)) if row else None
 
     def failures(self) -> list[tuple[str, str]]:
         return [(s, e) for s, e in self._all("SELECT source, error FROM manifest WHERE status = 'failed' "
@@ -133,7 +137,8 @@ class PostgresStore:
         row = self._one("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), "
                         "(SELECT count(*) FROM chunk_terms), (SELECT count(*) FROM vectors), "
                         "(SELECT count(*) FROM manifest WHERE status = 'failed')")
-        return dict(zip(("documents", "chunks", "term_rows", "vectors", "failed"), (int(n) for n in row)))
+        assert row is not None
+        return dict(zip(("documents", "chunks", "term_rows", "vectors", "failed"), (int(n) for n in row), strict=True))
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
         ids = list(dict.fromkeys(chunk_ids))
@@ -178,7 +183,7 @@ class PostgresStore:
         self.db.close()
 
 
-def _doc(row: tuple) -> DocumentRecord:
+def _doc(row: tuple[Any, ...]) -> DocumentRecord:
     doc_id, source, title, fmt, chash, n, meta, size, updated, tenant, groups = row
     return DocumentRecord(doc_id, source, title, fmt, chash, n, dict(meta), size, updated, tenant, list(groups))
 
