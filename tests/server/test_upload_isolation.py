@@ -186,26 +186,25 @@ def test_a_tenants_recent_query_does_not_speed_up_another_tenants(embedder, tmp_
     ws.close()
 
 
-def test_sentence_vectors_of_one_readers_ask_do_not_speed_up_anothers(embedder, tmp_path):
-    """Two tenants holding the same text: one tenant's ask must not leave its sentences' vectors
-    where the other's ask would find them (a hit is faster, so it would show)."""
-    from ragwright import TextRecord
+def test_sentence_vectors_of_one_reader_do_not_speed_up_anothers(embedder):
+    """Two tenants holding the same text: the vectors of sentences one reader's answer was chosen
+    from must not be found by another's (a hit is faster, so it would show)."""
     from ragwright.generate import evidence
 
-    ws = Workspace(settings=Settings(data_dir=tmp_path / "data"), embedder=embedder)
     text = "The quarterly board meeting approved the acquisition of the widget factory in Leeds."
-    for tenant in ("t1", "t2"):
-        ws.ingest_records([TextRecord(id=f"memo-{tenant}", text=text, title="Memo")], access=Access(tenant))
+    t1, t2 = access_scope({"access": Access("t1")}), access_scope({"access": Access("t2")})
     evidence._recent.clear()
-    ws.ask("What did the board approve?", {"access": Access("t1")})
-    kept = set(evidence._recent)
-    calls = []
+    with recall_scope(t1):
+        evidence._sentence_vectors(embedder, [text])
+    calls: list[list[str]] = []
     original = embedder.embed
     embedder.embed = lambda texts: calls.append(list(texts)) or original(texts)  # type: ignore[method-assign]
     try:
-        ws.ask("What did the board approve?", {"access": Access("t2")})
+        with recall_scope(t2):
+            evidence._sentence_vectors(embedder, [text])
+        assert calls == [[text]], "t2 found t1's vector"
+        with recall_scope(t1):
+            evidence._sentence_vectors(embedder, [text])
+        assert calls == [[text]], "t1 remembers its own"
     finally:
         embedder.embed = original  # type: ignore[method-assign]
-    assert any(text in batch for batch in calls), "t2's sentences were embedded anew, not found in t1's memory"
-    assert set(evidence._recent) - kept  # t2 has memory of its own now
-    ws.close()
