@@ -14,8 +14,9 @@ to date there), every question goes through:
   packages are installed (`--no-local-model` skips it; it takes minutes).
 and `search`: `Workspace.search(q, k=context_chunks)`, the retrieval alone, for the latency ratio.
 
-Scored as the data's README says: correct = every check matches the answer; partial = some do;
-wrong = none; refused = the system's own abstain flag. Also: the first citation on the page the
+Each question goes through the pipelines and the search in turn, the order rotating from one
+question to the next. Scored as the data's README says: correct = every check matches the
+answer; partial = some do; wrong = none; refused = the system's own abstain flag. Also: the first citation on the page the
 question was written from, answer length in words, latency per question. Searches, asks and the
 legacy answers each start with the embedder's remembered vectors dropped, so none is timed on a
 query vector another one left behind.
@@ -32,17 +33,18 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _answers_legacy import legacy_answer  # noqa: E402
-from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms, say, table  # noqa: E402
+from _answers_legacy import legacy_answer
+from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms, say, table
 
-from ragwright import Settings, Workspace  # noqa: E402
-from ragwright.models.embedding import recall_scope  # noqa: E402
-from ragwright.types import Answer  # noqa: E402
+from ragwright import Settings, Workspace
+from ragwright.models.embedding import recall_scope
+from ragwright.types import Answer
 
 TARGETS = {"correct_share": 0.80, "off_topic_refused_share": 0.90, "answerable_refused_share_max": 0.05,
            "ask_over_search_p50_max": 3.0}
@@ -107,28 +109,24 @@ def forget(ws: Workspace) -> None:
     evidence._recent.clear()
 
 
-def run(name: str, rows: list[dict[str, Any]], answer: Callable[[str], Answer], ws: Workspace) -> dict[str, Any]:
-    graded, seconds = [], []
-    forget(ws)
-    with recall_scope(f"bench-{name}"):
-        for row in rows:
-            t0 = time.perf_counter()
-            result = answer(row["question"])
-            seconds.append(time.perf_counter() - t0)
-            graded.append(grade(row, result))
-    say(f"  {name}: done in {sum(seconds):.1f} s")
-    return {"summary": summarise(graded, seconds), "questions": graded}
-
-
-def timed_searches(ws: Workspace, rows: list[dict[str, Any]], k: int) -> dict[str, float]:
-    seconds = []
-    forget(ws)
-    with recall_scope("bench-search"):
-        for row in rows:
-            t0 = time.perf_counter()
-            ws.search(row["question"], k=k)
-            seconds.append(time.perf_counter() - t0)
-    return percentiles_ms(seconds)
+def run(rows: list[dict[str, Any]], pipelines: dict[str, Callable[[str], Answer]], ws: Workspace,
+        k: int) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """Every question through every pipeline and through search, interleaved (the order rotates
+    from one question to the next) so that a machine's changing load weighs on all alike."""
+    graded: dict[str, list[dict[str, Any]]] = {name: [] for name in pipelines}
+    seconds: dict[str, list[float]] = {name: [] for name in [*pipelines, "search"]}
+    steps: list[tuple[str, Callable[[str], Any]]] = [*pipelines.items(), ("search", lambda q: ws.search(q, k=k))]
+    for n, row in enumerate(rows):
+        for name, call in steps[n % len(steps):] + steps[: n % len(steps)]:
+            forget(ws)
+            with recall_scope(f"bench-{name}"):
+                t0 = time.perf_counter()
+                result = call(row["question"])
+                seconds[name].append(time.perf_counter() - t0)
+            if name != "search":
+                graded[name].append(grade(row, result))
+    out = {name: {"summary": summarise(graded[name], seconds[name]), "questions": graded[name]} for name in pipelines}
+    return out, percentiles_ms(seconds["search"])
 
 
 def legacy(ws: Workspace) -> Callable[[str], Answer]:
@@ -190,11 +188,11 @@ def main() -> None:
         for row in rows[:3]:  # warm: indexes built, sessions loaded
             with recall_scope("bench-warm"):
                 ws.ask(row["question"])
-        pipelines = {"today": run("today", rows, legacy(ws), ws), "new": run("new", rows, ws.ask, ws)}
-        search = timed_searches(ws, rows, k)
+        pipelines, search = run(rows, {"today": legacy(ws), "new": ws.ask}, ws, k)
         if not args.no_local_model and local_model_available():
+            say("local model: generating answers...")
             with local_workspace(ws) as local:
-                pipelines["local-model"] = run("local-model", rows, local.ask, ws)
+                pipelines.update(run(rows, {"local-model": local.ask}, ws, k)[0])
         ws.close()
     print_table(pipelines, search)
     new = pipelines["new"]["summary"]

@@ -20,9 +20,9 @@ from .errors import NotFoundError, StoreError
 from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
 from .generate import Answerer
 from .generate.calibration import DEFAULT_MARGIN, MARGIN_KEY, META_KEY, Calibration, calibrate
-from .generate.evidence import Evidence, gather
+from .generate.evidence import Evidence, embed, gather
 from .generate.question import read_question
-from .generate.refusal import RARE_PASSAGES, Verdict, judge
+from .generate.refusal import RARE_PASSAGES, Thresholds, Verdict, judge
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
 from .models.chat import ChatModel, GatewayChat
@@ -130,12 +130,12 @@ class Workspace:
     # -- the API -------------------------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
-               progress: Callable[[int, str], None] | None = None,
+               progress: Callable[[float, str], None] | None = None,
                on_start: Callable[[int], None] | None = None, access: Access | None = None) -> IngestReport:
         """`access`: the tenant the documents belong to and the groups that may read them."""
         return self._ingestor(access).ingest_paths(list(paths), prune=prune, progress=progress, on_start=on_start)
 
-    def ingest_records(self, records: Iterable[TextRecord], *, progress: Callable[[int, str], None] | None = None,
+    def ingest_records(self, records: Iterable[TextRecord], *, progress: Callable[[float, str], None] | None = None,
                        access: Access | None = None) -> IngestReport:
         return self._ingestor(access).ingest_records(records, progress=progress)
 
@@ -172,7 +172,7 @@ class Workspace:
                                           for r in retrieval.results]}
         return answer
 
-    def trace(self, name: str, input: dict, context: CallContext | None = None) -> Any:
+    def trace(self, name: str, input: dict[str, Any], context: CallContext | None = None) -> Any:
         """A trace of one request, saved in the store when it ends (unless [observe] traces = false)."""
         sink = self.store.save_trace if self.settings.observe.traces else None
         return start_trace(name, input=input, sink=sink, key_id=context.key_id if context else None,
@@ -189,7 +189,7 @@ class Workspace:
         return doc
 
     def evaluate_retrieval(self, data: str | Path, split: str = "test", pipeline: str = "default",
-                           progress: Callable[[int, str], None] | None = None, *, tenant: str = "default") -> EvalRun:
+                           progress: Callable[[float, str], None] | None = None, *, tenant: str = "default") -> EvalRun:
         """Index a BEIR folder's corpus in its own store (reused while corpus and settings are
         unchanged), run its queries, store the run here and return it. `tenant`: whose run it is
         (over HTTP, only that tenant's admins read it)."""
@@ -218,7 +218,7 @@ class Workspace:
 
     def evaluate_answers(self, data: str | Path, split: str = "test", *, limit: int | None = None,
                          judge_model: str | ChatModel | None = None, gold_file: Path | None = None,
-                         concurrency: int = 4, progress: Callable[[int, str], None] | None = None,
+                         concurrency: int = 4, progress: Callable[[float, str], None] | None = None,
                          tenant: str = "default") -> EvalRun:
         """Ask every query of a BEIR folder (in the same index as retrieval evaluation) and score the
         answers; judge verdicts are cached in this store, so a re-run repeats them exactly."""
@@ -292,7 +292,7 @@ class Workspace:
             model = GatewayChat(model.gateway, model.name, context)
         calibration = self.calibration() if self.settings.answer.abstain_threshold is None else None
         return Answerer(self.embedder, self.settings.answer, model,
-                        threshold=calibration.threshold if calibration else None,
+                        thresholds=calibration.thresholds if calibration else None,
                         count=lambda word: len(self.store.keyword_search(word, RARE_PASSAGES + 1, filters)))
 
     # -- refusal calibration (generate/calibration.py) ---------------------------------------------
@@ -324,12 +324,16 @@ class Workspace:
         q = read_question(check_query(question, self.settings.answer.max_question_chars))
         with muted():
             evidence = self._evidence(q.text, filters)
-        return judge(q, evidence, -2.0, lambda w: len(self.store.keyword_search(w, RARE_PASSAGES + 1, filters)))
+        return judge(q, evidence, Thresholds(-2.0), lambda w: len(self.store.keyword_search(w, RARE_PASSAGES + 1,
+                                                                                                 filters)))
 
     def _evidence(self, question: str, filters: Filters | None = None) -> list[Evidence]:
+        """An ask's evidence with its best sentences embedded (as when refusing is in doubt)."""
         retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
                                              max_chars=self.settings.answer.max_question_chars)
-        return gather(question, retrieval.query_vector, retrieval.results, self.embedder)
+        evidence = gather(question, retrieval.results)
+        embed(evidence, retrieval.query_vector, self.embedder)
+        return evidence
 
 
 def _access_of(filters: Filters | None) -> Filters | None:

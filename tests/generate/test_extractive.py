@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from ragwright.generate.calibration import Calibration, Labelled, tune
-from ragwright.generate.evidence import EMBEDDED, Evidence, gather
+from ragwright.generate.evidence import EMBEDDED, Evidence, embed, gather
 from ragwright.generate.extractive import extractive_answer
 from ragwright.generate.question import read_question
-from ragwright.generate.refusal import RARE_PASSAGES, Verdict, judge, unmentioned
+from ragwright.generate.refusal import RARE_PASSAGES, Thresholds, Verdict, judge, unmentioned
 from ragwright.types import SearchResult
 
 
@@ -29,8 +29,9 @@ class CountingEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def _hit(text, heading="", chunk="c#0", title="Lock Management"):
-    return SearchResult("c", chunk, "locks.html", 1.0, text, title=title, heading_path=[heading] if heading else [])
+def _hit(text, heading="", chunk="c#0", title="Lock Management", dense=0.5):
+    return SearchResult("c", chunk, "locks.html", 1.0, text, title=title, heading_path=[heading] if heading else [],
+                        dense_score=dense)
 
 
 DEADLOCK = ("This is the amount of time to wait on a lock before checking to see if there is a deadlock condition. "
@@ -60,11 +61,17 @@ def test_expects_an_answer_of_the_kind_asked():
     assert read_question("Which setting controls it?").expects("Set listen_addresses to '*'.") == 1.0
 
 
-def test_only_the_lexically_best_sentences_are_embedded():
+def test_only_the_lexically_best_sentences_are_embedded_and_only_when_in_doubt():
     embedder = CountingEmbedder()
     text = " ".join(f"Sentence number {i} talks about wait and lock things here." for i in range(30))
-    evidence = gather(QUESTION, np.ones(8, np.float32) / np.sqrt(8), [_hit(text)], embedder)
-    assert len(evidence) == 30 and len(embedder.texts) == EMBEDDED
+    qv = np.ones(8, np.float32) / np.sqrt(8)
+    evidence = gather(QUESTION, [_hit(text)])
+    assert len(evidence) == 30 and embedder.texts == []  # gathering embeds nothing
+    q = read_question(QUESTION)
+    sure = judge(q, evidence, Thresholds(0.3, chunk_sure=0.45), embed=lambda: embed(evidence, qv, embedder))
+    assert not sure.refuse and not sure.embedded and embedder.texts == []  # the chunk settled it
+    doubt = judge(q, evidence, Thresholds(0.3, chunk_sure=0.9), embed=lambda: embed(evidence, qv, embedder))
+    assert doubt.embedded and len(embedder.texts) == EMBEDDED
     assert sum(e.similarity is not None for e in evidence) == EMBEDDED
     assert all(t.startswith("Lock Management: ") for t in embedder.texts)  # read under its heading
 
@@ -72,7 +79,8 @@ def test_only_the_lexically_best_sentences_are_embedded():
 def test_answer_is_the_run_that_carries_the_answer():
     embedder = CountingEmbedder()
     qv = embedder.embed([QUESTION])[0]
-    evidence = gather(QUESTION, qv, [_hit(DEADLOCK, heading="deadlock_timeout (integer)")], embedder, embed=10)
+    evidence = gather(QUESTION, [_hit(DEADLOCK, heading="deadlock_timeout (integer)")])
+    embed(evidence, qv, embedder, n=10)
     answer = extractive_answer(QUESTION, evidence, Verdict(False, similarity=0.8))
     assert not answer.abstained and "one second" in answer.answer
     assert answer.answer.startswith("deadlock_timeout (integer): ")  # the term the passage defines
@@ -85,13 +93,13 @@ def test_a_code_block_comes_whole_beside_its_sentence():
     text = "To convert a column to another type, use a command like:\n\n```\nALTER TABLE t\n  ALTER c TYPE numeric;\n```"
     embedder = CountingEmbedder()
     question = "How do I change a column type?"
-    evidence = gather(question, embedder.embed([question])[0], [_hit(text)], embedder)
+    evidence = gather(question, [_hit(text)])
     answer = extractive_answer(question, evidence, Verdict(False, similarity=0.8))
     assert "```\nALTER TABLE t\n  ALTER c TYPE numeric;\n```" in answer.answer
 
 
 def _evidence(text, similarity=0.6):
-    return [Evidence(text, _hit(text), 0, 0, 0.5, similarity=similarity)]
+    return [Evidence(text, _hit(text, dense=0.3), 0, 0, 0.5, similarity=similarity)]
 
 
 def test_refuses_a_name_no_passage_mentions():
@@ -130,8 +138,8 @@ def test_tune_picks_the_margin_within_the_wrong_refusal_budget():
 
 
 def test_calibration_goes_stale_when_the_corpus_changes():
-    c = Calibration(0.3, 0.35, 1000, "m")
-    assert c.threshold == pytest.approx(0.42)
+    c = Calibration(0.3, 0.35, 0.3, 1000, "m", margin=0.12)
+    assert c.threshold == pytest.approx(0.42) and c.thresholds.chunk_sure == pytest.approx(0.55)
     assert not c.stale(1080, "m") and c.stale(1200, "m") and c.stale(1000, "other")
     assert Calibration.from_json(c.to_json()) == c and Calibration.from_json("{") is None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -37,7 +37,7 @@ def load_labelled(folder: Path) -> list[tuple[str, bool]]:
 
 
 def calibrate(
-    data: Annotated[Optional[Path], typer.Option("--data", help="Folder with questions.jsonl, labelled "
+    data: Annotated[Path | None, typer.Option("--data", help="Folder with questions.jsonl, labelled "
                                                                  "answerable or off-topic, to tune the margin on")] = None,
     max_wrong: Annotated[float, typer.Option(help="Share of answerable questions that may be refused")] = 0.05,
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
@@ -52,10 +52,11 @@ def calibrate(
         if data is not None:
             rows = load_labelled(data)
             cases = []
+            sure = before.thresholds.chunk_sure
             for question, answerable in rows:
                 verdict = ws.refusal_check(question)
                 cases.append(Labelled(answerable, verdict.similarity if verdict.similarity is not None else -1.0,
-                                      verdict.refuse))
+                                      verdict.refuse, sure is not None and (verdict.chunk or 0.0) >= sure))
             tuned = tune(cases, before.probe_quantile, max_wrong)
             after = ws.set_refusal_margin(tuned["margin"])
             report = {**report, "tuned": tuned, "threshold": after.threshold if after else tuned["threshold"],

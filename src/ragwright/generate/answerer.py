@@ -10,29 +10,29 @@ from ..models.embedding import Embedder
 from ..observe import note_documents, span
 from ..retrieve.retriever import Retrieval
 from ..types import Answer
-from .evidence import gather
+from .evidence import embed, gather
 from .extractive import extractive_answer
 from .grounded import generated_answer
 from .question import read_question
-from .refusal import PassageCount, judge
+from .refusal import PassageCount, Thresholds, judge
 from .screening import screen
 
 UNCALIBRATED_THRESHOLD = 0.35  # with neither [answer] abstain_threshold nor a workspace calibration
 
 
 class Answerer:
-    """`threshold`: the workspace's calibrated refusal threshold (calibration.py), unless
+    """`thresholds`: the workspace's calibrated refusal thresholds (calibration.py), unless
     [answer] abstain_threshold fixes one; `count`: how many of the reader's passages hold a word
     (refusal.py), from the store's access-filtered search."""
 
     def __init__(self, embedder: Embedder, settings: AnswerSettings, model: ChatModel | None = None, *,
-                 threshold: float | None = None, count: PassageCount | None = None) -> None:
+                 thresholds: Thresholds | None = None, count: PassageCount | None = None) -> None:
         self.embedder = embedder
         self.settings = settings
         self.model = model
         self.count = count
         fixed = settings.abstain_threshold
-        self.threshold = fixed if fixed is not None else threshold if threshold is not None else UNCALIBRATED_THRESHOLD
+        self.thresholds = Thresholds(fixed) if fixed is not None else thresholds or Thresholds(UNCALIBRATED_THRESHOLD)
 
     def answer(self, question: str, retrieval: Retrieval, on_text: Callable[[str], None] | None = None) -> Answer:
         """`on_text` receives a generated answer's draft as the model writes it (see generated_answer)."""
@@ -42,10 +42,11 @@ class Answerer:
                   context_chunks=[r.chunk_id for r in results]) as outer:
             with span("evidence") as s:
                 q = read_question(question)
-                evidence = gather(q, retrieval.query_vector, results, self.embedder)
-                verdict = judge(q, evidence, self.threshold, self.count)
+                evidence = gather(q, results)
+                verdict = judge(q, evidence, self.thresholds, self.count,
+                                lambda: embed(evidence, retrieval.query_vector, self.embedder))
                 s.set(sentences=len(evidence), kind=q.kind, refuse=verdict.refuse, reason=verdict.reason,
-                      similarity=verdict.similarity, threshold=round(self.threshold, 4))
+                      similarity=verdict.similarity, threshold=verdict.threshold, embedded=verdict.embedded)
             if self.model is None:
                 answer = extractive_answer(question, evidence, verdict, max_sentences=self.settings.max_sentences)
             else:

@@ -3,8 +3,9 @@ questions it cannot answer, plus a margin.
 
 PROBES are everyday questions no document collection of a business is about (cooking, sport,
 geography...). Each is answered (retrieval, then evidence) against the corpus; the threshold is
-the 90th percentile of their best similarities plus `margin` (default DEFAULT_MARGIN), never
-under FLOOR. A corpus whose text is generic pulls everything closer and gets a higher
+the 90th percentile of their best sentences' similarities plus `margin` (default DEFAULT_MARGIN),
+never under FLOOR. A chunk more similar than the probes' chunks by CHUNK_MARGIN settles an
+ask without embedding any sentence (refusal.py). A corpus whose text is generic pulls everything closer and gets a higher
 threshold; a narrow one a lower. The calibration is kept in the store's meta and computed again
 when the corpus has grown or shrunk by more than a tenth, or the embedder changed.
 
@@ -26,12 +27,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .evidence import Evidence
+from .evidence import Evidence, chunk_similarity
+from .refusal import Thresholds
 
-VERSION = 1
+VERSION = 2
 META_KEY = "answer.calibration"
 MARGIN_KEY = "answer.refusal_margin"
-DEFAULT_MARGIN = 0.12
+DEFAULT_MARGIN = 0.14  # chosen on pgdocs-qa (a development set): see bench/answers_realdocs.py
+CHUNK_MARGIN = 0.25
 FLOOR = 0.2
 QUANTILE = 90
 REFRESH_CHANGE = 0.10  # recalibrate when the chunk count moved by more than this share
@@ -64,6 +67,7 @@ PROBES = (
 class Calibration:
     probe_quantile: float  # the QUANTILE-th percentile of the probes' best similarities
     probe_max: float
+    chunk_quantile: float  # the same percentile of the probes' best chunk similarities
     chunks: int  # corpus size it was computed at
     embedder: str
     margin: float = DEFAULT_MARGIN
@@ -72,6 +76,10 @@ class Calibration:
     @property
     def threshold(self) -> float:
         return max(FLOOR, self.probe_quantile + self.margin)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.threshold, self.chunk_quantile + CHUNK_MARGIN)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -95,10 +103,12 @@ def best_similarity(evidence: Sequence[Evidence]) -> float:
 
 def calibrate(evidence_of: Callable[[str], Sequence[Evidence]], chunks: int, embedder: str,
               margin: float = DEFAULT_MARGIN) -> Calibration:
-    """`evidence_of(question)`: the evidence an ask would gather for it."""
-    scores = np.array([best_similarity(evidence_of(p)) for p in PROBES], dtype=np.float64)
-    return Calibration(round(float(np.percentile(scores, QUANTILE)), 4), round(float(scores.max()), 4), chunks,
-                       embedder, margin)
+    """`evidence_of(question)`: the evidence an ask would gather for it, its best sentences embedded."""
+    evidence = [evidence_of(p) for p in PROBES]
+    scores = np.array([best_similarity(e) for e in evidence], dtype=np.float64)
+    chunk = np.array([chunk_similarity(e) for e in evidence], dtype=np.float64)
+    return Calibration(round(float(np.percentile(scores, QUANTILE)), 4), round(float(scores.max()), 4),
+                       round(float(np.percentile(chunk, QUANTILE)), 4), chunks, embedder, margin)
 
 
 @dataclass(slots=True)
@@ -109,6 +119,7 @@ class Labelled:
     answerable: bool
     similarity: float
     refused_otherwise: bool
+    sure: bool = False  # a chunk was similar enough to answer whatever the sentences' similarity
 
 
 def tune(cases: Sequence[Labelled], base: float, max_wrong: float = 0.05, step: float = 0.005) -> dict:
@@ -122,8 +133,8 @@ def tune(cases: Sequence[Labelled], base: float, max_wrong: float = 0.05, step: 
     rows = []
     for margin in np.arange(-0.2, 0.4 + 1e-9, step):
         threshold = max(FLOOR, base + margin)
-        wrong = sum(c.refused_otherwise or c.similarity < threshold for c in answerable) / len(answerable)
-        right = sum(c.refused_otherwise or c.similarity < threshold for c in off) / len(off)
+        wrong = sum(_refused(c, threshold) for c in answerable) / len(answerable)
+        right = sum(_refused(c, threshold) for c in off) / len(off)
         rows.append((round(float(margin), 4), right, wrong))
     allowed = [r for r in rows if r[2] <= max_wrong] or [min(rows, key=lambda r: r[2])]
     top = max(r[1] for r in allowed)
@@ -131,3 +142,7 @@ def tune(cases: Sequence[Labelled], base: float, max_wrong: float = 0.05, step: 
     margin, right, wrong = best[len(best) // 2]
     return {"margin": margin, "threshold": round(max(FLOOR, base + margin), 4), "off_topic_refused": right,
             "answerable_refused": wrong, "answerable": len(answerable), "off_topic": len(off)}
+
+
+def _refused(case: Labelled, threshold: float) -> bool:
+    return case.refused_otherwise or (not case.sure and case.similarity < threshold)

@@ -2,13 +2,13 @@
 how strongly. Both answerers use it: the extractive one to answer, the generative one to decide
 whether to abstain and to attach a source to a sentence the model left uncited.
 
-A sentence is read in its place: "The default is one second." says nothing until it is read
-under its heading ("deadlock_timeout (integer)"), so what is embedded is "heading: sentence".
-Every sentence is scored lexically first (the question's content terms it or its heading holds,
-weighted by how rare each is among the retrieved sentences); only the `embed` best are embedded
-(most of an ask's time was embedding every sentence of the context: 418 ms of a 427 ms ask). On
-pgdocs-qa, embedding the 10 lexically best lost nothing against embedding all of them (31 vs 30
-of 60 correct) and the contextual text beat the bare sentence (30 vs 28).
+A sentence is scored by the question's content terms it or its heading holds (weighted by how
+rare each is among the retrieved sentences) and by its chunk's similarity to the question, which
+retrieval already computed. Embedding sentences is what made an ask slow (418 ms of a 427 ms
+ask), and on pgdocs-qa it chose no better: 28 of 60 correct from terms and chunk similarity
+alone, 26-30 with 2 to 10 sentences embedded. Sentences are embedded only when refusing is in
+doubt (refusal.py), and then read in their place: "heading: sentence", since "The default is
+one second." says nothing without "deadlock_timeout (integer)".
 """
 
 from __future__ import annotations
@@ -27,9 +27,13 @@ from ..models.embedding import Embedder, current_recall_scope
 from ..types import SearchResult
 from .question import Question, analyzer, read_question
 
-LEXICAL_WEIGHT = 0.4  # of the IDF-weighted share of question terms, beside a cosine
-RANK_STEP = 0.02  # lexical pre-ranking prefers earlier chunks by this much per rank
-EMBEDDED = 4  # sentences embedded per ask
+LEXICAL_WEIGHT = 1.0  # of the IDF-weighted share of the question's terms
+CHUNK_WEIGHT = 2.0  # of the chunk's cosine to the question (from dense retrieval)
+SENTENCE_WEIGHT = 0.5  # of the sentence's own cosine, where it was embedded
+UNEMBEDDED = 0.2  # the sentence cosine assumed for a sentence not embedded
+RANK_STEP = 0.06  # choosing which sentences to embed, earlier chunks first by this much per rank
+EMBEDDED = 4  # sentences embedded when refusing is in doubt
+EMBEDDED_WORDS = 40
 
 
 @dataclass(slots=True)
@@ -44,7 +48,8 @@ class Evidence:
 
     @property
     def relevance(self) -> float:
-        return (self.similarity if self.similarity is not None else -1.0) + LEXICAL_WEIGHT * self.lexical
+        own = self.similarity if self.similarity is not None else UNEMBEDDED
+        return LEXICAL_WEIGHT * self.lexical + CHUNK_WEIGHT * (self.result.dense_score or 0.0) + SENTENCE_WEIGHT * own
 
     @property
     def is_code(self) -> bool:
@@ -80,24 +85,39 @@ def _sentence_vectors(embedder: Embedder, texts: list[str]) -> np.ndarray:
     return np.vstack(known).astype(np.float32, copy=False)
 
 
-def gather(question: str | Question, query_vector: np.ndarray, results: Sequence[SearchResult], embedder: Embedder,
-           embed: int = EMBEDDED) -> list[Evidence]:
+def gather(question: str | Question, results: Sequence[SearchResult]) -> list[Evidence]:
     """Every distinct sentence of the given chunks in reading order (chunk by chunk), scored
-    against the question; the `embed` lexically best carry a similarity."""
+    lexically and by its chunk; none embedded yet (see embed)."""
     q = question if isinstance(question, Question) else read_question(question)
     items = _sentences(results)
-    if not items:
-        return []
     _score_lexically(q, items)
-    chosen = sorted(items, key=lambda e: -(e.lexical - RANK_STEP * e.rank))[:embed]
-    if chosen:
-        texts = [f"{heading_of(e.result)}: {e.sentence}" if heading_of(e.result) else e.sentence for e in chosen]
-        sims = _sentence_vectors(embedder, texts) @ np.asarray(query_vector, dtype=np.float32)
-        for e, sim in zip(chosen, sims):
-            e.similarity = float(sim)
     for e in items:
         e.expected = q.expects(e.sentence)
     return items
+
+
+def embed(evidence: Sequence[Evidence], query_vector: np.ndarray, embedder: Embedder, n: int = EMBEDDED) -> None:
+    """Give the `n` lexically best prose sentences their similarity to the question."""
+    prose = [e for e in evidence if not e.is_code and e.similarity is None]  # code is read through its lead-in
+    chosen = sorted(prose, key=lambda e: -(e.lexical - RANK_STEP * e.rank))[:n]
+    if chosen:
+        sims = _sentence_vectors(embedder, [_embedded_text(e) for e in chosen]) @ np.asarray(query_vector, np.float32)
+        for e, sim in zip(chosen, sims):
+            e.similarity = float(sim)
+
+
+def chunk_similarity(evidence: Sequence[Evidence]) -> float:
+    """The best cosine of a context chunk to the question, as dense retrieval measured it."""
+    return max((e.result.dense_score or 0.0 for e in evidence), default=0.0)
+
+
+def _embedded_text(e: Evidence) -> str:
+    """'heading: sentence', cut at EMBEDDED_WORDS words: a batch is padded to its longest text,
+    and the model's cost grows with it."""
+    words = e.sentence.split()
+    text = " ".join(words[:EMBEDDED_WORDS])
+    head = heading_of(e.result)
+    return f"{head}: {text}" if head else text
 
 
 def strongest(evidence: Sequence[Evidence]) -> Evidence:

@@ -70,11 +70,12 @@ def best_run(evidence: Sequence[Evidence], max_sentences: int, max_words: int) -
                 run = chunk[i:j]
                 if not _fits(run, max_sentences, max_words):
                     break
+                if all(e.is_code for e in run):  # code comes with the sentence that introduces it
+                    continue
                 score = max(e.relevance for e in run) + EXPECTED_WEIGHT * max(e.expected for e in run)
                 if best is None or score > best[0]:
                     best = (score, run)
-    assert best is not None, "best_run needs evidence"
-    return best[1]
+    return best[1] if best is not None else [evidence[0]]
 
 
 def widen(run: list[Evidence], evidence: Sequence[Evidence], max_sentences: int, max_words: int) -> list[Evidence]:

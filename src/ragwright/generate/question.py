@@ -61,7 +61,10 @@ class Question:
 
     def expects(self, text: str) -> float:
         """1.0 when `text` carries an answer of the kind asked for (and something the question
-        does not), 0.5 for a weaker sign, else 0.0."""
+        does not), 0.5 for a weaker sign, else 0.0. A code block answers only "how" and "which":
+        the numbers in a query's output are no default or limit."""
+        if text.startswith("```") and self.kind not in ("name", "procedure"):
+            return 0.0
         if self.kind == "quantity":
             asked = {w.lower() for w in _TOKEN.findall(self.text)}
             if any(m.group(0).lower().rstrip(".,") not in asked for m in _NUMBER.finditer(text)):
