@@ -16,8 +16,9 @@ and `search`: `Workspace.search(q, k=context_chunks)`, the retrieval alone, for 
 
 Each question goes through the pipelines and the search in turn, the order rotating from one
 question to the next. Scored as the data's README says: correct = every check matches the
-answer; partial = some do; wrong = none; refused = the system's own abstain flag. Also: the first citation on the page the
-question was written from, answer length in words, latency per question. Searches, asks and the
+answer; partial = some do; wrong = none; refused = the system's own abstain flag. Also: the
+first citation on the page the question was written from, answer length in words, latency per
+question. Searches, asks and the
 legacy answers each start with the embedder's remembered vectors dropped, so none is timed on a
 query vector another one left behind.
 

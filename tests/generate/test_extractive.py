@@ -90,8 +90,8 @@ def test_answer_is_the_run_that_carries_the_answer():
 
 
 def test_a_code_block_comes_whole_beside_its_sentence():
-    text = "To convert a column to another type, use a command like:\n\n```\nALTER TABLE t\n  ALTER c TYPE numeric;\n```"
-    embedder = CountingEmbedder()
+    text = ("To convert a column to another type, use a command like:\n\n"
+            "```\nALTER TABLE t\n  ALTER c TYPE numeric;\n```")
     question = "How do I change a column type?"
     evidence = gather(question, [_hit(text)])
     answer = extractive_answer(question, evidence, Verdict(False, similarity=0.8))

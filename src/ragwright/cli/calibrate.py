@@ -37,8 +37,8 @@ def load_labelled(folder: Path) -> list[tuple[str, bool]]:
 
 
 def calibrate(
-    data: Annotated[Path | None, typer.Option("--data", help="Folder with questions.jsonl, labelled "
-                                                                 "answerable or off-topic, to tune the margin on")] = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Folder with questions.jsonl, labelled answerable or off-topic, to tune the margin on")] = None,
     max_wrong: Annotated[float, typer.Option(help="Share of answerable questions that may be refused")] = 0.05,
     data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
 ) -> None:

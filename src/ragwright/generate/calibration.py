@@ -3,11 +3,12 @@ questions it cannot answer, plus a margin.
 
 PROBES are everyday questions no document collection of a business is about (cooking, sport,
 geography...). Each is answered (retrieval, then evidence) against the corpus; the threshold is
-the 90th percentile of their best sentences' similarities plus `margin` (default DEFAULT_MARGIN),
-never under FLOOR. A chunk more similar than the probes' chunks by CHUNK_MARGIN settles an
-ask without embedding any sentence (refusal.py). A corpus whose text is generic pulls everything closer and gets a higher
-threshold; a narrow one a lower. The calibration is kept in the store's meta and computed again
-when the corpus has grown or shrunk by more than a tenth, or the embedder changed.
+the 90th percentile of their best sentences' similarities plus `margin` (DEFAULT_MARGIN unless
+tuned), never under FLOOR. A chunk more similar than the probes' chunks by CHUNK_MARGIN settles
+an ask without embedding any sentence (refusal.py). A corpus whose text is generic pulls
+everything closer and gets a higher threshold; a narrow one a lower. The calibration is kept in
+the store's meta and computed again when the corpus has grown or shrunk by more than a tenth, or
+the embedder changed.
 
 `tune` moves the margin on a labelled set (`ragwright calibrate --data DIR`): the largest margin
 whose wrong refusals of answerable questions stay within a budget, which refuses the most
@@ -22,8 +23,8 @@ own passages (refusal.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class Calibration:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | None) -> "Calibration | None":
+    def from_json(cls, text: str | None) -> Calibration | None:
         try:
             data = json.loads(text or "")
             return cls(**data) if data.get("version") == VERSION else None
@@ -122,7 +123,7 @@ class Labelled:
     sure: bool = False  # a chunk was similar enough to answer whatever the sentences' similarity
 
 
-def tune(cases: Sequence[Labelled], base: float, max_wrong: float = 0.05, step: float = 0.005) -> dict:
+def tune(cases: Sequence[Labelled], base: float, max_wrong: float = 0.05, step: float = 0.005) -> dict[str, float]:
     """The margin over `base` (the probes' quantile) that refuses the most off-topic cases while
     wrongly refusing at most `max_wrong` of the answerable ones; among equals, the one in the
     middle of the widest gap (the least sensitive to a new question)."""

@@ -17,8 +17,8 @@ import hashlib
 import math
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -77,12 +77,12 @@ def _sentence_vectors(embedder: Embedder, texts: list[str]) -> np.ndarray:
     if missing:
         fresh = embedder.embed([texts[i] for i in missing])
         with _recent_lock:
-            for i, vector in zip(missing, fresh):
+            for i, vector in zip(missing, fresh, strict=True):
                 known[i] = vector
                 if len(_recent) >= _RECENT_SENTENCES:
                     _recent.pop(next(iter(_recent)))
                 _recent[keys[i]] = vector
-    return np.vstack(known).astype(np.float32, copy=False)
+    return np.vstack([v for v in known if v is not None]).astype(np.float32, copy=False)
 
 
 def gather(question: str | Question, results: Sequence[SearchResult]) -> list[Evidence]:
@@ -102,7 +102,7 @@ def embed(evidence: Sequence[Evidence], query_vector: np.ndarray, embedder: Embe
     chosen = sorted(prose, key=lambda e: -(e.lexical - RANK_STEP * e.rank))[:n]
     if chosen:
         sims = _sentence_vectors(embedder, [_embedded_text(e) for e in chosen]) @ np.asarray(query_vector, np.float32)
-        for e, sim in zip(chosen, sims):
+        for e, sim in zip(chosen, sims, strict=True):
             e.similarity = float(sim)
 
 
@@ -155,5 +155,5 @@ def _score_lexically(q: Question, items: list[Evidence]) -> None:
     df = Counter(t for ts in terms for t in ts)
     weight = {t: math.log1p((n - df[t] + 0.5) / (df[t] + 0.5)) for t in q.terms}
     total = sum(weight.values()) or 1.0
-    for e, ts in zip(items, terms):
+    for e, ts in zip(items, terms, strict=True):
         e.lexical = sum(weight[t] for t in ts) / total

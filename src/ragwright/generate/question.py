@@ -73,8 +73,8 @@ class Question:
         if self.kind == "reason":
             return 1.0 if _REASON.search(text) else 0.0
         if self.kind in ("name", "procedure"):
-            asked = self.text.lower()
-            return 1.0 if any(m.group(0).lower().rstrip("(") not in asked for m in _CODE.finditer(text)) else 0.0
+            question = self.text.lower()
+            return 1.0 if any(m.group(0).lower().rstrip("(") not in question for m in _CODE.finditer(text)) else 0.0
         return 0.0
 
 

@@ -17,10 +17,10 @@ Measured on pgdocs-qa at 3,560 chunks (bench/answers_realdocs.py): the fixed 0.3
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
-from .evidence import Evidence, chunk_similarity, heading_of, strongest
+from .evidence import Evidence, chunk_similarity, strongest
 from .question import Question, analyzer
 
 RARE_PASSAGES = 3
