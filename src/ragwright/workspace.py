@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .config import PRIVATE_ENTITIES, Settings, load_settings
 from .errors import NotFoundError, StoreError
@@ -21,6 +21,7 @@ from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find
 from .generate import Answerer
 from .generate.calibration import DEFAULT_MARGIN, MARGIN_KEY, META_KEY, Calibration, calibrate
 from .generate.evidence import Evidence, embed, gather
+from .generate.followup import Turn, standalone_question
 from .generate.question import read_question
 from .generate.refusal import RARE_PASSAGES, Thresholds, Verdict, judge
 from .ingest import Chunker, Ingestor, TextRecord
@@ -150,11 +151,14 @@ class Workspace:
         return results
 
     def ask(self, question: str, filters: Filters | None = None, *, context: CallContext | None = None,
-            on_text: Callable[[str], None] | None = None) -> Answer:
+            on_text: Callable[[str], None] | None = None, history: Sequence[Turn] = ()) -> Answer:
         """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches, and the trace.
         `on_text`: receives a generated answer's draft as the model writes it; the answer returned
-        is the checked one."""
+        is the checked one. `history`: the conversation before the question, oldest first: a
+        follow-up is made standalone before retrieval, and the answer's `question` is that one."""
         with self.trace("ask", {"question": question}, context) as t:
+            if history:
+                question = self._standalone(question, history, context, t)
             question = check_query(question, self.settings.answer.max_question_chars)
             retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
                                                  max_chars=self.settings.answer.max_question_chars)
@@ -285,6 +289,17 @@ class Workspace:
         if self._chat_model is None and self.settings.answer.model:
             self._chat_model = GatewayChat(self.gateway, self.settings.answer.model)
         return self._chat_model
+
+    def _standalone(self, question: str, history: Sequence[Turn], context: CallContext | None, t: Any) -> str:
+        """A follow-up rewritten by the answer model, or carried over without one (generate/followup.py);
+        the trace's input keeps both questions."""
+        model = self._answer_model()
+        if context is not None and isinstance(model, GatewayChat):
+            model = GatewayChat(model.gateway, model.name, context)
+        rewrite = standalone_question(question, history, model, max_chars=self.settings.answer.max_question_chars)
+        if t is not None:
+            t.input.update(rewrite.trace_fields())
+        return rewrite.question
 
     def _answerer(self, context: CallContext | None = None, filters: Filters | None = None) -> Answerer:
         model = self._answer_model()

@@ -96,6 +96,30 @@ def test_ask_streams_a_cited_answer_feedback_is_stored_and_the_trace_is_found(pa
     page.screenshot(path=str(artifacts / "06-trace-timeline.png"), full_page=True)
 
 
+def test_a_follow_up_is_asked_with_the_conversation_and_shows_what_was_searched_for(page, ui_server, artifacts):
+    _, keys = ui_server
+    sign_in(page, keys["reader"])
+    page.fill("#question", QUESTION)
+    page.click(".ask-form button[type=submit]")
+    page.wait_for_selector("#answer[data-state=done]")
+    assert page.locator("#rewritten").count() == 0  # a first question is searched for as typed
+    assert page.input_value("#question") == ""  # ready for the next one
+    page.fill("#question", "Can unused ones be carried over?")
+    page.click(".ask-form button[type=submit]")
+    rewritten = page.wait_for_selector("#rewritten")
+    assert "carried over" in rewritten.text_content() and "vacation days" in rewritten.text_content()
+    answer = page.wait_for_selector("#answer[data-state=done]")
+    assert "5" in answer.text_content() or "March 31" in answer.text_content(), answer.text_content()
+    assert QUESTION in page.text_content(".earlier")
+    page.screenshot(path=str(artifacts / "02b-follow-up.png"), full_page=True)
+    page.click("#new-conversation")  # forgets the conversation: the follow-up alone is asked as typed
+    assert page.locator(".earlier").count() == 0 and page.is_hidden("#new-conversation")
+    page.fill("#question", "Can unused ones be carried over?")
+    page.click(".ask-form button[type=submit]")
+    page.wait_for_selector("#answer[data-state=done]")
+    assert page.locator("#rewritten").count() == 0
+
+
 def test_documents_upload_with_progress_escaping_and_delete(page, ui_server, artifacts):
     server, keys = ui_server
     sign_in(page, keys["admin"], "/#documents")

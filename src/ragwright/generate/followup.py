@@ -113,7 +113,7 @@ def standalone_question(question: str, history: Sequence[Turn], model: ChatModel
     """`question` made standalone from the conversation before it (`history`, oldest first)."""
     question = question.strip()
     fallback = carry_over(question, history, max_chars=max_chars)
-    if model is None or not any(t.role == "user" and t.content.strip() for t in history):
+    if model is None or not question or not any(t.role == "user" and t.content.strip() for t in history):
         return fallback
     try:
         reply = model.complete(_prompt(question, history), temperature=0.0, max_tokens=REPLY_TOKENS).text
@@ -129,6 +129,8 @@ def carry_over(question: str, history: Sequence[Turn], *, max_chars: int = 4000)
     """The deterministic rewrite: each earlier user question made standalone in turn, so that a
     third question still reaches the first one's subject."""
     question = question.strip()
+    if not question:  # nothing was asked: the ask says so, rather than asking the subject alone
+        return Rewrite(question, question, "unchanged")
     previous: str | None = None
     frame: str | None = None  # the last question that was not an ellipsis: what an ellipsis continues
     for turn in [t for t in history if t.role == "user" and t.content.strip()][-MAX_TURNS:]:

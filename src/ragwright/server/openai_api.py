@@ -1,28 +1,40 @@
-"""`POST /v1/chat/completions`, as OpenAI clients speak it. `model` names a gateway route or
-model (plain chat), or a RAG collection, `rag:default`, whose answer comes with citations: in the
-message text (a Sources list) and in an extra `citations` field, beside `guard` (what the
-injection policy found, as /v1/ask reports it)."""
+"""`POST /v1/chat/completions` and `GET /v1/models`, as OpenAI clients speak them. `model` names a
+gateway route or model (plain chat), or a RAG collection, `rag:default`, whose answer comes with
+citations: in the message text (a Sources list) and in an extra `citations` field, beside `guard`
+(what the injection policy found, as /v1/ask reports it). A `rag:` model reads the conversation:
+the last user message is made standalone from the earlier ones before retrieval
+(generate/followup.py), and `rewritten_question` says what was searched for."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..config import Settings
 from ..errors import AllModelsFailed, ConfigError, ProviderError, StreamInterrupted
-from ..models.types import CallContext, ChatMessage
+from ..generate.followup import Turn
+from ..ingest.chunking import approx_token_count
+from ..models.embedding import LocalMiniLM
+from ..models.types import CallContext, CallRecord, ChatMessage, Usage
+from ..types import Answer
+from ..workspace import Workspace
 from .auth import Principal
 from .deps import ApiError, require, state_of
 from .routes import answer_json, pieces, relay
 
 router = APIRouter(tags=["openai"])
 COLLECTIONS = ("default",)
+CREATED = int(time.time())  # `created` of the listed models: when this server process started
 
 
 class Message(BaseModel):
@@ -89,13 +101,15 @@ def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principa
     if collection not in COLLECTIONS:
         raise ApiError(404, "model_not_found", f"no RAG collection '{collection}' (available: "
                                                f"{', '.join('rag:' + c for c in COLLECTIONS)})")
-    question = next((m.content for m in reversed(messages) if m.role == "user" and m.content.strip()), "")
+    question, history = _conversation(messages)
     if not question:
         raise ApiError(400, "invalid_request", "a rag: model needs a user message with the question")
     from .routes import user_filters
 
-    answer = state_of(request).ws.ask(question, user_filters(None, principal),
-                                      context=CallContext(key_id=principal.key_id, tenant=principal.tenant))
+    ws = state_of(request).ws
+    with _metered(ws) as calls:
+        answer = ws.ask(question, user_filters(None, principal), history=history,
+                        context=CallContext(key_id=principal.key_id, tenant=principal.tenant))
     request.state.doc_ids = [c.doc_id for c in answer.citations]
     data = answer_json(request, answer)
     text = data["answer"]
@@ -103,13 +117,98 @@ def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principa
         text += "\n\nSources:\n" + "\n".join(f"[{c['n']}] {c['location']}" for c in data["citations"])
     # guard: what the injection policy flagged or dropped, as /v1/ask reports it ({} when the policy is off)
     extra = {"citations": data["citations"], "abstained": data["abstained"], "trace_id": data["trace_id"],
-             "guard": data["guard"]}
+             "guard": data["guard"], "rewritten_question": answer.question}
+    usage = _usage(ws, answer, calls)
     if body.stream:
-        return StreamingResponse(_sse_text(text, body.model, completion_id, extra), media_type="text/event-stream")
-    out = _completion(completion_id, body.model, text, "stop", {"prompt_tokens": 0, "completion_tokens": 0,
-                                                                "total_tokens": 0})
+        return StreamingResponse(_sse_text(text, body.model, completion_id, {**extra, "usage": usage}),
+                                 media_type="text/event-stream")
+    out = _completion(completion_id, body.model, text, "stop", usage)
     out["choices"][0]["message"]["citations"] = data["citations"]
     return {**out, **extra}
+
+
+def _conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last user message, and the user and assistant messages before it (system and tool
+    messages say nothing about what the user is asking about)."""
+    last = next((i for i in range(len(messages) - 1, -1, -1)
+                 if messages[i].role == "user" and messages[i].content.strip()), None)
+    if last is None:
+        return "", []
+    history = [Turn("user" if m.role == "user" else "assistant", m.content) for m in messages[:last]
+               if m.role in ("user", "assistant") and m.content.strip()]
+    return messages[last].content, history
+
+
+# -- usage of rag: answers -----------------------------------------------------------------------------
+
+_calls: ContextVar[list[Usage] | None] = ContextVar("ragwright_rag_calls", default=None)
+_hooked = threading.Lock()
+
+
+def _meter(record: CallRecord) -> None:
+    """A gateway hook: the usage of each call made while a rag: answer is being made, in its request only."""
+    calls = _calls.get()
+    if calls is not None:
+        calls.append(record.usage)
+
+
+@contextmanager
+def _metered(ws: Workspace) -> Iterator[list[Usage]]:
+    """The usage of every model call inside (the rewrite, the answer): read from the workspace's
+    gateway's call records, whether traces are kept or not."""
+    if ws.settings.answer.model:  # without one, no rag: answer calls a model
+        gateway = ws.gateway
+        with _hooked:
+            if _meter not in gateway.on_record:
+                gateway.on_record.append(_meter)
+    calls: list[Usage] = []
+    token = _calls.set(calls)
+    try:
+        yield calls
+    finally:
+        _calls.reset(token)
+
+
+def _usage(ws: Workspace, answer: Answer, calls: list[Usage]) -> dict[str, int]:
+    """What the model calls used, as their records say; an answer no model wrote adds its question
+    and the passages it cites as prompt tokens and its text as completion tokens, counted with the
+    embedder's tokenizer (nothing is billed for it: it says how much text went in and came out)."""
+    prompt = sum(u.input_tokens for u in calls)
+    completion = sum(u.output_tokens for u in calls)
+    if answer.mode != "generated":
+        count = ws.embedder.count_tokens if isinstance(ws.embedder, LocalMiniLM) else approx_token_count
+        passages = list({c.chunk_id: c.text for c in answer.citations}.values())
+        counts = count([answer.question, *passages, answer.answer])
+        prompt, completion = prompt + sum(counts[:-1]), completion + counts[-1]
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+# -- GET /v1/models --------------------------------------------------------------------------------------
+
+
+@router.get("/models")
+def list_models(request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    """The models a chat completion may name: the gateway's routes and models, and the RAG collections."""
+    return {"object": "list", "data": _models(state_of(request).ws.settings)}
+
+
+@router.get("/models/{model_id:path}")
+def get_model(model_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    found = next((m for m in _models(state_of(request).ws.settings) if m["id"] == model_id), None)
+    if found is None:
+        raise ApiError(404, "model_not_found", f"no model '{model_id}' (GET /v1/models lists them)")
+    return found
+
+
+def _models(settings: Settings) -> list[dict[str, Any]]:
+    """Routes first, then models (owned by their provider), then `rag:` collections; never a
+    model's address or key."""
+    def entry(model_id: str, owner: str) -> dict[str, Any]:
+        return {"id": model_id, "object": "model", "created": CREATED, "owned_by": owner}
+
+    return ([entry(name, "ragwright") for name in settings.routes]
+            + [entry(name, spec.provider) for name, spec in settings.models.items() if name not in settings.routes]
+            + [entry("rag:" + c, "ragwright") for c in COLLECTIONS])
 
 
 def _completion(cid: str, model: str, text: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:

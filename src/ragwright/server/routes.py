@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..generate.followup import Turn
 from ..ingest.parsers import FORMATS
 from ..ingest.pipeline import doc_id_for
 from ..models.embedding import recall_scope
@@ -50,11 +51,20 @@ class SearchBody(_Body):
     filters: dict[str, FilterValue] | None = None
 
 
+class HistoryTurn(_Body):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
 class AskBody(_Body):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
                           description="at most answer.max_question_chars characters (4,000 unless lowered)")
     filters: dict[str, FilterValue] | None = None
     stream: bool = False
+    history: list[HistoryTurn] = Field(
+        default_factory=list, max_length=50,
+        description="the conversation before the question, oldest first: a follow-up is made standalone before "
+                    "retrieval, and the answer's `question` is the question searched for")
 
 
 def user_filters(filters: dict[str, Any] | None, principal: Principal) -> dict[str, Any]:
@@ -286,7 +296,7 @@ def ask(body: AskBody, request: Request,
     draft: citations are renumbered and unsupported sentences dropped. A failure before the first
     event is the usual JSON error; after it, an `error` event {"type", "message"}."""
     run = functools.partial(state_of(request).ws.ask, body.question, user_filters(body.filters, principal),
-                            context=_context(principal))
+                            context=_context(principal), history=[Turn(t.role, t.content) for t in body.history])
     if body.stream:
         return _streamed_answer(request, run)
     answer = run()

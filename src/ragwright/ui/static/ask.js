@@ -1,22 +1,31 @@
 // Ask: the answer streams in over Server-Sent Events (POST /v1/ask with "stream": true: `delta`
 // events with the model's draft, then one `answer` event with the checked answer and its
 // citations, which replaces the draft). Citations [n] open the cited passage.
+// Questions form a conversation: each ask sends the earlier turns as `history`, the server makes
+// a follow-up standalone before searching, and the question it searched for is shown when it
+// differs from the one typed. "New conversation" forgets the earlier turns.
 
 import { stream } from "./api.js";
 import { clear, errorBox, h } from "./dom.js";
 import { feedbackBar } from "./feedback.js";
 
+const MAX_TURNS = 20; // the server takes at most 50
+const MAX_TURN_CHARS = 4000; // of an answer sent back as history: its subject is early
+
 export function render(main, _params, signal) {
+  const history = []; // [{role, content}], oldest first
   const question = h("textarea", {
     id: "question", rows: 2, maxlength: 20000, required: true,
     placeholder: "Ask a question about your documents",
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); } },
   });
   const button = h("button", { type: "submit", class: "primary" }, "Ask");
+  const restart = h("button", { type: "button", class: "link", id: "new-conversation", hidden: true,
+    onclick: () => { history.length = 0; restart.hidden = true; clear(out); question.focus(); } }, "New conversation");
   const out = h("div", { class: "answer-area" });
   const form = h("form", { class: "ask-form", onsubmit: onSubmit },
     h("label", { for: "question", class: "sr-only" }, "Question"), question, button);
-  main.append(h("h1", {}, "Ask"), form, out);
+  main.append(h("h1", {}, "Ask"), form, restart, out);
   question.focus();
 
   async function onSubmit(event) {
@@ -25,36 +34,50 @@ export function render(main, _params, signal) {
     if (!text) return;
     button.disabled = true;
     try {
-      await ask(text, out, signal);
+      const answer = await ask(text, history.slice(-MAX_TURNS), out, signal);
+      if (answer !== null) {
+        history.push({ role: "user", content: text }, { role: "assistant", content: answer.slice(0, MAX_TURN_CHARS) });
+        restart.hidden = false;
+        question.value = "";
+      }
     } finally {
       button.disabled = false;
     }
   }
 }
 
-async function ask(question, out, signal) {
+/** Asks with the conversation so far; the answer's text, or null when it failed. */
+async function ask(question, history, out, signal) {
   const answer = h("div", { class: "answer", id: "answer", "aria-live": "polite", dataset: { state: "streaming" } });
   const passage = h("aside", { class: "passage card", id: "passage", hidden: true, "aria-label": "Cited passage" });
   const details = h("div", { class: "answer-details" });
-  clear(out).append(h("div", { class: "card answer-card" }, h("p", { class: "muted asked" }, question), answer, details),
-    passage);
+  const asked = h("p", { class: "muted asked" }, question);
+  const earlier = history.filter((t) => t.role === "user").map((t) => h("li", {}, t.content));
+  clear(out).append(
+    earlier.length ? h("ol", { class: "muted earlier", "aria-label": "Earlier questions" }, earlier) : null,
+    h("div", { class: "card answer-card" }, asked, answer, details), passage);
   let text = "";
   try {
-    for await (const { event, data } of stream("/v1/ask", { question, stream: true }, { signal })) {
+    for await (const { event, data } of stream("/v1/ask", { question, history, stream: true }, { signal })) {
       if (event === "delta") {
         text += data.text;
         showText(answer, text, [], null);
       } else if (event === "answer") {
+        if (data.question && data.question !== question) {
+          asked.after(h("p", { class: "muted rewritten", id: "rewritten" }, "Searched for: ", h("q", {}, data.question)));
+        }
         finish(answer, details, passage, data);
+        return data.answer;
       } else if (event === "error") {
         throw new Error(data.message || "the answer failed");
       }
     }
   } catch (err) {
-    if (err.name === "AbortError") return;
+    if (err.name === "AbortError") return null;
     answer.dataset.state = "error";
     details.append(errorBox(err));
   }
+  return null;
 }
 
 function finish(answer, details, passage, data) {
