@@ -156,7 +156,7 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = []
     for n, r in enumerate(cells):
-        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -207,7 +207,7 @@ class MachineLoad:
         end = self._sample()
         if end is None or self.start is None:
             return None
-        busy, steal, own, wall = (e - s for e, s in zip(end, self.start))
+        busy, steal, own, wall = (e - s for e, s in zip(end, self.start, strict=True))
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         other = max(busy - own, 0.0)
         return {

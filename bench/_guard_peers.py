@@ -105,7 +105,7 @@ def presidio_baseline(rows: list[dict[str, Any]]) -> tuple[Counts, Counts, float
     t0 = time.perf_counter()
     preds = [analyzer.analyze(text=r["text"], language="en") for r in rows]
     seconds = time.perf_counter() - t0
-    for r, pred in zip(rows, preds):
+    for r, pred in zip(rows, preds, strict=True):
         p = [(x.start, x.end, x.entity_type) for x in pred]
         strict.add(gold_spans(r), p)
         overlap.add(gold_spans(r), p, overlap=True)

@@ -518,7 +518,8 @@ t1 = time.perf_counter(); r1 = rss(); mods = len(sys.modules)
 router = Router(model_list=[{"model_name": "primary", "litellm_params": {"model": "openai/m", "api_base": sys.argv[1],
                                                                          "api_key": "sk-bench"}}])
 t2 = time.perf_counter(); r2 = rss()
-text = router.completion(model="primary", messages=[{"role": "user", "content": "hi"}], max_tokens=16).choices[0].message.content
+reply = router.completion(model="primary", messages=[{"role": "user", "content": "hi"}], max_tokens=16)
+text = reply.choices[0].message.content
 t3 = time.perf_counter(); r3 = rss()
 print(json.dumps({"rss_start_mib": r0, "import_s": t1 - t0, "rss_after_import_mib": r1, "modules": mods,
                   "construct_s": t2 - t1, "rss_after_construct_mib": r2, "first_call_s": t3 - t2,
@@ -534,7 +535,7 @@ def import_cost(
     for _ in range(runs):
         cmd = [python, "-c", code, base_url]
         if cpu is not None and shutil.which("taskset"):
-            cmd = ["taskset", "-c", str(cpu)] + cmd
+            cmd = ["taskset", "-c", str(cpu), *cmd]
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(), timeout=300)
         if done.returncode != 0:
             _say(f"bench: import measurement failed:\n{done.stderr[-2000:]}")
@@ -971,10 +972,9 @@ def profile(args: argparse.Namespace, server: Server, backup: Server) -> dict[st
                 }
             )
 
-        def cum(suffix: str) -> float | None:
-            return next((r["cumtime_us_per_chat"] for r in rows if r["function"].endswith(suffix)), None)
-
-        chat = cum("gateway.py:95(chat)") or max(
+        chat = next(
+            (r["cumtime_us_per_chat"] for r in rows if r["function"].endswith("gateway.py:95(chat)")), None
+        ) or max(
             (
                 r["cumtime_us_per_chat"]
                 for r in rows

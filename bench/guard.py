@@ -1,7 +1,8 @@
 """Guard quality and speed: PII detection on templates held out from training, prompt-injection
 detection by cross-validation, each beside its peers measured in the same run.
 
-    python bench/guard.py [--data ../shared/data] [--only pii|injection] [--folds 5] [--runs 5] [--repeats 5] [--pii-repeats 3]
+    python bench/guard.py [--data ../shared/data] [--only pii|injection] [--folds 5] [--runs 5]
+                          [--repeats 5] [--pii-repeats 3]
 
 PII (pii/dev.jsonl: 754 synthetic sentences from 104 templates; sentences of one template are
 near-duplicates). Template-grouped k-fold: the name tagger is trained on the other folds' templates
@@ -104,7 +105,8 @@ def bench_pii(args: argparse.Namespace) -> dict[str, Any]:
         sys.exit(f"bench: {path} not found (the PII dev set); point --data at the folder holding pii/dev.jsonl")
     rows = load_rows(path)
     say(
-        f"PII: {len(rows)} texts, {len({r['template_id'] for r in rows})} templates, {args.folds} template-grouped folds"
+        f"PII: {len(rows)} texts, {len({r['template_id'] for r in rows})} templates, "
+        f"{args.folds} template-grouped folds"
     )
     base_strict, base_overlap, base_tps = presidio_baseline(rows)
     runs = [
@@ -313,7 +315,8 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     def on_fold(scorer: T.Scorer, te: np.ndarray) -> None:
         attacks = [texts[i] for i in te if y[i] == 1]
         chunks = [
-            T.inject(abstracts[h], a, rng) for h, a in zip(rng.integers(0, len(abstracts), len(attacks)), attacks)
+            T.inject(abstracts[h], a, rng)
+            for h, a in zip(rng.integers(0, len(abstracts), len(attacks)), attacks, strict=True)
         ]
         p = scorer(chunks, "retrieved")
         sci_inj.extend(p.tolist())
@@ -460,7 +463,8 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     if statements:
         say(
             f"\nBenign statements as user messages (pii/dev.jsonl, {len(statements)} texts, never trained on; "
-            f"shipped detector + rules, threshold {benign_user['threshold']}): {benign_user['flagged_rate']:.3f} flagged"
+            f"shipped detector + rules, threshold {benign_user['threshold']}): "
+            f"{benign_user['flagged_rate']:.3f} flagged"
         )
 
     # --- rules
@@ -469,10 +473,10 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
         for name in ("scifact/corpus", "pubmedqa/corpus", "scifact/queries")
         for d in load_jsonl(args.data / f"{name}.jsonl")
     ]
-    hits = Counter(r for t, lab in zip(texts, y) if lab == 1 for r in fired_rules(t))
-    false_hits = Counter(r for t, lab in zip(texts, y) if lab == 0 for r in fired_rules(t))
+    hits = Counter(r for t, lab in zip(texts, y, strict=True) if lab == 1 for r in fired_rules(t))
+    false_hits = Counter(r for t, lab in zip(texts, y, strict=True) if lab == 0 for r in fired_rules(t))
     pool_hits = Counter(r for t in pool for r in fired_rules(t))
-    any_pos = sum(1 for t, lab in zip(texts, y) if lab == 1 and fired_rules(t))
+    any_pos = sum(1 for t, lab in zip(texts, y, strict=True) if lab == 1 and fired_rules(t))
     say(f"\nRules (in-sample on train); any rule fires on {any_pos}/{int(y.sum())} injections")
     say(
         table(

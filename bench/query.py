@@ -48,6 +48,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,7 @@ def run(
     try:
         for size in sizes:
             have = ws.store.stats()["chunks"]
-            t_synth, added = timed(lambda: synth.add(size - have)) if size > have else (0.0, 0)
+            t_synth, added = timed(partial(synth.add, size - have)) if size > have else (0.0, 0)
             if added:
                 say(
                     f"size {size:,}: added {added:,} synthetic chunks in {t_synth:.1f} s "
@@ -470,7 +471,7 @@ def measure(
             t5 = clock()
             fts_alone(q)
             t6 = clock()
-            for key, dt in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+            for key, dt in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
                 samples[key].append(dt)
             if p == 0:  # share of numpy's exact float32 top 100 that the store's dense search also returns
                 found = {c for c, _ in dense}

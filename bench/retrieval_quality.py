@@ -62,7 +62,7 @@ def main() -> None:
             mode = pipeline if pipeline in ("bm25", "dense") else "hybrid"
             latencies: list[float] = []
 
-            def search(q: str, mode: str = mode) -> list:
+            def search(q: str, mode: str = mode, latencies: list[float] = latencies) -> list:
                 t0 = time.perf_counter()
                 hits = ws.search(q, k=300, mode=mode)
                 latencies.append(time.perf_counter() - t0)

@@ -63,7 +63,7 @@ def main() -> None:
     originals = [c for c in claims[:300] for _ in range(5)]
     changed = [v for c in claims[:300] for v in variants(c)]
     vsims = np.sum(model.embed(changed) * model.embed(originals), axis=1)
-    vsame = np.array([signature(a) == signature(b) for a, b in zip(originals, changed)])
+    vsame = np.array([signature(a) == signature(b) for a, b in zip(originals, changed, strict=True)])
     rows, result = [], []
     for t in THRESHOLDS:
         entry = {

@@ -32,8 +32,9 @@ Queries are SciFact's 300 test queries, cycling in order ("cycle"), and, in a se
 each setting, every request's query made distinct by a unique suffix word ("distinct"), so that
 no query cache could help. Before the runs of an endpoint, a warm-up sends every cycled query
 four times (for /v1/search), so that "cycle" measures the steady state of repeated queries in each
-worker process (the query-vector cache is per process). Every response is checked: a non-200 status, a body that is not the
-expected JSON, or an exception (connection error, --timeout) counts as an error.
+worker process (the query-vector cache is per process). Every response is checked: a non-200
+status, a body that is not the expected JSON, or an exception (connection error, --timeout)
+counts as an error.
 
 CPU: the server's and the client's CPU seconds during each run (/proc/PID/stat) are reported
 per request and as cores used. By default nothing is pinned (the server may use both cores, as
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -159,10 +161,8 @@ def pin_process(pid: int, cpus: set[int] | None) -> None:
     except OSError:
         tids = [pid]
     for tid in tids:
-        try:
+        with contextlib.suppress(OSError):  # the thread may have ended since listdir
             os.sched_setaffinity(tid, cpus)
-        except OSError:
-            pass
 
 
 def free_port() -> int:
@@ -893,7 +893,10 @@ def _save(args: argparse.Namespace, partial: dict[str, Any]) -> None:
 
 def _uvicorn_extras(args: argparse.Namespace) -> dict[str, bool]:
     """Whether the server's Python finds uvloop / httptools (uvicorn uses them when it does)."""
-    code = "import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None for m in ('uvloop', 'httptools')}))"
+    code = (
+        "import importlib.util as u, json; "
+        "print(json.dumps({m: u.find_spec(m) is not None for m in ('uvloop', 'httptools')}))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=server_env(args))
     try:
         return json.loads(r.stdout)

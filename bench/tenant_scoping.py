@@ -24,6 +24,7 @@ import argparse
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,8 @@ def measure(store: SqliteStore, queries: list[str], rounds: int) -> dict[str, di
     for _ in range(rounds):
         for ids in terms:
             for name, run in (
-                ("scoped", lambda: index.search(ids, 100, allowed)),
-                ("global", lambda: global_search(index, ids, 100, allowed)),
+                ("scoped", partial(index.search, ids, 100, allowed)),
+                ("global", partial(global_search, index, ids, 100, allowed)),
             ):
                 start = time.perf_counter()
                 run()

@@ -19,7 +19,7 @@ def no_postgres(monkeypatch, tmp_path):
 
 def test_missing_postgres_is_a_skip_with_the_fix(no_postgres, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="PostgreSQL 15 is not installed.*system-deps.sh"):
+    with pytest.raises(pytest.skip.Exception, match=r"PostgreSQL 15 is not installed.*system-deps\.sh"):
         pg.require()
 
 
@@ -31,7 +31,7 @@ def test_missing_postgres_fails_under_ci(no_postgres, monkeypatch):
 
 def test_stop_refuses_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "keep").write_text("mine")
-    with pytest.raises(ValueError, match="not a folder made by tests/pg.py"):
+    with pytest.raises(ValueError, match=r"not a folder made by tests/pg\.py"):
         pg.stop(tmp_path)
     assert (tmp_path / "keep").read_text() == "mine"
 

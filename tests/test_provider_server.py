@@ -505,9 +505,11 @@ def test_stall_mid_stream_trips_a_read_timeout(srv: ProviderServer, client: http
     srv.reply = lambda body: "a b c"
     srv.fail_next(stall(1, 0.5), stall(1, 0.05))
     events: list = []
-    with pytest.raises(httpx.ReadTimeout):
-        with client.stream("POST", "/v1/messages", json=msg(stream=True), headers=ANTHROPIC_HEADERS, timeout=0.15) as r:
-            read_sse(r, events)
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        client.stream("POST", "/v1/messages", json=msg(stream=True), headers=ANTHROPIC_HEADERS, timeout=0.15) as r,
+    ):
+        read_sse(r, events)
     assert anthropic_text(events) == "a"
     assert openai_text(stream(client, "/v1/chat/completions", chat(stream=True))) == "a b c"
 

@@ -88,7 +88,7 @@ def test_file_gives_one_line_per_input_line_in_order_across_batches(tmp_path: Pa
     assert result.exit_code == 0, result.output
     out = lines(result.stdout)
     assert len(out) == len(rows)
-    for i, (row, text) in enumerate(zip(out, rows)):
+    for i, row in enumerate(out):
         assert row["injection"]["flagged"] is (i == 3), (i, row)
         phones = [s["text"] for s in row["pii"] if s["label"] == "PHONE_NUMBER"]
         assert phones == ([] if i in (3, 40) else [f"+1-202-555-{i:04d}"]), (i, row)

@@ -14,7 +14,8 @@ def _parse(path: Path, **kw):
 
 def test_markdown_headings_front_matter_and_fences():
     doc = parse_markdown(
-        "---\ntitle: Guide\nauthor: x\n---\n# Top\n\nIntro text.\n\n## Sub\n\n```\n# not a heading\n```\n\nSetext\n------\nBody.\n"
+        "---\ntitle: Guide\nauthor: x\n---\n# Top\n\nIntro text.\n\n## Sub\n\n"
+        "```\n# not a heading\n```\n\nSetext\n------\nBody.\n"
     )
     assert doc.title == "Guide"
     kinds = [(b.kind, b.level, b.text) for b in doc.blocks]

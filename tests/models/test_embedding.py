@@ -56,6 +56,8 @@ def test_workspace_with_openai_embedder_refuses_mixed_vector_spaces(tmp_path, em
         with Workspace(settings=settings) as ws:
             report = ws.ingest_records([TextRecord(id="a", text="hello world")])
             assert report.ingested == 1 and len(ws.search("hello", k=1)) == 1
-    with Workspace(settings=Settings(data_dir=tmp_path / "d"), embedder=embedder) as ws:
-        with pytest.raises(StoreError, match="indexed with embedder 'openai:emb-1'"):
-            ws.search("hello")
+    with (
+        Workspace(settings=Settings(data_dir=tmp_path / "d"), embedder=embedder) as ws,
+        pytest.raises(StoreError, match="indexed with embedder 'openai:emb-1'"),
+    ):
+        ws.search("hello")

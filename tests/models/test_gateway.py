@@ -351,7 +351,7 @@ def test_missing_key_variable_falls_back_and_unknown_names_are_config_errors(ser
     settings.models["primary"].api_key_env = "RW_TEST_SURELY_UNSET"
     result = Gateway(settings).chat(HELLO, model="default")
     assert result.model == "backup" and "RW_TEST_SURELY_UNSET" in result.attempts[0].error
-    with pytest.raises(ConfigError, match="no route or model named 'nope'.*routes: default"):
+    with pytest.raises(ConfigError, match=r"no route or model named 'nope'.*routes: default"):
         Gateway(settings).chat(HELLO, model="nope")
 
 

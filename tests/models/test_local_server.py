@@ -80,7 +80,7 @@ def test_missing_model_package_and_bad_checksum_are_config_errors(monkeypatch):
 
 def test_missing_llama_cpp_is_a_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "llama_cpp.server.settings", None)  # makes its import fail
-    with pytest.raises(ConfigError, match="cannot be imported.*requirements/local-model.txt"):
+    with pytest.raises(ConfigError, match=r"cannot be imported.*requirements/local-model\.txt"):
         LocalModelServer().start()
 
 

@@ -47,9 +47,11 @@ def test_reasks_with_the_validation_error_then_succeeds():
 
 
 def test_gives_up_with_a_typed_error():
-    with ProviderServer(reply=lambda body: "I am not JSON at all") as srv:
-        with pytest.raises(StructuredOutputError) as info:
-            gateway(srv).generate(ASK, schema=Person, model="m", max_retries=1)
+    with (
+        ProviderServer(reply=lambda body: "I am not JSON at all") as srv,
+        pytest.raises(StructuredOutputError) as info,
+    ):
+        gateway(srv).generate(ASK, schema=Person, model="m", max_retries=1)
     assert len(srv.requests) == 2 and info.value.last_output == "I am not JSON at all" and info.value.errors
 
 

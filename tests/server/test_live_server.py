@@ -4,6 +4,7 @@ permissions, the official openai client, streaming, bad input, audit, graceful s
 import json
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -147,12 +148,14 @@ def test_search_and_ask_shapes_and_permissions(live):
 
 def test_ask_streams_over_sse(live):
     server, keys = live
-    with server.client(keys["alice"]) as alice:
-        with alice.stream(
+    with (
+        server.client(keys["alice"]) as alice,
+        alice.stream(
             "POST", "/v1/ask", json={"question": "What is the daily meal allowance abroad?", "stream": True}
-        ) as res:
-            assert res.headers["content-type"].startswith("text/event-stream")
-            events = [block for block in res.read().decode().split("\n\n") if block]
+        ) as res,
+    ):
+        assert res.headers["content-type"].startswith("text/event-stream")
+        events = [block for block in res.read().decode().split("\n\n") if block]
     deltas = [json.loads(e.split("data: ", 1)[1])["text"] for e in events if e.startswith("event: delta")]
     final = json.loads(events[-1].split("data: ", 1)[1])
     assert len(deltas) > 3 and "".join(deltas) == final["answer"] and final["citations"]
@@ -329,7 +332,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path):
 def _established(port: int) -> int:
     """TCP connections in ESTABLISHED state whose local port is `port` (from /proc/net/tcp)."""
     count = 0
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    for line in Path("/proc/net/tcp").read_text(encoding="ascii").splitlines()[1:]:
         local, state = line.split()[1], line.split()[3]
         count += int(local.endswith(f":{port:04X}") and state == "01")
     return count

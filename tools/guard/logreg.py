@@ -65,7 +65,7 @@ def lbfgs(
             q *= _dot(s, y) / _dot(y, y)
         else:
             q /= max(np.sqrt(_dot(g, g)), 1.0)
-        for (s, y, rho), a in zip(hist, reversed(alphas)):
+        for (s, y, rho), a in zip(hist, reversed(alphas), strict=True):
             q += s * (a - rho * _dot(y, q))
         d = -q
         gd = _dot(g, d)
@@ -120,7 +120,8 @@ def nb_scale(X: Sparse, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     label = y[X.rows]
     pos = np.bincount(X.cols[label == 1], minlength=X.used.size) + alpha
     neg = np.bincount(X.cols[label == 0], minlength=X.used.size) + alpha
-    return np.sqrt(np.abs(np.log(pos / pos.sum()) - np.log(neg / neg.sum()))) + 1e-3
+    scale: np.ndarray = np.sqrt(np.abs(np.log(pos / pos.sum()) - np.log(neg / neg.sum()))) + 1e-3
+    return scale
 
 
 def fit_nb_lr(X: Sparse, y: np.ndarray, C: float, dim: int) -> tuple[np.ndarray, float]:

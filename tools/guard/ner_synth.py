@@ -62,7 +62,7 @@ def _fillers(fake: Any, rng: random.Random) -> dict[str, tuple[Callable[[], str]
     """Slot name -> (value maker, label); a town is now and then written in capitals, as in forms."""
 
     def city() -> str:
-        name = fake.city()
+        name: str = fake.city()
         return name.upper() if rng.random() < 0.15 else name
 
     def brand() -> str:  # a made-up product or start-up name: "Datafield", "Brightly", "Quotemint"

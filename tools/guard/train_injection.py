@@ -100,7 +100,8 @@ class Scorer:
 
     def part_scores(self, text: str, source: str = "user") -> np.ndarray:
         z = self.model.logits([self.feats(p) for p in text_parts(text, self.feats.cfg, source)])
-        return 1.0 / (1.0 + np.exp(-z))
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return p
 
     def __call__(self, texts: Sequence[str], source: str = "user") -> np.ndarray:
         return np.array([self.part_scores(t, source).max() for t in texts])
@@ -123,14 +124,14 @@ def train(
     """
     base_t: list[str] = []
     base_y: list[int] = []
-    for t, label in [*zip(texts, y.tolist()), *((n, 0) for n in negatives)]:
+    for t, label in [*zip(texts, y.tolist(), strict=True), *((n, 0) for n in negatives)]:
         for p in dict.fromkeys([t, *text_parts(t, feats.cfg)]) if label == 0 else [t]:
             base_t.append(p)
             base_y.append(label)
     w, b = fit_nb_lr(Sparse.build([feats(t) for t in base_t]), np.array(base_y), C, feats.cfg.dim)
     first = Scorer(feats, w, b)
     extra = []
-    for t, label in zip(texts, y.tolist()):
+    for t, label in zip(texts, y.tolist(), strict=True):
         sents = text_parts(t, feats.cfg, "retrieved")
         if label == 1 and len(sents) > 1:
             extra.append(sents[int(np.argmax(first.part_scores(t, "retrieved")))])
@@ -210,14 +211,14 @@ def cross_validate(
         r_texts: list[str] = []
         for f in range(folds):
             tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-            negs = [p for p, k in zip(passages, p_fold) if k != f and "passages" in train_on] + [
-                q for q, k in zip(questions, q_fold) if k != f and "questions" in train_on
+            negs = [p for p, k in zip(passages, p_fold, strict=True) if k != f and "passages" in train_on] + [
+                q for q, k in zip(questions, q_fold, strict=True) if k != f and "questions" in train_on
             ]
             scorer = train([texts[i] for i in tr.tolist()], y[tr], feats, C, negs)
             user[r, te] = scorer([texts[i] for i in te.tolist()])
             if on_fold is not None:
                 on_fold(scorer, te)
-            held = [p for p, k in zip(passages, p_fold) if k == f]
+            held = [p for p, k in zip(passages, p_fold, strict=True) if k == f]
             if held:
                 attacks = [texts[i] for i in te.tolist() if y[i] == 1]
                 chunk = held + [inject(held[j % len(held)], a, rng) for j, a in enumerate(attacks)]

@@ -111,7 +111,7 @@ def encode(tagger: NameTagger, examples: Sequence[tuple[str, Sequence[Span]]]) -
     inputs = tagger.inputs([text for text, _ in examples])
     return [
         (hashed, [tagger.tags.index(t) for t in spans_to_bio(tokens, spans)], vectors, breaks)
-        for (tokens, hashed, vectors, breaks), (_, spans) in zip(inputs, examples)
+        for (tokens, hashed, vectors, breaks), (_, spans) in zip(inputs, examples, strict=True)
     ]
 
 
@@ -149,8 +149,8 @@ def fit(
     tagger.weights = np.zeros((len(hashes), len(tagger.tags)), dtype=np.float32)
     for rows, weights, _, _ in fitted:
         tagger.weights[[tagger.rows[h] for h in rows]] += weights[list(rows.values())] / runs
-    tagger.dense = sum(d for _, _, d, _ in fitted) / runs
-    tagger.trans = sum(t for _, _, _, t in fitted) / runs
+    tagger.dense = (sum((d for _, _, d, _ in fitted), np.zeros_like(tagger.dense)) / runs).astype(np.float32)
+    tagger.trans = (sum((t for _, _, _, t in fitted), np.zeros_like(tagger.trans)) / runs).astype(np.float32)
     return tagger
 
 
@@ -160,8 +160,8 @@ def _perceptron(
     data = [x for x in data if x[1]]
     index: dict[int, int] = {}
     for hashed, _, _, _ in data:
-        for f in hashed:
-            for h in f:
+        for token_hashes in hashed:
+            for h in token_hashes:
                 index.setdefault(h, len(index))
     ids = [
         ([np.fromiter((index[h] for h in f), dtype=np.int64) for f in hashed], gold, vec, breaks)
@@ -185,7 +185,7 @@ def _perceptron(
                 step += 1
                 continue
             prev_g = prev_p = t
-            for i, (f, g, p) in enumerate(zip(feats, gold, pred)):
+            for i, (f, g, p) in enumerate(zip(feats, gold, pred, strict=True)):
                 if g != p:
                     for col, sign in ((g, 1.0), (p, -1.0)):
                         np.add.at(w[:, col], f, sign)
@@ -289,7 +289,7 @@ def token_labels(text: str, spans: Iterable[Span]) -> list[str]:
 def add_tokens(counts: Counts, gold: Sequence[str], pred: Sequence[str]) -> None:
     """Token-level counts: a word is a hit when its predicted label is its gold label; "ANY" also
     counts every word of a gold name given any label at all, that is, redacted."""
-    for g, p in zip(gold, pred):
+    for g, p in zip(gold, pred, strict=True):
         if g != "O" and g == p:
             counts.tp[g] += 1
         else:
