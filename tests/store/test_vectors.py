@@ -71,3 +71,20 @@ def test_top_k_is_exact_whatever_the_scores(n, k):
         top = top_k(scores, k)
         assert len(top) == min(k, n) and len(set(top.tolist())) == len(top)
         assert np.array_equal(np.sort(scores[top]), np.sort(scores)[::-1][: min(k, n)][::-1])
+
+
+def test_an_hnsw_index_built_before_the_embedding_model_loads_does_not_crash_it(tmp_path):
+    """usearch loaded before onnxruntime made the model's first session segfault (a server warms
+    a large store's HNSW index before its model): run that order in a fresh process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from ragwright.store.vectors import HnswIndex\n"
+        "HnswIndex(np.arange(10), np.random.default_rng(0).random((10, 8), dtype=np.float32))\n"
+        "from ragwright.models.embedding import LocalMiniLM\n"
+        "m = LocalMiniLM(); m.warm_up(); print(m.embed(['hello']).shape)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and "(1, 384)" in done.stdout, (done.returncode, done.stderr[-500:])

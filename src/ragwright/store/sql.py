@@ -104,12 +104,15 @@ def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
         if not values:
             clauses.append("0")
             continue
-        column = f"json_extract(d.metadata, '$.{field[9:]}')" if field.startswith("metadata.") else f"d.{field}"
+        column = f"d.{field}"
         if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
-            column, values = (
-                f"CAST({column} AS TEXT)",
-                [str(v).lower() if isinstance(v, bool) else str(v) for v in values],
+            path = f"'$.{field[9:]}'"  # checked by _FIELD: letters, digits, _ and .
+            # json_extract gives 1 for a JSON true: booleans are compared by their JSON type instead
+            column = (
+                f"CASE json_type(d.metadata, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+                f"ELSE CAST(json_extract(d.metadata, {path}) AS TEXT) END"
             )
+            values = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
         parts = []
         for v in values:
             glob = field == "source" and isinstance(v, str) and any(ch in v for ch in "*?[")

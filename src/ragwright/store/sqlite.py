@@ -294,35 +294,50 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
         """Rows kept per write generation (a deletion or any write bumps it, and the kept rows go):
-        a server fetches the same popular chunks again and again."""
+        a server fetches the same popular chunks again and again. Rows are fetched with the
+        generation they belong to, in one snapshot, and kept only under it: a reader never gets
+        chunks of two versions of a document together."""
         generation = self._generation()
         held, kept = self._chunk_rows
         if held != generation or len(kept) > 20_000:
-            kept = {}
+            kept, held = {}, generation
             self._chunk_rows = (generation, kept)
         ids = list(dict.fromkeys(chunk_ids))
         out = {cid: kept[cid] for cid in ids if cid in kept}
         if len(out) < len(ids):
-            fetched = self._fetch_chunks([cid for cid in ids if cid not in out])
-            if not getattr(self._local, "writing", False):
+            seen, fetched = self._fetch_chunks([cid for cid in ids if cid not in out])
+            if seen != held and out:  # a write came between: what was kept is of another version
+                seen, fetched = self._fetch_chunks(ids)
+                out = {}
+            if seen == held and not getattr(self._local, "writing", False):
                 kept.update(fetched)
             out.update(fetched)
         return {cid: out[cid] for cid in ids if cid in out}
 
-    def _fetch_chunks(self, ids: list[str]) -> dict[str, StoredChunk]:
+    def _fetch_chunks(self, ids: list[str]) -> tuple[int, dict[str, StoredChunk]]:
+        """(write generation, rows) read in one snapshot."""
+        writing = getattr(self._local, "writing", False)
+        conn = self._conn if writing else self._reader()
         out: dict[str, StoredChunk] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            rows = self._all(
-                "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
-                "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
-                part,
-            )
-            for cid, doc_id, ordinal, text, heading, page, source, title in rows:
-                chunk = Chunk(cid, doc_id, ordinal, text, json.loads(heading), page)
-                out[cid] = StoredChunk(chunk, source, title)
-        return out
+        if not writing:
+            conn.execute("BEGIN")
+        try:
+            generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                rows = conn.execute(
+                    "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
+                    "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                    f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                for cid, doc_id, ordinal, text, heading, page, source, title in rows:
+                    chunk = Chunk(cid, doc_id, ordinal, text, json.loads(heading), page)
+                    out[cid] = StoredChunk(chunk, source, title)
+        finally:
+            if not writing:
+                conn.execute("COMMIT")
+        return generation, out
 
     def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
         rows = self._all(
@@ -332,6 +347,9 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
 
     def close(self) -> None:
+        """Idempotent: a second close does nothing."""
+        if self._closed:
+            return
         self.stop_trace_writer()
         with self._lock:
             self._closed = True

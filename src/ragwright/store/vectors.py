@@ -65,11 +65,23 @@ class ExactIndex:
         return [(int(i), 1.0 - float(d)) for i, d in zip(ids[positions], distances, strict=True)]
 
 
+def _load_onnxruntime_first() -> None:
+    """usearch's extension, loaded before onnxruntime's, makes onnxruntime crash (SIGSEGV in
+    libstdc++'s codecvt) when it later builds a session: a server that warms a large store's HNSW
+    index before the embedding model died at its first query. Loaded the other way round, both
+    work (tests/store/test_vectors.py runs the crashing order in a child process)."""
+    try:
+        import onnxruntime  # noqa: F401  loaded for its side effect on the process's C++ runtime
+    except ImportError:  # an installation without the local embedder: nothing to protect
+        pass
+
+
 class HnswIndex(ExactIndex):
     """usearch HNSW for unfiltered queries over large collections; filtered queries stay exact."""
 
     def __init__(self, ids: np.ndarray, matrix: np.ndarray) -> None:
         super().__init__(ids, matrix)
+        _load_onnxruntime_first()
         from usearch.index import Index
 
         self._index = Index(

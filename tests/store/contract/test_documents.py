@@ -16,18 +16,35 @@ from .backends import document
 
 def test_a_written_document_reads_back_whole(store):
     vectors = np.eye(8, dtype=np.float32)[:2]
-    store.write_documents([document("a", ["First part.", "Second part."], metadata={"year": 2020},
-                                    groups=("g2", "g1", "g2"), vectors=vectors)])
+    store.write_documents(
+        [
+            document(
+                "a",
+                ["First part.", "Second part."],
+                metadata={"year": 2020},
+                groups=("g2", "g1", "g2"),
+                vectors=vectors,
+            )
+        ]
+    )
     doc = store.get_document("a")
-    assert (doc.source, doc.n_chunks, doc.metadata, doc.groups, doc.tenant) == \
-        ("/docs/a.md", 2, {"year": 2020}, ["g1", "g2"], "default")
+    assert (doc.source, doc.n_chunks, doc.metadata, doc.groups, doc.tenant) == (
+        "/docs/a.md",
+        2,
+        {"year": 2020},
+        ["g1", "g2"],
+        "default",
+    )
     assert doc.updated_at.endswith("Z") and doc.updated_at[10] == "T"
     assert store.document_by_source("/docs/a.md").doc_id == "a"
     assert store.get_document("nope") is None and store.document_by_source("/nope") is None
     chunks = store.get_chunks(["a#1", "missing", "a#0"])
     assert list(chunks) == ["a#1", "a#0"]
-    assert (chunks["a#1"].chunk.text, chunks["a#1"].chunk.ordinal, chunks["a#1"].source) == \
-        ("Second part.", 1, "/docs/a.md")
+    assert (chunks["a#1"].chunk.text, chunks["a#1"].chunk.ordinal, chunks["a#1"].source) == (
+        "Second part.",
+        1,
+        "/docs/a.md",
+    )
     reuse = store.reusable_vectors("a")
     key = text_hash(chunks["a#0"].chunk.context_text("a"))
     assert set(reuse) == {key, text_hash(chunks["a#1"].chunk.context_text("a"))}
@@ -36,11 +53,13 @@ def test_a_written_document_reads_back_whole(store):
 
 
 def test_lists_and_counts_with_filters(store):
-    store.write_documents([
-        document("b", ["Beta."], metadata={"year": 2020, "team": "x"}, source="/docs/b.txt"),
-        document("a", ["Alpha."], metadata={"year": 2021}, source="/docs/a.md"),
-        document("c", ["Gamma."], metadata={"team": "x"}, source="/other/C.md"),
-    ])
+    store.write_documents(
+        [
+            document("b", ["Beta."], metadata={"year": 2020, "team": "x"}, source="/docs/b.txt"),
+            document("a", ["Alpha."], metadata={"year": 2021}, source="/docs/a.md"),
+            document("c", ["Gamma."], metadata={"team": "x"}, source="/other/C.md"),
+        ]
+    )
     assert [d.doc_id for d in store.list_documents()] == ["a", "b", "c"]  # by source
     assert [d.doc_id for d in store.list_documents(limit=1, offset=1)] == ["b"]
     assert store.count_documents({"metadata.year": "2020"}) == 1  # 2020 matches "2020"
@@ -54,8 +73,13 @@ def test_lists_and_counts_with_filters(store):
 
 
 def test_the_access_filter_on_documents(store):
-    store.write_documents([document("open", ["Open."]), document("g1", ["Group one."], groups=("g1",)),
-                           document("other", ["Other tenant."], tenant="t2")])
+    store.write_documents(
+        [
+            document("open", ["Open."]),
+            document("g1", ["Group one."], groups=("g1",)),
+            document("other", ["Other tenant."], tenant="t2"),
+        ]
+    )
     seen = lambda access: {d.doc_id for d in store.list_documents({"access": access})}  # noqa: E731
     assert seen(Access()) == {"open"}
     assert seen(Access(groups=("g1", "g9"))) == {"open", "g1"}
@@ -76,13 +100,11 @@ def test_a_document_moved_to_another_id_replaces_the_old_one(store):
 def test_replace_is_atomic_for_a_concurrent_reader(backend, request):
     """Version A has three chunks, version B two; a reader polling all chunk ids in one call must
     see three A chunks or two B chunks, never a mixture or none."""
-    if backend.name == "sqlite":  # not strict: the race is not hit on every run
-        request.applymarker(pytest.mark.xfail(reason=(
-            "SqliteStore.get_chunks keeps rows per write generation, but reads the generation before the "
-            "rows, outside their snapshot: rows of two versions get kept under one generation"), strict=False))
     writer, reader = backend.open(), backend.open()
-    versions = [document("doc", [f"version A part {i}" for i in range(3)]),
-                document("doc", [f"version B part {i}" for i in range(2)])]
+    versions = [
+        document("doc", [f"version A part {i}" for i in range(3)]),
+        document("doc", [f"version B part {i}" for i in range(2)]),
+    ]
     writer.write_documents([versions[0]])
     stop, seen, bad = threading.Event(), set(), []
 
@@ -151,21 +173,18 @@ def test_a_reopened_store_keeps_everything_and_a_newer_schema_is_refused(backend
 
 
 def test_a_boolean_metadata_filter_matches_a_json_boolean(backend, request):
-    if backend.name == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "store/sql.py compares CAST(json_extract(...) AS TEXT) with 'true', but SQLite's json_extract "
-            "gives 1 for a JSON true, so {'metadata.KEY': True} never matches")))
     store = backend.open()
-    store.write_documents([document("yes", ["Flagged."], metadata={"flag": True}),
-                           document("no", ["Not flagged."], metadata={"flag": False})])
+    store.write_documents(
+        [
+            document("yes", ["Flagged."], metadata={"flag": True}),
+            document("no", ["Not flagged."], metadata={"flag": False}),
+        ]
+    )
     assert [d.doc_id for d in store.list_documents({"metadata.flag": True})] == ["yes"]
     assert [d.doc_id for d in store.list_documents({"metadata.flag": "false"})] == ["no"]
 
 
 def test_closing_twice_is_harmless(backend, request):
-    if backend.name == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "SqliteStore.close() checkpoints its closed connection: ProgrammingError")))
     store = backend.open()
     backend.close_store(store)
     store.close()
