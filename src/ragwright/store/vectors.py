@@ -5,6 +5,7 @@ matrix with SIMD kernels (numkong, usearch's own): half the memory of float32 an
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -70,10 +71,8 @@ def _load_onnxruntime_first() -> None:
     libstdc++'s codecvt) when it later builds a session: a server that warms a large store's HNSW
     index before the embedding model died at its first query. Loaded the other way round, both
     work (tests/store/test_vectors.py runs the crashing order in a child process)."""
-    try:
+    with contextlib.suppress(ImportError):  # an installation without the local embedder: nothing to protect
         import onnxruntime  # noqa: F401  loaded for its side effect on the process's C++ runtime
-    except ImportError:  # an installation without the local embedder: nothing to protect
-        pass
 
 
 class HnswIndex(ExactIndex):
