@@ -98,7 +98,7 @@ def fill(stores: dict[str, Any], corpus: Corpus, size: int, writes_s: dict[str, 
     turn = 0
     while have < size:
         batch = corpus.batch(min(BATCH, size - have))
-        for name in (("sqlite", "postgres") if turn % 2 == 0 else ("postgres", "sqlite")):
+        for name in ("sqlite", "postgres") if turn % 2 == 0 else ("postgres", "sqlite"):
             t0 = time.perf_counter()
             stores[name].write_documents(batch)
             writes_s[name] += time.perf_counter() - t0
@@ -121,8 +121,10 @@ def build_postings(pg: PostgresStore) -> dict[str, float]:
         with cur.copy("COPY chunk_len FROM STDIN") as copy:
             for rowid, blob in rows:
                 copy.write_row((rowid, float(decode_counts(bytes(blob))[1].sum())))
-        cur.execute("CREATE INDEX postings_term ON postings(term_id, chunk_rowid, tf); CLUSTER postings USING "
-                    "postings_term; ANALYZE postings; ANALYZE chunk_len")
+        cur.execute(
+            "CREATE INDEX postings_term ON postings(term_id, chunk_rowid, tf); CLUSTER postings USING "
+            "postings_term; ANALYZE postings; ANALYZE chunk_len"
+        )
         cur.execute("SELECT count(*), avg(len) FROM chunk_len")
         n, avgdl = cur.fetchone()
     return {"n": float(n), "avgdl": float(avgdl)}
@@ -147,7 +149,7 @@ def timed_rounds(calls: dict[str, Any], items: list[Any]) -> dict[str, list[floa
     out: dict[str, list[float]] = {name: [] for name in calls}
     names = list(calls)
     for i, item in enumerate(items):
-        for name in names[i % len(names):] + names[:i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             t0 = time.perf_counter()
             calls[name](item)
             out[name].append(time.perf_counter() - t0)
@@ -168,29 +170,47 @@ def measure(stores: dict[str, Any], corpus: Corpus, queries: list[str], size: in
     stats = build_postings(pg)
     for q in queries[:5]:
         sql_bm25(pg, q, stats)
-    keyword = timed_rounds({"sqlite": lambda q: sqlite.keyword_search(q, 100),
-                            "postgres": lambda q: pg.keyword_search(q, 100),
-                            "postgres_sql_postings": lambda q: sql_bm25(pg, q, stats)}, queries)
+    keyword = timed_rounds(
+        {
+            "sqlite": lambda q: sqlite.keyword_search(q, 100),
+            "postgres": lambda q: pg.keyword_search(q, 100),
+            "postgres_sql_postings": lambda q: sql_bm25(pg, q, stats),
+        },
+        queries,
+    )
     agree = [_same_top(sqlite.keyword_search(q, 10), pg.keyword_search(q, 10)) for q in queries]
     vectors = corpus.vectors(len(queries))
+
     def exact(v: np.ndarray) -> Any:
         return pg._search._run(pg._search.dense_plan(v, 100).exact())
 
-    dense = timed_rounds({"sqlite": lambda v: sqlite.vector_search(v, 100),
-                          "postgres": lambda v: pg.vector_search(v, 100), "postgres_exact": exact}, list(vectors))
+    dense = timed_rounds(
+        {
+            "sqlite": lambda v: sqlite.vector_search(v, 100),
+            "postgres": lambda v: pg.vector_search(v, 100),
+            "postgres_exact": exact,
+        },
+        list(vectors),
+    )
     recall = _recall(pg, vectors)
+
     def hybrid_of(store: Any) -> Any:
         return lambda i: (store.keyword_search(queries[i], 100), store.vector_search(vectors[i], 100))
 
     hybrid = timed_rounds({"sqlite": hybrid_of(sqlite), "postgres": hybrid_of(pg)}, list(range(len(queries))))
     catch_up = _catch_up(stores, corpus, queries[0])
-    return {"chunks": size, "keyword_ms": {k: percentiles_ms(v) for k, v in keyword.items()},
-            "bm25_top10_same_share": round(float(np.mean(agree)), 4),
-            "dense_ms": {k: percentiles_ms(v) for k, v in dense.items()},
-            "postgres_dense_hnsw": pg.ann_threshold < size, "recall_at_10": recall,
-            "hybrid_ms": {k: percentiles_ms(v) for k, v in hybrid.items()},
-            "sqlite_warm_s": round(sqlite_warm, 3), "postgres_keyword_full_read_s": round(pg_full_read, 3),
-            "postgres_keyword_catch_up_ms": catch_up}
+    return {
+        "chunks": size,
+        "keyword_ms": {k: percentiles_ms(v) for k, v in keyword.items()},
+        "bm25_top10_same_share": round(float(np.mean(agree)), 4),
+        "dense_ms": {k: percentiles_ms(v) for k, v in dense.items()},
+        "postgres_dense_hnsw": pg.ann_threshold < size,
+        "recall_at_10": recall,
+        "hybrid_ms": {k: percentiles_ms(v) for k, v in hybrid.items()},
+        "sqlite_warm_s": round(sqlite_warm, 3),
+        "postgres_keyword_full_read_s": round(pg_full_read, 3),
+        "postgres_keyword_catch_up_ms": catch_up,
+    }
 
 
 def _same_top(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
@@ -251,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for size in sizes:
                     fill(stores, corpus, size, writes_s)
-                    say(f"{size} chunks: writes so far sqlite {writes_s['sqlite']:.1f} s, "
-                        f"postgres {writes_s['postgres']:.1f} s")
+                    say(
+                        f"{size} chunks: writes so far sqlite {writes_s['sqlite']:.1f} s, "
+                        f"postgres {writes_s['postgres']:.1f} s"
+                    )
                     out["sizes"].append(measure(stores, corpus, queries, size))
                 chunks = stores["sqlite"].stats()["chunks"]
                 out["write_chunks_per_s"] = {k: round(chunks / v, 1) for k, v in writes_s.items()}
@@ -277,8 +299,10 @@ def report(out: dict[str, Any]) -> None:
                 rows.append([s["chunks"], part[:-3], name, p["p50"], p["p99"]])
     say(table(rows, ["chunks", "part", "backend", "p50 ms", "p99 ms"]))
     for s in out["sizes"]:
-        say(f"{s['chunks']}: recall@10 {s['recall_at_10']}, BM25 top 10 equal {s['bm25_top10_same_share']}, "
-            f"catch-up ms {s['postgres_keyword_catch_up_ms']}, full read {s['postgres_keyword_full_read_s']} s")
+        say(
+            f"{s['chunks']}: recall@10 {s['recall_at_10']}, BM25 top 10 equal {s['bm25_top10_same_share']}, "
+            f"catch-up ms {s['postgres_keyword_catch_up_ms']}, full read {s['postgres_keyword_full_read_s']} s"
+        )
     say(f"writes, chunks/s: {out['write_chunks_per_s']}")
     say_machine_load(out["machine_load"])
 

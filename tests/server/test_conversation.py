@@ -70,8 +70,14 @@ def test_a_follow_up_is_searched_for_with_the_previous_questions_subject(extract
     assert reply["rewritten_question"] == CARRIED
     assert "lru_cache" in cited_page(reply) and "grow without bound" in cited_page(reply)
     # system messages and a trailing assistant message are no part of the question
-    reply = chat(client, [{"role": "system", "content": "Be brief."}, *conversation(FIRST, "...", FOLLOW_UP),
-                          {"role": "assistant", "content": ""}])
+    reply = chat(
+        client,
+        [
+            {"role": "system", "content": "Be brief."},
+            *conversation(FIRST, "...", FOLLOW_UP),
+            {"role": "assistant", "content": ""},
+        ],
+    )
     assert reply["rewritten_question"] == CARRIED
 
 
@@ -87,8 +93,10 @@ def test_the_trace_keeps_the_question_asked_and_the_one_searched_for(extractive)
 
 def test_ask_takes_the_conversation_too(extractive):
     client, _ = extractive
-    body = {"question": FOLLOW_UP, "history": [{"role": "user", "content": FIRST},
-                                               {"role": "assistant", "content": "It memoizes calls."}]}
+    body = {
+        "question": FOLLOW_UP,
+        "history": [{"role": "user", "content": FIRST}, {"role": "assistant", "content": "It memoizes calls."}],
+    }
     answer = client.post("/v1/ask", json=body).json()
     assert answer["question"] == CARRIED and "lru_cache" in answer["citations"][0]["text"]
     bad = client.post("/v1/ask", json={**body, "history": [{"role": "system", "content": "x"}]})
@@ -133,10 +141,17 @@ def provider_usage(body: dict, text: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory, embedder):
-    with ProviderServer(reply=provider_reply, usage=provider_usage) as provider, \
-            serving(tmp_path_factory.mktemp("generated"), embedder, answer={"model": "fake"},
-                    models={"fake": {"base_url": f"{provider.base_url}/v1", "model": "m", "max_retries": 0}},
-                    routes={"default": {"models": ["fake"]}}, gateway={"cache": False}) as (client, ws):
+    with (
+        ProviderServer(reply=provider_reply, usage=provider_usage) as provider,
+        serving(
+            tmp_path_factory.mktemp("generated"),
+            embedder,
+            answer={"model": "fake"},
+            models={"fake": {"base_url": f"{provider.base_url}/v1", "model": "m", "max_retries": 0}},
+            routes={"default": {"models": ["fake"]}},
+            gateway={"cache": False},
+        ) as (client, ws),
+    ):
         yield client, ws, provider
 
 
@@ -167,11 +182,15 @@ def test_a_failing_model_rewrite_falls_back_to_the_carry_over(generated):
 
 def test_models_are_listed_for_openai_clients(generated):
     client, _, _ = generated
-    sdk = openai.OpenAI(base_url=f"{client.base_url}/v1", api_key=client.headers["Authorization"][7:],
-                        http_client=client, max_retries=0)
+    sdk = openai.OpenAI(
+        base_url=f"{client.base_url}/v1", api_key=client.headers["Authorization"][7:], http_client=client, max_retries=0
+    )
     models = sdk.models.list().data
-    assert [(m.id, m.owned_by) for m in models] == [("default", "ragwright"), ("fake", "openai"),
-                                                  ("rag:default", "ragwright")]
+    assert [(m.id, m.owned_by) for m in models] == [
+        ("default", "ragwright"),
+        ("fake", "openai"),
+        ("rag:default", "ragwright"),
+    ]
     assert all(m.object == "model" and m.created > 0 for m in models)
     assert sdk.models.retrieve("rag:default").id == "rag:default"
     with pytest.raises(openai.NotFoundError):

@@ -86,8 +86,10 @@ def test_ask_streams_a_cited_answer_feedback_is_stored_and_the_trace_is_found(pa
     names = page.eval_on_selector_all(".timeline .span-row[data-span-id]", "rows => rows.map(r => r.dataset.name)")
     assert names[:5] == ["retrieve", "embed_query", "bm25", "dense", "fusion"] and "generate" in names, names
     boxes = {n: page.locator(f".span-row[data-name='{n}'] .bar").bounding_box() for n in ("retrieve", "bm25", "dense")}
-    indent = {n: page.locator(f".span-row[data-name='{n}'] .span-name").evaluate("e => parseFloat(e.style.paddingLeft)")
-              for n in ("retrieve", "bm25")}
+    indent = {
+        n: page.locator(f".span-row[data-name='{n}'] .span-name").evaluate("e => parseFloat(e.style.paddingLeft)")
+        for n in ("retrieve", "bm25")
+    }
     assert indent["bm25"] > indent["retrieve"]  # nested under its parent
     assert boxes["retrieve"]["x"] <= boxes["bm25"]["x"] < boxes["dense"]["x"]  # placed by start offset
     assert boxes["dense"]["width"] <= boxes["retrieve"]["width"] + 1  # sized by duration, inside its parent
@@ -125,9 +127,10 @@ def test_documents_upload_with_progress_escaping_and_delete(page, ui_server, art
     sign_in(page, keys["admin"], "/#documents")
     page.wait_for_selector(".doc-row[data-source='leave-policy.md']")
     # inline code keeps markup as text (raw HTML in Markdown is markup, and ingest drops it)
-    hostile = "# `<img src=x onerror=\"window.pwned=1\">` Rooftop garden\nThe rooftop garden opens at noon.\n"
-    page.set_input_files("#upload-file", files=[{"name": "ui-note.md", "mimeType": "text/markdown",
-                                                 "buffer": hostile.encode()}])
+    hostile = '# `<img src=x onerror="window.pwned=1">` Rooftop garden\nThe rooftop garden opens at noon.\n'
+    page.set_input_files(
+        "#upload-file", files=[{"name": "ui-note.md", "mimeType": "text/markdown", "buffer": hostile.encode()}]
+    )
     page.click("#upload-form button[type=submit]")
     job = page.wait_for_selector(".job[data-state=done]")
     assert "1 ingested" in job.text_content()

@@ -60,8 +60,9 @@ def _text(content: Any) -> str:
 
 
 @router.post("/chat/completions", response_model=None)
-def chat_completions(body: ChatBody, request: Request,
-                     principal: Principal = Depends(require("read"))) -> dict[str, Any] | StreamingResponse:
+def chat_completions(
+    body: ChatBody, request: Request, principal: Principal = Depends(require("read"))
+) -> dict[str, Any] | StreamingResponse:
     messages = [ChatMessage("system" if m.role == "developer" else m.role, _text(m.content)) for m in body.messages]
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     if body.model.startswith("rag:"):
@@ -71,36 +72,55 @@ def chat_completions(body: ChatBody, request: Request,
     max_tokens = body.max_completion_tokens or body.max_tokens or 512
     try:
         if body.stream:  # the stream runs after this handler returns: its trace is made from its record
-            stream = state.ws.gateway.stream(messages, model=body.model, temperature=body.temperature,
-                                             max_tokens=max_tokens, context=context)
+            stream = state.ws.gateway.stream(
+                messages, model=body.model, temperature=body.temperature, max_tokens=max_tokens, context=context
+            )
             started = time.time()
-            on_end = (lambda result, error: _stream_trace(state.ws, context, body.model, messages, started, result,
-                                                          error)) if state.ws.settings.observe.traces else None
-            return StreamingResponse(relay(request, _sse_chat(stream, body.model, completion_id, on_end),
-                                            stream.abort),
-                                     media_type="text/event-stream")
-        with state.ws.trace("chat", {"model": body.model, "messages": [m.content for m in messages][-4:]},
-                            context) as t:
-            result = state.ws.gateway.chat(messages, model=body.model, temperature=body.temperature,
-                                           max_tokens=max_tokens, context=context)
+            on_end = (
+                (lambda result, error: _stream_trace(state.ws, context, body.model, messages, started, result, error))
+                if state.ws.settings.observe.traces
+                else None
+            )
+            return StreamingResponse(
+                relay(request, _sse_chat(stream, body.model, completion_id, on_end), stream.abort),
+                media_type="text/event-stream",
+            )
+        with state.ws.trace(
+            "chat", {"model": body.model, "messages": [m.content for m in messages][-4:]}, context
+        ) as t:
+            result = state.ws.gateway.chat(
+                messages, model=body.model, temperature=body.temperature, max_tokens=max_tokens, context=context
+            )
             if t is not None:
                 t.output = {"text": result.text, "model": result.model}
     except ConfigError as exc:
         raise ApiError(404, "model_not_found", str(exc)) from exc
     except (AllModelsFailed, ProviderError) as exc:
         raise ApiError(502, "upstream_error", str(exc)) from exc
-    out = _completion(completion_id, body.model, result.text, result.finish_reason or "stop",
-                      {"prompt_tokens": result.usage.input_tokens, "completion_tokens": result.usage.output_tokens,
-                       "total_tokens": result.usage.input_tokens + result.usage.output_tokens})
+    out = _completion(
+        completion_id,
+        body.model,
+        result.text,
+        result.finish_reason or "stop",
+        {
+            "prompt_tokens": result.usage.input_tokens,
+            "completion_tokens": result.usage.output_tokens,
+            "total_tokens": result.usage.input_tokens + result.usage.output_tokens,
+        },
+    )
     return {**out, "trace_id": t.trace_id if t else None}
 
 
-def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principal: Principal,
-         completion_id: str) -> dict[str, Any] | StreamingResponse:
+def _rag(
+    body: ChatBody, messages: list[ChatMessage], request: Request, principal: Principal, completion_id: str
+) -> dict[str, Any] | StreamingResponse:
     collection = body.model[4:]
     if collection not in COLLECTIONS:
-        raise ApiError(404, "model_not_found", f"no RAG collection '{collection}' (available: "
-                                               f"{', '.join('rag:' + c for c in COLLECTIONS)})")
+        raise ApiError(
+            404,
+            "model_not_found",
+            f"no RAG collection '{collection}' (available: {', '.join('rag:' + c for c in COLLECTIONS)})",
+        )
     question, history = _conversation(messages)
     if not question:
         raise ApiError(400, "invalid_request", "a rag: model needs a user message with the question")
@@ -108,20 +128,30 @@ def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principa
 
     ws = state_of(request).ws
     with _metered(ws) as calls:
-        answer = ws.ask(question, user_filters(None, principal), history=history,
-                        context=CallContext(key_id=principal.key_id, tenant=principal.tenant))
+        answer = ws.ask(
+            question,
+            user_filters(None, principal),
+            history=history,
+            context=CallContext(key_id=principal.key_id, tenant=principal.tenant),
+        )
     request.state.doc_ids = [c.doc_id for c in answer.citations]
     data = answer_json(request, answer)
     text = data["answer"]
     if data["citations"]:
         text += "\n\nSources:\n" + "\n".join(f"[{c['n']}] {c['location']}" for c in data["citations"])
     # guard: what the injection policy flagged or dropped, as /v1/ask reports it ({} when the policy is off)
-    extra = {"citations": data["citations"], "abstained": data["abstained"], "trace_id": data["trace_id"],
-             "guard": data["guard"], "rewritten_question": answer.question}
+    extra = {
+        "citations": data["citations"],
+        "abstained": data["abstained"],
+        "trace_id": data["trace_id"],
+        "guard": data["guard"],
+        "rewritten_question": answer.question,
+    }
     usage = _usage(ws, answer, calls)
     if body.stream:
-        return StreamingResponse(_sse_text(text, body.model, completion_id, {**extra, "usage": usage}),
-                                 media_type="text/event-stream")
+        return StreamingResponse(
+            _sse_text(text, body.model, completion_id, {**extra, "usage": usage}), media_type="text/event-stream"
+        )
     out = _completion(completion_id, body.model, text, "stop", usage)
     out["choices"][0]["message"]["citations"] = data["citations"]
     return {**out, **extra}
@@ -130,12 +160,17 @@ def _rag(body: ChatBody, messages: list[ChatMessage], request: Request, principa
 def _conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     """The last user message, and the user and assistant messages before it (system and tool
     messages say nothing about what the user is asking about)."""
-    last = next((i for i in range(len(messages) - 1, -1, -1)
-                 if messages[i].role == "user" and messages[i].content.strip()), None)
+    last = next(
+        (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user" and messages[i].content.strip()),
+        None,
+    )
     if last is None:
         return "", []
-    history = [Turn("user" if m.role == "user" else "assistant", m.content) for m in messages[:last]
-               if m.role in ("user", "assistant") and m.content.strip()]
+    history = [
+        Turn("user" if m.role == "user" else "assistant", m.content)
+        for m in messages[:last]
+        if m.role in ("user", "assistant") and m.content.strip()
+    ]
     return messages[last].content, history
 
 
@@ -203,23 +238,37 @@ def get_model(model_id: str, request: Request, principal: Principal = Depends(re
 def _models(settings: Settings) -> list[dict[str, Any]]:
     """Routes first, then models (owned by their provider), then `rag:` collections; never a
     model's address or key."""
+
     def entry(model_id: str, owner: str) -> dict[str, Any]:
         return {"id": model_id, "object": "model", "created": CREATED, "owned_by": owner}
 
-    return ([entry(name, "ragwright") for name in settings.routes]
-            + [entry(name, spec.provider) for name, spec in settings.models.items() if name not in settings.routes]
-            + [entry("rag:" + c, "ragwright") for c in COLLECTIONS])
+    return (
+        [entry(name, "ragwright") for name in settings.routes]
+        + [entry(name, spec.provider) for name, spec in settings.models.items() if name not in settings.routes]
+        + [entry("rag:" + c, "ragwright") for c in COLLECTIONS]
+    )
 
 
 def _completion(cid: str, model: str, text: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:
-    return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            "usage": usage}
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "usage": usage,
+    }
 
 
 def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-    payload = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    payload = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
     return f"data: {json.dumps(payload)}\n\n"
 
 
@@ -249,33 +298,66 @@ def _sse_chat(stream: Any, model: str, cid: str, on_end: Any = None) -> Iterator
     result = stream.result
     if on_end:
         on_end(result, None)
-    usage = {"prompt_tokens": result.usage.input_tokens, "completion_tokens": result.usage.output_tokens,
-             "total_tokens": result.usage.input_tokens + result.usage.output_tokens}
+    usage = {
+        "prompt_tokens": result.usage.input_tokens,
+        "completion_tokens": result.usage.output_tokens,
+        "total_tokens": result.usage.input_tokens + result.usage.output_tokens,
+    }
     yield _chunk(cid, model, {}, result.finish_reason or "stop", usage=usage)
     yield "data: [DONE]\n\n"
 
 
-def _stream_trace(ws: Any, context: CallContext, model: str, messages: list[ChatMessage], started: float,
-                  result: Any, error: str | None) -> None:
+def _stream_trace(
+    ws: Any,
+    context: CallContext,
+    model: str,
+    messages: list[ChatMessage],
+    started: float,
+    result: Any,
+    error: str | None,
+) -> None:
     """A streamed chat's trace, built from its result once the stream has ended (the stream runs
     outside the handler, where no trace is active)."""
     from ..observe.tracing import Span, Trace, new_trace_id
 
-    trace = Trace(new_trace_id(), "chat", started, {"model": model, "stream": True,
-                                                                 "messages": [m.content for m in messages][-4:]},
-                  key_id=context.key_id, tenant=context.tenant, duration_ms=(time.time() - started) * 1000,
-                  status="error" if error else "ok", error=error)
-    call = Span("s" + secrets.token_hex(6), None, "model.call", started, trace.duration_ms,
-                {"route": model, "stream": True})
+    trace = Trace(
+        new_trace_id(),
+        "chat",
+        started,
+        {"model": model, "stream": True, "messages": [m.content for m in messages][-4:]},
+        key_id=context.key_id,
+        tenant=context.tenant,
+        duration_ms=(time.time() - started) * 1000,
+        status="error" if error else "ok",
+        error=error,
+    )
+    call = Span(
+        "s" + secrets.token_hex(6), None, "model.call", started, trace.duration_ms, {"route": model, "stream": True}
+    )
     trace.spans.append(call)
     if result is not None:
         trace.output = {"text": result.text, "model": result.model, "incomplete": result.incomplete}
-        trace.cost_usd, trace.input_tokens, trace.output_tokens = (result.cost_usd, result.usage.input_tokens,
-                                                                   result.usage.output_tokens)
-        call.attributes.update(model=result.model, cost_usd=result.cost_usd,
-                               input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens)
+        trace.cost_usd, trace.input_tokens, trace.output_tokens = (
+            result.cost_usd,
+            result.usage.input_tokens,
+            result.usage.output_tokens,
+        )
+        call.attributes.update(
+            model=result.model,
+            cost_usd=result.cost_usd,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+        )
         for a in result.attempts:
-            trace.spans.append(Span("s" + secrets.token_hex(6), call.span_id, "model.attempt", started, a.latency_ms,
-                                    {"model": a.model, "status": a.status, "error": a.error},
-                                    "error" if a.status == "error" else "ok"))
+            trace.spans.append(
+                Span(
+                    "s" + secrets.token_hex(6),
+                    call.span_id,
+                    "model.attempt",
+                    started,
+                    a.latency_ms,
+                    {"model": a.model, "status": a.status, "error": a.error},
+                    "error" if a.status == "error" else "ok",
+                )
+            )
     ws.store.save_trace(trace)

@@ -44,8 +44,11 @@ class _Body(BaseModel):
 
 
 class SearchBody(_Body):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
-                       description="at most answer.max_question_chars characters (4,000 unless lowered)")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="at most answer.max_question_chars characters (4,000 unless lowered)",
+    )
     k: int = Field(10, ge=1, le=100)
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     filters: dict[str, FilterValue] | None = None
@@ -57,14 +60,19 @@ class HistoryTurn(_Body):
 
 
 class AskBody(_Body):
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
-                          description="at most answer.max_question_chars characters (4,000 unless lowered)")
+    question: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="at most answer.max_question_chars characters (4,000 unless lowered)",
+    )
     filters: dict[str, FilterValue] | None = None
     stream: bool = False
     history: list[HistoryTurn] = Field(
-        default_factory=list, max_length=50,
+        default_factory=list,
+        max_length=50,
         description="the conversation before the question, oldest first: a follow-up is made standalone before "
-                    "retrieval, and the answer's `question` is the question searched for")
+        "retrieval, and the answer's `question` is the question searched for",
+    )
 
 
 def user_filters(filters: dict[str, Any] | None, principal: Principal) -> dict[str, Any]:
@@ -105,8 +113,9 @@ def answer_json(request: Request, answer: Answer) -> dict[str, Any]:
         public = public_source(request, c["source"])
         c["location"] = c["location"].replace(c["source"], public, 1)
         c["source"] = public
-    data["citations"] = [{k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")}
-                         for c in data["citations"]]
+    data["citations"] = [
+        {k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")} for c in data["citations"]
+    ]
     return data  # includes trace_id: feedback attaches to it
 
 
@@ -120,24 +129,31 @@ def doc_json(request: Request, d: DocumentRecord) -> dict[str, Any]:
 
 
 @router.post("/documents", status_code=202, tags=["documents"])
-async def upload_documents(request: Request, file: list[UploadFile] = File(..., description="one or more files"),
-                           groups: str | None = Form(None, description="comma-separated groups that may read them"),
-                           principal: Principal = Depends(require("write"))) -> dict[str, Any]:
+async def upload_documents(
+    request: Request,
+    file: list[UploadFile] = File(..., description="one or more files"),
+    groups: str | None = Form(None, description="comma-separated groups that may read them"),
+    principal: Principal = Depends(require("write")),
+) -> dict[str, Any]:
     """Save the files, then ingest them in a background job: poll GET /v1/jobs/{job_id}."""
     state = state_of(request)
     limit = int(state.ws.settings.ingest.max_file_mb * 1024 * 1024)
     wanted = sorted({g.strip() for g in (groups or "").split(",") if g.strip()})
     foreign = [g for g in wanted if g not in principal.groups]
     if foreign and "admin" not in principal.scopes:
-        raise ApiError(403, "forbidden", f"your key is not in group(s) {', '.join(foreign)}: it could not read "
-                                         "what it uploads")
+        raise ApiError(
+            403, "forbidden", f"your key is not in group(s) {', '.join(foreign)}: it could not read what it uploads"
+        )
     if len(file) > MAX_UPLOAD_FILES:
         raise ApiError(400, "invalid_request", f"at most {MAX_UPLOAD_FILES} files in one upload (sent {len(file)})")
     names = [_safe_name(f.filename or "") for f in file]
     for f, name in zip(file, names, strict=True):
         if Path(name).suffix.lower() not in FORMATS:
-            raise ApiError(415, "unsupported_type", f"'{f.filename}': unsupported file type (supported: "
-                                                    f"{', '.join(sorted(FORMATS))})")
+            raise ApiError(
+                415,
+                "unsupported_type",
+                f"'{f.filename}': unsupported file type (supported: {', '.join(sorted(FORMATS))})",
+            )
     if len(set(names)) < len(names):
         raise ApiError(400, "invalid_request", "two uploaded files have the same name")
     folder = scope_folder(_uploads_root(request), principal.tenant, wanted)  # another scope: another document
@@ -154,8 +170,9 @@ async def upload_documents(request: Request, file: list[UploadFile] = File(..., 
     for part, path in zip(saved, final, strict=True):
         part.replace(path)  # whole files only: a job never sees half an upload
     job_id = "j_" + secrets.token_hex(8)
-    state.ws.store.add_job(job_id, "ingest", principal.tenant, principal.key_id,
-                           {"paths": [str(p) for p in final], "groups": wanted})
+    state.ws.store.add_job(
+        job_id, "ingest", principal.tenant, principal.key_id, {"paths": [str(p) for p in final], "groups": wanted}
+    )
     state.jobs.submit(job_id)
     doc_ids = [doc_id_for(str(p.resolve())) for p in final]
     request.state.doc_ids = doc_ids
@@ -188,8 +205,11 @@ async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
             if size > limit:
                 out.close()
                 part.unlink(missing_ok=True)
-                raise ApiError(413, "too_large", f"'{upload.filename}' is larger than the limit of "
-                                                 f"{limit // (1024 * 1024)} MB (ingest.max_file_mb)")
+                raise ApiError(
+                    413,
+                    "too_large",
+                    f"'{upload.filename}' is larger than the limit of {limit // (1024 * 1024)} MB (ingest.max_file_mb)",
+                )
             out.write(block)
     return part
 
@@ -197,8 +217,10 @@ async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
 @router.get("/jobs/{job_id}", tags=["documents"])
 def get_job(job_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
     job = state_of(request).ws.store.get_job(job_id)
-    visible = job is not None and (job.get("key_id") == principal.key_id or principal.access.can_read(
-        job["tenant"], job["payload"].get("groups", [])))
+    visible = job is not None and (
+        job.get("key_id") == principal.key_id
+        or principal.access.can_read(job["tenant"], job["payload"].get("groups", []))
+    )
     if job is None or not visible:  # a job of another group looks like no job at all
         raise ApiError(404, "not_found", f"no job '{job_id}'")
     payload = job.pop("payload")
@@ -209,6 +231,7 @@ def get_job(job_id: str, request: Request, principal: Principal = Depends(requir
 
 def _without_server_paths(job: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     """A job's report names its files as uploaded: where the server keeps them is not the client's business."""
+
     def public(text: str) -> str:
         for p in paths:
             text = text.replace(p, Path(p).name)
@@ -225,17 +248,22 @@ def _without_server_paths(job: dict[str, Any], paths: list[str]) -> dict[str, An
 
 
 @router.get("/documents", tags=["documents"])
-def list_documents(request: Request, principal: Principal = Depends(require("read")),
-                   limit: int = Query(1000, ge=1, le=10_000, description="documents per page"),
-                   offset: int = Query(0, ge=0, le=2**62, description="documents to skip (by source)"),
-                   ) -> dict[str, Any]:
+def list_documents(
+    request: Request,
+    principal: Principal = Depends(require("read")),
+    limit: int = Query(1000, ge=1, le=10_000, description="documents per page"),
+    offset: int = Query(0, ge=0, le=2**62, description="documents to skip (by source)"),
+) -> dict[str, Any]:
     """The documents this key may read, by source, a page at a time: `next_offset` is null on the last page."""
     ws, access = state_of(request).ws, {"access": principal.access}
     docs = ws.documents(access, limit, offset)
     total = ws.store.count_documents(access)
     more = offset + len(docs) < total
-    return {"documents": [doc_json(request, d) for d in docs], "total": total,
-            "next_offset": offset + len(docs) if more else None}
+    return {
+        "documents": [doc_json(request, d) for d in docs],
+        "total": total,
+        "next_offset": offset + len(docs) if more else None,
+    }
 
 
 def _visible(request: Request, doc_id: str, principal: Principal) -> DocumentRecord:
@@ -288,15 +316,21 @@ def _search(body: SearchBody, request: Request, principal: Principal) -> dict[st
 
 
 @router.post("/ask", tags=["retrieval"], response_model=None)
-def ask(body: AskBody, request: Request,
-        principal: Principal = Depends(require("read"))) -> dict[str, Any] | StreamingResponse:
+def ask(
+    body: AskBody, request: Request, principal: Principal = Depends(require("read"))
+) -> dict[str, Any] | StreamingResponse:
     """Answer with citations; with "stream": true, Server-Sent Events: `delta` events with the
     model's draft as it is written (an extractive answer, made by no model, comes in pieces at
     once), then one `answer` event with the checked answer and its citations, which replaces the
     draft: citations are renumbered and unsupported sentences dropped. A failure before the first
     event is the usual JSON error; after it, an `error` event {"type", "message"}."""
-    run = functools.partial(state_of(request).ws.ask, body.question, user_filters(body.filters, principal),
-                            context=_context(principal), history=[Turn(t.role, t.content) for t in body.history])
+    run = functools.partial(
+        state_of(request).ws.ask,
+        body.question,
+        user_filters(body.filters, principal),
+        context=_context(principal),
+        history=[Turn(t.role, t.content) for t in body.history],
+    )
     if body.stream:
         return _streamed_answer(request, run)
     answer = run()
@@ -318,6 +352,7 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
     client to go away: the thread may be blocked reading a model that has gone quiet, and nothing
     is sent (so nothing fails) until it speaks. `abort` then closes the upstream response, which
     frees the thread, the connection and the budget reservation now, not at the read timeout."""
+
     async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
@@ -350,8 +385,9 @@ def _streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResp
     first = events.get()
     if first[0] == "error":
         raise first[1]
-    return StreamingResponse(relay(request, _sse_answer(request, first, events), aborts.abort),
-                             media_type="text/event-stream")
+    return StreamingResponse(
+        relay(request, _sse_answer(request, first, events), aborts.abort), media_type="text/event-stream"
+    )
 
 
 def _event(kind: str, payload: Any) -> str:

@@ -126,13 +126,31 @@ class PostgresBackend(_Opened):
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
-def document(doc_id: str, texts: list[str], *, tenant: str = "default", groups: tuple[str, ...] = (),
-             metadata: dict[str, Any] | None = None, vectors: np.ndarray | None = None, dim: int = 8,
-             source: str | None = None, title: str | None = None) -> DocumentWrite:
+def document(
+    doc_id: str,
+    texts: list[str],
+    *,
+    tenant: str = "default",
+    groups: tuple[str, ...] = (),
+    metadata: dict[str, Any] | None = None,
+    vectors: np.ndarray | None = None,
+    dim: int = 8,
+    source: str | None = None,
+    title: str | None = None,
+) -> DocumentWrite:
     """A DocumentWrite with one chunk per text; vectors seeded by the doc id unless given."""
-    record = DocumentRecord(doc_id, source or f"/docs/{doc_id}.md", doc_id if title is None else title, "md",
-                            text_hash("\n".join(texts)), len(texts), dict(metadata or {}), sum(map(len, texts)),
-                            tenant=tenant, groups=list(groups))
+    record = DocumentRecord(
+        doc_id,
+        source or f"/docs/{doc_id}.md",
+        doc_id if title is None else title,
+        "md",
+        text_hash("\n".join(texts)),
+        len(texts),
+        dict(metadata or {}),
+        sum(map(len, texts)),
+        tenant=tenant,
+        groups=list(groups),
+    )
     chunks = [Chunk(f"{doc_id}#{i}", doc_id, i, t) for i, t in enumerate(texts)]
     if vectors is None:
         seed = int.from_bytes(doc_id.encode()[:8].ljust(8, b"\0"), "little")

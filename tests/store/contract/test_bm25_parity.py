@@ -29,8 +29,13 @@ def _queries(n: int) -> list[str]:
 
 
 def _write(doc: dict, i: int, extra: str = ""):
-    return document(f"sf{doc['_id']}", [doc["text"] + extra], title=doc["title"], metadata={"half": i % 2},
-                    vectors=np.eye(4, dtype=np.float32)[i % 4:i % 4 + 1])
+    return document(
+        f"sf{doc['_id']}",
+        [doc["text"] + extra],
+        title=doc["title"],
+        metadata={"half": i % 2},
+        vectors=np.eye(4, dtype=np.float32)[i % 4 : i % 4 + 1],
+    )
 
 
 def _assert_same(ours: list[tuple[str, float]], theirs: list[tuple[str, float]], query: str) -> None:
@@ -52,6 +57,7 @@ def test_bm25_is_the_same_on_both_backends(tmp_path, postgres_url):
     pg_backend = PostgresBackend(postgres_url)
     sqlite, pg = SqliteStore(tmp_path / "s.db"), pg_backend.open()
     try:
+
         def both(op, *args):
             for store in (sqlite, pg):
                 getattr(store, op)(*args)
@@ -62,7 +68,7 @@ def test_bm25_is_the_same_on_both_backends(tmp_path, postgres_url):
                     _assert_same(pg.keyword_search(q, K, filters), sqlite.keyword_search(q, K, filters), q)
 
         for start in range(0, 300, 100):
-            both("write_documents", [_write(d, i) for i, d in enumerate(docs[start:start + 100], start)])
+            both("write_documents", [_write(d, i) for i, d in enumerate(docs[start : start + 100], start)])
         compare()
         for i in range(0, 300, 10):
             both("delete_document", f"sf{docs[i]['_id']}")

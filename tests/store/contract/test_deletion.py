@@ -13,8 +13,12 @@ SECRET = "zanzibarwolfram"
 def test_a_deleted_document_is_gone_from_every_table(backend):
     store = backend.open()
     vec = np.eye(8, dtype=np.float32)[3]
-    store.write_documents([document("s", [f"The launch code is {SECRET}.", "The lab keeps it."], vectors=[vec, vec]),
-                           document("k", ["The lab is open on Monday."])])
+    store.write_documents(
+        [
+            document("s", [f"The launch code is {SECRET}.", "The lab keeps it."], vectors=[vec, vec]),
+            document("k", ["The lab is open on Monday."]),
+        ]
+    )
     assert SECRET in backend.all_rows_text() and SECRET.lower() in backend.terms()
     assert [c for c, _ in store.keyword_search(SECRET, 5)] == ["s#0"]  # the index holds it, too
 

@@ -37,10 +37,15 @@ def _bm25(texts: dict[str, str], query: str, k1: float = 0.9, b: float = 0.4) ->
 
 
 def test_keyword_scores_are_bm25_over_the_allowed_chunks(store):
-    texts = {"a": "Solar panels on the roof of the lab.", "b": "Solar power and wind power.",
-             "c": "The budget for solar panels and the lab.", "d": "Wind turbines only."}
-    store.write_documents([document(k, [v], title="", tenant="t2" if k == "c" else "default")
-                           for k, v in texts.items()])
+    texts = {
+        "a": "Solar panels on the roof of the lab.",
+        "b": "Solar power and wind power.",
+        "c": "The budget for solar panels and the lab.",
+        "d": "Wind turbines only.",
+    }
+    store.write_documents(
+        [document(k, [v], title="", tenant="t2" if k == "c" else "default") for k, v in texts.items()]
+    )
     got = dict(store.keyword_search("solar lab power", 10))
     assert got == pytest.approx({f"{k}#0": s for k, s in _bm25(texts, "solar lab power").items()}, abs=1e-4)
     # Filtered: N, df and the average length come from the allowed chunks alone, so a score
@@ -60,10 +65,14 @@ def _crowd(n_crowd: int, n_few: int, rng: np.random.Generator) -> tuple[list, np
     few = query + 0.8 * rng.normal(size=(n_few, DIM)).astype(np.float32)
     vectors = np.concatenate([crowd, few])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    writes = [document(f"c{i}", ["solar solar solar panels"], tenant="crowd", vectors=vectors[i:i + 1])
-              for i in range(n_crowd)]
-    writes += [document(f"f{i}", [f"solar note {i}"], tenant="few", vectors=vectors[n_crowd + i:n_crowd + i + 1])
-               for i in range(n_few)]
+    writes = [
+        document(f"c{i}", ["solar solar solar panels"], tenant="crowd", vectors=vectors[i : i + 1])
+        for i in range(n_crowd)
+    ]
+    writes += [
+        document(f"f{i}", [f"solar note {i}"], tenant="few", vectors=vectors[n_crowd + i : n_crowd + i + 1])
+        for i in range(n_few)
+    ]
     return writes, vectors, query
 
 
@@ -90,12 +99,20 @@ def test_a_restrictive_filter_never_empties_the_top_k(backend, ann_threshold):
 
 
 def test_group_access_on_search(store):
-    store.write_documents([document("open", ["Quarterly solar report."]),
-                           document("hr", ["Quarterly solar salaries."], groups=("hr",)),
-                           document("other", ["Quarterly solar elsewhere."], tenant="t2")])
+    store.write_documents(
+        [
+            document("open", ["Quarterly solar report."]),
+            document("hr", ["Quarterly solar salaries."], groups=("hr",)),
+            document("other", ["Quarterly solar elsewhere."], tenant="t2"),
+        ]
+    )
     vec = np.ones(8, np.float32) / np.sqrt(8)
-    for access, expected in [(Access(), {"open#0"}), (Access(groups=("hr",)), {"open#0", "hr#0"}),
-                             (Access(admin=True), {"open#0", "hr#0"}), (Access("t2"), {"other#0"})]:
+    for access, expected in [
+        (Access(), {"open#0"}),
+        (Access(groups=("hr",)), {"open#0", "hr#0"}),
+        (Access(admin=True), {"open#0", "hr#0"}),
+        (Access("t2"), {"other#0"}),
+    ]:
         assert {c for c, _ in store.keyword_search("quarterly", 10, {"access": access})} == expected
         assert {c for c, _ in store.vector_search(vec, 10, {"access": access})} == expected
 
@@ -114,7 +131,7 @@ def _clustered(n: int, n_queries: int, dim: int = 384, seed: int = 11) -> tuple[
 def test_dense_search_finds_what_an_exact_scan_finds(backend, ann_threshold):
     vectors, queries = _clustered(3000, 40)
     store = backend.open(ann_threshold=ann_threshold)
-    store.write_documents([document(f"d{i}", [f"text {i}"], vectors=vectors[i:i + 1]) for i in range(len(vectors))])
+    store.write_documents([document(f"d{i}", [f"text {i}"], vectors=vectors[i : i + 1]) for i in range(len(vectors))])
     recalls = []
     for q in queries:
         sims = vectors @ q

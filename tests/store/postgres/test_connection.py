@@ -11,13 +11,16 @@ from ragwright.errors import StoreError
 from ragwright.store.postgres import PostgresStore, mask_url
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("postgresql://rag:hunter2@db.example:5433/ragwright", "postgresql://rag:***@db.example:5433/ragwright"),
-    ("postgresql://rag@db.example/ragwright", "postgresql://rag@db.example/ragwright"),
-    ("postgresql://rag:p%40ss@[::1]:5432/x?sslmode=require", "postgresql://rag:***@[::1]:5432/x?sslmode=require"),
-    ("postgresql://db/x?user=rag&password=hunter2", "postgresql://db/x?user=rag&password=***"),
-    ("host=db user=rag password=hunter2 dbname=x", "host=db user=rag password=*** dbname=x"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://rag:hunter2@db.example:5433/ragwright", "postgresql://rag:***@db.example:5433/ragwright"),
+        ("postgresql://rag@db.example/ragwright", "postgresql://rag@db.example/ragwright"),
+        ("postgresql://rag:p%40ss@[::1]:5432/x?sslmode=require", "postgresql://rag:***@[::1]:5432/x?sslmode=require"),
+        ("postgresql://db/x?user=rag&password=hunter2", "postgresql://db/x?user=rag&password=***"),
+        ("host=db user=rag password=hunter2 dbname=x", "host=db user=rag password=*** dbname=x"),
+    ],
+)
 def test_mask_url(url, shown):
     assert mask_url(url) == shown
 

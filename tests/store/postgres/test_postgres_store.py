@@ -33,10 +33,14 @@ def test_the_hnsw_index_comes_past_the_threshold_and_answers(backend):
     rng = np.random.default_rng(3)
     store = backend.open(ann_threshold=60)
     vectors = _unit(rng, 150)
-    store.write_documents([document(f"d{i}", ["x"], vectors=vectors[i:i + 1]) for i in range(50)])
+    store.write_documents([document(f"d{i}", ["x"], vectors=vectors[i : i + 1]) for i in range(50)])
     assert backend._query("SELECT to_regclass('vectors_hnsw')") == [(None,)]  # 50: exact scans need none
-    store.write_documents([document(f"d{i}", ["x"], vectors=vectors[i:i + 1], tenant="t2" if i % 3 else "default")
-                           for i in range(50, 150)])
+    store.write_documents(
+        [
+            document(f"d{i}", ["x"], vectors=vectors[i : i + 1], tenant="t2" if i % 3 else "default")
+            for i in range(50, 150)
+        ]
+    )
     assert backend._query("SELECT to_regclass('vectors_hnsw')::text") == [("vectors_hnsw",)]
     searcher = store._search
     for filters in (None, {"access": Access("t2")}):  # 150 and 67 candidates, past 60

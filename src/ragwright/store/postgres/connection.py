@@ -54,8 +54,9 @@ def import_driver() -> Any:
         import psycopg
         import psycopg_pool  # noqa: F401
     except ImportError as exc:
-        raise StoreError(f"the PostgreSQL store needs psycopg, psycopg-pool and pgvector ({exc.name} is "
-                         f"missing): {EXTRA_HINT}") from exc
+        raise StoreError(
+            f"the PostgreSQL store needs psycopg, psycopg-pool and pgvector ({exc.name} is missing): {EXTRA_HINT}"
+        ) from exc
     return psycopg
 
 
@@ -63,8 +64,15 @@ class Database:
     """A pool of connections to one database. `read()` and `write()` are transactions; errors
     from the driver leave as StoreError("PostgreSQL at URL: ..."), with the transaction rolled back."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 10.0,
-                 connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
         self.url, self.shown = url, mask_url(url)
         self.psycopg = import_driver()
         self.connect_timeout_s = connect_timeout_s
@@ -83,9 +91,16 @@ class Database:
         """Open the pool after the schema exists (each connection registers the vector type)."""
         from psycopg_pool import ConnectionPool
 
-        self.pool = ConnectionPool(self.url, min_size=self._sizes[0], max_size=self._sizes[1], open=False,
-                                   timeout=self.timeout_s, configure=self._configure, name="ragwright-store",
-                                   kwargs={"connect_timeout": max(1, int(self.connect_timeout_s)), "autocommit": True})
+        self.pool = ConnectionPool(
+            self.url,
+            min_size=self._sizes[0],
+            max_size=self._sizes[1],
+            open=False,
+            timeout=self.timeout_s,
+            configure=self._configure,
+            name="ragwright-store",
+            kwargs={"connect_timeout": max(1, int(self.connect_timeout_s)), "autocommit": True},
+        )
         self.pool.open(wait=False)
 
     @staticmethod
@@ -120,8 +135,9 @@ class Database:
         with self._transaction("write", True) as conn, conn.cursor() as cur:
             value = 0
             if generation:
-                cur.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation' "
-                            "RETURNING value::bigint")
+                cur.execute(
+                    "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation' RETURNING value::bigint"
+                )
                 value = cur.fetchone()[0]
             yield cur, value
 
@@ -139,8 +155,10 @@ class Database:
                 with conn.transaction():
                     yield conn
         except PoolTimeout as exc:
-            raise StoreError(f"PostgreSQL at {self.shown}: no free connection within {self.timeout_s:g} s "
-                             f"(pool of {self._sizes[1]}); is the server reachable?") from exc
+            raise StoreError(
+                f"PostgreSQL at {self.shown}: no free connection within {self.timeout_s:g} s "
+                f"(pool of {self._sizes[1]}); is the server reachable?"
+            ) from exc
         except self.psycopg.errors.QueryCanceled as exc:
             raise self.error(f"{doing} cancelled", exc) from exc
         except self.psycopg.OperationalError as exc:

@@ -47,7 +47,7 @@ def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
     if not values:
         return "FALSE", []
     if field.startswith("metadata."):
-        path = field[len("metadata."):].split(".")
+        path = field[len("metadata.") :].split(".")
         texts = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
         return "(d.metadata #>> %s::text[]) = ANY(%s::text[])", [path, texts]
     column = f"d.{field}"
@@ -93,9 +93,9 @@ def glob_class(pattern: str, start: int) -> tuple[list[tuple[str, str]], bool, i
     nothing (its first character still matches alone)."""
     ranges: list[tuple[str, str]] = []
     i, invert, prior = start + 1, False, ""
-    if pattern[i:i + 1] == "^":
+    if pattern[i : i + 1] == "^":
         invert, i = True, i + 1
-    if pattern[i:i + 1] == "]":
+    if pattern[i : i + 1] == "]":
         ranges.append(("]", "]"))
         i += 1
     while i < len(pattern) and pattern[i] != "]":

@@ -106,8 +106,10 @@ def migrate(conn: Any, shown: str) -> int:
     for version in range(found + 1, LATEST + 1):
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                         "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
             now = schema_version(conn)
             _refuse_newer(now, shown)
             if now >= version:
@@ -119,19 +121,24 @@ def migrate(conn: Any, shown: str) -> int:
 
 def _refuse_newer(found: int, shown: str) -> None:
     if found > LATEST:
-        raise StoreError(f"PostgreSQL at {shown}: the store has schema version {found}, newer than this ragwright "
-                         f"understands ({LATEST}): upgrade ragwright")
+        raise StoreError(
+            f"PostgreSQL at {shown}: the store has schema version {found}, newer than this ragwright "
+            f"understands ({LATEST}): upgrade ragwright"
+        )
 
 
 def ensure_pgvector(conn: Any, shown: str) -> None:
     """CREATE EXTENSION vector when it is missing (needs a superuser, or one has to run it first),
     or a StoreError that says how to install or update it."""
-    row = conn.execute("SELECT default_version, installed_version FROM pg_available_extensions "
-                       "WHERE name = 'vector'").fetchone()
+    row = conn.execute(
+        "SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'vector'"
+    ).fetchone()
     if row is None:
-        raise StoreError(f"PostgreSQL at {shown}: pgvector is not installed on the server: install pgvector "
-                         f"{MIN_PGVECTOR[0]}.{MIN_PGVECTOR[1]} or newer (Debian: postgresql-15-pgvector, or build it "
-                         "from source; scripts/system-deps.sh does) and run it again")
+        raise StoreError(
+            f"PostgreSQL at {shown}: pgvector is not installed on the server: install pgvector "
+            f"{MIN_PGVECTOR[0]}.{MIN_PGVECTOR[1]} or newer (Debian: postgresql-15-pgvector, or build it "
+            "from source; scripts/system-deps.sh does) and run it again"
+        )
     available, installed = row
     if installed is None:
         if _version(available) < MIN_PGVECTOR:
@@ -140,8 +147,10 @@ def ensure_pgvector(conn: Any, shown: str) -> None:
             with conn.transaction():
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         except Exception as exc:
-            raise StoreError(f"PostgreSQL at {shown}: cannot create the extension vector ({exc}): a superuser must "
-                             "run CREATE EXTENSION vector; in this database") from exc
+            raise StoreError(
+                f"PostgreSQL at {shown}: cannot create the extension vector ({exc}): a superuser must "
+                "run CREATE EXTENSION vector; in this database"
+            ) from exc
         installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
     if _version(installed) < MIN_PGVECTOR:
         raise _too_old(shown, installed, "enabled in this database")
@@ -149,9 +158,11 @@ def ensure_pgvector(conn: Any, shown: str) -> None:
 
 def _too_old(shown: str, version: str, where: str) -> StoreError:
     need = f"{MIN_PGVECTOR[0]}.{MIN_PGVECTOR[1]}"
-    return StoreError(f"PostgreSQL at {shown}: pgvector {version} is {where}, but {need} or newer is needed "
-                      f"(iterative index scans): install pgvector {need}+ on the server, then run "
-                      "ALTER EXTENSION vector UPDATE;")
+    return StoreError(
+        f"PostgreSQL at {shown}: pgvector {version} is {where}, but {need} or newer is needed "
+        f"(iterative index scans): install pgvector {need}+ on the server, then run "
+        "ALTER EXTENSION vector UPDATE;"
+    )
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -55,15 +55,22 @@ class DensePlan:
     def sql(self) -> str:
         join = " JOIN documents d ON d.doc_id = c.doc_id" if self.where else ""
         if self.hnsw:  # the index scan drives a nested loop: k lookups of chunks (and documents)
-            return (f"SELECT c.chunk_id, v.embedding <=> %b AS distance, c.rowid FROM vectors v JOIN chunks c ON "
-                    f"c.rowid = v.chunk_rowid{join} WHERE TRUE {self.where} ORDER BY v.embedding <=> %b LIMIT %s")
+            return (
+                f"SELECT c.chunk_id, v.embedding <=> %b AS distance, c.rowid FROM vectors v JOIN chunks c ON "
+                f"c.rowid = v.chunk_rowid{join} WHERE TRUE {self.where} ORDER BY v.embedding <=> %b LIMIT %s"
+            )
         # Ranked on vectors alone, joined to chunks for the k winners only (joining every row
         # first took 60% of an exact search at 2k vectors).
-        allowed = (f" WHERE v.chunk_rowid IN (SELECT c.rowid FROM chunks c{join} WHERE TRUE {self.where})"
-                   if self.where else "")
-        return ("SELECT c.chunk_id, s.distance, s.chunk_rowid FROM (SELECT v.chunk_rowid, cosine_distance(v.embedding, "
-                f"%b) AS distance FROM vectors v{allowed} ORDER BY distance, v.chunk_rowid LIMIT %s) s "
-                "JOIN chunks c ON c.rowid = s.chunk_rowid")
+        allowed = (
+            f" WHERE v.chunk_rowid IN (SELECT c.rowid FROM chunks c{join} WHERE TRUE {self.where})"
+            if self.where
+            else ""
+        )
+        return (
+            "SELECT c.chunk_id, s.distance, s.chunk_rowid FROM (SELECT v.chunk_rowid, cosine_distance(v.embedding, "
+            f"%b) AS distance FROM vectors v{allowed} ORDER BY distance, v.chunk_rowid LIMIT %s) s "
+            "JOIN chunks c ON c.rowid = s.chunk_rowid"
+        )
 
     def params(self) -> list[Any]:
         if self.hnsw:
@@ -114,21 +121,27 @@ class Searcher:
             meta = dict(cur.fetchall())
             self._vocab.sync(cur)
             if held is None or held.generation < meta["removed_floor"]:
-                cur.execute("SELECT c.rowid, c.chunk_id, t.counts FROM chunks c "
-                            "JOIN chunk_terms t ON t.chunk_rowid = c.rowid ORDER BY c.rowid")
+                cur.execute(
+                    "SELECT c.rowid, c.chunk_id, t.counts FROM chunks c "
+                    "JOIN chunk_terms t ON t.chunk_rowid = c.rowid ORDER BY c.rowid"
+                )
                 rows = cur.fetchall()
-                index = LiveBM25.build([r[0] for r in rows], [r[1] for r in rows], [bytes(r[2]) for r in rows],
-                                       self.k1, self.b)
+                index = LiveBM25.build(
+                    [r[0] for r in rows], [r[1] for r in rows], [bytes(r[2]) for r in rows], self.k1, self.b
+                )
                 self.rebuilds += 1
             else:
                 cur.execute("SELECT rowid FROM removed_chunks WHERE generation > %s", (held.generation,))
                 removed = [r[0] for r in cur.fetchall()]
-                cur.execute("SELECT c.rowid, c.chunk_id, t.counts FROM chunks c "
-                            "JOIN chunk_terms t ON t.chunk_rowid = c.rowid WHERE c.generation > %s ORDER BY c.rowid",
-                            (held.generation,))
+                cur.execute(
+                    "SELECT c.rowid, c.chunk_id, t.counts FROM chunks c "
+                    "JOIN chunk_terms t ON t.chunk_rowid = c.rowid WHERE c.generation > %s ORDER BY c.rowid",
+                    (held.generation,),
+                )
                 rows = cur.fetchall()
-                index = held.index.apply(removed, [r[0] for r in rows], [r[1] for r in rows],
-                                         [bytes(r[2]) for r in rows])
+                index = held.index.apply(
+                    removed, [r[0] for r in rows], [r[1] for r in rows], [bytes(r[2]) for r in rows]
+                )
                 self.refreshes += 1
         return Held(meta["generation"], index, self._vocab.ids)
 
@@ -143,8 +156,11 @@ class Searcher:
             return hit[1]
         where, params = filter_sql(filters)
         with self.db.read() as cur:
-            cur.execute(f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE TRUE {where} "
-                        "ORDER BY c.rowid", params)
+            cur.execute(
+                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE TRUE {where} "
+                "ORDER BY c.rowid",
+                params,
+            )
             rows = cur.fetchall()
         allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if len(self._allowed) >= 256:
@@ -180,8 +196,11 @@ class Searcher:
             return plan
         # An iterative scan visits up to enough tuples to find k allowed ones at the filter's share.
         scan = int(min(max(20_000, 8 * k * total / candidates), 2_000_000))
-        return replace(plan, hnsw=True, settings={"enable_sort": "off", "hnsw.max_scan_tuples": str(scan),
-                                                  "hnsw.ef_search": str(max(100, k))})
+        return replace(
+            plan,
+            hnsw=True,
+            settings={"enable_sort": "off", "hnsw.max_scan_tuples": str(scan), "hnsw.ef_search": str(max(100, k))},
+        )
 
     def explain(self, plan: DensePlan) -> str:
         with self.db.read(local=True) as cur:
@@ -200,8 +219,10 @@ class Searcher:
     def _settings(cur: Any, plan: DensePlan) -> None:
         if plan.settings:
             names = list(plan.settings)
-            cur.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
-                        [x for name in names for x in (name, plan.settings[name])])
+            cur.execute(
+                "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+                [x for name in names for x in (name, plan.settings[name])],
+            )
 
     def _vector_count(self, generation: int) -> int:
         held, count = self._sizes

@@ -71,8 +71,16 @@ _EMPTY_U = np.zeros(0, np.uint16)
 class LiveBM25:
     """Chunks by position: rowid (ascending), chunk id, length, alive."""
 
-    def __init__(self, ids: np.ndarray, names: list[str], lengths: np.ndarray, alive: np.ndarray,
-                 segments: list[Segment], k1: float = 0.9, b: float = 0.4) -> None:
+    def __init__(
+        self,
+        ids: np.ndarray,
+        names: list[str],
+        lengths: np.ndarray,
+        alive: np.ndarray,
+        segments: list[Segment],
+        k1: float = 0.9,
+        b: float = 0.4,
+    ) -> None:
         self.ids, self.names, self.lengths, self.alive, self.segments = ids, names, lengths, alive, segments
         self.k1, self.b = k1, b
         self.n_alive = int(alive.sum())
@@ -84,8 +92,9 @@ class LiveBM25:
         return cls(np.zeros(0, np.int64), [], np.zeros(0, np.float32), np.zeros(0, bool), [], k1, b)
 
     @classmethod
-    def build(cls, ids: Sequence[int], names: list[str], blobs: Sequence[bytes], k1: float = 0.9,
-              b: float = 0.4) -> LiveBM25:
+    def build(
+        cls, ids: Sequence[int], names: list[str], blobs: Sequence[bytes], k1: float = 0.9, b: float = 0.4
+    ) -> LiveBM25:
         return cls.empty(k1, b).apply([], ids, names, blobs)
 
     def __len__(self) -> int:
@@ -95,8 +104,7 @@ class LiveBM25:
     def postings(self) -> int:
         return sum(len(s.positions) for s in self.segments)
 
-    def apply(self, removed: Sequence[int], ids: Sequence[int], names: list[str],
-              blobs: Sequence[bytes]) -> LiveBM25:
+    def apply(self, removed: Sequence[int], ids: Sequence[int], names: list[str], blobs: Sequence[bytes]) -> LiveBM25:
         """A new index: `removed` rowids dead, the chunks (ids ascending, names, term-count blobs) added."""
         alive = self.alive
         if len(removed) and len(self.ids):
@@ -112,9 +120,15 @@ class LiveBM25:
                 return self
             return self._replace(alive=alive)._merged_if_due()
         segment, lengths = Segment.build(len(self.ids), blobs)
-        index = LiveBM25(np.concatenate([self.ids, new_ids]), self.names + list(names),
-                         np.concatenate([self.lengths, lengths]), np.concatenate([alive, np.ones(len(new_ids), bool)]),
-                         [*self.segments, segment], self.k1, self.b)
+        index = LiveBM25(
+            np.concatenate([self.ids, new_ids]),
+            self.names + list(names),
+            np.concatenate([self.lengths, lengths]),
+            np.concatenate([alive, np.ones(len(new_ids), bool)]),
+            [*self.segments, segment],
+            self.k1,
+            self.b,
+        )
         if (len(self.ids) and new_ids[0] <= self.ids[-1]) or np.any(np.diff(new_ids) <= 0):
             return index.merged()  # rowids out of order (a writer that skipped the generation lock): sort
         return index._merged_if_due()
@@ -125,8 +139,11 @@ class LiveBM25:
     def _merged_if_due(self) -> LiveBM25:
         dead = len(self.ids) - self.n_alive
         appended = sum(len(s.positions) for s in self.segments[1:])
-        if (len(self.segments) > MAX_SEGMENTS or dead > MERGE_SHARE * max(len(self.ids), 1)
-                or appended > MERGE_SHARE * max(self.postings, 1)):
+        if (
+            len(self.segments) > MAX_SEGMENTS
+            or dead > MERGE_SHARE * max(len(self.ids), 1)
+            or appended > MERGE_SHARE * max(self.postings, 1)
+        ):
             return self.merged()
         return self
 
@@ -145,8 +162,15 @@ class LiveBM25:
             rows.append(moved[live])
             tfs.append(s.tf[live])
         segment = Segment.from_postings(_cat(terms, np.int64), _cat(rows, np.int64), _cat(tfs, np.uint16))
-        return LiveBM25(self.ids[keep], [self.names[i] for i in keep], self.lengths[keep], np.ones(len(keep), bool),
-                        [segment], self.k1, self.b)
+        return LiveBM25(
+            self.ids[keep],
+            [self.names[i] for i in keep],
+            self.lengths[keep],
+            np.ones(len(keep), bool),
+            [segment],
+            self.k1,
+            self.b,
+        )
 
     def search(self, term_ids: Sequence[int], k: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
         """Top k (chunk id, BM25 score) for a query given as term ids (repeats count twice),

@@ -37,15 +37,25 @@ class PostgresStore:
     newer one) and enables pgvector when it is missing; an unreachable server is a StoreError that
     names the URL with its password masked."""
 
-    def __init__(self, url: str, *, ann_threshold: int = DEFAULT_ANN_THRESHOLD, bm25_k1: float = 0.9,
-                 bm25_b: float = 0.4, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 10.0,
-                 connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        ann_threshold: int = DEFAULT_ANN_THRESHOLD,
+        bm25_k1: float = 0.9,
+        bm25_b: float = 0.4,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
         self.url = url
         self.ann_threshold = ann_threshold
         self.bm25_params = (bm25_k1, bm25_b)
         self.analyzer = Analyzer()
-        self.db = Database(url, min_size=pool_min, max_size=pool_max, timeout_s=timeout_s,
-                           connect_timeout_s=connect_timeout_s)
+        self.db = Database(
+            url, min_size=pool_min, max_size=pool_max, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s
+        )
         conn = self.db.connect(autocommit=True)
         try:
             migrate(conn, self.db.shown)
@@ -83,8 +93,10 @@ class PostgresStore:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.db.write(generation=False) as (cur, _):
-            cur.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
-                        "SET value = excluded.value", (key, value))
+            cur.execute(
+                "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -110,13 +122,16 @@ class PostgresStore:
         row = self._one(f"SELECT {DOC_COLUMNS} FROM documents WHERE source = %s", (source,))
         return _doc(row) if row else None
 
-    def list_documents(self, filters: Filters | None = None, limit: int | None = None,
-                       offset: int = 0) -> list[DocumentRecord]:
+    def list_documents(
+        self, filters: Filters | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[DocumentRecord]:
         """Ordered by source byte by byte (COLLATE "C"), as SQLite orders them, whatever the
         database's collation."""
         where, params = filter_sql(filters)
-        rows = self._all(f"SELECT {DOC_COLUMNS} FROM documents d WHERE TRUE {where} ORDER BY source COLLATE \"C\" "
-                         "LIMIT %s OFFSET %s", [*params, limit, offset])
+        rows = self._all(
+            f'SELECT {DOC_COLUMNS} FROM documents d WHERE TRUE {where} ORDER BY source COLLATE "C" LIMIT %s OFFSET %s',
+            [*params, limit, offset],
+        )
         return [_doc(r) for r in rows]
 
     def count_documents(self, filters: Filters | None = None) -> int:
@@ -130,13 +145,19 @@ class PostgresStore:
         return dict(zip(_MANIFEST, row, strict=True)) if row else None
 
     def failures(self) -> list[tuple[str, str]]:
-        return [(s, e) for s, e in self._all("SELECT source, error FROM manifest WHERE status = 'failed' "
-                                             "ORDER BY source COLLATE \"C\"")]
+        return [
+            (s, e)
+            for s, e in self._all(
+                "SELECT source, error FROM manifest WHERE status = 'failed' ORDER BY source COLLATE \"C\""
+            )
+        ]
 
     def stats(self) -> dict[str, int]:
-        row = self._one("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), "
-                        "(SELECT count(*) FROM chunk_terms), (SELECT count(*) FROM vectors), "
-                        "(SELECT count(*) FROM manifest WHERE status = 'failed')")
+        row = self._one(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), "
+            "(SELECT count(*) FROM chunk_terms), (SELECT count(*) FROM vectors), "
+            "(SELECT count(*) FROM manifest WHERE status = 'failed')"
+        )
         assert row is not None
         return dict(zip(("documents", "chunks", "term_rows", "vectors", "failed"), (int(n) for n in row), strict=True))
 
@@ -144,8 +165,11 @@ class PostgresStore:
         ids = list(dict.fromkeys(chunk_ids))
         if not ids:
             return {}
-        rows = self._all("SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
-                         "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id = ANY(%s)", (ids,))
+        rows = self._all(
+            "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
+            "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id = ANY(%s)",
+            (ids,),
+        )
         found = {r[0]: StoredChunk(Chunk(r[0], r[1], r[2], r[3], list(r[4]), r[5]), r[6], r[7]) for r in rows}
         return {cid: found[cid] for cid in ids if cid in found}
 
@@ -156,8 +180,11 @@ class PostgresStore:
     def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
         """Vectors of a document's current chunks by text hash, so unchanged chunks skip the embedder."""
         with self.db.read(binary=True) as cur:
-            cur.execute("SELECT c.text_hash, v.embedding FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid "
-                        "WHERE c.doc_id = %s", (doc_id,))
+            cur.execute(
+                "SELECT c.text_hash, v.embedding FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid "
+                "WHERE c.doc_id = %s",
+                (doc_id,),
+            )
             return {h: np.asarray(vec.to_numpy(), dtype=np.float32) for h, vec in cur.fetchall()}
 
     # -- search -------------------------------------------------------------------------------

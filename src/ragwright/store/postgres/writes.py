@@ -73,27 +73,50 @@ class Writer:
                 self._dim, self._indexed = None, False
                 raise
 
-    def _write_run(self, cur: Any, run: Sequence[DocumentWrite], generation: int, df: Counter[int],
-                   new_terms: dict[str, int]) -> None:
+    def _write_run(
+        self, cur: Any, run: Sequence[DocumentWrite], generation: int, df: Counter[int], new_terms: dict[str, int]
+    ) -> None:
         """Documents with distinct ids and sources, in a fixed number of round trips whatever their
         number (one statement per document made a 3,000-document write take 14 s)."""
         ids, sources = [w.document.doc_id for w in run], [w.document.source for w in run]
-        cur.execute("SELECT d.doc_id FROM documents d JOIN unnest(%s::text[], %s::text[]) AS w(source, doc_id) "
-                    "ON d.source = w.source WHERE d.doc_id <> w.doc_id", (sources, ids))
+        cur.execute(
+            "SELECT d.doc_id FROM documents d JOIN unnest(%s::text[], %s::text[]) AS w(source, doc_id) "
+            "ON d.source = w.source WHERE d.doc_id <> w.doc_id",
+            (sources, ids),
+        )
         moved = [r[0] for r in cur.fetchall()]  # another id held this source: it goes
         self._forget_terms(cur, ids + moved, df)
         if moved:
             cur.execute("DELETE FROM documents WHERE doc_id = ANY(%s)", (moved,))
         cur.execute("DELETE FROM chunks WHERE doc_id = ANY(%s)", (ids,))
-        cur.executemany(_UPSERT_DOCUMENT, [
-            (d.doc_id, d.source, d.title, d.format, d.content_hash, d.size, len(w.chunks), json.dumps(d.metadata),
-             d.tenant, sorted(set(d.groups))) for w in run for d in [w.document]])
+        cur.executemany(
+            _UPSERT_DOCUMENT,
+            [
+                (
+                    d.doc_id,
+                    d.source,
+                    d.title,
+                    d.format,
+                    d.content_hash,
+                    d.size,
+                    len(w.chunks),
+                    json.dumps(d.metadata),
+                    d.tenant,
+                    sorted(set(d.groups)),
+                )
+                for w in run
+                for d in [w.document]
+            ],
+        )
         self._write_chunks(cur, [w for w in run if w.chunks], generation, df, new_terms)
-        cur.executemany(_UPSERT_MANIFEST, [(w.document.source, w.document.doc_id, w.document.content_hash,
-                                            w.document.size, w.mtime_ns) for w in run])
+        cur.executemany(
+            _UPSERT_MANIFEST,
+            [(w.document.source, w.document.doc_id, w.document.content_hash, w.document.size, w.mtime_ns) for w in run],
+        )
 
-    def _write_chunks(self, cur: Any, run: Sequence[DocumentWrite], generation: int, df: Counter[int],
-                      new_terms: dict[str, int]) -> None:
+    def _write_chunks(
+        self, cur: Any, run: Sequence[DocumentWrite], generation: int, df: Counter[int], new_terms: dict[str, int]
+    ) -> None:
         if not run:
             return
         for w in run:
@@ -106,10 +129,21 @@ class Writer:
             for chunk in w.chunks:
                 text = chunk.context_text(w.document.title)
                 blobs.append(self._term_counts(text, df, new_terms))
-                rows.append((chunk.chunk_id, w.document.doc_id, chunk.ordinal, chunk.text, text_hash(text),
-                             json.dumps(chunk.heading_path), chunk.page, generation))
-        with cur.copy("COPY chunks (rowid, chunk_id, doc_id, ordinal, text, text_hash, heading_path, page, "
-                      "generation) FROM STDIN") as copy:
+                rows.append(
+                    (
+                        chunk.chunk_id,
+                        w.document.doc_id,
+                        chunk.ordinal,
+                        chunk.text,
+                        text_hash(text),
+                        json.dumps(chunk.heading_path),
+                        chunk.page,
+                        generation,
+                    )
+                )
+        with cur.copy(
+            "COPY chunks (rowid, chunk_id, doc_id, ordinal, text, text_hash, heading_path, page, generation) FROM STDIN"
+        ) as copy:
             for rowid, row in zip(rowids, rows, strict=True):
                 copy.write_row((rowid, *row))
         # Binary COPY: vectors as text took 30x as long (5k x 384: 1.0 s against 0.03 s).
@@ -161,13 +195,17 @@ class Writer:
                 row = (str(int(dim)),)
             self._dim = int(row[0])
         if dim != self._dim:
-            raise StoreError(f"PostgreSQL at {self.db.shown}: vectors of dimension {dim}, but the store holds "
-                             f"dimension {self._dim} (another embedder indexed it)")
+            raise StoreError(
+                f"PostgreSQL at {self.db.shown}: vectors of dimension {dim}, but the store holds "
+                f"dimension {self._dim} (another embedder indexed it)"
+            )
 
     def _forget_terms(self, cur: Any, doc_ids: list[str], df: Counter[int]) -> None:
         """Subtract the document frequencies of the chunks about to be deleted."""
-        cur.execute("SELECT t.counts FROM chunk_terms t JOIN chunks c ON c.rowid = t.chunk_rowid "
-                    "WHERE c.doc_id = ANY(%s)", (doc_ids,))
+        cur.execute(
+            "SELECT t.counts FROM chunk_terms t JOIN chunks c ON c.rowid = t.chunk_rowid WHERE c.doc_id = ANY(%s)",
+            (doc_ids,),
+        )
         for (blob,) in cur.fetchall():
             df.subtract(decode_counts(bytes(blob))[0].tolist())
 
@@ -180,8 +218,11 @@ class Writer:
                     copy.write_row((tid, term, 0))
         moved = [(tid, n) for tid, n in df.items() if n]
         if moved:
-            cur.execute("UPDATE terms SET df = terms.df + m.n FROM unnest(%s::int[], %s::int[]) AS m(id, n) "
-                        "WHERE terms.id = m.id", ([t for t, _ in moved], [n for _, n in moved]))
+            cur.execute(
+                "UPDATE terms SET df = terms.df + m.n FROM unnest(%s::int[], %s::int[]) AS m(id, n) "
+                "WHERE terms.id = m.id",
+                ([t for t, _ in moved], [n for _, n in moved]),
+            )
         candidates = [t for t, n in df.items() if n < 0] + list(new_terms.values())  # a new term may net 0
         if candidates:
             cur.execute("DELETE FROM terms WHERE id = ANY(%s) AND df <= 0 RETURNING id", (candidates,))
@@ -195,16 +236,20 @@ class Writer:
     def _trim_removed_log(cur: Any) -> None:
         """Old entries of the removed-chunks log go; `removed_floor` says up to which generation, so a
         reader that held an older index knows it cannot catch up and rebuilds."""
-        cur.execute(f"WITH gone AS (DELETE FROM removed_chunks WHERE at < now() - interval '{_REMOVED_LOG_KEEP}' "
-                    "RETURNING generation) UPDATE meta SET value = greatest(value::bigint, "
-                    "(SELECT coalesce(max(generation), 0) FROM gone))::text WHERE key = 'removed_floor'")
+        cur.execute(
+            f"WITH gone AS (DELETE FROM removed_chunks WHERE at < now() - interval '{_REMOVED_LOG_KEEP}' "
+            "RETURNING generation) UPDATE meta SET value = greatest(value::bigint, "
+            "(SELECT coalesce(max(generation), 0) FROM gone))::text WHERE key = 'removed_floor'"
+        )
 
     def record_failure(self, source: str, error: str) -> None:
         with self.db.write(generation=False) as (cur, _):
             cur.execute(
                 """INSERT INTO manifest(source, status, error) VALUES (%s, 'failed', %s)
                    ON CONFLICT (source) DO UPDATE SET status = 'failed', error = excluded.error,
-                     updated_at = clock_timestamp()""", (source, error))
+                     updated_at = clock_timestamp()""",
+                (source, error),
+            )
 
     def delete_document(self, doc_id: str) -> bool:
         """Chunks, term rows and vectors go with the document (foreign keys cascade), its terms that
