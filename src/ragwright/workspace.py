@@ -19,7 +19,7 @@ from .config import PRIVATE_ENTITIES, Settings, load_settings
 from .errors import NotFoundError, StoreError
 from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
 from .generate import Answerer
-from .generate.calibration import DEFAULT_MARGIN, MARGIN_KEY, META_KEY, Calibration, calibrate
+from .generate.calibration import MARGIN_KEY, META_KEY, Calibration, calibrate
 from .generate.evidence import Evidence, embed, gather
 from .generate.followup import Turn, standalone_question
 from .generate.question import read_question
@@ -321,7 +321,8 @@ class Workspace:
             chunks = self.store.stats()["chunks"]
             held = Calibration.from_json(self.store.get_meta(META_KEY))
             if chunks and (refresh or held is None or held.stale(chunks, self.embedder.name)):
-                margin = float(self.store.get_meta(MARGIN_KEY) or DEFAULT_MARGIN)
+                tuned = self.store.get_meta(MARGIN_KEY)
+                margin = float(tuned) if tuned is not None else None
                 with muted():
                     held = calibrate(self._evidence, chunks, self.embedder.name, margin)
                 self.store.set_meta(META_KEY, held.to_json())

@@ -8,7 +8,7 @@ from ragwright.generate.calibration import Calibration, Labelled, tune
 from ragwright.generate.evidence import EMBEDDED, Evidence, embed, gather
 from ragwright.generate.extractive import extractive_answer
 from ragwright.generate.question import read_question
-from ragwright.generate.refusal import RARE_PASSAGES, Thresholds, Verdict, judge, unmentioned
+from ragwright.generate.refusal import RARE_PASSAGES, SECOND_LOOK, Thresholds, Verdict, judge, unmentioned
 from ragwright.types import SearchResult
 
 
@@ -46,6 +46,7 @@ def test_question_kinds_and_names():
     assert read_question("Why is VACUUM FULL slow?").kind == "reason"
     assert read_question("Which index type can be unique?").kind == "name"
     assert read_question("How do I load a CSV file?").kind == "procedure"
+    assert read_question("Is the Gate Control Theory Still Valid in the 2nd Trimester?").names == []  # title case
     q = read_question("How do I convert a MyISAM table to InnoDB in MySQL 8.0, keeping work_mem and non-FULL?")
     assert q.names == ["MyISAM", "InnoDB", "MySQL", "work_mem", "FULL"]
     assert q.versions == [("MySQL", "8.0")]
@@ -74,6 +75,10 @@ def test_only_the_lexically_best_sentences_are_embedded_and_only_when_in_doubt()
     assert doubt.embedded and len(embedder.texts) == EMBEDDED
     assert sum(e.similarity is not None for e in evidence) == EMBEDDED
     assert all(t.startswith("Lock Management: ") for t in embedder.texts)  # read under its heading
+    refused = judge(q, evidence, Thresholds(0.99, chunk_sure=0.9),
+                    embed=lambda n=EMBEDDED: embed(evidence, qv, embedder, n))
+    # not yet embedded ones first, then a second look before refusing
+    assert refused.refuse and len(embedder.texts) == 2 * EMBEDDED + SECOND_LOOK
 
 
 def test_answer_is_the_run_that_carries_the_answer():
@@ -109,6 +114,8 @@ def test_refuses_a_name_no_passage_mentions():
     # the reader's documents do hold it often: the passages merely lack it, which says nothing
     assert not judge(q, _evidence("ALTER TABLE changes a table."), 0.3, count=lambda w: RARE_PASSAGES + 1).refuse
     assert unmentioned(q, _evidence("Converting MyISAM tables to InnoDB engines."), lambda w: 0) == []
+    assert unmentioned(read_question("Does the drug act on HIV1 in vitro?"), _evidence("HIV-1 was cultured."),
+                       lambda w: 0) == []
 
 
 def test_capitalised_stop_words_and_versions():
@@ -139,7 +146,8 @@ def test_tune_picks_the_margin_within_the_wrong_refusal_budget():
 
 def test_calibration_goes_stale_when_the_corpus_changes():
     c = Calibration(0.3, 0.35, 0.3, 1000, "m", margin=0.12)
-    assert c.threshold == pytest.approx(0.42) and c.thresholds.chunk_sure == pytest.approx(0.55)
+    assert c.threshold == pytest.approx(0.40) and c.thresholds.chunk_sure == pytest.approx(0.55)  # CEILING
+    assert Calibration(0.3, 0.35, 0.3, 1000, "m", margin=0.12, tuned=True).threshold == pytest.approx(0.42)
     assert not c.stale(1080, "m") and c.stale(1200, "m") and c.stale(1000, "other")
     assert Calibration.from_json(c.to_json()) == c and Calibration.from_json("{") is None
 

@@ -10,7 +10,7 @@ from ..models.embedding import Embedder
 from ..observe import note_documents, span
 from ..retrieve.retriever import Retrieval
 from ..types import Answer
-from .evidence import embed, gather
+from .evidence import EMBEDDED, embed, gather
 from .extractive import extractive_answer
 from .grounded import generated_answer
 from .question import read_question
@@ -44,7 +44,7 @@ class Answerer:
                 q = read_question(question)
                 evidence = gather(q, results)
                 verdict = judge(q, evidence, self.thresholds, self.count,
-                                lambda: embed(evidence, retrieval.query_vector, self.embedder))
+                                lambda n=EMBEDDED: embed(evidence, retrieval.query_vector, self.embedder, n))
                 s.set(sentences=len(evidence), kind=q.kind, refuse=verdict.refuse, reason=verdict.reason,
                       similarity=verdict.similarity, threshold=verdict.threshold, embedded=verdict.embedded)
             if self.model is None:

@@ -37,6 +37,9 @@ MARGIN_KEY = "answer.refusal_margin"
 DEFAULT_MARGIN = 0.14  # chosen on pgdocs-qa (a development set): see bench/answers_realdocs.py
 CHUNK_MARGIN = 0.25
 FLOOR = 0.2
+# Never above: a corpus that answers some probes (a medical one asked about the flu) would
+# otherwise refuse its own questions (PubMedQA: probes' p90 0.39, 25 of 500 refused at 0.53).
+CEILING = 0.40
 QUANTILE = 90
 REFRESH_CHANGE = 0.10  # recalibrate when the chunk count moved by more than this share
 
@@ -72,11 +75,13 @@ class Calibration:
     chunks: int  # corpus size it was computed at
     embedder: str
     margin: float = DEFAULT_MARGIN
+    tuned: bool = False  # the margin was tuned on a labelled set: no CEILING then
     version: int = VERSION
 
     @property
     def threshold(self) -> float:
-        return max(FLOOR, self.probe_quantile + self.margin)
+        threshold = max(FLOOR, self.probe_quantile + self.margin)
+        return threshold if self.tuned else min(CEILING, threshold)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -103,13 +108,14 @@ def best_similarity(evidence: Sequence[Evidence]) -> float:
 
 
 def calibrate(evidence_of: Callable[[str], Sequence[Evidence]], chunks: int, embedder: str,
-              margin: float = DEFAULT_MARGIN) -> Calibration:
+              margin: float | None = None) -> Calibration:
     """`evidence_of(question)`: the evidence an ask would gather for it, its best sentences embedded."""
     evidence = [evidence_of(p) for p in PROBES]
     scores = np.array([best_similarity(e) for e in evidence], dtype=np.float64)
     chunk = np.array([chunk_similarity(e) for e in evidence], dtype=np.float64)
     return Calibration(round(float(np.percentile(scores, QUANTILE)), 4), round(float(scores.max()), 4),
-                       round(float(np.percentile(chunk, QUANTILE)), 4), chunks, embedder, margin)
+                       round(float(np.percentile(chunk, QUANTILE)), 4), chunks, embedder,
+                       DEFAULT_MARGIN if margin is None else margin, margin is not None)
 
 
 @dataclass(slots=True)

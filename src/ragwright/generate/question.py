@@ -86,13 +86,17 @@ def read_question(text: str) -> Question:
 
 
 def _names(text: str) -> list[str]:
-    """The parts of the question written as names (see the module docstring); "non-FULL" gives FULL."""
+    """The parts of the question written as names (see the module docstring); "non-FULL" gives FULL.
+    In a question written in title case ("Is the Gate Control Theory Still Valid?"), a capital
+    letter marks no name."""
+    words = [w for w in re.findall(r"[A-Za-z]{4,}", text)]
+    title_case = len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.5 * len(words)
     names: list[str] = []
     for m in _TOKEN.finditer(text):
         before = text[: m.start()].rstrip()
-        first = not before or before[-1] in ".?!:\"'("
+        first = title_case or not before or before[-1] in ".?!:\"'("
         for i, part in enumerate(p for p in re.split(r"-", m.group(0)) if p):
-            if _looks_like_name(part, first and i == 0) and part not in names:
+            if _looks_like_name(part, first or i > 0 and title_case) and part not in names:
                 names.append(part)
     return names
 
@@ -100,7 +104,7 @@ def _names(text: str) -> list[str]:
 def _looks_like_name(word: str, sentence_start: bool) -> bool:
     if re.search(r"[A-Z].*[A-Z]|[a-z][A-Z]|_", word):  # RMAN, MyISAM, InnoDB, work_mem
         return True
-    if re.fullmatch(r"[\d.,]+", word):  # a bare number is a value, not a name (versions: see _VERSION)
+    if re.fullmatch(r"[\d.,]+|\d+(?:st|nd|rd|th)", word):  # a value or an ordinal (versions: see _VERSION)
         return False
     if re.search(r"\d", word):  # m5, utf8mb4
         return True

@@ -24,6 +24,7 @@ from .evidence import Evidence, chunk_similarity, strongest
 from .question import Question, analyzer
 
 RARE_PASSAGES = 3
+SECOND_LOOK = 8  # more sentences embedded before refusing for similarity
 
 # How many passages of the reader's documents hold a word (counted up to RARE_PASSAGES + 1).
 PassageCount = Callable[[str], int]
@@ -46,9 +47,10 @@ class Verdict:
 
 
 def judge(q: Question, evidence: Sequence[Evidence], thresholds: Thresholds | float,
-          count: PassageCount | None = None, embed: Callable[[], None] | None = None) -> Verdict:
-    """`embed()` gives the best sentences their similarity; it is called only when no chunk is
-    similar enough to answer without it (most answerable questions: 51 of 60 on pgdocs-qa)."""
+          count: PassageCount | None = None, embed: Callable[..., None] | None = None) -> Verdict:
+    """`embed(n=...)` gives the n lexically best sentences not yet embedded their similarity; it is
+    called only when no chunk is similar enough to answer without it (most answerable questions:
+    51 of 60 on pgdocs-qa), and once more before a refusal for similarity."""
     t = thresholds if isinstance(thresholds, Thresholds) else Thresholds(thresholds)
     if not evidence:
         return Verdict(True, "no indexed passage matches the question")
@@ -61,6 +63,8 @@ def judge(q: Question, evidence: Sequence[Evidence], thresholds: Thresholds | fl
         return Verdict(False, "", chunk, t.chunk_sure, chunk=chunk)
     if embed is not None:
         embed()
+        if (strongest(evidence).similarity or -1.0) < t.sentence:
+            embed(SECOND_LOOK)  # before refusing, read more of the passages
     best = strongest(evidence)
     similarity = best.similarity
     if similarity is None or similarity < t.sentence:
@@ -89,8 +93,9 @@ def unmentioned(q: Question, evidence: Sequence[Evidence], count: PassageCount |
             continue
         if re.search(r"[_.]", name):
             absent = name.lower() not in lowered
-        else:
-            absent = not any(t in words for t in analyzer().terms(name))
+        else:  # HIV1 is also mentioned as HIV-1 or HIV 1
+            parts = analyzer().terms(name) + analyzer().terms(" ".join(re.findall(r"[A-Za-z]+|\d+", name)))
+            absent = not any(t in words for t in parts)
         if absent and (count is None or min(count(w) for w in re.findall(r"[A-Za-z0-9]+", name)) <= RARE_PASSAGES):
             missing.append(name)
     for name, number in q.versions:  # "17" of "Section 17.4" is no version 17
