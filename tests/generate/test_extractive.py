@@ -78,7 +78,7 @@ def test_only_the_lexically_best_sentences_are_embedded_and_only_when_in_doubt()
     refused = judge(q, evidence, Thresholds(0.99, chunk_sure=0.9),
                     embed=lambda n=EMBEDDED: embed(evidence, qv, embedder, n))
     # not yet embedded ones first, then a second look before refusing
-    assert refused.refuse and len(embedder.texts) == 2 * EMBEDDED + SECOND_LOOK
+    assert refused.refuse and len(embedder.texts) == 30  # all of them, before refusing
 
 
 def test_answer_is_the_run_that_carries_the_answer():
@@ -109,8 +109,11 @@ def _evidence(text, similarity=0.6):
 
 def test_refuses_a_name_no_passage_mentions():
     q = read_question("How do I convert a MyISAM table to the InnoDB storage engine?")
-    verdict = judge(q, _evidence("ALTER TABLE can change the access method of a table."), 0.3, count=lambda w: 0)
+    verdict = judge(q, _evidence("ALTER TABLE can change the access method of a table.", 0.35), 0.3,
+                    count=lambda w: 0)
     assert verdict.refuse and "'MyISAM'" in verdict.reason
+    # unless a sentence is clearly similar: a specialised corpus holds rare names its questions use
+    assert not judge(q, _evidence("ALTER TABLE can change the access method.", 0.45), 0.3, count=lambda w: 0).refuse
     # the reader's documents do hold it often: the passages merely lack it, which says nothing
     assert not judge(q, _evidence("ALTER TABLE changes a table."), 0.3, count=lambda w: RARE_PASSAGES + 1).refuse
     assert unmentioned(q, _evidence("Converting MyISAM tables to InnoDB engines."), lambda w: 0) == []

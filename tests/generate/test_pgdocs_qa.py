@@ -1,7 +1,8 @@
 """The answers on real documentation (pgdocs-qa: 175 pages of the PostgreSQL 15 manual), held to
-what bench/answers_realdocs.py measured when they were last improved: 29 of 60 correct, 12 of 15
-off-topic questions refused, none of the answerable ones. The issue's targets (48 correct, 14
-refused) are not met yet; these floors keep what was gained. About a minute to ingest on 2 cores."""
+what bench/answers_realdocs.py measured when they were last improved: 34 of 60 correct, 13 of 15
+off-topic questions refused, 1 of the answerable ones. The issue's targets (48 correct, 14
+refused) are not met yet; these floors keep what was gained, a few questions below it (a change
+of text extraction moves some). About a minute to ingest on 2 cores."""
 
 import json
 import re
@@ -28,13 +29,13 @@ def test_answerable_questions_are_answered_correctly(answers):
     correct = [r["id"] for r, a in answerable
                if not a.abstained and all(re.search(c, a.answer, re.IGNORECASE) for c in r["check"])]
     refused = [r["id"] for r, a in answerable if a.abstained]
-    assert len(correct) >= 27, f"{len(correct)}/60 correct"
+    assert len(correct) >= 31, f"{len(correct)}/60 correct"
     assert len(refused) <= 3, f"wrongly refused: {refused}"
 
 
 def test_off_topic_questions_are_refused(answers):
     answered = [r["question"] for r, a in answers if r["kind"] == "off_topic" and not a.abstained]
-    assert len(answered) <= 4, f"answered off-topic: {answered}"
+    assert len(answered) <= 3, f"answered off-topic: {answered}"
 
 
 def test_answers_stay_short_and_cited(answers):
