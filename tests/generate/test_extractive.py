@@ -8,7 +8,7 @@ from ragwright.generate.calibration import Calibration, Labelled, tune
 from ragwright.generate.evidence import EMBEDDED, Evidence, embed, gather
 from ragwright.generate.extractive import extractive_answer
 from ragwright.generate.question import read_question
-from ragwright.generate.refusal import RARE_PASSAGES, SECOND_LOOK, Thresholds, Verdict, judge, unmentioned
+from ragwright.generate.refusal import RARE_PASSAGES, Thresholds, Verdict, judge, unmentioned
 from ragwright.types import SearchResult
 
 
