@@ -147,6 +147,7 @@ class Answer:
     dropped_sentences: list[str] = field(default_factory=list)
     trace_id: str | None = None  # attach feedback to it
     guard: dict[str, Any] = field(default_factory=dict)  # the injection policy's findings, when one is on
+    fallback: str = ""  # why a configured model's answer was not given (the extractive one was instead)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from ragwright import ModelError, Settings, Workspace
+from ragwright import Settings, Workspace
 from ragwright.generate import find_markers
 from ragwright.generate.citations import cite, strip_markers
 from tests.openai_server import FakeOpenAI
@@ -75,11 +75,12 @@ def test_generated_answer_checks_citations(tmp_path, embedder, corpus, monkeypat
     assert "[1]" in prompt and "25 days of paid vacation" in prompt
     assert not answer.abstained and answer.mode == "generated"
     assert answer.answer.startswith("Full-time employees get 25 vacation days per year [1].")
-    assert answer.removed_citations == [{"n": 9, "sentence": "Up to 5 days carry over.",
-                                         "reason": "no source [9] was retrieved"}]
+    assert answer.removed_citations == [
+        {"n": 9, "sentence": "Up to 5 days carry over.", "reason": "no source [9] was retrieved"}
+    ]
     assert "Up to 5 days carry over [1]." in answer.answer  # re-attached to the source that supports it
     assert answer.dropped_sentences == ["The moon is made of green cheese."]
-    assert "cheese" not in answer.answer
+    assert "cheese" not in answer.answer and "(1 sentence of the generated answer left out" in answer.answer
     assert answer.citations[0].source.endswith("leave-policy.md")
 
 
@@ -99,18 +100,37 @@ def test_no_model_call_when_evidence_is_thin(tmp_path, embedder, corpus, monkeyp
         assert answer.abstained and server.requests == []
 
 
-def test_failing_or_unreachable_model_is_a_clear_error(tmp_path, embedder, corpus, monkeypatch):
+def test_a_failing_or_unreachable_model_gets_the_extractive_answer_with_a_note(tmp_path, embedder, corpus, monkeypatch):
     monkeypatch.setenv("FAKE_KEY", "k")
+    question = "How many vacation days do full-time employees get?"
     with FakeOpenAI() as server, _generating_workspace(tmp_path, embedder, server) as ws:
         ws.ingest([corpus])
         server.status = 503
-        with pytest.raises(ModelError, match="answered 503"):
-            ws.ask("How many vacation days do full-time employees get?")
+        answer = ws.ask(question)
         url = server.base_url
-    settings = Settings(data_dir=tmp_path / "gen", answer={"model": "fake"},
-                        models={"fake": {"base_url": url, "model": "m1", "timeout_s": 2}})
-    with Workspace(settings=settings, embedder=embedder) as ws, pytest.raises(ModelError, match="unreachable"):
-        ws.ask("How many vacation days do full-time employees get?")
+    assert not answer.abstained and answer.mode == "extractive" and "25" in answer.answer
+    assert "answered 503" in answer.fallback and "(Extractive answer: the model failed" in answer.answer
+    settings = Settings(
+        data_dir=tmp_path / "gen",
+        answer={"model": "fake"},
+        models={"fake": {"base_url": url, "model": "m1", "timeout_s": 2}},
+    )
+    with Workspace(settings=settings, embedder=embedder) as ws:
+        ws.ingest([corpus])
+        answer = ws.ask(question)
+    assert not answer.abstained and "unreachable" in answer.fallback and answer.citations
+
+
+def test_an_answer_no_source_supports_gets_the_extractive_one(tmp_path, embedder, corpus, monkeypatch):
+    """Citations that exist are not enough: every sentence must be supported by what it cites."""
+    monkeypatch.setenv("FAKE_KEY", "k")
+    with FakeOpenAI() as server:
+        server.reply = lambda body: "Employees get unlimited vacation on Mars [1]. The office has a pool [2]."
+        with _generating_workspace(tmp_path, embedder, server) as ws:
+            ws.ingest([corpus])
+            answer = ws.ask("How many vacation days do full-time employees get?")
+    assert not answer.abstained and answer.mode == "extractive" and "Mars" not in answer.answer
+    assert "no sentence the model wrote was supported" in answer.answer and answer.fallback
 
 
 def test_abstention_looks_at_the_most_similar_sentence():
@@ -120,7 +140,9 @@ def test_abstention_looks_at_the_most_similar_sentence():
     from ragwright.types import SearchResult
 
     hit = SearchResult("d", "d#0", "src", 1.0, "text")
-    evidence = [Evidence("word match", hit, 0, 0, 1.0, similarity=0.34),
-                Evidence("meaning match", hit, 0, 1, 0.0, similarity=0.40)]
+    evidence = [
+        Evidence("word match", hit, 0, 0, 1.0, similarity=0.34),
+        Evidence("meaning match", hit, 0, 1, 0.0, similarity=0.40),
+    ]
     assert not judge(read_question("q"), evidence, 0.35).refuse
     assert judge(read_question("q"), evidence, 0.41).refuse

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis import Analyzer
 from ..generate.citations import find_markers, strip_markers
+from ..generate.support import SUPPORT_CONTAINMENT, contained
 from ..ingest.chunking import split_sentences
 from ..models.embedding import Embedder
 from ..types import Answer
@@ -38,13 +38,11 @@ ANSWER_MEASURES = (
     "answer_similarity",
     "abstention",
 )
-SUPPORT_CONTAINMENT = 0.75
 _LABEL_HINTS = {
     ("CONTRADICT", "SUPPORT"): "SUPPORT: the answer says the evidence supports the claim. "
     "CONTRADICT: the answer says the evidence contradicts the claim.",
     ("maybe", "no", "yes"): "yes / no: the answer clearly says so. maybe: the answer is undecided or mixed.",
 }
-_analyzer: Analyzer | None = None
 
 
 def evaluate_answers(
@@ -131,14 +129,6 @@ def _claims(answer: Answer) -> list[tuple[str, str]]:
         if plain:
             out.append((plain, "\n".join(texts[n] for n in dict.fromkeys(find_markers(sentence)) if n in texts)))
     return out
-
-
-def contained(sentence: str, passage: str) -> float:
-    """Share of the sentence's stemmed content words that occur in the passage."""
-    global _analyzer
-    _analyzer = _analyzer or Analyzer()
-    words = set(_analyzer.terms(sentence))
-    return len(words & set(_analyzer.terms(passage))) / len(words) if words else 1.0
 
 
 def _faithfulness(

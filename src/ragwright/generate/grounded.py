@@ -1,23 +1,22 @@
 """Generated answers from a grounded prompt. The model sees numbered sources and must cite
-them; afterwards every citation is checked: one that points at no retrieved chunk is removed
-and reported, and a sentence left without a valid citation gets the source that supports it
-best, or is dropped and reported when none does."""
+them; afterwards every sentence is held to its sources: a citation that points at no retrieved
+chunk is removed and reported, a sentence its sources do not support is cited to the source that
+does, or dropped (the answer says how many), and an answer with no supported sentence at all
+is not given (the caller answers extractively instead)."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
-
-import numpy as np
+from collections.abc import Callable, Sequence
 
 from ..ingest.chunking import split_sentences
 from ..models.chat import ChatMessage, ChatModel
-from ..models.embedding import Embedder
 from ..observe import span
 from ..types import Answer, SearchResult
 from .citations import CitationBook, cite, find_markers, strip_markers
 from .evidence import Evidence
 from .extractive import abstention
 from .refusal import Verdict
+from .support import SUPPORT_CONTAINMENT, contained, supports
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources given. After every sentence, cite the "
@@ -25,7 +24,10 @@ SYSTEM_PROMPT = (
     "contain the answer, reply exactly: I don't know."
 )
 _DONT_KNOW = ("i don't know", "i do not know", "i dont know")
-SUPPORT_THRESHOLD = 0.35  # cosine of an uncited sentence to a source for that source to count as its support
+
+
+class Unsupported(Exception):
+    """A generated answer of which no sentence is supported: the extractive answer is given instead."""
 
 
 def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatMessage]:
@@ -34,9 +36,16 @@ def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatM
     return [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", user)]
 
 
-def generated_answer(question: str, results: Sequence[SearchResult], evidence: Sequence[Evidence], verdict: Verdict,
-                     model: ChatModel, embedder: Embedder, *, max_tokens: int,
-                     on_text: Callable[[str], None] | None = None) -> Answer:
+def generated_answer(
+    question: str,
+    results: Sequence[SearchResult],
+    evidence: Sequence[Evidence],
+    verdict: Verdict,
+    model: ChatModel,
+    *,
+    max_tokens: int,
+    on_text: Callable[[str], None] | None = None,
+) -> Answer:
     """`on_text`: called with each piece of the model's draft as it is generated, where the model
     can stream; the returned answer is the draft checked (citations renumbered, unsupported
     sentences dropped), so it replaces the draft rather than extending it."""
@@ -56,21 +65,27 @@ def generated_answer(question: str, results: Sequence[SearchResult], evidence: S
         answer.mode = "generated"
         return answer
     with span("citation_check") as s:
-        answer = _check_citations(question, text, results, embedder, SUPPORT_THRESHOLD)
-        s.set(removed=len(answer.removed_citations), dropped=len(answer.dropped_sentences))
-    return answer
+        checked = _check_citations(question, text, results)
+        s.set(
+            removed=len(checked.removed_citations) if checked else 0,
+            dropped=len(checked.dropped_sentences) if checked else "all",
+        )
+    if checked is None:
+        raise Unsupported("no sentence of the generated answer is supported by a retrieved passage")
+    return checked
 
 
-def _check_citations(question: str, text: str, results: Sequence[SearchResult], embedder: Embedder,
-                     threshold: float) -> Answer:
+def _check_citations(question: str, text: str, results: Sequence[SearchResult]) -> Answer | None:
+    """The model's answer with each sentence held to the passages it cites: a sentence they do not
+    support (support.py, the measure the evaluator's faithfulness uses) is cited to the passage
+    that does, or dropped; the answer says how many were dropped. None when no sentence is
+    supported: the caller falls back to the extractive answer."""
     book = CitationBook()
-    removed: list[dict] = []
+    removed: list[dict[str, object]] = []
     dropped: list[str] = []
     kept: list[str] = []
-    sentences = split_sentences(text)
-    plain = [strip_markers(s) for s in sentences]
-    vectors = embedder.embed(plain) if plain else np.zeros((0, 1), dtype=np.float32)
-    for sentence, clean, vector in zip(sentences, plain, vectors):
+    for sentence in split_sentences(text):
+        clean = strip_markers(sentence)
         if not clean:
             continue
         valid = []
@@ -79,26 +94,35 @@ def _check_citations(question: str, text: str, results: Sequence[SearchResult], 
                 valid.append(n)
             else:
                 removed.append({"n": n, "sentence": clean, "reason": f"no source [{n}] was retrieved"})
-        if not valid:
-            support = _best_source(vector, results, embedder)
-            if support is None or support[1] < threshold:
+        cited = "\n".join(results[n - 1].text for n in valid)
+        if not valid or not supports(cited, clean):
+            best = _best_source(clean, results)
+            if best is None:
                 dropped.append(clean)
                 continue
-            valid = [support[0]]
+            valid = [best]
         numbers = [book.number(results[n - 1], 1.0) for n in valid]
         kept.append(cite(clean, numbers))
     if not kept:
-        answer = abstention(question, "no sentence of the generated answer is supported by a retrieved source")
-        answer.mode, answer.removed_citations, answer.dropped_sentences = "generated", removed, dropped
-        return answer
-    return Answer(question=question, answer=" ".join(kept), abstained=False, citations=book.citations,
-                  mode="generated", removed_citations=removed, dropped_sentences=dropped)
-
-
-def _best_source(vector: np.ndarray, results: Sequence[SearchResult], embedder: Embedder) -> tuple[int, float] | None:
-    if not results:
         return None
-    chunk_vectors = embedder.embed([r.text for r in results])
-    sims = chunk_vectors @ vector
-    i = int(np.argmax(sims))
-    return i + 1, float(sims[i])
+    answer = " ".join(kept)
+    if dropped:
+        some = "1 sentence" if len(dropped) == 1 else f"{len(dropped)} sentences"
+        answer += f"\n\n({some} of the generated answer left out: no retrieved passage supports it.)"
+    return Answer(
+        question=question,
+        answer=answer,
+        abstained=False,
+        citations=book.citations,
+        mode="generated",
+        removed_citations=removed,
+        dropped_sentences=dropped,
+    )
+
+
+def _best_source(sentence: str, results: Sequence[SearchResult]) -> int | None:
+    """The number of the passage that supports the sentence best, if one does."""
+    scores = [contained(sentence, r.text) for r in results]
+    if not scores or max(scores) < SUPPORT_CONTAINMENT:
+        return None
+    return scores.index(max(scores)) + 1
