@@ -52,6 +52,8 @@ def test_question_kinds_and_names():
     assert q.versions == [("MySQL", "8.0")]
     assert "how" not in q.terms and "myisam" in q.terms
     assert read_question("Why is turning fsync off dangerous?").names == []  # a sentence's first word is no name
+    q = read_question("Does Arginine 90 bind it, as in Figure 3 of PostgreSQL 17?")
+    assert q.versions == [("PostgreSQL", "17")]
 
 
 def test_expects_an_answer_of_the_kind_asked():

@@ -82,7 +82,14 @@ def read_question(text: str) -> Question:
     asking = _asking_terms()
     terms = [t for t in dict.fromkeys(analyzer().terms(text)) if t not in asking]
     kind = next((name for name, pattern in _KINDS if pattern.search(text)), "other")
-    return Question(text, terms, kind, _names(text), [(m.group(1), m.group(2)) for m in _VERSION.finditer(text)])
+    return Question(text, terms, kind, _names(text), _versions(text))
+
+
+def _versions(text: str) -> list[tuple[str, str]]:
+    """"MySQL 8.0", "PostgreSQL 17", "Python 3.12": a product's name (written as a name) or a
+    dotted number; "Arginine 90" or "Figure 3" is no version."""
+    return [(m.group(1), m.group(2)) for m in _VERSION.finditer(text)
+            if "." in m.group(2) or re.search(r"[A-Z].*[A-Z]|[a-z][A-Z]", m.group(1))]
 
 
 def _names(text: str) -> list[str]:
@@ -96,7 +103,7 @@ def _names(text: str) -> list[str]:
         before = text[: m.start()].rstrip()
         first = title_case or not before or before[-1] in ".?!:\"'("
         for i, part in enumerate(p for p in re.split(r"-", m.group(0)) if p):
-            if _looks_like_name(part, first or i > 0 and title_case) and part not in names:
+            if _looks_like_name(part, first or (i > 0 and title_case)) and part not in names:
                 names.append(part)
     return names
 
