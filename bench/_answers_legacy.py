@@ -7,8 +7,8 @@ cosine of 0.35. Only the answer stage is frozen; retrieval and ingestion are the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -18,8 +18,39 @@ from ragwright.types import Answer, SearchResult
 
 THRESHOLD, MAX_SENTENCES, MARGIN = 0.35, 3, 0.12
 _WORD = re.compile(r"\w+")
-_STOP = frozenset("a an and are as at be by do does for from how in is it of on or the to was what when where which "
-                  "who why with".split())
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    ],
+)
 
 
 @dataclass(slots=True)
@@ -53,8 +84,10 @@ def _gather(question: str, query_vector: np.ndarray, results: Sequence[SearchRes
         return []
     sims = embedder.embed([s for s, _, _ in items]) @ np.asarray(query_vector, dtype=np.float32)
     q = _words(question)
-    out = [_Evidence(s, r, k, float(sim), len(q & _words(s)) / len(q) if q else 0.0)
-           for (s, r, k), sim in zip(items, sims)]
+    out = [
+        _Evidence(s, r, k, float(sim), len(q & _words(s)) / len(q) if q else 0.0)
+        for (s, r, k), sim in zip(items, sims, strict=True)
+    ]
     out.sort(key=lambda e: (-e.score, e.rank))
     return out
 

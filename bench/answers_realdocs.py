@@ -48,8 +48,12 @@ from ragwright import Settings, Workspace
 from ragwright.models.embedding import recall_scope
 from ragwright.types import Answer
 
-TARGETS = {"correct_share": 0.80, "off_topic_refused_share": 0.90, "answerable_refused_share_max": 0.05,
-           "ask_over_search_p50_max": 3.0}
+TARGETS = {
+    "correct_share": 0.80,
+    "off_topic_refused_share": 0.90,
+    "answerable_refused_share_max": 0.05,
+    "ask_over_search_p50_max": 3.0,
+}
 
 
 def load_questions(folder: Path) -> list[dict[str, Any]]:
@@ -63,21 +67,43 @@ def grade(row: dict[str, Any], answer: Answer) -> dict[str, Any]:
     """One answer, scored as the data's README says."""
     words = len(re.findall(r"\w+", answer.answer)) if not answer.abstained else 0
     first = answer.citations[0].source.rsplit("/", 1)[-1] if answer.citations else None
-    out = {"id": row["id"], "kind": row["kind"], "refused": answer.abstained, "words": words,
-           "first_citation": first, "answer": answer.answer, "reason": answer.reason}
+    out = {
+        "id": row["id"],
+        "kind": row["kind"],
+        "refused": answer.abstained,
+        "words": words,
+        "first_citation": first,
+        "answer": answer.answer,
+        "reason": answer.reason,
+    }
     if row["kind"] == "off_topic":
         out["outcome"] = "refused_right" if answer.abstained else "answered_off_topic"
         return out
     matched = 0 if answer.abstained else sum(bool(re.search(c, answer.answer, re.IGNORECASE)) for c in row["check"])
-    out["outcome"] = ("refused_wrong" if answer.abstained else "correct" if matched == len(row["check"])
-                      else "partial" if matched else "wrong")
+    out["outcome"] = (
+        "refused_wrong"
+        if answer.abstained
+        else "correct"
+        if matched == len(row["check"])
+        else "partial"
+        if matched
+        else "wrong"
+    )
     out["citation_on_page"] = first == row["source"]
     return out
 
 
 def failed(row: dict[str, Any], exc: Exception) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "refused": False, "words": 0, "first_citation": None,
-            "answer": "", "reason": f"{type(exc).__name__}: {exc}"[:300], "outcome": "error"}
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "refused": False,
+        "words": 0,
+        "first_citation": None,
+        "answer": "",
+        "reason": f"{type(exc).__name__}: {exc}"[:300],
+        "outcome": "error",
+    }
 
 
 def summarise(graded: list[dict[str, Any]], seconds: list[float]) -> dict[str, Any]:
@@ -91,16 +117,22 @@ def summarise(graded: list[dict[str, Any]], seconds: list[float]) -> dict[str, A
         kinds[g["kind"]][1] += 1
     words = sorted(g["words"] for g in answered) or [0]
     return {
-        "answerable": len(answerable), "correct": count(answerable, "correct"), "partial": count(answerable, "partial"),
-        "wrong": count(answerable, "wrong"), "refused_wrong": count(answerable, "refused_wrong"),
-        "off_topic": len(off), "refused_right": count(off, "refused_right"),
-        "answered_off_topic": count(off, "answered_off_topic"), "errors": count(graded, "error"),
+        "answerable": len(answerable),
+        "correct": count(answerable, "correct"),
+        "partial": count(answerable, "partial"),
+        "wrong": count(answerable, "wrong"),
+        "refused_wrong": count(answerable, "refused_wrong"),
+        "off_topic": len(off),
+        "refused_right": count(off, "refused_right"),
+        "answered_off_topic": count(off, "answered_off_topic"),
+        "errors": count(graded, "error"),
         "correct_share": round(count(answerable, "correct") / max(len(answerable), 1), 3),
         "off_topic_refused_share": round(count(off, "refused_right") / max(len(off), 1), 3),
         "answerable_refused_share": round(count(answerable, "refused_wrong") / max(len(answerable), 1), 3),
         "first_citation_on_page": sum(bool(g.get("citation_on_page")) for g in answered),
         "answered": len(answered),
-        "words_median": words[len(words) // 2], "words_max": words[-1],
+        "words_median": words[len(words) // 2],
+        "words_max": words[-1],
         "per_kind": {k: f"{c}/{n}" for k, (c, n) in sorted(kinds.items())},
         "latency_ms": percentiles_ms(seconds),
     }
@@ -116,15 +148,16 @@ def forget(ws: Workspace) -> None:
     evidence._recent.clear()
 
 
-def run(rows: list[dict[str, Any]], pipelines: dict[str, Callable[[str], Answer]], ws: Workspace,
-        k: int) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+def run(
+    rows: list[dict[str, Any]], pipelines: dict[str, Callable[[str], Answer]], ws: Workspace, k: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Every question through every pipeline and through search, interleaved (the order rotates
     from one question to the next) so that a machine's changing load weighs on all alike."""
     graded: dict[str, list[dict[str, Any]]] = {name: [] for name in pipelines}
     seconds: dict[str, list[float]] = {name: [] for name in [*pipelines, "search"]}
     steps: list[tuple[str, Callable[[str], Any]]] = [*pipelines.items(), ("search", lambda q: ws.search(q, k=k))]
     for n, row in enumerate(rows):
-        for name, call in steps[n % len(steps):] + steps[: n % len(steps)]:
+        for name, call in steps[n % len(steps) :] + steps[: n % len(steps)]:
             forget(ws)
             with recall_scope(f"bench-{name}"):
                 t0 = time.perf_counter()
@@ -146,6 +179,7 @@ def legacy(ws: Workspace) -> Callable[[str], Answer]:
     def answer(question: str) -> Answer:
         retrieval = retriever.search(question, k)
         return legacy_answer(question, retrieval.results, retrieval.query_vector, ws.embedder)
+
     return answer
 
 
@@ -182,8 +216,12 @@ def main() -> None:
     ap.add_argument("--index-dir", type=Path, help="keep the index here and reuse it (brought up to date)")
     ap.add_argument("--no-local-model", action="store_true", help="skip the generated answers of the local model")
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
-    ap.add_argument("--local-questions", type=int, default=15,
-                    help="questions for the local model, evenly spread over the set (0: all); a CPU generates slowly")
+    ap.add_argument(
+        "--local-questions",
+        type=int,
+        default=15,
+        help="questions for the local model, evenly spread over the set (0: all); a CPU generates slowly",
+    )
     args = ap.parse_args()
     rows = load_questions(args.data)[: args.limit or None]
     load = MachineLoad()
@@ -194,13 +232,17 @@ def main() -> None:
         t0 = time.perf_counter()
         report = ws.ingest([args.data / "corpus"])
         ingest_s = time.perf_counter() - t0
-        say(f"index: {report.ingested} pages ingested, {report.unchanged} unchanged, {ws.store.stats()['chunks']} "
-            f"chunks, {ingest_s:.1f} s")
+        say(
+            f"index: {report.ingested} pages ingested, {report.unchanged} unchanged, {ws.store.stats()['chunks']} "
+            f"chunks, {ingest_s:.1f} s"
+        )
         t0 = time.perf_counter()
         calibration = ws.calibration(refresh=True)
         calibration_s = time.perf_counter() - t0
-        say(f"calibration: threshold {calibration.threshold:.3f} (probes p90 {calibration.probe_quantile:.3f}, "
-            f"max {calibration.probe_max:.3f}, margin {calibration.margin}) in {calibration_s:.1f} s")
+        say(
+            f"calibration: threshold {calibration.threshold:.3f} (probes p90 {calibration.probe_quantile:.3f}, "
+            f"max {calibration.probe_max:.3f}, margin {calibration.margin}) in {calibration_s:.1f} s"
+        )
         k = max(ws.settings.answer.context_chunks, 1)
         for row in rows[:3]:  # warm: indexes built, sessions loaded
             with recall_scope("bench-warm"):
@@ -215,38 +257,83 @@ def main() -> None:
     print_table(pipelines, search)
     new = pipelines["new"]["summary"]
     ratio = round(new["latency_ms"]["p50"] / max(search["p50"], 1e-9), 2)
-    checks = {"correct_share": new["correct_share"] >= TARGETS["correct_share"],
-              "off_topic_refused_share": new["off_topic_refused_share"] >= TARGETS["off_topic_refused_share"],
-              "answerable_refused_share": new["answerable_refused_share"] <= TARGETS["answerable_refused_share_max"],
-              "ask_over_search_p50": ratio <= TARGETS["ask_over_search_p50_max"]}
-    say(f"\nask p50 / search p50 = {ratio} (target <= {TARGETS['ask_over_search_p50_max']}); targets met: "
-        + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items()))
-    emit({"benchmark": "answers_realdocs", "dataset": str(args.data), "questions": len(rows),
-          "index": {"pages": report.ingested + report.unchanged, "ingest_s": round(ingest_s, 1)},
-          "calibration": {"threshold": calibration.threshold, "probe_quantile": calibration.probe_quantile,
-                          "probe_max": calibration.probe_max, "margin": calibration.margin,
-                          "seconds": round(calibration_s, 2)},
-          "search_latency_ms": search, "ask_over_search_p50": ratio, "targets": TARGETS, "targets_met": checks,
-          "pipelines": pipelines, "machine_load": load.report(), "environment": environment()})
+    checks = {
+        "correct_share": new["correct_share"] >= TARGETS["correct_share"],
+        "off_topic_refused_share": new["off_topic_refused_share"] >= TARGETS["off_topic_refused_share"],
+        "answerable_refused_share": new["answerable_refused_share"] <= TARGETS["answerable_refused_share_max"],
+        "ask_over_search_p50": ratio <= TARGETS["ask_over_search_p50_max"],
+    }
+    say(
+        f"\nask p50 / search p50 = {ratio} (target <= {TARGETS['ask_over_search_p50_max']}); targets met: "
+        + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items())
+    )
+    emit(
+        {
+            "benchmark": "answers_realdocs",
+            "dataset": str(args.data),
+            "questions": len(rows),
+            "index": {"pages": report.ingested + report.unchanged, "ingest_s": round(ingest_s, 1)},
+            "calibration": {
+                "threshold": calibration.threshold,
+                "probe_quantile": calibration.probe_quantile,
+                "probe_max": calibration.probe_max,
+                "margin": calibration.margin,
+                "seconds": round(calibration_s, 2),
+            },
+            "search_latency_ms": search,
+            "ask_over_search_p50": ratio,
+            "targets": TARGETS,
+            "targets_met": checks,
+            "pipelines": pipelines,
+            "machine_load": load.report(),
+            "environment": environment(),
+        }
+    )
 
 
 def print_table(pipelines: dict[str, dict[str, Any]], search: dict[str, float]) -> None:
-    header = ["pipeline", "correct", "partial", "wrong", "refused (ans.)", "off-topic refused", "errors",
-              "cited page", "words p50", "p50 ms", "p95 ms"]
+    header = [
+        "pipeline",
+        "correct",
+        "partial",
+        "wrong",
+        "refused (ans.)",
+        "off-topic refused",
+        "errors",
+        "cited page",
+        "words p50",
+        "p50 ms",
+        "p95 ms",
+    ]
     lines = []
     for name, p in pipelines.items():
         s = p["summary"]
-        lines.append([name, f"{s['correct']}/{s['answerable']}", s["partial"], s["wrong"], s["refused_wrong"],
-                      f"{s['refused_right']}/{s['off_topic']}", s["errors"],
-                      f"{s['first_citation_on_page']}/{s['answered']}",
-                      s["words_median"], s["latency_ms"]["p50"], s["latency_ms"]["p95"]])
+        lines.append(
+            [
+                name,
+                f"{s['correct']}/{s['answerable']}",
+                s["partial"],
+                s["wrong"],
+                s["refused_wrong"],
+                f"{s['refused_right']}/{s['off_topic']}",
+                s["errors"],
+                f"{s['first_citation_on_page']}/{s['answered']}",
+                s["words_median"],
+                s["latency_ms"]["p50"],
+                s["latency_ms"]["p95"],
+            ]
+        )
     lines.append(["search (k=context)", "", "", "", "", "", "", "", "", search["p50"], search["p95"]])
     say()
     say(table(lines, header))
     kinds = sorted({k for p in pipelines.values() for k in p["summary"]["per_kind"]})
     say()
-    say(table([[name, *(p["summary"]["per_kind"].get(k, "") for k in kinds)] for name, p in pipelines.items()],
-              ["correct by kind", *kinds]))
+    say(
+        table(
+            [[name, *(p["summary"]["per_kind"].get(k, "") for k in kinds)] for name, p in pipelines.items()],
+            ["correct by kind", *kinds],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,19 +1,20 @@
 """The Python API in a few typed calls:
 
-    from ragwright import Workspace
-    ws = Workspace(".ragwright")
-    ws.ingest(["docs/"])
-    for hit in ws.search("vacation days", k=5):
-        print(hit.score, hit.location)
-    print(ws.ask("How many vacation days do I get?").answer)
+from ragwright import Workspace
+ws = Workspace(".ragwright")
+ws.ingest(["docs/"])
+for hit in ws.search("vacation days", k=5):
+    print(hit.score, hit.location)
+print(ws.ask("How many vacation days do I get?").answer)
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .config import PRIVATE_ENTITIES, Settings, load_settings
 from .errors import NotFoundError, StoreError
@@ -27,12 +28,12 @@ from .generate.refusal import RARE_PASSAGES, Thresholds, Verdict, judge
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
 from .models.chat import ChatModel, GatewayChat
+from .models.embedding import Embedder, LocalMiniLM, make_embedder, recall_scope
 from .models.types import CallContext
 from .observe import muted, start_trace
-from .models.embedding import Embedder, LocalMiniLM, make_embedder, recall_scope
 from .retrieve import HybridRetriever, check_query
-from .retrieve.retriever import access_scope
 from .retrieve.adapter import summary as learned_summary
+from .retrieve.retriever import access_scope
 from .store import Filters, SqliteStore
 from .types import Access, Answer, DocumentRecord, IngestReport, SearchResult
 
@@ -48,9 +49,15 @@ PIPELINES = ("default", "hybrid", "bm25", "dense")
 class Workspace:
     """One data directory: its store, embedder, retriever and answerer, loaded lazily."""
 
-    def __init__(self, data_dir: str | Path | None = None, *, settings: Settings | None = None,
-                 config_file: Path | None = None, embedder: Embedder | None = None,
-                 chat_model: ChatModel | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        config_file: Path | None = None,
+        embedder: Embedder | None = None,
+        chat_model: ChatModel | None = None,
+    ) -> None:
         self.settings = settings or load_settings(config_file, Path(data_dir) if data_dir is not None else None)
         if settings is not None and data_dir is not None:
             self.settings.data_dir = Path(data_dir)
@@ -68,16 +75,18 @@ class Workspace:
     def store(self) -> SqliteStore:
         if self._store is None:
             r = self.settings.retrieval
-            self._store = SqliteStore(self.settings.db_path, ann_threshold=r.ann_threshold, bm25_k1=r.bm25_k1,
-                                      bm25_b=r.bm25_b)
+            self._store = SqliteStore(
+                self.settings.db_path, ann_threshold=r.ann_threshold, bm25_k1=r.bm25_k1, bm25_b=r.bm25_b
+            )
             self._store.trace_retention_days = self.settings.observe.retention_days
             self._store.trace_redactor = self._trace_redactor()
             o = self.settings.observe
             if o.otlp_endpoint:
                 from .observe.otlp import OtlpExporter
 
-                self._store.trace_exporter = OtlpExporter(o.otlp_endpoint, o.otlp_headers,
-                                                          include_text=o.otlp_include_text).export
+                self._store.trace_exporter = OtlpExporter(
+                    o.otlp_endpoint, o.otlp_headers, include_text=o.otlp_include_text
+                ).export
         return self._store
 
     def _trace_redactor(self) -> Any:
@@ -119,8 +128,10 @@ class Workspace:
             if writing:
                 self.store.set_meta("embedder", self.embedder.name)
         elif recorded != self.embedder.name:
-            raise StoreError(f"{self.settings.db_path} was indexed with embedder '{recorded}', but "
-                             f"'{self.embedder.name}' is configured: set it back, or use a new --data-dir")
+            raise StoreError(
+                f"{self.settings.db_path} was indexed with embedder '{recorded}', but "
+                f"'{self.embedder.name}' is configured: set it back, or use a new --data-dir"
+            )
 
     def _ingestor(self, access: Access | None = None) -> Ingestor:
         self._check_vector_space(writing=True)
@@ -130,28 +141,57 @@ class Workspace:
 
     # -- the API -------------------------------------------------------------------------------
 
-    def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
-               progress: Callable[[float, str], None] | None = None,
-               on_start: Callable[[int], None] | None = None, access: Access | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        prune: bool = False,
+        progress: Callable[[float, str], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
+        access: Access | None = None,
+    ) -> IngestReport:
         """`access`: the tenant the documents belong to and the groups that may read them."""
         return self._ingestor(access).ingest_paths(list(paths), prune=prune, progress=progress, on_start=on_start)
 
-    def ingest_records(self, records: Iterable[TextRecord], *, progress: Callable[[float, str], None] | None = None,
-                       access: Access | None = None) -> IngestReport:
+    def ingest_records(
+        self,
+        records: Iterable[TextRecord],
+        *,
+        progress: Callable[[float, str], None] | None = None,
+        access: Access | None = None,
+    ) -> IngestReport:
         return self._ingestor(access).ingest_records(records, progress=progress)
 
-    def search(self, query: str, k: int | None = None, filters: Filters | None = None,
-               mode: str = "hybrid", *, context: CallContext | None = None) -> list[SearchResult]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        mode: str = "hybrid",
+        *,
+        context: CallContext | None = None,
+    ) -> list[SearchResult]:
         with self.trace("search", {"query": query, "k": k, "mode": mode}, context) as t:
-            results = self._retriever().search(query, k, filters, mode=mode,
-                                               max_chars=self.settings.answer.max_question_chars).results
+            results = (
+                self._retriever()
+                .search(query, k, filters, mode=mode, max_chars=self.settings.answer.max_question_chars)
+                .results
+            )
             if t is not None:
-                t.output = {"results": [{"doc_id": r.doc_id, "chunk_id": r.chunk_id, "score": r.score}
-                                        for r in results]}
+                t.output = {
+                    "results": [{"doc_id": r.doc_id, "chunk_id": r.chunk_id, "score": r.score} for r in results]
+                }
         return results
 
-    def ask(self, question: str, filters: Filters | None = None, *, context: CallContext | None = None,
-            on_text: Callable[[str], None] | None = None, history: Sequence[Turn] = ()) -> Answer:
+    def ask(
+        self,
+        question: str,
+        filters: Filters | None = None,
+        *,
+        context: CallContext | None = None,
+        on_text: Callable[[str], None] | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
         """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches, and the trace.
         `on_text`: receives a generated answer's draft as the model writes it; the answer returned
         is the checked one. `history`: the conversation before the question, oldest first: a
@@ -160,8 +200,12 @@ class Workspace:
             if history:
                 question = self._standalone(question, history, context, t)
             question = check_query(question, self.settings.answer.max_question_chars)
-            retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
-                                                 max_chars=self.settings.answer.max_question_chars)
+            retrieval = self._retriever().search(
+                question,
+                max(self.settings.answer.context_chunks, 1),
+                filters,
+                max_chars=self.settings.answer.max_question_chars,
+            )
             if retrieval.results or self.store.count_documents(_access_of(filters)):
                 with recall_scope(access_scope(filters)):  # sentence vectors remembered for this reader only
                     answer = self._answerer(context, filters).answer(question, retrieval, on_text)
@@ -169,18 +213,26 @@ class Workspace:
                 answer = nothing_to_read(question, filters)
             if t is not None:
                 answer.trace_id = t.trace_id
-                t.output = {"answer": answer.answer, "abstained": answer.abstained,
-                            "citations": [{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id}
-                                          for c in answer.citations],
-                            "retrieved": [{"doc_id": r.doc_id, "chunk_id": r.chunk_id, "score": r.score}
-                                          for r in retrieval.results]}
+                t.output = {
+                    "answer": answer.answer,
+                    "abstained": answer.abstained,
+                    "citations": [{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id} for c in answer.citations],
+                    "retrieved": [
+                        {"doc_id": r.doc_id, "chunk_id": r.chunk_id, "score": r.score} for r in retrieval.results
+                    ],
+                }
         return answer
 
     def trace(self, name: str, input: dict[str, Any], context: CallContext | None = None) -> Any:
         """A trace of one request, saved in the store when it ends (unless [observe] traces = false)."""
         sink = self.store.save_trace if self.settings.observe.traces else None
-        return start_trace(name, input=input, sink=sink, key_id=context.key_id if context else None,
-                           tenant=context.tenant if context else None)
+        return start_trace(
+            name,
+            input=input,
+            sink=sink,
+            key_id=context.key_id if context else None,
+            tenant=context.tenant if context else None,
+        )
 
     def delete(self, ref: str) -> DocumentRecord:
         """Delete by document id or by path; everything derived from it goes too."""
@@ -192,8 +244,15 @@ class Workspace:
         self.store.delete_document(doc.doc_id)
         return doc
 
-    def evaluate_retrieval(self, data: str | Path, split: str = "test", pipeline: str = "default",
-                           progress: Callable[[float, str], None] | None = None, *, tenant: str = "default") -> EvalRun:
+    def evaluate_retrieval(
+        self,
+        data: str | Path,
+        split: str = "test",
+        pipeline: str = "default",
+        progress: Callable[[float, str], None] | None = None,
+        *,
+        tenant: str = "default",
+    ) -> EvalRun:
         """Index a BEIR folder's corpus in its own store (reused while corpus and settings are
         unchanged), run its queries, store the run here and return it. `tenant`: whose run it is
         (over HTTP, only that tenant's admins read it)."""
@@ -201,29 +260,45 @@ class Workspace:
             raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
         dataset = load_beir(Path(data), split)
         index = self._eval_index(dataset.name, dataset.fingerprint())
-        with self.trace("eval.retrieval", {"dataset": str(data), "split": split, "pipeline": pipeline}) as t, index, \
-                muted():
+        with (
+            self.trace("eval.retrieval", {"dataset": str(data), "split": split, "pipeline": pipeline}) as t,
+            index,
+            muted(),
+        ):
             index.ingest_records(dataset.corpus(), progress=progress)
             if pipeline == "hybrid":
                 index.settings.retrieval = index.settings.retrieval.model_copy(
-                    update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0})
+                    update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0}
+                )
             mode = pipeline if pipeline in ("bm25", "dense") else "hybrid"
             retriever = index._retriever()
             if pipeline != "default":  # the reference pipelines stay as shipped; learning shapes the default
                 retriever.learned = None
             config = index.settings.model_dump(mode="json", include={"retrieval", "ingest", "embedding"})
             config["learned"] = learned_summary(retriever.learned_model())
-            run = evaluate_retrieval(dataset, lambda q: retriever.search(q, 300, mode=mode, max_chars=10**7).results,
-                                     pipeline=pipeline, config=config)
+            run = evaluate_retrieval(
+                dataset,
+                lambda q: retriever.search(q, 300, mode=mode, max_chars=10**7).results,
+                pipeline=pipeline,
+                config=config,
+            )
             if t is not None:
                 t.output = {"run_id": run.run_id, "metrics": run.metrics}
         self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
         return run
 
-    def evaluate_answers(self, data: str | Path, split: str = "test", *, limit: int | None = None,
-                         judge_model: str | ChatModel | None = None, gold_file: Path | None = None,
-                         concurrency: int = 4, progress: Callable[[float, str], None] | None = None,
-                         tenant: str = "default") -> EvalRun:
+    def evaluate_answers(
+        self,
+        data: str | Path,
+        split: str = "test",
+        *,
+        limit: int | None = None,
+        judge_model: str | ChatModel | None = None,
+        gold_file: Path | None = None,
+        concurrency: int = 4,
+        progress: Callable[[float, str], None] | None = None,
+        tenant: str = "default",
+    ) -> EvalRun:
         """Ask every query of a BEIR folder (in the same index as retrieval evaluation) and score the
         answers; judge verdicts are cached in this store, so a re-run repeats them exactly."""
         dataset = load_beir(Path(data), split)
@@ -238,15 +313,23 @@ class Workspace:
             index._chat_model = self._answer_model()  # through this workspace's gateway
             index.ingest_records(dataset.corpus())
             pipeline = f"generated:{self.settings.answer.model}" if self.settings.answer.model else "extractive"
-            run = evaluate_answers(dataset, index.ask, index.embedder, pipeline=pipeline, judge=judge, gold=gold,
-                                   limit=limit, progress=progress,
-                                   config=index.settings.model_dump(mode="json", include={"retrieval", "answer"}))
+            run = evaluate_answers(
+                dataset,
+                index.ask,
+                index.embedder,
+                pipeline=pipeline,
+                judge=judge,
+                gold=gold,
+                limit=limit,
+                progress=progress,
+                config=index.settings.model_dump(mode="json", include={"retrieval", "answer"}),
+            )
             if t is not None:
                 t.output = {"run_id": run.run_id, "metrics": run.metrics}
         self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
         return run
 
-    def _eval_index(self, name: str, fingerprint: str) -> "Workspace":
+    def _eval_index(self, name: str, fingerprint: str) -> Workspace:
         import hashlib
 
         h = hashlib.sha256(fingerprint.encode())
@@ -257,8 +340,9 @@ class Workspace:
         index._learned_from = self.store
         return index
 
-    def documents(self, filters: Filters | None = None, limit: int | None = None,
-                  offset: int = 0) -> list[DocumentRecord]:
+    def documents(
+        self, filters: Filters | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[DocumentRecord]:
         """Documents by source, optionally a page of them (`limit` from `offset`)."""
         return self.store.list_documents(filters, limit, offset)
 
@@ -272,7 +356,7 @@ class Workspace:
             self._store.close()
             self._store = None
 
-    def __enter__(self) -> "Workspace":
+    def __enter__(self) -> Workspace:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -306,9 +390,13 @@ class Workspace:
         if context is not None and isinstance(model, GatewayChat):
             model = GatewayChat(model.gateway, model.name, context)
         calibration = self.calibration() if self.settings.answer.abstain_threshold is None else None
-        return Answerer(self.embedder, self.settings.answer, model,
-                        thresholds=calibration.thresholds if calibration else None,
-                        count=lambda word: len(self.store.keyword_search(word, RARE_PASSAGES + 1, filters)))
+        return Answerer(
+            self.embedder,
+            self.settings.answer,
+            model,
+            thresholds=calibration.thresholds if calibration else None,
+            count=lambda word: len(self.store.keyword_search(word, RARE_PASSAGES + 1, filters)),
+        )
 
     # -- refusal calibration (generate/calibration.py) ---------------------------------------------
 
@@ -340,13 +428,18 @@ class Workspace:
         q = read_question(check_query(question, self.settings.answer.max_question_chars))
         with muted():
             evidence = self._evidence(q.text, filters)
-        return judge(q, evidence, Thresholds(-2.0), lambda w: len(self.store.keyword_search(w, RARE_PASSAGES + 1,
-                                                                                                 filters)))
+        return judge(
+            q, evidence, Thresholds(-2.0), lambda w: len(self.store.keyword_search(w, RARE_PASSAGES + 1, filters))
+        )
 
     def _evidence(self, question: str, filters: Filters | None = None) -> list[Evidence]:
         """An ask's evidence with its best sentences embedded (as when refusing is in doubt)."""
-        retrieval = self._retriever().search(question, max(self.settings.answer.context_chunks, 1), filters,
-                                             max_chars=self.settings.answer.max_question_chars)
+        retrieval = self._retriever().search(
+            question,
+            max(self.settings.answer.context_chunks, 1),
+            filters,
+            max_chars=self.settings.answer.max_question_chars,
+        )
         evidence = gather(question, retrieval.results)
         embed(evidence, retrieval.query_vector, self.embedder)
         return evidence
@@ -365,7 +458,9 @@ def nothing_to_read(question: str, filters: Filters | None) -> Answer:
         reason = "there are no documents yet (ingest some first: ragwright ingest PATH)"
     else:
         groups = ", ".join(access.groups) or "none"
-        reason = (f"this tenant has no documents yet that this key may read (ingest some, or check the key's "
-                  f"tenant: '{access.tenant}', groups: {groups}; `ragwright ingest PATH --tenant {access.tenant}` "
-                  f"ingests for it)")
+        reason = (
+            f"this tenant has no documents yet that this key may read (ingest some, or check the key's "
+            f"tenant: '{access.tenant}', groups: {groups}; `ragwright ingest PATH --tenant {access.tenant}` "
+            f"ingests for it)"
+        )
     return Answer(question=question, answer=f"I cannot answer yet: {reason}.", abstained=True, reason=reason)

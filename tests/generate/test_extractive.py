@@ -30,14 +30,17 @@ class CountingEmbedder:
 
 
 def _hit(text, heading="", chunk="c#0", title="Lock Management", dense=0.5):
-    return SearchResult("c", chunk, "locks.html", 1.0, text, title=title, heading_path=[heading] if heading else [],
-                        dense_score=dense)
+    return SearchResult(
+        "c", chunk, "locks.html", 1.0, text, title=title, heading_path=[heading] if heading else [], dense_score=dense
+    )
 
 
-DEADLOCK = ("This is the amount of time to wait on a lock before checking to see if there is a deadlock condition. "
-            "The check for deadlock is relatively expensive, so the server doesn't run it every time it waits. "
-            "We optimistically assume that deadlocks are not common in production applications. "
-            "The default is one second (1s), which is probably about the smallest value you would want.")
+DEADLOCK = (
+    "This is the amount of time to wait on a lock before checking to see if there is a deadlock condition. "
+    "The check for deadlock is relatively expensive, so the server doesn't run it every time it waits. "
+    "We optimistically assume that deadlocks are not common in production applications. "
+    "The default is one second (1s), which is probably about the smallest value you would want."
+)
 QUESTION = "By default, how long does a session wait on a lock before the server checks for a deadlock?"
 
 
@@ -77,8 +80,9 @@ def test_only_the_lexically_best_sentences_are_embedded_and_only_when_in_doubt()
     assert doubt.embedded and len(embedder.texts) == EMBEDDED
     assert sum(e.similarity is not None for e in evidence) == EMBEDDED
     assert all(t.startswith("Lock Management: ") for t in embedder.texts)  # read under its heading
-    refused = judge(q, evidence, Thresholds(0.99, chunk_sure=0.9),
-                    embed=lambda n=EMBEDDED: embed(evidence, qv, embedder, n))
+    refused = judge(
+        q, evidence, Thresholds(0.99, chunk_sure=0.9), embed=lambda n=EMBEDDED: embed(evidence, qv, embedder, n)
+    )
     # not yet embedded ones first, then a second look before refusing
     assert refused.refuse and len(embedder.texts) == 30  # all of them, before refusing
 
@@ -97,8 +101,9 @@ def test_answer_is_the_run_that_carries_the_answer():
 
 
 def test_a_code_block_comes_whole_beside_its_sentence():
-    text = ("To convert a column to another type, use a command like:\n\n"
-            "```\nALTER TABLE t\n  ALTER c TYPE numeric;\n```")
+    text = (
+        "To convert a column to another type, use a command like:\n\n```\nALTER TABLE t\n  ALTER c TYPE numeric;\n```"
+    )
     question = "How do I change a column type?"
     evidence = gather(question, [_hit(text)])
     answer = extractive_answer(question, evidence, Verdict(False, similarity=0.8))
@@ -111,25 +116,31 @@ def _evidence(text, similarity=0.6):
 
 def test_refuses_a_name_no_passage_mentions():
     q = read_question("How do I convert a MyISAM table to the InnoDB storage engine?")
-    verdict = judge(q, _evidence("ALTER TABLE can change the access method of a table.", 0.35), 0.3,
-                    count=lambda w: 0)
+    verdict = judge(q, _evidence("ALTER TABLE can change the access method of a table.", 0.35), 0.3, count=lambda w: 0)
     assert verdict.refuse and "'MyISAM'" in verdict.reason
     # unless a sentence is clearly similar: a specialised corpus holds rare names its questions use
     assert not judge(q, _evidence("ALTER TABLE can change the access method.", 0.45), 0.3, count=lambda w: 0).refuse
     # the reader's documents do hold it often: the passages merely lack it, which says nothing
     assert not judge(q, _evidence("ALTER TABLE changes a table."), 0.3, count=lambda w: RARE_PASSAGES + 1).refuse
     assert unmentioned(q, _evidence("Converting MyISAM tables to InnoDB engines."), lambda w: 0) == []
-    assert unmentioned(read_question("Does the drug act on HIV1 in vitro?"), _evidence("HIV-1 was cultured."),
-                       lambda w: 0) == []
+    assert (
+        unmentioned(read_question("Does the drug act on HIV1 in vitro?"), _evidence("HIV-1 was cultured."), lambda w: 0)
+        == []
+    )
 
 
 def test_capitalised_stop_words_and_versions():
-    assert unmentioned(read_question("Use SELECT ... FOR UPDATE OR what?"), _evidence("Row locks."), lambda w: 0) == \
-        ["SELECT", "UPDATE"]
-    assert unmentioned(read_question("What is new in PostgreSQL 17?"), _evidence("PostgreSQL 15 changes."),
-                       lambda w: 9) == ["PostgreSQL 17"]
-    assert unmentioned(read_question("What is new in PostgreSQL 15?"), _evidence("PostgreSQL 15 changes."),
-                       lambda w: 9) == []
+    assert unmentioned(read_question("Use SELECT ... FOR UPDATE OR what?"), _evidence("Row locks."), lambda w: 0) == [
+        "SELECT",
+        "UPDATE",
+    ]
+    assert unmentioned(
+        read_question("What is new in PostgreSQL 17?"), _evidence("PostgreSQL 15 changes."), lambda w: 9
+    ) == ["PostgreSQL 17"]
+    assert (
+        unmentioned(read_question("What is new in PostgreSQL 15?"), _evidence("PostgreSQL 15 changes."), lambda w: 9)
+        == []
+    )
 
 
 def test_refuses_under_the_threshold_only():
@@ -140,8 +151,11 @@ def test_refuses_under_the_threshold_only():
 
 
 def test_tune_picks_the_margin_within_the_wrong_refusal_budget():
-    cases = [Labelled(True, s, False) for s in (0.5, 0.55, 0.6, 0.7, 0.8)] * 4 + \
-            [Labelled(False, s, False) for s in (0.2, 0.3, 0.45, 0.52)] + [Labelled(False, 0.9, True)]
+    cases = (
+        [Labelled(True, s, False) for s in (0.5, 0.55, 0.6, 0.7, 0.8)] * 4
+        + [Labelled(False, s, False) for s in (0.2, 0.3, 0.45, 0.52)]
+        + [Labelled(False, 0.9, True)]
+    )
     tuned = tune(cases, base=0.3, max_wrong=0.05)
     assert tuned["answerable_refused"] == 0.0 and tuned["off_topic_refused"] == 0.8
     assert 0.45 < tuned["threshold"] <= 0.5

@@ -26,8 +26,11 @@ def answers(tmp_path_factory, embedder):
 
 def test_answerable_questions_are_answered_correctly(answers):
     answerable = [(r, a) for r, a in answers if r["kind"] != "off_topic"]
-    correct = [r["id"] for r, a in answerable
-               if not a.abstained and all(re.search(c, a.answer, re.IGNORECASE) for c in r["check"])]
+    correct = [
+        r["id"]
+        for r, a in answerable
+        if not a.abstained and all(re.search(c, a.answer, re.IGNORECASE) for c in r["check"])
+    ]
     refused = [r["id"] for r, a in answerable if a.abstained]
     assert len(correct) >= 31, f"{len(correct)}/60 correct"
     assert len(refused) <= 3, f"wrongly refused: {refused}"

@@ -31,43 +31,68 @@ def load_labelled(folder: Path) -> list[tuple[str, bool]]:
             continue
         row: dict[str, Any] = json.loads(line)
         if "question" not in row or ("answerable" not in row and "kind" not in row):
-            raise ValueError(f"{path}:{n}: each line needs \"question\" and \"answerable\" or \"kind\"")
+            raise ValueError(f'{path}:{n}: each line needs "question" and "answerable" or "kind"')
         rows.append((row["question"], bool(row["answerable"]) if "answerable" in row else row["kind"] != "off_topic"))
     return rows
 
 
 def calibrate(
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Folder with questions.jsonl, labelled answerable or off-topic, to tune the margin on")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="Folder with questions.jsonl, labelled answerable or off-topic, to tune the margin on"
+        ),
+    ] = None,
     max_wrong: Annotated[float, typer.Option(help="Share of answerable questions that may be refused")] = 0.05,
-    data_dir: DataDir = None, config: ConfigFile = None, as_json: Json = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
     """Measure the refusal threshold on this corpus (and tune it on a labelled set with --data)."""
     with workspace(data_dir, config) as ws:
         before = ws.calibration(refresh=True)
         if before is None:
             raise ValueError("nothing is ingested yet: calibrate after `ragwright ingest`")
-        report: dict[str, Any] = {"threshold": before.threshold, "probe_quantile": before.probe_quantile,
-                                  "margin": before.margin, "chunks": before.chunks}
+        report: dict[str, Any] = {
+            "threshold": before.threshold,
+            "probe_quantile": before.probe_quantile,
+            "margin": before.margin,
+            "chunks": before.chunks,
+        }
         if data is not None:
             rows = load_labelled(data)
             cases = []
             sure = before.thresholds.chunk_sure
             for question, answerable in rows:
                 verdict = ws.refusal_check(question)
-                cases.append(Labelled(answerable, verdict.similarity if verdict.similarity is not None else -1.0,
-                                      verdict.refuse, sure is not None and (verdict.chunk or 0.0) >= sure))
+                cases.append(
+                    Labelled(
+                        answerable,
+                        verdict.similarity if verdict.similarity is not None else -1.0,
+                        verdict.refuse,
+                        sure is not None and (verdict.chunk or 0.0) >= sure,
+                    )
+                )
             tuned = tune(cases, before.probe_quantile, max_wrong)
             after = ws.set_refusal_margin(tuned["margin"])
-            report = {**report, "tuned": tuned, "threshold": after.threshold if after else tuned["threshold"],
-                      "margin": tuned["margin"], "threshold_before": before.threshold}
+            report = {
+                **report,
+                "tuned": tuned,
+                "threshold": after.threshold if after else tuned["threshold"],
+                "margin": tuned["margin"],
+                "threshold_before": before.threshold,
+            }
     if as_json:
         emit(report)
         return
-    out.print(f"refusal threshold {report['threshold']:.3f} (probes' p90 {before.probe_quantile:.3f} + margin "
-              f"{report['margin']}, over {before.chunks} chunks)")
+    out.print(
+        f"refusal threshold {report['threshold']:.3f} (probes' p90 {before.probe_quantile:.3f} + margin "
+        f"{report['margin']}, over {before.chunks} chunks)"
+    )
     if data is not None:
         t = report["tuned"]
-        err.print(f"tuned on {t['answerable']} answerable and {t['off_topic']} off-topic questions: "
-                  f"{100 * t['off_topic_refused']:.0f}% of off-topic refused, {100 * t['answerable_refused']:.0f}% "
-                  f"of answerable refused (was threshold {report['threshold_before']:.3f})")
+        err.print(
+            f"tuned on {t['answerable']} answerable and {t['off_topic']} off-topic questions: "
+            f"{100 * t['off_topic_refused']:.0f}% of off-topic refused, {100 * t['answerable_refused']:.0f}% "
+            f"of answerable refused (was threshold {report['threshold_before']:.3f})"
+        )

@@ -44,26 +44,46 @@ QUANTILE = 90
 REFRESH_CHANGE = 0.10  # recalibrate when the chunk count moved by more than this share
 
 PROBES = (
-    "What is the tallest mountain in Africa?", "Who painted the ceiling of the Sistine Chapel?",
-    "How long should I boil an egg for a soft yolk?", "Which country won the football World Cup in 2014?",
-    "What is the recommended daily intake of vitamin C for adults?", "How do I get a red wine stain out of a carpet?",
-    "When did the Roman Empire fall?", "What is the population of Canada?",
-    "How many players are on a basketball team on the court?", "What is the best time of year to visit Japan?",
-    "How do I change a flat tire on a bicycle?", "Who discovered penicillin?",
-    "What is the boiling point of water at the top of Mount Everest?", "How much should I tip a waiter in Italy?",
-    "What are the symptoms of the flu?", "Which planet has the most moons?",
-    "How do I train a puppy to stop biting?", "What is the plot of Hamlet?",
-    "How do I make a sourdough starter from scratch?", "What is the exchange rate between the euro and the yen?",
-    "Who was the first person to walk on the moon?", "How do I file my income tax return?",
-    "What language is spoken in Quebec?", "How many calories are in a banana?",
-    "What causes the northern lights?", "How do I repot an orchid?",
-    "Which team has won the most Stanley Cups?", "What is the speed of sound in air?",
-    "How do I knit a scarf for beginners?", "What is the difference between a crocodile and an alligator?",
-    "How many bones are in the human body?", "Where is the Great Barrier Reef?",
-    "How do I apply for a passport?", "What year did the Berlin Wall come down?",
-    "What ingredients go into a classic margherita pizza?", "How often should I water a cactus?",
-    "Who composed the Four Seasons?", "What is the deepest lake in the world?",
-    "How do I lower my cholesterol naturally?", "What is the offside rule in soccer?",
+    "What is the tallest mountain in Africa?",
+    "Who painted the ceiling of the Sistine Chapel?",
+    "How long should I boil an egg for a soft yolk?",
+    "Which country won the football World Cup in 2014?",
+    "What is the recommended daily intake of vitamin C for adults?",
+    "How do I get a red wine stain out of a carpet?",
+    "When did the Roman Empire fall?",
+    "What is the population of Canada?",
+    "How many players are on a basketball team on the court?",
+    "What is the best time of year to visit Japan?",
+    "How do I change a flat tire on a bicycle?",
+    "Who discovered penicillin?",
+    "What is the boiling point of water at the top of Mount Everest?",
+    "How much should I tip a waiter in Italy?",
+    "What are the symptoms of the flu?",
+    "Which planet has the most moons?",
+    "How do I train a puppy to stop biting?",
+    "What is the plot of Hamlet?",
+    "How do I make a sourdough starter from scratch?",
+    "What is the exchange rate between the euro and the yen?",
+    "Who was the first person to walk on the moon?",
+    "How do I file my income tax return?",
+    "What language is spoken in Quebec?",
+    "How many calories are in a banana?",
+    "What causes the northern lights?",
+    "How do I repot an orchid?",
+    "Which team has won the most Stanley Cups?",
+    "What is the speed of sound in air?",
+    "How do I knit a scarf for beginners?",
+    "What is the difference between a crocodile and an alligator?",
+    "How many bones are in the human body?",
+    "Where is the Great Barrier Reef?",
+    "How do I apply for a passport?",
+    "What year did the Berlin Wall come down?",
+    "What ingredients go into a classic margherita pizza?",
+    "How often should I water a cactus?",
+    "Who composed the Four Seasons?",
+    "What is the deepest lake in the world?",
+    "How do I lower my cholesterol naturally?",
+    "What is the offside rule in soccer?",
 )
 
 
@@ -107,15 +127,22 @@ def best_similarity(evidence: Sequence[Evidence]) -> float:
     return max(sims) if sims else -1.0
 
 
-def calibrate(evidence_of: Callable[[str], Sequence[Evidence]], chunks: int, embedder: str,
-              margin: float | None = None) -> Calibration:
+def calibrate(
+    evidence_of: Callable[[str], Sequence[Evidence]], chunks: int, embedder: str, margin: float | None = None
+) -> Calibration:
     """`evidence_of(question)`: the evidence an ask would gather for it, its best sentences embedded."""
     evidence = [evidence_of(p) for p in PROBES]
     scores = np.array([best_similarity(e) for e in evidence], dtype=np.float64)
     chunk = np.array([chunk_similarity(e) for e in evidence], dtype=np.float64)
-    return Calibration(round(float(np.percentile(scores, QUANTILE)), 4), round(float(scores.max()), 4),
-                       round(float(np.percentile(chunk, QUANTILE)), 4), chunks, embedder,
-                       DEFAULT_MARGIN if margin is None else margin, margin is not None)
+    return Calibration(
+        round(float(np.percentile(scores, QUANTILE)), 4),
+        round(float(scores.max()), 4),
+        round(float(np.percentile(chunk, QUANTILE)), 4),
+        chunks,
+        embedder,
+        DEFAULT_MARGIN if margin is None else margin,
+        margin is not None,
+    )
 
 
 @dataclass(slots=True)
@@ -147,8 +174,14 @@ def tune(cases: Sequence[Labelled], base: float, max_wrong: float = 0.05, step: 
     top = max(r[1] for r in allowed)
     best = [r for r in allowed if r[1] == top]
     margin, right, wrong = best[len(best) // 2]
-    return {"margin": margin, "threshold": round(max(FLOOR, base + margin), 4), "off_topic_refused": right,
-            "answerable_refused": wrong, "answerable": len(answerable), "off_topic": len(off)}
+    return {
+        "margin": margin,
+        "threshold": round(max(FLOOR, base + margin), 4),
+        "off_topic_refused": right,
+        "answerable_refused": wrong,
+        "answerable": len(answerable),
+        "off_topic": len(off),
+    }
 
 
 def _refused(case: Labelled, threshold: float) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..types import Citation, SearchResult
 
@@ -42,6 +42,15 @@ class CitationBook:
         if result.chunk_id not in self._numbers:
             n = len(self._numbers) + 1
             self._numbers[result.chunk_id] = n
-            self.citations.append(Citation(n=n, doc_id=result.doc_id, chunk_id=result.chunk_id, source=result.source,
-                                           text=result.text, score=round(float(score), 4), location=result.location))
+            self.citations.append(
+                Citation(
+                    n=n,
+                    doc_id=result.doc_id,
+                    chunk_id=result.chunk_id,
+                    source=result.source,
+                    text=result.text,
+                    score=round(float(score), 4),
+                    location=result.location,
+                )
+            )
         return self._numbers[result.chunk_id]

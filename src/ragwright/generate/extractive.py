@@ -31,8 +31,9 @@ EXPECTED_WEIGHT = 0.3  # of Question.expects, beside a sentence's relevance
 RANK_WEIGHT = 0.1  # per rank of the run's chunk in the retrieval: 30 -> 34 of 60 on pgdocs-qa
 
 
-def extractive_answer(question: str, evidence: Sequence[Evidence], verdict: Verdict, *, max_sentences: int = 3,
-                      max_words: int = MAX_WORDS) -> Answer:
+def extractive_answer(
+    question: str, evidence: Sequence[Evidence], verdict: Verdict, *, max_sentences: int = 3, max_words: int = MAX_WORDS
+) -> Answer:
     if verdict.refuse:
         return abstention(question, verdict.reason)
     run = widen(best_run(evidence, max_sentences, max_words), evidence, max_sentences, max_words)
@@ -86,10 +87,13 @@ def widen(run: list[Evidence], evidence: Sequence[Evidence], max_sentences: int,
     chunk = [e for e in evidence if e.result.chunk_id == run[0].result.chunk_id]
     lo, hi = chunk.index(run[0]), chunk.index(run[-1])
     while True:
-        options = [(_score(chunk[k]), a, b) for k, a, b in ((lo - 1, lo - 1, hi), (hi + 1, lo, hi + 1))
-                   if 0 <= k < len(chunk) and _fits(chunk[a:b + 1], max_sentences, max_words)]
+        options = [
+            (_score(chunk[k]), a, b)
+            for k, a, b in ((lo - 1, lo - 1, hi), (hi + 1, lo, hi + 1))
+            if 0 <= k < len(chunk) and _fits(chunk[a : b + 1], max_sentences, max_words)
+        ]
         if not options:
-            return chunk[lo:hi + 1]
+            return chunk[lo : hi + 1]
         _, lo, hi = max(options, key=lambda o: o[0])
 
 
@@ -106,10 +110,18 @@ def _join_prose(parts: list[str]) -> list[str]:
 
 def _names_a_term(heading: str) -> bool:
     """A heading that names one thing (a setting, a function, an option), not a numbered section."""
-    return bool(heading) and len(heading.split()) <= 8 and not re.match(r"^[\dA-Z]+(\.\d+)*\.\s", heading) \
-        and not re.fullmatch(r"[A-Z][a-z]+", heading)  # "Notes", "Description": a section, not a term
+    return (
+        bool(heading)
+        and len(heading.split()) <= 8
+        and not re.match(r"^[\dA-Z]+(\.\d+)*\.\s", heading)
+        and not re.fullmatch(r"[A-Z][a-z]+", heading)
+    )  # "Notes", "Description": a section, not a term
 
 
 def abstention(question: str, reason: str) -> Answer:
-    return Answer(question=question, answer=f"I could not find an answer in the documents: {reason}.",
-                  abstained=True, reason=reason)
+    return Answer(
+        question=question,
+        answer=f"I could not find an answer in the documents: {reason}.",
+        abstained=True,
+        reason=reason,
+    )

@@ -72,17 +72,23 @@ _ASPECT = _words(
 _PRONOUNS = _words("it its itself they them their theirs themselves these those this he she him his her ones")
 _SUBJECTS = _words("i you we")
 _DEMONSTRATIVE = _words("this that these those")
-_AUX = _words("is are was were does do did can could should would will has have means mean work works happen "
-                 "happens")
+_AUX = _words("is are was were does do did can could should would will has have means mean work works happen happens")
 # Nouns a demonstrative points with: "this function" is the subject, named.
-_NOUNS = _words("function method option flag setting parameter argument command module class feature tool "
-                   "library package decorator field property attribute approach mode table index key variable "
-                   "object call statement clause query extension plugin endpoint image container volume service "
-                   "one")
-_EXPLETIVE = _words("possible necessary safe ok okay recommended better best true bad good advisable required "
-                       "mandatory allowed worth hard easy faster slower important")
-_LEAD = re.compile(r"^\s*(?:and|or|but|also|plus|then|so|likewise|what about|how about|same (?:for|with|in))\b"
-                   r"[\s,]*", re.IGNORECASE)
+_NOUNS = _words(
+    "function method option flag setting parameter argument command module class feature tool "
+    "library package decorator field property attribute approach mode table index key variable "
+    "object call statement clause query extension plugin endpoint image container volume service "
+    "one"
+)
+_EXPLETIVE = _words(
+    "possible necessary safe ok okay recommended better best true bad good advisable required "
+    "mandatory allowed worth hard easy faster slower important"
+)
+_LEAD = re.compile(
+    r"^\s*(?:and|or|but|also|plus|then|so|likewise|what about|how about|same (?:for|with|in))\b"
+    r"[\s,]*",
+    re.IGNORECASE,
+)
 _TAIL = re.compile(r"\b(?:too|as well|instead|then)\s*[?.!]*\s*$", re.IGNORECASE)
 
 
@@ -108,8 +114,9 @@ class Rewrite:
         return {**fields, "rewrite_note": self.note} if self.note else fields
 
 
-def standalone_question(question: str, history: Sequence[Turn], model: ChatModel | None = None, *,
-                        max_chars: int = 4000) -> Rewrite:
+def standalone_question(
+    question: str, history: Sequence[Turn], model: ChatModel | None = None, *, max_chars: int = 4000
+) -> Rewrite:
     """`question` made standalone from the conversation before it (`history`, oldest first)."""
     question = question.strip()
     fallback = carry_over(question, history, max_chars=max_chars)
@@ -174,8 +181,14 @@ def _tokens(text: str) -> list[str]:
 def _is_code(token: str) -> bool:
     """A code identifier: `x`, lru_cache, json.dumps, f(), std::vector, initialDelaySeconds."""
     core = token.strip("`")
-    return (token.startswith("`") or "_" in core or "." in core or core.endswith("()") or "::" in core
-            or bool(re.match(r"[a-z]+[A-Z]", core)))
+    return (
+        token.startswith("`")
+        or "_" in core
+        or "." in core
+        or core.endswith("()")
+        or "::" in core
+        or bool(re.match(r"[a-z]+[A-Z]", core))
+    )
 
 
 def _is_name(token: str, position: int) -> bool:
@@ -197,8 +210,9 @@ def _anaphors(tokens: list[str]) -> list[int]:
             break  # "Does json.dumps sort keys, and can it indent?": it is json.dumps
         nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else None
         prev = tokens[i - 1].lower() if i else None
-        if word == "it" and ({nxt, prev} & _EXPLETIVE or (nxt in _AUX and i + 2 < len(tokens)
-                                                         and tokens[i + 2].lower() in _EXPLETIVE)):
+        if word == "it" and (
+            {nxt, prev} & _EXPLETIVE or (nxt in _AUX and i + 2 < len(tokens) and tokens[i + 2].lower() in _EXPLETIVE)
+        ):
             continue  # "Is it possible to ...": it stands for nothing
         if word == "that" and not (nxt is None or nxt in _AUX or nxt in _ASPECT or nxt in _NOUNS or prev in _AUX):
             continue  # "that" as a conjunction: "does it say that the cache ..."
@@ -247,10 +261,10 @@ def _substituted(question: str, tokens: list[str], index: int, subject: str) -> 
     "this function" -> "lru_cache")."""
     word = tokens[index]
     match = [m for m in _TOKEN.finditer(question) if m.group().rstrip(".") == word][tokens[:index].count(word)]
-    start, rest = match.start(), question[match.start() + len(word):]
+    start, rest = match.start(), question[match.start() + len(word) :]
     following = re.match(r"\s+[\w-]+", rest)
     if following and word.lower() in _DEMONSTRATIVE and following.group().strip().lower() in _NOUNS:
-        rest = rest[following.end():]
+        rest = rest[following.end() :]
     return question[:start] + (subject + "'s" if word.lower() in ("its", "their") else subject) + rest
 
 
@@ -274,19 +288,22 @@ def _split_end(text: str) -> tuple[str, str]:
 
 # -- the model's rewrite ---------------------------------------------------------------------------
 
-_INSTRUCTIONS = ("Rewrite the user's last question so that it can be understood without the conversation: "
-                 "replace pronouns and references with what they refer to, and add the subject it continues. "
-                 "Keep its meaning, language and wording otherwise; do not answer it. If it is already "
-                 "standalone, repeat it unchanged. Reply with the rewritten question only, on one line.")
+_INSTRUCTIONS = (
+    "Rewrite the user's last question so that it can be understood without the conversation: "
+    "replace pronouns and references with what they refer to, and add the subject it continues. "
+    "Keep its meaning, language and wording otherwise; do not answer it. If it is already "
+    "standalone, repeat it unchanged. Reply with the rewritten question only, on one line."
+)
 
 
 def _prompt(question: str, history: Sequence[Turn]) -> list[ChatMessage]:
     turns = [t for t in history if t.content.strip()][-MAX_MODEL_TURNS:]
     lines = [f"{'User' if t.role == 'user' else 'Assistant'}: {_clip(t.content)}" for t in turns]
     conversation = "\n".join(lines)
-    return [ChatMessage("system", _INSTRUCTIONS),
-            ChatMessage("user", f"Conversation:\n{conversation}\n\nLast question: {question}\n\n"
-                                "Standalone question:")]
+    return [
+        ChatMessage("system", _INSTRUCTIONS),
+        ChatMessage("user", f"Conversation:\n{conversation}\n\nLast question: {question}\n\nStandalone question:"),
+    ]
 
 
 def _clip(text: str) -> str:

@@ -22,20 +22,31 @@ from functools import lru_cache
 from ..analysis import Analyzer
 
 # Words that say how a question is asked, not what it is about (stemmed like index terms).
-_ASKING = ("how what which who whom whose why when where do does did i my me we our you your can could should "
-           "would want need get make way there is it its also just simply")
+_ASKING = (
+    "how what which who whom whose why when where do does did i my me we our you your can could should "
+    "would want need get make way there is it its also just simply"
+)
 _TOKEN = re.compile(r"[A-Za-z0-9][\w.+#-]*[\w+#]|[A-Za-z0-9]")
 _VERSION = re.compile(r"\b([A-Z][\w+#-]*)\s+v?(\d+(?:\.\d+)*)\b")
 _NUMBER_WORDS = r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|hundred|thousand|million|billion)\b"
 _NUMBER = re.compile(r"\d[\d,.]*|" + _NUMBER_WORDS, re.IGNORECASE)
-_REASON = re.compile(r"\b(?:because|since|so that|therefore|thus|hence|this means|which means|in order to|to avoid|"
-                     r"otherwise|cannot|can't|must|ensures?|prevents?|guarantees?|requires?)\b", re.IGNORECASE)
+_REASON = re.compile(
+    r"\b(?:because|since|so that|therefore|thus|hence|this means|which means|in order to|to avoid|"
+    r"otherwise|cannot|can't|must|ensures?|prevents?|guarantees?|requires?)\b",
+    re.IGNORECASE,
+)
 _CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
 
 _KINDS = (
     ("reason", re.compile(r"\bwhy\b", re.IGNORECASE)),
-    ("quantity", re.compile(r"\bhow (?:many|much|long|big|large|often|old|fast|far)\b|\b(?:largest|smallest|maximum|"
-                            r"minimum|limit|default|at most|at least|size of)\b", re.IGNORECASE)),
+    (
+        "quantity",
+        re.compile(
+            r"\bhow (?:many|much|long|big|large|often|old|fast|far)\b|\b(?:largest|smallest|maximum|"
+            r"minimum|limit|default|at most|at least|size of)\b",
+            re.IGNORECASE,
+        ),
+    ),
     ("name", re.compile(r"\b(?:which|what)\b", re.IGNORECASE)),
     ("procedure", re.compile(r"\bhow (?:do|can|should|would|could|to)\b", re.IGNORECASE)),
 )
@@ -86,10 +97,13 @@ def read_question(text: str) -> Question:
 
 
 def _versions(text: str) -> list[tuple[str, str]]:
-    """"MySQL 8.0", "PostgreSQL 17", "Python 3.12": a product's name (written as a name) or a
+    """ "MySQL 8.0", "PostgreSQL 17", "Python 3.12": a product's name (written as a name) or a
     dotted number; "Arginine 90" or "Figure 3" is no version."""
-    return [(m.group(1), m.group(2)) for m in _VERSION.finditer(text)
-            if "." in m.group(2) or re.search(r"[A-Z].*[A-Z]|[a-z][A-Z]", m.group(1))]
+    return [
+        (m.group(1), m.group(2))
+        for m in _VERSION.finditer(text)
+        if "." in m.group(2) or re.search(r"[A-Z].*[A-Z]|[a-z][A-Z]", m.group(1))
+    ]
 
 
 def _names(text: str) -> list[str]:

@@ -50,8 +50,13 @@ class Verdict:
     chunk: float | None = None  # the best chunk's similarity (from dense retrieval)
 
 
-def judge(q: Question, evidence: Sequence[Evidence], thresholds: Thresholds | float,
-          count: PassageCount | None = None, embed: Callable[..., None] | None = None) -> Verdict:
+def judge(
+    q: Question,
+    evidence: Sequence[Evidence],
+    thresholds: Thresholds | float,
+    count: PassageCount | None = None,
+    embed: Callable[..., None] | None = None,
+) -> Verdict:
     """`embed(n=...)` gives the n lexically best sentences not yet embedded their similarity; it is
     called only when no chunk is similar enough to answer without it (most answerable questions:
     51 of 60 on pgdocs-qa), and once more before a refusal for similarity."""
@@ -67,8 +72,9 @@ def judge(q: Question, evidence: Sequence[Evidence], thresholds: Thresholds | fl
         similarity = strongest(evidence).similarity
         if versions & set(missing) or similarity is None or similarity < t.sentence + NAME_MARGIN:
             what = ", ".join(f"'{m}'" for m in missing)
-            return Verdict(True, f"no passage mentions {what}", similarity, t.sentence + NAME_MARGIN,
-                           embed is not None, chunk)
+            return Verdict(
+                True, f"no passage mentions {what}", similarity, t.sentence + NAME_MARGIN, embed is not None, chunk
+            )
     if t.chunk_sure is not None and chunk >= t.chunk_sure:
         return Verdict(False, "", chunk, t.chunk_sure, chunk=chunk)
     if embed is not None:
@@ -79,8 +85,15 @@ def judge(q: Question, evidence: Sequence[Evidence], thresholds: Thresholds | fl
     similarity = best.similarity
     if similarity is None or similarity < t.sentence:
         shown = "none" if similarity is None else f"{similarity:.2f}"
-        return Verdict(True, f"the closest passage ({best.result.location}) is not similar enough to the question "
-                             f"({shown} < {t.sentence:.2f})", similarity, t.sentence, embed is not None, chunk)
+        return Verdict(
+            True,
+            f"the closest passage ({best.result.location}) is not similar enough to the question "
+            f"({shown} < {t.sentence:.2f})",
+            similarity,
+            t.sentence,
+            embed is not None,
+            chunk,
+        )
     return Verdict(False, "", similarity, t.sentence, embed is not None, chunk)
 
 
@@ -92,8 +105,9 @@ def unmentioned(q: Question, evidence: Sequence[Evidence], count: PassageCount |
     'PostgreSQL' in a PostgreSQL manual, says nothing)."""
     if not q.names and not q.versions:
         return []
-    texts = {e.result.chunk_id: f"{e.result.title}\n{' '.join(e.result.heading_path)}\n{e.result.text}"
-             for e in evidence}
+    texts = {
+        e.result.chunk_id: f"{e.result.title}\n{' '.join(e.result.heading_path)}\n{e.result.text}" for e in evidence
+    }
     text = "\n".join(texts.values())
     lowered = text.lower()
     words = set(analyzer().terms(text))

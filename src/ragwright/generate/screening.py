@@ -11,8 +11,9 @@ front of a model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import InjectionBlocked
 from ..observe import span
@@ -31,8 +32,10 @@ class Screening:
         if not dropped:
             return ""
         where = ", ".join(sorted({d["source"] for d in dropped}))
-        return (f"({len(dropped)} passage{'s' if len(dropped) > 1 else ''} left out because "
-                f"{'they' if len(dropped) > 1 else 'it'} carried instructions to the model: {where})")
+        return (
+            f"({len(dropped)} passage{'s' if len(dropped) > 1 else ''} left out because "
+            f"{'they' if len(dropped) > 1 else 'it'} carried instructions to the model: {where})"
+        )
 
 
 def detector() -> Any:
@@ -47,15 +50,20 @@ def screen(question: str, results: Sequence[SearchResult], policy: str) -> Scree
     with span("guard.injection", policy=policy) as s:
         asked = detector().check(question, "user")
         verdicts = detector().check_many([r.text for r in results], "retrieved") if results else []
-        flagged = [_entry(r, v) for r, v in zip(results, verdicts) if v.flagged]
-        report: dict[str, Any] = {"policy": policy, "question": {"score": round(asked.score, 4),
-                                                                "flagged": asked.flagged, "reasons": asked.reasons},
-                                  "flagged": flagged, "dropped": []}
+        flagged = [_entry(r, v) for r, v in zip(results, verdicts, strict=True) if v.flagged]
+        report: dict[str, Any] = {
+            "policy": policy,
+            "question": {"score": round(asked.score, 4), "flagged": asked.flagged, "reasons": asked.reasons},
+            "flagged": flagged,
+            "dropped": [],
+        }
         s.set(question_flagged=asked.flagged, flagged_chunks=[f["chunk_id"] for f in flagged])
         if policy == "block" and (asked.flagged or flagged):
             what = "the question" if asked.flagged else f"a passage from {flagged[0]['source']}"
-            raise InjectionBlocked(f"refused: {what} looks like a prompt injection (instructions to the model); "
-                                   "rephrase the question, or ask an administrator about the injection policy")
+            raise InjectionBlocked(
+                f"refused: {what} looks like a prompt injection (instructions to the model); "
+                "rephrase the question, or ask an administrator about the injection policy"
+            )
         kept = list(results)
         if policy == "drop" and flagged:
             dropped_ids = {f["chunk_id"] for f in flagged}
@@ -65,5 +73,10 @@ def screen(question: str, results: Sequence[SearchResult], policy: str) -> Scree
 
 
 def _entry(result: SearchResult, verdict: Any) -> dict[str, Any]:
-    return {"chunk_id": result.chunk_id, "doc_id": result.doc_id, "source": result.source,
-            "score": round(verdict.score, 4), "reasons": verdict.reasons}
+    return {
+        "chunk_id": result.chunk_id,
+        "doc_id": result.doc_id,
+        "source": result.source,
+        "score": round(verdict.score, 4),
+        "reasons": verdict.reasons,
+    }
