@@ -189,6 +189,7 @@ def redact(text: Text = None, file: File = None, mode: Mode = "placeholder", as_
         results = []
         for t, found in zip(texts, pii.scan_many(texts) if texts else [], strict=True):
             names = Pseudonymizer() if mode == "pseudonym" else None  # one per text: placeholders are per request
+            # mode is one of MODES (checked above), which the Literal parameter cannot know of a CLI string
             item: dict[str, Any] = {"text": redact_text(t, found, mode, names), "pii": _spans(found)}  # type: ignore[arg-type]
             if names is not None:
                 item["mapping"] = names.mapping

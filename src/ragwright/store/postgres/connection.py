@@ -49,7 +49,7 @@ def _scrub(message: str, url: str) -> str:
 
 def import_driver() -> Any:
     """psycopg, or a StoreError naming the extra that installs it."""
-    try:
+    try:  # the two unused names are imported to check, here and once, that the extra is whole
         import pgvector.psycopg  # noqa: F401
         import psycopg
         import psycopg_pool  # noqa: F401
