@@ -11,6 +11,7 @@ print(ws.ask("How many vacation days do I get?").answer)
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -67,7 +68,7 @@ class Workspace:
         self._gateway: Gateway | None = None
         self._gateway_lock = threading.Lock()
         self._learned_from: SqliteStore | None = None  # an evaluation index applies its parent's learning
-        self._calibration: tuple[str | None, Calibration | None] | None = None  # (generation, calibration)
+        self._calibrations: dict[str, tuple[str | None, Calibration | None]] = {}  # scope -> (generation, it)
 
     # -- parts, built on first use -----------------------------------------------------------
 
@@ -389,7 +390,7 @@ class Workspace:
         model = self._answer_model()
         if context is not None and isinstance(model, GatewayChat):
             model = GatewayChat(model.gateway, model.name, context)
-        calibration = self.calibration() if self.settings.answer.abstain_threshold is None else None
+        calibration = self.calibration(filters=filters) if self.settings.answer.abstain_threshold is None else None
         return Answerer(
             self.embedder,
             self.settings.answer,
@@ -400,22 +401,30 @@ class Workspace:
 
     # -- refusal calibration (generate/calibration.py) ---------------------------------------------
 
-    def calibration(self, refresh: bool = False) -> Calibration | None:
+    def calibration(self, refresh: bool = False, filters: Filters | None = None) -> Calibration | None:
         """How this corpus scores questions it cannot answer: made on first need (40 probe asks,
         about a second), kept in the store, made again when the corpus grew or shrank by more than
-        a tenth. None while the store is empty."""
+        a tenth or the tuned margin changed. None while the store is empty. Made per reader (the
+        access filter's tenant and groups): the probes search what the reader may read only, so
+        whether a question is refused never depends on text the reader cannot see."""
+        scope = access_scope(filters)
         generation = self.store.get_meta("generation")
-        if refresh or self._calibration is None or self._calibration[0] != generation:
+        kept = self._calibrations.get(scope)
+        if refresh or kept is None or kept[0] != generation:
+            key = META_KEY if not scope else f"{META_KEY}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
             chunks = self.store.stats()["chunks"]
-            held = Calibration.from_json(self.store.get_meta(META_KEY))
-            if chunks and (refresh or held is None or held.stale(chunks, self.embedder.name)):
-                tuned = self.store.get_meta(MARGIN_KEY)
-                margin = float(tuned) if tuned is not None else None
+            held = Calibration.from_json(self.store.get_meta(key))
+            tuned = self.store.get_meta(MARGIN_KEY)
+            margin = float(tuned) if tuned is not None else None
+            moved = held is not None and margin is not None and held.margin != margin
+            if chunks and (refresh or moved or held is None or held.stale(chunks, self.embedder.name)):
                 with muted():
-                    held = calibrate(self._evidence, chunks, self.embedder.name, margin)
-                self.store.set_meta(META_KEY, held.to_json())
-            self._calibration = (generation, held if chunks else None)
-        return self._calibration[1]
+                    held = calibrate(lambda q: self._evidence(q, filters), chunks, self.embedder.name, margin)
+                self.store.set_meta(key, held.to_json())
+            if len(self._calibrations) >= 1024:
+                self._calibrations.pop(next(iter(self._calibrations)))
+            self._calibrations[scope] = kept = (generation, held if chunks else None)
+        return kept[1]
 
     def set_refusal_margin(self, margin: float) -> Calibration | None:
         """Keep a tuned margin (`ragwright calibrate --data`): it outlives recalibrations."""

@@ -208,3 +208,28 @@ def test_sentence_vectors_of_one_reader_do_not_speed_up_anothers(embedder):
         assert calls == [[text]], "t1 remembers its own"
     finally:
         embedder.embed = original  # type: ignore[method-assign]
+
+
+def test_a_readers_refusal_threshold_ignores_another_tenants_text(embedder, tmp_path):
+    """The threshold comes from how off-topic probes score against the corpus: scored against
+    every tenant's text, another tenant's documents would move it, and with it which of this
+    reader's questions are refused."""
+    from ragwright import TextRecord
+
+    mine = {"access": Access("t1")}
+    results = []
+    for others in (0, 12):
+        ws = Workspace(settings=Settings(data_dir=tmp_path / f"d{others}"), embedder=embedder)
+        ws.ingest_records(
+            [TextRecord(id="mine", text="Expense reports are due on the fifth.", title="Expenses")], access=Access("t1")
+        )
+        ws.ingest_records(
+            [
+                TextRecord(id=f"o{n}", text=f"Weather, sports, cooking and travel tips, part {n}.", title=f"Tips {n}")
+                for n in range(others)
+            ],
+            access=Access("t2"),
+        )
+        results.append(ws.calibration(filters=mine).probe_quantile)
+        ws.close()
+    assert results[0] == results[1]
