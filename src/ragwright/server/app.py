@@ -78,8 +78,7 @@ def create_app(
         uploads=upload_limit(ws.settings.ingest.max_file_mb),
     )
     app.add_middleware(AuditMiddleware, writer_of=lambda: state.audit)
-    scrubber = PathScrubber(Path(ws.settings.data_dir))
-    app.add_middleware(PublicPathsMiddleware, scrubber_of=lambda: scrubber)  # no server path in any response
+    app.add_middleware(PublicPathsMiddleware, scrubber=PathScrubber(Path(ws.settings.data_dir)))  # no server path
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

@@ -135,7 +135,7 @@ def _rag(
             context=CallContext(key_id=principal.key_id, tenant=principal.tenant),
         )
     request.state.doc_ids = [c.doc_id for c in answer.citations]
-    data = answer_json(request, answer)
+    data = answer_json(answer)
     text = data["answer"]
     if data["citations"]:
         text += "\n\nSources:\n" + "\n".join(f"[{c['n']}] {c['location']}" for c in data["citations"])

@@ -84,12 +84,6 @@ def user_filters(filters: dict[str, Any] | None, principal: Principal) -> dict[s
     return out
 
 
-def public_source(request: Request, source: str) -> str:
-    """Uploaded files are shown by their name, not by where the server keeps them."""
-    uploads = str(_uploads_root(request)) + "/"
-    return Path(source).name if source.startswith(uploads) else source
-
-
 def _uploads_root(request: Request) -> Path:
     return _resolved(str(state_of(request).ws.settings.data_dir)) / "uploads"
 
@@ -100,29 +94,21 @@ def _resolved(path: str) -> Path:
     return Path(path).resolve()
 
 
-def result_json(request: Request, r: SearchResult) -> dict[str, Any]:
+# Sources and locations of uploads are server paths here: every response body leaves through
+# PublicPathsMiddleware (uploads.py), which names an upload by its file name.
+
+
+def result_json(r: SearchResult) -> dict[str, Any]:
     data = r.to_dict()
-    data["source"] = public_source(request, r.source)
-    data["location"] = data["location"].replace(r.source, data["source"], 1)
     return {k: data[k] for k in SEARCH_FIELDS}
 
 
-def answer_json(request: Request, answer: Answer) -> dict[str, Any]:
+def answer_json(answer: Answer) -> dict[str, Any]:
     data = answer.to_dict()
-    for c in data["citations"]:
-        public = public_source(request, c["source"])
-        c["location"] = c["location"].replace(c["source"], public, 1)
-        c["source"] = public
     data["citations"] = [
         {k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")} for c in data["citations"]
     ]
     return data  # includes trace_id: feedback attaches to it
-
-
-def doc_json(request: Request, d: DocumentRecord) -> dict[str, Any]:
-    data = d.to_dict()
-    data["source"] = public_source(request, d.source)
-    return data
 
 
 # -- documents and jobs ------------------------------------------------------------------------
@@ -226,25 +212,7 @@ def get_job(job_id: str, request: Request, principal: Principal = Depends(requir
     payload = job.pop("payload")
     job["files"] = [Path(p).name for p in payload["paths"]]
     job["groups"] = payload.get("groups", [])
-    return _without_server_paths(job, payload["paths"])
-
-
-def _without_server_paths(job: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    """A job's report names its files as uploaded: where the server keeps them is not the client's business."""
-
-    def public(text: str) -> str:
-        for p in paths:
-            text = text.replace(p, Path(p).name)
-        return text
-
-    result = job.get("result") or {}
-    for failed in result.get("failed", []):
-        failed["path"], failed["error"] = public(failed["path"]), public(failed["error"])
-    for flagged in result.get("flagged", []):
-        flagged["source"] = public(flagged["source"])
-    if job.get("error"):
-        job["error"] = public(job["error"])
-    return job
+    return job  # its report's paths are named as uploaded by PublicPathsMiddleware
 
 
 @router.get("/documents", tags=["documents"])
@@ -260,7 +228,7 @@ def list_documents(
     total = ws.store.count_documents(access)
     more = offset + len(docs) < total
     return {
-        "documents": [doc_json(request, d) for d in docs],
+        "documents": [d.to_dict() for d in docs],
         "total": total,
         "next_offset": offset + len(docs) if more else None,
     }
@@ -276,7 +244,7 @@ def _visible(request: Request, doc_id: str, principal: Principal) -> DocumentRec
 
 @router.get("/documents/{doc_id}", tags=["documents"])
 def get_document(doc_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return doc_json(request, _visible(request, doc_id, principal))
+    return _visible(request, doc_id, principal).to_dict()
 
 
 @router.delete("/documents/{doc_id}", tags=["documents"])
@@ -286,7 +254,7 @@ def delete_document(doc_id: str, request: Request, principal: Principal = Depend
     uploads = str(_uploads_root(request)) + "/"
     if doc.source.startswith(uploads):
         Path(doc.source).unlink(missing_ok=True)  # the uploaded bytes go too
-    return {"deleted": doc.doc_id, "source": public_source(request, doc.source)}
+    return {"deleted": doc.doc_id, "source": doc.source}
 
 
 # -- search and ask ------------------------------------------------------------------------------
@@ -312,7 +280,7 @@ def _search(body: SearchBody, request: Request, principal: Principal) -> dict[st
     with ws.trace("search", {"query": body.query, "k": body.k, "mode": body.mode}, _context(principal)) as t:
         results = ws.search(body.query, body.k, user_filters(body.filters, principal), mode=body.mode)
     request.state.doc_ids = list(dict.fromkeys(r.doc_id for r in results))
-    return {"results": [result_json(request, r) for r in results], "trace_id": t.trace_id if t else None}
+    return {"results": [result_json(r) for r in results], "trace_id": t.trace_id if t else None}
 
 
 @router.post("/ask", tags=["retrieval"], response_model=None)
@@ -335,7 +303,7 @@ def ask(
         return _streamed_answer(request, run)
     answer = run()
     request.state.doc_ids = [c.doc_id for c in answer.citations]
-    return answer_json(request, answer)
+    return answer_json(answer)
 
 
 def _context(principal: Principal) -> CallContext:
@@ -402,7 +370,7 @@ def _sse_answer(request: Request, first: tuple[str, Any], events: queue.Queue[tu
             yield _event("delta", {"text": value})
         elif kind == "answer":
             request.state.doc_ids = [c.doc_id for c in value.citations]
-            data = answer_json(request, value)
+            data = answer_json(value)
             for piece in () if drafted else pieces(data["answer"]):
                 yield _event("delta", {"text": piece})
             yield _event("answer", data)

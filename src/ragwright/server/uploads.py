@@ -66,23 +66,20 @@ class PathScrubber:
             return body
         return self._data.sub(b"<data dir>", self._uploads.sub(b"", body))
 
-    def text(self, text: str) -> str:
-        return self.scrub(text.encode("utf-8")).decode("utf-8")
-
 
 class PublicPathsMiddleware:
     """ASGI middleware: every response body, whole or streamed, goes out through a PathScrubber.
     A body with a Content-Length is rewritten whole (its length changes); a streamed one event
     by event (the server writes each SSE event in one piece)."""
 
-    def __init__(self, app: Any, scrubber_of: Callable[[], PathScrubber]) -> None:
-        self.app, self.scrubber_of = app, scrubber_of
+    def __init__(self, app: Any, scrubber: PathScrubber) -> None:
+        self.app, self.scrubber = app, scrubber
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scrub = self.scrubber_of().scrub
+        scrub = self.scrubber.scrub
         start: dict[str, Any] = {}
         held: list[bytes] = []
 
