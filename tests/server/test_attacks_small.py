@@ -94,7 +94,8 @@ def test_feedback_types_are_strict(ws):
     assert [fb["rating"] for fb in ws.store.list_feedback()] == [4.0]
 
 
-def _run(run_id: str, tenant: str | None) -> dict:
+def stored_run(run_id: str, tenant: str | None) -> dict:
+    """An evaluation run as the store keeps it (tenant None: one stored before runs had one)."""
     run = {
         "run_id": run_id,
         "created_at": "2026-12-01T00:00:00Z",
@@ -113,9 +114,9 @@ def _run(run_id: str, tenant: str | None) -> dict:
 
 
 def test_an_admin_reads_only_its_own_tenants_evaluation_runs(ws):
-    ws.store.save_eval_run(_run("run-t1", "t1"))
-    ws.store.save_eval_run(_run("run-t2", "t2"))
-    ws.store.save_eval_run(_run("run-cli", None))  # made by the operator's CLI: the tenant 'default'
+    ws.store.save_eval_run(stored_run("run-t1", "t1"))
+    ws.store.save_eval_run(stored_run("run-t2", "t2"))
+    ws.store.save_eval_run(stored_run("run-cli", None))  # made by the operator's CLI: the tenant 'default'
     with TestClient(create_app(workspace=ws)) as client:
         admin1 = bearer(ws, "t1", ["read", "admin"])
         assert [r["run_id"] for r in client.get("/v1/eval/runs", headers=admin1).json()["runs"]] == ["run-t1"]
@@ -138,7 +139,7 @@ def test_runs_stored_before_the_migration_belong_to_the_default_tenant(tmp_path)
         for statement in _statements(script):
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {version}")
-    run = _run("old-run", None)
+    run = stored_run("old-run", None)
     conn.execute(
         "INSERT INTO eval_runs(run_id, created_at, kind, dataset, split, pipeline, dataset_hash, code_version, "
         "config, metrics, per_query) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, '{}')",

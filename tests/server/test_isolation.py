@@ -17,6 +17,7 @@ from ragwright import Settings, TextRecord, Workspace
 from ragwright.server import create_app
 from ragwright.server.auth import create_key
 from ragwright.types import Access
+from tests.server.test_attacks_small import stored_run
 
 SENTENCES = [
     "The budget for travel is approved by the finance team.",
@@ -75,7 +76,7 @@ def test_no_result_crosses_a_permission(docs, ups, key_specs, qs, embedder, tmp_
         ws.ingest_records([TextRecord(id=f"doc{n}", text=f"{text} Reference {n}.", title=f"Doc {n}")], access=access)
         owner[f"doc{n}"] = access
     for tenant in TENANTS:
-        ws.store.save_eval_run(eval_run(f"run-{tenant}", tenant))
+        ws.store.save_eval_run(stored_run(f"run-{tenant}", tenant))
     issued = [
         (create_key(ws.store, t, ["read", "admin"] if admin else ["read"], list(g))["key"], (t, g, admin))
         for t, g, admin in key_specs
@@ -170,21 +171,3 @@ def check_eval_runs(client: TestClient, headers: dict, spec: tuple) -> None:
         assert client.get(f"/v1/eval/runs/run-{other}", headers=headers).status_code == (
             200 if other == tenant else 404
         )
-
-
-def eval_run(run_id: str, tenant: str) -> dict:
-    return {
-        "run_id": run_id,
-        "tenant": tenant,
-        "created_at": "2026-12-01T00:00:00Z",
-        "kind": "retrieval",
-        "dataset": "d",
-        "split": "test",
-        "pipeline": "default",
-        "dataset_hash": "h",
-        "code_version": "v",
-        "config": {},
-        "metrics": {"ndcg@10": 0.5},
-        "per_query": {"q": {"ndcg@10": 0.5}},
-        "seconds": 0.1,
-    }
