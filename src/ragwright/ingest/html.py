@@ -20,29 +20,10 @@ from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
 from ..types import Block, ParsedDocument
-from .html_blocks import blocks_of, classes
+from .html_blocks import NOT_TEXT, blocks_of, classes
 from .parsers import ParseError
 
-_DROP_TAGS = frozenset(
-    [
-        "script",
-        "style",
-        "noscript",
-        "template",
-        "svg",
-        "canvas",
-        "iframe",
-        "object",
-        "embed",
-        "nav",
-        "button",
-        "input",
-        "select",
-        "option",
-        "textarea",
-        "dialog",
-    ]
-)
+_DROP_TAGS = NOT_TEXT | frozenset({"nav", "dialog"})
 _PAGE_LEVEL_TAGS = frozenset({"header", "aside"})  # boilerplate unless inside an article or section
 _SECTIONING = frozenset({"article", "section", "main"})
 _DROP_ROLES = frozenset(

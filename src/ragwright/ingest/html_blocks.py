@@ -68,34 +68,14 @@ _BLOCK_TAGS = frozenset(
         "noframes",
     ]
 )
-_SKIP = frozenset(
-    [
-        "script",
-        "style",
-        "noscript",
-        "template",
-        "svg",
-        "canvas",
-        "iframe",
-        "object",
-        "embed",
-        "button",
-        "input",
-        "select",
-        "option",
-        "textarea",
-        "head",
-        "title",
-        "meta",
-        "link",
-        "img",
-        "video",
-        "audio",
-        "source",
-        "track",
-        "map",
-        "area",
-    ]
+# Elements that hold no reader's text: html.py drops them from the page, and this module never
+# reads text out of them (nor out of the media and head elements below).
+NOT_TEXT = frozenset(
+    {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "button", "input"}
+    | {"select", "option", "textarea"}
+)
+_SKIP = NOT_TEXT | frozenset(
+    ["head", "title", "meta", "link", "img", "video", "audio", "source", "track", "map", "area"]
 )
 ADMONITIONS = frozenset(
     [
