@@ -415,9 +415,9 @@ class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, TracesMixin, LearnedMi
         """Inside a write, after chunks went: the terms no remaining chunk uses leave the
         vocabulary, so that a deleted document's words are not left in the file one by one.
         When the in-memory BM25 index reflects the file as it was before this write (a serving
-        store's usually does), its document frequencies say which terms died, at no cost;
-        otherwise every remaining chunk's term ids are read (measured on SciFact's 5,183
-        abstracts: 0.1 ms against 60 ms a deletion)."""
+        store's usually does), its document frequencies say which terms died; otherwise every
+        remaining chunk's term ids are read. bench/deletion.py, SciFact's 5,183 abstracts, a
+        deletion's p50: 2.5 ms with the index current, 11.4 ms without, 1.2 ms not pruning."""
         if not removed:
             return
         gone, times = np.unique(np.concatenate([decode_counts(b)[0] for b in removed]), return_counts=True)
