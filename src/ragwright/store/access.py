@@ -11,10 +11,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .contract.data import AuditEntry as AuditEntry  # re-exported: store/postgres/access.py imports it from here
 from .sql import Row
-
-# (at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms): one request, as server/audit.py records it
-AuditEntry = tuple[float, str | None, str | None, str, str, int, Sequence[str], float]
 
 
 class AccessMixin:

@@ -14,15 +14,10 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any
 
+from .contract.data import Traced
 from .sql import Row
-
-
-class Traced(Protocol):
-    """What the store needs of a trace (observe.Trace): its JSON form."""
-
-    def to_dict(self) -> dict[str, Any]: ...
 
 
 class TracesMixin:

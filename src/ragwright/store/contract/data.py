@@ -1,0 +1,59 @@
+"""The values that cross the store contract: what a write carries, what a read gives back, what a
+filter says. Plain data, no backend: every backend and every caller shares these definitions."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ...types import Chunk, DocumentRecord
+
+# A filter maps a field to a value or a list of allowed values. Fields: doc_id, source (glob
+# patterns allowed), format, title, tenant, and metadata.KEY for any key of a document's metadata.
+# The access filter (retrieve/retriever.py access_scope) is a filter like any other: a backend
+# applies it before ranking, so what a reader may not read never takes a place in its top k.
+Filters = Mapping[str, Any]
+
+# (at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms): one request, as server/audit.py records it
+AuditEntry = tuple[float, str | None, str | None, str, str, int, Sequence[str], float]
+
+# What a budget reservation checks: (budget name, scope column, subject, since, limit_usd); the scope
+# column is one of "key_id", "tenant", "route", "model", or "1" for every call.
+BudgetCheck = tuple[str, str, str | None, float, float]
+
+# (learned version stamp, write generation) as LearnedStore.learned_stamp gives it
+LearnedStamp = tuple[str | None, str | None]
+
+
+def text_hash(text: str) -> str:
+    """The key under which a chunk's vector can be reused when its indexed text has not changed."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class StoredChunk:
+    """A chunk as a read gives it back, with the source and title of its document."""
+
+    chunk: Chunk
+    source: str
+    title: str
+
+
+@dataclass(slots=True)
+class DocumentWrite:
+    """Everything one document turns into; a store writes it all or nothing."""
+
+    document: DocumentRecord
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (len(chunks), dim), L2-normalised float32
+    mtime_ns: int = 0
+
+
+class Traced(Protocol):
+    """What the store needs of a trace (observe.Trace): its JSON form."""
+
+    def to_dict(self) -> dict[str, Any]: ...

@@ -1,0 +1,40 @@
+"""Traces: one JSON document per request (its spans), plus the columns a list needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from .data import Traced
+
+
+@runtime_checkable
+class TraceStore(Protocol):
+    """Saving is off the request's path: traces are queued and written in batches. Every read of
+    traces, every feedback write and every document deletion writes the queue first, so a reader
+    never misses a trace saved before its call, and a deleted document's text never survives in
+    a trace that was still queued."""
+
+    trace_retention_days: float  # traces older than this are deleted now and then, as batches are written
+    trace_redactor: Callable[[dict[str, Any]], dict[str, Any]] | None  # applied to each trace before it is stored
+    trace_exporter: Callable[[list[dict[str, Any]]], object] | None  # gets each stored batch (OTLP), off the request
+
+    def save_trace(self, trace: Traced) -> None:
+        """Queue the trace and return at once; a background writer stores queued traces in one
+        transaction a few milliseconds later (one commit per request cost a server more than its
+        search). A trace with an existing trace_id replaces it. Lost, never half-written, if the
+        process dies before the batch commits; a failing batch costs its traces, never a request."""
+
+    def flush_traces(self) -> None:
+        """Write the queued traces now, committed before this returns (a no-op when none are
+        queued); it also waits for a batch the background writer took just before."""
+
+    def list_traces(
+        self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest traces first (by start time), at most `limit`, narrowed to a tenant, a key
+        and a name when given: trace_id, started_at, name, key_id, tenant, duration_ms, status,
+        cost_usd, input_tokens, output_tokens and input. Queued traces are written first."""
+
+    def get_trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The whole trace as saved (after redaction), or None. Queued traces are written first."""
