@@ -228,6 +228,14 @@ class ServerSettings(_Section):
     )
 
 
+class StoreSettings(_Section):
+    url: str = Field(
+        "",
+        description="where the store lives: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (empty: "
+        "DATA_DIR/ragwright.db); RAGWRIGHT_STORE_URL overrides it",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGWRIGHT_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
@@ -244,6 +252,7 @@ class Settings(BaseSettings):
     budgets: dict[str, BudgetSettings] = Field(default_factory=dict)
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -307,6 +316,9 @@ def load_settings(config_file: Path | None = None, data_dir: Path | None = None,
         raise ConfigError(_explain(exc, path)) from exc
     finally:
         _toml_values.reset(token)
+    store_url = os.environ.get("RAGWRIGHT_STORE_URL")
+    if store_url and "store" not in overrides:  # the name for RAGWRIGHT_STORE__URL, which works too
+        settings.store.url = store_url
     home = os.environ.get("RAGWRIGHT_HOME")
     if data_dir is not None:
         settings.data_dir = Path(data_dir)
@@ -443,6 +455,10 @@ traces = true                          # every search, ask, chat and evaluation 
 retention_days = 30
 # otlp_endpoint = "http://127.0.0.1:4318" # also export traces over OTLP/HTTP (GenAI conventions); off by default
 # otlp_include_text = false            # texts stay home unless this is true
+
+[store]
+# url = "postgresql://ragwright@db.internal:5432/ragwright"  # or sqlite:///PATH; unset: DATA_DIR/ragwright.db
+#                                      # (RAGWRIGHT_STORE_URL overrides it; a password is better in ~/.pgpass)
 
 [server]
 max_body_mb = 1                        # larger request bodies get 413 (uploads: ingest.max_file_mb per file)

@@ -35,7 +35,8 @@ from .observe import muted, start_trace
 from .retrieve import HybridRetriever, check_query
 from .retrieve.adapter import summary as learned_summary
 from .retrieve.retriever import access_scope
-from .store import Filters, SqliteStore
+from .store.contract import Filters, Store
+from .store.factory import location, open_store
 from .types import Access, Answer, DocumentRecord, IngestReport, SearchResult
 
 if TYPE_CHECKING:
@@ -64,20 +65,25 @@ class Workspace:
             self.settings.data_dir = Path(data_dir)
         self._embedder = embedder
         self._chat_model = chat_model
-        self._store: SqliteStore | None = None
+        self._store: Store | None = None
         self._gateway: Gateway | None = None
         self._gateway_lock = threading.Lock()
-        self._learned_from: SqliteStore | None = None  # an evaluation index applies its parent's learning
+        self._learned_from: Store | None = None  # an evaluation index applies its parent's learning
         self._calibrations: dict[str, tuple[str | None, Calibration | None]] = {}  # scope -> (generation, it)
 
     # -- parts, built on first use -----------------------------------------------------------
 
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> Store:
+        """The store `[store] url` names (store/factory.py), opened on first use."""
         if self._store is None:
             r = self.settings.retrieval
-            self._store = SqliteStore(
-                self.settings.db_path, ann_threshold=r.ann_threshold, bm25_k1=r.bm25_k1, bm25_b=r.bm25_b
+            self._store = open_store(
+                self.settings.store.url,
+                default_path=self.settings.db_path,
+                ann_threshold=r.ann_threshold,
+                bm25_k1=r.bm25_k1,
+                bm25_b=r.bm25_b,
             )
             self._store.trace_retention_days = self.settings.observe.retention_days
             self._store.trace_redactor = self._trace_redactor()
@@ -129,8 +135,9 @@ class Workspace:
             if writing:
                 self.store.set_meta("embedder", self.embedder.name)
         elif recorded != self.embedder.name:
+            where = location(self.settings.store.url, self.settings.db_path)
             raise StoreError(
-                f"{self.settings.db_path} was indexed with embedder '{recorded}', but "
+                f"{where} was indexed with embedder '{recorded}', but "
                 f"'{self.embedder.name}' is configured: set it back, or use a new --data-dir"
             )
 
@@ -337,6 +344,7 @@ class Workspace:
         h.update(self.settings.ingest.model_dump_json().encode() + self.settings.embedding.model_dump_json().encode())
         settings = self.settings.model_copy(deep=True)
         settings.data_dir = self.settings.data_dir / "eval" / f"{name}-{h.hexdigest()[:12]}"
+        settings.store.url = ""  # a local, rebuildable index in its own SQLite file, never the shared store
         index = Workspace(settings=settings, embedder=self.embedder)
         index._learned_from = self.store
         return index

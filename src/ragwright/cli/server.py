@@ -35,6 +35,7 @@ def serve(
     from ..server import create_app
 
     app = create_app(data_dir, config_file=config)  # also checks the data dir and config before forking
+    app.state.rw.ws.store.get_meta("generation")  # the store opens now: unreachable, it is an error and exit 2
     where = app.state.rw.ws.settings.data_dir
     err.print(
         f"ragwright serving {where} on http://{host}:{port}"

@@ -11,18 +11,17 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import RagwrightError
 from ..models.chat import ChatMessage, ChatModel, GatewayChat
+from ..store.contract import CacheStore
 
 CACHE_NAMESPACE = "judge"
 _JSON_OBJECT = re.compile(r"\{.*\}", re.S)
 
 
-class KeyValueCache(Protocol):
-    def cache_get(self, namespace: str, key: str) -> str | None: ...
-    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None: ...
+KeyValueCache = CacheStore  # verdicts are kept in the store's keyed cache, for good
 
 
 @dataclass(frozen=True, slots=True)

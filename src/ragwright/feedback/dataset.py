@@ -17,18 +17,11 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..store.base import Filters
-from ..types import DocumentRecord
+from ..store.contract import DocumentStore, FeedbackStore
 
 
-class FeedbackSource(Protocol):
-    """What the export reads of the store."""
-
-    def list_feedback(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
-
-    def list_documents(self, filters: Filters | None = None) -> list[DocumentRecord]: ...
-
-    def chunk_texts(self, doc_id: str) -> list[str]: ...
+class FeedbackSource(DocumentStore, FeedbackStore, Protocol):
+    """What the export reads of the store: feedback, the tenant's documents and their chunks' text."""
 
 
 def _qid(query: str) -> str:

@@ -32,25 +32,12 @@ from ..evaluate.metrics import evaluate
 from ..models.embedding import Embedder
 from ..retrieve import HybridRetriever
 from ..retrieve.adapter import LearnedModel, chunk_doc, summary
-from ..store.base import Store
+from ..store.contract import CorpusStore, FeedbackStore, LearnedStore
 from .train import AdapterTrainer, training_pool
 
 
-class LearningStore(Store, Protocol):
-    """The store retrieval searches, plus the feedback it learns from and the versions it keeps
-    (store/traces.py, store/learned.py)."""
-
-    def list_feedback(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
-
-    def chunk_vectors(self) -> tuple[list[str], np.ndarray]: ...
-
-    def list_learned(self) -> list[dict[str, Any]]: ...
-
-    def save_learned(
-        self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]], report: dict[str, Any]
-    ) -> int: ...
-
-    def rollback_learned(self) -> tuple[int | None, int | None]: ...
+class LearningStore(CorpusStore, FeedbackStore, LearnedStore, Protocol):
+    """The store retrieval searches, plus the feedback it learns from and the versions it keeps."""
 
 
 MIN_QUERIES = 5  # queries with a relevant mark needed to learn anything

@@ -5,36 +5,15 @@ stays usable as evaluation data after the trace itself has expired."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ..store.base import Filters, StoredChunk
-from ..types import Access, DocumentRecord
+from ..store.contract import DocumentStore, FeedbackStore
+from ..types import Access
 
 
-class FeedbackStore(Protocol):
+class FeedbackRecorder(DocumentStore, FeedbackStore, Protocol):
     """What recording feedback needs of the store: the marked chunks and documents, and a place to write."""
-
-    def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]: ...
-
-    def list_documents(
-        self, filters: Filters | None = None, limit: int | None = None, offset: int = 0
-    ) -> list[DocumentRecord]: ...
-
-    def save_feedback(
-        self,
-        feedback_id: str,
-        trace_id: str,
-        *,
-        key_id: str | None,
-        tenant: str | None,
-        query: str,
-        rating: float | None,
-        rating_scale: str | None,
-        correction: str | None,
-        marks: Sequence[dict[str, Any]],
-        cited: Sequence[str] = (),
-    ) -> None: ...
 
 
 def trace_query(trace: dict[str, Any]) -> str:
@@ -58,7 +37,7 @@ def rating_value(rating: Any) -> tuple[float | None, str | None]:
 
 
 def resolve_marks(
-    store: FeedbackStore, marks: Sequence[dict[str, Any]], access: Access | None = None
+    store: FeedbackRecorder, marks: Sequence[dict[str, Any]], access: Access | None = None
 ) -> list[dict[str, Any]]:
     """Each mark names a chunk or a document; keep both ids (qrels are per document). Only what
     `access` may read resolves (None: the operator, every document), and an id that is not there
@@ -86,7 +65,7 @@ def resolve_marks(
     return out
 
 
-def _readable(store: FeedbackStore, doc_ids: Sequence[str], access: Access | None) -> set[str]:
+def _readable(store: FeedbackRecorder, doc_ids: Sequence[str], access: Access | None) -> set[str]:
     """The ids among `doc_ids` that are stored and that `access` may read, in one query."""
     if not doc_ids:
         return set()
@@ -97,7 +76,7 @@ def _readable(store: FeedbackStore, doc_ids: Sequence[str], access: Access | Non
 
 
 def record_feedback(
-    store: FeedbackStore,
+    store: FeedbackRecorder,
     trace: dict[str, Any],
     *,
     key_id: str | None,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import IngestSettings
 from ..models.embedding import Embedder
-from ..store.base import DocumentWrite, Store, text_hash
+from ..store.contract import DocumentStore, DocumentWrite, text_hash
 from ..types import Access, Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
 from .chunking import EXTRACTION_VERSION, Chunker
 from .discover import discover
@@ -70,7 +70,12 @@ class Ingestor:
     """Turns files and text records into stored, searchable documents."""
 
     def __init__(
-        self, store: Store, embedder: Embedder, chunker: Chunker, settings: IngestSettings, access: Access | None = None
+        self,
+        store: DocumentStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        settings: IngestSettings,
+        access: Access | None = None,
     ) -> None:
         self.store = store
         self.access = access or Access()

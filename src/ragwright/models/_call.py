@@ -157,7 +157,7 @@ class Call:
         since = {n: ledger.period_start(b.period) for n, b, _ in budgets}
         checks = [(n, _SCOPE_COLUMN[b.scope], subject, since[n], b.limit_usd) for n, b, subject in budgets]
         reservation = "v" + secrets.token_hex(8)
-        over = self.gw.store.reserve_budget(reservation, checks, amount)
+        over = self.gw.records.reserve_budget(reservation, checks, amount)
         if over is None:
             self.reservation = reservation
             return True
@@ -170,7 +170,7 @@ class Call:
 
     def _release(self) -> None:
         if self.reservation is not None:
-            self.gw.store.release_budget(self.reservation)
+            self.gw.records.release_budget(self.reservation)
             self.reservation = None
 
     def attempt_timeout(self, spec: ModelSettings) -> float:
@@ -280,7 +280,7 @@ class Call:
             for cache in (self.gw._exact, self.gw._semantic):
                 entry = cache.put(self.cache_target, self.request, result) if cache is not None else None
                 if entry is not None and self.context.sources:
-                    self.gw.store.cache_link(*entry, self.context.sources)
+                    self.gw.records.cache_link(*entry, self.context.sources)
         return result
 
     def exhausted(self) -> Exception:

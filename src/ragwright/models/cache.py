@@ -16,20 +16,15 @@ import functools
 import hashlib
 import json
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .types import ChatRequest, ChatResult, Usage
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the contract only, never a backend (tests/test_public_api.py)
     from ..analysis import Analyzer
+    from ..store.contract import CacheStore
 
 NAMESPACE = "gateway"
-
-
-class CacheStore(Protocol):
-    def cache_get(self, namespace: str, key: str) -> str | None: ...
-    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None: ...
-    def cache_scan(self, namespace: str, limit: int = 1000) -> list[tuple[str, str]]: ...
 
 
 def _norm(text: str) -> str:

@@ -29,6 +29,7 @@ from .resilience import CircuitBreaker, DeadlineRule, RetryPolicy
 from .types import CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult
 
 if TYPE_CHECKING:
+    from ..store.contract import GatewayStore  # the contract only, never a backend (tests/test_public_api.py)
     from .streaming import ChatStream
     from .structured import StructuredStream
 
@@ -52,7 +53,7 @@ class Gateway:
     def __init__(
         self,
         settings: Settings,
-        store: Any = None,
+        store: GatewayStore | None = None,
         *,
         embedder: Any = None,
         providers: dict[str, Provider] | None = None,
@@ -81,6 +82,14 @@ class Gateway:
             )
         if settings.budgets and store is None:
             raise ConfigError("budgets are configured but the gateway has no store to keep spending in")
+
+    @property
+    def records(self) -> GatewayStore:
+        """The store, where budgets are reserved and cache entries linked to their documents: only
+        asked for when budgets or caches are on, and both need a store (checked above)."""
+        if self.store is None:
+            raise ConfigError("budgets and caches need the gateway to have a store")
+        return self.store
 
     # -- targets ---------------------------------------------------------------------------------
 

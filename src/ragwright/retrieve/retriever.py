@@ -11,7 +11,7 @@ from ..config import RetrievalSettings
 from ..errors import QuestionError
 from ..models.embedding import Embedder, recall_scope
 from ..observe import span
-from ..store.base import Filters, Store
+from ..store.contract import CorpusStore, Filters
 from ..types import SearchResult
 from .adapter import LearnedModel, active_model, tenant_of
 from .fusion import reciprocal_rank_fusion, relative_score_fusion
@@ -54,7 +54,7 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: Store,
+        store: CorpusStore,
         embedder: Embedder,
         settings: RetrievalSettings,
         *,

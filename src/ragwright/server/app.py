@@ -113,9 +113,7 @@ def _warm_up(ws: Workspace) -> None:
     walked it all every few seconds under load (25-60 ms with the loop stopped, a whole batch of
     requests late)."""
     try:
-        warm = getattr(ws.store, "warm", None)
-        if warm is not None:
-            warm()
+        ws.store.warm()
         getattr(ws.embedder, "warm_up", lambda: None)()  # loads the model
     except Exception:  # noqa: BLE001  a store or model that cannot load fails the first request, with its own error
         return

@@ -7,21 +7,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..store.access import AuditEntry
+from ..store.contract import AuditEntry, AuditStore
 from .auth import Principal
 
 FLUSH_S = 0.05
-
-
-class AuditSink(Protocol):
-    """Where entries go (the store, store/access.py)."""
-
-    def write_audit(self, entries: Sequence[AuditEntry]) -> None: ...
 
 
 class AuditWriter:
@@ -30,7 +23,7 @@ class AuditWriter:
 
     MAX_PENDING = 100_000
 
-    def __init__(self, store: AuditSink) -> None:
+    def __init__(self, store: AuditStore) -> None:
         self.store = store
         self._pending: deque[AuditEntry] = deque()
         self._wake = threading.Event()

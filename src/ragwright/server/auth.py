@@ -13,9 +13,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .._sidefile import SideFile
+from ..store.contract import KeyStore
 from ..types import Access
 
 SCOPES = ("read", "write", "admin")
@@ -35,23 +36,6 @@ class Principal:
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
-
-
-class KeyStore(Protocol):
-    """What keys need of the store (store/access.py): a key's hash in, its row out."""
-
-    def add_api_key(
-        self,
-        key_id: str,
-        key_hash: str,
-        tenant: str,
-        scopes: Sequence[str],
-        groups: Sequence[str],
-        name: str = "",
-        rate_per_min: int | None = None,
-    ) -> None: ...
-
-    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None: ...
 
 
 def hash_key(key: str) -> str:

@@ -16,21 +16,15 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..types import DocumentRecord
+from ..store.contract import DocumentStore, JobStore
 
 GRACE_S = 600.0
 
 
-class UploadRefs(Protocol):
+class UploadRefs(DocumentStore, JobStore, Protocol):
     """What the sweep reads of the store: the documents' sources and the unfinished jobs' paths."""
-
-    def list_documents(self) -> list[DocumentRecord]: ...
-
-    def document_by_source(self, source: str) -> DocumentRecord | None: ...
-
-    def unfinished_jobs(self) -> list[dict[str, Any]]: ...
 
 
 def uploads_root(data_dir: str | Path) -> Path:

@@ -270,7 +270,7 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
     remembers = getattr(ws.embedder, "remembers", None)
     with recall_scope(access_scope(user_filters(body.filters, principal))):  # this reader's memory only
         cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
-    if cheap and getattr(ws.store, "indexes_current", lambda: False)():
+    if cheap and ws.store.indexes_current():
         return _search(body, request, principal)
     return await run_in_threadpool(_search, body, request, principal)
 
