@@ -242,6 +242,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE eval_runs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
     CREATE INDEX eval_runs_tenant ON eval_runs(tenant);
     """,
+    # 10: leases on jobs, so that several processes share the queue (store/leases.py)
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_until REAL;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -50,8 +50,9 @@ class SqliteBackend(_Opened):
     def terms(self) -> set[str]:
         return {r[0] for r in self._query("SELECT term FROM terms")}
 
-    def all_rows_text(self) -> str:
-        tables = [r[0] for r in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    def all_rows_text(self, skip: tuple[str, ...] = ()) -> str:
+        """Every row of every table (but those in `skip`), as text."""
+        tables = [r[0] for r in self._query("SELECT name FROM sqlite_master WHERE type = 'table'") if r[0] not in skip]
         return "\n".join(repr(row) for t in tables for row in self._query(f'SELECT * FROM "{t}"'))
 
     def mark_newer_schema(self) -> int:
@@ -109,8 +110,11 @@ class PostgresBackend(_Opened):
     def terms(self) -> set[str]:
         return {r[0] for r in self._query("SELECT term FROM terms")}
 
-    def all_rows_text(self) -> str:
-        tables = [r[0] for r in self._query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    def all_rows_text(self, skip: tuple[str, ...] = ()) -> str:
+        """Every row of every table (but those in `skip`), as text."""
+        tables = [
+            r[0] for r in self._query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'") if r[0] not in skip
+        ]
         return "\n".join(r[0] for t in tables for r in self._query(f'SELECT t::text FROM "{t}" t'))
 
     def mark_newer_schema(self) -> int:
@@ -157,3 +161,44 @@ def document(
         vectors = np.random.default_rng(seed).normal(size=(len(texts), dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return DocumentWrite(record, chunks, np.asarray(vectors, np.float32).reshape(len(texts), -1))
+
+
+class Trace:
+    """What a store needs of a trace (observe.Trace): its JSON form."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def trace(
+    trace_id: str,
+    *,
+    start: float,
+    tenant: str = "default",
+    key_id: str | None = None,
+    name: str = "search",
+    doc_ids: tuple[str, ...] = (),
+    input: dict[str, Any] | None = None,
+    spans: list[dict[str, Any]] | None = None,
+) -> Trace:
+    """A trace as observe.Trace.to_dict gives it, with the fields the store reads."""
+    return Trace(
+        {
+            "trace_id": trace_id,
+            "start": start,
+            "name": name,
+            "key_id": key_id,
+            "tenant": tenant,
+            "duration_ms": 12.5,
+            "status": "ok",
+            "cost_usd": 0.001,
+            "input_tokens": 10,
+            "output_tokens": 20,
+            "doc_ids": sorted(doc_ids),
+            "input": input if input is not None else {"query": "what?"},
+            "spans": spans or [],
+        }
+    )

@@ -3,9 +3,11 @@ the term vocabulary, and every process sharing the store stops finding it."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from .backends import document
+from .backends import document, trace
 
 SECRET = "zanzibarwolfram"
 
@@ -58,3 +60,46 @@ def test_every_store_on_the_database_sees_writes_and_deletions(backend):
     for store in (a, b):
         assert [c for c, _ in store.keyword_search(SECRET, 5)] == ["y#0"]
         assert {c for c, _ in store.keyword_search("wombat", 5)} == {"y#0", "z#0"}
+
+
+DOC = "doc-qx7"  # an id no other row holds by chance
+
+
+def test_a_deleted_documents_text_and_name_leave_every_record_that_held_them(backend):
+    """Traces that quote it (one still queued), cache entries made from it, feedback marks and
+    learned marks naming it: all go with the document, in another process's view too. What is
+    not the document's stays: other traces and caches, the feedback's own words, the audit log's
+    record of who read which id."""
+    a, b = backend.open(), backend.open()
+    a.write_documents([document(DOC, [f"The launch code is {SECRET}."]), document("k", ["The lab is open."])])
+    passage = {"name": "retrieve", "attributes": {"passages": [f"The launch code is {SECRET}."]}}
+    a.save_trace(trace("t-flushed", start=time.time(), doc_ids=(DOC, "k"), spans=[passage]))
+    a.flush_traces()
+    a.save_trace(trace("t-queued", start=time.time(), doc_ids=(DOC,), spans=[passage]))  # still in the queue
+    a.save_trace(trace("t-other", start=time.time(), doc_ids=("k",)))
+    a.cache_put("exact", "q1", f"answer: {SECRET}")
+    a.cache_link("exact", "q1", [DOC, "k"])
+    a.cache_put("semantic", "q2", "answer: the lab is open")
+    a.cache_link("semantic", "q2", ["k"])
+    marks = [{"doc_id": DOC, "chunk_id": f"{DOC}#0", "relevant": True}, {"doc_id": "k", "relevant": False}]
+    a.save_feedback(
+        "f1", "t-flushed", key_id=None, tenant="default", query="what is the code?", rating=1.0,
+        rating_scale="thumbs", correction="ask the lab", marks=marks, cited=[DOC, "k"],
+    )  # fmt: skip
+    a.save_learned("weights", b"blob", [(0, DOC, f"{DOC}#0", 1.0), (0, "k", None, 0.5)], {})
+    a.write_audit([(time.time(), None, "default", "POST", "/v1/ask", 200, [DOC], 1.0)])
+    a.flush_traces()
+    assert SECRET in backend.all_rows_text() and DOC in backend.all_rows_text(skip=("audit_log",))
+
+    assert b.delete_document(DOC) is True
+    assert SECRET not in backend.all_rows_text(), "a table still holds the deleted text"
+    assert DOC not in backend.all_rows_text(skip=("audit_log",)), "a table still names the deleted document"
+    for store in (a, b):
+        assert store.get_trace("t-flushed") is None and store.get_trace("t-queued") is None
+        assert [t["trace_id"] for t in store.list_traces()] == ["t-other"]
+        assert store.cache_get("exact", "q1") is None and store.cache_get("semantic", "q2") == "answer: the lab is open"
+        (feedback,) = store.list_feedback()
+        assert feedback["marks"] == [{"doc_id": "k", "relevant": False}] and feedback["cited"] == ["k"]
+        assert (feedback["query"], feedback["correction"]) == ("what is the code?", "ask the lab")
+        assert [m[1] for m in store.active_learned()["marks"]] == ["k"]
+        assert store.list_audit()[0]["doc_ids"] == [DOC]

@@ -83,6 +83,100 @@ MIGRATIONS: list[str] = [
         updated_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # 2: everything beside the documents, as the SQLite store keeps it (store/schema.py 2-9), with
+    # times as epoch seconds (double precision) and JSON as the text it was written as; plus leases
+    # on jobs, so that several processes share the queue (claim_job). Learned marks go with their
+    # document whatever deletes it (a trigger, as in SQLite).
+    """
+    CREATE TABLE eval_runs (
+        seq bigserial UNIQUE, run_id text PRIMARY KEY, created_at text NOT NULL, kind text NOT NULL,
+        dataset text NOT NULL, split text NOT NULL, pipeline text NOT NULL, dataset_hash text NOT NULL,
+        code_version text NOT NULL, config text NOT NULL, metrics text NOT NULL, per_query text NOT NULL,
+        seconds double precision NOT NULL DEFAULT 0, coverage text NOT NULL DEFAULT '{}',
+        cases text NOT NULL DEFAULT '{}', tenant text NOT NULL DEFAULT 'default'
+    );
+    CREATE INDEX eval_runs_tenant ON eval_runs(tenant);
+    CREATE TABLE cache_entries (
+        namespace text NOT NULL, key text NOT NULL, value text NOT NULL,
+        created_at double precision NOT NULL, expires_at double precision,
+        PRIMARY KEY (namespace, key)
+    );
+    CREATE INDEX cache_entries_expires ON cache_entries(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE cache_sources (
+        namespace text NOT NULL, key text NOT NULL, doc_id text NOT NULL,
+        PRIMARY KEY (namespace, key, doc_id)
+    );
+    CREATE INDEX cache_sources_doc ON cache_sources(doc_id);
+    CREATE TABLE model_calls (
+        call_id text PRIMARY KEY, started_at double precision NOT NULL, route text NOT NULL, model text,
+        key_id text, tenant text, input_tokens bigint NOT NULL, output_tokens bigint NOT NULL,
+        cost_usd double precision NOT NULL, cached integer NOT NULL, latency_ms double precision NOT NULL,
+        error text, record text NOT NULL
+    );
+    CREATE INDEX model_calls_started ON model_calls(started_at);
+    CREATE TABLE budget_reservations (
+        reservation_id text NOT NULL, budget text NOT NULL, subject text,
+        amount_usd double precision NOT NULL, expires_at double precision NOT NULL
+    );
+    CREATE INDEX budget_reservations_id ON budget_reservations(reservation_id);
+    CREATE INDEX budget_reservations_budget ON budget_reservations(budget);
+    CREATE TABLE api_keys (
+        key_id text PRIMARY KEY, key_hash text NOT NULL UNIQUE, tenant text NOT NULL, scopes text NOT NULL,
+        groups text NOT NULL, name text NOT NULL DEFAULT '', rate_per_min integer,
+        created_at text NOT NULL
+            DEFAULT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        revoked_at text
+    );
+    CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY, at double precision NOT NULL, key_id text, tenant text, method text NOT NULL,
+        endpoint text NOT NULL, status integer NOT NULL, doc_ids text NOT NULL DEFAULT '[]',
+        latency_ms double precision NOT NULL DEFAULT 0
+    );
+    CREATE INDEX audit_log_at ON audit_log(at);
+    CREATE TABLE jobs (
+        job_id text PRIMARY KEY, kind text NOT NULL, status text NOT NULL, tenant text NOT NULL, key_id text,
+        payload text NOT NULL, total integer NOT NULL DEFAULT 0, done integer NOT NULL DEFAULT 0, result text,
+        error text, created_at double precision NOT NULL, updated_at double precision NOT NULL,
+        owner text, lease_until double precision
+    );
+    CREATE INDEX jobs_unfinished ON jobs(created_at) WHERE status IN ('queued', 'running');
+    CREATE TABLE traces (
+        trace_id text PRIMARY KEY, started_at double precision NOT NULL, name text NOT NULL, key_id text,
+        tenant text, duration_ms double precision NOT NULL, status text NOT NULL,
+        cost_usd double precision NOT NULL DEFAULT 0, input_tokens bigint NOT NULL DEFAULT 0,
+        output_tokens bigint NOT NULL DEFAULT 0, data text NOT NULL
+    );
+    CREATE INDEX traces_started ON traces(started_at);
+    CREATE TABLE trace_docs (
+        trace_id text NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE, doc_id text NOT NULL,
+        PRIMARY KEY (trace_id, doc_id)
+    );
+    CREATE INDEX trace_docs_doc ON trace_docs(doc_id);
+    CREATE TABLE feedback (
+        feedback_id text PRIMARY KEY, trace_id text NOT NULL, created_at double precision NOT NULL, key_id text,
+        tenant text, query text NOT NULL DEFAULT '', rating double precision, rating_scale text, correction text,
+        marks text NOT NULL DEFAULT '[]', cited text NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX feedback_trace ON feedback(trace_id);
+    CREATE TABLE learned (
+        version integer PRIMARY KEY, kind text NOT NULL, created_at double precision NOT NULL,
+        active boolean NOT NULL DEFAULT false, previous integer, report text NOT NULL DEFAULT '{}',
+        blob bytea NOT NULL
+    );
+    CREATE TABLE learned_marks (
+        version integer NOT NULL REFERENCES learned(version) ON DELETE CASCADE, example integer NOT NULL,
+        doc_id text NOT NULL, chunk_id text, weight double precision NOT NULL
+    );
+    CREATE INDEX learned_marks_version ON learned_marks(version, example);
+    CREATE INDEX learned_marks_doc ON learned_marks(doc_id);
+    CREATE FUNCTION ragwright_document_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM learned_marks WHERE doc_id = OLD.doc_id;
+        RETURN OLD;
+    END $$;
+    CREATE TRIGGER documents_removed_learned AFTER DELETE ON documents
+        FOR EACH ROW EXECUTE FUNCTION ragwright_document_removed();
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

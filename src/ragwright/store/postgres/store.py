@@ -17,10 +17,14 @@ from ...analysis import Analyzer
 from ...errors import StoreError
 from ...types import Chunk, DocumentRecord
 from ..base import DocumentWrite, Filters, StoredChunk
+from .access import PgAccessMixin, unlink_caches
 from .connection import Database
 from .filters import filter_sql
+from .learned import PgLearnedMixin
+from .records import PgRecordsMixin
 from .schema import migrate
 from .search import Searcher
+from .traces import PgTracesMixin, delete_traces_of, forget_feedback_refs
 from .writes import DeleteHook, Writer
 
 # Exact scan below this many candidate vectors, HNSW above (bench/pg_store.py, 384 dimensions, 2
@@ -32,10 +36,12 @@ DOC_COLUMNS = f"doc_id, source, title, format, content_hash, n_chunks, metadata,
 _MANIFEST = ("source", "doc_id", "content_hash", "size", "mtime_ns", "status", "error")
 
 
-class PostgresStore:
+class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgLearnedMixin):
     """`url`: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB. Opening migrates the schema (refusing a
     newer one) and enables pgvector when it is missing; an unreachable server is a StoreError that
-    names the URL with its password masked."""
+    names the URL with its password masked. Traces, feedback, learned versions, keys, audit, jobs,
+    caches, budgets and evaluation runs come from the mixins (traces.py, learned.py, access.py,
+    records.py)."""
 
     def __init__(
         self,
@@ -66,6 +72,10 @@ class PostgresStore:
         self.db.open_pool()
         self._writer = Writer(self.db, self.analyzer, ann_threshold)
         self._search = Searcher(self.db, self.analyzer, ann_threshold, bm25_k1, bm25_b)
+        self._closed = False
+        self._init_traces()
+        # what true deletion takes with a document, in its transaction (learned marks: a trigger)
+        self._writer.on_delete.extend([unlink_caches, delete_traces_of, forget_feedback_refs])
 
     @property
     def shown_url(self) -> str:
@@ -89,6 +99,10 @@ class PostgresStore:
         self._writer.record_failure(source, error)
 
     def delete_document(self, doc_id: str) -> bool:
+        """The document, its chunks, term rows, vectors and manifest row, the traces that quote it,
+        the cache entries made from it, its marks in feedback and in learned versions: all in one
+        transaction. Queued traces are written first, so that none holding its text comes after."""
+        self.flush_traces()
         return self._writer.delete_document(doc_id)
 
     def set_meta(self, key: str, value: str) -> None:
@@ -207,7 +221,14 @@ class PostgresStore:
         return self._search.indexes_current()
 
     def close(self) -> None:
-        self.db.close()
+        """Writes the queued traces, then closes the pool; a second close does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.stop_trace_writer()
+        finally:
+            self.db.close()
 
 
 def _doc(row: tuple[Any, ...]) -> DocumentRecord:
