@@ -33,6 +33,11 @@ class SqliteBackend(_Opened):
         self.path = folder / "store.db"
         self.opened: list[Any] = []
 
+    @property
+    def url(self) -> str:
+        """The store's URL, as another process would be given it."""
+        return f"sqlite://{self.path}"
+
     def open(self, **options: Any) -> Any:
         from ragwright.store.sqlite import SqliteStore
 

@@ -3,6 +3,10 @@ queue): what every store backend promises (store/contract/access.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -124,6 +128,38 @@ def test_an_expired_lease_is_claimed_again_and_its_holder_told(backend):
     assert b.renew_job("j1", "alive") is True
     b.update_job("j1", status="done")
     assert b.renew_job("j1", "alive") is False  # finished: nothing to hold
+
+
+# A worker process: claims the job, says so, then renews its lease every 0.1 s until killed.
+WORKER = """
+import sys, time
+from ragwright.store.factory import open_store
+store = open_store(sys.argv[1])
+job = store.claim_job("doomed", lease_s=1.0)
+print(job["job_id"] if job else "none", flush=True)
+while store.renew_job(job["job_id"], "doomed", lease_s=1.0):
+    time.sleep(0.1)
+"""
+
+
+def test_the_job_of_a_killed_process_is_taken_over(backend):
+    store = backend.open()
+    store.add_job("j1", "ingest", "acme", None, {"paths": []})
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, backend.url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "j1"
+        time.sleep(1.3)  # longer than the lease: the heartbeat kept it
+        assert store.claim_job("survivor") is None
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        killed_at = time.monotonic()
+        while (job := store.claim_job("survivor")) is None and time.monotonic() - killed_at < 5:
+            time.sleep(0.05)
+        assert job is not None and job["job_id"] == "j1"
+        assert time.monotonic() - killed_at < 2.5  # about one lease (1 s) after the kill
+    finally:
+        worker.kill()
+        worker.wait(10)
 
 
 def test_a_released_job_is_claimable_at_once(store):
