@@ -104,3 +104,24 @@ def test_a_pool_with_no_free_connection_fails_fast(backend):
     with store.db.read(), pytest.raises(StoreError, match=r"no free connection within 0\.5 s"):  # the only one, held
         store.get_document("a")
     assert store.get_document("a") is not None
+
+
+def test_a_database_of_schema_version_1_is_migrated_keeping_its_documents(backend, monkeypatch):
+    """Version 2 (traces, keys, jobs, budgets, ...) comes over a database written at version 1."""
+    from ragwright.store.postgres import schema
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    monkeypatch.setattr(schema, "LATEST", 1)
+    old = backend.open()
+    old.write_documents([document("a", ["kept across the upgrade"])])
+    backend.close_store(old)
+    monkeypatch.undo()
+    assert backend._query("SELECT max(version) FROM schema_version") == [(1,)]
+    assert backend._query("SELECT to_regclass('jobs')") == [(None,)]
+    store = backend.open()
+    assert backend._query("SELECT max(version) FROM schema_version") == [(LATEST,)]
+    assert [c for c, _ in store.keyword_search("upgrade", 5)] == ["a#0"]
+    store.add_job("j1", "ingest", "default", None, {"paths": []})
+    assert store.claim_job("w")["job_id"] == "j1"
+    store.delete_document("a")  # the deletion's cascade reaches the new tables
+    assert store.get_document("a") is None
