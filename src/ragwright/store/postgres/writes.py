@@ -26,8 +26,8 @@ from .connection import Database
 from .vocab import Vocabulary
 
 # What else goes when a document is deleted: functions run inside the deletion's transaction with
-# (cursor, doc_id). Traces that quote it, caches made from it and feedback marks naming it register
-# here when their tables come to this backend.
+# (cursor, doc_id). PostgresStore registers the traces that quote it, the caches made from it and
+# the feedback marks naming it (its learned marks go by a trigger, whatever deletes the document).
 DeleteHook = Callable[[Any, str], None]
 _REMOVED_LOG_KEEP = "1 hour"  # a reader idle longer than this rebuilds its index instead of catching up
 _UPSERT_DOCUMENT = """
