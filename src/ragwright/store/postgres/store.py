@@ -1,6 +1,7 @@
-"""The PostgreSQL + pgvector store: the documents, chunks and search part of the store contract
-(the methods of SqliteStore with the same signatures and promises), for several processes on
-several machines sharing one database.
+"""The PostgreSQL + pgvector store: the whole store contract (store/contract/; the methods of
+SqliteStore with the same signatures and promises), for several processes on several machines
+sharing one database. Documents, chunks and search are here; traces and feedback, learned
+versions, keys, audit and jobs, the gateway's records and evaluation runs are mixed in.
 
 PostgreSQL is the system of record; the only thing a process keeps is the keyword index, derived
 from the tables and caught up by write generation (search.py). Reads run in their own short
