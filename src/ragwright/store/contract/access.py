@@ -74,3 +74,19 @@ class JobStore(Protocol):
 
     def unfinished_jobs(self) -> list[dict[str, Any]]:
         """Jobs whose status is 'queued' or 'running', oldest first (same fields as get_job)."""
+
+    def claim_job(self, worker_id: str, lease_s: float = 30.0) -> dict[str, Any] | None:
+        """The oldest unfinished job that no live lease holds, now leased to `worker_id` for
+        `lease_s` seconds (its status unchanged), or None. Two claimers, in any processes on any
+        machines, never get the same job (SQLite: one write transaction at a time; PostgreSQL:
+        FOR UPDATE SKIP LOCKED, so concurrent claimers take different jobs without waiting); a
+        job whose holder stopped renewing (killed) is claimable once its lease ran out."""
+
+    def renew_job(self, job_id: str, worker_id: str, lease_s: float = 30.0) -> bool:
+        """Extend `worker_id`'s lease to now + `lease_s` (the heartbeat), committed before this
+        returns; False when it no longer holds the job (the lease ran out and another claimed it,
+        or the job is finished): the worker should stop."""
+
+    def release_job(self, job_id: str, worker_id: str) -> None:
+        """Give the job up (a worker stopping before it is done), committed before this returns:
+        the next claim may take it at once. Does nothing when `worker_id` does not hold it."""
