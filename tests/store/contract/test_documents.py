@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -120,8 +121,12 @@ def test_replace_is_atomic_for_a_concurrent_reader(backend, request):
     thread = threading.Thread(target=read)
     thread.start()
     try:
-        for i in range(40):
+        # at least 40 writes, and on until the reader has seen both versions (a loaded machine
+        # can run all 40 before the reader thread gets its first turn)
+        deadline, i = time.monotonic() + 20, 0
+        while i < 40 or (len(seen) < 2 and time.monotonic() < deadline):
             writer.write_documents([versions[(i + 1) % 2]])
+            i += 1
     finally:
         stop.set()
         thread.join()
