@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from ..models.embedding import Embedder, current_recall_scope
 from ..types import SearchResult
 from .question import Question, analyzer, read_question
 
+PHRASE_WEIGHT = 0.3  # of the share of the question's neighbouring term pairs a sentence writes together
 LEXICAL_WEIGHT = 1.0  # of the IDF-weighted share of the question's terms
 CHUNK_WEIGHT = 2.0  # of the chunk's cosine to the question (from dense retrieval)
 SENTENCE_WEIGHT = 0.5  # of the sentence's own cosine, where it was embedded
@@ -130,13 +132,43 @@ def _sentences(results: Sequence[SearchResult]) -> list[Evidence]:
     seen: set[str] = set()
     items: list[Evidence] = []
     for rank, result in enumerate(results):
-        for index, sentence in enumerate(split_sentences(result.text)):
+        for index, sentence in enumerate(rejoin(split_sentences(result.text))):
             key = " ".join(sentence.lower().split())
             if len(key) < 12 or key in seen:  # overlapping chunks repeat sentences
                 continue
             seen.add(key)
             items.append(Evidence(sentence, result, rank, index, 0.0))
     return items
+
+
+def rejoin(sentences: list[str], most: int = 3) -> list[str]:
+    """Sentences a splitter cut inside a parenthesis made whole again: "When row security is
+    enabled (with ALTER TABLE .." + "ENABLE ROW LEVEL SECURITY), all access ..." is one sentence,
+    and neither half says anything alone. At most `most` pieces are joined."""
+    out: list[str] = []
+    pending: list[str] = []
+    for sentence in sentences:
+        pending.append(sentence)
+        text = " ".join(pending)
+        if sentence.startswith("```") or not _open_parenthesis(pending) or len(pending) >= most:
+            if len(pending) > 1 and any(p.startswith("```") for p in pending):
+                out.extend(pending)  # a code block is never part of a sentence
+            else:
+                out.append(text)
+            pending = []
+    if pending:
+        out.extend(pending)
+    return out
+
+
+def _open_parenthesis(pieces: list[str]) -> bool:
+    """Whether a parenthesis opened in the pieces is still open. A piece that starts with one is
+    a parenthesised sentence, whose closing mark the splitter may have dropped: "(See below.)"."""
+    depth = 0
+    for piece in pieces:
+        body = piece[1:] if piece.startswith("(") else piece
+        depth = max(depth + body.count("(") - body.count(")"), 0)
+    return depth > 0
 
 
 def _score_lexically(q: Question, items: list[Evidence]) -> None:
@@ -155,5 +187,15 @@ def _score_lexically(q: Question, items: list[Evidence]) -> None:
     df = Counter(t for ts in terms for t in ts)
     weight = {t: math.log1p((n - df[t] + 0.5) / (df[t] + 0.5)) for t in q.terms}
     total = sum(weight.values()) or 1.0
+    pairs = _pairs(analyzer().terms(q.text), wanted)
     for e, ts in zip(items, terms, strict=True):
         e.lexical = sum(weight[t] for t in ts) / total
+        if pairs:
+            e.lexical += PHRASE_WEIGHT * len(pairs & _pairs(analyzer().terms(e.sentence), wanted)) / len(pairs)
+
+
+def _pairs(terms: list[str], wanted: set[str]) -> set[tuple[str, str]]:
+    """Neighbouring content terms: "output format", "statistics target". A sentence that writes
+    the question's words together says what the question says more surely than one that holds
+    them apart."""
+    return {(a, b) for a, b in pairwise(terms) if a in wanted and b in wanted and a != b}

@@ -18,7 +18,7 @@ the sentences nearest the question (the answerer before issue 17), 34 of 60 with
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import groupby
 
 from ..types import Answer
@@ -28,11 +28,17 @@ from .refusal import Verdict
 
 MAX_WORDS = 80
 EXPECTED_WEIGHT = 0.3  # of Question.expects, beside a sentence's relevance
+LEAD_WEIGHT = 0.01  # per sentence before the run's most relevant one: an answer follows what restates the question
 RANK_WEIGHT = 0.1  # per rank of the run's chunk in the retrieval: 30 -> 34 of 60 on pgdocs-qa
 
 
 def extractive_answer(
-    question: str, evidence: Sequence[Evidence], verdict: Verdict, *, max_sentences: int = 3, max_words: int = MAX_WORDS
+    question: str,
+    evidence: Sequence[Evidence],
+    verdict: Verdict,
+    *,
+    max_sentences: int = 3,
+    max_words: int = MAX_WORDS,
 ) -> Answer:
     if verdict.refuse:
         return abstention(question, verdict.reason)
@@ -61,11 +67,11 @@ def _fits(run: Sequence[Evidence], max_sentences: int, max_words: int) -> bool:
     return len(prose) <= max_sentences and code <= 1 and (len(run) == 1 or sum(map(_words, run)) <= max_words)
 
 
-def best_run(evidence: Sequence[Evidence], max_sentences: int, max_words: int) -> list[Evidence]:
-    """The run of consecutive sentences of one chunk with the best score: its best sentence's
-    relevance (a code block's words are not its relevance) plus its best sign of an answer of
-    the kind asked for."""
-    best: tuple[float, list[Evidence]] | None = None
+def _runs(evidence: Sequence[Evidence], max_sentences: int, max_words: int) -> Iterator[tuple[float, list[Evidence]]]:
+    """Every run of consecutive sentences of one chunk that fits, with its score: its most
+    relevant sentence's relevance (a code block's words are not its relevance), its best sign of
+    an answer of the kind asked for, less its chunk's retrieval rank and how far into the run
+    its most relevant sentence comes."""
     for _, group in groupby(evidence, key=lambda e: e.result.chunk_id):
         chunk = list(group)
         for i in range(len(chunk)):
@@ -75,21 +81,34 @@ def best_run(evidence: Sequence[Evidence], max_sentences: int, max_words: int) -
                     break
                 if all(e.is_code for e in run):  # code comes with the sentence that introduces it
                     continue
-                relevance = max(e.relevance for e in run if not e.is_code)
-                score = relevance + EXPECTED_WEIGHT * max(e.expected for e in run) - RANK_WEIGHT * run[0].rank
-                if best is None or score > best[0]:
-                    best = (score, run)
+                anchor = max((e for e in run if not e.is_code), key=lambda e: e.relevance)
+                yield (
+                    anchor.relevance
+                    + EXPECTED_WEIGHT * max(e.expected for e in run)
+                    - RANK_WEIGHT * run[0].rank
+                    - LEAD_WEIGHT * run.index(anchor),
+                    run,
+                )
+
+
+def best_run(evidence: Sequence[Evidence], max_sentences: int, max_words: int) -> list[Evidence]:
+    """The run with the best score (the first of equals)."""
+    best: tuple[float, list[Evidence]] | None = None
+    for score, run in _runs(evidence, max_sentences, max_words):
+        if best is None or score > best[0]:
+            best = (score, run)
     return best[1] if best is not None else [evidence[0]]
 
 
 def widen(run: list[Evidence], evidence: Sequence[Evidence], max_sentences: int, max_words: int) -> list[Evidence]:
-    """Add neighbours of the same chunk, the better-scoring side first, while the run fits."""
+    """Add neighbours of the same chunk, the better-scoring side first (the following one of
+    equals: what comes after a sentence explains it), while the run fits."""
     chunk = [e for e in evidence if e.result.chunk_id == run[0].result.chunk_id]
     lo, hi = chunk.index(run[0]), chunk.index(run[-1])
     while True:
         options = [
             (_score(chunk[k]), a, b)
-            for k, a, b in ((lo - 1, lo - 1, hi), (hi + 1, lo, hi + 1))
+            for k, a, b in ((hi + 1, lo, hi + 1), (lo - 1, lo - 1, hi))  # the next sentence first of equals
             if 0 <= k < len(chunk) and _fits(chunk[a : b + 1], max_sentences, max_words)
         ]
         if not options:

@@ -32,9 +32,17 @@ _NUMBER_WORDS = r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|h
 _NUMBER = re.compile(r"\d[\d,.]*|" + _NUMBER_WORDS, re.IGNORECASE)
 _REASON = re.compile(
     r"\b(?:because|since|so that|therefore|thus|hence|this means|which means|in order to|to avoid|"
-    r"otherwise|cannot|can't|must|ensures?|prevents?|guarantees?|requires?)\b",
+    r"otherwise|cannot|can't|must|ensures?|prevents?|guarantees?|requires?|avoids?|"
+    r"\w+er than|(?:more|less) \w+ than)\b",
     re.IGNORECASE,
 )
+# A question about what happens when nothing is set: answered by a sentence that states a default.
+_ASKS_DEFAULT = re.compile(
+    r"\bdefaults?\b|\bout of the box\b|\bleave (?:it|them|\w+ \w+) alone\b|\b(?:never|don't|do not|haven't|have not|"
+    r"didn't|did not|doesn't|does not)\s+(?:\w+\s+)?(?:set|sets|specify|specifies|change|changes|configure|choose)\b",
+    re.IGNORECASE,
+)
+_STATES_DEFAULT = re.compile(r"\bdefaults?\b", re.IGNORECASE)
 _CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
 
 _KINDS = (
@@ -76,6 +84,12 @@ class Question:
         the numbers in a query's output are no default or limit."""
         if text.startswith("```") and self.kind not in ("name", "procedure"):
             return 0.0
+        carries = self._carries(text)
+        if self.kind in ("quantity", "name") and _ASKS_DEFAULT.search(self.text):
+            return 1.0 if _STATES_DEFAULT.search(text) else 0.5 * carries
+        return carries
+
+    def _carries(self, text: str) -> float:
         if self.kind == "quantity":
             asked = {w.lower() for w in _TOKEN.findall(self.text)}
             if any(m.group(0).lower().rstrip(".,") not in asked for m in _NUMBER.finditer(text)):

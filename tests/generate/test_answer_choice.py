@@ -1,0 +1,72 @@
+"""Which sentences the extractive answer is built from, on small documents of our own: the
+sentence after a restatement of the question, sentences cut inside a parenthesis made whole,
+comparisons as reasons, a question's words written together, sentences that state a default."""
+
+from ragwright.generate.evidence import gather, rejoin
+from ragwright.generate.extractive import extractive_answer
+from ragwright.generate.question import read_question
+from ragwright.generate.refusal import Verdict
+from ragwright.types import SearchResult
+
+
+def _hit(text, heading="Architecture", chunk="c#0", dense=0.5):
+    return SearchResult("d", chunk, "guide.html", 1.0, text, title="Guide", heading_path=[heading], dense_score=dense)
+
+
+def _answer(question, *hits):
+    return extractive_answer(question, gather(question, list(hits)), Verdict(False, similarity=0.8)).answer
+
+
+def test_the_sentence_after_a_restatement_of_the_question_is_in_the_answer():
+    text = (
+        "Before we go on, read the overview of the parts. "
+        "The overview explains how the pieces fit together. "
+        "The broker can handle many concurrent clients at once. "
+        "To achieve this it forks a new worker for each connection. "
+        "From then on the worker talks to its peer alone."
+    )
+    answer = _answer("How does the broker cope with many clients at once?", _hit(text))
+    assert "forks a new worker for each connection" in answer
+    assert "Before we go on" not in answer  # three sentences at most: the restatement leads
+
+
+def test_a_sentence_cut_inside_a_parenthesis_is_made_whole():
+    pieces = [
+        "When locking is on for a queue (with SET QUEUE ..",
+        "ENABLE LOCKING), every reader must hold a lease.",
+        "(The lease is renewed by the client.",
+        "Leases expire after a minute.",
+    ]
+    assert rejoin(pieces) == [
+        "When locking is on for a queue (with SET QUEUE .. ENABLE LOCKING), every reader must hold a lease.",
+        "(The lease is renewed by the client.",  # the splitter dropped its ")": no parenthesis left open
+        "Leases expire after a minute.",
+    ]
+    assert rejoin(["A list (of:", "```\ncode (\n```", "Next."]) == ["A list (of:", "```\ncode (\n```", "Next."]
+    text = "When locking is on for a queue (with SET QUEUE .. ENABLE LOCKING), every reader must hold a lease."
+    assert [e.sentence for e in gather("How do I turn on locking for a queue?", [_hit(text)])] == [text]
+
+
+def test_a_comparison_answers_why():
+    q = read_question("Why is it faster to build the index after loading the rows?")
+    assert q.expects("Building an index on existing rows is quicker than updating it row by row.") == 1.0
+    assert q.expects("More memory is less likely than ever to help here.") == 1.0
+    assert q.expects("The index is built after loading the rows.") == 0.0
+
+
+def test_a_sentence_that_writes_the_question_words_together_is_more_relevant():
+    question = "Which output format supports parallel jobs?"
+    together = "The directory output format is the only one that supports parallel jobs."
+    apart = "The format of the output supports parallel jobs."
+    ev = {e.sentence: e.lexical for e in gather(question, [_hit(f"{together} {apart}")])}
+    assert ev[together] > ev[apart]
+
+
+def test_a_question_about_what_happens_when_nothing_is_set_wants_the_default():
+    q = read_question("If I never set it, how long does the broker wait for a reply?")
+    assert q.expects("The default is 30 seconds.") == 1.0
+    assert q.expects("It can be set between 1 and 60 seconds.") == 0.5
+    plain = read_question("How long can the broker wait for a reply?")
+    assert plain.expects("It can be set between 1 and 60 seconds.") == 1.0
+    codec = read_question("Out of the box, which codec does the broker use?")
+    assert codec.expects("The default codec is zstd.") == 1.0
