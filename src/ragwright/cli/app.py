@@ -34,6 +34,7 @@ from .models import chat, models_app, usage
 from .observe import dataset_app, feedback, traces_app
 from .progress import progress
 from .server import audit, keys_app, serve
+from .store import store_app
 
 app = typer.Typer(
     add_completion=False,
@@ -192,6 +193,7 @@ app.command()(guarded(chat))
 app.command()(guarded(usage))
 app.command()(guarded(serve))
 app.add_typer(keys_app, name="keys")
+app.add_typer(store_app, name="store")
 app.command()(guarded(audit))
 app.add_typer(traces_app, name="traces")
 app.command()(guarded(feedback))
