@@ -39,6 +39,15 @@ class StoreError(RagwrightError):
     """The store cannot be opened or written (schema too new, disk full, locked)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store's server cannot be reached now (restarting, network down, every pooled connection
+    busy): the request may succeed if tried again, which a server says with 503 and Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class NotFoundError(RagwrightError, LookupError):
     """A document id or path that the store does not hold."""
 

@@ -93,7 +93,9 @@ def test_leftovers_are_removed_when_the_runner_starts(workspace, runner):
     before_move = f"/srv/old-data/uploads/{'a' * 16}/{'b' * 16}/moved.md"
     assert workspace.ingest_records([TextRecord(id="d_moved", text="Moved.", source=before_move)]).ingested == 1
     _job(workspace, "j_queued", [queued])
-    assert runner()._lead()  # what start() does first
+    r = runner()
+    r._sweep_uploads()  # what start() does first
+    r._claim()
     assert not stale_part.exists() and not failed.exists() and not empty.exists()
     assert fresh_part.exists() and queued.exists() and stored.exists() and just_renamed.exists()
     assert moved.exists()  # a moved data dir keeps its uploads
@@ -110,7 +112,7 @@ def test_files_of_a_failed_job_are_removed_after_it(workspace, runner):
     later = time.time() + 5  # written again after j_mixed was queued: a new upload, about to be queued
     os.utime(reuploaded, (later, later))
     r = runner()
-    assert r._lead()
+    r._claim()
     turn = r._turns.pop("j_later")  # stays queued while j_mixed runs
     while job in r._turns:
         r._step(r._turns[job])
@@ -127,6 +129,74 @@ def test_a_job_that_fails_as_a_whole_leaves_no_files(workspace, runner):
     job = _job(workspace, "j_broken", [lone])
     workspace.ingest = lambda paths, **kw: (_ for _ in ()).throw(OSError("disk gone"))
     r = runner()
-    assert r._lead()
+    r._claim()
     r._step(r._turns[job])
     assert workspace.store.get_job(job)["error"] == "OSError: disk gone" and not lone.exists()
+
+
+def test_two_runners_on_one_store_run_each_job_exactly_once(workspace, runner):
+    """Two runners (two processes, as far as the store knows) share the queue through leases:
+    every file of every job is ingested by one runner only, and both take part."""
+    jobs = [
+        _job(
+            workspace,
+            f"j_{i}",
+            [_upload(workspace, f"d{i}_{n}.md", f"# Doc {i}.{n}\n\nText {i} {n}.\n") for n in (0, 1)],
+        )
+        for i in range(6)
+    ]
+    ran: dict[str, set[int]] = {}
+    lock = threading.Lock()
+    ingest = workspace.ingest
+
+    def recorded(paths, **kw):
+        with lock:
+            for p in paths:
+                ran.setdefault(Path(p).name.split("_")[0], set()).add(threading.get_ident())
+        time.sleep(0.05)  # long enough for the other runner to claim meanwhile
+        return ingest(paths, **kw)
+
+    workspace.ingest = recorded
+    first, second = runner(), runner()
+    first.MAX_HELD = second.MAX_HELD = 2
+    first.start()
+    second.start()
+    done = _wait_done(workspace, *jobs)
+    assert [j["status"] for j in done] == ["done"] * 6 and all(j["result"]["ingested"] == 2 for j in done)
+    assert all(len(threads) == 1 for threads in ran.values()), ran  # one runner per job
+    assert {t for threads in ran.values() for t in threads} == {first._thread.ident, second._thread.ident}
+
+
+def test_a_job_whose_holder_died_is_taken_over_after_its_lease(workspace, runner):
+    """A holder killed outright stops renewing: the job waits out the lease, then another runs it."""
+    job = _job(workspace, "j_orphaned", [_upload(workspace, "o.md", "# Orphaned\n\nIts runner died.\n")])
+    claimed = workspace.store.claim_job("dead-host/1/0", lease_s=1.5)
+    assert claimed["job_id"] == job
+    started = time.time()
+    r = runner()
+    r.lease_s = 1.5
+    r.start()
+    (result,) = _wait_done(workspace, job, timeout=30)
+    assert result["status"] == "done" and result["result"]["ingested"] == 1
+    assert result["updated_at"] - started >= 1.0  # not before the dead holder's lease ran out
+
+
+def test_a_runner_that_lost_its_lease_does_not_finish_the_job(workspace, runner):
+    """A database outage longer than the lease: another process took the job meanwhile. The old
+    holder's last step must not mark it done as well (its new holder finishes it, once)."""
+    job = _job(workspace, "j_stolen", [_upload(workspace, "s.md", "# Stolen\n\nTaken over.\n")])
+    r = runner()
+    r._claim()
+    workspace.store.release_job(job, r.worker_id)  # as if its lease had run out
+    assert workspace.store.claim_job("other-host/2/0", lease_s=30)["job_id"] == job
+    r._step(r._turns[job])
+    assert job not in r._turns and workspace.store.get_job(job)["status"] == "running"
+
+
+def test_a_stopping_runner_releases_its_jobs(workspace, runner):
+    job = _job(workspace, "j_released", [_upload(workspace, "r.md", "# Released\n\nGiven back.\n")])
+    r = runner()
+    r._claim()
+    assert workspace.store.claim_job("other-host/3/0") is None  # leased
+    r._release_all()
+    assert workspace.store.claim_job("other-host/3/0")["job_id"] == job  # at once, not a lease later

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from ragwright.server.auth import Bucket, RateLimiter, SharedRateLimiter, take_token
-from ragwright.server.jobs import JobRunner
-from ragwright.workspace import Workspace
 
 from .live import LiveServer
 
@@ -78,23 +76,6 @@ def test_both_limiters_share_one_token_bucket():
     assert take_token(Bucket(0.0, 100.0), 6, 50.0)[1] == pytest.approx(10.0)  # a clock set back refills nothing
     memory = RateLimiter()
     assert [memory.take("k1", 6) is None for _ in range(7)] == [True] * 6 + [False]
-
-
-def test_one_job_runner_per_data_dir(tmp_path):
-    """The runner holding the data dir's job lock runs the jobs; another one waits and takes over
-    when the first stops."""
-    ws = Workspace(tmp_path / "data")
-    first, second = JobRunner(ws), JobRunner(ws)
-    try:
-        assert first._lead() and not second._lead()
-        first.stop(timeout=1)
-        deadline = time.monotonic() + 5
-        while not second._lead():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        second.stop(timeout=1)
-        ws.close()
 
 
 def _workers(pid: int) -> list[int]:

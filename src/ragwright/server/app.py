@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError, RagwrightError
+from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError, RagwrightError, StoreUnavailable
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
 from .bodies import JsonBodies, upload_limit
@@ -156,6 +156,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigError)
     async def config_error(_: Request, exc: ConfigError) -> JSONResponse:
         return error_response(400, "invalid_request", str(exc))
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        """The database restarting or every pooled connection busy: worth trying again shortly."""
+        retry = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+        return error_response(503, "store_unavailable", str(exc), retry)
 
     @app.exception_handler(RagwrightError)
     async def other(_: Request, exc: RagwrightError) -> JSONResponse:

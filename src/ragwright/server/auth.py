@@ -1,4 +1,6 @@
 """API keys, scopes and per-key rate limits. A key is shown once; the store keeps its sha256.
+Keys are looked up in the store at every request (nothing cached here): a key revoked through
+any process or replica is refused by every other at its next request.
 
 Scopes: `read` (search, ask, chat, documents and jobs it can see), `write` (upload and delete),
 `admin` (every document of its tenant whatever the groups, the audit log, evaluation runs)."""
@@ -7,16 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .._sidefile import SideFile
-from ..store.contract import KeyStore
+from ..store.contract import KeyStore, RateLimitStore
+from ..store.ratelimits import Bucket, SharedBuckets, take_token
 from ..types import Access
 
 SCOPES = ("read", "write", "admin")
@@ -70,26 +70,6 @@ def principal_for(store: KeyStore, key: str) -> Principal | None:
     return Principal(row["key_id"], row["tenant"], tuple(row["scopes"]), tuple(row["groups"]), row["rate_per_min"])
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    tokens: float
-    at: float  # when `tokens` was counted
-
-
-def take_token(bucket: Bucket | None, per_min: int, now: float) -> tuple[Bucket, float | None]:
-    """One request against a token bucket of `per_min` tokens, refilled at `per_min` a minute
-    (None: a full one): the bucket after it, and None when the request may go, else the seconds
-    until one could. The arithmetic of both limiters below, kept in memory or in a shared file."""
-    tokens = (
-        float(per_min)
-        if bucket is None
-        else min(float(per_min), bucket.tokens + max(0.0, now - bucket.at) * per_min / 60.0)
-    )
-    if tokens < 1.0:
-        return Bucket(tokens, now), (1.0 - tokens) * 60.0 / per_min
-    return Bucket(tokens - 1.0, now), None
-
-
 class RateLimiter:
     """A token bucket per key: `rate` requests per minute, bursts up to the same number."""
 
@@ -111,29 +91,15 @@ class RateLimiter:
             return wait
 
 
-class SharedRateLimiter:
-    """The same token buckets, shared by the worker processes of one server through a small
-    SQLite file of their own (derived state: losing it only refills the buckets). Only keys
-    with a limit pay for it: one short write transaction per request."""
+class StoreRateLimiter:
+    """The same buckets kept by the store (RateLimitStore): shared by a server's worker processes
+    and by replicas on one database. Only keys with a limit pay for it: one short write per request."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = SideFile(path, "CREATE TABLE IF NOT EXISTS buckets(key_id TEXT PRIMARY KEY, tokens REAL, at REAL)")
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._file.conn()
+    def __init__(self, store: RateLimitStore) -> None:
+        self.store = store
 
     def take(self, key_id: str, per_min: int | None) -> float | None:
-        if not per_min:
-            return None
-        conn, now = self._conn(), time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT tokens, at FROM buckets WHERE key_id = ?", (key_id,)).fetchone()
-            bucket, wait = take_token(Bucket(*row) if row else None, per_min, now)
-            conn.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", (key_id, bucket.tokens, bucket.at))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return wait
+        return self.store.take_rate_token(key_id, per_min) if per_min else None
+
+
+SharedRateLimiter = SharedBuckets  # the side file on its own, as the SQLite store keeps it

@@ -11,9 +11,10 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from ..models.embedding import LocalMiniLM
+from ..store.factory import scheme_of
 from ..workspace import Workspace
 from .audit import AuditWriter
-from .auth import Principal, RateLimiter, SharedRateLimiter, principal_for
+from .auth import Principal, RateLimiter, StoreRateLimiter, principal_for
 from .jobs import JobRunner
 
 
@@ -30,11 +31,14 @@ def error_response(status: int, type_: str, message: str, headers: dict[str, str
 class ServerState:
     def __init__(self, workspace: Workspace, workers: int = 1) -> None:
         self.ws = workspace
-        # Several worker processes share one bucket per key through a small SQLite file beside the store.
-        self.limiter = (
-            SharedRateLimiter(Path(workspace.settings.data_dir) / "ratelimits.db") if workers > 1 else RateLimiter()
+        # One process on its own SQLite file: buckets in memory. Several worker processes, or a store
+        # other servers may share (PostgreSQL: replicas), keep one bucket per key in the store.
+        self.limiter: RateLimiter | StoreRateLimiter = (
+            StoreRateLimiter(workspace.store) if workers > 1 or _shared_store(workspace) else RateLimiter()
         )
         embedder = workspace.embedder
+        # A per-process cache of query vectors, shared by the workers of one server through a file:
+        # a miss only costs an embedding, so replicas each keep their own (no promise rests on it).
         if workers > 1 and isinstance(embedder, LocalMiniLM):  # a query embedded by one worker serves all
             from ..models.shared_vectors import SharedVectors
 
@@ -45,6 +49,12 @@ class ServerState:
             )
         self.audit: AuditWriter | None = None
         self.jobs = JobRunner(workspace)
+
+
+def _shared_store(workspace: Workspace) -> bool:
+    """Whether the store's URL names a database other servers may use at once (not a SQLite file)."""
+    url = workspace.settings.store.url.strip()
+    return bool(url) and scheme_of(url) != "sqlite"
 
 
 def state_of(request: Request) -> ServerState:

@@ -25,6 +25,7 @@ from .base import DocumentWrite, Filters, StoredChunk, text_hash
 from .bm25 import decode_counts, encode_counts
 from .learned import LearnedMixin
 from .leases import JobLeasesMixin
+from .ratelimits import SqliteRateLimitsMixin
 from .records import RecordsMixin
 from .schema import migrate
 from .search import SearchMixin
@@ -39,7 +40,9 @@ from .traces import TracesMixin
 T = TypeVar("T")
 
 
-class SqliteStore(SearchMixin, RecordsMixin, AccessMixin, JobLeasesMixin, TracesMixin, LearnedMixin):
+class SqliteStore(
+    SearchMixin, RecordsMixin, AccessMixin, JobLeasesMixin, SqliteRateLimitsMixin, TracesMixin, LearnedMixin
+):
     """Implements `ragwright.store.Store` on one SQLite file."""
 
     def __init__(self, path: Path, *, ann_threshold: int = 250_000, bm25_k1: float = 0.9, bm25_b: float = 0.4) -> None:

@@ -6,7 +6,7 @@ tests/store/contract/ checks both backends against it.
     documents.py   MetaStore, DocumentStore, SearchStore, CorpusStore (ingestion and retrieval)
     traces.py      TraceStore
     feedback.py    FeedbackStore, LearnedStore
-    access.py      KeyStore, AuditStore, JobStore (the server)
+    access.py      KeyStore, AuditStore, JobStore, RateLimitStore (the server)
     gateway.py     BudgetStore, CacheStore, GatewayStore (the model gateway)
     evaluation.py  EvalRunStore
     data.py        the values that cross it (DocumentWrite, StoredChunk, Filters, ...)
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from .access import AuditStore, JobStore, KeyStore
+from .access import AuditStore, JobStore, KeyStore, RateLimitStore
 from .data import AuditEntry, BudgetCheck, DocumentWrite, Filters, LearnedStamp, StoredChunk, Traced, text_hash
 from .documents import CorpusStore, DocumentStore, MetaStore, SearchStore
 from .evaluation import EvalRunStore
@@ -35,6 +35,7 @@ class Store(
     KeyStore,
     AuditStore,
     JobStore,
+    RateLimitStore,
     GatewayStore,
     EvalRunStore,
     Protocol,
@@ -60,6 +61,7 @@ __all__ = [
     "LearnedStamp",
     "LearnedStore",
     "MetaStore",
+    "RateLimitStore",
     "SearchStore",
     "Store",
     "StoredChunk",

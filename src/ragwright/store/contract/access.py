@@ -1,5 +1,5 @@
-"""What a server keeps beside the documents: API keys (only their hashes), the audit log and
-ingestion jobs."""
+"""What a server keeps beside the documents: API keys (only their hashes), the audit log,
+ingestion jobs and per-key rate limits."""
 
 from __future__ import annotations
 
@@ -90,3 +90,16 @@ class JobStore(Protocol):
     def release_job(self, job_id: str, worker_id: str) -> None:
         """Give the job up (a worker stopping before it is done), committed before this returns:
         the next claim may take it at once. Does nothing when `worker_id` does not hold it."""
+
+
+@runtime_checkable
+class RateLimitStore(Protocol):
+    """Per-key token buckets shared by every process that uses the store: a limit holds across a
+    server's workers and across replicas on one database."""
+
+    def take_rate_token(self, key_id: str, per_min: int) -> float | None:
+        """One request against `key_id`'s bucket of `per_min` tokens (bursts up to `per_min`,
+        refilled at `per_min` a minute): None when it may go (a token taken), else the seconds
+        until one could (nothing taken). Atomic across processes: two requests never spend one
+        token. The buckets are derived state: a backend may lose them (they refill), never share
+        one token between two requests. `per_min` < 1 means no limit (None, nothing recorded)."""

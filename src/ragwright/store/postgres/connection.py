@@ -9,17 +9,19 @@ which is what lets a reader refresh its in-memory index from "everything after g
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ...errors import StoreError
+from ...errors import StoreError, StoreUnavailable
 
 EXTRA_HINT = "pip install 'ragwright[postgres]'"
 # Session settings of every pooled connection. Iterative index scans (pgvector 0.8) let a filtered
 # HNSW query go on scanning until LIMIT rows pass the filter; relaxed order is the fast mode, and the
 # caller re-sorts what it gets by distance. ef_search 100: recall@10 >= 0.95 with margin (measured).
+RETRY_AFTER_S = 1.0  # what a 503 tells a client when the database is restarting or the pool is full
 SESSION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": "100"}
 
 
@@ -62,7 +64,10 @@ def import_driver() -> Any:
 
 class Database:
     """A pool of connections to one database. `read()` and `write()` are transactions; errors
-    from the driver leave as StoreError("PostgreSQL at URL: ..."), with the transaction rolled back."""
+    from the driver leave as StoreError("PostgreSQL at URL: ..."), with the transaction rolled back.
+    The server unreachable (a broken connection, a restart) or no connection free within
+    `timeout_s` is StoreUnavailable, which a server answers with 503 and Retry-After; the pool
+    reconnects by itself once the server is back (nothing to restart)."""
 
     def __init__(
         self,
@@ -79,6 +84,7 @@ class Database:
         self.timeout_s = timeout_s
         self._sizes = (min_size, max_size)
         self.pool: Any = None
+        self._checking = threading.Lock()
 
     def connect(self, **options: Any) -> Any:
         """One connection outside the pool (migrations, checks), or a StoreError saying why not."""
@@ -155,16 +161,43 @@ class Database:
                 with conn.transaction():
                     yield conn
         except PoolTimeout as exc:
-            raise StoreError(
+            raise StoreUnavailable(
                 f"PostgreSQL at {self.shown}: no free connection within {self.timeout_s:g} s "
-                f"(pool of {self._sizes[1]}); is the server reachable?"
+                f"(pool of {self._sizes[1]}): the server is busy or unreachable; try again",
+                retry_after_s=RETRY_AFTER_S,
             ) from exc
         except self.psycopg.errors.QueryCanceled as exc:
             raise self.error(f"{doing} cancelled", exc) from exc
         except self.psycopg.OperationalError as exc:
-            raise self.error(f"{doing} failed (nothing was written)", exc) from exc
+            self._recheck_pool()  # the other pooled connections are likely as dead as this one
+            raise StoreUnavailable(
+                str(
+                    self.error(
+                        f"{doing} failed, the server is unreachable (a transaction not committed is rolled back)", exc
+                    )
+                ),
+                retry_after_s=RETRY_AFTER_S,
+            ) from exc
         except self.psycopg.DatabaseError as exc:
             raise self.error(f"{doing} failed and was rolled back", exc) from exc
+
+    def _recheck_pool(self) -> None:
+        """Have the pool test its idle connections and replace the broken ones, in the background:
+        after a server restart every pooled connection is dead, and without this each would fail
+        one more request before the pool noticed. One check at a time."""
+        pool = self.pool
+        if pool is None or not self._checking.acquire(blocking=False):
+            return
+
+        def check() -> None:
+            try:
+                pool.check()
+            except Exception:  # noqa: BLE001  still down: the next failure checks again
+                pass
+            finally:
+                self._checking.release()
+
+        threading.Thread(target=check, name="ragwright-pool-check", daemon=True).start()
 
     def close(self) -> None:
         pool, self.pool = self.pool, None

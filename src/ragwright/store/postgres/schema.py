@@ -177,6 +177,14 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER documents_removed_learned AFTER DELETE ON documents
         FOR EACH ROW EXECUTE FUNCTION ragwright_document_removed();
     """,
+    # 3: per-key rate limits shared by every replica (ratelimits.py); unlogged: derived state, a
+    # crash only refills the buckets.
+    """
+    CREATE UNLOGGED TABLE rate_buckets (
+        key_id text PRIMARY KEY, tokens double precision NOT NULL, at double precision NOT NULL,
+        granted boolean NOT NULL
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -22,6 +22,7 @@ from .access import PgAccessMixin, unlink_caches
 from .connection import Database
 from .filters import filter_sql
 from .learned import PgLearnedMixin
+from .ratelimits import PgRateLimitsMixin
 from .records import PgRecordsMixin
 from .schema import migrate
 from .search import Searcher
@@ -37,7 +38,7 @@ DOC_COLUMNS = f"doc_id, source, title, format, content_hash, n_chunks, metadata,
 _MANIFEST = ("source", "doc_id", "content_hash", "size", "mtime_ns", "status", "error")
 
 
-class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgLearnedMixin):
+class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMixin, PgLearnedMixin):
     """`url`: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB. Opening migrates the schema (refusing a
     newer one) and enables pgvector when it is missing; an unreachable server is a StoreError that
     names the URL with its password masked. Traces, feedback, learned versions, keys, audit, jobs,
