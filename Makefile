@@ -7,16 +7,21 @@ BIN    := $(VENV)/bin
 DEMO   := .ragwright-demo
 QUESTION ?= How many vacation days do full-time employees get?
 
-.PHONY: demo test lint system-deps install install-dev bench clean
+.PHONY: demo test test-ts lint system-deps install install-dev bench clean
 
 demo: install
 	$(BIN)/ragwright ingest examples/sample-corpus --data-dir $(DEMO)
 	$(BIN)/ragwright ask "$(QUESTION)" --data-dir $(DEMO)
 
 # system-deps first: a missing package stops the run before the long install, not after it;
-# lint before the tests: it takes seconds, they take minutes.
-test: system-deps install-dev lint
+# lint before the tests: it takes seconds, they take minutes (test-ts: about 30 s).
+test: system-deps install-dev lint test-ts
 	$(BIN)/python -m pytest
+
+# The TypeScript client (clients/typescript): npm ci from its package-lock.json, then its tests
+# against a real `ragwright serve` of this tree, which they start.
+test-ts: install-dev
+	cd clients/typescript && npm ci --no-audit --no-fund && RAGWRIGHT_PYTHON=$(CURDIR)/$(BIN)/python npm test
 
 # ruff (lint and format) over all Python in the repository; mypy as configured in pyproject.toml
 # (strict on store/, models/, retrieve/, generate/; normal mode on the rest of src/ragwright).

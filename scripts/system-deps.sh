@@ -14,6 +14,9 @@ PACKAGES=(
     chromium  # /usr/bin/chromium for tests/ui (Playwright drives it; never `playwright install`)
     postgresql-15  # the PostgreSQL store's tests start a throwaway cluster of their own (tests/pg.py)
 )
+# Node.js and npm for the TypeScript client's tests (make test-ts): any on PATH will do (NodeSource's
+# Node 20 on these machines); Debian's only when there is none.
+command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 # Needed only to build pgvector, so installed only when it is missing (dpkg-dev: `apt-get source`).
 PGVECTOR_BUILD_PACKAGES=(postgresql-server-dev-15 make gcc dpkg-dev)
 

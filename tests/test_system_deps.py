@@ -26,6 +26,8 @@ MIRROR = "http://mirror.invalid/debian/"
 # that fails the first time, as one from stale lists does), uid, source_version (of the pgvector
 # that `apt-get source` fetches), calls (what apt-get and make were asked, `-o` options left out).
 STUBS = {
+    "node": "exit 0",  # on PATH: the script leaves Node.js alone (test_no_node_on_path_... removes them)
+    "npm": "exit 0",
     "id": 'echo "$(<"$STATE/uid")"',
     "dpkg-query": """pkg=${@: -1}
 [[ $'\\n'"$(<"$STATE/installed")"$'\\n' == *$'\\n'"$pkg"$'\\n'* ]] || exit 1
@@ -142,6 +144,18 @@ def test_an_install_from_stale_lists_is_retried_after_an_update(machine):
     run = machine(fail_once=True)
     assert run.code == 0, run.stderr
     assert run.calls == [install_call(*PACKAGES), "update -qq", install_call(*PACKAGES)]
+
+
+def test_no_node_on_path_installs_debian_nodejs_and_npm(machine, tmp_path):
+    """make test-ts needs node and npm: Debian's are installed only when none is on PATH."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for tool in (tmp_path / "bin").iterdir():
+        if tool.name not in ("node", "npm"):
+            (bare / tool.name).symlink_to(tool)
+    run = machine(path=bare, known=(*PACKAGES, "nodejs", "npm"))
+    assert run.code == 0, run.stderr
+    assert run.calls == [install_call(*PACKAGES, "nodejs", "npm")]
 
 
 def test_missing_without_root_names_the_command_and_installs_nothing(machine):

@@ -30,7 +30,8 @@ export async function uploadForm(files: Uploadable[], groups: string[] | undefin
 
 async function asBlob(file: Uploadable): Promise<[string, Blob]> {
   if (typeof file === "string") return fromPath(file);
-  if (typeof File !== "undefined" && file instanceof File) return [file.name, file];
+  // a File, by its shape: Node 18 has no global File, and a File of another realm fails instanceof
+  if (file instanceof Blob && typeof (file as File).name === "string") return [(file as File).name, file];
   if (typeof file === "object" && file !== null && typeof file.name === "string" && "data" in file) {
     return [file.name, await blobOf(file.data)];
   }

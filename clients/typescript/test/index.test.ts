@@ -11,3 +11,8 @@ import "./errors.js";
 import "./isolation.js";
 
 after(stopLive);
+// A run that hangs fails instead (node --test-timeout is not in every Node this may run on).
+setTimeout(() => {
+  console.error("the TypeScript client's tests did not finish in 5 minutes");
+  process.exit(1);
+}, 300_000).unref();
