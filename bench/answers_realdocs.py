@@ -2,6 +2,7 @@
 manual, 60 answerable questions with regex checks, 15 off-topic ones).
 
     python bench/answers_realdocs.py [--data ../shared/data/pgdocs-qa] [--index-dir DIR] [--no-local-model]
+                                     [--dump FILE]
 
 In one run, on one index (built in a temporary directory, or kept in --index-dir and brought up
 to date there), every question goes through:
@@ -222,6 +223,7 @@ def main() -> None:
         default=15,
         help="questions for the local model, evenly spread over the set (0: all); a CPU generates slowly",
     )
+    ap.add_argument("--dump", type=Path, help="write each question's answer, checks and citations here (JSON lines)")
     args = ap.parse_args()
     rows = load_questions(args.data)[: args.limit or None]
     load = MachineLoad()
@@ -255,6 +257,8 @@ def main() -> None:
                 pipelines.update(run(rows[::step], {"local-model": local.ask}, ws, k)[0])
         ws.close()
     print_table(pipelines, search)
+    if args.dump:
+        dump(args.dump, rows, pipelines)
     new = pipelines["new"]["summary"]
     ratio = round(new["latency_ms"]["p50"] / max(search["p50"], 1e-9), 2)
     checks = {
@@ -289,6 +293,19 @@ def main() -> None:
             "environment": environment(),
         }
     )
+
+
+def dump(path: Path, rows: list[dict[str, Any]], pipelines: dict[str, dict[str, Any]]) -> None:
+    """One line a question and pipeline: what was asked, what a correct answer must match, the
+    outcome, the answer and the pages it cites first; for reading the failures by hand."""
+    by_id = {row["id"]: row for row in rows}
+    with path.open("w", encoding="utf-8") as out:
+        for name, p in pipelines.items():
+            for g in p["questions"]:
+                row = by_id[g["id"]]
+                line = {"pipeline": name, "question": row["question"], "check": row["check"], "source": row["source"]}
+                out.write(json.dumps({**line, **g}, ensure_ascii=False) + "\n")
+    say(f"answers written to {path}")
 
 
 def print_table(pipelines: dict[str, dict[str, Any]], search: dict[str, float]) -> None:
