@@ -124,28 +124,45 @@ def stop(cluster_or_folder: Cluster | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def pause(cluster: Cluster) -> None:
+    """Stop the server at once, as a crash would, keeping its data (a fault test's restart)."""
+    _as_server_user(cluster.folder, [PG_BIN / "pg_ctl", "-D", cluster.folder / "data", "-m", "immediate", "-w", "stop"])
+
+
+def resume(cluster: Cluster) -> None:
+    """Start a paused server again on its port."""
+    done = _pg_ctl_start(cluster)
+    if done.returncode != 0:
+        raise StartError(f"PostgreSQL did not start again in {cluster.folder}: {done.stderr.strip()}")
+
+
+def _pg_ctl_start(cluster: Cluster) -> subprocess.CompletedProcess[str]:
+    folder = cluster.folder
+    options = " ".join([f"-p {cluster.port}", f"-k {folder}"] + [f"-c {k}={v}" for k, v in SETTINGS.items()])
+    return _as_server_user(
+        folder,
+        [
+            PG_BIN / "pg_ctl",
+            "-D",
+            folder / "data",
+            "-l",
+            folder / "postgres.log",
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
+        ],
+        check=False,
+    )
+
+
 def _start_on_free_port(folder: Path, attempts: int = 3) -> Cluster:
     log = folder / "postgres.log"
     for _ in range(attempts):
         cluster = Cluster(folder, _free_port())
-        options = " ".join([f"-p {cluster.port}", f"-k {folder}"] + [f"-c {k}={v}" for k, v in SETTINGS.items()])
-        done = _as_server_user(
-            folder,
-            [
-                PG_BIN / "pg_ctl",
-                "-D",
-                folder / "data",
-                "-l",
-                log,
-                "-o",
-                options,
-                "-w",
-                "-t",
-                str(START_TIMEOUT_S),
-                "start",
-            ],
-            check=False,
-        )
+        done = _pg_ctl_start(cluster)
         if done.returncode == 0:
             return cluster
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else done.stderr

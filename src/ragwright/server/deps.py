@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from ..models.embedding import LocalMiniLM
 from ..store.factory import scheme_of
@@ -33,8 +34,9 @@ class ServerState:
         self.ws = workspace
         # One process on its own SQLite file: buckets in memory. Several worker processes, or a store
         # other servers may share (PostgreSQL: replicas), keep one bucket per key in the store.
+        self.remote_store = _shared_store(workspace)
         self.limiter: RateLimiter | StoreRateLimiter = (
-            StoreRateLimiter(workspace.store) if workers > 1 or _shared_store(workspace) else RateLimiter()
+            StoreRateLimiter(workspace.store) if workers > 1 or self.remote_store else RateLimiter()
         )
         embedder = workspace.embedder
         # A per-process cache of query vectors, shared by the workers of one server through a file:
@@ -63,8 +65,10 @@ def state_of(request: Request) -> ServerState:
 
 
 async def authenticated(request: Request) -> Principal:
-    """On the event loop: a hash and an indexed lookup take less than handing the request to a
-    worker thread and back (FastAPI runs each sync dependency in the thread pool on its own)."""
+    """On the event loop for a SQLite store: a hash and an indexed lookup take less than handing the
+    request to a worker thread and back (FastAPI runs each sync dependency in the thread pool on its
+    own). A database server's lookup goes to a thread: while it restarts, a wait for a connection
+    (up to the pool's timeout, then 503) must not stop every other request."""
     header = request.headers.get("authorization", "")
     if not header[:7].lower() == "bearer " or not header[7:].strip():
         raise ApiError(
@@ -74,11 +78,13 @@ async def authenticated(request: Request) -> Principal:
             "ragwright keys create --tenant T --scopes read)",
         )
     state = state_of(request)
-    principal = principal_for(state.ws.store, header[7:].strip())
+    if state.remote_store:  # a network round trip, or a wait for a pooled connection: not on the loop
+        principal, wait = await run_in_threadpool(_admit, state, header[7:].strip())
+    else:
+        principal, wait = _admit(state, header[7:].strip())
     if principal is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key")
     request.state.principal = principal
-    wait = state.limiter.take(principal.key_id, principal.rate_per_min)
     if wait is not None:
         raise ApiError(
             429,
@@ -87,6 +93,14 @@ async def authenticated(request: Request) -> Principal:
             {"Retry-After": str(max(1, round(wait + 0.5)))},
         )
     return principal
+
+
+def _admit(state: ServerState, key: str) -> tuple[Principal | None, float | None]:
+    """The key's principal (None: unknown or revoked), and the rate limiter's wait for it."""
+    principal = principal_for(state.ws.store, key)
+    if principal is None:
+        return None, None
+    return principal, state.limiter.take(principal.key_id, principal.rate_per_min)
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:

@@ -21,6 +21,10 @@ EXTRA_HINT = "pip install 'ragwright[postgres]'"
 # Session settings of every pooled connection. Iterative index scans (pgvector 0.8) let a filtered
 # HNSW query go on scanning until LIMIT rows pass the filter; relaxed order is the fast mode, and the
 # caller re-sorts what it gets by distance. ef_search 100: recall@10 >= 0.95 with margin (measured).
+# While the server is failing (the last transaction could not reach it), a request waits this
+# long for a connection rather than the pool's whole timeout: during a restart every request
+# answers 503 within a second or so instead of piling up; the first success ends it.
+FAILING_WAIT_S = 1.0
 RETRY_AFTER_S = 1.0  # what a 503 tells a client when the database is restarting or the pool is full
 SESSION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": "100"}
 
@@ -66,8 +70,8 @@ class Database:
     """A pool of connections to one database. `read()` and `write()` are transactions; errors
     from the driver leave as StoreError("PostgreSQL at URL: ..."), with the transaction rolled back.
     The server unreachable (a broken connection, a restart) or no connection free within
-    `timeout_s` is StoreUnavailable, which a server answers with 503 and Retry-After; the pool
-    reconnects by itself once the server is back (nothing to restart)."""
+    `timeout_s` (FAILING_WAIT_S while failing) is StoreUnavailable, which a server answers with
+    503 and Retry-After; the pool reconnects by itself once the server is back (nothing to restart)."""
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class Database:
         self._sizes = (min_size, max_size)
         self.pool: Any = None
         self._checking = threading.Lock()
+        self._failing = False  # the last transaction found the server unreachable or the pool full
 
     def connect(self, **options: Any) -> Any:
         """One connection outside the pool (migrations, checks), or a StoreError saying why not."""
@@ -153,22 +158,26 @@ class Database:
 
         if self.pool is None:
             raise StoreError(f"PostgreSQL at {self.shown}: the store is closed")
+        wait = min(self.timeout_s, FAILING_WAIT_S) if self._failing else self.timeout_s
         try:
-            with self.pool.connection() as conn:
+            with self.pool.connection(timeout=wait) as conn:
                 if not transaction:
                     yield conn
-                    return
-                with conn.transaction():
-                    yield conn
+                else:
+                    with conn.transaction():
+                        yield conn
+            self._failing = False
         except PoolTimeout as exc:
+            self._failing = True
             raise StoreUnavailable(
-                f"PostgreSQL at {self.shown}: no free connection within {self.timeout_s:g} s "
+                f"PostgreSQL at {self.shown}: no free connection within {wait:g} s "
                 f"(pool of {self._sizes[1]}): the server is busy or unreachable; try again",
                 retry_after_s=RETRY_AFTER_S,
             ) from exc
         except self.psycopg.errors.QueryCanceled as exc:
             raise self.error(f"{doing} cancelled", exc) from exc
         except self.psycopg.OperationalError as exc:
+            self._failing = True
             self._recheck_pool()  # the other pooled connections are likely as dead as this one
             raise StoreUnavailable(
                 str(
