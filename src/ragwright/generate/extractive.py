@@ -12,7 +12,13 @@ under a heading that names a term (a setting, a function, an option), the answer
 "listen_addresses (string): The default value is localhost ...".
 
 Measured on pgdocs-qa (bench/answers_realdocs.py, same index, same run): 19 of 60 correct with
-the sentences nearest the question (the answerer before issue 17), 34 of 60 with this.
+the sentences nearest the question (the answerer before issue 17), 34 of 60 with this, 36 once
+the sentence after a restatement leads (LEAD_WEIGHT, widen), comparisons count as reasons and
+the question's words written together count (evidence.PHRASE_WEIGHT). Tried and dropped:
+embedding the best 2-6 candidate passages whole ("heading: sentences") and adding their cosine
+(35 of 60, and 60-180 ms an ask on a loaded 2-core machine, against 18 ms for a search); ranking
+a chunk by the best rank of its section (35); other weights of rank, chunk similarity and kind
+(34-36: a plateau, so none is tuned to this set).
 """
 
 from __future__ import annotations
