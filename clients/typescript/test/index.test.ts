@@ -9,6 +9,7 @@ import "./documents.js";
 import "./answers.js";
 import "./errors.js";
 import "./isolation.js";
+import "./readme.js";
 
 after(stopLive);
 // A run that hangs fails instead (node --test-timeout is not in every Node this may run on).
