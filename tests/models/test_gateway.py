@@ -10,6 +10,7 @@ from ragwright.config import BudgetSettings, GatewaySettings, ModelSettings, Rou
 from ragwright.errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError, StreamInterrupted
 from ragwright.models import CallContext, ChatMessage, Gateway
 from ragwright.store import SqliteStore
+from ragwright.store.factory import open_store
 from tests.provider_server import (
     ProviderServer,
     context_length_exceeded,
@@ -21,6 +22,7 @@ from tests.provider_server import (
     refusal,
     status,
 )
+from tests.stores import BACKENDS, store_url
 
 HELLO = [ChatMessage("system", "Be brief."), ChatMessage("user", "Say hello")]
 
@@ -36,6 +38,15 @@ def store(tmp_path):
     s = SqliteStore(tmp_path / "gw" / "ragwright.db")
     yield s
     s.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def any_store(request, tmp_path):
+    """The gateway's store on each backend (PostgreSQL: a fresh database)."""
+    with store_url(request.param, request) as url:
+        s = open_store(url, default_path=tmp_path / "gw" / "ragwright.db")
+        yield s
+        s.close()
 
 
 def make_settings(a, b, *, route=None, gateway=None, **models):
@@ -252,7 +263,8 @@ def test_usage_counted_when_the_provider_omits_it(servers):
     assert result.usage.input_tokens > 5 and result.cost_usd > 0
 
 
-def test_concurrent_budget_never_overshoots_by_more_than_one_call(servers, store):
+def test_concurrent_budget_never_overshoots_by_more_than_one_call(servers, any_store):
+    store = any_store
     a, b = servers
     a.latency_s = 0.05
     settings = make_settings(a, b, route=RouteSettings(models=["primary"]))

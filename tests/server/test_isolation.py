@@ -18,6 +18,7 @@ from ragwright.server import create_app
 from ragwright.server.auth import create_key
 from ragwright.types import Access
 from tests.server.test_attacks_small import stored_run
+from tests.stores import store_url
 
 SENTENCES = [
     "The budget for travel is approved by the finance team.",
@@ -64,12 +65,27 @@ def visible(doc_access: Access, key: tuple) -> bool:
     return doc_access.tenant == tenant and (admin or not doc_access.groups or bool(set(doc_access.groups) & groups))
 
 
-@settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-)
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@settings(max_examples=20, **SETTINGS)
 @given(docs=documents, ups=uploads, key_specs=keys, qs=queries)
 def test_no_result_crosses_a_permission(docs, ups, key_specs, qs, embedder, tmp_path_factory):
     ws = Workspace(settings=Settings(data_dir=tmp_path_factory.mktemp("iso")), embedder=embedder)
+    check_isolation(ws, docs, ups, key_specs, qs)
+
+
+@settings(max_examples=10, **SETTINGS)  # a database per example: fewer, to keep the suite's time
+@given(docs=documents, ups=uploads, key_specs=keys, qs=queries)
+def test_no_result_crosses_a_permission_on_postgresql(docs, ups, key_specs, qs, embedder, tmp_path_factory, request):
+    with store_url("postgres", request) as url:
+        ws = Workspace(
+            settings=Settings(data_dir=tmp_path_factory.mktemp("iso"), store={"url": url}), embedder=embedder
+        )
+        check_isolation(ws, docs, ups, key_specs, qs)
+
+
+def check_isolation(ws: Workspace, docs, ups, key_specs, qs) -> None:
     owner: dict[str, Access] = {}
     for n, (tenant, groups, text) in enumerate(docs):
         access = Access(tenant, tuple(sorted(groups)))

@@ -10,10 +10,10 @@ import httpx
 import openai
 import pytest
 
-from ragwright.store import SqliteStore
 from tests.conftest import SAMPLE_CORPUS
 from tests.provider_server import ProviderServer
 from tests.server.live import LiveServer
+from tests.stores import BACKENDS, StoreLiveServer, store_url
 
 pytestmark = pytest.mark.slow
 
@@ -24,15 +24,21 @@ def provider():
         yield srv
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory, provider):
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(tmp_path_factory, provider, request):
+    """One server per backend for the module (PostgreSQL: a fresh database)."""
+    with store_url(request.param, request) as url:
+        yield from _live(tmp_path_factory, provider, url)
+
+
+def _live(tmp_path_factory, provider, url: str):
     root = tmp_path_factory.mktemp("live")
     config = root / "ragwright.toml"
     config.write_text(
         f'[models.fake]\nbase_url = "{provider.base_url}/v1"\nmodel = "test-model"\n\n'
         '[routes.default]\nmodels = ["fake"]\n\n[ingest]\nmax_file_mb = 1\n'
     )
-    server = LiveServer(root / "data", config)
+    server = StoreLiveServer(root / "data", config, url=url)
     keys = {
         "alice": server.key("acme", "read,write", "hr"),
         "bob": server.key("acme", "read", "eng"),
@@ -278,7 +284,8 @@ def test_audit_records_requests(live):
 
 
 def test_graceful_shutdown_resumes_ingestion(tmp_path):
-    server = LiveServer(tmp_path / "data", env={"RAGWRIGHT_INGEST__BATCH_CHUNKS": "8"})  # commit often
+    # SQLite only: 40 s of embedding (PostgreSQL's job resumption: tests/store/contract/test_access.py)
+    server = StoreLiveServer(tmp_path / "data", env={"RAGWRIGHT_INGEST__BATCH_CHUNKS": "8"})  # commit often
     key = server.key("acme", "read,write")
     server.start()
     body = " ".join(f"Clause {j} of the handbook sets rule number {j} for item" for j in range(200))
@@ -287,7 +294,7 @@ def test_graceful_shutdown_resumes_ingestion(tmp_path):
         job_id = c.post("/v1/documents", files=files).json()["job_id"]
         time.sleep(0.5)
     assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean stop
-    store = SqliteStore(server.data_dir / "ragwright.db")
+    store = server.open_store()
     interrupted = store.get_job(job_id)
     store.close()
     assert interrupted["status"] == "running" and 0 < interrupted["done"] < 20, interrupted  # stopped mid-job
