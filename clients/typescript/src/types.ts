@@ -194,7 +194,8 @@ export interface FeedbackResponse {
 /** A line of GET /v1/eval/runs. */
 export interface EvalRunSummary {
   run_id: string;
-  created_at: number;
+  /** ISO 8601. */
+  created_at: string;
   kind: string;
   dataset: string;
   split: string;
@@ -208,10 +209,11 @@ export interface EvalRun extends EvalRunSummary {
   dataset_hash: string;
   code_version: string;
   config: Record<string, unknown>;
-  per_query: Record<string, unknown>[];
+  /** Each query's measures, by query id. */
+  per_query: Record<string, Record<string, unknown>>;
   seconds: number;
-  coverage: Record<string, unknown> | null;
-  cases: Record<string, unknown>[] | null;
+  coverage: unknown;
+  cases: unknown;
 }
 
 export interface Model {

@@ -201,7 +201,12 @@ test("models, evaluation runs, health", async () => {
   const ids = (await admin.models.list()).map((m) => m.id);
   assert.ok(ids.includes("rag:default") && ids.includes("default"), ids.join());
   assert.equal((await admin.models.get("rag:default")).owned_by, "ragwright");
-  assert.deepEqual(await admin.evalRuns.list(), []); // no run in tenant acme: runs come from `ragwright eval`
+  const runs = await admin.evalRuns.list();
+  assert.deepEqual(runs.map((r) => r.run_id), ["run-acme"]); // not tenant other's run-other
+  assertShape(runs[0], SHAPES.evalRunSummary, "evaluation run summary");
+  const run = await admin.evalRuns.get("run-acme");
+  assertShape(run, SHAPES.evalRun, "evaluation run");
+  assert.deepEqual(run.per_query, { q1: { "ndcg@10": 0.5 } });
   assert.deepEqual(await admin.health(), { status: "ok" });
   assert.deepEqual(await admin.ready(), { status: "ready" });
 });

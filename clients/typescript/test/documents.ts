@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { File as NodeFile } from "node:buffer"; // the global File is Node 20's; node:buffer's is in 18 too
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import { NotFoundError, Ragwright, RagwrightError, type Job } from "../src/index.js";
@@ -22,7 +23,7 @@ test("uploads a path, a Buffer, a Blob, a File, a Node stream and a web stream, 
       join(dir, "from-path.md"),
       { name: "from-buffer.md", data: Buffer.from(note("badges")) },
       { name: "from-blob.txt", data: new Blob([note("printing")]) },
-      new File([note("lockers")], "from-file.md"),
+      new NodeFile([note("lockers")], "from-file.md") as unknown as File,
       { name: "from-node-stream.md", data: Readable.from([Buffer.from(note("bicycles"))]) },
       { name: "from-web-stream.md", data: web },
     ],

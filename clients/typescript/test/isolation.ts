@@ -1,11 +1,11 @@
 /**
  * Tenant isolation, written as the attack: keys of tenant acme (an admin's, which reads every
  * group of its tenant, and a plain writer's) try every client method on tenant other's document,
- * its job and its trace. None may return a byte of it, nor tell it from a document that does not exist.
+ * its job, its trace and its evaluation run. None may return a byte of it, nor tell it from a document that does not exist.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { NotFoundError, Ragwright } from "../src/index.js";
+import { NotFoundError, PermissionDeniedError, Ragwright } from "../src/index.js";
 import { travel } from "./answers.js";
 import { live } from "./harness.js";
 
@@ -46,6 +46,7 @@ test("a key of tenant acme never sees tenant other's document, job or trace, thr
     check("chat stream", await collect(await rw.chat.completions.create({ model: "rag:default", messages, stream: true })));
     check("traces.list", await rw.traces.list({ limit: 1000 }));
     check("evalRuns.list", await rw.evalRuns.list().catch((e: Error) => e.name));
+    if (key === server.keys.admin) assert.ok(!JSON.stringify(await rw.evalRuns.list()).includes("run-other"));
     assert.deepEqual(leaks, [], `tenant other's document leaked through: ${leaks.join(", ")}`);
 
     await assert.rejects(rw.documents.get(docId), NotFoundError);
@@ -53,6 +54,7 @@ test("a key of tenant acme never sees tenant other's document, job or trace, thr
     await assert.rejects(rw.jobs.get(up.job_id), NotFoundError);
     await assert.rejects(rw.documents.waitForJob(up.job_id), NotFoundError);
     await assert.rejects(rw.traces.get(traceId), NotFoundError);
+    await assert.rejects(rw.evalRuns.get("run-other"), key === server.keys.admin ? NotFoundError : PermissionDeniedError);
     await assert.rejects(rw.feedback.create({ trace_id: traceId, rating: "down" }), NotFoundError);
     // a mark naming the other tenant's document, on one's own trace
     const mine = (await rw.ask({ question: QUESTION })).trace_id!;
