@@ -22,6 +22,17 @@ import type {
 
 type Fields<T> = Record<keyof T, true>;
 
+const EVAL_RUN_SUMMARY = {
+  run_id: true,
+  created_at: true,
+  kind: true,
+  dataset: true,
+  split: true,
+  pipeline: true,
+  metrics: true,
+  tenant: true,
+} satisfies Fields<EvalRunSummary>;
+
 export const SHAPES = {
   searchResponse: { results: true, trace_id: true } satisfies Fields<SearchResponse>,
   searchResult: {
@@ -117,25 +128,9 @@ export const SHAPES = {
     output_tokens: true,
     input: true,
   } satisfies Fields<TraceSummary>,
-  evalRunSummary: {
-    run_id: true,
-    created_at: true,
-    kind: true,
-    dataset: true,
-    split: true,
-    pipeline: true,
-    metrics: true,
-    tenant: true,
-  } satisfies Fields<EvalRunSummary>,
+  evalRunSummary: EVAL_RUN_SUMMARY,
   evalRun: {
-    run_id: true,
-    created_at: true,
-    kind: true,
-    dataset: true,
-    split: true,
-    pipeline: true,
-    metrics: true,
-    tenant: true,
+    ...EVAL_RUN_SUMMARY,
     dataset_hash: true,
     code_version: true,
     config: true,
