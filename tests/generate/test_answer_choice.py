@@ -2,6 +2,9 @@
 sentence after a restatement of the question, sentences cut inside a parenthesis made whole,
 comparisons as reasons, a question's words written together, sentences that state a default."""
 
+import pytest
+
+from ragwright.generate import evidence
 from ragwright.generate.evidence import gather, rejoin
 from ragwright.generate.extractive import extractive_answer
 from ragwright.generate.question import read_question
@@ -70,3 +73,17 @@ def test_a_question_about_what_happens_when_nothing_is_set_wants_the_default():
     assert plain.expects("It can be set between 1 and 60 seconds.") == 1.0
     codec = read_question("Out of the box, which codec does the broker use?")
     assert codec.expects("The default codec is zstd.") == 1.0
+
+
+def test_a_sentence_naming_what_which_asks_for_is_more_relevant(monkeypatch):
+    question = "Which archive layout do I have to pick for parallel jobs?"
+    assert read_question(question).focus == ["archiv", "layout"]
+    assert read_question("What is the largest value?").focus == []
+    names = "Parallel jobs need the directory archive layout."
+    holds = "Parallel jobs write the archive in any layout you pick."
+    ev = {e.sentence: e.lexical for e in gather(question, [_hit(f"{names} {holds}")])}
+    assert ev[names] > ev[holds]
+    weight = evidence.FOCUS_WEIGHT
+    monkeypatch.setattr(evidence, "FOCUS_WEIGHT", 0.0)
+    without = {e.sentence: e.lexical for e in gather(question, [_hit(f"{names} {holds}")])}
+    assert ev[names] - without[names] == pytest.approx(weight) and ev[holds] == without[holds]

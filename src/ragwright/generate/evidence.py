@@ -29,6 +29,7 @@ from ..types import SearchResult
 from .question import Question, analyzer, read_question
 
 PHRASE_WEIGHT = 0.3  # of the share of the question's neighbouring term pairs a sentence writes together
+FOCUS_WEIGHT = 0.5  # for a sentence naming what a "which"/"what" question asks for (Question.focus)
 LEXICAL_WEIGHT = 1.0  # of the IDF-weighted share of the question's terms
 CHUNK_WEIGHT = 2.0  # of the chunk's cosine to the question (from dense retrieval)
 SENTENCE_WEIGHT = 0.5  # of the sentence's own cosine, where it was embedded
@@ -180,18 +181,22 @@ def _score_lexically(q: Question, items: list[Evidence]) -> None:
     wanted = set(q.terms)
     heads: dict[str, set[str]] = {}
     terms = []
-    for e in items:
+    words = [analyzer().terms(e.sentence) for e in items]
+    for e, own in zip(items, words, strict=True):
         head = heads.setdefault(e.result.chunk_id, set(analyzer().terms(heading_of(e.result))) & wanted)
-        terms.append((set(analyzer().terms(e.sentence)) & wanted) | head)
+        terms.append((set(own) & wanted) | head)
     n = len(items)
     df = Counter(t for ts in terms for t in ts)
     weight = {t: math.log1p((n - df[t] + 0.5) / (df[t] + 0.5)) for t in q.terms}
     total = sum(weight.values()) or 1.0
     pairs = _pairs(analyzer().terms(q.text), wanted)
-    for e, ts in zip(items, terms, strict=True):
+    focus = _pairs(q.focus, set(q.focus)) or {(t, t) for t in q.focus}
+    for e, ts, own in zip(items, terms, words, strict=True):
         e.lexical = sum(weight[t] for t in ts) / total
         if pairs:
-            e.lexical += PHRASE_WEIGHT * len(pairs & _pairs(analyzer().terms(e.sentence), wanted)) / len(pairs)
+            e.lexical += PHRASE_WEIGHT * len(pairs & _pairs(own, wanted)) / len(pairs)
+        if focus and focus <= (_pairs(own, set(q.focus)) | {(t, t) for t in own}):
+            e.lexical += FOCUS_WEIGHT
 
 
 def _pairs(terms: list[str], wanted: set[str]) -> set[tuple[str, str]]:

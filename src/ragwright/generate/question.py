@@ -77,6 +77,7 @@ class Question:
     kind: str
     names: list[str] = field(default_factory=list)  # written as names: MyISAM, work_mem, Oracle
     versions: list[tuple[str, str]] = field(default_factory=list)  # (name, number): ("MySQL", "8.0")
+    focus: list[str] = field(default_factory=list)  # what "which"/"what" asks for: "output format"
 
     def expects(self, text: str) -> float:
         """1.0 when `text` carries an answer of the kind asked for (and something the question
@@ -107,7 +108,22 @@ def read_question(text: str) -> Question:
     asking = _asking_terms()
     terms = [t for t in dict.fromkeys(analyzer().terms(text)) if t not in asking]
     kind = next((name for name, pattern in _KINDS if pattern.search(text)), "other")
-    return Question(text, terms, kind, _names(text), _versions(text))
+    return Question(text, terms, kind, _names(text), _versions(text), _focus(text, asking))
+
+
+_FOCUS = re.compile(
+    r"\b(?:which|what)\s+((?:[\w-]+\s+){0,2}?[\w-]+)\s+(?:do|does|did|is|are|was|were|can|could|should|would|will|"
+    r"has|have|must|to)\b",
+    re.IGNORECASE,
+)
+
+
+def _focus(text: str, asking: frozenset[str]) -> list[str]:
+    """The thing a "which" or "what" question asks for, as stemmed terms: "Which output format do
+    I pick?" -> output, format. The answer is usually a sentence that names it: "the directory
+    output format is the only one..."."""
+    m = _FOCUS.search(text)
+    return [t for t in analyzer().terms(m.group(1)) if t not in asking] if m else []
 
 
 def _versions(text: str) -> list[tuple[str, str]]:
