@@ -165,7 +165,7 @@ def test_tune_picks_the_margin_within_the_wrong_refusal_budget():
 
 def test_calibration_goes_stale_when_the_corpus_changes():
     c = Calibration(0.3, 0.35, 0.3, 1000, "m", margin=0.12)
-    assert c.threshold == pytest.approx(0.40) and c.thresholds.chunk_sure == pytest.approx(0.55)  # CEILING
+    assert c.threshold == pytest.approx(0.35) and c.thresholds.chunk_sure == pytest.approx(0.55)  # CEILING
     assert Calibration(0.3, 0.35, 0.3, 1000, "m", margin=0.12, tuned=True).threshold == pytest.approx(0.42)
     assert not c.stale(1080, "m") and c.stale(1200, "m") and c.stale(1000, "other")
     assert Calibration.from_json(c.to_json()) == c and Calibration.from_json("{") is None

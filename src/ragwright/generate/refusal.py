@@ -27,8 +27,12 @@ from .evidence import Evidence, chunk_similarity, strongest
 from .question import Question, analyzer
 
 RARE_PASSAGES = 3
-SECOND_LOOK = 40  # more sentences embedded before refusing for similarity (on the refusal path only)
-NAME_MARGIN = 0.1  # a missing name refuses unless a sentence is this much above the threshold
+# An organisation a question calls its own ("our company"), and the rules it keeps for itself
+# ("our change-management policy"): what only that organisation's own documents can tell.
+_HOLDERS = "company|organi[sz]ation|employer|firm|corporation|department|business"
+_RULEBOOK = "polic(?:y|ies)|procedures?|guidelines|runbooks?|playbooks?|handbook"
+_PRIVATE = re.compile(rf"\b(?:our|my)\s+((?:[\w-]+\s+){{0,3}}?(?:({_HOLDERS})|{_RULEBOOK}))(?:'s)?\b", re.IGNORECASE)
+NAME_MARGIN = 0.15  # a missing name refuses unless a sentence is this much above the threshold
 
 # How many passages of the reader's documents hold a word (counted up to RARE_PASSAGES + 1).
 PassageCount = Callable[[str], int]
@@ -75,12 +79,15 @@ def judge(
             return Verdict(
                 True, f"no passage mentions {what}", similarity, t.sentence + NAME_MARGIN, embed is not None, chunk
             )
+    private = unowned(q, evidence)
+    if private:
+        return Verdict(True, f"the question is about your own {private}, which no passage speaks of", chunk=chunk)
     if t.chunk_sure is not None and chunk >= t.chunk_sure:
         return Verdict(False, "", chunk, t.chunk_sure, chunk=chunk)
     if embed is not None:
         embed()
         if (strongest(evidence).similarity or -1.0) < t.sentence:
-            embed(SECOND_LOOK)  # before refusing, read more of the passages
+            embed(len(evidence))  # before refusing, read all of the passages, as the fixed threshold did
     best = strongest(evidence)
     similarity = best.similarity
     if similarity is None or similarity < t.sentence:
@@ -95,6 +102,25 @@ def judge(
             chunk,
         )
     return Verdict(False, "", similarity, t.sentence, embed is not None, chunk)
+
+
+def unowned(q: Question, evidence: Sequence[Evidence]) -> str:
+    """The asker's own organisation or its own rules ("our company", "our change-management
+    policy") when no passage speaks of them: a manual about backups says nothing of how long
+    the asker's company keeps its own. A passage speaks of them when it says "our company"
+    (documents written by the organisation), or names the rules as the question does
+    ("change-management policy"); a lone "policy" or "company" in a manual is someone else's."""
+    m = _PRIVATE.search(q.text)
+    if m is None:
+        return ""
+    words = re.findall(r"[A-Za-z0-9]+", m.group(1))
+    phrase = r"[\s-]+".join(map(re.escape, words))
+    text = "\n".join(f"{e.result.title}\n{e.result.text}" for e in {e.result.chunk_id: e for e in evidence}.values())
+    if re.search(rf"\b(?:our|my)\s+(?:[\w-]+\s+){{0,3}}?{phrase}\b", text, re.IGNORECASE):
+        return ""
+    if not m.group(2) and len(words) > 1 and re.search(rf"\b{phrase}\b", text, re.IGNORECASE):
+        return ""
+    return m.group(1)
 
 
 def unmentioned(q: Question, evidence: Sequence[Evidence], count: PassageCount | None = None) -> list[str]:
