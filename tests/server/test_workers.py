@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ragwright.server.auth import Bucket, RateLimiter, SharedRateLimiter, take_token
+from ragwright.server.auth import Bucket, RateLimiter, take_token
+from ragwright.store.ratelimits import SharedBuckets
 
 from .live import LiveServer
 
@@ -56,7 +57,7 @@ def test_two_workers_serve_one_store(tmp_path):
 
 def test_shared_rate_limiter_counts_across_processes(tmp_path):
     """Two limiters on one file stand for two worker processes: together they allow the rate once."""
-    a, b = SharedRateLimiter(tmp_path / "r.db"), SharedRateLimiter(tmp_path / "r.db")
+    a, b = SharedBuckets(tmp_path / "r.db"), SharedBuckets(tmp_path / "r.db")
     allowed = [limiter.take("k1", 6) is None for _ in range(6) for limiter in (a, b)]
     assert allowed.count(True) == 6
     wait = a.take("k1", 6)

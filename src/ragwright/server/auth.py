@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store.contract import KeyStore, RateLimitStore
-from ..store.ratelimits import Bucket, SharedBuckets, take_token
+from ..store.ratelimits import Bucket, take_token
 from ..types import Access
 
 SCOPES = ("read", "write", "admin")
@@ -100,6 +100,3 @@ class StoreRateLimiter:
 
     def take(self, key_id: str, per_min: int | None) -> float | None:
         return self.store.take_rate_token(key_id, per_min) if per_min else None
-
-
-SharedRateLimiter = SharedBuckets  # the side file on its own, as the SQLite store keeps it
