@@ -64,7 +64,7 @@ test("401, 403, 404, 413 and 422 from the server are typed errors with status, t
 
 test("a 429 whose Retry-After passes the call's deadline is thrown at once, with the wait asked for", async () => {
   const server = await live();
-  const limited = new Ragwright({ baseURL: server.url, apiKey: server.keys.limited, timeoutMs: 3_000 });
+  const limited = new Ragwright({ baseURL: server.url, apiKey: server.keys.limited, timeoutMs: 10_000 });
   await limited.search({ query: "allowance" }); // the key's one request this minute
   const started = Date.now();
   await assert.rejects(limited.search({ query: "allowance" }), (e: unknown) => {
