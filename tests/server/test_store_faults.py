@@ -72,6 +72,8 @@ def test_a_database_restart_is_503_while_down_and_served_again_after(cluster, tm
             assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200  # the event loop is not waiting
             healthz_s = time.monotonic() - beat
             slow.join()
+            during = client.post("/v1/documents", files=[("file", ("during.md", b"# During\n\nLost upload.\n"))])
+            answers.append(during)  # no job could be stored: 503, and no document comes of it
             for res in answers:
                 assert res.status_code == 503, res.text
                 assert res.json()["error"]["type"] == "store_unavailable"
@@ -87,6 +89,8 @@ def test_a_database_restart_is_503_while_down_and_served_again_after(cluster, tm
             after = ("after.md", b"# After\n\nWritten after the restart.\n")
             up = client.post("/v1/documents", files=[("file", after)])
             assert up.status_code == 202 and server.wait_job(client, up.json()["job_id"])["status"] == "done"
+            sources = [d["source"] for d in client.get("/v1/documents").json()["documents"]]
+            assert sources == ["after.md"], sources
         assert server.proc.poll() is None  # the same process throughout
         print(f"restart: 503s took {down_s:.1f} s for two requests; served again {recovered_s:.1f} s after start")
     finally:
