@@ -87,3 +87,15 @@ def test_a_sentence_naming_what_which_asks_for_is_more_relevant(monkeypatch):
     monkeypatch.setattr(evidence, "FOCUS_WEIGHT", 0.0)
     without = {e.sentence: e.lexical for e in gather(question, [_hit(f"{names} {holds}")])}
     assert ev[names] - without[names] == pytest.approx(weight) and ev[holds] == without[holds]
+
+
+def test_a_term_the_question_negates_counts_for_no_sentence():
+    question = "Where does the space freed by an ordinary (non-COMPACT) sweep go?"
+    q = read_question(question)
+    assert "compact" not in q.terms and "non" not in q.terms and "sweep" in q.terms
+    assert "COMPACT" in q.names  # still a name the passages must mention (refusal.py)
+    plain = "A plain sweep marks the freed space for reuse."
+    other = "A COMPACT sweep returns the freed space to the system."
+    ev = {e.sentence: e.lexical for e in gather(question, [_hit(f"{plain} {other}")])}
+    assert ev[plain] >= ev[other]
+    assert "edit" in read_question("How do I change it without editing the file?").terms  # no modifier

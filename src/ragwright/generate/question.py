@@ -104,11 +104,22 @@ class Question:
         return 0.0
 
 
+_NEGATED = re.compile(r"\bnon-(\w+)", re.IGNORECASE)
+
+
 def read_question(text: str) -> Question:
-    asking = _asking_terms()
+    asking = _asking_terms() | _negated(text)
     terms = [t for t in dict.fromkeys(analyzer().terms(text)) if t not in asking]
     kind = next((name for name, pattern in _KINDS if pattern.search(text)), "other")
     return Question(text, terms, kind, _names(text), _versions(text), _focus(text, asking))
+
+
+def _negated(text: str) -> frozenset[str]:
+    """Terms the question negates as a modifier: in "an ordinary (non-FULL) VACUUM", a sentence
+    about FULL is about the other thing, so they count for no passage. ("without editing X" is
+    no such sign: the answer often names what it replaces, measured on pgdocs-qa.)"""
+    words = " ".join(m.group(1) for m in _NEGATED.finditer(text))
+    return frozenset(analyzer().terms(f"non {words}")) if words else frozenset()
 
 
 _FOCUS = re.compile(
