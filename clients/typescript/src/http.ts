@@ -1,7 +1,9 @@
 /**
  * One HTTP call: the standard `fetch` (Node 20, browsers, Deno, Bun), a deadline per call,
  * the caller's AbortSignal, retries with back-off on 429 and 503 honouring Retry-After, and every
- * failure turned into one of the typed errors of errors.ts.
+ * failure turned into one of the typed errors of errors.ts. Written here, not taken from a library
+ * (ky, ofetch, p-retry): the package has no runtime dependency, and what it needs of them (a
+ * retry loop that reads Retry-After against a deadline) is about 40 lines.
  */
 import {
   APIConnectionError,

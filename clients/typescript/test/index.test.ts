@@ -10,6 +10,7 @@ import "./answers.js";
 import "./errors.js";
 import "./isolation.js";
 import "./readme.js";
+import "./exports.js";
 
 after(stopLive);
 // A run that hangs fails instead (node --test-timeout is not in every Node this may run on).
