@@ -156,8 +156,13 @@ async def upload_documents(
     for part, path in zip(saved, final, strict=True):
         part.replace(path)  # whole files only: a job never sees half an upload
     job_id = "j_" + secrets.token_hex(8)
-    state.ws.store.add_job(
-        job_id, "ingest", principal.tenant, principal.key_id, {"paths": [str(p) for p in final], "groups": wanted}
+    await run_in_threadpool(  # a database-backed store must not block the event loop
+        state.ws.store.add_job,
+        job_id,
+        "ingest",
+        principal.tenant,
+        principal.key_id,
+        {"paths": [str(p) for p in final], "groups": wanted},
     )
     state.jobs.submit(job_id)
     doc_ids = [doc_id_for(str(p.resolve())) for p in final]

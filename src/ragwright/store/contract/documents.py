@@ -126,8 +126,10 @@ class SearchStore(Protocol):
         them (a server calls it at start). A backend with nothing to build does nothing."""
 
     def indexes_current(self) -> bool:
-        """Whether a search now would find its in-memory indexes current (no rebuild or catch-up
-        after a write): a server then runs it on its event loop. False is always safe."""
+        """Whether a search now would touch only this process's memory and local files: its
+        in-memory indexes current (no rebuild or catch-up after a write) and nothing read over a
+        network. A server then runs it on its event loop, so a backend whose searches read a
+        remote database answers False. False is always safe."""
 
 
 @runtime_checkable

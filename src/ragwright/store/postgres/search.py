@@ -235,7 +235,3 @@ class Searcher:
 
     def warm(self) -> None:
         self.current(self.generation())
-
-    def indexes_current(self) -> bool:
-        held = self._held
-        return held is not None and held.generation >= self.generation()

@@ -219,8 +219,10 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         self._search.warm()
 
     def indexes_current(self) -> bool:
-        """Whether a search would find its in-memory index current (no catch-up after a write)."""
-        return self._search.indexes_current()
+        """Always False: every search reads chunks (and the write generation) from the database,
+        which must never block a server's event loop (a database outage would stall every
+        request, /healthz included)."""
+        return False
 
     def close(self) -> None:
         """Writes the queued traces, then closes the pool; a second close does nothing."""
