@@ -99,3 +99,14 @@ def test_a_term_the_question_negates_counts_for_no_sentence():
     ev = {e.sentence: e.lexical for e in gather(question, [_hit(f"{plain} {other}")])}
     assert ev[plain] >= ev[other]
     assert "edit" in read_question("How do I change it without editing the file?").terms  # no modifier
+
+
+def test_a_sentence_that_announces_what_follows_brings_it():
+    text = (
+        "Every path reads fields from a document. "
+        "A missing field in a path is a structural error. "
+        "Reading a missing field through a path works in two modes:\n\n"
+        "the lenient one quietly turns the error into an empty result."
+    )
+    answer = _answer("What happens when a path reads a missing field?", _hit(text))
+    assert "quietly turns the error into an empty result" in answer

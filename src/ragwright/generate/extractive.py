@@ -108,7 +108,8 @@ def best_run(evidence: Sequence[Evidence], max_sentences: int, max_words: int) -
 
 def widen(run: list[Evidence], evidence: Sequence[Evidence], max_sentences: int, max_words: int) -> list[Evidence]:
     """Add neighbours of the same chunk, the better-scoring side first (the following one of
-    equals: what comes after a sentence explains it), while the run fits."""
+    equals: what comes after a sentence explains it), while the run fits; after a sentence that
+    ends in a colon, what it announces comes first."""
     chunk = [e for e in evidence if e.result.chunk_id == run[0].result.chunk_id]
     lo, hi = chunk.index(run[0]), chunk.index(run[-1])
     while True:
@@ -117,6 +118,8 @@ def widen(run: list[Evidence], evidence: Sequence[Evidence], max_sentences: int,
             for k, a, b in ((hi + 1, lo, hi + 1), (lo - 1, lo - 1, hi))  # the next sentence first of equals
             if 0 <= k < len(chunk) and _fits(chunk[a : b + 1], max_sentences, max_words)
         ]
+        if options and options[0][2] == hi + 1 and chunk[hi].sentence.rstrip().endswith(":"):
+            options = options[:1]  # "... two modes:" is nothing without what it announces
         if not options:
             return chunk[lo : hi + 1]
         _, lo, hi = max(options, key=lambda o: o[0])
