@@ -37,6 +37,10 @@ since every benign train.jsonl text is a question or a keyword query. Rules:
 hits on the train set (in-sample: written with sight of it) and on benign SciFact/PubMedQA texts.
 Cost: one check at a time, p50/p99 ms, and batched texts/s.
 
+Grouped CV (bench/_guard_grouped.py, tools/guard/groups.py): the same systems on folds that keep
+near duplicates (shared suffix, shared sentence, same prefix, MiniLM or char n-gram cosine) in one
+fold, beside the stratified figure: the estimate every threshold and feature choice is judged by.
+
 Peers (bench/_guard_peers.py): Presidio with patterns only; TF-IDF + logistic regression.
 Tables go to stderr; one JSON object is the last thing on stdout.
 """
@@ -55,6 +59,9 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # bench/, tools/
 from _common import DEFAULT_DATA, MachineLoad, emit, environment, load_jsonl, percentiles_ms, say, table  # noqa: E402
+from _guard_grouped import HEADER as GROUPED_HEADER  # noqa: E402
+from _guard_grouped import grouped_estimate  # noqa: E402
+from _guard_grouped import rows as grouped_rows  # noqa: E402
 from _guard_peers import PEERS, TfidfLR, presidio_baseline  # noqa: E402
 
 from ragwright.guard.injection import RULE_NAMES, FeatureConfig, InjectionDetector, fired_rules  # noqa: E402
@@ -352,6 +359,17 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     )
     say(table(rows, ["system", "threshold", "accuracy", "precision", "recall", "F1", "accuracy@0.5"]))
 
+    # --- the honest estimate: folds grouped by near duplicates beside the stratified ones above
+    grouped = grouped_estimate(texts, y, passages, questions, args.folds, args.repeats, args.seed)
+    gs = grouped["groups"]
+    say(
+        f"\nInjection, direct, grouped: {args.repeats}x{args.folds}-fold with near duplicates kept in one fold "
+        f"({gs['count']} groups, largest {gs['largest']}, {gs['texts_in_groups_of_2_or_more']} texts have a near "
+        f"duplicate; stratified folds split {grouped['stratified']['texts_with_near_duplicate_across_folds']} of "
+        "them). Mean over folds, stratified -> grouped (± sd over grouped folds)"
+    )
+    say(table(grouped_rows(grouped), GROUPED_HEADER))
+
     # --- the hand-written negatives, ablated on the same folds
     ablation, ab_rows = {}, []
     for name, kinds in ABLATION.items():
@@ -519,6 +537,7 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
             "injections": int(y.sum()),
         },
         "direct": direct,
+        "grouped_cv": grouped,
         "negatives_ablation": ablation,
         "indirect": indirect,
         "benign_statements_user": benign_user,

@@ -55,6 +55,7 @@ from ragwright.guard.injection import (
 )
 
 from . import TRAINING_DATA
+from .groups import grouped_folds
 from .logreg import Sparse, fit_nb_lr
 
 C_DEFAULT = 10.0  # inverse L2 strength, chosen by CV among 1, 3, 10, 30, 100
@@ -191,18 +192,23 @@ def cross_validate(
     seed: int = SEED,
     on_fold: Callable[[Scorer, np.ndarray], None] | None = None,
     train_on: Sequence[str] = ("passages", "questions"),
+    groups: np.ndarray | None = None,
 ) -> CVResult:
     """Repeated stratified k-fold on the train texts; the hand-written negatives are split into
     the same number of folds, so neither a scored text nor a scored passage was trained on.
     `on_fold(scorer, test_indices)` lets a caller score its own texts with each fold's model;
     `train_on` names the kinds of hand-written negatives trained on (the held-out passages are
-    scored either way): the bench's ablation."""
+    scored either way): the bench's ablation. `groups` (a near-duplicate group id per text,
+    tools/guard/groups.py) makes the folds grouped: no text is scored by a model trained on a near
+    duplicate of it."""
     n = len(texts)
     user = np.empty((repeats, n))
     assign = np.empty((repeats, n), dtype=np.int64)
     retrieved = []
     for r in range(repeats):
-        fold = assign[r] = stratified_folds(y, folds, seed + r)
+        fold = assign[r] = (
+            stratified_folds(y, folds, seed + r) if groups is None else grouped_folds(y, groups, folds, seed + r)
+        )
         rng = np.random.default_rng(seed + 1000 + r)
         p_fold = rng.permutation(len(passages)) % folds
         q_fold = rng.permutation(len(questions)) % folds
