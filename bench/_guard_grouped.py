@@ -10,6 +10,7 @@ threshold is also scored on the grouped folds, since it is what users get.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,19 +34,26 @@ def peer_scores(texts: Sequence[str], y: np.ndarray, assign: np.ndarray) -> dict
     return out
 
 
-def split_figures(
-    texts: Sequence[str],
-    y: np.ndarray,
-    passages: Sequence[str],
-    questions: Sequence[str],
-    folds: int,
-    repeats: int,
-    seed: int,
-    groups: np.ndarray | None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Split:
+    """The texts and the k-fold plan both splits share."""
+
+    texts: Sequence[str]
+    y: np.ndarray
+    passages: Sequence[str]
+    questions: Sequence[str]
+    folds: int
+    repeats: int
+    seed: int
+
+
+def split_figures(d: Split, groups: np.ndarray | None) -> dict[str, Any]:
     """Every system's mean fold metrics on one kind of split (groups=None: stratified)."""
+    texts, y = d.texts, d.y
     feats = T.Features(FeatureConfig())
-    cv = T.cross_validate(texts, y, feats, T.C_DEFAULT, passages, questions, folds, repeats, seed, groups=groups)
+    cv = T.cross_validate(
+        texts, y, feats, T.C_DEFAULT, d.passages, d.questions, d.folds, d.repeats, d.seed, groups=groups
+    )
     ev = T.evaluate(cv)
     shipped = InjectionDetector().threshold("user")
     systems: dict[str, tuple[np.ndarray, float]] = {n: (s, 0.5) for n, s in peer_scores(texts, y, cv.folds).items()}
@@ -64,22 +72,13 @@ def split_figures(
     return out
 
 
-def grouped_estimate(
-    texts: Sequence[str],
-    y: np.ndarray,
-    passages: Sequence[str],
-    questions: Sequence[str],
-    folds: int,
-    repeats: int,
-    seed: int,
-    groups: np.ndarray | None = None,
-) -> dict[str, Any]:
+def grouped_estimate(d: Split, groups: np.ndarray | None = None) -> dict[str, Any]:
     """Stratified and grouped figures side by side, plus how the groups look."""
-    groups = G.near_duplicate_groups(texts) if groups is None else groups
+    groups = G.near_duplicate_groups(d.texts) if groups is None else groups
     sizes = np.bincount(groups)
-    stratified = split_figures(texts, y, passages, questions, folds, repeats, seed, None)
+    stratified = split_figures(d, None)
     stratified["texts_with_near_duplicate_across_folds"] = int(
-        np.mean([G.leaks(T.stratified_folds(y, folds, seed + r), groups) for r in range(repeats)])
+        np.mean([G.leaks(T.stratified_folds(d.y, d.folds, d.seed + r), groups) for r in range(d.repeats)])
     )
     return {
         "groups": {
@@ -90,7 +89,7 @@ def grouped_estimate(
             "links": G.GroupConfig().__dict__,
         },
         "stratified": stratified,
-        "grouped": split_figures(texts, y, passages, questions, folds, repeats, seed, groups),
+        "grouped": split_figures(d, groups),
     }
 
 

@@ -60,7 +60,7 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # bench/, tools/
 from _common import DEFAULT_DATA, MachineLoad, emit, environment, load_jsonl, percentiles_ms, say, table  # noqa: E402
 from _guard_grouped import HEADER as GROUPED_HEADER  # noqa: E402
-from _guard_grouped import grouped_estimate  # noqa: E402
+from _guard_grouped import Split, grouped_estimate  # noqa: E402
 from _guard_grouped import rows as grouped_rows  # noqa: E402
 from _guard_peers import PEERS, TfidfLR, presidio_baseline  # noqa: E402
 
@@ -360,7 +360,7 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     say(table(rows, ["system", "threshold", "accuracy", "precision", "recall", "F1", "accuracy@0.5"]))
 
     # --- the honest estimate: folds grouped by near duplicates beside the stratified ones above
-    grouped = grouped_estimate(texts, y, passages, questions, args.folds, args.repeats, args.seed)
+    grouped = grouped_estimate(Split(texts, y, passages, questions, args.folds, args.repeats, args.seed))
     gs = grouped["groups"]
     say(
         f"\nInjection, direct, grouped: {args.repeats}x{args.folds}-fold with near duplicates kept in one fold "
