@@ -22,7 +22,7 @@ from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
 from .bodies import JsonBodies, upload_limit
-from .deps import ApiError, ServerState, error_response
+from .deps import ERROR_RESPONSES, ApiError, ServerState, error_response
 from .jobs import JobRunner
 from .private import make_private
 from .uploads import PathScrubber, PublicPathsMiddleware
@@ -85,7 +85,9 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    not_ready = ERROR_RESPONSES[503] | {"description": "not_ready: the store or the embedding model cannot load"}
+
+    @app.get("/readyz", tags=["health"], responses={503: not_ready})
     def readyz() -> JSONResponse:
         try:
             ws.store.get_meta("generation")
@@ -94,13 +96,13 @@ def create_app(
             return error_response(503, "not_ready", str(exc))
         return JSONResponse({"status": "ready"})
 
+    from .keys_api import router as keys_router
     from .observe_api import router as observe_router
     from .openai_api import router as openai_router
     from .routes import router
 
-    app.include_router(router, prefix="/v1")
-    app.include_router(openai_router, prefix="/v1")
-    app.include_router(observe_router, prefix="/v1")
+    for each in (router, openai_router, observe_router, keys_router):  # the schema declares their errors' shape
+        app.include_router(each, prefix="/v1", responses=ERROR_RESPONSES)
     from ..ui import mount_ui
 
     mount_ui(app)  # the web UI at /: static assets only; its data comes through /v1 with the user's key
