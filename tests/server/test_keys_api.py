@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from ragwright import Settings, Workspace
 from ragwright.server import create_app
 from ragwright.server.auth import create_key, hash_key
-from ragwright.server.deps import ErrorBody
+from ragwright.server.error_schema import ErrorBody
 
 
 @pytest.fixture
@@ -143,15 +143,16 @@ def test_the_schema_declares_the_error_shape_the_server_sends(ws):
     assert "HTTPValidationError" not in schema["components"]["schemas"]  # FastAPI's 422, which it never sends
     assert set(schema["components"]["schemas"]["ErrorBody"]["properties"]) == {"error"}
     ref = {"$ref": "#/components/schemas/ErrorBody"}
+    shared = schema["components"]["responses"]
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             if path.startswith("/v1/"):
                 for status in ("401", "403", "404", "413", "422", "429"):
-                    assert operation["responses"][status]["content"]["application/json"]["schema"] == ref, (
-                        method,
-                        path,
-                        status,
-                    )
+                    name = operation["responses"][status]["$ref"].removeprefix("#/components/responses/")
+                    assert shared[name]["content"]["application/json"]["schema"] == ref, (method, path, status)
+    assert shared["TooManyRequests"]["description"].startswith("rate_limited")
+    readyz = schema["paths"]["/readyz"]["get"]["responses"]["503"]  # its own description, the same shape
+    assert readyz["description"].startswith("not_ready") and readyz["content"]["application/json"]["schema"] == ref
     assert sent.status_code == 422 and ErrorBody.model_validate(sent.json())
     keys = schema["paths"]["/v1/keys"]
     assert set(keys) == {"get", "post"} and "delete" in schema["paths"]["/v1/keys/{key_id}"]

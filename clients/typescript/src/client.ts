@@ -1,6 +1,6 @@
 /**
  * The client: one method per endpoint of the ragwright server, grouped as the API is
- * (documents, jobs, chat.completions, feedback, traces, evalRuns, models). Every method takes
+ * (documents, jobs, chat.completions, feedback, traces, evalRuns, keys, models). Every method takes
  * RequestOptions last (signal, timeoutMs, maxRetries, retry, headers).
  */
 import { JobTimeoutError, RequestAbortedError } from "./errors.js";
@@ -8,9 +8,12 @@ import { Transport, type Call, type ClientOptions, type RequestOptions } from ".
 import { AskStream, ChatCompletionStream } from "./streams.js";
 import type {
   Answer,
+  ApiKey,
   AskRequest,
   ChatCompletion,
   ChatCompletionRequest,
+  CreatedKey,
+  CreateKeyRequest,
   DeletedDocument,
   Document,
   DocumentPage,
@@ -20,6 +23,7 @@ import type {
   FeedbackResponse,
   Job,
   Model,
+  RevokedKey,
   SearchRequest,
   SearchResponse,
   Trace,
@@ -37,6 +41,7 @@ export class Ragwright {
   readonly feedback: Feedback;
   readonly traces: Traces;
   readonly evalRuns: EvalRuns;
+  readonly keys: Keys;
   readonly models: Models;
   private readonly http: Transport;
 
@@ -49,6 +54,7 @@ export class Ragwright {
     this.feedback = new Feedback(this.http);
     this.traces = new Traces(this.http);
     this.evalRuns = new EvalRuns(this.http);
+    this.keys = new Keys(this.http);
     this.models = new Models(this.http);
   }
 
@@ -250,6 +256,32 @@ class EvalRuns {
 
   get(runId: string, options?: RequestOptions): Promise<EvalRun> {
     return this.http.json({ method: "GET", path: `/v1/eval/runs/${id(runId)}`, idempotent: true }, options);
+  }
+}
+
+/**
+ * API keys of the calling key's tenant (admin keys only). An admin key manages its own tenant's
+ * keys alone: another tenant's are made by the operator with `ragwright keys create`.
+ */
+class Keys {
+  constructor(private readonly http: Transport) {}
+
+  /**
+   * Makes a key; the result's `key` is the secret, shown this once (the server keeps its hash).
+   * Its `rate_per_min` is at most the calling key's own limit. Not retried unless `retry: true`.
+   */
+  create(request: CreateKeyRequest, options?: RequestOptions): Promise<CreatedKey> {
+    return this.http.json({ method: "POST", path: "/v1/keys", json: request, idempotent: false }, options);
+  }
+
+  /** The tenant's keys, revoked ones included, oldest first. */
+  async list(options?: RequestOptions): Promise<ApiKey[]> {
+    return (await this.http.json<{ keys: ApiKey[] }>({ method: "GET", path: "/v1/keys", idempotent: true }, options)).keys;
+  }
+
+  /** Every request with the key is refused (401) from now on. Unknown, revoked or another tenant's: NotFoundError. */
+  revoke(keyId: string, options?: RequestOptions): Promise<RevokedKey> {
+    return this.http.json({ method: "DELETE", path: `/v1/keys/${id(keyId)}`, idempotent: true }, options);
   }
 }
 

@@ -16,6 +16,9 @@ export type ChatCompletionRequest = Schemas["ChatBody"];
 export type ChatMessage = Schemas["Message"];
 export type FeedbackRequest = Schemas["FeedbackBody"];
 export type FeedbackMark = Schemas["Mark"];
+export type CreateKeyRequest = Schemas["KeyBody"];
+/** Every error response's body; thrown as an APIError of its status's class. */
+export type ErrorBody = Schemas["ErrorBody"];
 
 /** One retrieved chunk. */
 export interface SearchResult {
@@ -258,4 +261,38 @@ export interface ChatCompletionChunk extends RagFields {
   model: string;
   choices: { index: number; delta: { role?: "assistant"; content?: string }; finish_reason: string | null }[];
   usage?: Usage;
+}
+
+export type KeyScope = "read" | "write" | "admin";
+
+/** A line of GET /v1/keys: never the key itself, nor its hash. */
+export interface ApiKey {
+  key_id: string;
+  tenant: string;
+  scopes: KeyScope[];
+  /** Groups whose documents the key reads, besides the tenant's ungrouped ones. */
+  groups: string[];
+  name: string;
+  /** Requests per minute; null: no limit. */
+  rate_per_min: number | null;
+  /** ISO 8601. */
+  created_at: string;
+  /** ISO 8601 once revoked; null while the key works. */
+  revoked_at: string | null;
+}
+
+/** POST /v1/keys: the only response that holds the key (`key`); the server keeps its hash. */
+export interface CreatedKey {
+  key_id: string;
+  /** The secret, for `Authorization: Bearer`: shown this once. */
+  key: string;
+  tenant: string;
+  scopes: KeyScope[];
+  groups: string[];
+  name: string;
+  rate_per_min: number | null;
+}
+
+export interface RevokedKey {
+  revoked: string;
 }

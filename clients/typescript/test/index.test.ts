@@ -9,6 +9,7 @@ import "./documents.js";
 import "./answers.js";
 import "./errors.js";
 import "./isolation.js";
+import "./keys.js";
 import "./readme.js";
 import "./exports.js";
 

@@ -22,7 +22,8 @@ from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
 from .bodies import JsonBodies, upload_limit
-from .deps import ERROR_RESPONSES, ApiError, ServerState, error_response
+from .deps import ApiError, ServerState, error_response
+from .error_schema import ERROR_RESPONSES, shared_error_responses
 from .jobs import JobRunner
 from .private import make_private
 from .uploads import PathScrubber, PublicPathsMiddleware
@@ -103,6 +104,7 @@ def create_app(
 
     for each in (router, openai_router, observe_router, keys_router):  # the schema declares their errors' shape
         app.include_router(each, prefix="/v1", responses=ERROR_RESPONSES)
+    app.openapi = shared_error_responses(app)  # type: ignore[method-assign]
     from ..ui import mount_ui
 
     mount_ui(app)  # the web UI at /: static assets only; its data comes through /v1 with the user's key

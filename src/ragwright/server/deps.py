@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ..models.embedding import LocalMiniLM
@@ -29,36 +27,6 @@ class ApiError(Exception):
 
 def error_response(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
-
-
-class ErrorDetail(BaseModel):
-    type: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """Every error response's body (error_response): declared in the OpenAPI schema, so that a
-    client generated from it knows the shape, where FastAPI's default declared its own 422."""
-
-    error: ErrorDetail
-
-
-def _error(when: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": when}
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {  # every /v1 router's (app.py): not each route sends each
-    400: _error("invalid_request (a bad option or question) or injection_blocked"),
-    401: _error("unauthorized: no key, or an unknown or revoked one"),
-    403: _error("forbidden: the key lacks the scope, or asks for what its tenant or groups do not cover"),
-    404: _error("not_found: absent, or not visible to this key (the two look the same)"),
-    413: _error("too_large: the body or an uploaded file is above the server's limit"),
-    415: _error("unsupported_type: an uploaded file of a type ragwright cannot read"),
-    422: _error("invalid_request: the body or a parameter is not valid"),
-    429: _error("rate_limited: the key's requests per minute are spent; see Retry-After"),
-    502: _error("upstream_error: the answering model failed"),
-    503: _error("store_unavailable: the database is restarting or busy; see Retry-After"),
-}
 
 
 class ServerState:
