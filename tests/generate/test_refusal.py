@@ -48,3 +48,12 @@ def test_a_corpus_that_answers_some_probes_gets_no_threshold_above_the_former_fi
     assert medical.threshold == CEILING <= 0.35
     narrow = Calibration(0.15, 0.2, 0.2, 500, "m")  # probes score low: a lower threshold
     assert narrow.threshold < 0.3
+
+
+def test_a_claim_is_not_refused_for_a_symbol_its_passages_spell_out():
+    passage = _evidence("LPS-responsive beige-like anchor protein prevents CTLA-4 from being recycled.", 0.45)
+    claim = read_question("LRBA prevents CTLA - 4 recycling.")  # SciFact: no abstract writes LRBA
+    assert not judge(claim, passage, Thresholds(0.35), count=lambda w: 0).refuse
+    asked = read_question("What does LRBA do to CTLA-4 recycling?")  # a question about the named thing
+    verdict = judge(asked, passage, Thresholds(0.35), count=lambda w: 0)
+    assert verdict.refuse and "'LRBA'" in verdict.reason
