@@ -134,6 +134,7 @@ uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=Fa
 # -- processes and CPU ------------------------------------------------------------------------------
 
 _STARTED: list[subprocess.Popen] = []  # the servers, client and profilers this run started
+_LOAD: Any = None  # LoadBesideChildren, from the start of main
 
 
 def proc_rss_mib(pid: int) -> float | None:
@@ -308,13 +309,17 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
 
 async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
     """Send cmd["requests"] requests from cmd["concurrency"] connections; latencies in seconds."""
-    host, port, path, n = "127.0.0.1", cmd["port"], cmd["path"], cmd["requests"]
+    host, path, n = "127.0.0.1", cmd["path"], cmd["requests"]
+    ports = cmd.get("ports") or [cmd["port"]]  # several replicas: client j talks to ports[j % len]
     bodies = [request_body(cmd, i) for i in range(n)]
     auth = f"Bearer {cmd['key']}"
-    head_fmt = (
-        f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: {auth}\r\n"
-        "content-type: application/json\r\naccept: application/json\r\ncontent-length: "
-    )
+    heads = {
+        p: (
+            f"POST {path} HTTP/1.1\r\nhost: {host}:{p}\r\nauthorization: {auth}\r\n"
+            "content-type: application/json\r\naccept: application/json\r\ncontent-length: "
+        )
+        for p in ports
+    }
     timeout_s, kind = cmd["timeout_s"], cmd.get("kind", "raw")
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -355,7 +360,9 @@ async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
         errors[name] += 1
         error_samples.setdefault(name, repr(exc)[:300])
 
-    async def raw_worker() -> None:
+    async def raw_worker(j: int) -> None:
+        port = ports[j % len(ports)]
+        head_fmt = heads[port]
         conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = await asyncio.open_connection(host, port)
         await go.wait()
         while (i := take()) is not None:
@@ -380,8 +387,10 @@ async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
         if conn is not None:
             conn[1].close()
 
-    async def httpx_worker() -> None:
+    async def httpx_worker(j: int) -> None:
         import httpx
+
+        port = ports[j % len(ports)]
 
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with httpx.AsyncClient(
@@ -401,7 +410,7 @@ async def run_load(cmd: dict[str, Any]) -> dict[str, Any]:
                     failed(exc)
 
     worker = httpx_worker if kind == "httpx" else raw_worker
-    tasks = [asyncio.create_task(worker()) for _ in range(cmd["concurrency"])]
+    tasks = [asyncio.create_task(worker(j)) for j in range(cmd["concurrency"])]
     await asyncio.sleep(0.05)  # let every worker connect
     cpu0, t0 = time.process_time(), time.perf_counter()
     deadline[0] = t0 + cmd["max_s"]
@@ -589,11 +598,21 @@ class Bench:
         self.nonce = os.urandom(3).hex()  # distinct queries stay distinct across runs (the server keeps query vectors)
 
     def load(
-        self, pid: int, port: int, path: str, clients: int, requests: int, distinct: bool, kind: str = "raw"
+        self,
+        pid: int | list[int],
+        port: int | list[int],
+        path: str,
+        clients: int,
+        requests: int,
+        distinct: bool,
+        kind: str = "raw",
     ) -> dict[str, Any]:
+        """One run; with lists of pids and ports (replicas), the clients are spread over the ports
+        and the servers' CPU is summed."""
         self.tag += 1
+        pids, ports = pid if isinstance(pid, list) else [pid], port if isinstance(port, list) else [port]
         cmd = {
-            "port": port,
+            "ports": ports,
             "path": path,
             "key": self.key,
             "queries": self.queries,
@@ -608,11 +627,13 @@ class Bench:
         }
         from _common import proc_cpu_s
 
-        cpu0 = proc_cpu_s(pid)
+        cpu0 = [proc_cpu_s(p) for p in pids]
         res = self.client.run(cmd)
-        cpu1 = proc_cpu_s(pid)
-        return summarise(res, requests, None if cpu0 is None or cpu1 is None else cpu1 - cpu0) | {
-            "server_rss_mib_after": proc_rss_mib(pid)
+        cpu1 = [proc_cpu_s(p) for p in pids]
+        known = None not in cpu0 and None not in cpu1
+        rss = [proc_rss_mib(p) for p in pids]
+        return summarise(res, requests, sum(cpu1) - sum(cpu0) if known else None) | {  # type: ignore[arg-type]
+            "server_rss_mib_after": sum(rss) if None not in rss else None  # type: ignore[arg-type]
         }
 
 
@@ -642,10 +663,26 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def create_key(data_dir: Path, config: Path) -> str:
+    """A read key of the bench tenant, made by the CLI as a user would."""
+    made = subprocess.run(
+        [
+            *(sys.executable, "-m", "ragwright", "keys", "create", "--tenant", TENANT, "--scopes", "read", "--json"),
+            *("--data-dir", str(data_dir), "--config", str(config)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    if made.returncode != 0:
+        sys.exit(f"server_load: ragwright keys create failed: {made.stderr[-2000:]}")
+    return json.loads(made.stdout)["key"]
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["--client"]:
         return client_main()
-    from _common import add_data_arg, emit, environment, load_jsonl, say, scifact_paths
+    from _common import add_data_arg, load_jsonl, say, scifact_paths
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_arg(ap)
@@ -706,7 +743,23 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="prepended to the server's PYTHONPATH (to try e.g. uvloop/httptools without installing them)",
     )
+    ap.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="N > 1: N servers on one PostgreSQL (--store-url) beside one SQLite server, same run (bench/_replicas.py)",
+    )
+    ap.add_argument(
+        "--store-url",
+        default=None,
+        help="PostgreSQL for --replicas: postgresql://... where this user may CREATE DATABASE, or 'postgres' "
+        "for a throwaway cluster (tests/pg.py; the default with --replicas)",
+    )
+    ap.add_argument("--replica-workers", type=int, default=1, help="worker processes per replica (default 1)")
     args = ap.parse_args(argv)
+    if args.replicas > 1 or args.store_url:
+        args.store_url = args.store_url or "postgres"
+        args.peers, args.pinning_check, args.profile = False, False, False  # the set-ups are each other's peers
 
     quick = args.quick
     args.corpus = args.corpus or ("sample" if quick else "scifact")
@@ -733,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
         queries = SAMPLE_QUESTIONS
     from _common import LoadBesideChildren
 
-    load = LoadBesideChildren(_STARTED)
+    global _LOAD
+    _LOAD = LoadBesideChildren(_STARTED)
     loadavg = os.getloadavg()
     out: dict[str, Any] = {
         "benchmark": "server_load",
@@ -756,6 +810,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ragwright-bench-server-"))
     server = floor = None
     client: Client | None = None
+    if args.store_url:
+        from _replicas import run as run_replicas
+
+        try:
+            run_replicas(args, queries, out, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return finish(out, args)
     try:
         data_dir = args.index_dir or tmp / "data"
         config = args.config or tmp / "ragwright.toml"
@@ -768,30 +830,7 @@ def main(argv: list[str] | None = None) -> int:
             peers = in_process_peers(args, data_dir, config, queries)
             payload = peers.pop("_payload")
             out["in_process"] = peers
-        made = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ragwright",
-                "keys",
-                "create",
-                "--tenant",
-                TENANT,
-                "--scopes",
-                "read",
-                "--json",
-                "--data-dir",
-                str(data_dir),
-                "--config",
-                str(config),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
-        if made.returncode != 0:
-            sys.exit(f"server_load: ragwright keys create failed: {made.stderr[-2000:]}")
-        key = json.loads(made.stdout)["key"]
+        key = create_key(data_dir, config)
 
         client = Client(tmp / "client.log")
         bench = Bench(args, client, key, queries)
@@ -876,8 +915,14 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             out["server_exit_code"] = server.returncode
         shutil.rmtree(tmp, ignore_errors=True)  # the logs; never --index-dir
+    return finish(out, args)
+
+
+def finish(out: dict[str, Any], args: argparse.Namespace) -> int:
+    from _common import emit, environment
+
     out["targets"] = targets(out, args)
-    out["machine_load"] = load.report()
+    out["machine_load"] = _LOAD.report() if _LOAD else None
     out["environment"] = environment() | {"uvicorn_extras": _uvicorn_extras(args)}
     report(out)
     emit(out)
@@ -1083,7 +1128,11 @@ def targets(out: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         if args.corpus == "scifact" and not args.limit
         else "smoke run: not the SciFact index the target is stated for",
     }
-    for r in out.get("runs", []):
+    from _replicas import target_runs
+
+    if args.store_url:
+        res["on"] = f"{args.replicas} replicas on one PostgreSQL"
+    for r in target_runs(out):
         if (r["endpoint"], r["clients"], r["pinning"], r["client"]) == (
             "/v1/search",
             args.target_clients,
@@ -1114,7 +1163,7 @@ def report(out: dict[str, Any]) -> None:
         lat = r["latency_ms"] or {}
         rows.append(
             [
-                r["endpoint"],
+                r["endpoint"] + (f" {r['setup']} x{r['servers']}" if "setup" in r else ""),
                 r["queries"],
                 r["clients"],
                 r["client"] + ("" if r["pinning"] == "none" else ", pinned"),
@@ -1228,6 +1277,19 @@ def report(out: dict[str, Any]) -> None:
             )
     elif prof:
         say(f"profile: {prof.get('error')}")
+    if out.get("replicas"):
+        rep = out["replicas"]
+        say("")
+        say(
+            f"{rep['replicas']} replicas x {rep['replica_workers']} worker(s) on PostgreSQL over 1 SQLite server x "
+            f"{rep['sqlite_workers']} workers, same run:"
+        )
+        say(
+            table(
+                [[x["queries"], x["clients"], x["requests_per_s"], x["p99"]] for x in rep["ratio_postgres_to_sqlite"]],
+                ["queries", "clients", "req/s ratio", "p99 ratio"],
+            )
+        )
     say("")
     t = out["targets"]
     for mode in ("cycle", "distinct"):
