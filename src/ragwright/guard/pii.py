@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .phones import national_phones as national_phones_checker
+
 #: Findings of pattern recognizers, in the order that wins an overlap (a checksum beats context).
 PATTERN_PRIORITY: tuple[str, ...] = (
     "CREDIT_CARD",
@@ -96,6 +98,12 @@ _PHONE_RE = re.compile(
 _PHONE_STRONG = re.compile(
     r"^(?:\+\d|\(\d{2,4}\)|\d{3}-\d{3}-\d{4}\b|00[1-9]\d{0,2}[ .-])|\d\s?(?:x|ext\.?)\s?\d+$", re.IGNORECASE
 )
+_CAPITAL_AFTER = re.compile(r"[ \t]+[A-Z][a-z]")
+_ID_BEFORE = re.compile(
+    r"\b(?:ids?|no|nr|ref|reference|order|invoice|account|batch|lot|sample|case|ticket|isbn|issn|pmid|doi|"
+    r"accession|patent|serial|code|zip|postcode|postal|grant|trial|registration|version)\b(?:\s+(?:is|was|number|no\.?|nr\.?|#))*\W{0,3}$",
+    re.IGNORECASE,
+)
 PHONE_CONTEXT = [
     "phone",
     "telephone",
@@ -159,7 +167,9 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _build_recognizers() -> list[Any]:
+def _build_recognizers(national_phones: bool = True) -> list[Any]:
+    """The tuned recognizers; national_phones=False leaves out the national-format phone check
+    (phones.py), as before it: the bench's comparison."""
     import phonenumbers
     import tldextract
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
@@ -209,12 +219,14 @@ def _build_recognizers() -> list[Any]:
         """Digit groups with any separators, an optional +country code, (area) and extension:
         Presidio's phonenumbers matcher only finds numbers valid in eight regions, and synthetic
         or foreign numbers are often neither. A valid number or a strong format (+CC, (area),
-        ddd-ddd-dddd, an extension) scores 0.5; plain digit groups need a phone word nearby."""
+        ddd-ddd-dddd, an extension) scores 0.5, as does a number in a national format of any region
+        (phones.py); other digit groups need a phone word nearby."""
 
         name: str  # set by Presidio's EntityRecognizer.__init__, which mypy cannot infer through
 
         def __init__(self) -> None:
             super().__init__(supported_entities=["PHONE_NUMBER"], name="PhoneRecognizer", context=PHONE_CONTEXT)
+            self.national = national_phones_checker() if national_phones else None
 
         def load(self) -> None:
             pass
@@ -227,7 +239,8 @@ def _build_recognizers() -> list[Any]:
                 digits = re.sub(r"\D", "", main)
                 if not 7 <= len(digits) <= 15 or (not re.search(r"[ .()-]|^\+", main) and len(digits) < 10):
                     continue
-                score = 0.5 if _PHONE_STRONG.search(cand) or self._valid(main) else 0.3
+                strong = _PHONE_STRONG.search(cand) or self._valid(main) or self._national(text, main, m.start())
+                score = 0.5 if strong else 0.3
                 why = AnalysisExplanation(self.name, score, textual_explanation="digit groups")
                 out.append(
                     RecognizerResult(
@@ -243,6 +256,16 @@ def _build_recognizers() -> list[Any]:
                     )
                 )
             return out
+
+        def _national(self, text: str, number: str, start: int) -> bool:
+            """A national number of some region (phones.py). Not after an identifier's name ("id",
+            "order", "batch"...: "sample id 4711 0815"), nor one without a trunk prefix that a
+            capitalised word follows ("370 3911 Fourth Avenue" is a house and a street number)."""
+            if self.national is None or _ID_BEFORE.search(text, max(0, start - 24), start):
+                return False
+            if not number.startswith("0") and _CAPITAL_AFTER.match(text, start + len(number)):
+                return False
+            return bool(self.national.regions(number))
 
         @staticmethod
         def _valid(number: str) -> bool:
@@ -402,7 +425,8 @@ class PiiDetector:
     Built lazily on first use and then reused (thread-safe): build one per process and share it.
     `entities` limits what is reported (default: everything it knows); `threshold` is the minimum
     score of a pattern finding; `names=False` skips the name tagger; `tagger` (also settable later)
-    substitutes a NameTagger: the bench sets one trained on the other templates.
+    substitutes a NameTagger: the bench sets one trained on the other templates;
+    `national_phones=False` drops the national-format phone check (phones.py): the bench's "before".
     """
 
     def __init__(
@@ -412,12 +436,14 @@ class PiiDetector:
         names: bool = True,
         tagger: Any = None,
         weights_dir: Path | None = None,
+        national_phones: bool = True,
     ) -> None:
         self.entities = frozenset(entities) if entities is not None else None
         self.threshold = threshold
         self.names = names
         self.tagger = tagger
         self._weights_dir = weights_dir
+        self.national_phones = national_phones
         self._analyzer: Any = None
         self._lock = threading.Lock()
 
@@ -438,7 +464,7 @@ class PiiDetector:
                 from .ner import DATA_DIR, NameTagger
 
                 self.tagger = NameTagger.load(self._weights_dir or DATA_DIR)
-            self._analyzer = build_analyzer()
+            self._analyzer = build_analyzer(_build_recognizers(self.national_phones))
 
     def scan(self, text: str) -> list[PiiSpan]:
         """All findings in text, sorted by position, none overlapping."""
