@@ -218,16 +218,18 @@ def _same_top(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
 
 
 def _recall(pg: PostgresStore, queries: np.ndarray) -> dict[str, float]:
-    """recall@10 of pgvector's answers (as vector_search gives them, and exact) against numpy."""
+    """recall@10 of pgvector's answers against numpy: vector_search(q, 10) ("search"), the top 10 of
+    vector_search(q, 100) ("search_k100": the candidate depth hybrid search asks for), and exact."""
     with pg.db.read(binary=True) as cur:
         cur.execute("SELECT c.chunk_id, v.embedding FROM vectors v JOIN chunks c ON c.rowid = v.chunk_rowid")
         rows = cur.fetchall()
     names = [r[0] for r in rows]
     matrix = np.stack([r[1].to_numpy() for r in rows])
-    got: dict[str, list[float]] = {"search": [], "exact": []}
+    got: dict[str, list[float]] = {"search": [], "search_k100": [], "exact": []}
     for q in queries[:100]:
         truth = {names[i] for i in np.argsort(-(matrix @ q))[:10]}
         got["search"].append(len(truth & {c for c, _ in pg.vector_search(q, 10)}) / 10)
+        got["search_k100"].append(len(truth & {c for c, _ in pg.vector_search(q, 100)[:10]}) / 10)
         got["exact"].append(len(truth & {c for c, _ in pg._search._run(pg._search.dense_plan(q, 10).exact())}) / 10)
     return {k: round(float(np.mean(v)), 4) for k, v in got.items()}
 
