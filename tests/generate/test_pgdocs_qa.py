@@ -38,7 +38,7 @@ def test_answerable_questions_are_answered_correctly(answers):
 
 def test_off_topic_questions_are_refused(answers):
     answered = [r["question"] for r, a in answers if r["kind"] == "off_topic" and not a.abstained]
-    assert len(answered) <= 3, f"answered off-topic: {answered}"
+    assert len(answered) <= 1, f"answered off-topic: {answered}"  # 15 of 15 refused (bench/refusals.py)
 
 
 def test_answers_stay_short_and_cited(answers):
