@@ -45,7 +45,7 @@ def test_national_formats_found_without_a_phone_word(patterns: PiiDetector, numb
     [
         "Samples were taken on 12.03.1985 and on 2009 01 02.",
         "The grant was 1 234 567 EUR, over 125 000 000 people, 518,246,281 in all.",
-        "Enrolment ran between 1990-2005 and 1996-1999.",
+        "Enrolment ran between 1990-2005 and 1996-1999 (J Biol Chem 2784-2799, pages 3211-3216).",
         "See doi:10.1016/j.cell.2009.01.002 and 10.1371 2345 678.",
         "Send it to SW1A 1AA London or 10115 Berlin.",
         "ISBN 978-3-16-148410-0; PMID 21645374; trial NCT01234567 enrolled 1 024 patients.",

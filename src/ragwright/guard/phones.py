@@ -11,7 +11,7 @@ A national number is accepted without a phone word nearby only when it is valid 
 written as that region writes it: either its digit groups are exactly the region's national
 format ("0412 345 678" in AU), or it starts with the region's trunk prefix and is split into
 groups by separators (people regroup: "01632 960 983" for the UK's "01632 960983"). Digit runs
-that read as something else are refused first (`looks_like_other`): amounts with thousands
+that read as something else are refused first (`looks_like_other`): ranges, amounts with thousands
 separators (a first group of one or two digits, or a last group of 000: "518 246 281" is how
 Poland writes a mobile number), decimals, dates, year ranges, DOIs. Measured by bench/guard_phones.py on SciFact and
 PubMedQA (no phone numbers in either) and on numbers generated in each region's formats.
@@ -37,12 +37,22 @@ _OTHER = re.compile(
     r"|^(?:19|20)\d\d(?:[ ./-]\d{1,2}){1,2}$"  # 2009 01 02, 2021-03: dates
     r"|^(?:1[6-9]|20)\d\d\s?[-\u2013]\s?(?:1[6-9]|20)?\d\d$"  # 1990-2005: year ranges
     r"|^10\.\d{4,}"  # DOIs
+    r"|\d\.\d+\s?[-\u2013 (]|[-\u2013 )]\s?\d+\.\d"  # 35.35-41.23, 13.91 26.84: decimals with another separator
+    r"|^\d+\s?[-\u2013]\s?\d*00$"  # 400-1000, 4900-17000: ranges
+    r"|\)$"  # 2168 (293): a count and its share
 )
 
 
+_RANGE = re.compile(r"^(\d{3,5})\s?[-\u2013]\s?(\d{3,5})$")
+
+
 def looks_like_other(candidate: str) -> bool:
-    """True when the digits read as an amount, decimal, date, year range or DOI."""
-    return bool(_OTHER.search(candidate.strip()))
+    """True when the digits read as an amount, decimal, date, range (pages 2784-2799) or DOI."""
+    candidate = candidate.strip()
+    pages = _RANGE.match(candidate)
+    if pages and len(pages[1]) == len(pages[2]) and 0 < int(pages[2]) - int(pages[1]) < 1000:
+        return True
+    return bool(_OTHER.search(candidate))
 
 
 _TYPES = (
