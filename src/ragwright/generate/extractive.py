@@ -12,13 +12,16 @@ under a heading that names a term (a setting, a function, an option), the answer
 "listen_addresses (string): The default value is localhost ...".
 
 Measured on pgdocs-qa (bench/answers_realdocs.py, same index, same run): 19 of 60 correct with
-the sentences nearest the question (the answerer before issue 17), 34 of 60 with this, 36 once
-the sentence after a restatement leads (LEAD_WEIGHT, widen), comparisons count as reasons and
-the question's words written together count (evidence.PHRASE_WEIGHT). Tried and dropped:
-embedding the best 2-6 candidate passages whole ("heading: sentences") and adding their cosine
-(35 of 60, and 60-180 ms an ask on a loaded 2-core machine, against 18 ms for a search); ranking
-a chunk by the best rank of its section (35); other weights of rank, chunk similarity and kind
-(34-36: a plateau, so none is tuned to this set).
+the sentences nearest the question (the answerer before issue 17), 34 of 60 with this, 39 once
+the sentence after a restatement leads (LEAD_WEIGHT, widen), a colon brings what it announces,
+comparisons count as reasons, and the question's words written together, what a which/what
+question asks for and a default asked for count (evidence.py, question.py). Tried and dropped
+(no gain): embedding the best 2-6 candidate passages whole ("heading: sentences") and adding
+their cosine (35 of 60 then, 39 -> 38-39 later, for "why" questions only 39; 60-250 ms an ask on
+a loaded 2-core machine, against 18-80 ms for a search); ranking a chunk by the best rank of its
+section (35); heading terms counted at a quarter to three quarters (39); the reference page's
+title before a generic heading (39); other weights of rank, chunk similarity and kind (34-36: a
+plateau, so none is tuned to this set).
 """
 
 from __future__ import annotations
