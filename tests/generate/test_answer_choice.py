@@ -110,3 +110,9 @@ def test_a_sentence_that_announces_what_follows_brings_it():
     )
     answer = _answer("What happens when a path reads a missing field?", _hit(text))
     assert "quietly turns the error into an empty result" in answer
+
+
+def test_a_cross_reference_number_is_no_quantity():
+    q = read_question("How many workers can the broker start at most?")
+    assert q.expects("Table 8.4 shows the settings of the broker; see Section 20.4.4 and RFC 9110.") == 0.0
+    assert q.expects("It starts at most 64 workers (see Section 20.4.4).") == 1.0

@@ -42,6 +42,12 @@ _ASKS_DEFAULT = re.compile(
     r"didn't|did not|doesn't|does not)\s+(?:\w+\s+)?(?:set|sets|specify|specifies|change|changes|configure|choose)\b",
     re.IGNORECASE,
 )
+# A cross-reference's number ("see Section 20.4.4", "Table 8.4 shows") is no quantity.
+_REFERENCE = re.compile(
+    r"\b(?:sections?|tables?|chapters?|figures?|examples?|appendix|appendices|rfc|pep)\s+"
+    r"[A-Z]?\d+(?:\.\d+)*",
+    re.IGNORECASE,
+)
 _STATES_DEFAULT = re.compile(r"\bdefaults?\b", re.IGNORECASE)
 _CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
 
@@ -93,7 +99,7 @@ class Question:
     def _carries(self, text: str) -> float:
         if self.kind == "quantity":
             asked = {w.lower() for w in _TOKEN.findall(self.text)}
-            if any(m.group(0).lower().rstrip(".,") not in asked for m in _NUMBER.finditer(text)):
+            if any(m.group(0).lower().rstrip(".,") not in asked for m in _NUMBER.finditer(_REFERENCE.sub("", text))):
                 return 1.0
             return 0.5 if re.search(r"\bdefault\b", text, re.IGNORECASE) else 0.0
         if self.kind == "reason":
