@@ -41,6 +41,9 @@ Grouped CV (bench/_guard_grouped.py, tools/guard/groups.py): the same systems on
 near duplicates (shared suffix, shared sentence, same prefix, MiniLM or char n-gram cosine) in one
 fold, beside the stratified figure: the estimate every threshold and feature choice is judged by.
 
+Phone numbers in national formats (before/after, per region, false alarms on SciFact/PubMedQA):
+bench/guard_phones.py.
+
 Peers (bench/_guard_peers.py): Presidio with patterns only; TF-IDF + logistic regression.
 Tables go to stderr; one JSON object is the last thing on stdout.
 """

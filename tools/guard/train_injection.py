@@ -23,6 +23,13 @@ as user messages, bench/guard.py) against 8 %, since every benign train text is 
 keyword query and without the passages a statement itself looks like an attack. 60 hand-written
 benign statements (English and German) as further negatives did not lower that rate.
 
+Honest estimate: stratified folds put near duplicates (a question with and without an attack
+appended, one attack behind several questions) on both sides of a split. Folds grouped by near
+duplicates (tools/guard/groups.py; bench/guard.py prints both, 5x5, same run): detector + rules
+accuracy 0.961 -> 0.954, recall 0.934 -> 0.945 at the threshold each split chooses; the classifier
+alone 0.956 -> 0.933; TF-IDF char n-grams + LR 0.938 -> 0.912. The rules were written with sight of
+every training text, so the grouped figure with rules is still optimistic; without them it is not.
+
 Thresholds, one per source, are chosen by repeated stratified cross-validation on the training
 texts only (the held-out test set is never looked at): "user" on the train texts themselves,
 "retrieved" on hand-written benign passages (data/injection_negatives.jsonl here) held out by fold,
