@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,26 @@ def postmaster_pid(cluster: Any) -> int | None:
         return int((cluster.folder / "data" / "postmaster.pid").read_text().split()[0])
     except (AttributeError, OSError, ValueError, IndexError):
         return None
+
+
+DB_STATS = (
+    "SELECT xact_commit, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted "
+    "FROM pg_stat_database WHERE datname = current_database()"
+)
+
+
+def db_stats(url: str) -> list[int] | None:
+    """The database's transaction and row counters (statistics lag up to 0.5 s behind: a run's
+    delta is close, not exact). In autocommit every statement is a transaction of its own."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute(DB_STATS).fetchone()
+    except psycopg.Error:
+        return None
+    return [int(x) for x in row] if row else None
 
 
 def copy_index(data_dir: Path, pg_url: str) -> dict[str, Any]:
@@ -87,6 +108,7 @@ def serve_and_load(
     ports: list[int],
     tc: int,
     db_pid: int | None,
+    db_url: str = "",
 ) -> list[dict[str, Any]]:
     """Warm-up, then the runs; with db_pid, PostgreSQL's own CPU per request beside the servers'."""
     from _common import proc_cpu_s
@@ -98,9 +120,21 @@ def serve_and_load(
     runs = []
     for distinct in (False, True):
         for c in args.concurrency:
-            db0 = proc_cpu_s(db_pid) if db_pid else None
+            db0, st0 = proc_cpu_s(db_pid) if db_pid else None, db_stats(db_url) if db_url else None
             r = bench.load(pids, ports, "/v1/search", c, args.search_requests, distinct)
-            db1 = proc_cpu_s(db_pid) if db_pid else None
+            time.sleep(0.6)  # the statistics collector's flush
+            db1, st1 = proc_cpu_s(db_pid) if db_pid else None, db_stats(db_url) if db_url else None
+            if st0 and st1:
+                names = (
+                    "transactions",
+                    "rows_returned",
+                    "rows_fetched",
+                    "rows_inserted",
+                    "rows_updated",
+                    "rows_deleted",
+                )
+                n = max(r["completed"], 1)
+                r["db_per_request"] = {k: round((b - a) / n, 2) for k, a, b in zip(names, st0, st1, strict=True)}
             if db0 is not None and db1 is not None:
                 r["db_cpu_ms_per_request"] = round(1000 * (db1 - db0) / max(r["completed"], 1), 3)
                 r["db_cores"] = round((db1 - db0) / r["wall_s"], 2) if r["wall_s"] else None
@@ -115,6 +149,7 @@ def serve_and_load(
             )
             runs.append(r)
             db = f"; PostgreSQL {r['db_cores']} cores" if "db_cores" in r else ""
+            db += f", per request {r['db_per_request']}" if "db_per_request" in r else ""
             say(f"  [{setup}]" + sl._line(r) + db)
     return runs
 
@@ -146,7 +181,8 @@ def run(args: argparse.Namespace, queries: list[str], out: dict[str, Any], tmp: 
         for setup, n, workers, ddir, url in setups:
             say(f"server load: {setup}: {n} server(s) x {workers} worker(s) ...")
             procs, ports = start_servers(args, n, workers, ddir, config, url, tmp, setup)
-            runs += serve_and_load(args, bench, setup, procs, ports, tc, postmaster_pid(cluster) if url else None)
+            db_pid = postmaster_pid(cluster) if url else None
+            runs += serve_and_load(args, bench, setup, procs, ports, tc, db_pid, url)
             for p in procs:
                 sl.stop(p)
             procs = []
