@@ -57,3 +57,13 @@ def test_a_claim_is_not_refused_for_a_symbol_its_passages_spell_out():
     asked = read_question("What does LRBA do to CTLA-4 recycling?")  # a question about the named thing
     verdict = judge(asked, passage, Thresholds(0.35), count=lambda w: 0)
     assert verdict.refuse and "'LRBA'" in verdict.reason
+
+
+def test_an_acronym_the_question_spells_out_is_no_unknown_name():
+    passage = _evidence("Polymorphisms of the beta-adrenergic receptor gene were genotyped in newborns.", 0.45)
+    defined = read_question("Is there a role for polymorphisms in the beta-adrenergic receptor (ADRB) gene?")
+    assert not judge(defined, passage, Thresholds(0.35), count=lambda w: 0).refuse
+    bare = read_question("Is there a role for polymorphisms in the ADRB gene?")
+    assert judge(bare, passage, Thresholds(0.35), count=lambda w: 0).refuse
+    hint = read_question("What does the WITH (NOLOCK) table hint do?")  # a keyword, not a spelling out
+    assert judge(hint, _evidence("A table hint changes the plan.", 0.45), Thresholds(0.35), count=lambda w: 0).refuse

@@ -1,20 +1,22 @@
 """When to refuse: the evidence is judged against this workspace, not against one fixed cosine.
 
-Three checks, in order; the first that fails refuses, and its reason is the answer's:
-1. **A name no passage mentions.** The question names something (see question.py) that none of
-   the context passages (text, title or headings) contains, and that the reader's documents
-   hardly contain at all (`rare`: at most RARE_PASSAGES passages among those the reader may
-   see, from the store's access-filtered keyword search), or a version ("MySQL 8.0") whose
-   number no passage mentions. A name (not a version) is forgiven when a sentence is similar to
-   the question by NAME_MARGIN over the threshold: a specialised corpus holds rare acronyms its
-   questions name (PubMedQA's "FSH" is no sign of an off-topic question).
-2. **Too little similarity.** A chunk as similar to the question as off-topic probes never get
-   (calibration.py) settles it: answered. Otherwise the best sentences are embedded, and the
-   best one's similarity must reach the workspace's threshold, a margin above how the probes'
-   best sentences score on this corpus.
-Measured on pgdocs-qa at 3,560 chunks (bench/answers_realdocs.py): the fixed 0.35 refused 3 of
-15 off-topic questions and no answerable one; these checks refuse 13 of 15, and 1 of 60
-answerable ones (a "why" question whose passages score 0.35, under off-topic ones at 0.40).
+Four checks, in order; the first that fails refuses, and its reason is the answer's:
+1. **A name no passage mentions.** A question (not a statement to check: see `asks`) names
+   something (see question.py) that none of the context passages (text, title or headings)
+   contains, and that the reader's documents hardly contain at all (`rare`: at most
+   RARE_PASSAGES passages among those the reader may see, from the store's access-filtered
+   keyword search), or a version ("MySQL 8.0") whose number no passage mentions. A name (not a
+   version) is forgiven when a sentence is similar to the question by NAME_MARGIN over the
+   threshold: a specialised corpus holds rare acronyms its questions name (PubMedQA's "FSH" is
+   no sign of an off-topic question).
+2. **The asker's own organisation.** "How long does our company keep its backups?" over a manual
+   about backups: only the organisation's own documents can say (`unowned`).
+3. **Too little similarity.** A chunk as similar to the question as off-topic probes never get
+   (calibration.py) settles it: answered. Otherwise the best sentences are embedded (all of the
+   context's before refusing), and the best one's similarity must reach the workspace's
+   threshold, a margin above how the probes' best sentences score on this corpus.
+Measured with bench/refusals.py (the answerer before issue 17, a fixed cosine of 0.35, beside
+these checks, in one run): see the README's paragraph on refusal.
 """
 
 from __future__ import annotations
@@ -155,6 +157,8 @@ def unmentioned(q: Question, evidence: Sequence[Evidence], count: PassageCount |
     for name in names:
         if not analyzer().terms(name):  # a stop word in capitals (OR, FOR): SQL, not a name
             continue
+        if re.search(rf"\b[a-z][a-z-]*[a-z]\s*\(\s*{re.escape(name)}\s*\)", q.text):
+            continue  # spelt out: "diastolic blood pressure (DBP)"; "WITH (NOLOCK)" is no spelling out
         if re.search(r"[_.]", name):
             absent = name.lower() not in lowered
         else:  # HIV1 is also mentioned as HIV-1 or HIV 1
