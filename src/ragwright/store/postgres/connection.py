@@ -110,7 +110,15 @@ class Database:
             timeout=self.timeout_s,
             configure=self._configure,
             name="ragwright-store",
-            kwargs={"connect_timeout": max(1, int(self.connect_timeout_s)), "autocommit": True},
+            # no server-side prepared statements: the first write changes the vector column's
+            # type (ALTER TABLE), which breaks a plan another connection prepared before it
+            # ("cached plan must not change result type"); PgBouncer's transaction mode cannot
+            # carry them either
+            kwargs={
+                "connect_timeout": max(1, int(self.connect_timeout_s)),
+                "autocommit": True,
+                "prepare_threshold": None,
+            },
         )
         self.pool.open(wait=False)
 
