@@ -24,8 +24,11 @@ class MetaStore(Protocol):
     def get_meta(self, key: str) -> str | None:
         """The value last committed under `key` by any process, or None. A backend may keep what
         it read until some process writes again (SQLite: the write stamp, store/stamp.py), but a
-        read after another process's commit returned sees that commit. Inside the calling
-        thread's own write transaction it sees that transaction's own values."""
+        read after another process's commit returned sees that commit; PostgreSQL keeps
+        'generation', 'learned' and 'embedder' up to 0.25 s (store/postgres/meta.py: they are read
+        on every search), so another process's commit of those shows within 0.25 s, this
+        process's own at once. Inside the calling thread's own write transaction it sees that
+        transaction's own values."""
 
     def set_meta(self, key: str, value: str) -> None:
         """Set `key` to `value` in one transaction, committed before this returns; last writer wins."""

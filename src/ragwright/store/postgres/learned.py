@@ -18,14 +18,22 @@ import numpy as np
 
 from ..learned import KEEP_VERSIONS, LearnedMixin
 from .connection import Database
+from .meta import MetaCache
 
 Row = tuple[Any, ...]
 
 
 class PgLearnedMixin(LearnedMixin):
-    """list_learned and learned_stamp are SQLite's (their SQL is the same here)."""
+    """list_learned is SQLite's (its SQL is the same here); learned_stamp reads the meta cache (meta.py)."""
 
     db: Database
+    _meta: MetaCache
+
+    def learned_stamp(self) -> tuple[str | None, str | None]:
+        """(meta.learned, meta.generation), read together with the embedder in one query and kept
+        a moment (meta.py): it is read on every search."""
+        values = self._meta.values(self.db)
+        return values.get("learned"), values.get("generation")
 
     def save_learned(
         self, kind: str, blob: bytes, marks: Sequence[tuple[int, str, str | None, float]], report: dict[str, Any]
@@ -66,6 +74,7 @@ class PgLearnedMixin(LearnedMixin):
                     break
                 keep.append(prev[0])
             cur.execute("DELETE FROM learned WHERE NOT (version = ANY(%s))", (keep,))
+        self._meta.moved()  # meta.learned
         return int(version)
 
     def rollback_learned(self) -> tuple[int | None, int | None]:
@@ -83,6 +92,7 @@ class PgLearnedMixin(LearnedMixin):
                 return None, None
             _activate(cur, row[1])
             cur.execute("DELETE FROM learned WHERE version = %s", (row[0],))
+        self._meta.moved()  # meta.learned
         return row[0], row[1]
 
     def active_learned(self) -> dict[str, Any] | None:

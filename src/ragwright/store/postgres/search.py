@@ -1,7 +1,8 @@
 """Search in the PostgreSQL store.
 
 Keyword: BM25 in process (sparse.py), over an index that follows the tables by write generation:
-each search reads the generation (one round trip); when it moved, the chunks added since and the
+each search reads the generation (from the store's meta cache, meta.py: a round trip at most
+every 0.25 s, or after this process wrote); when it moved, the chunks added since and the
 rowids removed since are read in one snapshot and applied, not the whole index rebuilt. Measured
 against BM25 as SQL over a postings table in bench/pg_store.py.
 
@@ -13,6 +14,7 @@ limit), the exact scan answers."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,8 +81,19 @@ class DensePlan:
 
 
 class Searcher:
-    def __init__(self, db: Database, analyzer: Analyzer, ann_threshold: int, k1: float, b: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        analyzer: Analyzer,
+        ann_threshold: int,
+        k1: float,
+        b: float,
+        generation: Callable[[], int] | None = None,
+    ) -> None:
+        """`generation`: the write generation as the store's meta cache holds it (meta.py); by
+        default read from the database on each call."""
         self.db, self.analyzer, self.ann_threshold = db, analyzer, ann_threshold
+        self._generation = generation
         self.k1, self.b = k1, b
         self._held: Held | None = None
         self._vocab = Vocabulary()
@@ -100,6 +113,8 @@ class Searcher:
         return held.index.search(term_ids, k, self.allowed(filters, generation))
 
     def generation(self) -> int:
+        if self._generation is not None:
+            return self._generation()
         with self.db.read() as cur:
             cur.execute("SELECT value::bigint FROM meta WHERE key = 'generation'")
             return int(cur.fetchone()[0])

@@ -22,6 +22,7 @@ from .access import PgAccessMixin, unlink_caches
 from .connection import Database
 from .filters import filter_sql
 from .learned import PgLearnedMixin
+from .meta import HOT, shared_cache
 from .ratelimits import PgRateLimitsMixin
 from .records import PgRecordsMixin
 from .schema import migrate
@@ -72,8 +73,9 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         finally:
             conn.close()
         self.db.open_pool()
+        self._meta = shared_cache(url)  # generation, learned, embedder: read together (meta.py)
         self._writer = Writer(self.db, self.analyzer, ann_threshold)
-        self._search = Searcher(self.db, self.analyzer, ann_threshold, bm25_k1, bm25_b)
+        self._search = Searcher(self.db, self.analyzer, ann_threshold, bm25_k1, bm25_b, self._generation)
         self._closed = False
         self._init_traces()
         # what true deletion takes with a document, in its transaction (learned marks: a trigger)
@@ -94,25 +96,38 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
     def write_documents(self, writes: Sequence[DocumentWrite]) -> None:
         """Replace each document's chunks, term counts and vectors, all documents in one transaction:
         readers see old or new, never both."""
-        self._writer.write_documents(writes)
+        try:
+            self._writer.write_documents(writes)
+        finally:
+            self._meta.moved()
 
     def record_failure(self, source: str, error: str) -> None:
         """Remember why a source failed; its previously indexed version, if any, stays searchable."""
-        self._writer.record_failure(source, error)
+        try:
+            self._writer.record_failure(source, error)
+        finally:
+            self._meta.moved()
 
     def delete_document(self, doc_id: str) -> bool:
         """The document, its chunks, term rows, vectors and manifest row, the traces that quote it,
         the cache entries made from it, its marks in feedback and in learned versions: all in one
         transaction. Queued traces are written first, so that none holding its text comes after."""
         self.flush_traces()
-        return self._writer.delete_document(doc_id)
+        try:
+            return self._writer.delete_document(doc_id)
+        finally:
+            self._meta.moved()
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.db.write(generation=False) as (cur, _):
-            cur.execute(
-                "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+        try:
+            with self.db.write(generation=False) as (cur, _):
+                cur.execute(
+                    "INSERT INTO meta(key, value) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+        finally:
+            self._meta.moved()
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -127,8 +142,15 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         return rows[0] if rows else None
 
     def get_meta(self, key: str) -> str | None:
+        """'generation', 'learned' and 'embedder' come from the meta cache: this process's own
+        writes show at once, another process's within 0.25 s (meta.py); other keys are read."""
+        if key in HOT:
+            return self._meta.values(self.db).get(key)
         row = self._one("SELECT value FROM meta WHERE key = %s", (key,))
         return row[0] if row else None
+
+    def _generation(self) -> int:
+        return int(self._meta.values(self.db)["generation"])
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:
         row = self._one(f"SELECT {DOC_COLUMNS} FROM documents WHERE doc_id = %s", (doc_id,))
