@@ -9,6 +9,7 @@ transactions on pooled connections, so a reader sees each write whole or not at 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from .learned import PgLearnedMixin
 from .meta import HOT, shared_cache
 from .ratelimits import PgRateLimitsMixin
 from .records import PgRecordsMixin
+from .results import ResultCache, keyword_key, vector_key
 from .schema import migrate
 from .search import Searcher
 from .traces import PgTracesMixin, delete_traces_of, forget_feedback_refs
@@ -76,6 +78,7 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         self._meta = shared_cache(url)  # generation, learned, embedder: read together (meta.py)
         self._writer = Writer(self.db, self.analyzer, ann_threshold)
         self._search = Searcher(self.db, self.analyzer, ann_threshold, bm25_k1, bm25_b, self._generation)
+        self._results = ResultCache()  # a repeated search of one generation (results.py)
         self._closed = False
         self._init_traces()
         # what true deletion takes with a document, in its transaction (learned marks: a trigger)
@@ -230,11 +233,13 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
     def keyword_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """BM25 over chunk text: (chunk_id, score), best first, filters applied before ranking (and
         the statistics taken over the allowed chunks only)."""
-        return self._search.keyword_search(query, k, filters)
+        search = functools.partial(self._search.keyword_search, query, k, filters)
+        return self._results.get(self._generation(), keyword_key(query, k, filters), search)
 
     def vector_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Cosine similarity: (chunk_id, score), best first, filters applied before ranking."""
-        return self._search.vector_search(vector, k, filters)
+        search = functools.partial(self._search.vector_search, vector, k, filters)
+        return self._results.get(self._generation(), vector_key(vector, k, filters), search)
 
     def warm(self) -> None:
         """Build the keyword index now rather than in the first search that needs it."""
