@@ -7,28 +7,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from ragwright.store.postgres import meta
 from ragwright.store.postgres.meta import TTL_S, MetaCache
-from ragwright.store.postgres.store import PostgresStore
 from tests.store.contract.backends import document
-from tests.stores import fresh_database
-
-
-@pytest.fixture
-def open_store(postgres_url):
-    """Opens stores on one new database (each a process but for the cache they share)."""
-    opened: list[PostgresStore] = []
-    with fresh_database(postgres_url) as url:
-
-        def open_one() -> PostgresStore:
-            opened.append(PostgresStore(url))
-            return opened[-1]
-
-        yield open_one
-        for store in opened:
-            store.close()
 
 
 def _count_transactions(store, monkeypatch) -> list[str]:

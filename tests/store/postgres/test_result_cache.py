@@ -7,30 +7,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from ragwright.store.postgres.meta import MetaCache
 from ragwright.store.postgres.results import ResultCache
-from ragwright.store.postgres.store import PostgresStore
 from ragwright.types import Access
 from tests.store.contract.backends import document
-from tests.stores import fresh_database
 
 QUERY = np.ones(8, np.float32) / np.sqrt(8)
-
-
-@pytest.fixture
-def open_store(postgres_url):
-    opened: list[PostgresStore] = []
-    with fresh_database(postgres_url) as url:
-
-        def open_one() -> PostgresStore:
-            opened.append(PostgresStore(url))
-            return opened[-1]
-
-        yield open_one
-        for store in opened:
-            store.close()
 
 
 def _searches(store, monkeypatch) -> list[str]:
