@@ -74,6 +74,8 @@ def test_a_database_restart_is_503_while_down_and_served_again_after(cluster, tm
             beat = time.monotonic()
             assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200  # the event loop is not waiting
             healthz_s = time.monotonic() - beat
+            ready = httpx.get(server.url + "/readyz", timeout=5)  # alive, but not ready to serve
+            assert ready.status_code == 503 and ready.json()["error"]["type"] == "not_ready", ready.text
             slow.join()
             during = client.post("/v1/documents", files=[("file", ("during.md", b"# During\n\nLost upload.\n"))])
             answers.append(during)  # no job could be stored: 503, and no document comes of it
