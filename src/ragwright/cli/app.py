@@ -30,6 +30,7 @@ from .evaluation import eval_app
 from .guard import guard_app
 from .ingest_report import print_ingest_report
 from .learn import learn
+from .mcp import mcp
 from .models import chat, models_app, usage
 from .observe import dataset_app, feedback, traces_app
 from .progress import progress
@@ -198,6 +199,7 @@ app.command()(guarded(audit))
 app.add_typer(traces_app, name="traces")
 app.command()(guarded(feedback))
 app.command()(guarded(learn))
+app.command()(guarded(mcp))
 app.command()(guarded(calibrate))
 eval_app.add_typer(dataset_app, name="dataset")
 app.add_typer(guard_app, name="guard")

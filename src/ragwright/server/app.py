@@ -108,6 +108,9 @@ def create_app(
     from ..ui import mount_ui
 
     mount_ui(app)  # the web UI at /: static assets only; its data comes through /v1 with the user's key
+    from ..mcp.http import mount_mcp
+
+    mount_mcp(app, ws)  # MCP over streamable HTTP at /mcp, behind the same keys
     return app
 
 

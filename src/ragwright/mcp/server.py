@@ -1,0 +1,201 @@
+"""The MCP server: tools/list, tools/call, resources/list and resources/read over one workspace,
+built on the official SDK's low-level `Server` (not its MCPServer: that lists the same
+resources to every client, and here each caller sees its own).
+
+Errors are typed, never a crash. A request the protocol cannot serve (an unknown tool, a URI
+that names no document the caller may read, a revoked key) is a JSON-RPC error whose `data`
+carries `{"type": ...}` as the REST API's errors do. A tool that ran and failed (arguments
+that fail the schema, a question refused, the store unavailable) answers `isError: true` with
+`{"error": {"type", "message"}}`: the model reads it and may try again."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.caching import CacheHint
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from ..errors import ConfigError, InjectionBlocked, NotFoundError, RagwrightError, StoreUnavailable
+from ..server.deps import ApiError
+from ..workspace import Workspace
+from . import tools
+from .tools import Caller, Output
+
+log = logging.getLogger(__name__)
+Context = ServerRequestContext[Any, Any]
+Identify = Callable[[Context], Caller]  # who calls: raises ApiError when nobody may
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    description: str
+    args: type[tools._Args]
+    run: Callable[[Workspace, Any, Caller], Output]
+
+    def spec(self) -> types.Tool:
+        hints = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+        return types.Tool(
+            name=self.name, description=self.description, input_schema=self.args.model_json_schema(), annotations=hints
+        )
+
+
+TOOLS = {
+    t.name: t
+    for t in (
+        Tool(
+            "search",
+            "Search the documents (hybrid keyword and semantic search): the best passages, each with its "
+            "document, location and score.",
+            tools.SearchArgs,
+            tools.search,
+        ),
+        Tool(
+            "ask",
+            "Answer a question from the documents: every sentence cites its passages ([1], [2]); when the "
+            "documents do not support an answer it abstains and says why.",
+            tools.AskArgs,
+            tools.ask,
+        ),
+        Tool(
+            "list_documents",
+            "List the documents (by source, a page at a time), each with the URI to read it as a resource.",
+            tools.ListArgs,
+            tools.list_documents,
+        ),
+    )
+}
+
+
+def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server[Any]:
+    """One MCP server over `ws`; `identify` tells each request's caller (stdio: the process's own,
+    HTTP: the key of the request, authenticated before it reached the SDK)."""
+
+    async def caller_of(ctx: Context) -> Caller:
+        try:
+            return await anyio.to_thread.run_sync(identify, ctx)  # a key's lookup reads the store
+        except ApiError as exc:
+            raise MCPError(types.INVALID_REQUEST, exc.message, {"type": exc.type}) from None
+
+    async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[t.spec() for t in TOOLS.values()])
+
+    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = TOOLS.get(params.name)
+        if tool is None:
+            known = ", ".join(TOOLS)
+            raise MCPError(
+                types.INVALID_PARAMS, f"unknown tool '{params.name}' (tools: {known})", {"type": "unknown_tool"}
+            )
+        try:
+            args = tool.args.model_validate(params.arguments or {})
+        except ValidationError as exc:
+            return failure("invalid_request", problems(exc))
+        caller = await caller_of(ctx)
+        try:
+            out = await anyio.to_thread.run_sync(tool.run, ws, args, caller)
+        except Exception as exc:  # noqa: BLE001  every failure of a tool is the model's to read, typed
+            return failure(*error_of(exc))
+        shown(ctx, out.doc_ids)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(out.data, ensure_ascii=False))],
+            structured_content=out.data,
+        )
+
+    async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+        offset = _cursor(params.cursor if params else None)
+        caller = await caller_of(ctx)
+        docs, following = await anyio.to_thread.run_sync(tools.document_page, ws, caller, offset)
+        return types.ListResourcesResult(
+            resources=[_resource(d) for d in docs], next_cursor=None if following is None else str(following)
+        )
+
+    async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        caller = await caller_of(ctx)
+        try:
+            doc, text = await anyio.to_thread.run_sync(tools.read_document, ws, str(params.uri), caller)
+        except NotFoundError as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc), {"type": "not_found", "uri": str(params.uri)}) from None
+        shown(ctx, [doc.doc_id])
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=params.uri, text=text, mime_type="text/plain")]
+        )
+
+    private = CacheHint(ttl_ms=0, scope="private")  # what a caller sees is its own, and changes with every write
+    return Server(
+        "ragwright",
+        version=version,
+        instructions="Search and ask over your documents; every answer cites its sources. "
+        "Documents are resources (ragwright://documents/ID).",
+        cache_hints={"resources/list": private, "resources/read": private, "tools/list": private},
+        get_tool_input_schema=lambda name: TOOLS[name].args.model_json_schema() if name in TOOLS else None,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
+    )
+
+
+def _resource(doc: Any) -> types.Resource:
+    return types.Resource(
+        uri=tools.uri_of(doc.doc_id),
+        name=doc.title or doc.source.rsplit("/", 1)[-1],
+        description=f"{doc.format} document, {doc.n_chunks} chunks: {doc.source}",
+        mime_type="text/plain",
+        size=doc.size or None,
+    )
+
+
+def _cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise MCPError(types.INVALID_PARAMS, f"invalid cursor '{cursor[:40]}'", {"type": "invalid_request"})
+    return int(cursor)
+
+
+def shown(ctx: Context, doc_ids: list[str]) -> None:
+    """Over HTTP, the documents a response showed go to the audit log, as for /v1."""
+    if ctx.request is not None:
+        ctx.request.state.doc_ids = doc_ids
+
+
+def failure(kind: str, message: str) -> types.CallToolResult:
+    error = {"error": {"type": kind, "message": message}}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(error, ensure_ascii=False))],
+        structured_content=error,
+        is_error=True,
+    )
+
+
+def problems(exc: ValidationError) -> str:
+    """The first few problems, as the REST API words them (field: message)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5])
+
+
+def error_of(exc: Exception) -> tuple[str, str]:
+    """The REST API's error type for what a tool raised (server/app.py's handlers)."""
+    if isinstance(exc, ApiError):
+        return exc.type, exc.message
+    if isinstance(exc, InjectionBlocked):
+        return "injection_blocked", str(exc)
+    if isinstance(exc, NotFoundError):
+        return "not_found", str(exc)
+    if isinstance(exc, StoreUnavailable):
+        return "store_unavailable", str(exc)
+    if isinstance(exc, (ConfigError, ValueError)):
+        return "invalid_request", str(exc)
+    if isinstance(exc, RagwrightError):
+        return type(exc).__name__, str(exc)
+    log.exception("an MCP tool failed")
+    return "internal_error", f"the tool failed ({type(exc).__name__}); the server's log has the details"
