@@ -2,6 +2,10 @@
 models) and the Anthropic Messages protocol, and can be told to fail the ways a network and a provider
 fail: error statuses with Retry-After, slow answers, dropped and reset connections, truncated bodies,
 streams cut mid-way or stalled, malformed JSON, refusals. Tests of the model gateway use it instead of mocks.
+It speaks tool calls too: `reply` may return calls (`tool_call(...)`), sent as OpenAI `tool_calls` (streamed
+as argument deltas) or Anthropic `tool_use` blocks (streamed as input_json_delta); tool turns in requests are
+checked as the real APIs check them (every call answered, every result answering a call); `tools=False`
+makes it answer any request with tools the way servers without tool support do.
 
     with ProviderServer() as srv:
         srv.fail_next(status(429, retry_after=2), drop(), cut_stream(3))
@@ -172,6 +176,41 @@ def refusal(message: str = "I can't help with that.") -> Refusal:
     """A 200 answer that is a refusal: OpenAI message.refusal with content null; Anthropic
     stop_reason "refusal" with empty content (also when streaming). Other routes answer normally."""
     return Refusal(message)
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """One tool call a scripted reply makes: `arguments` a dict, or a string sent as is (maybe not JSON)."""
+
+    name: str
+    arguments: Any = None
+    id: str | None = None
+
+
+def tool_call(name: str, arguments: Any = None, id: str | None = None) -> ToolUse:
+    """A call for `reply` to return: `[tool_call("search", {"query": "x"})]`, or `("text", [calls])`."""
+    return ToolUse(name, {} if arguments is None else arguments, id)
+
+
+def tool_turns(body: dict[str, Any]) -> int:
+    """How many tool results (OpenAI "tool" messages or Anthropic tool_result blocks) a request carries."""
+    n = 0
+    for m in body.get("messages") or []:
+        if m.get("role") == "tool":
+            n += 1
+        elif isinstance(m.get("content"), list):
+            n += sum(1 for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result")
+    return n
+
+
+def _arguments_text(call: ToolUse) -> str:
+    return call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+
+
+def _pieces(text: str, n: int = 3) -> list[str]:
+    """Argument text in `n` fragments, as providers stream it."""
+    size = max(1, -(-len(text) // n))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -347,7 +386,7 @@ class ProviderServer:
     def __init__(
         self,
         *,
-        reply: Callable[[dict[str, Any]], str] | None = None,
+        reply: Callable[[dict[str, Any]], Any] | None = None,
         usage: tuple[int, int] | Callable[[dict[str, Any], str], tuple[int, int] | None] | None = (11, 7),
         models: list[str] | None = None,
         embed_dim: int = 8,
@@ -355,8 +394,10 @@ class ProviderServer:
         api_key: str | None = None,
         strict: bool = True,
         port: int = 0,
+        tools: bool = True,
     ) -> None:
-        self.reply: Callable[[dict[str, Any]], str] = reply or echo_reply
+        self.reply: Callable[[dict[str, Any]], Any] = reply or echo_reply
+        self.tools = tools  # False: a request with tools gets the 400 of a server without tool support
         self.usage = usage  # (input_tokens, output_tokens), a callable(body, text) -> that, or None to omit
         self.models: list[str] = list(models) if models else ["test-model"]
         self.embed_dim = embed_dim
@@ -541,6 +582,7 @@ class _Handler(BaseHTTPRequestHandler):
             routed=route is not None,
         )
         self.rec, self.dialect, self.body = rec, rec.dialect, body if isinstance(body, dict) else {}
+        self.calls = []
         self.streaming = route in ("chat", "messages") and self.body.get("stream") is True
         if route is None:
             return self._json(404, _error(self.dialect, 404, f"Unknown route: {self.command} {path}"))
@@ -652,7 +694,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return bad(
                         f"Invalid value: '{m['role']}'. Supported values are: {sorted(roles)}.", f"messages[{i}].role"
                     )
-            return None
+            problem = self._tools_offered(body) or _openai_tool_turns(messages)
+            return bad(problem, "messages") if problem else None
         # Anthropic Messages
         if "anthropic-version" not in headers:
             return bad("anthropic-version: header is required")
@@ -677,14 +720,51 @@ class _Handler(BaseHTTPRequestHandler):
             or (isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in system))
         ):
             return bad("system: Input should be a valid string or list of text blocks")
+        problem = self._tools_offered(body) or _anthropic_tool_turns(messages)
+        return bad(problem) if problem else None
+
+    def _tools_offered(self, body: dict[str, Any]) -> str | None:
+        """What a server says of `tools` it cannot take, or of tools malformed for its dialect."""
+        tools = body.get("tools")
+        if tools is None:
+            return None
+        if not self.provider.tools:
+            return f"registry.ollama.ai/library/{body.get('model')} does not support tools"
+        names = []
+        for i, t in enumerate(tools if isinstance(tools, list) else [None]):
+            fn = (t or {}).get("function") if self.dialect == "openai" else t
+            if self.dialect == "openai" and (t or {}).get("type") != "function":
+                return f"tools[{i}].type: must be 'function'"
+            if not isinstance(fn, dict) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(fn.get("name"))):
+                return f"tools.{i}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
+            schema = fn.get("parameters" if self.dialect == "openai" else "input_schema")
+            if self.dialect == "anthropic" and not isinstance(schema, dict):
+                return f"tools.{i}.input_schema: Field required"
+            names.append(fn["name"])
+        choice = body.get("tool_choice")
+        named = (
+            ((choice or {}).get("function") or {}).get("name")
+            if self.dialect == "openai" and isinstance(choice, dict)
+            else (choice or {}).get("name")
+            if isinstance(choice, dict) and choice.get("type") == "tool"
+            else None
+        )
+        if named is not None and named not in names:
+            return f"tool_choice names '{named}', which is not among the tools"
         return None
 
     # --------------------------------------------------------------------------------- OpenAI
     def _reply_tokens(self, limit_key: tuple[str, ...]) -> tuple[str, list[str], bool]:
+        """The reply's text as stream tokens; its tool calls, if any, in self.calls."""
         try:
             text = self.provider.reply(self.body)
         except Exception as exc:
             raise _ReplyError from exc
+        self.calls: list[ToolUse] = []
+        if isinstance(text, list):
+            text, self.calls = "", text
+        elif isinstance(text, tuple):
+            text, self.calls = text[0], list(text[1])
         text = "" if text is None else str(text)
         tokens = tokenize(text)
         limit = next((self.body[k] for k in limit_key if isinstance(self.body.get(k), int)), None)
@@ -701,7 +781,7 @@ class _Handler(BaseHTTPRequestHandler):
             text, tokens, truncated = fault.message, tokenize(fault.message), False
         else:
             text, tokens, truncated = self._reply_tokens(("max_completion_tokens", "max_tokens"))
-        finish = "length" if truncated else "stop"
+        finish = "tool_calls" if self.calls else "length" if truncated else "stop"
         usage = srv._usage_for(self.body, text)
         usage_obj = (
             None
@@ -716,6 +796,16 @@ class _Handler(BaseHTTPRequestHandler):
                 if is_refusal
                 else {"role": "assistant", "content": text, "refusal": None}
             )
+            if self.calls:
+                message["content"] = text or None
+                message["tool_calls"] = [
+                    {
+                        "id": c.id or f"call_{uuid.uuid4().hex[:24]}",
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": _arguments_text(c)},
+                    }
+                    for c in self.calls
+                ]
             payload: dict[str, Any] = {
                 "id": cid,
                 "object": "chat.completion",
@@ -775,10 +865,18 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             }
         )
+        call_chunks = []
+        for i, c in enumerate(self.calls):
+            head_call = {"index": i, "id": c.id or f"call_{uuid.uuid4().hex[:24]}", "type": "function"}
+            call_chunks.append(chunk({"tool_calls": [{**head_call, "function": {"name": c.name, "arguments": ""}}]}))
+            call_chunks += [
+                chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+                for piece in _pieces(_arguments_text(c))
+            ]
         self._stream(
             _Stream(
                 [chunk(first)],
-                [chunk({key: t}) for t in tokens],
+                [chunk({key: t}) for t in tokens] + call_chunks,
                 tail,
                 error,
                 b'data: {"id": "' + cid.encode() + b'", "choices": [{"delta": {"content": \n\n',
@@ -832,7 +930,13 @@ class _Handler(BaseHTTPRequestHandler):
             text, tokens, truncated = "", [], False
         else:
             text, tokens, truncated = self._reply_tokens(("max_tokens",))
-        stop_reason = "refusal" if is_refusal else ("max_tokens" if truncated else "end_turn")
+        stop_reason = (
+            "refusal" if is_refusal else "tool_use" if self.calls else ("max_tokens" if truncated else "end_turn")
+        )
+        uses = [
+            {"type": "tool_use", "id": c.id or f"toolu_{uuid.uuid4().hex[:24]}", "name": c.name, "input": c.arguments}
+            for c in self.calls
+        ]
         usage = srv._usage_for(self.body, text)
         mid, model = f"msg_{uuid.uuid4().hex[:24]}", self.body.get("model", "")
         stop_details = {"type": "refusal", "category": None, "explanation": fault.message} if is_refusal else None
@@ -843,7 +947,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}] if not is_refusal else [],
+                "content": ([{"type": "text", "text": text}] if text or not uses else []) + uses
+                if not is_refusal
+                else [],
                 "stop_reason": stop_reason,
                 "stop_sequence": None,
             }
@@ -874,7 +980,21 @@ class _Handler(BaseHTTPRequestHandler):
         tail: list[bytes] = []
         if not is_refusal:
             head.append(ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
-            tail.append(ev({"type": "content_block_stop", "index": 0}))
+            token_events.append(ev({"type": "content_block_stop", "index": 0}))
+        for i, use in enumerate(uses, start=1):
+            start = {**use, "input": {}}
+            token_events.append(ev({"type": "content_block_start", "index": i, "content_block": start}))
+            token_events += [
+                ev(
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "input_json_delta", "partial_json": p},
+                    }
+                )
+                for p in _pieces(json.dumps(use["input"]))
+            ]
+            token_events.append(ev({"type": "content_block_stop", "index": i}))
         head.append(ev({"type": "ping"}))
         delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}}
         if stop_details:
@@ -981,6 +1101,68 @@ class _Handler(BaseHTTPRequestHandler):
                 sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _openai_tool_turns(messages: list[dict[str, Any]]) -> str | None:
+    """OpenAI's rules: a "tool" message answers a call of the assistant turn before it, and every
+    call of that turn is answered before the next non-tool message."""
+    open_ids: set[str] = set()
+    for i, m in enumerate(messages):
+        if m["role"] == "tool":
+            if m.get("tool_call_id") not in open_ids:
+                return (
+                    f"Invalid parameter: messages[{i}]: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'."
+                )
+            open_ids.discard(m["tool_call_id"])
+            continue
+        if open_ids:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                "'tool_call_id'. The following tool_call_ids did not have response messages: "
+                + ", ".join(sorted(open_ids))
+            )
+        calls = m.get("tool_calls") if m["role"] == "assistant" else None
+        for call in calls or []:
+            fn = call.get("function") or {}
+            if call.get("type") != "function" or not isinstance(fn.get("arguments"), str) or not fn.get("name"):
+                return f"messages[{i}].tool_calls: each needs type 'function' and a function name and arguments string"
+        open_ids = {c.get("id") for c in calls or []}
+    if open_ids:
+        return f"The following tool_call_ids did not have response messages: {', '.join(sorted(open_ids))}"
+    return None
+
+
+def _anthropic_tool_turns(messages: list[dict[str, Any]]) -> str | None:
+    """Anthropic's rules: each tool_use of an assistant turn has its tool_result in the next (user)
+    turn, and each tool_result answers a tool_use of the turn just before."""
+    used: set[str] = set()
+    for i, m in enumerate(messages):
+        blocks = m.get("content") if isinstance(m.get("content"), list) else []
+        results = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+        if m["role"] == "assistant" and results:
+            return f"messages.{i}: tool_result blocks belong in user messages"
+        if m["role"] == "user":
+            if used - results:
+                return (
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                    f"{', '.join(sorted(used - results))}. Each `tool_use` block must have a corresponding "
+                    "`tool_result` block in the next message."
+                )
+            if results - used:
+                return (
+                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
+                    f"{', '.join(sorted(map(str, results - used)))}. Each `tool_result` block must have a "
+                    "corresponding `tool_use` block in the previous message."
+                )
+        uses = [b for b in blocks if b.get("type") == "tool_use"]
+        for b in uses:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", str(b.get("id"))) or not isinstance(b.get("input"), dict):
+                return f"messages.{i}.content: tool_use.id must match ^[a-zA-Z0-9_-]+$ and input must be an object"
+        used = {b["id"] for b in uses} if m["role"] == "assistant" else set()
+    if used:
+        return "messages: the last assistant turn's tool_use blocks have no tool_result after them"
+    return None
 
 
 class _ReplyError(Exception):

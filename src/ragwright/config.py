@@ -143,6 +143,11 @@ class ModelSettings(_Section):
         description="how structured output is asked for: OpenAI json_schema, llama.cpp's "
         "json_object + schema, or only in the prompt",
     )
+    tools: bool = Field(
+        True,
+        description="whether the model takes tools (function calling); false: a call that offers tools "
+        "skips it, so the route falls back to a model that does",
+    )
     privacy: Literal["none", "redact"] = Field(
         "none",
         description="redact: personal data is replaced by placeholders before any request reaches this "
@@ -425,6 +430,7 @@ injection = "off"                      # prompt injection in the question or a p
 # output_price_per_mtok = 0.60
 # timeout_s = 30                       # per attempt
 # json_mode = "json_schema"            # structured output: "json_schema", "json_object" (llama.cpp) or "none"
+# tools = true                         # takes tools; false: a call with tools falls back to the next model
 # privacy = "redact"                   # personal data never reaches this model: placeholders out, values back
 #
 # [models.claude]

@@ -57,7 +57,8 @@ class ProviderError(ModelError):
     retry the same model, fall back to the next one, or give up."""
 
     RETRYABLE = frozenset({"connection", "timeout", "rate_limited", "overloaded", "server", "conflict", "malformed"})
-    FALLBACK = RETRYABLE | {"not_found", "context_length", "auth", "refusal"}
+    # unsupported: the model cannot do what was asked (tools): another model of the route may
+    FALLBACK = RETRYABLE | {"not_found", "context_length", "auth", "refusal", "unsupported"}
 
     def __init__(
         self, model: str, kind: str, message: str, *, status: int | None = None, retry_after: float | None = None
@@ -84,6 +85,9 @@ class Tried(Protocol):
 
     @property
     def error(self) -> str | None: ...
+
+    @property
+    def kind(self) -> str: ...
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -134,3 +138,13 @@ class StructuredOutputError(ModelError):
         super().__init__(message)
         self.last_output = last_output
         self.errors = errors
+
+
+class ToolCallError(ModelError):
+    """A model's tool call named no offered tool, or its arguments were not JSON or failed the
+    tool's schema, and still did after one re-ask with the errors (models/tool_calls.py), or a
+    tool result cannot fit the context. `problems`: one line per fault, "tool: what"."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems

@@ -1,5 +1,6 @@
-"""Model access beside the pipeline: embedders, and the gateway over chat models. Names load on
-first use: the gateway alone needs neither numpy nor onnxruntime."""
+"""Model access beside the pipeline: embedders, and the gateway over chat models and the tools
+they may call (Tool, ToolCall, tool_result). Names load on first use: the gateway alone needs
+neither numpy nor onnxruntime."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ _EXPORTS = {
     "ChatMessage": "types",
     "ChatRequest": "types",
     "ChatResult": "types",
+    "ToolCall": "types",
     "Usage": "types",
+    "Tool": "tools",
+    "tool_result": "tools",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -41,10 +45,13 @@ if TYPE_CHECKING:
     from .embedding import make_embedder as make_embedder
     from .gateway import Gateway as Gateway
     from .streaming import ChatStream as ChatStream
+    from .tools import Tool as Tool
+    from .tools import tool_result as tool_result
     from .types import Attempt as Attempt
     from .types import CallContext as CallContext
     from .types import CallRecord as CallRecord
     from .types import ChatMessage as ChatMessage
     from .types import ChatRequest as ChatRequest
     from .types import ChatResult as ChatResult
+    from .types import ToolCall as ToolCall
     from .types import Usage as Usage

@@ -27,8 +27,14 @@ if TYPE_CHECKING:
 _SCOPE_COLUMN = {"key": "key_id", "tenant": "tenant", "route": "route", "model": "model", "global": "1"}
 
 
+def _line(m: ChatMessage) -> str:
+    calls = "".join(f"\n-> {c.name}({c.raw_arguments}) [{c.id}]" for c in m.tool_calls)
+    role = f"tool {m.name} [{m.tool_call_id}]" if m.role == "tool" else m.role
+    return f"{role}: {m.content}{calls}"
+
+
 def _transcript(messages: Sequence[ChatMessage]) -> str:
-    return "\n\n".join(f"{m.role}: {m.content}" for m in messages)
+    return "\n\n".join(_line(m) for m in messages)
 
 
 class Call:
@@ -45,7 +51,8 @@ class Call:
         self._input_tokens: int | None = None
         # Counting tokens costs ~2 ms on a RAG-sized prompt: a character count bounds it from above
         # and settles most context-window checks; the exact count is made only when needed.
-        self.input_bound = sum(len(m.content) + ledger.MESSAGE_OVERHEAD_TOKENS for m in request.messages) + 2
+        self.input_bound = sum(m.size + ledger.MESSAGE_OVERHEAD_TOKENS for m in request.messages) + 2
+        self.input_bound += ledger.tools_chars(request.tools)
         self.names = gw._ordered(self.names, strategy, request, self)
         self.attempts: list[Attempt] = []
         self.reservation: str | None = None
@@ -63,7 +70,7 @@ class Call:
     @property
     def input_tokens(self) -> int:
         if self._input_tokens is None:
-            self._input_tokens = ledger.estimate_input_tokens(self.request.messages)
+            self._input_tokens = ledger.estimate_input_tokens(self.request.messages, self.request.tools)
         return self._input_tokens
 
     # -- privacy: what a `privacy = "redact"` model may see, and its answer restored ------------
@@ -95,8 +102,10 @@ class Call:
         return self.raw_text if self.redacting is not None and self.raw_text is not None else text
 
     def span_fields(self, result: ChatResult) -> dict[str, Any]:
-        """What the call's "model.call" span records of its result."""
+        """What the call's "model.call" span records of its result (tool calls as OpenAI writes them)."""
+        calls = {"tool_calls": [c.to_openai() for c in result.tool_calls]} if result.tool_calls else {}
         return {
+            **calls,
             "model": result.model,
             "output": self.traced_output(result.text),
             "cached": result.cached,
@@ -109,7 +118,8 @@ class Call:
         gw, hit = self.gw, None
         if gw._exact is not None and self.request.temperature == 0:
             hit = gw._exact.get(self.cache_target, self.request)
-        if hit is None and gw._semantic is not None and self.request.temperature == 0:
+        # the semantic cache never answers a turn with tools: a similar prompt is not the same call
+        if hit is None and gw._semantic is not None and self.request.temperature == 0 and not self.request.has_tools:
             found = gw._semantic.get(self.cache_target, self.request)
             hit = found[0] if found else None
         if hit is None:
@@ -125,6 +135,9 @@ class Call:
             spec = self.gw.settings.models[name]
             if self.deadline.expired():
                 self.attempts.append(Attempt(name, "skipped", f"{self.deadline.describe()} had passed"))
+                continue
+            if self.request.tools and not spec.tools:
+                self.attempts.append(Attempt(name, "skipped", f"takes no tools (models.{name}.tools = false)"))
                 continue
             if spec.context_window <= self.min_window:
                 self.attempts.append(
@@ -263,7 +276,9 @@ class Call:
         self.gw.breaker(name).success()
         self.gw.observe_latency(name, latency)
         self.attempts.append(Attempt(name, "ok", None, latency))
-        usage = reply.usage or Usage(self.input_tokens, ledger.count_tokens(reply.text), estimated=True)
+        usage = reply.usage or Usage(
+            self.input_tokens, ledger.count_output(reply.text, reply.tool_calls), estimated=True
+        )
         cost = ledger.cost_usd(spec, usage)
         result = ChatResult(
             text=reply.text if reply.refusal is None else (reply.text or reply.refusal),
@@ -274,14 +289,24 @@ class Call:
             cost_usd=cost,
             attempts=self.attempts,
             incomplete=incomplete,
+            tool_calls=list(reply.tool_calls),
         )
         self._record(name, usage, cost, error="incomplete stream" if incomplete else None)
-        if use_cache and not incomplete and reply.refusal is None and self.request.temperature == 0:
-            for cache in (self.gw._exact, self.gw._semantic):
+        if self.cacheable(reply, use_cache, incomplete):
+            for cache in (self.gw._exact, None if self.request.has_tools else self.gw._semantic):
                 entry = cache.put(self.cache_target, self.request, result) if cache is not None else None
                 if entry is not None and self.context.sources:
                     self.gw.records.cache_link(*entry, self.context.sources)
         return result
+
+    def cacheable(self, reply: ProviderReply, use_cache: bool, incomplete: bool) -> bool:
+        """A reply that calls tools is never cached: the gateway cannot know whether a tool acts on
+        the world (a cached call would be run again by a caller that retries), nor make a provider's
+        temperature 0 deterministic. A text reply to a turn with tools is cached by the exact cache
+        only, keyed by the tools, the choice and every call and result before it (cache.request_key)."""
+        if not use_cache or incomplete or reply.refusal is not None or self.request.temperature != 0:
+            return False
+        return not reply.tool_calls
 
     def exhausted(self) -> Exception:
         self._release()

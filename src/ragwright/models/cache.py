@@ -32,10 +32,10 @@ def _norm(text: str) -> str:
 
 
 def request_key(target: str, request: ChatRequest, *, without_last_user: bool = False) -> str:
-    messages = [(m.role, _norm(m.content)) for m in request.messages]
+    messages: list[Any] = [(m.role, _norm(m.content)) for m in request.messages]
     if without_last_user and messages and messages[-1][0] == "user":
         messages = messages[:-1]
-    payload = {
+    payload: dict[str, Any] = {
         "target": target,
         "messages": messages,
         "temperature": request.temperature,
@@ -43,6 +43,13 @@ def request_key(target: str, request: ChatRequest, *, without_last_user: bool = 
         "schema": request.json_schema,
         "stop": list(request.stop),
     }
+    if request.has_tools:  # the tools offered, and every call and result, decide the reply as much as the text
+        payload["messages"] = [
+            [m.role, _norm(m.content), [[c.name, c.raw_arguments] for c in m.tool_calls], m.tool_call_id, m.error]
+            for m in request.messages
+        ]
+        payload["tools"] = [[t.name, t.description, t.parameters] for t in request.tools]
+        payload["tool_choice"] = request.tool_choice
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -6,6 +6,10 @@ budgets. Every call, answered or not, leaves a CallRecord for whoever traces req
     result = gw.chat([ChatMessage("user", "Hello")], model="default")
     with gw.stream(messages, model="default") as stream:
         for text in stream: print(text, end="")
+    result = gw.chat(messages, model="default", tools=[Tool.from_model(Search)])  # result.tool_calls
+
+A turn with tools is checked by tool_calls.py: every call names an offered tool and its arguments
+fit the tool's schema, or the model is re-asked once with what was wrong (ToolCallError after).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from ..store.contract import GatewayStore  # the contract only, never a backend (tests/test_public_api.py)
     from .streaming import ChatStream
     from .structured import StructuredStream
+    from .tools import Tool
 
 T = TypeVar("T", bound=BaseModel)
 DERIVED_MARGIN_S = 1.0  # added to a deadline derived from the models' timeouts
@@ -181,10 +186,22 @@ class Gateway:
         schema_name: str = "output",
         context: CallContext = CallContext(),
         use_cache: bool = True,
+        tools: Sequence[Tool] = (),
+        tool_choice: str = "auto",
     ) -> ChatResult:
-        request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
+        """`tools`: what the model may call (`tool_choice`: "auto", "none", "required" or a tool's
+        name); the reply's `tool_calls` are validated against them (tool_calls.py)."""
+        request = _request(messages, temperature, max_tokens, json_schema, schema_name, tools, tool_choice)
         self.screen(model, messages)
-        with span("model.call", route=model, max_tokens=max_tokens) as outer:
+        if request.tools:
+            from .tool_calls import checked_turn
+
+            return checked_turn(self, request, model, context, use_cache)
+        return self.turn(request, model, context, use_cache)
+
+    def turn(self, request: ChatRequest, model: str, context: CallContext, use_cache: bool = True) -> ChatResult:
+        """One call of the route, as a "model.call" span: every attempt, fallback and retry inside."""
+        with span("model.call", route=model, max_tokens=request.max_tokens) as outer:
             note_documents(context.sources)
             call = Call(self, model, request, context, stream=False)
             if current_trace() is not None:
@@ -218,10 +235,14 @@ class Gateway:
         use_cache: bool = True,
         json_schema: dict[str, Any] | None = None,
         schema_name: str = "output",
+        tools: Sequence[Tool] = (),
+        tool_choice: str = "auto",
     ) -> ChatStream:
+        """Text as it arrives; with `tools`, the stream's `result.tool_calls` once it has ended
+        (validated whole, and re-asked once, as chat() does: see tool_calls.py)."""
         from .streaming import ChatStream
 
-        request = ChatRequest(tuple(messages), temperature, max_tokens, json_schema, schema_name)
+        request = _request(messages, temperature, max_tokens, json_schema, schema_name, tools, tool_choice)
         self.screen(model, messages)
         return ChatStream(Call(self, model, request, context, stream=True), use_cache)
 
@@ -284,3 +305,22 @@ class Gateway:
     def close(self) -> None:
         for p in self._providers.values():
             p.close()
+
+
+def _request(
+    messages: Sequence[ChatMessage],
+    temperature: float,
+    max_tokens: int,
+    json_schema: dict[str, Any] | None,
+    schema_name: str,
+    tools: Sequence[Tool],
+    tool_choice: str,
+) -> ChatRequest:
+    """The request of a chat or a stream; tools and their choice checked before any model is asked."""
+    if tools:
+        from .tools import check_choice
+
+        check_choice(tools, tool_choice)
+    return ChatRequest(
+        tuple(messages), temperature, max_tokens, json_schema, schema_name, tools=tuple(tools), tool_choice=tool_choice
+    )

@@ -8,13 +8,17 @@ together they cannot overshoot a limit by more than one call's estimate error.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import BudgetSettings, ModelSettings
-from .types import CallContext, ChatMessage, Usage
+from .types import CallContext, ChatMessage, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from .tools import Tool
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message, as chat templates add them
 
@@ -39,8 +43,31 @@ def count_tokens(text: str) -> int:
     return len(_tokenizer().encode(text, add_special_tokens=False).ids)  # the Rust tokenizer is thread-safe
 
 
-def estimate_input_tokens(messages: Sequence[ChatMessage]) -> int:
-    return sum(count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 2
+def _calls_text(calls: Sequence[ToolCall]) -> str:
+    return "".join(f" {c.name} {c.raw_arguments}" for c in calls)
+
+
+def tools_text(tools: Sequence[Tool]) -> str:
+    """What offering the tools puts before a model: their names, descriptions and schemas."""
+    return "".join(f"{t.name} {t.description} {json.dumps(t.parameters)}" for t in tools)
+
+
+def tools_chars(tools: Sequence[Tool]) -> int:
+    return len(tools_text(tools)) if tools else 0
+
+
+def estimate_input_tokens(messages: Sequence[ChatMessage], tools: Sequence[Tool] = ()) -> int:
+    schemas = count_tokens(tools_text(tools)) if tools else 0
+    return (
+        sum(count_tokens(m.content + _calls_text(m.tool_calls)) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+        + 2
+        + schemas
+    )
+
+
+def count_output(text: str, calls: Sequence[ToolCall] = ()) -> int:
+    """A reply's tokens when the provider did not count them: its text and its calls."""
+    return count_tokens(text + _calls_text(calls))
 
 
 def cost_usd(spec: ModelSettings, usage: Usage) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from .guards import Redaction
-from .types import ChatMessage, ChatRequest
+from .types import ChatRequest
 
 
 class CallPrivacy:
@@ -25,7 +25,7 @@ class CallPrivacy:
         """The request as a model with these private entities may see it (made once per set)."""
         key = tuple(sorted(entities))
         if key not in self._requests:
-            messages = tuple(ChatMessage(m.role, self.redaction.redact(m.content, key)) for m in request.messages)
+            messages = tuple(replace(m, content=self.redaction.redact(m.content, key)) for m in request.messages)
             self._requests[key] = replace(request, messages=messages)
         return self._requests[key]
 

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, NoReturn
 
 from ..config import ModelSettings
-from ..errors import ProviderError, StreamInterrupted
+from ..errors import AllModelsFailed, ProviderError, StreamInterrupted
 from ..observe import current_trace, note_documents, span
 from . import ledger
 from .providers import Delta, ProviderReply, StreamCancel
@@ -116,7 +116,9 @@ class ChatStream:
                     )
                     for item in _restoring(call, spec, items):
                         if isinstance(item, ProviderReply):
-                            self.result = call.succeeded(name, spec, item, attempt.started, self._use_cache)
+                            self.result = self._settled(
+                                call.succeeded(name, spec, item, attempt.started, self._use_cache)
+                            )
                             return
                         parts.append(item.text)
                         self.text = "".join(parts)
@@ -128,7 +130,22 @@ class ChatStream:
                         # no silent switch to another model (an abort is not the model's fault)
                         self._interrupted(attempt, exc, "".join(parts), blame=not self._cancel.cancelled)
                     raise
-        raise call.exhausted()
+        error = call.exhausted()
+        if call.request.tools and isinstance(error, AllModelsFailed):
+            from .tool_calls import overflow
+
+            raise overflow(error, call.request) or error
+        raise error
+
+    def _settled(self, result: ChatResult) -> ChatResult:
+        """A reply's tool calls, checked as Gateway.chat checks them; the one re-ask, if needed,
+        is not streamed: its calls are what matters, and they are sent whole."""
+        call = self._call
+        if not call.request.tools:
+            return result
+        from .tool_calls import settle
+
+        return settle(call.gw, call.request, call.target, call.context, result, self._use_cache)
 
     def _interrupted(self, attempt: Try, exc: ProviderError, partial: str, blame: bool = True) -> NoReturn:
         call, name, spec = self._call, attempt.name, attempt.spec

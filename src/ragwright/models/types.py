@@ -1,16 +1,63 @@
 """Plain data that crosses the gateway's boundary: requests, results, usage, and the record of
-each call that observers (traces, cost reports) receive."""
+each call that observers (traces, cost reports) receive. Tool definitions are in tools.py; a
+tool call and the messages that carry calls and results are here, beside the messages they are."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tools import Tool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One call a model asked for. `arguments` is `raw_arguments` parsed ({} when it is not a JSON
+    object: the gateway re-asks before such a call reaches a caller, see tool_calls.py); the raw
+    string is kept because that is what a provider must be shown again, byte for byte."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    raw_arguments: str = "{}"
+
+    @classmethod
+    def parse(cls, id: str, name: str, raw: str | dict[str, Any] | None) -> ToolCall:
+        """From a provider's wire form: OpenAI sends a JSON string, Anthropic an object."""
+        if isinstance(raw, dict):
+            return cls(id, name, raw, json.dumps(raw, ensure_ascii=False))
+        text = raw or ""
+        try:
+            parsed = json.loads(text) if text.strip() else {}
+        except ValueError:
+            parsed = None
+        return cls(id, name, parsed if isinstance(parsed, dict) else {}, text or "{}")
+
+    def to_openai(self) -> dict[str, Any]:
+        """As OpenAI's `tool_calls[]` item (the server's replies and the OpenAI wire format)."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.raw_arguments}}
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: str  # "system" | "user" | "assistant"
+    """role "system" | "user" | "assistant" | "tool". An assistant turn that called tools carries
+    them in `tool_calls` (its `content` may be empty); a "tool" message is one call's result:
+    `tool_call_id` says which, `name` the tool, `error` that the tool failed (Anthropic's
+    is_error). Build results with tools.tool_result()."""
+
+    role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    error: bool = False
+
+    @property
+    def size(self) -> int:
+        """Characters the message puts before a model, calls included (context-window checks)."""
+        return len(self.content) + sum(len(c.name) + len(c.raw_arguments) + 30 for c in self.tool_calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +68,16 @@ class ChatRequest:
     json_schema: dict[str, Any] | None = None  # ask for output that follows this JSON schema
     schema_name: str = "output"
     stop: tuple[str, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str = "auto"  # "auto" | "none" | "required" | the name of one tool
 
     def wire_messages(self) -> list[dict[str, str]]:
         return [{"role": m.role, "content": m.content} for m in self.messages]
+
+    @property
+    def has_tools(self) -> bool:
+        """Whether tools are offered, or calls and results are part of the conversation."""
+        return bool(self.tools) or any(m.tool_calls or m.role == "tool" for m in self.messages)
 
 
 @dataclass(slots=True)
@@ -47,6 +101,13 @@ class ChatResult:
     cached: bool = False
     attempts: list[Attempt] = field(default_factory=list)
     incomplete: bool = False
+    tool_calls: list[ToolCall] = field(default_factory=list)  # validated against their tools' schemas
+    reasked: int = 0  # re-asks made because a tool call did not validate (tool_calls.py)
+
+    @property
+    def message(self) -> ChatMessage:
+        """The reply as the next turn's assistant message (its tool calls included)."""
+        return ChatMessage("assistant", self.text, tuple(self.tool_calls))
 
     @property
     def input_tokens(self) -> int:
@@ -65,6 +126,7 @@ class ChatResult:
             "usage": self.usage.to_dict(),
             "cost_usd": round(self.cost_usd, 10),
             "cached": self.cached,
+            **({"tool_calls": [c.to_openai() for c in self.tool_calls]} if self.tool_calls else {}),
         }
 
 

@@ -1,17 +1,69 @@
 """The Anthropic Messages protocol (`/v1/messages`), spoken with httpx: the system prompt is a
-top-level field, `max_tokens` is required, and structured output is a forced tool call."""
+top-level field, `max_tokens` is required, and structured output is a forced tool call. Tool
+calls are `tool_use` content blocks of the assistant's turn, and results `tool_result` blocks of
+the user turn after it: a conversation kept in OpenAI's shape (a "tool" message per result) is
+converted here, so that a fallback from an OpenAI model to this one replays it validly."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 from ...errors import ProviderError
-from ..types import ChatRequest, Usage
-from .base import Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error, transport_error
+from ..tools import paired
+from ..types import ChatMessage, ChatRequest, ToolCall, Usage
+from . import base as wire
+from .base import Delta, ProviderReply, StreamCancel, ToolCallParts
+
+_ID = re.compile(r"[^A-Za-z0-9_-]")  # Anthropic's tool_use ids: ^[a-zA-Z0-9_-]+$
+
+
+def _id(call_id: str | None) -> str:
+    return _ID.sub("_", call_id or "") or "call"
+
+
+def _blocks(m: ChatMessage) -> list[dict[str, Any]]:
+    if m.role == "tool":
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": _id(m.tool_call_id), "content": m.content}
+        return [{**block, "is_error": True} if m.error else block]
+    out: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+    out += [{"type": "tool_use", "id": _id(c.id), "name": c.name, "input": c.arguments} for c in m.tool_calls]
+    return out
+
+
+def anthropic_messages(messages: list[ChatMessage] | tuple[ChatMessage, ...]) -> list[dict[str, Any]]:
+    """A conversation in Anthropic's shape: results become tool_result blocks of a user turn (the
+    results of one assistant turn together, before any text), calls tool_use blocks, and turns of
+    the same role are merged, since the roles must alternate."""
+    out: list[dict[str, Any]] = []
+    for m in paired([m for m in messages if m.role != "system"]):
+        role = "user" if m.role == "tool" else m.role
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(_blocks(m))
+        else:
+            out.append({"role": role, "content": _blocks(m)})
+    for turn in out:  # a turn of text only stays a plain string, as before tools existed
+        if all(b["type"] == "text" for b in turn["content"]):
+            turn["content"] = "\n\n".join(b["text"] for b in turn["content"])
+    return out
+
+
+def _tools(request: ChatRequest) -> dict[str, Any]:
+    tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
+    choice = request.tool_choice
+    mode: dict[str, Any] = (
+        {"type": "any"}
+        if choice == "required"
+        else {"type": choice}
+        if choice in ("auto", "none")
+        else {"type": "tool", "name": choice}
+    )
+    return {"tools": tools, "tool_choice": mode}
+
 
 API_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -24,11 +76,14 @@ class AnthropicProvider:
         base = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._url = httpx.URL(base + ("/messages" if base.endswith("/v1") else "/v1/messages"))
         headers = {"anthropic-version": API_VERSION, **({"x-api-key": api_key} if api_key else {})}
-        self._client = make_client(headers)
+        self._client = wire.make_client(headers)
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
-        messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
+        if request.has_tools:
+            messages = anthropic_messages(request.messages)
+        else:
+            messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -39,7 +94,9 @@ class AnthropicProvider:
             body["system"] = system
         if request.stop:
             body["stop_sequences"] = list(request.stop)
-        if request.json_schema is not None:  # structured output: one tool, and the model must call it
+        if request.tools:
+            body.update(_tools(request))
+        elif request.json_schema is not None:  # structured output: one tool, and the model must call it
             body["tools"] = [
                 {
                     "name": request.schema_name,
@@ -56,36 +113,45 @@ class AnthropicProvider:
         try:
             resp = self._client.post(self._url, json=self._body(request, False), timeout=timeout)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise transport_error(self.name, self._url, exc) from exc
+            raise wire.transport_error(self.name, self._url, exc) from exc
         if resp.status_code != 200:
-            raise status_error(self.name, self._url, resp.status_code, resp.text, resp.headers)
-        data = parse_json(self.name, self._url, resp)
+            raise wire.status_error(self.name, self._url, resp.status_code, resp.text, resp.headers)
+        data = wire.parse_json(self.name, self._url, resp)
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise ProviderError(self.name, "malformed", f"{self._url} sent no content list: {resp.text[:200]!r}")
-        text = "".join(
-            b.get("text", "")
-            if b.get("type") == "text"
-            else json.dumps(b.get("input", {}))
-            if b.get("type") == "tool_use"
-            else ""
-            for b in blocks
-            if isinstance(b, dict)
-        )
+        blocks = [b for b in blocks if isinstance(b, dict)]
+        calls: tuple[ToolCall, ...] = ()
+        if request.tools:  # tool_use blocks are calls; without tools, the structured-output tool's input is the text
+            calls = tuple(
+                ToolCall.parse(str(b.get("id") or ""), str(b.get("name") or ""), b.get("input") or {})
+                for b in blocks
+                if b.get("type") == "tool_use"
+            )
+            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        else:
+            text = "".join(
+                b.get("text", "") if b.get("type") == "text" else json.dumps(b.get("input", {}))
+                for b in blocks
+                if b.get("type") in ("text", "tool_use")
+            )
         stop = data.get("stop_reason") or ""
         raw = data.get("usage") or {}
         usage = Usage(int(raw.get("input_tokens") or 0), int(raw.get("output_tokens") or 0)) if raw else None
         return ProviderReply(
             text=text,
             usage=usage,
-            finish_reason=stop,
+            finish_reason="tool_calls" if calls else stop,
             refusal=(text or "the model refused") if stop == "refusal" else None,
+            tool_calls=calls,
         )
 
     def stream(
         self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
     ) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
+        calls = ToolCallParts()
+        tools = bool(request.tools)
         input_tokens = output_tokens = 0
         stop, done = "", False
         try:
@@ -94,15 +160,22 @@ class AnthropicProvider:
                     cancel.attach(resp)
                 if resp.status_code != 200:
                     resp.read()
-                    raise status_error(self.name, self._url, resp.status_code, resp.text, resp.headers)
-                for event, data in sse_events(resp):
+                    raise wire.status_error(self.name, self._url, resp.status_code, resp.text, resp.headers)
+                for event, data in wire.sse_events(resp):
                     payload = self._event(data)
                     kind = payload.get("type") or event
                     if kind == "message_start":
                         usage = (payload.get("message") or {}).get("usage") or {}
                         input_tokens = int(usage.get("input_tokens") or 0)
+                    elif kind == "content_block_start" and tools:
+                        block = payload.get("content_block") or {}
+                        if block.get("type") == "tool_use":
+                            calls.add(int(payload.get("index") or 0), block.get("id"), block.get("name"))
                     elif kind == "content_block_delta":
                         delta = payload.get("delta") or {}
+                        if tools and delta.get("type") == "input_json_delta":
+                            calls.add(int(payload.get("index") or 0), arguments=delta.get("partial_json") or "")
+                            continue
                         piece = delta.get("text") or delta.get("partial_json") or ""
                         if piece:
                             parts.append(piece)
@@ -121,16 +194,18 @@ class AnthropicProvider:
                     elif kind == "message_stop":
                         done = True
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise transport_error(self.name, self._url, exc) from exc
+            raise wire.transport_error(self.name, self._url, exc) from exc
         if not done:
             raise ProviderError(self.name, "connection", f"{self._url}: the stream ended without message_stop")
         text = "".join(parts)
         usage = Usage(input_tokens, output_tokens) if (input_tokens or output_tokens) else None
+        whole = calls.calls()
         yield ProviderReply(
             text=text,
             usage=usage,
-            finish_reason=stop,
+            finish_reason="tool_calls" if whole else stop,
             refusal=(text or "the model refused") if stop == "refusal" else None,
+            tool_calls=whole,
         )
 
     def _event(self, data: str) -> dict[str, Any]:

@@ -15,15 +15,36 @@ from typing import Any, Protocol
 import httpx
 
 from ...errors import ProviderError
-from ..types import ChatRequest, Usage
+from ..types import ChatRequest, ToolCall, Usage
 
 
 @dataclass(slots=True)
 class ProviderReply:
     text: str
     usage: Usage | None = None  # None: the provider did not say
-    finish_reason: str = ""
+    finish_reason: str = ""  # "tool_calls" when the model called tools, whatever the provider says
     refusal: str | None = None  # the model declined; `text` may be empty
+    tool_calls: tuple[ToolCall, ...] = ()  # as the model wrote them: the gateway validates them
+
+
+class ToolCallParts:
+    """A streamed tool call arrives in pieces (OpenAI: `delta.tool_calls[i]` with the id and name
+    first, then argument fragments; Anthropic: a tool_use block start, then input_json_delta
+    fragments), keyed by their index in the reply: assembled here into whole calls, in order.
+    Bounded by the stream itself: a provider's reply is at most max_tokens long."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, argument fragments...]
+
+    def add(self, index: int, id: str | None = None, name: str | None = None, arguments: str = "") -> None:
+        parts = self._calls.setdefault(index, ["", ""])
+        parts[0] = id or parts[0]
+        parts[1] = name or parts[1]
+        if arguments:
+            parts.append(arguments)
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(ToolCall.parse(p[0] or f"call_{i}", p[1], "".join(p[2:])) for i, p in sorted(self._calls.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +114,15 @@ def transport_error(model: str, url: str | httpx.URL, exc: Exception) -> Provide
     )
 
 
+# what servers answer when a model or server takes no tools: vLLM without --enable-auto-tool-choice,
+# Ollama's "does not support tools", llama.cpp's server without --jinja
+_UNSUPPORTED_MARKERS = (
+    "does not support tool",
+    "tool choice requires",
+    "tools are not supported",
+    "tool use is not supported",
+    "tool calling is not supported",
+)
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
     "maximum context length",
@@ -121,6 +151,8 @@ def status_error(model: str, url: str | httpx.URL, status: int, body: str, heade
         kind = "auth"
     elif any(m in low for m in _CONTEXT_MARKERS):
         kind = "context_length"
+    elif any(m in low for m in _UNSUPPORTED_MARKERS):
+        kind = "unsupported"
     else:
         kind = "bad_request"
     detail = _error_message(body)

@@ -2,7 +2,13 @@
 over the OpenAI protocol. The server is looked up (or started) on the first request, not when the
 gateway is built: a route may never reach this model. It is looked up again when its port stops
 answering: it exits after keep_alive_s without requests, while a long-running process (ragwright
-serve) may still hold its address."""
+serve) may still hold its address.
+
+Tools: llama-cpp-python's server, with the model's own chat template, turns a request naming one
+tool (`tool_choice` of a name, or "required" with one tool: sent as that name) into a call whose
+arguments are constrained to the tool's schema by a grammar; with "auto" it ignores the tools and
+answers in text. Earlier calls and results are written into the messages as text, since the
+template knows no tool turns (openai.text_message)."""
 
 from __future__ import annotations
 
@@ -54,7 +60,12 @@ class LocalProvider:
             if self._inner is not None:
                 self._inner.close()
             self._inner = OpenAIProvider(
-                self.name, endpoint.base_url, endpoint.model, endpoint.api_key, json_mode="json_object"
+                self.name,
+                endpoint.base_url,
+                endpoint.model,
+                endpoint.api_key,
+                json_mode="json_object",
+                native_tool_turns=False,
             )
             return self._inner
 

@@ -10,12 +10,74 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ...errors import ProviderError
-from ..types import ChatRequest, Usage
+from ..tools import paired
+from ..types import ChatMessage, ChatRequest, ToolCall, Usage
 
 if TYPE_CHECKING:
     import numpy as np
 
-from .base import Delta, ProviderReply, StreamCancel, make_client, parse_json, sse_events, status_error, transport_error
+from .base import (
+    Delta,
+    ProviderReply,
+    StreamCancel,
+    ToolCallParts,
+    make_client,
+    parse_json,
+    sse_events,
+    status_error,
+    transport_error,
+)
+
+
+def wire_message(m: ChatMessage) -> dict[str, Any]:
+    """One message in OpenAI's shape: an assistant turn's calls in `tool_calls` (content null
+    when it said nothing), a result as role "tool" with its `tool_call_id`."""
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
+    if m.tool_calls:
+        return {"role": m.role, "content": m.content or None, "tool_calls": [c.to_openai() for c in m.tool_calls]}
+    return {"role": m.role, "content": m.content}
+
+
+def text_message(m: ChatMessage) -> dict[str, str]:
+    """For a server whose chat template knows no tool turns (llama-cpp-python's generic formats
+    fail on a null content, and drop a "tool" role): calls and results written out as text."""
+    if m.role == "tool":
+        status = "failed" if m.error else "returned"
+        return {"role": "user", "content": f"Tool {m.name or ''} (call {m.tool_call_id}) {status}:\n{m.content}"}
+    if m.tool_calls:
+        calls = "\n".join(json.dumps({"tool": c.name, "arguments": c.arguments}) for c in m.tool_calls)
+        return {"role": m.role, "content": (m.content + "\n" if m.content else "") + calls}
+    return {"role": m.role, "content": m.content}
+
+
+def tool_body(request: ChatRequest, named_only: bool = False) -> dict[str, Any]:
+    """`tools` and `tool_choice` as OpenAI takes them (nothing when no tools are offered).
+    `named_only`: the server constrains a call only when the choice names a tool (llama-cpp-python),
+    so "required" with one tool is sent as its name."""
+    if not request.tools:
+        return {}
+    choice: Any = request.tool_choice
+    if named_only and choice == "required" and len(request.tools) == 1:
+        choice = request.tools[0].name
+    if choice not in ("auto", "none", "required"):
+        choice = {"type": "function", "function": {"name": choice}}
+    tools = [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in request.tools
+    ]
+    return {"tools": tools, "tool_choice": choice}
+
+
+def _calls(raw: Any) -> tuple[ToolCall, ...]:
+    out = []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        fn = item.get("function") if isinstance(item, dict) else None
+        if isinstance(fn, dict):
+            out.append(
+                ToolCall.parse(str(item.get("id") or f"call_{i}"), str(fn.get("name") or ""), fn.get("arguments"))
+            )
+    return tuple(out)
 
 
 class OpenAIProvider:
@@ -28,9 +90,11 @@ class OpenAIProvider:
         *,
         extra_headers: dict[str, str] | None = None,
         json_mode: str = "json_schema",
+        native_tool_turns: bool = True,
     ) -> None:
         self.name = name
         self.json_mode = json_mode
+        self.native_tool_turns = native_tool_turns
         self.model = model
         self.base_url = base_url.rstrip("/")
         self._chat_url = httpx.URL(self.base_url + "/chat/completions")  # parsed once, not per call
@@ -38,20 +102,28 @@ class OpenAIProvider:
         self._client = make_client({**headers, **(extra_headers or {})})
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        if request.has_tools:
+            shape = wire_message if self.native_tool_turns else text_message
+            messages: list[dict[str, Any]] = [shape(m) for m in paired(request.messages)]
+        else:
+            messages = [{"role": m.role, "content": m.content} for m in request.messages]
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": request.wire_messages(),
+            "messages": messages,
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
+            **tool_body(request, named_only=not self.native_tool_turns),
         }
         if request.stop:
             body["stop"] = list(request.stop)
-        if request.json_schema is not None and self.json_mode == "json_schema":
+        if request.json_schema is None or request.tools:
+            pass
+        elif self.json_mode == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": request.json_schema, "strict": False},
             }
-        elif request.json_schema is not None and self.json_mode == "json_object":  # llama.cpp's server
+        elif self.json_mode == "json_object":  # llama.cpp's server
             body["response_format"] = {"type": "json_object", "schema": request.json_schema}
         if stream:
             body["stream"] = True
@@ -74,11 +146,13 @@ class OpenAIProvider:
             raise ProviderError(
                 self.name, "malformed", f"{self._chat_url} sent no choices[0].message: {resp.text[:200]!r}"
             ) from None
+        calls = _calls(message.get("tool_calls"))
         return ProviderReply(
             text=text,
             usage=_usage(data.get("usage")),
-            finish_reason=choice.get("finish_reason") or "",
+            finish_reason="tool_calls" if calls else choice.get("finish_reason") or "",
             refusal=message.get("refusal") or None,
+            tool_calls=calls,
         )
 
     def stream(
@@ -86,6 +160,7 @@ class OpenAIProvider:
     ) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
         refusal: list[str] = []
+        calls = ToolCallParts()
         usage, finish, done = None, "", False
         try:
             with self._client.stream("POST", self._chat_url, json=self._body(request, True), timeout=timeout) as resp:
@@ -107,6 +182,9 @@ class OpenAIProvider:
                         finish = choice.get("finish_reason") or finish
                         if delta.get("refusal"):
                             refusal.append(delta["refusal"])
+                        for i, item in enumerate(delta.get("tool_calls") or []):
+                            fn = item.get("function") or {}
+                            calls.add(item.get("index", i), item.get("id"), fn.get("name"), fn.get("arguments") or "")
                         if delta.get("content"):
                             parts.append(delta["content"])
                             yield Delta(delta["content"])
@@ -114,7 +192,14 @@ class OpenAIProvider:
             raise transport_error(self.name, self._chat_url, exc) from exc
         if not done:
             raise ProviderError(self.name, "connection", f"{self._chat_url}: the stream ended without [DONE]")
-        yield ProviderReply(text="".join(parts), usage=usage, finish_reason=finish, refusal="".join(refusal) or None)
+        whole = calls.calls()
+        yield ProviderReply(
+            text="".join(parts),
+            usage=usage,
+            finish_reason="tool_calls" if whole else finish,
+            refusal="".join(refusal) or None,
+            tool_calls=whole,
+        )
 
     def _chunk(self, data: str) -> dict[str, Any]:
         try:

@@ -1,0 +1,170 @@
+"""Checks a tool call's arguments against the tool's JSON schema, and says what is wrong in words
+a model can act on when it is re-asked.
+
+Hand-written because runtime.txt holds no JSON Schema validator (jsonschema_rs is a test
+dependency only, and a new runtime dependency is not added for this), and Pydantic validates
+models, not schemas. It covers the keywords tool schemas use: those Pydantic emits
+(type, properties, required, additionalProperties, items, enum, const, anyOf/oneOf/allOf,
+$ref into $defs, bounds on numbers, strings and arrays, pattern) and the OpenAI function-calling
+guide's; a keyword it does not know is not checked (it errs towards accepting). A tool built from
+a Pydantic model is checked by the model itself (models/tools.py). tests/models/test_schema_check.py
+compares its verdicts with jsonschema_rs's."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "number": (int, float),
+    "integer": (int,),
+}
+MAX_ERRORS = 10
+
+
+def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
+    """What makes `value` fail `schema` (at most MAX_ERRORS, each "path: problem"); [] when it fits."""
+    errors: list[str] = []
+    _check(value, schema, schema, "arguments", errors)
+    return errors[:MAX_ERRORS]
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, _TYPES.get(kind, (object,)))
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    seen = 0
+    while isinstance(ref, str) and ref.startswith("#/") and seen < 32:
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(node, dict) else {}
+        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}} if isinstance(node, dict) else {}
+        ref, seen = schema.get("$ref"), seen + 1
+    return schema
+
+
+def _check(value: Any, schema: Any, root: dict[str, Any], path: str, errors: list[str]) -> None:
+    if schema is False:
+        errors.append(f"{path}: not allowed")
+        return
+    if not isinstance(schema, dict) or len(errors) >= MAX_ERRORS:
+        return
+    schema = _resolve(schema, root)
+    kinds = schema.get("type")
+    if kinds is not None:
+        wanted = [kinds] if isinstance(kinds, str) else list(kinds)
+        if not any(_is(value, k) for k in wanted):
+            errors.append(f"{path}: expected {' or '.join(wanted)}, got {_name(value)}")
+            return
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: must be one of {schema['enum']!r}")
+    if "const" in schema and value != schema["const"]:
+        errors.append(f"{path}: must be {schema['const']!r}")
+    _combinators(value, schema, root, path, errors)
+    if isinstance(value, dict):
+        _object(value, schema, root, path, errors)
+    elif isinstance(value, list):
+        _array(value, schema, root, path, errors)
+    elif isinstance(value, str):
+        _string(value, schema, path, errors)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        _number(value, schema, path, errors)
+
+
+def _combinators(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+    for sub in schema.get("allOf") or []:
+        _check(value, sub, root, path, errors)
+    for key, exactly_one in (("anyOf", False), ("oneOf", True)):
+        options = schema.get(key)
+        if not options:
+            continue
+        fits = sum(1 for sub in options if not schema_errors_at(value, sub, root))
+        if fits == 0:
+            errors.append(f"{path}: matches none of the {len(options)} allowed shapes")
+        elif exactly_one and fits > 1:
+            errors.append(f"{path}: matches more than one of the allowed shapes")
+
+
+def schema_errors_at(value: Any, schema: Any, root: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    _check(value, schema, root, "", errors)
+    return errors
+
+
+def _object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+    props = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        if name not in value:
+            errors.append(f"{path}.{name}: required")
+    extra = schema.get("additionalProperties", True)
+    for name, item in value.items():
+        if name in props:
+            _check(item, props[name], root, f"{path}.{name}", errors)
+        elif extra is False:
+            errors.append(f"{path}.{name}: unexpected property")
+        elif isinstance(extra, dict):
+            _check(item, extra, root, f"{path}.{name}", errors)
+    if "minProperties" in schema and len(value) < schema["minProperties"]:
+        errors.append(f"{path}: needs at least {schema['minProperties']} properties")
+    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        errors.append(f"{path}: takes at most {schema['maxProperties']} properties")
+
+
+def _array(value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+    items = schema.get("items")
+    if isinstance(items, dict):
+        for i, item in enumerate(value):
+            _check(item, items, root, f"{path}[{i}]", errors)
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        errors.append(f"{path}: needs at least {schema['minItems']} items")
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        errors.append(f"{path}: takes at most {schema['maxItems']} items")
+    if schema.get("uniqueItems") and len({repr(v) for v in value}) < len(value):
+        errors.append(f"{path}: items must be unique")
+
+
+def _string(value: str, schema: dict[str, Any], path: str, errors: list[str]) -> None:
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        errors.append(f"{path}: needs at least {schema['minLength']} characters")
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        errors.append(f"{path}: takes at most {schema['maxLength']} characters")
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            if re.search(pattern, value) is None:
+                errors.append(f"{path}: must match {pattern!r}")
+        except re.error:
+            pass  # a pattern Python cannot read is not checked
+
+
+def _number(value: float, schema: dict[str, Any], path: str, errors: list[str]) -> None:
+    for key, sign in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
+        bound = schema.get(key)
+        if not isinstance(bound, (int, float)) or isinstance(bound, bool):
+            continue
+        holds = {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[sign]
+        if not holds:
+            errors.append(f"{path}: must be {sign} {bound}")
+    step = schema.get("multipleOf")
+    if isinstance(step, (int, float)) and step > 0 and (value / step) % 1:
+        errors.append(f"{path}: must be a multiple of {step}")
+
+
+def _name(value: Any) -> str:
+    for kind in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if _is(value, kind):
+            return kind
+    return type(value).__name__
