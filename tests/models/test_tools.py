@@ -2,6 +2,7 @@
 Anthropic protocols (tests/provider_server.py), which check tool turns as the real APIs do."""
 
 import json
+import re
 
 import pytest
 from pydantic import BaseModel, Field
@@ -307,3 +308,26 @@ def test_arguments_reach_the_caller_as_written():
     with ProviderServer(reply=lambda body: [tool_call("search", raw)]) as srv:
         (call,) = Gateway(settings(srv)).chat(ASK, model="default", tools=[SEARCH]).tool_calls
         assert call.raw_arguments == raw and call.arguments == json.loads(raw)
+
+
+def test_a_redacting_model_sees_placeholders_in_tool_turns_and_the_caller_gets_values(tmp_path):
+    from ragwright.guard.policy import gateway_guards
+
+    email = "maria.keller@example.org"
+
+    def reply(body):
+        sent = json.dumps(body["messages"])
+        placeholder = re.search(r"<EMAIL_ADDRESS_\d+>", sent).group(0)
+        return [tool_call("search", {"query": f"orders of {placeholder}"})]
+
+    call = ToolCall.parse("c1", "search", json.dumps({"query": email}))
+    history = [
+        ChatMessage("user", f"I am {email}"),
+        ChatMessage("assistant", "", (call,)),
+        tool_result(call, f"{email}: 2 orders"),
+    ]
+    with ProviderServer(reply=reply) as srv:
+        cfg = settings(srv, primary={"privacy": "redact"})
+        (made,) = Gateway(cfg, guards=gateway_guards()).chat(history, model="default", tools=[SEARCH]).tool_calls
+        assert email not in srv.last().raw.decode()
+        assert made.arguments == {"query": f"orders of {email}"}

@@ -86,7 +86,8 @@ class Call:
         if spec.privacy != "redact" or self.privacy is None:
             return reply
         self.raw_text = reply.text
-        return dataclasses.replace(reply, text=self.privacy.restore(reply.text))
+        calls = self.privacy.restore_calls(reply.tool_calls)
+        return dataclasses.replace(reply, text=self.privacy.restore(reply.text), tool_calls=calls)
 
     @property
     def redacting(self) -> ModelSettings | None:

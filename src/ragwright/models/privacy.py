@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from .guards import Redaction
-from .types import ChatRequest
+from .types import ChatRequest, ToolCall
 
 
 class CallPrivacy:
@@ -25,12 +25,25 @@ class CallPrivacy:
         """The request as a model with these private entities may see it (made once per set)."""
         key = tuple(sorted(entities))
         if key not in self._requests:
-            messages = tuple(replace(m, content=self.redaction.redact(m.content, key)) for m in request.messages)
+            messages = tuple(
+                replace(
+                    m,
+                    content=self.redaction.redact(m.content, key),
+                    tool_calls=tuple(
+                        ToolCall.parse(c.id, c.name, self.redaction.redact(c.raw_arguments, key)) for c in m.tool_calls
+                    ),
+                )
+                for m in request.messages
+            )
             self._requests[key] = replace(request, messages=messages)
         return self._requests[key]
 
     def restore(self, text: str) -> str:
         return self.redaction.restore(text)
+
+    def restore_calls(self, calls: tuple[ToolCall, ...]) -> tuple[ToolCall, ...]:
+        """A model's tool calls with the values behind its placeholders back in their arguments."""
+        return tuple(ToolCall.parse(c.id, c.name, self.restore(c.raw_arguments)) for c in calls)
 
     def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
         return self.redaction.restore_stream(pieces)

@@ -3,7 +3,9 @@ gateway route or model (plain chat), or a RAG collection, `rag:default`, whose a
 citations: in the message text (a Sources list) and in an extra `citations` field, beside `guard`
 (what the injection policy found, as /v1/ask reports it). A `rag:` model reads the conversation:
 the last user message is made standalone from the earlier ones before retrieval
-(generate/followup.py), and `rewritten_question` says what was searched for."""
+(generate/followup.py), and `rewritten_question` says what was searched for. A gateway route or
+model takes `tools` and `tool_choice` and answers with `tool_calls`, streamed or not
+(openai_tools.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
-from ..errors import AllModelsFailed, ConfigError, ProviderError, StreamInterrupted
+from ..errors import AllModelsFailed, ConfigError, ProviderError, StreamInterrupted, ToolCallError
 from ..generate.followup import Turn
 from ..ingest.chunking import approx_token_count
 from ..models.embedding import LocalMiniLM
@@ -30,6 +32,7 @@ from ..types import Answer
 from ..workspace import Workspace
 from .auth import Principal
 from .deps import ApiError, require, state_of
+from .openai_tools import call_deltas, chat_messages, error_event, finish_reason, reply_message, requested_tools
 from .routes import answer_json, pieces, relay
 
 router = APIRouter(tags=["openai"])
@@ -51,30 +54,35 @@ class ChatBody(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=100_000)
     max_completion_tokens: int | None = Field(None, ge=1, le=100_000)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content or ""
+    tools: list[Any] | None = Field(None, max_length=128)
+    tool_choice: str | dict[str, Any] | None = None
 
 
 @router.post("/chat/completions", response_model=None)
 def chat_completions(
     body: ChatBody, request: Request, principal: Principal = Depends(require("read"))
 ) -> dict[str, Any] | StreamingResponse:
-    messages = [ChatMessage("system" if m.role == "developer" else m.role, _text(m.content)) for m in body.messages]
+    messages = chat_messages(body.messages)
+    tools, tool_choice = requested_tools(body.tools, body.tool_choice)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     if body.model.startswith("rag:"):
+        if tools:
+            raise ApiError(400, "invalid_request", "a rag: model takes no tools: name a gateway route or model")
         return _rag(body, messages, request, principal, completion_id)
     context = CallContext(key_id=principal.key_id, tenant=principal.tenant)
     state = state_of(request)
     max_tokens = body.max_completion_tokens or body.max_tokens or 512
+    asked: dict[str, Any] = {
+        "model": body.model,
+        "temperature": body.temperature,
+        "max_tokens": max_tokens,
+        "context": context,
+        "tools": tools,
+        "tool_choice": tool_choice,
+    }
     try:
         if body.stream:  # the stream runs after this handler returns: its trace is made from its record
-            stream = state.ws.gateway.stream(
-                messages, model=body.model, temperature=body.temperature, max_tokens=max_tokens, context=context
-            )
+            stream = state.ws.gateway.stream(messages, **asked)
             started = time.time()
             on_end = (
                 (lambda result, error: _stream_trace(state.ws, context, body.model, messages, started, result, error))
@@ -88,26 +96,27 @@ def chat_completions(
         with state.ws.trace(
             "chat", {"model": body.model, "messages": [m.content for m in messages][-4:]}, context
         ) as t:
-            result = state.ws.gateway.chat(
-                messages, model=body.model, temperature=body.temperature, max_tokens=max_tokens, context=context
-            )
+            result = state.ws.gateway.chat(messages, **asked)
             if t is not None:
-                t.output = {"text": result.text, "model": result.model}
+                t.output = {"text": result.text, "model": result.model, "tool_calls": len(result.tool_calls)}
     except ConfigError as exc:
         raise ApiError(404, "model_not_found", str(exc)) from exc
+    except ToolCallError as exc:
+        raise ApiError(502, "invalid_tool_call", str(exc)) from exc
     except (AllModelsFailed, ProviderError) as exc:
         raise ApiError(502, "upstream_error", str(exc)) from exc
     out = _completion(
         completion_id,
         body.model,
         result.text,
-        result.finish_reason or "stop",
+        finish_reason(result.finish_reason),
         {
             "prompt_tokens": result.usage.input_tokens,
             "completion_tokens": result.usage.output_tokens,
             "total_tokens": result.usage.input_tokens + result.usage.output_tokens,
         },
     )
+    out["choices"][0]["message"] = reply_message(result.text, result.tool_calls)
     return {**out, "trace_id": t.trace_id if t else None}
 
 
@@ -290,20 +299,22 @@ def _sse_chat(stream: Any, model: str, cid: str, on_end: Any = None) -> Iterator
             on_end(stream.result, str(exc))
         yield f"data: {json.dumps({'error': {'type': 'stream_interrupted', 'message': str(exc)}})}\n\n"
         return
-    except (AllModelsFailed, ProviderError) as exc:
+    except (AllModelsFailed, ProviderError, ToolCallError) as exc:
         if on_end:
             on_end(None, str(exc))
-        yield f"data: {json.dumps({'error': {'type': 'upstream_error', 'message': str(exc)}})}\n\n"
+        yield error_event("invalid_tool_call" if isinstance(exc, ToolCallError) else "upstream_error", str(exc))
         return
     result = stream.result
     if on_end:
         on_end(result, None)
+    for delta in call_deltas(result.tool_calls):
+        yield _chunk(cid, model, delta)
     usage = {
         "prompt_tokens": result.usage.input_tokens,
         "completion_tokens": result.usage.output_tokens,
         "total_tokens": result.usage.input_tokens + result.usage.output_tokens,
     }
-    yield _chunk(cid, model, {}, result.finish_reason or "stop", usage=usage)
+    yield _chunk(cid, model, {}, finish_reason(result.finish_reason), usage=usage)
     yield "data: [DONE]\n\n"
 
 
@@ -336,7 +347,12 @@ def _stream_trace(
     )
     trace.spans.append(call)
     if result is not None:
-        trace.output = {"text": result.text, "model": result.model, "incomplete": result.incomplete}
+        trace.output = {
+            "text": result.text,
+            "model": result.model,
+            "incomplete": result.incomplete,
+            "tool_calls": [c.to_openai() for c in result.tool_calls],
+        }
         trace.cost_usd, trace.input_tokens, trace.output_tokens = (
             result.cost_usd,
             result.usage.input_tokens,
