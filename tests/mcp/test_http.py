@@ -140,3 +140,28 @@ def test_mcp_requests_are_audited_with_their_key(live) -> None:
         time.sleep(0.1)
     shown = [r for r in rows if ids["vacation"] in r["doc_ids"]]
     assert shown and shown[0]["status"] == 200 and shown[0]["key_id"]
+
+
+def test_a_keys_rate_limit_holds_over_mcp(live) -> None:
+    server, _ = live
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {server.key('acme', rate=2)}"}
+    statuses = [httpx.post(server.url + "/mcp", json=INITIALIZE, headers=headers, timeout=30) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert statuses[2].json()["error"]["type"] == "rate_limited" and int(statuses[2].headers["retry-after"]) >= 1
+
+
+def test_any_worker_answers_any_request(tmp_path, embedder) -> None:
+    """Stateless: a client's requests spread over `serve --workers 2` need no session in one of them."""
+    ids = make_data_dir(tmp_path, embedder)
+    server = LiveServer(tmp_path / "data", workers=2).start()
+    try:
+        key = server.key("acme")
+
+        async def body() -> None:
+            for _ in range(3):  # new connections: the supervisor hands them to either worker
+                async with client(server, key) as c:
+                    await checks.sees_only(c, ids, {"vacation"})
+
+        run(body, timeout=240)
+    finally:
+        server.stop()

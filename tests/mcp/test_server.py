@@ -1,0 +1,67 @@
+"""The MCP server in process (the SDK's client connected to it directly): what a failing tool
+answers, and paging through the resources."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from ragwright.errors import InjectionBlocked, StoreUnavailable
+from ragwright.mcp import tools
+from ragwright.mcp.server import build_server
+from tests.conftest import SAMPLE_CORPUS
+from tests.mcp.corpus import payload, run
+
+
+@pytest.fixture
+def ingested(workspace):
+    workspace.ingest([SAMPLE_CORPUS])
+    return workspace
+
+
+@pytest.mark.parametrize(
+    "raised, kind, says",
+    [
+        (StoreUnavailable("the database is restarting", 1.0), "store_unavailable", "restarting"),
+        (InjectionBlocked("the question tries to override instructions"), "injection_blocked", "override"),
+        (ValueError("filters: unknown field 'colour'"), "invalid_request", "colour"),
+        (RuntimeError("/srv/secret/path exploded"), "internal_error", "RuntimeError"),
+    ],
+)
+def test_a_tool_that_raises_answers_a_typed_error_and_the_server_goes_on(
+    ingested, monkeypatch, raised, kind, says
+) -> None:
+    def fail(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(ingested, "search", fail)
+    server = build_server(ingested, lambda ctx: None)
+
+    async def body() -> None:
+        async with Client(server) as client:
+            result = await client.call_tool("search", {"query": "vacation"})
+            assert result.is_error
+            error = payload(result)["error"]
+            assert error["type"] == kind and says in error["message"]
+            assert "/srv/secret" not in error["message"]  # an unexpected error's text stays in the log
+            assert not (await client.call_tool("ask", {"question": "How many vacation days?"})).is_error
+
+    run(body)
+
+
+def test_resources_come_a_page_at_a_time_and_every_one_once(ingested, monkeypatch) -> None:
+    monkeypatch.setattr(tools, "PAGE", 4)
+    server = build_server(ingested, lambda ctx: None)
+
+    async def body() -> None:
+        async with Client(server) as client:
+            first = await client.list_resources()
+            assert len(first.resources) == 4 and first.next_cursor == "4"
+            second = await client.list_resources(cursor=first.next_cursor)
+            assert len(second.resources) == 2 and second.next_cursor is None
+            uris = [r.uri for r in first.resources + second.resources]
+            assert len(set(uris)) == 6
+            listed = payload(await client.call_tool("list_documents", {"limit": 4, "offset": 4}))
+            assert [d["uri"] for d in listed["documents"]] == uris[4:] and listed["next_offset"] is None
+
+    run(body)
