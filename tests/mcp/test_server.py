@@ -65,3 +65,25 @@ def test_resources_come_a_page_at_a_time_and_every_one_once(ingested, monkeypatc
             assert [d["uri"] for d in listed["documents"]] == uris[4:] and listed["next_offset"] is None
 
     run(body)
+
+
+def test_a_key_revoked_while_stdio_serves_is_refused_at_its_next_request(ingested) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    from ragwright.mcp.stdio import keyholder
+    from ragwright.server.auth import create_key
+
+    made = create_key(ingested.store, "default", ["read"])
+    server = build_server(ingested, lambda ctx: keyholder(ingested, made["key"]))  # as serve_stdio does
+
+    async def body() -> None:
+        async with Client(server) as client:
+            assert payload(await client.call_tool("search", {"query": "vacation"}))["results"]
+            assert ingested.store.revoke_api_key(made["id"])
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("search", {"query": "vacation"})
+            assert refused.value.data == {"type": "unauthorized"}
+            with pytest.raises(MCPError):
+                await client.list_resources()
+
+    run(body)

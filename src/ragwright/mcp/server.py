@@ -10,11 +10,12 @@ that fail the schema, a question refused, the store unavailable) answers `isErro
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
@@ -33,20 +34,24 @@ from .tools import Caller, Output
 log = logging.getLogger(__name__)
 Context = ServerRequestContext[Any, Any]
 Identify = Callable[[Context], Caller]  # who calls: raises ApiError when nobody may
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Tool:
     name: str
     description: str
     args: type[tools._Args]
     run: Callable[[Workspace, Any, Caller], Output]
 
+    @functools.cached_property
+    def schema(self) -> dict[str, Any]:
+        """Made once: pydantic takes about 3 ms to build one, longer than the rest of a request."""
+        return self.args.model_json_schema()
+
     def spec(self) -> types.Tool:
         hints = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
-        return types.Tool(
-            name=self.name, description=self.description, input_schema=self.args.model_json_schema(), annotations=hints
-        )
+        return types.Tool(name=self.name, description=self.description, input_schema=self.schema, annotations=hints)
 
 
 TOOLS = {
@@ -80,11 +85,18 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
     """One MCP server over `ws`; `identify` tells each request's caller (stdio: the process's own,
     HTTP: the key of the request, authenticated before it reached the SDK)."""
 
-    async def caller_of(ctx: Context) -> Caller:
-        try:
-            return await anyio.to_thread.run_sync(identify, ctx)  # a key's lookup reads the store
-        except ApiError as exc:
-            raise MCPError(types.INVALID_REQUEST, exc.message, {"type": exc.type}) from None
+    async def as_caller(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args, caller)` in a worker thread (the workspace blocks), the caller identified in the
+        same hop (a key's lookup reads the store). A caller refused is a JSON-RPC error."""
+
+        def work() -> T:
+            try:
+                caller = identify(ctx)
+            except ApiError as exc:
+                raise MCPError(types.INVALID_REQUEST, exc.message, {"type": exc.type}) from None
+            return fn(*args, caller)
+
+        return await anyio.to_thread.run_sync(work)
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[t.spec() for t in TOOLS.values()])
@@ -100,9 +112,10 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
             args = tool.args.model_validate(params.arguments or {})
         except ValidationError as exc:
             return failure("invalid_request", problems(exc))
-        caller = await caller_of(ctx)
         try:
-            out = await anyio.to_thread.run_sync(tool.run, ws, args, caller)
+            out = await as_caller(ctx, tool.run, ws, args)
+        except MCPError:
+            raise
         except Exception as exc:  # noqa: BLE001  every failure of a tool is the model's to read, typed
             return failure(*error_of(exc))
         shown(ctx, out.doc_ids)
@@ -113,16 +126,14 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
 
     async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         offset = _cursor(params.cursor if params else None)
-        caller = await caller_of(ctx)
-        docs, following = await anyio.to_thread.run_sync(tools.document_page, ws, caller, offset)
+        docs, following = await as_caller(ctx, tools.document_page, ws, offset)
         return types.ListResourcesResult(
             resources=[_resource(d) for d in docs], next_cursor=None if following is None else str(following)
         )
 
     async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        caller = await caller_of(ctx)
         try:
-            doc, text = await anyio.to_thread.run_sync(tools.read_document, ws, str(params.uri), caller)
+            doc, text = await as_caller(ctx, tools.read_document, ws, str(params.uri))
         except NotFoundError as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc), {"type": "not_found", "uri": str(params.uri)}) from None
         shown(ctx, [doc.doc_id])
@@ -137,7 +148,7 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
         instructions="Search and ask over your documents; every answer cites its sources. "
         "Documents are resources (ragwright://documents/ID).",
         cache_hints={"resources/list": private, "resources/read": private, "tools/list": private},
-        get_tool_input_schema=lambda name: TOOLS[name].args.model_json_schema() if name in TOOLS else None,
+        get_tool_input_schema=lambda name: TOOLS[name].schema if name in TOOLS else None,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=list_resources,

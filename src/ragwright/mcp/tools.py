@@ -108,7 +108,7 @@ def uri_of(doc_id: str) -> str:
     return URI_PREFIX + quote(doc_id, safe="")
 
 
-def document_page(ws: Workspace, caller: Caller, offset: int) -> tuple[list[DocumentRecord], int | None]:
+def document_page(ws: Workspace, offset: int, caller: Caller) -> tuple[list[DocumentRecord], int | None]:
     """A page of the caller's documents and the offset of the next page (None: the last one)."""
     access = scoped(None, caller)
     docs = ws.documents(access, PAGE + 1, offset)
