@@ -87,3 +87,21 @@ def test_a_key_revoked_while_stdio_serves_is_refused_at_its_next_request(ingeste
                 await client.list_resources()
 
     run(body)
+
+
+def test_the_http_server_refuses_a_message_that_did_not_come_through_the_authenticated_endpoint(ingested) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    from ragwright.mcp.http import from_request
+
+    server = build_server(ingested, from_request)  # no HTTP request, so no principal: never served unscoped
+
+    async def body() -> None:
+        async with Client(server) as client:
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("search", {"query": "vacation"})
+            assert refused.value.data == {"type": "unauthorized"}
+            with pytest.raises(MCPError):
+                await client.read_resource(tools.uri_of(ingested.documents()[0].doc_id))
+
+    run(body)

@@ -34,10 +34,11 @@ PATH = "/mcp"
 
 def from_request(ctx: Context) -> Principal:
     """The principal McpEndpoint authenticated for the HTTP request carrying this message."""
-    principal = (ctx.request.scope.get("state") or {}).get("principal") if ctx.request is not None else None
-    if principal is None:  # not through McpEndpoint: refuse rather than serve unscoped
+    state = (ctx.request.scope.get("state") or {}) if ctx.request is not None else {}
+    principal = state.get("principal")
+    if not isinstance(principal, Principal):  # not through McpEndpoint: refuse rather than serve unscoped
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-    return principal  # type: ignore[no-any-return]
+    return principal
 
 
 class McpEndpoint:

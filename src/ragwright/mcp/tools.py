@@ -27,11 +27,11 @@ URI_PREFIX = "ragwright://documents/"
 PAGE = 100  # resources per resources/list page
 
 
-class _Args(BaseModel):
+class Args(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # "k": "5" is a mistake, as on /v1
 
 
-class SearchArgs(_Args):
+class SearchArgs(Args):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in plain words")
     k: int = Field(10, ge=1, le=100, description="How many passages to return")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="hybrid (best), bm25 (words), dense")
@@ -40,7 +40,7 @@ class SearchArgs(_Args):
     )
 
 
-class AskArgs(_Args):
+class AskArgs(Args):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question, in plain words")
     filters: dict[str, FilterValue] | None = Field(None, description="As for search: narrows what is read")
     history: list[HistoryTurn] = Field(
@@ -48,7 +48,7 @@ class AskArgs(_Args):
     )
 
 
-class ListArgs(_Args):
+class ListArgs(Args):
     limit: int = Field(100, ge=1, le=1000, description="Documents per page")
     offset: int = Field(0, ge=0, le=2**62, description="Documents to skip (they are ordered by source)")
 
