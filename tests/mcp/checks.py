@@ -28,7 +28,8 @@ async def tools_work(client: Client, ids: dict[str, str]) -> None:
     assert "25 days" in answer["answer"] and "[1]" in answer["answer"]
     assert [c["doc_id"] for c in answer["citations"]] == [ids["vacation"]]
 
-    read = await client.read_resource(uri_of(ids["vacation"]))
+    (template,) = (await client.list_resource_templates()).resource_templates
+    read = await client.read_resource(template.uri_template.replace("{doc_id}", ids["vacation"]))
     assert OPEN in read.contents[0].text
     assert read.contents[0].mime_type == "text/plain"
 

@@ -141,6 +141,11 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
             contents=[types.TextResourceContents(uri=params.uri, text=text, mime_type="text/plain")]
         )
 
+    async def list_templates(
+        ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[TEMPLATE])
+
     private = CacheHint(ttl_ms=0, scope="private")  # what a caller sees is its own, and changes with every write
     return Server(
         "ragwright",
@@ -153,7 +158,16 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
         on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_read_resource=read_resource,
+        on_list_resource_templates=list_templates,
     )
+
+
+TEMPLATE = types.ResourceTemplate(
+    uri_template=tools.URI_PREFIX + "{doc_id}",
+    name="document",
+    description="A document's text, by the doc_id that search, ask and list_documents give",
+    mime_type="text/plain",
+)
 
 
 def _resource(doc: Any) -> types.Resource:
