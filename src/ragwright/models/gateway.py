@@ -30,6 +30,8 @@ from .cache import ExactCache, SemanticCache
 from .guards import Guards
 from .providers import Provider, make_provider
 from .resilience import CircuitBreaker, DeadlineRule, RetryPolicy
+from .tool_calls import checked_turn
+from .tools import check_choice
 from .types import CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult
 
 if TYPE_CHECKING:
@@ -194,8 +196,6 @@ class Gateway:
         request = _request(messages, temperature, max_tokens, json_schema, schema_name, tools, tool_choice)
         self.screen(model, messages)
         if request.tools:
-            from .tool_calls import checked_turn
-
             return checked_turn(self, request, model, context, use_cache)
         return self.turn(request, model, context, use_cache)
 
@@ -318,8 +318,6 @@ def _request(
 ) -> ChatRequest:
     """The request of a chat or a stream; tools and their choice checked before any model is asked."""
     if tools:
-        from .tools import check_choice
-
         check_choice(tools, tool_choice)
     return ChatRequest(
         tuple(messages), temperature, max_tokens, json_schema, schema_name, tools=tuple(tools), tool_choice=tool_choice

@@ -53,7 +53,7 @@ def tools_text(tools: Sequence[Tool]) -> str:
 
 
 def tools_chars(tools: Sequence[Tool]) -> int:
-    return len(tools_text(tools)) if tools else 0
+    return sum(t.size for t in tools)
 
 
 def estimate_input_tokens(messages: Sequence[ChatMessage], tools: Sequence[Tool] = ()) -> int:

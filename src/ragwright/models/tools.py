@@ -45,8 +45,11 @@ class Tool:
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     model: type[BaseModel] | None = None
+    size: int = field(default=0, init=False, repr=False, compare=False)  # characters it puts before a model
 
     def __post_init__(self) -> None:
+        # counted once: a tool offered on every turn of an agent loop is measured on every call
+        object.__setattr__(self, "size", len(self.name) + len(self.description) + len(json.dumps(self.parameters)))
         if not NAME.match(self.name) or self.name in CHOICES:
             raise ConfigError(
                 f"tool name {self.name!r}: 1 to 64 letters, digits, '_' or '-' (not auto, none or required)"
@@ -76,8 +79,10 @@ class Tool:
 
     def errors(self, call: ToolCall) -> list[str]:
         """What is wrong with a call's arguments ([] when they fit), in words a re-ask can use."""
+        parsed: Any = call.arguments  # parsed once, by ToolCall.parse; {} may stand for what did not parse
         try:
-            parsed = json.loads(call.raw_arguments) if call.raw_arguments.strip() else {}
+            if not parsed and call.raw_arguments.strip():
+                parsed = json.loads(call.raw_arguments)
         except json.JSONDecodeError as exc:
             return [f"the arguments are not JSON ({exc.msg} at character {exc.pos})"]
         if not isinstance(parsed, dict):
