@@ -165,3 +165,29 @@ def test_any_worker_answers_any_request(tmp_path, embedder) -> None:
         run(body, timeout=240)
     finally:
         server.stop()
+
+
+def test_an_uploads_server_path_never_leaves_through_mcp(live, tmp_path) -> None:
+    """Uploads are named by their file name over /mcp too (the app's path rewrite covers it)."""
+    server, _ = live
+    writer = server.client(server.key("initech", scopes="read,write"))
+    upload = tmp_path / "handbook.md"
+    upload.write_text("# Handbook\n\nThe initech stapler policy allows one red stapler per desk.\n")
+    with upload.open("rb") as f:
+        job = writer.post("/v1/documents", files={"file": ("handbook.md", f, "text/markdown")}).json()
+    assert server.wait_job(writer, job["job_id"])["status"] == "done"
+    key = server.key("initech")
+
+    async def body() -> list[str]:
+        async with client(server, key) as c:
+            found = await c.call_tool("search", {"query": "red stapler policy"})
+            listed = await c.call_tool("list_documents", {})
+            resources = await c.list_resources()
+            read = await c.read_resource(resources.resources[0].uri)
+            answer = await c.call_tool("ask", {"question": "How many staplers per desk?"})
+            return [m.model_dump_json() for m in (found, listed, resources, read, answer)]
+
+    replies = run(body)
+    assert "handbook.md" in replies[0] and "stapler" in replies[3]
+    data_dir = str(server.data_dir.resolve())
+    assert not [r for r in replies if data_dir in r or "/uploads/" in r], replies
