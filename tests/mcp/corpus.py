@@ -42,7 +42,7 @@ def make_data_dir(root: Path, embedder: Any) -> dict[str, str]:
     return ids
 
 
-def run(fn: Callable[[], Awaitable[T]], timeout: float = 120) -> T:
+def run(fn: Callable[[], Awaitable[T]], timeout: float = 240) -> T:
     """An async test body, bounded: a hung transport fails the test instead of the session."""
 
     async def bounded() -> T:
