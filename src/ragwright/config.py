@@ -113,6 +113,12 @@ class AnswerSettings(_Section):
     )
     max_question_chars: int = Field(4000, ge=1, le=4000)  # the HTTP schema's limit too: it can only be lowered
     max_output_tokens: int = Field(400, ge=16)
+    agent_max_steps: int = Field(
+        4,
+        ge=1,
+        le=20,
+        description="model turns of an agent ask (ask --agent, rag:agent) before it answers from what it found",
+    )
     injection: Literal["off", "flag", "block", "drop"] = Field(
         "off",
         description="prompt-injection policy of asks (and of chat with model rag:default): flag marks the "

@@ -148,6 +148,7 @@ class Answer:
     trace_id: str | None = None  # attach feedback to it
     guard: dict[str, Any] = field(default_factory=dict)  # the injection policy's findings, when one is on
     fallback: str = ""  # why a configured model's answer was not given (the extractive one was instead)
+    agent: dict[str, Any] = field(default_factory=dict)  # an agent loop's status, steps and usage (generate/agent.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

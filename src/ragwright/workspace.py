@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import PRIVATE_ENTITIES, Settings, load_settings
-from .errors import NotFoundError, StoreError
+from .errors import ConfigError, NotFoundError, StoreError
 from .evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
 from .generate import Answerer
+from .generate.agent import Agent, steps_json
 from .generate.calibration import MARGIN_KEY, META_KEY, Calibration, calibrate
 from .generate.evidence import Evidence, embed, gather
 from .generate.followup import Turn, standalone_question
@@ -28,7 +29,7 @@ from .generate.question import read_question
 from .generate.refusal import RARE_PASSAGES, Thresholds, Verdict, judge
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
-from .models.chat import ChatModel, GatewayChat
+from .models.chat import ChatMessage, ChatModel, GatewayChat
 from .models.embedding import Embedder, LocalMiniLM, make_embedder, recall_scope
 from .models.types import CallContext
 from .observe import muted, start_trace
@@ -199,11 +200,17 @@ class Workspace:
         context: CallContext | None = None,
         on_text: Callable[[str], None] | None = None,
         history: Sequence[Turn] = (),
+        agent: bool = False,
+        max_steps: int | None = None,
     ) -> Answer:
         """`context`: who asks (key, tenant), for the gateway's budgets, costs and caches, and the trace.
         `on_text`: receives a generated answer's draft as the model writes it; the answer returned
         is the checked one. `history`: the conversation before the question, oldest first: a
-        follow-up is made standalone before retrieval, and the answer's `question` is that one."""
+        follow-up is made standalone before retrieval, and the answer's `question` is that one.
+        `agent`: the [answer] model searches as often as it needs, then answers (generate/agent.py),
+        in at most `max_steps` turns ([answer] agent_max_steps)."""
+        if agent:
+            return self._ask_agent(question, filters, context, history, max_steps)
         with self.trace("ask", {"question": question}, context) as t:
             if history:
                 question = self._standalone(question, history, context, t)
@@ -229,6 +236,51 @@ class Workspace:
                         {"doc_id": r.doc_id, "chunk_id": r.chunk_id, "score": r.score} for r in retrieval.results
                     ],
                 }
+        return answer
+
+    def _ask_agent(
+        self,
+        question: str,
+        filters: Filters | None,
+        context: CallContext | None,
+        history: Sequence[Turn],
+        max_steps: int | None,
+    ) -> Answer:
+        route = self.settings.answer.model
+        if not route:
+            raise ConfigError("an agent ask needs a model: set [answer] model to a route or a [models.NAME]")
+        question = check_query(question, self.settings.answer.max_question_chars)
+        caller = dict(filters or {})
+
+        def search(query: str, k: int, wanted: dict[str, Any] | None) -> list[SearchResult]:
+            limit = self.settings.answer.max_question_chars
+            return self._retriever().search(query, k, {**(wanted or {}), **caller}, max_chars=limit).results
+
+        def fallback(q: str, passages: list[SearchResult]) -> Answer:
+            """Extractive, over what the agent found first and then the question's own search."""
+            size = max(self.settings.answer.context_chunks, 1)
+            retrieval = self._retriever().search(q, size, caller or None, max_chars=len(q))
+            seen = {p.chunk_id for p in passages}
+            retrieval.results = [*passages, *(r for r in retrieval.results if r.chunk_id not in seen)][: size * 2]
+            with recall_scope(access_scope(filters)):
+                return self._answerer(context, filters, extractive=True).answer(q, retrieval)
+
+        loop = Agent(
+            self.gateway,
+            route,
+            search,
+            fallback,
+            max_steps=max_steps or self.settings.answer.agent_max_steps,
+            max_tokens=self.settings.answer.max_output_tokens,
+            context=context or CallContext(),
+        )
+        with self.trace("ask", {"question": question, "agent": True}, context) as t:
+            run = loop.run(question, [ChatMessage(turn.role, turn.content) for turn in history])
+            answer = run.answer
+            answer.agent = {"status": run.status, "steps": steps_json(run.steps), "usage": run.usage}
+            if t is not None:
+                answer.trace_id = t.trace_id
+                t.output = {"answer": answer.answer, "abstained": answer.abstained, **answer.agent}
         return answer
 
     def trace(self, name: str, input: dict[str, Any], context: CallContext | None = None) -> Any:
@@ -394,8 +446,10 @@ class Workspace:
             t.input.update(rewrite.trace_fields())
         return rewrite.question
 
-    def _answerer(self, context: CallContext | None = None, filters: Filters | None = None) -> Answerer:
-        model = self._answer_model()
+    def _answerer(
+        self, context: CallContext | None = None, filters: Filters | None = None, extractive: bool = False
+    ) -> Answerer:
+        model = None if extractive else self._answer_model()
         if context is not None and isinstance(model, GatewayChat):
             model = GatewayChat(model.gateway, model.name, context)
         calibration = self.calibration(filters=filters) if self.settings.answer.abstain_threshold is None else None

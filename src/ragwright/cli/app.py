@@ -165,10 +165,16 @@ def ask(
     data_dir: DataDir = None,
     config: ConfigFile = None,
     as_json: Json = False,
+    agent: Annotated[
+        bool, typer.Option("--agent", help="let the [answer] model search as often as it needs, then answer")
+    ] = False,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, max=20, help="agent turns (default: [answer] agent_max_steps)")
+    ] = None,
 ) -> None:
     """Answer from the documents; every sentence cites its sources. Abstains when evidence is weak."""
     with workspace(data_dir, config) as ws:
-        answer = ws.ask(question, parse_filters(filters))
+        answer = ws.ask(question, parse_filters(filters), agent=agent, max_steps=max_steps)
     if as_json:
         data = answer.to_dict()
         data["citations"] = [
@@ -186,6 +192,9 @@ def ask(
         err.print(f"removed citation [{item['n']}]: {item['reason']}")
     for sentence in answer.dropped_sentences:
         err.print(f"dropped unsupported sentence: {sentence}")
+    if answer.agent:
+        searches = [s["query"] for step in answer.agent["steps"] for s in step["searches"]]
+        err.print(f"agent: {answer.agent['status']} after {len(answer.agent['steps'])} steps; searched {searches}")
 
 
 app.add_typer(eval_app, name="eval")

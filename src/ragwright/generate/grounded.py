@@ -65,7 +65,7 @@ def generated_answer(
         answer.mode = "generated"
         return answer
     with span("citation_check") as s:
-        checked = _check_citations(question, text, results)
+        checked = check_citations(question, text, results)
         s.set(
             removed=len(checked.removed_citations) if checked else 0,
             dropped=len(checked.dropped_sentences) if checked else "all",
@@ -75,7 +75,7 @@ def generated_answer(
     return checked
 
 
-def _check_citations(question: str, text: str, results: Sequence[SearchResult]) -> Answer | None:
+def check_citations(question: str, text: str, results: Sequence[SearchResult]) -> Answer | None:
     """The model's answer with each sentence held to the passages it cites: a sentence they do not
     support (support.py, the measure the evaluator's faithfulness uses) is cited to the passage
     that does, or dropped; the answer says how many were dropped. None when no sentence is

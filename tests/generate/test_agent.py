@@ -1,0 +1,180 @@
+"""The agent loop (generate/agent.py) through Workspace.ask(agent=True), against a real loopback
+server speaking the OpenAI protocol whose replies are scripted to call search_documents."""
+
+import json
+
+import pytest
+
+from ragwright import Settings, TextRecord, Workspace
+from ragwright.config import GatewaySettings, ModelSettings, RouteSettings
+from ragwright.errors import ConfigError
+from ragwright.types import Access
+from tests.provider_server import ProviderServer, status, tool_call
+
+LEAVE = TextRecord(id="leave", text="Parental leave lasts 16 weeks at full pay.", title="Leave policy")
+BIKES = TextRecord(id="bikes", text="Employees may lease one bicycle every three years.", title="Bike scheme")
+SALARY = TextRecord(id="salary", text="The board salary band tops out at 412,000 euros.", title="Board pay")
+
+
+def script(*steps):
+    """A reply function that answers with each step in turn (the last one from then on)."""
+    seen = []
+
+    def reply(body):
+        seen.append(body)
+        return steps[min(len(seen), len(steps)) - 1]
+
+    reply.seen = seen
+    return reply
+
+
+def tool_messages(body):
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+@pytest.fixture
+def agent_ws(tmp_path, embedder):
+    def make(server, **answer):
+        settings = Settings(data_dir=tmp_path / "d")
+        settings.models = {"m": ModelSettings(base_url=server.base_url + "/v1", model="m", timeout_s=5)}
+        settings.routes = {"default": RouteSettings(models=["m"])}
+        settings.gateway = GatewaySettings(max_retries=0, cache=False)
+        settings.answer.model = "default"
+        for key, value in answer.items():
+            setattr(settings.answer, key, value)
+        ws = Workspace(settings=settings, embedder=embedder)
+        ws.ingest_records([LEAVE, BIKES])
+        made.append(ws)
+        return ws
+
+    made: list[Workspace] = []
+    yield make
+    for ws in made:
+        ws.close()
+
+
+def test_the_model_searches_then_answers_with_checked_citations(agent_ws):
+    reply = script(
+        [tool_call("search_documents", {"query": "parental leave length", "k": 2})], "Leave is 16 weeks [1]."
+    )
+    with ProviderServer(reply=reply) as srv:
+        answer = agent_ws(srv).ask("How long is parental leave?", agent=True)
+    assert answer.agent["status"] == "answered"
+    assert answer.mode == "agent" and not answer.abstained
+    assert [c.doc_id for c in answer.citations] == ["leave"]
+    assert answer.agent["steps"][0]["searches"][0]["query"] == "parental leave length"
+    assert answer.agent["steps"][1]["answered"] is True
+    results = tool_messages(reply.seen[1])  # what the model read: the passage, numbered
+    assert len(results) == 1 and results[0]["content"].startswith("[1]") and "16 weeks" in results[0]["content"]
+    assert reply.seen[0]["tools"][0]["function"]["name"] == "search_documents"
+    # the first turn must search; later ones may answer
+    assert reply.seen[0]["tool_choice"] == {"type": "function", "function": {"name": "search_documents"}}
+    assert reply.seen[1]["tool_choice"] == "auto"
+
+
+def test_passages_keep_one_number_across_searches(agent_ws):
+    steps = (
+        [tool_call("search_documents", {"query": "parental leave", "k": 1})],
+        [tool_call("search_documents", {"query": "bicycle lease", "k": 1})],
+        "Leave lasts 16 weeks [1]. A bicycle can be leased every three years [2].",
+    )
+    reply = script(*steps)
+    with ProviderServer(reply=reply) as srv:
+        answer = agent_ws(srv).ask("How long is leave, and how often can I lease a bike?", agent=True)
+    assert answer.agent["status"] == "answered" and len(answer.agent["steps"]) == 3
+    assert sorted(c.doc_id for c in answer.citations) == ["bikes", "leave"]
+    assert tool_messages(reply.seen[2])[-1]["content"].startswith("[2]")
+
+
+def test_an_unsupported_sentence_is_dropped_and_said(agent_ws):
+    reply = script(
+        [tool_call("search_documents", {"query": "leave"})], "Leave lasts 16 weeks [1]. The moon is made of cheese [1]."
+    )
+    with ProviderServer(reply=reply) as srv:
+        answer = agent_ws(srv).ask("How long is parental leave?", agent=True)
+    assert "cheese" not in answer.answer.split("\n\n")[0]
+    assert answer.dropped_sentences == ["The moon is made of cheese."]
+    assert "1 sentence" in answer.answer
+
+
+def test_a_model_that_keeps_searching_ends_at_the_step_limit_with_a_cited_answer(agent_ws):
+    reply = script([tool_call("search_documents", {"query": "parental leave"})])  # forever
+    with ProviderServer(reply=reply) as srv:
+        answer = agent_ws(srv, agent_max_steps=3).ask("How long is parental leave?", agent=True)
+        calls = srv.count()
+    assert calls == 3
+    assert answer.agent["status"] == "step_limit" and len(answer.agent["steps"]) == 3
+    assert "16 weeks" in answer.answer and answer.citations and answer.citations[0].doc_id == "leave"
+    assert "limit of 3 steps" in answer.answer and answer.fallback
+
+
+def test_a_failing_model_gives_the_extractive_answer_with_a_note(agent_ws):
+    with ProviderServer() as srv:
+        ws = agent_ws(srv)
+        srv.fail_always(status(500))
+        answer = ws.ask("How long is parental leave?", agent=True)
+    assert answer.agent["status"] == "model_failed" and answer.agent["steps"][0]["searches"] == []
+    assert "16 weeks" in answer.answer and answer.citations[0].doc_id == "leave"
+    assert "(Extractive answer:" in answer.answer
+
+
+def test_the_model_cannot_widen_what_the_caller_may_read(agent_ws):
+    """The attack: a model (or an injected passage steering it) asks for another group's document,
+    naming access and tenant in its filters; the caller's permissions still decide."""
+    reply = script(
+        [
+            tool_call("search_documents", {"query": "board salary band", "filters": {"access": "board"}}),
+            tool_call("search_documents", {"query": "board salary", "filters": {"tenant": "default"}}),
+        ],
+        "I don't know.",
+    )
+    with ProviderServer(reply=reply) as srv:
+        ws = agent_ws(srv)
+        ws.ingest_records([SALARY], access=Access("default", ("board",)))
+        reader = {"access": Access("default", ("staff",))}
+        answer = ws.ask("What is the board salary band?", reader, agent=True)
+        seen = json.dumps([tool_messages(body) for body in reply.seen])
+    assert "412,000" not in seen and "412,000" not in answer.answer
+    assert all(c.doc_id != "salary" for c in answer.citations)
+    assert answer.agent["status"] == "no_answer"
+
+
+def test_each_step_is_a_span_of_the_ask_trace(agent_ws):
+    reply = script([tool_call("search_documents", {"query": "leave"})], "Leave lasts 16 weeks [1].")
+    with ProviderServer(reply=reply) as srv:
+        ws = agent_ws(srv)
+        answer = ws.ask("How long is parental leave?", agent=True)
+        trace = ws.store.get_trace(answer.trace_id)
+    names = json.dumps(trace)
+    assert names.count('"agent.step"') == 2 and '"citation_check"' in names
+    assert trace["output"]["status"] == "answered"
+
+
+def test_an_agent_ask_without_a_model_says_which_setting(workspace):
+    workspace.ingest_records([LEAVE])
+    with pytest.raises(ConfigError, match=r"\[answer\] model"):
+        workspace.ask("How long is parental leave?", agent=True)
+
+
+@pytest.mark.slow
+def test_the_local_model_runs_the_loop_end_to_end(tmp_path, embedder):
+    """SmolLM2 through llama.cpp's server: the first turn's search is forced and its arguments
+    constrained by the schema's grammar; whatever the small model does next, the loop ends with a
+    cited answer and a status, never silence."""
+    from tests.models.test_local_server import _require_llama_cpp
+
+    _require_llama_cpp()
+    settings = Settings(data_dir=tmp_path / "d")
+    settings.models = {"local": ModelSettings(provider="local", model="smollm2-135m", timeout_s=300)}
+    settings.routes = {"default": RouteSettings(models=["local"])}
+    settings.answer.model = "default"
+    with Workspace(settings=settings, embedder=embedder) as ws:
+        ws.ingest_records([LEAVE, BIKES])
+        answer = ws.ask("How long is parental leave?", agent=True, max_steps=2)
+    first = answer.agent["steps"][0]["searches"]
+    # the small model writes odd queries and may name filters that do not exist: a failed search
+    # is told to the model (an error result), and the loop goes on
+    assert len(first) >= 1 and first[0]["query"].strip()
+    assert answer.agent["status"] in {"answered", "step_limit", "no_answer"}
+    assert answer.citations and {c.doc_id for c in answer.citations} <= {"leave", "bikes"}
+    assert answer.agent["usage"]["input_tokens"] > 0
