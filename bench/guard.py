@@ -61,6 +61,8 @@ from typing import Any
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # bench/, tools/
+import _guard_cascade as GC  # noqa: E402
+import _guard_phone_recall as PR  # noqa: E402
 from _common import DEFAULT_DATA, MachineLoad, emit, environment, load_jsonl, percentiles_ms, say, table  # noqa: E402
 from _guard_grouped import HEADER as GROUPED_HEADER  # noqa: E402
 from _guard_grouped import Split, grouped_estimate  # noqa: E402
@@ -372,6 +374,7 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
         "them). Mean over folds, stratified -> grouped (± sd over grouped folds)"
     )
     say(table(grouped_rows(grouped), GROUPED_HEADER))
+    cascade = bench_cascade(args, texts, y, grouped)
 
     # --- the hand-written negatives, ablated on the same folds
     ablation, ab_rows = {}, []
@@ -541,6 +544,7 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
         },
         "direct": direct,
         "grouped_cv": grouped,
+        "cascade": cascade,
         "negatives_ablation": ablation,
         "indirect": indirect,
         "benign_statements_user": benign_user,
@@ -557,10 +561,83 @@ def bench_injection(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def bench_cascade(args: argparse.Namespace, texts: list[str], y: np.ndarray, grouped: dict[str, Any]) -> dict[str, Any]:
+    """The cascade (bench/_guard_cascade.py) beside the first stage and the TF-IDF peer: grouped CV,
+    false alarms per corpus, latency."""
+    from tools.guard.groups import near_duplicate_groups
+
+    cv = GC.grouped_cv(texts, y, near_duplicate_groups(texts), args.repeats)
+    peer = grouped["grouped"]["systems"][GC.PEER]
+    say(f"\nInjection cascade, grouped CV ({args.repeats}x{args.folds}, the folds above), mean over repeats")
+    say(table(GC.rows_cv(cv, peer), ["system", "threshold", "accuracy", "precision", "recall", "FPR"]))
+    h = cv["cascade_retrieved_handwritten"]
+    say(
+        f"cascade on held-out hand-written passages (retrieved): recall {h['recall']:.3f}, "
+        f"FPR {h['false_positive_rate']:.3f}"
+    )
+    stm = args.data / "pii" / "dev.jsonl"
+    chunks = GC.sample_chunks()
+    sets = {
+        "benign statements (pii dev, user)": ([d["text"] for d in load_jsonl(stm)] if stm.is_file() else [], "user"),
+        "SciFact passages": (
+            [
+                (d["title"] + ". " + d["text"])[:1200]
+                for d in load_jsonl(args.data / "scifact" / "corpus.jsonl", args.abstracts)
+            ],
+            "retrieved",
+        ),
+        "PubMedQA passages": (
+            [d["text"][:1200] for d in load_jsonl(args.data / "pubmedqa" / "corpus.jsonl", args.abstracts)],
+            "retrieved",
+        ),
+        "sample corpus chunks": ([c for cs in chunks.values() for c in cs], "retrieved"),
+        "onboarding.md chunks": (chunks.get("onboarding.md", []), "retrieved"),
+        "onboarding.md chunks as user messages": (chunks.get("onboarding.md", []), "user"),
+    }
+    fa = GC.false_alarms(texts, y, sets)
+    say("\nFalse alarms (share flagged) on texts no stage trained on")
+    say(
+        table(
+            [
+                [k, v["texts"], round(v["tfidf_peer"], 3), round(v["first_stage"], 3), round(v["cascade"], 3)]
+                for k, v in fa.items()
+            ],
+            ["corpus", "texts", "TF-IDF peer", "first stage", "cascade"],
+        )
+    )
+    lat = {
+        "user": GC.latency(texts, "user"),
+        "retrieved": GC.latency(sets["SciFact passages"][0][:200], "retrieved"),
+        "peer_user": GC.peer_latency(texts, y),
+    }
+    say("\nCascade latency per check, one at a time, one core (ms)")
+    say(
+        table(
+            [
+                [k, v["n"], v["mean"], v["p50"], v["p95"], v["p99"], v["max"], v.get("second_stage_share", "")]
+                for k, v in lat.items()
+            ],
+            ["texts", "n", "mean", "p50", "p95", "p99", "max", "stage 2 share"],
+        )
+    )
+    return {"grouped_cv": cv, "false_alarms": fa, "latency_ms": lat}
+
+
+def bench_phones(args: argparse.Namespace) -> dict[str, Any]:
+    rec = PR.phone_recall(args.per_locale)
+    for src, r in rec.items():
+        say(f"\nPhone recall on national-format numbers, {src}")
+        say(table(PR.summary_rows(r), PR.HEADER))
+    say("\nPer Faker locale, no phone word nearby (without national check -> shipped)")
+    say(table(PR.locale_rows(rec), ["locale", "without", "shipped"]))
+    return rec
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--only", choices=("pii", "injection"), help="run one half")
+    ap.add_argument("--only", choices=("pii", "injection", "phones"), help="run one part")
+    ap.add_argument("--per-locale", type=int, default=10, help="Faker phone numbers per locale")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=12, help="name tagger epochs")
     ap.add_argument("--runs", type=int, default=5, help="name tagger perceptrons averaged")
@@ -571,9 +648,11 @@ def main() -> None:
     args = ap.parse_args()
     load = MachineLoad()
     result: dict[str, Any] = {"benchmark": "guard"}
-    if args.only != "injection":
+    if args.only in (None, "phones"):
+        result["phones"] = bench_phones(args)
+    if args.only not in ("injection", "phones"):
         result["pii"] = bench_pii(argparse.Namespace(**{**vars(args), "seed": args.seed or 0}))
-    if args.only != "pii":
+    if args.only not in ("pii", "phones"):
         result["injection"] = bench_injection(argparse.Namespace(**{**vars(args), "seed": args.seed or T.SEED}))
     emit({**result, "machine_load": load.report(), "environment": environment()})
 

@@ -26,12 +26,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ModelError
 from .injection_features import FeatureConfig, featurize, featurize_many, normalise
+
+if TYPE_CHECKING:
+    from .cascade import CascadeDetector
 
 __all__ = [
     "RULES",
@@ -174,16 +177,39 @@ def fired_rules(text: str) -> list[str]:
 # ----------------------------------------------------------------------------- segments
 
 _SENT = re.compile(r"(?<=[.!?:;])\s+|\n+|\\n")
+_WORDS = re.compile(r"\w+")
 SOURCES = ("user", "retrieved")
 
 
-def segments(text: str, max_chars: int = 320) -> list[str]:
-    """The sentences of a text that has more than one (long ones cut to max_chars), else []."""
+def segments(text: str, max_chars: int = 320, min_words: int = 1) -> list[str]:
+    """The sentences of a text that has more than one (long ones cut to max_chars), else [].
+
+    A piece of fewer than `min_words` words ("Fax:", "Bot:", "John:") is joined to the piece
+    after it (the last one to the piece before): alone it says nothing, and scored alone such
+    fragments were most of the false alarms on benign statements (bench/guard.py)."""
     pieces: list[str] = []
     for s in _SENT.split(text):
         s = s.strip() if s else ""
         pieces.extend(s[i : i + max_chars] for i in range(0, len(s), max_chars))
+    if min_words > 1:
+        pieces = _join_short([p for p in pieces if p], min_words)
     return pieces if len(pieces) > 1 else []
+
+
+def _join_short(pieces: list[str], min_words: int) -> list[str]:
+    out: list[str] = []
+    carry = ""
+    for p in pieces:
+        p = f"{carry} {p}" if carry else p
+        carry = p if len(_WORDS.findall(p)) < min_words else ""
+        if not carry:
+            out.append(p)
+    if carry:
+        if out:
+            out[-1] = f"{out[-1]} {carry}"
+        else:
+            out.append(carry)
+    return out
 
 
 def text_parts(text: str, cfg: FeatureConfig, source: str = "user") -> list[str]:
@@ -196,7 +222,7 @@ def text_parts(text: str, cfg: FeatureConfig, source: str = "user") -> list[str]
     what the model has seen (measured: a third of SciFact abstracts scored above the user
     threshold), while its sentences do not.
     """
-    segs = segments(text, cfg.max_segment)
+    segs = segments(text, cfg.max_segment, cfg.min_words)
     if not segs:
         return [text]
     return segs if source == "retrieved" else [text, *segs]
@@ -208,11 +234,16 @@ def text_parts(text: str, cfg: FeatureConfig, source: str = "user") -> list[str]
 @dataclass(frozen=True)
 class InjectionVerdict:
     """The detector's answer: score in 0..1, whether it crosses the threshold, and why
-    (the names of the rules that fired, and "classifier" when the model's score crossed it)."""
+    (the names of the rules that fired, "classifier" when the model's score crossed it, and
+    "second_stage_skipped" when the cascade's second stage could not run: see cascade.py).
+    `second_stage` is "" for the first stage alone, else "used", "not needed" or "skipped: why";
+    `window` is the (start, end) of the worst window of a text checked in windows."""
 
     score: float
     flagged: bool
     reasons: list[str] = field(default_factory=list)
+    second_stage: str = ""
+    window: tuple[int, int] | None = None
 
 
 class LinearModel:
@@ -227,13 +258,19 @@ class LinearModel:
     def scores(self, texts: Sequence[str], source: str = "user") -> np.ndarray:
         """Each text's probability: the highest of its parts' (one featurisation for all)."""
         parts = [text_parts(t, self.cfg, source) for t in texts]
-        flat = [p for ps in parts for p in ps]
-        if not flat:
+        if not parts:
             return np.zeros(0)
-        r, c, v = featurize_many(flat, self.cfg)
-        z = np.bincount(r, weights=v * self.w[c], minlength=len(flat)) + self.b
+        z = self.flat_logits([p for ps in parts for p in ps])
         starts = np.cumsum([0, *(len(ps) for ps in parts[:-1])])
         return 1.0 / (1.0 + np.exp(-np.maximum.reduceat(z, starts)))
+
+    def flat_logits(self, parts: Sequence[str]) -> np.ndarray:
+        """The logit of each already-split part (the cascade scores parts, not texts)."""
+        if not parts:
+            return np.zeros(0)
+        r, c, v = featurize_many(parts, self.cfg)
+        out: np.ndarray = np.bincount(r, weights=v * self.w[c], minlength=len(parts)) + self.b
+        return out
 
 
 def load_model(npz: Path = WEIGHTS_NPZ, meta: Path = WEIGHTS_JSON) -> tuple[LinearModel, dict[str, Any]]:
@@ -312,12 +349,9 @@ class InjectionDetector:
         return out
 
 
-_default: InjectionDetector | None = None
+def default_detector() -> CascadeDetector:
+    """The process-wide check with the shipped weights and thresholds (loaded on first use): this
+    detector as the first stage of the cascade (cascade.py), which the ask and the gateway use."""
+    from .cascade import default_cascade
 
-
-def default_detector() -> InjectionDetector:
-    """The process-wide detector with the shipped weights and thresholds (loaded on first use)."""
-    global _default
-    if _default is None:
-        _default = InjectionDetector()
-    return _default
+    return default_cascade()

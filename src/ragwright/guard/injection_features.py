@@ -28,6 +28,7 @@ class FeatureConfig:
     word_weight: float = 1.0
     max_segment: int = 320  # sentences longer than this are cut
     char_wb: bool = True  # character n-grams inside words only (scikit-learn's "char_wb")
+    min_words: int = 4  # a sentence of fewer words is joined to the next (injection.segments)
 
     @property
     def dim(self) -> int:

@@ -1,0 +1,123 @@
+"""The injection cascade for bench/guard.py: grouped-CV figures, false alarms per corpus, latency.
+
+- Grouped CV: tools/guard/train_injection_head.out_of_fold on the folds bench/_guard_grouped.py
+  uses (same seed, same near-duplicate groups): the first stage alone at the threshold those folds
+  choose, the cascade at its shipped band, blend and threshold (chosen by the head's trainer on the
+  first 3 repeats of these folds: optimistic by that choice), and the TF-IDF peer at 0.5.
+- False alarms on texts no stage trained on: benign statements (pii/dev.jsonl) as user messages;
+  SciFact and PubMedQA passages, and the sample corpus (examples/sample-corpus, every file chunked
+  by ragwright's own parser and chunker) and onboarding.md's chunks alone, as retrieved chunks. Each
+  for the first stage alone (shipped threshold), the cascade (shipped), and the TF-IDF peer (0.5,
+  trained on all of train.jsonl).
+- Latency of the shipped cascade, one check at a time on one core (the embedder on one thread):
+  the train texts as user messages and SciFact abstracts as retrieved chunks; mean, p50/p95/p99/max,
+  and the share of checks that ran the second stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import percentiles_ms
+from _guard_peers import PEERS, TfidfLR
+
+from ragwright.guard.cascade import CascadeDetector
+from ragwright.guard.injection import InjectionDetector
+from ragwright.guard.injection_head import load_head
+from ragwright.ingest.chunking import Chunker
+from ragwright.ingest.parsers import parse
+from tools.guard import train_injection as T
+from tools.guard import train_injection_head as H
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-corpus"
+PEER = "tfidf_lr char_wb 2-5, sublinear, C=10"
+
+
+def sample_chunks(folder: Path = SAMPLE) -> dict[str, list[str]]:
+    """Chunks of every sample-corpus file, as ingestion makes them, by file name."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(folder.iterdir()):
+        doc = parse(path, path.read_bytes(), max_docx_bytes=50_000_000)
+        out[path.name] = [c.text for c in Chunker().chunk(path.name, doc.blocks, doc.title)]
+    return out
+
+
+def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int) -> dict[str, Any]:
+    """First stage alone vs the shipped cascade on the same grouped out-of-fold parts."""
+    emb = H.Embeddings()
+    statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1]]
+    oof, _ = H.out_of_fold(texts, y, groups, T.load_negatives(), statements, emb, repeats)
+    head = load_head()[0]
+    first = H.first_stage_only(oof, y)
+    runs = [(np.array([H.cascade_score(s, head)[0] for s in row]), y) for row in oof.user]
+    sent = float(np.mean([[H.cascade_score(s, head)[1] for s in row] for row in oof.user]))
+    cascade = {k: v["mean"] for k, v in T.repeat_metrics(runs, head.thresholds["user"]).items()}
+    r_runs = [
+        (np.array([H.cascade_score(s, head)[0] for s, _ in row]), np.array([lab for _, lab in row]))
+        for row in oof.retrieved
+    ]
+    retrieved = {k: v["mean"] for k, v in T.repeat_metrics(r_runs, head.thresholds["retrieved"]).items()}
+    return {
+        "first_stage": first,
+        "cascade": {"threshold": head.thresholds["user"], "sent_share": sent, **cascade},
+        "cascade_retrieved_handwritten": {"threshold": head.thresholds["retrieved"], **retrieved},
+    }
+
+
+def false_alarms(
+    texts: list[str], y: np.ndarray, sets: dict[str, tuple[list[str], str]]
+) -> dict[str, dict[str, float]]:
+    """Share flagged per corpus, for the first stage alone, the cascade and the TF-IDF peer."""
+    first, cascade = InjectionDetector(), CascadeDetector()
+    cascade.warm_up()
+    peer = TfidfLR(texts, y, **PEERS[PEER])
+    out: dict[str, dict[str, float]] = {}
+    for name, (items, source) in sets.items():
+        if not items:
+            continue
+        out[name] = {
+            "texts": len(items),
+            "first_stage": float(np.mean([v.flagged for v in first.check_many(items, source)])),
+            "cascade": float(np.mean([v.flagged for v in cascade.check_many(items, source)])),
+            "tfidf_peer": float(np.mean(peer(items) >= 0.5)),
+        }
+    return out
+
+
+def latency(items: Sequence[str], source: str) -> dict[str, Any]:
+    """One check at a time with the shipped cascade: percentiles and the second stage's share."""
+    cascade = CascadeDetector()
+    cascade.warm_up()
+    samples, used = [], 0
+    for t in items:
+        t0 = time.perf_counter()
+        v = cascade.check(t, source)
+        samples.append(time.perf_counter() - t0)
+        used += v.second_stage == "used"
+    return {**percentiles_ms(samples), "second_stage_share": round(used / max(len(items), 1), 3)}
+
+
+def peer_latency(texts: list[str], y: np.ndarray) -> dict[str, Any]:
+    peer = TfidfLR(texts, y, **PEERS[PEER])
+    fn: Callable[[str], Any] = lambda t: peer([t])  # noqa: E731
+    samples = []
+    for t in texts:
+        t0 = time.perf_counter()
+        fn(t)
+        samples.append(time.perf_counter() - t0)
+    return percentiles_ms(samples)
+
+
+def rows_cv(cv: dict[str, Any], peer: dict[str, Any]) -> list[list[Any]]:
+    def row(name: str, m: dict[str, Any], thr: Any) -> list[Any]:
+        return [name, thr, *(round(float(m[k]), 3) for k in ("accuracy", "precision", "recall", "false_positive_rate"))]
+
+    return [
+        row(f"TF-IDF peer ({PEER})", {k: v["mean"] for k, v in peer.items() if isinstance(v, dict)}, 0.5),
+        row("first stage + rules (today's detector)", cv["first_stage"], cv["first_stage"]["threshold"]),
+        row(f"cascade (sent to stage 2: {cv['cascade']['sent_share']:.0%})", cv["cascade"], cv["cascade"]["threshold"]),
+    ]
