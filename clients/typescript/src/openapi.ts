@@ -362,6 +362,17 @@ export interface components {
              * @description the conversation before the question, oldest first: a follow-up is made standalone before retrieval, and the answer's `question` is the question searched for
              */
             history?: components["schemas"]["HistoryTurn"][];
+            /**
+             * Agent
+             * @description the [answer] model searches as often as it needs, then answers; `agent` in the reply
+             * @default false
+             */
+            agent?: boolean;
+            /**
+             * Max Steps
+             * @description an agent's model turns ([answer] agent_max_steps)
+             */
+            max_steps?: number | null;
         };
         /** Body_upload_documents_v1_documents_post */
         Body_upload_documents_v1_documents_post: {
@@ -396,6 +407,12 @@ export interface components {
             max_tokens?: number | null;
             /** Max Completion Tokens */
             max_completion_tokens?: number | null;
+            /** Tools */
+            tools?: unknown[] | null;
+            /** Tool Choice */
+            tool_choice?: string | {
+                [key: string]: unknown;
+            } | null;
         } & {
             [key: string]: unknown;
         };

@@ -58,7 +58,7 @@ export interface Answer {
   answer: string;
   abstained: boolean;
   citations: Citation[];
-  mode: "extractive" | "generated";
+  mode: "extractive" | "generated" | "agent";
   /** Why it abstained, when it did. */
   reason: string;
   removed_citations: Record<string, unknown>[];
@@ -68,6 +68,16 @@ export interface Answer {
   guard: Record<string, unknown>;
   /** Why a configured model's answer was not given (the extractive one was instead); "" otherwise. */
   fallback: string;
+  /** An agent ask's loop (`agent: true`); {} otherwise. */
+  agent: AgentRun | Record<string, never>;
+}
+
+/** How an agent ask went: how it ended, what each model turn searched for, the tokens it used. */
+export interface AgentRun {
+  /** step_limit: max_steps reached; model_failed / no_answer: the extractive answer was given instead. */
+  status: "answered" | "step_limit" | "model_failed" | "no_answer";
+  steps: { n: number; searches: { query: string; chunks?: string[]; error?: string }[]; answered: boolean; latency_ms: number }[];
+  usage: { input_tokens: number; output_tokens: number };
 }
 
 /** A streamed ask's events, in order: `delta`s, then one `answer` (or one `error`). */

@@ -73,6 +73,10 @@ class AskBody(_Body):
         description="the conversation before the question, oldest first: a follow-up is made standalone before "
         "retrieval, and the answer's `question` is the question searched for",
     )
+    agent: bool = Field(
+        False, description="the [answer] model searches as often as it needs, then answers; `agent` in the reply"
+    )
+    max_steps: int | None = Field(None, ge=1, le=20, description="an agent's model turns ([answer] agent_max_steps)")
 
 
 def user_filters(filters: dict[str, Any] | None, principal: Principal) -> dict[str, Any]:
@@ -303,6 +307,8 @@ def ask(
         user_filters(body.filters, principal),
         context=_context(principal),
         history=[Turn(t.role, t.content) for t in body.history],
+        agent=body.agent,
+        max_steps=body.max_steps,
     )
     if body.stream:
         return _streamed_answer(request, run)

@@ -1,0 +1,59 @@
+"""POST /v1/ask with "agent": true: the loop of generate/agent.py behind a key, whose permissions
+the model's searches cannot widen; without an [answer] model, a 400 that names the setting."""
+
+import json
+
+from fastapi.testclient import TestClient
+
+from ragwright import Settings, TextRecord, Workspace
+from ragwright.config import GatewaySettings, ModelSettings, RouteSettings
+from ragwright.server import create_app
+from ragwright.server.auth import create_key
+from ragwright.types import Access
+from tests.provider_server import ProviderServer, tool_call
+
+LEAVE = TextRecord(id="leave", text="Parental leave lasts 16 weeks at full pay.", title="Leave policy")
+SALARY = TextRecord(id="salary", text="The board salary band tops out at 412,000 euros.", title="Board pay")
+
+
+def reply(body):
+    """Search first (the board's salary, asking for the board's group), then answer from it."""
+    if not any(m["role"] == "tool" for m in body["messages"]):
+        return [tool_call("search_documents", {"query": "board salary band leave", "filters": {"access": "board"}})]
+    return "Parental leave lasts 16 weeks [1]."
+
+
+def test_an_agent_ask_over_http_keeps_to_the_key(tmp_path, embedder):
+    with ProviderServer(reply=reply) as srv:
+        settings = Settings(data_dir=tmp_path / "d")
+        settings.models = {"m": ModelSettings(base_url=srv.base_url + "/v1", model="m", timeout_s=5)}
+        settings.routes = {"default": RouteSettings(models=["m"])}
+        settings.gateway = GatewaySettings(max_retries=0, cache=False)
+        settings.answer.model = "default"
+        ws = Workspace(settings=settings, embedder=embedder)
+        ws.ingest_records([LEAVE])
+        ws.ingest_records([SALARY], access=Access("default", ("board",)))
+        staff = {"Authorization": f"Bearer {create_key(ws.store, 'default', ['read'], ['staff'])['key']}"}
+        with TestClient(create_app(workspace=ws)) as client:
+            res = client.post("/v1/ask", json={"question": "How long is leave?", "agent": True}, headers=staff)
+            streamed = client.post(
+                "/v1/ask", json={"question": "How long is leave?", "agent": True, "stream": True}, headers=staff
+            )
+        read = json.dumps([r.body["messages"] for r in srv.requests])  # everything the model was shown
+        ws.close()
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["agent"]["status"] == "answered" and "16 weeks" in body["answer"]
+    assert [c["doc_id"] for c in body["citations"]] == ["leave"]
+    assert "16 weeks" in read and "412,000" not in read and "412,000" not in res.text
+    assert streamed.status_code == 200 and "event: answer" in streamed.text and "412,000" not in streamed.text
+
+
+def test_an_agent_ask_without_a_model_is_a_400_naming_the_setting(workspace):
+    workspace.ingest_records([LEAVE])
+    key = create_key(workspace.store, "default", ["read"])["key"]
+    with TestClient(create_app(workspace=workspace)) as client:
+        res = client.post(
+            "/v1/ask", json={"question": "How long?", "agent": True}, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert res.status_code == 400 and "[answer] model" in res.json()["error"]["message"]
