@@ -155,6 +155,11 @@ class LocalMiniLM:
         with self._batch_lock:  # a batch already uses every core: concurrent ones would only queue inside
             return self._embed_many(texts, self._session)
 
+    def forget(self) -> None:
+        """Drops the remembered query vectors of this process (benchmarks time new queries so)."""
+        with self._recent_lock:
+            self._recent.clear()
+
     def remembers(self, text: str) -> bool:
         """Whether embedding this one text would be a lookup, not a model run (another worker
         process may have embedded it: then it is fetched now, about 50 us). Within the current
