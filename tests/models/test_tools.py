@@ -12,7 +12,7 @@ from ragwright.errors import AllModelsFailed, BudgetExceeded, ConfigError, ToolC
 from ragwright.models import ChatMessage, Gateway, Tool, ToolCall, tool_result
 from ragwright.observe import start_trace
 from ragwright.store import SqliteStore
-from tests.provider_server import ProviderServer, status, tool_call, tool_turns
+from tests.provider_server import ProviderServer, cut_stream, status, tool_call, tool_turns
 
 
 class Search(BaseModel):
@@ -43,8 +43,7 @@ def settings(a, b=None, *, primary_provider="openai", backup_provider="openai", 
             provider=primary_provider,
             base_url=a.base_url + "/v1",
             model="m1",
-            timeout_s=2,
-            **(primary or {}),
+            **{"timeout_s": 2, **(primary or {})},
         )
     }
     names = ["primary"]
@@ -53,8 +52,7 @@ def settings(a, b=None, *, primary_provider="openai", backup_provider="openai", 
             provider=backup_provider,
             base_url=b.base_url + "/v1",
             model="m2",
-            timeout_s=2,
-            **(backup or {}),
+            **{"timeout_s": 2, **(backup or {})},
         )
         names.append("backup")
     return Settings(
@@ -327,7 +325,26 @@ def test_a_redacting_model_sees_placeholders_in_tool_turns_and_the_caller_gets_v
         tool_result(call, f"{email}: 2 orders"),
     ]
     with ProviderServer(reply=reply) as srv:
-        cfg = settings(srv, primary={"privacy": "redact"})
+        cfg = settings(srv, primary={"privacy": "redact", "timeout_s": 30})
         (made,) = Gateway(cfg, guards=gateway_guards()).chat(history, model="default", tools=[SEARCH]).tool_calls
         assert email not in srv.last().raw.decode()
         assert made.arguments == {"query": f"orders of {email}"}
+
+
+def test_a_retry_and_a_stream_cut_inside_the_call_cover_tool_turns():
+    """A 500 is retried on the same model; a stream cut while the call's arguments arrive has sent
+    no text, so it is tried again (here: the next model, retries spent), and no half-assembled
+    call reaches the caller."""
+    calls = [tool_call("search", {"query": "tea", "k": 2})]
+    with ProviderServer(reply=lambda body: calls) as a, ProviderServer(reply=lambda body: calls) as b:
+        cfg = settings(a, b)
+        cfg.gateway.max_retries = 1
+        gw = Gateway(cfg)
+        a.fail_next(status(500))
+        result = gw.chat(ASK, model="default", tools=[SEARCH])
+        assert result.model == "primary" and a.count() == 2 and result.tool_calls[0].arguments["k"] == 2
+        a.fail_next(cut_stream(3), cut_stream(3))  # the role chunk, the call's head, one argument fragment
+        stream = gw.stream(ASK, model="default", tools=[SEARCH], use_cache=False)
+        assert list(stream) == [] and stream.result.model == "backup"
+        assert stream.result.tool_calls[0].arguments == {"query": "tea", "k": 2}
+        assert [x.kind for x in stream.result.attempts if x.status == "error"] == ["connection", "connection"]

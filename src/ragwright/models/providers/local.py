@@ -6,8 +6,9 @@ serve) may still hold its address.
 
 Tools: llama-cpp-python's server, with the model's own chat template, turns a request naming one
 tool (`tool_choice` of a name, or "required" with one tool: sent as that name) into a call whose
-arguments are constrained to the tool's schema by a grammar; with "auto" it ignores the tools and
-answers in text. Earlier calls and results are written into the messages as text, since the
+arguments are constrained to the tool's schema by a grammar; "auto", and "required" among several
+tools, are asked as JSON output whose grammar allows a call of any tool or (auto) an answer
+(local_tools.py). Earlier calls and results are written into the messages as text, since the
 template knows no tool turns (openai.text_message)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 
 from ...errors import ConfigError, ModelError, ProviderError
 from .base import Delta, ProviderReply, StreamCancel
+from .local_tools import needs_union, read_union, union_request
 from .openai import OpenAIProvider
 
 if TYPE_CHECKING:
@@ -92,9 +94,26 @@ class LocalProvider:
         return call(self._provider(stale=inner), self._left(timeout, since))
 
     def complete(self, request: ChatRequest, timeout: float) -> ProviderReply:
+        if needs_union(request):
+            asked = union_request(request)
+            return read_union(self._once_more(lambda p, t: p.complete(asked, t), timeout))
         return self._once_more(lambda p, t: p.complete(request, t), timeout)
 
     def stream(
+        self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
+    ) -> Iterator[Delta | ProviderReply]:
+        """A turn asked as JSON (local_tools.py) is read whole, then its text sent as one piece."""
+        if not needs_union(request):
+            yield from self._stream(request, timeout, cancel)
+            return
+        for item in self._stream(union_request(request), timeout, cancel):
+            if isinstance(item, ProviderReply):
+                reply = read_union(item)
+                if reply.text:
+                    yield Delta(reply.text)
+                yield reply
+
+    def _stream(
         self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
     ) -> Iterator[Delta | ProviderReply]:
         since = time.monotonic()
