@@ -348,3 +348,13 @@ def test_a_retry_and_a_stream_cut_inside_the_call_cover_tool_turns():
         assert list(stream) == [] and stream.result.model == "backup"
         assert stream.result.tool_calls[0].arguments == {"query": "tea", "k": 2}
         assert [x.kind for x in stream.result.attempts if x.status == "error"] == ["connection", "connection"]
+
+
+def test_gateway_chat_passes_tools_through():
+    from ragwright.models import GatewayChat
+
+    with ProviderServer(reply=lambda body: [tool_call("search", {"query": "tea"})]) as srv:
+        chat = GatewayChat(Gateway(settings(srv)), "default")
+        (call,) = chat.complete(ASK, tools=[SEARCH], tool_choice="search").tool_calls
+        assert call.arguments == {"query": "tea"}
+        assert srv.last().body["tool_choice"] == {"type": "function", "function": {"name": "search"}}

@@ -13,6 +13,7 @@ from .types import CallContext, ChatMessage, ChatResult
 
 if TYPE_CHECKING:
     from .gateway import Gateway
+    from .tools import Tool
 
 
 class ChatModel(Protocol):
@@ -48,8 +49,11 @@ class GatewayChat:
         max_tokens: int = 512,
         sources: Sequence[str] = (),
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] = (),
+        tool_choice: str = "auto",
     ) -> ChatResult:
-        """`json_schema`: constrain the reply to JSON of this shape where the provider can."""
+        """`json_schema`: constrain the reply to JSON of this shape where the provider can.
+        `tools`: what the model may call; its validated calls are in the result's `tool_calls`."""
         context = self._with_sources(sources)
         return self.gateway.chat(
             messages,
@@ -59,6 +63,8 @@ class GatewayChat:
             context=context,
             json_schema=json_schema,
             schema_name="verdict",
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
     def _with_sources(self, sources: Sequence[str]) -> CallContext:
