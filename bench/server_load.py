@@ -756,6 +756,12 @@ def main(argv: list[str] | None = None) -> int:
         "for a throwaway cluster (tests/pg.py; the default with --replicas)",
     )
     ap.add_argument("--replica-workers", type=int, default=1, help="worker processes per replica (default 1)")
+    ap.add_argument(
+        "--new-queries",
+        action="store_true",
+        help="only /v1/search, every query new: packaged embedding graph beside the fused one (bench/_new_queries.py)",
+    )
+    ap.add_argument("--rounds", type=int, default=2, help="--new-queries: rounds of the two servers (default 2)")
     args = ap.parse_args(argv)
     if args.replicas > 1 or args.store_url:
         args.store_url = args.store_url or "postgres"
@@ -810,6 +816,22 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ragwright-bench-server-"))
     server = floor = None
     client: Client | None = None
+    if args.new_queries:
+        from _common import emit, environment
+        from _new_queries import run as run_new_queries
+
+        try:
+            run_new_queries(args, queries, out, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        out["machine_load"] = _LOAD.report() if _LOAD else None
+        out["environment"] = environment()
+        say(
+            f"new queries: fused/packaged req/s per round {out['new_queries']['fused_over_packaged_req_s']}, "
+            f"target met: {out['new_queries']['fused_target_met']}; loadavg now {os.getloadavg()[0]:.2f}"
+        )
+        emit(out)
+        return 0
     if args.store_url:
         from _replicas import run as run_replicas
 

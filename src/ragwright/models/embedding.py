@@ -290,7 +290,10 @@ def _normalise(arr: np.ndarray) -> np.ndarray:
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
     if settings.provider == "local":
-        return LocalMiniLM(max_tokens=settings.max_tokens, batch_size=settings.batch_size, threads=settings.threads)
+        # RAGWRIGHT_EMBEDDING_GRAPH=packaged runs the packaged file as it is (today's path, for
+        # benchmarks side by side, or where the fused graph cannot be built); vectors agree within noise.
+        graph = os.environ.get("RAGWRIGHT_EMBEDDING_GRAPH") or GRAPHS[0]
+        return LocalMiniLM(settings.max_tokens, settings.batch_size, settings.threads, graph=graph)
     if not settings.base_url:
         raise ModelError("embedding.provider = 'openai' needs embedding.base_url (an OpenAI-compatible /v1 URL)")
     key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""

@@ -1,0 +1,73 @@
+"""`bench/server_load.py --new-queries`: POST /v1/search with every query new to the server, at
+--target-clients (32) and --workers (2), against the server with today's embedding graph (the
+packaged file, RAGWRIGHT_EMBEDDING_GRAPH=packaged) and with the fused int8 one, over the same
+index, alternating for --rounds rounds in one run. Issue 20's target: >= 250 requests/s,
+p99 <= 150 ms, 0 errors (today 118/s, p99 534 ms)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import server_load as sl
+from _common import say
+
+GRAPHS = ("packaged", "fused-int8")
+TARGET = {"requests_per_s_min": 250.0, "p99_ms_max": 150.0, "errors_max": 0}
+
+
+def run(args: argparse.Namespace, queries: list[str], out: dict[str, Any], tmp: Path) -> None:
+    data_dir = args.index_dir or tmp / "data"
+    config = args.config or tmp / "ragwright.toml"
+    if args.config is None:
+        config.write_text("# bench/server_load.py --new-queries: defaults\n", encoding="utf-8")
+    out["index"] = sl.build_index(args, data_dir, config)
+    client = sl.Client(tmp / "client.log")
+    bench = sl.Bench(args, client, sl.create_key(data_dir, config), queries)
+    clients, runs = args.target_clients, []
+    try:
+        for n in range(args.rounds):
+            for graph in GRAPHS if n % 2 == 0 else GRAPHS[::-1]:
+                runs.append(one_server(args, bench, graph, clients, data_dir, config, tmp))
+                say(sl._line(runs[-1]) + f"  [{graph}]")
+    finally:
+        client.close()
+    out["new_queries"] = summarise(runs)
+
+
+def one_server(
+    args: argparse.Namespace, bench: sl.Bench, graph: str, clients: int, data_dir: Path, config: Path, tmp: Path
+) -> dict[str, Any]:
+    port, log = sl.free_port(), tmp / f"server-{graph}.log"
+    env = sl.server_env(args) | {"RAGWRIGHT_EMBEDDING_GRAPH": graph}
+    server = sl.start(sl.server_cmd(args, port, data_dir, config), log, env=env)
+    try:
+        sl.wait_ready(server, port, log)
+        bench.load(server.pid, port, "/v1/search", clients, 200, True)  # each worker loads its model
+        r = bench.load(server.pid, port, "/v1/search", clients, args.search_requests, True)
+    finally:
+        sl.stop(server)
+    r.update(endpoint="/v1/search", queries="new", clients=clients, client=args.client_kind, pinning="none")
+    return r | {"graph": graph, "loadavg_after": round(os.getloadavg()[0], 2)}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    by_graph = {g: [r for r in runs if r["graph"] == g] for g in GRAPHS}
+    best = {g: max(rs, key=lambda r: r["requests_per_s"]) for g, rs in by_graph.items() if rs}
+    fused = best.get("fused-int8")
+    met = None
+    if fused:
+        p99 = (fused["latency_ms"] or {}).get("p99", float("inf"))
+        met = (
+            fused["requests_per_s"] >= TARGET["requests_per_s_min"]
+            and p99 <= TARGET["p99_ms_max"]
+            and fused["errors"] <= TARGET["errors_max"]
+        )
+    ratios = [
+        round(f["requests_per_s"] / p["requests_per_s"], 2)
+        for f, p in zip(by_graph["fused-int8"], by_graph["packaged"], strict=False)
+        if p["requests_per_s"]
+    ]
+    return {"runs": runs, "target": TARGET, "fused_target_met": met, "fused_over_packaged_req_s": ratios}
