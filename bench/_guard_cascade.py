@@ -16,6 +16,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,30 +64,57 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
         for row in oof.retrieved
     ]
     retrieved = {k: v["mean"] for k, v in T.repeat_metrics(r_runs, head.thresholds["retrieved"]).items()}
+    thr_ffa = load_head()[1]["cv"]["fewer_false_alarms"]["threshold"]
+    ffa = {k: v["mean"] for k, v in T.repeat_metrics(runs, thr_ffa).items()}
     return {
         "first_stage": first,
         "cascade": {"threshold": head.thresholds["user"], "sent_share": sent, **cascade},
         "cascade_retrieved_handwritten": {"threshold": head.thresholds["retrieved"], **retrieved},
+        "cascade_fewer_false_alarms": {"threshold": thr_ffa, **ffa},
     }
 
 
+def detector_at(rev: str) -> InjectionDetector:
+    """The first stage as shipped at a git revision (its weights and thresholds, read with `git
+    show`), scored with the sentence splitting of that time (no joining of short pieces)."""
+    from ragwright.guard.injection import WEIGHTS_JSON, WEIGHTS_NPZ, load_model
+
+    root = Path(__file__).resolve().parents[1]
+    tmp = Path(tempfile.mkdtemp(prefix="guard-before-"))
+    for f in (WEIGHTS_JSON, WEIGHTS_NPZ):
+        rel = f.relative_to(root).as_posix()
+        (tmp / f.name).write_bytes(
+            subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=root, capture_output=True, check=True).stdout
+        )
+    meta = json.loads((tmp / WEIGHTS_JSON.name).read_text(encoding="utf-8"))
+    meta["features"] = {**meta["features"], "min_words": meta["features"].get("min_words", 1)}
+    (tmp / WEIGHTS_JSON.name).write_text(json.dumps(meta), encoding="utf-8")
+    model, info = load_model(tmp / WEIGHTS_NPZ.name, tmp / WEIGHTS_JSON.name)
+    return InjectionDetector(model=model, meta=info)
+
+
 def false_alarms(
-    texts: list[str], y: np.ndarray, sets: dict[str, tuple[list[str], str]]
+    texts: list[str], y: np.ndarray, sets: dict[str, tuple[list[str], str]], before: str | None = None
 ) -> dict[str, dict[str, float]]:
-    """Share flagged per corpus, for the first stage alone, the cascade and the TF-IDF peer."""
-    first, cascade = InjectionDetector(), CascadeDetector()
-    cascade.warm_up()
+    """Share flagged per corpus, for the first stage alone, the cascade and the TF-IDF peer (and the
+    first stage as shipped at git revision `before`)."""
+    thr_ffa = load_head()[1]["cv"]["fewer_false_alarms"]["threshold"]
+    systems: dict[str, Any] = {
+        "first_stage": InjectionDetector(),
+        "cascade": CascadeDetector(),
+        "cascade_ffa": CascadeDetector(thresholds={"user": thr_ffa}),
+    }
+    if before:
+        systems = {"before": detector_at(before), **systems}
+    systems["cascade"].warm_up()
     peer = TfidfLR(texts, y, **PEERS[PEER])
     out: dict[str, dict[str, float]] = {}
     for name, (items, source) in sets.items():
         if not items:
             continue
-        out[name] = {
-            "texts": len(items),
-            "first_stage": float(np.mean([v.flagged for v in first.check_many(items, source)])),
-            "cascade": float(np.mean([v.flagged for v in cascade.check_many(items, source)])),
-            "tfidf_peer": float(np.mean(peer(items) >= 0.5)),
-        }
+        out[name] = {"texts": len(items), "tfidf_peer": float(np.mean(peer(items) >= 0.5))}
+        for key, det in systems.items():
+            out[name][key] = float(np.mean([v.flagged for v in det.check_many(items, source)]))
     return out
 
 
@@ -116,8 +146,10 @@ def rows_cv(cv: dict[str, Any], peer: dict[str, Any]) -> list[list[Any]]:
     def row(name: str, m: dict[str, Any], thr: Any) -> list[Any]:
         return [name, thr, *(round(float(m[k]), 3) for k in ("accuracy", "precision", "recall", "false_positive_rate"))]
 
+    ffa = cv["cascade_fewer_false_alarms"]
     return [
         row(f"TF-IDF peer ({PEER})", {k: v["mean"] for k, v in peer.items() if isinstance(v, dict)}, 0.5),
-        row("first stage + rules (today's detector)", cv["first_stage"], cv["first_stage"]["threshold"]),
+        row("first stage + rules (alone)", cv["first_stage"], cv["first_stage"]["threshold"]),
         row(f"cascade (sent to stage 2: {cv['cascade']['sent_share']:.0%})", cv["cascade"], cv["cascade"]["threshold"]),
+        row("cascade, fewer_false_alarms threshold (not shipped)", ffa, ffa["threshold"]),
     ]

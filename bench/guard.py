@@ -594,15 +594,21 @@ def bench_cascade(args: argparse.Namespace, texts: list[str], y: np.ndarray, gro
         "onboarding.md chunks": (chunks.get("onboarding.md", []), "retrieved"),
         "onboarding.md chunks as user messages": (chunks.get("onboarding.md", []), "user"),
     }
-    fa = GC.false_alarms(texts, y, sets)
+    fa = GC.false_alarms(texts, y, sets, args.before)
     say("\nFalse alarms (share flagged) on texts no stage trained on")
+    cols = [
+        c for c in ("tfidf_peer", "before", "first_stage", "cascade", "cascade_ffa") if c in next(iter(fa.values()))
+    ]
+    names = {
+        "tfidf_peer": "TF-IDF peer",
+        "before": f"shipped at {args.before}",
+        "first_stage": "first stage",
+        "cascade_ffa": "cascade, fewer_false_alarms",
+    }
     say(
         table(
-            [
-                [k, v["texts"], round(v["tfidf_peer"], 3), round(v["first_stage"], 3), round(v["cascade"], 3)]
-                for k, v in fa.items()
-            ],
-            ["corpus", "texts", "TF-IDF peer", "first stage", "cascade"],
+            [[k, v["texts"], *(round(v[c], 3) for c in cols)] for k, v in fa.items()],
+            ["corpus", "texts", *(names.get(c, c) for c in cols)],
         )
     )
     lat = {
@@ -638,6 +644,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--only", choices=("pii", "injection", "phones"), help="run one part")
     ap.add_argument("--per-locale", type=int, default=10, help="Faker phone numbers per locale")
+    ap.add_argument("--before", help="git revision whose shipped injection detector gets a false-alarm column")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=12, help="name tagger epochs")
     ap.add_argument("--runs", type=int, default=5, help="name tagger perceptrons averaged")

@@ -150,7 +150,8 @@ def test_shipped_head_is_intact_and_records_its_inputs() -> None:
     # retrieved: a second opinion on what the first stage flags, never a lower bar
     first = InjectionDetector()
     assert cfg.bands["retrieved"][0] == cfg.thresholds["retrieved"] == first.threshold("retrieved")
-    assert info["cv"]["statements_held_out_flagged"] <= H.MAX_FPR_STATEMENTS
+    assert info["cv"]["fewer_false_alarms"]["statements_held_out_flagged"] <= H.STATEMENTS_BUDGET
+    assert CascadeDetector(thresholds={"user": 0.9}).threshold("user") == 0.9
 
 
 def test_onboarding_manual_is_not_flagged() -> None:

@@ -18,13 +18,14 @@ band with the highest upper end wins (then fewer texts sent): above it a text is
 second opinion, and text unlike every training text (statements, manuals) scores there. Said
 plainly: this tie rule was set after a first build (ties broken by fewer texts sent, band
 [0.1, 0.5)) flagged an onboarding.md paragraph sent as a user message; the CV could not tell the
-points apart. The threshold is the one of best accuracy among those that flag at most MAX_FPR_STATEMENTS of the
-generated statements, held out by fold like the rest (every benign train text is a question, so
-the CV alone lets the threshold fall to where a tenth of ordinary statements are flagged). The
-budget is 5 %, not the issue's 2 %: measured on these folds, 2 % costs 4 points of accuracy and
-15 of recall (0.956 / 0.933 -> 0.917 / 0.787), 5 % one point and 6 (0.946 / 0.877).
-The retrieved threshold is the lowest with <= 2 % false alarms on held-out hand-written passages,
-clean and with a held-out injection inserted (as train_injection does). The first stage is trained
+points apart. The user threshold is the one of best accuracy. A second one is recorded beside it
+("fewer_false_alarms"): the best accuracy among thresholds that flag at most STATEMENTS_BUDGET of
+the generated statements, held out by fold like the rest (every benign train text is a question,
+so the CV alone cannot see ordinary statements). It is not shipped: measured on these folds it
+costs 1.5 points of accuracy and 7 of recall (0.955 / 0.929 -> 0.940 / 0.854) for statements
+flagged 11 % -> 7 % (pii dev), and the held-out split's misses were injections, not false alarms.
+Retrieved chunks get a second opinion only on what the first stage flags (see choose). The first
+stage is trained
 without the statements: measured here, they cost it a point of grouped accuracy (0.955 -> 0.945)
 while the head takes them at no cost.
 """
@@ -54,7 +55,7 @@ from .logreg import lbfgs
 STATEMENTS = TRAINING_DATA / "injection_benign_statements.jsonl"
 C_HEAD = 1.0  # inverse L2 strength of the head; 0.3 / 1 / 3 / 10 gave 0.955 / 0.956 / 0.956 / 0.955
 TIE = 0.002  # accuracies closer than this (one text in 546) are a tie
-MAX_FPR_STATEMENTS = 0.05  # of held-out generated statements flagged (the issue's target is 0.02: see main)
+STATEMENTS_BUDGET = 0.05  # of held-out generated statements flagged: the "fewer_false_alarms" threshold
 MAX_PARTS = {"user": 2, "retrieved": 3}  # parts per text sent to the second stage (latency bound)
 GRID = {
     "low": (0.05, 0.1),
@@ -194,21 +195,28 @@ def out_of_fold(
     return OutOfFold([[s for s in row if s is not None] for row in user], retrieved, held_statements), cv.folds
 
 
-def _user_point(oof: OutOfFold, y: np.ndarray, cfg: HeadConfig) -> tuple[float, float, float]:
-    """(mean accuracy, share sent, threshold) of one configuration on the user texts: the
-    threshold of best accuracy among those flagging at most MAX_FPR_STATEMENTS of the held-out
-    generated statements (every benign train text is a question: alone, the CV would let the
-    threshold fall to where ordinary statements are flagged)."""
+def _user_point(
+    oof: OutOfFold, y: np.ndarray, cfg: HeadConfig, budget: float | None = None
+) -> tuple[float, float, float]:
+    """(mean accuracy, share sent, threshold) of one configuration on the user texts, at the
+    threshold of best accuracy; with a `budget`, among the thresholds that flag at most that share
+    of the held-out generated statements."""
     runs, sent = [], []
     for row in oof.user:
         got = [cascade_score(s, cfg) for s in row]
         runs.append((np.array([g[0] for g in got]), y))
         sent.append(np.mean([g[1] for g in got]))
-    held = [np.array([cascade_score(s, cfg)[0] for s in row]) for row in oof.statements]
-    ok = [t for t in T.GRID if np.mean([(h >= t).mean() for h in held]) <= MAX_FPR_STATEMENTS] or [T.GRID[-1]]
+    ok = list(T.GRID)
+    if budget is not None:
+        held = [np.array([cascade_score(s, cfg)[0] for s in row]) for row in oof.statements]
+        ok = [t for t in T.GRID if np.mean([(h >= t).mean() for h in held]) <= budget] or [T.GRID[-1]]
     accs = [float(np.mean([((s >= t) == (lab == 1)).mean() for s, lab in runs])) for t in ok]
     k = int(np.argmax(accs))
     return accs[k], float(np.mean(sent)), float(ok[k])
+
+
+def _statements_flagged(oof: OutOfFold, cfg: HeadConfig, thr: float) -> float:
+    return float(np.mean([np.mean([cascade_score(s, cfg)[0] >= thr for s in row]) for row in oof.statements]))
 
 
 def _retrieved_runs(oof: OutOfFold, cfg: HeadConfig) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -221,8 +229,8 @@ def _retrieved_runs(oof: OutOfFold, cfg: HeadConfig) -> list[tuple[np.ndarray, n
 def choose(
     oof: OutOfFold, y: np.ndarray, base: HeadConfig, first_retrieved: float
 ) -> tuple[HeadConfig, dict[str, Any]]:
-    """User messages: the grid point with the best mean grouped-CV accuracy (ties: module docstring)
-    at a threshold within the statements' false-alarm budget (_user_point).
+    """User messages: the grid point with the best mean grouped-CV accuracy (ties: module docstring),
+    and beside it the threshold of best accuracy within the statements' budget (not shipped).
     Retrieved chunks: a second opinion on what the first stage flags, nothing more: the band starts
     at the first stage's own threshold and the cascade keeps it, so the second stage can clear a
     flagged chunk but never flag one the first stage let through. Why: with its own band and a
@@ -239,12 +247,18 @@ def choose(
         bands={**cfg.bands, "retrieved": (first_retrieved, 1.01)},
         thresholds={"user": thr, "retrieved": first_retrieved},
     )
-    held = [np.array([cascade_score(s, cfg)[0] for s in row]) for row in oof.statements]
+    thr_budget = _user_point(oof, y, cfg, STATEMENTS_BUDGET)[2]
+    runs = _user_runs(oof, cfg, y)
     return cfg, {
         "user_accuracy": acc,
         "user_sent_share": sent,
-        "user": {k: v["mean"] for k, v in T.repeat_metrics(_user_runs(oof, cfg, y), thr).items()},
-        "statements_held_out_flagged": float(np.mean([(h >= thr).mean() for h in held])),
+        "user": {k: v["mean"] for k, v in T.repeat_metrics(runs, thr).items()},
+        "statements_held_out_flagged": _statements_flagged(oof, cfg, thr),
+        "fewer_false_alarms": {  # the same cascade at a higher user threshold (module docstring)
+            "threshold": thr_budget,
+            "statements_held_out_flagged": _statements_flagged(oof, cfg, thr_budget),
+            **{k: v["mean"] for k, v in T.repeat_metrics(runs, thr_budget).items()},
+        },
         "retrieved": T.repeat_metrics(_retrieved_runs(oof, cfg), first_retrieved),
     }
 

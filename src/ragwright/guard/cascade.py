@@ -52,7 +52,9 @@ class CascadeDetector:
     """Same interface as InjectionDetector (check, check_many, score, threshold), two stages.
 
     `second_stage` replaces the shipped MiniLM head (a PartScorer: tests pass one that fails or
-    sleeps); `deadline_s` bounds the second stage per text. Thread-safe; loads on first use."""
+    sleeps); `deadline_s` bounds the second stage per text; `thresholds` overrides the shipped
+    ones, e.g. the "fewer_false_alarms" user threshold recorded in injection_head.json.
+    Thread-safe; loads on first use."""
 
     def __init__(
         self,
@@ -61,8 +63,10 @@ class CascadeDetector:
         head: HeadConfig | None = None,
         deadline_s: float = DEADLINE_S,
         window_chars: int = WINDOW_CHARS,
+        thresholds: dict[str, float] | None = None,
     ) -> None:
         self.first = first or InjectionDetector()
+        self._override = dict(thresholds or {})
         self._scorer, self._head = second_stage, head
         self.deadline_s, self.window_chars = deadline_s, window_chars
         self._deadline: Deadline | None = None
@@ -86,6 +90,8 @@ class CascadeDetector:
 
     def threshold(self, source: str = "user") -> float:
         """The cascade's threshold; the first stage's applies when the second stage is skipped."""
+        if source in self._override:
+            return float(self._override[source])
         head = self._stage2()[0]
         if head is None or source not in head.thresholds:
             return self.first.threshold(source)
@@ -145,9 +151,7 @@ class CascadeDetector:
             window=parts[worst].window if len(text) > self.window_chars else None,
         )
 
-    def _second(
-        self, parts: list[_Part], logits: np.ndarray, probs: np.ndarray, source: str
-    ) -> tuple[np.ndarray, str]:
+    def _second(self, parts: list[_Part], logits: np.ndarray, probs: np.ndarray, source: str) -> tuple[np.ndarray, str]:
         """Each part's score after the second stage, and what became of it: "used", "not needed"
         (no unsure part), or "skipped: why" (unavailable: every text says so; late or failed)."""
         head, run, why = self._stage2()
