@@ -57,3 +57,31 @@ def test_an_agent_ask_without_a_model_is_a_400_naming_the_setting(workspace):
             "/v1/ask", json={"question": "How long?", "agent": True}, headers={"Authorization": f"Bearer {key}"}
         )
     assert res.status_code == 400 and "[answer] model" in res.json()["error"]["message"]
+
+
+def test_rag_agent_through_chat_completions(tmp_path, embedder):
+    """model "rag:agent": the conversation's last question through the loop, with its citations,
+    its steps and the usage of every model turn; listed by /v1/models when [answer] model is set."""
+    with ProviderServer(reply=reply) as srv:
+        settings = Settings(data_dir=tmp_path / "d")
+        settings.models = {"m": ModelSettings(base_url=srv.base_url + "/v1", model="m", timeout_s=5)}
+        settings.routes = {"default": RouteSettings(models=["m"])}
+        settings.gateway = GatewaySettings(max_retries=0, cache=False)
+        settings.answer.model = "default"
+        ws = Workspace(settings=settings, embedder=embedder)
+        ws.ingest_records([LEAVE])
+        headers = {"Authorization": f"Bearer {create_key(ws.store, 'default', ['read'])['key']}"}
+        chat = {"model": "rag:agent", "messages": [{"role": "user", "content": "How long is leave?"}]}
+        with TestClient(create_app(workspace=ws)) as client:
+            res = client.post("/v1/chat/completions", json=chat, headers=headers)
+            streamed = client.post("/v1/chat/completions", json={**chat, "stream": True}, headers=headers)
+            models = [m["id"] for m in client.get("/v1/models", headers=headers).json()["data"]]
+        turns = srv.count()
+        ws.close()
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert "16 weeks" in body["choices"][0]["message"]["content"] and body["citations"][0]["doc_id"] == "leave"
+    assert body["agent"]["status"] == "answered" and len(body["agent"]["steps"]) == 2
+    assert body["usage"]["prompt_tokens"] > 0 and body["usage"]["completion_tokens"] > 0
+    assert streamed.status_code == 200 and "16 weeks" in streamed.text and '"agent"' in streamed.text
+    assert turns == 4 and "rag:agent" in models and "rag:default" in models

@@ -190,6 +190,7 @@ def test_models_are_listed_for_openai_clients(generated):
         ("default", "ragwright"),
         ("fake", "openai"),
         ("rag:default", "ragwright"),
+        ("rag:agent", "ragwright"),  # listed because [answer] model is set
     ]
     assert all(m.object == "model" and m.created > 0 for m in models)
     assert sdk.models.retrieve("rag:default").id == "rag:default"

@@ -37,6 +37,7 @@ from .routes import answer_json, pieces, relay
 
 router = APIRouter(tags=["openai"])
 COLLECTIONS = ("default",)
+AGENT = "agent"  # rag:agent: the [answer] model searches the default collection as often as it needs
 CREATED = int(time.time())  # `created` of the listed models: when this server process started
 
 
@@ -124,11 +125,11 @@ def _rag(
     body: ChatBody, messages: list[ChatMessage], request: Request, principal: Principal, completion_id: str
 ) -> dict[str, Any] | StreamingResponse:
     collection = body.model[4:]
-    if collection not in COLLECTIONS:
+    if collection not in (*COLLECTIONS, AGENT):
         raise ApiError(
             404,
             "model_not_found",
-            f"no RAG collection '{collection}' (available: {', '.join('rag:' + c for c in COLLECTIONS)})",
+            f"no RAG collection '{collection}' (available: {', '.join('rag:' + c for c in (*COLLECTIONS, AGENT))})",
         )
     question, history = _conversation(messages)
     if not question:
@@ -142,6 +143,7 @@ def _rag(
             user_filters(None, principal),
             history=history,
             context=CallContext(key_id=principal.key_id, tenant=principal.tenant),
+            agent=collection == AGENT,
         )
     request.state.doc_ids = [c.doc_id for c in answer.citations]
     data = answer_json(answer)
@@ -156,6 +158,8 @@ def _rag(
         "guard": data["guard"],
         "rewritten_question": answer.question,
     }
+    if answer.agent:  # rag:agent: how the loop ended, what each step searched for
+        extra["agent"] = answer.agent
     usage = _usage(ws, answer, calls)
     if body.stream:
         return StreamingResponse(
@@ -219,7 +223,7 @@ def _usage(ws: Workspace, answer: Answer, calls: list[Usage]) -> dict[str, int]:
     embedder's tokenizer (nothing is billed for it: it says how much text went in and came out)."""
     prompt = sum(u.input_tokens for u in calls)
     completion = sum(u.output_tokens for u in calls)
-    if answer.mode != "generated":
+    if answer.mode not in ("generated", "agent"):  # a model wrote it: its calls' records hold the usage
         count = ws.embedder.count_tokens if isinstance(ws.embedder, LocalMiniLM) else approx_token_count
         passages = list({c.chunk_id: c.text for c in answer.citations}.values())
         counts = count([answer.question, *passages, answer.answer])
@@ -255,6 +259,7 @@ def _models(settings: Settings) -> list[dict[str, Any]]:
         [entry(name, "ragwright") for name in settings.routes]
         + [entry(name, spec.provider) for name, spec in settings.models.items() if name not in settings.routes]
         + [entry("rag:" + c, "ragwright") for c in COLLECTIONS]
+        + ([entry("rag:" + AGENT, "ragwright")] if settings.answer.model else [])
     )
 
 
