@@ -178,3 +178,17 @@ def test_the_local_model_runs_the_loop_end_to_end(tmp_path, embedder):
     assert answer.agent["status"] in {"answered", "step_limit", "no_answer"}
     assert answer.citations and {c.doc_id for c in answer.citations} <= {"leave", "bikes"}
     assert answer.agent["usage"]["input_tokens"] > 0
+
+
+def test_a_search_that_fails_is_told_to_the_model_and_the_loop_goes_on(agent_ws):
+    reply = script(
+        [tool_call("search_documents", {"query": "leave", "filters": {"colour": "blue"}})],  # no such field
+        [tool_call("search_documents", {"query": "parental leave"})],
+        "Leave lasts 16 weeks [1].",
+    )
+    with ProviderServer(reply=reply) as srv:
+        answer = agent_ws(srv).ask("How long is parental leave?", agent=True)
+    failed = tool_messages(reply.seen[1])[0]
+    assert failed["content"].startswith("search failed:") and "colour" in failed["content"]
+    assert "error" in answer.agent["steps"][0]["searches"][0]
+    assert answer.agent["status"] == "answered" and answer.citations[0].doc_id == "leave"
