@@ -50,6 +50,10 @@ def test_question_kinds_and_names():
     assert read_question("Which index type can be unique?").kind == "name"
     assert read_question("How do I load a CSV file?").kind == "procedure"
     assert read_question("Is the Gate Control Theory Still Valid in the 2nd Trimester?").names == []  # title case
+    title = read_question('The Main Gate Syndrome: a new format in mass-casualty victim "surge" management?')
+    assert title.names == []  # a title before the colon (PubMedQA)
+    q = read_question("Setup: how do I move a MyISAM table into a database hosted by Oracle?")
+    assert q.names == ["MyISAM", "Oracle"]  # the part after the colon is no title
     q = read_question("How do I convert a MyISAM table to InnoDB in MySQL 8.0, keeping work_mem and non-FULL?")
     assert q.names == ["MyISAM", "InnoDB", "MySQL", "work_mem", "FULL"]
     assert q.versions == [("MySQL", "8.0")]

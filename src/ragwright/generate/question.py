@@ -155,18 +155,27 @@ def _versions(text: str) -> list[tuple[str, str]]:
 
 def _names(text: str) -> list[str]:
     """The parts of the question written as names (see the module docstring); "non-FULL" gives FULL.
-    In a question written in title case ("Is the Gate Control Theory Still Valid?"), a capital
-    letter marks no name."""
-    words = [w for w in re.findall(r"[A-Za-z]{4,}", text)]
-    title_case = len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.5 * len(words)
+    In a question written in title case ("Is the Gate Control Theory Still Valid?"), or a part of
+    it before or after a colon ("The Main Gate Syndrome: a new format ...?"), a capital letter
+    marks no name."""
+    whole = _title_case(text)
+    clauses = [(m.start(), m.end(), whole or _title_case(m.group(0))) for m in re.finditer(r"[^:]+", text)]
     names: list[str] = []
     for m in _TOKEN.finditer(text):
+        title_case = next((t for start, end, t in clauses if start <= m.start() < end), whole)
         before = text[: m.start()].rstrip()
         first = title_case or not before or before[-1] in ".?!:\"'("
         for i, part in enumerate(p for p in re.split(r"-", m.group(0)) if p):
             if _looks_like_name(part, first or (i > 0 and title_case)) and part not in names:
                 names.append(part)
     return names
+
+
+def _title_case(text: str) -> bool:
+    """Most of its longer words capitalised: a title ("The Main Gate Syndrome"), where a capital
+    letter marks no name."""
+    words = re.findall(r"[A-Za-z]{4,}", text)
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.5 * len(words)
 
 
 def _looks_like_name(word: str, sentence_start: bool) -> bool:
