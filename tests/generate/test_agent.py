@@ -9,7 +9,7 @@ from ragwright import Settings, TextRecord, Workspace
 from ragwright.config import GatewaySettings, ModelSettings, RouteSettings
 from ragwright.errors import ConfigError
 from ragwright.types import Access
-from tests.provider_server import ProviderServer, status, tool_call
+from tests.provider_server import ProviderServer, delay, status, tool_call
 
 LEAVE = TextRecord(id="leave", text="Parental leave lasts 16 weeks at full pay.", title="Leave policy")
 BIKES = TextRecord(id="bikes", text="Employees may lease one bicycle every three years.", title="Bike scheme")
@@ -192,3 +192,16 @@ def test_a_search_that_fails_is_told_to_the_model_and_the_loop_goes_on(agent_ws)
     assert failed["content"].startswith("search failed:") and "colour" in failed["content"]
     assert "error" in answer.agent["steps"][0]["searches"][0]
     assert answer.agent["status"] == "answered" and answer.citations[0].doc_id == "leave"
+
+
+def test_a_route_deadline_bounds_the_whole_loop(agent_ws):
+    """Each turn fits the route's deadline; together they do not: no turn starts after it."""
+    reply = script([tool_call("search_documents", {"query": "parental leave"})])  # would search forever
+    with ProviderServer(reply=reply) as srv:
+        ws = agent_ws(srv, agent_max_steps=10)
+        ws.settings.routes["default"].deadline_s = 1.0
+        srv.fail_always(delay(0.4))
+        answer = ws.ask("How long is parental leave?", agent=True)
+        calls = srv.count()
+    assert answer.agent["status"] == "deadline" and calls == 3
+    assert "routes.default.deadline_s" in answer.answer and "16 weeks" in answer.answer

@@ -74,8 +74,8 @@ export interface Answer {
 
 /** How an agent ask went: how it ended, what each model turn searched for, the tokens it used. */
 export interface AgentRun {
-  /** step_limit: max_steps reached; model_failed / no_answer: the extractive answer was given instead. */
-  status: "answered" | "step_limit" | "model_failed" | "no_answer";
+  /** step_limit / deadline: max_steps or the route's deadline_s reached; these and model_failed / no_answer give the extractive answer. */
+  status: "answered" | "step_limit" | "deadline" | "model_failed" | "no_answer";
   steps: { n: number; searches: { query: string; chunks?: string[]; error?: string }[]; answered: boolean; latency_ms: number }[];
   usage: { input_tokens: number; output_tokens: number };
 }

@@ -9,6 +9,7 @@ that fails, ends with the extractive answer over what was found and a status tha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,8 @@ from ..observe import span
 from ..types import Answer, SearchResult
 from .grounded import check_citations
 
-ANSWERED, STEP_LIMIT, MODEL_FAILED, NO_ANSWER = "answered", "step_limit", "model_failed", "no_answer"
+ANSWERED, STEP_LIMIT, DEADLINE = "answered", "step_limit", "deadline"
+MODEL_FAILED, NO_ANSWER = "model_failed", "no_answer"
 PASSAGE_CHARS = 1200  # of one passage in a tool result: enough for its sentences, a bounded context
 
 SYSTEM_PROMPT = (
@@ -88,13 +90,21 @@ class Agent:
     ) -> None:
         self.gateway, self.route, self.search, self.fallback = gateway, route, search, fallback
         self.max_steps, self.max_tokens, self.context = max(1, max_steps), max_tokens, context
+        # a deadline set on the route (or the gateway) bounds the whole loop, not each turn only; one
+        # derived from the models' timeouts is per call, and the step limit bounds the loop
+        rule = gateway.resolve(route).deadline
+        self.deadline = (rule.seconds, rule.setting) if rule.setting is not None else None
 
     def run(self, question: str, history: Sequence[ChatMessage] = ()) -> AgentRun:
         messages = [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", question)]
         passages: list[SearchResult] = []
         steps: list[Step] = []
         usage = {"input_tokens": 0, "output_tokens": 0}
+        started = time.monotonic()
         for n in range(1, self.max_steps + 1):
+            if self.deadline is not None and time.monotonic() - started >= self.deadline[0]:
+                why = f"the agent reached its deadline of {self.deadline[0]:g} s ({self.deadline[1]})"
+                return self._fallback(question, passages, steps, usage, DEADLINE, why)
             step = Step(n)
             steps.append(step)
             with span("agent.step", step=n) as s:
