@@ -60,3 +60,15 @@ def test_a_build_that_differs_is_refused_and_not_kept(tmp_path, monkeypatch):
 def test_unknown_graph_is_refused():
     with pytest.raises(ModelError, match="unknown embedding graph"):
         LocalMiniLM(graph="fp16")
+
+
+def test_the_graph_is_chosen_by_environment(monkeypatch):
+    from ragwright.config import EmbeddingSettings
+    from ragwright.models.embedding import make_embedder
+
+    assert make_embedder(EmbeddingSettings()).graph == "fused-int8"
+    monkeypatch.setenv("RAGWRIGHT_EMBEDDING_GRAPH", "packaged")
+    assert make_embedder(EmbeddingSettings()).graph == "packaged"
+    monkeypatch.setenv("RAGWRIGHT_EMBEDDING_GRAPH", "fp16")
+    with pytest.raises(ModelError, match="unknown embedding graph 'fp16'"):
+        make_embedder(EmbeddingSettings())
