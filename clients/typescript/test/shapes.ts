@@ -61,6 +61,7 @@ export const SHAPES = {
     trace_id: true,
     guard: true,
     fallback: true,
+    agent: true,
   } satisfies Fields<Answer>,
   citation: {
     n: true,
