@@ -1,6 +1,7 @@
 """Which sentences the extractive answer is built from, on small documents of our own: the
 sentence after a restatement of the question, sentences cut inside a parenthesis made whole,
-comparisons as reasons, a question's words written together, sentences that state a default."""
+comparisons as reasons, a question's words written together, sentences that state a default, the
+asking sentence of a question over the setting before it."""
 
 import pytest
 
@@ -116,3 +117,55 @@ def test_a_cross_reference_number_is_no_quantity():
     q = read_question("How many workers can the broker start at most?")
     assert q.expects("Table 8.4 shows the settings of the broker; see Section 20.4.4 and RFC 9110.") == 0.0
     assert q.expects("It starts at most 64 workers (see Section 20.4.4).") == 1.0
+
+
+def test_the_asking_sentence_counts_more_than_the_setting_before_it(monkeypatch):
+    question = "I edited broker.ini by hand. How do I make the running broker take the change without stopping it?"
+    assert read_question(question).setting == ["edit", "ini", "hand"]
+    about_file = "Editing the ini file by hand is an alternative to the admin console."
+    answers = "Send the reload signal: the change takes effect at once."
+    ev = {e.sentence: e.lexical for e in gather(question, [_hit(f"{about_file} {answers}")])}
+    assert ev[answers] > ev[about_file]
+    monkeypatch.setattr(evidence, "SETTING_WEIGHT", 1.0)  # every term alike: the file's sentence wins
+    ev = {e.sentence: e.lexical for e in gather(question, [_hit(f"{about_file} {answers}")])}
+    assert ev[answers] < ev[about_file]
+
+
+@pytest.mark.parametrize(
+    ("question", "written", "unwritten"),
+    [
+        ("Which operator joins two paths?", "path <+> path → path", "The path operators join paths."),
+        ("Is there a built-in role that can read every queue?", "queue_reader | Reads all queues.", "Roles read."),
+        ("Which error code tells a client to retry?", "It always carries the code 40001.", "Clients retry."),
+        ("Which option skips the owners?", "-O --no-owner: Do not set owners.", "Owners are skipped then."),
+        ("What function trims a string?", "btrim(string) removes spaces.", "Strings are trimmed."),
+    ],
+)
+def test_a_sentence_that_writes_what_which_asks_for_is_expected(question, written, unwritten):
+    """A sentence that writes the thing asked for as such things are written (an operator in
+    symbols, a role with underscores ...) carries the answer; one that only speaks of it less."""
+    q = read_question(question)
+    assert q.expects(written) == 1.0
+    assert q.expects(unwritten) < 1.0
+    assert read_question("How do I trim a string?").shape is None
+
+
+def test_a_purpose_is_a_reason():
+    """ "Why do people wrap a dry run in a transaction?" is answered by what the wrapping is for."""
+    q = read_question("Why do people wrap a dry run in a transaction?")
+    assert q.expects("If you wish to run it without letting it change your data, use this approach:") == 1.0
+    assert q.expects("The dry run causes the statement to be executed.") == 1.0
+    assert q.expects("A transaction groups statements.") == 0.0
+
+
+def test_a_word_like_the_thing_asked_for_is_no_sign_when_it_has_a_shape(monkeypatch):
+    """ "Which setting ...?" is answered by a setting written as one (listen_ports), not by the
+    verb "set" that the stem of "setting" also matches."""
+    question = "Which setting do I change so the broker listens on every port?"
+    boiler = "This parameter can only be set when the broker starts."
+    answer = "The special entry * in listen_ports makes the broker listen on every port."
+    ev = {e.sentence: e for e in gather(question, [_hit(f"{boiler} {answer}")])}
+    monkeypatch.setattr(evidence, "FOCUS_WEIGHT", 0.0)
+    plain = {e.sentence: e for e in gather(question, [_hit(f"{boiler} {answer}")])}
+    assert ev[boiler].lexical == plain[boiler].lexical  # no reward for "set"
+    assert ev[answer].expected == 1.0 and ev[boiler].expected < 1.0

@@ -6,6 +6,9 @@ expects, and the specific names it mentions.
   carries something the question does not: a number, a causal clause, an identifier or code.
   Measured on pgdocs-qa (bench/answers_realdocs.py): rewarding a passage of the expected kind
   raised correct extractive answers on quantity questions from 2 to 6 of 9.
+- Shape: what "which operator / function / setting / option / file / code" or "is there a role"
+  asks for, and how such a thing is written (symbols, a parenthesis, underscores, dashes, an
+  extension, digits): a sentence that writes one carries the answer (_SHAPES).
 - Names: words written as names rather than as English (MyISAM, RMAN, innodb_buffer_pool_size,
   PgBouncer, a capitalised word inside the sentence) and version references (MySQL 8.0). A
   question about a name no passage mentions is about something these documents do not cover:
@@ -33,7 +36,8 @@ _NUMBER = re.compile(r"\d[\d,.]*|" + _NUMBER_WORDS, re.IGNORECASE)
 _REASON = re.compile(
     r"\b(?:because|since|so that|therefore|thus|hence|this means|which means|in order to|to avoid|"
     r"otherwise|cannot|can't|must|ensures?|prevents?|guarantees?|requires?|avoids?|"
-    r"\w+er than|(?:more|less) \w+ than)\b",
+    r"\w+er than|(?:more|less) \w+ than|causes?|caused by|due to|"
+    r"if you (?:want|wish|need) to|without (?:letting|affecting|having|causing))\b",
     re.IGNORECASE,
 )
 # A question about what happens when nothing is set: answered by a sentence that states a default.
@@ -48,6 +52,35 @@ _REFERENCE = re.compile(
     r"[A-Z]?\d+(?:\.\d+)*",
     re.IGNORECASE,
 )
+SHAPE_MISS = 0.5  # of Question.expects for a sentence that does not write the thing asked for as such things are
+# What a "which X" / "what X" / "is there a X" question asks for, and how technical documentation
+# writes such a thing: an operator in symbols, a function or method with its parenthesis, an
+# environment variable in capitals, a setting with underscores, an option with dashes, a file
+# with its extension or path, a port or code in digits. First match wins.
+_ASKED_THING = r"\b(?:which|what|is there an?|are there(?: any)?)\s+(?:[\w-]+\s+){0,2}?(?:NOUN)\b"
+_SHAPES = tuple(
+    (
+        re.compile(_ASKED_THING.replace("NOUN", noun), re.IGNORECASE),
+        re.compile(shape),
+    )
+    for noun, shape in (
+        ("operators?", r"(?:(?<=\s)|^)[-<>=@#!~|&*/+%^?]{2,4}(?=\s|$)"),
+        ("functions?|methods?", r"\b[A-Za-z_][\w.]*\(|\b[a-z]\w*[_.]\w+\s\("),  # "split_part (" as tables write it
+        ("environment variables?", r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"),
+        ("settings?|parameters?|variables?|roles?", r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b"),
+        ("options?|flags?|switch(?:es)?", r"(?<![\w-])--?[a-zA-Z][\w-]*"),
+        ("files?", r"[\w.-]*/[\w./-]+|\b[\w-]+\.(?:conf|cfg|ini|toml|ya?ml|json|xml|txt|log|env)\b"),
+        ("ports?", r"\b\d{2,5}\b"),
+        ("(?:error |status |exit |return )?codes?", r"\b(?=[0-9A-Z]*\d)[0-9A-Z]{3,6}\b"),
+    )
+)
+
+
+def _shape_asked(question: str) -> re.Pattern[str] | None:
+    """How the thing the question asks for is written (see _SHAPES), or None."""
+    return next((shape for asked, shape in _SHAPES if asked.search(question)), None)
+
+
 _STATES_DEFAULT = re.compile(r"\bdefaults?\b", re.IGNORECASE)
 _CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
 
@@ -84,6 +117,8 @@ class Question:
     names: list[str] = field(default_factory=list)  # written as names: MyISAM, work_mem, Oracle
     versions: list[tuple[str, str]] = field(default_factory=list)  # (name, number): ("MySQL", "8.0")
     focus: list[str] = field(default_factory=list)  # what "which"/"what" asks for: "output format"
+    setting: list[str] = field(default_factory=list)  # terms only of the sentences before the asking one
+    shape: re.Pattern[str] | None = None  # how what a "which X" question asks for is written (_SHAPES)
 
     def expects(self, text: str) -> float:
         """1.0 when `text` carries an answer of the kind asked for (and something the question
@@ -91,6 +126,11 @@ class Question:
         the numbers in a query's output are no default or limit."""
         if text.startswith("```") and self.kind not in ("name", "procedure"):
             return 0.0
+        if self.shape is not None and not text.startswith("```"):
+            question = self.text.lower()
+            if any(m.group(0).lower().strip() not in question for m in self.shape.finditer(text)):
+                return 1.0  # "Which operator ...?": "json ->> text → text"
+            return SHAPE_MISS * self._carries(text)
         carries = self._carries(text)
         if self.kind in ("quantity", "name") and _ASKS_DEFAULT.search(self.text):
             return 1.0 if _STATES_DEFAULT.search(text) else 0.5 * carries
@@ -117,7 +157,30 @@ def read_question(text: str) -> Question:
     asking = _asking_terms() | _negated(text)
     terms = [t for t in dict.fromkeys(analyzer().terms(text)) if t not in asking]
     kind = next((name for name, pattern in _KINDS if pattern.search(text)), "other")
-    return Question(text, terms, kind, _names(text), _versions(text), _focus(text, asking))
+    return Question(
+        text,
+        terms,
+        kind,
+        _names(text),
+        _versions(text),
+        _focus(text, asking),
+        _setting(text, terms),
+        _shape_asked(text),
+    )
+
+
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)\"'][.!])\s+(?=[A-Z])")
+
+
+def _setting(text: str, terms: list[str]) -> list[str]:
+    """The terms only the question's opening sentences hold: "I edited postgresql.conf. How do I
+    get the running server to pick up the change?" asks how to reload; that a passage mentions
+    editing the file says less. The asking sentence is the last one."""
+    parts = _SENTENCE_END.split(text.strip())
+    if len(parts) < 2:
+        return []
+    asked = set(analyzer().terms(parts[-1]))
+    return [t for t in terms if t not in asked]
 
 
 def _negated(text: str) -> frozenset[str]:
