@@ -266,6 +266,34 @@ def test_tool_calls_are_not_cached_but_a_text_reply_is_keyed_by_the_tools(tmp_pa
     store.close()
 
 
+@pytest.mark.parametrize("choice", ["required", "search"])
+def test_a_text_reply_to_a_turn_that_required_a_call_is_not_cached(tmp_path, choice):
+    store = SqliteStore(tmp_path / "gw.db")
+    comply = {"now": False}
+    with ProviderServer(reply=lambda body: [tool_call("search", {"query": "q"})] if comply["now"] else "No.") as srv:
+        gw = Gateway(settings(srv), store)
+        with pytest.raises(ToolCallError):
+            gw.chat(ASK, model="default", tools=[SEARCH], tool_choice=choice)
+        comply["now"] = True  # the model complies now: the request must reach it, not a cached refusal
+        again = gw.chat(ASK, model="default", tools=[SEARCH], tool_choice=choice)
+        assert [c.name for c in again.tool_calls] == ["search"] and not again.cached and srv.count() == 3
+    store.close()
+
+
+def test_a_re_asked_reply_is_not_cached(tmp_path):
+    store = SqliteStore(tmp_path / "gw.db")
+
+    def reply(body):  # a wrong call at first; text once re-asked
+        return "Tea is green." if "not valid" in body["messages"][-1]["content"] else [tool_call("nope", {})]
+
+    with ProviderServer(reply=reply) as srv:
+        gw = Gateway(settings(srv), store)
+        for n in (2, 4):  # the same conversation twice: each re-ask reaches the model
+            result = gw.chat(ASK, model="default", tools=[SEARCH])
+            assert result.text == "Tea is green." and result.reasked == 1 and srv.count() == n
+    store.close()
+
+
 def test_budgets_costs_and_traces_cover_tool_turns(tmp_path):
     store = SqliteStore(tmp_path / "gw.db")
     with ProviderServer(reply=script([tool_call("nope", {})], [tool_call("search", {"query": "tea"})])) as srv:

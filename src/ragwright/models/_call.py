@@ -304,10 +304,13 @@ class Call:
         """A reply that calls tools is never cached: the gateway cannot know whether a tool acts on
         the world (a cached call would be run again by a caller that retries), nor make a provider's
         temperature 0 deterministic. A text reply to a turn with tools is cached by the exact cache
-        only, keyed by the tools, the choice and every call and result before it (cache.request_key)."""
+        only, keyed by the tools, the choice and every call and result before it (cache.request_key),
+        and only when the choice is "auto" or "none": a text reply to a turn that required a call
+        fails validation, and cached it would fail every identical request for the cache's lifetime.
+        A re-ask's reply is never cached either (tool_calls.settle asks without the cache)."""
         if not use_cache or incomplete or reply.refusal is not None or self.request.temperature != 0:
             return False
-        return not reply.tool_calls
+        return not reply.tool_calls and self.request.tool_choice in ("auto", "none")
 
     def exhausted(self) -> Exception:
         self._release()

@@ -73,13 +73,14 @@ def checked_turn(
 def settle(
     gw: Gateway, request: ChatRequest, model: str, context: CallContext, first: ChatResult, use_cache: bool = True
 ) -> ChatResult:
-    """`first` if its calls are sound; else the one re-ask's result, or ToolCallError."""
+    """`first` if its calls are sound; else the one re-ask's result, or ToolCallError. The re-ask
+    neither reads nor fills the cache: it answers a conversation no client wrote."""
     found = problems(first.tool_calls, request)
     if not found:
         return first
     with span("model.tool_reask", route=model, problems=found[:10]):
         try:
-            second = gw.turn(reask(request, first, found), model, context, use_cache)
+            second = gw.turn(reask(request, first, found), model, context, use_cache=False)
         except AllModelsFailed as exc:
             raise overflow(exc, request) or exc from None
     again = problems(second.tool_calls, request)
