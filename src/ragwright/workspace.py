@@ -250,7 +250,7 @@ class Workspace:
         if not route:
             raise ConfigError("an agent ask needs a model: set [answer] model to a route or a [models.NAME]")
         question = check_query(question, self.settings.answer.max_question_chars)
-        caller = dict(filters or {})
+        caller, cap = dict(filters or {}), self.settings.answer.agent_max_steps
 
         def search(query: str, k: int, wanted: dict[str, Any] | None) -> list[SearchResult]:
             limit = self.settings.answer.max_question_chars
@@ -270,9 +270,10 @@ class Workspace:
             route,
             search,
             fallback,
-            max_steps=max_steps or self.settings.answer.agent_max_steps,
+            max_steps=min(max_steps or cap, cap),  # a caller may ask for fewer turns, never more
             max_tokens=self.settings.answer.max_output_tokens,
             context=context or CallContext(),
+            injection=self.settings.answer.injection,
         )
         with self.trace("ask", {"question": question, "agent": True}, context) as t:
             run = loop.run(question, [ChatMessage(turn.role, turn.content) for turn in history])

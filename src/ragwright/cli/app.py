@@ -169,7 +169,7 @@ def ask(
         bool, typer.Option("--agent", help="let the [answer] model search as often as it needs, then answer")
     ] = False,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", min=1, max=20, help="agent turns (default: [answer] agent_max_steps)")
+        int | None, typer.Option("--max-steps", min=1, max=20, help="agent turns, at most [answer] agent_max_steps")
     ] = None,
 ) -> None:
     """Answer from the documents; every sentence cites its sources. Abstains when evidence is weak."""

@@ -16,18 +16,21 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..errors import ModelError, RagwrightError
+from ..errors import InjectionBlocked, ModelError, RagwrightError
 from ..models.chat import ChatMessage
 from ..models.gateway import Gateway
+from ..models.metering import metered
 from ..models.tools import Tool, tool_result
 from ..models.types import CallContext, ChatResult, ToolCall
 from ..observe import span
 from ..types import Answer, SearchResult
 from .grounded import check_citations
+from .screening import Screening, screen
 
 ANSWERED, STEP_LIMIT, DEADLINE = "answered", "step_limit", "deadline"
 MODEL_FAILED, NO_ANSWER = "model_failed", "no_answer"
 PASSAGE_CHARS = 1200  # of one passage in a tool result: enough for its sentences, a bounded context
+SEARCHES_PER_TURN = 3  # more calls in one turn are answered "not run": one request, bounded work
 
 SYSTEM_PROMPT = (
     "You answer questions about a collection of documents. Call search_documents to find passages; "
@@ -87,24 +90,45 @@ class Agent:
         max_steps: int = 4,
         max_tokens: int = 400,
         context: CallContext = CallContext(),
+        injection: str = "off",
     ) -> None:
         self.gateway, self.route, self.search, self.fallback = gateway, route, search, fallback
         self.max_steps, self.max_tokens, self.context = max(1, max_steps), max_tokens, context
+        self.injection = injection  # [answer] injection, applied to the question and every search's passages
         # a deadline set on the route (or the gateway) bounds the whole loop, not each turn only; one
         # derived from the models' timeouts is per call, and the step limit bounds the loop
         rule = gateway.resolve(route).deadline
         self.deadline = (rule.seconds, rule.setting) if rule.setting is not None else None
 
     def run(self, question: str, history: Sequence[ChatMessage] = ()) -> AgentRun:
+        """The loop; usage is read from the gateway's call records (a failed turn's billed calls
+        and re-asks included). A flagged question or passage under `injection = "block"` raises
+        InjectionBlocked, as a plain ask does."""
+        guard = Guarded(question, self.injection)
+        guard.check([])  # the question itself, before any model sees it
+        with metered(self.gateway) as calls:
+            run = self._loop(question, history, guard)
+        run.usage = {
+            "input_tokens": sum(u.input_tokens for u in calls),
+            "output_tokens": sum(u.output_tokens for u in calls),
+        }
+        if guard.report:
+            guard.merge(run.answer.guard)  # a fallback's own screening, if one ran
+            note, had_note = guard.note, bool(run.answer.guard.get("dropped"))
+            run.answer.guard = guard.report
+            if note and not had_note:
+                run.answer.answer = f"{run.answer.answer}\n\n{note}"
+        return run
+
+    def _loop(self, question: str, history: Sequence[ChatMessage], guard: Guarded) -> AgentRun:
         messages = [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", question)]
         passages: list[SearchResult] = []
         steps: list[Step] = []
-        usage = {"input_tokens": 0, "output_tokens": 0}
         started = time.monotonic()
         for n in range(1, self.max_steps + 1):
             if self.deadline is not None and time.monotonic() - started >= self.deadline[0]:
                 why = f"the agent reached its deadline of {self.deadline[0]:g} s ({self.deadline[1]})"
-                return self._fallback(question, passages, steps, usage, DEADLINE, why)
+                return self._fallback(question, passages, steps, DEADLINE, why)
             step = Step(n)
             steps.append(step)
             with span("agent.step", step=n) as s:
@@ -112,21 +136,22 @@ class Agent:
                     result = self._turn(messages, passages, first=n == 1)
                 except ModelError as exc:
                     s.set(error=str(exc)[:300])
-                    return self._fallback(question, passages, steps, usage, MODEL_FAILED, str(exc))
-                usage["input_tokens"] += result.usage.input_tokens
-                usage["output_tokens"] += result.usage.output_tokens
+                    return self._fallback(question, passages, steps, MODEL_FAILED, str(exc))
                 step.latency_ms = result.latency_ms
                 if not result.tool_calls:
                     step.answered = True
                     s.set(answered=True)
-                    return self._finish(question, result.text, passages, steps, usage)
+                    return self._finish(question, result.text, passages, steps)
                 messages.append(result.message)
-                for call in result.tool_calls:
-                    messages.append(self._run_tool(call, passages, step))
+                for i, call in enumerate(result.tool_calls):
+                    if i >= SEARCHES_PER_TURN:
+                        note = f"not run: at most {SEARCHES_PER_TURN} searches a turn"
+                        messages.append(tool_result(call, note, error=True))
+                    else:
+                        messages.append(self._run_tool(call, passages, step, guard))
                 s.set(searches=step.searches)
-        return self._fallback(
-            question, passages, steps, usage, STEP_LIMIT, f"the agent reached its limit of {self.max_steps} steps"
-        )
+        why = f"the agent reached its limit of {self.max_steps} steps"
+        return self._fallback(question, passages, steps, STEP_LIMIT, why)
 
     def _turn(self, messages: list[ChatMessage], passages: list[SearchResult], first: bool) -> ChatResult:
         """The first turn must search (named tool choice, which every provider here honours, the
@@ -142,7 +167,7 @@ class Agent:
             tool_choice=SEARCH_TOOL.name if first else "auto",
         )
 
-    def _run_tool(self, call: ToolCall, passages: list[SearchResult], step: Step) -> ChatMessage:
+    def _run_tool(self, call: ToolCall, passages: list[SearchResult], step: Step, guard: Guarded) -> ChatMessage:
         """The tool's result as the next message; a failing search is told to the model (it may
         try again), never raised: the loop's bound ends a model that keeps failing."""
         if call.name != SEARCH_TOOL.name:  # the gateway validated the name; belt and braces
@@ -151,9 +176,12 @@ class Agent:
         assert isinstance(args, SearchDocuments)
         try:
             found = self.search(args.query, args.k, _model_filters(args.filters))
+        except InjectionBlocked:
+            raise
         except (RagwrightError, ValueError) as exc:
             step.searches.append({"query": args.query, "error": str(exc)[:300]})
             return tool_result(call, f"search failed: {exc}", error=True)
+        found = guard.check(found)  # flagged passages: refused (block) or left out (drop) before the model reads them
         numbers = [_number(passages, r) for r in found]
         step.searches.append({"query": args.query, "chunks": [r.chunk_id for r in found]})
         if not found:
@@ -162,27 +190,24 @@ class Agent:
         body = "\n\n".join(f"[{n}] ({r.location})\n{r.text[:PASSAGE_CHARS]}" for n, r in shown)
         return tool_result(call, body)
 
-    def _finish(
-        self, question: str, text: str, passages: list[SearchResult], steps: list[Step], usage: dict[str, int]
-    ) -> AgentRun:
+    def _finish(self, question: str, text: str, passages: list[SearchResult], steps: list[Step]) -> AgentRun:
         text = text.strip()
         if not text or text.lower().strip(" .").startswith(("i don't know", "i do not know")):
-            return self._fallback(question, passages, steps, usage, NO_ANSWER, "the model found no answer")
+            return self._fallback(question, passages, steps, NO_ANSWER, "the model found no answer")
         with span("citation_check") as s:
             checked = check_citations(question, text, passages)
             s.set(dropped=len(checked.dropped_sentences) if checked else "all")
         if checked is None:
             reason = "no sentence the model wrote was supported by a passage it found"
-            return self._fallback(question, passages, steps, usage, NO_ANSWER, reason)
+            return self._fallback(question, passages, steps, NO_ANSWER, reason)
         checked.mode = "agent"
-        return AgentRun(checked, ANSWERED, steps, usage)
+        return AgentRun(checked, ANSWERED, steps)
 
     def _fallback(
         self,
         question: str,
         passages: list[SearchResult],
         steps: list[Step],
-        usage: dict[str, int],
         status: str,
         why: str,
     ) -> AgentRun:
@@ -193,7 +218,35 @@ class Agent:
         if not answer.abstained:
             answer.answer = f"{answer.answer}\n\n(Extractive answer: {why}.)"
         answer.fallback = why
-        return AgentRun(answer, status, steps, usage)
+        return AgentRun(answer, status, steps)
+
+
+class Guarded:
+    """The injection policy over a whole loop: the question checked once, each search's passages
+    as they come; one report (Answer.guard) for all of them."""
+
+    def __init__(self, question: str, policy: str) -> None:
+        self.question, self.policy = question, policy
+        self.report: dict[str, Any] = {}
+
+    def check(self, found: list[SearchResult]) -> list[SearchResult]:
+        if self.policy == "off" or (self.report and not found):
+            return found
+        screening = screen(self.question, found, self.policy)  # raises InjectionBlocked under block
+        self.merge(screening.report)
+        return screening.kept
+
+    def merge(self, report: dict[str, Any]) -> None:
+        if not self.report:
+            self.report = report
+            return
+        for key in ("flagged", "dropped"):
+            seen = {entry["chunk_id"] for entry in self.report[key]}
+            self.report[key] += [entry for entry in report.get(key, []) if entry["chunk_id"] not in seen]
+
+    @property
+    def note(self) -> str:
+        return Screening([], self.report).note if self.report else ""
 
 
 def _number(passages: list[SearchResult], result: SearchResult) -> int:

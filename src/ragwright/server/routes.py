@@ -76,7 +76,9 @@ class AskBody(_Body):
     agent: bool = Field(
         False, description="the [answer] model searches as often as it needs, then answers; `agent` in the reply"
     )
-    max_steps: int | None = Field(None, ge=1, le=20, description="an agent's model turns ([answer] agent_max_steps)")
+    max_steps: int | None = Field(
+        None, ge=1, le=20, description="fewer model turns for an agent than [answer] agent_max_steps (never more)"
+    )
 
 
 def user_filters(filters: dict[str, Any] | None, principal: Principal) -> dict[str, Any]:
