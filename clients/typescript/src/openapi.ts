@@ -370,7 +370,7 @@ export interface components {
             agent?: boolean;
             /**
              * Max Steps
-             * @description an agent's model turns ([answer] agent_max_steps)
+             * @description fewer model turns for an agent than [answer] agent_max_steps (never more)
              */
             max_steps?: number | null;
         };
