@@ -1,6 +1,7 @@
 """The tool-argument checker (models/schema_check.py) against jsonschema_rs, a full JSON Schema
 validator: the same verdict on every instance, for schemas of the kind tools use."""
 
+import time
 from typing import Literal
 
 import jsonschema_rs
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from ragwright.models.schema_check import schema_errors
+from ragwright.models.schema_check import TOO_COMPLEX, schema_errors
 
 
 class Filter(BaseModel):
@@ -71,3 +72,41 @@ def test_errors_name_the_path_and_the_problem():
         "arguments.city: must match '^[A-Z]'",
         "arguments.x: unexpected property",
     ]
+
+
+def _timed(value, schema):
+    started = time.perf_counter()
+    errors = schema_errors(value, schema)
+    return errors, time.perf_counter() - started
+
+
+def test_a_hostile_schema_is_a_problem_never_an_exception_or_seconds_of_cpu():
+    recursive = {
+        "type": "object",
+        "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}]}},
+        "properties": {"x": {"$ref": "#/$defs/a"}},
+    }
+    branching: dict = {"type": "string", "pattern": "x"}
+    for _ in range(25):  # 2**25 paths
+        branching = {"anyOf": [branching, branching]}
+    backtracking = {"type": "string", "pattern": "^(a|aa)+$"}
+    for value, schema in [
+        ({"x": 1}, recursive),
+        ({"x": "zz"}, {"type": "object", "properties": {"x": branching}}),
+        ({"x": "a" * 60 + "b"}, {"type": "object", "properties": {"x": backtracking}}),
+        (
+            {"x": ["a" * 60 + "b"] * 50},
+            {"type": "object", "properties": {"x": {"type": "array", "items": backtracking}}},
+        ),
+    ]:
+        errors, seconds = _timed(value, schema)
+        assert errors == [TOO_COMPLEX] and seconds < 0.5, (schema, seconds)
+    errors, _ = _timed({"x": "a"}, {"type": "object", "properties": {"x": {"minLength": "3"}}})
+    assert errors == ["arguments: the tool's schema could not be applied (TypeError)"]
+
+
+def test_multiple_of_is_exact_in_decimal_and_takes_any_number():
+    schema = {"type": "object", "properties": {"x": {"multipleOf": 0.1}}}
+    assert schema_errors({"x": 0.3}, schema) == [] and schema_errors({"x": 10**4000}, schema) == []
+    assert schema_errors({"x": 0.35}, schema) == ["arguments.x: must be a multiple of 0.1"]
+    assert schema_errors({"x": float("inf")}, schema) == ["arguments.x: must be a multiple of 0.1"]

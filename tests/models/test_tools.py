@@ -74,6 +74,15 @@ def test_tool_from_a_pydantic_model():
         Tool("has space")
 
 
+@pytest.mark.parametrize("raw", ["[" * 100000, '{"x": ' + "9" * 5000 + "}"])
+def test_arguments_nested_too_deep_or_a_number_too_long_are_a_problem_not_an_exception(raw):
+    call = ToolCall.parse("c1", "t", raw)
+    assert call.arguments == {} and call.raw_arguments == raw
+    assert Tool("t").errors(call) == [
+        "the arguments are not JSON a tool can take (a number too long or nesting too deep)"
+    ]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_openai_tool_call_round_trip(stream):
     with ProviderServer(reply=script([tool_call("search", {"query": "tea", "k": 3})], "Tea is good [1].")) as srv:

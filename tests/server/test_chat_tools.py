@@ -136,6 +136,36 @@ def test_bad_tool_requests_are_400s(server):
         server.chat.completions.create(model="rag:default", messages=QUESTION, tools=[SEARCH])
 
 
+def test_hostile_schemas_and_arguments_are_400s_or_problems_never_500s(server):
+    huge = {"type": "function", "function": {"name": "t", "parameters": {"type": "object", "description": "x" * 20000}}}
+    with pytest.raises(openai.BadRequestError, match="at most 16384"):
+        server.chat.completions.create(model="default", messages=QUESTION, tools=[huge])
+    recursive = {
+        "type": "function",
+        "function": {
+            "name": "search",
+            "parameters": {
+                "type": "object",
+                "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}]}},
+                "properties": {"query": {"$ref": "#/$defs/a"}},
+            },
+        },
+    }
+    with pytest.raises(openai.APIStatusError, match="too complex to check") as info:
+        server.chat.completions.create(model="default", messages=QUESTION, tools=[recursive])
+    assert info.value.status_code == 502
+    deep = [
+        *QUESTION,
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "search", "arguments": "[" * 5000}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ]
+    done = server.chat.completions.create(model="default", messages=deep, tools=[SEARCH])
+    assert done.choices[0].message.content == "answered from 1 results"
+
+
 def test_a_model_that_keeps_calling_badly_is_a_502_after_one_re_ask(server, providers):
     good, _ = providers
     good.reply = lambda body: [tool_call("search", {"query": ""})]

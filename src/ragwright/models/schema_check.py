@@ -8,12 +8,22 @@ models, not schemas. It covers the keywords tool schemas use: those Pydantic emi
 $ref into $defs, bounds on numbers, strings and arrays, pattern) and the OpenAI function-calling
 guide's; a keyword it does not know is not checked (it errs towards accepting). A tool built from
 a Pydantic model is checked by the model itself (models/tools.py). tests/models/test_schema_check.py
-compares its verdicts with jsonschema_rs's."""
+compares its verdicts with jsonschema_rs's.
+
+A schema may come from a client of the server, so one check is bounded: at most MAX_STEPS schema
+nodes visited and MAX_DEPTH nested (a recursive $ref, anyOf nested to blow up exponentially, a
+value nested deeper than any tool needs), and at most PATTERN_SECONDS spent on `pattern`s, run by
+`regex` (runtime.txt) with a timeout since a pattern like ^(a|aa)+$ backtracks for seconds on 40
+characters. Past a bound the answer is the problem "the schema is too complex to check", never
+an exception or seconds of CPU; a schema whose keywords hold the wrong types is a problem too."""
 
 from __future__ import annotations
 
-import re
+import time
+from fractions import Fraction
 from typing import Any
+
+import regex  # type: ignore[import-untyped]  # no py.typed, types-regex is not installed
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -25,12 +35,48 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
 }
 MAX_ERRORS = 10
+MAX_STEPS = 10_000  # schema nodes visited in one check: ~0.1 s at most
+MAX_DEPTH = 64  # schema nodes nested in one check
+PATTERN_SECONDS = 0.05  # all the patterns of one check together (regex overshoots it to ~0.1 s)
+TOO_COMPLEX = "arguments: the tool's schema is too complex to check"
+
+
+class _Budget:
+    """What one check may still spend, shared by the checks of anyOf/oneOf options."""
+
+    __slots__ = ("depth", "exceeded", "pattern_deadline", "steps")
+
+    def __init__(self) -> None:
+        self.steps = self.depth = 0
+        self.exceeded = False
+        self.pattern_deadline = time.monotonic() + PATTERN_SECONDS
+
+    def enter(self) -> bool:
+        self.steps += 1
+        if self.exceeded or self.steps > MAX_STEPS or self.depth >= MAX_DEPTH:
+            self.exceeded = True
+            return False
+        self.depth += 1
+        return True
+
+
+class _Errors(list[str]):
+    """The problems found so far, with the budget of the check they belong to."""
+
+    def __init__(self, budget: _Budget) -> None:
+        super().__init__()
+        self.budget = budget
 
 
 def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
     """What makes `value` fail `schema` (at most MAX_ERRORS, each "path: problem"); [] when it fits."""
-    errors: list[str] = []
-    _check(value, schema, schema, "arguments", errors)
+    errors = _Errors(_Budget())
+    try:
+        _check(value, schema, schema, "arguments", errors)
+    except (TypeError, ValueError, AttributeError, RecursionError, OverflowError, ZeroDivisionError) as exc:
+        return [f"arguments: the tool's schema could not be applied ({type(exc).__name__})"]
+    if errors.budget.exceeded:
+        return [TOO_COMPLEX]
     return errors[:MAX_ERRORS]
 
 
@@ -56,13 +102,19 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _check(value: Any, schema: Any, root: dict[str, Any], path: str, errors: list[str]) -> None:
+def _check(value: Any, schema: Any, root: dict[str, Any], path: str, errors: _Errors) -> None:
     if schema is False:
         errors.append(f"{path}: not allowed")
         return
-    if not isinstance(schema, dict) or len(errors) >= MAX_ERRORS:
+    if not isinstance(schema, dict) or len(errors) >= MAX_ERRORS or not errors.budget.enter():
         return
-    schema = _resolve(schema, root)
+    try:
+        _check_node(value, _resolve(schema, root), root, path, errors)
+    finally:
+        errors.budget.depth -= 1
+
+
+def _check_node(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, errors: _Errors) -> None:
     kinds = schema.get("type")
     if kinds is not None:
         wanted = [kinds] if isinstance(kinds, str) else list(kinds)
@@ -84,27 +136,27 @@ def _check(value: Any, schema: Any, root: dict[str, Any], path: str, errors: lis
         _number(value, schema, path, errors)
 
 
-def _combinators(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+def _combinators(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, errors: _Errors) -> None:
     for sub in schema.get("allOf") or []:
         _check(value, sub, root, path, errors)
     for key, exactly_one in (("anyOf", False), ("oneOf", True)):
         options = schema.get(key)
         if not options:
             continue
-        fits = sum(1 for sub in options if not schema_errors_at(value, sub, root))
+        fits = sum(1 for sub in options if not schema_errors_at(value, sub, root, errors.budget))
         if fits == 0:
             errors.append(f"{path}: matches none of the {len(options)} allowed shapes")
         elif exactly_one and fits > 1:
             errors.append(f"{path}: matches more than one of the allowed shapes")
 
 
-def schema_errors_at(value: Any, schema: Any, root: dict[str, Any]) -> list[str]:
-    errors: list[str] = []
+def schema_errors_at(value: Any, schema: Any, root: dict[str, Any], budget: _Budget) -> list[str]:
+    errors = _Errors(budget)
     _check(value, schema, root, "", errors)
     return errors
 
 
-def _object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+def _object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str, errors: _Errors) -> None:
     props = schema.get("properties") or {}
     for name in schema.get("required") or []:
         if name not in value:
@@ -123,7 +175,7 @@ def _object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any],
         errors.append(f"{path}: takes at most {schema['maxProperties']} properties")
 
 
-def _array(value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+def _array(value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str, errors: _Errors) -> None:
     items = schema.get("items")
     if isinstance(items, dict):
         for i, item in enumerate(value):
@@ -136,18 +188,23 @@ def _array(value: list[Any], schema: dict[str, Any], root: dict[str, Any], path:
         errors.append(f"{path}: items must be unique")
 
 
-def _string(value: str, schema: dict[str, Any], path: str, errors: list[str]) -> None:
+def _string(value: str, schema: dict[str, Any], path: str, errors: _Errors) -> None:
     if "minLength" in schema and len(value) < schema["minLength"]:
         errors.append(f"{path}: needs at least {schema['minLength']} characters")
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(f"{path}: takes at most {schema['maxLength']} characters")
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
+        left = errors.budget.pattern_deadline - time.monotonic()
         try:
-            if re.search(pattern, value) is None:
+            if left <= 0:
+                raise TimeoutError
+            if regex.search(pattern, value, timeout=left) is None:
                 errors.append(f"{path}: must match {pattern!r}")
-        except re.error:
+        except regex.error:
             pass  # a pattern Python cannot read is not checked
+        except TimeoutError:
+            errors.budget.exceeded = True
 
 
 def _number(value: float, schema: dict[str, Any], path: str, errors: list[str]) -> None:
@@ -159,8 +216,17 @@ def _number(value: float, schema: dict[str, Any], path: str, errors: list[str]) 
         if not holds:
             errors.append(f"{path}: must be {sign} {bound}")
     step = schema.get("multipleOf")
-    if isinstance(step, (int, float)) and step > 0 and (value / step) % 1:
+    if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 and not _multiple(value, step):
         errors.append(f"{path}: must be a multiple of {step}")
+
+
+def _multiple(value: float, step: float) -> bool:
+    """Exact, on the numbers as written in decimal (0.3 is a multiple of 0.1, as for a person);
+    infinity and NaN are multiples of nothing."""
+    try:
+        return Fraction(repr(value) if isinstance(value, float) else value) % Fraction(repr(step)) == 0
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return False
 
 
 def _name(value: Any) -> str:

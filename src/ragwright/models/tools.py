@@ -85,6 +85,8 @@ class Tool:
                 parsed = json.loads(call.raw_arguments)
         except json.JSONDecodeError as exc:
             return [f"the arguments are not JSON ({exc.msg} at character {exc.pos})"]
+        except (ValueError, RecursionError):  # an integer of over 4300 digits; arrays nested thousands deep
+            return ["the arguments are not JSON a tool can take (a number too long or nesting too deep)"]
         if not isinstance(parsed, dict):
             return ["the arguments must be a JSON object"]
         if self.model is not None:

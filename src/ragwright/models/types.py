@@ -31,7 +31,7 @@ class ToolCall:
         text = raw or ""
         try:
             parsed = json.loads(text) if text.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, an integer over 4300 digits, "[" nested 100000 deep
             parsed = None
         return cls(id, name, parsed if isinstance(parsed, dict) else {}, text or "{}")
 

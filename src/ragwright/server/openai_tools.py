@@ -61,8 +61,13 @@ def _named(messages: list[ChatMessage]) -> list[ChatMessage]:
     ]
 
 
+MAX_TOOL_CHARS = 16_384  # a tool's name, description and schema: a client's schema is checked on every call
+
+
 def requested_tools(tools: list[Any] | None, tool_choice: Any) -> tuple[list[Tool], str]:
-    """The request's tools and choice, checked: a 400 names what is wrong before any model is asked."""
+    """The request's tools and choice, checked: a 400 names what is wrong before any model is asked.
+    A tool over MAX_TOOL_CHARS is refused: its schema is run against every call the model makes
+    (models/schema_check.py bounds each check; this bounds what it reads)."""
     try:
         parsed = [Tool.from_openai(_function(i, t)) for i, t in enumerate(tools or [])]
         choice = _choice(tool_choice)
@@ -70,6 +75,11 @@ def requested_tools(tools: list[Any] | None, tool_choice: Any) -> tuple[list[Too
             check_choice(parsed, choice)
     except ConfigError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from exc
+    except RecursionError:
+        raise ApiError(400, "invalid_request", "a tool's parameters are nested too deep") from None
+    for t in parsed:
+        if t.size > MAX_TOOL_CHARS:
+            raise ApiError(400, "invalid_request", f"tool '{t.name}' is {t.size} characters: at most {MAX_TOOL_CHARS}")
     return parsed, choice
 
 
