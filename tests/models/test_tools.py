@@ -220,6 +220,18 @@ def test_a_call_still_invalid_after_the_re_ask_is_a_typed_error(stream):
         assert any("arguments.query" in p for p in info.value.problems)
 
 
+def test_a_streamed_re_ask_sends_the_settled_text_and_a_required_call_holds_the_draft():
+    with ProviderServer(reply=script(("Let me look.", [tool_call("nope", {})]), "Tea is green.")) as srv:
+        with Gateway(settings(srv)).stream(ASK, model="default", tools=[SEARCH], use_cache=False) as s:
+            streamed = "".join(s)
+        assert streamed == s.text == "Let me look.\n\nTea is green." and s.result.text == "Tea is green."
+    with ProviderServer(reply=script("I will not.", ("Searching.", [tool_call("search", {"query": "tea"})]))) as srv:
+        gw = Gateway(settings(srv))
+        with gw.stream(ASK, model="default", tools=[SEARCH], tool_choice="required", use_cache=False) as s:
+            assert list(s) == ["Searching."]  # the rejected text-only draft never reaches the client
+        assert s.result.reasked == 1 and [c.name for c in s.result.tool_calls] == ["search"]
+
+
 def test_a_required_call_that_is_not_made_is_re_asked():
     with ProviderServer(reply=script("I would rather talk.", [tool_call("search", {"query": "tea"})])) as srv:
         result = Gateway(settings(srv)).chat(ASK, model="default", tools=[SEARCH], tool_choice="required")

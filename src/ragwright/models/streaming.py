@@ -102,6 +102,8 @@ class ChatStream:
             self.result, self.text = hit, hit.text
             yield hit.text
             return
+        # a reply that must call a tool is held until settled: its text-only draft would be re-asked
+        held = bool(call.request.tools) and call.request.tool_choice not in ("auto", "none")
         for attempt in call.tries():
             name, spec = attempt.name, attempt.spec
             parts: list[str] = []
@@ -119,14 +121,17 @@ class ChatStream:
                             self.result = self._settled(
                                 call.succeeded(name, spec, item, attempt.started, self._use_cache)
                             )
+                            yield from self._settled_text(held)
                             return
                         parts.append(item.text)
+                        if held:
+                            continue
                         self.text = "".join(parts)
                         yield item.text
                         if call.deadline.expired():
                             raise ProviderError(name, "timeout", f"{call.deadline.describe()} passed mid-stream")
                 except ProviderError as exc:
-                    if parts or self._cancel.cancelled:  # text was sent, or nobody is left to answer:
+                    if (parts and not held) or self._cancel.cancelled:  # text was sent, or nobody is left to answer:
                         # no silent switch to another model (an abort is not the model's fault)
                         self._interrupted(attempt, exc, "".join(parts), blame=not self._cancel.cancelled)
                     raise
@@ -137,9 +142,24 @@ class ChatStream:
             raise overflow(error, call.request) or error
         raise error
 
+    def _settled_text(self, held: bool) -> Iterator[str]:
+        """The settled reply's text, when it was not streamed: the whole of it when the turn
+        required a call (held), or after the streamed draft when the draft was re-asked (a
+        draft already sent cannot be taken back; `self.text` is all that was sent, `result.text`
+        the settled reply's own)."""
+        assert self.result is not None
+        if not (held or self.result.reasked) or not self.result.text:
+            return
+        piece = ("\n\n" if self.text else "") + self.result.text
+        self.text += piece
+        yield piece
+
     def _settled(self, result: ChatResult) -> ChatResult:
         """A reply's tool calls, checked as Gateway.chat checks them; the one re-ask, if needed,
-        is not streamed: its calls are what matters, and they are sent whole."""
+        is not streamed: its calls are what matters, and they are sent whole. The streaming
+        contract of a turn with tools: text arrives as the model writes it when the choice is
+        "auto" or "none"; when the choice requires a call, only the settled reply's text is sent,
+        once it has passed; a re-asked reply's text follows the rejected draft's, whole."""
         call = self._call
         if not call.request.tools:
             return result

@@ -4,10 +4,11 @@ gateway's types, and the reply's calls written back, whole or as stream deltas. 
 route the request names answers: the gateway maps the tools to its provider's format, validates
 the calls and re-asks once (models/tool_calls.py), so a client gets calls it can run.
 
-A streamed reply sends its text as it arrives, then each call in one delta (id, name and all its
-arguments): the gateway validates a call whole before anyone may run it, and a call streamed in
-pieces could not be taken back once its arguments had failed the schema. OpenAI's clients
-assemble deltas by index, one piece or many."""
+A streamed reply sends its text as it arrives (held until the reply is settled when the choice
+requires a call; a re-asked reply's text after the draft's: models/streaming.py), then each call
+in one delta (id, name and all its arguments): the gateway validates a call whole before anyone
+may run it, and a call streamed in pieces could not be taken back once its arguments had failed
+the schema. OpenAI's clients assemble deltas by index, one piece or many."""
 
 from __future__ import annotations
 
