@@ -232,6 +232,19 @@ def test_a_streamed_re_ask_sends_the_settled_text_and_a_required_call_holds_the_
         assert s.result.reasked == 1 and [c.name for c in s.result.tool_calls] == ["search"]
 
 
+def test_a_call_made_when_tool_choice_is_none_is_re_asked_then_a_typed_error():
+    with ProviderServer(reply=script([tool_call("search", {"query": "tea"})], "Tea is green.")) as srv:
+        result = Gateway(settings(srv)).chat(ASK, model="default", tools=[SEARCH], tool_choice="none")
+        assert result.text == "Tea is green." and result.tool_calls == [] and result.reasked == 1
+        reasked = srv.last("/chat/completions").body["messages"][-1]["content"]
+        assert "no tool call was allowed" in reasked and reasked.endswith("Answer in text, without calling a tool.")
+    with (
+        ProviderServer(reply=lambda body: [tool_call("search", {"query": "tea"})]) as srv,
+        pytest.raises(ToolCallError, match="no tool call was allowed"),
+    ):
+        Gateway(settings(srv)).chat(ASK, model="default", tools=[SEARCH], tool_choice="none")
+
+
 def test_a_required_call_that_is_not_made_is_re_asked():
     with ProviderServer(reply=script("I would rather talk.", [tool_call("search", {"query": "tea"})])) as srv:
         result = Gateway(settings(srv)).chat(ASK, model="default", tools=[SEARCH], tool_choice="required")

@@ -34,7 +34,9 @@ def problems(calls: list[ToolCall], request: ChatRequest) -> list[str]:
             out.append(f"{call.name or '(no name)'}: no such tool (the tools are {', '.join(tools)})")
         else:
             out.extend(f"{call.name}: {e}" for e in tool.errors(call))
-    if request.tool_choice == "required" and not calls:
+    if request.tool_choice == "none" and calls:  # a provider that calls anyway: no call may reach a caller
+        out.append("no tool call was allowed (tool_choice none)")
+    elif request.tool_choice == "required" and not calls:
         out.append("a tool call was required and the reply made none")
     elif request.tool_choice in tools and not any(c.name == request.tool_choice for c in calls):
         out.append(f"a call of {request.tool_choice} was required and the reply made none")
@@ -54,7 +56,11 @@ def reask(request: ChatRequest, result: ChatResult, found: list[str]) -> ChatReq
             "user",
             "Those tool calls are not valid: "
             + "; ".join(found)
-            + ". Call the tools again, by their names, with JSON arguments that follow their schemas.",
+            + (
+                ". Answer in text, without calling a tool."
+                if request.tool_choice == "none"
+                else ". Call the tools again, by their names, with JSON arguments that follow their schemas."
+            ),
         ),
     )
     return replace(request, messages=messages)
