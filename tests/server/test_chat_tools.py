@@ -132,6 +132,12 @@ def test_bad_tool_requests_are_400s(server):
         server.chat.completions.create(
             model="default", messages=QUESTION, tools=[{"type": "function", "function": {"name": "two words"}}]
         )
+    with pytest.raises(openai.BadRequestError, match="only an assistant message has tool_calls"):
+        server.chat.completions.create(
+            model="default",
+            messages=[{**QUESTION[0], "tool_calls": [{"id": "c1", "function": {"name": "search"}}]}],
+            tools=[SEARCH],
+        )
     with pytest.raises(openai.BadRequestError, match="rag: model takes no tools"):
         server.chat.completions.create(model="rag:default", messages=QUESTION, tools=[SEARCH])
 

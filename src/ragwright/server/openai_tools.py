@@ -36,6 +36,8 @@ def chat_messages(messages: list[Any]) -> list[ChatMessage]:
         if m.role == "tool":
             out.append(ChatMessage("tool", _text(m.content), tool_call_id=str(extra.get("tool_call_id") or "")))
             continue
+        if extra.get("tool_calls") and m.role != "assistant":  # a provider's 400 would be our 502
+            raise ApiError(400, "invalid_request", f"only an assistant message has tool_calls, not a {m.role} message")
         calls = tuple(_call(i, raw) for i, raw in enumerate(extra.get("tool_calls") or []))
         out.append(ChatMessage("system" if m.role == "developer" else m.role, _text(m.content), calls))
     return _named(out)
