@@ -720,7 +720,7 @@ class _Handler(BaseHTTPRequestHandler):
             or (isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in system))
         ):
             return bad("system: Input should be a valid string or list of text blocks")
-        problem = self._tools_offered(body) or _anthropic_tool_turns(messages)
+        problem = self._tools_offered(body) or _anthropic_tool_turns(messages, bool(body.get("tools")))
         return bad(problem) if problem else None
 
     def _tools_offered(self, body: dict[str, Any]) -> str | None:
@@ -1133,12 +1133,15 @@ def _openai_tool_turns(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _anthropic_tool_turns(messages: list[dict[str, Any]]) -> str | None:
-    """Anthropic's rules: each tool_use of an assistant turn has its tool_result in the next (user)
-    turn, and each tool_result answers a tool_use of the turn just before."""
+def _anthropic_tool_turns(messages: list[dict[str, Any]], tools: bool = True) -> str | None:
+    """Anthropic's rules: tool_use and tool_result blocks only in a request that defines tools; each
+    tool_use of an assistant turn has its tool_result in the next (user) turn, and each tool_result
+    answers a tool_use of the turn just before."""
     used: set[str] = set()
     for i, m in enumerate(messages):
         blocks = m.get("content") if isinstance(m.get("content"), list) else []
+        if not tools and any(b.get("type") in ("tool_use", "tool_result") for b in blocks):
+            return "Requests which include `tool_use` or `tool_result` blocks must define tools."
         results = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
         if m["role"] == "assistant" and results:
             return f"messages.{i}: tool_result blocks belong in user messages"

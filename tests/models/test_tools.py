@@ -172,6 +172,22 @@ def test_fallback_replays_an_openai_history_validly_to_anthropic():
         assert a.last("/chat/completions").body["messages"][3]["tool_call_id"] == "call_a1"
 
 
+def test_a_history_with_calls_but_no_tools_now_reaches_anthropic_as_text():
+    """Anthropic takes tool_use/tool_result blocks only in a request that defines tools (the
+    loopback server refuses them as the API does): a follow-up without tools sends them as text."""
+    call = ToolCall.parse("c1", "search", '{"query": "tea"}')
+    history = [*ASK, ChatMessage("assistant", "", (call,)), tool_result(call, "tea passage")]
+    history.append(ChatMessage("user", "Sum it up."))
+    with ProviderServer() as srv:
+        result = Gateway(settings(srv, primary_provider="anthropic")).chat(history, model="default")
+        assert result.text.startswith("echo: ") and result.text.endswith("Sum it up.")
+        sent = srv.last("/messages").body
+        assert "tools" not in sent and all(isinstance(m["content"], str) for m in sent["messages"])
+        assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+        assert '{"tool": "search", "arguments": {"query": "tea"}}' in sent["messages"][1]["content"]
+        assert "tea passage" in sent["messages"][2]["content"]
+
+
 def test_a_cut_history_is_repaired_for_both_protocols():
     """A result whose call was cut from the history, and a call left unanswered: both servers,
     strict as the real APIs, accept what the gateway sends."""

@@ -2,7 +2,9 @@
 top-level field, `max_tokens` is required, and structured output is a forced tool call. Tool
 calls are `tool_use` content blocks of the assistant's turn, and results `tool_result` blocks of
 the user turn after it: a conversation kept in OpenAI's shape (a "tool" message per result) is
-converted here, so that a fallback from an OpenAI model to this one replays it validly."""
+converted here, so that a fallback from an OpenAI model to this one replays it validly. A request
+without tools (a follow-up chat, structured output) writes earlier calls and results as text, as
+Anthropic takes those blocks only in a request that defines tools."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ..tools import paired
 from ..types import ChatMessage, ChatRequest, ToolCall, Usage
 from . import base as wire
 from .base import Delta, ProviderReply, StreamCancel, ToolCallParts
+from .openai import text_message
 
 _ID = re.compile(r"[^A-Za-z0-9_-]")  # Anthropic's tool_use ids: ^[a-zA-Z0-9_-]+$
 
@@ -80,8 +83,11 @@ class AnthropicProvider:
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
-        if request.has_tools:
+        if request.tools:
             messages = anthropic_messages(request.messages)
+        elif request.has_tools:  # Anthropic takes tool_use/tool_result blocks only beside `tools`: a 400
+            texts = [text_message(m) for m in paired(request.messages)]
+            messages = anthropic_messages([ChatMessage(t["role"], t["content"]) for t in texts])
         else:
             messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
         body: dict[str, Any] = {
