@@ -165,7 +165,7 @@ class ChatStream:
             return result
         from .tool_calls import settle
 
-        return settle(call.gw, call.request, call.target, call.context, result, self._use_cache)
+        return settle(call.gw, call.request, call.target, call.context, result)
 
     def _interrupted(self, attempt: Try, exc: ProviderError, partial: str, blame: bool = True) -> NoReturn:
         call, name, spec = self._call, attempt.name, attempt.spec

@@ -73,12 +73,10 @@ def checked_turn(
         first = gw.turn(request, model, context, use_cache)
     except AllModelsFailed as exc:
         raise overflow(exc, request) or exc from None
-    return settle(gw, request, model, context, first, use_cache)
+    return settle(gw, request, model, context, first)
 
 
-def settle(
-    gw: Gateway, request: ChatRequest, model: str, context: CallContext, first: ChatResult, use_cache: bool = True
-) -> ChatResult:
+def settle(gw: Gateway, request: ChatRequest, model: str, context: CallContext, first: ChatResult) -> ChatResult:
     """`first` if its calls are sound; else the one re-ask's result, or ToolCallError. The re-ask
     neither reads nor fills the cache: it answers a conversation no client wrote."""
     found = problems(first.tool_calls, request)
