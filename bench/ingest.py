@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         default=500,
         help="documents per interleaved round of (a), (b), (c) (0 = one round; default 500)",
     )
+    ap.add_argument("--graph", default="fused-int8", help="the embedding graph of (a)-(d) (default fused-int8)")
     ap.add_argument("--reindex-repeat", type=int, default=3, help="no-op re-index runs; the median is reported")
     ap.add_argument(
         "--packaged",
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     records = [TextRecord(id=str(d["_id"]), title=d.get("title", ""), text=d.get("text", "")) for d in docs]
     settings = Settings()  # the defaults (and RAGWRIGHT_* variables), never a ragwright.toml from the cwd
     embedder = make_embedder(settings.embedding)
+    if isinstance(embedder, LocalMiniLM) and args.graph != embedder.graph:
+        embedder = LocalMiniLM(embedder.max_tokens, embedder.batch_size, settings.embedding.threads, graph=args.graph)
     if not isinstance(embedder, LocalMiniLM):
         sys.exit("bench/ingest.py measures the local embedder; unset RAGWRIGHT_EMBEDDING__PROVIDER")
     step = args.round_docs if args.round_docs > 0 else len(records)

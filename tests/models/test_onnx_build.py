@@ -1,6 +1,9 @@
 """The fused int8 embedding graph: rebuilt from the packaged file to the pinned bytes, refused
 when it differs, and close to the packaged graph's vectors."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +30,22 @@ def packaged() -> Path:
 
 def test_build_from_packaged_weights_gives_the_pinned_file(tmp_path):
     out = tmp_path / "fused.onnx"
-    _onnx_build.build(packaged(), out)
+    _onnx_build.build_in_child(packaged(), out, ModelError)  # as first use builds it
     assert _onnx_build.file_sha256(out) == FUSED_SHA256
 
 
-def test_fused_vectors_match_the_packaged_graph(embedder):
-    fused, plain = embedder.embed(TEXTS), LocalMiniLM(graph="packaged").embed(TEXTS)
-    assert embedder.graph == "fused-int8"
-    cos = (fused * plain).sum(axis=1)
+@pytest.fixture(scope="module")
+def fused() -> LocalMiniLM:
+    return LocalMiniLM(graph="fused-int8")
+
+
+def test_fused_vectors_match_the_packaged_graph(fused, embedder):
+    new, plain = fused.embed(TEXTS), embedder.embed(TEXTS)
+    assert embedder.graph == "packaged"
+    cos = (new * plain).sum(axis=1)
     assert cos.min() >= 0.98 and cos.mean() >= 0.99, cos
-    single = np.vstack([embedder.embed([t]) for t in TEXTS])  # the one-thread query path
-    assert np.allclose(single, fused, atol=1e-5)
+    single = np.vstack([fused.embed([t]) for t in TEXTS])  # the one-thread query path
+    assert np.allclose(single, new, atol=1e-5)
 
 
 def test_a_corrupted_cached_graph_is_refused_with_both_digests(tmp_path, monkeypatch):
@@ -46,15 +54,37 @@ def test_a_corrupted_cached_graph_is_refused_with_both_digests(tmp_path, monkeyp
     cached.write_bytes(b"not an onnx file")
     actual = _onnx_build.file_sha256(cached)
     with pytest.raises(ModelError, match=f"sha256 {actual} does not match the expected {FUSED_SHA256}"):
-        LocalMiniLM().warm_up()
+        LocalMiniLM(graph="fused-int8").warm_up()
 
 
 def test_a_build_that_differs_is_refused_and_not_kept(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGWRIGHT_MODEL_CACHE", str(tmp_path))
-    monkeypatch.setattr(_onnx_build, "build", lambda src, out: out.write_bytes(b"other bytes"))
+    monkeypatch.setattr(_onnx_build, "build_in_child", lambda src, out, error: out.write_bytes(b"other bytes"))
     with pytest.raises(ModelError, match=f"not the expected {FUSED_SHA256}"):
-        LocalMiniLM().warm_up()
+        LocalMiniLM(graph="fused-int8").warm_up()
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".lock"]  # neither the file nor its temporary copy
+
+
+def test_first_use_builds_in_a_child_process(tmp_path):
+    """A whole test run died (SIGABRT) building the graph in its own process, after the suite had
+    loaded many native extensions; onnx's C++ extension also crashes a process that loaded
+    usearch's before it. First use builds in a child: the process that asks never loads onnx."""
+    script = (
+        "import sys\n"
+        "from ragwright.models.embedding import LocalMiniLM\n"
+        "print(LocalMiniLM(graph='fused-int8').embed(['parental leave']).shape, 'onnx' in sys.modules)\n"
+    )
+    env = {**os.environ, "RAGWRIGHT_MODEL_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "(1, 384) False"
+    built = tmp_path / f"all-MiniLM-L6-v2-fused-int8-{FUSED_SHA256[:16]}.onnx"
+    assert _onnx_build.file_sha256(built) == FUSED_SHA256
+
+
+def test_a_failing_build_is_a_model_error_with_the_reason(tmp_path):
+    with pytest.raises(ModelError, match=r"failed: .*(No such file|FileNotFound|not found|does not exist)"):
+        _onnx_build.build_in_child(tmp_path / "missing.onnx", tmp_path / "out.onnx", ModelError)
 
 
 def test_unknown_graph_is_refused():
@@ -66,9 +96,21 @@ def test_the_graph_is_chosen_by_environment(monkeypatch):
     from ragwright.config import EmbeddingSettings
     from ragwright.models.embedding import make_embedder
 
-    assert make_embedder(EmbeddingSettings()).graph == "fused-int8"
-    monkeypatch.setenv("RAGWRIGHT_EMBEDDING_GRAPH", "packaged")
     assert make_embedder(EmbeddingSettings()).graph == "packaged"
+    monkeypatch.setenv("RAGWRIGHT_EMBEDDING_GRAPH", "fused-int8")
+    assert make_embedder(EmbeddingSettings()).graph == "fused-int8"
     monkeypatch.setenv("RAGWRIGHT_EMBEDDING_GRAPH", "fp16")
     with pytest.raises(ModelError, match="unknown embedding graph 'fp16'"):
         make_embedder(EmbeddingSettings())
+
+
+def test_a_workspace_indexed_with_one_graph_refuses_the_other(tmp_path, fused, embedder):
+    from ragwright import Settings, StoreError, TextRecord, Workspace
+
+    with Workspace(settings=Settings(data_dir=tmp_path / "d"), embedder=embedder) as ws:
+        ws.ingest_records([TextRecord(id="a", text="Vitamin D and bone density")])
+    with (
+        Workspace(settings=Settings(data_dir=tmp_path / "d"), embedder=fused) as ws,
+        pytest.raises(StoreError, match=r"with embedder 'all-MiniLM-L6-v2', but 'all-MiniLM-L6-v2\+fused-int8'"),
+    ):
+        ws.search("bone density")
