@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{path}\nsha256 {FUSED_SHA256} (pinned)")
         return 0
-    _onnx_build.build(packaged, args.out, quantised=not args.float)
+    try:
+        _onnx_build.build_in_child(packaged, args.out, ModelError, quantised=not args.float)
+    except ModelError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     digest = file_sha256(args.out)
     print(f"{args.out}\nsha256 {digest}\npinned {FUSED_SHA256}")
     return 0 if args.float or digest == FUSED_SHA256 else 1

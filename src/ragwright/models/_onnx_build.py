@@ -20,8 +20,11 @@ Needs the `onnx` package (requirements/runtime.txt), imported only when a build 
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +37,7 @@ from .._packaged import file_sha256
 HIDDEN, HEADS, LAYERS, EPSILON = 384, 12, 6, 1e-12
 OPSET = 17
 PREFIX = "inner."  # the packaged graph's weight names start with it
+BUILD_TIMEOUT_S = 600.0  # about 8 s on an idle 2-core machine
 
 
 def read_weights(packaged: Path) -> dict[str, np.ndarray]:
@@ -177,6 +181,20 @@ def build(packaged: Path, out: Path, *, quantised: bool = True) -> None:
         onnx.save(model, str(out))
 
 
+def build_in_child(packaged: Path, out: Path, error: Callable[[str], Exception], *, quantised: bool = True) -> None:
+    """`build` in a child process. onnx's C++ extension crashes the process that loads it after
+    usearch's (SIGSEGV in libstdc++, as onnxruntime's does: store/vectors.py), and a server or a
+    test run may have loaded usearch long before the first embedding; the child has neither, and
+    whatever the build allocates goes with it."""
+    command = [sys.executable, "-m", "ragwright.models._onnx_build", str(packaged), str(out)]
+    done = subprocess.run(
+        [*command, *([] if quantised else ["--float"])], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S
+    )
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise error(f"building the embedding graph {out.name} from {packaged} failed: {why}")
+
+
 def cache_dir() -> Path:
     """Where built graphs are kept: $RAGWRIGHT_MODEL_CACHE, else $XDG_CACHE_HOME/ragwright, else
     ~/.cache/ragwright. Per user, not per data directory: every workspace shares one build."""
@@ -209,13 +227,11 @@ def cached_build(packaged: Path, sha256: str, error: Callable[[str], Exception])
 
 
 def _build_checked(packaged: Path, path: Path, sha256: str, error: Callable[[str], Exception]) -> None:
-    try:
-        import onnx  # noqa: F401  (only to fail here with the fix, not deep inside the build)
-    except ImportError as exc:
-        raise error(f"building {path.name} needs onnx: pip install --no-deps onnx==1.23.2 ml_dtypes==0.7.0") from exc
+    if importlib.util.find_spec("onnx") is None:  # found, not loaded: the build loads it, in its child
+        raise error(f"building {path.name} needs onnx: pip install --no-deps onnx==1.23.2 ml_dtypes==0.7.0")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        build(packaged, tmp)
+        build_in_child(packaged, tmp, error)
         actual = file_sha256(tmp)
         if actual != sha256:
             raise error(
@@ -225,3 +241,7 @@ def _build_checked(packaged: Path, path: Path, sha256: str, error: Callable[[str
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # build_in_child: python -m ragwright.models._onnx_build PACKAGED OUT [--float]
+    build(Path(sys.argv[1]), Path(sys.argv[2]), quantised="--float" not in sys.argv[3:])
