@@ -62,6 +62,7 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # bench/, tools/
 import _guard_cascade as GC  # noqa: E402
+import _guard_orgs as GO  # noqa: E402
 import _guard_phone_recall as PR  # noqa: E402
 from _common import DEFAULT_DATA, MachineLoad, emit, environment, load_jsonl, percentiles_ms, say, table  # noqa: E402
 from _guard_grouped import HEADER as GROUPED_HEADER  # noqa: E402
@@ -642,7 +643,7 @@ def bench_phones(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--only", choices=("pii", "injection", "phones"), help="run one part")
+    ap.add_argument("--only", choices=("pii", "injection", "phones", "orgs"), help="run one part")
     ap.add_argument("--per-locale", type=int, default=10, help="Faker phone numbers per locale")
     ap.add_argument("--before", help="git revision whose shipped injection detector gets a false-alarm column")
     ap.add_argument("--folds", type=int, default=5)
@@ -657,9 +658,13 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "guard"}
     if args.only in (None, "phones"):
         result["phones"] = bench_phones(args)
-    if args.only not in ("injection", "phones"):
+    if args.only == "orgs":  # two tagger cross-validations: on request only
+        result["orgs"] = GO.compare(args.data / "pii" / "dev.jsonl", args.folds, args.seed or 0, args.epochs, args.runs)
+        say("\nNames before and after guard/orgs.py (template-grouped CV, one draw of folds)")
+        say(table(GO.rows(result["orgs"]), GO.HEADER))
+    if args.only not in ("injection", "phones", "orgs"):
         result["pii"] = bench_pii(argparse.Namespace(**{**vars(args), "seed": args.seed or 0}))
-    if args.only not in ("pii", "phones"):
+    if args.only not in ("pii", "phones", "orgs"):
         result["injection"] = bench_injection(argparse.Namespace(**{**vars(args), "seed": args.seed or T.SEED}))
     emit({**result, "machine_load": load.report(), "environment": environment()})
 

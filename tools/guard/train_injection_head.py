@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ragwright.guard.injection import WEIGHTS_JSON, FeatureConfig, fired_rules, text_parts
+from ragwright.guard.injection import RULE_SCORE, WEIGHTS_JSON, FeatureConfig, fired_rules, text_parts
 from ragwright.guard.injection_head import EMBEDDER, HEAD_JSON, HeadConfig, weights_sha256
 
 from . import TRAINING_DATA
@@ -123,7 +123,7 @@ def cascade_score(s: Scored, cfg: HeadConfig, source: str = "user") -> tuple[flo
     """The text's cascade score as cascade.py computes it, and whether the second stage ran."""
     p = 1.0 / (1.0 + np.exp(-s.first))
     if s.rule:
-        return max(float(p.max()), T.RULE_SCORE), False
+        return max(float(p.max()), RULE_SCORE), False
     sent = cfg.sent(p, source)
     scores = p.copy()
     scores[sent] = cfg.blend(s.first[sent], s.head[sent])
@@ -271,7 +271,7 @@ def first_stage_only(oof: OutOfFold, y: np.ndarray) -> dict[str, Any]:
     """The first stage alone on the same folds (the cascade's baseline), thresholds chosen alike."""
 
     def score(s: Scored) -> float:
-        return max(float(1 / (1 + np.exp(-s.first.max()))), T.RULE_SCORE if s.rule else 0.0)
+        return max(float(1 / (1 + np.exp(-s.first.max()))), RULE_SCORE if s.rule else 0.0)
 
     runs = [(np.array([score(s) for s in row]), y) for row in oof.user]
     r_runs = [(np.array([score(s) for s, _ in row]), np.array([lab for _, lab in row])) for row in oof.retrieved]

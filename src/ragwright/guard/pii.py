@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .orgs import with_organisations
 from .phones import national_phones as national_phones_checker
 
 #: Findings of pattern recognizers, in the order that wins an overlap (a checksum beats context).
@@ -426,7 +427,8 @@ class PiiDetector:
     `entities` limits what is reported (default: everything it knows); `threshold` is the minimum
     score of a pattern finding; `names=False` skips the name tagger; `tagger` (also settable later)
     substitutes a NameTagger: the bench sets one trained on the other templates;
-    `national_phones=False` drops the national-format phone check (phones.py): the bench's "before".
+    `national_phones=False` drops the national-format phone check (phones.py), `organisations=False`
+    the legal-form organisations (orgs.py): the benches' "before".
     """
 
     def __init__(
@@ -437,6 +439,7 @@ class PiiDetector:
         tagger: Any = None,
         weights_dir: Path | None = None,
         national_phones: bool = True,
+        organisations: bool = True,
     ) -> None:
         self.entities = frozenset(entities) if entities is not None else None
         self.threshold = threshold
@@ -444,6 +447,7 @@ class PiiDetector:
         self.tagger = tagger
         self._weights_dir = weights_dir
         self.national_phones = national_phones
+        self.organisations = organisations
         self._analyzer: Any = None
         self._lock = threading.Lock()
 
@@ -479,6 +483,8 @@ class PiiDetector:
             PiiSpan(r.start, r.end, r.entity_type, round(float(r.score), 4), text[r.start : r.end])
             for r in self._analyzer.analyze(text=text, language="en", score_threshold=self.threshold)
         ]
+        if self.organisations and self.names:
+            names = with_organisations(text, names)
         found += [PiiSpan(a, b, label, score, text[a:b]) for a, b, label, score in names]
         if self.entities is not None:
             found = [s for s in found if s.label in self.entities]
