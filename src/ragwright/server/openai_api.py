@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -27,7 +25,8 @@ from ..errors import AllModelsFailed, ConfigError, ProviderError, StreamInterrup
 from ..generate.followup import Turn
 from ..ingest.chunking import approx_token_count
 from ..models.embedding import LocalMiniLM
-from ..models.types import CallContext, CallRecord, ChatMessage, Usage
+from ..models.metering import metered
+from ..models.types import CallContext, ChatMessage, Usage
 from ..types import Answer
 from ..workspace import Workspace
 from .auth import Principal
@@ -189,32 +188,16 @@ def _conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
 
 # -- usage of rag: answers -----------------------------------------------------------------------------
 
-_calls: ContextVar[list[Usage] | None] = ContextVar("ragwright_rag_calls", default=None)
-_hooked = threading.Lock()
-
-
-def _meter(record: CallRecord) -> None:
-    """A gateway hook: the usage of each call made while a rag: answer is being made, in its request only."""
-    calls = _calls.get()
-    if calls is not None:
-        calls.append(record.usage)
-
 
 @contextmanager
 def _metered(ws: Workspace) -> Iterator[list[Usage]]:
-    """The usage of every model call inside (the rewrite, the answer): read from the workspace's
-    gateway's call records, whether traces are kept or not."""
-    if ws.settings.answer.model:  # without one, no rag: answer calls a model
-        gateway = ws.gateway
-        with _hooked:
-            if _meter not in gateway.on_record:
-                gateway.on_record.append(_meter)
-    calls: list[Usage] = []
-    token = _calls.set(calls)
-    try:
+    """The usage of every model call inside (the rewrite, the answer, an agent's turns), from the
+    workspace's gateway's call records, whether traces are kept or not (models/metering.py)."""
+    if not ws.settings.answer.model:  # without one, no rag: answer calls a model
+        yield []
+        return
+    with metered(ws.gateway) as calls:
         yield calls
-    finally:
-        _calls.reset(token)
 
 
 def _usage(ws: Workspace, answer: Answer, calls: list[Usage]) -> dict[str, int]:
