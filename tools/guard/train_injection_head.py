@@ -50,7 +50,6 @@ from ragwright.guard.injection_head import EMBEDDER, HEAD_JSON, HeadConfig, weig
 from . import TRAINING_DATA
 from . import train_injection as T
 from .groups import near_duplicate_groups
-from .logreg import lbfgs
 
 STATEMENTS = TRAINING_DATA / "injection_benign_statements.jsonl"
 C_HEAD = 1.0  # inverse L2 strength of the head; 0.3 / 1 / 3 / 10 gave 0.955 / 0.956 / 0.956 / 0.955
@@ -82,19 +81,24 @@ class Embeddings:
 
 
 def fit_dense_lr(X: np.ndarray, y: np.ndarray, C: float) -> tuple[np.ndarray, float]:
-    """L2 logistic regression on dense rows (scikit-learn's LogisticRegression(C) loss), in numpy."""
-    ys = 2.0 * y - 1.0
-    d = X.shape[1]
-
-    def fg(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w, b = theta[:d], theta[d]
-        mz = -ys * (X @ w + b)
-        loss = np.logaddexp(0.0, mz)
-        coef = -ys * np.exp(mz - loss)
-        return C * float(loss.sum()) + 0.5 * float(w @ w), np.concatenate([C * (X.T @ coef) + w, [C * coef.sum()]])
-
-    theta = lbfgs(fg, np.zeros(d + 1), iters=5000, tol=1e-13)  # converged: a refit must match
-    return theta[:d], float(theta[d])
+    """L2 logistic regression on dense rows (scikit-learn's LogisticRegression(C) loss: C * log-loss
+    + |w|^2 / 2, bias unpenalised), by Newton's method. Why not logreg.lbfgs: its line search can
+    stop early on a flat step, and a refit then lands elsewhere (measured: a shipped head with
+    gradient norm 3.8 beside a refit at 1e-5); with 385 unknowns the exact Newton step is cheap and
+    converges the same way every time."""
+    Xb = np.hstack([X, np.ones((X.shape[0], 1))])
+    reg = np.ones(Xb.shape[1])
+    reg[-1] = 0.0
+    theta = np.zeros(Xb.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(Xb @ theta)))
+        grad = C * (Xb.T @ (p - y)) + reg * theta
+        hess = C * (Xb.T @ (Xb * (p * (1.0 - p))[:, None])) + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    return theta[:-1], float(theta[-1])
 
 
 def head_examples(
