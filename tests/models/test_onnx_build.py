@@ -87,6 +87,15 @@ def test_a_failing_build_is_a_model_error_with_the_reason(tmp_path):
         _onnx_build.build_in_child(tmp_path / "missing.onnx", tmp_path / "out.onnx", ModelError)
 
 
+def test_float_nodes_must_name_nodes_of_the_graph(tmp_path):
+    """A misspelt node to leave in float would otherwise be quantised silently (quantize_dynamic
+    ignores names it does not find) and the variant measured would not be the one named."""
+    out = tmp_path / "out.onnx"
+    with pytest.raises(ModelError, match=r"no such nodes in the fused graph: \['l9_output.dense'\]"):
+        _onnx_build.build_in_child(packaged(), out, ModelError, float_nodes=("l5_output.dense", "l9_output.dense"))
+    assert not out.exists()
+
+
 def test_unknown_graph_is_refused():
     with pytest.raises(ModelError, match="unknown embedding graph"):
         LocalMiniLM(graph="fp16")

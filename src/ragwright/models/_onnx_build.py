@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ HIDDEN, HEADS, LAYERS, EPSILON = 384, 12, 6, 1e-12
 OPSET = 17
 PREFIX = "inner."  # the packaged graph's weight names start with it
 BUILD_TIMEOUT_S = 600.0  # about 8 s on an idle 2-core machine
+FLOAT_NODES: tuple[str, ...] = ()  # matrix products left in float32 by the pinned recipe
 
 
 def read_weights(packaged: Path) -> dict[str, np.ndarray]:
@@ -140,8 +141,9 @@ def _layer(n: int, hidden: str, weights: dict[str, np.ndarray], init: Any, nodes
     return skip_norm(dense(t + "gelu", "output.dense"), attended, "output.dense", "output.LayerNorm")
 
 
-def quantise(model: Any, out: Path) -> None:
-    """Dynamic int8: weights per output column (symmetric int8), activations per tensor (uint8)."""
+def quantise(model: Any, out: Path, float_nodes: Sequence[str] = ()) -> None:
+    """Dynamic int8: weights per output column (symmetric int8), activations per tensor (uint8).
+    `float_nodes` (node names such as `l5_output.dense`, `l5_attention`) stay float32."""
     import onnx
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
@@ -158,6 +160,7 @@ def quantise(model: Any, out: Path) -> None:
                 weight_type=QuantType.QInt8,
                 per_channel=True,
                 op_types_to_quantize=["Attention", "MatMul"],
+                nodes_to_exclude=list(float_nodes),
                 # the fused operators' outputs have no inferred type: they are all float32
                 extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
             )
@@ -170,26 +173,36 @@ class _Hush(logging.Filter):
         return "pre-processing before quantization" not in record.getMessage()
 
 
-def build(packaged: Path, out: Path, *, quantised: bool = True) -> None:
-    """Write the fused (and, by default, dynamically quantised) graph of `packaged` to `out`."""
+def build(packaged: Path, out: Path, *, quantised: bool = True, float_nodes: Sequence[str] = FLOAT_NODES) -> None:
+    """Write the fused (and, by default, dynamically quantised) graph of `packaged` to `out`;
+    `float_nodes` are left unquantised (see `quantise`)."""
     import onnx
 
     model = fused_model(read_weights(packaged))
+    names = {node.name for node in model.graph.node}
+    if unknown := sorted(set(float_nodes) - names):
+        raise ValueError(f"no such nodes in the fused graph: {unknown}")
     if quantised:
-        quantise(model, out)
+        quantise(model, out, float_nodes)
     else:
         onnx.save(model, str(out))
 
 
-def build_in_child(packaged: Path, out: Path, error: Callable[[str], Exception], *, quantised: bool = True) -> None:
+def build_in_child(
+    packaged: Path,
+    out: Path,
+    error: Callable[[str], Exception],
+    *,
+    quantised: bool = True,
+    float_nodes: Sequence[str] = FLOAT_NODES,
+) -> None:
     """`build` in a child process. onnx's C++ extension crashes the process that loads it after
     usearch's (SIGSEGV in libstdc++, as onnxruntime's does: store/vectors.py), and a server or a
     test run may have loaded usearch long before the first embedding; the child has neither, and
     whatever the build allocates goes with it."""
     command = [sys.executable, "-m", "ragwright.models._onnx_build", str(packaged), str(out)]
-    done = subprocess.run(
-        [*command, *([] if quantised else ["--float"])], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S
-    )
+    options = [*([] if quantised else ["--float"]), "--float-nodes", ",".join(float_nodes)]
+    done = subprocess.run([*command, *options], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         raise error(f"building the embedding graph {out.name} from {packaged} failed: {why}")
@@ -243,5 +256,12 @@ def _build_checked(packaged: Path, path: Path, sha256: str, error: Callable[[str
         tmp.unlink(missing_ok=True)
 
 
-if __name__ == "__main__":  # build_in_child: python -m ragwright.models._onnx_build PACKAGED OUT [--float]
-    build(Path(sys.argv[1]), Path(sys.argv[2]), quantised="--float" not in sys.argv[3:])
+def _main(argv: list[str]) -> None:
+    """build_in_child: python -m ragwright.models._onnx_build PACKAGED OUT [--float] [--float-nodes A,B]"""
+    rest = argv[2:]
+    nodes = rest[rest.index("--float-nodes") + 1].split(",") if "--float-nodes" in rest else FLOAT_NODES
+    build(Path(argv[0]), Path(argv[1]), quantised="--float" not in rest, float_nodes=[n for n in nodes if n])
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
