@@ -85,9 +85,7 @@ class LocalMiniLM:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(
-        self, max_tokens: int = 256, batch_size: int = 32, threads: int = 0, graph: str = "packaged"
-    ) -> None:
+    def __init__(self, max_tokens: int = 256, batch_size: int = 32, threads: int = 0, graph: str = "packaged") -> None:
         if graph not in GRAPHS:
             raise ModelError(f"unknown embedding graph {graph!r}: one of {', '.join(GRAPHS)}")
         self.graph = graph
