@@ -120,6 +120,8 @@ def test_a_workspace_indexed_with_one_graph_refuses_the_other(tmp_path, fused, e
         ws.ingest_records([TextRecord(id="a", text="Vitamin D and bone density")])
     with (
         Workspace(settings=Settings(data_dir=tmp_path / "d"), embedder=fused) as ws,
-        pytest.raises(StoreError, match=r"with embedder 'all-MiniLM-L6-v2', but 'all-MiniLM-L6-v2\+fused-int8'"),
+        pytest.raises(
+            StoreError, match=r"with embedder 'all-MiniLM-L6-v2', but 'all-MiniLM-L6-v2\+fused-int8\+ffn2-fp32'"
+        ),
     ):
         ws.search("bone density")

