@@ -32,17 +32,22 @@ def tool_messages(body):
     return [m for m in body["messages"] if m["role"] == "tool"]
 
 
+def agent_settings(data_dir, server, **answer) -> Settings:
+    """One model "m" on `server`, route "default" as the [answer] model; no retries, no cache."""
+    settings = Settings(data_dir=data_dir)
+    settings.models = {"m": ModelSettings(base_url=server.base_url + "/v1", model="m", timeout_s=5)}
+    settings.routes = {"default": RouteSettings(models=["m"])}
+    settings.gateway = GatewaySettings(max_retries=0, cache=False)
+    settings.answer.model = "default"
+    for key, value in answer.items():
+        setattr(settings.answer, key, value)
+    return settings
+
+
 @pytest.fixture
 def agent_ws(tmp_path, embedder):
     def make(server, **answer):
-        settings = Settings(data_dir=tmp_path / "d")
-        settings.models = {"m": ModelSettings(base_url=server.base_url + "/v1", model="m", timeout_s=5)}
-        settings.routes = {"default": RouteSettings(models=["m"])}
-        settings.gateway = GatewaySettings(max_retries=0, cache=False)
-        settings.answer.model = "default"
-        for key, value in answer.items():
-            setattr(settings.answer, key, value)
-        ws = Workspace(settings=settings, embedder=embedder)
+        ws = Workspace(settings=agent_settings(tmp_path / "d", server, **answer), embedder=embedder)
         ws.ingest_records([LEAVE, BIKES])
         made.append(ws)
         return ws

@@ -5,11 +5,11 @@ import json
 
 from fastapi.testclient import TestClient
 
-from ragwright import Settings, TextRecord, Workspace
-from ragwright.config import GatewaySettings, ModelSettings, RouteSettings
+from ragwright import TextRecord, Workspace
 from ragwright.server import create_app
 from ragwright.server.auth import create_key
 from ragwright.types import Access
+from tests.generate.test_agent import agent_settings
 from tests.provider_server import ProviderServer, tool_call
 
 LEAVE = TextRecord(id="leave", text="Parental leave lasts 16 weeks at full pay.", title="Leave policy")
@@ -25,12 +25,7 @@ def reply(body):
 
 def test_an_agent_ask_over_http_keeps_to_the_key(tmp_path, embedder):
     with ProviderServer(reply=reply) as srv:
-        settings = Settings(data_dir=tmp_path / "d")
-        settings.models = {"m": ModelSettings(base_url=srv.base_url + "/v1", model="m", timeout_s=5)}
-        settings.routes = {"default": RouteSettings(models=["m"])}
-        settings.gateway = GatewaySettings(max_retries=0, cache=False)
-        settings.answer.model = "default"
-        ws = Workspace(settings=settings, embedder=embedder)
+        ws = Workspace(settings=agent_settings(tmp_path / "d", srv), embedder=embedder)
         ws.ingest_records([LEAVE])
         ws.ingest_records([SALARY], access=Access("default", ("board",)))
         staff = {"Authorization": f"Bearer {create_key(ws.store, 'default', ['read'], ['staff'])['key']}"}
@@ -63,12 +58,7 @@ def test_rag_agent_through_chat_completions(tmp_path, embedder):
     """model "rag:agent": the conversation's last question through the loop, with its citations,
     its steps and the usage of every model turn; listed by /v1/models when [answer] model is set."""
     with ProviderServer(reply=reply) as srv:
-        settings = Settings(data_dir=tmp_path / "d")
-        settings.models = {"m": ModelSettings(base_url=srv.base_url + "/v1", model="m", timeout_s=5)}
-        settings.routes = {"default": RouteSettings(models=["m"])}
-        settings.gateway = GatewaySettings(max_retries=0, cache=False)
-        settings.answer.model = "default"
-        ws = Workspace(settings=settings, embedder=embedder)
+        ws = Workspace(settings=agent_settings(tmp_path / "d", srv), embedder=embedder)
         ws.ingest_records([LEAVE])
         headers = {"Authorization": f"Bearer {create_key(ws.store, 'default', ['read'])['key']}"}
         chat = {"model": "rag:agent", "messages": [{"role": "user", "content": "How long is leave?"}]}
