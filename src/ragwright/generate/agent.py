@@ -24,7 +24,7 @@ from ..models.tools import Tool, tool_result
 from ..models.types import CallContext, ChatResult, ToolCall
 from ..observe import span
 from ..types import Answer, SearchResult
-from .grounded import check_citations
+from .grounded import check_citations, found_nothing
 from .screening import Screening, screen
 
 ANSWERED, STEP_LIMIT, DEADLINE = "answered", "step_limit", "deadline"
@@ -192,7 +192,7 @@ class Agent:
 
     def _finish(self, question: str, text: str, passages: list[SearchResult], steps: list[Step]) -> AgentRun:
         text = text.strip()
-        if not text or text.lower().strip(" .").startswith(("i don't know", "i do not know")):
+        if found_nothing(text):
             return self._fallback(question, passages, steps, NO_ANSWER, "the model found no answer")
         with span("citation_check") as s:
             checked = check_citations(question, text, passages)

@@ -30,6 +30,11 @@ class Unsupported(Exception):
     """A generated answer of which no sentence is supported: the extractive answer is given instead."""
 
 
+def found_nothing(text: str) -> bool:
+    """An empty reply, or the "I don't know" the prompts ask for when the sources hold no answer."""
+    return not text or text.lower().strip(" .").startswith(_DONT_KNOW)
+
+
 def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatMessage]:
     sources = "\n\n".join(f"[{i}] ({r.location})\n{r.text}" for i, r in enumerate(results, start=1))
     user = f"Sources:\n\n{sources}\n\nQuestion: {question}\nAnswer with citations:"
@@ -60,7 +65,7 @@ def generated_answer(
         text = "".join(parts).strip()
     else:
         text = model.complete(messages, temperature=0.0, max_tokens=max_tokens, sources=sources).text.strip()
-    if not text or text.lower().strip(" .").startswith(_DONT_KNOW):
+    if found_nothing(text):
         answer = abstention(question, "the model found no answer in the retrieved sources")
         answer.mode = "generated"
         return answer
