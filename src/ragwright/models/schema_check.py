@@ -1,9 +1,12 @@
 """Checks a tool call's arguments against the tool's JSON schema, and says what is wrong in words
 a model can act on when it is re-asked.
 
-Hand-written because runtime.txt holds no JSON Schema validator (jsonschema_rs is a test
-dependency only, and a new runtime dependency is not added for this), and Pydantic validates
-models, not schemas. It covers the keywords tool schemas use: those Pydantic emits
+Hand-written, though runtime.txt now holds jsonschema (a dependency of the MCP SDK, for
+ragwright/mcp; jsonschema_rs is a test dependency only): it came before jsonschema did, and one
+check of a client's schema must be bounded (below), which jsonschema does not do by itself (no
+limit on nodes visited or nesting, `pattern` run by `re` with no timeout); whether jsonschema
+with such limits added could replace it has not been measured. Pydantic validates models, not
+schemas. It covers the keywords tool schemas use: those Pydantic emits
 (type, properties, required, additionalProperties, items, enum, const, anyOf/oneOf/allOf,
 $ref into $defs, bounds on numbers, strings and arrays, pattern) and the OpenAI function-calling
 guide's; a keyword it does not know is not checked (it errs towards accepting). A tool built from
