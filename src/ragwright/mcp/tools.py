@@ -46,6 +46,12 @@ class AskArgs(Args):
     history: list[HistoryTurn] = Field(
         default_factory=list, max_length=50, description="Earlier turns, oldest first: a follow-up is made standalone"
     )
+    agent: bool = Field(
+        False, description="The answer model searches as often as it needs, then answers; `agent` in the result"
+    )
+    max_steps: int | None = Field(
+        None, ge=1, le=20, description="Fewer model turns for an agent than [answer] agent_max_steps (never more)"
+    )
 
 
 class ListArgs(Args):
@@ -81,7 +87,14 @@ def search(ws: Workspace, args: SearchArgs, caller: Caller) -> Output:
 
 def ask(ws: Workspace, args: AskArgs, caller: Caller) -> Output:
     history = [Turn(t.role, t.content) for t in args.history]
-    answer = ws.ask(args.question, scoped(args.filters, caller), context=context_of(caller), history=history)
+    answer = ws.ask(
+        args.question,
+        scoped(args.filters, caller),
+        context=context_of(caller),
+        history=history,
+        agent=args.agent,
+        max_steps=args.max_steps,
+    )
     return Output(answer_json(answer), [c.doc_id for c in answer.citations])
 
 
