@@ -7,24 +7,15 @@ import json
 
 from mcp import Client
 
-from ragwright import TextRecord, Workspace
+from ragwright import Workspace
 from ragwright.mcp.server import build_server
 from ragwright.mcp.stdio import keyholder
 from ragwright.server.auth import create_key
 from ragwright.types import Access
 from tests.generate.test_agent import agent_settings
 from tests.mcp.corpus import payload, run
-from tests.provider_server import ProviderServer, tool_call
-
-LEAVE = TextRecord(id="leave", text="Parental leave lasts 16 weeks at full pay.", title="Leave policy")
-SALARY = TextRecord(id="salary", text="The board salary band tops out at 412,000 euros.", title="Board pay")
-
-
-def reply(body):
-    """Search first (the board's salary, asking for the board's group), then answer from it."""
-    if not any(m["role"] == "tool" for m in body["messages"]):
-        return [tool_call("search_documents", {"query": "board salary band leave", "filters": {"access": "board"}})]
-    return "Parental leave lasts 16 weeks [1]."
+from tests.provider_server import ProviderServer
+from tests.server.test_ask_agent import LEAVE, SALARY, reply  # the HTTP test's documents and script
 
 
 def test_an_agent_ask_over_mcp_searches_within_the_key_and_honours_max_steps(tmp_path, embedder) -> None:
