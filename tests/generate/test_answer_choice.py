@@ -8,7 +8,7 @@ import pytest
 from ragwright.generate import evidence
 from ragwright.generate.evidence import gather, rejoin
 from ragwright.generate.extractive import extractive_answer
-from ragwright.generate.question import read_question
+from ragwright.generate.question import LIMIT_MISS, read_question
 from ragwright.generate.refusal import Verdict
 from ragwright.types import SearchResult
 
@@ -169,3 +169,22 @@ def test_a_word_like_the_thing_asked_for_is_no_sign_when_it_has_a_shape(monkeypa
     plain = {e.sentence: e for e in gather(question, [_hit(f"{boiler} {answer}")])}
     assert ev[boiler].lexical == plain[boiler].lexical  # no reward for "set"
     assert ev[answer].expected == 1.0 and ev[boiler].expected < 1.0
+
+
+def test_a_question_about_a_bound_wants_a_sentence_that_states_one():
+    q = read_question("What is the largest message the broker accepts?")
+    assert q.expects("The broker has two queues for incoming messages.") == LIMIT_MISS  # a number, no bound
+    assert q.expects("A message cannot exceed 16 MB.") == 1.0
+    assert q.expects("Messages of up to 16 MB are accepted.") == 1.0
+    assert q.expects("Sizes from 1 to 16 MB are accepted.") == 1.0
+    assert read_question("How long does the broker wait?").expects("It waits two seconds.") == 1.0  # no bound asked
+    answer = _answer(
+        "What is the largest message the broker accepts?",
+        _hit(
+            "The broker accepts messages on two ports. "
+            "Every message the broker accepts is written to the journal first. "
+            "Notes on message size follow below. "
+            "A message larger than 16 MB is refused with an error."
+        ),
+    )
+    assert "16 MB" in answer

@@ -81,6 +81,18 @@ def _shape_asked(question: str) -> re.Pattern[str] | None:
     return next((shape for asked, shape in _SHAPES if asked.search(question)), None)
 
 
+# A question about a bound, and the ways a sentence states one (a range states two).
+_ASKS_LIMIT = re.compile(
+    r"\b(?:largest|smallest|longest|shortest|biggest|highest|lowest|maximum|minimum|at most|at least|limits?)\b",
+    re.IGNORECASE,
+)
+_STATES_LIMIT = re.compile(
+    r"\b(?:largest|smallest|longest|shortest|biggest|highest|lowest|maximum|minimum|max|min|at most|at least|"
+    r"limits?|limited|up to|no more than|no less than|as (?:large|long|many|much) as|exceeds?|between)\b|"
+    r"\d\s*(?:to|-|\u2013)\s*[+-]?\d",
+    re.IGNORECASE,
+)
+LIMIT_MISS = 0.5  # of Question.expects for a number that states no bound, when a bound is asked for
 _STATES_DEFAULT = re.compile(r"\bdefaults?\b", re.IGNORECASE)
 _CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
 
@@ -140,7 +152,9 @@ class Question:
         if self.kind == "quantity":
             asked = {w.lower() for w in _TOKEN.findall(self.text)}
             if any(m.group(0).lower().rstrip(".,") not in asked for m in _NUMBER.finditer(_REFERENCE.sub("", text))):
-                return 1.0
+                # "the largest ...?" is answered by a bound ("cannot exceed 10485760"), not by any
+                # number ("SQL defines two character types").
+                return 1.0 if not _ASKS_LIMIT.search(self.text) or _STATES_LIMIT.search(text) else LIMIT_MISS
             return 0.5 if re.search(r"\bdefault\b", text, re.IGNORECASE) else 0.0
         if self.kind == "reason":
             return 1.0 if _REASON.search(text) else 0.0
