@@ -188,3 +188,27 @@ def test_a_question_about_a_bound_wants_a_sentence_that_states_one():
         ),
     )
     assert "16 MB" in answer
+
+
+def test_an_answer_opens_on_the_sentence_its_first_one_leans_on():
+    text = (
+        "Each tenant gets a queue of its own. "
+        "The broker schedules queues in turn. "
+        "That means a busy tenant never delays the messages of a quiet tenant. "
+        "Delays come from slow disks and full queues. "
+        "A full queue refuses new messages until it drains."
+    )
+    answer = _answer("Why does a busy tenant never delay the messages of a quiet tenant?", _hit(text))
+    assert answer.startswith("The broker schedules queues in turn [1]. That means")
+
+
+def test_a_code_block_comes_with_the_sentence_that_introduces_it():
+    text = (
+        "Use a command like:\n\n```\nbroker keys rotate --all\n```\n\n"
+        "Rotating the signing keys of the broker takes effect at once. "
+        "The old signing keys of the broker stay valid for a day. "
+        "Clients pick up the rotated signing keys of the broker on their next connection."
+    )
+    answer = _answer("How do I rotate the signing keys of the broker?", _hit(text))
+    assert answer.startswith("Use a command like:")  # not the command without what it is for
+    assert "broker keys rotate --all" in answer
