@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from pydantic import BaseModel
 
 from ..config import Settings
-from ..errors import ConfigError, InjectionBlocked
+from ..errors import ConfigError
 from ..observe import current_trace, note_documents, span
 from . import ledger
 from ._call import Call
@@ -30,6 +30,7 @@ from .cache import ExactCache, SemanticCache
 from .guards import Guards
 from .providers import Provider, make_provider
 from .resilience import CircuitBreaker, DeadlineRule, RetryPolicy
+from .screen import screen
 from .tool_calls import checked_turn
 from .tools import check_choice
 from .types import CallContext, CallRecord, ChatMessage, ChatRequest, ChatResult
@@ -143,25 +144,10 @@ class Gateway:
         return names
 
     def screen(self, target: str, messages: Sequence[ChatMessage]) -> None:
-        """The route's injection policy on the user's latest message: "flag" notes it in the trace,
-        "block" refuses the call before any model sees it."""
-        route = self.settings.routes.get(target)
-        user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        if route is None or route.injection == "off" or not user:
-            return
-        verdict = self.guards.injection_check(f"routes.{target}.injection")(user)
-        with span(
-            "guard.injection",
-            policy=route.injection,
-            score=verdict.score,
-            flagged=verdict.flagged,
-            reasons=verdict.reasons,
-        ):
-            if verdict.flagged and route.injection == "block":
-                raise InjectionBlocked(
-                    f"refused by route '{target}': the message looks like a prompt injection "
-                    f"({', '.join(verdict.reasons)})"
-                )
+        """The route's injection policy on every user turn and tool result the model has not seen
+        (those after the last assistant turn, see screen.py): "flag" notes each verdict in the
+        trace, "block" refuses the call before any model sees it."""
+        screen(self.settings, self.guards, target, messages)
 
     def provider(self, name: str) -> Provider:
         with self._lock:
@@ -190,10 +176,15 @@ class Gateway:
         use_cache: bool = True,
         tools: Sequence[Tool] = (),
         tool_choice: str = "auto",
+        parallel_tool_calls: bool | None = None,
     ) -> ChatResult:
         """`tools`: what the model may call (`tool_choice`: "auto", "none", "required" or a tool's
-        name); the reply's `tool_calls` are validated against them (tool_calls.py)."""
-        request = _request(messages, temperature, max_tokens, json_schema, schema_name, tools, tool_choice)
+        name); the reply's `tool_calls` are validated against them (tool_calls.py).
+        `parallel_tool_calls`: False asks for at most one call per reply (sent to the provider,
+        and a reply with more is re-asked); None leaves the provider's default."""
+        request = _request(
+            messages, temperature, max_tokens, json_schema, schema_name, tools, tool_choice, parallel_tool_calls
+        )
         self.screen(model, messages)
         if request.tools:
             return checked_turn(self, request, model, context, use_cache)
@@ -237,12 +228,16 @@ class Gateway:
         schema_name: str = "output",
         tools: Sequence[Tool] = (),
         tool_choice: str = "auto",
+        parallel_tool_calls: bool | None = None,
     ) -> ChatStream:
         """Text as it arrives; with `tools`, the stream's `result.tool_calls` once it has ended
-        (validated whole, and re-asked once, as chat() does: see tool_calls.py)."""
+        (validated whole, and re-asked once, as chat() does: see tool_calls.py); `parallel_tool_calls`
+        as chat() takes it."""
         from .streaming import ChatStream
 
-        request = _request(messages, temperature, max_tokens, json_schema, schema_name, tools, tool_choice)
+        request = _request(
+            messages, temperature, max_tokens, json_schema, schema_name, tools, tool_choice, parallel_tool_calls
+        )
         self.screen(model, messages)
         return ChatStream(Call(self, model, request, context, stream=True), use_cache)
 
@@ -315,10 +310,18 @@ def _request(
     schema_name: str,
     tools: Sequence[Tool],
     tool_choice: str,
+    parallel_tool_calls: bool | None = None,
 ) -> ChatRequest:
     """The request of a chat or a stream; tools and their choice checked before any model is asked."""
     if tools:
         check_choice(tools, tool_choice)
     return ChatRequest(
-        tuple(messages), temperature, max_tokens, json_schema, schema_name, tools=tuple(tools), tool_choice=tool_choice
+        tuple(messages),
+        temperature,
+        max_tokens,
+        json_schema,
+        schema_name,
+        tools=tuple(tools),
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel_tool_calls,
     )

@@ -51,10 +51,14 @@ class Redaction(Protocol):
 @dataclass(frozen=True, slots=True)
 class Guards:
     """`injection`: scores a user's message (the detector loads on first use). `redaction`: makes
-    one Redaction per call."""
+    one Redaction per call. `tool_injection`: scores a tool's result as retrieved text (its own
+    threshold, sentence by sentence); without it a result is scored as a user's message, which
+    flags far more ordinary prose (53% of 300 SciFact abstracts against 0%, and costs 270 ms
+    against 9 ms each: the second stage reads most of their sentences)."""
 
     injection: Callable[[str], Verdict] | None = None
     redaction: Callable[[], Redaction] | None = None
+    tool_injection: Callable[[str], Verdict] | None = None
 
     def check(self, settings: Settings) -> None:
         """A ConfigError naming the first setting that needs a guard this gateway was not given."""
@@ -70,6 +74,10 @@ class Guards:
         if self.injection is None:
             raise ConfigError(_missing(setting, "injection detector"))
         return self.injection
+
+    def tool_result_check(self, setting: str) -> Callable[[str], Verdict]:
+        """The check of a tool's result: `tool_injection`, else the user-message check."""
+        return self.tool_injection or self.injection_check(setting)
 
     def new_redaction(self, setting: str) -> Redaction:
         """A fresh Redaction for one call that `setting` asks for, or a ConfigError when there is none."""

@@ -40,6 +40,8 @@ def problems(calls: list[ToolCall], request: ChatRequest) -> list[str]:
         out.append("a tool call was required and the reply made none")
     elif request.tool_choice in tools and not any(c.name == request.tool_choice for c in calls):
         out.append(f"a call of {request.tool_choice} was required and the reply made none")
+    if request.parallel_tool_calls is False and len(calls) > 1:  # a provider that ignores the flag
+        out.append(f"one tool call at a time was asked for, and the reply made {len(calls)}")
     if len({c.id for c in calls}) < len(calls):
         out.append("two calls share one id")
     return out

@@ -70,6 +70,7 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
     tool_choice: str = "auto"  # "auto" | "none" | "required" | the name of one tool
+    parallel_tool_calls: bool | None = None  # False: at most one call per reply; None: the provider's default
 
     def wire_messages(self) -> list[dict[str, str]]:
         return [{"role": m.role, "content": m.content} for m in self.messages]

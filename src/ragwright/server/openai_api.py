@@ -4,8 +4,8 @@ citations: in the message text (a Sources list) and in an extra `citations` fiel
 (what the injection policy found, as /v1/ask reports it). A `rag:` model reads the conversation:
 the last user message is made standalone from the earlier ones before retrieval
 (generate/followup.py), and `rewritten_question` says what was searched for. A gateway route or
-model takes `tools` and `tool_choice` and answers with `tool_calls`, streamed or not
-(openai_tools.py)."""
+model takes `tools`, `tool_choice` and `parallel_tool_calls` and answers with `tool_calls`,
+streamed or not (openai_tools.py)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class ChatBody(BaseModel):
     max_completion_tokens: int | None = Field(None, ge=1, le=100_000)
     tools: list[Any] | None = Field(None, max_length=128)
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None  # forwarded to the provider; False: at most one call per reply
 
 
 @router.post("/chat/completions", response_model=None)
@@ -79,6 +80,7 @@ def chat_completions(
         "context": context,
         "tools": tools,
         "tool_choice": tool_choice,
+        "parallel_tool_calls": body.parallel_tool_calls,
     }
     try:
         if body.stream:  # the stream runs after this handler returns: its trace is made from its record

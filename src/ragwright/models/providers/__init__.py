@@ -32,7 +32,9 @@ def make_provider(name: str, spec: ModelSettings) -> Provider:
         from .local import LocalProvider
 
         return LocalProvider(name, spec.keep_alive_s)
-    return OpenAIProvider(name, spec.base_url, spec.model, key, json_mode=spec.json_mode)
+    # tools = false: a server without tool support gets no `tools` (the gateway passes the model
+    # over when tools are offered: _call.Call.candidates) and earlier calls and results as text
+    return OpenAIProvider(name, spec.base_url, spec.model, key, json_mode=spec.json_mode, native_tool_turns=spec.tools)
 
 
 class _Unusable:

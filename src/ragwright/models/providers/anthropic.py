@@ -65,6 +65,8 @@ def _tools(request: ChatRequest) -> dict[str, Any]:
         if choice in ("auto", "none")
         else {"type": "tool", "name": choice}
     )
+    if request.parallel_tool_calls is False and choice != "none":  # "none" takes no such field
+        mode["disable_parallel_tool_use"] = True
     return {"tools": tools, "tool_choice": mode}
 
 

@@ -52,7 +52,8 @@ def text_message(m: ChatMessage) -> dict[str, str]:
 
 
 def tool_body(request: ChatRequest, named_only: bool = False) -> dict[str, Any]:
-    """`tools` and `tool_choice` as OpenAI takes them (nothing when no tools are offered).
+    """`tools`, `tool_choice` and `parallel_tool_calls` (when the caller set it) as OpenAI takes
+    them (nothing when no tools are offered).
     `named_only`: the server constrains a call only when the choice names a tool (llama-cpp-python),
     so "required" with one tool is sent as its name."""
     if not request.tools:
@@ -66,7 +67,8 @@ def tool_body(request: ChatRequest, named_only: bool = False) -> dict[str, Any]:
         {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
         for t in request.tools
     ]
-    return {"tools": tools, "tool_choice": choice}
+    parallel = {} if request.parallel_tool_calls is None else {"parallel_tool_calls": request.parallel_tool_calls}
+    return {"tools": tools, "tool_choice": choice, **parallel}
 
 
 def _calls(raw: Any) -> tuple[ToolCall, ...]:
