@@ -163,8 +163,8 @@ class RouteSettings(_Section):
     models: list[str] = Field(min_length=1)
     injection: Literal["off", "flag", "block"] = Field(
         "off",
-        description="prompt-injection policy for the user's messages on this route: flag notes it in the "
-        "trace, block refuses the call",
+        description="prompt-injection policy for the user turns and tool results a call brings (those "
+        "after its last assistant turn) on this route: flag notes each in the trace, block refuses the call",
     )
     strategy: Literal["priority", "lowest_latency", "lowest_cost"] = "priority"
     deadline_s: float | None = Field(
