@@ -1,0 +1,184 @@
+"""/v1/documents and /v1/jobs: uploads saved whole, then ingested by a background job (workers.py);
+the documents a key may read, a page at a time; one document's record, and its deletion with the
+uploaded bytes. A document the key may not read answers as one that does not exist.
+
+Sources and locations of uploads are server paths here: every response body leaves through
+PublicPathsMiddleware (uploads.py), which names an upload by its file name."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from ..ingest.parsers import FORMATS
+from ..ingest.pipeline import doc_id_for
+from ..types import DocumentRecord
+from .auth import Principal
+from .bodies import MAX_UPLOAD_FILES
+from .deps import ApiError, require, state_of
+from .uploads import safe_name, scope_folder
+
+router = APIRouter()
+
+
+@router.post("/documents", status_code=202, tags=["documents"])
+async def upload_documents(
+    request: Request,
+    file: list[UploadFile] = File(..., description="one or more files"),
+    groups: str | None = Form(None, description="comma-separated groups that may read them"),
+    principal: Principal = Depends(require("write")),
+) -> dict[str, Any]:
+    """Save the files, then ingest them in a background job: poll GET /v1/jobs/{job_id}."""
+    state = state_of(request)
+    limit = int(state.ws.settings.ingest.max_file_mb * 1024 * 1024)
+    wanted = sorted({g.strip() for g in (groups or "").split(",") if g.strip()})
+    foreign = [g for g in wanted if g not in principal.groups]
+    if foreign and "admin" not in principal.scopes:
+        raise ApiError(
+            403, "forbidden", f"your key is not in group(s) {', '.join(foreign)}: it could not read what it uploads"
+        )
+    if len(file) > MAX_UPLOAD_FILES:
+        raise ApiError(400, "invalid_request", f"at most {MAX_UPLOAD_FILES} files in one upload (sent {len(file)})")
+    names = [_safe_name(f.filename or "") for f in file]
+    for f, name in zip(file, names, strict=True):
+        if Path(name).suffix.lower() not in FORMATS:
+            raise ApiError(
+                415,
+                "unsupported_type",
+                f"'{f.filename}': unsupported file type (supported: {', '.join(sorted(FORMATS))})",
+            )
+    if len(set(names)) < len(names):
+        raise ApiError(400, "invalid_request", "two uploaded files have the same name")
+    folder = scope_folder(_uploads_root(request), principal.tenant, wanted)  # another scope: another document
+    folder.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    try:
+        for f, name in zip(file, names, strict=True):
+            saved.append(await _save(f, folder / name, limit))
+    except ApiError:
+        for p in saved:
+            p.with_name(p.name + ".part").unlink(missing_ok=True)
+        raise
+    final = [p.with_name(p.name[: -len(".part")]) for p in saved]
+    for part, path in zip(saved, final, strict=True):
+        part.replace(path)  # whole files only: a job never sees half an upload
+    job_id = "j_" + secrets.token_hex(8)
+    await run_in_threadpool(  # a database-backed store must not block the event loop
+        state.ws.store.add_job,
+        job_id,
+        "ingest",
+        principal.tenant,
+        principal.key_id,
+        {"paths": [str(p) for p in final], "groups": wanted},
+    )
+    state.jobs.submit(job_id)
+    doc_ids = [doc_id_for(str(p.resolve())) for p in final]
+    request.state.doc_ids = doc_ids
+    return {"job_id": job_id, "document_ids": doc_ids, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}
+
+
+def _safe_name(filename: str) -> str:
+    name = safe_name(filename)
+    if name is None:
+        raise ApiError(400, "invalid_request", "every uploaded file needs a file name with an extension")
+    return name
+
+
+def _create(part: Path) -> BinaryIO:
+    """The start-up clean-up removes upload folders left empty for minutes: one may go between
+    the upload's mkdir and this open, so the folder is made again once."""
+    try:
+        return part.open("wb")
+    except FileNotFoundError:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        return part.open("wb")
+
+
+async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
+    part = path.with_name(path.name + ".part")
+    size = 0
+    with _create(part) as out:
+        while block := await upload.read(1 << 20):
+            size += len(block)
+            if size > limit:
+                out.close()
+                part.unlink(missing_ok=True)
+                raise ApiError(
+                    413,
+                    "too_large",
+                    f"'{upload.filename}' is larger than the limit of {limit // (1024 * 1024)} MB (ingest.max_file_mb)",
+                )
+            out.write(block)
+    return part
+
+
+@router.get("/jobs/{job_id}", tags=["documents"])
+def get_job(job_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    job = state_of(request).ws.store.get_job(job_id)
+    visible = job is not None and (
+        job.get("key_id") == principal.key_id
+        or principal.access.can_read(job["tenant"], job["payload"].get("groups", []))
+    )
+    if job is None or not visible:  # a job of another group looks like no job at all
+        raise ApiError(404, "not_found", f"no job '{job_id}'")
+    payload = job.pop("payload")
+    job["files"] = [Path(p).name for p in payload["paths"]]
+    job["groups"] = payload.get("groups", [])
+    return job  # its report's paths are named as uploaded by PublicPathsMiddleware
+
+
+@router.get("/documents", tags=["documents"])
+def list_documents(
+    request: Request,
+    principal: Principal = Depends(require("read")),
+    limit: int = Query(1000, ge=1, le=10_000, description="documents per page"),
+    offset: int = Query(0, ge=0, le=2**62, description="documents to skip (by source)"),
+) -> dict[str, Any]:
+    """The documents this key may read, by source, a page at a time: `next_offset` is null on the last page."""
+    ws, access = state_of(request).ws, {"access": principal.access}
+    docs = ws.documents(access, limit, offset)
+    total = ws.store.count_documents(access)
+    more = offset + len(docs) < total
+    return {
+        "documents": [d.to_dict() for d in docs],
+        "total": total,
+        "next_offset": offset + len(docs) if more else None,
+    }
+
+
+def _visible(request: Request, doc_id: str, principal: Principal) -> DocumentRecord:
+    docs = state_of(request).ws.documents({"access": principal.access, "doc_id": doc_id})
+    if not docs:  # invisible and absent look the same: existence is not revealed
+        raise ApiError(404, "not_found", f"no document '{doc_id}'")
+    request.state.doc_ids = [doc_id]
+    return docs[0]
+
+
+@router.get("/documents/{doc_id}", tags=["documents"])
+def get_document(doc_id: str, request: Request, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return _visible(request, doc_id, principal).to_dict()
+
+
+@router.delete("/documents/{doc_id}", tags=["documents"])
+def delete_document(doc_id: str, request: Request, principal: Principal = Depends(require("write"))) -> dict[str, Any]:
+    doc = _visible(request, doc_id, principal)
+    state_of(request).ws.delete(doc.doc_id)
+    uploads = str(_uploads_root(request)) + "/"
+    if doc.source.startswith(uploads):
+        Path(doc.source).unlink(missing_ok=True)  # the uploaded bytes go too
+    return {"deleted": doc.doc_id, "source": doc.source}
+
+
+def _uploads_root(request: Request) -> Path:
+    return _resolved(str(state_of(request).ws.settings.data_dir)) / "uploads"
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str) -> Path:
+    """Resolving walks the path with a system call per part: once per data dir, not per result."""
+    return Path(path).resolve()
