@@ -5,11 +5,8 @@ leaves each document either wholly old or wholly new."""
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -19,10 +16,9 @@ import numpy as np
 
 from ..analysis import Analyzer
 from ..errors import StoreError
-from ..types import Chunk, DocumentRecord
+from ..types import DocumentRecord
 from .access import AccessMixin
-from .base import DocumentWrite, Filters, StoredChunk, text_hash
-from .bm25 import decode_counts, encode_counts
+from .base import DocumentWrite, Filters, StoredChunk
 from .learned import LearnedMixin
 from .leases import JobLeasesMixin
 from .ratelimits import SqliteRateLimitsMixin
@@ -34,6 +30,9 @@ from .sql import Row
 from .sql import Tx as _Tx
 from .sql import doc_from_row as _doc
 from .sql import filter_sql as _filter_sql
+from .sqlite_files import create_private, wal
+from .sqlite_rows import fetch_chunks, term_blobs, write_document
+from .sqlite_vocab import dead_terms
 from .stamp import KeptReads
 from .traces import TracesMixin
 
@@ -51,9 +50,9 @@ class SqliteStore(
         self.bm25_params = (bm25_k1, bm25_b)
         self.analyzer = Analyzer()
         try:
-            _create_private(self.path)
+            create_private(self.path)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            _wal(self._conn)
+            wal(self._conn)
             for pragma in ("synchronous = NORMAL", "foreign_keys = ON", "secure_delete = ON"):
                 self._conn.execute(f"PRAGMA {pragma}")
             migrate(self._conn)
@@ -90,79 +89,12 @@ class SqliteStore(
                     added: set[int] = set()
                     generation = self._write_generation()
                     for w in writes:
-                        added |= self._write_one(w, replaced)
+                        added |= write_document(self._conn, w, self.analyzer, self._term_id, replaced)
                     self._prune_vocab(replaced, generation, added)
                     self._bump_generation()
             except BaseException:
                 self._forget_vocab()  # may hold rolled-back ids: reload on next use
                 raise
-
-    def _write_one(self, w: DocumentWrite, replaced: list[bytes]) -> set[int]:
-        """Writes one document; collects the term counts of the chunks it replaces, returns the term ids it uses."""
-        d = w.document
-        if len(w.chunks) != len(w.vectors):
-            raise ValueError(f"{d.source}: {len(w.chunks)} chunks but {len(w.vectors)} vectors")
-        c = self._conn
-        existing = c.execute("SELECT doc_id FROM documents WHERE source = ?", (d.source,)).fetchone()
-        if existing and existing[0] != d.doc_id:
-            replaced += self._term_blobs(existing[0])
-            c.execute("DELETE FROM documents WHERE doc_id = ?", (existing[0],))
-        replaced += self._term_blobs(d.doc_id)
-        c.execute("DELETE FROM chunks WHERE doc_id = ?", (d.doc_id,))
-        c.execute(
-            """INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata, tenant,
-                 groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT(doc_id) DO UPDATE SET source=excluded.source, title=excluded.title,
-                 format=excluded.format, content_hash=excluded.content_hash, size=excluded.size,
-                 n_chunks=excluded.n_chunks, metadata=excluded.metadata, tenant=excluded.tenant,
-                 groups=excluded.groups, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
-            (
-                d.doc_id,
-                d.source,
-                d.title,
-                d.format,
-                d.content_hash,
-                d.size,
-                len(w.chunks),
-                json.dumps(d.metadata),
-                d.tenant,
-                json.dumps(sorted(set(d.groups))),
-            ),
-        )
-        vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
-        used: set[int] = set()
-        for chunk, vec in zip(w.chunks, vectors, strict=True):
-            cur = c.execute(
-                "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, text_hash, heading_path, page) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (
-                    chunk.chunk_id,
-                    d.doc_id,
-                    chunk.ordinal,
-                    chunk.text,
-                    text_hash(chunk.context_text(d.title)),
-                    json.dumps(chunk.heading_path),
-                    chunk.page,
-                ),
-            )
-            rowid = cur.lastrowid
-            counts = self.analyzer.counts(chunk.context_text(d.title))
-            ids = [self._term_id(term) for term in counts]
-            used.update(ids)
-            c.execute(
-                "INSERT INTO chunk_terms(chunk_rowid, counts) VALUES (?, ?)",
-                (rowid, encode_counts(ids, list(counts.values()))),
-            )
-            c.execute("INSERT INTO vectors(chunk_rowid, vector) VALUES (?, ?)", (rowid, vec.tobytes()))
-        c.execute(
-            """INSERT INTO manifest(source, doc_id, content_hash, size, mtime_ns, status, error)
-               VALUES (?,?,?,?,?,'ok','')
-               ON CONFLICT(source) DO UPDATE SET doc_id=excluded.doc_id, content_hash=excluded.content_hash,
-                 size=excluded.size, mtime_ns=excluded.mtime_ns, status='ok', error='',
-                 updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
-            (d.source, d.doc_id, d.content_hash, d.size, w.mtime_ns),
-        )
-        return used
 
     def record_failure(self, source: str, error: str) -> None:
         """Remember why a file failed; its previously indexed version, if any, stays searchable."""
@@ -180,7 +112,7 @@ class SqliteStore(
             row = self._conn.execute("SELECT source FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
             if row is None:
                 return False
-            removed, generation = self._term_blobs(doc_id), self._write_generation()
+            removed, generation = term_blobs(self._conn, doc_id), self._write_generation()
             self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             self._prune_vocab(removed, generation)
             self._conn.execute("DELETE FROM manifest WHERE source = ?", (row[0],))
@@ -319,29 +251,8 @@ class SqliteStore(
         return {cid: out[cid] for cid in ids if cid in out}
 
     def _fetch_chunks(self, ids: list[str]) -> tuple[int, dict[str, StoredChunk]]:
-        """(write generation, rows) read in one snapshot."""
         writing = getattr(self._local, "writing", False)
-        conn = self._conn if writing else self._reader()
-        out: dict[str, StoredChunk] = {}
-        if not writing:
-            conn.execute("BEGIN")
-        try:
-            generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
-            for start in range(0, len(ids), 500):
-                part = ids[start : start + 500]
-                rows = conn.execute(
-                    "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
-                    "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                    f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
-                    part,
-                ).fetchall()
-                for cid, doc_id, ordinal, text, heading, page, source, title in rows:
-                    chunk = Chunk(cid, doc_id, ordinal, text, json.loads(heading), page)
-                    out[cid] = StoredChunk(chunk, source, title)
-        finally:
-            if not writing:
-                conn.execute("COMMIT")
-        return generation, out
+        return fetch_chunks(self._conn if writing else self._reader(), ids, writing)
 
     def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
         rows = self._all(
@@ -389,29 +300,6 @@ class SqliteStore(
             self._conn.execute("INSERT INTO terms(id, term) VALUES (?, ?)", (tid, term))
         return tid
 
-    @staticmethod
-    def _used_terms(rows: list[Row], top: int) -> np.ndarray:
-        """A mask over term ids 0..top of the ids some row's counts use (a mask, not np.unique:
-        sorting was two thirds of the time)."""
-        used = np.zeros(top + 1, bool)
-        for start in range(0, len(rows), 4096):
-            part = rows[start : start + 4096]
-            ids = np.concatenate(
-                [np.frombuffer(blob, np.uint32, len(blob) // 6) for (blob,) in part] or [np.zeros(0, np.uint32)]
-            )
-            used[ids[ids <= top]] = True
-        return used
-
-    def _term_blobs(self, doc_id: str) -> list[bytes]:
-        """The term counts of a document's chunks, read inside a write before they are deleted."""
-        return [
-            r[0]
-            for r in self._conn.execute(
-                "SELECT t.counts FROM chunk_terms t JOIN chunks c ON c.rowid = t.chunk_rowid WHERE c.doc_id = ?",
-                (doc_id,),
-            )
-        ]
-
     def _write_generation(self) -> int:
         return int(self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
@@ -424,18 +312,11 @@ class SqliteStore(
         deletion's p50: 2.5 ms with the index current, 11.4 ms without, 1.2 ms not pruning."""
         if not removed:
             return
-        gone, times = np.unique(np.concatenate([decode_counts(b)[0] for b in removed]), return_counts=True)
         held = self._derived_state.get("bm25")
-        if held is not None and held[0] == generation:
-            indptr = held[1].indptr
-            inside = gone < len(indptr) - 1
-            users = np.zeros(len(gone), np.int64)
-            users[inside] = indptr[gone[inside] + 1] - indptr[gone[inside]]
-            dead = gone[(users <= times) & ~np.isin(gone, np.fromiter(added, np.int64, len(added)))]
-        else:
-            rows = self._conn.execute("SELECT counts FROM chunk_terms").fetchall()
-            used = self._used_terms(rows, int(gone.max()))
-            dead = gone[~used[gone]]
+        current = held[1] if held is not None and held[0] == generation else None
+        dead = dead_terms(
+            removed, current, added, lambda: self._conn.execute("SELECT counts FROM chunk_terms").fetchall()
+        )
         if not len(dead):
             return
         self._conn.executemany("DELETE FROM terms WHERE id = ?", [(int(t),) for t in dead])
@@ -454,25 +335,3 @@ class SqliteStore(
         jobs, feedback, evaluation runs, failures. Bumping for them would make every worker read
         its kept values again after each ask or ingestion step."""
         return _Tx(self._conn, self.path, self._local, self._kept.stamp.bump if stamp else None)
-
-
-def _create_private(path: Path) -> None:
-    """A new store holds a tenant's documents: its folder is made 0700 and its file 0600 before
-    SQLite opens it (SQLite gives -wal and -shm the file's mode), whoever creates it, CLI or server."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # an empty file is an empty database
-
-
-def _wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
-    """Switch to WAL. Switching needs the file to itself and SQLite does not wait for that (no
-    busy handler): processes creating the store at once retry here for a moment."""
-    for attempt in range(attempts):
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
