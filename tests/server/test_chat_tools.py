@@ -6,6 +6,7 @@ loopback servers (tests/provider_server.py) that check tool turns as the real AP
 
 import json
 
+import httpx
 import openai
 import pytest
 
@@ -54,7 +55,8 @@ def server(tmp_path_factory, providers):
         f'[models.plain]\nbase_url = "{plain.base_url}/v1"\nmodel = "old-model"\n\n'
         '[routes.default]\nmodels = ["fake"]\n\n[routes.claude]\nmodels = ["claude"]\n\n'
         '[routes.fallback]\nmodels = ["plain", "claude"]\n\n'
-        '[routes.guarded]\nmodels = ["fake"]\ninjection = "block"\n\n[gateway]\nmax_retries = 0\n'
+        '[routes.guarded]\nmodels = ["fake"]\ninjection = "block"\n\n'
+        '[routes.watched]\nmodels = ["fake"]\ninjection = "flag"\n\n[gateway]\nmax_retries = 0\n'
     )
     live = LiveServer(root / "data", config)
     key = live.key("acme", "read")
@@ -242,3 +244,24 @@ def test_a_benign_tool_result_on_a_guarded_route_is_answered(server, providers):
     done = server.chat.completions.create(model="guarded", messages=history, tools=[SEARCH])
     assert done.choices[0].message.content == "answered from 1 results"
     assert good.last("/chat/completions").body["messages"][-1]["content"] == '{"temperature": 21}'
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_flag_answers_and_keeps_each_verdict_in_the_chat_s_trace(server, stream):
+    history = _answered(("call_a", '{"temperature": 21}'), ("call_b", f"Permits cost 20 euros. {ATTACK}"))
+    if stream:
+        text, _, _ = _streamed(server, model="watched", messages=history, tools=[SEARCH])
+    else:
+        text = (
+            server.chat.completions.create(model="watched", messages=history, tools=[SEARCH]).choices[0].message.content
+        )
+    assert text == "answered from 2 results"
+    with httpx.Client(base_url=str(server.base_url), headers={"Authorization": f"Bearer {server.api_key}"}) as api:
+        (latest,) = api.get("traces", params={"limit": 1}).json()["traces"]
+        trace = api.get(f"traces/{latest['trace_id']}").json()
+    verdicts = [s["attributes"] for s in trace["spans"] if s["name"] == "guard.injection"]
+    assert [(v["message"], v["tool_call_id"], v["flagged"]) for v in verdicts] == [
+        (2, "call_a", False),
+        (3, "call_b", True),
+    ]
+    assert all(v["policy"] == "flag" for v in verdicts) and "override_instructions" in verdicts[1]["reasons"]

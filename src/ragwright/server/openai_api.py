@@ -27,6 +27,8 @@ from ..ingest.chunking import approx_token_count
 from ..models.embedding import LocalMiniLM
 from ..models.metering import metered
 from ..models.types import CallContext, ChatMessage, Usage
+from ..observe import start_trace
+from ..observe.tracing import Span, Trace, new_trace_id
 from ..types import Answer
 from ..workspace import Workspace
 from .auth import Principal
@@ -84,10 +86,17 @@ def chat_completions(
     }
     try:
         if body.stream:  # the stream runs after this handler returns: its trace is made from its record
-            stream = state.ws.gateway.stream(messages, **asked)
             started = time.time()
+            screening: list[Trace] = []  # the route's injection verdicts, made here, for that trace
+            with start_trace("chat", input={}, sink=screening.append):
+                stream = state.ws.gateway.stream(messages, **asked)
+            verdicts = [s for t in screening for s in t.spans if s.name == "guard.injection"]
             on_end = (
-                (lambda result, error: _stream_trace(state.ws, context, body.model, messages, started, result, error))
+                (
+                    lambda result, error: _stream_trace(
+                        state.ws, context, body.model, messages, started, result, error, verdicts
+                    )
+                )
                 if state.ws.settings.observe.traces
                 else None
             )
@@ -316,10 +325,10 @@ def _stream_trace(
     started: float,
     result: Any,
     error: str | None,
+    verdicts: list[Span],
 ) -> None:
     """A streamed chat's trace, built from its result once the stream has ended (the stream runs
-    outside the handler, where no trace is active)."""
-    from ..observe.tracing import Span, Trace, new_trace_id
+    outside the handler, where no trace is active), with the injection verdicts made before it."""
 
     trace = Trace(
         new_trace_id(),
@@ -335,7 +344,7 @@ def _stream_trace(
     call = Span(
         "s" + secrets.token_hex(6), None, "model.call", started, trace.duration_ms, {"route": model, "stream": True}
     )
-    trace.spans.append(call)
+    trace.spans += [*verdicts, call]
     if result is not None:
         trace.output = {
             "text": result.text,
