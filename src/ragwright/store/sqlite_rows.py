@@ -30,6 +30,7 @@ def write_document(
         c.execute("DELETE FROM documents WHERE doc_id = ?", (existing[0],))
     replaced += term_blobs(c, d.doc_id)
     c.execute("DELETE FROM chunks WHERE doc_id = ?", (d.doc_id,))
+    row = w.document_row()
     c.execute(
         """INSERT INTO documents(doc_id, source, title, format, content_hash, size, n_chunks, metadata, tenant,
              groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -37,18 +38,7 @@ def write_document(
              format=excluded.format, content_hash=excluded.content_hash, size=excluded.size,
              n_chunks=excluded.n_chunks, metadata=excluded.metadata, tenant=excluded.tenant,
              groups=excluded.groups, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')""",
-        (
-            d.doc_id,
-            d.source,
-            d.title,
-            d.format,
-            d.content_hash,
-            d.size,
-            len(w.chunks),
-            json.dumps(d.metadata),
-            d.tenant,
-            json.dumps(sorted(set(d.groups))),
-        ),
+        (*row[:-1], json.dumps(row[-1])),  # groups: a JSON array in SQLite
     )
     vectors = np.ascontiguousarray(w.vectors, dtype=np.float32)
     used: set[int] = set()

@@ -4,6 +4,7 @@ filter says. Plain data, no backend: every backend and every caller shares these
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -51,6 +52,24 @@ class DocumentWrite:
     chunks: list[Chunk]
     vectors: np.ndarray  # (len(chunks), dim), L2-normalised float32
     mtime_ns: int = 0
+
+    def document_row(self) -> tuple[Any, ...]:
+        """The document's row as every backend writes it: doc_id, source, title, format,
+        content_hash, size, n_chunks, metadata (JSON text), tenant, groups (sorted, each once)."""
+        d = self.document
+        groups = sorted(set(d.groups))
+        return (
+            d.doc_id,
+            d.source,
+            d.title,
+            d.format,
+            d.content_hash,
+            d.size,
+            len(self.chunks),
+            json.dumps(d.metadata),
+            d.tenant,
+            groups,
+        )
 
 
 class Traced(Protocol):

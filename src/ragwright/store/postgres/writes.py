@@ -91,22 +91,7 @@ class Writer:
         cur.execute("DELETE FROM chunks WHERE doc_id = ANY(%s)", (ids,))
         cur.executemany(
             _UPSERT_DOCUMENT,
-            [
-                (
-                    d.doc_id,
-                    d.source,
-                    d.title,
-                    d.format,
-                    d.content_hash,
-                    d.size,
-                    len(w.chunks),
-                    json.dumps(d.metadata),
-                    d.tenant,
-                    sorted(set(d.groups)),
-                )
-                for w in run
-                for d in [w.document]
-            ],
+            [w.document_row() for w in run],
         )
         self._write_chunks(cur, [w for w in run if w.chunks], generation, df, new_terms)
         cur.executemany(
