@@ -2,7 +2,7 @@
 manual, 60 answerable questions with regex checks, 15 off-topic ones).
 
     python bench/answers_realdocs.py [--data ../shared/data/pgdocs-qa] [--index-dir DIR] [--no-local-model]
-                                     [--dump FILE]
+                                     [--dump FILE] [--retrievals FILE]
 
 In one run, on one index (built in a temporary directory, or kept in --index-dir and brought up
 to date there), every question goes through:
@@ -23,6 +23,11 @@ first citation on the page the question was written from, answer length in words
 question. Searches, asks and the
 legacy answers each start with the embedder's remembered vectors dropped, so none is timed on a
 query vector another one left behind.
+
+`--retrievals FILE` measures the answer stage alone, to iterate on the reader in seconds: each
+question's retrieval is read from FILE (a pickle this option wrote on its first run, from this
+index: delete it when ingestion or retrieval changes) and answered extractively as `Workspace.ask`
+answers it; `today`, the local model and latency are not measured then.
 
 Prints a table to stderr and one JSON object, last, to stdout.
 """
@@ -224,6 +229,9 @@ def main() -> None:
         help="questions for the local model, evenly spread over the set (0: all); a CPU generates slowly",
     )
     ap.add_argument("--dump", type=Path, help="write each question's answer, checks and citations here (JSON lines)")
+    ap.add_argument(
+        "--retrievals", type=Path, help="the answer stage alone, on retrievals kept in FILE (written on first use)"
+    )
     args = ap.parse_args()
     rows = load_questions(args.data)[: args.limit or None]
     load = MachineLoad()
@@ -245,6 +253,10 @@ def main() -> None:
             f"calibration: threshold {calibration.threshold:.3f} (probes p90 {calibration.probe_quantile:.3f}, "
             f"max {calibration.probe_max:.3f}, margin {calibration.margin}) in {calibration_s:.1f} s"
         )
+        if args.retrievals:
+            reader_only(ws, rows, args)
+            ws.close()
+            return
         k = max(ws.settings.answer.context_chunks, 1)
         for row in rows[:3]:  # warm: indexes built, sessions loaded
             with recall_scope("bench-warm"):
@@ -295,6 +307,30 @@ def main() -> None:
     )
 
 
+def reader_only(ws: Workspace, rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """The extractive answer stage on retrievals kept on disk (see the module docstring)."""
+    import pickle
+
+    path: Path = args.retrievals
+    if path.is_file():
+        kept = pickle.loads(path.read_bytes())  # a file this bench wrote
+    else:
+        kept = {row["id"]: ws._retrieve(row["question"], None) for row in rows}
+        path.write_bytes(pickle.dumps(kept))
+        say(f"retrievals written to {path}")
+    graded, seconds = [], []
+    for row in rows:
+        t0 = time.perf_counter()
+        answer = ws._answer(row["question"], kept[row["id"]], None, None, extractive=True)
+        seconds.append(time.perf_counter() - t0)  # the answer stage alone: not comparable with an ask
+        graded.append(grade(row, answer))
+    pipelines = {"reader": {"summary": summarise(graded, seconds), "questions": graded}}
+    print_table(pipelines, {})
+    if args.dump:
+        dump(args.dump, rows, pipelines)
+    emit({"benchmark": "answers_realdocs", "mode": "reader-only", "retrievals": str(path), "pipelines": pipelines})
+
+
 def dump(path: Path, rows: list[dict[str, Any]], pipelines: dict[str, dict[str, Any]]) -> None:
     """One line a question and pipeline: what was asked, what a correct answer must match, the
     outcome, the answer and the pages it cites first; for reading the failures by hand."""
@@ -340,7 +376,8 @@ def print_table(pipelines: dict[str, dict[str, Any]], search: dict[str, float]) 
                 s["latency_ms"]["p95"],
             ]
         )
-    lines.append(["search (k=context)", "", "", "", "", "", "", "", "", search["p50"], search["p95"]])
+    if search:  # none when only the answer stage was measured (--retrievals)
+        lines.append(["search (k=context)", "", "", "", "", "", "", "", "", search["p50"], search["p95"]])
     say()
     say(table(lines, header))
     kinds = sorted({k for p in pipelines.values() for k in p["summary"]["per_kind"]})
