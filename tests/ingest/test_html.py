@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragwright.ingest.chunking import Chunker
+from ragwright.ingest.chunking import Chunker, split_sentences
 from ragwright.ingest.parsers import ParseError, parse, parse_html
 from tests.conftest import shared_data
 
@@ -260,3 +260,38 @@ def test_a_section_that_introduces_a_contents_list_keeps_its_words():
         "Cryptographic Services",
         "The modules described in this chapter implement algorithms of a cryptographic nature.",
     ]
+
+
+def test_a_one_column_reference_table_reads_each_entry_with_its_name(pgdocs):
+    """The manual lists functions and operators in tables of one column, a cell an entry of
+    paragraphs (signature, description, examples). Read as separate paragraphs, the sentence
+    "Splits string at occurrences of delimiter ..." does not say which function it describes."""
+    page = parse_html((pgdocs / "functions-string.html").read_text(encoding="utf-8"))
+    entry = next(b for b in page.blocks if "Splits string at occurrences of delimiter" in b.text)
+    assert entry.kind == "paragraph"
+    assert entry.text.startswith(
+        "split_part ( string text, delimiter text, n integer ) → text: Splits string at occurrences of delimiter"
+    )
+    assert entry.text.endswith("split_part('abc,def,ghi,jkl', ',', -2) → ghi")  # the examples stay with it
+    assert "split_part" in split_sentences(entry.text)[0] and "Splits string" in split_sentences(entry.text)[0]
+    json_page = parse_html((pgdocs / "functions-json.html").read_text(encoding="utf-8"))
+    texts = [b.text for b in json_page.blocks]
+    assert (
+        "json ->> text → text: jsonb ->> text → text Extracts JSON object field with the given key, as text. "
+        + ("'{\"a\":1,\"b\":2}'::json ->> 'b' → 2")
+        in texts
+    )
+
+
+def test_a_one_column_layout_table_keeps_its_paragraphs():
+    """A page laid out in a one-cell table is not one entry: long or many paragraphs stay apart."""
+    para = "This paragraph explains one step of the procedure in plain words and runs on for a while."
+    cell = "".join(f"<p>{para} Step {i}.</p>" for i in range(12))
+    entry = "<p><code>lower(text)</code></p><p>Converts to lower case.</p>"
+    page = (
+        "<html><head><title>Guide</title></head><body><h1>Guide</h1>"
+        f"<table><tr><td>{cell}</td></tr></table><table><tr><td>{entry}</td></tr></table></body></html>"
+    )
+    texts = [b.text for b in parse_html(page).blocks]
+    assert texts[1:13] == [f"{para} Step {i}." for i in range(12)]
+    assert texts[13:] == ["lower(text): Converts to lower case."]

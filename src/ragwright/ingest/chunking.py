@@ -19,7 +19,8 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 # Part of every ingested file's recipe: raise it when parsing or chunking changes the text that is
 # stored, so that files ingested before are parsed again instead of being skipped as unchanged.
 # 2: main content only, text as written, code blocks and tables kept whole (issue 17).
-EXTRACTION_VERSION = 2
+# 3: a one-column table's cell of a few paragraphs is one entry, "name: description example".
+EXTRACTION_VERSION = 3
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
