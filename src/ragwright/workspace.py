@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._workspace.agent import agent_loop, agent_route, run_agent
 from ._workspace.calibration import Calibrations, passages_naming
 from ._workspace.evaluation import PIPELINES, answers_run, eval_settings, retrieval_run
 from ._workspace.parts import (
@@ -195,8 +196,6 @@ class Workspace:
         max_steps: int | None,
     ) -> Answer:
         """The agent loop (_workspace/agent.py) over this workspace's retrieval and extractive answer."""
-        from ._workspace.agent import agent_loop, agent_route, run_agent
-
         agent_route(self.settings.answer)  # no model: refused before the question is read
         question = check_query(question, self.settings.answer.max_question_chars)
         extractive = functools.partial(self._answer, filters=filters, context=context, extractive=True)

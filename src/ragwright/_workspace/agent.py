@@ -1,7 +1,7 @@
 """An agent ask's wiring (generate/agent.py holds the loop itself). The loop's searches and its
-extractive fallback go through the workspace's one retrieval (`Retrieve`), so an agent ask searches
-as a plain ask does: same depth, same question limit, the caller's filters winning over the model's.
-"""
+extractive fallback go through the workspace's one retrieval (`Retrieve`, Workspace._retrieve), so
+an agent searches with the retriever and question limit a plain ask uses, the caller's filters
+laid over the model's, and its fallback reads the plain ask's own retrieval of the question."""
 
 from __future__ import annotations
 
