@@ -190,9 +190,7 @@ class _Renderer:
         if max((len(r) for r in rows), default=0) <= 1:
             self.entries(table, [c for r in rows for c in r], depth)
             return
-        caption = table.find("caption")
-        if caption is not None and inline_text(caption, depth):
-            self.blocks.append(Block(inline_text(caption, depth)))
+        self.caption(table, depth)
         lines: list[str] = []
         header = 0
         for tr, cells in zip(_rows(table), rows, strict=True):
@@ -208,15 +206,18 @@ class _Renderer:
         if lines:
             self.blocks.append(Block("\n".join(lines), "table", header_rows=min(header, len(lines) - 1)))
 
+    def caption(self, table: HtmlElement, depth: int) -> None:
+        caption = table.find("caption")
+        if caption is not None and inline_text(caption, depth):
+            self.blocks.append(Block(inline_text(caption, depth)))
+
     def entries(self, table: HtmlElement, cells: list[HtmlElement], depth: int) -> None:
         """A table of one column is a list set as a table. A cell of a few short paragraphs is
         one entry, read as a definition is: "name: what it does, example" (a reference table of
         functions: "split_part ( string text, delimiter text, n integer ) → text: Splits string
         at ...", where paragraphs would leave "Splits string at ..." without the name). Any
         other cell's blocks are paragraphs of their own."""
-        caption = table.find("caption")
-        if caption is not None and inline_text(caption, depth):
-            self.blocks.append(Block(inline_text(caption, depth)))
+        self.caption(table, depth)
         for cell in cells:
             blocks = blocks_of(cell, self.level, depth)
             short = sum(len(b.text) for b in blocks) <= _LONG_DEFINITION
