@@ -38,7 +38,13 @@ means ...", a code block without its lead-in): 43 of 60 still, but pg-005/010/01
 open on what they lean on. Tried and dropped (43 -> 43 or less): a chunk ranked and scored as the
 best chunk of its section (43 with one answer gained, one lost; 39 with the section's cosine),
 single-letter question terms dropped (43), more function words dropped (42), RANK_WEIGHT 0.05 /
-0.07 / 0.13 (42 / 43 / 42), the shape asked for read through a heading that names a term (43).
+0.07 / 0.13 (42 / 43 / 42), the shape asked for read through a heading that names a term (43);
+"how does X decide/determine ...?" expecting a condition or formula (42: "how do I ... pick up"
+matched, and "If this value ..." is a condition too); "rather", "than", "from" as asking words (43);
+a table row's description taking its signature line's sign of an answer (43); only runs that
+carry the kind asked for, when a default, a bound or a shaped thing is asked (43); the best run
+of each chunk re-ranked by its sentences' MiniLM cosine to the question (weight 0.5 / 1 / 2 / 4:
+43 / 42-43 / 40 / 37-39: it finds pg-004/016/039/048/056 and loses more, as before).
 """
 
 from __future__ import annotations
