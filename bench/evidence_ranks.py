@@ -9,7 +9,8 @@ bench/answers_realdocs.py scores answers, and an answer can be wrong because the
 badly or because the sentence that answers never reached it; this tells the two apart. A chunk
 counts when it is on the page the question was written from (`source`), since a short check
 such as "login" matches chunks of other pages that do not answer (--any-page counts those too).
-The index is the one bench/answers_realdocs.py keeps with --index-dir (built here when missing).
+The index is the one bench/answers_realdocs.py keeps with --index-dir, built or brought up to date
+here with the current code (so an index made by other code is re-parsed first).
 
 Prints a table to stderr (hits at 1, 3, 5, 10, mean reciprocal rank; the questions whose
 answer is not in the top 5) and one JSON object, last, to stdout. Diagnosis only: the checks are
@@ -62,7 +63,7 @@ def summarise(per: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA / "pgdocs-qa", help="the pgdocs-qa folder")
-    ap.add_argument("--index-dir", type=Path, required=True, help="the index (built here when missing)")
+    ap.add_argument("--index-dir", type=Path, required=True, help="the index (built or brought up to date here)")
     ap.add_argument("--depth", type=int, default=100, help="candidates of each list, as retrieval takes them")
     ap.add_argument("--ids", default="", help="comma-separated question ids (default: every answerable one)")
     ap.add_argument("--any-page", action="store_true", help="a passing chunk of any page counts")
