@@ -413,6 +413,8 @@ export interface components {
             tool_choice?: string | {
                 [key: string]: unknown;
             } | null;
+            /** Parallel Tool Calls */
+            parallel_tool_calls?: boolean | null;
         } & {
             [key: string]: unknown;
         };
