@@ -40,28 +40,11 @@ from _common import DEFAULT_DATA, MachineLoad, emit, environment, record_chunk_t
 from ragwright import Settings, TextRecord, Workspace
 from ragwright.evaluate import evaluate_retrieval, load_beir
 from ragwright.ingest import Chunker
-from ragwright.models import _onnx_build
 from ragwright.models.embedding import MODEL_SHA256, LocalMiniLM
 
 SLICE = 200  # chunks per timed slice; the two graphs alternate so that drift hits both
 CACHE = Path.home() / ".cache" / "ragwright-bench"
 LATENCY_QUERIES = 150  # single-query timings per graph
-
-
-class GraphFile(LocalMiniLM):
-    """The fused-int8 code path on another graph file (a variant of models/_onnx_build.build)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(graph="fused-int8")
-        self.path = path
-
-    def warm_up(self) -> None:
-        pinned = _onnx_build.cached_build
-        _onnx_build.cached_build = lambda *_: self.path
-        try:
-            super().warm_up()
-        finally:
-            _onnx_build.cached_build = pinned
 
 
 def packaged_vectors(texts: list[str], old: LocalMiniLM) -> tuple[np.ndarray, float | None]:
@@ -170,7 +153,7 @@ def make_variants(specs: list[str]) -> dict[str, LocalMiniLM]:
     variants: dict[str, LocalMiniLM] = {}
     for spec in specs or ["pinned"]:
         label, _, path = spec.partition("=")
-        variants[label] = LocalMiniLM(graph="fused-int8") if not path else GraphFile(Path(path))
+        variants[label] = LocalMiniLM(graph="fused-int8", graph_file=Path(path) if path else None)
         variants[label].warm_up()
     return variants
 

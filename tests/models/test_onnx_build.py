@@ -1,6 +1,7 @@
 """The fused int8 embedding graph: rebuilt from the packaged file to the pinned bytes, refused
 when it differs, and close to the packaged graph's vectors."""
 
+import json
 import os
 import subprocess
 import sys
@@ -121,7 +122,65 @@ def test_a_workspace_indexed_with_one_graph_refuses_the_other(tmp_path, fused, e
     with (
         Workspace(settings=Settings(data_dir=tmp_path / "d"), embedder=fused) as ws,
         pytest.raises(
-            StoreError, match=r"with embedder 'all-MiniLM-L6-v2', but 'all-MiniLM-L6-v2\+fused-int8\+ffn2-fp32'"
+            StoreError, match=r"with embedder 'all-MiniLM-L6-v2', but 'all-MiniLM-L6-v2\+fused-int8\+outliers'"
         ),
     ):
         ws.search("bone density")
+
+
+def test_splitting_off_outlier_channels_computes_the_same_product(tmp_path):
+    """In float32 the split graph ((x * mask) @ W + x[:, channels] @ W[channels]) is the plain one:
+    only the int8 rounding of the rest changes."""
+    plain, split = tmp_path / "plain.onnx", tmp_path / "split.onnx"
+    _onnx_build.build_in_child(packaged(), plain, ModelError, quantised=False, outliers={})
+    _onnx_build.build_in_child(packaged(), split, ModelError, quantised=False)
+    assert _onnx_build.file_sha256(plain) != _onnx_build.file_sha256(split)
+    a, b = (LocalMiniLM(graph="fused-int8", graph_file=f, threads=1).embed(TEXTS) for f in (plain, split))
+    assert np.abs(a - b).max() < 1e-5
+
+
+def test_the_pinned_outlier_channels_are_the_massive_ones_on_other_text():
+    """The channels are the model's, not the calibration text's: on this test's texts, every input
+    channel of a feed-forward product reaching 8x the product's median channel is one the recipe
+    keeps in float32 (the smaller pinned ones, ~3-5x, vary with the text)."""
+    script = (
+        "import json, numpy as np, sys\n"
+        "from tools.build_embedder import largest_channels, _onnx_build\n"
+        "from ragwright.models.embedding import MODEL_FILE, MODEL_PACKAGE, MODEL_SHA256, _packaged_file\n"
+        "names = list(_onnx_build.OUTLIER_CHANNELS)\n"
+        "model = _packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256)\n"
+        "rows = largest_channels(model, json.load(sys.stdin), names)\n"
+        "print(json.dumps({n: np.flatnonzero(r > 8 * np.median(r)).tolist() for n, r in zip(names, rows)}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(TEXTS), capture_output=True, text=True, cwd=root, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    massive = json.loads(done.stdout)
+    assert len(massive) == 12 and all(massive[f"l{n}_output.dense"] for n in range(4)), massive
+    assert {n: set(c) - set(_onnx_build.OUTLIER_CHANNELS[n]) for n, c in massive.items()} == {n: set() for n in massive}
+
+
+def test_outlier_channels_round_trip_and_must_name_products(tmp_path):
+    arg = _onnx_build.outliers_arg(_onnx_build.OUTLIER_CHANNELS)
+    assert _onnx_build.parse_outliers(arg) == _onnx_build.OUTLIER_CHANNELS
+    assert _onnx_build.parse_outliers(_onnx_build.outliers_arg({})) == {}
+    with pytest.raises(ModelError, match=r"no such nodes in the fused graph: \['l9_output.dense'\]"):
+        _onnx_build.build_in_child(packaged(), tmp_path / "x.onnx", ModelError, outliers={"l9_output.dense": (1,)})
+
+
+def test_a_data_dir_keeps_the_graph_it_was_indexed_with(monkeypatch):
+    """The migration path for a faster default: a caller that passes the store's recorded embedder
+    gets the graph that recorded it (an existing index keeps working), a new data dir the fast
+    graph; a caller that does not look gets today's default; the environment overrides both."""
+    from ragwright.models.embedding import NAMES, choose_graph
+
+    monkeypatch.delenv("RAGWRIGHT_EMBEDDING_GRAPH", raising=False)
+    assert choose_graph() == "packaged"
+    assert choose_graph(None) == "fused-int8"
+    assert choose_graph(NAMES["packaged"]) == "packaged"
+    assert choose_graph(NAMES["fused-int8"]) == "fused-int8"
+    assert choose_graph("all-MiniLM-L6-v2+fused-int8+ffn2-fp32") == "fused-int8"  # an older recipe: refused later
+    monkeypatch.setenv("RAGWRIGHT_EMBEDDING_GRAPH", "packaged")
+    assert choose_graph(None) == "packaged" and choose_graph(NAMES["fused-int8"]) == "packaged"

