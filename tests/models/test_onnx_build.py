@@ -122,7 +122,9 @@ def test_a_workspace_indexed_with_one_graph_refuses_the_other(tmp_path, fused, e
     with (
         Workspace(settings=Settings(data_dir=tmp_path / "d"), embedder=fused) as ws,
         pytest.raises(
-            StoreError, match=r"with embedder 'all-MiniLM-L6-v2', but 'all-MiniLM-L6-v2\+fused-int8\+outliers'"
+            StoreError,
+            match=r"with embedder 'all-MiniLM-L6-v2', but 'all-MiniLM-L6-v2\+fused-int8\+outliers' is configured: "
+            r"set it back \(RAGWRIGHT_EMBEDDING_GRAPH=packaged runs the graph it was indexed with\)",
         ),
     ):
         ws.search("bone density")
@@ -174,7 +176,7 @@ def test_a_data_dir_keeps_the_graph_it_was_indexed_with(monkeypatch):
     """The migration path for a faster default: a caller that passes the store's recorded embedder
     gets the graph that recorded it (an existing index keeps working), a new data dir the fast
     graph; a caller that does not look gets today's default; the environment overrides both."""
-    from ragwright.models.embedding import NAMES, choose_graph
+    from ragwright.models.embedding import NAMES, choose_graph, switch_hint
 
     monkeypatch.delenv("RAGWRIGHT_EMBEDDING_GRAPH", raising=False)
     assert choose_graph() == "packaged"
@@ -184,3 +186,4 @@ def test_a_data_dir_keeps_the_graph_it_was_indexed_with(monkeypatch):
     assert choose_graph("all-MiniLM-L6-v2+fused-int8+ffn2-fp32") == "fused-int8"  # an older recipe: refused later
     monkeypatch.setenv("RAGWRIGHT_EMBEDDING_GRAPH", "packaged")
     assert choose_graph(None) == "packaged" and choose_graph(NAMES["fused-int8"]) == "packaged"
+    assert switch_hint("openai:emb-1") == "" and "=fused-int8 " in switch_hint(NAMES["fused-int8"])

@@ -71,10 +71,12 @@ def check_vector_space(store: Store, embedder: str, settings: Settings, writing:
         if writing:
             store.set_meta("embedder", embedder)
     elif recorded != embedder:
+        from ..models.embedding import switch_hint
+
         where = location(settings.store.url, settings.db_path)
         raise StoreError(
             f"{where} was indexed with embedder '{recorded}', but "
-            f"'{embedder}' is configured: set it back, or use a new --data-dir"
+            f"'{embedder}' is configured: set it back{switch_hint(recorded)}, or use a new --data-dir"
         )
 
 

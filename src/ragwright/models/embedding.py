@@ -330,6 +330,13 @@ def choose_graph(indexed_with: str | None = UNKNOWN) -> str:
     return by_name.get(indexed_with or "", NEW_DATA_DIR_GRAPH)
 
 
+def switch_hint(recorded: str) -> str:
+    """How to run the embedder a data dir was indexed with, when it is one of the local graphs
+    (for the refusal that names both embedders)."""
+    graph = next((g for g, name in NAMES.items() if name == recorded), None)
+    return f" (RAGWRIGHT_EMBEDDING_GRAPH={graph} runs the graph it was indexed with)" if graph else ""
+
+
 def make_embedder(settings: EmbeddingSettings, indexed_with: str | None = UNKNOWN) -> Embedder:
     """The configured embedder; `indexed_with` is the store's recorded embedder name (None: nothing
     indexed yet), which picks the local graph (`choose_graph`) when the caller passes it."""
