@@ -3,7 +3,9 @@
 - Grouped CV: tools/guard/train_injection_head.out_of_fold on the folds bench/_guard_grouped.py
   uses (same seed, same near-duplicate groups): the first stage alone at the threshold those folds
   choose, the cascade at its shipped band, blend and threshold (chosen by the head's trainer on the
-  first 3 repeats of these folds: optimistic by that choice), and the TF-IDF peer at 0.5.
+  first 3 repeats of these folds: optimistic by that choice; its user threshold the best accuracy
+  within 2 % of held-out generated statements flagged), the same at the threshold of best accuracy,
+  and the TF-IDF peer at 0.5.
 - False alarms on texts no stage trained on: benign statements (pii/dev.jsonl) as user messages;
   SciFact and PubMedQA passages, and the sample corpus (examples/sample-corpus, every file chunked
   by ragwright's own parser and chunker) and onboarding.md's chunks alone, as retrieved chunks. Each
@@ -49,12 +51,22 @@ def sample_chunks(folder: Path = SAMPLE) -> dict[str, list[str]]:
     return out
 
 
-def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int) -> dict[str, Any]:
-    """First stage alone vs the shipped cascade on the same grouped out-of-fold parts."""
+def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int, data: Path) -> dict[str, Any]:
+    """First stage alone vs the shipped cascade on the same grouped out-of-fold parts; the second
+    stage is trained inside each fold, with the extra negatives when the shipped one was. The
+    fine-tuned stage's fold logits come from its trainer's run (tools/guard/train_injection_ft.py,
+    OOF_CACHE: same folds, same seeds; `--repeats` at most the trainer's)."""
     emb = H.Embeddings()
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1]]
-    oof, _ = H.out_of_fold(texts, y, groups, T.load_negatives(), statements, emb, repeats)
-    head = load_head()[0]
+    head, info = load_head()
+    extra = H.extra_negatives(data, info["train"].get("extra_negatives", 0) // 2)
+    fit = None
+    if head.finetuned_sha256:  # each fold's fine-tuned logits, saved by the trainer (torch is not needed here)
+        from tools.guard.train_injection_ft import cached_fit
+
+        fit = cached_fit()
+    oof, _ = H.out_of_fold(texts, y, groups, T.load_negatives(), [*statements, *extra], emb, repeats, fit=fit)
+    emb.save()
     first = H.first_stage_only(oof, y)
     runs = [(np.array([H.cascade_score(s, head)[0] for s in row]), y) for row in oof.user]
     sent = float(np.mean([[H.cascade_score(s, head)[1] for s in row] for row in oof.user]))
@@ -64,14 +76,26 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
         for row in oof.retrieved
     ]
     retrieved = {k: v["mean"] for k, v in T.repeat_metrics(r_runs, head.thresholds["retrieved"]).items()}
-    thr_ffa = load_head()[1]["cv"]["fewer_false_alarms"]["threshold"]
-    ffa = {k: v["mean"] for k, v in T.repeat_metrics(runs, thr_ffa).items()}
+    thr_best = other_threshold()
+    best = {k: v["mean"] for k, v in T.repeat_metrics(runs, thr_best).items()}
+    held = [np.array([H.cascade_score(s, head)[0] for s in row]) for row in oof.statements]
     return {
         "first_stage": first,
         "cascade": {"threshold": head.thresholds["user"], "sent_share": sent, **cascade},
         "cascade_retrieved_handwritten": {"threshold": head.thresholds["retrieved"], **retrieved},
-        "cascade_fewer_false_alarms": {"threshold": thr_ffa, **ffa},
+        "cascade_best_accuracy": {"threshold": thr_best, **best},
+        "statements_held_out_flagged": {
+            "shipped": float(np.mean([(h >= head.thresholds["user"]).mean() for h in held])),
+            "best_accuracy": float(np.mean([(h >= thr_best).mean() for h in held])),
+        },
     }
+
+
+def other_threshold() -> float:
+    """The user threshold of best grouped-CV accuracy recorded beside the shipped one (which keeps
+    to the statements budget, tools/guard/train_injection_head.SHIP_BUDGET)."""
+    cv = load_head()[1]["cv"]
+    return float(cv.get("best_accuracy", cv["fewer_false_alarms"])["threshold"])
 
 
 def detector_at(rev: str) -> InjectionDetector:
@@ -98,11 +122,10 @@ def false_alarms(
 ) -> dict[str, dict[str, float]]:
     """Share flagged per corpus, for the first stage alone, the cascade and the TF-IDF peer (and the
     first stage as shipped at git revision `before`)."""
-    thr_ffa = load_head()[1]["cv"]["fewer_false_alarms"]["threshold"]
     systems: dict[str, Any] = {
         "first_stage": InjectionDetector(),
         "cascade": CascadeDetector(),
-        "cascade_ffa": CascadeDetector(thresholds={"user": thr_ffa}),
+        "cascade_best": CascadeDetector(thresholds={"user": other_threshold()}),
     }
     if before:
         systems = {"before": detector_at(before), **systems}
@@ -146,10 +169,10 @@ def rows_cv(cv: dict[str, Any], peer: dict[str, Any]) -> list[list[Any]]:
     def row(name: str, m: dict[str, Any], thr: Any) -> list[Any]:
         return [name, thr, *(round(float(m[k]), 3) for k in ("accuracy", "precision", "recall", "false_positive_rate"))]
 
-    ffa = cv["cascade_fewer_false_alarms"]
+    best = cv["cascade_best_accuracy"]
     return [
         row(f"TF-IDF peer ({PEER})", {k: v["mean"] for k, v in peer.items() if isinstance(v, dict)}, 0.5),
         row("first stage + rules (alone)", cv["first_stage"], cv["first_stage"]["threshold"]),
         row(f"cascade (sent to stage 2: {cv['cascade']['sent_share']:.0%})", cv["cascade"], cv["cascade"]["threshold"]),
-        row("cascade, fewer_false_alarms threshold (not shipped)", ffa, ffa["threshold"]),
+        row("cascade, threshold of best accuracy (not shipped)", best, best["threshold"]),
     ]

@@ -35,6 +35,7 @@ def test_scan_json_has_the_documented_shape_and_presidio_labels() -> None:
     data = json.loads(result.stdout)
     assert set(data) == {"pii", "injection"}
     assert {"score", "flagged"} <= set(data["injection"]) and data["injection"]["flagged"] is False
+    assert data["injection"]["second_stage"] in ("used", "not needed")  # the cascade, as the server runs it
     for span in data["pii"]:
         assert set(span) == {"start", "end", "label", "score", "text"}
         assert TEXT[span["start"] : span["end"]] == span["text"] and 0 < span["score"] <= 1

@@ -86,7 +86,7 @@ def test_a_broken_or_late_second_stage_leaves_the_first_verdict_and_says_so(fake
 def test_shipped_head_missing_or_tampered_is_reported_not_raised(tmp_path: Path) -> None:
     bad = tmp_path / "head.json"
     info = json.loads(HEAD_JSON.read_text(encoding="utf-8"))
-    info["weights"][0] += 1.0
+    info["bias"] += 1.0  # in the recorded digest whichever second stage ships
     bad.write_text(json.dumps(info), encoding="utf-8")
     with pytest.raises(ModelError, match="sha256"):
         load_head(bad)
@@ -142,7 +142,8 @@ def test_shipped_head_is_intact_and_records_its_inputs() -> None:
     from tools.guard import train_injection_head as H
 
     cfg, info = load_head()
-    assert info["weights_sha256"] == weights_sha256(cfg.weights, cfg.bias) and cfg.weights.shape == (384,)
+    assert info["weights_sha256"] == weights_sha256(cfg.weights, cfg.bias)
+    assert cfg.weights.shape == ((0,) if cfg.finetuned_sha256 else (384,))  # the fine-tuned MiniLM has its own file
     assert info["train"]["negatives_sha256"] == H.sha(T.NEGATIVES)  # edited data without a rebuild fails
     assert info["train"]["statements_sha256"] == H.sha(H.STATEMENTS)
     low, high = cfg.bands["user"]
@@ -150,7 +151,9 @@ def test_shipped_head_is_intact_and_records_its_inputs() -> None:
     # retrieved: a second opinion on what the first stage flags, never a lower bar
     first = InjectionDetector()
     assert cfg.bands["retrieved"][0] == cfg.thresholds["retrieved"] == first.threshold("retrieved")
-    assert info["cv"]["fewer_false_alarms"]["statements_held_out_flagged"] <= H.STATEMENTS_BUDGET
+    # the shipped user threshold keeps held-out generated statements under issue 19's 2 %
+    assert info["cv"]["fewer_false_alarms"]["threshold"] == cfg.thresholds["user"]
+    assert info["cv"]["statements_held_out_flagged"] <= H.SHIP_BUDGET
     assert CascadeDetector(thresholds={"user": 0.9}).threshold("user") == 0.9
 
 
@@ -182,11 +185,13 @@ def test_shipped_head_is_what_its_script_fits() -> None:
     from tools.guard import train_injection as T
     from tools.guard import train_injection_head as H
 
+    cfg, info = load_head()
+    if cfg.finetuned_sha256:
+        pytest.skip("the fine-tuned stage needs torch to rebuild (tests/guard/test_injection_ft.py checks its file)")
     texts, y = T.load_jsonl(shared_data("injection") / "train.jsonl")
     passages, questions = T.load_negatives()
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1]]
     ex, lab = H.head_examples(texts, y, [*passages, *questions, *statements], H.FeatureConfig())
     w, b = H.fit_dense_lr(H.Embeddings()(ex), lab, H.C_HEAD)
-    cfg, info = load_head()
     assert info["train"]["head_examples"] == len(ex)
     assert np.abs(w - cfg.weights).max() < 1e-3 and abs(b - cfg.bias) < 1e-3

@@ -6,6 +6,7 @@ wheel. Run from the repository root with the dev requirements installed:
 
     python -m tools.guard.train_ner --data ../shared/data/pii/dev.jsonl [--cv 5]
     python -m tools.guard.train_injection --data ../shared/data/injection/train.jsonl
+    python -m tools.guard.train_injection_ft --data ../shared/data   # needs torch: see its docstring
     python -m tools.guard.ner_synth   # rewrite data/ner_synthetic.jsonl (Faker)
 """
 

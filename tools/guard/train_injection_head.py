@@ -12,18 +12,18 @@ their out-of-fold logits. On the same folds, a head is fitted on the training te
 (benign texts and their sentences as negatives, injections whole, plus the hand-written negatives
 and tools/guard/data/injection_benign_statements.jsonl: 94 ordinary statements, dialogues, forms
 and second-person manual passages in English and German, written for this purpose, none taken
-from any injection data set). A grid of (band, blend weight, offset) is scored on those out-of-fold
-parts exactly as cascade.py scores them. Among the points within TIE of the best mean accuracy, the
-band with the highest upper end wins (then fewer texts sent): above it a text is flagged with no
-second opinion, and text unlike every training text (statements, manuals) scores there. Said
-plainly: this tie rule was set after a first build (ties broken by fewer texts sent, band
-[0.1, 0.5)) flagged an onboarding.md paragraph sent as a user message; the CV could not tell the
-points apart. The user threshold is the one of best accuracy. A second one is recorded beside it
-("fewer_false_alarms"): the best accuracy among thresholds that flag at most STATEMENTS_BUDGET of
-the generated statements, held out by fold like the rest (every benign train text is a question,
-so the CV alone cannot see ordinary statements). It is not shipped: measured on these folds it
-costs 1.5 points of accuracy and 7 of recall (0.956 / 0.928 -> 0.941 / 0.860, 3x5 folds) for
-statements flagged 11 % -> 7 % (pii dev), and the held-out split's misses were injections.
+from any injection data set), and extra_negatives (SciFact train claims, PostgreSQL manual
+sentences). A grid of (band, blend weight, offset) is scored on those out-of-fold parts exactly as
+cascade.py scores them, each point at its best user threshold among those that flag at most
+SHIP_BUDGET (issue 19's 2 %) of the ordinary statements held out by fold (the 94 hand-written
+ones and the extra negatives, split into the same folds: every benign train text is a question,
+so the train texts alone cannot show what a threshold does to statements). Among the points
+within TIE of the best mean accuracy, the band with the highest upper end wins (then fewer texts
+sent): above it a text is flagged with no second opinion, and text unlike every training text
+scores there (an earlier build with ties broken by fewer texts sent flagged an onboarding.md
+paragraph sent as a user message). The threshold of best accuracy without the budget is recorded
+beside it ("best_accuracy", not shipped). The second stage this script fits is the logistic head;
+train_injection_ft.py fine-tunes MiniLM instead and uses the same folds and choice (`Fit`).
 Retrieved chunks get a second opinion only on what the first stage flags (see choose). The first
 stage is trained
 without the statements: measured here, they cost it a point of grouped accuracy (0.955 -> 0.945)
@@ -36,8 +36,9 @@ import argparse
 import hashlib
 import itertools
 import json
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,11 @@ from . import train_injection as T
 from .groups import near_duplicate_groups
 
 STATEMENTS = TRAINING_DATA / "injection_benign_statements.jsonl"
+VECTOR_CACHE = Path.home() / ".cache" / "ragwright" / "injection_minilm_vectors.npz"
+EXTRA_PER_SOURCE = 300  # SciFact train claims and PostgreSQL manual sentences each (extra_negatives)
 C_HEAD = 1.0  # inverse L2 strength of the head; 0.3 / 1 / 3 / 10 gave 0.955 / 0.956 / 0.956 / 0.955
 TIE = 0.002  # accuracies closer than this (one text in 546) are a tie
-STATEMENTS_BUDGET = 0.05  # of held-out generated statements flagged: the "fewer_false_alarms" threshold
+SHIP_BUDGET = 0.02  # issue 19: at most 2 % of ordinary statements flagged; the shipped user threshold keeps to it
 MAX_PARTS = {"user": 2, "retrieved": 3}  # parts per text sent to the second stage (latency bound)
 GRID = {
     "low": (0.05, 0.1),
@@ -65,19 +68,58 @@ GRID = {
 
 
 class Embeddings:
-    """MiniLM vectors by text, computed once per run (the CV sees each part many times)."""
+    """MiniLM vectors by text, computed once per run (the CV sees each part many times), and kept
+    between runs in VECTOR_CACHE (by the text's sha256; the trainer and bench/guard.py embed the
+    same 3,000-odd parts, several minutes on a busy machine). `save()` writes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None = None) -> None:
         from ragwright.models.embedding import LocalMiniLM
 
         self.model = LocalMiniLM(threads=2)
+        self.path = path or VECTOR_CACHE
         self.cache: dict[str, np.ndarray] = {}
+        self.stored: dict[str, np.ndarray] = {}
+        if self.path.is_file():
+            with np.load(self.path, allow_pickle=False) as z:
+                self.stored = dict(zip(z["keys"].tolist(), z["vectors"].astype(np.float64), strict=True))
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        for t in dict.fromkeys(texts):
+            if t not in self.cache and (k := _digest(t)) in self.stored:
+                self.cache[t] = self.stored[k]
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if todo:
             self.cache.update(zip(todo, np.asarray(self.model.embed(todo), dtype=np.float64), strict=True))
         return np.array([self.cache[t] for t in texts]).reshape(len(texts), -1)
+
+    def save(self) -> None:
+        self.stored.update({_digest(t): v for t, v in self.cache.items()})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = sorted(self.stored)
+        np.savez(self.path, keys=np.array(keys), vectors=np.array([self.stored[k] for k in keys], dtype=np.float32))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def extra_negatives(data: Path, n: int = EXTRA_PER_SOURCE) -> list[str]:
+    """Ordinary statements and manual sentences the training set lacks (every benign train text is
+    a question): SciFact *train* claims (short declarative statements) and sentences of the
+    PostgreSQL manual (pgdocs-qa, second-person instructions to a reader), n of each, a fixed draw.
+    Neither is a corpus bench/guard.py measures false alarms on (SciFact and PubMedQA passages,
+    pii/dev statements, the sample corpus), so those stay unseen."""
+    rng = np.random.default_rng(T.SEED)
+    claims_file = data / "scifact" / "queries_train.jsonl"
+    claims = [json.loads(line)["text"] for line in claims_file.read_text(encoding="utf-8").splitlines()]
+    sentences: list[str] = []
+    for page in sorted((data / "pgdocs-qa" / "corpus").glob("*.html")):
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8", errors="replace")))
+        sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 40 <= len(s.strip()) <= 300]
+    unique = sorted(set(sentences))
+    return [claims[i] for i in sorted(rng.permutation(len(claims))[:n])] + [
+        unique[i] for i in sorted(rng.permutation(len(unique))[:n])
+    ]
 
 
 def fit_dense_lr(X: np.ndarray, y: np.ndarray, C: float) -> tuple[np.ndarray, float]:
@@ -99,6 +141,20 @@ def fit_dense_lr(X: np.ndarray, y: np.ndarray, C: float) -> tuple[np.ndarray, fl
         if float(np.abs(step).max()) < 1e-10:
             break
     return theta[:-1], float(theta[-1])
+
+
+Fit = Callable[[list[str], np.ndarray, tuple[int, int]], Callable[[Sequence[str]], np.ndarray]]
+
+
+def lr_fit(emb: Embeddings) -> Fit:
+    """The logistic head on MiniLM vectors as a fold's second stage: (examples, labels, (repeat,
+    fold)) -> a scorer of parts."""
+
+    def fit(ex: list[str], lab: np.ndarray, _fold: tuple[int, int]) -> Callable[[Sequence[str]], np.ndarray]:
+        w, b = fit_dense_lr(emb(ex), lab, C_HEAD)
+        return lambda parts: emb(parts) @ w + b
+
+    return fit
 
 
 def head_examples(
@@ -152,8 +208,15 @@ def out_of_fold(
     emb: Embeddings,
     repeats: int,
     folds: int = 5,
+    fit: Fit | None = None,
+    extra: Sequence[str] = (),
 ) -> tuple[OutOfFold, np.ndarray]:
-    """First stage and head cross-validated on the same grouped folds (module docstring)."""
+    """First stage and head cross-validated on the same grouped folds (module docstring). `fit`
+    trains the second stage on one fold's examples (default: the logistic head on MiniLM vectors;
+    train_injection_ft.py passes its fine-tuning), so it never scores a text of the fold it saw.
+    `extra`: more negatives for the second stage only (extra_negatives), trained on in every fold
+    and never scored."""
+    fit = fit or lr_fit(emb)
     passages, questions = negatives
     feats = T.Features(FeatureConfig())
     cfg = feats.cfg
@@ -173,12 +236,12 @@ def out_of_fold(
         train_p = [p for p, k in zip(passages, p_fold, strict=True) if k != f]
         s_fold = np.random.default_rng(T.SEED + 3000 + r).permutation(len(statements)) % folds
         train_s = [t for t, k in zip(statements, s_fold, strict=True) if k != f]
-        ex, lab = head_examples([texts[i] for i in tr], y[tr], [*train_p, *questions, *train_s], cfg)
-        w, b = fit_dense_lr(emb(ex), lab, C_HEAD)
+        ex, lab = head_examples([texts[i] for i in tr], y[tr], [*train_p, *questions, *train_s, *extra], cfg)
+        second = fit(ex, lab, (r, f))
 
         def scored(text: str, source: str, rule: bool) -> Scored:
             parts = text_parts(text, cfg, source)
-            return Scored(scorer.model.logits([feats(p) for p in parts]), emb(parts) @ w + b, rule)
+            return Scored(scorer.model.logits([feats(p) for p in parts]), second(parts), rule)
 
         for i in te.tolist():
             user[r][i] = scored(texts[i], "user", rules[i])
@@ -243,7 +306,7 @@ def choose(
     points = []
     for low, high, a, c in itertools.product(*GRID.values()):
         cfg = replace(base, bands={**base.bands, "user": (low, high)}, first_weight=a, offset=c)
-        points.append((*_user_point(oof, y, cfg), cfg))
+        points.append((*_user_point(oof, y, cfg, SHIP_BUDGET), cfg))
     top = max(p[0] for p in points)
     acc, sent, thr, cfg = max((p for p in points if p[0] >= top - TIE), key=lambda p: (p[3].bands["user"][1], -p[1]))
     cfg = replace(
@@ -251,17 +314,22 @@ def choose(
         bands={**cfg.bands, "retrieved": (first_retrieved, 1.01)},
         thresholds={"user": thr, "retrieved": first_retrieved},
     )
-    thr_budget = _user_point(oof, y, cfg, STATEMENTS_BUDGET)[2]
+    thr_best = _user_point(oof, y, cfg)[2]
     runs = _user_runs(oof, cfg, y)
     return cfg, {
         "user_accuracy": acc,
         "user_sent_share": sent,
         "user": {k: v["mean"] for k, v in T.repeat_metrics(runs, thr).items()},
         "statements_held_out_flagged": _statements_flagged(oof, cfg, thr),
-        "fewer_false_alarms": {  # the same cascade at a higher user threshold (module docstring)
-            "threshold": thr_budget,
-            "statements_held_out_flagged": _statements_flagged(oof, cfg, thr_budget),
-            **{k: v["mean"] for k, v in T.repeat_metrics(runs, thr_budget).items()},
+        "fewer_false_alarms": {  # what ships: the best accuracy within SHIP_BUDGET of statements
+            "threshold": thr,
+            "statements_held_out_flagged": _statements_flagged(oof, cfg, thr),
+            **{k: v["mean"] for k, v in T.repeat_metrics(runs, thr).items()},
+        },
+        "best_accuracy": {  # the same cascade at the threshold of best accuracy (not shipped)
+            "threshold": thr_best,
+            "statements_held_out_flagged": _statements_flagged(oof, cfg, thr_best),
+            **{k: v["mean"] for k, v in T.repeat_metrics(runs, thr_best).items()},
         },
         "retrieved": T.repeat_metrics(_retrieved_runs(oof, cfg), first_retrieved),
     }
@@ -287,35 +355,12 @@ def first_stage_only(oof: OutOfFold, y: np.ndarray) -> dict[str, Any]:
     }
 
 
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="the folder holding injection/train.jsonl")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=HEAD_JSON)
-    args = ap.parse_args(argv)
-    train_path = args.data / "injection" / "train.jsonl"
-    texts, y = T.load_jsonl(train_path)
-    negatives = T.load_negatives()
-    statements = [*(s := T.load_negatives(STATEMENTS))[0], *s[1]]
-    emb = Embeddings()
-    groups = near_duplicate_groups(texts, emb(texts))
-    oof, _ = out_of_fold(texts, y, groups, negatives, statements, emb, args.repeats)
-    ex, lab = head_examples(texts, y, [*negatives[0], *negatives[1], *statements], FeatureConfig())
-    w, b = fit_dense_lr(emb(ex), lab, C_HEAD)
-    w, b = np.round(w, 8), round(b, 8)
-    first_meta = json.loads(WEIGHTS_JSON.read_text(encoding="utf-8"))
-    first_retrieved = float(first_meta["thresholds"]["retrieved"]["with_rules"])
-    cfg, figures = choose(oof, y, HeadConfig(w, b, {}, 0.5, 0.0, {}, MAX_PARTS), first_retrieved)
-    info = {
-        "model": f"logistic regression on {EMBEDDER} sentence vectors (ragwright.models.embedding.LocalMiniLM)",
-        "C": C_HEAD,
-        "weights": w.tolist(),
-        "bias": b,
-        "weights_sha256": weights_sha256(w, b),
+def cascade_record(
+    cfg: HeadConfig, figures: dict[str, Any], oof: OutOfFold, y: np.ndarray, repeats: int
+) -> dict[str, Any]:
+    """The head JSON's "cascade" (how the cascade uses its second stage) and "cv" (the figures on
+    the grouped folds), for either second stage."""
+    return {
         "cascade": {
             "bands": {k: list(v) for k, v in cfg.bands.items()},
             "first_weight": cfg.first_weight,
@@ -326,18 +371,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cv": {
             "split": "grouped",
             "folds": 5,
-            "repeats": args.repeats,
+            "repeats": repeats,
             "seed": T.SEED,
             "grid": GRID,
             **figures,
             "first_stage_alone": first_stage_only(oof, y),
         },
+    }
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="the folder holding injection/train.jsonl")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=HEAD_JSON)
+    ap.add_argument("--no-extra", action="store_true", help="without the extra negatives (extra_negatives)")
+    args = ap.parse_args(argv)
+    train_path = args.data / "injection" / "train.jsonl"
+    texts, y = T.load_jsonl(train_path)
+    negatives = T.load_negatives()
+    statements = [*(s := T.load_negatives(STATEMENTS))[0], *s[1]]
+    extra = [] if args.no_extra else extra_negatives(args.data)
+    emb = Embeddings()
+    groups = near_duplicate_groups(texts, emb(texts))
+    oof, _ = out_of_fold(texts, y, groups, negatives, [*statements, *extra], emb, args.repeats)
+    ex, lab = head_examples(texts, y, [*negatives[0], *negatives[1], *statements, *extra], FeatureConfig())
+    w, b = fit_dense_lr(emb(ex), lab, C_HEAD)
+    emb.save()
+    w, b = np.round(w, 8), round(b, 8)
+    first_meta = json.loads(WEIGHTS_JSON.read_text(encoding="utf-8"))
+    first_retrieved = float(first_meta["thresholds"]["retrieved"]["with_rules"])
+    cfg, figures = choose(oof, y, HeadConfig(w, b, {}, 0.5, 0.0, {}, MAX_PARTS), first_retrieved)
+    info = {
+        "model": f"logistic regression on {EMBEDDER} sentence vectors (ragwright.models.embedding.LocalMiniLM)",
+        "C": C_HEAD,
+        "weights": w.tolist(),
+        "bias": b,
+        "weights_sha256": weights_sha256(w, b),
+        **cascade_record(cfg, figures, oof, y, args.repeats),
         "train": {
             "texts": len(texts),
             "sha256": sha(train_path),
             "negatives_sha256": sha(T.NEGATIVES),
             "statements_sha256": sha(STATEMENTS),
             "head_examples": len(ex),
+            "extra_negatives": len(extra),
         },
     }
     args.out.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")

@@ -154,18 +154,26 @@ def _run(text: str | None, file: Path | None, as_json: bool, process: Process) -
 @guard_app.command()
 @guarded
 def scan(text: Text = None, file: File = None, source: Source = "user", as_json: Json = False) -> None:
-    """Find PII (Presidio's labels) and score prompt injection."""
-    from ..guard.injection import InjectionDetector
+    """Find PII (Presidio's labels) and score prompt injection (the cascade the server uses)."""
+    from ..guard.cascade import default_cascade
     from ..guard.pii import default_detector
 
     _check_choice("--source", source, SOURCES)
-    pii, injection = default_detector(), InjectionDetector()
+    pii, injection = default_detector(), default_cascade()
 
     def process(texts: Sequence[str]) -> list[dict[str, Any]]:
         found = pii.scan_many(texts) if texts else []
         verdicts = injection.check_many(texts, source) if texts else []
         return [
-            {"pii": _spans(f), "injection": {"score": v.score, "flagged": v.flagged, "reasons": v.reasons}}
+            {
+                "pii": _spans(f),
+                "injection": {
+                    "score": v.score,
+                    "flagged": v.flagged,
+                    "reasons": v.reasons,
+                    "second_stage": v.second_stage,
+                },
+            }
             for f, v in zip(found, verdicts, strict=True)
         ]
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .injection import RULE_SCORE, SOURCES, InjectionDetector, InjectionVerdict, LinearModel, fired_rules, text_parts
-from .injection_head import Deadline, HeadConfig, MiniLMHead, PartScorer, load_head
+from .injection_head import Deadline, HeadConfig, PartScorer, load_head, scorer_for
 
 WINDOW_CHARS = 2000
 WINDOW_OVERLAP = 200
@@ -81,7 +81,7 @@ class CascadeDetector:
                     try:
                         if self._head is None:
                             self._head = load_head()[0]
-                        scorer = self._scorer or MiniLMHead(self._head)
+                        scorer = self._scorer or scorer_for(self._head)
                         scorer.warm_up()  # loading is no part of any text's deadline
                         self._deadline = Deadline(scorer, self.deadline_s)
                     except ModelError as exc:

@@ -6,8 +6,9 @@ already ships for retrieval (ragwright.models.embedding, int8 ONNX, no download)
 vector costs one embedding per unsure part (about 5-10 ms on one core) and no new dependency; a
 384-weight logistic regression on it is stored as JSON (no pickle) and rebuilt by
 tools/guard/train_injection_head.py, which also chooses the score band and the blend on folds grouped
-by near duplicates. Measured there and in bench/guard.py; fine-tuning MiniLM was not tried (see the
-README's guard section for the figures).
+by near duplicates. When the JSON records a `finetuned` file instead, the second stage is MiniLM
+with its last layer fine-tuned (injection_ft.py, tools/guard/train_injection_ft.py: same folds,
+same choice of band, blend and thresholds); `scorer_for` picks the one the JSON names.
 
 Only a part whose first-stage probability lies in its source's band comes here (HeadConfig); its
 cascade score is sigmoid(first_weight * first_logit + (1 - first_weight) * head_logit + offset).
@@ -57,6 +58,7 @@ class HeadConfig:
     offset: float
     thresholds: dict[str, float]
     max_parts: dict[str, int]
+    finetuned_sha256: str = ""  # set: the second stage is injection_ft.py's fine-tuned MiniLM, not `weights`
 
     def blend(self, first_logits: np.ndarray, head_logits: np.ndarray) -> np.ndarray:
         z = self.first_weight * first_logits + (1.0 - self.first_weight) * head_logits + self.offset
@@ -96,8 +98,19 @@ def load_head(path: Path = HEAD_JSON) -> tuple[HeadConfig, dict[str, Any]]:
         offset=float(cas["offset"]),
         thresholds={k: float(v) for k, v in cas["thresholds"].items()},
         max_parts={k: int(v) for k, v in cas["max_parts"].items()},
+        finetuned_sha256=str(info.get("finetuned", {}).get("sha256", "")),
     )
     return cfg, info
+
+
+def scorer_for(cfg: HeadConfig) -> PartScorer:
+    """The second stage the head's JSON names: the fine-tuned MiniLM when it records one (its
+    file's sha256), else the logistic head on frozen MiniLM vectors."""
+    if cfg.finetuned_sha256:
+        from .injection_ft import FineTunedHead
+
+        return FineTunedHead(cfg.finetuned_sha256)
+    return MiniLMHead(cfg)
 
 
 def weights_sha256(w: np.ndarray, bias: float) -> str:

@@ -95,6 +95,46 @@ def _layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray
     return out
 
 
+def encode(w: dict[str, np.ndarray], ids: np.ndarray, mask: np.ndarray, layers: int) -> np.ndarray:
+    """MiniLM's hidden states after its first `layers` layers for a padded batch [b, n] of piece ids.
+
+    `w` holds the safetensors weights with every product's matrix transposed to (in, out) (x @ W).
+    Shared by the name tagger (3 layers) and the injection cascade's fine-tuned second stage (all 6,
+    its top layers adapted: guard/injection_ft.py)."""
+    b, n = ids.shape
+    x = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][:n]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
+    x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+    bias = np.where(mask[:, None, None, :] > 0, np.float32(0), np.float32(-1e4))
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+
+        def dense(h: np.ndarray, name: str, p: str = p) -> np.ndarray:  # this layer's p, bound now
+            out: np.ndarray = h @ w[p + name + ".weight"] + w[p + name + ".bias"]
+            return out
+
+        q, k, v = (
+            dense(x, f"attention.self.{m}").reshape(b, n, 12, 32).transpose(0, 2, 1, 3)
+            for m in ("query", "key", "value")
+        )
+        att = q @ k.transpose(0, 1, 3, 2) * np.float32(32**-0.5) + bias
+        att = np.exp(att - att.max(axis=-1, keepdims=True))
+        att /= att.sum(axis=-1, keepdims=True)
+        ctx = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, 384)
+        x = _layer_norm(
+            dense(ctx, "attention.output.dense") + x,
+            w[p + "attention.output.LayerNorm.weight"],
+            w[p + "attention.output.LayerNorm.bias"],
+        )
+        h = dense(x, "intermediate.dense")
+        h = h * (np.float32(0.5) + np.float32(0.5) * np.tanh(_GELU_A * (h + _GELU_B * h * h * h)))
+        x = _layer_norm(dense(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
+    return x
+
+
 _ONE_BLAS_THREAD = _OneBlasThread()
 
 
@@ -148,42 +188,8 @@ class WordVectors:
 
     def _encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Hidden states after LAYER layers for a padded batch [b, n] of piece ids."""
-        w = self._w
-        assert w is not None
-        b, n = ids.shape
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:n]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        )
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        bias = np.where(mask[:, None, None, :] > 0, np.float32(0), np.float32(-1e4))
-        for i in range(self.LAYER):
-            p = f"encoder.layer.{i}."
-
-            def dense(h: np.ndarray, name: str, p: str = p) -> np.ndarray:  # this layer's p, bound now
-                out: np.ndarray = h @ w[p + name + ".weight"] + w[p + name + ".bias"]
-                return out
-
-            q, k, v = (
-                dense(x, f"attention.self.{m}").reshape(b, n, 12, 32).transpose(0, 2, 1, 3)
-                for m in ("query", "key", "value")
-            )
-            att = q @ k.transpose(0, 1, 3, 2) * np.float32(32**-0.5) + bias
-            att = np.exp(att - att.max(axis=-1, keepdims=True))
-            att /= att.sum(axis=-1, keepdims=True)
-            ctx = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, self.DIM)
-            x = _layer_norm(
-                dense(ctx, "attention.output.dense") + x,
-                w[p + "attention.output.LayerNorm.weight"],
-                w[p + "attention.output.LayerNorm.bias"],
-            )
-            h = dense(x, "intermediate.dense")
-            h = h * (np.float32(0.5) + np.float32(0.5) * np.tanh(_GELU_A * (h + _GELU_B * h * h * h)))
-            x = _layer_norm(
-                dense(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]
-            )
-        return x
+        assert self._w is not None
+        return encode(self._w, ids, mask, self.LAYER)
 
     def many(self, texts: Sequence[str], tokens: Sequence[Sequence[Spanned]]) -> list[tuple[list[int], np.ndarray]]:
         """(word-piece count per token, vector per token) for each text, run in length-sorted batches."""
