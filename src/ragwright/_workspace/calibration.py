@@ -36,11 +36,20 @@ class Calibrations:
         kept = self._kept.get(scope)
         if refresh or kept is None or kept[0] != generation:
             chunks = store.stats()["chunks"]
-            held = _held(store, scope, chunks, embedder, lambda q: evidence(q, filters), refresh)
+            probe_filters = reader_filters(filters)
+            held = _held(store, scope, chunks, embedder, lambda q: evidence(q, probe_filters), refresh)
             if len(self._kept) >= KEPT:
                 self._kept.pop(next(iter(self._kept)))
             self._kept[scope] = kept = (generation, held if chunks else None)
         return kept[1]
+
+
+def reader_filters(filters: Filters | None) -> Filters | None:
+    """Who reads, without what they asked for: a calibration is kept per reader, so the probes
+    must not search with the first asker's other filters (a `source`, a date), which would set
+    the refusal thresholds of every later ask by that reader."""
+    kept = {key: value for key, value in (filters or {}).items() if key in ("access", "tenant")}
+    return kept or None
 
 
 def _held(
