@@ -269,7 +269,8 @@ class Workspace:
 
     def _eval_index(self, name: str, fingerprint: str) -> Workspace:
         """A local, rebuildable index of an evaluation corpus that applies this workspace's learning."""
-        index = Workspace(settings=eval_settings(self.settings, name, fingerprint), embedder=self.embedder)
+        settings = eval_settings(self.settings, name, fingerprint, self.embedder.name)
+        index = Workspace(settings=settings, embedder=self.embedder)
         index._learned_from = self.store
         return index
 

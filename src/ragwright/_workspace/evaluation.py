@@ -25,11 +25,14 @@ PIPELINES = ("default", "hybrid", "bm25", "dense")
 Progress = Callable[[float, str], None]
 
 
-def eval_settings(settings: Settings, name: str, fingerprint: str) -> Settings:
-    """An evaluation index's settings: its own SQLite file, named by the corpus and by the ingest and
-    embedding settings that shaped it, so a changed corpus or setting gets a new index."""
+def eval_settings(settings: Settings, name: str, fingerprint: str, embedder: str) -> Settings:
+    """An evaluation index's settings: its own SQLite file, named by the corpus, the ingest and
+    embedding settings and the embedder's vector space (a graph chosen by the environment is not in
+    the settings) that shaped it, so a changed corpus, setting or graph gets a new index rather than
+    a refusal of its own rebuildable one."""
     h = hashlib.sha256(fingerprint.encode())
     h.update(settings.ingest.model_dump_json().encode() + settings.embedding.model_dump_json().encode())
+    h.update(embedder.encode())
     copy = settings.model_copy(deep=True)
     copy.data_dir = settings.data_dir / "eval" / f"{name}-{h.hexdigest()[:12]}"
     copy.store.url = ""  # a local, rebuildable index in its own SQLite file, never the shared store
