@@ -295,3 +295,49 @@ def test_a_one_column_layout_table_keeps_its_paragraphs():
     texts = [b.text for b in parse_html(page).blocks]
     assert texts[1:13] == [f"{para} Step {i}." for i in range(12)]
     assert texts[13:] == ["lower(text): Converts to lower case."]
+
+
+def _one_column_page(table: str, after: str = "") -> list[tuple[str, str]]:
+    doc = parse_html(f"<html><body><main>{table}{after}</main></body></html>")
+    return [(b.kind, b.text) for b in doc.blocks]
+
+
+def test_a_table_whose_rows_sit_in_a_form_keeps_all_its_text():
+    """lxml puts the rows of `<table><form><tr>` inside the form, so the table has no rows of its
+    own: read as a one-column table's entries it lost every word, and a page of only that table
+    was refused as "only navigation"."""
+    table = (
+        "<table><form><tr><td>Name</td><td>The account name, shown on invoices.</td></tr>"
+        "<tr><td>Plan</td><td>Monthly or yearly billing.</td></tr></form></table>"
+    )
+    assert [text for _, text in _one_column_page(table)] == [
+        "Name",
+        "The account name, shown on invoices.",
+        "Plan",
+        "Monthly or yearly billing.",
+    ]
+
+
+def test_text_written_straight_into_a_one_column_table_is_kept():
+    table = "<table><tr><td>Row one text.</td></tr>Stray note after the rows.</table>"
+    assert _one_column_page("<p>Intro paragraph here.</p>" + table) == [
+        ("paragraph", "Intro paragraph here."),
+        ("paragraph", "Row one text."),
+        ("paragraph", "Stray note after the rows."),
+    ]
+
+
+def test_a_div_in_a_table_row_is_kept():
+    table = "<table><tr><td>Row one text.</td></tr><tr><div>Row two text in a div.</div></tr></table>"
+    texts = [text for _, text in _one_column_page("<p>Intro paragraph here.</p>" + table)]
+    assert texts == ["Intro paragraph here.", "Row one text.", "Row two text in a div."]
+
+
+def test_a_heading_in_a_one_column_table_heads_the_definitions_after_it():
+    """A definition list's long entry nests its term under the last heading; a heading inside a
+    one-column (layout) table is that heading, as it was before cells were read as entries."""
+    long = "".join(f"<p>Paragraph {i} of what the option does.</p>" for i in range(3))
+    table = "<h1>Guide</h1><table><tr><td><h3>Options</h3><p>Set them in the file.</p></td></tr></table>"
+    doc = parse_html(f"<html><body><main>{table}<dl><dt>verbose</dt><dd>{long}</dd></dl></main></body></html>")
+    term = next(b for b in doc.blocks if b.text == "verbose")
+    assert (term.kind, term.level) == ("heading", 4)

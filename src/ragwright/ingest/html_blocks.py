@@ -7,7 +7,9 @@ spaces. A `<pre>` is a code block with its line breaks; a data table is one bloc
 `term: definition`, a term with a longer one heads a section of its own (every chunk of it is
 then indexed under the term's name); a table of one column whose cells are entries of a few
 paragraphs (the PostgreSQL manual's tables of functions: signature, description, examples) is read
-the same way, an entry a paragraph "signature: description examples"; an admonition's title leads
+the same way, an entry a paragraph "signature: description examples", when all its text is in its
+cells (rows inside a <form>, a <div> in a row or words written straight into the table would be
+lost: such a table is read as paragraphs, as it was before); an admonition's title leads
 its first paragraph ("Note: ..."), so that a boxed "Note" does not become a section heading for
 the text after it.
 
@@ -188,7 +190,12 @@ class _Renderer:
             self.flush()
             return
         if max((len(r) for r in rows), default=0) <= 1:
-            self.entries(table, [c for r in rows for c in r], depth)
+            cells = [c for r in rows for c in r]
+            if rows and _only_cells(table, cells):
+                self.entries(table, cells, depth)
+                return
+            self.children(table, depth)  # text outside the cells (a <form> round the rows, a <div>
+            self.flush()  # in a row, words after the rows): read it all, as paragraphs
             return
         self.caption(table, depth)
         lines: list[str] = []
@@ -219,7 +226,11 @@ class _Renderer:
         other cell's blocks are paragraphs of their own."""
         self.caption(table, depth)
         for cell in cells:
-            blocks = blocks_of(cell, self.level, depth)
+            cell_renderer = _Renderer(self.level)
+            cell_renderer.children(cell, depth)
+            cell_renderer.flush()
+            blocks = cell_renderer.blocks
+            self.level = cell_renderer.level  # a heading in a cell heads what follows the table too
             short = sum(len(b.text) for b in blocks) <= _LONG_DEFINITION
             if 2 <= len(blocks) <= _ENTRY_BLOCKS and short and all(b.kind == "paragraph" for b in blocks):
                 self.blocks.append(Block(_lead(blocks[0].text, " ".join(b.text for b in blocks[1:]))))
@@ -296,6 +307,14 @@ def _rows(table: HtmlElement) -> Iterable[HtmlElement]:
             yield child
         elif child.tag in ("thead", "tbody", "tfoot"):
             yield from (tr for tr in child if tr.tag == "tr")
+
+
+def _only_cells(table: HtmlElement, cells: list[HtmlElement]) -> bool:
+    """Whether the table's words are all in its caption and `cells` (none in a <form> or <div>
+    round or beside the rows, or written straight into the table), whitespace aside."""
+    caption = table.find("caption")
+    inside = [c.text_content() for c in ([caption] if caption is not None else []) + cells]
+    return "".join(table.text_content().split()) == "".join("".join(inside).split())
 
 
 def _entries(dl: HtmlElement, term_level: int, depth: int) -> list[tuple[list[str], list[Block]]]:
