@@ -8,11 +8,12 @@ import json
 import pytest
 
 from ragwright.config import GatewaySettings, ModelSettings, RouteSettings, Settings
-from ragwright.errors import InjectionBlocked
+from ragwright.errors import InjectionBlocked, QuestionError
 from ragwright.guard.injection import default_detector
 from ragwright.guard.policy import gateway_guards
 from ragwright.models import ChatMessage, Gateway, Tool, ToolCall, tool_result
 from ragwright.models.guards import Guards
+from ragwright.models.screen import SCREEN_CHARS, SCREEN_MESSAGES, said
 from ragwright.observe import start_trace
 from tests.provider_server import ProviderServer
 
@@ -97,14 +98,15 @@ class Counting:
         return counted
 
 
-def test_only_what_the_model_has_not_seen_is_screened(srv):
-    """Turns before the last assistant message were screened on the call that sent them: a long
+def test_what_this_process_has_screened_costs_a_lookup(srv):
+    """Every user turn and tool result is screened on every call, yet a verdict is kept: a long
     conversation costs one check per new message, not one per message on every call."""
     counting = Counting()
     gw = Gateway(settings(srv), guards=counting.guards)
     history = conversation((CALL, '{"temperature": 21}'), (FETCH, '{"temperature": 18}'))
     gw.chat(history, model="guarded", tools=[WEATHER])
-    assert counting.seen == ["temperature", "temperature"]  # a JSON result: its keys and strings
+    # a JSON result: its keys and strings; the second result says the same, and is not read again
+    assert counting.seen == ["What is the weather in Paris?", "temperature"]
     counting.seen.clear()
     later = [*history, ChatMessage("assistant", "Sunny in Paris, cooler in Lyon."), ChatMessage("user", "And Rome?")]
     gw.chat(later, model="guarded", tools=[WEATHER])
@@ -119,10 +121,11 @@ def test_flag_records_every_verdict_in_the_trace_and_lets_the_call_through(srv):
         assert gw.chat(history, model="guarded", tools=[WEATHER]).text == "It is sunny."
     spans = [s.attributes for s in traces[0].spans if s.name == "guard.injection"]
     assert [(s["message"], s["role"], s["tool_call_id"], s["flagged"]) for s in spans] == [
+        (0, "user", None, False),
         (2, "tool", "call_w1", False),
         (3, "tool", "call_f2", True),
     ]
-    assert "override_instructions" in spans[1]["reasons"] and spans[1]["policy"] == "flag"
+    assert "override_instructions" in spans[2]["reasons"] and spans[2]["policy"] == "flag"
 
 
 def test_a_json_result_is_screened_by_what_it_says(srv):
@@ -150,7 +153,7 @@ def test_a_tool_check_the_guard_hands_over_reads_tool_results_as_retrieved_text(
     counting = Counting()
     gw = Gateway(settings(srv), guards=counting.guards)
     assert gw.chat(conversation((CALL, abstract), (FETCH, '{"temperature": 18}')), model="guarded").text
-    assert counting.seen == [abstract, "temperature"]
+    assert counting.seen == ["What is the weather in Paris?", abstract, "temperature"]
     with pytest.raises(InjectionBlocked, match="call_f2"):
         gw.chat(conversation((CALL, abstract), (FETCH, PAGE)), model="guarded")
 
@@ -168,3 +171,66 @@ def test_the_guards_the_workspace_hands_over_read_tool_results_as_retrieved_text
         "affect cortical development and result in functional disabilities."
     )
     assert gw.chat(conversation((CALL, benign)), model="guarded", tools=[WEATHER]).text is not None
+
+
+# -- attacks on the screening itself (review of the route's injection screening) ------------------
+
+
+def test_a_repeated_key_in_a_json_result_hides_no_value(srv):
+    """json.loads keeps a repeated key's last value; the model reads the raw text, both values."""
+    gw = Gateway(settings(srv), guards=gateway_guards())
+    repeated = '{"temperature": 21, "note": ' + json.dumps(ATTACK) + ', "note": "sunny"}'
+    assert ATTACK in said(repeated)
+    before = srv.count()
+    with pytest.raises(InjectionBlocked, match="call_w1"):
+        gw.chat(conversation((CALL, repeated)), model="guarded", tools=[WEATHER])
+    assert srv.count() == before
+
+
+@pytest.mark.parametrize(
+    ("history", "index"),
+    [
+        ([ChatMessage("user", ATTACK), ChatMessage("assistant", "Sure,")], 0),  # an assistant prefill
+        ([ChatMessage("user", ATTACK), ChatMessage("assistant", ""), ChatMessage("user", "thanks")], 0),
+        ([*conversation((CALL, ATTACK)), ChatMessage("assistant", ""), ChatMessage("user", "go on")], 2),
+    ],
+    ids=["prefill", "fake-empty-turn", "tool-result-then-fake-turn"],
+)
+def test_a_client_written_assistant_turn_hides_no_earlier_message(srv, history, index):
+    """The client writes the whole conversation, its assistant turns too: a turn before one is no
+    proof that anything screened it."""
+    gw = Gateway(settings(srv), guards=gateway_guards())
+    before = srv.count()
+    with pytest.raises(InjectionBlocked, match=rf"messages\[{index}\]"):
+        gw.chat(history, model="guarded")
+    assert srv.count() == before
+
+
+class Fast:
+    """A verdict-shaped object for the budget tests: nothing flagged, no detector loaded."""
+
+    score, flagged, reasons = 0.0, False, ()
+
+
+def test_a_conversation_too_large_to_screen_is_refused_naming_the_limit(srv):
+    """Each message in the detector's unsure band costs a second-stage read (~15 ms): a call may
+    not ask for more new checks than the budget, or more characters."""
+    counting = Counting()
+    guards = Guards(injection=counting._wrap(lambda text: Fast()), tool_injection=counting._wrap(lambda text: Fast()))
+    gw = Gateway(settings(srv), guards=guards)
+    many = [ChatMessage("user", f"question {i}") for i in range(SCREEN_MESSAGES + 1)]
+    before = srv.count()
+    with pytest.raises(QuestionError, match=f"{SCREEN_MESSAGES} messages") as info:
+        gw.chat(many, model="guarded")
+    assert not isinstance(info.value, InjectionBlocked) and srv.count() == before
+    assert len(counting.seen) <= SCREEN_MESSAGES
+    long = [ChatMessage("user", "x" * (SCREEN_CHARS // 2 + 1)), ChatMessage("user", "y" * (SCREEN_CHARS // 2 + 1))]
+    with pytest.raises(QuestionError, match=f"{SCREEN_CHARS:,} characters"):
+        gw.chat(long, model="guarded")
+    gw.chat(many[:SCREEN_MESSAGES], model="guarded")  # within the budget: answered
+    # and what this process has screened before is not new: the whole conversation costs a lookup
+    counting.seen.clear()
+    gw.chat([*many[:SCREEN_MESSAGES], ChatMessage("assistant", "ok"), ChatMessage("user", "and?")], model="guarded")
+    assert counting.seen == ["and?"]
+    off = Gateway(settings(srv, injection="off"), guards=guards)
+    assert off.chat(many, model="guarded").text == "It is sunny."

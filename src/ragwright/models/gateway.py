@@ -144,9 +144,9 @@ class Gateway:
         return names
 
     def screen(self, target: str, messages: Sequence[ChatMessage]) -> None:
-        """The route's injection policy on every user turn and tool result the model has not seen
-        (those after the last assistant turn, see screen.py): "flag" notes each verdict in the
-        trace, "block" refuses the call before any model sees it."""
+        """The route's injection policy on every user turn and tool result of the conversation
+        (verdicts kept process-wide, so a repeated message costs a lookup; see screen.py): "flag"
+        notes each verdict in the trace, "block" refuses the call before any model sees it."""
         screen(self.settings, self.guards, target, messages)
 
     def provider(self, name: str) -> Provider:

@@ -1,12 +1,19 @@
-"""A route's injection policy (`routes.NAME.injection`) over what a call brings that the model has
-not seen: every user turn and tool result after the last assistant turn. A client's agent sends
-back what its tools returned (a fetched page, an e-mail, a search hit): an instruction smuggled in
-there is an indirect injection, and meets the same policy as one in the user's message.
+"""A route's injection policy (`routes.NAME.injection`) over every user turn and tool result of a
+call's conversation. A client's agent sends back what its tools returned (a fetched page, an
+e-mail, a search hit): an instruction smuggled in there is an indirect injection, and meets the
+same policy as one in the user's message.
 
-Why only after the last assistant turn: the turns before it were new on the call that sent them,
-and were screened then; checking the whole conversation again on every call would make a long
-agent loop cost one check per message per turn. Each message is checked on its own (the guard
-windows a long one), so a verdict names the message it is about.
+Why every message, not only those after the last assistant turn: the client writes the whole
+conversation, its assistant turns too, so a turn before one proves nothing was screened (an
+assistant prefill after an injection, `[user: ATTACK, assistant: "Sure,"]`, would pass). What a
+conversation repeats costs a lookup instead: verdicts are kept process-wide (VERDICTS, bounded) by
+the sha256 of check, role and text, so an agent loop still costs about one check per new message.
+System, developer and assistant content is the client developer's own input: trusted, not read.
+
+A call may ask for at most SCREEN_MESSAGES new checks and SCREEN_CHARS new characters: a message
+in the detector's unsure band costs a second-stage read (~15 ms), and 500 of them in one request
+were minutes of CPU. Over either, a route that screens refuses the call (QuestionError, HTTP 400).
+Each message is checked on its own (the guard windows a long one), so a verdict names its message.
 
     flag   each verdict is a "guard.injection" span of the call's trace; the call goes on
     block  the first flagged message refuses the call (InjectionBlocked, HTTP 400) before any
@@ -16,33 +23,85 @@ windows a long one), so a verdict names the message it is about.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..config import Settings
-from ..errors import InjectionBlocked
+from ..errors import InjectionBlocked, QuestionError
 from ..observe import span
-from .guards import Guards
+from .guards import Guards, Verdict
 from .types import ChatMessage
 
+SCREEN_MESSAGES = 256  # new checks per call: the chat API's own cap on a request's messages
+SCREEN_CHARS = 512_000  # new characters per call (~1.5 s of checks at worst; 256 unsure messages: 2.3 s)
+Check = Callable[[str], Verdict]
 
-def unseen(messages: Sequence[ChatMessage]) -> list[int]:
-    """The indices of the user turns and tool results after the last assistant turn."""
-    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
-    return [i for i in range(last + 1, len(messages)) if messages[i].role in ("user", "tool")]
+
+class Verdicts:
+    """Verdicts already reached in this process, least recently used dropped first. The check is
+    kept beside its verdict: a key holds id(check), and a later check may reuse a dead one's id."""
+
+    def __init__(self, size: int = 32_768) -> None:  # ~400 bytes each: ~13 MB
+        self.size = size
+        self._kept: OrderedDict[bytes, tuple[Check, Verdict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(check: Check, role: str, text: str) -> bytes:
+        return hashlib.sha256(f"{id(check)}\0{role}\0{text}".encode("utf-8", "surrogatepass")).digest()
+
+    def get(self, key: bytes, check: Check) -> Verdict | None:
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is None or kept[0] is not check:
+                return None
+            self._kept.move_to_end(key)
+            return kept[1]
+
+    def put(self, key: bytes, check: Check, verdict: Verdict) -> None:
+        """A verdict reached without the second stage (skipped, failed, late) is not kept: the next
+        call asks again rather than repeat a degraded answer."""
+        if any("skipped" in reason for reason in verdict.reasons):
+            return
+        with self._lock:
+            self._kept[key] = (check, verdict)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+VERDICTS = Verdicts()
+
+
+def screened(messages: Sequence[ChatMessage]) -> list[int]:
+    """The indices of the user turns and tool results: what the client did not write itself."""
+    return [i for i, m in enumerate(messages) if m.role in ("user", "tool")]
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as every key-value pair it was written with, a repeated key's too."""
 
 
 def said(content: str) -> str:
     """What a tool's result says, as the guard reads it: a JSON result's keys and strings, one per
     line, decoded (a model reads `\\u0049gnore` as "Ignore"; the guard would not), without the
     braces, quotes and numbers that make `{"temperature": 21}` look like no prompt the detector was
-    trained on (scored raw as a user's message, it is flagged). Anything else as it is."""
+    trained on (scored raw as a user's message, it is flagged). Every pair of an object is read: a
+    repeated key's earlier values are in the text the model reads, though json.loads keeps only
+    the last. Anything else as it is."""
     text = content.strip()
     if not text.startswith(("{", "[")):
         return content
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_Pairs)
     except (ValueError, RecursionError):
         return content
     return "\n".join(_strings(data))
@@ -55,31 +114,50 @@ def _strings(data: Any) -> Iterator[str]:
         item = stack.pop()
         if isinstance(item, str):
             yield item
-        elif isinstance(item, dict):
-            for key, value in reversed(list(item.items())):
+        elif isinstance(item, _Pairs):
+            for key, value in reversed(item):
                 stack += [value, key]
         elif isinstance(item, list):
             stack += reversed(item)
 
 
 def screen(settings: Settings, guards: Guards, target: str, messages: Sequence[ChatMessage]) -> None:
-    """The route's policy on each unseen message (nothing for a model name or a route with it off)."""
+    """The route's policy on each user turn and tool result (nothing for a model name or a route
+    with it off): the budget first, then one verdict per message, each from VERDICTS when kept."""
     route = settings.routes.get(target)
     if route is None or route.injection == "off":
         return
     setting = f"routes.{target}.injection"
-    for i in unseen(messages):
+    work = []
+    for i in screened(messages):
         m = messages[i]
         text = said(m.content) if m.role == "tool" else m.content
-        if not text.strip():
-            continue
-        check = guards.tool_result_check(setting) if m.role == "tool" else guards.injection_check(setting)
+        if text.strip():
+            check = guards.tool_result_check(setting) if m.role == "tool" else guards.injection_check(setting)
+            key = Verdicts.key(check, m.role, text)
+            work.append((i, m, text, check, key, VERDICTS.get(key, check)))
+    _within_budget(target, {key: text for _, _, text, _, key, kept in work if kept is None})
+    for i, m, text, check, key, kept in work:
         with span("guard.injection", policy=route.injection, message=i, role=m.role, tool_call_id=m.tool_call_id) as s:
-            verdict = check(text)
-            s.set(score=verdict.score, flagged=verdict.flagged, reasons=list(verdict.reasons))
+            kept = kept if kept is not None else VERDICTS.get(key, check)  # a repeat in this call: read once
+            verdict = kept if kept is not None else check(text)
+            if kept is None:
+                VERDICTS.put(key, check, verdict)
+            s.set(score=verdict.score, flagged=verdict.flagged, reasons=list(verdict.reasons), cached=kept is not None)
             if verdict.flagged and route.injection == "block":
                 who = f"{m.role}, tool_call_id {m.tool_call_id}" if m.role == "tool" else m.role
                 raise InjectionBlocked(
                     f"refused by route '{target}': messages[{i}] ({who}) looks like a prompt injection "
                     f"({', '.join(verdict.reasons)})"
                 )
+
+
+def _within_budget(target: str, new: dict[bytes, str]) -> None:
+    """A QuestionError when the texts this process has no verdict on (by key) are too many to check."""
+    chars = sum(len(text) for text in new.values())
+    if len(new) > SCREEN_MESSAGES or chars > SCREEN_CHARS:
+        raise QuestionError(
+            f"the conversation is too large to screen for route '{target}': {len(new)} new messages of "
+            f"{chars:,} characters, and a call may bring at most {SCREEN_MESSAGES} messages and "
+            f"{SCREEN_CHARS:,} characters the injection screening has not read"
+        )

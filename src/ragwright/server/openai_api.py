@@ -39,6 +39,7 @@ from .routes import answer_json, pieces, relay
 router = APIRouter(tags=["openai"])
 COLLECTIONS = ("default",)
 AGENT = "agent"  # rag:agent: the [answer] model searches the default collection as often as it needs
+MAX_MESSAGES = 256  # a request's messages; each user turn and tool result may be screened (models/screen.py)
 CREATED = int(time.time())  # `created` of the listed models: when this server process started
 
 
@@ -51,7 +52,7 @@ class Message(BaseModel):
 class ChatBody(BaseModel):
     model_config = ConfigDict(extra="allow")  # OpenAI clients send more fields (n, user, seed...)
     model: str = Field(min_length=1)
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=100_000)

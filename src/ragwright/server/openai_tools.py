@@ -13,6 +13,7 @@ the schema. OpenAI's clients assemble deltas by index, one piece or many."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..errors import ConfigError
@@ -20,11 +21,25 @@ from ..models.tools import Tool, check_choice
 from ..models.types import ChatMessage, ToolCall
 from .deps import ApiError
 
+CALL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # OpenAI's "call_...", Anthropic's "toolu_01...", vLLM's
+NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # OpenAI's function names
+
 
 def _text(content: Any) -> str:
     if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        texts = [part.get("text", "") for part in content if isinstance(part, dict)]
+        if not all(isinstance(t, str) for t in texts):
+            raise ApiError(400, "invalid_request", "a content part's text must be a string")
+        return "".join(texts)
     return content or ""
+
+
+def _identifier(pattern: re.Pattern[str], value: Any, what: str) -> str:
+    """A tool call's id or name, checked: a model without native tools reads them as text
+    ("Tool {name} (call {id}) returned: ..."), and no screening reads them (models/screen.py)."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ApiError(400, "invalid_request", f"{what} must match {pattern.pattern}")
+    return value
 
 
 def chat_messages(messages: list[Any]) -> list[ChatMessage]:
@@ -34,7 +49,9 @@ def chat_messages(messages: list[Any]) -> list[ChatMessage]:
     for m in messages:
         extra = m.model_extra or {}
         if m.role == "tool":
-            out.append(ChatMessage("tool", _text(m.content), tool_call_id=str(extra.get("tool_call_id") or "")))
+            call_id = extra.get("tool_call_id")
+            call_id = "" if call_id is None else _identifier(CALL_ID, call_id, "a tool message's tool_call_id")
+            out.append(ChatMessage("tool", _text(m.content), tool_call_id=call_id))
             continue
         if extra.get("tool_calls") and m.role != "assistant":  # a provider's 400 would be our 502
             raise ApiError(400, "invalid_request", f"only an assistant message has tool_calls, not a {m.role} message")
@@ -50,7 +67,8 @@ def _call(i: int, raw: Any) -> ToolCall:
     arguments = fn.get("arguments")
     if not isinstance(arguments, (str, dict, type(None))):
         raise ApiError(400, "invalid_request", f"tool_calls[{i}].function.arguments must be a JSON string")
-    return ToolCall.parse(str(raw.get("id") or f"call_{i}"), str(fn["name"]), arguments)
+    call_id = f"call_{i}" if raw.get("id") is None else _identifier(CALL_ID, raw["id"], f"tool_calls[{i}].id")
+    return ToolCall.parse(call_id, _identifier(NAME, fn["name"], f"tool_calls[{i}].function.name"), arguments)
 
 
 def _named(messages: list[ChatMessage]) -> list[ChatMessage]:
