@@ -59,7 +59,7 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
     emb = H.Embeddings()
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1]]
     head, info = load_head()
-    extra = H.extra_negatives(data, info["train"].get("extra_negatives", 0) // 2)
+    extra = H.extra_negatives(data, info["train"].get("extra_per_source", 0))
     fit = None
     if head.finetuned_sha256:  # each fold's fine-tuned logits, saved by the trainer (torch is not needed here)
         from tools.guard.train_injection_ft import cached_fit

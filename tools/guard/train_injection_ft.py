@@ -255,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "statements_sha256": H.sha(H.STATEMENTS),
             "head_examples": len(ex),
             "extra_negatives": len(extra),
+            "extra_per_source": EXTRA_PER_SOURCE,
         },
     }
     HEAD_JSON.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")

@@ -428,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "statements_sha256": sha(STATEMENTS),
             "head_examples": len(ex),
             "extra_negatives": len(extra),
+            "extra_per_source": EXTRA_PER_SOURCE,
         },
     }
     args.out.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
