@@ -88,6 +88,15 @@ def test_a_failing_build_is_a_model_error_with_the_reason(tmp_path):
         _onnx_build.build_in_child(tmp_path / "missing.onnx", tmp_path / "out.onnx", ModelError)
 
 
+def test_a_build_that_runs_past_its_time_is_a_model_error_naming_the_way_out(tmp_path, monkeypatch):
+    """A stopped child is not a traceback from subprocess: the message says what happened and how
+    to go on with the packaged graph."""
+    monkeypatch.setattr(_onnx_build, "BUILD_TIMEOUT_S", 0.001)
+    with pytest.raises(ModelError, match=r"took over 0.001 s and was stopped.*RAGWRIGHT_EMBEDDING_GRAPH=packaged"):
+        _onnx_build.build_in_child(packaged(), tmp_path / "out.onnx", ModelError)
+    assert not (tmp_path / "out.onnx").exists()
+
+
 def test_float_nodes_must_name_nodes_of_the_graph(tmp_path):
     """A misspelt node to leave in float would otherwise be quantised silently (quantize_dynamic
     ignores names it does not find) and the variant measured would not be the one named."""

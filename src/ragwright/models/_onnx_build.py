@@ -267,10 +267,18 @@ def build_in_child(
     usearch's (SIGSEGV in libstdc++, as onnxruntime's does: store/vectors.py), and a server or a
     test run may have loaded usearch long before the first embedding; the child has neither, and
     whatever the build allocates goes with it."""
-    command = [sys.executable, "-m", "ragwright.models._onnx_build", str(packaged), str(out)]
+    # -P: the child's sys.path does not start with the working directory, so a stray module there
+    # named like one the build imports is never run
+    command = [sys.executable, "-P", "-m", "ragwright.models._onnx_build", str(packaged), str(out)]
     options = [*([] if quantised else ["--float"]), "--float-nodes", ",".join(float_nodes)]
     options += ["--outliers", outliers_arg(outliers)]
-    done = subprocess.run([*command, *options], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    try:
+        done = subprocess.run([*command, *options], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise error(
+            f"building the embedding graph {out.name} from {packaged} took over {BUILD_TIMEOUT_S} s and was "
+            "stopped (a busy or slow machine: try again, or run RAGWRIGHT_EMBEDDING_GRAPH=packaged)"
+        ) from None
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         raise error(f"building the embedding graph {out.name} from {packaged} failed: {why}")
