@@ -175,23 +175,3 @@ def test_the_policy_check_is_the_cascade() -> None:
 
     v = check_user_message(BENIGN)
     assert v.second_stage in ("used", "not needed") and not v.flagged
-
-
-@pytest.mark.slow
-def test_shipped_head_is_what_its_script_fits() -> None:
-    """Refit the shipped head from the training data (about 1,500 MiniLM embeddings, 20-60 s):
-    the JSON is the script's output, not a hand-edited file."""
-    from tests.conftest import shared_data
-    from tools.guard import train_injection as T
-    from tools.guard import train_injection_head as H
-
-    cfg, info = load_head()
-    if cfg.finetuned_sha256:
-        pytest.skip("the fine-tuned stage needs torch to rebuild (tests/guard/test_injection_ft.py checks its file)")
-    texts, y = T.load_jsonl(shared_data("injection") / "train.jsonl")
-    passages, questions = T.load_negatives()
-    statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1]]
-    ex, lab = H.head_examples(texts, y, [*passages, *questions, *statements], H.FeatureConfig())
-    w, b = H.fit_dense_lr(H.Embeddings()(ex), lab, H.C_HEAD)
-    assert info["train"]["head_examples"] == len(ex)
-    assert np.abs(w - cfg.weights).max() < 1e-3 and abs(b - cfg.bias) < 1e-3
