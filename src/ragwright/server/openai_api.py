@@ -26,6 +26,7 @@ from ..generate.followup import Turn
 from ..ingest.chunking import approx_token_count
 from ..models.embedding import LocalMiniLM
 from ..models.metering import metered
+from ..models.screen import SCREEN_MESSAGES
 from ..models.types import CallContext, ChatMessage, Usage
 from ..observe import start_trace
 from ..observe.tracing import Span, Trace, new_trace_id
@@ -39,7 +40,7 @@ from .routes import answer_json, pieces, relay
 router = APIRouter(tags=["openai"])
 COLLECTIONS = ("default",)
 AGENT = "agent"  # rag:agent: the [answer] model searches the default collection as often as it needs
-MAX_MESSAGES = 256  # a request's messages; each user turn and tool result may be screened (models/screen.py)
+MAX_MESSAGES = SCREEN_MESSAGES  # a request's messages: each user turn and tool result may be screened
 CREATED = int(time.time())  # `created` of the listed models: when this server process started
 
 

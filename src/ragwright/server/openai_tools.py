@@ -17,12 +17,11 @@ import re
 from typing import Any
 
 from ..errors import ConfigError
-from ..models.tools import Tool, check_choice
+from ..models.tools import NAME, Tool, check_choice
 from ..models.types import ChatMessage, ToolCall
 from .deps import ApiError
 
 CALL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # OpenAI's "call_...", Anthropic's "toolu_01...", vLLM's
-NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # OpenAI's function names
 
 
 def _text(content: Any) -> str:
