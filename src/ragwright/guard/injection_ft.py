@@ -26,10 +26,11 @@ import numpy as np
 
 from .._packaged import file_sha256
 from ..errors import ModelError
-from .minilm import _ONE_BLAS_THREAD, WordVectors, encode, model_file
+from .minilm import _ONE_BLAS_THREAD, encode, read_minilm
 
 FT_FILE = Path(__file__).resolve().parent / "data" / "injection_ft.safetensors"
 MAX_PIECES = 62
+LAYERS = 6  # all of MiniLM's: the top one adapted
 BATCH = 8
 _HINT = "rebuild in a checkout: python -m tools.guard.train_injection_ft (see its docstring)"
 
@@ -90,17 +91,8 @@ class FineTunedHead:
         return self._loaded
 
     def _read(self) -> tuple[dict[str, np.ndarray], np.ndarray, float, Any]:
-        from safetensors import safe_open
-        from tokenizers import Tokenizer
-
         delta = load_delta(self.path, self.sha256)
-        tokenizer = Tokenizer.from_file(str(model_file(*WordVectors.TOKENIZER)))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        with safe_open(str(model_file(*WordVectors.WEIGHTS)), framework="numpy") as fh:
-            base = {name: fh.get_tensor(name) for name in fh.keys() if not name.startswith("pooler.")}  # noqa: SIM118 (no __iter__)
-        for name in [n for n in base if n.endswith(("query.weight", "key.weight", "value.weight", "dense.weight"))]:
-            base[name] = np.ascontiguousarray(base[name].T)
+        tokenizer, base = read_minilm(LAYERS)
         w, head, bias = merge(base, delta)
         return w, head, bias, tokenizer
 
@@ -117,7 +109,7 @@ class FineTunedHead:
                 batch[r, : len(ids[i])] = ids[i]
             mask = (batch > 0).astype(np.float32)
             with _ONE_BLAS_THREAD:
-                x = encode(w, batch, mask, 6)
+                x = encode(w, batch, mask, LAYERS)
             pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
             out[rows] = pooled.astype(np.float64) @ head.astype(np.float64) + bias
         return out

@@ -135,6 +135,24 @@ def encode(w: dict[str, np.ndarray], ids: np.ndarray, mask: np.ndarray, layers: 
     return x
 
 
+def read_minilm(layers: int) -> tuple[Any, dict[str, np.ndarray]]:
+    """The fp32 MiniLM's tokenizer (no truncation, no padding) and the weights of its embeddings
+    and first `layers` layers only, every product's matrix transposed for `encode` (x @ W)."""
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_file(*WordVectors.TOKENIZER)))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    wanted = ("embeddings.", *(f"encoder.layer.{i}." for i in range(layers)))
+    with safe_open(str(model_file(*WordVectors.WEIGHTS)), framework="numpy") as fh:
+        names = fh.keys()  # safe_open has keys() but cannot be iterated itself
+        w = {name: fh.get_tensor(name) for name in names if name.startswith(wanted)}
+    for name in [n for n in w if n.endswith(("query.weight", "key.weight", "value.weight", "dense.weight"))]:
+        w[name] = np.ascontiguousarray(w[name].T)  # x @ W^T as x @ W
+    return tokenizer, w
+
+
 _ONE_BLAS_THREAD = _OneBlasThread()
 
 
@@ -172,19 +190,7 @@ class WordVectors:
         with self._lock:
             if self._w is not None:
                 return
-            from safetensors import safe_open
-            from tokenizers import Tokenizer
-
-            tokenizer = Tokenizer.from_file(str(model_file(*self.TOKENIZER)))
-            tokenizer.no_truncation()
-            tokenizer.no_padding()
-            wanted = ("embeddings.", *(f"encoder.layer.{i}." for i in range(self.LAYER)))
-            with safe_open(str(model_file(*self.WEIGHTS)), framework="numpy") as fh:  # only the layers used
-                names = fh.keys()  # safe_open has keys() but cannot be iterated itself
-                w = {name: fh.get_tensor(name) for name in names if name.startswith(wanted)}
-            for name in [n for n in w if n.endswith(("query.weight", "key.weight", "value.weight", "dense.weight"))]:
-                w[name] = np.ascontiguousarray(w[name].T)  # x @ W^T as x @ W
-            self._tokenizer, self._w = tokenizer, w
+            self._tokenizer, self._w = read_minilm(self.LAYER)
 
     def _encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Hidden states after LAYER layers for a padded batch [b, n] of piece ids."""
