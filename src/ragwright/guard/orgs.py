@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .ner import _FUNCTION_WORDS
+from ._ner.features import FUNCTION_WORDS as _FUNCTION_WORDS
 
 ORG_SCORE = 0.85
 
