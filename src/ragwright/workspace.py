@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._workspace.agent import agent_loop, agent_route, run_agent
 from ._workspace.calibration import Calibrations, passages_naming
-from ._workspace.evaluation import PIPELINES, answers_run, eval_settings, retrieval_run
+from ._workspace.evaluation import PIPELINES, EvalIndex, EvalParts, answers_run, eval_settings, retrieval_run
 from ._workspace.parts import (
     access_of,
     ask_output,
@@ -236,7 +236,7 @@ class Workspace:
         """Index a BEIR folder's corpus in its own store (reused while corpus and settings are
         unchanged), run its queries, store the run here and return it. `tenant`: whose run it is
         (over HTTP, only that tenant's admins read it)."""
-        run = retrieval_run(self, data, split, pipeline, progress)
+        run = retrieval_run(self._eval_parts(), data, split, pipeline, progress)
         self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
         return run
 
@@ -255,7 +255,7 @@ class Workspace:
         """Ask every query of a BEIR folder (in the same index as retrieval evaluation) and score the
         answers; judge verdicts are cached in this store, so a re-run repeats them exactly."""
         run = answers_run(
-            self,
+            self._eval_parts(),
             data,
             split,
             limit=limit,
@@ -267,12 +267,23 @@ class Workspace:
         self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
         return run
 
-    def _eval_index(self, name: str, fingerprint: str) -> Workspace:
+    def _eval_parts(self) -> EvalParts:
+        """What an evaluation run (_workspace/evaluation.py) takes from this workspace."""
+        return EvalParts(
+            settings=self.settings,
+            store=lambda: self.store,
+            gateway=lambda: self.gateway,
+            trace=self.trace,
+            answer_model=self._answer_model,
+            index=self._eval_index,
+        )
+
+    def _eval_index(self, name: str, fingerprint: str, chat_model: ChatModel | None) -> EvalIndex:
         """A local, rebuildable index of an evaluation corpus that applies this workspace's learning."""
         settings = eval_settings(self.settings, name, fingerprint, self.embedder.name)
-        index = Workspace(settings=settings, embedder=self.embedder)
+        index = Workspace(settings=settings, embedder=self.embedder, chat_model=chat_model)
         index._learned_from = self.store
-        return index
+        return EvalIndex(index, index._retriever)
 
     def documents(
         self, filters: Filters | None = None, limit: int | None = None, offset: int = 0

@@ -85,7 +85,7 @@ def test_the_workspace_opens_the_store_the_url_names(tmp_path: Path, embedder, m
         assert [r.doc_id for r in ws.search("store factory", k=1)] == ["note"]
         assert (tmp_path / "shared" / "rw.db").is_file()
         assert not (tmp_path / "data" / "ragwright.db").exists()
-        index = ws._eval_index("beir", "fingerprint")  # evaluation indexes stay local SQLite files
+        index = ws._eval_index("beir", "fingerprint", None).workspace  # evaluation indexes stay local SQLite files
         assert index.settings.store.url == ""
 
 

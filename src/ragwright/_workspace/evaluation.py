@@ -1,13 +1,18 @@
 """A workspace's evaluation runs (evaluate/): a BEIR folder's corpus is indexed in its own local
-store (Workspace._eval_index, reused while corpus and settings are unchanged) and its queries are
-searched or asked there; the caller stores the run in its own store."""
+store (an EvalIndex, reused while corpus and settings are unchanged) and its queries are searched
+or asked there; the caller stores the run in its own store.
+
+What a run takes from its workspace comes in as EvalParts, built by Workspace._eval_parts: the
+run names each part it uses instead of reaching into the workspace's private attributes."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
@@ -16,6 +21,10 @@ from ..observe import muted
 from ..retrieve.adapter import summary as learned_summary
 
 if TYPE_CHECKING:
+    from ..models.gateway import Gateway
+    from ..observe.tracing import Trace
+    from ..retrieve import HybridRetriever
+    from ..store.contract import Store
     from ..workspace import Workspace
 
 # Evaluation pipelines: "default" is the configured search; "hybrid" is classic equal-weight RRF,
@@ -23,6 +32,29 @@ if TYPE_CHECKING:
 PIPELINES = ("default", "hybrid", "bm25", "dense")
 
 Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class EvalIndex:
+    """An evaluation corpus's own index: a workspace with a rebuildable SQLite file of its own that
+    applies its parent's learning, and its retriever, which a retrieval run drives below what
+    Workspace.search offers (300 hits, a chosen mode, learning off for the reference pipelines)."""
+
+    workspace: Workspace
+    retriever: Callable[[], HybridRetriever]
+
+
+@dataclass(frozen=True)
+class EvalParts:
+    """What an evaluation run takes from its workspace. Callables where the workspace builds the
+    part on first use, so that a run builds no more than before (a retrieval run no gateway)."""
+
+    settings: Settings
+    store: Callable[[], Store]  # where a judge's verdicts are cached
+    gateway: Callable[[], Gateway]  # what a judge named by route or model calls through
+    trace: Callable[[str, dict[str, Any]], AbstractContextManager[Trace | None]]
+    answer_model: Callable[[], ChatModel | None]
+    index: Callable[[str, str, ChatModel | None], EvalIndex]  # (corpus name, fingerprint, answer model)
 
 
 def eval_settings(settings: Settings, name: str, fingerprint: str, embedder: str) -> Settings:
@@ -39,14 +71,15 @@ def eval_settings(settings: Settings, name: str, fingerprint: str, embedder: str
     return copy
 
 
-def retrieval_run(ws: Workspace, data: str | Path, split: str, pipeline: str, progress: Progress | None) -> EvalRun:
+def retrieval_run(parts: EvalParts, data: str | Path, split: str, pipeline: str, progress: Progress | None) -> EvalRun:
     """Search every query of the folder with `pipeline`; learning shapes the default pipeline only."""
     if pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
     dataset = load_beir(Path(data), split)
-    index = ws._eval_index(dataset.name, dataset.fingerprint())
+    evaluated = parts.index(dataset.name, dataset.fingerprint(), None)
+    index = evaluated.workspace
     with (
-        ws.trace("eval.retrieval", {"dataset": str(data), "split": split, "pipeline": pipeline}) as t,
+        parts.trace("eval.retrieval", {"dataset": str(data), "split": split, "pipeline": pipeline}) as t,
         index,
         muted(),
     ):
@@ -56,7 +89,7 @@ def retrieval_run(ws: Workspace, data: str | Path, split: str, pipeline: str, pr
                 update={"fusion": "rrf", "bm25_weight": 1.0, "dense_weight": 1.0}
             )
         mode = pipeline if pipeline in ("bm25", "dense") else "hybrid"
-        retriever = index._retriever()
+        retriever = evaluated.retriever()
         if pipeline != "default":  # the reference pipelines stay as shipped; learning shapes the default
             retriever.learned = None
         config = index.settings.model_dump(mode="json", include={"retrieval", "ingest", "embedding"})
@@ -73,7 +106,7 @@ def retrieval_run(ws: Workspace, data: str | Path, split: str, pipeline: str, pr
 
 
 def answers_run(
-    ws: Workspace,
+    parts: EvalParts,
     data: str | Path,
     split: str,
     *,
@@ -83,20 +116,21 @@ def answers_run(
     concurrency: int,
     progress: Progress | None,
 ) -> EvalRun:
-    """Ask every query of the folder through `ws`'s answer model and gateway, and score the answers;
-    the judge's verdicts are cached in `ws`'s store, so a re-run repeats them exactly."""
+    """Ask every query of the folder through the workspace's answer model and gateway, and score
+    the answers; the judge's verdicts are cached in the workspace's store, so a re-run repeats them
+    exactly."""
     dataset = load_beir(Path(data), split)
     gold_path = gold_file or find_gold(dataset.path, split)
     gold = load_gold(gold_path, split) if gold_path else None
     judge = None
     if judge_model is not None:
-        model = GatewayChat(ws.gateway, judge_model) if isinstance(judge_model, str) else judge_model
-        judge = Judge(model, ws.store, concurrency=concurrency)
-    index = ws._eval_index(dataset.name, dataset.fingerprint())
-    with ws.trace("eval.answers", {"dataset": str(data), "split": split, "limit": limit}) as t, index, muted():
-        index._chat_model = ws._answer_model()  # through this workspace's gateway
+        model = GatewayChat(parts.gateway(), judge_model) if isinstance(judge_model, str) else judge_model
+        judge = Judge(model, parts.store(), concurrency=concurrency)
+    # the index answers through this workspace's answer model and gateway (its budgets and caches)
+    index = parts.index(dataset.name, dataset.fingerprint(), parts.answer_model()).workspace
+    with parts.trace("eval.answers", {"dataset": str(data), "split": split, "limit": limit}) as t, index, muted():
         index.ingest_records(dataset.corpus())
-        pipeline = f"generated:{ws.settings.answer.model}" if ws.settings.answer.model else "extractive"
+        pipeline = f"generated:{parts.settings.answer.model}" if parts.settings.answer.model else "extractive"
         run = evaluate_answers(
             dataset,
             index.ask,
