@@ -212,3 +212,20 @@ def test_a_code_block_comes_with_the_sentence_that_introduces_it():
     answer = _answer("How do I rotate the signing keys of the broker?", _hit(text))
     assert answer.startswith("Use a command like:")  # not the command without what it is for
     assert "broker keys rotate --all" in answer
+
+
+def test_a_question_about_how_something_decides_wants_the_rule_it_applies():
+    q = read_question("How does the collector decide that a heap has grown enough to need a sweep?")
+    assert q.kind == "criterion"
+    assert q.expects("If the number of freed blocks exceeds the sweep threshold, the heap is swept.") == 1.0
+    assert q.expects("The sweep threshold is defined as:") == 1.0
+    assert q.expects("The collector can use at most 1GB of memory for its work.") == 0.0  # a bound, not a rule
+    assert read_question("How do I decide which heap size to pick?").kind != "criterion"
+    memory = "The collector uses up to 1GB of memory for a sweep of a heap. Sweeps run by hand ignore this setting."
+    rule = "Each heap is checked once a minute. If its count of freed blocks exceeds the sweep threshold, it is swept."
+    answer = _answer(
+        "How does the collector decide that a heap has grown enough to need a sweep?",
+        _hit(memory, "Memory", "m#0", 0.6),
+        _hit(rule, "The Collector", "c#0", 0.6),
+    )
+    assert "exceeds the sweep threshold" in answer

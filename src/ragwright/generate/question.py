@@ -1,8 +1,9 @@
 """What a question asks for, read without a model: its content terms, the kind of answer it
 expects, and the specific names it mentions.
 
-- Kind: "quantity" (how many / how long / the default, the limit...), "reason" (why), "name"
-  (which / what X), "procedure" (how do I...), or "other". An answer of the expected kind
+- Kind: "quantity" (how many / how long / the default, the limit...), "reason" (why),
+  "criterion" (how does X decide / determine ...: a condition crossing a bound, or a formula),
+  "name" (which / what X), "procedure" (how do I...), or "other". An answer of the expected kind
   carries something the question does not: a number, a causal clause, an identifier or code.
   Measured on pgdocs-qa (bench/answers_realdocs.py): rewarding a passage of the expected kind
   raised correct extractive answers on quantity questions from 2 to 6 of 9.
@@ -93,11 +94,25 @@ _STATES_LIMIT = re.compile(
     re.IGNORECASE,
 )
 LIMIT_MISS = 0.5  # of Question.expects for a number that states no bound, when a bound is asked for
+# "How does the scheduler decide ...?" asks for the rule it applies: a condition crossing a bound
+# ("if the number of dead rows exceeds the threshold") or a formula ("is defined as:").
+_ASKS_CRITERION = re.compile(
+    r"\bhow (?:does|do|is|are) (?!I\b|you\b|we\b)(?:[\w-]+\s+){1,4}?"
+    r"(?:decide|determine|know|judge|choose|tell|detect)s?\b",
+    re.IGNORECASE,
+)
+_STATES_CRITERION = re.compile(
+    r"\b(?:if|when|whenever|once|as soon as)\b[^.;]*?\b(?:exceeds?|exceeded|reach(?:es|ed)?|surpass(?:es)?|above|"
+    r"below|(?:more|less|greater|fewer|higher|lower) than|at least|at most)\b"
+    r"|\b(?:is|are) (?:defined|computed|calculated) as\b",
+    re.IGNORECASE,
+)
 _STATES_DEFAULT = re.compile(r"\bdefaults?\b", re.IGNORECASE)
 _CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
 
 _KINDS = (
     ("reason", re.compile(r"\bwhy\b", re.IGNORECASE)),
+    ("criterion", _ASKS_CRITERION),
     (
         "quantity",
         re.compile(
@@ -158,6 +173,8 @@ class Question:
             return 0.5 if re.search(r"\bdefault\b", text, re.IGNORECASE) else 0.0
         if self.kind == "reason":
             return 1.0 if _REASON.search(text) else 0.0
+        if self.kind == "criterion":
+            return 1.0 if _STATES_CRITERION.search(text) else 0.0
         if self.kind in ("name", "procedure"):
             question = self.text.lower()
             return 1.0 if any(m.group(0).lower().rstrip("(") not in question for m in _CODE.finditer(text)) else 0.0
