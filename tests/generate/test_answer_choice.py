@@ -229,3 +229,23 @@ def test_a_question_about_how_something_decides_wants_the_rule_it_applies():
         _hit(rule, "The Collector", "c#0", 0.6),
     )
     assert "exceeds the sweep threshold" in answer
+
+
+def test_a_difference_question_wants_the_sentence_that_sets_both_apart():
+    q = read_question("What is the practical difference between START JOB and CREATE JOB?")
+    assert q.kind == "difference"
+    assert "differ" not in q.terms and "between" not in q.terms  # how it is asked, not what about
+    assert q.expects("START JOB is the same as CREATE JOB except that it runs the job at once.") == 1.0
+    assert q.expects("START JOB and CREATE JOB both take a name.") == 0.0  # both named, nothing set apart
+    assert read_question("How does START JOB differ from CREATE JOB?").kind == "difference"
+    notes = (
+        "Be careful with the job privilege. A job that may create jobs can create a job with different "
+        "privileges than its own."
+    )
+    usage = "To make a job, use either command. (START JOB is the same as CREATE JOB except that it runs at once.)"
+    answer = _answer(
+        "What is the practical difference between START JOB and CREATE JOB?",
+        _hit(notes, "Notes", "n#0", 0.62),
+        _hit(usage, "Jobs", "u#0", 0.6),
+    )
+    assert "except that it runs at once" in answer

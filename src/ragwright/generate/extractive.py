@@ -46,7 +46,8 @@ carry the kind asked for, when a default, a bound or a shaped thing is asked (43
 of each chunk re-ranked by its sentences' MiniLM cosine to the question (weight 0.5 / 1 / 2 / 4:
 43 / 42-43 / 40 / 37-39: it finds pg-004/016/039/048/056 and loses more, as before).
 Then 45 of 60 (44 before, same retrievals) once "how does X decide ...?" expects the rule it
-applies, a condition crossing a bound or a formula (question.py: "criterion").
+applies, a condition crossing a bound or a formula (question.py: "criterion"); 46 once "the
+difference between X and Y" expects a sentence naming both and setting them apart ("difference").
 """
 
 from __future__ import annotations

@@ -110,8 +110,19 @@ _STATES_CRITERION = re.compile(
 _STATES_DEFAULT = re.compile(r"\bdefaults?\b", re.IGNORECASE)
 _CODE = re.compile(r"```|\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b|\b[A-Za-z_][\w.]*\(|\b[A-Z][A-Z]+\b|->|=|--?[a-z]")
 
+# "What is the difference between X and Y?" / "How does X differ from Y?": answered by a sentence
+# that names both and sets them apart ("X is equivalent to Y except that ..."); "difference" and
+# "between" say how the question is asked ("different privileges" is no answer).
+_ASKS_DIFFERENCE = re.compile(
+    r"\bdifferen(?:ce|t)s?\b[^?]*?\bbetween\s+(.+?)\s+and\s+(.+?)\s*(?:[?.,;]|$)"
+    r"|\bhow\s+(?:does|do|is|are)\s+(.+?)\s+differ(?:ent)?\s+from\s+(.+?)\s*(?:[?.,;]|$)",
+    re.IGNORECASE,
+)
+_CONTRAST = re.compile(r"\b(?:except|while|whereas|unlike|but|instead|rather than|differs?|only|not)\b", re.IGNORECASE)
+_DIFFERENCE_ASKING = "difference differences different differ differs between"
 _KINDS = (
     ("reason", re.compile(r"\bwhy\b", re.IGNORECASE)),
+    ("difference", _ASKS_DIFFERENCE),
     ("criterion", _ASKS_CRITERION),
     (
         "quantity",
@@ -173,12 +184,22 @@ class Question:
             return 0.5 if re.search(r"\bdefault\b", text, re.IGNORECASE) else 0.0
         if self.kind == "reason":
             return 1.0 if _REASON.search(text) else 0.0
+        if self.kind == "difference":
+            low = text.lower()
+            return 1.0 if all(c in low for c in _compared(self.text)) and _CONTRAST.search(text) else 0.0
         if self.kind == "criterion":
             return 1.0 if _STATES_CRITERION.search(text) else 0.0
         if self.kind in ("name", "procedure"):
             question = self.text.lower()
             return 1.0 if any(m.group(0).lower().rstrip("(") not in question for m in _CODE.finditer(text)) else 0.0
         return 0.0
+
+
+def _compared(question: str) -> list[str]:
+    """The two things a difference question compares, lower-cased, without a leading article."""
+    m = _ASKS_DIFFERENCE.search(question)
+    things = [g for g in m.groups() if g] if m else []
+    return [re.sub(r"^(?:the|a|an)\s+", "", t.lower()) for t in things]
 
 
 _NEGATED = re.compile(r"\bnon-(\w+)", re.IGNORECASE)
@@ -188,6 +209,9 @@ def read_question(text: str) -> Question:
     asking = _asking_terms() | _negated(text)
     terms = [t for t in dict.fromkeys(analyzer().terms(text)) if t not in asking]
     kind = next((name for name, pattern in _KINDS if pattern.search(text)), "other")
+    if kind == "difference":
+        asking = asking | frozenset(analyzer().terms(_DIFFERENCE_ASKING))
+        terms = [t for t in terms if t not in asking]
     return Question(
         text,
         terms,
