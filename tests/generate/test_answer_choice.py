@@ -17,6 +17,13 @@ def _hit(text, heading="Architecture", chunk="c#0", dense=0.5):
     return SearchResult("d", chunk, "guide.html", 1.0, text, title="Guide", heading_path=[heading], dense_score=dense)
 
 
+def _sections(*sections, first_dense=0.6):
+    """One chunk a (heading, text) section, all as similar to the question, or the first more so."""
+    return [
+        _hit(text, heading, f"s{n}#0", first_dense if n == 0 else 0.6) for n, (heading, text) in enumerate(sections)
+    ]
+
+
 def _answer(question, *hits):
     return extractive_answer(question, gather(question, list(hits)), Verdict(False, similarity=0.8)).answer
 
@@ -221,12 +228,13 @@ def test_a_question_about_how_something_decides_wants_the_rule_it_applies():
     assert q.expects("The sweep threshold is defined as:") == 1.0
     assert q.expects("The collector can use at most 1GB of memory for its work.") == 0.0  # a bound, not a rule
     assert read_question("How do I decide which heap size to pick?").kind != "criterion"
-    memory = "The collector uses up to 1GB of memory for a sweep of a heap. Sweeps run by hand ignore this setting."
-    rule = "Each heap is checked once a minute. If its count of freed blocks exceeds the sweep threshold, it is swept."
+    memory = ("Memory", "The collector uses up to 1GB of memory for a sweep of a heap. Sweeps run by hand ignore it.")
+    rule = (
+        "Collector",
+        "Each heap is checked once a minute. If its count of freed blocks exceeds the sweep threshold, it is swept.",
+    )
     answer = _answer(
-        "How does the collector decide that a heap has grown enough to need a sweep?",
-        _hit(memory, "Memory", "m#0", 0.6),
-        _hit(rule, "The Collector", "c#0", 0.6),
+        "How does the collector decide that a heap has grown enough to need a sweep?", *_sections(memory, rule)
     )
     assert "exceeds the sweep threshold" in answer
 
@@ -239,13 +247,14 @@ def test_a_difference_question_wants_the_sentence_that_sets_both_apart():
     assert q.expects("START JOB and CREATE JOB both take a name.") == 0.0  # both named, nothing set apart
     assert read_question("How does START JOB differ from CREATE JOB?").kind == "difference"
     notes = (
-        "Be careful with the job privilege. A job that may create jobs can create a job with different "
-        "privileges than its own."
+        "Notes",
+        "Be careful with the job privilege. A job can create a job with different privileges than its own.",
     )
-    usage = "To make a job, use either command. (START JOB is the same as CREATE JOB except that it runs at once.)"
+    usage = (
+        "Jobs",
+        "To make a job, use either command. (START JOB is the same as CREATE JOB except that it runs at once.)",
+    )
     answer = _answer(
-        "What is the practical difference between START JOB and CREATE JOB?",
-        _hit(notes, "Notes", "n#0", 0.62),
-        _hit(usage, "Jobs", "u#0", 0.6),
+        "What is the practical difference between START JOB and CREATE JOB?", *_sections(notes, usage, first_dense=0.62)
     )
     assert "except that it runs at once" in answer
