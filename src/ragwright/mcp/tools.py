@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import NotFoundError
 from ..generate.followup import Turn
 from ..models.types import CallContext
+from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS
+from ..server.ask_stream import touched
 from ..server.auth import Principal
 from ..server.routes import FilterValue, HistoryTurn, answer_json, result_json, user_filters
 from ..types import DocumentRecord
@@ -87,15 +89,16 @@ def search(ws: Workspace, args: SearchArgs, caller: Caller) -> Output:
 
 def ask(ws: Workspace, args: AskArgs, caller: Caller) -> Output:
     history = [Turn(t.role, t.content) for t in args.history]
-    answer = ws.ask(
-        args.question,
-        scoped(args.filters, caller),
-        context=context_of(caller),
-        history=history,
-        agent=args.agent,
-        max_steps=args.max_steps,
-    )
-    return Output(answer_json(answer), [c.doc_id for c in answer.citations])
+    with collecting_sent() as sent:
+        answer = ws.ask(
+            args.question,
+            scoped(args.filters, caller),
+            context=context_of(caller),
+            history=history,
+            agent=args.agent,
+            max_steps=args.max_steps,
+        )
+    return Output(answer_json(answer), touched(answer, sent))
 
 
 def list_documents(ws: Workspace, args: ListArgs, caller: Caller) -> Output:

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from ..config import Settings
 from ..errors import ConfigError
-from ..observe import current_trace, note_documents, span
+from ..observe import current_trace, note_sent, span
 from . import ledger
 from ._call import Call
 from .cache import ExactCache, SemanticCache
@@ -193,7 +193,7 @@ class Gateway:
     def turn(self, request: ChatRequest, model: str, context: CallContext, use_cache: bool = True) -> ChatResult:
         """One call of the route, as a "model.call" span: every attempt, fallback and retry inside."""
         with span("model.call", route=model, max_tokens=request.max_tokens) as outer:
-            note_documents(context.sources)
+            note_sent(context.sources)
             call = Call(self, model, request, context, stream=False)
             if current_trace() is not None:
                 outer.set(input=call.transcript())

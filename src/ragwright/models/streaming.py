@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ..config import ModelSettings
 from ..errors import AllModelsFailed, ProviderError, StreamInterrupted
-from ..observe import current_trace, note_documents, span
+from ..observe import current_trace, note_sent, span
 from . import ledger
 from .providers import Delta, ProviderReply, StreamCancel
 from .types import Attempt, ChatResult, Usage
@@ -88,7 +88,7 @@ class ChatStream:
         Gateway.chat makes; a stream read outside one is traced from its record by its caller."""
         call = self._call
         with span("model.call", route=call.target, max_tokens=call.request.max_tokens, stream=True) as outer:
-            note_documents(call.context.sources)
+            note_sent(call.context.sources)
             if current_trace() is not None:
                 outer.set(input=call.transcript())
             yield from self._pieces()

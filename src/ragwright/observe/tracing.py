@@ -188,6 +188,31 @@ def note_documents(doc_ids: Any) -> None:
         trace.doc_ids.update(doc_ids)
 
 
+_sent: ContextVar[set[str] | None] = ContextVar("ragwright_sent", default=None)
+
+
+@contextmanager
+def collecting_sent() -> Iterator[set[str]]:
+    """The documents whose text is sent to a model while the block runs. A request's audit entry
+    names them beside the ones its answer cites: a model read them and may have repeated them
+    uncited (or in sentences the answer shows as dropped), whether or not traces are kept."""
+    sent: set[str] = set()
+    token = _sent.set(sent)
+    try:
+        yield sent
+    finally:
+        _sent.reset(token)
+
+
+def note_sent(doc_ids: Any) -> None:
+    """Text of these documents goes to a model: the trace holds it, and the request disclosed it."""
+    ids = [d for d in doc_ids or () if d]
+    note_documents(ids)
+    sent = _sent.get()
+    if sent is not None:
+        sent.update(ids)
+
+
 def add_cost(cost_usd: float, input_tokens: int, output_tokens: int) -> None:
     trace = current_trace()
     if trace is not None:

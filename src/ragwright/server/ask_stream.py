@@ -10,7 +10,7 @@ import json
 import queue
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from fastapi import Request
@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from ..models.streaming import StreamAborts
+from ..observe import collecting_sent
 from ..types import Answer
 
 
@@ -27,6 +28,12 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         {k: c[k] for k in ("n", "doc_id", "chunk_id", "source", "text", "score", "location")} for c in data["citations"]
     ]
     return data  # includes trace_id: feedback attaches to it
+
+
+def touched(answer: Answer, sent: Iterable[str] = ()) -> list[str]:
+    """An ask's documents for the audit log: those its answer cites, then those only a model read
+    (a generated answer's context, an agent's searches), which it may have repeated uncited."""
+    return list(dict.fromkeys([*(c.doc_id for c in answer.citations), *sorted(sent)]))
 
 
 def pieces(text: str) -> Iterator[str]:
@@ -59,12 +66,14 @@ def streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingRespo
     with its first event, so that a question refused before any text (blocked, invalid, no model
     answering) still gets its HTTP status. A client that goes away stops the model's stream."""
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
-    aborts = StreamAborts()
+    aborts, sent = StreamAborts(), set[str]()
 
     def work() -> None:
         try:
-            with aborts.active():
-                events.put(("answer", run(on_text=lambda piece: events.put(("delta", piece)))))
+            with aborts.active(), collecting_sent() as read:
+                answer = run(on_text=lambda piece: events.put(("delta", piece)))
+                sent.update(read)  # before the answer is handed over: its audit entry names them
+                events.put(("answer", answer))
         except Exception as exc:  # noqa: BLE001  handed to the response: raised there, or sent as an error event
             events.put(("error", exc))
 
@@ -73,7 +82,7 @@ def streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingRespo
     if first[0] == "error":
         raise first[1]
     return StreamingResponse(
-        relay(request, _sse_answer(request, first, events), aborts.abort), media_type="text/event-stream"
+        relay(request, _sse_answer(request, first, events, sent), aborts.abort), media_type="text/event-stream"
     )
 
 
@@ -81,14 +90,16 @@ def _event(kind: str, payload: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(payload)}\n\n"
 
 
-def _sse_answer(request: Request, first: tuple[str, Any], events: queue.Queue[tuple[str, Any]]) -> Iterator[str]:
+def _sse_answer(
+    request: Request, first: tuple[str, Any], events: queue.Queue[tuple[str, Any]], sent: set[str]
+) -> Iterator[str]:
     kind, value, drafted = *first, False
     while True:
         if kind == "delta":
             drafted = True
             yield _event("delta", {"text": value})
         elif kind == "answer":
-            request.state.doc_ids = [c.doc_id for c in value.citations]
+            request.state.doc_ids = touched(value, sent)
             data = answer_json(value)
             for piece in () if drafted else pieces(data["answer"]):
                 yield _event("delta", {"text": piece})

@@ -28,10 +28,11 @@ from ..models.embedding import LocalMiniLM
 from ..models.metering import metered
 from ..models.screen import SCREEN_MESSAGES
 from ..models.types import CallContext, ChatMessage, Usage
-from ..observe import start_trace
+from ..observe import collecting_sent, start_trace
 from ..observe.tracing import Span, Trace, new_trace_id
 from ..types import Answer
 from ..workspace import Workspace
+from .ask_stream import touched
 from .auth import Principal
 from .deps import ApiError, require, state_of
 from .openai_tools import call_deltas, chat_messages, error_event, finish_reason, reply_message, requested_tools
@@ -149,7 +150,7 @@ def _rag(
     from .routes import user_filters
 
     ws = state_of(request).ws
-    with _metered(ws) as calls:
+    with _metered(ws) as calls, collecting_sent() as sent:
         answer = ws.ask(
             question,
             user_filters(None, principal),
@@ -157,7 +158,7 @@ def _rag(
             context=CallContext(key_id=principal.key_id, tenant=principal.tenant),
             agent=collection == AGENT,
         )
-    request.state.doc_ids = [c.doc_id for c in answer.citations]
+    request.state.doc_ids = touched(answer, sent)
     data = answer_json(answer)
     text = data["answer"]
     if data["citations"]:

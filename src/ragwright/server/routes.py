@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..generate.followup import Turn
 from ..models.embedding import recall_scope
 from ..models.types import CallContext
+from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
 from ..types import SearchResult
 from .ask_stream import answer_json as answer_json
 from .ask_stream import pieces as pieces
 from .ask_stream import relay as relay
-from .ask_stream import streamed_answer
+from .ask_stream import streamed_answer, touched
 from .auth import Principal
 from .deps import ApiError, require, state_of
 from .documents_api import router as documents_router
@@ -134,8 +135,9 @@ def ask(
     )
     if body.stream:
         return streamed_answer(request, run)
-    answer = run()
-    request.state.doc_ids = [c.doc_id for c in answer.citations]
+    with collecting_sent() as sent:
+        answer = run()
+    request.state.doc_ids = touched(answer, sent)
     return answer_json(answer)
 
 
