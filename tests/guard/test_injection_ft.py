@@ -37,6 +37,17 @@ def test_shipped_file_is_the_recorded_one_and_reproduces_its_probes() -> None:
     assert by["What is the capital of France?"] < 0 and by["Nothing to see here."] < 0
 
 
+def test_the_onnx_graph_scores_as_the_numpy_reference() -> None:
+    """The runtime graph (injection_onnx, built in memory from the merged weights) against the
+    numpy forward pass the trainer's torch model was checked with: a wrong op or a transposed
+    matrix moves these logits by far more than float rounding."""
+    ft = shipped()
+    texts = [*ft["probes"], UNSURE, "Bot: where should we send it? User: to the office in Leeds, please. " * 3]
+    graph = FineTunedHead(ft["sha256"]).logits(texts)
+    reference = FineTunedHead(ft["sha256"], runtime="numpy").logits(texts)
+    assert np.abs(graph - reference).max() < 1e-4
+
+
 def test_a_swapped_file_is_refused_and_the_cascade_says_stage_two_was_skipped(tmp_path: Path) -> None:
     ft = shipped()
     bad = tmp_path / "injection_ft.safetensors"
@@ -70,3 +81,27 @@ def test_adapters_fold_into_the_base_weights() -> None:
     assert "encoder.layer.5.output.LayerNorm.weight" in w and bias == 0.5 and head.shape == (4,)
     zero = {**delta, "encoder.layer.5.output.dense.lora_b": np.zeros((4, 2), dtype=np.float16)}
     assert np.array_equal(merge(base, zero)[0]["encoder.layer.5.output.dense.weight"], base[next(iter(base))])
+
+
+def test_dev_statements_are_folded_by_template_and_near_duplicate() -> None:
+    """The PII dev texts the second stage trains on inside the grouped CV: a template (or a near
+    copy under another template id) never sits in two folds, so each is scored out of fold."""
+    from tools.guard import shaped_negatives as S
+
+    texts = [
+        "Name: Jo Smith | Phone: 0121 496 0000",
+        "Name: Al Brown | Phone: 0161 496 0734",
+        "The orchestra was founded in 1977 and has grown ever since.",
+        "The orchestra was founded in 1978 and has grown ever since!",
+        "Bot: where should we send it? User: to the office, please.",
+    ]
+    groups = S.dev_groups(texts, [1, 1, 2, 3, 4])
+    assert groups[0] == groups[1] and groups[2] == groups[3]  # same template; a near copy under another id
+    assert len(set(groups.tolist())) == 3
+    many = np.array([0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 6, 6, 6, 6])
+    folds = S.group_folds(many, 3, seed=7)
+    assert all(len(set(folds[many == g].tolist())) == 1 for g in set(many.tolist()))
+    assert sorted(np.bincount(folds, minlength=3).tolist()) == [4, 5, 5]  # balanced by texts
+    shaped = S.generated()
+    assert shaped == S.generated() and len(shaped) >= 100  # the same texts on every run and fold
+    assert any(t.startswith("Bot:") for t in shaped) and any(" | " in t for t in shaped)
