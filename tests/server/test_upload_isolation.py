@@ -6,7 +6,10 @@ server's paths in any response, and another tenant's recent queries read off a c
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+
+import pytest
 
 from fastapi.testclient import TestClient
 
@@ -129,8 +132,9 @@ INJECTED = (
 )
 
 
-def test_no_server_path_in_any_response(embedder, tmp_path):
-    data_dir = tmp_path / "data"
+@pytest.mark.parametrize("folder", ["data", "dätä-日本"])  # SSE events escape non-ASCII (json.dumps)
+def test_no_server_path_in_any_response(embedder, tmp_path, folder):
+    data_dir = tmp_path / folder
     ws = Workspace(settings=Settings(data_dir=data_dir, answer={"injection": "drop"}), embedder=embedder)
     keys = _keys(ws)
     tenant_digest = hashlib.sha256(b"acme").hexdigest()[:16]
@@ -169,6 +173,7 @@ def test_no_server_path_in_any_response(embedder, tmp_path):
         assert any("guard" in b for b in bodies)  # the passage was screened, so its source was named
         for body in bodies:
             assert str(data_dir) not in body and str(data_dir.resolve()) not in body, body[:500]
+            assert json.dumps(str(data_dir.resolve()))[1:-1] not in body, body[:500]
             assert tenant_digest not in body, body[:500]
     ws.close()
 

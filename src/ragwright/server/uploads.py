@@ -13,6 +13,7 @@ that had to be changed gets a digest of the original, so two names never collaps
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,15 +57,27 @@ class PathScrubber:
 
     def __init__(self, data_dir: Path) -> None:
         data = str(data_dir.resolve())
-        uploads = re.escape(str(data_dir.resolve() / "uploads"))
-        self._uploads = re.compile(f"{uploads}/{_DIGEST}/(?:{_DIGEST}/)?".encode())
-        self._data = re.compile(re.escape(data).encode() + rb"(?=/|\b)")
-        self._marker = data.encode()
+        # the path as UTF-8, and as JSON with ASCII escapes (json.dumps' default, which SSE events
+        # use): a data dir named in any script is found in either
+        forms = dict.fromkeys([data, json.dumps(data)[1:-1]])
+        self._rules = []
+        for form in forms:
+            marker = form.encode()
+            uploads = re.escape(marker + b"/uploads")
+            digest = _DIGEST.encode()
+            self._rules.append(
+                (
+                    marker,
+                    re.compile(uploads + b"/" + digest + b"/(?:" + digest + b"/)?"),
+                    re.compile(re.escape(marker) + rb"(?=/|\b|\\)"),
+                )
+            )
 
     def scrub(self, body: bytes) -> bytes:
-        if self._marker not in body:  # the common case: one substring search
-            return body
-        return self._data.sub(b"<data dir>", self._uploads.sub(b"", body))
+        for marker, uploads, data in self._rules:
+            if marker in body:  # the common case: one substring search per form, no match
+                body = data.sub(b"<data dir>", uploads.sub(b"", body))
+        return body
 
 
 class PublicPathsMiddleware:
