@@ -10,7 +10,6 @@ import json
 import time
 
 import pytest
-
 from fastapi.testclient import TestClient
 
 from ragwright import Settings, Workspace
