@@ -50,3 +50,12 @@ def test_empty_store_returns_nothing(workspace):
     assert workspace.search("anything") == []
     answer = workspace.ask("anything at all?")
     assert answer.abstained and "no documents yet" in answer.reason  # says why, not just "no passage matches"
+
+
+def test_the_reserve_is_the_next_results_and_leaves_the_top_k_as_they_were(ws):
+    retriever = ws._retriever()
+    top = retriever.search("revenue subscription", k=1)
+    wider = retriever.search("revenue subscription", k=3)
+    assert [r.chunk_id for r in top.results] == [r.chunk_id for r in wider.results[:1]]
+    assert [r.chunk_id for r in top.reserve] == [r.chunk_id for r in wider.results[1:]]  # what comes next, in order
+    assert retriever.search("revenue subscription", k=1, mode="bm25").reserve == []  # hybrid searches only

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..config import AnswerSettings
 from ..errors import ModelError
@@ -14,6 +14,7 @@ from ..retrieve.retriever import Retrieval
 from ..types import Answer, SearchResult
 from .evidence import EMBEDDED, Evidence, embed, gather
 from .extractive import extractive_answer
+from .further import further
 from .grounded import Unsupported, generated_answer
 from .question import read_question
 from .refusal import PassageCount, Thresholds, Verdict, judge
@@ -50,12 +51,18 @@ class Answerer:
         evidence: list[Evidence],
         verdict: Verdict,
         on_text: Callable[[str], None] | None,
+        reading: Sequence[Evidence] | None = None,
     ) -> Answer:
         """Generated when there is a model, extractive otherwise; a model that fails (errors, times
         out, is over budget) or writes nothing its sources support gets the extractive answer,
-        with a note saying why, rather than the user an error."""
+        with a note saying why, rather than the user an error. `reading`: the sentences the
+        extractive answer is read from, when not `evidence` (further.py)."""
         extractive = functools.partial(
-            extractive_answer, question, evidence, verdict, max_sentences=self.settings.max_sentences
+            extractive_answer,
+            question,
+            evidence if reading is None else reading,
+            verdict,
+            max_sentences=self.settings.max_sentences,
         )
         if self.model is None:
             return extractive()
@@ -76,6 +83,12 @@ class Answerer:
             answer.answer = f"{answer.answer}\n\n(Extractive answer: {why}: {exc})"
             answer.fallback = str(exc)
             return answer
+
+    def _screened(self, question: str, retrieval: Retrieval) -> list[SearchResult]:
+        """The reserve passages a reader may be answered from: those screening does not flag (a
+        flagged one is left unread under any policy but "off", never a reason to block)."""
+        policy = self.settings.injection
+        return screen(question, retrieval.reserve, "drop" if policy != "off" else policy).kept
 
     def answer(self, question: str, retrieval: Retrieval, on_text: Callable[[str], None] | None = None) -> Answer:
         """`on_text` receives a generated answer's draft as the model writes it (see generated_answer)."""
@@ -105,7 +118,8 @@ class Answerer:
                     threshold=verdict.threshold,
                     embedded=verdict.embedded,
                 )
-            answer = self._answer(question, results, evidence, verdict, on_text)
+            reading = None if verdict.refuse else further(q, evidence, lambda: self._screened(question, retrieval))
+            answer = self._answer(question, results, evidence, verdict, on_text, reading)
             if screening.report:
                 answer.guard = screening.report
                 if screening.note:

@@ -158,6 +158,18 @@ class Question:
     setting: list[str] = field(default_factory=list)  # terms only of the sentences before the asking one
     shape: re.Pattern[str] | None = None  # how what a "which X" question asks for is written (_SHAPES)
 
+    @property
+    def asks_role(self) -> bool:
+        """Whether only a sentence of one role answers it: one stating a default, writing the
+        shaped thing asked for, stating a rule, or setting two things apart. For such a
+        question, a passage without that sentence does not answer, however like the question it
+        is (see generate/further.py)."""
+        return (
+            self.shape is not None
+            or self.kind in ("criterion", "difference")
+            or (self.kind in ("quantity", "name") and bool(_ASKS_DEFAULT.search(self.text)))
+        )
+
     def expects(self, text: str) -> float:
         """1.0 when `text` carries an answer of the kind asked for (and something the question
         does not), 0.5 for a weaker sign, else 0.0. A code block answers only "how" and "which":

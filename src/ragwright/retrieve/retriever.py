@@ -3,7 +3,7 @@ from feedback (see adapter.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from .adapter import LearnedModel, active_model, tenant_of
 from .fusion import reciprocal_rank_fusion, relative_score_fusion
 
 MAX_QUERY_CHARS = 4000
+RESERVE = 5  # results after the top k, for a reader that finds no sentence of the kind asked in them
 
 
 def access_scope(filters: Filters | None) -> str:
@@ -46,6 +47,10 @@ class Retrieval:
 
     results: list[SearchResult]
     query_vector: np.ndarray
+    # The next RESERVE results after the top k (hybrid searches only): what an extractive reader
+    # may read when a question asks for a sentence of one role and the top k hold none
+    # (generate/further.py). Not part of the ranking, and never shown as a search result.
+    reserve: list[SearchResult] = field(default_factory=list)
 
 
 class HybridRetriever:
@@ -103,10 +108,13 @@ class HybridRetriever:
                 with span("learned", version=learned.version, adapter=learned.W is not None) as s:
                     fused, moved = learned.rerank(fused, vector, tenant_of(filters))
                     s.set(moved=moved)
-            top = fused[:k]
-            results = self._results(top, bm25, dense)
+            extra = RESERVE if mode == "hybrid" else 0
+            fetched = self._results(fused[: k + extra], bm25, dense)
+            top = {c for c, _ in fused[:k]}
+            results = [r for r in fetched if r.chunk_id in top]
+            reserve = [r for r in fetched if r.chunk_id not in top]
             outer.set(results=[{"chunk_id": r.chunk_id, "doc_id": r.doc_id, "score": r.score} for r in results])
-        return Retrieval(results, vector)
+        return Retrieval(results, vector, reserve)
 
     def fuse(
         self, mode: str, bm25: list[tuple[str, float]], dense: list[tuple[str, float]], depth: int
