@@ -35,7 +35,8 @@ from _common import DEFAULT_DATA, MachineLoad, emit, environment, percentiles_ms
 from ragwright import Settings, Workspace
 from ragwright.evaluate import document_run, evaluate, load_beir
 from ragwright.feedback import record_feedback
-from ragwright.feedback.learn import learn, normal, rollback
+from ragwright.feedback.examples import normal
+from ragwright.feedback.learn import learn, rollback
 from ragwright.retrieve import HybridRetriever
 from ragwright.retrieve.adapter import LearnedModel, active_model
 
@@ -165,7 +166,8 @@ def main() -> None:
         t0 = time.perf_counter()
         report = learn(ws.store, ws.embedder, ws.settings.retrieval, progress=lambda m: say(f"learn: {m}"))
         learn_s = time.perf_counter() - t0
-        model = active_model(ws.store)
+        version = active_model(ws.store)  # the operator's feedback: the part for searches without a tenant
+        model = version.for_tenant(None) if version is not None else None
         assert model is not None and len(model.examples) == report["feedback"]["queries"]
         ws.settings.observe.traces = False  # the test split leaves nothing in the store
         t0 = time.perf_counter()
@@ -175,7 +177,7 @@ def main() -> None:
         parts = {
             "adapter only": LearnedModel(W=model.W),
             "memory only": LearnedModel(
-                examples=model.examples, tenants=model.tenants, marks=model.marks, params=model.params
+                examples=model.examples, scopes=model.scopes, marks=model.marks, params=model.params
             ),
         }
         alone = {name: measure(ws, test, m) for name, m in parts.items()}

@@ -1,10 +1,14 @@
 """`ragwright learn`: relevance marks from feedback become better retrieval, on the CPU, with no
-provider. Two parts, chosen by how they do on feedback held out from learning:
+provider. Each tenant learns alone, from its own feedback over its own chunks, and what it learns
+applies to its own searches only (a tenant with too little feedback, or whose learning did not do
+better, searches as shipped). Two parts, chosen per tenant by how they do on its feedback held
+out from learning:
 
 - a query adapter (see train.py), which moves what the dense search looks for toward what users
   marked relevant, for every query;
 - a feedback memory: past queries and their marks, which move the marked chunks of queries that
-  are close to a past one (see retrieve/adapter.py).
+  are close to a past one, for readers of the same access as the one who marked them (see
+  retrieve/adapter.py).
 
 Steps: gather the marks (the latest mark of a chunk for a query wins; marks on deleted documents
 are dropped; ratings and corrections are not used here), hold out a fifth of the queries (by a
@@ -31,17 +35,20 @@ from ..errors import NotFoundError, RagwrightError, StoreError
 from ..evaluate.metrics import evaluate
 from ..models.embedding import Embedder
 from ..retrieve import HybridRetriever
-from ..retrieve.adapter import LearnedModel, chunk_doc, summary
+from ..retrieve.adapter import LearnedModel, LearnedVersion, chunk_doc, summary
 from ..store.contract import CorpusStore, FeedbackStore, LearnedStore
+from .examples import Example, KeyList, collect_examples, held_out
+from .report import overall, wins
 from .train import AdapterTrainer, training_pool
 
 
-class LearningStore(CorpusStore, FeedbackStore, LearnedStore, Protocol):
-    """The store retrieval searches, plus the feedback it learns from and the versions it keeps."""
+class LearningStore(CorpusStore, FeedbackStore, LearnedStore, KeyList, Protocol):
+    """The store retrieval searches, plus the feedback it learns from (and the keys that gave it)
+    and the versions it keeps."""
 
 
-MIN_QUERIES = 5  # queries with a relevant mark needed to learn anything
-HELD_OUT = 0.2  # share of those queries kept aside to measure
+MIN_QUERIES = 5  # queries of one tenant with a relevant mark needed to learn anything for it
+NO_TENANT = "(no tenant)"  # how a report names the operator's own feedback and searches
 MIN_HELD_OUT_TO_TUNE = 10  # below this, the memory's defaults are used rather than tuned
 DEPTH = 100
 EPOCH_CHECKS = (5, 10, 15, 20, 30)
@@ -67,17 +74,6 @@ class NotImproved(RagwrightError):
 
 
 @dataclass
-class Example:
-    query: str
-    tenant: str | None
-    marks: dict[str, float]  # chunk id or "doc:ID" -> +1 relevant / -1 not relevant
-
-    @property
-    def relevant_docs(self) -> set[str]:
-        return {ref[4:] if ref.startswith("doc:") else chunk_doc(ref) for ref, m in self.marks.items() if m > 0}
-
-
-@dataclass
 class _Data:
     examples: Sequence[Example]
     vectors: np.ndarray  # the examples' query embeddings
@@ -90,51 +86,6 @@ class _Data:
         self.position = {c: n for n, c in enumerate(self.chunk_ids)}
         for c, n in self.position.items():
             self.by_doc.setdefault(chunk_doc(c), []).append(n)
-
-
-def normal(query: str) -> str:
-    return " ".join(query.lower().split())
-
-
-def merge_marks(marks: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Relevance marks (chunk_id or doc_id, relevant) -> ref -> +1 / -1, the last mark winning."""
-    return {m.get("chunk_id") or "doc:" + str(m["doc_id"]): 1.0 if m["relevant"] else -1.0 for m in marks}
-
-
-def collect_examples(store: LearningStore) -> tuple[list[Example], dict[str, int]]:
-    """One example per (query, tenant) with its latest marks; marks on documents that are no
-    longer stored are dropped, marks on chunks that are gone fall back to their document."""
-    rows = store.list_feedback()
-    docs = {d.doc_id for d in store.list_documents()}
-    chunk_ids = {m["chunk_id"] for fb in rows for m in fb["marks"] if m.get("chunk_id")}
-    chunks = set(store.get_chunks(chunk_ids)) if chunk_ids else set()
-    counts = {"feedback": len(rows), "without_marks": 0, "marks_on_deleted_documents": 0}
-    by_query: dict[tuple[str, str | None], Example] = {}
-    for fb in rows:  # oldest first: later marks overwrite earlier ones
-        if not fb["marks"] or not fb["query"].strip():
-            counts["without_marks"] += 1
-            continue
-        live = []
-        for m in fb["marks"]:
-            if m.get("doc_id") not in docs:
-                counts["marks_on_deleted_documents"] += 1
-            elif m.get("chunk_id") and m["chunk_id"] not in chunks:
-                live.append({"doc_id": m["doc_id"], "relevant": m["relevant"]})
-            else:
-                live.append(m)
-        key = (normal(fb["query"]), fb.get("tenant"))
-        example = by_query.setdefault(key, Example(fb["query"].strip(), fb.get("tenant"), {}))
-        example.marks.update(merge_marks(live))
-    examples = [e for e in by_query.values() if e.marks]
-    return examples, counts
-
-
-def held_out(examples: Sequence[Example]) -> list[int]:
-    """Indices of the examples to measure on: a fifth of those with a relevant mark, by hash."""
-    usable = [i for i, e in enumerate(examples) if e.relevant_docs]
-    usable.sort(key=lambda i: hashlib.sha256(normal(examples[i].query).encode()).hexdigest())
-    n = max(1, round(len(usable) * HELD_OUT))
-    return sorted(usable[:n])
 
 
 class Learner:
@@ -161,69 +112,105 @@ class Learner:
                 "learning would mix two vector spaces; set it back"
             )
         examples, counts = collect_examples(self.store)
-        usable = sum(1 for e in examples if e.relevant_docs)
-        if usable < self.min_queries:
+        tenants: dict[str, list[int]] = {}
+        for i, e in enumerate(examples):
+            tenants.setdefault(e.tenant or "", []).append(i)
+        usable = {t: sum(1 for i in which if examples[i].relevant_docs) for t, which in tenants.items()}
+        if not any(n >= self.min_queries for n in usable.values()):
             raise NotEnoughFeedback(
                 f"learning needs relevance marks on at least {self.min_queries} queries with a relevant chunk; "
-                f"the feedback has {usable} ({counts['feedback']} feedback rows). Mark what was relevant with "
+                f"the feedback has {max(usable.values(), default=0)} ({counts['feedback']} feedback rows; each "
+                "tenant learns from its own). Mark what was relevant with "
                 "`ragwright feedback TRACE_ID --relevant CHUNK_ID` (or POST /v1/feedback); nothing was changed"
             )
         self.say(f"embedding {len(examples)} feedback queries")
         vectors = np.asarray(self.embedder.embed([e.query for e in examples]), dtype=np.float32)
         chunk_ids, matrix = self.store.chunk_vectors()
-        val = held_out(examples)
-        fit = [i for i in range(len(examples)) if i not in set(val)]
-        qrels = {str(i): {d: 1 for d in examples[i].relevant_docs} for i in val}
-        data = _Data(examples, vectors, chunk_ids, matrix)
-        kind, W_best, params, epochs, scores = self._select(data, fit, val, qrels)
-        held = self._model(data, fit, W_best, params) if kind != "shipped" else None
-        before, after, per_query = self._validate(examples, val, qrels, held)
         report: dict[str, Any] = {
-            "feedback": {**counts, "queries": len(examples), "queries_with_relevant": usable},
+            "feedback": {**counts, "queries": len(examples), "queries_with_relevant": sum(usable.values())},
             "pairs": {
                 "relevant": sum(m > 0 for e in examples for m in e.marks.values()),
                 "not_relevant": sum(m < 0 for e in examples for m in e.marks.values()),
             },
+            "tenants": {},
+        }
+        version = LearnedVersion(embedder=recorded)
+        for tenant in sorted(t for t, n in usable.items() if n >= self.min_queries):
+            which = tenants[tenant]
+            self.say(f"tenant {tenant or NO_TENANT}: {usable[tenant]} queries")
+            data = self._data(tenant, [examples[i] for i in which], vectors[which], chunk_ids, matrix)
+            report["tenants"][tenant or NO_TENANT], part = self._learn_tenant(data, force)
+            if part is not None:
+                version.parts[tenant] = part
+        report.update(overall(report["tenants"], version))
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        if not version.parts:
+            val = report["validation"]
+            raise NotImproved(
+                f"nothing learned did better on the {val['queries']} held-out feedback queries "
+                f"(nDCG@10 {val['ndcg@10_before']:.4f} as shipped, {val['ndcg@10_after']:.4f} learned); "
+                "nothing was changed",
+                report,
+            )
+        version.kind = report["chosen"]["kind"]
+        report["model"] = {k: v for k, v in summary(version).items() if k != "version"}
+        previous = next((v["version"] for v in self.store.list_learned() if v["active"]), None)
+        report["version"] = self.store.save_learned(version.kind, version.to_blob(), version.mark_rows(), report)
+        report["previous_version"] = previous
+        return report
+
+    def _data(
+        self, tenant: str, examples: list[Example], vectors: np.ndarray, chunk_ids: list[str], matrix: np.ndarray
+    ) -> _Data:
+        """A tenant's examples over its own chunks only (the operator's, tenant "": every chunk)."""
+        if tenant:
+            docs = {d.doc_id for d in self.store.list_documents({"tenant": tenant})}
+            keep = [n for n, c in enumerate(chunk_ids) if chunk_doc(c) in docs]
+            chunk_ids, matrix = [chunk_ids[n] for n in keep], matrix[keep]
+        return _Data(examples, vectors, chunk_ids, matrix)
+
+    def _learn_tenant(self, data: _Data, force: bool) -> tuple[dict[str, Any], LearnedModel | None]:
+        """Select on a fifth of the tenant's queries held out, validate with the real search as
+        its readers made it, and refit on all of them; None when it is not to be activated."""
+        examples = data.examples
+        val = held_out(examples)
+        fit = [i for i in range(len(examples)) if i not in set(val)]
+        qrels = {str(i): {d: 1 for d in examples[i].relevant_docs} for i in val}
+        kind, W_best, params, epochs, scores = self._select(data, fit, val, qrels)
+        held = self._model(data, fit, W_best, params) if kind != "shipped" else None
+        before, after, per_query = self._validate(examples, val, qrels, held)
+        report: dict[str, Any] = {
             "validation": {
                 "queries": len(val),
                 "fit_queries": len(fit),
                 "ndcg@10_before": round(before, 4),
                 "ndcg@10_after": round(after, 4),
-                **_wins(per_query),
+                **wins(per_query),
                 "candidates": {k: round(v, 4) for k, v in scores.items()},
                 "tuned": len(val) >= MIN_HELD_OUT_TO_TUNE,
             },
             "chosen": {"kind": kind, "adapter_epochs": epochs if W_best is not None else 0, "memory": params or None},
+            "activated": False,
         }
         if kind == "shipped" or (after < before - 1e-9 and not force):
-            report["seconds"] = round(time.perf_counter() - started, 1)
-            raise NotImproved(
-                f"nothing learned did better on the {len(val)} held-out feedback queries "
-                f"(nDCG@10 {before:.4f} as shipped, {after:.4f} learned); nothing was changed",
-                report,
-            )
+            return report, None
         W_all = None
         if W_best is not None:
-            self.say(f"refitting the adapter on all {usable} queries")
+            self.say(f"refitting the adapter on all {len(examples)} queries")
             trainer = self._trainer(data, range(len(examples)))
             trainer.run(epochs)
             W_all = trainer.W
         model = self._model(data, range(len(examples)), W_all, params)
-        model.params["embedder"] = self.store.get_meta("embedder")
         model.kind = kind
-        report["model"] = {k: v for k, v in summary(model).items() if k != "version"}
-        report["seconds"] = round(time.perf_counter() - started, 1)
-        previous = next((v["version"] for v in self.store.list_learned() if v["active"]), None)
-        report["version"] = self.store.save_learned(kind, model.to_blob(), model.mark_rows(), report)
-        report["previous_version"] = previous
-        return report
+        report["activated"] = True
+        return report, model
 
     def _select(
         self, data: _Data, fit: list[int], val: list[int], qrels: dict[str, dict[str, int]]
     ) -> tuple[str, np.ndarray | None, dict[str, Any], int, dict[str, float]]:
         """Fit on `fit`, measure on `val`: the best of as shipped, adapter, memory and both (ties go
         to the simpler choice, except that the memory's defaults win a tie with other settings)."""
-        bm25 = {i: self.store.keyword_search(data.examples[i].query, DEPTH) for i in val}
+        bm25 = {i: self.store.keyword_search(data.examples[i].query, DEPTH, data.examples[i].filters) for i in val}
         lists: dict[str, dict[int, list[tuple[str, float]]]] = {}
 
         def measure(W: np.ndarray | None, memory: LearnedModel | None = None) -> float:
@@ -237,7 +224,7 @@ class Learner:
             for i in val:
                 fused = lists[key][i]
                 if memory is not None:
-                    fused = memory.rerank(fused, data.vectors[i], data.examples[i].tenant)[0]
+                    fused = memory.rerank(fused, data.vectors[i], data.examples[i].scope)[0]
                 run[str(i)] = _doc_run(fused)
             return evaluate(qrels, run)[0]["ndcg@10"]
 
@@ -323,7 +310,7 @@ class Learner:
             W=W,
             examples=data.vectors[which],
             params=dict(params),
-            tenants=[data.examples[i].tenant for i in which],
+            scopes=[data.examples[i].scope for i in which],
             marks=[dict(data.examples[i].marks) for i in which],
         )
 
@@ -343,7 +330,9 @@ class Learner:
                     str(i): _doc_run(
                         [
                             (r.chunk_id, r.score)
-                            for r in retriever.search(examples[i].query, DEPTH, max_chars=10**7).results
+                            for r in retriever.search(
+                                examples[i].query, DEPTH, examples[i].filters, max_chars=10**7
+                            ).results
                         ]
                     )
                     for i in val
@@ -362,14 +351,6 @@ def _doc_run(fused: Sequence[tuple[str, float]]) -> dict[str, float]:
         if len(docs) == DEPTH:
             break
     return docs
-
-
-def _wins(per_query: dict[str, tuple[float, float]]) -> dict[str, int]:
-    return {
-        "wins": sum(a > b + 1e-9 for b, a in per_query.values()),
-        "losses": sum(a < b - 1e-9 for b, a in per_query.values()),
-        "ties": sum(abs(a - b) <= 1e-9 for b, a in per_query.values()),
-    }
 
 
 def learn(

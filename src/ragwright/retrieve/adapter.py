@@ -1,4 +1,7 @@
-"""What retrieval learned from feedback (`ragwright learn`), applied to the default (hybrid) search:
+"""What retrieval learned from feedback (`ragwright learn`), applied to the default (hybrid) search.
+A version holds one part per tenant, learned from that tenant's feedback over its own chunks and
+applied to its searches only (a search without a tenant, the operator's, has a part of its own);
+a tenant without a part searches as shipped. A part has:
 
 - a query adapter: the dense search looks with q' = normalize(q + W q) instead of the query's
   embedding q; documents' vectors are unchanged, so nothing is re-indexed;
@@ -10,7 +13,9 @@
 
 Only candidates the search found (BM25 or dense, with the caller's filters applied before
 ranking) move, so a boost never brings in a document the caller may not see, nor a deleted one.
-A past query applies to requests of its own tenant (or to all, when it had none).
+A past query applies only to readers of the same access as the key that marked it (tenant,
+groups and admin-ness, as `access_scope` writes it): what one group's users asked does not
+reorder what another group's reader sees.
 
 The active version is loaded once per store and reloaded when the store's `learned_stamp()`
 changes (a version learned or rolled back, by any process, or documents written or deleted)."""
@@ -30,16 +35,16 @@ import numpy as np
 from ..store.contract import LearnedStamp
 
 Ranked = list[tuple[str, float]]
-FORMAT = 1
+FORMAT = 2  # 1: one adapter for every tenant, no longer applied (learn again)
 
 
 @dataclass
 class LearnedModel:
-    """A learned version: either part may be absent (W None, or no examples)."""
+    """One tenant's part of a version: either half may be absent (W None, or no examples)."""
 
     W: np.ndarray | None = None  # (d, d) residual on the query embedding
     examples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (n, d) unit rows
-    tenants: list[str | None] = field(default_factory=list)  # per example
+    scopes: list[str] = field(default_factory=list)  # per example: the marking key's access_scope
     marks: list[dict[str, float]] = field(default_factory=list)  # per example: chunk id or "doc:ID" -> +1 / -1
     params: dict[str, Any] = field(default_factory=dict)  # threshold, weight, negative, neighbours, embedder
     version: int | None = None
@@ -64,16 +69,21 @@ class LearnedModel:
         u = v + self.W @ v
         return (u / max(float(np.linalg.norm(u)), 1e-12)).astype(np.float32)
 
-    def boosts(self, vector: np.ndarray, tenant: str | None = None) -> dict[str, float]:
-        """Chunk id (or "doc:ID") -> how much the feedback memory moves it for this query."""
+    def for_tenant(self, tenant: str | None) -> LearnedModel | None:
+        """A bare part is applied as given (a version picks the tenant's part)."""
+        return self
+
+    def boosts(self, vector: np.ndarray, scope: str = "") -> dict[str, float]:
+        """Chunk id (or "doc:ID") -> how much the feedback memory moves it for this query, asked
+        by a reader of access `scope` (the operator's: "")."""
         weight = float(self.params.get("weight", 0.0))
         if not len(self.examples) or weight <= 0 or not self.fits(vector):
             return {}
         theta = float(self.params.get("threshold", 0.7))
         negative = float(self.params.get("negative", 0.5))
-        near = np.arange(len(self.examples))
-        if tenant is not None and self.tenants:
-            near = np.array([n for n, t in enumerate(self.tenants) if t in (None, tenant)], dtype=np.int64)
+        near = np.array([n for n, s in enumerate(self.scopes) if s == scope], dtype=np.int64)
+        if not len(near):
+            return {}
         sims = self.examples[near] @ np.asarray(vector, dtype=np.float32)
         neighbours = int(self.params.get("neighbours", 10))
         if len(sims) > neighbours:
@@ -88,9 +98,9 @@ class LearnedModel:
                 out[ref] = out.get(ref, 0.0) + weight * g * (mark if mark > 0 else mark * negative)
         return out
 
-    def rerank(self, fused: Ranked, vector: np.ndarray, tenant: str | None = None) -> tuple[Ranked, int]:
+    def rerank(self, fused: Ranked, vector: np.ndarray, scope: str = "") -> tuple[Ranked, int]:
         """The fused candidates with the memory's boosts added, best first, and how many moved."""
-        boosts = self.boosts(vector, tenant)
+        boosts = self.boosts(vector, scope)
         if not boosts:
             return fused, 0
         moved = 0
@@ -102,55 +112,80 @@ class LearnedModel:
         out.sort(key=lambda kv: -kv[1])  # stable: ties keep the fused order
         return out, moved
 
-    # -- storing --------------------------------------------------------------------------------
+
+@dataclass
+class LearnedVersion:
+    """A stored version: one part per tenant ("" is the operator's, searches without a tenant)."""
+
+    parts: dict[str, LearnedModel] = field(default_factory=dict)
+    embedder: str | None = None
+    version: int | None = None
+    kind: str = ""
+
+    def for_tenant(self, tenant: str | None) -> LearnedModel | None:
+        """The part learned from this tenant's feedback; None (as shipped) when it has none."""
+        return self.parts.get(tenant or "")
+
+    @property
+    def marks(self) -> list[dict[str, float]]:
+        return [m for part in self.parts.values() for m in part.marks]
 
     def to_blob(self) -> bytes:
-        """npz (no pickles): W, the example vectors, and the parameters as JSON. Marks are kept
-        apart (as rows of the store, which go with their document when it is deleted)."""
+        """npz (no pickles): each part's W and example vectors, and the parameters as JSON. Marks
+        are kept apart (as rows of the store, which go with their document when it is deleted)."""
+        arrays: dict[str, np.ndarray] = {}
+        meta = []
+        for n, (tenant, part) in enumerate(self.parts.items()):
+            arrays[f"examples{n}"] = np.asarray(part.examples, dtype=np.float32)
+            if part.W is not None:
+                arrays[f"W{n}"] = np.asarray(part.W, dtype=np.float32)
+            meta.append({"tenant": tenant, "kind": part.kind, "params": part.params, "scopes": part.scopes})
         buf = io.BytesIO()
-        examples = np.asarray(self.examples, dtype=np.float32)
-        meta = np.array(json.dumps({"format": FORMAT, "params": self.params, "tenants": self.tenants}))
-        if self.W is None:
-            np.savez(buf, examples=examples, meta=meta)
-        else:
-            np.savez(buf, examples=examples, meta=meta, W=np.asarray(self.W, dtype=np.float32))
+        head = {"format": FORMAT, "embedder": self.embedder, "parts": meta}
+        np.savez(buf, meta=np.array(json.dumps(head)), **arrays)  # type: ignore[arg-type]
         return buf.getvalue()
 
     def mark_rows(self) -> list[tuple[int, str, str | None, float]]:
-        """(example, doc_id, chunk_id or None, mark) for the store."""
+        """(example, doc_id, chunk_id or None, mark) for the store; examples numbered across parts."""
         rows: list[tuple[int, str, str | None, float]] = []
         for n, marks in enumerate(self.marks):
             for ref, mark in marks.items():
-                if ref.startswith("doc:"):
-                    rows.append((n, ref[4:], None, mark))
-                else:
-                    rows.append((n, chunk_doc(ref), ref, mark))
+                rows.append((n, ref[4:], None, mark) if ref.startswith("doc:") else (n, chunk_doc(ref), ref, mark))
         return rows
 
     @classmethod
-    def from_stored(cls, stored: Mapping[str, Any]) -> LearnedModel:
+    def from_stored(cls, stored: Mapping[str, Any]) -> LearnedVersion:
+        """A version of format 1 (one adapter and memory for every tenant) is read as nothing
+        learned: applying it would let one tenant's feedback move another's results."""
         with np.load(io.BytesIO(stored["blob"]), allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(
-                    f"learned version {stored.get('version')} has format {meta.get('format')}, "
-                    f"this ragwright reads {FORMAT}"
-                )
-            W = data["W"] if "W" in data.files else None
-            examples = data["examples"]
-        marks: list[dict[str, float]] = [{} for _ in range(len(examples))]
-        for example, doc_id, chunk_id, weight in stored.get("marks", ()):
-            if 0 <= example < len(marks):
-                marks[example][chunk_id or "doc:" + doc_id] = float(weight)
-        return cls(
-            W=W,
-            examples=examples,
-            tenants=list(meta.get("tenants") or [None] * len(examples)),
-            marks=marks,
-            params=dict(meta.get("params") or {}),
-            version=stored.get("version"),
-            kind=stored.get("kind", ""),
-        )
+            head = json.loads(str(data["meta"]))
+            arrays = {name: data[name] for name in data.files if name != "meta"}
+        out = cls(version=stored.get("version"), kind=stored.get("kind", ""), embedder=head.get("embedder"))
+        if head.get("format") == 1:
+            return out
+        if head.get("format") != FORMAT:
+            raise ValueError(
+                f"learned version {stored.get('version')} has format {head.get('format')}, "
+                f"this ragwright reads {FORMAT}"
+            )
+        offset = 0
+        for n, meta in enumerate(head["parts"]):
+            examples = arrays[f"examples{n}"]
+            part = LearnedModel(
+                W=arrays.get(f"W{n}"),
+                examples=examples,
+                scopes=list(meta["scopes"]),
+                marks=[{} for _ in range(len(examples))],
+                params=dict(meta["params"]),
+                version=out.version,
+                kind=meta.get("kind", ""),
+            )
+            for example, doc_id, chunk_id, weight in stored.get("marks", ()):
+                if offset <= example < offset + len(examples):
+                    part.marks[example - offset][chunk_id or "doc:" + doc_id] = float(weight)
+            out.parts[meta["tenant"]] = part
+            offset += len(examples)
+        return out
 
 
 def tenant_of(filters: Mapping[str, Any] | None) -> str | None:
@@ -181,11 +216,11 @@ class LearnedVersions(Protocol):
     def get_meta(self, key: str) -> str | None: ...
 
 
-_cache: weakref.WeakKeyDictionary[LearnedVersions, tuple[Stamp, LearnedModel | None]] = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[LearnedVersions, tuple[Stamp, LearnedVersion | None]] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 
-def active_model(store: object) -> LearnedModel | None:
+def active_model(store: object) -> LearnedVersion | None:
     """The store's active learned version, loaded once and reloaded when its stamp changes.
     A store that keeps no learned versions, or a version made for another embedder, gives None."""
     if not isinstance(store, LearnedVersions):
@@ -198,23 +233,25 @@ def active_model(store: object) -> LearnedModel | None:
     if held is not None and held[0] == stamp:
         return held[1]
     stored = store.active_learned()
-    model = LearnedModel.from_stored(stored) if stored else None
-    if model is not None and model.params.get("embedder") not in (None, store.get_meta("embedder")):
+    model = LearnedVersion.from_stored(stored) if stored else None
+    if model is not None and model.embedder not in (None, store.get_meta("embedder")):
         model = None  # vectors of another model: the adapter and memory mean nothing here
     with _cache_lock:
         _cache[store] = (stamp, model)
     return model
 
 
-def summary(model: LearnedModel | None) -> dict[str, Any]:
+def summary(model: LearnedVersion | LearnedModel | None) -> dict[str, Any]:
     if model is None:
         return {"version": None}
+    parts = model.parts if isinstance(model, LearnedVersion) else {"": model}
     return {
         "version": model.version,
         "kind": model.kind,
-        "adapter": model.W is not None,
-        "examples": len(model.examples),
-        "marks": sum(len(m) for m in model.marks),
+        "tenants": len(parts),
+        "adapter": any(p.W is not None for p in parts.values()),
+        "examples": sum(len(p.examples) for p in parts.values()),
+        "marks": sum(len(m) for p in parts.values() for m in p.marks),
     }
 
 

@@ -13,7 +13,7 @@ from ..models.embedding import Embedder, recall_scope
 from ..observe import span
 from ..store.contract import CorpusStore, Filters
 from ..types import SearchResult
-from .adapter import LearnedModel, active_model, tenant_of
+from .adapter import LearnedModel, LearnedVersion, active_model, tenant_of
 from .fusion import reciprocal_rank_fusion, relative_score_fusion
 
 MAX_QUERY_CHARS = 4000
@@ -63,7 +63,7 @@ class HybridRetriever:
         embedder: Embedder,
         settings: RetrievalSettings,
         *,
-        learned: LearnedModel | str | None = "active",
+        learned: LearnedVersion | LearnedModel | str | None = "active",
         learned_from: object = None,
     ) -> None:
         self.store = store
@@ -72,10 +72,10 @@ class HybridRetriever:
         self.learned = learned
         self.learned_from = learned_from if learned_from is not None else store
 
-    def learned_model(self) -> LearnedModel | None:
+    def learned_model(self) -> LearnedVersion | LearnedModel | None:
         if self.learned == "active":
             return active_model(self.learned_from)
-        return self.learned if isinstance(self.learned, LearnedModel) else None
+        return self.learned if isinstance(self.learned, (LearnedVersion, LearnedModel)) else None
 
     def search(
         self,
@@ -91,7 +91,8 @@ class HybridRetriever:
         query = check_query(query, max_chars)
         k = k or self.settings.k
         depth = self.settings.candidates if mode == "hybrid" else max(self.settings.candidates, k)
-        learned = self.learned_model() if mode == "hybrid" else None
+        version = self.learned_model() if mode == "hybrid" else None
+        learned = version.for_tenant(tenant_of(filters)) if version is not None else None  # its own feedback's
         with span("retrieve", query=query, mode=mode, k=k) as outer:
             with span("embed_query"), recall_scope(access_scope(filters)):
                 vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
@@ -106,7 +107,7 @@ class HybridRetriever:
                 fused = self.fuse(mode, bm25, dense, depth)
             if learned is not None:
                 with span("learned", version=learned.version, adapter=learned.W is not None) as s:
-                    fused, moved = learned.rerank(fused, vector, tenant_of(filters))
+                    fused, moved = learned.rerank(fused, vector, access_scope(filters))
                     s.set(moved=moved)
             extra = RESERVE if mode == "hybrid" else 0
             fetched = self._results(fused[: k + extra], bm25, dense)
