@@ -26,6 +26,7 @@ from ._workspace.parts import (
     hits,
     in_context,
     nothing_to_read,
+    workspace_embedder,
     workspace_gateway,
     workspace_store,
 )
@@ -41,7 +42,7 @@ from .generate.refusal import Thresholds, Verdict, judge
 from .ingest import Chunker, Ingestor, TextRecord
 from .ingest.chunking import approx_token_count
 from .models.chat import ChatModel, GatewayChat
-from .models.embedding import Embedder, LocalMiniLM, make_embedder, recall_scope
+from .models.embedding import Embedder, LocalMiniLM, recall_scope
 from .models.types import CallContext
 from .observe import muted, start_trace
 from .retrieve import HybridRetriever, check_query
@@ -100,7 +101,7 @@ class Workspace:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings.embedding)
+            self._embedder = workspace_embedder(self.settings, self.store)  # the graph its index was built with
         return self._embedder
 
     def _check_vector_space(self, writing: bool = False) -> None:

@@ -40,6 +40,16 @@ def workspace_store(settings: Settings) -> Store:
     return store
 
 
+def workspace_embedder(settings: Settings, store: Store) -> Embedder:
+    """The configured embedder. A local one runs the graph this store was indexed with, and a new
+    store gets the fused int8 graph (models/embedding.choose_graph; RAGWRIGHT_EMBEDDING_GRAPH
+    wins): changing the default never makes an existing index unreadable."""
+    from ..models.embedding import UNKNOWN, make_embedder
+
+    recorded = store.get_meta("embedder") if settings.embedding.provider == "local" else UNKNOWN
+    return make_embedder(settings.embedding, indexed_with=recorded)
+
+
 def workspace_gateway(settings: Settings, store: Store, embedder: Embedder | None) -> Gateway:
     """The gateway with the guard's policy passed in (models/ never imports guard/); imported on
     first use, so a workspace that never calls a model never loads it."""
