@@ -33,6 +33,7 @@ from ._workspace.parts import (
 from .config import Settings, load_settings
 from .errors import NotFoundError
 from .evaluate import EvalRun
+from .feedback.dataset import run_tenant
 from .generate import Answerer
 from .generate.calibration import MARGIN_KEY, Calibration
 from .generate.evidence import Evidence, embed, gather
@@ -232,13 +233,13 @@ class Workspace:
         pipeline: str = "default",
         progress: Callable[[float, str], None] | None = None,
         *,
-        tenant: str = "default",
+        tenant: str | None = None,
     ) -> EvalRun:
         """Index a BEIR folder's corpus in its own store (reused while corpus and settings are
         unchanged), run its queries, store the run here and return it. `tenant`: whose run it is
-        (over HTTP, only that tenant's admins read it)."""
+        (over HTTP, only that tenant's admins read it; see feedback.dataset.run_tenant)."""
         run = retrieval_run(self._eval_parts(), data, split, pipeline, progress)
-        self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
+        self.store.save_eval_run({**run.to_dict(), "tenant": run_tenant(data, tenant)})
         return run
 
     def evaluate_answers(
@@ -251,7 +252,7 @@ class Workspace:
         gold_file: Path | None = None,
         concurrency: int = 4,
         progress: Callable[[float, str], None] | None = None,
-        tenant: str = "default",
+        tenant: str | None = None,
     ) -> EvalRun:
         """Ask every query of a BEIR folder (in the same index as retrieval evaluation) and score the
         answers; judge verdicts are cached in this store, so a re-run repeats them exactly."""
@@ -265,7 +266,7 @@ class Workspace:
             concurrency=concurrency,
             progress=progress,
         )
-        self.store.save_eval_run({**run.to_dict(), "tenant": tenant})
+        self.store.save_eval_run({**run.to_dict(), "tenant": run_tenant(data, tenant)})
         return run
 
     def _eval_parts(self) -> EvalParts:

@@ -59,7 +59,7 @@ def test_export_is_a_dataset_eval_runs_on(workspace, corpus, tmp_path):
             marks=[{"doc_id": good, "relevant": True}, {"doc_id": bad, "relevant": False}],
         )
     counts = export_dataset(workspace.store, tmp_path / "fb")
-    assert counts == {"documents": 6, "queries": 2, "judged_queries": 2, "answer_cases": 2}
+    assert counts == {"tenant": "default", "documents": 6, "queries": 2, "judged_queries": 2, "answer_cases": 2}
     ds = load_beir(tmp_path / "fb")
     assert sorted(ds.queries.values()) == sorted(questions) and all(
         sorted(r.values()) == [0, 1] for r in ds.qrels.values()

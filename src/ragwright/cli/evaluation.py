@@ -42,7 +42,13 @@ def _print_run(run: Any) -> None:
     out.print(f"run {run.run_id}, {run.seconds:.1f} s")
 
 
-RunTenant = Annotated[str, typer.Option(help="The tenant the run belongs to: over HTTP only its admins read it")]
+RunTenant = Annotated[
+    str | None,
+    typer.Option(
+        help="The tenant the run belongs to: over HTTP only its admins read it. Default: the tenant a "
+        "dataset made by `eval dataset from-feedback` was made from, else `default`"
+    ),
+]
 
 
 @eval_app.command("retrieval")
@@ -51,7 +57,7 @@ def eval_retrieval(
     data: DataOpt,
     split: Split = "test",
     pipeline: Annotated[str, typer.Option(help="default, hybrid, bm25 or dense")] = "default",
-    tenant: RunTenant = "default",
+    tenant: RunTenant = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     as_json: Json = False,
@@ -78,7 +84,7 @@ def eval_answers(
         typer.Option(help="Gold answers JSONL (default: answers.jsonl or claims_SPLIT_labels.jsonl in the folder)"),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight at once")] = 4,
-    tenant: RunTenant = "default",
+    tenant: RunTenant = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     as_json: Json = False,

@@ -130,12 +130,16 @@ def _mark(ref: str, relevant: bool) -> dict[str, Any]:
 @guarded
 def from_feedback(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (BEIR layout)")],
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's feedback and documents")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant whose feedback and documents to export (needed when the store holds several)"),
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     as_json: Json = False,
 ) -> None:
-    """Write queries and qrels from relevance marks, and answer cases from corrections."""
+    """Write queries and qrels from relevance marks, and answer cases from corrections, of one
+    tenant: runs made on the dataset belong to that tenant."""
     from ..feedback import export_dataset
 
     with workspace(data_dir, config) as ws:
@@ -144,6 +148,7 @@ def from_feedback(
         emit({"out": str(out_dir), **counts})
         return
     err.print(
-        f"wrote {out_dir}: {counts['documents']} documents, {counts['judged_queries']} judged queries, "
+        f"wrote {out_dir} from tenant {counts['tenant']}'s feedback: {counts['documents']} documents, "
+        f"{counts['judged_queries']} judged queries, "
         f"{counts['answer_cases']} answer cases. Next: ragwright eval retrieval --data {out_dir}"
     )
