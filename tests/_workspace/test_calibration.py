@@ -40,3 +40,20 @@ def test_the_first_asks_source_filter_does_not_set_the_readers_calibration(embed
         quantiles.append(calibration.probe_quantile)
         ws.close()
     assert quantiles[0] == quantiles[1]
+
+
+def test_another_tenants_size_does_not_decide_when_a_readers_calibration_is_stale(embedder, tmp_path):
+    """The attack (review): acme's calibration, made on 3 pages, was kept after acme grew to 15
+    when another tenant held 200 pages (the store's count moved by less than a tenth), and made
+    again when acme was alone: acme's refusals followed the neighbour's size, and told it apart."""
+    acme = {"access": Access("acme")}
+    for neighbour in (0, 200):
+        ws = Workspace(settings=Settings(data_dir=tmp_path / f"n{neighbour}"), embedder=embedder)
+        if neighbour:
+            ws.ingest_records(records("n", "shipping", neighbour), access=Access("big"))
+        ws.ingest_records(records("a", "expenses", 3), access=Access("acme"))
+        first = ws.calibration(filters=acme)
+        ws.ingest_records(records("b", "weather", 12), access=Access("acme"))  # acme grows from 3 pages to 15
+        kept = ws.calibration(filters=acme)
+        ws.close()
+        assert (first.chunks, kept.chunks) == (3, 15), neighbour  # made again, on acme's own passages

@@ -29,14 +29,15 @@ class Calibrations:
     def get(
         self, store: Store, embedder: str, evidence: EvidenceOf, filters: Filters | None, refresh: bool = False
     ) -> Calibration | None:
-        """Made on first need, kept in the store, made again when the corpus grew or shrank by more
-        than a tenth, the embedder changed or the tuned margin moved. None while the store is empty."""
+        """Made on first need, kept in the store, made again when the passages the reader may read
+        grew or shrank by more than a tenth, the embedder changed or the tuned margin moved. None
+        while the reader may read nothing."""
         scope = access_scope(filters)
         generation = store.get_meta("generation")
         kept = self._kept.get(scope)
         if refresh or kept is None or kept[0] != generation:
-            chunks = store.stats()["chunks"]
             probe_filters = reader_filters(filters)
+            chunks = readable_chunks(store, probe_filters)
             held = _held(store, scope, chunks, embedder, lambda q: evidence(q, probe_filters), refresh)
             if len(self._kept) >= KEPT:
                 self._kept.pop(next(iter(self._kept)))
@@ -50,6 +51,15 @@ def reader_filters(filters: Filters | None) -> Filters | None:
     the refusal thresholds of every later ask by that reader."""
     kept = {key: value for key, value in (filters or {}).items() if key in ("access", "tenant")}
     return kept or None
+
+
+def readable_chunks(store: Store, filters: Filters | None) -> int:
+    """How many passages the reader may read. Counted over the store (every tenant's), another
+    tenant's size decided whether this reader's calibration was stale, and its refusals told that
+    size apart."""
+    if filters is None:
+        return store.stats()["chunks"]
+    return sum(d.n_chunks for d in store.list_documents(filters))
 
 
 def _held(
