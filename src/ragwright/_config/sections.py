@@ -74,6 +74,15 @@ class EmbeddingSettings(_Section):
     max_tokens: int = Field(256, ge=8, le=512)
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = all cores")
     timeout_s: float = Field(30.0, gt=0)
+    privacy: Literal["auto", "none", "redact"] = Field(
+        "auto",
+        description="provider openai: redact replaces personal data by placeholders in every text sent to "
+        "the endpoint (documents and questions alike, which changes their vectors); auto: redact when a "
+        '[models.NAME] has privacy = "redact"; a local embedder sends nothing anywhere',
+    )
+    privacy_entities: list[str] = Field(
+        default_factory=lambda: list(PRIVATE_ENTITIES), description="what privacy hides (Presidio labels; SECRET)"
+    )
 
 
 class RetrievalSettings(_Section):

@@ -26,6 +26,8 @@ provider = "local"                     # "local" (all-MiniLM-L6-v2 on onnxruntim
 # base_url = "http://127.0.0.1:8080/v1" # for provider = "openai": any OpenAI-compatible /embeddings
 # model = "text-embedding-3-small"
 # api_key_env = "OPENAI_API_KEY"        # the variable that holds the key, never the key itself
+# privacy = "auto"                     # "openai": personal data replaced before it is sent ("redact"),
+#                                      # auto: when a model below has privacy = "redact"; or "none"
 batch_size = 32
 
 [retrieval]

@@ -44,10 +44,12 @@ def workspace_embedder(settings: Settings, store: Store) -> Embedder:
     """The configured embedder. A local one runs the graph this store was indexed with, and a new
     store gets the fused int8 graph (models/embedding.choose_graph; RAGWRIGHT_EMBEDDING_GRAPH
     wins): changing the default never makes an existing index unreadable."""
+    from ..guard.policy import Pseudonyms
     from ..models.embedding import UNKNOWN, make_embedder
+    from ..models.private_embedding import private_embedder  # [embedding] privacy
 
     recorded = store.get_meta("embedder") if settings.embedding.provider == "local" else UNKNOWN
-    return make_embedder(settings.embedding, indexed_with=recorded)
+    return private_embedder(make_embedder(settings.embedding, indexed_with=recorded), settings, Pseudonyms)
 
 
 def workspace_gateway(settings: Settings, store: Store, embedder: Embedder | None) -> Gateway:

@@ -84,10 +84,10 @@ class Gateway:
         self._semantic: SemanticCache | None = None
         if store is not None and g.semantic_cache:
             from .embedding import make_embedder
+            from .private_embedding import private_embedder
 
-            self._semantic = SemanticCache(
-                store, embedder or make_embedder(settings.embedding), g.semantic_threshold, g.cache_ttl_s
-            )
+            built = embedder or private_embedder(make_embedder(settings.embedding), settings, guards.redaction)
+            self._semantic = SemanticCache(store, built, g.semantic_threshold, g.cache_ttl_s)
         if settings.budgets and store is None:
             raise ConfigError("budgets are configured but the gateway has no store to keep spending in")
 
