@@ -45,12 +45,14 @@ def test_the_reserve_is_not_read_when_the_context_plays_the_role_or_none_is_aske
     assert further(plain, evidence, untouched) is evidence
     nothing = gather(asked, [_hit(CONTEXT, "c#0")])
     assert further(asked, nothing, lambda: [_hit("Jobs run in order.", "r#0")]) is nothing  # none there either
+    less_like = [_hit(RESERVE, "r#1", dense=0.5)]  # states a default, but less like the question than the context
+    assert further(asked, nothing, lambda: less_like) is nothing
 
 
 def _answer(reserve_text, injection="flag"):
     sure = Thresholds(0.3, chunk_sure=0.5)  # a chunk this similar answers: nothing is embedded
     answerer = Answerer(None, AnswerSettings(injection=injection), thresholds=sure)  # type: ignore[arg-type]
-    retrieval = Retrieval([_hit(CONTEXT, "c#0", dense=0.9)], np.zeros(384, np.float32), [_hit(reserve_text, "r#0")])
+    retrieval = Retrieval([_hit(CONTEXT, "c#0", dense=0.6)], np.zeros(384, np.float32), [_hit(reserve_text, "r#0")])
     return answerer.answer(ASKED, retrieval)
 
 

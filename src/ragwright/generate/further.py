@@ -26,10 +26,14 @@ def further(
     q: Question, evidence: Sequence[Evidence], reserve: Callable[[], Sequence[SearchResult]]
 ) -> Sequence[Evidence]:
     """`evidence` itself unless the question asks for a role none of its sentences plays;
-    then the sentences of the reserve passages that hold one (passages without one left out),
-    or `evidence` when none does. `reserve` is called only then (it screens the passages)."""
-    if not q.asks_role or any(e.expected >= 1.0 for e in evidence):
+    then the sentences of the reserve passages that hold one and are as similar to the question
+    as a context passage is (dense cosine at least the least of theirs: a lower passage is read
+    for its role, not for any sentence that has one), or `evidence` when none does. `reserve` is
+    called only then (it screens the passages)."""
+    if not q.asks_role or not evidence or any(e.expected >= 1.0 for e in evidence):
         return evidence
-    more = gather(q, list(reserve()))
+    least = min(e.result.dense_score or 0.0 for e in evidence)
+    near = [r for r in reserve() if (r.dense_score or 0.0) >= least]
+    more = gather(q, near)
     playing = {e.result.chunk_id for e in more if e.expected >= 1.0}
     return [e for e in more if e.result.chunk_id in playing] or evidence
