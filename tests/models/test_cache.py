@@ -98,3 +98,59 @@ def test_signature_keeps_negations_and_connectives():
     assert signature("X doesn't cause Y") == signature("X does not cause Y")
     assert signature("A and B cause C") != signature("A or B cause C")
     assert signature("Is it true that smoking causes cancer?") == signature("Smoking causes cancer.")
+
+
+def test_signature_reads_words_in_every_script():
+    """The guard read only [a-z0-9]: every Cyrillic, Greek or CJK prompt had the empty signature,
+    and "Won't Ivan be fired?" in Russian got the reply to "Will Ivan be fired?" (similarity 0.98)."""
+    assert signature("Ивана уволят в марте?") != signature("Ивана не уволят в марте?")
+    assert signature("Ο Γιάννης θα απολυθεί;") != signature("Ο Γιάννης δεν θα απολυθεί;")  # noqa: RUF001
+    assert signature("伊万会被解雇吗？") != signature("伊万不会被解雇吗？")  # noqa: RUF001
+    assert signature("Wird Iwan entlassen?") != signature("Wird Iwan nicht entlassen?")
+    assert signature("Ивана уволят в марте?") == signature("  ивана уволят в марте. ")
+    assert signature("Won’t it?") == signature("Won't it?")  # noqa: RUF001
+
+
+class _Same:
+    """An embedder that rates every two prompts identical: only the signature decides."""
+
+    def embed(self, texts):
+        import numpy as np
+
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+
+def test_an_empty_signature_never_answers_from_the_semantic_cache(tmp_path):
+    from ragwright.models.cache import SemanticCache
+    from ragwright.models.types import ChatRequest, ChatResult, Usage
+
+    store = SqliteStore(tmp_path / "ragwright.db")
+    cache = SemanticCache(store, _Same(), threshold=0.9, ttl_s=60)
+    request = lambda text: ChatRequest(messages=(ChatMessage("user", text),))  # noqa: E731
+    cache.put("m", request("🙂🙂?"), ChatResult(text="about the first", model="m", usage=Usage()))
+    assert cache.get("m", request("😡!")) is None  # nothing to judge them by: exact only
+    cache.put("m", request("Ивана уволят?"), ChatResult(text="yes", model="m", usage=Usage()))
+    assert cache.get("m", request("ивана уволят")) is not None  # words it can read: reworded hits
+    store.close()
+
+
+@pytest.mark.parametrize("cache", ["exact", "semantic"])
+def test_cached_replies_are_kept_per_reader(setup, cache):
+    """One tenant, two readers (another group, or no key-wide groups at all): a reply cached for
+    one never serves the other; readers of the same groups share."""
+    gw, srv = setup
+    variant = CLAIM if cache == "exact" else CLAIM.lower()
+    hr = CallContext(key_id="k1", tenant="acme", reader="hr")
+    other = CallContext(key_id="k2", tenant="acme", reader="")
+    hr_too = CallContext(key_id="k3", tenant="acme", reader="hr")
+    messages = lambda text: [ChatMessage("system", "Answer briefly."), ChatMessage("user", text)]  # noqa: E731
+    gw.chat(messages(CLAIM), model="m", context=hr)
+    assert not gw.chat(messages(variant), model="m", context=other).cached and srv.count() == 2
+    assert gw.chat(messages(variant), model="m", context=hr_too).cached and srv.count() == 2
+
+
+def test_without_a_reader_replies_are_kept_per_key(setup):
+    gw, _ = setup
+    gw.chat([ChatMessage("user", CLAIM)], model="m", context=CallContext(key_id="k1", tenant="acme"))
+    assert not gw.chat([ChatMessage("user", CLAIM)], model="m", context=CallContext(key_id="k2", tenant="acme")).cached
+    assert gw.chat([ChatMessage("user", CLAIM)], model="m", context=CallContext(key_id="k1", tenant="acme")).cached

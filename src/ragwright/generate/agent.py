@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -157,7 +157,7 @@ class Agent:
         """The first turn must search (named tool choice, which every provider here honours, the
         local model's grammar included): an answer is never written from nothing read."""
         sources = tuple(dict.fromkeys(p.doc_id for p in passages))
-        context = CallContext(self.context.key_id, self.context.tenant, sources)
+        context = replace(self.context, sources=sources)  # the caller's key, tenant and reader
         return self.gateway.chat(
             messages,
             model=self.route,

@@ -79,7 +79,7 @@ def scoped(filters: dict[str, Any] | None, caller: Caller) -> dict[str, Any] | N
 
 
 def context_of(caller: Caller) -> CallContext | None:
-    return CallContext(key_id=caller.key_id, tenant=caller.tenant) if caller is not None else None
+    return CallContext.of_key(caller.key_id, caller.access) if caller is not None else None
 
 
 def search(ws: Workspace, args: SearchArgs, caller: Caller) -> Output:

@@ -5,6 +5,7 @@ left behind. Private to the gateway; split out so that each file reads on its ow
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import time
 from collections.abc import Iterator, Sequence
@@ -64,8 +65,16 @@ class Call:
 
     @property
     def cache_target(self) -> str:
-        """Cached replies are kept per tenant: one tenant's answers never serve another."""
-        return f"{self.target}|{self.context.tenant or ''}"
+        """Cached replies, exact and semantic, are kept per route, tenant and reader (what the
+        caller may read: `CallContext.reader`, else its key). Per tenant alone, a semantic hit
+        served one key the reply made for another's prompt (the follow-up rewriter's prompt is a
+        whole conversation: another group's, about another person), and an exact hit told a key
+        that someone of its tenant had sent the very same conversation. Readers of the same
+        groups share their entries; a call with no key (the operator's, a library's) is kept per
+        tenant."""
+        context = self.context
+        reader = context.reader if context.reader is not None else f"key:{context.key_id or ''}"
+        return json.dumps([self.target, context.tenant or "", reader])
 
     @property
     def input_tokens(self) -> int:

@@ -7,7 +7,11 @@
   turns), the two prompts' embeddings are at least `threshold` similar, and they have the same
   signature: the same stemmed content words in the same order, framing words aside. Embeddings
   barely move when a sentence turns into its opposite ("X increases Y" / "X decreases Y" /
-  "X does not increase Y"), so similarity alone would answer the opposite question."""
+  "X does not increase Y"), so similarity alone would answer the opposite question. A prompt
+  with no word to judge it by (an empty signature) is answered by the exact cache only.
+
+Both are kept per scope (`models/_call.py`, `Call.cache_target`): route, tenant and what the
+caller may read, so that a reply made for one reader's prompt never serves another's."""
 
 from __future__ import annotations
 
@@ -15,8 +19,9 @@ import base64
 import functools
 import hashlib
 import json
-import re
 from typing import TYPE_CHECKING, Any
+
+import regex  # type: ignore[import-untyped]  # no py.typed, types-regex is not installed
 
 from .types import ChatRequest, ChatResult, Usage
 
@@ -136,21 +141,35 @@ _LOGIC = {
     "but": "but",
     "if": "if",
 }  # kept: they flip meaning
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Negations of other languages, as separate words (a cheap list: an unlisted one is still a
+# content word, so its presence alone changes the signature; listed, it also equals "not").
+_NOT_WORDS = (
+    "не нет ни никогда ні немає ніколи nicht kein keine keinen keinem keiner keines nie niemals pas "
+    "non jamais aucun aucune nunca jamás ningún ninguna ninguno tampoco mai nessuno nessuna não "
+    "nenhum nenhuma niet geen nooit nigdy nikdy inte ikke aldrig aldri değil nem sem soha δεν μην όχι "
+    "לא אין لا لم لن ليس नहीं मत"
+)
+_NOT = frozenset(_NOT_WORDS.split())
+# Words in every script, combining marks included (Devanagari's vowel signs are not \w): the
+# guard once read only [a-z0-9], and every Cyrillic, Greek or CJK prompt had the empty signature.
+# A run of CJK characters is one word: the guard then asks for the same run, exact but safe.
+_WORD = regex.compile(r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}\p{M}\p{N}]+)*")
 
 
 def signature(text: str) -> tuple[str, ...]:
     """The stemmed content words of a text, in order, with negations and connectives kept and
     framing words ("is it true that") dropped. Two prompts may share an answer only when their
-    signatures are equal: embeddings rate "X increases Y" and "X decreases Y" 0.999 similar, and
-    "X is not Y" and "X is Y" 0.94, and SciFact is full of such pairs."""
+    signatures are equal (and not empty): embeddings rate "X increases Y" and "X decreases Y"
+    0.999 similar, and "X is not Y" and "X is Y" 0.94, and SciFact is full of such pairs. Words
+    outside ASCII are kept whole: the stemmer and stop list are English, and the analyzer's
+    tokens would drop combining marks ("है" and "हो" would both be "ह")."""
     analyzer = _analyzer()
     out = []
-    for word in _WORD.findall(text.lower()):
-        if word in _LOGIC or word.endswith("n't"):
+    for word in _WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'")):
+        if word in _LOGIC or word in _NOT or word.endswith("n't"):
             out.append(_LOGIC.get(word, "not"))
         elif word not in _FRAMING:
-            out.extend(analyzer.terms(word))
+            out.extend(analyzer.terms(word) if word.isascii() else [word])
     return tuple(out)
 
 
@@ -181,7 +200,8 @@ class SemanticCache:
         import numpy as np
 
         prompt = self._prompt(request)
-        if prompt is None:
+        sign = signature(prompt) if prompt is not None else ()
+        if prompt is None or not sign:  # nothing to judge two prompts by but their embeddings: exact only
             return None
         entries = self.store.cache_scan(self._namespace(target, request), self.max_entries)
         if not entries:
@@ -189,7 +209,6 @@ class SemanticCache:
         rows = [json.loads(v) for _, v in entries]
         matrix = np.stack([np.frombuffer(base64.b64decode(r["vector"]), dtype=np.float32) for r in rows])
         sims = matrix @ self.embedder.embed([prompt])[0]
-        sign = signature(prompt)
         for i in np.argsort(-sims):
             if sims[i] < self.threshold:
                 break
@@ -201,7 +220,7 @@ class SemanticCache:
         import numpy as np
 
         prompt = self._prompt(request)
-        if prompt is None:
+        if prompt is None or not signature(prompt):  # it could only ever be found exactly
             return None
         vector = np.asarray(self.embedder.embed([prompt])[0], dtype=np.float32)
         value = json.dumps(

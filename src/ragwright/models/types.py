@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..types import Access
     from .tools import Tool
 
 
@@ -172,8 +173,17 @@ class CallRecord:
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Who is calling: budgets and cost reports are kept per key, tenant and route."""
+    """Who is calling: budgets and cost reports are kept per key, tenant and route; cached replies
+    per tenant and reader (`reader`: what the caller may read, its groups and admin-ness, so that
+    a reply made for one reader's prompt never serves another's; None: kept per key)."""
 
     key_id: str | None = None
     tenant: str | None = None
     sources: tuple[str, ...] = ()  # documents quoted in the request: a cached reply is deleted with them
+    reader: str | None = None
+
+    @classmethod
+    def of_key(cls, key_id: str, access: Access) -> CallContext:
+        """The context of a key's calls: its id, tenant, and what it may read."""
+        reader = "\n".join(["admin" if access.admin else "", *sorted(access.groups)])
+        return cls(key_id=key_id, tenant=access.tenant, reader=reader)

@@ -75,7 +75,7 @@ def chat_completions(
         if tools:
             raise ApiError(400, "invalid_request", "a rag: model takes no tools: name a gateway route or model")
         return _rag(body, messages, request, principal, completion_id)
-    context = CallContext(key_id=principal.key_id, tenant=principal.tenant)
+    context = CallContext.of_key(principal.key_id, principal.access)
     state = state_of(request)
     max_tokens = body.max_completion_tokens or body.max_tokens or 512
     asked: dict[str, Any] = {
@@ -155,7 +155,7 @@ def _rag(
             question,
             user_filters(None, principal),
             history=history,
-            context=CallContext(key_id=principal.key_id, tenant=principal.tenant),
+            context=CallContext.of_key(principal.key_id, principal.access),
             agent=collection == AGENT,
         )
     request.state.doc_ids = touched(answer, sent)

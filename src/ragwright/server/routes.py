@@ -142,7 +142,7 @@ def ask(
 
 
 def _context(principal: Principal) -> CallContext:
-    return CallContext(key_id=principal.key_id, tenant=principal.tenant)
+    return CallContext.of_key(principal.key_id, principal.access)
 
 
 # -- evaluation runs -------------------------------------------------------------------------------
