@@ -13,7 +13,12 @@ from ragwright.guard.policy import Pseudonyms, gateway_guards
 from ragwright.ingest import TextRecord
 from ragwright.models import ChatMessage, Gateway
 from ragwright.models.embedding import LocalMiniLM, OpenAIEmbedder
-from ragwright.models.private_embedding import RedactingEmbedder, embedding_privacy, private_embedder
+from ragwright.models.private_embedding import (
+    RedactingEmbedder,
+    embedding_entities,
+    embedding_privacy,
+    private_embedder,
+)
 from ragwright.store import SqliteStore
 from tests.provider_server import ProviderServer
 
@@ -104,3 +109,27 @@ def test_a_gateways_semantic_cache_embeds_prompts_redacted_or_refuses(tmp_path):
         settings.embedding.privacy = "redact"
         with pytest.raises(ConfigError, match=r"\[embedding\] privacy"):
             Gateway(settings, store)
+
+
+def test_an_embedder_handed_to_a_gateway_is_redacted_as_the_settings_say(tmp_path):
+    """A script's own OpenAIEmbedder for the semantic cache is wrapped like the one the gateway makes."""
+    with ProviderServer(reply=lambda body: "Paid in 14 days.") as srv:
+        settings = _config(tmp_path, srv, None)
+        settings.gateway.semantic_cache = True
+        own = OpenAIEmbedder(srv.base_url + "/v1", "e")
+        gw = Gateway(settings, SqliteStore(tmp_path / "s.db"), embedder=own, guards=gateway_guards())
+        gw.chat([ChatMessage("user", f"When will {EMAIL} get the refund?")], model="ext")
+        gw.close()
+        embedded = [r.raw.decode() for r in srv.requests if r.path.endswith("/embeddings")]
+        assert embedded and not any(EMAIL in t for t in embedded)
+
+
+def test_auto_also_hides_what_the_redacting_models_hide(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    settings.embedding.provider, settings.embedding.base_url = "openai", "http://127.0.0.1:9/v1"
+    settings.models = {
+        "m": ModelSettings(base_url="http://127.0.0.1:9/v1", model="m", privacy="redact", privacy_entities=["LOCATION"])
+    }
+    assert {"LOCATION", "EMAIL_ADDRESS"} <= set(embedding_entities(settings))
+    settings.embedding.privacy = "redact"  # said outright: its own list
+    assert "LOCATION" not in embedding_entities(settings)

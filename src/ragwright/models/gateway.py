@@ -86,7 +86,7 @@ class Gateway:
             from .embedding import make_embedder
             from .private_embedding import private_embedder
 
-            built = embedder or private_embedder(make_embedder(settings.embedding), settings, guards.redaction)
+            built = private_embedder(embedder or make_embedder(settings.embedding), settings, guards.redaction)
             self._semantic = SemanticCache(store, built, g.semantic_threshold, g.cache_ttl_s)
         if settings.budgets and store is None:
             raise ConfigError("budgets are configured but the gateway has no store to keep spending in")

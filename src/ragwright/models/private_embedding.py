@@ -69,4 +69,12 @@ def private_embedder(embedder: Embedder, settings: Settings, redaction: Callable
             "[embedding] privacy redacts what is sent to the embedding endpoint and needs the guard's "
             "redaction: build the embedder with ragwright.guard.policy.gateway_guards().redaction"
         )
-    return RedactingEmbedder(embedder, redaction, settings.embedding.privacy_entities)
+    return RedactingEmbedder(embedder, redaction, embedding_entities(settings))
+
+
+def embedding_entities(settings: Settings) -> list[str]:
+    """What the endpoint is kept from: [embedding] privacy_entities, and under "auto" whatever the
+    redacting models hide besides (an operator who added a label to a model meant it for questions)."""
+    e = settings.embedding
+    extra = [x for m in settings.models.values() if m.privacy == "redact" for x in m.privacy_entities]
+    return sorted({*e.privacy_entities, *(extra if e.privacy == "auto" else [])})
