@@ -12,7 +12,7 @@ import pytest
 from ragwright import Settings, TextRecord, Workspace
 from ragwright.errors import AllModelsFailed
 from ragwright.generate.followup import Turn, carry_over, standalone_question
-from ragwright.models.types import ChatResult
+from ragwright.models.types import ChatMessage, ChatResult
 from tests.conftest import SAMPLE_CORPUS
 
 PAGES = {
@@ -550,3 +550,35 @@ def test_without_history_the_model_is_not_asked():
     model = Model("anything")
     assert standalone_question("What does json.dumps return?", [], model).method == "unchanged"
     assert model.calls == []
+
+
+def test_the_rewriters_calls_leave_nothing_in_the_caches(tmp_path, embedder):
+    """Its prompt is a conversation that may quote a document, and the history cannot be tied to
+    the documents it quotes: cached, a deleted document's text stayed in the exact cache (the
+    rewritten question quoting it) and the semantic one (the whole conversation)."""
+    from ragwright.config import GatewaySettings, ModelSettings
+    from ragwright.models import Gateway
+    from ragwright.models.chat import GatewayChat
+    from ragwright.store import SqliteStore
+    from tests.provider_server import ProviderServer
+
+    store = SqliteStore(tmp_path / "ragwright.db")
+    history = [Turn("user", "What is the vault code?"), Turn("assistant", "The vault code is ZEBRA-4417 [1].")]
+
+    def reply(body: dict) -> str:
+        rewriting = "Standalone question:" in body["messages"][-1]["content"]
+        return "How often is the vault code ZEBRA-4417 changed?" if rewriting else "Hi."
+
+    with ProviderServer(reply=reply) as srv:
+        settings = Settings(
+            models={"m": ModelSettings(base_url=srv.base_url + "/v1", model="x")},
+            gateway=GatewaySettings(semantic_cache=True),
+        )
+        model = GatewayChat(Gateway(settings, store, embedder=embedder), "m")
+        for _ in range(2):
+            assert "ZEBRA" in standalone_question("How often is it changed?", history, model).question
+        assert srv.count() == 2  # asked each time, never answered from a cache
+        assert model.complete([ChatMessage("user", "Hello?")]).text  # other calls are cached as before
+        assert model.complete([ChatMessage("user", "Hello?")]).cached
+    assert not [v for (v,) in store._all("SELECT value FROM cache_entries") if "ZEBRA" in v]
+    store.close()

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import ModelError
-from ..models.chat import ChatModel
+from ..models.chat import ChatModel, GatewayChat
 from ..models.types import ChatMessage
 
 Method = Literal["unchanged", "carry-over", "model"]
@@ -123,7 +123,7 @@ def standalone_question(
     if model is None or not question or not any(t.role == "user" and t.content.strip() for t in history):
         return fallback
     try:
-        reply = model.complete(_prompt(question, history), temperature=0.0, max_tokens=REPLY_TOKENS).text
+        reply = _uncached(model).complete(_prompt(question, history), temperature=0.0, max_tokens=REPLY_TOKENS).text
     except ModelError as exc:
         return _noted(fallback, f"the model failed ({type(exc).__name__}); carried over instead")
     text = _cleaned(reply)
@@ -147,6 +147,16 @@ def carry_over(question: str, history: Sequence[Turn], *, max_chars: int = 4000)
     if rewritten == question or len(rewritten) > max_chars:
         return Rewrite(question, question, "unchanged")
     return Rewrite(rewritten, question, "carry-over")
+
+
+def _uncached(model: ChatModel) -> ChatModel:
+    """The rewriter's calls are not cached. Its prompt is the conversation, whose answers quote
+    documents, but a history is text the client sends back (no citations, no document ids), so
+    its cached replies could be tied to no document: a deleted document's text stayed in the
+    exact cache (a rewritten question quoting it) and the semantic one (the conversation). A
+    conversation is rarely sent twice word for word, so the cache saved little: a follow-up
+    costs one short model call (at most REPLY_TOKENS) each time."""
+    return model.uncached() if isinstance(model, GatewayChat) else model
 
 
 def _noted(rewrite: Rewrite, note: str) -> Rewrite:

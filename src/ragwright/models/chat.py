@@ -33,13 +33,21 @@ class ChatModel(Protocol):
 class GatewayChat:
     """A route or model of the gateway, seen as one ChatModel."""
 
-    def __init__(self, gateway: Gateway, target: str, context: CallContext = CallContext()) -> None:
+    def __init__(
+        self, gateway: Gateway, target: str, context: CallContext = CallContext(), *, cache: bool = True
+    ) -> None:
         names = gateway.resolve(target)[0]  # an unknown name fails now, with the names that exist
         self.gateway = gateway
         self.name = target
         specs = gateway.settings.models
         self.model = "+".join(f"{specs[n].provider}:{specs[n].model}" for n in names)  # what actually answers
         self.context = context
+        self.cache = cache  # False: replies are neither read from nor written to the gateway's caches
+
+    def uncached(self) -> GatewayChat:
+        """The same model, its calls kept out of the caches: for a prompt whose text cannot be tied
+        to the documents it quotes, so that deleting one could not take its cached replies along."""
+        return GatewayChat(self.gateway, self.name, self.context, cache=False)
 
     def complete(
         self,
@@ -61,6 +69,7 @@ class GatewayChat:
             temperature=temperature,
             max_tokens=max_tokens,
             context=context,
+            use_cache=self.cache,
             json_schema=json_schema,
             schema_name="verdict",
             tools=tools,
@@ -82,7 +91,12 @@ class GatewayChat:
         text, retries, caching, costs and budgets alike)."""
         context = self._with_sources(sources)
         with self.gateway.stream(
-            messages, model=self.name, temperature=temperature, max_tokens=max_tokens, context=context
+            messages,
+            model=self.name,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            context=context,
+            use_cache=self.cache,
         ) as stream:
             yield from stream
 
