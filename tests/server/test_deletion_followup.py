@@ -27,13 +27,8 @@ def model(body: dict) -> str:
 
 
 def uploaded(c: TestClient) -> str:
-    up = c.post(
-        "/v1/documents",
-        files=[
-            ("file", ("vault.md", f"# Vault\nThe vault code is {SECRET}. Change it monthly.\n".encode())),
-            ("file", ("lunch.md", b"# Lunch\nLunch is served from noon to two.\n")),
-        ],
-    ).json()
+    vault = f"# Vault\nThe vault code is {SECRET}. Change it monthly.\n"
+    up = c.post("/v1/documents", files={"file": ("vault.md", vault.encode())}).json()
     for _ in range(300):
         if c.get(f"/v1/jobs/{up['job_id']}").json()["status"] in ("done", "failed"):
             break

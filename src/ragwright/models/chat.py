@@ -62,22 +62,25 @@ class GatewayChat:
     ) -> ChatResult:
         """`json_schema`: constrain the reply to JSON of this shape where the provider can.
         `tools`: what the model may call; its validated calls are in the result's `tool_calls`."""
-        context = self._with_sources(sources)
         return self.gateway.chat(
             messages,
-            model=self.name,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            context=context,
-            use_cache=self.cache,
+            **self._asked(temperature, max_tokens, sources),
             json_schema=json_schema,
             schema_name="verdict",
             tools=tools,
             tool_choice=tool_choice,
         )
 
-    def _with_sources(self, sources: Sequence[str]) -> CallContext:
-        return replace(self.context, sources=tuple(sources)) if sources else self.context
+    def _asked(self, temperature: float, max_tokens: int, sources: Sequence[str]) -> dict[str, Any]:
+        """What complete() and stream() ask the gateway alike: this route, as this caller."""
+        context = replace(self.context, sources=tuple(sources)) if sources else self.context
+        return {
+            "model": self.name,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "context": context,
+            "use_cache": self.cache,
+        }
 
     def stream(
         self,
@@ -89,15 +92,7 @@ class GatewayChat:
     ) -> Iterator[str]:
         """complete()'s text as it arrives: the gateway's streaming path (fallbacks before the first
         text, retries, caching, costs and budgets alike)."""
-        context = self._with_sources(sources)
-        with self.gateway.stream(
-            messages,
-            model=self.name,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            context=context,
-            use_cache=self.cache,
-        ) as stream:
+        with self.gateway.stream(messages, **self._asked(temperature, max_tokens, sources)) as stream:
             yield from stream
 
 
