@@ -15,6 +15,7 @@ important" is not flagged. At ingestion they are flagged, and redacted when conf
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter
@@ -146,18 +147,35 @@ def restorable_length(text: str, longest: int = 48) -> int:
     start = max(text.rfind("<"), text.rfind("["), text.rfind("{"), text.rfind("&"))
     if start == -1 or len(text) - start > longest or re.search(r"[>\]}]|&gt;", text[start + 1 :]):
         # Bare placeholders ("PERSON_1") may also be cut: hold back a trailing word and number.
-        tail = re.search(r"[A-Za-z_\\ ]*\d*$", text)
-        return tail.start() if tail and tail.group().strip() else len(text)
+        body = text[:-1] if text.endswith("\n") else text  # the regex's `$` also matched before a final \n
+        tail = _bare_tail(body)
+        return tail if body[tail:].strip() else len(text)
     return start
+
+
+_BARE_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_\\ "
+
+
+def _bare_tail(text: str) -> int:
+    """Where the trailing `[A-Za-z_\\ ]*\\d*` of text starts, found from the end: the regex search
+    for it tried every start and was quadratic on a long run of letters before a full stop."""
+    end = len(text)
+    while end and text[end - 1].isdecimal():  # \d: Unicode decimal digits
+        end -= 1
+    return len(text[:end].rstrip(_BARE_LETTERS))
 
 
 # -- secrets -------------------------------------------------------------------------------------
 
+# Every pattern here runs on whatever a client sends to a redacting model and on every block of
+# every upload, so each is written to take time linear in the text (tests/guard/test_redact_redos.py
+# times them on repeated separators, long runs and alternations): a quantifier that could give
+# back what it took is possessive where what follows cannot match what it holds, a name is
+# matched only from the start of its run, and the two formats that would otherwise be retried
+# from many starts inside one run (PEM blocks, JWTs) are found by the loops below.
 _SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (label, re.compile(rx))
     for label, rx in (
-        ("PRIVATE_KEY", r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK|)-----[\s\S]*?-----END \1PRIVATE KEY\2-----"),
-        ("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
         ("AWS_ACCESS_KEY", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
         ("GITHUB_TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})\b"),
         ("SLACK_TOKEN", r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
@@ -167,15 +185,59 @@ _SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("API_KEY", r"\b(?:glpat|hf|npm|pypi)[-_][A-Za-z0-9_-]{20,}"),  # GitLab, Hugging Face, npm, PyPI
     )
 )
+_PEM = r"((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK|)-----"
+_PEM_BEGIN = re.compile("-----BEGIN " + _PEM)
+_PEM_END = re.compile("(?=-----END " + _PEM + ")")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{16,}")
+_JWT_START = re.compile(r"\beyJ")
+_JWT_RUN = re.compile(r"[A-Za-z0-9_-]*")
+# A generic name (`db_password`, `.api-key`) is the whole run of [\w.-] from its first word
+# character, holding one of the words; then `=`, `:=`, `=>` or `:` and a value.
 _ASSIGNED = re.compile(
-    r"(?i)\b([\w.-]*?(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_-]?key|private[_-]?key|"
-    r"credentials?|auth)[\w.-]*)[\"']?\s*(?:=|:=|=>|:)\s*(?:\"([^\"\n]{6,})\"|'([^'\n]{6,})'|([^\s\"',;`]{6,}))"
+    r"(?i)(?<![\w.-])[.-]*+((?=[\w.-]*?(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_-]?key|"
+    r"private[_-]?key|credentials?|auth))\w[\w.-]*+)[\"']?\s*+(?:=|:=|=>|:)\s*+"
+    r"(?:\"([^\"\n]{6,})\"|'([^'\n]{6,})'|([^\s\"',;`]{6,}))"
 )
 _BEARER = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{20,}=*)")
 _NOT_A_VALUE = re.compile(
     r"(?i)^(?:\$\{?\w+\}?|%\(?\w+\)?s?|<[^>]*>|\{\{.*\}\}|x+|\*+|\.+|none|null|true|false|"
     r"changeme|password|secret|your[_-].*|example.*|os\.environ.*|env\(.*|getenv.*)$"
 )
+
+
+def _private_keys(text: str) -> Iterator[tuple[int, int]]:
+    """PEM and PGP private key blocks, BEGIN to the first matching END (what the lazy
+    `BEGIN (words)PRIVATE KEY-----[\\s\\S]*?-----END (same words)PRIVATE KEY-----` found, which
+    rescanned the rest of the text from every BEGIN without an END). The ENDs are indexed once."""
+    if "-----BEGIN " not in text:
+        return
+    ends: dict[tuple[str, str], list[int]] = {}
+    for e in _PEM_END.finditer(text):
+        ends.setdefault((e[1], e[2]), []).append(e.start())
+    pos = 0
+    while (m := _PEM_BEGIN.search(text, pos)) is not None:
+        at = ends.get((m[1], m[2]), [])
+        i = bisect.bisect_left(at, m.end())
+        if i == len(at):
+            pos = m.start() + 1
+            continue
+        end = at[i] + len("-----END ") + len(m.group(1)) + len("PRIVATE KEY") + len(m.group(2)) + len("-----")
+        yield m.start(), end
+        pos = end
+
+
+def _jwts(text: str) -> Iterator[re.Match[str]]:
+    """JWTs, as `\\beyJ...` found them; a start that fails makes every later start in the same run
+    of token characters fail too (the same end, less length), so those are skipped, not retried."""
+    pos = 0
+    while (s := _JWT_START.search(text, pos)) is not None:
+        m = _JWT.match(text, s.start())
+        if m is not None:
+            yield m
+            pos = m.end()
+        else:
+            run = _JWT_RUN.match(text, s.start())
+            pos = max(s.end(), run.end() if run else 0)
 
 
 def entropy(value: str) -> float:
@@ -188,7 +250,8 @@ def find_secrets(text: str) -> list[PiiSpan]:
     """API keys, tokens, private keys and assigned secrets in text, as spans labelled API_KEY,
     AWS_ACCESS_KEY, GITHUB_TOKEN, SLACK_TOKEN, JWT, PRIVATE_KEY or SECRET (generic: a value assigned
     to a key/token/secret/password name, kept when it looks random enough)."""
-    found: list[PiiSpan] = []
+    found = [PiiSpan(a, b, "PRIVATE_KEY", 1.0, text[a:b]) for a, b in _private_keys(text)]
+    found += [PiiSpan(m.start(), m.end(), "JWT", 1.0, m.group()) for m in _jwts(text)]
     for label, rx in _SECRET_FORMATS:
         found += [PiiSpan(m.start(), m.end(), label, 1.0, m.group()) for m in rx.finditer(text)]
     for m in _BEARER.finditer(text):
