@@ -26,7 +26,7 @@ def _hit(text, chunk, dense=0.6):
 
 def test_a_role_no_context_sentence_plays_is_read_from_the_reserve():
     q = read_question(ASKED)
-    assert q.asks_role  # a default is asked for
+    assert q.role == "default"
     evidence = gather(q, [_hit(CONTEXT, "c#0")])
     read = further(q, evidence, lambda: [_hit("Jobs run in order.", "r#0"), _hit(RESERVE, "r#1")])
     assert {e.result.chunk_id for e in read} == {"r#1"}  # only the passage that states one
@@ -70,3 +70,22 @@ def test_a_reserve_passage_screening_flags_is_never_read():
         answer = _answer(attack, policy)  # not blocked either: a reserve passage is only left unread
         assert "Ignore all previous" not in answer.answer and "Eager" not in answer.answer
         assert all(c.chunk_id != "r#0" for c in answer.citations)
+
+
+def test_a_default_the_first_passage_does_not_state_is_read_from_its_section():
+    q = read_question("How many workers does the pool start if I leave the configuration alone?")
+    assert q.role == "default"
+    pool = "Pool size sets how many workers the pool starts. A pool of 16 to 32 workers suits most machines well."
+
+    def entry(text, heading, chunk, dense):
+        return SearchResult("d", chunk, "pool.html", 1.0, text, title="Pool", heading_path=[heading], dense_score=dense)
+
+    hits = [
+        entry(pool, "pool_size (integer)", "d#1", 0.75),
+        entry("Sets how long an idle worker lives. The default is 60 seconds.", "idle_time (integer)", "d#5", 0.7),
+        entry("Specifies the pool size. The default is 8 workers.", "pool_size (integer)", "d#0", 0.6),
+    ]
+    read = further(q, gather(q, hits), lambda: [])
+    assert {e.result.chunk_id for e in read} == {"d#0"}  # the default of the entry asked about, not of another
+    shaped = read_question("Which setting limits the pool's workers?")  # a shape: a sentence may name it unshaped
+    assert further(shaped, gather(shaped, hits), lambda: []) == gather(shaped, hits)

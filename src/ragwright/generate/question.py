@@ -159,16 +159,17 @@ class Question:
     shape: re.Pattern[str] | None = None  # how what a "which X" question asks for is written (_SHAPES)
 
     @property
-    def asks_role(self) -> bool:
-        """Whether only a sentence of one role answers it: one stating a default, writing the
-        shaped thing asked for, stating a rule, or setting two things apart. For such a
-        question, a passage without that sentence does not answer, however like the question it
-        is (see generate/further.py)."""
-        return (
-            self.shape is not None
-            or self.kind in ("criterion", "difference")
-            or (self.kind in ("quantity", "name") and bool(_ASKS_DEFAULT.search(self.text)))
-        )
+    def role(self) -> str | None:
+        """The role of the only sentence that answers it, if one: "shape" (it writes the thing
+        "which setting/operator ..." asks for), "default" (it states a default), "criterion"
+        (the rule "how does X decide" applies), "difference" (it sets two things apart). For
+        such a question a passage without that sentence does not answer, however like the
+        question it is (see generate/further.py)."""
+        if self.shape is not None:
+            return "shape"
+        if self.kind in ("quantity", "name") and _ASKS_DEFAULT.search(self.text):
+            return "default"
+        return self.kind if self.kind in ("criterion", "difference") else None
 
     def expects(self, text: str) -> float:
         """1.0 when `text` carries an answer of the kind asked for (and something the question
