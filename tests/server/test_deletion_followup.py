@@ -6,8 +6,6 @@ file and readable back through the cache."""
 
 from __future__ import annotations
 
-import time
-
 from fastapi.testclient import TestClient
 
 from ragwright import Workspace
@@ -15,6 +13,7 @@ from ragwright.config import load_settings
 from ragwright.server import create_app
 from ragwright.server.auth import create_key
 from tests.provider_server import ProviderServer
+from tests.server.test_replacement import upload
 
 SECRET = "ZEBRA-4417"
 
@@ -24,16 +23,6 @@ def model(body: dict) -> str:
     if "Standalone question:" in prompt:  # the rewriter carries the subject over, as it is asked to
         return f"How often is the vault code {SECRET} changed?" if SECRET in prompt else "How often?"
     return f"The vault code is {SECRET} [1]." if SECRET in prompt else "I don't know."
-
-
-def uploaded(c: TestClient) -> str:
-    vault = f"# Vault\nThe vault code is {SECRET}. Change it monthly.\n"
-    up = c.post("/v1/documents", files={"file": ("vault.md", vault.encode())}).json()
-    for _ in range(300):
-        if c.get(f"/v1/jobs/{up['job_id']}").json()["status"] in ("done", "failed"):
-            break
-        time.sleep(0.1)
-    return str(up["document_ids"][0])
 
 
 def test_a_deleted_documents_text_leaves_the_rewriters_cache(tmp_path, embedder):
@@ -46,7 +35,7 @@ def test_a_deleted_documents_text_leaves_the_rewriters_cache(tmp_path, embedder)
         ws = Workspace(settings=load_settings(config, tmp_path / "data"), embedder=embedder)
         key = create_key(ws.store, "acme", ["read", "write"], [])["key"]
         with TestClient(create_app(workspace=ws), headers={"Authorization": f"Bearer {key}"}) as c:
-            vault = uploaded(c)
+            vault = upload(c, f"# Vault\nThe vault code is {SECRET}. Change it monthly.\n")
             asked = [{"role": "user", "content": "What is the vault code?"}]
             first = c.post("/v1/chat/completions", json={"model": "rag:default", "messages": asked}).json()
             answer = first["choices"][0]["message"]["content"]

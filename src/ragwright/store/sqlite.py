@@ -79,8 +79,14 @@ class SqliteStore(
     # -- writes -------------------------------------------------------------------------------
 
     def write_documents(self, writes: Sequence[DocumentWrite]) -> None:
+        """A document whose content changed (or whose source another id held) takes with it what
+        was derived from its old text, as a deletion does (`_forget_derived`): cached replies and
+        traces that quoted the old version; the WAL is checkpointed after. Otherwise a re-upload
+        made to take a leaked secret out of a file kept it in /v1/traces and in the file."""
         if not writes:
             return
+        self.flush_traces()  # queued traces quoting the old text are deleted with it
+        stale: dict[str, bool] = {}
         with self._lock:
             try:
                 with self._transaction():
@@ -89,12 +95,16 @@ class SqliteStore(
                     added: set[int] = set()
                     generation = self._write_generation()
                     for w in writes:
-                        added |= write_document(self._conn, w, self.analyzer, self._term_id, replaced)
+                        added |= write_document(self._conn, w, self.analyzer, self._term_id, replaced, stale)
                     self._prune_vocab(replaced, generation, added)
+                    for doc_id, gone in stale.items():
+                        self._forget_derived(doc_id, gone)
                     self._bump_generation()
             except BaseException:
                 self._forget_vocab()  # may hold rolled-back ids: reload on next use
                 raise
+        if stale:
+            self.checkpoint()
 
     def record_failure(self, source: str, error: str) -> None:
         """Remember why a file failed; its previously indexed version, if any, stays searchable."""
@@ -116,17 +126,24 @@ class SqliteStore(
             self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             self._prune_vocab(removed, generation)
             self._conn.execute("DELETE FROM manifest WHERE source = ?", (row[0],))
-            self._conn.execute(
-                "DELETE FROM cache_entries WHERE (namespace, key) IN "
-                "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)",
-                (doc_id,),
-            )
-            self._conn.execute("DELETE FROM cache_sources WHERE doc_id = ?", (doc_id,))
-            self._delete_traces_of(doc_id)
-            self._forget_feedback_refs(doc_id)
+            self._forget_derived(doc_id, gone=True)
             self._bump_generation()
         self.checkpoint()
         return True
+
+    def _forget_derived(self, doc_id: str, gone: bool) -> None:
+        """Inside a write that removes a document's text: the cached replies and traces that quoted
+        it go; when the id itself is `gone`, feedback no longer names it either (a replaced
+        document keeps its feedback: the users' words, about a document that still exists)."""
+        self._conn.execute(
+            "DELETE FROM cache_entries WHERE (namespace, key) IN "
+            "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)",
+            (doc_id,),
+        )
+        self._conn.execute("DELETE FROM cache_sources WHERE doc_id = ?", (doc_id,))
+        self._delete_traces_of(doc_id)
+        if gone:
+            self._forget_feedback_refs(doc_id)
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the main file so deleted text does not linger in the log."""

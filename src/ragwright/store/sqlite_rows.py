@@ -17,10 +17,17 @@ from .bm25 import encode_counts
 
 
 def write_document(
-    c: sqlite3.Connection, w: DocumentWrite, analyzer: Analyzer, term_id: Callable[[str], int], replaced: list[bytes]
+    c: sqlite3.Connection,
+    w: DocumentWrite,
+    analyzer: Analyzer,
+    term_id: Callable[[str], int],
+    replaced: list[bytes],
+    stale: dict[str, bool],
 ) -> set[int]:
     """Writes one document inside a write transaction; collects the term counts of the chunks it
-    replaces, returns the term ids it uses (`term_id` adds a new term to the vocabulary)."""
+    replaces, returns the term ids it uses (`term_id` adds a new term to the vocabulary).
+    `stale` collects the documents whose old text is gone (doc id -> whether the id itself is
+    gone): the id that held this source before, and this id when its content changed."""
     d = w.document
     if len(w.chunks) != len(w.vectors):
         raise ValueError(f"{d.source}: {len(w.chunks)} chunks but {len(w.vectors)} vectors")
@@ -28,6 +35,10 @@ def write_document(
     if existing and existing[0] != d.doc_id:
         replaced += term_blobs(c, existing[0])
         c.execute("DELETE FROM documents WHERE doc_id = ?", (existing[0],))
+        stale[existing[0]] = True
+    before = c.execute("SELECT content_hash FROM documents WHERE doc_id = ?", (d.doc_id,)).fetchone()
+    if before is not None and before[0] != d.content_hash:
+        stale.setdefault(d.doc_id, False)
     replaced += term_blobs(c, d.doc_id)
     c.execute("DELETE FROM chunks WHERE doc_id = ?", (d.doc_id,))
     row = w.document_row()

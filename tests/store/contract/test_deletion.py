@@ -65,12 +65,9 @@ def test_every_store_on_the_database_sees_writes_and_deletions(backend):
 DOC = "doc-qx7"  # an id no other row holds by chance
 
 
-def test_a_deleted_documents_text_and_name_leave_every_record_that_held_them(backend):
-    """Traces that quote it (one still queued), cache entries made from it, feedback marks and
-    learned marks naming it: all go with the document, in another process's view too. What is
-    not the document's stays: other traces and caches, the feedback's own words, the audit log's
-    record of who read which id."""
-    a, b = backend.open(), backend.open()
+def quoted(a) -> None:
+    """DOC and k written, traces quoting DOC (one still queued) and one only k, and a cache entry
+    quoting DOC (its link is the test's to make)."""
     a.write_documents([document(DOC, [f"The launch code is {SECRET}."]), document("k", ["The lab is open."])])
     passage = {"name": "retrieve", "attributes": {"passages": [f"The launch code is {SECRET}."]}}
     a.save_trace(trace("t-flushed", start=time.time(), doc_ids=(DOC, "k"), spans=[passage]))
@@ -78,6 +75,15 @@ def test_a_deleted_documents_text_and_name_leave_every_record_that_held_them(bac
     a.save_trace(trace("t-queued", start=time.time(), doc_ids=(DOC,), spans=[passage]))  # still in the queue
     a.save_trace(trace("t-other", start=time.time(), doc_ids=("k",)))
     a.cache_put("exact", "q1", f"answer: {SECRET}")
+
+
+def test_a_deleted_documents_text_and_name_leave_every_record_that_held_them(backend):
+    """Traces that quote it (one still queued), cache entries made from it, feedback marks and
+    learned marks naming it: all go with the document, in another process's view too. What is
+    not the document's stays: other traces and caches, the feedback's own words, the audit log's
+    record of who read which id."""
+    a, b = backend.open(), backend.open()
+    quoted(a)
     a.cache_link("exact", "q1", [DOC, "k"])
     a.cache_put("semantic", "q2", "answer: the lab is open")
     a.cache_link("semantic", "q2", ["k"])
@@ -103,3 +109,50 @@ def test_a_deleted_documents_text_and_name_leave_every_record_that_held_them(bac
         assert (feedback["query"], feedback["correction"]) == ("what is the code?", "ask the lab")
         assert [m[1] for m in store.active_learned()["marks"]] == ["k"]
         assert store.list_audit()[0]["doc_ids"] == [DOC]
+
+
+def test_a_replaced_versions_text_leaves_every_record_that_quoted_it(backend):
+    """A second upload of a file replaces the document in place (same id): the traces that quoted
+    the old version (one still queued) and the cache entries made from it go, as on deletion, in
+    every process's view; what did not quote it stays, and so does the feedback (the document
+    still exists). Writing the same content again takes nothing along; a source another id
+    takes over is a deletion of the old id."""
+    a, b = backend.open(), backend.open()
+    quoted(a)
+    a.cache_link("exact", "q1", [DOC])
+    a.cache_put("semantic", "q2", "answer: the lab is open")
+    a.cache_link("semantic", "q2", ["k"])
+    marks = [{"doc_id": DOC, "chunk_id": f"{DOC}#0", "relevant": True}]
+    a.save_feedback(
+        "f1", "t-flushed", key_id=None, tenant="default", query="what is the code?", rating=1.0,
+        rating_scale="thumbs", correction=None, marks=marks, cited=[DOC],
+    )  # fmt: skip
+
+    a.write_documents([document(DOC, ["The launch code is kept by the lab."])])
+    assert SECRET not in backend.all_rows_text(), "a table still holds the replaced text"
+    for store in (a, b):
+        assert [t["trace_id"] for t in store.list_traces()] == ["t-other"]
+        assert store.cache_get("exact", "q1") is None and store.cache_get("semantic", "q2") == "answer: the lab is open"
+        assert store.list_feedback()[0]["cited"] == [DOC]
+
+    b.cache_put("exact", "q3", "answer: the lab keeps it")
+    b.cache_link("exact", "q3", [DOC])
+    b.write_documents([document(DOC, ["The launch code is kept by the lab."])])  # unchanged: nothing goes
+    assert a.cache_get("exact", "q3") == "answer: the lab keeps it"
+    b.write_documents([document("k2", ["The lab is open on Monday."], source="/docs/k.md")])  # k's source, new id
+    assert a.cache_get("semantic", "q2") is None and a.list_traces() == []
+    assert a.get_document("k") is None and b.document_by_source("/docs/k.md").doc_id == "k2"
+
+
+def test_a_replaced_versions_text_is_not_in_the_sqlite_file(tmp_path):
+    """Freed pages are overwritten (secure_delete) and the WAL folded back, as after a deletion."""
+    from ragwright.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "store.db")
+    store.write_documents([document(DOC, [f"The launch code is {SECRET}."])])
+    store.save_trace(trace("t", start=time.time(), doc_ids=(DOC,), spans=[{"name": "x", "attributes": {"q": SECRET}}]))
+    store.flush_traces()
+    store.write_documents([document(DOC, ["The launch code is kept by the lab."])])
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("store.db*"))
+    store.close()
+    assert SECRET.encode() not in stored

@@ -83,6 +83,7 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         self._init_traces()
         # what true deletion takes with a document, in its transaction (learned marks: a trigger)
         self._writer.on_delete.extend([unlink_caches, delete_traces_of, forget_feedback_refs])
+        self._writer.on_replace.extend([unlink_caches, delete_traces_of])  # its feedback stays: it still exists
 
     @property
     def shown_url(self) -> str:
@@ -98,7 +99,9 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
 
     def write_documents(self, writes: Sequence[DocumentWrite]) -> None:
         """Replace each document's chunks, term counts and vectors, all documents in one transaction:
-        readers see old or new, never both."""
+        readers see old or new, never both. A document whose content changed takes along the
+        traces and cache entries that quoted its old text (queued traces are written first)."""
+        self.flush_traces()
         try:
             self._writer.write_documents(writes)
         finally:

@@ -28,6 +28,9 @@ from .vocab import Vocabulary
 # What else goes when a document is deleted: functions run inside the deletion's transaction with
 # (cursor, doc_id). PostgresStore registers the traces that quote it, the caches made from it and
 # the feedback marks naming it (its learned marks go by a trigger, whatever deletes the document).
+# `on_replace` hooks run, inside the write's transaction, for a document whose content a write
+# changes (its old text goes: the caches and traces that quoted it); a document whose source a
+# write gives to another id is deleted, with the `on_delete` hooks.
 DeleteHook = Callable[[Any, str], None]
 _REMOVED_LOG_KEEP = "1 hour"  # a reader idle longer than this rebuilds its index instead of catching up
 _UPSERT_DOCUMENT = """
@@ -50,6 +53,7 @@ class Writer:
         self._indexed = False
         self.vocab = Vocabulary()
         self.on_delete: list[DeleteHook] = []
+        self.on_replace: list[DeleteHook] = []
         self._lock = threading.Lock()  # one writer per process: they share `vocab`
         self._dim: int | None = None
 
@@ -85,6 +89,15 @@ class Writer:
             (sources, ids),
         )
         moved = [r[0] for r in cur.fetchall()]  # another id held this source: it goes
+        cur.execute(
+            "SELECT d.doc_id FROM documents d JOIN unnest(%s::text[], %s::text[]) AS w(doc_id, content_hash) "
+            "ON d.doc_id = w.doc_id WHERE d.content_hash <> w.content_hash",
+            (ids, [w.document.content_hash for w in run]),
+        )
+        for hooks, stale in ((self.on_replace, [r[0] for r in cur.fetchall()]), (self.on_delete, moved)):
+            for doc_id in stale:
+                for hook in hooks:
+                    hook(cur, doc_id)
         self._forget_terms(cur, ids + moved, df)
         if moved:
             cur.execute("DELETE FROM documents WHERE doc_id = ANY(%s)", (moved,))
