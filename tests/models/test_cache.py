@@ -107,6 +107,8 @@ def test_signature_reads_words_in_every_script():
     assert signature("Ο Γιάννης θα απολυθεί;") != signature("Ο Γιάννης δεν θα απολυθεί;")  # noqa: RUF001
     assert signature("伊万会被解雇吗？") != signature("伊万不会被解雇吗？")  # noqa: RUF001
     assert signature("Wird Iwan entlassen?") != signature("Wird Iwan nicht entlassen?")
+    assert signature("Iwan wird nie entlassen") != signature("Iwan wird nicht entlassen")
+    assert signature("X helps in non-diabetic patients") != signature("X helps not in diabetic patients")
     assert signature("Ивана уволят в марте?") == signature("  ивана уволят в марте. ")
     assert signature("Won’t it?") == signature("Won't it?")  # noqa: RUF001
 

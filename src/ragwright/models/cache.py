@@ -141,8 +141,10 @@ _LOGIC = {
     "but": "but",
     "if": "if",
 }  # kept: they flip meaning
-# Negations of other languages, as separate words (a cheap list: an unlisted one is still a
-# content word, so its presence alone changes the signature; listed, it also equals "not").
+# Negations of other languages, as separate words: kept as they are, never stemmed or dropped
+# (an unlisted one is a content word, so its presence alone changes the signature too). Not
+# made "not": "non", "pas" or "nie" in an English prompt would then equal a "not" elsewhere
+# ("X in non-diabetic patients" / "X not in diabetic patients").
 _NOT_WORDS = (
     "не нет ни никогда ні немає ніколи nicht kein keine keinen keinem keiner keines nie niemals pas "
     "non jamais aucun aucune nunca jamás ningún ninguna ninguno tampoco mai nessuno nessuna não "
@@ -166,8 +168,10 @@ def signature(text: str) -> tuple[str, ...]:
     analyzer = _analyzer()
     out = []
     for word in _WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'")):
-        if word in _LOGIC or word in _NOT or word.endswith("n't"):
+        if word in _LOGIC or word.endswith("n't"):
             out.append(_LOGIC.get(word, "not"))
+        elif word in _NOT:
+            out.append(word)
         elif word not in _FRAMING:
             out.extend(analyzer.terms(word) if word.isascii() else [word])
     return tuple(out)
