@@ -156,3 +156,32 @@ def test_without_a_reader_replies_are_kept_per_key(setup):
     gw.chat([ChatMessage("user", CLAIM)], model="m", context=CallContext(key_id="k1", tenant="acme"))
     assert not gw.chat([ChatMessage("user", CLAIM)], model="m", context=CallContext(key_id="k2", tenant="acme")).cached
     assert gw.chat([ChatMessage("user", CLAIM)], model="m", context=CallContext(key_id="k1", tenant="acme")).cached
+
+
+class _Space:
+    """An embedder of another vector space (another size): its entries must never meet _Same's."""
+
+    def __init__(self, name, dim):
+        self.name, self.dim = name, dim
+
+    def embed(self, texts):
+        import numpy as np
+
+        return np.ones((len(texts), self.dim), dtype=np.float32) / self.dim**0.5
+
+
+def test_semantic_entries_are_kept_per_vector_space(tmp_path):
+    """The same store read by two embedders (a data dir's fused graph, then a remote model of 1536
+    dimensions): a lookup never compares vectors of one space with the other's (it crashed on the
+    shapes, or compared unrelated vectors)."""
+    from ragwright.models.cache import SemanticCache
+    from ragwright.models.types import ChatRequest, ChatResult, Usage
+
+    store = SqliteStore(tmp_path / "ragwright.db")
+    request = ChatRequest(messages=(ChatMessage("user", CLAIM),))
+    small = SemanticCache(store, _Space("small", 4), threshold=0.9, ttl_s=60)
+    large = SemanticCache(store, _Space("large", 1536), threshold=0.9, ttl_s=60)
+    small.put("m", request, ChatResult(text="from the small space", model="m", usage=Usage()))
+    assert large.get("m", request) is None
+    assert small.get("m", request) is not None
+    store.close()

@@ -234,6 +234,8 @@ class SemanticCache:
         self.store.cache_put(namespace, key, value, self.ttl_s)
         return namespace, key
 
-    @staticmethod
-    def _namespace(target: str, request: ChatRequest) -> str:
-        return "semantic:" + request_key(target, request, without_last_user=True)
+    def _namespace(self, target: str, request: ChatRequest) -> str:
+        """Per vector space too: entries another embedder wrote (a standalone Gateway's packaged
+        graph, a remote model of another size) are never compared with this one's vectors."""
+        space = hashlib.sha256(str(getattr(self.embedder, "name", "")).encode()).hexdigest()[:12]
+        return f"semantic:{space}:" + request_key(target, request, without_last_user=True)
