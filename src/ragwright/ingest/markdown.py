@@ -21,6 +21,14 @@ _TAG = re.compile(r"<[^>]*>")
 _md: MarkdownIt | None = None
 
 
+def _strip_tags(html: str) -> str:
+    """_TAG.sub(" ", html) in linear time: past the last ">" no "<" can match, and before it each
+    "<" matches up to the next ">"; the regex alone rescanned to the end from every "<" of a run
+    without one (40 KB of "<" in an HTML block: 3 s in the job thread)."""
+    last = html.rfind(">") + 1
+    return _TAG.sub(" ", html[:last]) + html[last:]
+
+
 def parse_markdown(text: str) -> ParsedDocument:
     title, body = _front_matter(text.replace("\r\n", "\n").replace("\r", "\n"))
     blocks = _blocks(_parser().parse(body))
@@ -79,7 +87,7 @@ def _blocks(tokens: list[Token]) -> list[Block]:
             if code.strip():
                 blocks.append(Block(code, "code"))
         elif kind == "html_block":
-            text = " ".join(_TAG.sub(" ", tok.content).split())
+            text = " ".join(_strip_tags(tok.content).split())
             if text:
                 blocks.append(Block(text))
         elif kind in ("table_open", "table_close"):

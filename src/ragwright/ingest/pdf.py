@@ -31,7 +31,7 @@ _ROMAN = r"(?=[mdclxvi])m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})"
 # \u2013 is the en dash
 _PAGE_NUMBER = re.compile(rf"(page\s*)?[-\u2013(\[]?\s*(\d+|{_ROMAN})\s*[-\u2013)\]]?(\s*(of|/)\s*\d+)?", re.I)
 _BULLET = re.compile(r"([•◦▪‣·\-\u2013*]|\d{1,2}[.)]|[a-z][.)])\s")
-_HYPHENATED = re.compile(r"(\w+)-$")
+_HYPHENATED = re.compile(r"(?<!\w)(\w+)-$")  # from a word's start only: one long word is scanned once
 _FIRST_WORD = re.compile(r"[a-z]\w*")
 
 
@@ -199,7 +199,7 @@ def _join_lines(texts: list[str], vocabulary: set[str]) -> str:
     """Lines of one paragraph as one text: a word broken by a hyphen at a line's end is mended."""
     out = texts[0]
     for text in texts[1:]:
-        hyphen = _HYPHENATED.search(out)
+        hyphen = _HYPHENATED.search(out) if out.endswith(("-", "-\n")) else None
         word = _FIRST_WORD.match(text)
         if hyphen and word:
             left, right = hyphen.group(1), word.group(0)
