@@ -47,7 +47,9 @@ of each chunk re-ranked by its sentences' MiniLM cosine to the question (weight 
 43 / 42-43 / 40 / 37-39: it finds pg-004/016/039/048/056 and loses more, as before).
 Then 45 of 60 (44 before, same retrievals) once "how does X decide ...?" expects the rule it
 applies, a condition crossing a bound or a formula (question.py: "criterion"); 46 once "the
-difference between X and Y" expects a sentence naming both and setting them apart ("difference").
+difference between X and Y" expects a sentence naming both and setting them apart ("difference");
+47 and 48 once a question asking for a sentence of one role is read further for it, in the first
+passage's section or the next passages retrieved (further.py: pg-005, pg-002).
 """
 
 from __future__ import annotations
