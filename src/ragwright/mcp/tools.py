@@ -20,7 +20,7 @@ from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS
 from ..server.ask_stream import touched
 from ..server.auth import Principal
-from ..server.routes import FilterValue, HistoryTurn, answer_json, result_json, user_filters
+from ..server.routes import Filters, HistoryTurn, answer_json, result_json, user_filters
 from ..types import DocumentRecord
 from ..workspace import Workspace
 
@@ -37,14 +37,14 @@ class SearchArgs(Args):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in plain words")
     k: int = Field(10, ge=1, le=100, description="How many passages to return")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="hybrid (best), bm25 (words), dense")
-    filters: dict[str, FilterValue] | None = Field(
+    filters: Filters | None = Field(
         None, description="FIELD: VALUE (doc_id, source, format, title, metadata.KEY) to narrow the search"
     )
 
 
 class AskArgs(Args):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question, in plain words")
-    filters: dict[str, FilterValue] | None = Field(None, description="As for search: narrows what is read")
+    filters: Filters | None = Field(None, description="As for search: narrows what is read")
     history: list[HistoryTurn] = Field(
         default_factory=list, max_length=50, description="Earlier turns, oldest first: a follow-up is made standalone"
     )

@@ -6,18 +6,19 @@ filtered inside retrieval. answer_json, pieces and relay stay importable from he
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..generate.followup import Turn
 from ..models.embedding import recall_scope
 from ..models.types import CallContext
 from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
+from ..store.sql import check_filter_bounds
 from ..types import SearchResult
 from .ask_stream import answer_json as answer_json
 from .ask_stream import pieces as pieces
@@ -33,6 +34,16 @@ SEARCH_FIELDS = ("doc_id", "chunk_id", "source", "score", "text", "title", "head
 FilterValue = str | int | float | bool | list[str | int | float | bool]
 
 
+def _bounded(filters: Any) -> Any:
+    """The store's bounds (store/sql.py), checked before the types: a 422 that names the limit."""
+    if isinstance(filters, dict):
+        check_filter_bounds(filters)
+    return filters
+
+
+Filters = Annotated[dict[str, FilterValue], BeforeValidator(_bounded)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # "k": "5" and "stream": "yes" are mistakes, not values
 
@@ -45,7 +56,7 @@ class SearchBody(_Body):
     )
     k: int = Field(10, ge=1, le=100)
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
-    filters: dict[str, FilterValue] | None = None
+    filters: Filters | None = None
 
 
 class HistoryTurn(_Body):
@@ -59,7 +70,7 @@ class AskBody(_Body):
         max_length=MAX_QUERY_CHARS,
         description="at most answer.max_question_chars characters (4,000 unless lowered)",
     )
-    filters: dict[str, FilterValue] | None = None
+    filters: Filters | None = None
     stream: bool = False
     history: list[HistoryTurn] = Field(
         default_factory=list,

@@ -23,7 +23,14 @@ class WriteFlag(Protocol):
     writing: bool
 
 
-_FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_.-]+)$")
+_FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$")
+# Bounds on a caller's filters, checked here for every caller and by the API's models (422): SQLite
+# refuses more than 32,766 bound values and expressions deeper than 1,000, and said so as a bare
+# OperationalError (a 500 outside the API's error shape) to a list of 40,000 values.
+MAX_FILTER_FIELDS = 16
+MAX_FILTER_VALUES = 1000  # in one field's list
+MAX_FILTER_CHARS = 1000  # in one value (a GLOB pattern's cost grows with its stars)
+MAX_FILTER_GLOBS = 100  # patterns in one `source` list
 
 
 class Tx:
@@ -86,10 +93,31 @@ def access_sql(access: Access) -> tuple[str, list[Any]]:
     return f"(d.tenant = ? AND (d.groups = '[]'{shared}))", [access.tenant, *access.groups]
 
 
+def check_filter_bounds(filters: Filters) -> None:
+    """A ValueError (the API's 400) naming the bound a filter passes."""
+    if len(filters) > MAX_FILTER_FIELDS + ("access" in filters):
+        raise ValueError(f"at most {MAX_FILTER_FIELDS} filter fields ({len(filters)} given)")
+    for field, value in filters.items():
+        if len(str(field)) > MAX_FILTER_CHARS:
+            raise ValueError(f"a filter field name has more than {MAX_FILTER_CHARS} characters")
+        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+        if len(values) > MAX_FILTER_VALUES:
+            raise ValueError(f"filter '{field}': at most {MAX_FILTER_VALUES} values ({len(values)} given)")
+        if any(isinstance(v, str) and len(v) > MAX_FILTER_CHARS for v in values):
+            raise ValueError(f"filter '{field}': a value has more than {MAX_FILTER_CHARS} characters")
+        if field == "source" and sum(map(_is_glob, values)) > MAX_FILTER_GLOBS:
+            raise ValueError(f"filter 'source': at most {MAX_FILTER_GLOBS} patterns with * ? or [")
+
+
+def _is_glob(value: Any) -> bool:
+    return isinstance(value, str) and any(ch in value for ch in "*?[")
+
+
 def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
     """Filters -> ' AND ...' over documents d; field names are checked, values always bound."""
     if not filters:
         return "", []
+    check_filter_bounds(filters)
     clauses: list[str] = []
     params: list[Any] = []
     for field, value in filters.items():
@@ -106,17 +134,18 @@ def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
             continue
         column = f"d.{field}"
         if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
-            path = f"'$.{field[9:]}'"  # checked by _FIELD: letters, digits, _ and .
+            path = "'$" + "".join(f'."{key}"' for key in field[9:].split(".")) + "'"  # _FIELD: [A-Za-z0-9_-]
             # json_extract gives 1 for a JSON true: booleans are compared by their JSON type instead
             column = (
                 f"CASE json_type(d.metadata, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
                 f"ELSE CAST(json_extract(d.metadata, {path}) AS TEXT) END"
             )
             values = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
-        parts = []
-        for v in values:
-            glob = field == "source" and isinstance(v, str) and any(ch in v for ch in "*?[")
-            parts.append(f"{column} GLOB ?" if glob else f"{column} = ?")
-            params.append(v)
+        globs = [v for v in values if field == "source" and _is_glob(v)]
+        equal = [v for v in values if not (field == "source" and _is_glob(v))]
+        parts = [f"{column} GLOB ?" for _ in globs]  # an OR chain is as deep as it is long: globs are few
+        if equal:  # IN, not `= ? OR = ?`: SQLite refuses an expression deeper than 1,000
+            parts.append(f"{column} IN ({','.join('?' * len(equal))})")
+        params.extend(globs + equal)
         clauses.append("(" + " OR ".join(parts) + ")")
     return " AND " + " AND ".join(clauses), params
