@@ -55,17 +55,30 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
     """First stage alone vs the shipped cascade on the same grouped out-of-fold parts; the second
     stage is trained inside each fold, with the extra negatives when the shipped one was. The
     fine-tuned stage's fold logits come from its trainer's run (tools/guard/train_injection_ft.py,
-    OOF_CACHE: same folds, same seeds; `--repeats` at most the trainer's)."""
+    oof_cache: same folds, same seeds; `--repeats` at most the trainer's). When that stage trained
+    on the pii/dev statements by template fold, their out-of-fold share flagged is reported too."""
+    from tools.guard.train_injection_ft import cached_fit, training_sets
+
     emb = H.Embeddings()
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1]]
     head, info = load_head()
-    extra = H.extra_negatives(data, info["train"].get("extra_per_source", 0))
+    sets = training_sets(data, info["train"])
+    measured = sets.measured
     fit = None
     if head.finetuned_sha256:  # each fold's fine-tuned logits, saved by the trainer (torch is not needed here)
-        from tools.guard.train_injection_ft import cached_fit
-
-        fit = cached_fit()
-    oof, _ = H.out_of_fold(texts, y, groups, T.load_negatives(), [*statements, *extra], emb, repeats, fit=fit)
+        fit = cached_fit(info["finetuned"]["settings"])
+    oof, _ = H.out_of_fold(
+        texts,
+        y,
+        groups,
+        T.load_negatives(),
+        [*statements, *sets.held],
+        emb,
+        repeats,
+        fit=fit,
+        extra=sets.train_only,
+        measured=measured,
+    )
     emb.save()
     first = H.first_stage_only(oof, y)
     runs = [(np.array([H.cascade_score(s, head)[0] for s in row]), y) for row in oof.user]
@@ -87,6 +100,13 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
         "statements_held_out_flagged": {
             "shipped": float(np.mean([(h >= head.thresholds["user"]).mean() for h in held])),
             "best_accuracy": float(np.mean([(h >= thr_best).mean() for h in held])),
+        },
+        # pii/dev as user messages, each scored by a second stage trained without its template
+        # (None when the shipped stage did not train on them: then false_alarms' figure is the one)
+        "dev_statements_out_of_fold_flagged": {
+            "texts": len(measured.texts) if measured else 0,
+            "shipped": H.measured_flagged(oof, head, head.thresholds["user"]),
+            "best_accuracy": H.measured_flagged(oof, head, thr_best),
         },
     }
 
@@ -142,16 +162,21 @@ def false_alarms(
 
 
 def latency(items: Sequence[str], source: str) -> dict[str, Any]:
-    """One check at a time with the shipped cascade: percentiles and the second stage's share."""
+    """One check at a time with the shipped cascade: percentiles and the second stage's share;
+    `cpu` the same as the process's CPU time per check (the second stage runs in the deadline's
+    worker thread, so the calling thread's alone would miss it), which other processes on a
+    shared machine disturb far less than wall time."""
     cascade = CascadeDetector()
     cascade.warm_up()
-    samples, used = [], 0
+    samples, cpu, used = [], [], 0
     for t in items:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         v = cascade.check(t, source)
         samples.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         used += v.second_stage == "used"
-    return {**percentiles_ms(samples), "second_stage_share": round(used / max(len(items), 1), 3)}
+    share = round(used / max(len(items), 1), 3)
+    return {**percentiles_ms(samples), "cpu": percentiles_ms(cpu), "second_stage_share": share}
 
 
 def peer_latency(texts: list[str], y: np.ndarray) -> dict[str, Any]:

@@ -577,6 +577,13 @@ def bench_cascade(args: argparse.Namespace, texts: list[str], y: np.ndarray, gro
         f"held-out generated statements flagged (user): shipped threshold {held['shipped']:.3f}, "
         f"best-accuracy threshold {held['best_accuracy']:.3f}"
     )
+    dev = cv["dev_statements_out_of_fold_flagged"]
+    if dev["shipped"] is not None:
+        say(
+            f"pii/dev statements flagged (user), out of fold (a second stage trained without their template, "
+            f"{dev['texts']} texts): shipped threshold {dev['shipped']:.3f}, best-accuracy threshold "
+            f"{dev['best_accuracy']:.3f} (the shipped stage trained on them: its row below is in-sample)"
+        )
     say(
         f"cascade on held-out hand-written passages (retrieved): recall {h['recall']:.3f}, "
         f"FPR {h['false_positive_rate']:.3f}"
@@ -617,17 +624,23 @@ def bench_cascade(args: argparse.Namespace, texts: list[str], y: np.ndarray, gro
             ["corpus", "texts", *(names.get(c, c) for c in cols)],
         )
     )
-    lat = {
+    load = MachineLoad()
+    lat: dict[str, Any] = {
         "user": GC.latency(texts, "user"),
         "retrieved": GC.latency(sets["SciFact passages"][0][:200], "retrieved"),
         "peer_user": GC.peer_latency(texts, y),
     }
-    say("\nCascade latency per check, one at a time, one core (ms)")
+    lat["machine_load"] = load.report()
+    share = (lat["machine_load"] or {}).get("other_processes_share_of_machine", "?")
+    say(f"\nCascade latency per check, one at a time, one core (ms; wall and process CPU; other processes {share})")
     say(
         table(
             [
                 [k, v["n"], v["mean"], v["p50"], v["p95"], v["p99"], v["max"], v.get("second_stage_share", "")]
-                for k, v in lat.items()
+                for k, v in [
+                    *((k, v) for k, v in lat.items() if k != "machine_load"),
+                    *((f"{k} (CPU time)", v["cpu"]) for k, v in lat.items() if isinstance(v, dict) and "cpu" in v),
+                ]
             ],
             ["texts", "n", "mean", "p50", "p95", "p99", "max", "stage 2 share"],
         )

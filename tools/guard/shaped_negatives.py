@@ -9,11 +9,14 @@ in it looked like an instruction. Two sources teach it otherwise:
 - `generated()`: hand-written patterns (below, written for ragwright; the kinds of text, forms,
   records, chat transcripts, scripts, notes, were chosen after reading the flagged dev texts, but
   no pattern copies a dev template's wording or layout) filled from small lists by a seeded
-  random draw, so every run and every fold sees the same texts. Trained on in every fold and
-  held out by fold with the other statements, so the user threshold's budget counts them.
+  random draw, so every run and every fold sees the same texts. Trained on in every fold, never
+  scored: held out by fold with the statements (a first build), their quoted orders ("Say it
+  again, I dare you") were 16-19 % flagged and forced the user threshold up (recall 0.815).
 - `dev_statements()`: the PII dev set itself (pii/dev.jsonl), grouped by template and by
   character-trigram near duplicates (`dev_groups`), so that inside the grouped CV a dev text is
-  only ever scored by a model that saw none of its template. Those out-of-fold scores are the
+  only ever scored by a model that saw none of its template; a fold trains on DEV_PER_GROUP texts
+  of each other group (all 754 made 3,482 examples where there had been 1,627, and grouped
+  recall fell from 0.90 to 0.87 at the same budget). Those out-of-fold scores are the
   figure bench/guard.py reports; they choose nothing (band, blend and threshold are chosen on the
   other held-out statements), so the figure is honest.
 """
@@ -29,7 +32,8 @@ import numpy as np
 from .groups import _components, char_cosine
 
 SEED = 20241
-PER_PATTERN = 6
+PER_PATTERN = 3
+DEV_PER_GROUP = 2  # dev texts trained on per template group: its other fills add little but weight
 CHAR_COSINE = 0.8  # dev texts this close (character trigrams) share a group even across template ids
 
 NAMES = (

@@ -39,7 +39,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,34 @@ class OutOfFold:
     user: list[list[Scored]]
     retrieved: list[list[tuple[Scored, int]]]
     statements: list[list[Scored]]  # the generated benign statements, held out by fold, as user messages
+    measured: list[list[Scored]] = field(default_factory=list)  # Measured texts, out of fold (chooses nothing)
+
+
+@dataclass
+class Measured:
+    """Benign texts the second stage trains on in the other folds and that are scored out of fold
+    only to be reported (shaped_negatives.dev_statements: pii/dev by template): a group per text,
+    its fold drawn per repeat (shaped_negatives.group_folds)."""
+
+    texts: list[str]
+    groups: np.ndarray
+    per_group: int = 0  # trained on: at most this many texts of a group (first in file order); 0: all
+
+    def trained(self) -> np.ndarray:
+        """Which texts a fold trains on when their group is not held out (all are scored)."""
+        if not self.per_group:
+            return np.ones(len(self.texts), dtype=bool)
+        seen: dict[int, int] = {}
+        keep = []
+        for g in self.groups.tolist():
+            seen[g] = seen.get(g, 0) + 1
+            keep.append(seen[g] <= self.per_group)
+        return np.array(keep, dtype=bool)
+
+    def folds(self, repeat: int, k: int) -> np.ndarray:
+        from .shaped_negatives import group_folds
+
+        return group_folds(self.groups, k, T.SEED + 4000 + repeat)
 
 
 def out_of_fold(
@@ -218,13 +246,15 @@ def out_of_fold(
     folds: int = 5,
     fit: Fit | None = None,
     extra: Sequence[str] = (),
+    measured: Measured | None = None,
 ) -> tuple[OutOfFold, np.ndarray]:
     """First stage and head cross-validated on the same grouped folds (module docstring). `fit`
     trains the second stage on one fold's examples (default: the logistic head on MiniLM vectors;
     train_injection_ft.py passes its fine-tuning), so it never scores a text of the fold it saw.
     `extra`: more negatives for the second stage only (extra_negatives), trained on in every fold
-    and never scored."""
+    and never scored. `measured`: trained on in the other folds, scored in its own, reported only."""
     fit = fit or lr_fit(emb)
+    meas = measured or Measured([], np.zeros(0, dtype=np.int64))
     passages, questions = negatives
     feats = T.Features(FeatureConfig())
     cfg = feats.cfg
@@ -232,6 +262,7 @@ def out_of_fold(
     user: list[list[Scored | None]] = [[None] * len(texts) for _ in range(repeats)]
     retrieved: list[list[tuple[Scored, int]]] = [[] for _ in range(repeats)]
     held_statements: list[list[Scored]] = [[] for _ in range(repeats)]
+    held_measured: list[list[Scored]] = [[] for _ in range(repeats)]
     calls = [0]
 
     def on_fold(scorer: T.Scorer, te: np.ndarray) -> None:
@@ -244,7 +275,10 @@ def out_of_fold(
         train_p = [p for p, k in zip(passages, p_fold, strict=True) if k != f]
         s_fold = np.random.default_rng(T.SEED + 3000 + r).permutation(len(statements)) % folds
         train_s = [t for t, k in zip(statements, s_fold, strict=True) if k != f]
-        ex, lab = head_examples([texts[i] for i in tr], y[tr], [*train_p, *questions, *train_s, *extra], cfg)
+        m_fold = meas.folds(r, folds)
+        train_m = [t for t, k, keep in zip(meas.texts, m_fold, meas.trained(), strict=True) if k != f and keep]
+        negs = [*train_p, *questions, *train_s, *extra, *train_m]
+        ex, lab = head_examples([texts[i] for i in tr], y[tr], negs, cfg)
         second = fit(ex, lab, (r, f))
 
         def scored(text: str, source: str, rule: bool) -> Scored:
@@ -255,6 +289,9 @@ def out_of_fold(
             user[r][i] = scored(texts[i], "user", rules[i])
         held_statements[r] += [
             scored(t, "user", bool(fired_rules(t))) for t, k in zip(statements, s_fold, strict=True) if k == f
+        ]
+        held_measured[r] += [
+            scored(t, "user", bool(fired_rules(t))) for t, k in zip(meas.texts, m_fold, strict=True) if k == f
         ]
         test_p = [p for p, k in zip(passages, p_fold, strict=True) if k == f]
         inj = np.random.default_rng(T.SEED + 2000 + calls[0])
@@ -267,7 +304,8 @@ def out_of_fold(
     cv = T.cross_validate(
         texts, y, feats, T.C_DEFAULT, passages, questions, folds, repeats, T.SEED, on_fold, groups=groups
     )
-    return OutOfFold([[s for s in row if s is not None] for row in user], retrieved, held_statements), cv.folds
+    rows = [[s for s in row if s is not None] for row in user]
+    return OutOfFold(rows, retrieved, held_statements, held_measured), cv.folds
 
 
 def _user_point(
@@ -288,6 +326,13 @@ def _user_point(
     accs = [float(np.mean([((s >= t) == (lab == 1)).mean() for s, lab in runs])) for t in ok]
     k = int(np.argmax(accs))
     return accs[k], float(np.mean(sent)), float(ok[k])
+
+
+def measured_flagged(oof: OutOfFold, cfg: HeadConfig, thr: float) -> float | None:
+    """Share of the Measured texts flagged out of fold at `thr` (mean over repeats), None without."""
+    if not any(oof.measured):
+        return None
+    return float(np.mean([np.mean([cascade_score(s, cfg)[0] >= thr for s in row]) for row in oof.measured]))
 
 
 def _statements_flagged(oof: OutOfFold, cfg: HeadConfig, thr: float) -> float:
@@ -332,11 +377,13 @@ def choose(
         "fewer_false_alarms": {  # what ships: the best accuracy within SHIP_BUDGET of statements
             "threshold": thr,
             "statements_held_out_flagged": _statements_flagged(oof, cfg, thr),
+            "measured_out_of_fold_flagged": measured_flagged(oof, cfg, thr),
             **{k: v["mean"] for k, v in T.repeat_metrics(runs, thr).items()},
         },
         "best_accuracy": {  # the same cascade at the threshold of best accuracy (not shipped)
             "threshold": thr_best,
             "statements_held_out_flagged": _statements_flagged(oof, cfg, thr_best),
+            "measured_out_of_fold_flagged": measured_flagged(oof, cfg, thr_best),
             **{k: v["mean"] for k, v in T.repeat_metrics(runs, thr_best).items()},
         },
         "retrieved": T.repeat_metrics(_retrieved_runs(oof, cfg), first_retrieved),
