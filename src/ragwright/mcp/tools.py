@@ -8,6 +8,7 @@ it sees over /v1, no more: its tenant, and within it the documents of its groups
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
@@ -69,10 +70,11 @@ class Output:
     doc_ids: list[str] = field(default_factory=list)
 
 
-def scoped(filters: dict[str, Any] | None, caller: Caller) -> dict[str, Any] | None:
-    """The caller's filters plus its key's access (routes.user_filters); the owner's as given."""
+def scoped(filters: dict[str, Any] | None, caller: Caller, data_dir: Path | None = None) -> dict[str, Any] | None:
+    """The caller's filters plus its key's access (routes.user_filters, `source` as a key is shown
+    it when the data dir is given); the owner's as given."""
     if caller is not None:
-        return user_filters(filters, caller)
+        return user_filters(filters, caller, data_dir)
     if filters and "access" in filters:
         raise ValueError("filters may not name 'access'")
     return dict(filters) if filters else None
@@ -83,7 +85,8 @@ def context_of(caller: Caller) -> CallContext | None:
 
 
 def search(ws: Workspace, args: SearchArgs, caller: Caller) -> Output:
-    results = ws.search(args.query, args.k, scoped(args.filters, caller), mode=args.mode, context=context_of(caller))
+    filters = scoped(args.filters, caller, ws.settings.data_dir)
+    results = ws.search(args.query, args.k, filters, mode=args.mode, context=context_of(caller))
     return Output({"results": [result_json(r) for r in results]}, list(dict.fromkeys(r.doc_id for r in results)))
 
 
@@ -92,7 +95,7 @@ def ask(ws: Workspace, args: AskArgs, caller: Caller) -> Output:
     with collecting_sent() as sent:
         answer = ws.ask(
             args.question,
-            scoped(args.filters, caller),
+            scoped(args.filters, caller, ws.settings.data_dir),
             context=context_of(caller),
             history=history,
             agent=args.agent,

@@ -6,6 +6,7 @@ filtered inside retrieval. answer_json, pieces and relay stay importable from he
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +19,7 @@ from ..models.embedding import recall_scope
 from ..models.types import CallContext
 from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
-from ..store.sql import check_filter_bounds
+from ..store.sql import ShownSource, check_filter_bounds
 from ..types import SearchResult
 from .ask_stream import answer_json as answer_json
 from .ask_stream import pieces as pieces
@@ -86,12 +87,17 @@ class AskBody(_Body):
     )
 
 
-def user_filters(filters: dict[str, Any] | None, principal: Principal) -> dict[str, Any]:
-    """The caller's filters plus its access; it may narrow what it sees, never widen it."""
+def user_filters(filters: dict[str, Any] | None, principal: Principal, data_dir: Path | None = None) -> dict[str, Any]:
+    """The caller's filters plus its access; it may narrow what it sees, never widen it. With the
+    data dir, `source` is matched against the source as responses show it (store.sql.ShownSource):
+    a pattern matched against the server path would spell that path out."""
     out = dict(filters or {})
     if "access" in out or "tenant" in out:
         raise ApiError(400, "invalid_request", "filters may not name 'access' or 'tenant': they come from your key")
     out["access"] = principal.access
+    if data_dir is not None and "source" in out:
+        value = out["source"]
+        out["source"] = ShownSource(str(data_dir.resolve()), tuple(value if isinstance(value, list) else [value]))
     return out
 
 
@@ -111,7 +117,8 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
     after a write, goes to a worker thread and leaves the loop to the other requests."""
     ws = state_of(request).ws
     remembers = getattr(ws.embedder, "remembers", None)
-    with recall_scope(access_scope(user_filters(body.filters, principal))):  # this reader's memory only
+    filters = user_filters(body.filters, principal, ws.settings.data_dir)
+    with recall_scope(access_scope(filters)):  # this reader's memory only
         cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
     if cheap and ws.store.indexes_current():
         return _search(body, request, principal)
@@ -121,7 +128,8 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
 def _search(body: SearchBody, request: Request, principal: Principal) -> dict[str, Any]:
     ws = state_of(request).ws
     with ws.trace("search", {"query": body.query, "k": body.k, "mode": body.mode}, _context(principal)) as t:
-        results = ws.search(body.query, body.k, user_filters(body.filters, principal), mode=body.mode)
+        filters = user_filters(body.filters, principal, ws.settings.data_dir)
+        results = ws.search(body.query, body.k, filters, mode=body.mode)
     request.state.doc_ids = list(dict.fromkeys(r.doc_id for r in results))
     return {"results": [result_json(r) for r in results], "trace_id": t.trace_id if t else None}
 
@@ -138,7 +146,7 @@ def ask(
     run = functools.partial(
         state_of(request).ws.ask,
         body.question,
-        user_filters(body.filters, principal),
+        user_filters(body.filters, principal, state_of(request).ws.settings.data_dir),
         context=_context(principal),
         history=[Turn(t.role, t.content) for t in body.history],
         agent=body.agent,

@@ -6,6 +6,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -100,7 +101,7 @@ def check_filter_bounds(filters: Filters) -> None:
     for field, value in filters.items():
         if len(str(field)) > MAX_FILTER_CHARS:
             raise ValueError(f"a filter field name has more than {MAX_FILTER_CHARS} characters")
-        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+        values = _values(value)
         if len(values) > MAX_FILTER_VALUES:
             raise ValueError(f"filter '{field}': at most {MAX_FILTER_VALUES} values ({len(values)} given)")
         if any(isinstance(v, str) and len(v) > MAX_FILTER_CHARS for v in values):
@@ -113,6 +114,38 @@ def _is_glob(value: Any) -> bool:
     return isinstance(value, str) and any(ch in value for ch in "*?[")
 
 
+@dataclass(frozen=True)
+class ShownSource:
+    """A `source` filter as an API key writes it, matched against the source as the API shows it
+    (server/uploads.PathScrubber: an upload as its file name, anything else under the data dir as
+    `<data dir>/...`, other paths as they are), not against the server path: a pattern matched
+    against that spelled the data dir out one character at a time. `root` is the resolved data dir."""
+
+    root: str
+    values: tuple[Any, ...]
+
+
+_DIGESTS = 34  # "<16 hex>/<16 hex>/" of uploads/<tenant digest>/<scope digest>/<name>
+
+
+def shown_source_sql(root: str, mark: str, digests_test: str) -> tuple[str, list[Any]]:
+    """The source as the API shows it, as SQL over d.source (SQLite and PostgreSQL alike), and its
+    parameters; `mark` is the backend's placeholder, `digests_test` tests the two folder digests."""
+    uploads, n = root + "/uploads/", len(root)
+    sql = (
+        f"(CASE WHEN substr(d.source, 1, {len(uploads)}) = {mark} "
+        f"AND substr(d.source, {len(uploads) + 1}, {_DIGESTS}) {digests_test} "
+        f"THEN substr(d.source, {len(uploads) + _DIGESTS + 1}) "
+        f"WHEN substr(d.source, 1, {n + 1}) = {mark} THEN '<data dir>' || substr(d.source, {n + 1}) "
+        "ELSE d.source END)"
+    )
+    return sql, [uploads, root + "/"]
+
+
+_HEX16 = "[0-9a-f]" * 16
+_DIGESTS_GLOB = f"GLOB '{_HEX16}/{_HEX16}/'"
+
+
 def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
     """Filters -> ' AND ...' over documents d; field names are checked, values always bound."""
     if not filters:
@@ -121,31 +154,41 @@ def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for field, value in filters.items():
-        if field == "access":
-            clause, more = access_sql(value)
-            clauses.append(clause)
-            params.extend(more)
-            continue
-        if not _FIELD.match(field):
-            raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
-        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        if not values:
-            clauses.append("0")
-            continue
-        column = f"d.{field}"
-        if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
-            path = "'$" + "".join(f'."{key}"' for key in field[9:].split(".")) + "'"  # _FIELD: [A-Za-z0-9_-]
-            # json_extract gives 1 for a JSON true: booleans are compared by their JSON type instead
-            column = (
-                f"CASE json_type(d.metadata, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-                f"ELSE CAST(json_extract(d.metadata, {path}) AS TEXT) END"
-            )
-            values = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
-        globs = [v for v in values if field == "source" and _is_glob(v)]
-        equal = [v for v in values if not (field == "source" and _is_glob(v))]
-        parts = [f"{column} GLOB ?" for _ in globs]  # an OR chain is as deep as it is long: globs are few
-        if equal:  # IN, not `= ? OR = ?`: SQLite refuses an expression deeper than 1,000
-            parts.append(f"{column} IN ({','.join('?' * len(equal))})")
-        params.extend(globs + equal)
-        clauses.append("(" + " OR ".join(parts) + ")")
+        clause, more = access_sql(value) if field == "access" else _field_sql(field, value)
+        clauses.append(clause)
+        params.extend(more)
     return " AND " + " AND ".join(clauses), params
+
+
+def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
+    if not _FIELD.match(field):
+        raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
+    values = _values(value)
+    if not values:
+        return "0", []
+    column, column_params = f"d.{field}", list[Any]()
+    if isinstance(value, ShownSource) and field == "source":
+        column, column_params = shown_source_sql(value.root, "?", _DIGESTS_GLOB)
+    if field.startswith("metadata."):  # 2020 in the metadata matches "2020" typed on a command line
+        path = "'$" + "".join(f'."{key}"' for key in field[9:].split(".")) + "'"  # _FIELD: [A-Za-z0-9_-]
+        # json_extract gives 1 for a JSON true: booleans are compared by their JSON type instead
+        column = (
+            f"CASE json_type(d.metadata, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"ELSE CAST(json_extract(d.metadata, {path}) AS TEXT) END"
+        )
+        values = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    globs = [v for v in values if field == "source" and _is_glob(v)]
+    equal = [v for v in values if not (field == "source" and _is_glob(v))]
+    parts = [f"{column} GLOB ?" for _ in globs]  # an OR chain is as deep as it is long: globs are few
+    params = [x for g in globs for x in (*column_params, g)]
+    if equal:  # IN, not `= ? OR = ?`: SQLite refuses an expression deeper than 1,000
+        parts.append(f"{column} IN ({','.join('?' * len(equal))})")
+        params += [*column_params, *equal]
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def _values(value: Any) -> list[Any]:
+    """A filter's values: a list, tuple or set of them, a ShownSource's, or one value."""
+    if isinstance(value, ShownSource):
+        return list(value.values)
+    return list(value) if isinstance(value, (list, tuple, set)) else [value]

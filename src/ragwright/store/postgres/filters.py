@@ -10,7 +10,9 @@ from typing import Any
 
 from ...types import Access
 from ..base import Filters
-from ..sql import _FIELD  # one pattern of allowed fields for both backends
+
+# _FIELD: one pattern of allowed fields for both backends
+from ..sql import _FIELD, ShownSource, check_filter_bounds, shown_source_sql
 
 
 def access_sql(access: Access) -> tuple[str, list[Any]]:
@@ -28,6 +30,7 @@ def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
     """Filters -> ' AND ...' over documents d, and its parameters."""
     if not filters:
         return "", []
+    check_filter_bounds(filters)  # a ValueError naming the limit, as on SQLite
     clauses: list[str] = []
     params: list[Any] = []
     for field, value in filters.items():
@@ -44,21 +47,24 @@ def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
     if not _FIELD.match(field):
         raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
     values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+    column, column_params = f"d.{field}", list[Any]()
+    if isinstance(value, ShownSource) and field == "source":  # as the API shows it (store/sql.py)
+        values = list(value.values)
+        column, column_params = shown_source_sql(value.root, "%s", "~ '^[0-9a-f]{16}/[0-9a-f]{16}/$'")
     if not values:
         return "FALSE", []
     if field.startswith("metadata."):
         path = field[len("metadata.") :].split(".")
         texts = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
         return "(d.metadata #>> %s::text[]) = ANY(%s::text[])", [path, texts]
-    column = f"d.{field}"
     parts, params = [], []
     for v in values:
         if field == "source" and isinstance(v, str) and any(ch in v for ch in "*?["):
             parts.append(f"{column} ~ %s")
-            params.append(glob_regex(v))
+            params += [*column_params, glob_regex(v)]
         else:
             parts.append(f"{column} = %s")
-            params.append(v)
+            params += [*column_params, v]
     return "(" + " OR ".join(parts) + ")", params
 
 
