@@ -99,3 +99,37 @@ def test_filtered_scores_equal_the_formula_over_the_subset():
     assert len(hits) == sum(1 for s in expected if s > 0)
     for position, rowid in enumerate(keep):
         assert hits.get(int(rowid), 0.0) == pytest.approx(expected[position], rel=1e-5)
+
+
+def _per_term_postings(index: SparseBM25, spans, allowed):
+    """The scoped postings term by term, as they were computed before the one-pass version."""
+    mask, n, avgdl = index._scope(allowed)
+    rows_out, weights_out = [], []
+    for lo, hi in spans:
+        rows = index.rows[lo:hi]
+        keep = mask[rows]
+        rows = rows[keep]
+        if not len(rows):
+            continue
+        tf = index.tf[lo:hi][keep].astype(np.float32)
+        idf = np.float32(np.log1p((n - len(rows) + 0.5) / (len(rows) + 0.5)))
+        rows_out.append(rows)
+        weights_out.append(
+            idf * tf * (index.k1 + 1.0) / (tf + index.k1 * (1.0 - index.b + index.b * index.lengths[rows] / avgdl))
+        )
+    if not rows_out:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(rows_out), np.concatenate(weights_out)
+
+
+def test_filtered_search_gives_the_same_floats_as_term_by_term(monkeypatch):
+    """The one-pass scoped postings (server hot path) change no score, not even in the last bit."""
+    rng = np.random.default_rng(11)
+    docs = [list(rng.integers(0, 40, size=rng.integers(1, 60))) for _ in range(300)]
+    index = SparseBM25(np.arange(5, 305), [_blob(d) for d in docs], 40)
+    subsets = [np.arange(5, 305), np.sort(rng.choice(np.arange(5, 305), 90, replace=False)), np.array([7, 9])]
+    queries = [list(rng.integers(0, 45, size=rng.integers(1, 9))) for _ in range(60)]
+    got = [index.search(q, 50, a) for a in subsets for q in queries]
+    monkeypatch.setattr(SparseBM25, "_scoped_postings", _per_term_postings)
+    assert got == [index.search(q, 50, a) for a in subsets for q in queries]
+    assert any(got) and any(not g for g in got)  # some queries match nothing among the allowed
