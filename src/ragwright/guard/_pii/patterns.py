@@ -84,6 +84,33 @@ MONTH = (
 )
 
 
+def tld_guarded(url_regex: str) -> str:
+    """Presidio's URL regex with a quick test before its list of 675 top-level domains: the list,
+    one alternative after another, was tried after every dot of every start's 253 characters, so
+    "a." repeated cost 1.5 ms a character (a 1 MB chat message to a redacting model: most of an
+    hour). A lookahead made of the same names as a trie (c(?:om|o|...)...) rejects a dot that no
+    domain follows in a step or two; where one does, the list runs as before, so what matches and
+    which name a match ends with are unchanged (checked on random strings against the original)."""
+    start = url_regex.index("[.](?:") + len("[.](?:")
+    names = url_regex[start : url_regex.index(")(?:/", start)]
+    tlds = re.findall(r"\(\?:([a-z]+)\)", names)
+    if "|".join(f"(?:{t})" for t in tlds) != names:
+        return url_regex  # another shape than the one this was written for: leave it alone
+    return url_regex.replace("[.](?:" + names, f"[.](?={_trie(tlds)})(?:" + names, 1)
+
+
+def _trie(words: list[str]) -> str:
+    """An alternation matching a prefix that is one of words, as nested groups by first letter."""
+    by_first: dict[str, list[str]] = {}
+    for w in words:
+        by_first.setdefault(w[0], []).append(w[1:])
+    alts = []
+    for first, rests in sorted(by_first.items()):
+        longer = [r for r in rests if r]
+        alts.append(first + (f"(?:{_trie(longer)})" + ("?" if "" in rests else "") if longer else ""))
+    return "|".join(alts)
+
+
 def luhn(digits: str) -> bool:
     """The Luhn checksum of a card number's digits: what tells a card from any long number."""
     total = 0
