@@ -46,3 +46,30 @@ def test_only_the_newest_queries_are_kept(tmp_path):
         cache.put(f"query {i}", np.full(2, i, np.float32))
     assert cache.get("query 1999")[0] == 1999 and cache.get("query 0") is None
     assert cache._conn().execute("SELECT count(*) FROM vectors").fetchone()[0] <= 1500
+
+
+def test_a_new_query_is_looked_up_in_the_shared_file_once(tmp_path):
+    """The server asks remembers() on its event loop, then embeds in a thread: a new query's miss
+    is not looked up a second time; a query another process embedded meanwhile is still found
+    by the next remembers()."""
+    embedder = LocalMiniLM()
+    embedder.shared = SharedVectors(tmp_path / "q.db", "minilm", 384)
+    embedder.warm_up()
+    looked: list[str] = []
+    real_get = embedder.shared.get
+
+    def counted(key: str):
+        looked.append(key)
+        return real_get(key)
+
+    embedder.shared.get = counted  # type: ignore[method-assign]
+    query = "Does aspirin prevent colorectal cancer?"
+    assert not embedder.remembers(query)
+    vector = embedder.embed([query])[0]
+    assert len(looked) == 1  # two before: remembers() and the embed each read the file
+    assert np.array_equal(real_get(query), vector)  # and the vector is there for the other workers
+    other = LocalMiniLM()
+    other.shared = SharedVectors(tmp_path / "q.db", "minilm", 384)
+    other.warm_up()
+    assert other.remembers(query)
+    assert embedder.embed(["Another new question?"]) is not None and len(looked) == 2  # no remembers(): looked up

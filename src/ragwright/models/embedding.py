@@ -140,6 +140,9 @@ class LocalMiniLM:
         self._recent: dict[str, np.ndarray] = {}
         self._recent_lock = threading.Lock()
         self.shared: SharedVectors | None = None  # the server's worker processes', when there are several
+        # Recall keys remembers() just looked up in `shared` in vain: the embed that follows (a new
+        # query's) does not look again (a SQLite read on every new query's path, 10-60 us).
+        self._missed: dict[str, bool] = {}
 
     def warm_up(self) -> None:
         with self._lock:
@@ -212,6 +215,10 @@ class LocalMiniLM:
             return False
         vector = self.shared.get(key) if self.shared is not None else None
         if vector is None:
+            if self.shared is not None:
+                if len(self._missed) >= 1024:  # bounded: a miss never embedded (an error came first) goes
+                    self._missed.clear()
+                self._missed[key] = True
             return False
         self._remember(key, vector)
         return True
@@ -227,7 +234,8 @@ class LocalMiniLM:
             hit = self._recent.get(key)
         if hit is not None:
             return hit
-        vector = self.shared.get(key) if self.shared is not None else None
+        just_missed = self._missed.pop(key, False)
+        vector = self.shared.get(key) if self.shared is not None and not just_missed else None
         if vector is None:
             with self._query_slots:
                 vector = self._embed_text(text)
