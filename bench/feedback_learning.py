@@ -37,6 +37,7 @@ from ragwright.evaluate import document_run, evaluate, load_beir
 from ragwright.feedback import record_feedback
 from ragwright.feedback.examples import normal
 from ragwright.feedback.learn import learn, rollback
+from ragwright.models.embedding import NAMES, choose_graph
 from ragwright.retrieve import HybridRetriever
 from ragwright.retrieve.adapter import LearnedModel, active_model
 
@@ -44,13 +45,16 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragw
 
 
 def cached_store(folder: Path, dataset) -> Path:
-    """The SciFact index, built once per corpus and settings; returns its data directory."""
+    """The SciFact index, built once per corpus, settings and graph; returns its data directory."""
     settings = Settings()
     h = hashlib.sha256()
     with (folder / "corpus.jsonl").open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     h.update(settings.ingest.model_dump_json().encode() + settings.embedding.model_dump_json().encode())
+    # the local graph a new data dir gets (by its name, which changes with the recipe): an index of
+    # another graph is another vector space, and the workspace would refuse to query it with this one
+    h.update(NAMES.get(choose_graph(None), "").encode())
     path = CACHE / f"scifact-{h.hexdigest()[:12]}"
     if not (path / "ready").is_file():
         say(f"indexing SciFact into {path} (once; later runs reuse it)")
@@ -150,6 +154,7 @@ def main() -> None:
         copy_store(source, Path(tmp))
         ws = Workspace(settings=Settings(data_dir=Path(tmp)))
         ws.embedder.warm_up()
+        embedder = ws.store.get_meta("embedder")  # the graph the index was built with (figures depend on it)
         assert not ws.store.list_feedback() and active_model(ws.store) is None, "the cached index holds feedback"
         t0 = time.perf_counter()
         counts = simulate(ws, train, args.seen)
@@ -206,7 +211,7 @@ def main() -> None:
         r = compare(before, scores)
         rows.append([f"  {name}", r["ndcg@10_after"], r["wins"], r["losses"], r["ties"]])
     rows.append(["after --rollback", compare(before, restored)["ndcg@10_after"], "", "", ""])
-    say()
+    say(f"\nembedder: {embedder}")
     say(table(rows, ["SciFact test (300 queries)", "nDCG@10", "wins", "losses", "ties"]))
     say()
     say(
@@ -240,6 +245,7 @@ def main() -> None:
             "dataset": "scifact",
             "feedback_split": "train",
             "measured_split": "test",
+            "embedder": embedder,
             "seen_per_query": args.seen,
             "feedback": counts,
             "train_queries_left_out_as_test_duplicates": duplicates,
