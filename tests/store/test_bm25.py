@@ -133,3 +133,14 @@ def test_filtered_search_gives_the_same_floats_as_term_by_term(monkeypatch):
     monkeypatch.setattr(SparseBM25, "_scoped_postings", _per_term_postings)
     assert got == [index.search(q, 50, a) for a in subsets for q in queries]
     assert any(got) and any(not g for g in got)  # some queries match nothing among the allowed
+
+
+def test_hits_are_python_ints_and_doubles_best_first():
+    rng = np.random.default_rng(3)
+    docs = [list(rng.integers(0, 30, size=rng.integers(1, 40))) for _ in range(200)]
+    index = SparseBM25(np.arange(1000, 1200), [_blob(d) for d in docs], 30)
+    for allowed in (None, np.arange(1000, 1200, 2)):
+        hits = index.search([1, 2, 2, 9], 30, allowed)
+        assert len(hits) == 30 and all(type(r) is int and type(s) is float for r, s in hits)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+        assert allowed is None or {r for r, _ in hits} <= set(allowed.tolist())

@@ -88,3 +88,19 @@ def test_an_hnsw_index_built_before_the_embedding_model_loads_does_not_crash_it(
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0 and "(1, 384)" in done.stdout, (done.returncode, done.stderr[-500:])
+
+
+def test_hits_are_the_same_ints_and_doubles_as_one_by_one(monkeypatch):
+    """The hits leave the index as Python ints and floats, each 1.0 minus the float32 distance in
+    double precision, whether converted in one go (the server's path) or one by one."""
+    ids, m = _data()
+    index = ExactIndex(ids, m)
+    queries = [m[i] + 0.01 for i in range(0, 300, 30)]
+    got = [index.search(q, 40, a) for q in queries for a in (None, ids[::3], ids[:50])]
+    assert all(type(i) is int and type(s) is float for hits in got for i, s in hits)
+
+    def one_by_one(ids, positions, distances):
+        return [(int(i), 1.0 - float(d)) for i, d in zip(ids[positions], distances, strict=True)]
+
+    monkeypatch.setattr(ExactIndex, "_hits", staticmethod(one_by_one))
+    assert got == [index.search(q, 40, a) for q in queries for a in (None, ids[::3], ids[:50])]

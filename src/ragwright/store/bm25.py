@@ -74,7 +74,7 @@ class SparseBM25:
         if len(hits) > k:
             hits = hits[top_k(scores[hits], k)]
         hits = hits[np.lexsort((self.ids[hits], -scores[hits]))]
-        return [(int(self.ids[i]), float(scores[i])) for i in hits]
+        return list(zip(self.ids[hits].tolist(), scores[hits].tolist(), strict=True))  # in C: 25 -> 6 us for 100
 
     def _scoped_postings(self, spans: list[tuple[int, int]], allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The query terms' postings among the allowed chunks, weighted with BM25 statistics
