@@ -111,6 +111,34 @@ def _trie(words: list[str]) -> str:
     return "|".join(alts)
 
 
+def email_spans(text: str, pattern: str, flags: int) -> list[tuple[int, int]]:
+    """Where Presidio's e-mail pattern `\b(X|X[X.]*X)@domain\b` matches in text, found without
+    letting it try every start: from each start in a run of local-part characters it scanned to
+    the run's end, quadratic in the run (4,000 "a." before an "@": 3.3 s). Every start in the run
+    before an "@" shares that "@" and domain, so if the leftmost possible start fails they all
+    fail, and the pattern is tried there only. Same spans as its finditer (checked on random
+    strings)."""
+    import regex  # type: ignore[import-untyped]  # Presidio's engine; no py.typed
+
+    compiled = regex.compile(pattern, flags)
+    local = regex.compile(r"[!#$%&'*+\-/=?^_`{|}~\w.]")
+    first = regex.compile(r"\b[!#$%&'*+\-/=?^_`{|}~\w]")  # where the pattern's local part may start
+    spans: list[tuple[int, int]] = []
+    done, at = 0, text.find("@")
+    while at != -1:
+        start = at
+        while start > done and local.match(text, start - 1):
+            start -= 1
+        while start < at and not first.match(text, start):
+            start += 1
+        m = compiled.match(text, start) if start < at else None
+        if m is not None and m.end() > m.start():
+            spans.append(m.span())
+            done = m.end()
+        at = text.find("@", max(at + 1, done))
+    return spans
+
+
 def luhn(digits: str) -> bool:
     """The Luhn checksum of a card number's digits: what tells a card from any long number."""
     total = 0

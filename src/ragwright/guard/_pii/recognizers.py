@@ -33,6 +33,7 @@ from .patterns import (
     PHONE_CONTEXT,
     PHONE_RE,
     PHONE_STRONG,
+    email_spans,
     luhn,
     tld_guarded,
 )
@@ -59,12 +60,40 @@ def build_recognizers(national_phones: bool = True) -> list[Any]:
 class OfflineEmail(EmailRecognizer):
     """Presidio's e-mail recognizer with the public-suffix snapshot instead of a download."""
 
+    name: str  # set by Presidio's __init__s, which mypy cannot infer through
+    patterns: list[Pattern]
+
     def __init__(self) -> None:
         super().__init__()
         self.tlds = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
     def validate_result(self, pattern_text: str) -> bool:
         return self.tlds(pattern_text).fqdn != ""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: int | None = None
+    ) -> list[Any]:
+        """Presidio's PatternRecognizer.analyze over the spans patterns.email_spans finds in linear
+        time (its finditer was quadratic in a run of local-part characters before an "@"); each
+        span scored, validated and explained as Presidio does."""
+        flags: int = regex_flags or self.global_regex_flags or 0
+        results = []
+        for pattern in self.patterns:
+            for start, end in email_spans(text, pattern.regex, flags):
+                found = text[start:end]
+                valid = self.validate_result(found)
+                why = self.build_regex_explanation(self.name, pattern.name, pattern.regex, pattern.score, valid, flags)
+                metadata = {
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                }
+                score = pattern.score if valid is None else (self.MAX_SCORE if valid else self.MIN_SCORE)
+                if self.invalidate_result(found):
+                    score = self.MIN_SCORE
+                why.score = score
+                if score > self.MIN_SCORE:
+                    results.append(RecognizerResult(self.supported_entities[0], start, end, score, why, metadata))
+        return self.remove_duplicates(results)
 
 
 class Card(PatternRecognizer):
@@ -172,7 +201,7 @@ class Iban(IbanRecognizer):
 class Url(UrlRecognizer):
     """A bare domain whose suffix is also a file extension (setup.py, notes.md) is no URL. The
     patterns are Presidio's with a quick domain test (patterns.tld_guarded): same matches, a
-    twentieth of the time on dotted text."""
+    fifteenth of the time on dotted text."""
 
     def __init__(self) -> None:
         base = UrlRecognizer.BASE_URL_REGEX
