@@ -1,8 +1,8 @@
 """The answers on real documentation (pgdocs-qa: 175 pages of the PostgreSQL 15 manual), held to
-what bench/answers_realdocs.py measured when they were last improved: 42 of 60 correct, 15 of 15
-off-topic questions refused, none of the answerable ones. The issue's target of 48 correct is not
-met yet; these floors keep what was gained, a few questions below it (a change of text extraction
-moves some). About a minute to ingest on 2 cores."""
+what bench/answers_realdocs.py measured when they were last improved: 48 of 60 correct (the
+issue's target), 15 of 15 off-topic questions refused, none of the answerable ones. These floors
+keep what was gained, a few questions below it (a change of text extraction moves some). About a
+minute to ingest on 2 cores."""
 
 import json
 import re
@@ -32,7 +32,7 @@ def test_answerable_questions_are_answered_correctly(answers):
         if not a.abstained and all(re.search(c, a.answer, re.IGNORECASE) for c in r["check"])
     ]
     refused = [r["id"] for r, a in answerable if a.abstained]
-    assert len(correct) >= 40, f"{len(correct)}/60 correct"
+    assert len(correct) >= 45, f"{len(correct)}/60 correct"
     assert len(refused) <= 3, f"wrongly refused: {refused}"
 
 
