@@ -193,3 +193,29 @@ def test_many_short_texts_are_redacted_in_one_pass_unless_an_entity_spans_a_seam
 
     calls.clear()
     assert redact_all(["a", EMAIL], greedy) == ["a", "<E>"] and len(calls) == 3  # joined, then one by one
+
+
+def test_a_call_too_large_to_redact_is_refused_before_any_work(workspace, tmp_path):
+    """The review's attack: one 300 KB chat message to a redacting model held a worker for minutes
+    (the name tagger costs ~0.1-1 ms a token). Now a 400 naming [gateway] redact_max_chars, at
+    once, and nothing reaches the provider; within the limit the call goes through."""
+    import time
+
+    with ProviderServer(reply=lambda body: "Done.") as srv:
+        workspace.settings.models = {"ext": _gateway(tmp_path, srv).settings.models["ext"]}
+        workspace.settings.gateway.redact_max_chars = 50_000
+        key = create_key(workspace.store, "acme", ["read"], [])["key"]
+        client = TestClient(create_app(workspace=workspace), headers={"Authorization": f"Bearer {key}"})
+        started = time.process_time()
+        big = client.post(
+            "/v1/chat/completions", json={"model": "ext", "messages": [{"role": "user", "content": "a. " * 100_000}]}
+        )
+        spent = time.process_time() - started
+        small = client.post(
+            "/v1/chat/completions", json={"model": "ext", "messages": [{"role": "user", "content": f"Mail {EMAIL}."}]}
+        )
+        received = len(srv.requests)
+    assert big.status_code == 400, big.text
+    assert "redact_max_chars" in big.json()["error"]["message"] and "300,000" in big.json()["error"]["message"]
+    assert spent < 5  # no redaction ran (it would take minutes)
+    assert small.status_code == 200 and received == 1

@@ -209,6 +209,12 @@ class GatewaySettings(_Section):
     cache_ttl_s: float = Field(86400.0, gt=0)
     semantic_cache: bool = False
     semantic_threshold: float = Field(0.90, gt=0, le=1, description="measured: bench/semantic_cache.py")
+    redact_max_chars: int = Field(
+        100_000,
+        ge=1,
+        description='most characters of text one call may send to a privacy = "redact" model (its '
+        "detectors take ~0.1-1 ms a token); a larger call is refused, naming this setting",
+    )
 
 
 class ObserveSettings(_Section):

@@ -88,6 +88,7 @@ cache = true                           # exact cache of temperature-0 requests
 cache_ttl_s = 86400
 semantic_cache = false                 # answers reworded prompts; never ones with other content words
 semantic_threshold = 0.90              # measured: bench/semantic_cache.py (0 false hits on SciFact pairs)
+redact_max_chars = 100000              # text per call a privacy = "redact" model may be sent (redacting costs CPU)
 
 [observe]
 traces = true                          # every search, ask, chat and evaluation leaves a trace in the store

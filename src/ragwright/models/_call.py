@@ -88,7 +88,8 @@ class Call:
         if spec.privacy != "redact":
             return self.request
         if self.privacy is None:
-            self.privacy = CallPrivacy(self.gw.guards.new_redaction(f'{spec.model}\'s privacy = "redact"'))
+            redaction = self.gw.guards.new_redaction(f'{spec.model}\'s privacy = "redact"')
+            self.privacy = CallPrivacy(redaction, self.gw.settings.gateway.redact_max_chars)
         return self.privacy.request(self.request, spec.privacy_entities)
 
     def restored(self, spec: ModelSettings, reply: ProviderReply) -> ProviderReply:

@@ -26,6 +26,7 @@ from typing import Any
 
 MAX_TEXT = 4000  # characters kept of any one input or output value
 MAX_SPANS = 2000  # per trace: a runaway loop cannot fill the memory or the store
+MAX_ITEMS = 1000  # entries kept of a list or dict in a trace's input or a span's attributes
 
 
 @dataclass(slots=True)
@@ -221,7 +222,17 @@ def add_cost(cost_usd: float, input_tokens: int, output_tokens: int) -> None:
         trace.output_tokens += output_tokens
 
 
-def _clip(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_TEXT:
-        return value[:MAX_TEXT] + "…"
+def _clip(value: Any, depth: int = 0) -> Any:
+    """Strings cut to MAX_TEXT, inside lists and dicts too (a chat's messages are a list): a trace
+    holding a 1 MB message would cost its memory, its row, and, redacted, minutes of the writer's
+    CPU. Containers are kept to MAX_ITEMS entries."""
+    if isinstance(value, str):
+        return value[:MAX_TEXT] + "…" if len(value) > MAX_TEXT else value
+    if depth >= 4:
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_clip(v, depth + 1) for v in value[:MAX_ITEMS]]
+        return [*items, "…"] if len(value) > MAX_ITEMS else items
+    if isinstance(value, dict):
+        return {k: _clip(v, depth + 1) for k, v in itertools.islice(value.items(), MAX_ITEMS)}
     return value
