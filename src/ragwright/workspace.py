@@ -201,7 +201,8 @@ class Workspace:
         agent_route(self.settings.answer)  # no model: refused before the question is read
         question = check_query(question, self.settings.answer.max_question_chars)
         extractive = functools.partial(self._answer, filters=filters, context=context, extractive=True)
-        loop = agent_loop(self.gateway, self.settings.answer, self._retrieve, extractive, filters, context, max_steps)
+        parts = (self.gateway, self.settings.answer, self._retrieve, extractive)
+        loop = agent_loop(*parts, filters, context, max_steps, self.settings.data_dir)
         with self.trace("ask", {"question": question, "agent": True}, context) as t:
             return run_agent(loop, question, history, t)
 

@@ -6,6 +6,7 @@ laid over the model's, and its fallback reads the plain ask's own retrieval of t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..config import AnswerSettings
@@ -17,6 +18,7 @@ from ..models.gateway import Gateway
 from ..models.types import CallContext
 from ..retrieve.retriever import Retrieval
 from ..store.contract import Filters
+from ..store.sql import ShownSource
 from ..types import Answer, SearchResult
 
 # (question, filters, k or None for [answer] context_chunks) -> the retrieval an ask reads
@@ -40,12 +42,21 @@ def agent_loop(
     filters: Filters | None,
     context: CallContext | None,
     max_steps: int | None,
+    data_dir: Path | None = None,
 ) -> Agent:
-    """The loop for one ask; `filters` are the caller's (access among them) and bound every search."""
+    """The loop for one ask; `filters` are the caller's (access among them) and bound every search.
+    A reader's (filters with an access) `source` the model chooses is matched as the API shows
+    sources (store.sql.ShownSource, under `data_dir`), as the reader's own is: matched against the
+    server path, "search with source /srv/d*" would spell that path out through the answers."""
     caller, cap = dict(filters or {}), settings.agent_max_steps
+    root = str(data_dir.resolve()) if data_dir is not None and "access" in caller else None
 
     def search(query: str, k: int, wanted: dict[str, Any] | None) -> list[SearchResult]:
-        return retrieve(query, {**(wanted or {}), **caller}, k).results
+        mine = dict(wanted or {})
+        if root is not None and "source" in mine:
+            value = mine["source"]
+            mine["source"] = ShownSource(root, tuple(value if isinstance(value, list) else [value]))
+        return retrieve(query, {**mine, **caller}, k).results
 
     def fallback(question: str, passages: list[SearchResult]) -> Answer:
         """Extractive, over what the agent found first and then the question's own search."""
