@@ -178,7 +178,13 @@ def test_serve_local_is_found_by_later_calls(tmp_path, runtime):
         assert _recorded(runtime)["pid"] == recorded["pid"]  # no server of its own
     finally:
         serve.send_signal(signal.SIGINT)
-        serve.wait(60)
+        try:  # communicate, not wait: its stderr is a pipe nobody else reads, which must not fill up
+            _, said = serve.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            said = serve.communicate()[1]
+            raise AssertionError(f"serve-local did not stop on Ctrl-C in 60 s: {said[-2000:]}") from None
+    assert serve.returncode == 0, said[-2000:]
     assert not _alive(recorded["pid"]) and not (runtime / local_shared.STATE_NAME).exists()
 
 
