@@ -227,6 +227,13 @@ def test_kill_9_mid_ingestion_leaves_no_half_document_and_rerun_finishes(tmp_pat
     assert summary["unchanged"] == n_docs and summary["ingested"] == 400 - n_docs and summary["failed"] == []
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal's foreground process gets it: a suite started in the background (`make
+    test &`, nohup) ignores SIGINT, and its children inherit that, so Python would never raise
+    KeyboardInterrupt in them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_with_ctrl_c(tmp_path):
     docs = tmp_path / "many"
     docs.mkdir()
@@ -238,6 +245,7 @@ def test_interrupt_with_ctrl_c(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=SMALL_BATCHES,
+        preexec_fn=as_in_a_terminal,
     )
     _wait_for_documents(tmp_path / "d" / "ragwright.db", proc)
     proc.send_signal(signal.SIGINT)

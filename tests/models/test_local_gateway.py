@@ -19,6 +19,7 @@ from ragwright.config import ModelSettings, RouteSettings, Settings
 from ragwright.errors import ConfigError
 from ragwright.models import ChatMessage, Gateway, local_shared
 from ragwright.models.local_server import MODEL_ALIAS, smollm2_path
+from tests.cli.test_cli import as_in_a_terminal
 from tests.models.test_local_server import _require_llama_cpp
 
 pytestmark = pytest.mark.slow
@@ -163,7 +164,10 @@ def test_a_stale_state_is_replaced_and_two_first_calls_start_one_server(runtime)
 
 def test_serve_local_is_found_by_later_calls(tmp_path, runtime):
     serve = subprocess.Popen(
-        [sys.executable, "-m", "ragwright", "models", "serve-local", "--port", "0"], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "ragwright", "models", "serve-local", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=as_in_a_terminal,
     )
     try:
         started = time.monotonic()
