@@ -49,13 +49,12 @@ def agent_loop(
     sources (store.sql.ShownSource, under `data_dir`), as the reader's own is: matched against the
     server path, "search with source /srv/d*" would spell that path out through the answers."""
     caller, cap = dict(filters or {}), settings.agent_max_steps
-    root = str(data_dir.resolve()) if data_dir is not None and "access" in caller else None
+    shown_under = data_dir if "access" in caller else None
 
     def search(query: str, k: int, wanted: dict[str, Any] | None) -> list[SearchResult]:
         mine = dict(wanted or {})
-        if root is not None and "source" in mine:
-            value = mine["source"]
-            mine["source"] = ShownSource(root, tuple(value if isinstance(value, list) else [value]))
+        if shown_under is not None and "source" in mine:
+            mine["source"] = ShownSource.of(shown_under, mine["source"])
         return retrieve(query, {**mine, **caller}, k).results
 
     def fallback(question: str, passages: list[SearchResult]) -> Answer:

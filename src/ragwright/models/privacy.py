@@ -70,7 +70,14 @@ class CallPrivacy:
         """The request as a model with these private entities may see it (made once per set)."""
         key = tuple(sorted(entities))
         if key not in self._requests:
-            self._check_size(request)
+            found: list[str] = []  # the request's texts beside its messages, redacted in one pass
+
+            def collect(text: str) -> str:
+                found.append(text)
+                return text
+
+            _surroundings(request, collect)
+            self._check_size(request, found)
 
             def redact(text: str) -> str:
                 return self.redaction.redact(text, key)
@@ -83,23 +90,17 @@ class CallPrivacy:
                 )
                 for m in request.messages
             )
-            found: list[str] = []
-
-            def collect(text: str) -> str:
-                found.append(text)
-                return text
-
-            _surroundings(request, collect)
             redacted = iter(redact_all(found, redact))
             self._requests[key] = replace(
                 request, messages=messages, **_surroundings(request, lambda _text: next(redacted))
             )
         return self._requests[key]
 
-    def _check_size(self, request: ChatRequest) -> None:
+    def _check_size(self, request: ChatRequest, surroundings: list[str]) -> None:
         if self.max_chars is None:
             return
-        chars = _chars(request)
+        texts = [t for m in request.messages for t in (m.content, *(c.raw_arguments for c in m.tool_calls))]
+        chars = sum(map(len, texts)) + sum(map(len, surroundings))
         if chars > self.max_chars:
             raise QuestionError(
                 f'this call would send {chars:,} characters to a model with privacy = "redact"; at most '
@@ -116,20 +117,6 @@ class CallPrivacy:
 
     def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
         return self.redaction.restore_stream(pieces)
-
-
-def _chars(request: ChatRequest) -> int:
-    """How much text a request would have redacted: its messages, tool calls and surroundings."""
-    sizes: list[int] = []
-
-    def count(text: str) -> str:
-        sizes.append(len(text))
-        return text
-
-    _surroundings(request, count)
-    for m in request.messages:
-        sizes += [len(m.content), *(len(c.raw_arguments) for c in m.tool_calls)]
-    return sum(sizes)
 
 
 def _surroundings(request: ChatRequest, each: Callable[[str], str]) -> dict[str, Any]:

@@ -96,8 +96,7 @@ def user_filters(filters: dict[str, Any] | None, principal: Principal, data_dir:
         raise ApiError(400, "invalid_request", "filters may not name 'access' or 'tenant': they come from your key")
     out["access"] = principal.access
     if data_dir is not None and "source" in out:
-        value = out["source"]
-        out["source"] = ShownSource(str(data_dir.resolve()), tuple(value if isinstance(value, list) else [value]))
+        out["source"] = ShownSource.of(data_dir, out["source"])
     return out
 
 

@@ -124,6 +124,11 @@ class ShownSource:
     root: str
     values: tuple[Any, ...]
 
+    @classmethod
+    def of(cls, data_dir: Path, value: Any) -> ShownSource:
+        """A filter's `source` value (one pattern or a list) as matched under `data_dir`."""
+        return cls(str(data_dir.resolve()), tuple(value if isinstance(value, list) else [value]))
+
 
 _DIGESTS = 34  # "<16 hex>/<16 hex>/" of uploads/<tenant digest>/<scope digest>/<name>
 
