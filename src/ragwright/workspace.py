@@ -26,6 +26,7 @@ from ._workspace.parts import (
     hits,
     in_context,
     nothing_to_read,
+    reader_context,
     workspace_embedder,
     workspace_gateway,
     workspace_store,
@@ -147,6 +148,7 @@ class Workspace:
         *,
         context: CallContext | None = None,
     ) -> list[SearchResult]:
+        context = reader_context(context, filters)
         with self.trace("search", {"query": query, "k": k, "mode": mode}, context) as t:
             results = (
                 self._retriever()
@@ -174,6 +176,7 @@ class Workspace:
         follow-up is made standalone before retrieval, and the answer's `question` is that one.
         `agent`: the [answer] model searches as often as it needs, then answers (generate/agent.py),
         in at most `max_steps` turns ([answer] agent_max_steps)."""
+        context = reader_context(context, filters)
         if agent:
             return self._ask_agent(question, filters, context, history, max_steps)
         with self.trace("ask", {"question": question}, context) as t:

@@ -92,6 +92,16 @@ def check_vector_space(store: Store, embedder: str, settings: Settings, writing:
         )
 
 
+def reader_context(context: CallContext | None, filters: Filters | None) -> CallContext | None:
+    """A library call with no context but an access filter calls as that reader: its tenant in the
+    trace, and its own cache scope (without it, every keyless caller of a tenant shared one, so a
+    reader of other groups was served replies, or learnt of prompts, made for a board reader)."""
+    access = (filters or {}).get("access")
+    if context is not None or access is None:
+        return context
+    return CallContext.of_key(None, access)
+
+
 def in_context(model: ChatModel | None, context: CallContext | None) -> ChatModel | None:
     """The answer model calling as `context`'s key and tenant (budgets, costs, caches, trace)."""
     if context is not None and isinstance(model, GatewayChat):

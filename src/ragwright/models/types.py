@@ -183,7 +183,8 @@ class CallContext:
     reader: str | None = None
 
     @classmethod
-    def of_key(cls, key_id: str, access: Access) -> CallContext:
-        """The context of a key's calls: its id, tenant, and what it may read."""
+    def of_key(cls, key_id: str | None, access: Access) -> CallContext:
+        """The context of a key's calls (or, key_id None, a library call reading as `access`): its
+        id, tenant, and what it may read."""
         reader = "\n".join(["admin" if access.admin else "", *sorted(access.groups)])
         return cls(key_id=key_id, tenant=access.tenant, reader=reader)
