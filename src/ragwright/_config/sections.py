@@ -240,6 +240,13 @@ class ServerSettings(_Section):
         description="largest request body but a file upload (uploads have "
         "ingest.max_file_mb): refused with 413 as it arrives",
     )
+    search_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="searches that run the embedding model at once in a worker process; the rest "
+        "wait their turn in arrival order (0: 2 for the in-process model, no limit for a remote one)",
+    )
 
 
 class StoreSettings(_Section):

@@ -4,9 +4,13 @@ dependencies. Kept out of app.py so that the routers, which app.py includes, do 
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +31,9 @@ class ApiError(Exception):
 
 def error_response(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
+
+
+T = TypeVar("T")
 
 
 class ServerState:
@@ -51,6 +58,27 @@ class ServerState:
             )
         self.audit: AuditWriter | None = None
         self.jobs = JobRunner(workspace)
+        local = isinstance(embedder, LocalMiniLM)
+        self.search_threads = workspace.settings.server.search_threads or (2 if local else 0)
+        self._search_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def in_search_slot(self, work: Callable[[], T]) -> T:
+        """`work` on a worker thread, at most `search_threads` at once, the rest in arrival order.
+
+        Why: a search that runs the in-process model is CPU work. Handed to the thread pool as it
+        came, 16 of them shared one core under the GIL and finished at its whim: with 32 clients
+        on 2 workers, p99 was 2.5-2.9x p50 (new queries, fused graph: 370 against 140 ms); taken
+        in turn, 1.2-1.6x (157-244 ms) at the same requests/s (bench/server_load.py
+        --new-queries). A remote model's search mostly waits, so it is not limited by default."""
+        if not self.search_threads:
+            return await run_in_threadpool(work)
+        loop = asyncio.get_running_loop()  # a limiter belongs to its event loop (tests run several)
+        slots = self._search_slots.get(loop)
+        if slots is None:
+            slots = self._search_slots[loop] = anyio.CapacityLimiter(self.search_threads)
+        return await anyio.to_thread.run_sync(work, limiter=slots)
 
 
 def _shared_store(workspace: Workspace) -> bool:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -113,7 +112,8 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
     """A search whose query vector is known and whose indexes are built takes a few milliseconds
     of Python: it runs on the event loop, since a hand-off to a worker thread and back costs as
     much. A search that must run the embedding model (or call a remote one), or rebuild an index
-    after a write, goes to a worker thread and leaves the loop to the other requests."""
+    after a write, goes to a worker thread and leaves the loop to the other requests ([server] search_threads
+    at once, the rest in arrival order: ServerState.in_search_slot)."""
     ws = state_of(request).ws
     remembers = getattr(ws.embedder, "remembers", None)
     filters = user_filters(body.filters, principal, ws.settings.data_dir)
@@ -121,7 +121,7 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
         cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
     if cheap and ws.store.indexes_current():
         return _search(body, request, principal)
-    return await run_in_threadpool(_search, body, request, principal)
+    return await state_of(request).in_search_slot(functools.partial(_search, body, request, principal))
 
 
 def _search(body: SearchBody, request: Request, principal: Principal) -> dict[str, Any]:
