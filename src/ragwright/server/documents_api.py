@@ -167,11 +167,33 @@ def get_document(doc_id: str, request: Request, principal: Principal = Depends(r
 @router.delete("/documents/{doc_id}", tags=["documents"])
 def delete_document(doc_id: str, request: Request, principal: Principal = Depends(require("write"))) -> dict[str, Any]:
     doc = _visible(request, doc_id, principal)
-    state_of(request).ws.delete(doc.doc_id)
     uploads = str(_uploads_root(request)) + "/"
+    _may_delete(doc, principal, uploaded=doc.source.startswith(uploads))
+    state_of(request).ws.delete(doc.doc_id)
     if doc.source.startswith(uploads):
         Path(doc.source).unlink(missing_ok=True)  # the uploaded bytes go too
     return {"deleted": doc.doc_id, "source": doc.source}
+
+
+def _may_delete(doc: DocumentRecord, principal: Principal, *, uploaded: bool) -> None:
+    """A write key deletes what it could have uploaded, and nothing more: an upload whose groups
+    are all the key's. Reading one of a document's groups is not enough (a key of `eng` would
+    take a document shared by `legal` away from `legal`'s readers), and what the operator
+    ingested is deleted by an admin key only. The key may read the document: saying why
+    reveals nothing."""
+    if "admin" in principal.scopes:
+        return
+    if not uploaded:
+        why = "was not uploaded through the API: only an admin key deletes it"
+        raise ApiError(403, "forbidden", f"'{doc.doc_id}' {why}")
+    foreign = sorted(set(doc.groups) - set(principal.groups))
+    if foreign:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"your key is not in group(s) {', '.join(foreign)} of '{doc.doc_id}': "
+            "a write key deletes only documents all of whose groups it holds",
+        )
 
 
 def _uploads_root(request: Request) -> Path:
