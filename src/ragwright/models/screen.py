@@ -19,6 +19,11 @@ Each message is checked on its own (the guard windows a long one), so a verdict 
     block  the first flagged message refuses the call (InjectionBlocked, HTTP 400) before any
            model is asked, naming it: its index in the request's messages, its role and, for a
            tool result, its tool_call_id
+
+A client may name a route's model directly (GET /v1/models lists it): screen_named() gives such a
+call the strictest policy of the routes that contain the model, so `model: "plain"` cannot step
+around `[routes.guarded] injection = "block"` (review 12). The workspace's own calls by model name
+(the answer, the rewriter, the agent) are not client conversations and keep screen() as it was.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..config import Settings
+from ..config import RouteSettings, Settings
 from ..errors import InjectionBlocked, QuestionError
 from ..observe import span
 from .guards import Guards, Verdict
@@ -38,6 +43,7 @@ from .types import ChatMessage
 
 SCREEN_MESSAGES = 256  # new checks per call: the chat API's own cap on a request's messages
 SCREEN_CHARS = 512_000  # new characters per call (~1.5 s of checks at worst; 256 unsure messages: 2.3 s)
+STRICTNESS = {"off": 0, "flag": 1, "block": 2}  # a model in several routes meets the highest
 Check = Callable[[str], Verdict]
 
 
@@ -121,13 +127,38 @@ def _strings(data: Any) -> Iterator[str]:
             stack += reversed(item)
 
 
+def policy_route(settings: Settings, target: str) -> tuple[str, RouteSettings] | None:
+    """The route whose injection policy a client's call naming `target` meets: the route itself;
+    for a model name, the strictest route that contains the model (the first in the file on a
+    tie); None for a model no route contains."""
+    route = settings.routes.get(target)
+    if route is not None:
+        return target, route
+    holding = [(name, r) for name, r in settings.routes.items() if target in r.models]
+    return max(holding, key=lambda pair: STRICTNESS[pair[1].injection], default=None)
+
+
+def screen_named(settings: Settings, guards: Guards, target: str, messages: Sequence[ChatMessage]) -> None:
+    """A client's call that names a model directly, under its routes' strictest policy (nothing
+    for a route name: the gateway screens that call itself, nor for a model no route contains)."""
+    found = None if target in settings.routes else policy_route(settings, target)
+    if found is not None:
+        _screen(guards, found[0], found[1], messages, f" (model '{target}' is one of its models)")
+
+
 def screen(settings: Settings, guards: Guards, target: str, messages: Sequence[ChatMessage]) -> None:
     """The route's policy on each user turn and tool result (nothing for a model name or a route
     with it off): the budget first, then one verdict per message, each from VERDICTS when kept."""
     route = settings.routes.get(target)
-    if route is None or route.injection == "off":
+    if route is not None:
+        _screen(guards, target, route, messages)
+
+
+def _screen(guards: Guards, name: str, route: RouteSettings, messages: Sequence[ChatMessage], why: str = "") -> None:
+    """Route `name`'s policy over the conversation; `why` tells, in a refusal, how the call met it."""
+    if route.injection == "off":
         return
-    setting = f"routes.{target}.injection"
+    setting = f"routes.{name}.injection"
     work = []
     for i in screened(messages):
         m = messages[i]
@@ -136,7 +167,7 @@ def screen(settings: Settings, guards: Guards, target: str, messages: Sequence[C
             check = guards.tool_result_check(setting) if m.role == "tool" else guards.injection_check(setting)
             key = Verdicts.key(check, m.role, text)
             work.append((i, m, text, check, key, VERDICTS.get(key, check)))
-    _within_budget(target, {key: text for _, _, text, _, key, kept in work if kept is None})
+    _within_budget(name, {key: text for _, _, text, _, key, kept in work if kept is None})
     for i, m, text, check, key, kept in work:
         with span("guard.injection", policy=route.injection, message=i, role=m.role, tool_call_id=m.tool_call_id) as s:
             kept = kept if kept is not None else VERDICTS.get(key, check)  # a repeat in this call: read once
@@ -147,7 +178,7 @@ def screen(settings: Settings, guards: Guards, target: str, messages: Sequence[C
             if verdict.flagged and route.injection == "block":
                 who = f"{m.role}, tool_call_id {m.tool_call_id}" if m.role == "tool" else m.role
                 raise InjectionBlocked(
-                    f"refused by route '{target}': messages[{i}] ({who}) looks like a prompt injection "
+                    f"refused by route '{name}'{why}: messages[{i}] ({who}) looks like a prompt injection "
                     f"({', '.join(verdict.reasons)})"
                 )
 
