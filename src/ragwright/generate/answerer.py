@@ -124,10 +124,20 @@ class Answerer:
                 answer.guard = screening.report
                 if screening.note:
                     answer.answer = f"{answer.answer}\n\n{screening.note}".strip()
-            note_documents(r.doc_id for r in results)  # the answer quotes them
+            note_documents(_quoted(results, reading, answer))
             outer.set(
                 answer=answer.answer,
                 abstained=answer.abstained,
                 citations=[{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id} for c in answer.citations],
             )
         return answer
+
+
+def _quoted(results: Sequence[SearchResult], reading: Sequence[Evidence] | None, answer: Answer) -> set[str]:
+    """The documents whose text the trace now holds: the context passages, the reserve passages
+    the answer was read from (further.py) and whatever it cites. A deletion finds the trace by
+    these; an extractive answer quoting a reserve passage once named only the context's."""
+    quoted = {r.doc_id for r in results}
+    quoted.update(e.result.doc_id for e in reading or ())
+    quoted.update(c.doc_id for c in answer.citations)
+    return quoted
