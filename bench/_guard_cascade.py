@@ -5,7 +5,10 @@
   choose, the cascade at its shipped band, blend and threshold (chosen by the head's trainer on the
   first 3 repeats of these folds: optimistic by that choice; its user threshold the best accuracy
   within 2 % of held-out generated statements flagged), the same at the threshold of best accuracy,
-  and the TF-IDF peer at 0.5.
+  and the TF-IDF peer at 0.5. Beside them, with no choice read off the scores it reports
+  (tools/guard/injection_nested.py): the same recipe with band, blend and threshold chosen on the
+  other folds only, and a stacker of both second stages (fine-tuned and frozen-MiniLM head) fitted
+  on the other folds (measured, not shipped).
 - False alarms on texts no stage trained on: benign statements (pii/dev.jsonl) as user messages;
   SciFact and PubMedQA passages, and the sample corpus (examples/sample-corpus, every file chunked
   by ragwright's own parser and chunker) and onboarding.md's chunks alone, as retrieved chunks. Each
@@ -23,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from ragwright.guard.injection import InjectionDetector
 from ragwright.guard.injection_head import load_head
 from ragwright.ingest.chunking import Chunker
 from ragwright.ingest.parsers import parse
+from tools.guard import injection_nested as N
 from tools.guard import train_injection as T
 from tools.guard import train_injection_head as H
 
@@ -67,18 +72,9 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
     fit = None
     if head.finetuned_sha256:  # each fold's fine-tuned logits, saved by the trainer (torch is not needed here)
         fit = cached_fit(info["finetuned"]["settings"])
-    oof, _ = H.out_of_fold(
-        texts,
-        y,
-        groups,
-        T.load_negatives(),
-        [*statements, *sets.held],
-        emb,
-        repeats,
-        fit=fit,
-        extra=sets.train_only,
-        measured=measured,
-    )
+    args = (texts, y, groups, T.load_negatives(), [*statements, *sets.held], emb, repeats)
+    oof, folds = H.out_of_fold(*args, fit=fit, extra=sets.train_only, measured=measured)
+    frozen = H.out_of_fold(*args, extra=sets.train_only, measured=measured)[0] if fit else None
     emb.save()
     first = H.first_stage_only(oof, y)
     runs = [(np.array([H.cascade_score(s, head)[0] for s in row]), y) for row in oof.user]
@@ -92,7 +88,13 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
     thr_best = other_threshold()
     best = {k: v["mean"] for k, v in T.repeat_metrics(runs, thr_best).items()}
     held = [np.array([H.cascade_score(s, head)[0] for s in row]) for row in oof.statements]
+    split = N.Split(y, folds)
+    first_retrieved = head.thresholds["retrieved"]
     return {
+        # the same recipe with band, blend and threshold chosen on the other folds only, and the
+        # stacker of both second stages (tools/guard/injection_nested.py: measured, not shipped)
+        "cascade_nested": N.nested(oof, split, replace(head, thresholds={}), first_retrieved),
+        "stacked_nested": N.stacked(oof, frozen, split, head) if frozen else None,
         "first_stage": first,
         "cascade": {"threshold": head.thresholds["user"], "sent_share": sent, **cascade},
         "cascade_retrieved_handwritten": {"threshold": head.thresholds["retrieved"], **retrieved},
@@ -194,10 +196,12 @@ def rows_cv(cv: dict[str, Any], peer: dict[str, Any]) -> list[list[Any]]:
     def row(name: str, m: dict[str, Any], thr: Any) -> list[Any]:
         return [name, thr, *(round(float(m[k]), 3) for k in ("accuracy", "precision", "recall", "false_positive_rate"))]
 
-    best = cv["cascade_best_accuracy"]
+    best, st = cv["cascade_best_accuracy"], cv.get("stacked_nested")
     return [
         row(f"TF-IDF peer ({PEER})", {k: v["mean"] for k, v in peer.items() if isinstance(v, dict)}, 0.5),
         row("first stage + rules (alone)", cv["first_stage"], cv["first_stage"]["threshold"]),
         row(f"cascade (sent to stage 2: {cv['cascade']['sent_share']:.0%})", cv["cascade"], cv["cascade"]["threshold"]),
         row("cascade, threshold of best accuracy (not shipped)", best, best["threshold"]),
+        row("cascade, band/blend/threshold chosen inside each fold", cv["cascade_nested"], "per fold"),
+        *([row("stacker of both second stages, inside each fold (not shipped)", st, "per fold")] if st else []),
     ]

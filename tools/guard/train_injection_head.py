@@ -206,6 +206,8 @@ class OutOfFold:
     retrieved: list[list[tuple[Scored, int]]]
     statements: list[list[Scored]]  # the generated benign statements, held out by fold, as user messages
     measured: list[list[Scored]] = field(default_factory=list)  # Measured texts, out of fold (chooses nothing)
+    statement_folds: list[list[int]] = field(default_factory=list)  # the fold each of `statements` was held out in
+    measured_folds: list[list[int]] = field(default_factory=list)  # and each of `measured`
 
 
 @dataclass
@@ -263,6 +265,7 @@ def out_of_fold(
     retrieved: list[list[tuple[Scored, int]]] = [[] for _ in range(repeats)]
     held_statements: list[list[Scored]] = [[] for _ in range(repeats)]
     held_measured: list[list[Scored]] = [[] for _ in range(repeats)]
+    fold_of: tuple[list[list[int]], list[list[int]]] = ([[] for _ in range(repeats)], [[] for _ in range(repeats)])
     calls = [0]
 
     def on_fold(scorer: T.Scorer, te: np.ndarray) -> None:
@@ -293,6 +296,8 @@ def out_of_fold(
         held_measured[r] += [
             scored(t, "user", bool(fired_rules(t))) for t, k in zip(meas.texts, m_fold, strict=True) if k == f
         ]
+        fold_of[0][r] += [f] * (len(held_statements[r]) - len(fold_of[0][r]))
+        fold_of[1][r] += [f] * (len(held_measured[r]) - len(fold_of[1][r]))
         test_p = [p for p, k in zip(passages, p_fold, strict=True) if k == f]
         inj = np.random.default_rng(T.SEED + 2000 + calls[0])
         attacks = [texts[i] for i in te.tolist() if y[i] == 1]
@@ -305,7 +310,7 @@ def out_of_fold(
         texts, y, feats, T.C_DEFAULT, passages, questions, folds, repeats, T.SEED, on_fold, groups=groups
     )
     rows = [[s for s in row if s is not None] for row in user]
-    return OutOfFold(rows, retrieved, held_statements, held_measured), cv.folds
+    return OutOfFold(rows, retrieved, held_statements, held_measured, *fold_of), cv.folds
 
 
 def _user_point(

@@ -1,0 +1,260 @@
+"""The injection cascade's grouped-CV estimate with every choice made inside the fold, and its misses.
+
+    python -m tools.guard.injection_nested --data ../shared/data [--repeats 2] [--misses]
+
+Why: train_injection_head.choose picks the user band, the blend and the user threshold on the
+out-of-fold scores of all grouped folds, and the figures it records (and bench/guard.py prints)
+are read off those same scores, so they carry the optimism of that choice (48 grid points, 95
+thresholds). `nested` chooses each fold's configuration with `choose` on the other folds' scores
+only (train texts and held-out statements of those folds) and applies it to the fold. The second
+stage's fold logits are the fine-tuned trainer's (train_injection_ft.cached_fit), so no torch.
+
+`stacked` is a lever measured here and not shipped: instead of the fixed per-part blend, a
+logistic regression fitted on the other folds' texts and statements over four numbers per text:
+the largest first-stage logit, the largest fine-tuned second-stage logit and the largest logit of
+the logistic head on frozen MiniLM sentence vectors (train_injection_head.lr_fit, its own fold
+fit) over the parts the shipped band sends, and whether any part was sent; threshold chosen under
+the statements budget on the same other folds. Measured (2x5 grouped, shipped band and max
+parts, C=1): accuracy 0.959, recall 0.919 beside the fixed blend's 0.951 / 0.892 nested; over
+bands (0.1, 0.5 or 0.8), max parts 1-3 and C 0.1-10: 0.954-0.961; pii/dev statements flagged
+out of fold 4-6 % (unchanged). To ship it the cascade would need both logits per sent part: the
+fine-tuned stage adapts MiniLM's top layer only, so one graph could share layers 0-4 and run the
+base and the adapted top layer side by side (about 7/6 of today's second-stage cost).
+
+Levers measured on the same folds, none beyond noise (nested accuracy 0.949-0.955 against the
+shipped recipe's 0.951, all with this file's `nested`, 2x5): rule-made examples for the first
+stage from the training split only (a benign training question followed by a training injection
+as a positive, two benign questions as a negative: 0.950-0.955 over three seeds; misspelled
+copies of the training injections: 0.940-0.941, the statements budget then forces the threshold
+up); the held-out statements as first-stage negatives too (0.934-0.943, pii/dev flagged 0.1-1 %);
+first-stage features (n-grams across word boundaries, 2-5-grams, word block x0.5 / x2, C 3 / 30:
+0.937-0.953). Bands, blends and max parts beyond the trainer's grid (band low 0-0.1, high up to
+1.01, blend weight 0.2-0.65, offset -0.5 to 1, max parts 1-20) reach 0.959 when chosen on all
+folds (the optimistic way), not 0.97.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragwright.guard.injection import WEIGHTS_JSON, FeatureConfig, text_parts
+from ragwright.guard.injection_head import HeadConfig, load_head
+
+from . import train_injection as T
+from . import train_injection_head as H
+
+STACK_C = 1.0
+
+
+def _sig(z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return out
+
+
+@dataclass
+class Split:
+    """What `nested` needs besides the out-of-fold scores: labels and each text's fold per repeat."""
+
+    y: np.ndarray
+    folds: np.ndarray  # (repeats, texts)
+
+
+def _part(oof: H.OutOfFold, r: int, keep_user: np.ndarray, keep_st: np.ndarray) -> H.OutOfFold:
+    return H.OutOfFold(
+        user=[[s for s, k in zip(oof.user[r], keep_user, strict=True) if k]],
+        retrieved=[oof.retrieved[r]],
+        statements=[[s for s, k in zip(oof.statements[r], keep_st, strict=True) if k]],
+    )
+
+
+def nested(oof: H.OutOfFold, split: Split, base: HeadConfig, first_retrieved: float) -> dict[str, Any]:
+    """Each fold scored at the band, blend and user threshold `choose` picks on the other folds;
+    figures pooled per repeat, then averaged (as the trainer's). `chosen`: per (repeat, fold)."""
+    y, k = split.y, int(split.folds.max()) + 1
+    preds, flagged, chosen = [], [], []
+    for r in range(len(oof.user)):
+        pred = np.zeros(len(y), dtype=bool)
+        st_fold = np.array(oof.statement_folds[r])
+        for f in range(k):
+            other, st_other = split.folds[r] != f, st_fold != f
+            cfg, _ = H.choose(_part(oof, r, other, st_other), y[other], base, first_retrieved)
+            thr = cfg.thresholds["user"]
+            chosen.append(
+                {
+                    "band": list(cfg.bands["user"]),
+                    "first_weight": cfg.first_weight,
+                    "offset": cfg.offset,
+                    "threshold": thr,
+                }
+            )
+            pred[~other] = [H.cascade_score(s, cfg)[0] >= thr for s, o in zip(oof.user[r], other, strict=True) if not o]
+            flagged += [
+                H.cascade_score(s, cfg)[0] >= thr for s, o in zip(oof.statements[r], st_other, strict=True) if not o
+            ]
+        preds.append(pred)
+    return {**_figures(preds, y), "statements_flagged": float(np.mean(flagged)), "chosen": chosen}
+
+
+def _figures(preds: Sequence[np.ndarray], y: np.ndarray) -> dict[str, float]:
+    runs = [T.metrics(y, p.astype(np.int64)) for p in preds]
+    return {
+        key: float(np.mean([m[key] for m in runs]))
+        for key in ("accuracy", "precision", "recall", "false_positive_rate")
+    }
+
+
+def stack_features(ft: H.Scored, lr: H.Scored, cfg: HeadConfig) -> list[float]:
+    """A text's stacker input: largest first-stage logit; the fine-tuned and frozen-head logits'
+    largest over the parts the band sends (0 when none is sent); whether any is."""
+    sent = cfg.sent(_sig(ft.first), "user")
+    if not sent.size:
+        return [float(ft.first.max()), 0.0, 0.0, 0.0]
+    return [float(ft.first.max()), float(ft.head[sent].max()), float(lr.head[sent].max()), 1.0]
+
+
+def stacked(ft: H.OutOfFold, lr: H.OutOfFold, split: Split, cfg: HeadConfig, c: float = STACK_C) -> dict[str, Any]:
+    """The stacker of the module docstring, fitted and thresholded on the other folds (train texts
+    and held-out statements), scored on the fold; a rule still lifts a text to RULE_SCORE.
+    `ft` and `lr` are the same folds scored by the two second stages."""
+    y, k = split.y, int(split.folds.max()) + 1
+    preds, flagged, dev = [], [], []
+    for r in range(len(ft.user)):
+
+        def rows(a: list[H.Scored], b: list[H.Scored]) -> tuple[np.ndarray, np.ndarray]:
+            x = np.array([stack_features(s, t, cfg) for s, t in zip(a, b, strict=True)]).reshape(-1, 4)
+            return x, np.array([s.rule for s in a], dtype=bool)
+
+        (xu, ru), (xs, rs), (xm, rm) = (
+            rows(ft.user[r], lr.user[r]),
+            rows(ft.statements[r], lr.statements[r]),
+            rows(ft.measured[r] if ft.measured else [], lr.measured[r] if lr.measured else []),
+        )
+        st_fold, m_fold = np.array(ft.statement_folds[r]), np.array(ft.measured_folds[r] if ft.measured_folds else [])
+        pred = np.zeros(len(y), dtype=bool)
+        for f in range(k):
+            other, st_other = split.folds[r] != f, st_fold != f
+            score = _fit(np.vstack([xu[other], xs[st_other]]), np.r_[y[other], np.zeros(int(st_other.sum()))], c)
+            su, ss = (np.where(rule, H.RULE_SCORE, score(x)) for x, rule in ((xu, ru), (xs, rs)))
+            thr = _threshold(su[other], y[other], ss[st_other])
+            pred[~other] = su[~other] >= thr
+            flagged += (ss[~st_other] >= thr).tolist()
+            if len(xm):
+                dev += (np.where(rm, H.RULE_SCORE, score(xm))[m_fold == f] >= thr).tolist()
+        preds.append(pred)
+    return {
+        **_figures(preds, y),
+        "statements_flagged": float(np.mean(flagged)),
+        "measured_flagged": float(np.mean(dev)) if dev else None,
+    }
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Any:
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    w, b = H.fit_dense_lr((x - mu) / sd, y, c)
+    return lambda z: _sig(((z - mu) / sd) @ w + b)
+
+
+def _threshold(scores: np.ndarray, y: np.ndarray, statements: np.ndarray) -> float:
+    """The threshold of best accuracy among those flagging at most the budget of the statements."""
+    ok = [t for t in T.GRID if (statements >= t).mean() <= H.SHIP_BUDGET] or [float(T.GRID[-1])]
+    accs = [((scores >= t) == (y == 1)).mean() for t in ok]
+    return float(ok[int(np.argmax(accs))])
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A train text the shipped cascade gets wrong out of fold, in how many repeats, and why:
+    its parts' first-stage probability and second-stage logit, and which parts were sent."""
+
+    index: int
+    label: int
+    repeats: int
+    score: float
+    parts: list[tuple[str, float, float, bool]]  # (part, first-stage probability, stage-2 logit, sent)
+
+
+def misses(oof: H.OutOfFold, y: np.ndarray, cfg: HeadConfig, texts: Sequence[str]) -> list[Miss]:
+    """The out-of-fold misses at the shipped user threshold, false negatives first, short first."""
+    thr, fc = cfg.thresholds["user"], FeatureConfig()
+    wrong: dict[int, list[float]] = {}
+    for row in oof.user:
+        for i, s in enumerate(row):
+            score = H.cascade_score(s, cfg)[0]
+            if (score >= thr) != (y[i] == 1):
+                wrong.setdefault(i, []).append(score)
+    out = []
+    for i, scores in wrong.items():
+        s = oof.user[0][i]
+        sent = set(cfg.sent(_sig(s.first), "user").tolist()) if not s.rule else set()
+        parts = text_parts(texts[i], fc)
+        out.append(
+            Miss(
+                i,
+                int(y[i]),
+                len(scores),
+                scores[0],
+                [
+                    (p, float(_sig(a)), float(h), k in sent)
+                    for k, (p, a, h) in enumerate(zip(parts, s.first, s.head, strict=True))
+                ],
+            )
+        )
+    return sorted(out, key=lambda m: (-m.label, len(texts[m.index])))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .groups import near_duplicate_groups
+    from .train_injection_ft import cached_fit, training_sets
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--repeats", type=int, default=2, help="at most the fine-tuned trainer's")
+    ap.add_argument("--misses", action="store_true", help="list the shipped cascade's out-of-fold misses")
+    args = ap.parse_args(argv)
+    texts, y = T.load_jsonl(args.data / "injection" / "train.jsonl")
+    emb = H.Embeddings()
+    groups = near_duplicate_groups(texts, emb(texts))
+    head, info = load_head()
+    sets = training_sets(args.data, info["train"])
+    statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1], *sets.held]
+    common: dict[str, Any] = {"extra": sets.train_only, "measured": sets.measured}
+    negatives = T.load_negatives()
+    ft, folds = H.out_of_fold(
+        texts,
+        y,
+        groups,
+        negatives,
+        statements,
+        emb,
+        args.repeats,
+        fit=cached_fit(info["finetuned"]["settings"]),
+        **common,
+    )
+    split = Split(y, folds)
+    if args.misses:
+        for m in misses(ft, y, head, texts):
+            head_line = f"{'FN' if m.label else 'FP'} [{m.index}] in {m.repeats} of {args.repeats}"
+            print(f"{head_line}, score {m.score:.2f}: {texts[m.index][:200]!r}")
+            for p, prob, logit, sent in m.parts if len(m.parts) > 1 else []:
+                print(f"    p1 {prob:.2f} stage-2 {logit:+.1f} {'sent' if sent else '    '} {p[:100]!r}")
+    lr, _ = H.out_of_fold(texts, y, groups, negatives, statements, emb, args.repeats, **common)
+    emb.save()
+    first_retrieved = float(
+        json.loads(WEIGHTS_JSON.read_text(encoding="utf-8"))["thresholds"]["retrieved"]["with_rules"]
+    )
+    base = replace(head, bands={"retrieved": head.bands["retrieved"]}, thresholds={})
+    out = {"nested": nested(ft, split, base, first_retrieved), "stacked": stacked(ft, lr, split, head)}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
