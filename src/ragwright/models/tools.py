@@ -50,7 +50,7 @@ class Tool:
     def __post_init__(self) -> None:
         # counted once: a tool offered on every turn of an agent loop is measured on every call
         object.__setattr__(self, "size", len(self.name) + len(self.description) + len(json.dumps(self.parameters)))
-        if not NAME.match(self.name) or self.name in CHOICES:
+        if not NAME.fullmatch(self.name) or self.name in CHOICES:
             raise ConfigError(
                 f"tool name {self.name!r}: 1 to 64 letters, digits, '_' or '-' (not auto, none or required)"
             )

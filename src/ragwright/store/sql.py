@@ -24,7 +24,9 @@ class WriteFlag(Protocol):
     writing: bool
 
 
-_FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$")
+# Used with fullmatch, and anchored with \Z (not `$`, which also matches before a final newline:
+# "source\n" passed as `source`, unwrapped by the API's ShownSource and matched against the server path).
+_FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\Z")
 # Bounds on a caller's filters, checked here for every caller and by the API's models (422): SQLite
 # refuses more than 32,766 bound values and expressions deeper than 1,000, and said so as a bare
 # OperationalError (a 500 outside the API's error shape) to a list of 40,000 values.
@@ -101,6 +103,8 @@ def check_filter_bounds(filters: Filters) -> None:
     for field, value in filters.items():
         if len(str(field)) > MAX_FILTER_CHARS:
             raise ValueError(f"a filter field name has more than {MAX_FILTER_CHARS} characters")
+        if not str(field).isprintable():  # "source\n" is no spelling of `source`
+            raise ValueError(f"filter field {str(field)!r}: a field name holds no control character")
         values = _values(value)
         if len(values) > MAX_FILTER_VALUES:
             raise ValueError(f"filter '{field}': at most {MAX_FILTER_VALUES} values ({len(values)} given)")
@@ -166,7 +170,7 @@ def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
 
 
 def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
-    if not _FIELD.match(field):
+    if not _FIELD.fullmatch(field):
         raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
     values = _values(value)
     if not values:

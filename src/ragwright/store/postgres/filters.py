@@ -44,7 +44,7 @@ def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
 
 
 def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
-    if not _FIELD.match(field):
+    if not _FIELD.fullmatch(field):
         raise ValueError(f"unknown filter field '{field}' (use doc_id, source, format, title or metadata.KEY)")
     values = list(value) if isinstance(value, (list, tuple, set)) else [value]
     column, column_params = f"d.{field}", list[Any]()
