@@ -7,7 +7,9 @@ Every error is `{"error": {"type", "message"}}` with the right status. Every end
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +29,8 @@ from .error_schema import ERROR_RESPONSES, shared_error_responses
 from .jobs import JobRunner
 from .private import make_private
 from .uploads import PathScrubber, PublicPathsMiddleware
+
+_log = logging.getLogger("ragwright.server")
 
 
 def app_from_env() -> FastAPI:
@@ -177,3 +181,22 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ValueError)
     async def value_error(_: Request, exc: ValueError) -> JSONResponse:
         return error_response(400, "invalid_request", str(exc))
+
+    @app.exception_handler(sqlite3.Error)
+    async def sqlite_error(_: Request, exc: sqlite3.Error) -> JSONResponse:
+        """SQLite's own errors, raised while a request reads or writes (a writer holding the file
+        past the busy timeout, a full disk, a damaged file): the API's JSON shape, not a bare
+        "Internal Server Error"; a busy file is worth retrying, the others need the operator."""
+        message = str(exc)
+        if "locked" in message or "busy" in message:
+            return error_response(
+                503, "store_unavailable", f"the store is busy ({message}): try again", {"Retry-After": "1"}
+            )
+        _log.error("store error while serving a request: %s", message)
+        return error_response(500, "store_error", f"the store failed ({message}): the server's log has more")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        """Anything else, in the API's shape without details (Starlette re-raises it afterwards, so
+        the server logs its traceback)."""
+        return error_response(500, "internal_error", "an unexpected error: the server's log has the details")

@@ -38,6 +38,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {  # a router's: not each of 
     415: _error("unsupported_type: an uploaded file of a type ragwright cannot read"),
     422: _error("invalid_request: the body or a parameter is not valid"),
     429: _error("rate_limited: the key's requests per minute are spent; see Retry-After"),
+    500: _error("store_error (the store failed) or internal_error: the server's log has the details"),
     502: _error("upstream_error: the answering model failed"),
     503: _error("store_unavailable: the database is restarting or busy; see Retry-After"),
 }
