@@ -6,6 +6,7 @@ is not given (the caller answers extractively instead)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from ..ingest.chunking import split_sentences
@@ -15,6 +16,7 @@ from ..types import Answer, SearchResult
 from .citations import CitationBook, cite, find_markers, strip_markers
 from .evidence import Evidence
 from .extractive import abstention
+from .links import LINK_REMOVED, DraftLinks, defang
 from .refusal import Verdict
 from .support import SUPPORT_CONTAINMENT, contained, supports
 
@@ -23,6 +25,7 @@ SYSTEM_PROMPT = (
     "sources that support it as [1], [2]. Do not use outside knowledge. If the sources do not "
     "contain the answer, reply exactly: I don't know."
 )
+_WORD = re.compile(r"\w")
 _DONT_KNOW = ("i don't know", "i do not know", "i dont know")
 
 
@@ -52,16 +55,18 @@ def generated_answer(
     on_text: Callable[[str], None] | None = None,
 ) -> Answer:
     """`on_text`: called with each piece of the model's draft as it is generated, where the model
-    can stream; the returned answer is the draft checked (citations renumbered, unsupported
-    sentences dropped), so it replaces the draft rather than extending it."""
+    can stream, without images or URLs (links.DraftLinks: no passage vouches for a draft's URL
+    yet); the returned answer is the draft checked (citations renumbered, unsupported sentences
+    dropped, links kept to their passages), so it replaces the draft rather than extending it."""
     if verdict.refuse:
         return abstention(question, verdict.reason)
     messages, sources = build_messages(question, results), [r.doc_id for r in results]
     if on_text is not None and hasattr(model, "stream"):
-        parts = []
+        parts, draft = [], DraftLinks()
         for piece in model.stream(messages, temperature=0.0, max_tokens=max_tokens, sources=sources):
             parts.append(piece)
-            on_text(piece)
+            _send(on_text, draft.feed(piece))
+        _send(on_text, draft.end())
         text = "".join(parts).strip()
     else:
         text = model.complete(messages, temperature=0.0, max_tokens=max_tokens, sources=sources).text.strip()
@@ -80,34 +85,42 @@ def generated_answer(
     return checked
 
 
+def _send(on_text: Callable[[str], None], text: str) -> None:
+    if text:
+        on_text(text)
+
+
 def check_citations(question: str, text: str, results: Sequence[SearchResult]) -> Answer | None:
     """The model's answer with each sentence held to the passages it cites: a sentence they do not
     support (support.py, the measure the evaluator's faithfulness uses) is cited to the passage
-    that does, or dropped; the answer says how many were dropped. None when no sentence is
-    supported: the caller falls back to the extractive answer."""
+    that does, or dropped; the answer says how many were dropped. Images go, and a link keeps its
+    URL only if one passage the sentence cites holds it (links.py: the union of two passages is
+    no warrant for a URL built from both). None when no sentence is supported: the caller falls
+    back to the extractive answer."""
     book = CitationBook()
     removed: list[dict[str, object]] = []
     dropped: list[str] = []
     kept: list[str] = []
     for sentence in split_sentences(text):
-        clean = strip_markers(sentence)
-        if not clean:
+        raw = strip_markers(sentence)
+        if not raw:
             continue
-        valid = []
+        clean, valid = defang(raw, ()), []  # no URL in what the answer reports of a sentence
         for n in dict.fromkeys(find_markers(sentence)):
             if 1 <= n <= len(results):
                 valid.append(n)
             else:
                 removed.append({"n": n, "sentence": clean, "reason": f"no source [{n}] was retrieved"})
-        cited = "\n".join(results[n - 1].text for n in valid)
-        if not valid or not supports(cited, clean):
-            best = _best_source(clean, results)
-            if best is None:
+        shown = defang(raw, [results[n - 1].text for n in valid])
+        claim = shown.replace(LINK_REMOVED, "")  # held to its passages without the placeholder's words
+        if not valid or not supports("\n".join(results[n - 1].text for n in valid), claim):
+            best = _best_source(claim, results)
+            if best is None or not _WORD.search(claim):
                 dropped.append(clean)
                 continue
-            valid = [best]
+            valid, shown = [best], defang(raw, [results[best - 1].text])
         numbers = [book.number(results[n - 1], 1.0) for n in valid]
-        kept.append(cite(clean, numbers))
+        kept.append(cite(shown, numbers))
     if not kept:
         return None
     answer = " ".join(kept)

