@@ -4,7 +4,6 @@ leaves each document either wholly old or wholly new."""
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +29,7 @@ from .sql import Row
 from .sql import Tx as _Tx
 from .sql import doc_from_row as _doc
 from .sql import filter_sql as _filter_sql
+from .sqlite_checkpoint import Checkpointer
 from .sqlite_files import create_private, wal
 from .sqlite_rows import fetch_chunks, term_blobs, write_document
 from .sqlite_vocab import dead_terms
@@ -37,6 +37,7 @@ from .stamp import KeptReads
 from .traces import TracesMixin
 
 T = TypeVar("T")
+BUSY_S = 30  # how long a write waits for another process's
 
 
 class SqliteStore(
@@ -51,7 +52,7 @@ class SqliteStore(
         self.analyzer = Analyzer()
         try:
             create_private(self.path)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_S)
             wal(self._conn)
             for pragma in ("synchronous = NORMAL", "foreign_keys = ON", "secure_delete = ON"):
                 self._conn.execute(f"PRAGMA {pragma}")
@@ -61,6 +62,7 @@ class SqliteStore(
         except OSError as exc:
             raise StoreError(f"{self.path.parent}: cannot create the data directory: {exc}") from exc
         self._lock = threading.RLock()  # one writer at a time on self._conn
+        self._checkpointer = Checkpointer(self.path, self._conn, self._lock, BUSY_S * 1000)
         self._local = threading.local()  # per thread: its read connection, whether it is writing
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
@@ -145,10 +147,11 @@ class SqliteStore(
         if gone:
             self._forget_feedback_refs(doc_id)
 
-    def checkpoint(self) -> None:
-        """Fold the WAL back into the main file so deleted text does not linger in the log."""
-        with contextlib.suppress(sqlite3.OperationalError):  # a reader holds the WAL: the next checkpoint folds it
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def checkpoint(self) -> bool:
+        """Fold the WAL back into the main file so deleted text does not linger in the log. True
+        when done; when a reader holds it up (another process mid-read), this returns within half
+        a second and the checkpoint is retried in the background (store/sqlite_checkpoint.py)."""
+        return self._checkpointer.run()
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -288,7 +291,7 @@ class SqliteStore(
             for reader in self._readers:
                 reader.close()
             self._readers.clear()
-            self.checkpoint()
+            self._checkpointer.close()
             self._conn.close()
             self._kept.stamp.close()
 
