@@ -3,6 +3,7 @@ official SDK's client."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from mcp import Client, StdioServerParameters
 from ragwright.server.auth import create_key
 from ragwright.store.factory import open_store
 from tests.mcp import checks
-from tests.mcp.corpus import make_data_dir, run
+from tests.mcp.corpus import make_data_dir, payload, run
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +80,34 @@ def test_a_key_that_cannot_read_stops_the_command_before_it_serves(data) -> None
         )
         assert done.returncode == 2, done
         assert why in done.stderr and done.stdout == ""
+
+
+def test_a_key_is_shown_sources_as_over_http_and_its_filter_matches_them(tmp_path, embedder) -> None:
+    """A document inside the data dir: over stdio with a key its source reads `<data dir>/...`, as
+    the HTTP API shows it, and a `source` filter copied from a result finds it (results showed the
+    server path, which the filter, matched against the shown form, never found)."""
+    from ragwright import Settings, Workspace
+    from ragwright.types import Access
+
+    data_dir = tmp_path / "data"
+    note = data_dir / "notes" / "leave.md"
+    note.parent.mkdir(parents=True)
+    note.write_text("# Leave\n\nParental leave lasts 16 weeks at full pay.\n", encoding="utf-8")
+    with Workspace(settings=Settings(data_dir=data_dir), embedder=embedder) as ws:
+        ws.ingest([note], access=Access("acme"))
+    key = key_for(data_dir, "acme")
+
+    async def body() -> None:
+        async with Client(server(data_dir, key)) as client:
+            found = payload(await client.call_tool("search", {"query": "parental leave", "k": 1}))
+            source = found["results"][0]["source"]
+            assert source == "<data dir>/notes/leave.md"
+            assert str(data_dir) not in json.dumps(found)
+            again = payload(
+                await client.call_tool("search", {"query": "parental leave", "filters": {"source": source}})
+            )
+            assert [r["source"] for r in again["results"]] == [source]
+            (resource,) = (await client.list_resources()).resources
+            assert str(data_dir) not in (resource.description or "")
+
+    run(body)

@@ -81,9 +81,14 @@ TOOLS = {
 }
 
 
-def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server[Any]:
+def build_server(
+    ws: Workspace, identify: Identify, version: str = "", shown: Callable[[str], str] | None = None
+) -> Server[Any]:
     """One MCP server over `ws`; `identify` tells each request's caller (stdio: the process's own,
-    HTTP: the key of the request, authenticated before it reached the SDK)."""
+    HTTP: the key of the request, authenticated before it reached the SDK). `shown`: how locations
+    are shown in results (stdio with a key: as the HTTP API shows them, which its `source` filter
+    matches; HTTP: its middleware rewrites every response already)."""
+    public: Callable[[str], str] = shown or (lambda text: text)
 
     async def as_caller(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args, caller)` in a worker thread (the workspace blocks), the caller identified in the
@@ -118,17 +123,17 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
             raise
         except Exception as exc:  # noqa: BLE001  every failure of a tool is the model's to read, typed
             return failure(*error_of(exc))
-        shown(ctx, out.doc_ids)
+        audited(ctx, out.doc_ids)
+        text = public(json.dumps(out.data, ensure_ascii=False))
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=json.dumps(out.data, ensure_ascii=False))],
-            structured_content=out.data,
+            content=[types.TextContent(type="text", text=text)], structured_content=json.loads(text)
         )
 
     async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         offset = _cursor(params.cursor if params else None)
         docs, following = await as_caller(ctx, tools.document_page, ws, offset)
         return types.ListResourcesResult(
-            resources=[_resource(d) for d in docs], next_cursor=None if following is None else str(following)
+            resources=[_resource(d, public) for d in docs], next_cursor=None if following is None else str(following)
         )
 
     async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
@@ -136,7 +141,7 @@ def build_server(ws: Workspace, identify: Identify, version: str = "") -> Server
             doc, text = await as_caller(ctx, tools.read_document, ws, str(params.uri))
         except NotFoundError as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc), {"type": "not_found", "uri": str(params.uri)}) from None
-        shown(ctx, [doc.doc_id])
+        audited(ctx, [doc.doc_id])
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=params.uri, text=text, mime_type="text/plain")]
         )
@@ -170,11 +175,11 @@ TEMPLATE = types.ResourceTemplate(
 )
 
 
-def _resource(doc: Any) -> types.Resource:
+def _resource(doc: Any, public: Callable[[str], str]) -> types.Resource:
     return types.Resource(
         uri=tools.uri_of(doc.doc_id),
         name=doc.title or doc.source.rsplit("/", 1)[-1],
-        description=f"{doc.format} document, {doc.n_chunks} chunks: {doc.source}",
+        description=public(f"{doc.format} document, {doc.n_chunks} chunks: {doc.source}"),
         mime_type="text/plain",
         size=doc.size or None,
     )
@@ -188,7 +193,7 @@ def _cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-def shown(ctx: Context, doc_ids: list[str]) -> None:
+def audited(ctx: Context, doc_ids: list[str]) -> None:
     """Over HTTP, the documents a response showed go to the audit log, as for /v1."""
     if ctx.request is not None:
         ctx.request.state.doc_ids = doc_ids

@@ -13,6 +13,7 @@ from mcp.server.stdio import stdio_server
 
 from ..server.auth import Principal, principal_for
 from ..server.deps import ApiError
+from ..server.uploads import PathScrubber
 from ..workspace import Workspace
 from .server import build_server
 from .tools import Caller
@@ -38,7 +39,11 @@ def serve_stdio(ws: Workspace, key: str | None = None) -> None:
 
     from .. import __version__
 
-    server = build_server(ws, identify, __version__)
+    shown = None
+    if key is not None:  # sources as the HTTP API shows them to a key: what its `source` filter matches
+        scrubber = PathScrubber(ws.settings.data_dir)
+        shown = lambda text: scrubber.scrub(text.encode()).decode()  # noqa: E731
+    server = build_server(ws, identify, __version__, shown)
 
     async def run() -> None:
         async with stdio_server() as (read, write):
