@@ -32,10 +32,12 @@ def serve(
     """Serve the REST and OpenAI-compatible API (OpenAPI at /openapi.json) until Ctrl-C or SIGTERM."""
     import uvicorn
 
+    from ..ingest.doc_ids import id_key
     from ..server import create_app
 
     app = create_app(data_dir, config_file=config)  # also checks the data dir and config before forking
     app.state.rw.ws.store.get_meta("generation")  # the store opens now: unreachable, it is an error and exit 2
+    id_key(app.state.rw.ws.store)  # before the workers fork: all of them key document ids alike
     where = app.state.rw.ws.settings.data_dir
     err.print(
         f"ragwright serving {where} on http://{host}:{port}"

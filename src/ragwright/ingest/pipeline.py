@@ -19,6 +19,8 @@ from ..store.contract import DocumentStore, DocumentWrite, text_hash
 from ..types import Access, Block, Chunk, DocumentRecord, FailedFile, IngestReport, ParsedDocument
 from .chunking import EXTRACTION_VERSION, Chunker
 from .discover import discover
+from .doc_ids import doc_id_for as doc_id_for  # re-exported: ragwright.ingest.doc_id_for
+from .doc_ids import file_doc_id
 from .limits import ParseLimits, parse_bounded
 from .parsers import ParseError
 from .progress import BatchProgress, embed_in_slices
@@ -60,10 +62,6 @@ class _Batch:
     def take(self) -> list[_Pending]:
         items, self.items, self.chunks = self.items, [], 0
         return items
-
-
-def doc_id_for(source: str) -> str:
-    return "d_" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
 
 
 class Ingestor:
@@ -198,7 +196,7 @@ class Ingestor:
     def _pending(
         self, source: str, parsed: ParsedDocument, digest: str, size: int, mtime_ns: int, report: IngestReport
     ) -> _Pending:
-        doc_id = doc_id_for(source)
+        doc_id = file_doc_id(self.store, source)  # keyed: no path in it (doc_ids.py)
         chunks = self.chunker.chunk(doc_id, screen_blocks(parsed.blocks, source, self.settings, report), parsed.title)
         if not chunks:
             raise ParseError("no text to index (only headings or whitespace)")

@@ -15,8 +15,8 @@ from typing import Any, BinaryIO
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from ..ingest.doc_ids import file_doc_id
 from ..ingest.parsers import FORMATS
-from ..ingest.pipeline import doc_id_for
 from ..types import DocumentRecord
 from .auth import Principal
 from .bodies import MAX_UPLOAD_FILES
@@ -67,6 +67,9 @@ async def upload_documents(
     final = [p.with_name(p.name[: -len(".part")]) for p in saved]
     for part, path in zip(saved, final, strict=True):
         part.replace(path)  # whole files only: a job never sees half an upload
+    # the ids before the job can run: the first upload to a new store makes the key the job uses
+    sources = [str(p.resolve()) for p in final]  # (ids keyed by the workspace's secret: no path in them)
+    doc_ids = await run_in_threadpool(lambda: [file_doc_id(state.ws.store, s) for s in sources])
     job_id = "j_" + secrets.token_hex(8)
     await run_in_threadpool(  # a database-backed store must not block the event loop
         state.ws.store.add_job,
@@ -77,7 +80,6 @@ async def upload_documents(
         {"paths": [str(p) for p in final], "groups": wanted},
     )
     state.jobs.submit(job_id)
-    doc_ids = [doc_id_for(str(p.resolve())) for p in final]
     request.state.doc_ids = doc_ids
     return {"job_id": job_id, "document_ids": doc_ids, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}
 
