@@ -24,7 +24,7 @@ from ..models.tools import Tool, tool_result
 from ..models.types import CallContext, ChatResult, ToolCall
 from ..observe import span
 from ..types import Answer, SearchResult
-from .grounded import check_citations, found_nothing
+from .grounded import check_citations, found_nothing, shown_location
 from .screening import Screening, screen
 
 ANSWERED, STEP_LIMIT, DEADLINE = "answered", "step_limit", "deadline"
@@ -187,7 +187,7 @@ class Agent:
         if not found:
             return tool_result(call, "no passages matched")
         shown = zip(numbers, found, strict=True)
-        body = "\n\n".join(f"[{n}] ({r.location})\n{r.text[:PASSAGE_CHARS]}" for n, r in shown)
+        body = "\n\n".join(f"[{n}] ({shown_location(r)})\n{r.text[:PASSAGE_CHARS]}" for n, r in shown)
         return tool_result(call, body)
 
     def _finish(self, question: str, text: str, passages: list[SearchResult], steps: list[Step]) -> AgentRun:

@@ -26,6 +26,7 @@ SYSTEM_PROMPT = (
     "contain the answer, reply exactly: I don't know."
 )
 _WORD = re.compile(r"\w")
+_UPLOAD_FOLDER = re.compile(r"^.*?[/\\]uploads[/\\][0-9a-f]{16}[/\\](?:[0-9a-f]{16}[/\\])?")
 _DONT_KNOW = ("i don't know", "i do not know", "i dont know")
 
 
@@ -38,8 +39,17 @@ def found_nothing(text: str) -> bool:
     return not text or text.lower().strip(" .").startswith(_DONT_KNOW)
 
 
+def shown_location(result: SearchResult) -> str:
+    """A passage's location as the API shows it: an upload by its file name, not by its server path
+    (`<data dir>/uploads/<tenant digest>/<scope digest>/`, server/uploads.py). Prompts name passages
+    this way: a model repeats what it is given, and a path it streams in sub-word pieces is cut
+    across events that the server's path scrubber rewrites one at a time."""
+    location = result.location  # the source, then its heading path or page
+    return _UPLOAD_FOLDER.sub("", result.source, count=1) + location[len(result.source) :]
+
+
 def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatMessage]:
-    sources = "\n\n".join(f"[{i}] ({r.location})\n{r.text}" for i, r in enumerate(results, start=1))
+    sources = "\n\n".join(f"[{i}] ({shown_location(r)})\n{r.text}" for i, r in enumerate(results, start=1))
     user = f"Sources:\n\n{sources}\n\nQuestion: {question}\nAnswer with citations:"
     return [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", user)]
 
@@ -63,10 +73,12 @@ def generated_answer(
     messages, sources = build_messages(question, results), [r.doc_id for r in results]
     if on_text is not None and hasattr(model, "stream"):
         parts, draft = [], DraftLinks()
-        for piece in model.stream(messages, temperature=0.0, max_tokens=max_tokens, sources=sources):
-            parts.append(piece)
-            _send(on_text, draft.feed(piece))
-        _send(on_text, draft.end())
+        try:
+            for piece in model.stream(messages, temperature=0.0, max_tokens=max_tokens, sources=sources):
+                parts.append(piece)
+                _send(on_text, draft.feed(piece))
+        finally:  # a model that breaks off: its last word is shown too (without a URL, as any)
+            _send(on_text, draft.end())
         text = "".join(parts).strip()
     else:
         text = model.complete(messages, temperature=0.0, max_tokens=max_tokens, sources=sources).text.strip()

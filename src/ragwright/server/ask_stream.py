@@ -36,9 +36,57 @@ def touched(answer: Answer, sent: Iterable[str] = ()) -> list[str]:
     return list(dict.fromkeys([*(c.doc_id for c in answer.citations), *sorted(sent)]))
 
 
+# A word that starts a path: "/", "\\" or "C:/" after nothing or punctuation (not "and/or", "https://")
+_PATH_ROOT = re.compile(r"(?:^|[^\w.:/\\])(?:[/\\]|[A-Za-z]:[/\\])")
+_WORD = re.compile(r"\s*(\S+)")
+HOLD_CHARS = 8192  # of a line with a path that a streamed draft holds back at most
+
+
 def pieces(text: str) -> Iterator[str]:
-    """Text in word-sized pieces, spaces kept, so that joining them gives the text back."""
-    yield from re.findall(r"\s*\S+", text) or ([text] if text else [])
+    """Text in word-sized pieces, spaces kept, so that joining them gives the text back. A word
+    that starts a path takes the rest of its line along: a path may hold spaces (a data dir in
+    "Application Support"), and the server's path scrubber (server/uploads.py) reads one event at
+    a time, so a path cut in two would leave whole once the client joins the pieces."""
+    at = 0
+    while at < len(text):
+        m = _WORD.match(text, at)
+        if m is None:  # whitespace at the end
+            yield text[at:]
+            return
+        end = m.end()
+        if _PATH_ROOT.search(m[1]):
+            eol = text.find("\n", m.start(1))
+            end = len(text) if eol < 0 else eol
+        yield text[at:end]
+        at = end
+
+
+class PathCarry:
+    """A streamed draft's deltas, re-cut as pieces() cuts a text: what could still be part of a
+    path (its last word, and a line from a word that starts a path) waits for the next delta, so
+    that no event carries part of a path and the next one the rest."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, delta: str) -> str:
+        text = self._held + delta
+        cut = _carry_cut(text)
+        self._held = text[cut:]
+        return text[:cut]
+
+    def end(self) -> str:
+        text, self._held = self._held, ""
+        return text
+
+
+def _carry_cut(text: str) -> int:
+    line = text.rfind("\n") + 1
+    for m in re.finditer(r"\S+", text[line:]):
+        if _PATH_ROOT.search(m[0]):
+            return line + m.start() if len(text) - line - m.start() <= HOLD_CHARS else len(text)
+    last = re.search(r"\S+$", text)
+    return last.start() if last else len(text)
 
 
 async def relay(request: Request, events: Iterator[str], abort: Callable[[], None]) -> AsyncIterator[str]:
@@ -93,19 +141,22 @@ def _event(kind: str, payload: Any) -> str:
 def _sse_answer(
     request: Request, first: tuple[str, Any], events: queue.Queue[tuple[str, Any]], sent: set[str]
 ) -> Iterator[str]:
-    kind, value, drafted = *first, False
+    kind, value, drafted, carry = *first, False, PathCarry()
     while True:
         if kind == "delta":
             drafted = True
-            yield _event("delta", {"text": value})
-        elif kind == "answer":
+            if text := carry.feed(value):
+                yield _event("delta", {"text": text})
+            kind, value = events.get()
+            continue
+        if text := carry.end():
+            yield _event("delta", {"text": text})
+        if kind == "answer":
             request.state.doc_ids = touched(value, sent)
             data = answer_json(value)
             for piece in () if drafted else pieces(data["answer"]):
                 yield _event("delta", {"text": piece})
             yield _event("answer", data)
-            return
         else:
             yield _event("error", {"type": type(value).__name__, "message": str(value)})
-            return
-        kind, value = events.get()
+        return
