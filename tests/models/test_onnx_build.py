@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,36 @@ def test_fused_vectors_match_the_packaged_graph(fused, embedder):
     assert cos.min() >= 0.98 and cos.mean() >= 0.99, cos
     single = np.vstack([fused.embed([t]) for t in TEXTS])  # the one-thread query path
     assert np.allclose(single, new, atol=1e-5)
+
+
+def test_a_batch_on_several_threads_gives_the_vectors_of_one_thread(fused):
+    """Batches of the fused graph run one text per thread, `threads` at once (1.75x the texts a
+    second): bit for bit what one thread at a time gives, in the order given."""
+    alone = LocalMiniLM(graph="fused-int8", threads=1)
+    texts = TEXTS * 5 + [TEXTS[0] * 8]  # a long one: sorted longest first, put back in place
+    assert fused.threads > 1
+    apart, one_by_one = fused.embed(texts), alone.embed(texts)
+    assert np.array_equal(apart, one_by_one)
+    assert np.array_equal(apart[:6], fused.embed(TEXTS[::-1])[::-1])
+
+
+def test_a_failing_text_stops_the_batch_and_cancels_the_rest(fused, monkeypatch):
+    """An error in one run (here the first of 200) surfaces at once; the runs not yet started are
+    cancelled, not left to run on in the background (as after Ctrl-C)."""
+    fused.warm_up()
+    calls = []
+
+    def failing(session, ids, mask):
+        calls.append(1)
+        time.sleep(0.01)  # a run takes time: the rest are still waiting when the first fails
+        raise RuntimeError("onnxruntime failed")
+
+    monkeypatch.setattr(embedding, "_mean_pool", failing)
+    with pytest.raises(RuntimeError, match="onnxruntime failed"):
+        fused.embed([f"text number {i}" for i in range(200)])
+    fused._runners.shutdown(wait=True)  # whatever was already running has ended
+    assert len(calls) < 20
+    fused._runners = None
 
 
 def test_a_corrupted_cached_graph_is_refused_with_both_digests(tmp_path, monkeypatch):
