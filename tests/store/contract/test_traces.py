@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .backends import trace
+from .backends import document, trace
 
 T0 = time.time() - 60
 
@@ -32,6 +32,7 @@ def test_traces_list_newest_first_narrowed_by_tenant_key_and_name(store):
 
 def test_a_trace_reads_back_whole_and_a_second_save_replaces_it(store):
     spans = [{"name": "bm25", "ms": 1.5, "attributes": {"k": 5, "ids": ["a#0"]}}]
+    store.write_documents([document("a", ["Alpha."]), document("b", ["Beta."])])  # a trace quotes stored ones
     store.save_trace(trace("t1", start=T0, doc_ids=("b", "a"), spans=spans))
     got = store.get_trace("t1")
     assert got["spans"] == spans and got["doc_ids"] == ["a", "b"] and got["start"] == T0

@@ -60,7 +60,8 @@ class CacheStore(Protocol):
     def cache_link(self, namespace: str, key: str, doc_ids: Sequence[str]) -> None:
         """Remember that the entry was made from these documents, so that deleting any of them
         deletes the entry in the deletion's transaction. Call it after cache_put; an empty
-        `doc_ids` is a no-op."""
+        `doc_ids` is a no-op. When one of them is no longer stored (deleted while the reply was
+        made), the entry is deleted instead, in a transaction no deletion comes between."""
 
 
 @runtime_checkable

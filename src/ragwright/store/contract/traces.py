@@ -23,7 +23,10 @@ class TraceStore(Protocol):
         """Queue the trace and return at once; a background writer stores queued traces in one
         transaction a few milliseconds later (one commit per request cost a server more than its
         search). A trace with an existing trace_id replaces it. Lost, never half-written, if the
-        process dies before the batch commits; a failing batch costs its traces, never a request."""
+        process dies before the batch commits; a failing batch costs its traces, never a request.
+        A trace naming a document (doc_ids) that is not stored when its batch is written is not
+        kept: the document was deleted while the request ran, and the trace quotes it. The check
+        and the write are one transaction that no deletion comes between."""
 
     def flush_traces(self) -> None:
         """Write the queued traces now, committed before this returns (a no-op when none are

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..access import AccessMixin, AuditEntry
 from .connection import Database
+from .traces import stored_docs
 
 Row = tuple[Any, ...]
 _NOW_TEXT = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -161,13 +162,19 @@ class PgAccessMixin:
     # -- cache provenance --------------------------------------------------------------------------
 
     def cache_link(self, namespace: str, key: str, doc_ids: Sequence[str]) -> None:
-        """Remember that a cache entry was made from these documents: deleting one deletes it."""
+        """Remember that a cache entry was made from these documents: deleting one deletes it. One
+        deleted before this (while the reply was made) already is: the entry goes now."""
         if not doc_ids:
             return
+        ids = list(dict.fromkeys(doc_ids))
         with self.db.write(generation=False) as (cur, _):
+            if len(stored_docs(cur, ids)) < len(ids):
+                for table in ("cache_sources", "cache_entries"):
+                    cur.execute(f"DELETE FROM {table} WHERE namespace = %s AND key = %s", (namespace, key))
+                return
             cur.executemany(
                 "INSERT INTO cache_sources(namespace, key, doc_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                [(namespace, key, d) for d in dict.fromkeys(doc_ids)],
+                [(namespace, key, d) for d in ids],
             )
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..traces import TracesMixin
+from ..traces import TracesMixin, quoted_docs, still_quoted
 from .connection import Database
 
 Row = tuple[Any, ...]
@@ -65,6 +65,7 @@ class PgTracesMixin(TracesMixin):
         if self.trace_redactor is not None:
             batch = [self.trace_redactor(data) for data in batch]
         with self.db.write(generation=False) as (cur, _):
+            batch = still_quoted(batch, stored_docs(cur, quoted_docs(batch)))
             cur.executemany(_INSERT_TRACE, [_trace_row(data) for data in batch])
             links = [(data["trace_id"], d) for data in batch for d in dict.fromkeys(data["doc_ids"])]
             if links:
@@ -140,6 +141,19 @@ class PgTracesMixin(TracesMixin):
 def _trace_row(data: dict[str, Any]) -> tuple[Any, ...]:
     keys = ("trace_id", "start", "name", "key_id", "tenant", "duration_ms", "status", "cost_usd")
     return (*(data[k] for k in keys), data["input_tokens"], data["output_tokens"], json.dumps(data))
+
+
+def stored_docs(cur: Any, doc_ids: Sequence[str]) -> set[str]:
+    """Which of these documents are stored, inside a write transaction, for what it then writes
+    about them (a trace, a cache link). The write generation's row is locked shared first: every
+    document write and deletion bumps it first and holds it to its commit (Database.write), so
+    none is under way while this reads (READ COMMITTED: the read sees the last one committed)
+    and none starts before this transaction commits, or its cleanup would miss what it writes."""
+    if not doc_ids:
+        return set()
+    cur.execute("SELECT 1 FROM meta WHERE key = 'generation' FOR SHARE")
+    cur.execute("SELECT doc_id FROM documents WHERE doc_id = ANY(%s)", (list(doc_ids),))
+    return {r[0] for r in cur.fetchall()}
 
 
 def delete_traces_of(cur: Any, doc_id: str) -> None:
