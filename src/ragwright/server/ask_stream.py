@@ -17,6 +17,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from ..generate.links import HeldText
 from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
 from ..types import Answer
@@ -61,23 +62,11 @@ def pieces(text: str) -> Iterator[str]:
         at = end
 
 
-class PathCarry:
+def path_carry() -> HeldText:
     """A streamed draft's deltas, re-cut as pieces() cuts a text: what could still be part of a
     path (its last word, and a line from a word that starts a path) waits for the next delta, so
     that no event carries part of a path and the next one the rest."""
-
-    def __init__(self) -> None:
-        self._held = ""
-
-    def feed(self, delta: str) -> str:
-        text = self._held + delta
-        cut = _carry_cut(text)
-        self._held = text[cut:]
-        return text[:cut]
-
-    def end(self) -> str:
-        text, self._held = self._held, ""
-        return text
+    return HeldText(_carry_cut)
 
 
 def _carry_cut(text: str) -> int:
@@ -141,7 +130,7 @@ def _event(kind: str, payload: Any) -> str:
 def _sse_answer(
     request: Request, first: tuple[str, Any], events: queue.Queue[tuple[str, Any]], sent: set[str]
 ) -> Iterator[str]:
-    kind, value, drafted, carry = *first, False, PathCarry()
+    kind, value, drafted, carry = *first, False, path_carry()
     while True:
         if kind == "delta":
             drafted = True
