@@ -188,6 +188,7 @@ def test_query_vectors_last_one_server_run(tmp_path):
     data.mkdir()
     old = SharedVectors(data / "query-vectors.db", "m", 2)
     old.put("a query from the last run", np.ones(2, np.float32))
+    old.flush()
     assert old.get("a query from the last run") is not None
     server = LiveServer(data, workers=2).start()
     try:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 from .._sidefile import SideFile
+
+MAX_QUEUED = 10_000
 
 
 class SharedVectors:
@@ -25,6 +29,11 @@ class SharedVectors:
             path, "CREATE TABLE IF NOT EXISTS vectors(digest BLOB PRIMARY KEY, vector BLOB NOT NULL)", timeout_s=1.0
         )
         self._puts = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._queued: list[tuple[bytes, bytes]] = []
+        self._writing = False
+        self._writer: threading.Thread | None = None
 
     def _conn(self) -> sqlite3.Connection:
         return self._file.conn()
@@ -44,14 +53,52 @@ class SharedVectors:
         return vector
 
     def put(self, text: str, vector: np.ndarray) -> None:
+        """Queued for the writer thread, which writes what has gathered in one transaction: a write
+        per new query on the request's thread cost 2.5% of a worker's time under new-query load,
+        and a collision with the other worker's write slept in SQLite's busy handler on the
+        request's path. Another worker finds the vector a few milliseconds later (a miss before
+        that only runs the model)."""
+        item = (self._digest(text), np.asarray(vector, dtype=np.float32).tobytes())
+        with self._lock:
+            if len(self._queued) < MAX_QUEUED:  # a stuck writer drops vectors, never grows memory
+                self._queued.append(item)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="ragwright-shared-vectors", daemon=True)
+                self._writer.start()
+        self._wake.set()
+
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Waits until every queued vector is written (tests, and the end of a server run)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._queued and not self._writing:
+                    return
+            self._wake.set()
+            time.sleep(0.002)
+
+    def _write_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                batch, self._queued = self._queued, []
+                self._writing = bool(batch)
+            try:
+                if batch:
+                    self._write(batch)
+            finally:
+                with self._lock:
+                    self._writing = False
+
+    def _write(self, batch: list[tuple[bytes, bytes]]) -> None:
         try:
             conn = self._conn()
-            conn.execute(
-                "INSERT OR REPLACE INTO vectors(digest, vector) VALUES (?, ?)",
-                (self._digest(text), np.asarray(vector, dtype=np.float32).tobytes()),
-            )
-            self._puts += 1
-            if self._puts % 1000 == 0:  # keep the newest `limit`
+            with conn:  # one transaction for the batch
+                conn.execute("BEGIN")
+                conn.executemany("INSERT OR REPLACE INTO vectors(digest, vector) VALUES (?, ?)", batch)
+            before, self._puts = self._puts, self._puts + len(batch)
+            if before // 1000 != self._puts // 1000:  # keep the newest `limit`
                 conn.execute("DELETE FROM vectors WHERE rowid <= (SELECT max(rowid) FROM vectors) - ?", (self.limit,))
         except sqlite3.Error:
             pass
