@@ -42,9 +42,11 @@ from ragwright.ingest.parsers import parse
 from tools.guard import injection_nested as N
 from tools.guard import train_injection as T
 from tools.guard import train_injection_head as H
+from tools.guard import train_injection_stack as TS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-corpus"
 PEER = "tfidf_lr char_wb 2-5, sublinear, C=10"
+QUALITY_DEADLINE_S = 30.0
 
 
 def sample_chunks(folder: Path = SAMPLE) -> dict[str, list[str]]:
@@ -77,6 +79,7 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
     frozen = H.out_of_fold(*args, extra=sets.train_only, measured=measured)[0] if fit else None
     emb.save()
     first = H.first_stage_only(oof, y)
+    blend_oof, oof = oof, (TS.paired(oof, frozen) if head.stack and frozen else oof)  # a stacker reads both
     runs = [(np.array([H.cascade_score(s, head)[0] for s in row]), y) for row in oof.user]
     sent = float(np.mean([[H.cascade_score(s, head)[1] for s in row] for row in oof.user]))
     cascade = {k: v["mean"] for k, v in T.repeat_metrics(runs, head.thresholds["user"]).items()}
@@ -93,10 +96,12 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
     return {
         # the same recipe with band, blend and threshold chosen on the other folds only, and the
         # stacker of both second stages (tools/guard/injection_nested.py: measured, not shipped)
-        "cascade_nested": N.nested(oof, split, replace(head, thresholds={}), first_retrieved),
-        "stacked_nested": N.stacked(oof, frozen, split, head) if frozen else None,
+        "cascade_nested": N.nested(blend_oof, split, replace(head, thresholds={}, stack=()), first_retrieved),
+        "stacked_nested": (
+            N.stacked(blend_oof, frozen, split, N.stack_candidates(replace(head, stack=()))) if frozen else None
+        ),
         "first_stage": first,
-        "cascade": {"threshold": head.thresholds["user"], "sent_share": sent, **cascade},
+        "cascade": {"threshold": head.thresholds["user"], "sent_share": sent, "stacked": bool(head.stack), **cascade},
         "cascade_retrieved_handwritten": {"threshold": head.thresholds["retrieved"], **retrieved},
         "cascade_best_accuracy": {"threshold": thr_best, **best},
         "statements_held_out_flagged": {
@@ -144,10 +149,13 @@ def false_alarms(
 ) -> dict[str, dict[str, float]]:
     """Share flagged per corpus, for the first stage alone, the cascade and the TF-IDF peer (and the
     first stage as shipped at git revision `before`)."""
+    # a long deadline: on a busy machine a second-stage run past the shipped 250 ms is skipped and the
+    # first stage's verdict stands, which measures the machine's load, not the cascade's verdicts
+    # (one run at 98 % load: pii/dev 6.6 % flagged with the shipped deadline); latency() keeps it
     systems: dict[str, Any] = {
         "first_stage": InjectionDetector(),
-        "cascade": CascadeDetector(),
-        "cascade_best": CascadeDetector(thresholds={"user": other_threshold()}),
+        "cascade": CascadeDetector(deadline_s=QUALITY_DEADLINE_S),
+        "cascade_best": CascadeDetector(thresholds={"user": other_threshold()}, deadline_s=QUALITY_DEADLINE_S),
     }
     if before:
         systems = {"before": detector_at(before), **systems}
@@ -200,7 +208,12 @@ def rows_cv(cv: dict[str, Any], peer: dict[str, Any]) -> list[list[Any]]:
     return [
         row(f"TF-IDF peer ({PEER})", {k: v["mean"] for k, v in peer.items() if isinstance(v, dict)}, 0.5),
         row("first stage + rules (alone)", cv["first_stage"], cv["first_stage"]["threshold"]),
-        row(f"cascade (sent to stage 2: {cv['cascade']['sent_share']:.0%})", cv["cascade"], cv["cascade"]["threshold"]),
+        row(
+            f"cascade{', stacked' if cv['cascade'].get('stacked') else ''} (sent to stage 2: "
+            f"{cv['cascade']['sent_share']:.0%})",
+            cv["cascade"],
+            cv["cascade"]["threshold"],
+        ),
         row("cascade, threshold of best accuracy (not shipped)", best, best["threshold"]),
         row("cascade, band/blend/threshold chosen inside each fold", cv["cascade_nested"], "per fold"),
         *([row("stacker of both second stages, inside each fold (not shipped)", st, "per fold")] if st else []),

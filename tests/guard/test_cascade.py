@@ -16,7 +16,7 @@ import pytest
 from ragwright.errors import ModelError
 from ragwright.guard.cascade import SKIPPED, CascadeDetector, windows
 from ragwright.guard.injection import InjectionDetector, segments
-from ragwright.guard.injection_head import HEAD_JSON, HeadConfig, load_head, weights_sha256
+from ragwright.guard.injection_head import HEAD_JSON, HeadConfig, PairedHeads, load_head, scorer_for, weights_sha256
 from ragwright.ingest.chunking import Chunker
 from ragwright.ingest.parsers import parse
 
@@ -143,7 +143,9 @@ def test_shipped_head_is_intact_and_records_its_inputs() -> None:
 
     cfg, info = load_head()
     assert info["weights_sha256"] == weights_sha256(cfg.weights, cfg.bias)
-    assert cfg.weights.shape == ((0,) if cfg.finetuned_sha256 else (384,))  # the fine-tuned MiniLM has its own file
+    # the fine-tuned MiniLM has its own file; with a stacker the frozen-vector head ships beside it
+    assert cfg.weights.shape == ((0,) if cfg.finetuned_sha256 and not cfg.stack else (384,))
+    assert len(cfg.stack) in (0, 13)
     assert info["train"]["negatives_sha256"] == H.sha(T.NEGATIVES)  # edited data without a rebuild fails
     assert info["train"]["statements_sha256"] == H.sha(H.STATEMENTS)
     low, high = cfg.bands["user"]
@@ -175,3 +177,66 @@ def test_the_policy_check_is_the_cascade() -> None:
 
     v = check_user_message(BENIGN)
     assert v.second_stage in ("used", "not needed") and not v.flagged
+
+
+class FakePair(Fake):
+    """A stacked second stage: per part a fine-tuned and a frozen-head logit."""
+
+    def __init__(self, finetuned: float, frozen: float) -> None:
+        super().__init__()
+        self.pair = (finetuned, frozen)
+
+    def logits(self, parts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(parts))
+        return np.tile(np.array(self.pair), (len(parts), 1))
+
+
+STACK = (-2.0, -1.0, -0.7, 0.3, 1.8, 2.5, 1.2, 0.5, 2.3, 0.8, 0.8, 1.4, -2.5)
+
+
+def stacked_head(low: float = 0.0) -> HeadConfig:
+    bands = {"user": (low, 1.01), "retrieved": (0.0, 1.01)}
+    return HeadConfig(
+        np.zeros(384), 0.0, bands, 0.5, 0.0, {"user": 0.4, "retrieved": 0.5}, {"user": 1, "retrieved": 3}, "x", STACK
+    )
+
+
+def test_a_stacked_head_scores_a_message_from_both_heads_as_the_trainer_does() -> None:
+    from tools.guard import train_injection_head as H
+
+    first = InjectionDetector()
+    for finetuned, frozen in ((4.0, -3.0), (-4.0, 3.0), (-6.0, -6.0)):
+        cascade = CascadeDetector(first, second_stage=FakePair(finetuned, frozen), head=stacked_head())
+        v = cascade.check(UNSURE)
+        z = first._load().flat_logits([p.text for p in cascade._parts(UNSURE, first._load(), "user")])
+        assert v.second_stage == "used"
+        assert v.score == round(stacked_head().stacked(float(z.max()), finetuned, frozen, True), 6)
+        # the trainer's mirror (what every grouped-CV figure is computed with) gives the same score
+        mirror = H.Scored(z, np.tile([finetuned, frozen], (len(z), 1)), False)
+        assert H.cascade_score(mirror, stacked_head())[0] == pytest.approx(v.score, abs=1e-6)
+    # the heads move the verdict both ways
+    assert CascadeDetector(first, second_stage=FakePair(8.0, 8.0), head=stacked_head()).check(BENIGN).flagged
+    assert not CascadeDetector(first, second_stage=FakePair(-8.0, -8.0), head=stacked_head()).check(UNSURE).flagged
+
+
+def test_a_stacked_message_no_part_of_which_is_unsure_is_scored_by_the_first_stage_input_alone() -> None:
+    fake = FakePair(9.0, 9.0)
+    v = CascadeDetector(second_stage=fake, head=stacked_head(low=0.99)).check(BENIGN)
+    z = InjectionDetector()._load().flat_logits([BENIGN])
+    assert not fake.calls and v.second_stage == "not needed"
+    assert v.score == round(stacked_head().stacked(float(z.max()), 0.0, 0.0, False), 6)
+
+
+def test_either_head_of_a_pair_failing_skips_the_second_stage_and_says_so() -> None:
+    first = InjectionDetector()
+    for pair in (PairedHeads(Fake(), Fake(load_error=True)), PairedHeads(Fake(error=True), Fake())):
+        v = CascadeDetector(first, second_stage=pair, head=stacked_head()).check(UNSURE)
+        assert SKIPPED in v.reasons and v.score == first.check(UNSURE).score
+
+
+def test_the_shipped_stacked_head_runs_both_stages() -> None:
+    cfg = load_head()[0]
+    if cfg.stack:
+        assert isinstance(scorer_for(cfg), PairedHeads)
+        got = scorer_for(cfg).logits([UNSURE, BENIGN])
+        assert got.shape == (2, 2) and np.isfinite(got).all()

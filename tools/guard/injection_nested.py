@@ -36,6 +36,7 @@ folds (the optimistic way), not 0.97.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Sequence
@@ -51,7 +52,9 @@ from ragwright.guard.injection_head import HeadConfig, load_head
 from . import train_injection as T
 from . import train_injection_head as H
 
-STACK_C = 1.0
+STACK_BANDS = ((0.1, 0.5), (0.1, 0.8), (0.05, 0.5), (0.1, 0.95))
+STACK_MAX_PARTS = (1, 2, 3)
+STACK_CS = (0.1, 1.0, 10.0)
 
 
 def _sig(z: np.ndarray) -> np.ndarray:
@@ -79,10 +82,11 @@ def nested(oof: H.OutOfFold, split: Split, base: HeadConfig, first_retrieved: fl
     """Each fold scored at the band, blend and user threshold `choose` picks on the other folds;
     figures pooled per repeat, then averaged (as the trainer's). `chosen`: per (repeat, fold)."""
     y, k = split.y, int(split.folds.max()) + 1
-    preds, flagged, chosen = [], [], []
+    preds, flagged, chosen, dev = [], [], [], []
     for r in range(len(oof.user)):
         pred = np.zeros(len(y), dtype=bool)
         st_fold = np.array(oof.statement_folds[r])
+        m_fold = oof.measured_folds[r] if oof.measured_folds else []
         for f in range(k):
             other, st_other = split.folds[r] != f, st_fold != f
             cfg, _ = H.choose(_part(oof, r, other, st_other), y[other], base, first_retrieved)
@@ -99,8 +103,18 @@ def nested(oof: H.OutOfFold, split: Split, base: HeadConfig, first_retrieved: fl
             flagged += [
                 H.cascade_score(s, cfg)[0] >= thr for s, o in zip(oof.statements[r], st_other, strict=True) if not o
             ]
+            dev += [
+                H.cascade_score(s, cfg)[0] >= thr
+                for s, g in zip(oof.measured[r] if oof.measured else [], m_fold, strict=True)
+                if g == f
+            ]
         preds.append(pred)
-    return {**_figures(preds, y), "statements_flagged": float(np.mean(flagged)), "chosen": chosen}
+    return {
+        **_figures(preds, y),
+        "statements_flagged": float(np.mean(flagged)),
+        "measured_flagged": float(np.mean(dev)) if dev else None,
+        "chosen": chosen,
+    }
 
 
 def _figures(preds: Sequence[np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -120,32 +134,59 @@ def stack_features(ft: H.Scored, lr: H.Scored, cfg: HeadConfig) -> list[float]:
     return [float(ft.first.max()), float(ft.head[sent].max()), float(lr.head[sent].max()), 1.0]
 
 
-def stacked(ft: H.OutOfFold, lr: H.OutOfFold, split: Split, cfg: HeadConfig, c: float = STACK_C) -> dict[str, Any]:
-    """The stacker of the module docstring, fitted and thresholded on the other folds (train texts
-    and held-out statements), scored on the fold; a rule still lifts a text to RULE_SCORE.
-    `ft` and `lr` are the same folds scored by the two second stages."""
+def stack_candidates(head: HeadConfig) -> list[tuple[HeadConfig, float]]:
+    """The stacker settings chosen among inside each fold: user band x max parts x C."""
+    return [
+        (replace(head, bands={**head.bands, "user": band}, max_parts={**head.max_parts, "user": mp}), c)
+        for band, mp, c in itertools.product(STACK_BANDS, STACK_MAX_PARTS, STACK_CS)
+    ]
+
+
+def _rows(a: list[H.Scored], b: list[H.Scored], cfg: HeadConfig) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([stack_features(s, t, cfg) for s, t in zip(a, b, strict=True)]).reshape(-1, 4)
+    return x, np.array([s.rule for s in a], dtype=bool)
+
+
+def stacked(
+    ft: H.OutOfFold, lr: H.OutOfFold, split: Split, candidates: Sequence[tuple[HeadConfig, float]]
+) -> dict[str, Any]:
+    """The stacker of the module docstring. Per fold, each candidate (band, max parts, C) is fitted
+    on the other folds' train texts and held-out statements and thresholded there under the
+    statements budget; the candidate of best accuracy on those folds scores the fold (a rule still
+    lifts a text to RULE_SCORE). `ft` and `lr`: the same folds scored by the two second stages."""
     y, k = split.y, int(split.folds.max()) + 1
-    preds, flagged, dev = [], [], []
+    preds, flagged, dev, chosen = [], [], [], []
     for r in range(len(ft.user)):
-
-        def rows(a: list[H.Scored], b: list[H.Scored]) -> tuple[np.ndarray, np.ndarray]:
-            x = np.array([stack_features(s, t, cfg) for s, t in zip(a, b, strict=True)]).reshape(-1, 4)
-            return x, np.array([s.rule for s in a], dtype=bool)
-
-        (xu, ru), (xs, rs), (xm, rm) = (
-            rows(ft.user[r], lr.user[r]),
-            rows(ft.statements[r], lr.statements[r]),
-            rows(ft.measured[r] if ft.measured else [], lr.measured[r] if lr.measured else []),
-        )
+        m_ft, m_lr = (o.measured[r] if o.measured else [] for o in (ft, lr))
+        feats = [
+            (_rows(ft.user[r], lr.user[r], cfg), _rows(ft.statements[r], lr.statements[r], cfg), _rows(m_ft, m_lr, cfg))
+            for cfg, _ in candidates
+        ]
         st_fold, m_fold = np.array(ft.statement_folds[r]), np.array(ft.measured_folds[r] if ft.measured_folds else [])
         pred = np.zeros(len(y), dtype=bool)
         for f in range(k):
             other, st_other = split.folds[r] != f, st_fold != f
-            score = _fit(np.vstack([xu[other], xs[st_other]]), np.r_[y[other], np.zeros(int(st_other.sum()))], c)
-            su, ss = (np.where(rule, H.RULE_SCORE, score(x)) for x, rule in ((xu, ru), (xs, rs)))
-            thr = _threshold(su[other], y[other], ss[st_other])
-            pred[~other] = su[~other] >= thr
-            flagged += (ss[~st_other] >= thr).tolist()
+            best: tuple[float, int, float, Any] | None = None
+            for i, (((xu, ru), (xs, rs), _), (_, c)) in enumerate(zip(feats, candidates, strict=True)):
+                score = _fit(np.vstack([xu[other], xs[st_other]]), np.r_[y[other], np.zeros(int(st_other.sum()))], c)
+                su, ss = (np.where(rule, H.RULE_SCORE, score(x)) for x, rule in ((xu, ru), (xs, rs)))
+                thr = _threshold(su[other], y[other], ss[st_other])
+                acc = float(((su[other] >= thr) == (y[other] == 1)).mean())
+                if best is None or acc > best[0] + 1e-12:
+                    best = (acc, i, thr, score)
+            assert best is not None
+            _, i, thr, score = best
+            (xu, ru), (xs, rs), (xm, rm) = feats[i]
+            chosen.append(
+                {
+                    "band": list(candidates[i][0].bands["user"]),
+                    "max_parts": candidates[i][0].max_parts["user"],
+                    "C": candidates[i][1],
+                    "threshold": thr,
+                }
+            )
+            pred[~other] = np.where(ru, H.RULE_SCORE, score(xu))[~other] >= thr
+            flagged += (np.where(rs, H.RULE_SCORE, score(xs))[~st_other] >= thr).tolist()
             if len(xm):
                 dev += (np.where(rm, H.RULE_SCORE, score(xm))[m_fold == f] >= thr).tolist()
         preds.append(pred)
@@ -153,13 +194,21 @@ def stacked(ft: H.OutOfFold, lr: H.OutOfFold, split: Split, cfg: HeadConfig, c: 
         **_figures(preds, y),
         "statements_flagged": float(np.mean(flagged)),
         "measured_flagged": float(np.mean(dev)) if dev else None,
+        "chosen": chosen,
     }
 
 
-def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Any:
+def stack_params(x: np.ndarray, y: np.ndarray, c: float) -> tuple[float, ...]:
+    """The stacker as HeadConfig.stack holds it: mean, scale, weights of the four inputs, bias
+    (standardised logistic regression, train_injection_head.fit_dense_lr: the same every run)."""
     mu, sd = x.mean(0), x.std(0) + 1e-9
     w, b = H.fit_dense_lr((x - mu) / sd, y, c)
-    return lambda z: _sig(((z - mu) / sd) @ w + b)
+    return tuple(float(v) for v in (*mu, *sd, *w, b))
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Any:
+    v = np.array(stack_params(x, y, c))
+    return lambda z: _sig(((z - v[0:4]) / v[4:8]) @ v[8:12] + v[12])
 
 
 def _threshold(scores: np.ndarray, y: np.ndarray, statements: np.ndarray) -> float:
@@ -251,7 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.loads(WEIGHTS_JSON.read_text(encoding="utf-8"))["thresholds"]["retrieved"]["with_rules"]
     )
     base = replace(head, bands={"retrieved": head.bands["retrieved"]}, thresholds={})
-    out = {"nested": nested(ft, split, base, first_retrieved), "stacked": stacked(ft, lr, split, head)}
+    out = {
+        "nested": nested(ft, split, base, first_retrieved),
+        "stacked": stacked(ft, lr, split, stack_candidates(head)),
+    }
     print(json.dumps(out, indent=1))
     return 0
 

@@ -193,8 +193,16 @@ def cascade_score(s: Scored, cfg: HeadConfig, source: str = "user") -> tuple[flo
     if s.rule:
         return max(float(p.max()), RULE_SCORE), False
     sent = cfg.sent(p, source)
+    head = s.head.reshape(len(s.first), -1)  # column 0 the fine-tuned (or only) head, 1 the frozen one
+    if cfg.stack and source == "user":
+        if head.shape[1] != 2:
+            raise ValueError("a stacked head scores from both second stages' logits (train_injection_stack.paired)")
+        z = float(s.first.max())
+        if not sent.size:
+            return cfg.stacked(z, 0.0, 0.0, False), False
+        return cfg.stacked(z, float(head[sent, 0].max()), float(head[sent, 1].max()), True), True
     scores = p.copy()
-    scores[sent] = cfg.blend(s.first[sent], s.head[sent])
+    scores[sent] = cfg.blend(s.first[sent], head[sent, 0])
     return float(scores.max()), bool(sent.size)
 
 

@@ -3,8 +3,10 @@
 Every part of a text (the text and its sentences, see injection.text_parts) gets the first stage's
 probability. Parts inside the source's unsure band go to the second stage (injection_head.py), at
 most a few per text, highest first, under one deadline per text; their score becomes a blend of
-both stages. The text's score is its worst part's, a rule that fires lifts it to RULE_SCORE, and it
-is flagged at the cascade's threshold for its source.
+both stages (a user message's, when the head records a stacker, the stacker's score from the first
+stage's largest logit and both second-stage heads' largest logits over the parts sent). The text's
+score is its worst part's, a rule that fires lifts it to RULE_SCORE, and it is flagged at the
+cascade's threshold for its source.
 
 Bad input and failures:
 - the second stage fails to load, raises, or misses its deadline: the first stage's verdict stands
@@ -158,14 +160,29 @@ class CascadeDetector:
         if head is None or run is None:
             return probs, f"skipped: {why}"
         sent = head.sent(probs, source)
+        stacked = bool(head.stack) and source == "user"
         if not sent.size:
-            return probs, "not needed"
+            return (_stacked(head, logits, None, sent) if stacked else probs), "not needed"
         got, why = run([parts[i].text for i in sent])
         if got is None:
             return probs, f"skipped: {why}"
+        if stacked and got.ndim == 2:
+            return _stacked(head, logits, got, sent), "used"
         scores = probs.copy()
-        scores[sent] = head.blend(logits[sent], got)
+        scores[sent] = head.blend(logits[sent], got if got.ndim == 1 else got[:, 0])
         return scores, "used"
+
+
+def _stacked(head: HeadConfig, logits: np.ndarray, got: np.ndarray | None, sent: np.ndarray) -> np.ndarray:
+    """Part scores under the stacker: the text's stacked score on its highest first-stage part (the
+    one a window verdict points at), zero elsewhere."""
+    worst = int(np.argmax(logits))
+    out = np.zeros(len(logits))
+    if got is None:
+        out[worst] = head.stacked(float(logits.max()), 0.0, 0.0, False)
+    else:
+        out[worst] = head.stacked(float(logits.max()), float(got[:, 0].max()), float(got[:, 1].max()), True)
+    return out
 
 
 _default: CascadeDetector | None = None
