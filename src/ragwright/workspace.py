@@ -350,7 +350,10 @@ class Workspace:
         """A follow-up rewritten by the answer model, or carried over without one (generate/followup.py);
         the trace's input keeps both questions."""
         model = in_context(self._answer_model(), context)
-        rewrite = standalone_question(question, history, model, max_chars=self.settings.answer.max_question_chars)
+        answer = self.settings.answer  # its injection policy screens the turns the rewriter reads
+        rewrite = standalone_question(
+            question, history, model, max_chars=answer.max_question_chars, injection=answer.injection
+        )
         if t is not None:
             t.input.update(rewrite.trace_fields())
         return rewrite.question

@@ -24,6 +24,7 @@ from ..models.tools import Tool, tool_result
 from ..models.types import CallContext, ChatResult, ToolCall
 from ..observe import span
 from ..types import Answer, SearchResult
+from .followup import Turn, read_turns
 from .grounded import check_citations, found_nothing, shown_location
 from .screening import Screening, screen
 
@@ -106,6 +107,7 @@ class Agent:
         InjectionBlocked, as a plain ask does."""
         guard = Guarded(question, self.injection)
         guard.check([])  # the question itself, before any model sees it
+        history = guard.conversation(history)  # and the turns before it that the model reads
         with metered(self.gateway) as calls:
             run = self._loop(question, history, guard)
         run.usage = {
@@ -235,6 +237,12 @@ class Guarded:
         screening = screen(self.question, found, self.policy)  # raises InjectionBlocked under block
         self.merge(screening.report)
         return screening.kept
+
+    def conversation(self, history: Sequence[ChatMessage]) -> list[ChatMessage]:
+        """The turns of `history` the model reads, as a follow-up's rewriter reads them
+        (followup.read_turns: the last few, clipped), each checked as the question is."""
+        turns = [Turn("user" if m.role == "user" else "assistant", m.content) for m in history]
+        return [ChatMessage(t.role, t.content) for t in read_turns(turns, self.policy)[0]]
 
     def merge(self, report: dict[str, Any]) -> None:
         if not self.report:

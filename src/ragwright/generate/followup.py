@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import ModelError
 from ..models.chat import ChatModel, GatewayChat
 from ..models.types import ChatMessage
+from .screening import screen_turns
 
 Method = Literal["unchanged", "carry-over", "model"]
 MAX_TURNS = 8  # user turns read for the carry-over; the model sees the last MAX_MODEL_TURNS turns
@@ -115,15 +116,24 @@ class Rewrite:
 
 
 def standalone_question(
-    question: str, history: Sequence[Turn], model: ChatModel | None = None, *, max_chars: int = 4000
+    question: str,
+    history: Sequence[Turn],
+    model: ChatModel | None = None,
+    *,
+    max_chars: int = 4000,
+    injection: str = "off",
 ) -> Rewrite:
-    """`question` made standalone from the conversation before it (`history`, oldest first)."""
+    """`question` made standalone from the conversation before it (`history`, oldest first).
+    `injection`: [answer] injection over the turns the model reads (read_turns)."""
     question = question.strip()
+    turns, dropped = read_turns(history, injection)
+    if dropped:  # the carry-over goes without them too
+        history = [t for i, t in enumerate(history) if i not in dropped]
     fallback = carry_over(question, history, max_chars=max_chars)
-    if model is None or not question or not any(t.role == "user" and t.content.strip() for t in history):
+    if model is None or not question or not any(t.role == "user" for t in turns):
         return fallback
     try:
-        reply = _uncached(model).complete(_prompt(question, history), temperature=0.0, max_tokens=REPLY_TOKENS).text
+        reply = _uncached(model).complete(_prompt(question, turns), temperature=0.0, max_tokens=REPLY_TOKENS).text
     except ModelError as exc:
         return _noted(fallback, f"the model failed ({type(exc).__name__}); carried over instead")
     text = _cleaned(reply)
@@ -306,9 +316,25 @@ _INSTRUCTIONS = (
 )
 
 
-def _prompt(question: str, history: Sequence[Turn]) -> list[ChatMessage]:
-    turns = [t for t in history if t.content.strip()][-MAX_MODEL_TURNS:]
-    lines = [f"{'User' if t.role == 'user' else 'Assistant'}: {_clip(t.content)}" for t in turns]
+def model_turns(history: Sequence[Turn]) -> list[tuple[int, Turn]]:
+    """What a model reads of a conversation (the rewriter's prompt, an agent's messages), each turn
+    with its index in `history`: the last MAX_MODEL_TURNS turns that say something, each clipped
+    to TURN_CHARS. Bounded, so that screening them costs little (6 x 600 characters: ~0.1 s)."""
+    said = [(i, t) for i, t in enumerate(history) if t.content.strip()][-MAX_MODEL_TURNS:]
+    return [(i, Turn(t.role, _clip(t.content))) for i, t in said]
+
+
+def read_turns(history: Sequence[Turn], injection: str = "off") -> tuple[list[Turn], Collection[int]]:
+    """The turns a model reads of `history` (model_turns) under [answer] injection `injection`
+    (screening.screen_turns: a flagged turn refuses the ask under block, is left out under drop),
+    and the indices in `history` of those left out."""
+    window = model_turns(history)
+    dropped = screen_turns([(i, t.role, t.content) for i, t in window], injection)
+    return [t for i, t in window if i not in dropped], dropped
+
+
+def _prompt(question: str, turns: Sequence[Turn]) -> list[ChatMessage]:
+    lines = [f"{'User' if t.role == 'user' else 'Assistant'}: {t.content}" for t in turns]
     conversation = "\n".join(lines)
     return [
         ChatMessage("system", _INSTRUCTIONS),

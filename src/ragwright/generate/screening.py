@@ -7,11 +7,17 @@ front of a model.
     block  a flagged question or passage refuses the ask (InjectionBlocked: HTTP 400)
     drop   flagged passages are left out of the context and the answer says which; a flagged
            question is flagged (there is nothing to drop)
+
+The earlier turns of a conversation that a model reads (the follow-up rewriter's prompt, an
+agent's messages: followup.model_turns) are checked as the question is, each on its own
+(screen_turns): under block a flagged turn refuses the ask, under drop it is left out. Assistant
+turns too: /v1/ask, a rag: chat and MCP take the whole history from the client, so an
+"assistant" turn is whatever the caller wrote, and an instruction moved there would pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +76,28 @@ def screen(question: str, results: Sequence[SearchResult], policy: str) -> Scree
             kept = [r for r in results if r.chunk_id not in dropped_ids]
             report["dropped"] = flagged
         return Screening(kept, report)
+
+
+def screen_turns(turns: Sequence[tuple[int, str, str]], policy: str) -> Collection[int]:
+    """(index in the history, role, text) of each turn a model reads -> the indices to leave out
+    (flagged, under drop); a flagged turn raises InjectionBlocked under block, naming it as
+    `history[i]`. Each verdict is a "guard.injection" span of the ask's trace."""
+    if policy == "off" or not turns:
+        return ()
+    verdicts = detector().check_many([text for _, _, text in turns], "user")
+    flagged = []
+    for (i, role, _), verdict in zip(turns, verdicts, strict=True):
+        with span("guard.injection", policy=policy, history=i, role=role) as s:
+            s.set(score=round(verdict.score, 4), flagged=verdict.flagged, reasons=list(verdict.reasons))
+        if verdict.flagged:
+            if policy == "block":
+                raise InjectionBlocked(
+                    f"refused: an earlier turn of the conversation (history[{i}], {role}) looks like a prompt "
+                    "injection (instructions to the model); leave it out, or ask an administrator about the "
+                    "injection policy"
+                )
+            flagged.append(i)
+    return flagged if policy == "drop" else ()
 
 
 def _entry(result: SearchResult, verdict: Any) -> dict[str, Any]:
