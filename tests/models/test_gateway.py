@@ -447,3 +447,27 @@ def test_a_model_s_own_retries_count_even_above_the_gateway_s(servers):
     primary = ModelSettings(base_url=a.base_url + "/v1", model="m", timeout_s=2, max_retries=3)
     result = Gateway(make_settings(a, b, gateway={"max_retries": 1}, primary=primary)).chat(HELLO, model="default")
     assert result.model == "backup" and a.count() == 4 and b.count() == 1  # 1 + its own 3 retries; backup: first try
+
+
+@pytest.mark.parametrize("subject", ["default", ""])
+def test_a_routes_budget_holds_when_its_model_is_called_by_name(servers, store, subject):
+    """Attack (review 12): route `default` capped; GET /v1/models lists its model `primary`, and
+    calls naming it were counted under route 'primary', so they spent on past the cap (40 of 40
+    answered after the route's calls were refused). Now a direct call counts against the route
+    budgets of every route holding the model, and those count its direct calls."""
+    a, b = servers
+    settings = make_settings(a, b, route=RouteSettings(models=["primary"]))
+    # a call reserves ~3.2e-5 USD (50 tokens out at 0.60/Mtok) and costs ~4e-6: a few fit under 4e-5
+    settings.budgets = {"cap": BudgetSettings(scope="route", subject=subject, limit_usd=0.00004, period="day")}
+    gw = Gateway(settings, store)
+    answered = {"default": 0, "primary": 0}
+    for i, target in enumerate(["default"] * 10 + ["primary"] * 10):
+        try:
+            gw.chat([ChatMessage("user", f"question {i}")], model=target, max_tokens=50)
+            answered[target] += 1
+        except BudgetExceeded:
+            pass
+    spent = store.spent_usd("route", "default") + store.spent_usd("route", "primary")
+    assert answered["default"] > 0 and answered["primary"] == 0, answered
+    assert spent <= 0.00004
+    assert gw.chat([ChatMessage("user", "a question")], model="backup", max_tokens=50).text  # in no route: no cap

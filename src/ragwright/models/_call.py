@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..config import ModelSettings
 from ..errors import AllModelsFailed, BudgetExceeded, ProviderError
 from ..observe import add_cost, span
+from ..store.contract.data import BudgetCheck
 from . import ledger
 from .privacy import CallPrivacy
 from .providers import ProviderReply
@@ -174,12 +175,14 @@ class Call:
             self._release()
 
     def _reserve(self, name: str, spec: ModelSettings) -> bool:
-        budgets = ledger.applicable(self.gw.settings.budgets, self.target, name, self.context)
+        budgets = ledger.applicable(self.gw.settings.budgets, self.target, name, self.context, self.gw.settings.routes)
         if not budgets:
             return True
         amount = ledger.max_cost_usd(spec, self.input_tokens, self.request.max_tokens)
-        since = {n: ledger.period_start(b.period) for n, b, _ in budgets}
-        checks = [(n, _SCOPE_COLUMN[b.scope], subject, since[n], b.limit_usd) for n, b, subject in budgets]
+        checks = [
+            BudgetCheck(n, _SCOPE_COLUMN[b.scope], subject, ledger.period_start(b.period), b.limit_usd, counted)
+            for n, b, subject, counted in budgets
+        ]
         reservation = "v" + secrets.token_hex(8)
         over = self.gw.records.reserve_budget(reservation, checks, amount)
         if over is None:

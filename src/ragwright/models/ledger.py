@@ -9,12 +9,12 @@ together they cannot overshoot a limit by more than one call's estimate error.""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..config import BudgetSettings, ModelSettings
+from ..config import BudgetSettings, ModelSettings, RouteSettings
 from .types import CallContext, ChatMessage, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -97,11 +97,23 @@ def applicable(
     route: str,
     model: str,
     ctx: CallContext,
-) -> list[tuple[str, BudgetSettings, str | None]]:
-    """The budgets a call counts against, each with the subject it is kept for."""
-    out = []
+    routes: Mapping[str, RouteSettings] | None = None,
+) -> list[tuple[str, BudgetSettings, str | None, tuple[str, ...]]]:
+    """The budgets a call counts against, each with the subject it is kept for and the `route`
+    values whose calls count against it (empty: the subject's alone). A model called by its own
+    name (`route` is no route of `routes`) also counts against the route budgets of every route
+    that contains it, and those count its direct calls: naming the model spent on past a route's
+    budget (any read key could, GET /v1/models lists it)."""
+    routes = routes or {}
+    direct = [] if route in routes else [r for r, spec in routes.items() if model in spec.models]
+    out: list[tuple[str, BudgetSettings, str | None, tuple[str, ...]]] = []
     for name, b in budgets.items():
+        if b.scope == "route":
+            for r in direct:
+                if not b.subject or b.subject == r:
+                    out.append((name, b, r, (r, *routes[r].models)))
         subject = {"key": ctx.key_id, "tenant": ctx.tenant, "route": route, "model": model, "global": None}[b.scope]
         if b.scope == "global" or (subject is not None and (not b.subject or b.subject == subject)):
-            out.append((name, b, subject))
+            counted = (route, *routes[route].models) if b.scope == "route" and route in routes else ()
+            out.append((name, b, subject, counted))
     return out

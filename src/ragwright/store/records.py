@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .contract.data import BudgetCheck
 from .sql import Row
 
 # Expired cache entries are deleted by cache_put, at most this often (or once per TTL when that is
@@ -112,7 +113,7 @@ class RecordsMixin:
     def reserve_budget(
         self,
         reservation_id: str,
-        checks: Sequence[tuple[str, str, str | None, float, float]],
+        checks: Sequence[BudgetCheck],
         amount_usd: float,
         hold_s: float = 600.0,
     ) -> tuple[str, float, float] | None:
@@ -120,9 +121,9 @@ class RecordsMixin:
         none, in one write transaction. Returns None, or the first (budget, used, limit) it would pass."""
         now = time.time()
         with self._lock, self._transaction(stamp=False):
-            for budget, column, subject, since, limit in checks:
+            for budget, column, subject, since, limit, counted in (BudgetCheck(*c) for c in checks):
                 used = (
-                    self._spent(column, subject, since)
+                    self._spent(column, subject, since, counted)
                     + (
                         self._conn.execute(
                             "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations WHERE budget = ? "
@@ -140,10 +141,12 @@ class RecordsMixin:
                 )
         return None
 
-    def _spent(self, column: str, subject: str | None, since: float) -> float:
+    def _spent(self, column: str, subject: str | None, since: float, counted: Sequence[str] = ()) -> float:
         assert column in ("key_id", "tenant", "route", "model", "1")
         where = "1" if column == "1" else f"{column} IS ?"
         params: tuple[Any, ...] = (since,) if column == "1" else (subject, since)
+        if counted and column != "1":
+            where, params = f"{column} IN ({', '.join('?' * len(counted))})", (*counted, since)
         return float(
             self._conn.execute(
                 f"SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE {where} AND started_at >= ?", params

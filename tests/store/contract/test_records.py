@@ -84,6 +84,20 @@ def test_a_reservation_is_all_or_none_over_its_budgets(store):
     assert store.reserve_budget("r2", checks[:1], 9.5) is None  # r1 left nothing held on the first budget
 
 
+def test_a_check_counts_the_calls_of_every_value_it_names(store):
+    """A route's budget also counts its models called by their own names (their calls' route is
+    the model's name): `counted` names every route value whose calls count."""
+    from ragwright.store.contract.data import BudgetCheck
+
+    store.record_call(call(0.5, route="capped"))
+    store.record_call(call(0.25, route="plain"))  # a direct call of one of capped's models
+    store.record_call(call(0.125, route="elsewhere"))
+    check = BudgetCheck("cap", "route", "capped", 0.0, 1.0, counted=("capped", "plain"))
+    assert store.reserve_budget("r1", [check], 0.25) is None  # 0.75 spent + 0.25
+    assert store.reserve_budget("r2", [check], 0.125) == ("cap", 1.0, 1.0)
+    assert store.reserve_budget("r3", [check._replace(counted=())], 0.25) is None  # capped's own: 0.5 + 0.25 held
+
+
 def test_spending_and_usage_are_summed_by_scope(store):
     store.record_call(call(0.5, route="ask", key_id="k1"))
     store.record_call(call(0.25, route="ask", cached=True, key_id="k1"))

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -22,9 +22,20 @@ Filters = Mapping[str, Any]
 # (at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms): one request, as server/audit.py records it
 AuditEntry = tuple[float, str | None, str | None, str, str, int, Sequence[str], float]
 
-# What a budget reservation checks: (budget name, scope column, subject, since, limit_usd); the scope
-# column is one of "key_id", "tenant", "route", "model", or "1" for every call.
-BudgetCheck = tuple[str, str, str | None, float, float]
+
+class BudgetCheck(NamedTuple):
+    """What a budget reservation checks (a plain 5-tuple without `counted` is one too). `column`
+    is one of "key_id", "tenant", "route", "model", or "1" for every call; calls whose `column` is
+    `subject` count, or, when `counted` is given, whose `column` is any of those (a route's budget
+    also counts its models called by their own names)."""
+
+    budget: str
+    column: str
+    subject: str | None
+    since: float
+    limit: float
+    counted: tuple[str, ...] = ()
+
 
 # (learned version stamp, write generation) as LearnedStore.learned_stamp gives it
 LearnedStamp = tuple[str | None, str | None]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..contract.data import BudgetCheck
 from ..records import CACHE_PURGE_EVERY_S, RecordsMixin
 from .connection import Database
 
@@ -106,7 +107,7 @@ class PgRecordsMixin:
     def reserve_budget(
         self,
         reservation_id: str,
-        checks: Sequence[tuple[str, str, str | None, float, float]],
+        checks: Sequence[BudgetCheck],
         amount_usd: float,
         hold_s: float = 600.0,
     ) -> tuple[str, float, float] | None:
@@ -116,8 +117,8 @@ class PgRecordsMixin:
         now = time.time()
         with self.db.write(generation=False) as (cur, _):
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_BUDGET_LOCK,))
-            for budget, column, subject, since, limit in checks:
-                where, params = _scope(column, subject)
+            for budget, column, subject, since, limit, counted in (BudgetCheck(*c) for c in checks):
+                where, params = _scope(column, subject, counted)
                 cur.execute(
                     f"SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE {where} AND started_at >= %s) "
                     "+ (SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations WHERE budget = %s "
@@ -173,10 +174,12 @@ class PgRecordsMixin:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
-def _scope(column: str, subject: str | None) -> tuple[str, tuple[Any, ...]]:
+def _scope(column: str, subject: str | None, counted: Sequence[str] = ()) -> tuple[str, tuple[Any, ...]]:
     """The WHERE clause over model_calls for a budget's scope; the column name is checked."""
     if column not in _SCOPES:
         raise ValueError(f"unknown budget scope column {column!r}")
     if column == "1":
         return "TRUE", ()
+    if counted:
+        return f"{column} = ANY(%s)", (list(counted),)
     return f"{column} IS NOT DISTINCT FROM %s", (subject,)
