@@ -74,21 +74,25 @@ def serving(data_dir: Path, embedder, **kw) -> tuple[Workspace, TestClient]:
     return ws, client
 
 
-def assert_no_server_path(text: str, data_dir: Path) -> None:
-    assert str(data_dir.resolve()) not in text, text
-    assert not DIGESTS.search(text), text
-
-
-def test_a_model_repeating_its_sources_location_streams_no_server_path(tmp_path, embedder):
-    model = Repeater()
-    data_dir = tmp_path / "data"
+def streamed_draft(data_dir: Path, embedder, model) -> str:
+    """The deltas of a streamed ask over the uploaded parking page, joined as a client joins them."""
     ws, client = serving(data_dir, embedder, chat_model=model)
     with client:
         uploaded(client)
         question = {"question": "When are parking permits renewed?", "stream": True}
         events = sse(client.post("/v1/ask", json=question).text)
     ws.close()
-    deltas = "".join(data["text"] for kind, data in events if kind == "delta")
+    return "".join(data["text"] for kind, data in events if kind == "delta")
+
+
+def assert_no_server_path(text: str, data_dir: Path) -> None:
+    assert str(data_dir.resolve()) not in text, text
+    assert not DIGESTS.search(text), text
+
+
+def test_a_model_repeating_its_sources_location_streams_no_server_path(tmp_path, embedder):
+    model, data_dir = Repeater(), tmp_path / "data"
+    deltas = streamed_draft(data_dir, embedder, model)
     assert "parking.md" in deltas  # the model named its source, as the API shows it
     assert_no_server_path(deltas, data_dir)
     assert model.prompts and all(str(data_dir.resolve()) not in p for p in model.prompts)
@@ -178,3 +182,35 @@ def test_a_drafts_deltas_never_cut_a_path(size):
     assert "".join(deltas) == draft
     assert any(root in d for d in deltas)  # whole in one event, where the scrubber finds it
     assert not any(("Application" in d) != (root in d) for d in deltas)
+
+
+def test_with_the_data_dir_known_only_its_paths_wait():
+    root = "/srv/Application Support/ragwright"
+    draft = f"Edit /etc/hosts and then read {root}/uploads/{'a' * 16}/{'b' * 16}/x.md (Parking) now [1]."
+    carry, deltas = path_carry(root), []
+    for i in range(0, len(draft), 3):
+        deltas.append(carry.feed(draft[i : i + 3]))
+    deltas.append(carry.end())
+    assert "".join(deltas) == draft
+    assert any(f"{root}/uploads/{'a' * 16}/{'b' * 16}/" in d for d in deltas)  # the scrubber's whole rule
+    assert not any("/etc/hosts" in d and "then" in d for d in deltas)  # /etc/hosts held nothing back
+
+
+class Knowing(Repeater):
+    """A model that writes the server path whatever its prompt says (as one might from a passage
+    that quotes it), in 4-character chunks."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def _text(self, messages: Sequence[ChatMessage]) -> str:
+        return f"Parking permits are renewed each January, see {self.path}/uploads/{'0' * 16}/{'1' * 16}/p.md [1]."
+
+
+def test_a_draft_that_writes_a_spaced_data_dir_streams_no_server_path(tmp_path, embedder):
+    data_dir = tmp_path / "Application Support" / "ragwright"
+    data_dir.mkdir(parents=True)
+    deltas = streamed_draft(data_dir, embedder, Knowing(str(data_dir.resolve())))
+    assert "renewed each January" in deltas
+    assert_no_server_path(deltas, data_dir)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import queue
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -21,6 +23,7 @@ from ..generate.links import HeldText
 from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
 from ..types import Answer
+from .deps import state_of
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -38,7 +41,7 @@ def touched(answer: Answer, sent: Iterable[str] = ()) -> list[str]:
 
 
 # A word that starts a path: "/", "\\" or "C:/" after nothing or punctuation (not "and/or", "https://")
-_PATH_ROOT = re.compile(r"(?:^|[^\w.:/\\])(?:[/\\]|[A-Za-z]:[/\\])")
+_PATH_ROOT = re.compile(r"(?:^|[^\w.:/\\])(?P<root>[/\\]|[A-Za-z]:[/\\])")
 _WORD = re.compile(r"\s*(\S+)")
 HOLD_CHARS = 8192  # of a line with a path that a streamed draft holds back at most
 
@@ -62,20 +65,33 @@ def pieces(text: str) -> Iterator[str]:
         at = end
 
 
-def path_carry() -> HeldText:
-    """A streamed draft's deltas, re-cut as pieces() cuts a text: what could still be part of a
-    path (its last word, and a line from a word that starts a path) waits for the next delta, so
-    that no event carries part of a path and the next one the rest."""
-    return HeldText(_carry_cut)
+def path_carry(root: str | None = None) -> HeldText:
+    """A streamed draft's deltas, re-cut so that no event carries part of a path and the next one
+    the rest: the last word waits for the next delta, and so does a line from a word that starts
+    a path. Given the data dir (`root`, resolved), only a path that is, or may still become, the
+    data dir waits, and only until its upload folders are whole (UPLOAD_TAIL characters more)."""
+    return HeldText(functools.partial(_carry_cut, root=root))
 
 
-def _carry_cut(text: str) -> int:
-    line = text.rfind("\n") + 1
+UPLOAD_TAIL = len("/uploads/") + 34  # "<16 hex>/<16 hex>/": the folders the scrubber takes out with it
+
+
+def _carry_cut(text: str, root: str | None = None) -> int:
+    line, floor = text.rfind("\n") + 1, 0  # no cut before `floor`: inside a data-dir path, now whole
     for m in re.finditer(r"\S+", text[line:]):
-        if _PATH_ROOT.search(m[0]):
-            return line + m.start() if len(text) - line - m.start() <= HOLD_CHARS else len(text)
+        found = _PATH_ROOT.search(m[0])
+        if found is None:
+            continue
+        at = line + m.start() + found.start("root")
+        tail = text[at:]
+        if len(tail) > HOLD_CHARS:
+            return len(text)
+        if root is None or root.startswith(tail) or (tail.startswith(root) and len(tail) < len(root) + UPLOAD_TAIL):
+            return line + m.start()
+        if tail.startswith(root):
+            floor = at + len(root) + UPLOAD_TAIL
     last = re.search(r"\S+$", text)
-    return last.start() if last else len(text)
+    return max(last.start() if last else len(text), floor)
 
 
 async def relay(request: Request, events: Iterator[str], abort: Callable[[], None]) -> AsyncIterator[str]:
@@ -130,7 +146,8 @@ def _event(kind: str, payload: Any) -> str:
 def _sse_answer(
     request: Request, first: tuple[str, Any], events: queue.Queue[tuple[str, Any]], sent: set[str]
 ) -> Iterator[str]:
-    kind, value, drafted, carry = *first, False, path_carry()
+    root = str(Path(state_of(request).ws.settings.data_dir).resolve())
+    kind, value, drafted, carry = *first, False, path_carry(root)
     while True:
         if kind == "delta":
             drafted = True
