@@ -119,3 +119,23 @@ def test_sentences_keep_code_blocks_and_table_rows_whole():
 def test_fence_outgrows_fences_inside_the_code():
     assert fence("a\n```\nb") == "````\na\n```\nb\n````"
     assert split_sentences(fence("a\n```\nb")) == ["````\na\n```\nb\n````"]
+
+
+def test_every_text_is_counted_once():
+    """The token counter is the chunker's cost: a paragraph too long for a chunk is counted once,
+    then each of its sentences once (they were counted twice, in _pieces and again in _pack)."""
+    from collections import Counter
+
+    from ragwright.ingest.chunking import Block, approx_token_count
+
+    seen: Counter[str] = Counter()
+
+    def counting(texts):
+        seen.update(texts)
+        return approx_token_count(texts)
+
+    sentences = [f"Sentence {i} says something about topic {i} in a dozen or so words." for i in range(60)]
+    chunks = Chunker(count_tokens=counting, max_tokens=120).chunk("d", [Block(" ".join(sentences))], "A title")
+    assert len(chunks) > 3
+    assert max(seen.values()) == 1, seen.most_common(3)
+    assert all(seen[s] == 1 for s in sentences)

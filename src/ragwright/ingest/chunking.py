@@ -103,9 +103,11 @@ class Chunker:
         for section in _sections(blocks):
             probe = Chunk("", doc_id, 0, "", section.heading_path)
             prefix = probe.context_text(title).strip()
-            reserve = self.count_tokens([prefix])[0] + 1 if prefix else 0
+            texts = [fence(u.text) if u.kind == "code" else u.text for u in section.units]
+            sizes = self.count_tokens([prefix, *texts])  # one call: each costs more than its text
+            reserve = sizes[0] + 1 if prefix else 0
             budget = max(self.max_tokens - reserve, min(32, self.max_tokens))
-            for text in self._pack(section.units, budget):
+            for text in self._pack(section.units, texts, sizes[1:], budget):
                 chunks.append(
                     Chunk(
                         chunk_id=f"{doc_id}#{len(chunks)}",
@@ -118,11 +120,17 @@ class Chunker:
                 )
         return chunks
 
-    def _pack(self, units: list[Block], budget: int) -> list[str]:
-        pieces = self._pieces(units, budget)
-        if not pieces:
+    def _pack(self, units: list[Block], texts: list[str], sizes: list[int], budget: int) -> list[str]:
+        """Pieces gathered into chunks of at most `budget` tokens. A whole unit's or a sentence's
+        count is the one _pieces took; only windows are counted here (counting every piece
+        again made chunking 6.5% of SciFact's ingestion once the model got 3x faster)."""
+        counted = self._pieces(units, texts, sizes, budget)
+        if not counted:
             return []
-        sizes = self.count_tokens([p for p, _ in pieces])
+        unknown = [text for text, _, size in counted if size is None]
+        found = iter(self.count_tokens(unknown) if unknown else [])
+        sizes = [size if size is not None else next(found) for _, _, size in counted]
+        pieces = [(text, starts_para) for text, starts_para, _ in counted]
         out: list[str] = []
         current: list[tuple[str, int, bool]] = []  # (text, tokens, starts_paragraph)
         used = 0
@@ -151,25 +159,27 @@ class Chunker:
             kept, used = [], 0
         return kept, used
 
-    def _pieces(self, units: list[Block], budget: int) -> list[tuple[str, bool]]:
-        """Units that fit stay whole; longer paragraphs split into sentences, then word windows;
-        longer code blocks and tables into windows of whole lines."""
-        texts = [fence(u.text) if u.kind == "code" else u.text for u in units]
-        sizes = self.count_tokens(texts) if texts else []
-        pieces: list[tuple[str, bool]] = []
+    def _pieces(
+        self, units: list[Block], texts: list[str], sizes: list[int], budget: int
+    ) -> list[tuple[str, bool, int | None]]:
+        """Units (as `texts`, of `sizes` tokens) that fit stay whole; longer paragraphs split into
+        sentences, then word windows; longer code blocks and tables into windows of whole lines.
+        Each piece: (text, starts a paragraph, its token count, None for a window: counted later)."""
+        pieces: list[tuple[str, bool, int | None]] = []
         for unit, para, size in zip(units, texts, sizes, strict=True):
             if size <= budget:
-                pieces.append((para, True))
+                pieces.append((para, True, size))
                 continue
             if unit.kind in ("code", "table"):
-                pieces.extend((w, True) for w in self._line_windows(unit, budget))
+                pieces.extend((w, True, None) for w in self._line_windows(unit, budget))
                 continue
             sentences = split_sentences(para)
             for i, (sent, ssize) in enumerate(zip(sentences, self.count_tokens(sentences), strict=True)):
                 if ssize <= budget:
-                    pieces.append((sent, i == 0))
+                    pieces.append((sent, i == 0, ssize))
                 else:
-                    pieces.extend((w, i == 0 and j == 0) for j, w in enumerate(self._word_windows(sent, budget)))
+                    windows = self._word_windows(sent, budget)
+                    pieces.extend((w, i == 0 and j == 0, None) for j, w in enumerate(windows))
         return pieces
 
     def _line_windows(self, unit: Block, budget: int) -> list[str]:
