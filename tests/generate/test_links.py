@@ -60,3 +60,25 @@ def test_a_sentence_citing_two_passages_gets_no_url_built_from_both():
     )
     assert answer is not None and "evil.example" not in answer.answer
     assert answer.answer.startswith("Bonuses are paid in March [")
+
+
+def test_adversarial_answers_are_filtered_in_linear_time():
+    """A model steered by a passage can write any text: 20 KB of open brackets, of '[a](', spaces
+    after '](' or unclosed titles took 1.6-3.2 s each (every candidate rescanned the line)."""
+    import time
+
+    from ragwright.generate.links import defang
+
+    texts = [
+        "[" * 20000,
+        "![" * 10000,
+        "[a](" * 5000,
+        "![a](" * 5000,
+        "[a](" + " " * 20000,
+        '[a](x "' * 3000,
+        "a-" * 10000,
+    ]
+    started = time.process_time()
+    for text in texts:
+        defang(text, ["x"])
+    assert time.process_time() - started < 0.5

@@ -25,12 +25,13 @@ from collections.abc import Callable, Sequence
 
 LINK_REMOVED = "(link removed)"
 _URL_END = ".,;:!?)]}'\""
-_PATTERN = re.compile(
-    r"(?P<image>!\[[^\]\n]*\](?:\([^)\n]*\)|\[[^\]\n]*\])?)"
+_PATTERN = re.compile(  # linear: no run that one candidate scans can be rescanned by the next
+    r"(?P<image>!\[[^\[\]\n]*\](?:\([^()\n]*\)|\[[^\[\]\n]*\])?)"
     r"|<(?P<auto>(?:[A-Za-z][A-Za-z0-9+.-]{1,31}:|www\.)[^<>\s]*)>"
     r"|(?P<tag><[A-Za-z][\w:-]*[\s/][^<>]*>)"
-    r"|\[(?P<text>[^\]\n]*)\]\(\s*(?P<target><[^>\n]*>|[^)\s]*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?\s*\)"
-    r"|(?P<bare>(?<![\w@./])(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.|//(?=[\w-]+\.))[^\s<>\"'`]+)"
+    r"|\[(?P<text>[^\[\]\n]*)\]\([ \t]{0,20}(?P<target><[^<>\n]*>|[^()\s]*)"
+    r"(?:[ \t]{1,20}(?:\"[^\"\n]{0,300}\"|'[^'\n]{0,300}'|\([^()\n]{0,300}\)))?[ \t]{0,20}\)"
+    r"|(?P<bare>(?<![\w@./])(?:[A-Za-z][A-Za-z0-9+.-]{0,31}://|www\.|//(?=[\w-]{1,253}\.))[^\s<>\"'`]+)"
 )
 DRAFT_HOLD = 2000  # characters of an unclosed `[`, `](` or `<` held back before the draft goes on
 
