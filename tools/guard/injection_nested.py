@@ -9,20 +9,18 @@ thresholds). `nested` chooses each fold's configuration with `choose` on the oth
 only (train texts and held-out statements of those folds) and applies it to the fold. The second
 stage's fold logits are the fine-tuned trainer's (train_injection_ft.cached_fit), so no torch.
 
-`stacked` is a lever measured here and not shipped: instead of the fixed per-part blend, a
-logistic regression fitted on the other folds' texts and statements over four numbers per text:
-the largest first-stage logit, the largest fine-tuned second-stage logit and the largest logit of
-the logistic head on frozen MiniLM sentence vectors (train_injection_head.lr_fit, its own fold
-fit) over the parts the shipped band sends, and whether any part was sent; threshold chosen under
-the statements budget on the same other folds. Measured (2x5 grouped, shipped band and max
-parts, C=1): accuracy 0.959, recall 0.919 beside the fixed blend's 0.951 / 0.892 nested; over
-bands (0.1, 0.5 or 0.8), max parts 1-3 and C 0.1-10: 0.954-0.961; pii/dev statements flagged
-out of fold 4-6 % (unchanged). To ship it the cascade would need both logits per sent part: the
-fine-tuned stage adapts MiniLM's top layer only, so one graph could share layers 0-4 and run the
-base and the adapted top layer side by side (about 7/6 of today's second-stage cost).
+`stacked` is the recipe the cascade ships since (tools/guard/train_injection_stack.py), measured
+with its choices inside the fold: instead of the fixed per-part blend, a logistic regression fitted
+on the other folds' texts and statements over four numbers per text: the largest first-stage
+logit, the largest fine-tuned second-stage logit and the largest logit of the logistic head on
+frozen MiniLM sentence vectors (train_injection_head.lr_fit, its own fold fit) over the parts the
+band sends, and whether any part was sent; band, max parts and C chosen among
+stack_candidates on the other folds, threshold under the statements budget there. Measured (2x5
+grouped): accuracy 0.958, recall 0.911, held-out statements 1.7 %, pii/dev out of fold 4.3 %,
+beside the fixed blend's 0.951 / 0.892 / 2.1 % / 5.0 % measured the same way.
 
 Levers measured on the same folds, none beyond noise (nested accuracy 0.949-0.955 against the
-shipped recipe's 0.951, all with this file's `nested`, 2x5): rule-made examples for the first
+fixed blend's 0.951, all with this file's `nested`, 2x5): rule-made examples for the first
 stage from the training split only (a benign training question followed by a training injection
 as a positive, two benign questions as a negative: 0.950-0.955 over three seeds; misspelled
 copies of the training injections: 0.940-0.941, the statements budget then forces the threshold
@@ -252,7 +250,9 @@ def misses(oof: H.OutOfFold, y: np.ndarray, cfg: HeadConfig, texts: Sequence[str
                 scores[0],
                 [
                     (p, float(_sig(a)), float(h), k in sent)
-                    for k, (p, a, h) in enumerate(zip(parts, s.first, s.head, strict=True))
+                    for k, (p, a, h) in enumerate(
+                        zip(parts, s.first, s.head.reshape(len(parts), -1)[:, 0], strict=True)
+                    )
                 ],
             )
         )
@@ -288,21 +288,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         **common,
     )
     split = Split(y, folds)
+    lr, _ = H.out_of_fold(texts, y, groups, negatives, statements, emb, args.repeats, **common)
+    from .train_injection_stack import paired  # here: that module imports this one
+
+    scored = paired(ft, lr) if head.stack else ft
     if args.misses:
-        for m in misses(ft, y, head, texts):
+        for m in misses(scored, y, head, texts):
             head_line = f"{'FN' if m.label else 'FP'} [{m.index}] in {m.repeats} of {args.repeats}"
             print(f"{head_line}, score {m.score:.2f}: {texts[m.index][:200]!r}")
             for p, prob, logit, sent in m.parts if len(m.parts) > 1 else []:
                 print(f"    p1 {prob:.2f} stage-2 {logit:+.1f} {'sent' if sent else '    '} {p[:100]!r}")
-    lr, _ = H.out_of_fold(texts, y, groups, negatives, statements, emb, args.repeats, **common)
     emb.save()
     first_retrieved = float(
         json.loads(WEIGHTS_JSON.read_text(encoding="utf-8"))["thresholds"]["retrieved"]["with_rules"]
     )
-    base = replace(head, bands={"retrieved": head.bands["retrieved"]}, thresholds={})
+    base = replace(head, bands={"retrieved": head.bands["retrieved"]}, thresholds={}, stack=(), max_parts=H.MAX_PARTS)
     out = {
         "nested": nested(ft, split, base, first_retrieved),
-        "stacked": stacked(ft, lr, split, stack_candidates(head)),
+        "stacked": stacked(ft, lr, split, stack_candidates(base)),
     }
     print(json.dumps(out, indent=1))
     return 0
