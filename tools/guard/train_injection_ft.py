@@ -9,7 +9,9 @@ behind it on the path, one thread for reproducibility:
 
 Writes src/ragwright/guard/data/injection_ft.safetensors (the change: adapters, LayerNorms, head;
 fp16) and injection_head.json (its sha256, probe logits, the cascade's band, blend and thresholds,
-the grouped-CV figures). What is trained (tools/guard/minilm_torch.py): layers FIRST..5 of
+the grouped-CV figures). Then run tools/guard/train_injection_stack.py (no torch), which adds the
+stacker that scores user messages and the frozen-vector head it reads; without it the cascade
+falls back to this file's fixed blend. What is trained (tools/guard/minilm_torch.py): layers FIRST..5 of
 all-MiniLM-L6-v2 get rank-RANK adapters on their six products and trainable LayerNorms; a linear
 head reads the masked mean of the last layer; layers below FIRST are frozen, so their output is
 computed once per text (the only way this fits minutes on a shared 2-core machine).
