@@ -82,3 +82,13 @@ def test_adversarial_answers_are_filtered_in_linear_time():
     for text in texts:
         defang(text, ["x"])
     assert time.process_time() - started < 0.5
+
+
+def test_a_plain_word_goes_out_with_its_piece():
+    """Only a last word that may be part of a URL or link waits for the next piece: a model that
+    stalls after two words has streamed both (each delta was a word late, and the last never left)."""
+    draft = draft_links()
+    assert draft.feed("Employees") == "Employees" and draft.feed(" travelling") == " travelling"
+    assert draft.feed(" see ww") == " see " and draft.feed("w.evil.example/x ok") == "(link removed) ok"
+    assert draft.feed(" [March]") == " " and draft.feed("(https://evil.example/x)") == ""
+    assert draft.feed(" paid.") == "March paid." and draft.end() == ""

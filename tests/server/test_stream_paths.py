@@ -214,3 +214,16 @@ def test_a_draft_that_writes_a_spaced_data_dir_streams_no_server_path(tmp_path, 
     deltas = streamed_draft(data_dir, embedder, Knowing(str(data_dir.resolve())))
     assert "renewed each January" in deltas
     assert_no_server_path(deltas, data_dir)
+
+
+def test_the_carry_sends_a_plain_word_with_its_piece():
+    """A stalled model's words have all been streamed (the TypeScript client's abort and timeout
+    tests wait for them); only a word that may become the start of a path waits."""
+    from ragwright.server.ask_stream import path_carry
+
+    carry = path_carry("/srv/data dir")
+    assert carry.feed("Employees") == "Employees" and carry.feed(" travelling") == " travelling"
+    assert carry.feed(" see C") == " see " and carry.feed(":/Windows ok") == "C:/Windows ok"  # not the data dir
+    assert carry.feed(" at /srv/da") == " at " and carry.feed("ta dir") == ""  # may still become the data dir
+    carry = path_carry("/srv/data dir")
+    assert carry.feed("A (") == "A " and carry.feed("note) done") == "(note) done"

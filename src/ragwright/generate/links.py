@@ -82,16 +82,24 @@ class HeldText:
 
 def draft_links() -> HeldText:
     """A streamed draft, piece by piece, as defang(piece, ()) would leave it whole: what could be
-    the start of an image, a link or a URL (the last word, an unclosed `[`, `](` or `<`) is held
-    back until it is complete, so no delta carries part of one."""
+    the start of an image, a link or a URL (a last word that looks like one, an unclosed `[`, `](`
+    or `<`) is held back until it is complete, so no delta carries part of one."""
     return HeldText(_safe_cut, lambda text: defang(text, ()))
+
+
+# A last word that may be part of a URL or link the next piece completes: "www" (or its start), a
+# scheme with its colon, anything with a slash, an @, a bracket, a parenthesis or an angle bracket,
+# a domain-like "evil.co". A plain word goes out: if
+# the next piece starts "://host.tld/...", defang removes that piece's "//host.tld/..." on its own
+# (holding every last word made each delta a word late, and a stalled model's last word never left).
+_URL_LIKE = re.compile(r"(?i)^(?:w{1,3}|www\..*)$|[:/@\\\[\]()<>!]|\.\w")
 
 
 def _safe_cut(text: str) -> int:
     """Where `text` can be cut with nothing that could become an image, link or URL across the cut."""
     cut = len(text)
     last_word = re.search(r"\S+$", text)
-    if last_word:  # the word may go on in the next piece
+    if last_word and _URL_LIKE.search(last_word[0]):  # it may go on in the next piece
         cut = last_word.start()
     while True:
         opened = max(_unclosed(text, "[", "]", cut), _open_tag(text, cut), _open_target(text, cut))

@@ -67,9 +67,10 @@ def pieces(text: str) -> Iterator[str]:
 
 def path_carry(root: str | None = None) -> HeldText:
     """A streamed draft's deltas, re-cut so that no event carries part of a path and the next one
-    the rest: the last word waits for the next delta, and so does a line from a word that starts
-    a path. Given the data dir (`root`, resolved), only a path that is, or may still become, the
-    data dir waits, and only until its upload folders are whole (UPLOAD_TAIL characters more)."""
+    the rest: a line from a word that starts a path waits for the next delta, and so does a last
+    word that may become the start of one. Given the data dir (`root`, resolved), only a path
+    that is, or may still become, the data dir waits, and only until its upload folders are whole
+    (UPLOAD_TAIL characters more)."""
     return HeldText(functools.partial(_carry_cut, root=root))
 
 
@@ -91,7 +92,15 @@ def _carry_cut(text: str, root: str | None = None) -> int:
         if tail.startswith(root):
             floor = at + len(root) + UPLOAD_TAIL
     last = re.search(r"\S+$", text)
-    return max(last.start() if last else len(text), floor)
+    return max(last.start() if last and _may_start_path(last[0]) else len(text), floor)
+
+
+def _may_start_path(word: str) -> bool:
+    """Whether the next piece could turn this last word into the start of a path: a drive letter
+    ("C", "C:"), or a word ending where a path root may follow ("(", a quote). Other words go out
+    with their piece (holding every last word made each delta a word late, and a stalled model's
+    last word never left)."""
+    return re.fullmatch(r"[A-Za-z]:?", word) is not None or re.match(r"[\w.:/\\]", word[-1]) is None
 
 
 async def relay(request: Request, events: Iterator[str], abort: Callable[[], None]) -> AsyncIterator[str]:
