@@ -3,8 +3,7 @@ with injection = "block" a user's message in Cyrillic look-alikes, with an accen
 or with U+3164 HANGUL FILLER for spaces was answered (200, the model received it), and through
 [answer] injection = "drop" a retrieved passage in any of the five disguises was kept. The
 detector scores NFKC text without six zero-width characters; guard/unicode_fold.py takes the rest
-off, and the cascade is to score the folded text too (after issue 19's retraining: until then the
-cases that fail are xfail, strict, and flip to passing once it does)."""
+off, and the cascade scores the folded text too, keeping the worse verdict."""
 
 from __future__ import annotations
 
@@ -18,11 +17,6 @@ from ragwright.server.auth import create_key
 from ragwright.types import Access
 from tests.guard.test_unicode_fold import ATTACK, VARIANTS
 from tests.provider_server import ProviderServer
-
-PENDING = pytest.mark.xfail(
-    strict=True, reason="needs the cascade to call guard.unicode_fold: integrated after issue 19's retraining"
-)
-BLOCKED_NOW = ("invisible_times", "tag_space")  # the detector already refuses these as a user message
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +48,10 @@ def client(tmp_path_factory, embedder, provider):
     ws.close()
 
 
-def _params(pending: set[str]) -> list:
-    return [pytest.param(name, marks=[PENDING] if name in pending else []) for name in ["plain", *VARIANTS]]
+NAMES = ["plain", *VARIANTS]
 
 
-@pytest.mark.parametrize("name", _params(set(VARIANTS) - set(BLOCKED_NOW)))
+@pytest.mark.parametrize("name", NAMES)
 def test_a_disguised_injection_to_a_blocking_route_never_reaches_the_model(client, provider, name):
     text = {"plain": ATTACK, **VARIANTS}[name]
     before = provider.count()
@@ -69,7 +62,7 @@ def test_a_disguised_injection_to_a_blocking_route_never_reaches_the_model(clien
     assert provider.count() == before
 
 
-@pytest.mark.parametrize("name", _params(set(VARIANTS)))
+@pytest.mark.parametrize("name", NAMES)
 def test_a_disguised_injection_in_a_passage_is_dropped_under_answer_drop(client, provider, name):
     text = {"plain": ATTACK, **VARIANTS}[name]
     before = provider.count()

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import ModelError
 from .injection import RULE_SCORE, SOURCES, InjectionDetector, InjectionVerdict, LinearModel, fired_rules, text_parts
 from .injection_head import Deadline, HeadConfig, PartScorer, load_head, scorer_for
+from .unicode_fold import folded
 
 WINDOW_CHARS = 2000
 WINDOW_OVERLAP = 200
@@ -111,8 +112,21 @@ class CascadeDetector:
         self._stage2()
 
     def check_many(self, texts: Sequence[str], source: str = "user") -> list[InjectionVerdict]:
+        """A text wearing a Unicode disguise (look-alike letters, invisible characters, decorated
+        words: guard/unicode_fold.py) is scored as written and with the disguise taken off, and
+        keeps the worse verdict: the five disguises of review 12 passed as written."""
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+        verdicts = self._check_many(texts, source)
+        plain = [folded(t)[0] for t in texts]
+        changed = [i for i, (t, p) in enumerate(zip(texts, plain, strict=True)) if p != t]
+        if changed:
+            for i, v in zip(changed, self._check_many([plain[i] for i in changed], source), strict=True):
+                if v.score > verdicts[i].score:
+                    verdicts[i] = replace(v, reasons=[*v.reasons, "unicode_folded"], window=verdicts[i].window)
+        return verdicts
+
+    def _check_many(self, texts: Sequence[str], source: str) -> list[InjectionVerdict]:
         model = self.first._load()
         parts = [self._parts(t, model, source) for t in texts]
         flat = [p.text for ps in parts for p in ps]

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .injection_features import FeatureConfig, featurize, featurize_many, normalise
+from .unicode_fold import obfuscation
 
 if TYPE_CHECKING:
     from .cascade import CascadeDetector
@@ -169,9 +170,12 @@ RULE_NAMES: tuple[str, ...] = tuple(RULES)
 
 
 def fired_rules(text: str) -> list[str]:
-    """Names of the rules matching the text (normalised first, like the classifier's input)."""
+    """Names of the rules matching the text (normalised first, like the classifier's input), and
+    "unicode_obfuscation" for a text heavily disguised (guard/unicode_fold.py: hidden tag text,
+    invisible characters between letters, mixed-script words): ordinary text never is (0 of 18,085)."""
     t = normalise(text)
-    return [name for name, rx in RULES.items() if rx.search(t)]
+    rules = [name for name, rx in RULES.items() if rx.search(t)]
+    return rules + (["unicode_obfuscation"] if obfuscation(text).heavy else [])
 
 
 # ----------------------------------------------------------------------------- segments
