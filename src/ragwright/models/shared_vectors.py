@@ -20,6 +20,7 @@ import numpy as np
 from .._sidefile import SideFile
 
 MAX_QUEUED = 10_000
+GATHER_S = 0.02
 
 
 class SharedVectors:
@@ -65,7 +66,8 @@ class SharedVectors:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_loop, name="ragwright-shared-vectors", daemon=True)
                 self._writer.start()
-        self._wake.set()
+        if not self._wake.is_set():  # a set() per put woke the writer per query: 4% of a worker's samples
+            self._wake.set()
 
     def flush(self, timeout_s: float = 5.0) -> None:
         """Waits until every queued vector is written (tests, and the end of a server run)."""
@@ -80,6 +82,7 @@ class SharedVectors:
     def _write_loop(self) -> None:
         while True:
             self._wake.wait()
+            time.sleep(GATHER_S)  # let the puts of a burst gather into one transaction
             self._wake.clear()
             with self._lock:
                 batch, self._queued = self._queued, []
