@@ -259,36 +259,48 @@ def misses(oof: H.OutOfFold, y: np.ndarray, cfg: HeadConfig, texts: Sequence[str
     return sorted(out, key=lambda m: (-m.label, len(texts[m.index])))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass
+class FoldScores:
+    """The training set, its grouped folds and both second stages' out-of-fold scores (the
+    fine-tuned stage's from the trainer's cached fits, the frozen head's fitted here), with the
+    shipped head: what this estimate and train_injection_stack both start from."""
+
+    texts: list[str]
+    y: np.ndarray
+    folds: Any
+    ft: Any
+    lr: Any
+    head: HeadConfig
+    info: dict[str, Any]
+    emb: Any
+
+
+def fold_scores(data: Path, repeats: int) -> FoldScores:
     from .groups import near_duplicate_groups
     from .train_injection_ft import cached_fit, training_sets
 
+    texts, y = T.load_jsonl(data / "injection" / "train.jsonl")
+    emb = H.Embeddings()
+    groups = near_duplicate_groups(texts, emb(texts))
+    head, info = load_head()
+    sets = training_sets(data, info["train"])
+    statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1], *sets.held]
+    common: dict[str, Any] = {"extra": sets.train_only, "measured": sets.measured}
+    base = (texts, y, groups, T.load_negatives(), statements, emb, repeats)
+    ft, folds = H.out_of_fold(*base, fit=cached_fit(info["finetuned"]["settings"]), **common)
+    lr, _ = H.out_of_fold(*base, **common)
+    return FoldScores(texts, y, folds, ft, lr, head, info, emb)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--repeats", type=int, default=2, help="at most the fine-tuned trainer's")
     ap.add_argument("--misses", action="store_true", help="list the shipped cascade's out-of-fold misses")
     args = ap.parse_args(argv)
-    texts, y = T.load_jsonl(args.data / "injection" / "train.jsonl")
-    emb = H.Embeddings()
-    groups = near_duplicate_groups(texts, emb(texts))
-    head, info = load_head()
-    sets = training_sets(args.data, info["train"])
-    statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1], *sets.held]
-    common: dict[str, Any] = {"extra": sets.train_only, "measured": sets.measured}
-    negatives = T.load_negatives()
-    ft, folds = H.out_of_fold(
-        texts,
-        y,
-        groups,
-        negatives,
-        statements,
-        emb,
-        args.repeats,
-        fit=cached_fit(info["finetuned"]["settings"]),
-        **common,
-    )
-    split = Split(y, folds)
-    lr, _ = H.out_of_fold(texts, y, groups, negatives, statements, emb, args.repeats, **common)
+    f = fold_scores(args.data, args.repeats)
+    texts, y, ft, lr, head, emb = f.texts, f.y, f.ft, f.lr, f.head, f.emb
+    split = Split(y, f.folds)
     from .train_injection_stack import paired  # here: that module imports this one
 
     scored = paired(ft, lr) if head.stack else ft

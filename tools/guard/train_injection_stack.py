@@ -39,13 +39,12 @@ from typing import Any
 import numpy as np
 
 from ragwright.guard.injection import WEIGHTS_JSON
-from ragwright.guard.injection_head import HEAD_JSON, HeadConfig, load_head, weights_sha256
+from ragwright.guard.injection_head import HEAD_JSON, HeadConfig, weights_sha256
 
 from . import injection_nested as N
 from . import train_injection as T
 from . import train_injection_head as H
-from .groups import near_duplicate_groups
-from .train_injection_ft import cached_fit, shipped_examples, training_sets
+from .train_injection_ft import shipped_examples
 
 
 def paired(ft: H.OutOfFold, lr: H.OutOfFold) -> H.OutOfFold:
@@ -124,16 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HEAD_JSON)
     args = ap.parse_args(argv)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    texts, y = T.load_jsonl(args.data / "injection" / "train.jsonl")
-    emb = H.Embeddings()
-    groups = near_duplicate_groups(texts, emb(texts))
-    head, info = load_head()
-    sets = training_sets(args.data, info["train"])
-    statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1], *sets.held]
-    common: dict[str, Any] = {"extra": sets.train_only, "measured": sets.measured}
-    base = (texts, y, groups, T.load_negatives(), statements, emb, args.repeats)
-    ft, folds = H.out_of_fold(*base, fit=cached_fit(info["finetuned"]["settings"]), **common)
-    lr, _ = H.out_of_fold(*base, **common)
+    f = N.fold_scores(args.data, args.repeats)
+    y, folds, ft, lr, head, info, emb = f.y, f.folds, f.ft, f.lr, f.head, f.info, f.emb
     weights, bias = frozen_head(args.data, emb)
     emb.save()
     blend = replace(head, stack=())
