@@ -12,8 +12,9 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from .contract.data import AuditEntry as AuditEntry  # re-exported: store/postgres/access.py imports it from here
+from .contract.data import Quoted
+from .quoted import cache_sources_current, link_cache, sources_of
 from .sql import Row
-from .traces import stored_docs
 
 
 class AccessMixin:
@@ -163,18 +164,13 @@ class AccessMixin:
 
     # -- cache provenance --------------------------------------------------------------------------
 
-    def cache_link(self, namespace: str, key: str, doc_ids: Sequence[str]) -> None:
-        """Remember that a cache entry was made from these documents: deleting one deletes it. One
-        deleted before this (while the reply was made) already is: the entry goes now."""
-        if not doc_ids:
+    def cache_link(self, namespace: str, key: str, doc_ids: Quoted) -> None:
+        """Remember that a cache entry was made from these documents (or doc_id -> version read):
+        deleting or replacing one deletes it. One deleted or replaced before this (while the reply
+        was made) already was: the entry goes now. cache_put(..., sources=) does both at once."""
+        sources = sources_of(doc_ids)
+        if not sources:
             return
-        ids = list(dict.fromkeys(doc_ids))
         with self._lock, self._transaction(stamp=False):
-            if len(stored_docs(self._conn, ids)) < len(ids):  # deleted while the reply was made
-                for table in ("cache_sources", "cache_entries"):
-                    self._conn.execute(f"DELETE FROM {table} WHERE namespace = ? AND key = ?", (namespace, key))
-                return
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO cache_sources(namespace, key, doc_id) VALUES (?, ?, ?)",
-                [(namespace, key, d) for d in ids],
-            )
+            if cache_sources_current(self._conn, namespace, key, sources):
+                link_cache(self._conn, namespace, key, sources)

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .contract.data import BudgetCheck
+from .contract.data import BudgetCheck, Quoted
+from .quoted import cache_sources_current, link_cache, sources_of
 from .sql import Row
 
 # Expired cache entries are deleted by cache_put, at most this often (or once per TTL when that is
@@ -89,11 +90,16 @@ class RecordsMixin:
             return None
         return str(row[0])  # value TEXT NOT NULL
 
-    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None:
+    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None, sources: Quoted = ()) -> None:
         """Keep `value` for `ttl_s` seconds (None: for good, as judge verdicts are); expired entries
-        of every namespace, and their links to documents, are deleted on the way (see CACHE_PURGE_EVERY_S)."""
-        now = time.time()
+        of every namespace, and their links to documents, are deleted on the way (see CACHE_PURGE_EVERY_S).
+        `sources`: the documents the value was made from (doc_id -> version read), checked, and
+        the entry linked to them, in the same transaction (store/quoted.py)."""
+        now, made_from = time.time(), sources_of(sources)
         with self._lock, self._transaction(stamp=False):
+            if not cache_sources_current(self._conn, namespace, key, made_from):
+                return
+            link_cache(self._conn, namespace, key, made_from)
             self._conn.execute(
                 "INSERT OR REPLACE INTO cache_entries(namespace, key, value, created_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?)",

@@ -108,14 +108,15 @@ def fetch_chunks(conn: sqlite3.Connection, ids: list[str], writing: bool) -> tup
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             rows = conn.execute(
-                "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
+                "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title, "
+                "d.content_hash "
                 "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
                 f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
                 part,
             ).fetchall()
-            for cid, doc_id, ordinal, text, heading, page, source, title in rows:
+            for cid, doc_id, ordinal, text, heading, page, source, title, version in rows:
                 chunk = Chunk(cid, doc_id, ordinal, text, json.loads(heading), page)
-                out[cid] = StoredChunk(chunk, source, title)
+                out[cid] = StoredChunk(chunk, source, title, version)
     finally:
         if not writing:
             conn.execute("COMMIT")

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from .contract.data import Traced
+from .quoted import quoted_docs, still_quoted, stored_versions, trace_sources
 from .sql import Row
 
 
@@ -71,7 +72,7 @@ class TracesMixin:
         if self.trace_redactor is not None:
             batch = [self.trace_redactor(data) for data in batch]
         with self._lock, self._transaction(stamp=False):
-            batch = still_quoted(batch, stored_docs(self._conn, quoted_docs(batch)))
+            batch = still_quoted(batch, stored_versions(self._conn, quoted_docs(batch)))
             for data in batch:
                 self._insert_trace(data)
             self._saves += len(batch)
@@ -104,7 +105,7 @@ class TracesMixin:
         )
         self._conn.executemany(
             "INSERT OR IGNORE INTO trace_docs(trace_id, doc_id) VALUES (?, ?)",
-            [(data["trace_id"], d) for d in data["doc_ids"]],
+            [(data["trace_id"], d) for d in trace_sources(data)],
         )
 
     def stop_trace_writer(self) -> None:
@@ -255,30 +256,6 @@ class TracesMixin:
         return [
             {**dict(zip(keys, r, strict=True)), "marks": json.loads(r[9]), "cited": json.loads(r[10])} for r in rows
         ]
-
-
-def stored_docs(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> set[str]:
-    """Which of these documents are stored, read inside a write transaction: SQLite has one
-    writer at a time, so no deletion lands between this and the transaction's commit."""
-    if not doc_ids:
-        return set()
-    rows = conn.execute(
-        "SELECT doc_id FROM documents WHERE doc_id IN (SELECT value FROM json_each(?))", (json.dumps(list(doc_ids)),)
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-def quoted_docs(batch: Sequence[dict[str, Any]]) -> list[str]:
-    """Every document the traces of a batch quote, each once."""
-    return list(dict.fromkeys(d for data in batch for d in data["doc_ids"]))
-
-
-def still_quoted(batch: list[dict[str, Any]], stored: set[str]) -> list[dict[str, Any]]:
-    """The traces whose documents are all still stored. A trace is saved when its request ends: a
-    document deleted (or taken over by another id) while the request ran was deleted before the
-    trace came, and its deletion could not take the trace with it. Such a trace holds text that
-    no longer exists, so it is not kept (review 12: the ask's trace returned the deleted text)."""
-    return [data for data in batch if stored.issuperset(data["doc_ids"])]
 
 
 def _flush_at_exit(ref: weakref.ref[TracesMixin]) -> None:

@@ -188,10 +188,13 @@ def trace(
     doc_ids: tuple[str, ...] = (),
     input: dict[str, Any] | None = None,
     spans: list[dict[str, Any]] | None = None,
+    doc_versions: dict[str, str] | None = None,
 ) -> Trace:
     """A trace as observe.Trace.to_dict gives it, with the fields the store reads."""
+    versions = {} if doc_versions is None else {"doc_versions": doc_versions}
     return Trace(
         {
+            **versions,
             "trace_id": trace_id,
             "start": start,
             "name": name,

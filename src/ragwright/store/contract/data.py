@@ -40,6 +40,10 @@ class BudgetCheck(NamedTuple):
 # (learned version stamp, write generation) as LearnedStore.learned_stamp gives it
 LearnedStamp = tuple[str | None, str | None]
 
+# The documents a cached reply or a trace was made from: doc ids, or doc_id -> the version read
+# (StoredChunk.version), which the store then holds it to (store/quoted.py)
+Quoted = Sequence[str] | Mapping[str, str]
+
 
 def text_hash(text: str) -> str:
     """The key under which a chunk's vector can be reused when its indexed text has not changed."""
@@ -48,11 +52,15 @@ def text_hash(text: str) -> str:
 
 @dataclass(slots=True)
 class StoredChunk:
-    """A chunk as a read gives it back, with the source and title of its document."""
+    """A chunk as a read gives it back, with the source, title and version of its document. The
+    version (its content hash, read in the same snapshot) is what a request that quotes the
+    chunk hands back when it writes a trace or a cached reply (store/quoted.py): the store keeps
+    neither when the document was replaced or deleted since."""
 
     chunk: Chunk
     source: str
     title: str
+    version: str = ""
 
 
 @dataclass(slots=True)

@@ -77,7 +77,8 @@ class DocumentStore(MetaStore, Protocol):
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
         """The stored chunks among `chunk_ids`, in the order asked (each once); ids not stored are
         left out. All rows come from one snapshot (one write generation): never chunks of two
-        versions of a document together."""
+        versions of a document together. Each carries its document's version (content hash) as
+        of that snapshot, for the traces and cached replies made from it (store/quoted.py)."""
 
     def chunk_texts(self, doc_id: str) -> list[str]:
         """A document's chunk texts in reading order (by ordinal); empty when none is stored."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .data import BudgetCheck
+from .data import BudgetCheck, Quoted
 
 
 @runtime_checkable
@@ -44,24 +44,32 @@ class BudgetStore(Protocol):
 @runtime_checkable
 class CacheStore(Protocol):
     """A keyed cache of strings, by namespace (exact answers, semantic answers, judge verdicts).
-    An entry made from documents is linked to them and goes when any of them is deleted."""
+    An entry made from documents is linked to them and goes when any of them is deleted or
+    replaced."""
 
     def cache_get(self, namespace: str, key: str) -> str | None:
         """The live value under (namespace, key), or None when missing or expired."""
 
-    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None:
+    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None, sources: Quoted = ()) -> None:
         """Keep `value` for `ttl_s` seconds (None: for good), replacing any entry under the same
         key, committed before this returns. Expired entries of every namespace, and their links
-        to documents, are deleted on the way now and then."""
+        to documents, are deleted on the way now and then. `sources`: the documents the value was
+        made from, as doc ids or doc_id -> the version read (StoredChunk.version); the entry is
+        linked to them (cache_link) in the same transaction, and when one is no longer stored, or
+        no longer at the version read (deleted or replaced while the reply was made), nothing is
+        kept under the key: the check, the write and the link are one transaction that no
+        deletion or replacement comes between, and the entry is never readable unlinked."""
 
     def cache_scan(self, namespace: str, limit: int = 1000) -> list[tuple[str, str]]:
         """The newest live entries of a namespace, at most `limit`: (key, value)."""
 
-    def cache_link(self, namespace: str, key: str, doc_ids: Sequence[str]) -> None:
-        """Remember that the entry was made from these documents, so that deleting any of them
-        deletes the entry in the deletion's transaction. Call it after cache_put; an empty
-        `doc_ids` is a no-op. When one of them is no longer stored (deleted while the reply was
-        made), the entry is deleted instead, in a transaction no deletion comes between."""
+    def cache_link(self, namespace: str, key: str, doc_ids: Quoted) -> None:
+        """Remember that the entry was made from these documents (doc ids, or doc_id -> version
+        read), so that deleting or replacing any of them deletes the entry in that write's
+        transaction. Call it after cache_put (or pass cache_put its `sources`, which also closes
+        the window between the two); an empty `doc_ids` is a no-op. When one of them is no longer
+        stored, or no longer at the version read, the entry is deleted instead, in a transaction
+        no deletion or replacement comes between."""
 
 
 @runtime_checkable

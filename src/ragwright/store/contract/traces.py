@@ -25,8 +25,10 @@ class TraceStore(Protocol):
         search). A trace with an existing trace_id replaces it. Lost, never half-written, if the
         process dies before the batch commits; a failing batch costs its traces, never a request.
         A trace naming a document (doc_ids) that is not stored when its batch is written is not
-        kept: the document was deleted while the request ran, and the trace quotes it. The check
-        and the write are one transaction that no deletion comes between."""
+        kept: the document was deleted while the request ran, and the trace quotes it. Nor is one
+        whose doc_versions (doc_id -> the version read, StoredChunk.version) names a version no
+        longer stored: the document was re-ingested with new text meanwhile (store/quoted.py).
+        The check and the write are one transaction no deletion or replacement comes between."""
 
     def flush_traces(self) -> None:
         """Write the queued traces now, committed before this returns (a no-op when none are

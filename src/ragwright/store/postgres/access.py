@@ -17,8 +17,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..access import AccessMixin, AuditEntry
+from ..contract.data import Quoted
+from ..quoted import Sources, current, sources_of
 from .connection import Database
-from .traces import stored_docs
+from .traces import stored_versions
 
 Row = tuple[Any, ...]
 _NOW_TEXT = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -161,21 +163,36 @@ class PgAccessMixin:
 
     # -- cache provenance --------------------------------------------------------------------------
 
-    def cache_link(self, namespace: str, key: str, doc_ids: Sequence[str]) -> None:
-        """Remember that a cache entry was made from these documents: deleting one deletes it. One
-        deleted before this (while the reply was made) already is: the entry goes now."""
-        if not doc_ids:
+    def cache_link(self, namespace: str, key: str, doc_ids: Quoted) -> None:
+        """Remember that a cache entry was made from these documents (or doc_id -> version read):
+        deleting or replacing one deletes it. One deleted or replaced before this (while the reply
+        was made) already was: the entry goes now. cache_put(..., sources=) does both at once."""
+        sources = sources_of(doc_ids)
+        if not sources:
             return
-        ids = list(dict.fromkeys(doc_ids))
         with self.db.write(generation=False) as (cur, _):
-            if len(stored_docs(cur, ids)) < len(ids):
-                for table in ("cache_sources", "cache_entries"):
-                    cur.execute(f"DELETE FROM {table} WHERE namespace = %s AND key = %s", (namespace, key))
-                return
-            cur.executemany(
-                "INSERT INTO cache_sources(namespace, key, doc_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                [(namespace, key, d) for d in ids],
-            )
+            if cache_sources_current(cur, namespace, key, sources):
+                link_cache(cur, namespace, key, sources)
+
+
+def cache_sources_current(cur: Any, namespace: str, key: str, sources: Sources) -> bool:
+    """Inside a write transaction, before a cache entry made from `sources` is written or linked:
+    True when they are all current (or none is named); otherwise False, and what the key holds,
+    with its links, is deleted. stored_versions holds the write generation's row lock to the
+    commit: no deletion or replacement, whose cleanup would miss the entry, comes between."""
+    if not sources or current(sources, stored_versions(cur, list(sources))):
+        return True
+    for table in ("cache_sources", "cache_entries"):
+        cur.execute(f"DELETE FROM {table} WHERE namespace = %s AND key = %s", (namespace, key))
+    return False
+
+
+def link_cache(cur: Any, namespace: str, key: str, sources: Sources) -> None:
+    """Inside the same transaction: the entry goes when any of its documents is deleted or replaced."""
+    cur.executemany(
+        "INSERT INTO cache_sources(namespace, key, doc_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        [(namespace, key, d) for d in sources],
+    )
 
 
 def unlink_caches(cur: Any, doc_id: str) -> None:

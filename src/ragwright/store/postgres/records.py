@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..contract.data import BudgetCheck
+from ..contract.data import BudgetCheck, Quoted
+from ..quoted import sources_of
 from ..records import CACHE_PURGE_EVERY_S, RecordsMixin
+from .access import cache_sources_current, link_cache
 from .connection import Database
 
 Row = tuple[Any, ...]
@@ -72,11 +74,16 @@ class PgRecordsMixin:
             return None
         return str(row[0])
 
-    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None) -> None:
+    def cache_put(self, namespace: str, key: str, value: str, ttl_s: float | None = None, sources: Quoted = ()) -> None:
         """Keep `value` for `ttl_s` seconds (None: for good); expired entries of every namespace,
-        and their links to documents, are deleted on the way (see CACHE_PURGE_EVERY_S)."""
-        now = time.time()
+        and their links to documents, are deleted on the way (see CACHE_PURGE_EVERY_S).
+        `sources`: the documents the value was made from (doc_id -> version read), checked, and
+        the entry linked to them, in the same transaction (store/quoted.py)."""
+        now, made_from = time.time(), sources_of(sources)
         with self.db.write(generation=False) as (cur, _):
+            if not cache_sources_current(cur, namespace, key, made_from):
+                return
+            link_cache(cur, namespace, key, made_from)
             cur.execute(
                 "INSERT INTO cache_entries(namespace, key, value, created_at, expires_at) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, created_at = excluded.created_at, "

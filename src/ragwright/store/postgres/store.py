@@ -210,11 +210,11 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         if not ids:
             return {}
         rows = self._all(
-            "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title "
-            "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id = ANY(%s)",
+            "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.heading_path, c.page, d.source, d.title, "
+            "d.content_hash FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id = ANY(%s)",
             (ids,),
         )
-        found = {r[0]: StoredChunk(Chunk(r[0], r[1], r[2], r[3], list(r[4]), r[5]), r[6], r[7]) for r in rows}
+        found = {r[0]: StoredChunk(Chunk(r[0], r[1], r[2], r[3], list(r[4]), r[5]), r[6], r[7], r[8]) for r in rows}
         return {cid: found[cid] for cid in ids if cid in found}
 
     def chunk_texts(self, doc_id: str) -> list[str]:

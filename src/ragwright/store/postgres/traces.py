@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..traces import TracesMixin, quoted_docs, still_quoted
+from ..quoted import quoted_docs, still_quoted, trace_sources
+from ..traces import TracesMixin
 from .connection import Database
 
 Row = tuple[Any, ...]
@@ -65,9 +66,9 @@ class PgTracesMixin(TracesMixin):
         if self.trace_redactor is not None:
             batch = [self.trace_redactor(data) for data in batch]
         with self.db.write(generation=False) as (cur, _):
-            batch = still_quoted(batch, stored_docs(cur, quoted_docs(batch)))
+            batch = still_quoted(batch, stored_versions(cur, quoted_docs(batch)))
             cur.executemany(_INSERT_TRACE, [_trace_row(data) for data in batch])
-            links = [(data["trace_id"], d) for data in batch for d in dict.fromkeys(data["doc_ids"])]
+            links = [(data["trace_id"], d) for data in batch for d in trace_sources(data)]
             if links:
                 cur.executemany(
                     "INSERT INTO trace_docs(trace_id, doc_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", links
@@ -143,17 +144,18 @@ def _trace_row(data: dict[str, Any]) -> tuple[Any, ...]:
     return (*(data[k] for k in keys), data["input_tokens"], data["output_tokens"], json.dumps(data))
 
 
-def stored_docs(cur: Any, doc_ids: Sequence[str]) -> set[str]:
-    """Which of these documents are stored, inside a write transaction, for what it then writes
-    about them (a trace, a cache link). The write generation's row is locked shared first: every
-    document write and deletion bumps it first and holds it to its commit (Database.write), so
-    none is under way while this reads (READ COMMITTED: the read sees the last one committed)
-    and none starts before this transaction commits, or its cleanup would miss what it writes."""
+def stored_versions(cur: Any, doc_ids: Sequence[str]) -> dict[str, str]:
+    """doc_id -> version (store/quoted.py) of those of these documents that are stored, inside a
+    write transaction, for what it then writes about them (a trace, a cache entry). The write
+    generation's row is locked shared first: every document write and deletion bumps it first and
+    holds it to its commit (Database.write), so none is under way while this reads (READ
+    COMMITTED: the read sees the last one committed) and none starts before this transaction
+    commits, or its cleanup would miss what it writes."""
     if not doc_ids:
-        return set()
+        return {}
     cur.execute("SELECT 1 FROM meta WHERE key = 'generation' FOR SHARE")
-    cur.execute("SELECT doc_id FROM documents WHERE doc_id = ANY(%s)", (list(doc_ids),))
-    return {r[0] for r in cur.fetchall()}
+    cur.execute("SELECT doc_id, content_hash FROM documents WHERE doc_id = ANY(%s)", (list(doc_ids),))
+    return {r[0]: r[1] for r in cur.fetchall()}
 
 
 def delete_traces_of(cur: Any, doc_id: str) -> None:
