@@ -113,8 +113,7 @@ def largest_channels(packaged: Path, texts: list[str], products: list[str]) -> l
         session = ort.InferenceSession(f"{tmp}/probe.onnx", options, providers=["CPUExecutionProvider"])
     largest: list[np.ndarray] = []
     for text in texts:
-        ids = np.asarray([tokenizer.encode(text).ids], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        feeds = {_onnx_build.INPUT: np.asarray([tokenizer.encode(text).ids], dtype=np.int32)}
         found = [np.abs(x[0]).max(axis=0) for x in session.run(None, feeds)[1:]]
         largest = [np.maximum(a, b) for a, b in zip(largest, found, strict=True)] if largest else found
     return largest

@@ -1,6 +1,7 @@
 """The fused int8 embedding graph: rebuilt from the packaged file to the pinned bytes, refused
 when it differs, and close to the packaged graph's vectors."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -50,6 +51,20 @@ def test_fused_vectors_match_the_packaged_graph(fused, embedder):
     assert np.allclose(single, new, atol=1e-5)
 
 
+# sha256 of embed(TEXTS) (float32, little-endian) with the fused graph as first named
+# "...+outliers+layernorm" (sha256 a7ba0786..., which took a mask and segment ids and pooled in numpy)
+NAMED_VECTORS_SHA256 = "a75d4ab7db46a60be58d64a752353fd67c7ddbc0afcf001fb69acbb1acfe9640"
+
+
+def test_the_vector_space_name_still_means_the_same_vectors(fused):
+    """An index records the embedder's name; a graph that computes other vectors under the same
+    name would be queried against it silently. A recipe change that moves a bit here needs a
+    new name in embedding.NAMES (the later in-graph pooling and int32 ids moved none)."""
+    vectors = np.vstack([fused.embed([t]) for t in TEXTS]).astype("<f4")
+    assert hashlib.sha256(vectors.tobytes()).hexdigest() == NAMED_VECTORS_SHA256
+    assert fused.name == embedding.NAMES["fused-int8"]
+
+
 def test_a_batch_on_several_threads_gives_the_vectors_of_one_thread(fused):
     """Batches of the fused graph run one text per thread, `threads` at once (1.75x the texts a
     second): bit for bit what one thread at a time gives, in the order given."""
@@ -67,12 +82,12 @@ def test_a_failing_text_stops_the_batch_and_cancels_the_rest(fused, monkeypatch)
     fused.warm_up()
     calls = []
 
-    def failing(session, ids, mask):
+    def failing(session, ids):
         calls.append(1)
         time.sleep(0.01)  # a run takes time: the rest are still waiting when the first fails
         raise RuntimeError("onnxruntime failed")
 
-    monkeypatch.setattr(embedding, "_mean_pool", failing)
+    monkeypatch.setattr(embedding, "_fused_pool", failing)
     with pytest.raises(RuntimeError, match="onnxruntime failed"):
         fused.embed([f"text number {i}" for i in range(200)])
     fused._runners.shutdown(wait=True)  # whatever was already running has ended

@@ -13,7 +13,7 @@ _EXPORTS = {
     "GatewayChat": "chat",
     "Embedder": "embedding",
     "LocalMiniLM": "embedding",
-    "OpenAIEmbedder": "embedding",
+    "OpenAIEmbedder": "openai_embedding",
     "make_embedder": "embedding",
     "ChatStream": "streaming",
     "Gateway": "gateway",
@@ -41,9 +41,9 @@ if TYPE_CHECKING:
     from .chat import GatewayChat as GatewayChat
     from .embedding import Embedder as Embedder
     from .embedding import LocalMiniLM as LocalMiniLM
-    from .embedding import OpenAIEmbedder as OpenAIEmbedder
     from .embedding import make_embedder as make_embedder
     from .gateway import Gateway as Gateway
+    from .openai_embedding import OpenAIEmbedder as OpenAIEmbedder
     from .streaming import ChatStream as ChatStream
     from .tools import Tool as Tool
     from .tools import tool_result as tool_result

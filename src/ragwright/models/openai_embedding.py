@@ -1,0 +1,53 @@
+"""Any OpenAI-compatible `/embeddings` endpoint as an embedder (chosen by configuration:
+models/embedding.make_embedder)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+from ._vectors import normalise as _normalise
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, Ollama, llama.cpp, TEI...)."""
+
+    def __init__(
+        self, base_url: str, model: str, api_key: str = "", batch_size: int = 64, timeout_s: float = 30.0
+    ) -> None:
+        import httpx
+
+        self.name = f"openai:{model}"
+        self.model = model
+        self.dim = 0  # learnt from the first response
+        self.batch_size = batch_size
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._url = base_url.rstrip("/") + "/embeddings"
+        self._client = httpx.Client(timeout=timeout_s, headers=headers)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import httpx
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            try:
+                resp = self._client.post(self._url, json={"model": self.model, "input": batch})
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise ModelError(f"embedding endpoint {self._url} unreachable: {exc}") from exc
+            if resp.status_code != 200:
+                raise ModelError(f"embedding endpoint {self._url} answered {resp.status_code}: {resp.text[:200]}")
+            try:
+                data = sorted(resp.json()["data"], key=lambda d: d["index"])
+                rows.extend(d["embedding"] for d in data)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelError(f"embedding endpoint {self._url} sent an unexpected body: {exc}") from exc
+            if len(data) != len(batch):
+                raise ModelError(f"embedding endpoint {self._url} returned {len(data)} vectors for {len(batch)} texts")
+        if not rows:
+            return np.zeros((0, self.dim or 1), dtype=np.float32)
+        arr = np.asarray(rows, dtype=np.float32)
+        self.dim = arr.shape[1]
+        return _normalise(arr)
