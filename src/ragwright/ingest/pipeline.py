@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from .discover import discover
 from .doc_ids import doc_id_for as doc_id_for  # re-exported: ragwright.ingest.doc_id_for
 from .doc_ids import file_doc_id
 from .limits import ParseLimits, parse_bounded
+from .overlap import Overlapped, Stopped
 from .parsers import ParseError
 from .progress import BatchProgress, embed_in_slices
 from .screening import screen_blocks
@@ -107,13 +110,15 @@ class Ingestor:
         if on_start:
             on_start(len(found.files))
         batch = _Batch()
-        for path in found.files:
-            pending = self._prepare_file(path, report)
-            if pending is None and progress:  # unchanged or failed: done now; the others once stored
-                progress(1, path.name)
-            if pending is not None and batch.add(pending) >= self.window_chunks:
-                self._flush(batch.take(), report, progress)
-        self._flush(batch.take(), report, progress)
+        with Overlapped[list[_Pending]](partial(self._flush, report=report), progress) as flusher:
+            for path in found.files:
+                pending = self._prepare_file(path, report)
+                if pending is None and progress:  # unchanged or failed: done now; the others once stored
+                    progress(1, path.name)
+                if pending is not None and batch.add(pending) >= self.window_chunks:
+                    flusher.submit(batch.take())
+                flusher.report()
+            flusher.run_here(batch.take())
         if prune:
             report.pruned = self._prune(found.roots, {str(p) for p in found.files})
         return report
@@ -121,6 +126,20 @@ class Ingestor:
     def ingest_records(self, records: Iterable[TextRecord], *, progress: Progress | None = None) -> IngestReport:
         report = IngestReport()
         batch = _Batch()
+        with Overlapped[list[_Pending]](partial(self._flush, report=report, quiet=True), progress) as flusher:
+            self._records(records, report, batch, flusher, progress)
+            flusher.run_here(batch.take())
+        return report
+
+    def _records(
+        self,
+        records: Iterable[TextRecord],
+        report: IngestReport,
+        batch: _Batch,
+        flusher: Overlapped[list[_Pending]],
+        progress: Progress | None,
+    ) -> None:
+        """Each record prepared (a record counts as done once prepared), full batches handed on."""
         for rec in records:
             source = rec.source or rec.id
             payload = json.dumps([rec.title, rec.text, rec.metadata], sort_keys=True, default=str)
@@ -149,11 +168,10 @@ class Ingestor:
                 if not chunks:
                     report.failed.append(FailedFile(source, "no text to index"))
                 elif batch.add(_Pending(doc, chunks)) >= self.window_chunks:
-                    self._flush(batch.take(), report)
+                    flusher.submit(batch.take())
             if progress:
                 progress(1, rec.id)
-        self._flush(batch.take(), report)
-        return report
+            flusher.report()
 
     def _prepare_file(self, path: Path, report: IngestReport) -> _Pending | None:
         source = str(path)
@@ -214,11 +232,31 @@ class Ingestor:
         )
         return _Pending(doc, chunks, mtime_ns)
 
-    def _flush(self, batch: Sequence[_Pending], report: IngestReport, progress: Progress | None = None) -> None:
+    def _flush(
+        self,
+        batch: Sequence[_Pending],
+        progress: Progress | None,
+        stopped: threading.Event,
+        *,
+        report: IngestReport,
+        quiet: bool = False,
+    ) -> None:
+        """Embeds and writes one batch (on overlap.Overlapped's worker, or the caller's thread for
+        the last); `stopped`: the caller failed, so the batch is dropped at its next slice."""
         if not batch:
             return
-        share = BatchProgress(progress, len(batch), Path(batch[-1].document.source).name)  # see progress.py
-        vectors = self._embed(batch, share.on_embedded)
+        share = BatchProgress(None if quiet else progress, len(batch), Path(batch[-1].document.source).name)
+        watch = share.on_embedded  # see progress.py
+
+        def embedded(done: int, total: int) -> None:
+            if stopped.is_set():
+                raise Stopped("ingestion stopped: this batch is not written")
+            if watch is not None:
+                watch(done, total)
+
+        vectors = self._embed(batch, embedded if watch is not None else None)
+        if stopped.is_set():
+            raise Stopped("ingestion stopped: this batch is not written")
         writes = [DocumentWrite(p.document, p.chunks, v, p.mtime_ns) for p, v in zip(batch, vectors, strict=True)]
         self.store.write_documents(writes)
         for p in batch:
