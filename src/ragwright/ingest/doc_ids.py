@@ -29,15 +29,11 @@ def doc_id_for(source: str, key: bytes | None = None) -> str:
 
 
 def id_key(store: MetaStore) -> bytes:
-    """The workspace's secret, made on its first use (`ragwright serve` makes it before its workers
-    fork). set_meta is last-writer-wins: two processes making it at the same moment on a new
-    store may key that moment's ids apart, and then read the one that stayed."""
+    """The workspace's secret, made on its first use: the first process to make it on a new store
+    wins (add_meta), so two processes starting at the same moment key their ids alike."""
     stored = store.get_meta(META_KEY)
     if stored is None:
-        store.set_meta(META_KEY, secrets.token_hex(32))
-        stored = store.get_meta(META_KEY)
-    if stored is None:  # set_meta commits before it returns: only a broken store gets here
-        raise RuntimeError(f"the store did not keep its '{META_KEY}'")
+        stored = store.add_meta(META_KEY, secrets.token_hex(32))
     return bytes.fromhex(stored)
 
 

@@ -215,6 +215,12 @@ class SqliteStore(
         with self._lock, self._transaction():
             self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def add_meta(self, key: str, value: str) -> str:
+        with self._lock, self._transaction():
+            self._conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self._all(sql, params)
         return rows[0] if rows else None

@@ -167,6 +167,16 @@ def test_meta(store):
     assert store.get_meta("embedder") == "minilm-2"
 
 
+def test_add_meta_keeps_the_first_writers_value_across_processes(backend):
+    """Two processes making a store's secret at the same moment both end with the first one's
+    (ingest/doc_ids.py: otherwise their documents' ids would be keyed apart)."""
+    one, other = backend.open(), backend.open()
+    assert one.get_meta("doc_id_key") is None and other.get_meta("doc_id_key") is None  # both saw none
+    assert one.add_meta("doc_id_key", "first") == "first"
+    assert other.add_meta("doc_id_key", "second") == "first"
+    assert other.get_meta("doc_id_key") == one.get_meta("doc_id_key") == "first"
+
+
 def test_a_reopened_store_keeps_everything_and_a_newer_schema_is_refused(backend):
     first = backend.open()
     first.write_documents([document("a", ["Survives a reopen."])])

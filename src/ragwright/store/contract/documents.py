@@ -33,6 +33,11 @@ class MetaStore(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Set `key` to `value` in one transaction, committed before this returns; last writer wins."""
 
+    def add_meta(self, key: str, value: str) -> str:
+        """Set `key` to `value` unless it holds a value already; returns the value it holds after
+        (the first writer's, whichever process that was): a secret made once per store, which two
+        processes making it at the same moment must not both keep."""
+
 
 @runtime_checkable
 class DocumentStore(MetaStore, Protocol):

@@ -135,6 +135,16 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         finally:
             self._meta.moved()
 
+    def add_meta(self, key: str, value: str) -> str:
+        try:
+            with self.db.write(generation=False) as (cur, _):
+                cur.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value))
+                cur.execute("SELECT value FROM meta WHERE key = %s", (key,))
+                row = cur.fetchone()
+        finally:
+            self._meta.moved()
+        return str(row[0])
+
     # -- reads --------------------------------------------------------------------------------
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
