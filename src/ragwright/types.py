@@ -95,6 +95,7 @@ class SearchResult:
     bm25_rank: int | None = None
     dense_rank: int | None = None
     dense_score: float | None = None
+    doc_version: str = ""  # its document's version as read (StoredChunk.version): what is made from it is held to it
 
     @property
     def location(self) -> str:

@@ -25,7 +25,7 @@ from ..models.types import CallContext, ChatResult, ToolCall
 from ..observe import span
 from ..types import Answer, SearchResult
 from .followup import Turn, read_turns
-from .grounded import check_citations, found_nothing, shown_location
+from .grounded import check_citations, found_nothing, read_versions, shown_location
 from .screening import Screening, screen
 
 ANSWERED, STEP_LIMIT, DEADLINE = "answered", "step_limit", "deadline"
@@ -158,8 +158,8 @@ class Agent:
     def _turn(self, messages: list[ChatMessage], passages: list[SearchResult], first: bool) -> ChatResult:
         """The first turn must search (named tool choice, which every provider here honours, the
         local model's grammar included): an answer is never written from nothing read."""
-        sources = tuple(dict.fromkeys(p.doc_id for p in passages))
-        context = replace(self.context, sources=sources)  # the caller's key, tenant and reader
+        read = read_versions(passages)  # the caller's key, tenant and reader, and the versions it read
+        context = replace(self.context, sources=tuple(read), versions=tuple(read.items()))
         return self.gateway.chat(
             messages,
             model=self.route,

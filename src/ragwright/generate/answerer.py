@@ -15,7 +15,7 @@ from ..types import Answer, SearchResult
 from .evidence import EMBEDDED, Evidence, embed, gather
 from .extractive import extractive_answer
 from .further import further
-from .grounded import Unsupported, generated_answer
+from .grounded import Unsupported, generated_answer, read_versions
 from .question import read_question
 from .refusal import PassageCount, Thresholds, Verdict, judge
 from .screening import screen
@@ -124,7 +124,8 @@ class Answerer:
                 answer.guard = screening.report
                 if screening.note:
                     answer.answer = f"{answer.answer}\n\n{screening.note}".strip()
-            note_documents(_quoted(results, reading, answer))
+            quoted = _quoted(results, reading, answer)
+            note_documents(quoted, quoted)
             outer.set(
                 answer=answer.answer,
                 abstained=answer.abstained,
@@ -133,11 +134,12 @@ class Answerer:
         return answer
 
 
-def _quoted(results: Sequence[SearchResult], reading: Sequence[Evidence] | None, answer: Answer) -> set[str]:
+def _quoted(results: Sequence[SearchResult], reading: Sequence[Evidence] | None, answer: Answer) -> dict[str, str]:
     """The documents whose text the trace now holds: the context passages, the reserve passages
     the answer was read from (further.py) and whatever it cites. A deletion finds the trace by
-    these; an extractive answer quoting a reserve passage once named only the context's."""
-    quoted = {r.doc_id for r in results}
-    quoted.update(e.result.doc_id for e in reading or ())
-    quoted.update(c.doc_id for c in answer.citations)
+    these; an extractive answer quoting a reserve passage once named only the context's. Each
+    with the version it was read at (doc_version): one replaced since is not kept in the trace."""
+    quoted = read_versions([*results, *(e.result for e in reading or ())])
+    for c in answer.citations:
+        quoted.setdefault(c.doc_id, "")
     return quoted

@@ -54,6 +54,16 @@ def build_messages(question: str, results: Sequence[SearchResult]) -> list[ChatM
     return [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", user)]
 
 
+def read_versions(passages: Sequence[SearchResult]) -> dict[str, str]:
+    """Each document of these passages, once, with the version it was read at: what is made from
+    them (a cached reply, a trace) is held to it, and not kept if the document was replaced (or
+    deleted) meanwhile (store/quoted.py). A document read twice keeps its first version."""
+    read: dict[str, str] = {}
+    for p in passages:
+        read.setdefault(p.doc_id, p.doc_version)
+    return read
+
+
 def generated_answer(
     question: str,
     results: Sequence[SearchResult],
@@ -70,7 +80,7 @@ def generated_answer(
     dropped, links kept to their passages), so it replaces the draft rather than extending it."""
     if verdict.refuse:
         return abstention(question, verdict.reason)
-    messages, sources = build_messages(question, results), [r.doc_id for r in results]
+    messages, sources = build_messages(question, results), read_versions(results)
     if on_text is not None and hasattr(model, "stream"):
         parts, draft = [], draft_links()
         try:

@@ -308,9 +308,8 @@ class Call:
         self._record(name, usage, cost, error="incomplete stream" if incomplete else None)
         if self.cacheable(reply, use_cache, incomplete):
             for cache in (self.gw._exact, None if self.request.has_tools else self.gw._semantic):
-                entry = cache.put(self.cache_target, self.request, result) if cache is not None else None
-                if entry is not None and self.context.sources:
-                    self.gw.records.cache_link(*entry, self.context.sources)
+                if cache is not None:  # linked to its documents in the same transaction
+                    cache.put(self.cache_target, self.request, result, self.context.quoted())
         return result
 
     def cacheable(self, reply: ProviderReply, use_cache: bool, incomplete: bool) -> bool:

@@ -28,6 +28,7 @@ from .types import ChatRequest, ChatResult, Usage
 if TYPE_CHECKING:  # the contract only, never a backend (tests/test_public_api.py)
     from ..analysis import Analyzer
     from ..store.contract import CacheStore
+    from ..store.contract.data import Quoted
 
 NAMESPACE = "gateway"
 
@@ -89,9 +90,11 @@ class ExactCache:
         raw = self.store.cache_get(NAMESPACE, request_key(target, request))
         return _load(raw) if raw else None
 
-    def put(self, target: str, request: ChatRequest, result: ChatResult) -> tuple[str, str]:
+    def put(self, target: str, request: ChatRequest, result: ChatResult, sources: Quoted = ()) -> tuple[str, str]:
+        """`sources`: the documents quoted in the request (doc_id -> version read): the entry goes
+        with them, and is not kept when one was deleted or replaced while the reply was made."""
         key = request_key(target, request)
-        self.store.cache_put(NAMESPACE, key, _dump(result), self.ttl_s)
+        self.store.cache_put(NAMESPACE, key, _dump(result), self.ttl_s, sources=sources)
         return NAMESPACE, key
 
 
@@ -220,7 +223,10 @@ class SemanticCache:
                 return _load(rows[i]["reply"]), float(sims[i])
         return None
 
-    def put(self, target: str, request: ChatRequest, result: ChatResult) -> tuple[str, str] | None:
+    def put(
+        self, target: str, request: ChatRequest, result: ChatResult, sources: Quoted = ()
+    ) -> tuple[str, str] | None:
+        """As ExactCache.put; a prompt with no word to judge it by is not kept."""
         import numpy as np
 
         prompt = self._prompt(request)
@@ -231,7 +237,7 @@ class SemanticCache:
             {"prompt": prompt, "vector": base64.b64encode(vector.tobytes()).decode(), "reply": _dump(result)}
         )
         namespace, key = self._namespace(target, request), hashlib.sha256(prompt.encode()).hexdigest()
-        self.store.cache_put(namespace, key, value, self.ttl_s)
+        self.store.cache_put(namespace, key, value, self.ttl_s, sources=sources)
         return namespace, key
 
     def _namespace(self, target: str, request: ChatRequest) -> str:

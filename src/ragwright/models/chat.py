@@ -5,7 +5,7 @@ and latency figures are the same whichever path calls it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,9 +25,10 @@ class ChatModel(Protocol):
         *,
         temperature: float = 0.0,
         max_tokens: int = 512,
-        sources: Sequence[str] = (),
+        sources: Sequence[str] | Mapping[str, str] = (),
     ) -> ChatResult:
-        """`sources`: ids of the documents quoted in the messages (cached replies are tied to them)."""
+        """`sources`: ids of the documents quoted in the messages (cached replies are tied to them),
+        or doc_id -> the version read (SearchResult.doc_version)."""
 
 
 class GatewayChat:
@@ -55,7 +56,7 @@ class GatewayChat:
         *,
         temperature: float = 0.0,
         max_tokens: int = 512,
-        sources: Sequence[str] = (),
+        sources: Sequence[str] | Mapping[str, str] = (),
         json_schema: dict[str, Any] | None = None,
         tools: Sequence[Tool] = (),
         tool_choice: str = "auto",
@@ -71,9 +72,10 @@ class GatewayChat:
             tool_choice=tool_choice,
         )
 
-    def _asked(self, temperature: float, max_tokens: int, sources: Sequence[str]) -> dict[str, Any]:
+    def _asked(self, temperature: float, max_tokens: int, sources: Sequence[str] | Mapping[str, str]) -> dict[str, Any]:
         """What complete() and stream() ask the gateway alike: this route, as this caller."""
-        context = replace(self.context, sources=tuple(sources)) if sources else self.context
+        versions = tuple(sources.items()) if isinstance(sources, Mapping) else ()
+        context = replace(self.context, sources=tuple(sources), versions=versions) if sources else self.context
         return {
             "model": self.name,
             "temperature": temperature,
@@ -88,7 +90,7 @@ class GatewayChat:
         *,
         temperature: float = 0.0,
         max_tokens: int = 512,
-        sources: Sequence[str] = (),
+        sources: Sequence[str] | Mapping[str, str] = (),
     ) -> Iterator[str]:
         """complete()'s text as it arrives: the gateway's streaming path (fallbacks before the first
         text, retries, caching, costs and budgets alike)."""

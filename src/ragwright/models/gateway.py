@@ -193,7 +193,7 @@ class Gateway:
     def turn(self, request: ChatRequest, model: str, context: CallContext, use_cache: bool = True) -> ChatResult:
         """One call of the route, as a "model.call" span: every attempt, fallback and retry inside."""
         with span("model.call", route=model, max_tokens=request.max_tokens) as outer:
-            note_sent(context.sources)
+            note_sent(context.quoted())
             call = Call(self, model, request, context, stream=False)
             if current_trace() is not None:
                 outer.set(input=call.transcript())

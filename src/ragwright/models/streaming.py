@@ -88,7 +88,7 @@ class ChatStream:
         Gateway.chat makes; a stream read outside one is traced from its record by its caller."""
         call = self._call
         with span("model.call", route=call.target, max_tokens=call.request.max_tokens, stream=True) as outer:
-            note_sent(call.context.sources)
+            note_sent(call.context.quoted())
             if current_trace() is not None:
                 outer.set(input=call.transcript())
             yield from self._pieces()

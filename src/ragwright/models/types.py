@@ -181,6 +181,13 @@ class CallContext:
     tenant: str | None = None
     sources: tuple[str, ...] = ()  # documents quoted in the request: a cached reply is deleted with them
     reader: str | None = None
+    versions: tuple[tuple[str, str], ...] = ()  # (doc_id, version read) of sources, where known
+
+    def quoted(self) -> dict[str, str]:
+        """The documents quoted, each with the version it was read at ("" unknown): a trace or a
+        cached reply made from one replaced meanwhile is not kept (store/quoted.py)."""
+        read = dict(self.versions)
+        return {d: read.get(d, "") for d in self.sources}
 
     @classmethod
     def of_key(cls, key_id: str | None, access: Access) -> CallContext:

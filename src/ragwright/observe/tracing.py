@@ -18,7 +18,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
@@ -57,6 +57,7 @@ class Trace:
     key_id: str | None = None
     tenant: str | None = None
     doc_ids: set[str] = field(default_factory=set)  # documents whose text the trace holds
+    doc_versions: dict[str, str] = field(default_factory=dict)  # the version of each read (store/quoted.py)
     spans: list[Span] = field(default_factory=list)
     cost_usd: float = 0.0
     input_tokens: int = 0
@@ -182,11 +183,16 @@ def muted() -> Iterator[None]:
         _muted.reset(token)
 
 
-def note_documents(doc_ids: Any) -> None:
-    """The active trace now holds text of these documents: deleting one deletes the trace."""
+def note_documents(doc_ids: Any, versions: Mapping[str, str] | None = None) -> None:
+    """The active trace now holds text of these documents: deleting one deletes the trace.
+    `versions`: doc_id -> the version its text was read at; the store keeps the trace only while
+    each is still the stored one (the first read of a document is the one held to it)."""
     trace = current_trace()
     if trace is not None:
         trace.doc_ids.update(doc_ids)
+        for doc_id, version in (versions or {}).items():
+            if version:
+                trace.doc_versions.setdefault(doc_id, version)
 
 
 _sent: ContextVar[set[str] | None] = ContextVar("ragwright_sent", default=None)
@@ -206,9 +212,10 @@ def collecting_sent() -> Iterator[set[str]]:
 
 
 def note_sent(doc_ids: Any) -> None:
-    """Text of these documents goes to a model: the trace holds it, and the request disclosed it."""
+    """Text of these documents goes to a model: the trace holds it, and the request disclosed it.
+    `doc_ids`: ids, or doc_id -> the version read (CallContext.quoted)."""
     ids = [d for d in doc_ids or () if d]
-    note_documents(ids)
+    note_documents(ids, doc_ids if isinstance(doc_ids, Mapping) else None)
     sent = _sent.get()
     if sent is not None:
         sent.update(ids)

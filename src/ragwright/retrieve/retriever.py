@@ -152,6 +152,7 @@ class HybridRetriever:
                     bm25_rank=bm25_rank.get(chunk_id),
                     dense_rank=dense_rank.get(chunk_id),
                     dense_score=dense_score.get(chunk_id),
+                    doc_version=s.version,
                 )
             )
         return results
