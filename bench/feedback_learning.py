@@ -172,7 +172,7 @@ def main() -> None:
         report = learn(ws.store, ws.embedder, ws.settings.retrieval, progress=lambda m: say(f"learn: {m}"))
         learn_s = time.perf_counter() - t0
         version = active_model(ws.store)  # the operator's feedback: the part for searches without a tenant
-        model = version.for_tenant(None) if version is not None else None
+        model = version.for_scope("") if version is not None else None
         assert model is not None and len(model.examples) == report["feedback"]["queries"]
         ws.settings.observe.traces = False  # the test split leaves nothing in the store
         t0 = time.perf_counter()

@@ -89,7 +89,7 @@ def test_an_unrelated_query_is_not_moved_by_the_memory(ws):
     question = "Are passwords required to be long?"
     before = [r.doc_id for r in ws.search(question, k=3)]
     do_learn(ws)
-    model = active_model(ws.store).for_tenant(None)  # the operator's feedback, for the operator's searches
+    model = active_model(ws.store).for_scope("")  # the operator's feedback, for the operator's searches
     vector = ws.embedder.embed([question])[0]
     assert model.boosts(vector) == {}
     assert next(r.doc_id for r in ws.search(question, k=3)) == before[0] == "it-passwords"

@@ -1,4 +1,4 @@
-"""`ragwright learn` is per tenant and its memory per reader, written as the attacks (review):
+"""`ragwright learn` is per access scope (tenant, groups, admin-ness), written as the attacks (review):
 
 - a read key of tenant `evil` searches and marks its own pages relevant; the operator runs
   `ragwright learn`; tenant acme's results must not move (they did: one adapter, learned from
@@ -58,10 +58,10 @@ def test_one_tenants_feedback_leaves_another_tenants_results_alone(workspace):
             mark = {"doc_id": docs[n % len(docs)], "relevant": True}
             assert evil.post("/v1/feedback", json={"trace_id": trace_id, "marks": [mark]}).status_code == 201
     report = learn(ws.store, ws.embedder, ws.settings.retrieval, force=True)
-    assert list(report["tenants"]) == ["evil"]  # acme gave no feedback: nothing learned for it
+    assert list(report["scopes"]) == ["evil"]  # acme gave no feedback: nothing learned for it
     assert acme_view(ws) == before
     version = active_model(ws.store)
-    assert version.for_tenant("acme") is None and version.for_tenant("evil") is not None
+    assert list(version.parts) == [access_scope({"access": Access("evil")})]
 
 
 def give_feedback(ws, key_id, access, pairs=PAIRS, rank=2):
@@ -86,7 +86,10 @@ def test_one_groups_queries_do_not_reorder_another_readers_results(workspace):
     operator = {q: [(r.chunk_id, r.score) for r in ws.search(q, k=8)] for q, _ in PAIRS}
     report = learn(ws.store, ws.embedder, ws.settings.retrieval, force=True)
     assert report["chosen"]["kind"] in ("memory", "adapter+memory")
-    part = active_model(ws.store).for_tenant("acme")
+    version = active_model(ws.store)
+    for reader in (ACME, {"access": Access("acme", admin=True)}, {"tenant": "acme"}, None):
+        assert version.for_scope(access_scope(reader)) is None  # the board's part is the board's alone
+    part = version.for_scope(access_scope({"access": board}))
     moved = 0
     for question, variant in PAIRS:
         for text in (question, variant):

@@ -1,7 +1,7 @@
 """Applying what was learned: the query adapter and the feedback memory, stored and loaded
-exactly, scoped by similarity, tenant (a part per tenant) and reader (a past query moves results
-only for readers of the access that marked it), and never bringing in a chunk the search did not
-find (so filters and permissions hold)."""
+exactly, scoped by similarity and access (a part per tenant, groups and admin-ness; a past query
+moves results only for readers of the access that marked it), and never bringing in a chunk the
+search did not find (so filters and permissions hold)."""
 
 import io
 import json
@@ -39,18 +39,20 @@ def test_stored_and_loaded_exactly():
     m, other = model(), LearnedModel(W=rng.normal(scale=0.01, size=(4, 4)).astype(np.float32))
     m.W = rng.normal(scale=0.01, size=(4, 4)).astype(np.float32)
     other.examples, other.scopes, other.marks, other.params = np.stack([unit(0, 0, 1)]), ["t\n\n"], [{"d#1": 1.0}], {}
-    version = LearnedVersion(parts={"acme": m, "t": other}, embedder="e")
+    version = LearnedVersion(parts={ACME: m, "t\n\n": other}, embedder="e")
     rows = version.mark_rows()
     assert sorted(rows) == [(0, "a", "a#0", 1.0), (0, "b", "b#0", -1.0), (1, "c", None, 1.0), (2, "d", "d#1", 1.0)]
     back = LearnedVersion.from_stored({"blob": version.to_blob(), "marks": rows, "version": 3, "kind": "memory"})
-    assert back.version == 3 and back.embedder == "e" and list(back.parts) == ["acme", "t"]
-    for tenant, part in version.parts.items():
-        got = back.for_tenant(tenant)
+    assert back.version == 3 and back.embedder == "e" and list(back.parts) == [ACME, "t\n\n"]
+    for scope, part in version.parts.items():
+        got = back.for_scope(scope)
         assert got.marks == part.marks and got.scopes == part.scopes and got.params == part.params
         assert np.array_equal(got.W, part.W) and np.array_equal(got.examples, part.examples)
     q = unit(1, 2, 3)
-    assert np.array_equal(back.parts["acme"].adapt(q), m.adapt(q)) and abs(np.linalg.norm(m.adapt(q)) - 1) < 1e-6
-    assert back.for_tenant("other") is None and back.for_tenant(None) is None  # no part: as shipped
+    assert np.array_equal(back.parts[ACME].adapt(q), m.adapt(q)) and abs(np.linalg.norm(m.adapt(q)) - 1) < 1e-6
+    assert back.for_scope("") is None  # no part: as shipped
+    for reader in (Access("acme", ("board",)), Access("acme", admin=True), Access("t", ("hr",))):
+        assert back.for_scope(access_scope({"access": reader})) is None  # acme's readers' part is theirs alone
 
 
 def test_adapter_identity_and_other_dimensions_left_alone():
@@ -91,12 +93,20 @@ def blob(meta, **arrays):
     return buf.getvalue()
 
 
-def test_bad_format_is_refused_and_one_adapter_for_every_tenant_is_not_applied():
+def test_bad_format_is_refused_and_one_adapter_for_every_tenant_or_group_is_not_applied():
     with pytest.raises(ValueError, match="format 9"):
         LearnedVersion.from_stored({"blob": blob({"format": 9}), "marks": [], "version": 1})
     old = blob({"format": 1, "params": {}, "tenants": []}, examples=np.zeros((0, 4), np.float32), W=np.eye(4))
     version = LearnedVersion.from_stored({"blob": old, "marks": [], "version": 1})
-    assert version.parts == {} and version.for_tenant("acme") is None and version.for_tenant(None) is None
+    assert version.parts == {} and version.for_scope(ACME) is None and version.for_scope("") is None
+    # format 2: one part per tenant, its adapter learned from every group's marks
+    per_tenant = blob(
+        {"format": 2, "parts": [{"tenant": "acme", "kind": "adapter", "params": {}, "scopes": []}]},
+        examples0=np.zeros((0, 4), np.float32),
+        W0=np.eye(4, dtype=np.float32),
+    )
+    version = LearnedVersion.from_stored({"blob": per_tenant, "marks": [], "version": 2})
+    assert version.parts == {} and version.for_scope(ACME) is None
 
 
 def test_tenant_of_filters():

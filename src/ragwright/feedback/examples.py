@@ -1,10 +1,10 @@
 """The examples `ragwright learn` learns from: one per query and reader, with its latest marks.
 
 Each example keeps who marked it (the key's tenant, groups and admin-ness, looked up by the
-feedback's key id), because everything learned from it is scoped by that: the adapter is learned
-per tenant from the tenant's examples, and an example moves results in the feedback memory only
-for readers of the same access. Feedback made by the operator (no key) belongs to its trace's
-tenant, or to no tenant (the operator's own searches)."""
+feedback's key id), because everything learned from it is scoped by that: the adapter and the
+memory are learned per access scope from that scope's examples, and move results only for
+readers of the same access. Feedback made by the operator (no key) belongs to its trace's
+tenant's searches made without a key, or to no tenant (the operator's own searches)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ class Example:
     @property
     def scope(self) -> str:
         return access_scope(self.filters)
+
+    @property
+    def label(self) -> str:
+        """The scope as a report names it."""
+        if self.access is None:
+            return f"{self.tenant} (without a key)" if self.tenant else "(no tenant)"
+        groups = f" groups {','.join(sorted(self.access.groups))}" if self.access.groups else ""
+        return f"{self.access.tenant}{groups}{' admin' if self.access.admin else ''}"
 
 
 def normal(query: str) -> str:

@@ -1,14 +1,16 @@
 """`ragwright learn`: relevance marks from feedback become better retrieval, on the CPU, with no
-provider. Each tenant learns alone, from its own feedback over its own chunks, and what it learns
-applies to its own searches only (a tenant with too little feedback, or whose learning did not do
-better, searches as shipped). Two parts, chosen per tenant by how they do on its feedback held
-out from learning:
+provider. Each access scope (tenant, groups and admin-ness: the readers who read exactly the same
+documents, as the feedback memory was already kept) learns alone, from its readers' feedback over
+the chunks they may read, and what it learns applies to its readers' searches only (a scope with
+too little feedback, or whose learning did not do better, searches as shipped). Per tenant was
+not enough: the adapter moves every query, so one group's marks (a write key marking its own
+upload relevant) moved another group's readers' results. Two parts, chosen per scope by how they
+do on that scope's feedback held out from learning:
 
 - a query adapter (see train.py), which moves what the dense search looks for toward what users
   marked relevant, for every query;
 - a feedback memory: past queries and their marks, which move the marked chunks of queries that
-  are close to a past one, for readers of the same access as the one who marked them (see
-  retrieve/adapter.py).
+  are close to a past one (see retrieve/adapter.py).
 
 Steps: gather the marks (the latest mark of a chunk for a query wins; marks on deleted documents
 are dropped; ratings and corrections are not used here), hold out a fifth of the queries (by a
@@ -36,7 +38,7 @@ from ..evaluate.metrics import evaluate
 from ..models.embedding import Embedder
 from ..retrieve import HybridRetriever
 from ..retrieve.adapter import LearnedModel, LearnedVersion, chunk_doc, summary
-from ..store.contract import CorpusStore, FeedbackStore, LearnedStore
+from ..store.contract import CorpusStore, FeedbackStore, Filters, LearnedStore
 from .examples import Example, KeyList, collect_examples, held_out
 from .report import overall, wins
 from .train import AdapterTrainer, training_pool
@@ -47,8 +49,7 @@ class LearningStore(CorpusStore, FeedbackStore, LearnedStore, KeyList, Protocol)
     and the versions it keeps."""
 
 
-MIN_QUERIES = 5  # queries of one tenant with a relevant mark needed to learn anything for it
-NO_TENANT = "(no tenant)"  # how a report names the operator's own feedback and searches
+MIN_QUERIES = 5  # queries of one access scope with a relevant mark needed to learn anything for it
 MIN_HELD_OUT_TO_TUNE = 10  # below this, the memory's defaults are used rather than tuned
 DEPTH = 100
 EPOCH_CHECKS = (5, 10, 15, 20, 30)
@@ -112,15 +113,15 @@ class Learner:
                 "learning would mix two vector spaces; set it back"
             )
         examples, counts = collect_examples(self.store)
-        tenants: dict[str, list[int]] = {}
+        scopes: dict[str, list[int]] = {}
         for i, e in enumerate(examples):
-            tenants.setdefault(e.tenant or "", []).append(i)
-        usable = {t: sum(1 for i in which if examples[i].relevant_docs) for t, which in tenants.items()}
+            scopes.setdefault(e.scope, []).append(i)
+        usable = {s: sum(1 for i in which if examples[i].relevant_docs) for s, which in scopes.items()}
         if not any(n >= self.min_queries for n in usable.values()):
             raise NotEnoughFeedback(
                 f"learning needs relevance marks on at least {self.min_queries} queries with a relevant chunk; "
-                f"the feedback has {max(usable.values(), default=0)} ({counts['feedback']} feedback rows; each "
-                "tenant learns from its own). Mark what was relevant with "
+                f"the feedback has {max(usable.values(), default=0)} ({counts['feedback']} feedback rows; the "
+                "readers of each tenant, groups and admin-ness learn from their own). Mark what was relevant with "
                 "`ragwright feedback TRACE_ID --relevant CHUNK_ID` (or POST /v1/feedback); nothing was changed"
             )
         self.say(f"embedding {len(examples)} feedback queries")
@@ -132,17 +133,18 @@ class Learner:
                 "relevant": sum(m > 0 for e in examples for m in e.marks.values()),
                 "not_relevant": sum(m < 0 for e in examples for m in e.marks.values()),
             },
-            "tenants": {},
+            "scopes": {},
         }
         version = LearnedVersion(embedder=recorded)
-        for tenant in sorted(t for t, n in usable.items() if n >= self.min_queries):
-            which = tenants[tenant]
-            self.say(f"tenant {tenant or NO_TENANT}: {usable[tenant]} queries")
-            data = self._data(tenant, [examples[i] for i in which], vectors[which], chunk_ids, matrix)
-            report["tenants"][tenant or NO_TENANT], part = self._learn_tenant(data, force)
+        for scope in sorted(s for s, n in usable.items() if n >= self.min_queries):
+            which = scopes[scope]
+            first = examples[which[0]]
+            self.say(f"{first.label}: {usable[scope]} queries")
+            data = self._data(first.filters, [examples[i] for i in which], vectors[which], chunk_ids, matrix)
+            report["scopes"][first.label], part = self._learn_scope(data, force)
             if part is not None:
-                version.parts[tenant] = part
-        report.update(overall(report["tenants"], version))
+                version.parts[scope] = part
+        report.update(overall(report["scopes"], version))
         report["seconds"] = round(time.perf_counter() - started, 1)
         if not version.parts:
             val = report["validation"]
@@ -160,18 +162,27 @@ class Learner:
         return report
 
     def _data(
-        self, tenant: str, examples: list[Example], vectors: np.ndarray, chunk_ids: list[str], matrix: np.ndarray
+        self,
+        filters: Filters | None,
+        examples: list[Example],
+        vectors: np.ndarray,
+        chunk_ids: list[str],
+        matrix: np.ndarray,
     ) -> _Data:
-        """A tenant's examples over its own chunks only (the operator's, tenant "": every chunk)."""
-        if tenant:
-            docs = {d.doc_id for d in self.store.list_documents({"tenant": tenant})}
+        """A scope's examples over the chunks its readers may read (`filters`, the scope's; the
+        operator's without a tenant: every chunk), so the adapter contrasts and the selection
+        ranks against what their searches can return."""
+        if filters:
+            docs = {d.doc_id for d in self.store.list_documents(filters)}
             keep = [n for n, c in enumerate(chunk_ids) if chunk_doc(c) in docs]
             chunk_ids, matrix = [chunk_ids[n] for n in keep], matrix[keep]
         return _Data(examples, vectors, chunk_ids, matrix)
 
-    def _learn_tenant(self, data: _Data, force: bool) -> tuple[dict[str, Any], LearnedModel | None]:
-        """Select on a fifth of the tenant's queries held out, validate with the real search as
-        its readers made it, and refit on all of them; None when it is not to be activated."""
+    def _learn_scope(self, data: _Data, force: bool) -> tuple[dict[str, Any], LearnedModel | None]:
+        """Select on a fifth of the scope's queries held out, validate with the real search as
+        its readers made it, and refit on all of them; None when it is not to be activated. Every
+        query here, held out or not, is of this scope: what activates a scope's part is measured
+        on its own readers' feedback, never on another's."""
         examples = data.examples
         val = held_out(examples)
         fit = [i for i in range(len(examples)) if i not in set(val)]

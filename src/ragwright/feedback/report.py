@@ -1,4 +1,4 @@
-"""What `ragwright learn` reports beside each tenant's figures: a summary over the tenants."""
+"""What `ragwright learn` reports beside each access scope's figures: a summary over the scopes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 from ..retrieve.adapter import LearnedVersion
 
 
-def overall(tenants: dict[str, dict[str, Any]], version: LearnedVersion) -> dict[str, Any]:
-    """The report's summary over the tenants that learned: with one tenant, its own figures;
-    with more, held-out figures pooled (nDCG weighted by each tenant's held-out queries)."""
-    reports = list(tenants.values())
+def overall(scopes: dict[str, dict[str, Any]], version: LearnedVersion) -> dict[str, Any]:
+    """The report's summary over the scopes that learned: with one scope, its own figures;
+    with more, held-out figures pooled (nDCG weighted by each scope's held-out queries)."""
+    reports = list(scopes.values())
     if len(reports) == 1:
         return {"validation": reports[0]["validation"], "chosen": reports[0]["chosen"]}
     vals = [r["validation"] for r in reports]
@@ -19,7 +19,7 @@ def overall(tenants: dict[str, dict[str, Any]], version: LearnedVersion) -> dict
     sums = {k: sum(v[k] for v in vals) for k in ("queries", "fit_queries", "wins", "losses", "ties")}
     tuned = all(v["tuned"] for v in vals)
     kinds = sorted({p.kind for p in version.parts.values()})
-    kind = kinds[0] if len(kinds) == 1 else "per tenant" if kinds else "shipped"
+    kind = kinds[0] if len(kinds) == 1 else "per scope" if kinds else "shipped"
     return {
         "validation": {**sums, **pooled, "candidates": {}, "tuned": tuned},
         "chosen": {"kind": kind, "adapter_epochs": 0, "memory": None},

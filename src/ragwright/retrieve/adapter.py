@@ -1,7 +1,9 @@
 """What retrieval learned from feedback (`ragwright learn`), applied to the default (hybrid) search.
-A version holds one part per tenant, learned from that tenant's feedback over its own chunks and
-applied to its searches only (a search without a tenant, the operator's, has a part of its own);
-a tenant without a part searches as shipped. A part has:
+A version holds one part per access scope (tenant, groups and admin-ness, as
+`retriever.access_scope` writes it), learned from the feedback of readers of that scope only over
+the chunks they may read, and applied to their searches only (the operator's searches without a
+tenant, scope "", have a part of their own); a scope without a part searches as shipped. A part
+has:
 
 - a query adapter: the dense search looks with q' = normalize(q + W q) instead of the query's
   embedding q; documents' vectors are unchanged, so nothing is re-indexed;
@@ -13,9 +15,12 @@ a tenant without a part searches as shipped. A part has:
 
 Only candidates the search found (BM25 or dense, with the caller's filters applied before
 ranking) move, so a boost never brings in a document the caller may not see, nor a deleted one.
-A past query applies only to readers of the same access as the key that marked it (tenant,
-groups and admin-ness, as `access_scope` writes it): what one group's users asked does not
-reorder what another group's reader sees.
+Why the exact scope and not the tenant: the adapter moves every query of whoever it is applied
+to, so one learned from a group's marks lets that group steer what the tenant's other groups
+read (a write key of one group marked its own upload relevant and had it ranked second for
+another group's readers). Two readers of exactly the same groups and admin-ness read the same
+documents and may move each other's results; nothing coarser is safe without deciding whose
+feedback another reader may trust.
 
 The active version is loaded once per store and reloaded when the store's `learned_stamp()`
 changes (a version learned or rolled back, by any process, or documents written or deleted)."""
@@ -35,12 +40,12 @@ import numpy as np
 from ..store.contract import LearnedStamp
 
 Ranked = list[tuple[str, float]]
-FORMAT = 2  # 1: one adapter for every tenant, no longer applied (learn again)
+FORMAT = 3  # 1: one part for every tenant, 2: one per tenant; neither is applied (learn again)
 
 
 @dataclass
 class LearnedModel:
-    """One tenant's part of a version: either half may be absent (W None, or no examples)."""
+    """One access scope's part of a version: either half may be absent (W None, or no examples)."""
 
     W: np.ndarray | None = None  # (d, d) residual on the query embedding
     examples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (n, d) unit rows
@@ -69,8 +74,8 @@ class LearnedModel:
         u = v + self.W @ v
         return (u / max(float(np.linalg.norm(u)), 1e-12)).astype(np.float32)
 
-    def for_tenant(self, tenant: str | None) -> LearnedModel | None:
-        """A bare part is applied as given (a version picks the tenant's part)."""
+    def for_scope(self, scope: str) -> LearnedModel | None:
+        """A bare part is applied as given (a version picks the scope's part)."""
         return self
 
     def boosts(self, vector: np.ndarray, scope: str = "") -> dict[str, float]:
@@ -115,16 +120,17 @@ class LearnedModel:
 
 @dataclass
 class LearnedVersion:
-    """A stored version: one part per tenant ("" is the operator's, searches without a tenant)."""
+    """A stored version: one part per access scope ("" is the operator's searches without a tenant)."""
 
     parts: dict[str, LearnedModel] = field(default_factory=dict)
     embedder: str | None = None
     version: int | None = None
     kind: str = ""
 
-    def for_tenant(self, tenant: str | None) -> LearnedModel | None:
-        """The part learned from this tenant's feedback; None (as shipped) when it has none."""
-        return self.parts.get(tenant or "")
+    def for_scope(self, scope: str) -> LearnedModel | None:
+        """The part learned from the feedback of readers of this access scope; None (as shipped)
+        when it has none."""
+        return self.parts.get(scope)
 
     @property
     def marks(self) -> list[dict[str, float]]:
@@ -135,11 +141,11 @@ class LearnedVersion:
         are kept apart (as rows of the store, which go with their document when it is deleted)."""
         arrays: dict[str, np.ndarray] = {}
         meta = []
-        for n, (tenant, part) in enumerate(self.parts.items()):
+        for n, (scope, part) in enumerate(self.parts.items()):
             arrays[f"examples{n}"] = np.asarray(part.examples, dtype=np.float32)
             if part.W is not None:
                 arrays[f"W{n}"] = np.asarray(part.W, dtype=np.float32)
-            meta.append({"tenant": tenant, "kind": part.kind, "params": part.params, "scopes": part.scopes})
+            meta.append({"scope": scope, "kind": part.kind, "params": part.params, "scopes": part.scopes})
         buf = io.BytesIO()
         head = {"format": FORMAT, "embedder": self.embedder, "parts": meta}
         np.savez(buf, meta=np.array(json.dumps(head)), **arrays)  # type: ignore[arg-type]
@@ -155,13 +161,14 @@ class LearnedVersion:
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> LearnedVersion:
-        """A version of format 1 (one adapter and memory for every tenant) is read as nothing
-        learned: applying it would let one tenant's feedback move another's results."""
+        """A version of format 1 (one part for every tenant) or 2 (one per tenant) is read as
+        nothing learned: applying it would let one tenant's, or one group's, feedback move
+        another's results."""
         with np.load(io.BytesIO(stored["blob"]), allow_pickle=False) as data:
             head = json.loads(str(data["meta"]))
             arrays = {name: data[name] for name in data.files if name != "meta"}
         out = cls(version=stored.get("version"), kind=stored.get("kind", ""), embedder=head.get("embedder"))
-        if head.get("format") == 1:
+        if head.get("format") in (1, 2):
             return out
         if head.get("format") != FORMAT:
             raise ValueError(
@@ -183,7 +190,7 @@ class LearnedVersion:
             for example, doc_id, chunk_id, weight in stored.get("marks", ()):
                 if offset <= example < offset + len(examples):
                     part.marks[example - offset][chunk_id or "doc:" + doc_id] = float(weight)
-            out.parts[meta["tenant"]] = part
+            out.parts[meta["scope"]] = part
             offset += len(examples)
         return out
 
@@ -248,7 +255,7 @@ def summary(model: LearnedVersion | LearnedModel | None) -> dict[str, Any]:
     return {
         "version": model.version,
         "kind": model.kind,
-        "tenants": len(parts),
+        "scopes": len(parts),
         "adapter": any(p.W is not None for p in parts.values()),
         "examples": sum(len(p.examples) for p in parts.values()),
         "marks": sum(len(m) for p in parts.values() for m in p.marks),

@@ -92,7 +92,7 @@ class HybridRetriever:
         k = k or self.settings.k
         depth = self.settings.candidates if mode == "hybrid" else max(self.settings.candidates, k)
         version = self.learned_model() if mode == "hybrid" else None
-        learned = version.for_tenant(tenant_of(filters)) if version is not None else None  # its own feedback's
+        learned = version.for_scope(access_scope(filters)) if version is not None else None  # its own scope's part
         with span("retrieve", query=query, mode=mode, k=k) as outer:
             with span("embed_query"), recall_scope(access_scope(filters)):
                 vector = self.embedder.embed([query])[0] if mode != "bm25" else np.zeros(0, dtype=np.float32)
