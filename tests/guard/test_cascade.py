@@ -145,7 +145,7 @@ def test_shipped_head_is_intact_and_records_its_inputs() -> None:
     assert info["weights_sha256"] == weights_sha256(cfg.weights, cfg.bias)
     # the fine-tuned MiniLM has its own file; with a stacker the frozen-vector head ships beside it
     assert cfg.weights.shape == ((0,) if cfg.finetuned_sha256 and not cfg.stack else (384,))
-    assert len(cfg.stack) in (0, 13)
+    assert len(cfg.stack) in (0, 3 * (4 + len(cfg.stack_cues)) + 1)
     assert info["train"]["negatives_sha256"] == H.sha(T.NEGATIVES)  # edited data without a rebuild fails
     assert info["train"]["statements_sha256"] == H.sha(H.STATEMENTS)
     low, high = cfg.bands["user"]

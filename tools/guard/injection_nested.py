@@ -14,10 +14,15 @@ with its choices inside the fold: instead of the fixed per-part blend, a logisti
 on the other folds' texts and statements over four numbers per text: the largest first-stage
 logit, the largest fine-tuned second-stage logit and the largest logit of the logistic head on
 frozen MiniLM sentence vectors (train_injection_head.lr_fit, its own fold fit) over the parts the
-band sends, and whether any part was sent; band, max parts and C chosen among
-stack_candidates on the other folds, threshold under the statements budget there. Measured (2x5
-grouped): accuracy 0.958, recall 0.911, held-out statements 1.7 %, pii/dev out of fold 4.3 %,
-beside the fixed blend's 0.951 / 0.892 / 2.1 % / 5.0 % measured the same way.
+band sends, and whether any part was sent, then the text's cues (ragwright.guard.injection_cues:
+role, control, imperative, length) that the candidate reads; cue set, band, max parts and C chosen
+among stack_candidates on the other folds, threshold under the statements budget there. Measured
+(2x5 grouped): with the cues, accuracy 0.963, recall 0.931, precision 0.969, held-out statements
+2.0 %, pii/dev out of fold 3.1 % (role and control chosen in every fold); without them (STACK_CUES
+= ((),)) 0.958 / 0.911 / 0.974 / 1.7 % / 4.3 %; the fixed blend 0.951 / 0.892 / 0.973 / 2.1 % /
+5.0 %. Also measured with the cue set fixed on all folds (optimistic): role + control 0.969 with a
+broader role pattern that also fired on "you are a/the ..." and "du bist ein ..." (compliments
+flagged: not shipped), all four 0.967.
 
 Levers measured on the same folds, none beyond noise (nested accuracy 0.949-0.955 against the
 fixed blend's 0.951, all with this file's `nested`, 2x5): rule-made examples for the first
@@ -34,6 +39,7 @@ folds (the optimistic way), not 0.97.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import sys
@@ -45,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from ragwright.guard.injection import WEIGHTS_JSON, FeatureConfig, text_parts
+from ragwright.guard.injection_cues import cue_features
 from ragwright.guard.injection_head import HeadConfig, load_head
 
 from . import train_injection as T
@@ -53,6 +60,8 @@ from . import train_injection_head as H
 STACK_BANDS = ((0.1, 0.5), (0.1, 0.8), (0.05, 0.5), (0.1, 0.95))
 STACK_MAX_PARTS = (1, 2, 3)
 STACK_CS = (0.1, 1.0, 10.0)
+# the stacker's cue inputs (injection_cues.cue_features): none; role and control; all four
+STACK_CUES: tuple[tuple[int, ...], ...] = ((), (0, 1), (0, 1, 2, 3))
 
 
 def _sig(z: np.ndarray) -> np.ndarray:
@@ -125,23 +134,35 @@ def _figures(preds: Sequence[np.ndarray], y: np.ndarray) -> dict[str, float]:
 
 def stack_features(ft: H.Scored, lr: H.Scored, cfg: HeadConfig) -> list[float]:
     """A text's stacker input: largest first-stage logit; the fine-tuned and frozen-head logits'
-    largest over the parts the band sends (0 when none is sent); whether any is."""
+    largest over the parts the band sends (0 when none is sent); whether any is; then the text's
+    cues that cfg.stack_cues selects (injection_cues.cue_features)."""
+    cues = [_cues(ft.text)[i] for i in cfg.stack_cues]
     sent = cfg.sent(_sig(ft.first), "user")
     if not sent.size:
-        return [float(ft.first.max()), 0.0, 0.0, 0.0]
-    return [float(ft.first.max()), float(ft.head[sent].max()), float(lr.head[sent].max()), 1.0]
+        return [float(ft.first.max()), 0.0, 0.0, 0.0, *cues]
+    return [float(ft.first.max()), float(ft.head[sent].max()), float(lr.head[sent].max()), 1.0, *cues]
+
+
+@functools.cache
+def _cues(text: str) -> tuple[float, ...]:
+    return tuple(cue_features(text))
 
 
 def stack_candidates(head: HeadConfig) -> list[tuple[HeadConfig, float]]:
-    """The stacker settings chosen among inside each fold: user band x max parts x C."""
+    """The stacker settings chosen among inside each fold: cues x user band x max parts x C."""
     return [
-        (replace(head, bands={**head.bands, "user": band}, max_parts={**head.max_parts, "user": mp}), c)
-        for band, mp, c in itertools.product(STACK_BANDS, STACK_MAX_PARTS, STACK_CS)
+        (
+            replace(
+                head, bands={**head.bands, "user": band}, max_parts={**head.max_parts, "user": mp}, stack_cues=cues
+            ),
+            c,
+        )
+        for cues, band, mp, c in itertools.product(STACK_CUES, STACK_BANDS, STACK_MAX_PARTS, STACK_CS)
     ]
 
 
 def _rows(a: list[H.Scored], b: list[H.Scored], cfg: HeadConfig) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([stack_features(s, t, cfg) for s, t in zip(a, b, strict=True)]).reshape(-1, 4)
+    x = np.array([stack_features(s, t, cfg) for s, t in zip(a, b, strict=True)]).reshape(-1, 4 + len(cfg.stack_cues))
     return x, np.array([s.rule for s in a], dtype=bool)
 
 
@@ -179,6 +200,7 @@ def stacked(
                 {
                     "band": list(candidates[i][0].bands["user"]),
                     "max_parts": candidates[i][0].max_parts["user"],
+                    "cues": list(candidates[i][0].stack_cues),
                     "C": candidates[i][1],
                     "threshold": thr,
                 }
@@ -193,6 +215,7 @@ def stacked(
         "statements_flagged": float(np.mean(flagged)),
         "measured_flagged": float(np.mean(dev)) if dev else None,
         "chosen": chosen,
+        "wrong": {i: int(sum(p[i] != y[i] for p in preds)) for i in range(len(y)) if any(p[i] != y[i] for p in preds)},
     }
 
 
@@ -205,8 +228,8 @@ def stack_params(x: np.ndarray, y: np.ndarray, c: float) -> tuple[float, ...]:
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Any:
-    v = np.array(stack_params(x, y, c))
-    return lambda z: _sig(((z - v[0:4]) / v[4:8]) @ v[8:12] + v[12])
+    v, n = np.array(stack_params(x, y, c)), x.shape[1]
+    return lambda z: _sig(((z - v[0:n]) / v[n : 2 * n]) @ v[2 * n : 3 * n] + v[3 * n])
 
 
 def _threshold(scores: np.ndarray, y: np.ndarray, statements: np.ndarray) -> float:
@@ -275,7 +298,7 @@ class FoldScores:
     emb: Any
 
 
-def fold_scores(data: Path, repeats: int) -> FoldScores:
+def fold_scores(data: Path, repeats: int, ft_settings: str = "") -> FoldScores:
     from .groups import near_duplicate_groups
     from .train_injection_ft import cached_fit, training_sets
 
@@ -287,7 +310,7 @@ def fold_scores(data: Path, repeats: int) -> FoldScores:
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1], *sets.held]
     common: dict[str, Any] = {"extra": sets.train_only, "measured": sets.measured}
     base = (texts, y, groups, T.load_negatives(), statements, emb, repeats)
-    ft, folds = H.out_of_fold(*base, fit=cached_fit(info["finetuned"]["settings"]), **common)
+    ft, folds = H.out_of_fold(*base, fit=cached_fit(ft_settings or info["finetuned"]["settings"]), **common)
     lr, _ = H.out_of_fold(*base, **common)
     return FoldScores(texts, y, folds, ft, lr, head, info, emb)
 
@@ -297,8 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--repeats", type=int, default=2, help="at most the fine-tuned trainer's")
     ap.add_argument("--misses", action="store_true", help="list the shipped cascade's out-of-fold misses")
+    ap.add_argument("--ft-settings", default="", help="fold logits of a fine-tuned stage of these settings")
     args = ap.parse_args(argv)
-    f = fold_scores(args.data, args.repeats)
+    f = fold_scores(args.data, args.repeats, args.ft_settings)
     texts, y, ft, lr, head, emb = f.texts, f.y, f.ft, f.lr, f.head, f.emb
     split = Split(y, f.folds)
     from .train_injection_stack import paired  # here: that module imports this one
@@ -314,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     first_retrieved = float(
         json.loads(WEIGHTS_JSON.read_text(encoding="utf-8"))["thresholds"]["retrieved"]["with_rules"]
     )
-    base = replace(head, bands={"retrieved": head.bands["retrieved"]}, thresholds={}, stack=(), max_parts=H.MAX_PARTS)
+    retrieved = {"retrieved": head.bands["retrieved"]}
+    base = replace(head, bands=retrieved, thresholds={}, stack=(), stack_cues=(), max_parts=H.MAX_PARTS)
     out = {
         "nested": nested(ft, split, base, first_retrieved),
         "stacked": stacked(ft, lr, split, stack_candidates(base)),

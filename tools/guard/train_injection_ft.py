@@ -309,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-dev", action="store_true", help="without the dev statements and shaped negatives")
     ap.add_argument("--rebuild-check", action="store_true", help="retrain the shipped file only, compare its sha256")
     ap.add_argument("--head", type=Path, default=HEAD_JSON, help="the JSON --rebuild-check compares with")
+    ap.add_argument("--out", type=Path, help="write the stage and its JSON into this folder (experiments)")
     args = ap.parse_args(argv)
     FIRST, EPOCHS, DEV = args.first, args.epochs, DEV and not args.no_dev
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
@@ -342,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     emb.save()
     dev = shipped_dev(sets)
     ex, lab = shipped_examples(args.data)
-    shipped = export(tuner.train(ex, lab), tuner)
+    ft_file, head_json = (args.out / FT_FILE.name, args.out / HEAD_JSON.name) if args.out else (FT_FILE, HEAD_JSON)
+    shipped = export(tuner.train(ex, lab), tuner, ft_file)
     say(f"shipped {shipped}")
     first_meta = json.loads(WEIGHTS_JSON.read_text(encoding="utf-8"))
     first_retrieved = float(first_meta["thresholds"]["retrieved"]["with_rules"])
@@ -371,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "dev_sha256": H.sha(args.data / "pii" / "dev.jsonl") if dev else None,
         },
     }
-    HEAD_JSON.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    head_json.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     say(json.dumps({k: info[k] for k in ("cascade", "cv")}, indent=1))
     return 0
 

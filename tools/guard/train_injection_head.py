@@ -185,6 +185,7 @@ class Scored:
     first: np.ndarray
     head: np.ndarray
     rule: bool
+    text: str = ""  # the text itself, for the stacker's cue features (injection_cues)
 
 
 def cascade_score(s: Scored, cfg: HeadConfig, source: str = "user") -> tuple[float, bool]:
@@ -197,10 +198,10 @@ def cascade_score(s: Scored, cfg: HeadConfig, source: str = "user") -> tuple[flo
     if cfg.stack and source == "user":
         if head.shape[1] != 2:
             raise ValueError("a stacked head scores from both second stages' logits (train_injection_stack.paired)")
-        z = float(s.first.max())
+        z, cues = float(s.first.max()), cfg.cue_inputs(s.text)
         if not sent.size:
-            return cfg.stacked(z, 0.0, 0.0, False), False
-        return cfg.stacked(z, float(head[sent, 0].max()), float(head[sent, 1].max()), True), True
+            return cfg.stacked(z, 0.0, 0.0, False, cues), False
+        return cfg.stacked(z, float(head[sent, 0].max()), float(head[sent, 1].max()), True, cues), True
     scores = p.copy()
     scores[sent] = cfg.blend(s.first[sent], head[sent, 0])
     return float(scores.max()), bool(sent.size)
@@ -294,7 +295,7 @@ def out_of_fold(
 
         def scored(text: str, source: str, rule: bool) -> Scored:
             parts = text_parts(text, cfg, source)
-            return Scored(scorer.model.logits([feats(p) for p in parts]), second(parts), rule)
+            return Scored(scorer.model.logits([feats(p) for p in parts]), second(parts), rule, text)
 
         for i in te.tolist():
             user[r][i] = scored(texts[i], "user", rules[i])

@@ -147,7 +147,7 @@ class CascadeDetector:
     def _verdict(self, text: str, parts: list[_Part], logits: np.ndarray, source: str) -> InjectionVerdict:
         probs = 1.0 / (1.0 + np.exp(-logits))
         rules = fired_rules(text) if self.first.use_rules else []
-        scores, stage = (probs, "not needed") if rules else self._second(parts, logits, probs, source)
+        scores, stage = (probs, "not needed") if rules else self._second(text, parts, logits, probs, source)
         worst = int(np.argmax(scores))
         if stage.startswith("skipped"):  # the first stage's verdict stands, and says so
             p, thr = float(probs.max()), self.first.threshold(source)
@@ -167,7 +167,9 @@ class CascadeDetector:
             window=parts[worst].window if len(text) > self.window_chars else None,
         )
 
-    def _second(self, parts: list[_Part], logits: np.ndarray, probs: np.ndarray, source: str) -> tuple[np.ndarray, str]:
+    def _second(
+        self, text: str, parts: list[_Part], logits: np.ndarray, probs: np.ndarray, source: str
+    ) -> tuple[np.ndarray, str]:
         """Each part's score after the second stage, and what became of it: "used", "not needed"
         (no unsure part), or "skipped: why" (unavailable: every text says so; late or failed)."""
         head, run, why = self._stage2()
@@ -175,27 +177,28 @@ class CascadeDetector:
             return probs, f"skipped: {why}"
         sent = head.sent(probs, source)
         stacked = bool(head.stack) and source == "user"
+        cues = head.cue_inputs(text) if stacked else []
         if not sent.size:
-            return (_stacked(head, logits, None, sent) if stacked else probs), "not needed"
+            return (_stacked(head, logits, None, cues) if stacked else probs), "not needed"
         got, why = run([parts[i].text for i in sent])
         if got is None:
             return probs, f"skipped: {why}"
         if stacked and got.ndim == 2:
-            return _stacked(head, logits, got, sent), "used"
+            return _stacked(head, logits, got, cues), "used"
         scores = probs.copy()
         scores[sent] = head.blend(logits[sent], got if got.ndim == 1 else got[:, 0])
         return scores, "used"
 
 
-def _stacked(head: HeadConfig, logits: np.ndarray, got: np.ndarray | None, sent: np.ndarray) -> np.ndarray:
+def _stacked(head: HeadConfig, logits: np.ndarray, got: np.ndarray | None, cues: list[float]) -> np.ndarray:
     """Part scores under the stacker: the text's stacked score on its highest first-stage part (the
-    one a window verdict points at), zero elsewhere."""
+    one a window verdict points at), zero elsewhere. `cues`: the whole text's (injection_cues)."""
     worst = int(np.argmax(logits))
     out = np.zeros(len(logits))
     if got is None:
-        out[worst] = head.stacked(float(logits.max()), 0.0, 0.0, False)
+        out[worst] = head.stacked(float(logits.max()), 0.0, 0.0, False, cues)
     else:
-        out[worst] = head.stacked(float(logits.max()), float(got[:, 0].max()), float(got[:, 1].max()), True)
+        out[worst] = head.stacked(float(logits.max()), float(got[:, 0].max()), float(got[:, 1].max()), True, cues)
     return out
 
 
