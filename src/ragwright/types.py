@@ -119,6 +119,7 @@ class SearchResult:
             "bm25_rank": self.bm25_rank,
             "dense_rank": self.dense_rank,
             "dense_score": self.dense_score,
+            "doc_version": self.doc_version,
             "location": self.location,
         }
 
