@@ -1,6 +1,14 @@
 """The prompt-injection policy of an ask: the question is checked as a user message (direct
 injection), each passage as retrieved text (indirect injection), before anything is put in
-front of a model.
+front of a model. A passage is checked as far as a model is shown it (grounded.build_messages, the
+agent's tool results: `[i] (location)` then its text): its text, and its location (file name and
+heading path) on its own. Headings are kept apart from the chunk's text (heading_path) and a file
+name is the uploader's to choose, so a check of the text alone let an instruction written as a
+heading or a file name reach the answer model (review 13). On its own, not in front of the text:
+the detector scores a passage by its sentences and joins one of fewer than 4 words to the next,
+so a location in front changed the text's first sentence (one of 3,236 sample-corpus and pgdocs
+chunks went unflagged, another flagged); alone, no location of theirs (1,332) is flagged, and a
+passage shares its document's: a few short checks an ask.
 
     off    nothing is checked
     flag   the answer carries what was flagged (`Answer.guard`); nothing else changes
@@ -24,6 +32,7 @@ from typing import Any
 from ..errors import InjectionBlocked
 from ..observe import span
 from ..types import SearchResult
+from .grounded import shown_location
 
 
 @dataclass(slots=True)
@@ -55,7 +64,7 @@ def screen(question: str, results: Sequence[SearchResult], policy: str) -> Scree
         return Screening(list(results))
     with span("guard.injection", policy=policy) as s:
         asked = detector().check(question, "user")
-        verdicts = detector().check_many([r.text for r in results], "retrieved") if results else []
+        verdicts = _verdicts(results)
         flagged = [_entry(r, v) for r, v in zip(results, verdicts, strict=True) if v.flagged]
         report: dict[str, Any] = {
             "policy": policy,
@@ -76,6 +85,20 @@ def screen(question: str, results: Sequence[SearchResult], policy: str) -> Scree
             kept = [r for r in results if r.chunk_id not in dropped_ids]
             report["dropped"] = flagged
         return Screening(kept, report)
+
+
+def _verdicts(results: Sequence[SearchResult]) -> list[Any]:
+    """Each passage's verdict: its text's, or its location's when that one is worse (flagged, or
+    the higher score). A location is checked once however many passages share it."""
+    if not results:
+        return []
+    places = list(dict.fromkeys(shown_location(r) for r in results))
+    checked = detector().check_many([*(r.text for r in results), *places], "retrieved")
+    place = dict(zip(places, checked[len(results) :], strict=True))
+    return [
+        max(text, place[shown_location(r)], key=lambda v: (v.flagged, v.score))
+        for r, text in zip(results, checked[: len(results)], strict=True)
+    ]
 
 
 def screen_turns(turns: Sequence[tuple[int, str, str]], policy: str) -> Collection[int]:
