@@ -11,6 +11,7 @@ transaction that writes it, as for a deletion."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -89,3 +90,37 @@ def test_a_cache_entry_put_with_its_sources_is_never_readable_unlinked(backend):
     a.cache_put("exact", "late", f"The vault code is {OLD_SECRET}.", sources=read)
     assert b.cache_get("exact", "late") is None  # no cache_link call: nothing to wait for
     assert OLD_SECRET not in backend.all_rows_text()
+
+
+def test_traces_and_caches_written_during_replacements_never_outlive_them(backend):
+    """Writers racing replacements: whichever commits first, every trace and cache entry left once
+    both are done quotes the version now stored, and none holds a replaced text."""
+    a, b = backend.open(), backend.open()
+    docs = [f"v{n}" for n in range(8)]
+    a.write_documents([document(d, [f"Secret {d} is {OLD_SECRET}."]) for d in docs])
+    stop = threading.Event()
+
+    def replacing() -> None:
+        for d in docs:
+            b.write_documents([document(d, [f"Secret {d} was rotated."])])
+            time.sleep(0.005)
+        stop.set()
+
+    replacer = threading.Thread(target=replacing)
+    replacer.start()
+    n = 0
+    while not stop.is_set() or n < 5:
+        d = docs[n % len(docs)]
+        read = _read(a, f"{d}#0")
+        text = a.get_chunks([f"{d}#0"])[f"{d}#0"].chunk.text  # what the request quotes
+        a.save_trace(trace(f"t{n}", start=time.time(), doc_ids=(d,), spans=[{"text": text}], doc_versions=read))
+        a.cache_put("exact", f"c{n}", text, sources=read)
+        if n % 3 == 0:
+            a.flush_traces()
+        n += 1
+    replacer.join()
+    a.flush_traces()
+    assert OLD_SECRET not in backend.all_rows_text(), "a table holds a replaced text"
+    kept = [t["trace_id"] for t in a.list_traces(limit=10_000)]
+    assert kept and all("rotated" in str(a.get_trace(t)) for t in kept)
+    assert all("rotated" in v for _, v in a.cache_scan("exact", limit=10_000))
