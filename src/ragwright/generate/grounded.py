@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from .._uploads_layout import DIGEST, FOLDER
 from ..ingest.chunking import split_sentences
 from ..models.chat import ChatMessage, ChatModel
 from ..observe import span
@@ -26,7 +27,7 @@ SYSTEM_PROMPT = (
     "contain the answer, reply exactly: I don't know."
 )
 _WORD = re.compile(r"\w")
-_UPLOAD_FOLDER = re.compile(r"^.*?[/\\]uploads[/\\][0-9a-f]{16}[/\\](?:[0-9a-f]{16}[/\\])?")
+_UPLOAD_FOLDER = re.compile(rf"^.*?[/\\]{FOLDER}[/\\]{DIGEST}[/\\](?:{DIGEST}[/\\])?")
 _DONT_KNOW = ("i don't know", "i do not know", "i dont know")
 
 

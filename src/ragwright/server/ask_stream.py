@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from .._uploads_layout import DIGESTS_LEN, FOLDER
 from ..generate.links import HeldText
 from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
@@ -74,7 +75,7 @@ def path_carry(root: str | None = None) -> HeldText:
     return HeldText(functools.partial(_carry_cut, root=root))
 
 
-UPLOAD_TAIL = len("/uploads/") + 34  # "<16 hex>/<16 hex>/": the folders the scrubber takes out with it
+UPLOAD_TAIL = len(f"/{FOLDER}/") + DIGESTS_LEN  # the folders the scrubber takes out with the data dir
 
 
 def _carry_cut(text: str, root: str | None = None) -> int:

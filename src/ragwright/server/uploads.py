@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._uploads_layout import DIGEST, DIGEST_CHARS, FOLDER
+
 _UNSAFE = re.compile(r"[^\w.\- ]+")
-_DIGEST = r"[0-9a-f]{16}"
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:DIGEST_CHARS]
 
 
 def scope_folder(root: Path, tenant: str, groups: Sequence[str]) -> Path:
@@ -63,8 +64,8 @@ class PathScrubber:
         self._rules = []
         for form in forms:
             marker = form.encode()
-            uploads = re.escape(marker + b"/uploads")
-            digest = _DIGEST.encode()
+            uploads = re.escape(marker + b"/" + FOLDER.encode())
+            digest = DIGEST.encode()
             self._rules.append(
                 (
                     marker,

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
+from .._uploads_layout import DIGEST, DIGEST_CHARS, DIGESTS_LEN, FOLDER
 from ..errors import StoreError
 from ..types import Access, DocumentRecord
 from .base import Filters
@@ -134,25 +135,23 @@ class ShownSource:
         return cls(str(data_dir.resolve()), tuple(value if isinstance(value, list) else [value]))
 
 
-_DIGESTS = 34  # "<16 hex>/<16 hex>/" of uploads/<tenant digest>/<scope digest>/<name>
-
-
 def shown_source_sql(root: str, mark: str, digests_test: str) -> tuple[str, list[Any]]:
     """The source as the API shows it, as SQL over d.source (SQLite and PostgreSQL alike), and its
     parameters; `mark` is the backend's placeholder, `digests_test` tests the two folder digests."""
-    uploads, n = root + "/uploads/", len(root)
+    uploads, n = f"{root}/{FOLDER}/", len(root)
     sql = (
         f"(CASE WHEN substr(d.source, 1, {len(uploads)}) = {mark} "
-        f"AND substr(d.source, {len(uploads) + 1}, {_DIGESTS}) {digests_test} "
-        f"THEN substr(d.source, {len(uploads) + _DIGESTS + 1}) "
+        f"AND substr(d.source, {len(uploads) + 1}, {DIGESTS_LEN}) {digests_test} "
+        f"THEN substr(d.source, {len(uploads) + DIGESTS_LEN + 1}) "
         f"WHEN substr(d.source, 1, {n + 1}) = {mark} THEN '<data dir>' || substr(d.source, {n + 1}) "
         "ELSE d.source END)"
     )
     return sql, [uploads, root + "/"]
 
 
-_HEX16 = "[0-9a-f]" * 16
-_DIGESTS_GLOB = f"GLOB '{_HEX16}/{_HEX16}/'"
+_HEX = "[0-9a-f]" * DIGEST_CHARS
+_DIGESTS_GLOB = f"GLOB '{_HEX}/{_HEX}/'"
+DIGESTS_REGEX = f"~ '^{DIGEST}/{DIGEST}/$'"  # PostgreSQL's test of the same
 
 
 def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:

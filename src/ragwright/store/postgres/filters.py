@@ -12,7 +12,7 @@ from ...types import Access
 from ..base import Filters
 
 # _FIELD: one pattern of allowed fields for both backends
-from ..sql import _FIELD, ShownSource, check_filter_bounds, shown_source_sql
+from ..sql import _FIELD, DIGESTS_REGEX, ShownSource, check_filter_bounds, shown_source_sql
 
 
 def access_sql(access: Access) -> tuple[str, list[Any]]:
@@ -50,7 +50,7 @@ def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
     column, column_params = f"d.{field}", list[Any]()
     if isinstance(value, ShownSource) and field == "source":  # as the API shows it (store/sql.py)
         values = list(value.values)
-        column, column_params = shown_source_sql(value.root, "%s", "~ '^[0-9a-f]{16}/[0-9a-f]{16}/$'")
+        column, column_params = shown_source_sql(value.root, "%s", DIGESTS_REGEX)
     if not values:
         return "FALSE", []
     if field.startswith("metadata."):
