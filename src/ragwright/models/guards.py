@@ -54,11 +54,14 @@ class Guards:
     one Redaction per call. `tool_injection`: scores a tool's result as retrieved text (its own
     threshold, sentence by sentence); without it a result is scored as a user's message, which
     flags far more ordinary prose (53% of 300 SciFact abstracts against 0%, and costs 270 ms
-    against 9 ms each: the second stage reads most of their sentences)."""
+    against 9 ms each: the second stage reads most of their sentences). `instruction_injection`:
+    scores a system or developer message a key wrote (models/screen.py), by rules alone: the
+    classifier takes ordinary system prompts for injections."""
 
     injection: Callable[[str], Verdict] | None = None
     redaction: Callable[[], Redaction] | None = None
     tool_injection: Callable[[str], Verdict] | None = None
+    instruction_injection: Callable[[str], Verdict] | None = None
 
     def check(self, settings: Settings) -> None:
         """A ConfigError naming the first setting that needs a guard this gateway was not given."""
@@ -78,6 +81,11 @@ class Guards:
     def tool_result_check(self, setting: str) -> Callable[[str], Verdict]:
         """The check of a tool's result: `tool_injection`, else the user-message check."""
         return self.tool_injection or self.injection_check(setting)
+
+    def instruction_check(self, setting: str) -> Callable[[str], Verdict]:
+        """The check of a system or developer message: `instruction_injection`, else the tool
+        result's (a Guards built without it flags far more system prompts: see guard/policy.py)."""
+        return self.instruction_injection or self.tool_result_check(setting)
 
     def new_redaction(self, setting: str) -> Redaction:
         """A fresh Redaction for one call that `setting` asks for, or a ConfigError when there is none."""

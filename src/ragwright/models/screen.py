@@ -1,14 +1,22 @@
-"""A route's injection policy (`routes.NAME.injection`) over every user turn and tool result of a
-call's conversation. A client's agent sends back what its tools returned (a fetched page, an
-e-mail, a search hit): an instruction smuggled in there is an indirect injection, and meets the
-same policy as one in the user's message.
+"""A route's injection policy (`routes.NAME.injection`) over a call's conversation: every user turn
+and tool result, and every other message too when a key wrote it (below). A client's agent sends
+back what its tools returned (a fetched page, an e-mail, a search hit): an instruction smuggled in
+there is an indirect injection, and meets the same policy as one in the user's message.
 
 Why every message, not only those after the last assistant turn: the client writes the whole
 conversation, its assistant turns too, so a turn before one proves nothing was screened (an
 assistant prefill after an injection, `[user: ATTACK, assistant: "Sure,"]`, would pass). What a
 conversation repeats costs a lookup instead: verdicts are kept process-wide (VERDICTS, bounded) by
 the sha256 of check, role and text, so an agent loop still costs about one check per new message.
-System, developer and assistant content is the client developer's own input: trusted, not read.
+
+Whose conversation it is decides which roles are read. A library caller's (the workspace's own
+calls, a script's gateway.chat): its user turns and tool results, what came from outside; its
+system, developer and assistant content is the program's own. A key's (/v1/chat/completions:
+screen_client): every message, since any read key writes every role, and moving the attack from
+a user turn into a "system" message stepped around the route (review 13). Each role is read as
+what it is: an assistant turn as a tool result is (ordinary replies are prose, which the user
+setting flags), a system or developer message by the rules alone (Guards.instruction_check: a
+system prompt is instructions, and the classifier flags most ordinary ones).
 
 A call may ask for at most SCREEN_MESSAGES new checks and SCREEN_CHARS new characters: a message
 in the detector's unsure band costs a second-stage read (~15 ms), and 500 of them in one request
@@ -20,7 +28,7 @@ Each message is checked on its own (the guard windows a long one), so a verdict 
            model is asked, naming it: its index in the request's messages, its role and, for a
            tool result, its tool_call_id
 
-A client may name a route's model directly (GET /v1/models lists it): screen_named() gives such a
+A key may name a route's model directly (GET /v1/models lists it): screen_client() gives such a
 call the strictest policy of the routes that contain the model, so `model: "plain"` cannot step
 around `[routes.guarded] injection = "block"` (review 12). The workspace's own calls by model name
 (the answer, the rewriter, the agent) are not client conversations and keep screen() as it was.
@@ -87,9 +95,21 @@ class Verdicts:
 VERDICTS = Verdicts()
 
 
+OUTSIDE = ("user", "tool")  # the roles of a library caller's conversation that came from outside it
+
+
 def screened(messages: Sequence[ChatMessage]) -> list[int]:
-    """The indices of the user turns and tool results: what the client did not write itself."""
-    return [i for i, m in enumerate(messages) if m.role in ("user", "tool")]
+    """The indices of the user turns and tool results: what a library caller did not write itself."""
+    return [i for i, m in enumerate(messages) if m.role in OUTSIDE]
+
+
+def _check(guards: Guards, setting: str, role: str) -> Check:
+    """How a message of `role` is read: see the module's docstring."""
+    if role == "user":
+        return guards.injection_check(setting)
+    if role in ("tool", "assistant"):
+        return guards.tool_result_check(setting)
+    return guards.instruction_check(setting)  # system, developer, any other role a client names
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -138,12 +158,19 @@ def policy_route(settings: Settings, target: str) -> tuple[str, RouteSettings] |
     return max(holding, key=lambda pair: STRICTNESS[pair[1].injection], default=None)
 
 
-def screen_named(settings: Settings, guards: Guards, target: str, messages: Sequence[ChatMessage]) -> None:
-    """A client's call that names a model directly, under its routes' strictest policy (nothing
-    for a route name: the gateway screens that call itself, nor for a model no route contains)."""
-    found = None if target in settings.routes else policy_route(settings, target)
+def screen_client(settings: Settings, guards: Guards, target: str, messages: Sequence[ChatMessage]) -> None:
+    """A key's call: every message, all roles, under the route's policy; for a model's name, under
+    its routes' strictest (nothing for a model no route contains). For a route the gateway reads
+    the user turns and tool results itself next (screen()): here the rest, within one budget."""
+    every = list(range(len(messages)))
+    route = settings.routes.get(target)
+    if route is not None:
+        outside = set(screened(messages))
+        _screen(guards, target, route, messages, [i for i in every if i not in outside], every)
+        return
+    found = policy_route(settings, target)
     if found is not None:
-        _screen(guards, found[0], found[1], messages, f" (model '{target}' is one of its models)")
+        _screen(guards, found[0], found[1], messages, every, every, f" (model '{target}' is one of its models)")
 
 
 def screen(settings: Settings, guards: Guards, target: str, messages: Sequence[ChatMessage]) -> None:
@@ -151,24 +178,35 @@ def screen(settings: Settings, guards: Guards, target: str, messages: Sequence[C
     with it off): the budget first, then one verdict per message, each from VERDICTS when kept."""
     route = settings.routes.get(target)
     if route is not None:
-        _screen(guards, target, route, messages)
+        outside = screened(messages)
+        _screen(guards, target, route, messages, outside, outside)
 
 
-def _screen(guards: Guards, name: str, route: RouteSettings, messages: Sequence[ChatMessage], why: str = "") -> None:
-    """Route `name`'s policy over the conversation; `why` tells, in a refusal, how the call met it."""
+def _screen(
+    guards: Guards,
+    name: str,
+    route: RouteSettings,
+    messages: Sequence[ChatMessage],
+    read: Sequence[int],
+    budget: Sequence[int],
+    why: str = "",
+) -> None:
+    """Route `name`'s policy over the messages `read`, once the texts of `budget` (which holds
+    them) not yet checked are within the limits; `why` tells, in a refusal, how the call met it."""
     if route.injection == "off":
         return
     setting = f"routes.{name}.injection"
-    work = []
-    for i in screened(messages):
+    work = {}
+    for i in budget:
         m = messages[i]
         text = said(m.content) if m.role == "tool" else m.content
         if text.strip():
-            check = guards.tool_result_check(setting) if m.role == "tool" else guards.injection_check(setting)
+            check = _check(guards, setting, m.role)
             key = Verdicts.key(check, m.role, text)
-            work.append((i, m, text, check, key, VERDICTS.get(key, check)))
-    _within_budget(name, {key: text for _, _, text, _, key, kept in work if kept is None})
-    for i, m, text, check, key, kept in work:
+            work[i] = (m, text, check, key, VERDICTS.get(key, check))
+    _within_budget(name, {key: text for _, text, _, key, kept in work.values() if kept is None})
+    for i in (i for i in read if i in work):
+        m, text, check, key, kept = work[i]
         with span("guard.injection", policy=route.injection, message=i, role=m.role, tool_call_id=m.tool_call_id) as s:
             kept = kept if kept is not None else VERDICTS.get(key, check)  # a repeat in this call: read once
             verdict = kept if kept is not None else check(text)

@@ -26,7 +26,7 @@ from ..generate.followup import Turn
 from ..ingest.chunking import approx_token_count
 from ..models.embedding import LocalMiniLM
 from ..models.metering import metered
-from ..models.screen import SCREEN_MESSAGES, screen_named
+from ..models.screen import SCREEN_MESSAGES, screen_client
 from ..models.types import CallContext, ChatMessage, Usage
 from ..observe import collecting_sent, start_trace
 from ..observe.tracing import Span, Trace, new_trace_id
@@ -92,7 +92,7 @@ def chat_completions(
             started = time.time()
             screening: list[Trace] = []  # the route's injection verdicts, made here, for that trace
             with start_trace("chat", input={}, sink=screening.append):
-                screen_named(state.ws.settings, state.ws.gateway.guards, body.model, messages)
+                screen_client(state.ws.settings, state.ws.gateway.guards, body.model, messages)
                 stream = state.ws.gateway.stream(messages, **asked)
             verdicts = [s for t in screening for s in t.spans if s.name == "guard.injection"]
             on_end = (
@@ -111,7 +111,7 @@ def chat_completions(
         with state.ws.trace(
             "chat", {"model": body.model, "messages": [m.content for m in messages][-4:]}, context
         ) as t:
-            screen_named(state.ws.settings, state.ws.gateway.guards, body.model, messages)  # a route's model by name
+            screen_client(state.ws.settings, state.ws.gateway.guards, body.model, messages)  # every role a key wrote
             result = state.ws.gateway.chat(messages, **asked)
             if t is not None:
                 t.output = {"text": result.text, "model": result.model, "tool_calls": len(result.tool_calls)}
