@@ -178,6 +178,8 @@ export interface Trace {
   key_id: string | null;
   tenant: string | null;
   doc_ids: string[];
+  /** Each document the request read, with the version it read (its content hash). */
+  doc_versions: Record<string, string>;
   spans: Span[];
   cost_usd: number;
   input_tokens: number;

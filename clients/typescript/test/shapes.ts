@@ -114,6 +114,7 @@ export const SHAPES = {
     key_id: true,
     tenant: true,
     doc_ids: true,
+    doc_versions: true,
     spans: true,
     cost_usd: true,
     input_tokens: true,
