@@ -46,6 +46,15 @@ class Chunk:
         return f"{head}\n{self.text}" if head else self.text
 
 
+def scope_part(name: str) -> str:
+    """A tenant or group name as one part of a cache scope, which joins names by line (and groups
+    by comma): unchanged unless it holds a backslash, comma or line break, which are escaped, so
+    that no two lists of names join alike (a group "a\\nb" read as the groups a and b: review 13)."""
+    if not any(c in name for c in "\\,\n"):
+        return name
+    return name.replace("\\", "\\\\").replace(",", "\\,").replace("\n", "\\n")
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """Who may see a document, or who is asking: a tenant, and groups. A document with no
@@ -58,6 +67,10 @@ class Access:
     def can_read(self, tenant: str, groups: tuple[str, ...] | list[str]) -> bool:
         """Whether this reader may see something owned by `tenant` and shared with `groups`."""
         return tenant == self.tenant and (self.admin or not groups or bool(set(groups) & set(self.groups)))
+
+    def scope_groups(self) -> list[str]:
+        """The groups as a cache scope names them: each escaped (scope_part), sorted."""
+        return sorted(scope_part(g) for g in self.groups)
 
 
 @dataclass(slots=True)

@@ -332,3 +332,13 @@ def test_search_filters_from_the_command_line(tmp_path, corpus):
     assert {Path(r["source"]).suffix for r in both["results"]} == {".pdf", ".docx"}
     bad = run("search", "days", "--filter", "colour=red", "--data-dir", data, check=False)
     assert bad.returncode == 2 and "unknown filter field 'colour'" in bad.stderr
+
+
+def test_a_group_name_with_a_line_break_is_refused_by_keys_create_and_ingest(tmp_path, corpus):
+    """Review 13 (LOW): groups joined by line in a cache scope: "a\\nb" must not be a group."""
+    data = ["--data-dir", str(tmp_path / "d")]
+    made = run("keys", "create", "--tenant", "t1", "--groups", "a\nb", *data, check=False)
+    ingested = run("ingest", str(corpus), "--groups", "hr,a\tb", *data, check=False)
+    for proc in (made, ingested):
+        assert proc.returncode == 2 and "not a group name" in proc.stderr, proc.stderr
+    assert "rw_" not in made.stdout

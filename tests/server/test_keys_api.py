@@ -121,6 +121,11 @@ def test_a_rate_limited_admin_cannot_mint_a_less_limited_key(ws):
         {"scopes": ["root"]},
         {"scopes": ["read"], "groups": ["hr,finance"]},
         {"scopes": ["read"], "groups": [" "]},
+        {"scopes": ["read"], "groups": ["a\nb"]},  # its scope joined by line would read as a and b
+        {"scopes": ["read"], "groups": ["a\rb"]},
+        {"scopes": ["read"], "groups": ["hr\x00"]},
+        {"scopes": ["read"], "groups": ["a\u2028b"]},
+        {"scopes": ["read"], "groups": ["hr\u202e"]},  # a bidi override: another name shown in a list
         {"scopes": ["read"], "rate_per_min": 0},
         {"scopes": ["read"], "rate_per_min": "5"},
         {"scopes": ["read"], "key": "rw_chosen_by_me"},
@@ -156,3 +161,42 @@ def test_the_schema_declares_the_error_shape_the_server_sends(ws):
     assert sent.status_code == 422 and ErrorBody.model_validate(sent.json())
     keys = schema["paths"]["/v1/keys"]
     assert set(keys) == {"get", "post"} and "delete" in schema["paths"]["/v1/keys/{key_id}"]
+
+
+@pytest.mark.parametrize("group", ["a\nb", "a\tb", "a\u2029b", "x\u200bhr"])
+def test_a_group_name_with_a_control_character_is_refused_wherever_groups_are_named(ws, group):
+    """Review 13 (LOW): a tenant admin made a key of group "a\nb", which shared cache entries with
+    the readers of a and b (CallContext.reader joins groups by line); uploads and the CLI too."""
+    admin = make(ws, "acme", ["read", "write", "admin"])
+    with TestClient(create_app(workspace=ws)) as client:
+        made = client.post("/v1/keys", json={"scopes": ["read"], "groups": [group]}, headers=bearer(admin))
+        files = {"file": ("note.md", b"# Note\n\nParking permits are renewed each January.\n", "text/markdown")}
+        upload = client.post("/v1/documents", headers=bearer(admin), files=files, data={"groups": group})
+    assert made.status_code == 422 and "control or invisible character" in made.json()["error"]["message"]
+    assert upload.status_code == 422 and upload.json()["error"]["type"] == "invalid_request", upload.text
+    with pytest.raises(ValueError, match="not a group name"):
+        create_key(ws.store, "acme", ["read"], [group])
+    assert len(ws.store.list_api_keys()) == 1 and not ws.documents()
+
+
+def test_ordinary_group_names_are_kept_as_given(ws):
+    made = create_key(ws.store, "acme", ["read"], [" hr ", "Finance-EU", "équipe 2", "hr"])
+    assert made["groups"] == ["Finance-EU", "hr", "équipe 2"]
+
+
+def test_cache_scopes_join_groups_unambiguously():
+    """A key stored before names were checked (or a library Access) may still hold "a\\nb": its
+    cache reader and recall scope are not those of a reader of a and b; plain names join as before
+    (cache entries and learned scopes already stored keep their keys)."""
+    from ragwright.models.types import CallContext
+    from ragwright.retrieve.retriever import access_scope
+    from ragwright.types import Access
+
+    def scopes(*groups: str) -> tuple[str | None, str]:
+        access = Access("acme", groups)
+        return CallContext.of_key(None, access).reader, access_scope({"access": access})
+
+    for one, other in [(("a\nb",), ("a", "b")), (("a,b",), ("a", "b")), (("a\\", "b"), ("a\\,b",))]:
+        (reader, recall), (reader2, recall2) = scopes(*one), scopes(*other)
+        assert reader != reader2 and recall != recall2, (one, other)
+    assert scopes("hr", "eng") == ("\neng\nhr", "acme\neng,hr\n")

@@ -77,9 +77,10 @@ def ingest(
     as_json: Json = False,
 ) -> None:
     """Ingest Markdown, text, HTML, PDF and DOCX files; unchanged files are skipped."""
+    from ..server.auth import group_names
     from ..types import Access
 
-    access = Access(tenant, tuple(sorted({g.strip() for g in groups.split(",") if g.strip()})))
+    access = Access(tenant, tuple(group_names(groups.split(","))))  # no control characters in a group
     ws = workspace(data_dir, config)
     if include:
         ws.settings.ingest.include = list(include)

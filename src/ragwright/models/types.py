@@ -193,5 +193,5 @@ class CallContext:
     def of_key(cls, key_id: str | None, access: Access) -> CallContext:
         """The context of a key's calls (or, key_id None, a library call reading as `access`): its
         id, tenant, and what it may read."""
-        reader = "\n".join(["admin" if access.admin else "", *sorted(access.groups)])
+        reader = "\n".join(["admin" if access.admin else "", *access.scope_groups()])  # one group a line
         return cls(key_id=key_id, tenant=access.tenant, reader=reader)

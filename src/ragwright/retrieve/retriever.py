@@ -12,7 +12,7 @@ from ..errors import QuestionError
 from ..models.embedding import Embedder, recall_scope
 from ..observe import span
 from ..store.contract import CorpusStore, Filters
-from ..types import SearchResult
+from ..types import SearchResult, scope_part
 from .adapter import LearnedModel, LearnedVersion, active_model, tenant_of
 from .fusion import reciprocal_rank_fusion, relative_score_fusion
 
@@ -25,8 +25,10 @@ def access_scope(filters: Filters | None) -> str:
     not speed up, and so reveal, another's (see models.embedding.recall_scope)."""
     access = (filters or {}).get("access")
     if access is not None:
-        return f"{access.tenant}\n{','.join(sorted(access.groups))}\n{'admin' if access.admin else ''}"
-    return f"{tenant_of(filters)}\n" if tenant_of(filters) else ""
+        groups = ",".join(access.scope_groups())
+        return f"{scope_part(access.tenant)}\n{groups}\n{'admin' if access.admin else ''}"
+    tenant = tenant_of(filters)
+    return f"{scope_part(tenant)}\n" if tenant else ""
 
 
 def check_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:

@@ -11,7 +11,8 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..store.ratelimits import Bucket, take_token
 from ..types import Access
 
 SCOPES = ("read", "write", "admin")
+_UNSEEN = ("Cc", "Cf", "Cs", "Zl", "Zp")  # control, format (bidi overrides, zero-width), surrogate, line breaks
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +60,24 @@ def create_key(
         raise ValueError("a key needs a tenant")
     key_id = "k_" + secrets.token_hex(6)
     key = f"rw_{key_id[2:]}_{secrets.token_urlsafe(32)}"
-    groups = sorted({g.strip() for g in groups if g.strip()})
+    groups = group_names(groups)
     store.add_api_key(key_id, hash_key(key), tenant.strip(), list(scopes), groups, name, rate_per_min)
     return {"id": key_id, "key": key, "tenant": tenant.strip(), "scopes": list(scopes), "groups": groups}
+
+
+def group_names(groups: Iterable[str]) -> list[str]:
+    """Group names as a key or an upload takes them: stripped, empty ones left out, each once,
+    sorted. A ValueError names one with a comma or a control or invisible character: the scopes a
+    key's groups make (the cache's reader, an upload's folder) join them with a newline, so a
+    group "a\nb" read as the groups a and b (review 13), and a comma splits a CLI or form list."""
+    names = sorted({g.strip() for g in groups if g.strip()})
+    for name in names:
+        if "," in name or any(unicodedata.category(c) in _UNSEEN for c in name):
+            raise ValueError(
+                f"groups: {name!r} is not a group name: a name may not hold a comma, a line break or another "
+                "control or invisible character"
+            )
+    return names
 
 
 def principal_for(store: KeyStore, key: str) -> Principal | None:

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..ingest.doc_ids import file_doc_id
 from ..ingest.parsers import FORMATS
 from ..types import DocumentRecord
-from .auth import Principal
+from .auth import Principal, group_names
 from .bodies import MAX_UPLOAD_FILES
 from .deps import ApiError, require, state_of
 from .uploads import safe_name, scope_folder
@@ -36,7 +36,10 @@ async def upload_documents(
     """Save the files, then ingest them in a background job: poll GET /v1/jobs/{job_id}."""
     state = state_of(request)
     limit = int(state.ws.settings.ingest.max_file_mb * 1024 * 1024)
-    wanted = sorted({g.strip() for g in (groups or "").split(",") if g.strip()})
+    try:
+        wanted = group_names((groups or "").split(","))  # no control character: see group_names
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
     foreign = [g for g in wanted if g not in principal.groups]
     if foreign and "admin" not in principal.scopes:
         raise ApiError(

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from .auth import Principal, create_key
+from .auth import Principal, create_key, group_names
 from .deps import ApiError, require, state_of
 
 router = APIRouter(tags=["keys"])
@@ -73,11 +73,15 @@ def create(
             f"an admin key manages only its own tenant's keys ('{principal.tenant}'); keys of another tenant are "
             "made by the operator: ragwright keys create --tenant T",
         )
-    if any(not g.strip() or "," in g for g in body.groups):
-        raise ApiError(422, "invalid_request", "groups: each must be a non-empty name without commas")
+    if any(not g.strip() for g in body.groups):
+        raise ApiError(422, "invalid_request", "groups: each must be a non-empty name")
+    try:
+        groups = group_names(body.groups)  # no comma, no control character (a scope joins them by line)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
     rate = _rate_for(body, principal)
     scopes = list(dict.fromkeys(body.scopes))  # each once, in the order given
-    made = create_key(state_of(request).ws.store, principal.tenant, scopes, body.groups, body.name, rate)
+    made = create_key(state_of(request).ws.store, principal.tenant, scopes, groups, body.name, rate)
     response.headers["Cache-Control"] = "no-store"  # no proxy or browser cache keeps the secret
     return {
         "key_id": made["id"],
