@@ -1,6 +1,13 @@
 """Structure-aware chunking: sections follow headings, chunks follow paragraphs, then sentences,
 then words; each chunk stays within a token budget, and neighbours in a section overlap.
 
+A chunk also stays within MAX_BYTES_PER_TOKEN UTF-8 bytes per token of its budget, and a word too
+long for a chunk is cut into pieces: the embedder's WordPiece count makes any word over 100
+characters, or a run of characters outside its vocabulary (emoji, base64), ONE token, so a 120 KB
+run without a space was one "240-token" chunk that every ask retrieving it sent whole to the answer
+model. Ordinary text stays well under the byte budget (SciFact and the pgdocs pages: at most 7.6
+bytes a token, 1,410 bytes, in any chunk of 240 tokens).
+
 Code blocks and tables are never cut into sentences: one that fits a chunk stays whole (a chunk
 ends early rather than split it), a longer one is cut at line boundaries (a table's header row
 starts every piece). In chunk text a code block is fenced with ``` so that what reads the chunk
@@ -11,10 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from ..types import Block, Chunk
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
+T = TypeVar("T")
 
 # Part of every ingested file's recipe: raise it when parsing or chunking changes the text that is
 # stored, so that files ingested before are parsed again instead of being skipped as unchanged.
@@ -22,7 +31,9 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 # 3: a one-column table's cell of a few paragraphs is one entry, "name: description example".
 # 4: ... only when the table has no text outside its cells (3 lost rows inside a <form>, a <div>
 #    in a row, text written straight into the table).
-EXTRACTION_VERSION = 4
+# 5: chunks are bounded in bytes too (a long run without spaces is cut into pieces).
+EXTRACTION_VERSION = 5
+MAX_BYTES_PER_TOKEN = 8
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
@@ -84,6 +95,26 @@ def approx_token_count(texts: Sequence[str]) -> list[int]:
     return [int(len(t.split()) * 1.3) + 1 for t in texts]
 
 
+@dataclass(frozen=True, slots=True)
+class Size:
+    """What a text takes of a chunk: its tokens and its UTF-8 bytes, each with a budget."""
+
+    tokens: int
+    bytes: int
+
+    def __add__(self, other: Size) -> Size:
+        return Size(self.tokens + other.tokens, self.bytes + other.bytes)
+
+    def __sub__(self, other: Size) -> Size:
+        return Size(self.tokens - other.tokens, self.bytes - other.bytes)
+
+    def fits(self, budget: Size) -> bool:
+        return self.tokens <= budget.tokens and self.bytes <= budget.bytes
+
+
+NOTHING = Size(0, 0)
+
+
 @dataclass(slots=True)
 class _Section:
     heading_path: list[str]
@@ -97,6 +128,10 @@ class Chunker:
     max_tokens: int = 240
     overlap_tokens: int = 32
 
+    def _count(self, texts: Sequence[str]) -> list[Size]:
+        counts = self.count_tokens(texts)
+        return [Size(n, len(t.encode("utf-8", "surrogatepass"))) for t, n in zip(texts, counts, strict=True)]
+
     def chunk(self, doc_id: str, blocks: Sequence[Block], title: str = "") -> list[Chunk]:
         """Chunks whose indexed text (title and headings, then the text) fits `max_tokens`."""
         chunks: list[Chunk] = []
@@ -104,9 +139,10 @@ class Chunker:
             probe = Chunk("", doc_id, 0, "", section.heading_path)
             prefix = probe.context_text(title).strip()
             texts = [fence(u.text) if u.kind == "code" else u.text for u in section.units]
-            sizes = self.count_tokens([prefix, *texts])  # one call: each costs more than its text
-            reserve = sizes[0] + 1 if prefix else 0
-            budget = max(self.max_tokens - reserve, min(32, self.max_tokens))
+            sizes = self._count([prefix, *texts])  # one call: each costs more than its text
+            reserve = sizes[0].tokens + 1 if prefix else 0
+            tokens = max(self.max_tokens - reserve, min(32, self.max_tokens))
+            budget = Size(tokens, tokens * MAX_BYTES_PER_TOKEN)
             for text in self._pack(section.units, texts, sizes[1:], budget):
                 chunks.append(
                     Chunk(
@@ -120,25 +156,25 @@ class Chunker:
                 )
         return chunks
 
-    def _pack(self, units: list[Block], texts: list[str], sizes: list[int], budget: int) -> list[str]:
-        """Pieces gathered into chunks of at most `budget` tokens. A whole unit's or a sentence's
+    def _pack(self, units: list[Block], texts: list[str], sizes: list[Size], budget: Size) -> list[str]:
+        """Pieces gathered into chunks within `budget`. A whole unit's or a sentence's
         count is the one _pieces took; only windows are counted here (counting every piece
         again made chunking 6.5% of SciFact's ingestion once the model got 3x faster)."""
         counted = self._pieces(units, texts, sizes, budget)
         if not counted:
             return []
         unknown = [text for text, _, size in counted if size is None]
-        found = iter(self.count_tokens(unknown) if unknown else [])
+        found = iter(self._count(unknown) if unknown else [])
         sizes = [size if size is not None else next(found) for _, _, size in counted]
         pieces = [(text, starts_para) for text, starts_para, _ in counted]
         out: list[str] = []
-        current: list[tuple[str, int, bool]] = []  # (text, tokens, starts_paragraph)
-        used = 0
+        current: list[tuple[str, Size, bool]] = []  # (text, size, starts_paragraph)
+        used = NOTHING
         for (text, starts_para), size in zip(pieces, sizes, strict=True):
-            if current and used + size > budget:
+            if current and not (used + size).fits(budget):
                 out.append(_join(current))
                 current, used = self._overlap(current)
-                while current and used + size > budget:  # the overlap must leave room for the piece
+                while current and not (used + size).fits(budget):  # the overlap must leave room for the piece
                     used -= current.pop(0)[1]
             current.append((text, size, starts_para))
             used += size
@@ -146,73 +182,95 @@ class Chunker:
             out.append(_join(current))
         return out
 
-    def _overlap(self, current: list[tuple[str, int, bool]]) -> tuple[list[tuple[str, int, bool]], int]:
+    def _overlap(self, current: list[tuple[str, Size, bool]]) -> tuple[list[tuple[str, Size, bool]], Size]:
         """The trailing sentences of the previous chunk that fit the overlap budget."""
-        kept: list[tuple[str, int, bool]] = []
-        used = 0
+        kept: list[tuple[str, Size, bool]] = []
+        used = NOTHING
+        limit = Size(self.overlap_tokens, self.overlap_tokens * MAX_BYTES_PER_TOKEN)
         for item in reversed(current):
-            if used + item[1] > self.overlap_tokens:
+            if not (used + item[1]).fits(limit):
                 break
             kept.insert(0, item)
             used += item[1]
         if len(kept) == len(current):  # never repeat a whole chunk
-            kept, used = [], 0
+            kept, used = [], NOTHING
         return kept, used
 
     def _pieces(
-        self, units: list[Block], texts: list[str], sizes: list[int], budget: int
-    ) -> list[tuple[str, bool, int | None]]:
+        self, units: list[Block], texts: list[str], sizes: list[Size], budget: Size
+    ) -> list[tuple[str, bool, Size | None]]:
         """Units (as `texts`, of `sizes` tokens) that fit stay whole; longer paragraphs split into
         sentences, then word windows; longer code blocks and tables into windows of whole lines.
         Each piece: (text, starts a paragraph, its token count, None for a window: counted later)."""
-        pieces: list[tuple[str, bool, int | None]] = []
+        pieces: list[tuple[str, bool, Size | None]] = []
         for unit, para, size in zip(units, texts, sizes, strict=True):
-            if size <= budget:
+            if size.fits(budget):
                 pieces.append((para, True, size))
                 continue
             if unit.kind in ("code", "table"):
                 pieces.extend((w, True, None) for w in self._line_windows(unit, budget))
                 continue
             sentences = split_sentences(para)
-            for i, (sent, ssize) in enumerate(zip(sentences, self.count_tokens(sentences), strict=True)):
-                if ssize <= budget:
+            for i, (sent, ssize) in enumerate(zip(sentences, self._count(sentences), strict=True)):
+                if ssize.fits(budget):
                     pieces.append((sent, i == 0, ssize))
                 else:
                     windows = self._word_windows(sent, budget)
                     pieces.extend((w, i == 0 and j == 0, None) for j, w in enumerate(windows))
         return pieces
 
-    def _line_windows(self, unit: Block, budget: int) -> list[str]:
+    def _line_windows(self, unit: Block, budget: Size) -> list[str]:
         """A code block or table too long for a chunk, cut between lines: each window a fenced
         code block, or table rows under the table's header rows."""
         lines = unit.text.split("\n")
         header = lines[: unit.header_rows] if unit.kind == "table" else []
-        if header and self.count_tokens(["\n".join(header)])[0] > budget // 2:
+        held = self._count(["\n".join(header)])[0] if header else NOTHING
+        if not (held + held).fits(budget):
             header = []  # too large to repeat
 
         def wrap(body: list[str]) -> str:
             return fence("\n".join(body)) if unit.kind == "code" else "\n".join(header + body)
 
-        room = max(budget - self.count_tokens([wrap([])])[0], 1)
+        wrapping = self._count([wrap([])])[0]
+        room = Size(max(budget.tokens - wrapping.tokens, 1), max(budget.bytes - wrapping.bytes, 4))
         rest = lines[len(header) :]
         body: list[str] = []
-        for line, size in zip(rest, self.count_tokens(rest), strict=True):
-            body.extend(self._word_windows(line, room) if size > room else [line])
+        for line, size in zip(rest, self._count(rest), strict=True):
+            body.extend([line] if size.fits(room) else self._word_windows(line, room))
         return [wrap(w) for w in self._windows(body, room)]
 
-    def _word_windows(self, text: str, budget: int) -> list[str]:
-        """Greedy windows of whole words; words are counted one by one, so every window fits."""
-        return [" ".join(w) for w in self._windows(text.split(), budget)]
+    def _word_windows(self, text: str, budget: Size) -> list[str]:
+        """Greedy windows of whole words; words are counted one by one, so every window fits. A
+        word too long for a window is cut every `step` characters (a piece is then at most `step`
+        tokens and 4 * `step` bytes), its pieces joined without a space in a window."""
+        items: list[tuple[str, bool]] = []  # (text, continues the word before it)
+        sizes: list[Size] = []
+        words = text.split()
+        step = max(min(budget.tokens, budget.bytes // 4), 1)
+        for word, size in zip(words, self._count(words) if words else [], strict=True):
+            if size.fits(budget):
+                items.append((word, False))
+                sizes.append(size)
+                continue
+            pieces = [word[i : i + step] for i in range(0, len(word), step)]
+            items.extend((piece, i > 0) for i, piece in enumerate(pieces))
+            sizes.extend(self._count(pieces))
+        return [
+            "".join(t if i == 0 or glued else " " + t for i, (t, glued) in enumerate(window))
+            for window in self._windows(items, budget, sizes)
+        ]
 
-    def _windows(self, items: list[str], budget: int) -> list[list[str]]:
-        """Consecutive items grouped greedily so that each group's token count fits the budget."""
-        windows: list[list[str]] = []
-        current: list[str] = []
-        used = 0
-        for item, size in zip(items, self.count_tokens(items) if items else [], strict=True):
-            if current and used + size > budget:
+    def _windows(self, items: list[T], budget: Size, sizes: list[Size] | None = None) -> list[list[T]]:
+        """Consecutive items grouped greedily so that each group fits the budget."""
+        windows: list[list[T]] = []
+        current: list[T] = []
+        used = NOTHING
+        if sizes is None:
+            sizes = self._count(cast(list[str], items)) if items else []
+        for item, size in zip(items, sizes, strict=True):
+            if current and not (used + size).fits(budget):
                 windows.append(current)
-                current, used = [], 0
+                current, used = [], NOTHING
             current.append(item)
             used += size
         if current:
@@ -220,7 +278,7 @@ class Chunker:
         return windows
 
 
-def _join(items: list[tuple[str, int, bool]]) -> str:
+def _join(items: list[tuple[str, Size, bool]]) -> str:
     out = ""
     for text, _, starts_para in items:
         out += ("\n\n" if starts_para else " ") + text if out else text

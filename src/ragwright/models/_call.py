@@ -51,10 +51,9 @@ class Call:
         self.t0 = time.perf_counter()
         self.call_id = "c" + secrets.token_hex(8)
         self._input_tokens: int | None = None
-        # Counting tokens costs ~2 ms on a RAG-sized prompt: a character count bounds it from above
-        # and settles most context-window checks; the exact count is made only when needed.
-        self.input_bound = sum(m.size + ledger.MESSAGE_OVERHEAD_TOKENS for m in request.messages) + 2
-        self.input_bound += ledger.tools_chars(request.tools)
+        # Counting tokens costs ~2 ms on a RAG-sized prompt: the UTF-8 bytes bound the estimate from
+        # above and settle most context-window checks; the estimate is made only when needed.
+        self.input_bound = ledger.input_bytes(request.messages, request.tools)
         self.names = gw._ordered(self.names, strategy, request, self)
         self.attempts: list[Attempt] = []
         self.reservation: str | None = None
