@@ -68,8 +68,9 @@ def billing():
         yield srv, billed
 
 
-def capped_gateway(srv, store, *, context_window=128_000, budgets=True):
-    spec = ModelSettings(
+def priced_model(srv, context_window=128_000) -> ModelSettings:
+    """Model "m" of `srv`, at PRICE per million tokens in and out."""
+    return ModelSettings(
         base_url=srv.base_url + "/v1",
         model="m",
         timeout_s=10,
@@ -78,8 +79,11 @@ def capped_gateway(srv, store, *, context_window=128_000, budgets=True):
         input_price_per_mtok=PRICE,
         output_price_per_mtok=PRICE,
     )
+
+
+def capped_gateway(srv, store, *, context_window=128_000, budgets=True):
     settings = Settings(
-        models={"m": spec},
+        models={"m": priced_model(srv, context_window)},
         routes={"default": RouteSettings(models=["m"])},
         gateway=GatewaySettings(max_retries=0, cache=False),
     )

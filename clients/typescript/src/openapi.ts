@@ -597,7 +597,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
-        /** @description rate_limited: the key's requests per minute are spent; see Retry-After */
+        /** @description rate_limited (the key's requests per minute are spent) or budget_exceeded (a model call would take a budget past its limit; nothing was sent): see Retry-After */
         TooManyRequests: {
             headers: {
                 [name: string]: unknown;

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +155,19 @@ def period_start(period: str, now: datetime | None = None) -> float:
     else:
         return 0.0
     return start.timestamp()
+
+
+def period_end(period: str, now: datetime | None = None) -> float | None:
+    """When a budget's period ends and its spending starts again from nothing; None for "total"."""
+    now = now or datetime.now(UTC)
+    if period not in ("hour", "day", "month"):
+        return None
+    start = datetime.fromtimestamp(period_start(period, now), UTC)
+    if period == "hour":
+        return (start + timedelta(hours=1)).timestamp()
+    if period == "day":
+        return (start + timedelta(days=1)).timestamp()
+    return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1).timestamp()
 
 
 def applicable(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +22,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConfigError, InjectionBlocked, NotFoundError, QuestionError, RagwrightError, StoreUnavailable
+from ..errors import (
+    BudgetExceeded,
+    ConfigError,
+    InjectionBlocked,
+    NotFoundError,
+    QuestionError,
+    RagwrightError,
+    StoreUnavailable,
+)
+from ..models.ledger import period_end
 from ..workspace import Workspace
 from .audit import AuditMiddleware, AuditWriter
 from .bodies import JsonBodies, upload_limit
@@ -173,6 +184,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         """The database restarting or every pooled connection busy: worth trying again shortly."""
         retry = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
         return error_response(503, "store_unavailable", str(exc), retry)
+
+    @app.exception_handler(BudgetExceeded)
+    async def over_budget(_: Request, exc: BudgetExceeded) -> JSONResponse:
+        """A call that would take a budget past its limit, refused before it was sent: 429, as the
+        key's rate limit is, with Retry-After at the end of the budget's period (none for a
+        "total" budget). It was a 500, which clients retry at once."""
+        end = period_end(exc.period)
+        retry = {"Retry-After": str(max(1, math.ceil(end - time.time())))} if end is not None else None
+        return error_response(429, "budget_exceeded", str(exc), retry)
 
     @app.exception_handler(RagwrightError)
     async def other(_: Request, exc: RagwrightError) -> JSONResponse:

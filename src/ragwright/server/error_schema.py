@@ -37,7 +37,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {  # a router's: not each of 
     413: _error("too_large: the body or an uploaded file is above the server's limit"),
     415: _error("unsupported_type: an uploaded file of a type ragwright cannot read"),
     422: _error("invalid_request: the body or a parameter is not valid"),
-    429: _error("rate_limited: the key's requests per minute are spent; see Retry-After"),
+    429: _error(
+        "rate_limited (the key's requests per minute are spent) or budget_exceeded (a model call would take "
+        "a budget past its limit; nothing was sent): see Retry-After"
+    ),
     500: _error("store_error (the store failed) or internal_error: the server's log has the details"),
     502: _error("upstream_error: the answering model failed"),
     503: _error("store_unavailable: the database is restarting or busy; see Retry-After"),

@@ -9,6 +9,7 @@ streamed or not (openai_tools.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import time
@@ -104,9 +105,12 @@ def chat_completions(
                 if state.ws.settings.observe.traces
                 else None
             )
+            events = _sse_chat(stream, body.model, completion_id, on_end)
+            # the role, then the first text: a budget that refuses the call raises here, a 429 and not
+            # an error after a 200 (nothing is sent before the first model is reserved for)
+            head = list(itertools.islice(events, 2))
             return StreamingResponse(
-                relay(request, _sse_chat(stream, body.model, completion_id, on_end), stream.abort),
-                media_type="text/event-stream",
+                relay(request, itertools.chain(head, events), stream.abort), media_type="text/event-stream"
             )
         with state.ws.trace(
             "chat", {"model": body.model, "messages": [m.content for m in messages][-4:]}, context
