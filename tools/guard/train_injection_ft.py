@@ -28,7 +28,11 @@ out-of-fold share flagged is what bench/guard.py reports for them (it chooses no
 (2x5 grouped, user threshold at the statements budget): without DEV, 2 epochs: accuracy 0.956,
 recall 0.901, pii/dev flagged 10.7 %; DEV, 2 epochs: 0.944 / 0.874 / 5.3 % out of fold (a trade);
 DEV, 3 epochs (shipped): 0.953 / 0.899 / 4.4 %. With all 754 dev texts and the shaped texts held out
-and budgeted: 0.926 / 0.815 / 0.7 % (their quoted orders forced the threshold up).
+and budgeted: 0.926 / 0.815 / 0.7 % (their quoted orders forced the threshold up). Adapters on the
+top three layers (--first 3, same rank, lr and epochs; 63 min on the shared machine), measured with
+injection_nested --ft-settings: fixed blend 0.923 / recall 0.810, stacked with the cues 0.9625 /
+0.931 / pii/dev 3.2 % (top layer only: 0.951 / 0.892 and 0.963 / 0.931 / 3.1 %), and its all-data
+model scored the probes' plain English attack at -1.7: not shipped.
 
 Honest estimate: train_injection_head.out_of_fold with this fine-tuning as its `fit`, so in each
 grouped fold the second stage is trained on the other folds only (and on the extra negatives,
