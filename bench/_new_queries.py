@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import server_load as sl
-from _common import say
+from _common import LoadBesideChildren, say
 
 GRAPHS = ("packaged", "fused-int8")
 TARGET = {"requests_per_s_min": 250.0, "p99_ms_max": 150.0, "errors_max": 0}
@@ -39,23 +39,36 @@ def run(args: argparse.Namespace, queries: list[str], out: dict[str, Any], tmp: 
         for n in range(args.rounds):
             for graph in GRAPHS if n % 2 == 0 else GRAPHS[::-1]:
                 bench = sl.Bench(args, client, keys[graph], queries)
-                runs.append(one_server(args, bench, graph, clients, dirs[graph], config, tmp))
-                say(sl._line(runs[-1]) + f"  [{graph}]")
+                runs.append(one_server(args, bench, graph, clients, dirs[graph], config, tmp, client))
+                other = (runs[-1]["machine_load"] or {}).get("other_processes_share_of_machine")
+                busy = f", other processes {100 * other:.0f}% of the machine" if other is not None else ""
+                say(sl._line(runs[-1]) + f"  [{graph}]{busy}")
     finally:
         client.close()
     out["new_queries"] = summarise(runs)
 
 
 def one_server(
-    args: argparse.Namespace, bench: sl.Bench, graph: str, clients: int, data_dir: Path, config: Path, tmp: Path
+    args: argparse.Namespace,
+    bench: sl.Bench,
+    graph: str,
+    clients: int,
+    data_dir: Path,
+    config: Path,
+    tmp: Path,
+    client: sl.Client,
 ) -> dict[str, Any]:
+    """One timed run; `machine_load`: the CPU other processes (not the server, its workers, the
+    client or this script) took meanwhile, which the figures of a 2-core run depend on."""
     port, log = sl.free_port(), tmp / f"server-{graph}.log"
     env = sl.server_env(args) | {"RAGWRIGHT_EMBEDDING_GRAPH": graph}
     server = sl.start(sl.server_cmd(args, port, data_dir, config), log, env=env)
     try:
         sl.wait_ready(server, port, log)
         bench.load(server.pid, port, "/v1/search", clients, 200, True)  # each worker loads its model
+        load = LoadBesideChildren([server, client.proc])
         r = bench.load(server.pid, port, "/v1/search", clients, args.search_requests, True)
+        r["machine_load"] = load.report()
     finally:
         sl.stop(server)
     r.update(endpoint="/v1/search", queries="new", clients=clients, client=args.client_kind, pinning="none")
