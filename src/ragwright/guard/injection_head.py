@@ -137,6 +137,8 @@ def load_head(path: Path = HEAD_JSON) -> tuple[HeadConfig, dict[str, Any]]:
         stack=tuple(float(v) for v in cas.get("stack", ())),
         stack_cues=tuple(int(i) for i in cas.get("stack_cues", ())),
     )
+    if cfg.stack and len(cfg.stack) != 3 * (4 + len(cfg.stack_cues)) + 1:  # else every check would raise
+        raise ModelError(f"{path}: a stacker of {len(cfg.stack)} numbers does not fit its cues; {hint}")
     return cfg, info
 
 
