@@ -32,7 +32,10 @@ and budgeted: 0.926 / 0.815 / 0.7 % (their quoted orders forced the threshold up
 top three layers (--first 3, same rank, lr and epochs; 63 min on the shared machine), measured with
 injection_nested --ft-settings: fixed blend 0.923 / recall 0.810, stacked with the cues 0.9625 /
 0.931 / pii/dev 3.2 % (top layer only: 0.951 / 0.892 and 0.963 / 0.931 / 3.1 %), and its all-data
-model scored the probes' plain English attack at -1.7: not shipped.
+model scored the probes' plain English attack at -1.7: not shipped. The top two layers at half the
+learning rate (--first 4 --lr 0.001; 15 min): stacked with the cues 0.970 / P 0.972 / recall
+0.946, held-out statements 2.1 %, but pii/dev flagged 4.1 % against 3.1 % (fixed blend 0.950 /
+0.897): a trade, not shipped; the candidate to refit the stacker on if that budget is relaxed.
 
 Honest estimate: train_injection_head.out_of_fold with this fine-tuning as its `fit`, so in each
 grouped fold the second stage is trained on the other folds only (and on the extra negatives,
@@ -303,19 +306,20 @@ def rebuild_check(data: Path, threads: int, say: Callable[[str], None], head: Pa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    global FIRST, EPOCHS, DEV
+    global FIRST, EPOCHS, DEV, LR
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="the folder holding injection/, scifact/, pgdocs-qa/")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--first", type=int, default=FIRST, help="lowest adapted layer (experiments)")
     ap.add_argument("--epochs", type=int, default=EPOCHS, help="(experiments)")
+    ap.add_argument("--lr", type=float, default=LR, help="peak learning rate (experiments)")
     ap.add_argument("--no-dev", action="store_true", help="without the dev statements and shaped negatives")
     ap.add_argument("--rebuild-check", action="store_true", help="retrain the shipped file only, compare its sha256")
     ap.add_argument("--head", type=Path, default=HEAD_JSON, help="the JSON --rebuild-check compares with")
     ap.add_argument("--out", type=Path, help="write the stage and its JSON into this folder (experiments)")
     args = ap.parse_args(argv)
-    FIRST, EPOCHS, DEV = args.first, args.epochs, DEV and not args.no_dev
+    FIRST, EPOCHS, DEV, LR = args.first, args.epochs, DEV and not args.no_dev, args.lr
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.rebuild_check:
         return rebuild_check(args.data, args.threads, say, args.head)
