@@ -21,8 +21,8 @@ slice, in rotating order, and (c) ingests the slice into the same workspace, as 
 collection would be. Totals are sums over rounds; per-round ratios show the noise.
 --round-docs 0 runs each of (a), (b), (c) once over all documents instead.
 
-Ratios: ratio_vs_model_on_same_chunks = (b)/(c) (target >= 0.95: the pipeline's own overhead
-at most 5% of the model's time, issue 20); ratio_vs_model_on_docs = (a)/(c). The pipeline embeds
+Ratios: ratio_vs_model_on_same_chunks = (b)/(c) (target >= 1/1.05 = 0.9524: the pipeline's own
+overhead at most 5% of the model's time, issue 20); ratio_vs_model_on_docs = (a)/(c). The pipeline embeds
 and writes a batch on a worker thread while it reads and chunks the next (ingest/overlap.py), so
 the parts of (c)'s split overlap in time: their shares may add up to more than 100%, and
 "other" is what is left of (c) once they are taken out (0 when they overlap). Everything is
@@ -60,7 +60,7 @@ from ragwright import Settings, TextRecord, Workspace
 from ragwright.ingest import Chunker
 from ragwright.models.embedding import LocalMiniLM, make_embedder
 
-TARGET_RATIO = 0.95
+TARGET_RATIO = round(1 / 1.05, 4)  # the pipeline's overhead at most 5% of the model's time (issue 20)
 SPLIT_ORDER = [
     "chunk (incl. token counting)",
     "  of which token counting",
