@@ -113,7 +113,12 @@ class Workspace:
     def _ingestor(self, access: Access | None = None) -> Ingestor:
         self._check_vector_space(writing=True)
         counter = self.embedder.count_tokens if isinstance(self.embedder, LocalMiniLM) else approx_token_count
-        chunker = Chunker(counter, self.settings.ingest.chunk_tokens, self.settings.ingest.chunk_overlap)
+        chunker = Chunker(
+            counter,
+            self.settings.ingest.chunk_tokens,
+            self.settings.ingest.chunk_overlap,
+            additive=counter is not approx_token_count,
+        )
         return Ingestor(self.store, self.embedder, chunker, self.settings.ingest, access)
 
     # -- the API -------------------------------------------------------------------------------

@@ -113,6 +113,15 @@ class Size:
 
 
 NOTHING = Size(0, 0)
+LONG_CHARS = 4  # characters a token above which a paragraph is counted by its sentences (English: ~4.3)
+
+
+@dataclass(slots=True)
+class _Split:
+    """A paragraph's sentences (split_sentences) and their sizes, counted once."""
+
+    sentences: list[str]
+    sizes: list[Size]
 
 
 @dataclass(slots=True)
@@ -127,6 +136,10 @@ class Chunker:
     count_tokens: TokenCounter = approx_token_count
     max_tokens: int = 240
     overlap_tokens: int = 32
+    # The counter's count of a paragraph is at least the sum of its sentences' counts (a WordPiece
+    # count is: sentences split at spaces, and split_sentences only drops characters), so a long
+    # paragraph is counted by its sentences alone. approx_token_count's is not (+1 per text).
+    additive: bool = False
 
     def _count(self, texts: Sequence[str]) -> list[Size]:
         counts = self.count_tokens(texts)
@@ -139,11 +152,12 @@ class Chunker:
             probe = Chunk("", doc_id, 0, "", section.heading_path)
             prefix = probe.context_text(title).strip()
             texts = [fence(u.text) if u.kind == "code" else u.text for u in section.units]
-            sizes = self._count([prefix, *texts])  # one call: each costs more than its text
+            sizes, split = self._sizes(prefix, section.units, texts)
             reserve = sizes[0].tokens + 1 if prefix else 0
             tokens = max(self.max_tokens - reserve, min(32, self.max_tokens))
             budget = Size(tokens, tokens * MAX_BYTES_PER_TOKEN)
-            for text in self._pack(section.units, texts, sizes[1:], budget):
+            sizes = self._settle(texts, sizes[1:], split, budget)
+            for text in self._pack(section.units, texts, sizes, budget, split):
                 chunks.append(
                     Chunk(
                         chunk_id=f"{doc_id}#{len(chunks)}",
@@ -156,11 +170,50 @@ class Chunker:
                 )
         return chunks
 
-    def _pack(self, units: list[Block], texts: list[str], sizes: list[Size], budget: Size) -> list[str]:
+    def _sizes(self, prefix: str, units: list[Block], texts: list[str]) -> tuple[list[Size], list[_Split | None]]:
+        """The prefix's and each unit's size in one counting call; a paragraph likely too long for a
+        chunk (LONG_CHARS a token) is counted by its sentences alone, which it would be split into
+        anyway: its size is then a lower bound (the sentences' tokens, its own bytes), settled by
+        `_settle`. Counting it whole and again by sentence was most of chunking's cost."""
+        split: list[_Split | None] = []
+        whole: list[str] = [prefix]
+        sentences: list[str] = []
+        for unit, text in zip(units, texts, strict=True):
+            if self.additive and unit.kind not in ("code", "table") and len(text) > LONG_CHARS * self.max_tokens:
+                parts = split_sentences(text)
+                split.append(_Split(parts, []))
+                sentences.extend(parts)
+            else:
+                split.append(None)
+                whole.append(text)
+        counted = self._count([*whole, *sentences])
+        found, by_sentence = iter(counted[1 : len(whole)]), iter(counted[len(whole) :])
+        sizes = [counted[0]]
+        for text, known in zip(texts, split, strict=True):
+            if known is None:
+                sizes.append(next(found))
+                continue
+            known.sizes.extend(next(by_sentence) for _ in known.sentences)
+            tokens = sum(size.tokens for size in known.sizes)
+            sizes.append(Size(tokens, len(text.encode("utf-8", "surrogatepass"))))
+        return sizes, split
+
+    def _settle(self, texts: list[str], sizes: list[Size], split: list[_Split | None], budget: Size) -> list[Size]:
+        """A paragraph counted by its sentences whose lower bound fits the budget is counted whole:
+        its exact size decides (as for any other unit) whether it stays whole."""
+        unsure = [i for i, (size, known) in enumerate(zip(sizes, split, strict=True)) if known and size.fits(budget)]
+        settled = list(sizes)
+        for i, size in zip(unsure, self._count([texts[i] for i in unsure]) if unsure else [], strict=True):
+            settled[i] = size
+        return settled
+
+    def _pack(
+        self, units: list[Block], texts: list[str], sizes: list[Size], budget: Size, split: list[_Split | None]
+    ) -> list[str]:
         """Pieces gathered into chunks within `budget`. A whole unit's or a sentence's
         count is the one _pieces took; only windows are counted here (counting every piece
         again made chunking 6.5% of SciFact's ingestion once the model got 3x faster)."""
-        counted = self._pieces(units, texts, sizes, budget)
+        counted = self._pieces(units, texts, sizes, budget, split)
         if not counted:
             return []
         unknown = [text for text, _, size in counted if size is None]
@@ -197,21 +250,22 @@ class Chunker:
         return kept, used
 
     def _pieces(
-        self, units: list[Block], texts: list[str], sizes: list[Size], budget: Size
+        self, units: list[Block], texts: list[str], sizes: list[Size], budget: Size, split: list[_Split | None]
     ) -> list[tuple[str, bool, Size | None]]:
         """Units (as `texts`, of `sizes` tokens) that fit stay whole; longer paragraphs split into
         sentences, then word windows; longer code blocks and tables into windows of whole lines.
         Each piece: (text, starts a paragraph, its token count, None for a window: counted later)."""
         pieces: list[tuple[str, bool, Size | None]] = []
-        for unit, para, size in zip(units, texts, sizes, strict=True):
+        for unit, para, size, known in zip(units, texts, sizes, split, strict=True):
             if size.fits(budget):
                 pieces.append((para, True, size))
                 continue
             if unit.kind in ("code", "table"):
                 pieces.extend((w, True, None) for w in self._line_windows(unit, budget))
                 continue
-            sentences = split_sentences(para)
-            for i, (sent, ssize) in enumerate(zip(sentences, self._count(sentences), strict=True)):
+            sentences = known.sentences if known else split_sentences(para)
+            counts = known.sizes if known else self._count(sentences)
+            for i, (sent, ssize) in enumerate(zip(sentences, counts, strict=True)):
                 if ssize.fits(budget):
                     pieces.append((sent, i == 0, ssize))
                 else:
