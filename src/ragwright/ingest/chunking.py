@@ -31,11 +31,13 @@ T = TypeVar("T")
 # 3: a one-column table's cell of a few paragraphs is one entry, "name: description example".
 # 4: ... only when the table has no text outside its cells (3 lost rows inside a <form>, a <div>
 #    in a row, text written straight into the table).
-# 5: chunks are bounded in bytes too (a long run without spaces is cut into pieces).
+# 5: chunks are bounded in bytes too (a long run without spaces is cut into pieces); a sentence
+#    keeps the closing quotes and brackets after its full stop (they were dropped).
 EXTRACTION_VERSION = 5
 MAX_BYTES_PER_TOKEN = 8
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+# the closing quotes and brackets after a sentence's end are captured: they stay with it
+_SENTENCE_END = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
 
 
@@ -52,8 +54,14 @@ def split_sentences(text: str) -> list[str]:
             if len(lines) > 1 and all(" | " in ln for ln in lines):
                 parts.extend(lines)
             else:
-                parts.extend(s.strip() for s in _SENTENCE_END.split(para) if s.strip())
+                parts.extend(s.strip() for s in _sentences(para) if s.strip())
     return parts
+
+
+def _sentences(para: str) -> list[str]:
+    """The paragraph cut at sentence ends, each sentence with its closing quotes or brackets."""
+    cut = _SENTENCE_END.split(para)  # sentence, its closers, sentence, its closers, ..., sentence
+    return [cut[i] + (cut[i + 1] if i + 1 < len(cut) else "") for i in range(0, len(cut), 2)]
 
 
 def fence(code: str) -> str:
@@ -137,7 +145,7 @@ class Chunker:
     max_tokens: int = 240
     overlap_tokens: int = 32
     # The counter's count of a paragraph is at least the sum of its sentences' counts (a WordPiece
-    # count is: sentences split at spaces, and split_sentences only drops characters), so a long
+    # count is: sentences split at spaces, and split_sentences only drops spacing), so a long
     # paragraph is counted by its sentences alone. approx_token_count's is not (+1 per text).
     additive: bool = False
 
