@@ -6,7 +6,10 @@ database (one per process, in the real world)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +213,28 @@ def trace(
             "spans": spans or [],
         }
     )
+
+
+def race(
+    docs: Sequence[str], change: Callable[[str], None], write: Callable[[int, str], None], flush: Callable[[], None]
+) -> None:
+    """`change(doc)` for each of `docs` on another thread, 5 ms apart, while `write(n, doc)` runs
+    over the docs in turn until the changes are done (at least 5 writes), `flush()` after every
+    third; returns once both are done (the deletion and replacement races' writers)."""
+    stop = threading.Event()
+
+    def changing() -> None:
+        for d in docs:
+            change(d)
+            time.sleep(0.005)
+        stop.set()
+
+    changer = threading.Thread(target=changing)
+    changer.start()
+    n = 0
+    while not stop.is_set() or n < 5:
+        write(n, docs[n % len(docs)])
+        if n % 3 == 0:
+            flush()
+        n += 1
+    changer.join()

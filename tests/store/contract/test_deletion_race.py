@@ -10,10 +10,9 @@ between them."""
 
 from __future__ import annotations
 
-import threading
 import time
 
-from .backends import document, trace
+from .backends import document, race, trace
 
 SECRET = "quokka5512vault"
 QUOTE = {"name": "generate", "attributes": {"answer": f"The vault code is {SECRET} [1]."}}
@@ -58,26 +57,13 @@ def test_traces_and_caches_written_during_deletions_never_outlive_them(backend):
     a, b = backend.open(), backend.open()
     docs = [f"v{n}" for n in range(12)]
     a.write_documents([document(d, [f"Secret {d} is {SECRET}."]) for d in docs])
-    stop = threading.Event()
 
-    def deleting() -> None:
-        for d in docs:
-            b.delete_document(d)
-            time.sleep(0.005)
-        stop.set()
-
-    deleter = threading.Thread(target=deleting)
-    deleter.start()
-    n = 0
-    while not stop.is_set() or n < 5:
-        d = docs[n % len(docs)]
+    def write(n: int, d: str) -> None:
         a.save_trace(trace(f"t{n}", start=time.time(), doc_ids=(d,), spans=[QUOTE]))
         a.cache_put("exact", f"c{n}", f"Secret {d} is {SECRET}.")
         a.cache_link("exact", f"c{n}", [d])
-        if n % 3 == 0:
-            a.flush_traces()
-        n += 1
-    deleter.join()
+
+    race(docs, b.delete_document, write, a.flush_traces)
     a.flush_traces()
     assert b.count_documents() == 0
     assert a.list_traces() == [] and a.cache_scan("exact") == []

@@ -11,12 +11,11 @@ transaction that writes it, as for a deletion."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from .backends import document, trace
+from .backends import document, race, trace
 
 OLD_SECRET = "wombat7781vault"
 OLD = document("vault", [f"The vault code is {OLD_SECRET}."])
@@ -98,27 +97,14 @@ def test_traces_and_caches_written_during_replacements_never_outlive_them(backen
     a, b = backend.open(), backend.open()
     docs = [f"v{n}" for n in range(8)]
     a.write_documents([document(d, [f"Secret {d} is {OLD_SECRET}."]) for d in docs])
-    stop = threading.Event()
 
-    def replacing() -> None:
-        for d in docs:
-            b.write_documents([document(d, [f"Secret {d} was rotated."])])
-            time.sleep(0.005)
-        stop.set()
-
-    replacer = threading.Thread(target=replacing)
-    replacer.start()
-    n = 0
-    while not stop.is_set() or n < 5:
-        d = docs[n % len(docs)]
+    def write(n: int, d: str) -> None:
         read = _read(a, f"{d}#0")
         text = a.get_chunks([f"{d}#0"])[f"{d}#0"].chunk.text  # what the request quotes
         a.save_trace(trace(f"t{n}", start=time.time(), doc_ids=(d,), spans=[{"text": text}], doc_versions=read))
         a.cache_put("exact", f"c{n}", text, sources=read)
-        if n % 3 == 0:
-            a.flush_traces()
-        n += 1
-    replacer.join()
+
+    race(docs, lambda d: b.write_documents([document(d, [f"Secret {d} was rotated."])]), write, a.flush_traces)
     a.flush_traces()
     assert OLD_SECRET not in backend.all_rows_text(), "a table holds a replaced text"
     kept = [t["trace_id"] for t in a.list_traces(limit=10_000)]
