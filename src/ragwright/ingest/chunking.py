@@ -151,7 +151,7 @@ class Chunker:
 
     def _count(self, texts: Sequence[str]) -> list[Size]:
         counts = self.count_tokens(texts)
-        return [Size(n, len(t.encode("utf-8", "surrogatepass"))) for t, n in zip(texts, counts, strict=True)]
+        return [Size(n, _utf8_len(t)) for t, n in zip(texts, counts, strict=True)]
 
     def chunk(self, doc_id: str, blocks: Sequence[Block], title: str = "") -> list[Chunk]:
         """Chunks whose indexed text (title and headings, then the text) fits `max_tokens`."""
@@ -203,7 +203,7 @@ class Chunker:
                 continue
             known.sizes.extend(next(by_sentence) for _ in known.sentences)
             tokens = sum(size.tokens for size in known.sizes)
-            sizes.append(Size(tokens, len(text.encode("utf-8", "surrogatepass"))))
+            sizes.append(Size(tokens, _utf8_len(text)))
         return sizes, split
 
     def _settle(self, texts: list[str], sizes: list[Size], split: list[_Split | None], budget: Size) -> list[Size]:
@@ -338,6 +338,10 @@ class Chunker:
         if current:
             windows.append(current)
         return windows
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _join(items: list[tuple[str, Size, bool]]) -> str:

@@ -47,8 +47,12 @@ class Overlapped(Generic[T]):
         self.finish()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="ragwright-ingest")
-        relay = self._reports.put if self._progress is not None else None
-        self._running = self._pool.submit(self._work, batch, _pairs(relay), self._stopped)
+        relay = self._relay if self._progress is not None else None
+        self._running = self._pool.submit(self._work, batch, relay, self._stopped)
+
+    def _relay(self, done: float, item: str) -> None:
+        """The worker's progress, queued for the caller's thread (`report`)."""
+        self._reports.put((done, item))
 
     def run_here(self, batch: T) -> None:
         """The last batch: nothing is left to overlap it with, so it runs on the caller's thread."""
@@ -95,13 +99,3 @@ class Overlapped(Generic[T]):
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
-
-
-def _pairs(put: Callable[[tuple[float, str]], None] | None) -> Progress | None:
-    if put is None:
-        return None
-
-    def relay(done: float, item: str) -> None:
-        put((done, item))
-
-    return relay

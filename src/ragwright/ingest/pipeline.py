@@ -248,15 +248,17 @@ class Ingestor:
         share = BatchProgress(None if quiet else progress, len(batch), Path(batch[-1].document.source).name)
         watch = share.on_embedded  # see progress.py
 
-        def embedded(done: int, total: int) -> None:
+        def unless_stopped() -> None:
             if stopped.is_set():
                 raise Stopped("ingestion stopped: this batch is not written")
+
+        def embedded(done: int, total: int) -> None:
+            unless_stopped()
             if watch is not None:
                 watch(done, total)
 
         vectors = self._embed(batch, embedded if watch is not None else None)
-        if stopped.is_set():
-            raise Stopped("ingestion stopped: this batch is not written")
+        unless_stopped()
         writes = [DocumentWrite(p.document, p.chunks, v, p.mtime_ns) for p, v in zip(batch, vectors, strict=True)]
         self.store.write_documents(writes)
         for p in batch:
