@@ -30,7 +30,11 @@ router = APIRouter()
 async def upload_documents(
     request: Request,
     file: list[UploadFile] = File(..., description="one or more files"),
-    groups: str | None = Form(None, description="comma-separated groups that may read them"),
+    groups: str | None = Form(
+        None,
+        description="comma-separated groups that may read them; default: the key's own groups "
+        "(a key without groups, or an admin key: the whole tenant)",
+    ),
     principal: Principal = Depends(require("write")),
 ) -> dict[str, Any]:
     """Save the files, then ingest them in a background job: poll GET /v1/jobs/{job_id}."""
@@ -40,8 +44,13 @@ async def upload_documents(
         wanted = group_names((groups or "").split(","))  # no control character: see group_names
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
+    admin = "admin" in principal.scopes
+    if not wanted and principal.groups and not admin:
+        # A key confined to groups publishes within them: an ungrouped upload would reach every
+        # reader of the tenant (review 14: an eng key's notice read by hr), so it takes the key's.
+        wanted = list(principal.groups)
     foreign = [g for g in wanted if g not in principal.groups]
-    if foreign and "admin" not in principal.scopes:
+    if foreign and not admin:
         raise ApiError(
             403, "forbidden", f"your key is not in group(s) {', '.join(foreign)}: it could not read what it uploads"
         )
@@ -182,14 +191,17 @@ def delete_document(doc_id: str, request: Request, principal: Principal = Depend
 
 def _may_delete(doc: DocumentRecord, principal: Principal, *, uploaded: bool) -> None:
     """A write key deletes what it could have uploaded, and nothing more: an upload whose groups
-    are all the key's. Reading one of a document's groups is not enough (a key of `eng` would
-    take a document shared by `legal` away from `legal`'s readers), and what the operator
-    ingested is deleted by an admin key only. The key may read the document: saying why
-    reveals nothing."""
+    are all the key's, a tenant-wide upload only if the key has no groups. Reading one of a
+    document's groups is not enough (a key of `eng` would take a document shared by `legal` away
+    from `legal`'s readers), and what the operator ingested is deleted by an admin key only. The
+    key may read the document: saying why reveals nothing."""
     if "admin" in principal.scopes:
         return
     if not uploaded:
         why = "was not uploaded through the API: only an admin key deletes it"
+        raise ApiError(403, "forbidden", f"'{doc.doc_id}' {why}")
+    if not doc.groups and principal.groups:
+        why = "is readable by the whole tenant: only a key without groups or an admin key deletes it"
         raise ApiError(403, "forbidden", f"'{doc.doc_id}' {why}")
     foreign = sorted(set(doc.groups) - set(principal.groups))
     if foreign:
