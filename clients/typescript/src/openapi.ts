@@ -384,7 +384,7 @@ export interface components {
             file: string[];
             /**
              * Groups
-             * @description comma-separated groups that may read them
+             * @description comma-separated groups that may read them; default: the key's own groups (a key without groups, or an admin key: the whole tenant)
              */
             groups?: string | null;
         };
