@@ -23,7 +23,8 @@ collection would be. Totals are sums over rounds; per-round ratios show the nois
 
 Ratios: ratio_vs_model_on_same_chunks = (b)/(c) (target >= 1/1.05 = 0.9524: the pipeline's own
 overhead at most 5% of the model's time, issue 20); ratio_vs_model_on_docs = (a)/(c). The pipeline embeds
-and writes a batch on a worker thread while it reads and chunks the next (ingest/overlap.py), so
+a batch on a worker thread while it writes the one before and reads and chunks the next
+(ingest/overlap.py), so
 the parts of (c)'s split overlap in time: their shares may add up to more than 100%, and
 "other" is what is left of (c) once they are taken out (0 when they overlap). Everything is
 written in a temporary directory. A human table goes to stderr; one JSON object is the last

@@ -1,6 +1,7 @@
-"""A batch embeds and is written on a worker thread while the next is prepared: batches still land
-in order, progress still reaches the caller on its own thread, errors still surface, and a caller
-that fails leaves no batch half-done or written behind its back."""
+"""A batch embeds on a worker thread while the caller writes the one before and prepares the next:
+batches still land in order, each written on the caller's thread, progress still reaches the
+caller on its own thread, errors still surface, and a caller that fails leaves no batch half-done
+or written behind its back. A run's first batch is small, so the model starts early."""
 
 from __future__ import annotations
 
@@ -49,17 +50,41 @@ def ws(tmp_path):
         yield w, model
 
 
-def test_the_next_batch_is_prepared_while_one_embeds_and_all_land_in_order(ws):
+def test_the_next_batch_is_prepared_and_the_last_written_while_one_embeds_and_all_land_in_order(ws):
     w, model = ws
     prepared: list[float] = []
+    writes: list[tuple[str, float, float, list[str]]] = []  # (thread, start, end, documents)
+    write = w.store.write_documents
+
+    def recording(batch, *args, **kwargs):
+        start = time.monotonic()
+        time.sleep(0.1)  # a slow disk
+        out = write(batch, *args, **kwargs)
+        writes.append((threading.current_thread().name, start, time.monotonic(), [d.document.doc_id for d in batch]))
+        return out
+
+    w.store.write_documents = recording
     report = w.ingest_records(records(7, prepared))
     assert report.ingested == 7 and not report.failed
     assert [d.doc_id for d in w.store.list_documents()] == sorted(f"d{i}" for i in range(7))
-    worker = [c for c in model.calls if c[0].startswith("ragwright-ingest")]
-    assert len(worker) == 3 and model.calls[-1][0] == threading.current_thread().name  # the last runs here
+    assert [c[0][:16] for c in model.calls] == ["ragwright-ingest"] * 4  # 2 + 2 + 2 + 1 documents
+    assert [ids for *_, ids in writes] == [["d0", "d1"], ["d2", "d3"], ["d4", "d5"], ["d6"]]  # in order
+    assert {thread for thread, *_ in writes} == {threading.current_thread().name}
     # document 3 (of the second batch) was read while the first batch was still embedding
     first_start = model.calls[0][1]
     assert prepared[3] < first_start + model.seconds
+    # the first batch was written while the second embedded (a write on the worker came between them)
+    second_start, (_, write_start, write_end, _) = model.calls[1][1], writes[0]
+    assert min(write_end, second_start + model.seconds) - max(write_start, second_start) > 0.05
+
+
+def test_a_runs_first_batch_is_small_and_batches_grow_to_the_window(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.ingest.batch_chunks = 512
+    model = Slow(seconds=0.0)
+    with Workspace(settings=settings, embedder=model) as w:
+        assert w.ingest_records(records(1000)).ingested == 1000  # one chunk each
+    assert [n for *_, n in model.calls] == [64, 128, 256, 512, 40]
 
 
 def test_progress_reaches_the_caller_on_its_own_thread(ws, tmp_path):
