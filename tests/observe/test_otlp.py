@@ -172,7 +172,8 @@ def test_the_payload_is_valid_for_the_official_otlp_schema(include_text: bool) -
     assert spans["retrieve"].parent_span_id == spans["ask"].span_id
     assert spans["model.call"].parent_span_id == spans["retrieve"].span_id
     assert len({s.trace_id for s in spans.values()}) == 1
-    assert spans["ask"].status.code == Status.STATUS_CODE_ERROR and spans["ask"].status.message == "the model timed out"
+    message = "the model timed out" if include_text else "error"  # an error's text is text too
+    assert spans["ask"].status.code == Status.STATUS_CODE_ERROR and spans["ask"].status.message == message
     assert spans["retrieve"].status.code == Status.STATUS_CODE_OK
     assert spans["ask"].end_time_unix_nano - spans["ask"].start_time_unix_nano == 812_500_000
     call = {a.key: a.value for a in spans["model.call"].attributes}
@@ -188,6 +189,18 @@ def test_the_payload_is_valid_for_the_official_otlp_schema(include_text: bool) -
         or a.key in ("ragwright.query", "ragwright.scores", "ragwright.messages")
     ]
     assert bool(texts) is include_text
+
+
+@pytest.mark.parametrize("include_text", [False, True])
+def test_an_errors_text_is_exported_only_with_the_texts(include_text: bool) -> None:
+    """A provider's error may quote the request (review 14): without the texts, only its kind."""
+    error = "ProviderError: model 'm': HTTP 400: bad request: 'my SSN is 078-05-1120, am I covered?'"
+    trace = {**TRACE, "error": error, "spans": [{**TRACE["spans"][1], "parent_id": None, "error": error}]}
+    exporter = OtlpExporter("http://127.0.0.1:9", include_text=include_text)
+    request = as_proto(exporter.payload([trace]))
+    exporter.close()
+    messages = {s.status.message for s in request.resource_spans[0].scope_spans[0].spans}
+    assert messages == ({error} if include_text else {"ProviderError"})
 
 
 def test_traces_reach_the_collector_with_genai_attributes(workspace, corpus, collector):

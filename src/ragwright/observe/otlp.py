@@ -5,10 +5,11 @@ nothing leaves the machine by default.
 Spans follow the OpenTelemetry GenAI semantic conventions where they apply: a model call is a
 `chat` operation with `gen_ai.request.model`, `gen_ai.response.model` and
 `gen_ai.usage.input_tokens` / `output_tokens`; retrieval spans carry `ragwright.*` attributes.
-Texts (questions, passages, answers) are exported only with `otlp_include_text = true`, and
-then as the store keeps them (redacted when `[observe] redact` is on). The export runs in the
-store's background trace writer; a collector that is down costs a logged warning, never a
-request.
+Texts (questions, passages, answers, error messages, which may quote a provider's reply to a
+request) are exported only with `otlp_include_text = true` (without it an error is named by its
+kind, e.g. `ProviderError`), and then as the store keeps them (redacted when `[observe] redact`
+is on). The export runs in the store's background trace writer; a collector that is down costs a
+logged warning, never a request.
 
 A collector that answers 429, 502, 503 or 504 (the OTLP/HTTP specification's retryable codes) is
 asked again after a back-off: its Retry-After when it sends one, else 0.5 s, 1 s, 2 s with jitter,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +31,7 @@ import httpx
 log = logging.getLogger("ragwright.otlp")
 _TEXT_KEYS = {"query", "question", "input", "output", "answer", "text", "messages", "error"}
 RETRYABLE = frozenset({429, 502, 503, 504})
+_ERROR_KIND = re.compile(r"[A-Za-z_][\w.]{0,80}(?=: )")
 
 
 class OtlpExporter:
@@ -120,7 +123,7 @@ class OtlpExporter:
                 trace["start"],
                 trace["duration_ms"],
                 trace.get("status", "ok"),
-                trace.get("error"),
+                self._error(trace.get("error")),
                 root_attrs,
             )
         ]
@@ -136,11 +139,19 @@ class OtlpExporter:
                     s["start"],
                     s["duration_ms"],
                     s.get("status", "ok"),
-                    s.get("error"),
+                    self._error(s.get("error")),
                     self._attributes_of(s["name"], s.get("attributes") or {}),
                 )
             )
         return out
+
+    def _error(self, error: str | None) -> str | None:
+        """The error's text, or without `include_text` its kind alone: the text may quote a
+        provider's reply to the request, and with it the request's own words."""
+        if not error or self.include_text:
+            return error
+        kind = _ERROR_KIND.match(error)
+        return kind.group(0) if kind else "error"
 
     def _attributes_of(self, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
