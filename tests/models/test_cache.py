@@ -153,6 +153,29 @@ def test_cached_replies_are_kept_per_reader(setup, cache):
     assert gw.chat(messages(variant), model="m", context=hr_too).cached and srv.count() == 2
 
 
+def test_a_prompts_vector_is_remembered_for_its_reader_only(setup, embedder):
+    """Review 14: the semantic cache embedded prompts outside any recall scope, so a prompt one
+    reader sent was a remembered (microseconds, not milliseconds) vector for every other."""
+    gw, _ = setup
+    runs: list[str] = []
+    model_run = embedder._embed_text
+    embedder._embed_text = lambda text: runs.append(text) or model_run(text)
+    embedder.forget()
+    try:
+        hr = CallContext(key_id="k1", tenant="acme", reader="hr")
+        gw.chat([ChatMessage("user", CLAIM)], model="m", context=hr)
+        assert len(runs) == 1 and not embedder.remembers(runs[0])  # not in the shared scope
+        legal = CallContext(key_id="k2", tenant="acme", reader="legal")
+        gw.chat([ChatMessage("user", CLAIM)], model="m", context=legal)
+        assert len(runs) == 2  # another reader's prompt runs the model: nothing to time
+        gw.chat([ChatMessage("user", CLAIM.lower())], model="m", context=hr)
+        assert len(runs) == 3 and gw.chat([ChatMessage("user", CLAIM.lower())], model="m", context=hr).cached
+        assert len(runs) == 3  # the same reader's repeat is remembered
+    finally:
+        del embedder._embed_text
+        embedder.forget()
+
+
 def test_without_a_reader_replies_are_kept_per_key(setup):
     gw, _ = setup
     gw.chat([ChatMessage("user", CLAIM)], model="m", context=CallContext(key_id="k1", tenant="acme"))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import regex  # type: ignore[import-untyped]  # no py.typed, types-regex is not installed
 
+from .embedding import recall_scope
 from .types import ChatRequest, ChatResult, Usage
 
 if TYPE_CHECKING:  # the contract only, never a backend (tests/test_public_api.py)
@@ -210,12 +211,13 @@ class SemanticCache:
         sign = signature(prompt) if prompt is not None else ()
         if prompt is None or not sign:  # nothing to judge two prompts by but their embeddings: exact only
             return None
-        entries = self.store.cache_scan(self._namespace(target, request), self.max_entries)
+        namespace = self._namespace(target, request)
+        entries = self.store.cache_scan(namespace, self.max_entries)
         if not entries:
             return None
         rows = [json.loads(v) for _, v in entries]
         matrix = np.stack([np.frombuffer(base64.b64decode(r["vector"]), dtype=np.float32) for r in rows])
-        sims = matrix @ self.embedder.embed([prompt])[0]
+        sims = matrix @ self._embed(namespace, prompt)
         for i in np.argsort(-sims):
             if sims[i] < self.threshold:
                 break
@@ -232,13 +234,20 @@ class SemanticCache:
         prompt = self._prompt(request)
         if prompt is None or not signature(prompt):  # it could only ever be found exactly
             return None
-        vector = np.asarray(self.embedder.embed([prompt])[0], dtype=np.float32)
+        namespace, key = self._namespace(target, request), hashlib.sha256(prompt.encode()).hexdigest()
+        vector = np.asarray(self._embed(namespace, prompt), dtype=np.float32)
         value = json.dumps(
             {"prompt": prompt, "vector": base64.b64encode(vector.tobytes()).decode(), "reply": _dump(result)}
         )
-        namespace, key = self._namespace(target, request), hashlib.sha256(prompt.encode()).hexdigest()
         self.store.cache_put(namespace, key, value, self.ttl_s, sources=sources)
         return namespace, key
+
+    def _embed(self, namespace: str, prompt: str) -> Any:
+        """The prompt's vector, remembered for this namespace (route, tenant, reader) only: a
+        remembered prompt embeds in microseconds, a new one in milliseconds, which would tell one
+        reader what another sent (review 14)."""
+        with recall_scope(namespace):
+            return self.embedder.embed([prompt])[0]
 
     def _namespace(self, target: str, request: ChatRequest) -> str:
         """Per vector space too: entries another embedder wrote (a standalone Gateway's packaged
