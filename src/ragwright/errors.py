@@ -117,12 +117,14 @@ class StreamInterrupted(ModelError):
 
 
 class BudgetExceeded(ModelError):
-    """A call would take a budget past its limit; nothing was sent."""
+    """A call would take a budget past its limit; nothing was sent. The message leaves out what
+    was spent (`spent_usd` keeps it): a budget of a route or model is shared by every key and
+    tenant, and its spend would tell any caller how busy the others are."""
 
     def __init__(self, budget: str, limit_usd: float, period: str, spent_usd: float, needed_usd: float) -> None:
         super().__init__(
-            f"budget '{budget}' ({limit_usd:.4f} USD per {period}) would be exceeded: "
-            f"{spent_usd:.6f} USD spent or reserved, this call may cost up to {needed_usd:.6f} USD"
+            f"budget '{budget}' ({limit_usd:.4f} USD per {period}) has too little left for this call, "
+            f"which may cost up to {needed_usd:.6f} USD"
         )
         self.budget = budget
         self.limit_usd = limit_usd

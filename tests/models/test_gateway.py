@@ -298,6 +298,7 @@ def test_concurrent_budget_never_overshoots_by_more_than_one_call(servers, any_s
     assert errors and len(outcomes) == 40
     assert spent <= 0.0005 + per_call_max
     assert "acme-daily" in str(errors[0]) and "0.0005 USD per day" in str(errors[0])
+    assert f"{errors[0].spent_usd:.6f}" not in str(errors[0])  # what was spent stays with the operator
     other = gw.chat(HELLO, model="default", context=CallContext(tenant="other"))  # other tenants are not limited
     assert other.model == "primary"
 
