@@ -170,8 +170,10 @@ class Call:
                 continue
             if not self._reserve(name, spec):
                 continue
-            yield name, spec
-            self._release()
+            try:
+                yield name, spec
+            finally:  # also when the attempts stop here (a stream closed mid-answer): never left to expire
+                self._release()
 
     def _reserve(self, name: str, spec: ModelSettings) -> bool:
         budgets = ledger.applicable(self.gw.settings.budgets, self.target, name, self.context, self.gw.settings.routes)

@@ -124,6 +124,8 @@ class ChatStream:
                             yield from self._settled_text(held)
                             return
                         parts.append(item.text)
+                        if self._cancel.cancelled:  # a socket hung up on still reads what the model sends
+                            raise ProviderError(name, "aborted", "the stream was aborted")
                         if held:
                             continue
                         self.text = "".join(parts)
@@ -134,6 +136,10 @@ class ChatStream:
                     if (parts and not held) or self._cancel.cancelled:  # text was sent, or nobody is left to answer:
                         # no silent switch to another model (an abort is not the model's fault)
                         self._interrupted(attempt, exc, "".join(parts), blame=not self._cancel.cancelled)
+                    raise
+                except GeneratorExit:  # the reader stopped reading and closed the stream mid-answer
+                    self._cancel.cancel()  # the model stops writing now
+                    self._partial(attempt, "the stream was closed by its reader", "".join(parts), blame=False)
                     raise
         error = call.exhausted()
         if call.request.tools and isinstance(error, AllModelsFailed):
@@ -168,10 +174,20 @@ class ChatStream:
         return settle(call.gw, call.request, call.target, call.context, result)
 
     def _interrupted(self, attempt: Try, exc: ProviderError, partial: str, blame: bool = True) -> NoReturn:
+        self._partial(attempt, str(exc), partial, blame, exc.kind)
+        raise StreamInterrupted(attempt.name, partial, str(exc)) from exc
+
+    def _partial(self, attempt: Try, cause: str, partial: str, blame: bool, kind: str = "aborted") -> None:
+        """A stream that ended before the model's reply: booked as a call, whose usage is the whole
+        prompt and the text received so far (counted from above, as budgets count: the provider
+        reports usage only at the end). This settles the budget reservation, so that a client that
+        leaves mid-stream pays for what it was sent, and not after the reservation expires."""
         call, name, spec = self._call, attempt.name, attempt.spec
-        call.attempts.append(Attempt(name, "error", str(exc), (time.perf_counter() - attempt.started) * 1000, exc.kind))
+        call.attempts.append(Attempt(name, "error", cause, (time.perf_counter() - attempt.started) * 1000, kind))
         if blame:
             call.gw.breaker(name).failure()
+        else:  # no verdict on the model: a half-open breaker lets its next probe go
+            call.gw.breaker(name).release()
         usage = Usage(call.input_tokens, ledger.count_tokens(partial), estimated=True)
         cost = ledger.cost_usd(spec, usage)
         self.result = ChatResult(
@@ -184,8 +200,7 @@ class ChatStream:
             attempts=call.attempts,
             incomplete=True,
         )
-        call._record(name, usage, cost, error=f"stream interrupted: {exc}")
-        raise StreamInterrupted(name, partial, str(exc)) from exc
+        call._record(name, usage, cost, error=f"stream interrupted: {cause}")
 
 
 def _restoring(

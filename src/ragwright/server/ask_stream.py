@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import functools
 import json
+import logging
 import queue
 import re
 import threading
@@ -25,6 +26,8 @@ from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
 from ..types import Answer
 from .deps import state_of
+
+log = logging.getLogger(__name__)
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -104,24 +107,64 @@ def _may_start_path(word: str) -> bool:
     return re.fullmatch(r"[A-Za-z]:?", word) is not None or re.match(r"[\w.:/\\]", word[-1]) is None
 
 
+class _Pulled:
+    """A sync stream read by one thread at a time: the relay's reads, and the drain that a client
+    going away starts while a read may still be running (a generator cannot be resumed twice)."""
+
+    def __init__(self, events: Iterator[str]) -> None:
+        self._events = events
+        self._lock = threading.Lock()
+
+    def next(self) -> str | None:
+        with self._lock:
+            return next(self._events, None)
+
+    def drain(self) -> None:
+        """Read the stream to its end, sending nothing: aborted, it ends at once, through the path
+        that books the partial call (its usage and cost, the budget settled) and writes its trace."""
+        try:
+            with self._lock:
+                for _ in self._events:
+                    pass
+        except Exception:
+            log.exception("a stream whose client went away failed while it was being closed")
+
+
+_draining: set[asyncio.Future[None]] = set()  # drains in progress, held until done
+
+
+def _drain_soon(pulled: _Pulled) -> None:
+    task = asyncio.ensure_future(run_in_threadpool(pulled.drain))
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
+
+
 async def relay(request: Request, events: Iterator[str], abort: Callable[[], None]) -> AsyncIterator[str]:
     """The events of a sync stream, read in a worker thread, while another task waits for the
     client to go away: the thread may be blocked reading a model that has gone quiet, and nothing
     is sent (so nothing fails) until it speaks. `abort` then closes the upstream response, which
-    frees the thread, the connection and the budget reservation now, not at the read timeout."""
+    frees the thread and the connection now, not at the read timeout; the stream is then read to
+    its end, so that the call is booked and traced now (a stream left suspended was closed by the
+    garbage collector, unbilled, and its budget reservation expired after 10 minutes)."""
+    pulled = _Pulled(events)
 
     async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
         abort()
+        _drain_soon(pulled)
 
     watcher = asyncio.ensure_future(watch())
+    ended = False
     try:
-        while (event := await run_in_threadpool(next, events, None)) is not None:  # None: the events ended
+        while (event := await run_in_threadpool(pulled.next)) is not None:  # None: the events ended
             yield event
+        ended = True
     finally:
         watcher.cancel()
         abort()
+        if not ended:  # closed, or cancelled, before the stream's end
+            _drain_soon(pulled)
 
 
 def streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResponse:

@@ -1,0 +1,64 @@
+"""A stream its reader closes before the end (a `for` loop that breaks, a server whose client went
+away) is still a call the provider bills: it was left unrecorded (no model_calls row, no cost), its
+budget reservation held for 10 minutes and then dropped, and a half-open breaker whose probe it was
+kept its probe forever. Closing it now books the partial call (the prompt and the text received),
+settles the reservation and frees the breaker, at once (review 14, finding 1)."""
+
+import time
+
+import pytest
+
+from ragwright.config import BudgetSettings, GatewaySettings, RouteSettings, Settings
+from ragwright.errors import AllModelsFailed
+from ragwright.models import CallContext, ChatMessage, Gateway, ledger
+from tests.models import test_gateway
+from tests.models.test_token_bound import LIMIT, PRICE, capped_gateway, priced_model
+from tests.provider_server import ProviderServer, status
+
+any_store = test_gateway.any_store  # the fixture: the gateway's store on each backend
+LONG = " ".join(f"word{i}" for i in range(3000))
+ASK = [ChatMessage("user", "Write a long story.")]
+
+
+def test_a_stream_closed_mid_answer_is_booked_and_its_reservation_settled(any_store):
+    with ProviderServer(reply=lambda body: LONG, usage=(50, 3000), tools=False) as srv:
+        gw = capped_gateway(srv, any_store)  # $0.02 a day for each key, at $10 per million tokens
+        # a reservation of $0.0151 (1,500 tokens out): two held at once pass the $0.02 cap
+        stream = gw.stream(ASK, model="default", max_tokens=1500, context=CallContext("k1"))
+        pieces = iter(stream)
+        read = "".join(next(pieces) for _ in range(5))
+        pieces.close()  # the reader stops here
+
+        [row] = any_store.usage_summary("key_id")  # was: no row at all
+        assert row["calls"] == 1 and row["errors"] == 1
+        tokens = ledger.estimate_input_tokens(ASK, None) + ledger.count_tokens(read)
+        assert row["input_tokens"] + row["output_tokens"] == tokens  # the prompt and the text received
+        assert row["cost_usd"] == tokens * PRICE / 1e6 > 0
+        assert stream.result is not None and stream.result.incomplete and stream.result.text == read
+        assert any_store.spent_usd("key_id", "k1") == row["cost_usd"]
+        # the reservation was settled with the booking: the same call again fits the cap
+        # (was: refused with BudgetExceeded for 10 minutes, the closed stream's $0.0151 still held)
+        again = gw.chat(ASK, model="default", max_tokens=1500, context=CallContext("k1"))
+        assert again.text.startswith("word0 word1") and any_store.spent_usd("key_id", "k1") <= LIMIT + again.cost_usd
+
+
+def test_a_probe_stream_closed_mid_answer_lets_the_next_probe_go(any_store):
+    with ProviderServer(reply=lambda body: LONG, usage=(50, 3000), tools=False) as srv:
+        settings = Settings(
+            models={"m": priced_model(srv)},
+            routes={"default": RouteSettings(models=["m"])},
+            gateway=GatewaySettings(max_retries=0, cache=False, breaker_threshold=1, breaker_cooldown_s=0.2),
+            budgets={"per_key": BudgetSettings(scope="key", limit_usd=1.0, period="day")},
+        )
+        gw = Gateway(settings, any_store)
+        srv.fail_next(status(500))
+        with pytest.raises(AllModelsFailed):  # the failure that opens the breaker
+            gw.chat(ASK, model="default", max_tokens=16)
+        assert gw.breaker("m").state == "open"
+        time.sleep(0.3)  # half-open: the next call is the one probe
+        pieces = iter(gw.stream(ASK, model="default", max_tokens=16))
+        next(pieces)
+        pieces.close()
+        # the probe ended without a verdict on the model: another one may go (was: skipped for good,
+        # "circuit open after repeated failures", the closed probe never let go)
+        assert gw.chat(ASK, model="default", max_tokens=16).text.startswith("word0")
