@@ -53,11 +53,12 @@ def _live(tmp_path_factory, provider, url: str):
         assert res.status_code == 202, res.text
         job = server.wait_job(alice, res.json()["job_id"])
         assert job["status"] == "done" and job["result"]["ingested"] == 6, job
-        open_doc = alice.post(
+    with server.client(keys["admin"]) as admin:  # tenant-wide: a key with groups uploads for its groups
+        open_doc = admin.post(
             "/v1/documents",
             files=[("file", ("open-note.md", b"# Cafeteria\nThe cafeteria opens at 8 am on weekdays.\n"))],
         )
-        server.wait_job(alice, open_doc.json()["job_id"])
+        server.wait_job(admin, open_doc.json()["job_id"])
     yield server, keys
     server.stop()
 
