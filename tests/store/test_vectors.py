@@ -104,3 +104,48 @@ def test_hits_are_the_same_ints_and_doubles_as_one_by_one(monkeypatch):
 
     monkeypatch.setattr(ExactIndex, "_hits", staticmethod(one_by_one))
     assert got == [index.search(q, 40, a) for q in queries for a in (None, ids[::3], ids[:50])]
+
+
+def _reference(index: ExactIndex, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """The same index's search with the float16 scan alone."""
+    kept, index._int8 = index._int8, None
+    try:
+        return index.search(q, k, allowed)
+    finally:
+        index._int8 = kept
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "clustered", "one loud dimension"])
+def test_the_int8_first_pass_finds_the_same_top_k_as_the_float16_scan(shape):
+    """From INT8_FROM rows an int8 copy is scanned first and only rows it cannot rule out are
+    scored: the hits must be the float16 scan's, ids and scores, whatever the vectors look like."""
+    from ragwright.store.vectors import INT8_FROM
+
+    rng = np.random.default_rng(len(shape))
+    n, d = INT8_FROM + 3000, 384
+    if shape == "clustered":  # near duplicates: many scores within the int8 rounding of each other
+        centres = rng.standard_normal((40, d)).astype(np.float32)
+        m = centres[rng.integers(0, 40, n)] + 0.05 * rng.standard_normal((n, d)).astype(np.float32)
+    else:
+        m = rng.standard_normal((n, d)).astype(np.float32)
+    if shape == "one loud dimension":  # a coarse int8 scale for every other dimension
+        m[:, 7] *= 40
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    ids = np.arange(n) * 3 + 1
+    index = ExactIndex(ids, m)
+    assert index._int8 is not None
+    queries = [m[5], m[777] + 0.3 * m[778], rng.standard_normal(d).astype(np.float32) * 3.0]  # the last unnormalised
+    for q in queries:
+        for k in (1, 10, 100, 1000):
+            _assert_same_hits(index.search(q, k), _reference(index, q, k))
+        allowed = ids[::3]  # a wide filter: the whole matrix is scanned for more than k
+        _assert_same_hits(index.search(q, 20, allowed), _reference(index, q, 20, allowed))
+
+
+def _assert_same_hits(got: list[tuple[int, float]], expected: list[tuple[int, float]]) -> None:
+    """The same scores in the same order, and the same ids for each score: float16 scores tie
+    often, and which of the rows tied at the k-th score makes the cut is arbitrary for both."""
+    assert [s for _, s in got] == [s for _, s in expected]
+    last = expected[-1][1]
+    by_score = lambda hits: {(i, s) for i, s in hits if s != last}  # noqa: E731
+    assert by_score(got) == by_score(expected)
