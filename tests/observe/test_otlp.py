@@ -195,12 +195,17 @@ def test_the_payload_is_valid_for_the_official_otlp_schema(include_text: bool) -
 def test_an_errors_text_is_exported_only_with_the_texts(include_text: bool) -> None:
     """A provider's error may quote the request (review 14): without the texts, only its kind."""
     error = "ProviderError: model 'm': HTTP 400: bad request: 'my SSN is 078-05-1120, am I covered?'"
-    trace = {**TRACE, "error": error, "spans": [{**TRACE["spans"][1], "parent_id": None, "error": error}]}
+    fallback = {"span_id": "s3", "parent_id": None, "name": "fallback", "start": 1_760_000_000.5, "duration_ms": 1.0}
+    spans = [{**TRACE["spans"][1], "parent_id": None, "error": error}, {**fallback, "attributes": {"reason": error}}]
+    trace = {**TRACE, "error": error, "spans": spans}
     exporter = OtlpExporter("http://127.0.0.1:9", include_text=include_text)
     request = as_proto(exporter.payload([trace]))
     exporter.close()
-    messages = {s.status.message for s in request.resource_spans[0].scope_spans[0].spans}
+    exported = request.resource_spans[0].scope_spans[0].spans
+    messages = {s.status.message for s in exported if s.name != "fallback"}
     assert messages == ({error} if include_text else {"ProviderError"})
+    reasons = [a.value.string_value for s in exported for a in s.attributes if a.key == "ragwright.reason"]
+    assert reasons == ([error] if include_text else [])  # a fallback's reason is that error
 
 
 def test_traces_reach_the_collector_with_genai_attributes(workspace, corpus, collector):

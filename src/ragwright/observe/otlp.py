@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 
 log = logging.getLogger("ragwright.otlp")
-_TEXT_KEYS = {"query", "question", "input", "output", "answer", "text", "messages", "error"}
+# "reason": a fallback's reason is the failed call's error, which can quote the request
+_TEXT_KEYS = {"query", "question", "input", "output", "answer", "text", "messages", "error", "reason"}
 RETRYABLE = frozenset({429, 502, 503, 504})
 _ERROR_KIND = re.compile(r"[A-Za-z_][\w.]{0,80}(?=: )")
 
