@@ -260,9 +260,12 @@ def test_flag_answers_and_keeps_each_verdict_in_the_chat_s_trace(server, stream)
         (latest,) = api.get("traces", params={"limit": 1}).json()["traces"]
         trace = api.get(f"traces/{latest['trace_id']}").json()
     verdicts = [s["attributes"] for s in trace["spans"] if s["name"] == "guard.injection"]
-    assert [(v["message"], v["tool_call_id"], v["flagged"]) for v in verdicts] == [
-        (0, None, False),  # every user turn and tool result, the question too (models/screen.py)
-        (2, "call_a", False),
-        (3, "call_b", True),
+    assert [(v["role"], v.get("message"), v.get("tool_call_id"), v["flagged"]) for v in verdicts] == [
+        ("tool_spec", None, None, False),  # the tool the key offers, read as a system prompt is
+        ("tool_call", 1, "call_a", False),  # the assistant turn's calls, as tool results are
+        ("tool_call", 1, "call_b", False),
+        ("user", 0, None, False),  # every user turn and tool result, the question too (models/screen.py)
+        ("tool", 2, "call_a", False),
+        ("tool", 3, "call_b", True),
     ]
-    assert all(v["policy"] == "flag" for v in verdicts) and "override_instructions" in verdicts[2]["reasons"]
+    assert all(v["policy"] == "flag" for v in verdicts) and "override_instructions" in verdicts[-1]["reasons"]

@@ -93,7 +93,7 @@ def chat_completions(
             started = time.time()
             screening: list[Trace] = []  # the route's injection verdicts, made here, for that trace
             with start_trace("chat", input={}, sink=screening.append):
-                screen_client(state.ws.settings, state.ws.gateway.guards, body.model, messages)
+                screen_client(state.ws.settings, state.ws.gateway.guards, body.model, messages, tools)
                 stream = state.ws.gateway.stream(messages, **asked)
             verdicts = [s for t in screening for s in t.spans if s.name == "guard.injection"]
             on_end = (
@@ -115,7 +115,7 @@ def chat_completions(
         with state.ws.trace(
             "chat", {"model": body.model, "messages": [m.content for m in messages][-4:]}, context
         ) as t:
-            screen_client(state.ws.settings, state.ws.gateway.guards, body.model, messages)  # every role a key wrote
+            screen_client(state.ws.settings, state.ws.gateway.guards, body.model, messages, tools)  # all a key wrote
             result = state.ws.gateway.chat(messages, **asked)
             if t is not None:
                 t.output = {"text": result.text, "model": result.model, "tool_calls": len(result.tool_calls)}
