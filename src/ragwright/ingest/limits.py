@@ -8,6 +8,9 @@ whatever it allocated goes back to the system when it exits. Children are forked
 forkserver that imported the parsers once, never from the threaded server itself: about 10 ms a
 file (measured: 6-25 ms on a loaded 2-core machine, against 20-50 ms to parse a small DOCX).
 Text formats are parsed in the calling process: their memory is bounded by the file size.
+HTML too, in time linear in the file (html.py measures each subtree once and reads markup nested
+over 256 deep as text): a child costs about 14 ms a small page against 0.6 ms to parse it in
+process, and 1,000 small pages ingested in 25-30 s instead of 13-17 s (December 2026, 2 cores).
 """
 
 from __future__ import annotations
