@@ -46,7 +46,7 @@ def test_off_a_terminal_a_line_comes_every_interval():
 
 def test_ingest_off_a_terminal_prints_progress_on_stderr_and_clean_json_on_stdout(tmp_path, corpus, monkeypatch):
     monkeypatch.setattr(progress_module, "EVERY_S", 0.05)
-    monkeypatch.setenv("RAGWRIGHT_INGEST__BATCH_CHUNKS", "4")  # several batches: an ETA before the end
+    monkeypatch.setenv("RAGWRIGHT_INGEST__BATCH_CHUNKS", "1")  # a batch a file: ticks come between them, with an ETA
     (corpus / "logo.png").write_bytes(b"\x89PNG")
     result = CliRunner().invoke(app, ["ingest", str(corpus), "--data-dir", str(tmp_path / "d"), "--json"])
     assert result.exit_code == 0, result.stderr
