@@ -18,6 +18,7 @@ class FakeOpenAI:
         self.reply: Callable[[dict[str, Any]], str] = lambda body: "I don't know."
         self.status = 200
         self.embed_dim = 8
+        self.embed_first: float | None = None  # when set, every vector's first value (NaN, inf: a broken server)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,7 +50,10 @@ class FakeOpenAI:
                     data = []
                     for i, text in enumerate(body["input"]):
                         rng = np.random.default_rng(abs(hash(text)) % (2**32))
-                        data.append({"index": i, "embedding": rng.standard_normal(server.embed_dim).tolist()})
+                        vector = rng.standard_normal(server.embed_dim).tolist()
+                        if server.embed_first is not None:
+                            vector[0] = server.embed_first
+                        data.append({"index": i, "embedding": vector})
                     return self._send(200, {"data": data[::-1], "model": body["model"]})  # out of order on purpose
                 self._send(404, {"error": {"message": "no such route"}})
 

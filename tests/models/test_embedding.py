@@ -39,6 +39,14 @@ def test_openai_compatible_embedder():
     assert server.requests[0]["_auth"] == "Bearer k"
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_vector_with_nan_or_infinity_is_refused(value):
+    with FakeOpenAI() as server:
+        server.embed_first = value
+        with pytest.raises(ModelError, match="NaN or infinite"):
+            OpenAIEmbedder(server.base_url, "emb-1").embed(["a", "b"])
+
+
 def test_openai_embedder_unreachable():
     with FakeOpenAI() as server:
         url = server.base_url

@@ -142,6 +142,18 @@ def test_the_int8_first_pass_finds_the_same_top_k_as_the_float16_scan(shape):
         _assert_same_hits(index.search(q, 20, allowed), _reference(index, q, 20, allowed))
 
 
+def test_a_query_with_nan_or_infinity_is_searched_as_below_int8_from():
+    """Its int8 form has no scale: the float16 scan answers, as it does for a smaller collection."""
+    from ragwright.store.vectors import INT8_FROM
+
+    ids, m = _data(INT8_FROM + 100, 32)
+    index = ExactIndex(ids, m)
+    for bad in (np.nan, np.inf):
+        q = m[3].copy()
+        q[0] = bad
+        assert len(index.search(q, 10)) == 10
+
+
 def _assert_same_hits(got: list[tuple[int, float]], expected: list[tuple[int, float]]) -> None:
     """The same scores in the same order, and the same ids for each score: float16 scores tie
     often, and which of the rows tied at the k-th score makes the cut is arbitrary for both."""

@@ -49,5 +49,7 @@ class OpenAIEmbedder:
         if not rows:
             return np.zeros((0, self.dim or 1), dtype=np.float32)
         arr = np.asarray(rows, dtype=np.float32)
+        if not np.isfinite(arr).all():  # JSON NaN/Infinity parse: such a vector would poison every search
+            raise ModelError(f"embedding endpoint {self._url} sent a vector with NaN or infinite values")
         self.dim = arr.shape[1]
         return _normalise(arr)
