@@ -230,9 +230,15 @@ def _message_texts(messages: Sequence[ChatMessage], read: set[int], calls: bool 
         )
         for k, c in enumerate(m.tool_calls if calls else ()):
             attrs = {"message": i, "role": "tool_call", "tool_call_id": c.id, "function": c.name}
-            where = f"messages[{i}].tool_calls[{k}] (call {c.id}, function {c.name}) arguments"
-            out.append(_Text("tool_call", said(c.raw_arguments), where, attrs))
+            where = f"messages[{i}].tool_calls[{k}] (call {c.id}, function {c.name}) name and arguments"
+            out.append(_Text("tool_call", _spaced(c.name) + "\n" + said(c.raw_arguments), where, attrs))
     return out
+
+
+def _spaced(name: str) -> str:
+    """A function's name as the words the model reads in it: 64 characters of [A-Za-z0-9_-] hold
+    an instruction ("ignore_all_previous_instructions_and_...": review 14b)."""
+    return name.replace("_", " ").replace("-", " ")
 
 
 def _tool_texts(tools: Sequence[Tool]) -> list[_Text]:
@@ -258,6 +264,7 @@ Path = tuple[Any, str] | None  # (parent, piece): made in O(1) a node, spelled o
 def _parts(tool: Tool) -> Iterator[tuple[Path, str]]:
     """A tool's texts with where each is: the description, then every key and string of its
     parameters, in document order (without recursion: a schema may nest deep)."""
+    yield (None, "name"), _spaced(tool.name)
     yield (None, "description"), tool.description
     stack: list[tuple[Path, Any]] = [((None, "parameters"), tool.parameters)]
     while stack:

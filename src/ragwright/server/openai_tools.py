@@ -35,7 +35,8 @@ def _text(content: Any) -> str:
 
 def _identifier(pattern: re.Pattern[str], value: Any, what: str) -> str:
     """A tool call's id or name, checked: a model without native tools reads them as text
-    ("Tool {name} (call {id}) returned: ..."), and no screening reads them (models/screen.py)."""
+    ("Tool {name} (call {id}) returned: ..."); a guarded route's screening reads names as words
+    (models/screen.py), ids not at all."""
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ApiError(400, "invalid_request", f"{what} must match {pattern.pattern}")
     return value
