@@ -11,9 +11,11 @@ import pytest
 from ragwright.config import BudgetSettings, GatewaySettings, RouteSettings, Settings
 from ragwright.errors import AllModelsFailed
 from ragwright.models import CallContext, ChatMessage, Gateway, ledger
+from ragwright.store import SqliteStore
 from tests.models import test_gateway
 from tests.models.test_token_bound import LIMIT, PRICE, capped_gateway, priced_model
-from tests.provider_server import ProviderServer, status
+from tests.models.test_tools import SEARCH, script
+from tests.provider_server import ProviderServer, status, tool_call
 
 any_store = test_gateway.any_store  # the fixture: the gateway's store on each backend
 LONG = " ".join(f"word{i}" for i in range(3000))
@@ -62,3 +64,50 @@ def test_a_probe_stream_closed_mid_answer_lets_the_next_probe_go(any_store):
         # the probe ended without a verdict on the model: another one may go (was: skipped for good,
         # "circuit open after repeated failures", the closed probe never let go)
         assert gw.chat(ASK, model="default", max_tokens=16).text.startswith("word0")
+
+
+def tool_model(srv, provider: str) -> Settings:
+    model = priced_model(srv).model_copy(update={"provider": provider, "tools": True})
+    return Settings(
+        models={"m": model},
+        routes={"default": RouteSettings(models=["m"])},
+        gateway=GatewaySettings(max_retries=0, cache=False),
+    )
+
+
+# Review 14b, F2: a stream closed at its settled text (a turn that must call a tool, or a re-asked
+# reply), after its call was booked, was booked again: close() raised StoreError (the same call_id
+# twice), and its result lost its tool calls.
+@pytest.mark.parametrize("choice", ["required", "search"])
+def test_a_held_stream_closed_at_its_text_is_booked_once(choice, tmp_path):
+    reply = lambda body: ("I will look it up.", [tool_call("search", {"query": "tea"})])  # noqa: E731
+    with ProviderServer(reply=reply, usage=(50, 20)) as srv:
+        store = SqliteStore(tmp_path / "ragwright.db")
+        gw = Gateway(tool_model(srv, "openai"), store)
+        stream = gw.stream(ASK, model="default", tools=[SEARCH], tool_choice=choice, context=CallContext("k1"))
+        pieces = iter(stream)
+        assert next(pieces) == "I will look it up."
+        pieces.close()  # was: StoreError, UNIQUE constraint failed: model_calls.call_id
+        [row] = store.usage_summary("key_id")
+        assert row["calls"] == 1 and row["errors"] == 0 and row["output_tokens"] == 20
+        assert stream.result is not None and not stream.result.incomplete
+        assert [c.arguments for c in stream.result.tool_calls] == [{"query": "tea"}]  # was: none
+        store.close()
+
+
+def test_a_re_asked_stream_closed_at_its_settled_text_is_booked_once(tmp_path):
+    with ProviderServer(
+        reply=script(("Let me look.", [tool_call("nope", {})]), "Tea is green."), usage=(50, 20)
+    ) as srv:
+        store = SqliteStore(tmp_path / "ragwright.db")
+        gw = Gateway(tool_model(srv, "openai"), store)
+        stream = gw.stream(ASK, model="default", tools=[SEARCH], context=CallContext("k1"))
+        pieces = iter(stream)
+        read = [next(pieces) for _ in range(3)]  # the draft, as the model writes it
+        assert "".join(read) == "Let me look." and next(pieces) == "\n\nTea is green."  # then the settled reply
+        pieces.close()  # was: StoreError
+        [row] = store.usage_summary("key_id")
+        assert row["calls"] == 2 and row["errors"] == 0  # the draft and the re-ask, once each
+        assert stream.result is not None and stream.result.text == "Tea is green." and stream.result.reasked == 1
+        assert not stream.result.incomplete
+        store.close()

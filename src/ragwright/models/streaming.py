@@ -137,9 +137,10 @@ class ChatStream:
                         # no silent switch to another model (an abort is not the model's fault)
                         self._interrupted(attempt, exc, "".join(parts), blame=not self._cancel.cancelled)
                     raise
-                except GeneratorExit:  # the reader stopped reading and closed the stream mid-answer
-                    self._cancel.cancel()  # the model stops writing now
-                    self._partial(attempt, "the stream was closed by its reader", "".join(parts), blame=False)
+                except GeneratorExit:  # the reader stopped reading and closed the stream
+                    if self.result is None:  # mid-answer; a settled reply's text comes after its booking
+                        self._cancel.cancel()  # the model stops writing now
+                        self._partial(attempt, "the stream was closed by its reader", "".join(parts), blame=False)
                     raise
         error = call.exhausted()
         if call.request.tools and isinstance(error, AllModelsFailed):
