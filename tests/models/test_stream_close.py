@@ -4,18 +4,22 @@ budget reservation held for 10 minutes and then dropped, and a half-open breaker
 kept its probe forever. Closing it now books the partial call (the prompt and the text received),
 settles the reservation and frees the breaker, at once (review 14, finding 1)."""
 
+import json
+import threading
 import time
 
 import pytest
 
 from ragwright.config import BudgetSettings, GatewaySettings, RouteSettings, Settings
-from ragwright.errors import AllModelsFailed
-from ragwright.models import CallContext, ChatMessage, Gateway, ledger
+from ragwright.errors import AllModelsFailed, StreamInterrupted
+from ragwright.models import CallContext, ChatMessage, Gateway, Tool, ledger
+from ragwright.models.providers import AnthropicProvider, Delta, OpenAIProvider, ProviderReply
+from ragwright.models.types import ChatRequest
 from ragwright.store import SqliteStore
 from tests.models import test_gateway
 from tests.models.test_token_bound import LIMIT, PRICE, capped_gateway, priced_model
 from tests.models.test_tools import SEARCH, script
-from tests.provider_server import ProviderServer, status, tool_call
+from tests.provider_server import ProviderServer, refusal, stall, status, tool_call
 
 any_store = test_gateway.any_store  # the fixture: the gateway's store on each backend
 LONG = " ".join(f"word{i}" for i in range(3000))
@@ -66,6 +70,17 @@ def test_a_probe_stream_closed_mid_answer_lets_the_next_probe_go(any_store):
         assert gw.chat(ASK, model="default", max_tokens=16).text.startswith("word0")
 
 
+# A word of text, then one call whose arguments are ~60 KB: what a caller asks for to make the
+# model write much more than the text a closed stream used to be booked for (review 14b, F1).
+BIG = " ".join(f"line{i} of the file" for i in range(4000))
+WRITE = Tool(
+    "write_file",
+    "Write a file.",
+    {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+)
+CALLED = "write_file" + json.dumps({"text": BIG})  # the call's name and arguments, as streamed
+
+
 def tool_model(srv, provider: str) -> Settings:
     model = priced_model(srv).model_copy(update={"provider": provider, "tools": True})
     return Settings(
@@ -73,6 +88,52 @@ def tool_model(srv, provider: str) -> Settings:
         routes={"default": RouteSettings(models=["m"])},
         gateway=GatewaySettings(max_retries=0, cache=False),
     )
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_stream_aborted_after_a_tool_call_is_billed_for_the_call(provider, tmp_path):
+    with ProviderServer(reply=lambda body: ("ok", [tool_call("write_file", {"text": BIG})]), usage=(50, 20000)) as srv:
+        store = SqliteStore(tmp_path / "ragwright.db")
+        gw = Gateway(tool_model(srv, provider), store)
+        srv.fail_next(stall(after_tokens=10**6, seconds=2))  # all of the reply, then silence: still writing
+        stream = gw.stream(ASK, model="default", tools=[WRITE], max_tokens=30000, context=CallContext("k1"))
+        pieces = iter(stream)
+        assert next(pieces) == "ok"
+        threading.Timer(0.4, stream.abort).start()  # the client leaves once the call has arrived
+        with pytest.raises(StreamInterrupted):
+            next(pieces)
+
+        [row] = store.usage_summary("key_id")
+        assert row["calls"] == 1 and row["errors"] == 1
+        # the text, the call's name and its arguments (was 1: the text alone, against 20,000 billed)
+        assert row["output_tokens"] == ledger.count_tokens("ok") + ledger.count_tokens(CALLED) > 25_000
+        assert row["cost_usd"] == (row["input_tokens"] + row["output_tokens"]) * PRICE / 1e6
+        # none of the call reached the reader
+        assert stream.text == stream.result.text == "ok" and stream.result.incomplete
+        store.close()
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_provider_stream_yields_the_pieces_it_does_not_show(provider):
+    """What the reader is not sent is yielded all the same (`shown=False`), to be billed."""
+    make = OpenAIProvider if provider == "openai" else AnthropicProvider
+    request = ChatRequest((ChatMessage("user", "Say ok, then write the file."),), max_tokens=30000, tools=(WRITE,))
+    with ProviderServer(reply=lambda body: ("ok", [tool_call("write_file", {"text": BIG})])) as srv:
+        items = list(make("m", srv.base_url + "/v1", "m", "key").stream(request, 10))
+    shown = [i.text for i in items if isinstance(i, Delta) and i.shown]
+    unseen = [i.text for i in items if isinstance(i, Delta) and not i.shown]
+    assert shown == ["ok"] and "".join(unseen) == CALLED  # was: no unseen piece at all
+    assert isinstance(items[-1], ProviderReply) and items[-1].text == "ok" and len(items[-1].tool_calls) == 1
+
+
+def test_an_openai_refusal_streamed_is_yielded_unshown():
+    ask = ChatRequest((ChatMessage("user", "Do something bad."),))
+    with ProviderServer() as srv:
+        srv.fail_next(refusal("I can't help with that, not today and not tomorrow."))
+        items = list(OpenAIProvider("m", srv.base_url + "/v1", "m", "key").stream(ask, 10))
+    unseen = "".join(i.text for i in items if isinstance(i, Delta) and not i.shown)
+    assert unseen == items[-1].refusal == "I can't help with that, not today and not tomorrow."
+    assert not any(isinstance(i, Delta) and i.shown for i in items)
 
 
 # Review 14b, F2: a stream closed at its settled text (a turn that must call a tool, or a re-asked

@@ -8,6 +8,7 @@ its reservation settled and its trace written, at once; and the key's budget cou
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import time
@@ -15,7 +16,8 @@ import time
 import httpx
 import pytest
 
-from tests.provider_server import ProviderServer
+from ragwright.models import ledger
+from tests.provider_server import ProviderServer, stall, tool_call
 from tests.server.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -23,14 +25,28 @@ pytestmark = pytest.mark.slow
 PRICE = 10.0  # USD per million tokens, input and output
 LIMIT = 0.05  # USD a day for each key
 LONG = " ".join(f"word{i}" for i in range(3000))  # sent at once: a model writing fast
+# offered a tool, the model says a word and then calls it with ~6 KB of arguments
+BIG = " ".join(f"line{i} of the file" for i in range(300))
+WRITE = {
+    "type": "function",
+    "function": {
+        "name": "write_file",
+        "description": "Write a file.",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    },
+}
+
+
+def reply(body: dict) -> object:
+    return ("ok", [tool_call("write_file", {"text": BIG})]) if body.get("tools") else LONG
 
 
 @pytest.fixture
 def served(tmp_path):
-    with ProviderServer(reply=lambda body: LONG, usage=(50, 3000), tools=False) as provider:
+    with ProviderServer(reply=reply, usage=(50, 3000)) as provider:
         config = tmp_path / "ragwright.toml"
         config.write_text(
-            f'[models.m]\nbase_url = "{provider.base_url}/v1"\nmodel = "m"\ntimeout_s = 10\ntools = false\n'
+            f'[models.m]\nbase_url = "{provider.base_url}/v1"\nmodel = "m"\ntimeout_s = 10\ntools = true\n'
             f"input_price_per_mtok = {PRICE}\noutput_price_per_mtok = {PRICE}\n\n"
             f'[budgets.per_key]\nscope = "key"\nlimit_usd = {LIMIT}\nperiod = "day"\n\n'
             "[gateway]\nmax_retries = 0\ncache = false\n"
@@ -40,7 +56,7 @@ def served(tmp_path):
         server.start()
         db = sqlite3.connect(tmp_path / "data" / "ragwright.db")
         try:
-            yield server, keys, db
+            yield server, keys, db, provider
         finally:
             db.close()
             server.stop()
@@ -64,7 +80,7 @@ def rows(db: sqlite3.Connection, sql: str, timeout: float = 10.0) -> list[tuple]
 
 
 def test_a_client_leaving_mid_stream_is_billed_and_its_budget_counts_it(served):
-    server, (key, fresh), db = served
+    server, (key, fresh), db, _ = served
     headers = {"Authorization": f"Bearer {key}"}
     read = []
     with httpx.stream("POST", server.url + "/v1/chat/completions", json=chat(4000, True), headers=headers) as res:
@@ -99,3 +115,31 @@ def test_a_client_leaving_mid_stream_is_billed_and_its_budget_counts_it(served):
     assert refused.json()["error"]["type"] == "budget_exceeded"
     with server.client(fresh) as c:  # the same call from a key that has spent nothing: it fits
         assert c.post("/v1/chat/completions", json=chat(max_tokens, False)).status_code == 200
+
+
+def test_a_client_leaving_after_a_tool_call_is_billed_for_the_call(served):
+    """Review 14b, F1: what the client is not sent (a tool call's name and arguments, a refusal) was
+    not booked: a reply of one word and then a long call, left before its end, was booked one token."""
+    server, (key, _), db, provider = served
+    provider.fail_next(stall(after_tokens=10**6, seconds=2))  # the whole reply, then the model "still writing"
+    body = {**chat(4000, True), "tools": [WRITE], "messages": [{"role": "user", "content": "Say ok, then write."}]}
+    got = []
+    with httpx.stream(
+        "POST", server.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+    ) as res:
+        assert res.status_code == 200
+        lines = res.iter_lines()  # held: a dropped line iterator closes the connection at once
+        for line in lines:
+            got.append(line)
+            if line.startswith("data:") and '"content": "ok"' in line:
+                break
+        time.sleep(0.5)  # the call's arguments reach ragwright; then the client hangs up
+
+    calls = rows(db, "SELECT input_tokens, output_tokens, cost_usd, error FROM model_calls")
+    assert len(calls) == 1
+    input_tokens, output_tokens, cost, error = calls[0]
+    called = "write_file" + json.dumps({"text": BIG})
+    # the word and the call the model wrote (was 1: the word alone)
+    assert output_tokens == ledger.count_tokens("ok") + ledger.count_tokens(called) > 1500
+    assert cost == pytest.approx((input_tokens + output_tokens) * PRICE / 1e6) and error and "interrupted" in error
+    assert not any("line0 of the file" in line for line in got)  # none of the call was sent to the client

@@ -107,16 +107,17 @@ class ChatStream:
         for attempt in call.tries():
             name, spec = attempt.name, attempt.spec
             parts: list[str] = []
+            unseen: list[str] = []  # received, never sent to the reader (tool calls, a refusal): billed
             with attempt:
                 if self._cancel.cancelled:  # aborted before this request went out: send none
                     self._interrupted(
-                        attempt, ProviderError(name, "aborted", "the stream was aborted"), "", blame=False
+                        attempt, ProviderError(name, "aborted", "the stream was aborted"), "", "", blame=False
                     )
                 try:
                     items = call.gw.provider(name).stream(
                         call.request_for(spec), call.attempt_timeout(spec), self._cancel
                     )
-                    for item in _restoring(call, spec, items):
+                    for item in _restoring(call, spec, self._shown(name, items, unseen)):
                         if isinstance(item, ProviderReply):
                             self.result = self._settled(
                                 call.succeeded(name, spec, item, attempt.started, self._use_cache)
@@ -135,12 +136,14 @@ class ChatStream:
                 except ProviderError as exc:
                     if (parts and not held) or self._cancel.cancelled:  # text was sent, or nobody is left to answer:
                         # no silent switch to another model (an abort is not the model's fault)
-                        self._interrupted(attempt, exc, "".join(parts), blame=not self._cancel.cancelled)
+                        cancelled = self._cancel.cancelled
+                        self._interrupted(attempt, exc, "".join(parts), "".join(unseen), blame=not cancelled)
                     raise
                 except GeneratorExit:  # the reader stopped reading and closed the stream
                     if self.result is None:  # mid-answer; a settled reply's text comes after its booking
                         self._cancel.cancel()  # the model stops writing now
-                        self._partial(attempt, "the stream was closed by its reader", "".join(parts), blame=False)
+                        cause = "the stream was closed by its reader"
+                        self._partial(attempt, cause, "".join(parts), "".join(unseen), blame=False)
                     raise
         error = call.exhausted()
         if call.request.tools and isinstance(error, AllModelsFailed):
@@ -148,6 +151,20 @@ class ChatStream:
 
             raise overflow(error, call.request) or error
         raise error
+
+    def _shown(
+        self, name: str, items: Iterable[Delta | ProviderReply], unseen: list[str]
+    ) -> Iterator[Delta | ProviderReply]:
+        """The provider's items less those the reader must not see (`Delta.shown` False: a tool
+        call's pieces, a refusal), kept in `unseen` to be billed if the stream ends early. An
+        abort stops the reading here too: a model may write a long call and no text at all."""
+        for item in items:
+            if isinstance(item, Delta) and not item.shown:
+                unseen.append(item.text)
+                if self._cancel.cancelled:
+                    raise ProviderError(name, "aborted", "the stream was aborted")
+                continue
+            yield item
 
     def _settled_text(self, held: bool) -> Iterator[str]:
         """The settled reply's text, when it was not streamed: the whole of it when the turn
@@ -174,22 +191,24 @@ class ChatStream:
 
         return settle(call.gw, call.request, call.target, call.context, result)
 
-    def _interrupted(self, attempt: Try, exc: ProviderError, partial: str, blame: bool = True) -> NoReturn:
-        self._partial(attempt, str(exc), partial, blame, exc.kind)
+    def _interrupted(self, attempt: Try, exc: ProviderError, partial: str, unseen: str, blame: bool = True) -> NoReturn:
+        self._partial(attempt, str(exc), partial, unseen, blame, exc.kind)
         raise StreamInterrupted(attempt.name, partial, str(exc)) from exc
 
-    def _partial(self, attempt: Try, cause: str, partial: str, blame: bool, kind: str = "aborted") -> None:
+    def _partial(self, attempt: Try, cause: str, partial: str, unseen: str, blame: bool, kind: str = "aborted") -> None:
         """A stream that ended before the model's reply: booked as a call, whose usage is the whole
-        prompt and the text received so far (counted from above, as budgets count: the provider
-        reports usage only at the end). This settles the budget reservation, so that a client that
-        leaves mid-stream pays for what it was sent, and not after the reservation expires."""
+        prompt and all of the reply received so far, the text (`partial`) and what the reader was
+        not sent (`unseen`: tool calls' names and arguments, a refusal), counted from above as
+        budgets count (the provider reports usage only at the end). This settles the budget
+        reservation, so that a client that leaves mid-stream pays for what the model wrote (a word
+        and then a 60 KB call: not the one word), and not after the reservation expires."""
         call, name, spec = self._call, attempt.name, attempt.spec
         call.attempts.append(Attempt(name, "error", cause, (time.perf_counter() - attempt.started) * 1000, kind))
         if blame:
             call.gw.breaker(name).failure()
         else:  # no verdict on the model: a half-open breaker lets its next probe go
             call.gw.breaker(name).release()
-        usage = Usage(call.input_tokens, ledger.count_tokens(partial), estimated=True)
+        usage = Usage(call.input_tokens, ledger.count_tokens(partial) + ledger.count_tokens(unseen), estimated=True)
         cost = ledger.cost_usd(spec, usage)
         self.result = ChatResult(
             partial,

@@ -179,11 +179,17 @@ class AnthropicProvider:
                         block = payload.get("content_block") or {}
                         if block.get("type") == "tool_use":
                             calls.add(int(payload.get("index") or 0), block.get("id"), block.get("name"))
+                            if isinstance(block.get("name"), str):  # billed, never shown (so are its arguments)
+                                yield Delta(block["name"], shown=False)
                     elif kind == "content_block_delta":
                         delta = payload.get("delta") or {}
                         if tools and delta.get("type") == "input_json_delta":
                             calls.add(int(payload.get("index") or 0), arguments=delta.get("partial_json") or "")
+                            if isinstance(delta.get("partial_json"), str):
+                                yield Delta(delta["partial_json"], shown=False)
                             continue
+                        if isinstance(delta.get("thinking"), str):  # extended thinking: billed, never shown
+                            yield Delta(delta["thinking"], shown=False)
                         piece = delta.get("text") or delta.get("partial_json") or ""
                         if piece:
                             parts.append(piece)

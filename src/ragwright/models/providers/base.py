@@ -49,7 +49,12 @@ class ToolCallParts:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
+    """A piece of the reply as it arrives. `shown=False`: a piece the reader is not sent (a tool
+    call's name or argument fragment, a refusal, reasoning), yielded all the same because the
+    provider bills it: a stream that ends early is booked for everything received."""
+
     text: str
+    shown: bool = True
 
 
 class StreamCancel:
@@ -87,9 +92,10 @@ def _hang_up(response: Any) -> None:
 
 
 class Provider(Protocol):
-    """One configured model behind one wire protocol. `stream` yields text deltas and ends with
-    the whole reply; both raise ProviderError with a kind (see errors.ProviderError). A stream
-    hands its live response to `cancel`, so that it can be stopped from another thread."""
+    """One configured model behind one wire protocol. `stream` yields text deltas (and the pieces
+    not to show as `Delta(piece, shown=False)`) and ends with the whole reply; both raise
+    ProviderError with a kind (see errors.ProviderError). A stream hands its live response to
+    `cancel`, so that it can be stopped from another thread."""
 
     name: str
 

@@ -112,6 +112,8 @@ class LocalProvider:
                 if reply.text:
                     yield Delta(reply.text)
                 yield reply
+            else:  # the JSON as it is written: billed, never shown
+                yield Delta(item.text, shown=False)
 
     def _stream(
         self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None

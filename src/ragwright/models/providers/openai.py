@@ -184,9 +184,14 @@ class OpenAIProvider:
                         finish = choice.get("finish_reason") or finish
                         if delta.get("refusal"):
                             refusal.append(delta["refusal"])
+                        unseen = [delta.get("refusal"), delta.get("reasoning_content"), delta.get("reasoning")]
                         for i, item in enumerate(delta.get("tool_calls") or []):
                             fn = item.get("function") or {}
                             calls.add(item.get("index", i), item.get("id"), fn.get("name"), fn.get("arguments") or "")
+                            unseen += [fn.get("name"), fn.get("arguments")]
+                        # billed, never shown: a refusal, a reasoning model's thoughts, the calls
+                        if hidden := "".join(p for p in unseen if isinstance(p, str)):
+                            yield Delta(hidden, shown=False)
                         if delta.get("content"):
                             parts.append(delta["content"])
                             yield Delta(delta["content"])
