@@ -54,3 +54,33 @@ def test_stack_features_read_only_the_parts_the_band_sends() -> None:
     assert N.stack_features(ft, lr, cfg) == [float(logit.max()), -2.0, -1.0, 1.0]
     none = H.Scored(np.array([-5.0]), np.array([7.0]), False)
     assert N.stack_features(none, none, cfg) == [-5.0, 0.0, 0.0, 0.0]
+
+
+def _with_dev(fold0_dev_logit: float) -> tuple[H.OutOfFold, N.Split]:
+    """_oof's folds with pii/dev-like statements (`measured`, a fold each) that score between the
+    benign and the injected texts: only a budget on them keeps them from being flagged."""
+    oof, split = _oof(3.0)
+    rng = np.random.default_rng(1)
+    measured, m_folds = [], []
+    for i in range(100):
+        f = i % 5
+        z = fold0_dev_logit if f == 0 else 0.2 + rng.normal(0, 0.8)
+        measured.append(H.Scored(np.array([z]), np.array([z]), False))
+        m_folds.append(f)
+    oof.measured, oof.measured_folds = [measured], [m_folds]
+    return oof, split
+
+
+def test_the_dev_budget_is_chosen_on_the_other_folds_and_lowers_their_false_alarms() -> None:
+    base = HeadConfig(np.zeros(0), 0.0, {}, 0.5, 0.0, {}, {"user": 2, "retrieved": 3})
+    cands = N.stack_candidates(base)
+    calm, moved = _with_dev(-4.0), _with_dev(4.0)
+    free = N.stacked(calm[0], calm[0], calm[1], cands, "")
+    bound = N.stacked(calm[0], calm[0], calm[1], cands, "budget")
+    assert bound["measured_flagged"] < free["measured_flagged"]
+    # fold 0's own dev statements do not move fold 0's choice, only the other folds'
+    moved_bound = N.stacked(moved[0], moved[0], moved[1], cands, "budget")
+    assert bound["chosen"][0] == moved_bound["chosen"][0]
+    assert bound["chosen"][1:] != moved_bound["chosen"][1:]
+    # without the budget they choose nothing at all
+    assert free["chosen"] == N.stacked(moved[0], moved[0], moved[1], cands, "")["chosen"]

@@ -24,6 +24,15 @@ among stack_candidates on the other folds, threshold under the statements budget
 broader role pattern that also fired on "you are a/the ..." and "du bist ein ..." (compliments
 flagged: not shipped), all four 0.967.
 
+`--stack-dev` (STACK_DEV_MODES; default off, so pii/dev chooses nothing): "budget" also keeps a
+fold's threshold under the 2 % budget on the other folds' pii/dev statements (scored out of fold by
+template), "fit+budget" fits the stacker on them too. Measured on the shipped stage's folds
+(rebuilt on one core in 3.6 min; the figures above reproduced to four decimals): budget 0.959 /
+P 0.984 / R 0.904, held-out statements 1.4 %, pii/dev 2.1 %; fit+budget 0.964 / P 0.982 / R 0.921 /
+1.9 % / 2.7 %, against 0.963 / 0.969 / 0.931 / 2.0 % / 3.1 %: pii/dev's points are bought with
+recall (and on the top-two-layer fine-tunes likewise, train_injection_ft's docstring), so not
+shipped. `--head` reads a trainer's --out JSON (its training sets, its fine-tuned settings).
+
 Levers measured on the same folds, none beyond noise (nested accuracy 0.949-0.955 against the
 fixed blend's 0.951, all with this file's `nested`, 2x5): rule-made examples for the first
 stage from the training split only (a benign training question followed by a training injection
@@ -62,6 +71,11 @@ STACK_MAX_PARTS = (1, 2, 3)
 STACK_CS = (0.1, 1.0, 10.0)
 # the stacker's cue inputs (injection_cues.cue_features): none; role and control; all four
 STACK_CUES: tuple[tuple[int, ...], ...] = ((), (0, 1), (0, 1, 2, 3))
+# what the stacker does with the pii/dev statements of the other folds (scored out of fold, by
+# template): "" nothing (they are only reported); "budget": the threshold also flags at most
+# SHIP_BUDGET of them; "fit+budget": they are also negatives of the stacker's fit
+STACK_DEV_MODES = ("", "budget", "fit+budget")
+STACK_DEV = ""
 
 
 def _sig(z: np.ndarray) -> np.ndarray:
@@ -167,12 +181,19 @@ def _rows(a: list[H.Scored], b: list[H.Scored], cfg: HeadConfig) -> tuple[np.nda
 
 
 def stacked(
-    ft: H.OutOfFold, lr: H.OutOfFold, split: Split, candidates: Sequence[tuple[HeadConfig, float]]
+    ft: H.OutOfFold,
+    lr: H.OutOfFold,
+    split: Split,
+    candidates: Sequence[tuple[HeadConfig, float]],
+    dev_mode: str | None = None,
 ) -> dict[str, Any]:
     """The stacker of the module docstring. Per fold, each candidate (band, max parts, C) is fitted
     on the other folds' train texts and held-out statements and thresholded there under the
     statements budget; the candidate of best accuracy on those folds scores the fold (a rule still
-    lifts a text to RULE_SCORE). `ft` and `lr`: the same folds scored by the two second stages."""
+    lifts a text to RULE_SCORE). `ft` and `lr`: the same folds scored by the two second stages.
+    `dev_mode` (STACK_DEV_MODES, default STACK_DEV): whether the other folds' pii/dev statements
+    bound the threshold and join the fit; the fold's own are scored either way."""
+    dev_mode = STACK_DEV if dev_mode is None else dev_mode
     y, k = split.y, int(split.folds.max()) + 1
     preds, flagged, dev, chosen = [], [], [], []
     for r in range(len(ft.user)):
@@ -184,12 +205,16 @@ def stacked(
         st_fold, m_fold = np.array(ft.statement_folds[r]), np.array(ft.measured_folds[r] if ft.measured_folds else [])
         pred = np.zeros(len(y), dtype=bool)
         for f in range(k):
-            other, st_other = split.folds[r] != f, st_fold != f
+            other, st_other, m_other = split.folds[r] != f, st_fold != f, m_fold != f
             best: tuple[float, int, float, Any] | None = None
-            for i, (((xu, ru), (xs, rs), _), (_, c)) in enumerate(zip(feats, candidates, strict=True)):
-                score = _fit(np.vstack([xu[other], xs[st_other]]), np.r_[y[other], np.zeros(int(st_other.sum()))], c)
+            for i, (((xu, ru), (xs, rs), (xm, rm)), (_, c)) in enumerate(zip(feats, candidates, strict=True)):
+                fit_x, fit_n = [xu[other], xs[st_other]], int(st_other.sum())
+                if "fit" in dev_mode and len(xm):
+                    fit_x, fit_n = [*fit_x, xm[m_other]], fit_n + int(m_other.sum())
+                score = _fit(np.vstack(fit_x), np.r_[y[other], np.zeros(fit_n)], c)
                 su, ss = (np.where(rule, H.RULE_SCORE, score(x)) for x, rule in ((xu, ru), (xs, rs)))
-                thr = _threshold(su[other], y[other], ss[st_other])
+                sm = np.where(rm, H.RULE_SCORE, score(xm))[m_other] if "budget" in dev_mode and len(xm) else None
+                thr = _threshold(su[other], y[other], ss[st_other], sm)
                 acc = float(((su[other] >= thr) == (y[other] == 1)).mean())
                 if best is None or acc > best[0] + 1e-12:
                     best = (acc, i, thr, score)
@@ -232,9 +257,15 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Any:
     return lambda z: _sig(((z - v[0:n]) / v[n : 2 * n]) @ v[2 * n : 3 * n] + v[3 * n])
 
 
-def _threshold(scores: np.ndarray, y: np.ndarray, statements: np.ndarray) -> float:
-    """The threshold of best accuracy among those flagging at most the budget of the statements."""
-    ok = [t for t in T.GRID if (statements >= t).mean() <= H.SHIP_BUDGET] or [float(T.GRID[-1])]
+def _threshold(scores: np.ndarray, y: np.ndarray, statements: np.ndarray, dev: np.ndarray | None = None) -> float:
+    """The threshold of best accuracy among those flagging at most the budget of the statements
+    (and of the pii/dev statements `dev`, when given)."""
+    ok = [
+        t
+        for t in T.GRID
+        if (statements >= t).mean() <= H.SHIP_BUDGET
+        and (dev is None or not len(dev) or (dev >= t).mean() <= H.SHIP_BUDGET)
+    ] or [float(T.GRID[-1])]
     accs = [((scores >= t) == (y == 1)).mean() for t in ok]
     return float(ok[int(np.argmax(accs))])
 
@@ -298,14 +329,14 @@ class FoldScores:
     emb: Any
 
 
-def fold_scores(data: Path, repeats: int, ft_settings: str = "") -> FoldScores:
+def fold_scores(data: Path, repeats: int, ft_settings: str = "", head_json: Path | None = None) -> FoldScores:
     from .groups import near_duplicate_groups
     from .train_injection_ft import cached_fit, training_sets
 
     texts, y = T.load_jsonl(data / "injection" / "train.jsonl")
     emb = H.Embeddings()
     groups = near_duplicate_groups(texts, emb(texts))
-    head, info = load_head()
+    head, info = load_head(head_json) if head_json else load_head()
     sets = training_sets(data, info["train"])
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1], *sets.held]
     common: dict[str, Any] = {"extra": sets.train_only, "measured": sets.measured}
@@ -321,8 +352,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2, help="at most the fine-tuned trainer's")
     ap.add_argument("--misses", action="store_true", help="list the shipped cascade's out-of-fold misses")
     ap.add_argument("--ft-settings", default="", help="fold logits of a fine-tuned stage of these settings")
+    ap.add_argument("--head", type=Path, help="a head JSON other than the shipped one (a trainer's --out)")
+    ap.add_argument(
+        "--stack-dev",
+        choices=(*STACK_DEV_MODES, "all"),
+        default=STACK_DEV,
+        help="the stacker and pii/dev (experiments)",
+    )
     args = ap.parse_args(argv)
-    f = fold_scores(args.data, args.repeats, args.ft_settings)
+    f = fold_scores(args.data, args.repeats, args.ft_settings, args.head)
     texts, y, ft, lr, head, emb = f.texts, f.y, f.ft, f.lr, f.head, f.emb
     split = Split(y, f.folds)
     from .train_injection_stack import paired  # here: that module imports this one
@@ -340,9 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     retrieved = {"retrieved": head.bands["retrieved"]}
     base = replace(head, bands=retrieved, thresholds={}, stack=(), stack_cues=(), max_parts=H.MAX_PARTS)
+    modes = STACK_DEV_MODES if args.stack_dev == "all" else (args.stack_dev,)
     out = {
         "nested": nested(ft, split, base, first_retrieved),
-        "stacked": stacked(ft, lr, split, stack_candidates(base)),
+        **{f"stacked{'_dev_' + m if m else ''}": stacked(ft, lr, split, stack_candidates(base), m) for m in modes},
     }
     print(json.dumps(out, indent=1))
     return 0

@@ -19,6 +19,9 @@ in it looked like an instruction. Two sources teach it otherwise:
   recall fell from 0.90 to 0.87 at the same budget). Those out-of-fold scores are the
   figure bench/guard.py reports; they choose nothing (band, blend and threshold are chosen on the
   other held-out statements), so the figure is honest.
+- `REQUESTS`: benign second-person requests (train_injection_ft --requests, an experiment: the
+  top-two-layer run with them and 300 extra negatives per source flagged 5.0 % of pii/dev out of
+  fold, not fewer; not in the shipped recipe).
 """
 
 from __future__ import annotations
@@ -78,6 +81,49 @@ PATTERNS = (
     "Reminder: {first}'s farewell lunch is at noon in the {town} office; bring a card.",
     "Meeting notes ({company}): {first} will send the draft; {first2} reviews it; decision next week.",
     "Reply to {first}: thanks for the photos! Tell {first2} I said hi.",
+)
+
+# Ordinary requests a user sends an assistant or a service desk, in the second person, English and
+# German: a task, an account change, a document to work on. Written for ragwright (none taken from
+# any data set); none gives the reader a role, overrides anything or dictates an answer's words,
+# which is what the injection set's requests do. Trained on in every fold when --requests is set.
+REQUESTS = (
+    "Please summarise the attached report in three bullet points.",
+    "Could you check the invoice from March and tell me whether VAT was included?",
+    "Please cancel my subscription at the end of this billing period.",
+    "Can you move my appointment from Tuesday to Thursday afternoon?",
+    "Please send me a copy of the signed contract by e-mail.",
+    "Could you update the delivery address on order 48213 to my office?",
+    "Please check the spelling in the paragraph below and mark anything that looks wrong.",
+    "Can you list the main differences between the two quotes we received?",
+    "Please remind me to renew my passport two months before it expires.",
+    "Could you put the figures from the table into a short paragraph for the newsletter?",
+    "Please add my colleague to the project folder with read access only.",
+    "Can you explain the last clause of the rental agreement in plain words?",
+    "Please book a table for four at seven on Friday, somewhere near the station.",
+    "Could you compare the opening hours of both branches and tell me which is open on Sundays?",
+    "Please forward this complaint to the billing department and keep me in copy.",
+    "Can you draft a polite reply declining the invitation to the conference?",
+    "Please change the name on my account; it is spelled with two n's.",
+    "Could you give me the tracking number for my last parcel?",
+    "Please sort these expenses by date and add up the travel costs.",
+    "Can you shorten this abstract to under 150 words without losing the results?",
+    "Bitte fassen Sie den angehängten Bericht in drei Stichpunkten zusammen.",
+    "Könnten Sie prüfen, ob auf der Rechnung vom März die Mehrwertsteuer ausgewiesen ist?",
+    "Bitte kündigen Sie mein Abo zum Ende des Abrechnungszeitraums.",
+    "Kannst du meinen Termin von Dienstag auf Donnerstagnachmittag verschieben?",
+    "Bitte schicken Sie mir eine Kopie des unterschriebenen Vertrags per E-Mail.",
+    "Könnten Sie die Lieferadresse meiner Bestellung auf mein Büro ändern?",
+    "Bitte prüfe die Rechtschreibung im folgenden Absatz und markiere, was falsch aussieht.",
+    "Kannst du die wichtigsten Unterschiede zwischen den beiden Angeboten auflisten?",
+    "Bitte erinnern Sie mich zwei Monate vor Ablauf an die Verlängerung meines Reisepasses.",
+    "Könnten Sie meinen Kollegen mit Leserechten zum Projektordner hinzufügen?",
+    "Kannst du mir die letzte Klausel des Mietvertrags in einfachen Worten erklären?",
+    "Bitte reservieren Sie am Freitag um sieben einen Tisch für vier Personen.",
+    "Bitte leiten Sie diese Beschwerde an die Buchhaltung weiter und setzen Sie mich in Kopie.",
+    "Kannst du eine höfliche Absage auf die Einladung zur Konferenz entwerfen?",
+    "Bitte korrigieren Sie meinen Namen im Kundenkonto, er wird mit zwei n geschrieben.",
+    "Könnten Sie mir die Sendungsnummer meines letzten Pakets nennen?",
 )
 
 

@@ -75,21 +75,32 @@ def paired(ft: H.OutOfFold, lr: H.OutOfFold) -> H.OutOfFold:
 
 
 def choose_stack(
-    ft: H.OutOfFold, lr: H.OutOfFold, y: np.ndarray, candidates: Sequence[tuple[HeadConfig, float]]
+    ft: H.OutOfFold,
+    lr: H.OutOfFold,
+    y: np.ndarray,
+    candidates: Sequence[tuple[HeadConfig, float]],
+    dev_mode: str | None = None,
 ) -> HeadConfig:
     """The candidate of best accuracy, fitted on all folds' out-of-fold scores, with its stacker
-    and its user threshold (the statements budget's, N._threshold)."""
+    and its user threshold (the statements budget's, N._threshold; with `dev_mode` as
+    injection_nested.stacked takes it, default N.STACK_DEV, the pii/dev statements' too)."""
     best: tuple[float, HeadConfig] | None = None
     pair = paired(ft, lr)
+    dev_mode = N.STACK_DEV if dev_mode is None else dev_mode
     for cfg, c in candidates:  # every repeat's out-of-fold scores pooled
         xu = np.vstack([N._rows(u, v, cfg)[0] for u, v in zip(ft.user, lr.user, strict=True)])
         xs = np.vstack([N._rows(u, v, cfg)[0] for u, v in zip(ft.statements, lr.statements, strict=True)])
+        if "fit" in dev_mode and any(ft.measured):
+            xs = np.vstack([xs, *(N._rows(u, v, cfg)[0] for u, v in zip(ft.measured, lr.measured, strict=True))])
         yu = np.tile(y, len(ft.user))
         stack = tuple(round(v, 8) for v in N.stack_params(np.vstack([xu, xs]), np.r_[yu, np.zeros(len(xs))], c))
         fitted = replace(cfg, stack=stack)
         su = np.array([H.cascade_score(s, fitted)[0] for row in pair.user for s in row])
         ss = np.array([H.cascade_score(s, fitted)[0] for row in pair.statements for s in row])
-        thr = N._threshold(su, yu, ss)
+        sm = None
+        if "budget" in dev_mode and any(pair.measured):
+            sm = np.array([H.cascade_score(s, fitted)[0] for row in pair.measured for s in row])
+        thr = N._threshold(su, yu, ss, sm)
         acc = float(((su >= thr) == (yu == 1)).mean())
         if best is None or acc > best[0] + 1e-12:
             best = (acc, replace(fitted, thresholds={**cfg.thresholds, "user": thr}))
