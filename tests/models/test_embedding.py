@@ -69,3 +69,16 @@ def test_workspace_with_openai_embedder_refuses_mixed_vector_spaces(tmp_path, em
         pytest.raises(StoreError, match="indexed with embedder 'openai:emb-1'"),
     ):
         ws.search("hello")
+
+
+@pytest.mark.parametrize("theirs", [None, "true"])
+def test_the_tokenizers_pool_is_off_unless_the_caller_chose(monkeypatch, theirs):
+    """Its pool of every core fought onnxruntime's threads while ingestion chunked beside a batch."""
+    import os
+
+    if theirs is None:
+        monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    else:
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", theirs)
+    embedding.LocalMiniLM().warm_up()
+    assert os.environ["TOKENIZERS_PARALLELISM"] == (theirs or "false")
