@@ -18,9 +18,9 @@ what it is: an assistant turn as a tool result is (ordinary replies are prose, w
 setting flags), a system or developer message by the rules alone (Guards.instruction_check: a
 system prompt is instructions, and the classifier flags most ordinary ones). A key writes two more
 texts the model reads (review 14), and they are read the same ways: each tool it offers (its
-description and every key and string of its parameters' schema, enum values and titles too: the
+name, description and every key and string of its parameters' schema, enum values and titles too: the
 provider renders them into the system prompt) by the rules, as a system message; each call of an
-assistant turn (its arguments, as said() reads them: the model takes them for its own output) as
+assistant turn (its function's name and its arguments, as said() reads them: the model takes them for its own output) as
 a tool result. Of 29 ordinary tools (20 in tests/server/ordinary_tools.py, 9 of the code's and
 tests') and 25 ordinary calls none is flagged; read by the classifier, 2 of 26 of those tools were.
 
@@ -34,7 +34,8 @@ Each message is checked on its own (the guard windows a long one), so a verdict 
     block  the first flagged message refuses the call (InjectionBlocked, HTTP 400) before any
            model is asked, naming it: its index in the request's messages, its role and, for a
            tool result, its tool_call_id; `messages[1].tool_calls[0] (call c1, function f)
-           arguments`; `tools[0] (function f) description` (or the schema path it is at)
+           name and arguments`; `tools[0] (function f) description` (or its name, or the
+           schema path it is at)
 
 A key may name a route's model directly (GET /v1/models lists it): screen_client() gives such a
 call the strictest policy of the routes that contain the model, so `model: "plain"` cannot step
@@ -182,15 +183,12 @@ def screen_client(
     a model no route contains). For a route the gateway reads the user turns and tool results
     itself next (screen()): here the rest, within one budget."""
     route = settings.routes.get(target)
-    if route is not None:
-        outside = set(screened(messages))
-        texts = _tool_texts(tools) + _message_texts(messages, set(range(len(messages))) - outside, calls=True)
-        _screen(guards, target, route, texts)
+    found = (target, route) if route is not None else policy_route(settings, target)
+    if found is None:
         return
-    found = policy_route(settings, target)
-    if found is not None:
-        texts = _tool_texts(tools) + _message_texts(messages, set(range(len(messages))), calls=True)
-        _screen(guards, found[0], found[1], texts, f" (model '{target}' is one of its models)")
+    read = set(range(len(messages))) - (set(screened(messages)) if route is not None else set())
+    why = "" if route is not None else f" (model '{target}' is one of its models)"
+    _screen(guards, *found, _tool_texts(tools) + _message_texts(messages, read, calls=True), why)
 
 
 def screen(settings: Settings, guards: Guards, target: str, messages: Sequence[ChatMessage]) -> None:
@@ -218,7 +216,7 @@ class _Text:
 
 def _message_texts(messages: Sequence[ChatMessage], read: set[int], calls: bool = False) -> list[_Text]:
     """Each message's content (a tool result's as said()), and with `calls` each assistant call's
-    arguments: what the model reads as its own earlier output, read as a tool result is."""
+    name and arguments: what the model reads as its own earlier output, read as a tool result is."""
     out = []
     for i, m in enumerate(messages):
         who = f"{m.role}, tool_call_id {m.tool_call_id}" if m.role == "tool" else m.role
@@ -242,7 +240,7 @@ def _spaced(name: str) -> str:
 
 
 def _tool_texts(tools: Sequence[Tool]) -> list[_Text]:
-    """Each tool offered, as one text: its description and its schema's keys and strings, which
+    """Each tool offered, as one text: its name, description and its schema's keys and strings, which
     the model reads as instructions (OpenAI renders them into the system prompt), so read as a
     system message is. One text a tool, not one a string: a schema holds a string a property, and
     the budget counts texts."""
@@ -262,7 +260,7 @@ Path = tuple[Any, str] | None  # (parent, piece): made in O(1) a node, spelled o
 
 
 def _parts(tool: Tool) -> Iterator[tuple[Path, str]]:
-    """A tool's texts with where each is: the description, then every key and string of its
+    """A tool's texts with where each is: the name, the description, then every key and string of its
     parameters, in document order (without recursion: a schema may nest deep)."""
     yield (None, "name"), _spaced(tool.name)
     yield (None, "description"), tool.description

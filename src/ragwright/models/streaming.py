@@ -110,9 +110,7 @@ class ChatStream:
             unseen: list[str] = []  # received, never sent to the reader (tool calls, a refusal): billed
             with attempt:
                 if self._cancel.cancelled:  # aborted before this request went out: send none
-                    self._interrupted(
-                        attempt, ProviderError(name, "aborted", "the stream was aborted"), "", "", blame=False
-                    )
+                    self._interrupted(attempt, _aborted(name), "", "", blame=False)
                 try:
                     items = call.gw.provider(name).stream(
                         call.request_for(spec), call.attempt_timeout(spec), self._cancel
@@ -126,7 +124,7 @@ class ChatStream:
                             return
                         parts.append(item.text)
                         if self._cancel.cancelled:  # a socket hung up on still reads what the model sends
-                            raise ProviderError(name, "aborted", "the stream was aborted")
+                            raise _aborted(name)
                         if held:
                             continue
                         self.text = "".join(parts)
@@ -162,7 +160,7 @@ class ChatStream:
             if isinstance(item, Delta) and not item.shown:
                 unseen.append(item.text)
                 if self._cancel.cancelled:
-                    raise ProviderError(name, "aborted", "the stream was aborted")
+                    raise _aborted(name)
                 continue
             yield item
 
@@ -221,6 +219,10 @@ class ChatStream:
             incomplete=True,
         )
         call._record(name, usage, cost, error=f"stream interrupted: {cause}")
+
+
+def _aborted(model: str) -> ProviderError:
+    return ProviderError(model, "aborted", "the stream was aborted")
 
 
 def _restoring(

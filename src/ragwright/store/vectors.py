@@ -73,10 +73,11 @@ class ExactIndex:
         return list(zip(ids[positions].tolist(), (1.0 - np.asarray(distances, dtype=np.float64)).tolist(), strict=True))
 
 
-def _dots(query16: np.ndarray, matrix: np.ndarray, threads: int) -> np.ndarray:
+def _dots(query: np.ndarray, matrix: np.ndarray, threads: int) -> np.ndarray:
+    """Each row's inner product with the query (both float16, or both int8: exact int sums)."""
     import numkong
 
-    scores: np.ndarray = np.asarray(numkong.cdist(query16[None], matrix, metric="dot", threads=threads))[0]
+    scores: np.ndarray = np.asarray(numkong.cdist(query[None], matrix, metric="dot", threads=threads))[0]
     return scores.astype(np.float32, copy=False)
 
 
@@ -112,13 +113,11 @@ class _Int8Rows:
 
     def candidates(self, query16: np.ndarray, k: int, threads: int) -> np.ndarray:
         """Positions of the rows that may be among the k best by float16 score, ascending."""
-        import numkong
-
         q = query16.astype(np.float32)
         q_scale = 127.0 / max(float(np.abs(q).max()), 1e-12)
         q8 = np.rint(q * q_scale).astype(np.int8)
         dequantised = q8.astype(np.float32) / q_scale
-        approx = np.asarray(numkong.cdist(q8[None], self.rows, metric="dot", threads=threads), dtype=np.float32)[0]
+        approx = _dots(q8, self.rows, threads)
         approx *= np.float32(1.0 / (q_scale * self.scale))
         # + 1e-4: the float32 sums of both scans round; their error is far below it
         bound = float(np.linalg.norm(dequantised)) * self.err + float(np.linalg.norm(q - dequantised)) * self.norms
