@@ -220,6 +220,12 @@ class GatewaySettings(_Section):
 class ObserveSettings(_Section):
     traces: bool = Field(True, description="keep a trace of every search, ask, chat and evaluation in the store")
     retention_days: float = Field(30.0, gt=0)
+    audit_retention_days: float = Field(
+        0.0,
+        ge=0,
+        description="the server's audit log rows older than this are deleted (at start, then hourly); "
+        "0 keeps them for good",
+    )
     redact: Literal["auto", "on", "off"] = Field(
         "auto",
         description='store traces with personal data replaced by <LABEL> (auto: when a model has privacy = "redact")',

@@ -93,6 +93,7 @@ redact_max_chars = 100000              # text per call a privacy = "redact" mode
 [observe]
 traces = true                          # every search, ask, chat and evaluation leaves a trace in the store
 retention_days = 30
+audit_retention_days = 0               # the server's audit log: rows older than this go; 0 keeps them
 # otlp_endpoint = "http://127.0.0.1:4318" # also export traces over OTLP/HTTP (GenAI conventions); off by default
 # otlp_include_text = false            # texts stay home unless this is true
 

@@ -67,7 +67,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         umask = make_private(Path(ws.settings.data_dir))  # uploads 0600, folders 0700, while serving
-        state.audit = AuditWriter(ws.store)
+        state.audit = AuditWriter(ws.store, ws.settings.observe.audit_retention_days)
         state.jobs = JobRunner(ws)  # a fresh thread each time the app starts
         state.jobs.start()
         threading.Thread(target=_warm_up, args=(ws,), name="ragwright-warm-up", daemon=True).start()

@@ -1,37 +1,65 @@
-"""Every request, recorded: time, key, tenant, endpoint, status, documents touched. A pure ASGI
-middleware (streams pass through untouched) hands entries to a writer thread that commits them
-in small batches, so auditing adds no write transaction to the request's own path."""
+"""Every request, recorded: time, key, tenant, method, route, path, status, documents touched. A
+pure ASGI middleware (streams pass through untouched) hands entries to a writer thread that
+commits them in small batches, so auditing adds no write transaction to the request's own path.
+
+What a caller without a valid key sends must not be able to fill the store: the path is kept
+clipped (256 characters, beside the matched route's template), and such requests (401s, 404s of
+made-up paths, ...) are folded into one row per minute, address, method, route and status with
+their count, at most ANON_GROUPS_PER_MINUTE rows a minute (the rest in one row per status). The
+log's retention is [observe] audit_retention_days."""
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
+import fastapi.routing
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.contract import AuditEntry, AuditStore
+from ..store.contract.data import clip_audit_text
 from .auth import Principal
 
 FLUSH_S = 0.05
+UNMATCHED = "(no route)"  # the route of a request that matched none
+OTHERS = "(others)"  # address and route of the row counting anonymous requests past the cap
+RETENTION_EVERY_S = 3600.0
+log = logging.getLogger(__name__)
 
 
 class AuditWriter:
     """Entries go to a deque; the writer thread is woken once per batch, not once per request (a
-    queue.Queue notified it on every put: a tenth of a busy server's time went to the wake-ups)."""
+    queue.Queue notified it on every put: a tenth of a busy server's time went to the wake-ups).
+    Entries without a key are counted in memory until their minute is over, then written."""
 
     MAX_PENDING = 100_000
+    ANON_GROUPS_PER_MINUTE = 100
 
-    def __init__(self, store: AuditStore) -> None:
+    def __init__(self, store: AuditStore, retention_days: float = 0.0) -> None:
         self.store = store
+        self.retention_days = retention_days
         self._pending: deque[AuditEntry] = deque()
+        self._anon: dict[tuple[str | None, str, str, int], list[Any]] = {}  # -> [at, endpoint, count, ms]
+        self._anon_minute = 0
+        self._anon_lock = threading.Lock()
+        self._next_retention = 0.0  # monotonic time; at once, then every RETENTION_EVERY_S
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="ragwright-audit", daemon=True)
         self._thread.start()
+        if retention_days > 0:
+            self._wake.set()  # the retention runs when the server starts
 
     def add(self, entry: AuditEntry) -> None:
+        if entry[1] is None:  # no valid key: counted, not one row each
+            self._fold(entry)
+            return
         if len(self._pending) >= self.MAX_PENDING:  # never block a request: the disk is far behind
             self.store.write_audit([entry])
             return
@@ -39,12 +67,47 @@ class AuditWriter:
         if not self._wake.is_set():
             self._wake.set()
 
+    def _fold(self, entry: AuditEntry) -> None:
+        at, method, endpoint, status, latency = entry[0], entry[3], entry[4], entry[5], entry[7]
+        route, client = (entry[8], entry[9]) if len(entry) > 8 else ("", None)
+        minute = int(at // 60)
+        with self._anon_lock:
+            if minute > self._anon_minute:  # (a request that ended just before the minute did joins this one)
+                self._close_minute(force=True)
+                self._anon_minute = minute
+            if not self._anon:  # the writer learns when this minute's rows are due
+                self._wake.set()
+            key = (client, method, route, status)
+            group = self._anon.get(key)
+            if group is None and len(self._anon) >= self.ANON_GROUPS_PER_MINUTE:
+                key = (OTHERS, "*", OTHERS, status)  # statuses are the server's own: few
+                group = self._anon.get(key)
+            if group is None:
+                group = self._anon[key] = [at, endpoint, 0, 0.0]
+            group[2] += 1
+            group[3] += latency
+
+    def _close_minute(self, force: bool) -> None:
+        """Queue the folded rows of a minute that is over (any minute when `force`); holding _anon_lock."""
+        if not self._anon or (not force and int(time.time() // 60) <= self._anon_minute):
+            return
+        for (client, method, route, status), (at, endpoint, count, ms) in self._anon.items():
+            self._pending.append((at, None, None, method, endpoint, status, [], ms / count, route, client, count))
+        self._anon = {}
+
+    def _until_minute_ends(self) -> float | None:
+        if not self._anon:
+            return None if self.retention_days <= 0 else RETENTION_EVERY_S
+        return max(0.0, (self._anon_minute + 1) * 60 - time.time()) + FLUSH_S
+
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            self._wake.wait(self._until_minute_ends())
             if not self._stopping:
                 time.sleep(FLUSH_S)  # let the batch gather
             self._wake.clear()  # before draining: an entry added after this sets it again
+            with self._anon_lock:
+                self._close_minute(force=self._stopping)
             batch = []
             while self._pending:
                 batch.append(self._pending.popleft())
@@ -54,20 +117,75 @@ class AuditWriter:
                 except Exception:  # noqa: BLE001  the audit must not take the server down; retry once
                     time.sleep(0.1)
                     self.store.write_audit(batch)
+            self._apply_retention()
             if self._stopping and not self._pending:
                 return
 
+    def _apply_retention(self) -> None:
+        if self.retention_days <= 0 or time.monotonic() < self._next_retention:
+            return
+        self._next_retention = time.monotonic() + RETENTION_EVERY_S
+        try:
+            gone = self.store.delete_audit_before(time.time() - self.retention_days * 86400)
+        except Exception:
+            log.exception("audit retention failed")
+            return
+        if gone:
+            log.info("audit retention: %d rows older than %g days deleted", gone, self.retention_days)
+
     def close(self) -> None:
-        """Write what is queued, then stop."""
+        """Write what is queued (the current minute's folded rows too), then stop."""
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout=10)
+
+
+class RouteTemplates:
+    """The full path template of the route that handled a request (`/v1/documents/{doc_id}`).
+    The router sets scope["route"] to the route as its own router declared it: with FastAPI's
+    included routers that is `/documents/{doc_id}`, without the `/v1` prefix, so the app's
+    routes are listed once with their full paths (fastapi.routing.iter_route_contexts; a FastAPI
+    without it copies included routes with their full path). A middleware that passed a copy of
+    the scope on hides scope["route"]: the path is then matched against that list."""
+
+    def __init__(self) -> None:
+        self._full: dict[int, str] | None = None  # id(route as scope["route"] has it) -> full path
+        self._table: list[tuple[re.Pattern[str], frozenset[str] | None, str]] = []
+
+    def __call__(self, scope: Scope) -> str:
+        if self._full is None:
+            self._build(scope.get("app"))
+        assert self._full is not None
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return clip_audit_text(self._full.get(id(route), path))
+        partial = None
+        for regex, methods, template in self._table:
+            if regex.match(scope.get("path", "")):
+                if methods is None or scope["method"] in methods:
+                    return template
+                partial = partial or template  # the router's 405
+        return partial or UNMATCHED
+
+    def _build(self, app: Any) -> None:
+        routes = list(getattr(app, "routes", ()))
+        contexts = getattr(fastapi.routing, "iter_route_contexts", None)  # older FastAPI: full paths already
+        listed = [(c.original_route, c.path, c.methods) for c in contexts(routes)] if contexts else []
+        listed = listed or [(r, getattr(r, "path", None), getattr(r, "methods", None)) for r in routes]
+        self._full, self._table = {}, []
+        for route, path, methods in listed:
+            if isinstance(path, str) and path:
+                self._full.setdefault(id(route), path)
+                regex = compile_path(path)[0]
+                self._table.append((regex, frozenset(methods) if methods else None, clip_audit_text(path)))
 
 
 class AuditMiddleware:
     def __init__(self, app: ASGIApp, writer_of: Callable[[], AuditWriter | None]) -> None:
         self.app = app
         self.writer_of = writer_of  # the AuditWriter, created in the lifespan
+        self.route_template = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -89,15 +207,19 @@ class AuditMiddleware:
             principal: Principal | None = state.get("principal")  # set by deps.authenticated
             writer = self.writer_of()
             if writer is not None:
+                client = scope.get("client")
                 writer.add(
                     (
                         time.time(),
                         principal.key_id if principal else None,
                         principal.tenant if principal else None,
-                        scope["method"],
-                        scope["path"],
+                        clip_audit_text(scope["method"], 16),
+                        clip_audit_text(path),
                         status["code"],
                         list(state.get("doc_ids", ())),
                         (time.perf_counter() - started) * 1000,
+                        self.route_template(scope),
+                        clip_audit_text(str(client[0]), 64) if client else None,
+                        1,
                     )
                 )

@@ -12,9 +12,34 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from .contract.data import AuditEntry as AuditEntry  # re-exported: store/postgres/access.py imports it from here
-from .contract.data import Quoted
+from .contract.data import Quoted, clip_audit_text
 from .quoted import cache_sources_current, link_cache, sources_of
 from .sql import Row
+
+AUDIT_COLUMNS = (
+    *("at", "key_id", "tenant", "method", "endpoint", "status", "doc_ids", "latency_ms"),
+    *("route", "client", "count"),  # schema 11
+)
+
+
+def audit_row(e: AuditEntry) -> tuple[Any, ...]:
+    """An entry as stored (both backends): 8 fields or 11, every text a caller chose clipped."""
+    route, client, count = (e[8], e[9], e[10]) if len(e) > 8 else ("", None, 1)
+    return (
+        *e[:3],
+        clip_audit_text(e[3], 16),
+        clip_audit_text(e[4]),
+        e[5],
+        json.dumps(list(e[6])),
+        e[7],
+        clip_audit_text(route),
+        None if client is None else clip_audit_text(client, 64),
+        count,
+    )
+
+
+def audit_dict(row: Row) -> dict[str, Any]:
+    return {**dict(zip(AUDIT_COLUMNS, row, strict=True)), "doc_ids": json.loads(row[6])}
 
 
 class AccessMixin:
@@ -89,25 +114,26 @@ class AccessMixin:
     # -- audit -----------------------------------------------------------------------------------
 
     def write_audit(self, entries: Sequence[AuditEntry]) -> None:
-        """(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms) rows, in one transaction."""
+        """(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms[, route, client,
+        count]) rows, in one transaction, their client-chosen texts clipped."""
         if not entries:
             return
         with self._lock, self._transaction(stamp=False):
             self._conn.executemany(
-                "INSERT INTO audit_log(at, key_id, tenant, method, endpoint, status, doc_ids, "
-                "latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*e[:6], json.dumps(list(e[6])), e[7]) for e in entries],
+                f"INSERT INTO audit_log({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})",
+                [audit_row(e) for e in entries],
             )
 
     def list_audit(self, limit: int = 100, tenant: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE tenant = ?", (tenant,)) if tenant else ("", ())
         rows = self._all(
-            f"SELECT at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms FROM audit_log "
-            f"{where} ORDER BY id DESC LIMIT ?",
-            (*params, limit),
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log {where} ORDER BY id DESC LIMIT ?", (*params, limit)
         )
-        keys = ("at", "key_id", "tenant", "method", "endpoint", "status", "doc_ids", "latency_ms")
-        return [{**dict(zip(keys, r, strict=True)), "doc_ids": json.loads(r[6])} for r in rows]
+        return [audit_dict(r) for r in rows]
+
+    def delete_audit_before(self, at: float) -> int:
+        with self._lock, self._transaction(stamp=False):
+            return int(self._conn.execute("DELETE FROM audit_log WHERE at < ?", (at,)).rowcount)
 
     # -- jobs ------------------------------------------------------------------------------------
 

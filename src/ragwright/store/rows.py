@@ -53,7 +53,7 @@ TABLES: list[Table] = [
     ),
     Table(
         "audit_log",
-        ("id", "at", "key_id", "tenant", "method", "endpoint", "status", "doc_ids", "latency_ms"),
+        _cols("id at key_id tenant method endpoint status doc_ids latency_ms route client count"),
         ("id",),
         "id",
     ),

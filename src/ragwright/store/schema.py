@@ -247,6 +247,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_until REAL;
     """,
+    # 11: the audit log names the matched route (its template), the caller's address, and how many
+    # requests a row stands for (requests without a valid key are folded per minute: server/audit.py)
+    """
+    ALTER TABLE audit_log ADD COLUMN route TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit_log ADD COLUMN client TEXT;
+    ALTER TABLE audit_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -43,15 +43,23 @@ class KeyStore(Protocol):
 
 @runtime_checkable
 class AuditStore(Protocol):
-    """One row per request, written in batches by server/audit.py's writer thread."""
+    """One row per request with a valid key, and per minute, address, route and status for the
+    others, written in batches by server/audit.py's writer thread."""
 
     def write_audit(self, entries: Sequence[AuditEntry]) -> None:
         """Append the entries in one transaction (all or none), in the order given; an empty
-        sequence is a no-op."""
+        sequence is a no-op. An entry of 8 fields has route '', client None and count 1. Method,
+        endpoint, route and client are stored clipped (contract/data.clip_audit_text): what a
+        row takes is bounded whatever the caller sent."""
 
     def list_audit(self, limit: int = 100, tenant: str | None = None) -> list[dict[str, Any]]:
         """The newest entries first (by order of writing), at most `limit`, only the tenant's when
-        given: at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms."""
+        given: at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms, route, client,
+        count."""
+
+    def delete_audit_before(self, at: float) -> int:
+        """Delete the entries whose `at` is older than `at` (a Unix time), committed before this
+        returns; the number deleted. The audit retention ([observe] audit_retention_days)."""
 
 
 @runtime_checkable

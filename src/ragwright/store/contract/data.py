@@ -19,8 +19,23 @@ from ...types import Chunk, DocumentRecord
 # applies it before ranking, so what a reader may not read never takes a place in its top k.
 Filters = Mapping[str, Any]
 
-# (at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms): one request, as server/audit.py records it
-AuditEntry = tuple[float, str | None, str | None, str, str, int, Sequence[str], float]
+# (at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms), then optionally (route,
+# client, count): one request as server/audit.py records it, or `count` requests without a valid
+# key folded into one row. endpoint is the path as sent and client the caller's address, both
+# written clipped (clip_audit_text): an anonymous caller chooses them.
+AuditEntry = (
+    tuple[float, str | None, str | None, str, str, int, Sequence[str], float]
+    | tuple[float, str | None, str | None, str, str, int, Sequence[str], float, str, str | None, int]
+)
+AUDIT_TEXT_MAX = 256  # characters of endpoint and route kept; method 16, client 64
+
+
+def clip_audit_text(text: str, limit: int = AUDIT_TEXT_MAX) -> str:
+    """`text` at most `limit` characters (a clipped one ends with ...), control and invisible
+    characters escaped: a path is percent-decoded, and `ragwright audit` prints it to a terminal."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text[: limit * 2])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class BudgetCheck(NamedTuple):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..access import AccessMixin, AuditEntry
+from ..access import AUDIT_COLUMNS, AccessMixin, AuditEntry, audit_dict, audit_row
 from ..contract.data import Quoted
 from ..quoted import Sources, current, sources_of
 from .connection import Database
@@ -79,26 +79,28 @@ class PgAccessMixin:
     # -- audit -----------------------------------------------------------------------------------
 
     def write_audit(self, entries: Sequence[AuditEntry]) -> None:
-        """(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms) rows, in one transaction."""
+        """(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms[, route, client,
+        count]) rows, in one transaction, their client-chosen texts clipped (as SQLite's)."""
         if not entries:
             return
         with self.db.write(generation=False) as (cur, _):
             cur.executemany(
-                "INSERT INTO audit_log(at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(*e[:6], json.dumps(list(e[6])), e[7]) for e in entries],
+                f"INSERT INTO audit_log({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(AUDIT_COLUMNS))})",
+                [audit_row(e) for e in entries],
             )
 
     def list_audit(self, limit: int = 100, tenant: str | None = None) -> list[dict[str, Any]]:
         """The newest first."""
         where, params = ("WHERE tenant = %s", (tenant,)) if tenant else ("", ())
         rows = self._all(
-            f"SELECT at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms FROM audit_log "
-            f"{where} ORDER BY id DESC LIMIT %s",
-            (*params, limit),
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log {where} ORDER BY id DESC LIMIT %s", (*params, limit)
         )
-        keys = ("at", "key_id", "tenant", "method", "endpoint", "status", "doc_ids", "latency_ms")
-        return [{**dict(zip(keys, r, strict=True)), "doc_ids": json.loads(r[6])} for r in rows]
+        return [audit_dict(r) for r in rows]
+
+    def delete_audit_before(self, at: float) -> int:
+        with self.db.write(generation=False) as (cur, _):
+            cur.execute("DELETE FROM audit_log WHERE at < %s", (at,))
+            return int(cur.rowcount)
 
     # -- jobs ------------------------------------------------------------------------------------
 

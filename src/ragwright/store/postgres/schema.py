@@ -185,6 +185,12 @@ MIGRATIONS: list[str] = [
         granted boolean NOT NULL
     );
     """,
+    # 4: the audit log names the matched route, the caller's address and how many requests a row
+    # stands for (store/schema.py 11)
+    """
+    ALTER TABLE audit_log ADD COLUMN route text NOT NULL DEFAULT '', ADD COLUMN client text,
+        ADD COLUMN count integer NOT NULL DEFAULT 1;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
