@@ -59,16 +59,24 @@ class SparseBM25:
         return len(self.ids)
 
     def search(self, term_ids: Sequence[int], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top k (chunk rowid, BM25 score) for a query given as term ids (repeats count twice)."""
-        spans = [(self.indptr[t], self.indptr[t + 1]) for t in term_ids if 0 <= t < len(self.indptr) - 1]
-        spans = [(lo, hi) for lo, hi in spans if hi > lo]
-        if not spans or not len(self.ids) or k <= 0:
+        """Top k (chunk rowid, BM25 score) for a query given as term ids (a term twice counts twice).
+        Each distinct term's postings are read once and weighted by its repeats: a query of one
+        word 800 times read that word's postings 800 times (16M entries, +77 MB, review 15)."""
+        known = [t for t in term_ids if 0 <= t < len(self.indptr) - 1]
+        terms, repeats = np.unique(np.asarray(known, dtype=np.int64), return_counts=True)
+        found = [(self.indptr[t], self.indptr[t + 1], m) for t, m in zip(terms, repeats, strict=True)]
+        found = [(lo, hi, m) for lo, hi, m in found if hi > lo]
+        if not found or not len(self.ids) or k <= 0:
             return []
+        spans = [(lo, hi) for lo, hi, _ in found]
+        # a repeated term's weight times its repeats, in float64 as bincount sums: w * 2 is w + w exactly
+        times = np.repeat([m for *_, m in found], [hi - lo for lo, hi in spans]) if repeats.max() > 1 else None
         if allowed is None:
             rows = np.concatenate([self.rows[lo:hi] for lo, hi in spans])
             weights = np.concatenate([self.weights[lo:hi] for lo, hi in spans])
+            weights = weights if times is None else weights.astype(np.float64) * times
         else:
-            rows, weights = self._scoped_postings(spans, allowed)
+            rows, weights = self._scoped_postings(spans, allowed, times)
         scores = np.bincount(rows, weights=weights, minlength=len(self.ids))
         hits = np.flatnonzero(scores > 0)
         if len(hits) > k:
@@ -76,7 +84,9 @@ class SparseBM25:
         hits = hits[np.lexsort((self.ids[hits], -scores[hits]))]
         return list(zip(self.ids[hits].tolist(), scores[hits].tolist(), strict=True))  # in C: 25 -> 6 us for 100
 
-    def _scoped_postings(self, spans: list[tuple[int, int]], allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _scoped_postings(
+        self, spans: list[tuple[int, int]], allowed: np.ndarray, times: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The query terms' postings among the allowed chunks, weighted with BM25 statistics
         (chunk count, document frequencies, average length) of those chunks alone: a score must
         not depend on text the reader may not see, or it would tell whether a word occurs there.
@@ -94,7 +104,8 @@ class SparseBM25:
         rows = rows[keep]
         tf = np.concatenate([self.tf[lo:hi] for lo, hi in spans])[keep].astype(np.float32)
         norm = self.k1 * (1.0 - self.b + self.b * self.lengths[rows] / avgdl)
-        return rows, idf * tf * (self.k1 + 1.0) / (tf + norm)
+        weights = idf * tf * (self.k1 + 1.0) / (tf + norm)
+        return rows, weights if times is None else weights.astype(np.float64) * times[keep]
 
     def _scope(self, allowed: np.ndarray) -> tuple[np.ndarray, int, float]:
         """(mask, chunk count, average length) of an allowed set, kept while the set is."""

@@ -52,3 +52,24 @@ def test_out_of_order_rowids_are_sorted_in():
     rng = np.random.default_rng(5)
     index = LiveBM25.build([10, 20], ["a", "b"], [_blob(rng), _blob(rng)]).apply([], [15], ["m"], [_blob(rng)])
     assert index.ids.tolist() == [10, 15, 20] and index.names == ["a", "m", "b"]
+
+
+def test_a_repeated_term_is_read_once_and_counts_each_time():
+    """Review 15: a word 800 times in a query read its postings 800 times, over every tenant's chunks."""
+    import tracemalloc
+
+    n = 20_000
+    blobs = [encode_counts([0, 1 + i % 7], [1, 1 + i % 3]) for i in range(n)]
+    index = LiveBM25.build(list(range(1, n + 1)), [f"c{i}" for i in range(1, n + 1)], blobs)
+    rebuilt = SparseBM25(np.arange(1, n + 1), blobs, 8)
+    for allowed in (None, np.arange(1, n + 1, 3)):
+        for query in ([0, 2, 0, 2, 2], [3] * 50 + [0]):
+            want = rebuilt.search(query, 10, allowed)
+            got = index.search(query, 10, allowed)
+            assert [name for name, _ in got] == [f"c{r}" for r, _ in want]
+            assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-6)
+        tracemalloc.start()
+        hits = index.search([0] * 800, 5, allowed)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert len(hits) == 5 and peak < 3_000_000  # was 800 x 20,000 postings

@@ -173,8 +173,9 @@ class LiveBM25:
         )
 
     def search(self, term_ids: Sequence[int], k: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """Top k (chunk id, BM25 score) for a query given as term ids (repeats count twice),
-        best first, ties by rowid; statistics over the live chunks, or the live allowed ones."""
+        """Top k (chunk id, BM25 score) for a query given as term ids (a term twice counts twice,
+        its postings read once: store/bm25), best first, ties by rowid; statistics over the live
+        chunks, or the live allowed ones."""
         if k <= 0 or not self.n_alive or not len(term_ids):
             return []
         mask, lengths_norm, n, _ = self._scope(allowed)
@@ -182,8 +183,9 @@ class LiveBM25:
             return []
         k1, b = self.k1, self.b
         rows_out, weights_out = [], []
-        for term in term_ids:
-            parts = [s.postings(int(term)) for s in self.segments]
+        terms, repeats = np.unique(np.asarray(term_ids, dtype=np.int64), return_counts=True)
+        for term, times in zip(terms.tolist(), repeats.tolist(), strict=True):
+            parts = [s.postings(term) for s in self.segments]
             rows = np.concatenate([p for p, _ in parts]) if len(parts) > 1 else parts[0][0]
             tf = np.concatenate([t for _, t in parts]) if len(parts) > 1 else parts[0][1]
             keep = mask[rows]
@@ -194,7 +196,8 @@ class LiveBM25:
             idf = np.float32(np.log1p((n - df + 0.5) / (df + 0.5)))
             norm = k1 * (1.0 - b + b * lengths_norm[rows])
             rows_out.append(rows)
-            weights_out.append(idf * tf * (k1 + 1.0) / (tf + norm))
+            weights = idf * tf * (k1 + 1.0) / (tf + norm)  # times in float64, as bincount sums: w * 2 is w + w
+            weights_out.append(weights if times == 1 else weights.astype(np.float64) * times)
         if not rows_out:
             return []
         scores = np.bincount(np.concatenate(rows_out), weights=np.concatenate(weights_out), minlength=len(self.ids))
