@@ -3,7 +3,7 @@
  * (documents, jobs, chat.completions, feedback, traces, evalRuns, keys, models). Every method takes
  * RequestOptions last (signal, timeoutMs, maxRetries, retry, headers).
  */
-import { JobTimeoutError, RequestAbortedError } from "./errors.js";
+import { JobTimeoutError, RagwrightError, RequestAbortedError } from "./errors.js";
 import { Transport, type Call, type ClientOptions, type RequestOptions } from "./http.js";
 import { AskStream, ChatCompletionStream } from "./streams.js";
 import type {
@@ -32,7 +32,14 @@ import type {
 } from "./types.js";
 import { uploadForm, type Uploadable } from "./uploads.js";
 
-const id = encodeURIComponent;
+/** One path segment, encoded; never empty, "." or "..", which a URL resolves to another path
+ * (`models.get("../keys")` asked GET /v1/keys with the application's key). */
+function id(value: string): string {
+  if (value === "" || value === "." || value === "..") {
+    throw new RagwrightError(`not an id: ${JSON.stringify(value)} (empty, "." and ".." name another path)`);
+  }
+  return encodeURIComponent(value);
+}
 
 export class Ragwright {
   readonly documents: Documents;
@@ -132,12 +139,12 @@ class Documents {
     }
   }
 
-  get(docId: string, options?: RequestOptions): Promise<Document> {
+  async get(docId: string, options?: RequestOptions): Promise<Document> {
     return this.http.json({ method: "GET", path: `/v1/documents/${id(docId)}`, idempotent: true }, options);
   }
 
   /** Deletes the document and everything derived from it (its uploaded file too). */
-  delete(docId: string, options?: RequestOptions): Promise<DeletedDocument> {
+  async delete(docId: string, options?: RequestOptions): Promise<DeletedDocument> {
     return this.http.json({ method: "DELETE", path: `/v1/documents/${id(docId)}`, idempotent: true }, options);
   }
 
@@ -159,7 +166,7 @@ export interface WaitOptions extends RequestOptions {
 class Jobs {
   constructor(private readonly http: Transport) {}
 
-  get(jobId: string, options?: RequestOptions): Promise<Job> {
+  async get(jobId: string, options?: RequestOptions): Promise<Job> {
     return this.http.json({ method: "GET", path: `/v1/jobs/${id(jobId)}`, idempotent: true }, options);
   }
 
@@ -240,7 +247,7 @@ class Traces {
     return (await this.http.json<{ traces: TraceSummary[] }>(call, options)).traces;
   }
 
-  get(traceId: string, options?: RequestOptions): Promise<Trace> {
+  async get(traceId: string, options?: RequestOptions): Promise<Trace> {
     return this.http.json({ method: "GET", path: `/v1/traces/${id(traceId)}`, idempotent: true }, options);
   }
 }
@@ -254,7 +261,7 @@ class EvalRuns {
       .runs;
   }
 
-  get(runId: string, options?: RequestOptions): Promise<EvalRun> {
+  async get(runId: string, options?: RequestOptions): Promise<EvalRun> {
     return this.http.json({ method: "GET", path: `/v1/eval/runs/${id(runId)}`, idempotent: true }, options);
   }
 }
@@ -280,7 +287,7 @@ class Keys {
   }
 
   /** Every request with the key is refused (401) from now on. Unknown, revoked or another tenant's: NotFoundError. */
-  revoke(keyId: string, options?: RequestOptions): Promise<RevokedKey> {
+  async revoke(keyId: string, options?: RequestOptions): Promise<RevokedKey> {
     return this.http.json({ method: "DELETE", path: `/v1/keys/${id(keyId)}`, idempotent: true }, options);
   }
 }
@@ -293,7 +300,7 @@ class Models {
     return (await this.http.json<{ data: Model[] }>({ method: "GET", path: "/v1/models", idempotent: true }, options)).data;
   }
 
-  get(modelId: string, options?: RequestOptions): Promise<Model> {
+  async get(modelId: string, options?: RequestOptions): Promise<Model> {
     return this.http.json({ method: "GET", path: `/v1/models/${modelId.split("/").map(id).join("/")}`, idempotent: true }, options);
   }
 }

@@ -256,3 +256,16 @@ test("the real server's 404 for an unknown job, trace and evaluation run", async
   await assert.rejects(admin.evalRuns.get("r_0000"), NotFoundError);
   await assert.rejects(admin.models.get("rag:nope"), (e: unknown) => e instanceof NotFoundError && e.type === "model_not_found");
 });
+
+test("an id of '.' or '..' is refused before any request: it would name another path", async () => {
+  // a closed port: a request that went out would fail as a connection error, not as this
+  const client = new Ragwright({ baseURL: "http://127.0.0.1:9", apiKey: "rw_x", maxRetries: 0 });
+  const refused = (e: unknown) => e instanceof RagwrightError && !(e instanceof APIConnectionError) && /not an id/.test(String(e));
+  await assert.rejects(client.models.get("../keys"), refused); // was GET /v1/keys with this key
+  await assert.rejects(client.models.get("a/./b"), refused);
+  await assert.rejects(client.documents.get(".."), refused);
+  await assert.rejects(client.documents.delete("."), refused);
+  await assert.rejects(client.keys.revoke(".."), refused);
+  await assert.rejects(client.jobs.get(""), refused);
+  await assert.rejects(client.models.get("org/model"), APIConnectionError); // an ordinary id goes out
+});
