@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +13,32 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from ..errors import RagwrightError
 from ..workspace import Workspace
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# control characters but line breaks and tabs: ESC and CSI start the terminal's escape sequences
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class _Console(Console):
+    """A console that shows a control character in any text it prints as its escape (\\x1b), so
+    that text others wrote (a key's name, a question, a correction, an audit path) cannot
+    drive the operator's terminal: Rich passes ESC sequences through (clear the screen, set the
+    title, OSC 52 writes the clipboard). Rich renders every string through render_str: printed
+    ones and a table's cells alike; its own styling is added after, so it is untouched."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(_CONTROL.sub(_shown, text), **kwargs)
+
+
+def _shown(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
+out = _Console(highlight=False, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (default: $RAGWRIGHT_HOME or ./.ragwright)")
