@@ -261,3 +261,9 @@ class StoreSettings(_Section):
         description="where the store lives: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (empty: "
         "DATA_DIR/ragwright.db); RAGWRIGHT_STORE_URL overrides it",
     )
+    statement_timeout_s: float = Field(
+        5.0,
+        ge=0,
+        description="PostgreSQL: a read statement (a search, a listing) is cancelled after this long, and a "
+        "server request answers 503 (0: never); writes and whole-index reads are not bounded",
+    )

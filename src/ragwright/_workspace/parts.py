@@ -30,6 +30,7 @@ def workspace_store(settings: Settings) -> Store:
         ann_threshold=r.ann_threshold,
         bm25_k1=r.bm25_k1,
         bm25_b=r.bm25_b,
+        statement_timeout_s=settings.store.statement_timeout_s,
     )
     store.trace_retention_days = o.retention_days
     store.trace_redactor = trace_redactor(settings)

@@ -9,6 +9,7 @@ import functools
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -18,6 +19,7 @@ from ..models.embedding import recall_scope
 from ..models.types import CallContext
 from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
+from ..store.globs import is_glob
 from ..store.sql import ShownSource, check_filter_bounds
 from ..types import SearchResult
 from .ask_stream import answer_json as answer_json
@@ -113,15 +115,23 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
     of Python: it runs on the event loop, since a hand-off to a worker thread and back costs as
     much. A search that must run the embedding model (or call a remote one), or rebuild an index
     after a write, goes to a worker thread and leaves the loop to the other requests ([server] search_threads
-    at once, the rest in arrival order: ServerState.in_search_slot)."""
+    at once, the rest in arrival order: ServerState.in_search_slot). A `source` pattern is matched
+    against every document the key may read (bounded: store/globs.py, but it grows with the
+    tenant): such a search never runs on the loop, it goes to a worker thread of its own."""
     ws = state_of(request).ws
     remembers = getattr(ws.embedder, "remembers", None)
     filters = user_filters(body.filters, principal, ws.settings.data_dir)
     with recall_scope(access_scope(filters)):  # this reader's memory only
         cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
+    work = functools.partial(_search, body, request, principal)
     if cheap and ws.store.indexes_current():
-        return _search(body, request, principal)
-    return await state_of(request).in_search_slot(functools.partial(_search, body, request, principal))
+        return await anyio.to_thread.run_sync(work) if _holds_glob(body.filters) else work()
+    return await state_of(request).in_search_slot(work)
+
+
+def _holds_glob(filters: dict[str, Any] | None) -> bool:
+    source = (filters or {}).get("source")
+    return any(map(is_glob, source if isinstance(source, list) else [source]))
 
 
 def _search(body: SearchBody, request: Request, principal: Principal) -> dict[str, Any]:

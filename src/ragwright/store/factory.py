@@ -28,13 +28,15 @@ def open_store(
     ann_threshold: int = 250_000,
     bm25_k1: float = 0.9,
     bm25_b: float = 0.4,
+    statement_timeout_s: float | None = None,
 ) -> Store:
     """The store at `url` (empty: the SQLite file `default_path`), opened and migrated. A URL of
     no known scheme is a ConfigError; a store that cannot be opened (PostgreSQL unreachable, a
     schema newer than this code) is a StoreError naming it. `ann_threshold`: where the SQLite
     store's dense search turns approximate ([retrieval] ann_threshold); PostgreSQL keeps its own
     measured default (store/postgres/store.py), its exact scan being slower than SQLite's
-    in-memory one."""
+    in-memory one. `statement_timeout_s`: PostgreSQL's bound on a read ([store] statement_timeout_s;
+    None: its default, 5 s)."""
     url = url.strip()
     if not url or scheme_of(url) == "sqlite":
         from .sqlite import SqliteStore
@@ -44,8 +46,10 @@ def open_store(
             raise ConfigError(f"no store to open: {USAGE}")
         return SqliteStore(path, ann_threshold=ann_threshold, bm25_k1=bm25_k1, bm25_b=bm25_b)
     from .postgres import PostgresStore
+    from .postgres.connection import STATEMENT_TIMEOUT_S
 
-    return PostgresStore(url, bm25_k1=bm25_k1, bm25_b=bm25_b)
+    timeout = STATEMENT_TIMEOUT_S if statement_timeout_s is None else statement_timeout_s
+    return PostgresStore(url, bm25_k1=bm25_k1, bm25_b=bm25_b, statement_timeout_s=timeout)
 
 
 def scheme_of(url: str) -> str:

@@ -15,6 +15,8 @@ from .._uploads_layout import DIGEST, DIGEST_CHARS, DIGESTS_LEN, FOLDER
 from ..errors import StoreError
 from ..types import Access, DocumentRecord
 from .base import Filters
+from .globs import MAX_FILTER_GLOBS as MAX_FILTER_GLOBS
+from .globs import check_globs, is_glob
 
 Row = tuple[Any, ...]  # one row as sqlite3 returns it
 
@@ -31,10 +33,10 @@ _FIELD = re.compile(r"^(doc_id|source|format|title|tenant|metadata\.[A-Za-z0-9_-
 # Bounds on a caller's filters, checked here for every caller and by the API's models (422): SQLite
 # refuses more than 32,766 bound values and expressions deeper than 1,000, and said so as a bare
 # OperationalError (a 500 outside the API's error shape) to a list of 40,000 values.
+# A `source` pattern has its own, tighter bounds (globs.py: MAX_FILTER_GLOBS and the others).
 MAX_FILTER_FIELDS = 16
 MAX_FILTER_VALUES = 1000  # in one field's list
-MAX_FILTER_CHARS = 1000  # in one value (a GLOB pattern's cost grows with its stars)
-MAX_FILTER_GLOBS = 100  # patterns in one `source` list
+MAX_FILTER_CHARS = 1000  # in one value
 
 
 class Tx:
@@ -111,12 +113,8 @@ def check_filter_bounds(filters: Filters) -> None:
             raise ValueError(f"filter '{field}': at most {MAX_FILTER_VALUES} values ({len(values)} given)")
         if any(isinstance(v, str) and len(v) > MAX_FILTER_CHARS for v in values):
             raise ValueError(f"filter '{field}': a value has more than {MAX_FILTER_CHARS} characters")
-        if field == "source" and sum(map(_is_glob, values)) > MAX_FILTER_GLOBS:
-            raise ValueError(f"filter 'source': at most {MAX_FILTER_GLOBS} patterns with * ? or [")
-
-
-def _is_glob(value: Any) -> bool:
-    return isinstance(value, str) and any(ch in value for ch in "*?[")
+        if field == "source":
+            check_globs(values)
 
 
 @dataclass(frozen=True)
@@ -185,9 +183,9 @@ def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
             f"ELSE CAST(json_extract(d.metadata, {path}) AS TEXT) END"
         )
         values = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
-    globs = [v for v in values if field == "source" and _is_glob(v)]
-    equal = [v for v in values if not (field == "source" and _is_glob(v))]
-    parts = [f"{column} GLOB ?" for _ in globs]  # an OR chain is as deep as it is long: globs are few
+    globs = [v for v in values if field == "source" and is_glob(v)]
+    equal = [v for v in values if not (field == "source" and is_glob(v))]
+    parts = [f"{column} GLOB ?" for _ in globs]  # at most MAX_FILTER_GLOBS, each bounded (globs.py)
     params = [x for g in globs for x in (*column_params, g)]
     if equal:  # IN, not `= ? OR = ?`: SQLite refuses an expression deeper than 1,000
         parts.append(f"{column} IN ({','.join('?' * len(equal))})")

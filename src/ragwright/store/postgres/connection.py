@@ -27,6 +27,11 @@ EXTRA_HINT = "pip install 'ragwright[postgres]'"
 FAILING_WAIT_S = 1.0
 RETRY_AFTER_S = 1.0  # what a 503 tells a client when the database is restarting or the pool is full
 SESSION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": "100"}
+# A read is cancelled after this long ([store] statement_timeout_s): a request's filters are the
+# caller's, and a query left running holds a pooled connection (10) after its client has gone
+# (review 15, finding 4). Writes (which may wait for the write lock behind a long ingestion) and
+# snapshot reads (the keyword index read whole) are not bounded.
+STATEMENT_TIMEOUT_S = 5.0
 
 
 def mask_url(url: str) -> str:
@@ -71,7 +76,9 @@ class Database:
     from the driver leave as StoreError("PostgreSQL at URL: ..."), with the transaction rolled back.
     The server unreachable (a broken connection, a restart) or no connection free within
     `timeout_s` (FAILING_WAIT_S while failing) is StoreUnavailable, which a server answers with
-    503 and Retry-After; the pool reconnects by itself once the server is back (nothing to restart)."""
+    503 and Retry-After; the pool reconnects by itself once the server is back (nothing to restart).
+    A read statement running past `statement_timeout_s` (0: never) is cancelled by the server and
+    is StoreUnavailable too, naming the setting."""
 
     def __init__(
         self,
@@ -81,8 +88,12 @@ class Database:
         max_size: int = 10,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 5.0,
+        statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> None:
         self.url, self.shown = url, mask_url(url)
+        if not statement_timeout_s >= 0:
+            raise ValueError(f"statement_timeout_s must be 0 (none) or more seconds, not {statement_timeout_s}")
+        self.statement_timeout_s = statement_timeout_s
         self.psycopg = import_driver()
         self.connect_timeout_s = connect_timeout_s
         self.timeout_s = timeout_s
@@ -122,12 +133,12 @@ class Database:
         )
         self.pool.open(wait=False)
 
-    @staticmethod
-    def _configure(conn: Any) -> None:
+    def _configure(self, conn: Any) -> None:
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
-        for name, value in SESSION_SETTINGS.items():
+        timeout = {"statement_timeout": f"{round(self.statement_timeout_s * 1000)}ms"}
+        for name, value in {**SESSION_SETTINGS, **timeout}.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
 
     def error(self, doing: str, exc: BaseException) -> StoreError:
@@ -142,8 +153,10 @@ class Database:
         refresh reads its generation and rows together); `local`: one transaction, for SET LOCAL;
         `binary`: results in binary (vectors: 14x faster to read than as text)."""
         with self._transaction("read", snapshot or local) as conn:
-            if snapshot:
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if snapshot:  # it reads whole tables (an index refresh): not bounded by the statement timeout
+                conn.execute(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 0"
+                )
             with conn.cursor(binary=binary) as cur:
                 yield cur
 
@@ -152,6 +165,7 @@ class Database:
         """(cursor, generation) in one transaction. With `generation`, the write generation is bumped
         first: its row lock serialises such writes, and the new value is what this write's chunks carry."""
         with self._transaction("write", True) as conn, conn.cursor() as cur:
+            cur.execute("SET LOCAL statement_timeout = 0")  # a write may wait for the write lock
             value = 0
             if generation:
                 cur.execute(
@@ -183,6 +197,17 @@ class Database:
                 retry_after_s=RETRY_AFTER_S,
             ) from exc
         except self.psycopg.errors.QueryCanceled as exc:
+            if doing == "read" and self.statement_timeout_s > 0:  # a 503: the server answered, too slowly
+                raise StoreUnavailable(
+                    str(
+                        self.error(
+                            f"a read was cancelled after the statement timeout ({self.statement_timeout_s:g} s, "
+                            "[store] statement_timeout_s): narrow the request's filters, or try again",
+                            exc,
+                        )
+                    ),
+                    retry_after_s=RETRY_AFTER_S,
+                ) from exc
             raise self.error(f"{doing} cancelled", exc) from exc
         except self.psycopg.OperationalError as exc:
             self._failing = True

@@ -1,15 +1,18 @@
 """Filters as PostgreSQL SQL over documents `d`, with the meaning store/sql.py gives them on
 SQLite: field names checked against the same pattern, every value bound as a parameter, source
-globs with SQLite's GLOB semantics (case-sensitive; * ? [...] and [^...]), metadata values
+globs with SQLite's GLOB semantics (case-sensitive; * ? [...] and [^...]; globs.py), all of a
+filter's globs matched by one regex, metadata values
 compared as text (so 2020 matches "2020" typed on a command line), and the access filter."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ...types import Access
 from ..base import Filters
+from ..globs import glob_class as glob_class
+from ..globs import glob_regex as glob_regex
+from ..globs import globs_regex, is_glob
 
 # _FIELD: one pattern of allowed fields for both backends
 from ..sql import _FIELD, DIGESTS_REGEX, ShownSource, check_filter_bounds, shown_source_sql
@@ -57,64 +60,13 @@ def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
         path = field[len("metadata.") :].split(".")
         texts = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
         return "(d.metadata #>> %s::text[]) = ANY(%s::text[])", [path, texts]
+    globs = [v for v in values if field == "source" and is_glob(v)]
+    equal = [v for v in values if not (field == "source" and is_glob(v))]
     parts, params = [], []
-    for v in values:
-        if field == "source" and isinstance(v, str) and any(ch in v for ch in "*?["):
-            parts.append(f"{column} ~ %s")
-            params += [*column_params, glob_regex(v)]
-        else:
-            parts.append(f"{column} = %s")
-            params += [*column_params, v]
+    if globs:  # one regex for all: compiled once per query (globs.globs_regex)
+        parts.append(f"{column} ~ %s")
+        params += [*column_params, globs_regex(globs)]
+    for v in equal:
+        parts.append(f"{column} = %s")
+        params += [*column_params, v]
     return "(" + " OR ".join(parts) + ")", params
-
-
-def glob_regex(pattern: str) -> str:
-    """SQLite's GLOB as an anchored POSIX regular expression: * any run, ? one character, and
-    [...] a class read as SQLite reads it (glob_class); everything else literal."""
-    out, i = ["^"], 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "[":
-            parsed = glob_class(pattern, i)
-            if parsed is None:  # SQLite: an unclosed class matches nothing
-                return "".join(out) + "$."
-            ranges, invert, i = parsed
-            body = "".join(_esc(lo) if lo == hi else f"{_esc(lo)}-{_esc(hi)}" for lo, hi in ranges if lo <= hi)
-            out.append(("[^" + body + "]" if body else ".") if invert else ("[" + body + "]" if body else "$."))
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out) + "$"
-
-
-def glob_class(pattern: str, start: int) -> tuple[list[tuple[str, str]], bool, int] | None:
-    """The class opened at `start`, as SQLite's patternCompare reads it: (ranges, inverted, index
-    of the closing ']'), or None when unclosed. '^' first inverts; ']' first (after any '^') is
-    literal; '-' makes a range between the character before and after it, unless it comes first,
-    last, or right after a range (then it is literal); a range whose ends are reversed matches
-    nothing (its first character still matches alone)."""
-    ranges: list[tuple[str, str]] = []
-    i, invert, prior = start + 1, False, ""
-    if pattern[i : i + 1] == "^":
-        invert, i = True, i + 1
-    if pattern[i : i + 1] == "]":
-        ranges.append(("]", "]"))
-        i += 1
-    while i < len(pattern) and pattern[i] != "]":
-        ch = pattern[i]
-        if ch == "-" and prior and i + 1 < len(pattern) and pattern[i + 1] != "]":
-            ranges.append((prior, pattern[i + 1]))  # the character before matched alone, too
-            prior, i = "", i + 2
-            continue
-        ranges.append((ch, ch))
-        prior, i = ch, i + 1
-    return (ranges, invert, i) if i < len(pattern) else None
-
-
-def _esc(ch: str) -> str:
-    """A character inside a bracket expression of a PostgreSQL ARE."""
-    return "\\" + ch if ch in "\\]^-[" else ch

@@ -20,7 +20,7 @@ from ...errors import StoreError
 from ...types import Chunk, DocumentRecord
 from ..base import DocumentWrite, Filters, StoredChunk
 from .access import PgAccessMixin, unlink_caches
-from .connection import Database
+from .connection import STATEMENT_TIMEOUT_S, Database
 from .filters import filter_sql
 from .learned import PgLearnedMixin
 from .meta import HOT, shared_cache
@@ -44,7 +44,8 @@ _MANIFEST = ("source", "doc_id", "content_hash", "size", "mtime_ns", "status", "
 class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMixin, PgLearnedMixin):
     """`url`: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB. Opening migrates the schema (refusing a
     newer one) and enables pgvector when it is missing; an unreachable server is a StoreError that
-    names the URL with its password masked. Traces, feedback, learned versions, keys, audit, jobs,
+    names the URL with its password masked; a read that runs past `statement_timeout_s` (0: never)
+    is cancelled, a StoreUnavailable (connection.py). Traces, feedback, learned versions, keys, audit, jobs,
     caches, budgets and evaluation runs come from the mixins (traces.py, learned.py, access.py,
     records.py)."""
 
@@ -59,13 +60,19 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         pool_max: int = 10,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 5.0,
+        statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.ann_threshold = ann_threshold
         self.bm25_params = (bm25_k1, bm25_b)
         self.analyzer = Analyzer()
         self.db = Database(
-            url, min_size=pool_min, max_size=pool_max, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s
+            url,
+            min_size=pool_min,
+            max_size=pool_max,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            statement_timeout_s=statement_timeout_s,
         )
         conn = self.db.connect(autocommit=True)
         try:
