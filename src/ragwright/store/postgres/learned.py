@@ -113,7 +113,7 @@ class PgLearnedMixin(LearnedMixin):
 
     def chunk_vectors(self) -> tuple[list[str], np.ndarray]:
         """Chunk ids and their stored vectors (float32 rows), in rowid order; for learning."""
-        with self.db.read(binary=True) as cur:
+        with self.db.read(snapshot=True, binary=True) as cur:  # every vector: not bounded by the statement timeout
             cur.execute(
                 "SELECT c.chunk_id, v.embedding FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid "
                 "ORDER BY c.rowid"
