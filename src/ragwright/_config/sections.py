@@ -253,6 +253,19 @@ class ServerSettings(_Section):
         description="searches that run the embedding model at once in a worker process; the rest "
         "wait their turn in arrival order (0: 2 for the in-process model, no limit for a remote one)",
     )
+    max_uploads: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="uploads a worker process receives at once; another gets 503 with Retry-After "
+        "(each may spool up to 20 files of ingest.max_file_mb to the temporary directory)",
+    )
+    upload_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="an upload's body must arrive whole within this, with no pause over 30 s: "
+        "408 otherwise, and what was received is removed",
+    )
 
 
 class StoreSettings(_Section):

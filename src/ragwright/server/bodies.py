@@ -56,10 +56,19 @@ def upload_limit(max_file_mb: float) -> int:
     return int(MAX_UPLOAD_FILES * max_file_mb * 1024 * 1024) + 256 * 1024  # and room for the form's parts
 
 
+UPLOAD_PATH = "/v1/documents"  # the one route that takes multipart files (documents_api.upload_documents)
+
+
 class JsonBodies:
-    """Bounds every request body but a multipart upload to `limit` bytes, and treats a body sent
-    as `application/x-www-form-urlencoded` as JSON: that is what `curl -d '{...}'` sends without
-    `-H 'Content-Type: application/json'`, and no endpoint takes a urlencoded form."""
+    """Bounds every request body to `limit` bytes, but a multipart upload to UPLOAD_PATH, to
+    `uploads`; and treats a body sent as `application/x-www-form-urlencoded` as JSON: that is what
+    `curl -d '{...}'` sends without `-H 'Content-Type: application/json'`, and no endpoint takes a
+    urlencoded form. A multipart body sent anywhere else has the ordinary limit: FastAPI reads a
+    JSON route's body whole, into memory, before its key is checked (review 15: 1 GB, no key).
+
+    A response that starts before its request's body was read whole (a 401 before an upload, a
+    413, a timeout) closes the connection: kept alive, the server would read and throw away the
+    rest of the body, however long it is."""
 
     def __init__(self, app: Any, limit: int, uploads: int | None = None) -> None:
         self.app, self.limit, self.uploads = app, limit, uploads
@@ -70,40 +79,59 @@ class JsonBodies:
             return
         headers = dict(scope["headers"])
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if kind.startswith(b"multipart/"):
-            limit = self.uploads
-            if limit is None:
+        declared = headers.get(b"content-length", b"")
+        limit, upload = self.limit, False
+        if kind.startswith(b"multipart/") and scope["method"] == "POST" and _route_path(scope) == UPLOAD_PATH:
+            if self.uploads is None:
                 await self.app(scope, receive, send)
-            elif (declared := headers.get(b"content-length", b"")).isdigit() and int(declared) > limit:
-                await _refuse(scope, receive, send, limit, upload=True)
-            else:
-                await self.app(scope, _counted(receive, limit, upload=True), send)
-            return
-        if kind == FORM:
+                return
+            limit, upload = self.uploads, True
+        elif kind == FORM:
             scope = {
                 **scope,
                 "headers": [(k, b"application/json" if k == b"content-type" else v) for k, v in scope["headers"]],
             }
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await _refuse(scope, receive, send, self.limit)
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(scope, receive, send, limit, upload)
             return
-        await self.app(scope, _counted(receive, self.limit), send)
+        body = _Body(receive, limit, upload)
+        sent = (declared.isdigit() and int(declared) > 0) or b"chunked" in headers.get(b"transfer-encoding", b"")
+        if sent and scope.get("http_version", "1.1").startswith("1"):  # (HTTP/2 has no Connection header)
+            send = body.closing(send)
+        await self.app(scope, body.receive, send)
 
 
-def _counted(receive: Receive, limit: int, upload: bool = False) -> Receive:
-    seen = 0
+def _route_path(scope: dict[str, Any]) -> str:
+    """The path as the app's routes see it (without a proxy's root_path)."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
-    async def counted() -> dict[str, Any]:
-        nonlocal seen
-        message = await receive()
+
+class _Body:
+    """A request body read through `receive`, counted against its limit, and whether it was read to
+    its end when the response starts."""
+
+    def __init__(self, receive: Receive, limit: int, upload: bool) -> None:
+        self._receive, self.limit, self.upload = receive, limit, upload
+        self.seen, self.done = 0, False
+
+    async def receive(self) -> dict[str, Any]:
+        message = await self._receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge(limit, upload)
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                raise BodyTooLarge(self.limit, self.upload)
+            self.done = not message.get("more_body", False)
         return message
 
-    return counted
+    def closing(self, send: Any) -> Any:
+        async def closing_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and not self.done:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        return closing_send
 
 
 async def _refuse(scope: dict[str, Any], receive: Receive, send: Any, limit: int, upload: bool = False) -> None:

@@ -1,32 +1,124 @@
-"""/v1/documents and /v1/jobs: uploads saved whole, then ingested by a background job (workers.py);
-the documents a key may read, a page at a time; one document's record, and its deletion with the
-uploaded bytes. A document the key may not read answers as one that does not exist.
+"""/v1/documents and /v1/jobs: uploads admitted before their body is read (AdmittedFirst), saved
+whole, then ingested by a background job (workers.py); the documents a key may read, a page at a
+time; one document's record, and its deletion with the uploaded bytes. A document the key may not
+read answers as one that does not exist.
 
 Sources and locations of uploads are server paths here: every response body leaves through
 PublicPathsMiddleware (uploads.py), which names an upload by its file name."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import Receive
 
 from ..ingest.doc_ids import file_doc_id
 from ..ingest.parsers import FORMATS
 from ..types import DocumentRecord
 from .auth import Principal, group_names
 from .bodies import MAX_UPLOAD_FILES
-from .deps import ApiError, require, state_of
+from .deps import ApiError, authenticated, require, state_of
 from .uploads import safe_name, scope_folder
 
 router = APIRouter()
+UPLOAD_IDLE_S = 30.0  # the longest pause in an upload's body (and never past server.upload_timeout_s)
+_may_write = require("write")
 
 
-@router.post("/documents", status_code=202, tags=["documents"])
+class AdmittedFirst(APIRoute):
+    """A route that admits a request before FastAPI reads its body. FastAPI parses a form whole
+    (Starlette spools each file over 1 MB to a temporary file) before it runs any dependency, the
+    key's check included: anyone, without a key, made the server write ~1 GB to /tmp per request
+    before its 401, and keep it while the body's last bytes were held back (review 15). Here the
+    key must have the write scope (401, 403 with the body unread: JsonBodies closes the
+    connection), a slot among [server] max_uploads must be free (503), and the body must arrive
+    within [server] upload_timeout_s with no pause over UPLOAD_IDLE_S (408; Starlette closes, so
+    removes, the temporary files of a form it did not finish)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        read_and_run = super().get_route_handler()
+
+        async def admitted(request: Request) -> Response:
+            await _may_write(await authenticated(request))  # sets request.state.principal
+            settings = state_of(request).ws.settings.server
+            slots = _upload_slots(request)
+            if slots.busy >= settings.max_uploads:
+                raise ApiError(
+                    503,
+                    "busy",
+                    f"this server is receiving {slots.busy} uploads, its most at once (server.max_uploads): "
+                    "send it again shortly",
+                    {"Retry-After": "5"},
+                )
+            slots.busy += 1
+            try:
+                return await read_and_run(Request(request.scope, _timed(request.receive, settings.upload_timeout_s)))
+            except _Late as late:
+                raise ApiError(408, "timeout", late.detail) from None
+            finally:
+                slots.busy -= 1
+
+        return admitted
+
+
+class _Slots:
+    busy = 0  # uploads of this app being received: only the event loop's thread counts them
+
+
+def _upload_slots(request: Request) -> _Slots:
+    slots = getattr(request.app.state, "upload_slots", None)
+    if slots is None:
+        slots = request.app.state.upload_slots = _Slots()
+    return slots
+
+
+class _Late(HTTPException):
+    """Raised from `receive`: FastAPI passes an HTTPException met while reading a body on as it is."""
+
+
+def _timed(receive: Receive, total_s: float) -> Receive:
+    """`receive`, bounded: the whole body within `total_s` of its first read, no pause over UPLOAD_IDLE_S."""
+    deadline: float | None = None
+
+    async def timed() -> Any:
+        nonlocal deadline
+        now = time.monotonic()
+        deadline = deadline or now + total_s
+        wait = min(deadline - now, UPLOAD_IDLE_S)
+        try:
+            async with asyncio.timeout(max(wait, 0.0)):
+                return await receive()
+        except TimeoutError:
+            why = (
+                f"did not arrive within {total_s:g} s (server.upload_timeout_s)"
+                if wait < UPLOAD_IDLE_S
+                else f"stopped for over {UPLOAD_IDLE_S:g} s"
+            )
+            raise _Late(408, f"the upload's body {why}: nothing was stored") from None
+
+    return timed
+
+
+async def _admitted_key(request: Request) -> Principal:
+    """The key AdmittedFirst checked, not checked again (that would take a second rate-limit token)."""
+    principal: Principal = request.state.principal
+    return principal
+
+
+uploads = APIRouter(route_class=AdmittedFirst)
+
+
+@uploads.post("/documents", status_code=202, tags=["documents"])
 async def upload_documents(
     request: Request,
     file: list[UploadFile] = File(..., description="one or more files"),
@@ -35,7 +127,7 @@ async def upload_documents(
         description="comma-separated groups that may read them; default: the key's own groups "
         "(a key without groups, or an admin key: the whole tenant)",
     ),
-    principal: Principal = Depends(require("write")),
+    principal: Principal = Depends(_admitted_key),  # a write key, checked before the body is read
 ) -> dict[str, Any]:
     """Save the files, then ingest them in a background job: poll GET /v1/jobs/{job_id}."""
     state = state_of(request)
@@ -94,6 +186,9 @@ async def upload_documents(
     state.jobs.submit(job_id)
     request.state.doc_ids = doc_ids
     return {"job_id": job_id, "document_ids": doc_ids, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}
+
+
+router.include_router(uploads)
 
 
 def _safe_name(filename: str) -> str:
