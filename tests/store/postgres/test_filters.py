@@ -71,6 +71,6 @@ def test_source_globs_match_what_sqlite_glob_matches(postgres_url):
 def test_values_are_bound_and_fields_checked():
     where, params = filter_sql({"metadata.year": [2020, True], "access": Access("t", ("g",)), "title": "x' OR 1=1"})
     assert "2020" not in where and "x'" not in where and "OR 1=1" not in where
-    assert params == [["year"], ["2020", "true"], "t", ["g"], "x' OR 1=1"]
+    assert params == [["year"], ["2020", "true"], "t", ["g"], ["x' OR 1=1"]]
     with pytest.raises(ValueError, match="unknown filter field"):
         filter_sql({"metadata.a') OR (1=1": "x"})

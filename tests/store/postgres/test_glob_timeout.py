@@ -36,7 +36,7 @@ def test_a_filters_patterns_are_one_regex_that_matches_what_glob_matches(postgre
         for patterns in groups:
             where, params = filter_sql({"source": [*patterns, "/price$5"]})
             assert where.count("~") == 1, where  # one regex, whatever the number of patterns
-            assert params[1:] == ["/price$5"]  # a plain source is compared
+            assert params[1:] == [["/price$5"]]  # a plain source is compared (as one text array)
             regex = params[0]
             for path in PATHS:
                 want = any(lite.execute("SELECT ? GLOB ?", (path, p)).fetchone()[0] for p in patterns)

@@ -66,7 +66,7 @@ def _field_sql(field: str, value: Any) -> tuple[str, list[Any]]:
     if globs:  # one regex for all: compiled once per query (globs.globs_regex)
         parts.append(f"{column} ~ %s")
         params += [*column_params, globs_regex(globs)]
-    for v in equal:
-        parts.append(f"{column} = %s")
-        params += [*column_params, v]
+    if equal:  # one array compared as text, as SQLite compares with its TEXT columns: doc_id 7 is "7"
+        parts.append(f"{column} = ANY(%s::text[])")
+        params += [*column_params, [str(int(v)) if isinstance(v, bool) else str(v) for v in equal]]
     return "(" + " OR ".join(parts) + ")", params
