@@ -32,7 +32,14 @@ class InjectionBlocked(QuestionError):
 
 
 class ModelError(RagwrightError):
-    """A configured model or embedding endpoint failed or could not be reached."""
+    """A configured model or embedding endpoint failed or could not be reached. Its text is what a
+    caller may be shown (HTTP errors, an answer's note, a trace a key reads): the model's name and
+    what went wrong, never the endpoint's address or credentials. `detail` is the operator's (the
+    server log): it may name the URL, its credentials masked."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = message if detail is None else detail
 
 
 class StoreError(RagwrightError):
@@ -61,9 +68,17 @@ class ProviderError(ModelError):
     FALLBACK = RETRYABLE | {"not_found", "context_length", "auth", "refusal", "unsupported"}
 
     def __init__(
-        self, model: str, kind: str, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        model: str,
+        kind: str,
+        message: str,
+        *,
+        detail: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"model '{model}': {message}")
+        """`message`: what a caller may read (never an address); `detail`: the operator's."""
+        super().__init__(f"model '{model}': {message}", detail=None if detail is None else f"model '{model}': {detail}")
         self.model = model
         self.kind = kind
         self.status = status

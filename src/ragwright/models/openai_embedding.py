@@ -36,20 +36,34 @@ class OpenAIEmbedder:
             try:
                 resp = self._client.post(self._url, json={"model": self.model, "input": batch})
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise ModelError(f"embedding endpoint {self._url} unreachable: {exc}") from exc
+                name = type(exc).__name__
+                raise self._failed(f"is unreachable ({name})", f"unreachable: {name}: {exc}") from exc
             if resp.status_code != 200:
-                raise ModelError(f"embedding endpoint {self._url} answered {resp.status_code}: {resp.text[:200]}")
+                code = resp.status_code
+                raise self._failed(f"answered {code}", f"answered {code}: {resp.text[:200]}")
             try:
                 data = sorted(resp.json()["data"], key=lambda d: d["index"])
                 rows.extend(d["embedding"] for d in data)
             except (KeyError, TypeError, ValueError) as exc:
-                raise ModelError(f"embedding endpoint {self._url} sent an unexpected body: {exc}") from exc
+                raise self._failed("sent an unexpected body", f"sent an unexpected body: {exc}") from exc
             if len(data) != len(batch):
-                raise ModelError(f"embedding endpoint {self._url} returned {len(data)} vectors for {len(batch)} texts")
+                raise self._failed(f"returned {len(data)} vectors for {len(batch)} texts")
         if not rows:
             return np.zeros((0, self.dim or 1), dtype=np.float32)
         arr = np.asarray(rows, dtype=np.float32)
         if not np.isfinite(arr).all():  # JSON NaN/Infinity parse: such a vector would poison every search
-            raise ModelError(f"embedding endpoint {self._url} sent a vector with NaN or infinite values")
+            raise self._failed("sent a vector with NaN or infinite values")
         self.dim = arr.shape[1]
         return _normalise(arr)
+
+    def _failed(self, public: str, detail: str | None = None) -> ModelError:
+        """Callers (a search's 502, an agent's tool result) read what failed; the server log reads
+        where, the URL's credentials masked: as a chat model's failure (providers/base.failure)."""
+        from .providers.base import log, scrubbed, shown_url
+
+        error = ModelError(
+            f"the embedding endpoint {public}",
+            detail=f"embedding endpoint {shown_url(self._url)} {scrubbed(detail or public, self._url)}",
+        )
+        log.warning("%s", error.detail)
+        return error

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ProviderError
 from .anthropic import AnthropicProvider
-from .base import Delta, Provider, ProviderReply, StreamCancel
+from .base import Delta, Provider, ProviderReply, StreamCancel, failure
 from .openai import OpenAIProvider
 
 if TYPE_CHECKING:
@@ -42,11 +42,15 @@ class _Unusable:
         self.name = name
         self.why = why
 
+    def _error(self) -> ProviderError:
+        """Callers read that the key is missing; the log names the variable."""
+        return failure(self.name, "auth", "not usable: its API key is not set", self.why)
+
     def complete(self, request: ChatRequest, timeout: float) -> ProviderReply:
-        raise ProviderError(self.name, "auth", self.why)
+        raise self._error()
 
     def stream(self, request: ChatRequest, timeout: float, cancel: Any = None) -> Iterator[Delta | ProviderReply]:
-        raise ProviderError(self.name, "auth", self.why)
+        raise self._error()
         yield  # pragma: no cover
 
     def close(self) -> None:

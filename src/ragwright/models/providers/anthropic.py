@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 
-from ...errors import ProviderError
 from ..tools import paired
 from ..types import ChatMessage, ChatRequest, ToolCall, Usage
 from . import base as wire
@@ -127,7 +126,8 @@ class AnthropicProvider:
         data = wire.parse_json(self.name, self._url, resp)
         blocks = data.get("content")
         if not isinstance(blocks, list):
-            raise ProviderError(self.name, "malformed", f"{self._url} sent no content list: {resp.text[:200]!r}")
+            what = "sent no content list"
+            raise wire.failure(self.name, "malformed", what, f"{what}: {resp.text[:200]!r}", self._url)
         blocks = [b for b in blocks if isinstance(b, dict)]
         calls: tuple[ToolCall, ...] = ()
         if request.tools:  # tool_use blocks are calls; without tools, the structured-output tool's input is the text
@@ -200,17 +200,21 @@ class AnthropicProvider:
                     elif kind == "error":
                         err = payload.get("error") or {}
                         overloaded = "overloaded" in str(err.get("type", ""))
-                        raise ProviderError(
+                        what = "sent an error inside the stream"  # its words are the provider's: logged only
+                        raise wire.failure(
                             self.name,
                             "overloaded" if overloaded else "server",
-                            f"error inside the stream: {err.get('message') or err}",
+                            f"{what} ({'overloaded' if overloaded else 'server'})",
+                            f"{what}: {err.get('message') or err}",
+                            self._url,
                         )
                     elif kind == "message_stop":
                         done = True
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise wire.transport_error(self.name, self._url, exc) from exc
         if not done:
-            raise ProviderError(self.name, "connection", f"{self._url}: the stream ended without message_stop")
+            what = "the stream ended without message_stop"
+            raise wire.failure(self.name, "connection", what, what, self._url)
         text = "".join(parts)
         usage = Usage(input_tokens, output_tokens) if (input_tokens or output_tokens) else None
         whole = calls.calls()
@@ -226,7 +230,8 @@ class AnthropicProvider:
         try:
             payload = json.loads(data)
         except ValueError:
-            raise ProviderError(self.name, "malformed", f"a stream event is not JSON: {data[:120]!r}") from None
+            what = "sent a stream event that is not JSON"
+            raise wire.failure(self.name, "malformed", what, f"{what}: {data[:120]!r}", self._url) from None
         return payload if isinstance(payload, dict) else {}
 
     def close(self) -> None:

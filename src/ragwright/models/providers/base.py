@@ -1,10 +1,16 @@
 """The provider contract, and the HTTP plumbing the wire protocols share: one pooled httpx
-client per model, errors sorted into kinds the gateway can act on, and SSE parsing."""
+client per model, errors sorted into kinds the gateway can act on, and SSE parsing.
+
+A failure's text (str of the ProviderError) reaches callers: HTTP errors, an answer's note, the
+traces keys read. It names the model and the failure's kind, never the provider's URL, host, port,
+credentials or its error body (OpenAI's 401 quotes the key's ends): those go to the server log only
+(`failure`), with any credentials written into the URL masked."""
 
 from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import socket
 import threading
 import time
@@ -16,6 +22,8 @@ import httpx
 
 from ...errors import ProviderError
 from ..types import ChatRequest, ToolCall, Usage
+
+log = logging.getLogger("ragwright.models")
 
 
 @dataclass(slots=True)
@@ -112,11 +120,60 @@ def make_client(headers: dict[str, str]) -> httpx.Client:
     return httpx.Client(headers=headers, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
 
 
+def shown_url(url: str | httpx.URL) -> str:
+    """The URL as the operator's log may name it: any credentials written into it (user:password@,
+    which httpx sends as Basic auth) replaced by ***."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(a URL that does not parse)"
+    return str(parsed.copy_with(userinfo=b"***")) if parsed.userinfo else str(parsed)
+
+
+def scrubbed(text: str, url: str | httpx.URL | None) -> str:
+    """`text` (an exception's, a provider's) with the URL's credentials taken out, should it quote them."""
+    if url is None:
+        return text
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return text
+    raw = parsed.userinfo.decode("ascii", "replace")
+    secrets = {raw, *raw.split(":", 1)[1:], parsed.password} if raw else set()
+    for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def failure(
+    model: str,
+    kind: str,
+    public: str,
+    detail: str,
+    url: str | httpx.URL | None = None,
+    *,
+    status: int | None = None,
+    retry_after: float | None = None,
+) -> ProviderError:
+    """A failed call: `public` is its text for callers (what failed, never where), `detail` the
+    operator's, prefixed with the URL (credentials masked) and logged here, once per attempt."""
+    if url is not None:
+        detail = f"{shown_url(url)}: {scrubbed(detail, url)}"
+    error = ProviderError(model, kind, public, detail=detail, status=status, retry_after=retry_after)
+    log.warning("%s", error.detail)
+    return error
+
+
 def transport_error(model: str, url: str | httpx.URL, exc: Exception) -> ProviderError:
+    name = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(model, "timeout", f"{url} did not answer in time ({type(exc).__name__})")
-    return ProviderError(
-        model, "connection", f"{url} unreachable or the connection broke ({type(exc).__name__}: {exc})"
+        return failure(model, "timeout", f"did not answer in time ({name})", f"did not answer in time ({name})", url)
+    return failure(
+        model,
+        "connection",
+        f"unreachable or the connection broke ({name})",
+        f"unreachable or the connection broke ({name}: {exc})",
+        url,
     )
 
 
@@ -136,6 +193,13 @@ _CONTEXT_MARKERS = (
     "context window",
     "too many tokens",
 )
+
+
+# what a kind sorted from the provider's words means, said without them
+_KIND_SAYS = {
+    "unsupported": ": the model does not support tools",
+    "context_length": ": the request is longer than the model's context window",
+}
 
 
 def status_error(model: str, url: str | httpx.URL, status: int, body: str, headers: httpx.Headers) -> ProviderError:
@@ -161,9 +225,14 @@ def status_error(model: str, url: str | httpx.URL, status: int, body: str, heade
         kind = "unsupported"
     else:
         kind = "bad_request"
-    detail = _error_message(body)
-    return ProviderError(
-        model, kind, f"{url} answered {status}: {detail}", status=status, retry_after=parse_retry_after(headers)
+    return failure(
+        model,
+        kind,  # the provider's own message may quote a key or an address: the log's only
+        f"the provider answered {status} ({kind}){_KIND_SAYS.get(kind, '')}",
+        f"answered {status}: {_error_message(body)}",
+        url,
+        status=status,
+        retry_after=parse_retry_after(headers),
     )
 
 
@@ -203,11 +272,11 @@ def parse_json(model: str, url: str | httpx.URL, response: httpx.Response) -> di
     try:
         data = response.json()
     except ValueError:
-        raise ProviderError(
-            model, "malformed", f"{url} sent a body that is not JSON: {response.text[:200]!r}"
-        ) from None
+        what = "sent a body that is not JSON"
+        raise failure(model, "malformed", what, f"{what}: {response.text[:200]!r}", url) from None
     if not isinstance(data, dict):
-        raise ProviderError(model, "malformed", f"{url} sent JSON that is not an object")
+        what = "sent JSON that is not an object"
+        raise failure(model, "malformed", what, what, url)
     return data
 
 

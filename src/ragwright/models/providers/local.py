@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from ...errors import ConfigError, ModelError, ProviderError
-from .base import Delta, ProviderReply, StreamCancel
+from .base import Delta, ProviderReply, StreamCancel, failure
 from .local_tools import needs_union, read_union, union_request
 from .openai import OpenAIProvider
 
@@ -56,9 +56,11 @@ class LocalProvider:
             try:
                 endpoint = local_endpoint(self.keep_alive_s, self.n_ctx)
             except ConfigError as exc:
-                raise ProviderError(self.name, "auth", f"the local model is not usable: {exc}") from exc
+                what = "the local model is not usable"  # callers read that; the log, why (paths, ports)
+                raise failure(self.name, "auth", what, f"{what}: {exc}") from exc
             except ModelError as exc:
-                raise ProviderError(self.name, "connection", f"the local model server did not start: {exc}") from exc
+                what = "the local model server did not start"
+                raise failure(self.name, "connection", what, f"{what}: {exc.detail}") from exc
             if self._inner is not None:
                 self._inner.close()
             self._inner = OpenAIProvider(

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ...errors import ProviderError
 from ..tools import paired
 from ..types import ChatMessage, ChatRequest, ToolCall, Usage
 
@@ -21,6 +20,7 @@ from .base import (
     ProviderReply,
     StreamCancel,
     ToolCallParts,
+    failure,
     make_client,
     parse_json,
     sse_events,
@@ -145,9 +145,8 @@ class OpenAIProvider:
             message = choice["message"]
             text = message.get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise ProviderError(
-                self.name, "malformed", f"{self._chat_url} sent no choices[0].message: {resp.text[:200]!r}"
-            ) from None
+            what = "sent no choices[0].message"
+            raise failure(self.name, "malformed", what, f"{what}: {resp.text[:200]!r}", self._chat_url) from None
         calls = _calls(message.get("tool_calls"))
         return ProviderReply(
             text=text,
@@ -177,7 +176,8 @@ class OpenAIProvider:
                         break
                     chunk = self._chunk(data)
                     if chunk.get("error"):
-                        raise ProviderError(self.name, "server", f"error inside the stream: {chunk['error']}")
+                        what = "sent an error inside the stream"  # its words are the provider's: logged only
+                        raise failure(self.name, "server", what, f"{what}: {chunk['error']}", self._chat_url)
                     usage = _usage(chunk.get("usage")) or usage
                     for choice in chunk.get("choices") or []:
                         delta = choice.get("delta") or {}
@@ -198,7 +198,8 @@ class OpenAIProvider:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise transport_error(self.name, self._chat_url, exc) from exc
         if not done:
-            raise ProviderError(self.name, "connection", f"{self._chat_url}: the stream ended without [DONE]")
+            what = "the stream ended without [DONE]"
+            raise failure(self.name, "connection", what, what, self._chat_url)
         whole = calls.calls()
         yield ProviderReply(
             text="".join(parts),
@@ -212,9 +213,11 @@ class OpenAIProvider:
         try:
             chunk = json.loads(data)
         except ValueError:
-            raise ProviderError(self.name, "malformed", f"a stream event is not JSON: {data[:120]!r}") from None
+            what = "sent a stream event that is not JSON"
+            raise failure(self.name, "malformed", what, f"{what}: {data[:120]!r}", self._chat_url) from None
         if not isinstance(chunk, dict):
-            raise ProviderError(self.name, "malformed", f"a stream event is not an object: {data[:120]!r}")
+            what = "sent a stream event that is not an object"
+            raise failure(self.name, "malformed", what, f"{what}: {data[:120]!r}", self._chat_url)
         return chunk
 
     def embed(self, texts: list[str], timeout: float = 30.0) -> np.ndarray:
@@ -231,7 +234,8 @@ class OpenAIProvider:
             rows = sorted(parse_json(self.name, url, resp)["data"], key=lambda r: r["index"])
             return np.asarray([r["embedding"] for r in rows], dtype=np.float32)
         except (KeyError, TypeError, ValueError):
-            raise ProviderError(self.name, "malformed", f"{url} sent no data[].embedding") from None
+            what = "sent no data[].embedding"
+            raise failure(self.name, "malformed", what, what, url) from None
 
     def close(self) -> None:
         self._client.close()
