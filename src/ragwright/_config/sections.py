@@ -266,6 +266,13 @@ class ServerSettings(_Section):
         description="an upload's body must arrive whole within this, with no pause over 30 s: "
         "408 otherwise, and what was received is removed",
     )
+    stream_stall_s: float = Field(
+        60.0,
+        ge=0,
+        description="a streaming client that takes longer than this to accept one event (it keeps "
+        "the connection but reads nothing) is treated as gone: the model's stream is stopped and "
+        "booked as the partial call it was (0: wait for it)",
+    )
 
 
 class StoreSettings(_Section):

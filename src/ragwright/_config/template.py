@@ -104,6 +104,7 @@ statement_timeout_s = 5                # PostgreSQL: a read running longer is ca
 
 [server]
 max_body_mb = 1                        # larger request bodies get 413 (uploads: ingest.max_file_mb per file)
+stream_stall_s = 60                    # a streaming client that reads nothing this long: its model stream is stopped
 
 # [budgets.per-tenant]                 # reserved before each call, settled after: concurrent calls cannot overshoot
 # scope = "tenant"                     # "key", "tenant", "route", "model" or "global"

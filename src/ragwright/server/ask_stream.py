@@ -12,6 +12,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,32 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
     is sent (so nothing fails) until it speaks. `abort` then closes the upstream response, which
     frees the thread and the connection now, not at the read timeout; the stream is then read to
     its end, so that the call is booked and traced now (a stream left suspended was closed by the
-    garbage collector, unbilled, and its budget reservation expired after 10 minutes)."""
-    pulled = _Pulled(events)
+    garbage collector, unbilled, and its budget reservation expired after 10 minutes).
 
-    async def watch() -> None:
+    A client that keeps its connection but stops reading is gone too, once one event has waited
+    `[server] stream_stall_s` to be sent: its socket's buffers are full and the event loop's send
+    waits for it for good (uvicorn has no send timeout), holding the model's stream unbooked
+    while its reservation expires."""
+    pulled = _Pulled(events)
+    stall_s = state_of(request).ws.settings.server.stream_stall_s
+    sending: list[float] = []  # when the event being sent was handed over, while it is
+
+    async def gone() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
+
+    async def stalled() -> None:
+        while not (sending and time.monotonic() - sending[0] > stall_s):
+            await asyncio.sleep(min(1.0, stall_s / 4))
+        log.warning("a streaming client read nothing for %.0f s: its model stream is stopped", stall_s)
+
+    async def watch() -> None:
+        watchers = [asyncio.ensure_future(gone())] + ([asyncio.ensure_future(stalled())] if stall_s else [])
+        try:
+            await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in watchers:
+                task.cancel()
         abort()
         _drain_soon(pulled)
 
@@ -158,7 +179,9 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
     ended = False
     try:
         while (event := await run_in_threadpool(pulled.next)) is not None:  # None: the events ended
-            yield event
+            sending.append(time.monotonic())
+            yield event  # the response sends it before it asks for the next one
+            sending.clear()
         ended = True
     finally:
         watcher.cancel()
