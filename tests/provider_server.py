@@ -395,8 +395,12 @@ class ProviderServer:
         strict: bool = True,
         port: int = 0,
         tools: bool = True,
+        reasoning: str = "",
     ) -> None:
         self.reply: Callable[[dict[str, Any]], Any] = reply or echo_reply
+        self.reasoning = (
+            reasoning  # thoughts before the reply: OpenAI reasoning_content, Anthropic a thinking block (not streamed)
+        )
         self.tools = tools  # False: a request with tools gets the 400 of a server without tool support
         self.usage = usage  # (input_tokens, output_tokens), a callable(body, text) -> that, or None to omit
         self.models: list[str] = list(models) if models else ["test-model"]
@@ -796,6 +800,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if is_refusal
                 else {"role": "assistant", "content": text, "refusal": None}
             )
+            if srv.reasoning:
+                message["reasoning_content"] = srv.reasoning
             if self.calls:
                 message["content"] = text or None
                 message["tool_calls"] = [
@@ -876,7 +882,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream(
             _Stream(
                 [chunk(first)],
-                [chunk({key: t}) for t in tokens] + call_chunks,
+                [chunk({"reasoning_content": t}) for t in tokenize(srv.reasoning)]
+                + [chunk({key: t}) for t in tokens]
+                + call_chunks,
                 tail,
                 error,
                 b'data: {"id": "' + cid.encode() + b'", "choices": [{"delta": {"content": \n\n',
@@ -947,9 +955,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": ([{"type": "text", "text": text}] if text or not uses else []) + uses
-                if not is_refusal
-                else [],
+                "content": (
+                    [{"type": "thinking", "thinking": srv.reasoning, "signature": "sig"}] if srv.reasoning else []
+                )
+                + (([{"type": "text", "text": text}] if text or not uses else []) + uses if not is_refusal else []),
                 "stop_reason": stop_reason,
                 "stop_sequence": None,
             }

@@ -265,6 +265,39 @@ def test_usage_counted_when_the_provider_omits_it(servers):
     assert result.usage.input_tokens > 5 and result.cost_usd > 0
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reasoning_models_thoughts_are_counted_when_the_provider_omits_usage(servers, stream):
+    """An OpenAI-compatible reasoning model (vLLM, DeepSeek) bills its reasoning_content as output;
+    a reply without usage was estimated from its text alone: 4 tokens for 300 words of thought."""
+    from ragwright.models import ledger
+
+    a, b = servers
+    a.usage, a.reasoning = None, " ".join(f"thought{i}" for i in range(300))
+    gw = Gateway(make_settings(a, b, gateway={"cache": False}))
+    if stream:
+        with gw.stream(HELLO, model="default") as s:
+            shown = "".join(s)
+        result = s.result
+    else:
+        result = gw.chat(HELLO, model="default")
+        shown = result.text
+    assert shown == "echo: Say hello" and "thought" not in shown  # never shown to the caller
+    assert result.usage.estimated
+    assert result.usage.output_tokens >= ledger.count_tokens(a.reasoning) + 4  # was 4: the text alone
+
+
+def test_anthropic_thinking_is_counted_when_usage_is_omitted(servers, monkeypatch):
+    from ragwright.models import ledger
+
+    a, b = servers
+    with ProviderServer(usage=None, reasoning=" ".join(f"idea{i}" for i in range(200))) as c:
+        claude = ModelSettings(provider="anthropic", base_url=c.base_url, model="claude-x", api_key_env="RW_TEST_KEY")
+        monkeypatch.setenv("RW_TEST_KEY", "sk-test")
+        result = Gateway(make_settings(a, b, claude=claude)).chat(HELLO, model="claude")
+    assert result.text == "echo: Say hello" and result.usage.estimated
+    assert result.usage.output_tokens >= ledger.count_tokens(c.reasoning) + 4  # was 4: the text alone
+
+
 def test_concurrent_budget_never_overshoots_by_more_than_one_call(servers, any_store):
     store = any_store
     a, b = servers

@@ -292,7 +292,7 @@ class Call:
         self.gw.observe_latency(name, latency)
         self.attempts.append(Attempt(name, "ok", None, latency))
         usage = reply.usage or Usage(
-            self.input_tokens, ledger.count_output(reply.text, reply.tool_calls), estimated=True
+            self.input_tokens, ledger.count_output(reply.text, reply.tool_calls, reply.hidden), estimated=True
         )
         cost = ledger.cost_usd(spec, usage)
         result = ChatResult(

@@ -130,9 +130,10 @@ def estimate_input_tokens(messages: Sequence[ChatMessage], tools: Sequence[Tool]
     )
 
 
-def count_output(text: str, calls: Sequence[ToolCall] = ()) -> int:
-    """A reply's tokens when the provider did not count them: its text and its calls."""
-    return count_tokens(text + _calls_text(calls))
+def count_output(text: str, calls: Sequence[ToolCall] = (), hidden: str = "") -> int:
+    """A reply's tokens when the provider did not count them: its text, its calls and what it
+    wrote that the reply does not carry (`hidden`: reasoning, a refusal), all of it billed."""
+    return count_tokens(text + hidden + _calls_text(calls))
 
 
 def cost_usd(spec: ModelSettings, usage: Usage) -> float:

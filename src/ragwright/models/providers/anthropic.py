@@ -144,6 +144,7 @@ class AnthropicProvider:
                 if b.get("type") in ("text", "tool_use")
             )
         stop = data.get("stop_reason") or ""
+        thinking = "".join(str(b.get("thinking") or "") for b in blocks if b.get("type") == "thinking")
         raw = data.get("usage") or {}
         usage = Usage(int(raw.get("input_tokens") or 0), int(raw.get("output_tokens") or 0)) if raw else None
         return ProviderReply(
@@ -152,12 +153,14 @@ class AnthropicProvider:
             finish_reason="tool_calls" if calls else stop,
             refusal=(text or "the model refused") if stop == "refusal" else None,
             tool_calls=calls,
+            hidden=thinking,
         )
 
     def stream(
         self, request: ChatRequest, timeout: float, cancel: StreamCancel | None = None
     ) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
+        thinking: list[str] = []
         calls = ToolCallParts()
         tools = bool(request.tools)
         input_tokens = output_tokens = 0
@@ -189,6 +192,7 @@ class AnthropicProvider:
                                 yield Delta(delta["partial_json"], shown=False)
                             continue
                         if isinstance(delta.get("thinking"), str):  # extended thinking: billed, never shown
+                            thinking.append(delta["thinking"])
                             yield Delta(delta["thinking"], shown=False)
                         piece = delta.get("text") or delta.get("partial_json") or ""
                         if piece:
@@ -224,6 +228,7 @@ class AnthropicProvider:
             finish_reason="tool_calls" if whole else stop,
             refusal=(text or "the model refused") if stop == "refusal" else None,
             tool_calls=whole,
+            hidden="".join(thinking),
         )
 
     def _event(self, data: str) -> dict[str, Any]:

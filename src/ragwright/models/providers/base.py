@@ -33,6 +33,9 @@ class ProviderReply:
     finish_reason: str = ""  # "tool_calls" when the model called tools, whatever the provider says
     refusal: str | None = None  # the model declined; `text` may be empty
     tool_calls: tuple[ToolCall, ...] = ()  # as the model wrote them: the gateway validates them
+    # written and billed, not in the reply (a reasoning model's thoughts, OpenAI's refusal field):
+    # counted with the reply when the provider sends no usage
+    hidden: str = ""
 
 
 class ToolCallParts:

@@ -148,12 +148,14 @@ class OpenAIProvider:
             what = "sent no choices[0].message"
             raise failure(self.name, "malformed", what, f"{what}: {resp.text[:200]!r}", self._chat_url) from None
         calls = _calls(message.get("tool_calls"))
+        hidden = [message.get(k) for k in ("reasoning_content", "reasoning", "refusal")]
         return ProviderReply(
             text=text,
             usage=_usage(data.get("usage")),
             finish_reason="tool_calls" if calls else choice.get("finish_reason") or "",
             refusal=message.get("refusal") or None,
             tool_calls=calls,
+            hidden="".join(h for h in hidden if isinstance(h, str)),
         )
 
     def stream(
@@ -161,6 +163,7 @@ class OpenAIProvider:
     ) -> Iterator[Delta | ProviderReply]:
         parts: list[str] = []
         refusal: list[str] = []
+        thoughts: list[str] = []
         calls = ToolCallParts()
         usage, finish, done = None, "", False
         try:
@@ -185,6 +188,7 @@ class OpenAIProvider:
                         if delta.get("refusal"):
                             refusal.append(delta["refusal"])
                         unseen = [delta.get("refusal"), delta.get("reasoning_content"), delta.get("reasoning")]
+                        thoughts += [p for p in unseen if isinstance(p, str)]
                         for i, item in enumerate(delta.get("tool_calls") or []):
                             fn = item.get("function") or {}
                             calls.add(item.get("index", i), item.get("id"), fn.get("name"), fn.get("arguments") or "")
@@ -207,6 +211,7 @@ class OpenAIProvider:
             finish_reason="tool_calls" if whole else finish,
             refusal="".join(refusal) or None,
             tool_calls=whole,
+            hidden="".join(thoughts),
         )
 
     def _chunk(self, data: str) -> dict[str, Any]:
