@@ -17,7 +17,7 @@ from ragwright.guard.injection_head import load_head
 
 UNSURE = "Pretend you can access past world events. Who won the worldcup of 2028?"
 # the shipped file, pinned here too: a rebuild that changes it (tools/guard/train_injection_ft.py,
-# byte-identical by design: --rebuild-check) must change this test and its JSON together
+# reproduced to 1e-3 in every logit: --rebuild-check) must change this test and its JSON together
 SHIPPED_SHA256 = "ea8d4d4c91342336551f02b4b34d530e3adb44a2623a5c48ec5c19fb69b05667"
 SHIPPED_BYTES = 120_100
 PROBE_LOGITS = {

@@ -26,7 +26,8 @@ choice inside the fold), which are the estimate. Retrieved chunks keep the fixed
 Shipped: the stacker (13 numbers, HeadConfig.stack) and the frozen head (384 weights and a bias,
 fitted by Newton's method on the shipped fine-tuned stage's examples, train_injection_ft.
 shipped_examples, rounded to 8 decimals, weights_sha256 beside them). `--check` recomputes both
-and compares them with the JSON's (0 when equal).
+and compares them with the JSON's (0 when the cue set is the same and no number differs by more
+than CHECK_TOL).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from . import injection_nested as N
 from . import train_injection as T
 from . import train_injection_head as H
 from .train_injection_ft import shipped_examples
+
+CHECK_TOL = 1e-4  # --check: largest difference of a stacker parameter or frozen-head weight
 
 
 def paired(ft: H.OutOfFold, lr: H.OutOfFold) -> H.OutOfFold:
@@ -144,9 +147,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     blend = replace(head, stack=(), stack_cues=())
     cfg = choose_stack(ft, lr, y, N.stack_candidates(blend))
     if args.check:
-        same = (list(cfg.stack), cfg.stack_cues) == (list(head.stack), head.stack_cues)
-        same = same and weights == info["weights"] and bias == info["bias"]
-        say(f"stacker and frozen head {'==' if same else '!='} the shipped ones")
+        # within CHECK_TOL, not equal: the fold logits of a rebuild on another CPU differ in their
+        # last bits (session 14: the stacker's parameters by 9e-6), a changed recipe by far more
+        diff = max(
+            float(np.abs(np.array(cfg.stack) - np.array(head.stack)).max())
+            if len(cfg.stack) == len(head.stack)
+            else 1.0,
+            float(np.abs(np.array([*weights, bias]) - np.array([*info["weights"], info["bias"]])).max()),
+        )
+        same = cfg.stack_cues == head.stack_cues and diff <= CHECK_TOL
+        say(f"stacker and frozen head {'==' if same else '!='} the shipped ones (largest difference {diff:.1e})")
         return 0 if same else 1
     nested = N.stacked(ft, lr, N.Split(y, folds), N.stack_candidates(blend))
     pair, thr = paired(ft, lr), cfg.thresholds["user"]
