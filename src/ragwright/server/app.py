@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..models.ledger import period_end
 from ..workspace import Workspace
+from .ask_stream import UNEXPECTED
 from .audit import AuditMiddleware, AuditWriter
 from .bodies import JsonBodies, upload_limit
 from .deps import ApiError, ServerState, error_response
@@ -219,4 +220,4 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         """Anything else, in the API's shape without details (Starlette re-raises it afterwards, so
         the server logs its traceback)."""
-        return error_response(500, "internal_error", "an unexpected error: the server's log has the details")
+        return error_response(500, "internal_error", UNEXPECTED)

@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from .._uploads_layout import DIGESTS_LEN, FOLDER
+from ..errors import RagwrightError
 from ..generate.links import HeldText
 from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
@@ -29,6 +30,7 @@ from ..types import Answer
 from .deps import state_of
 
 log = logging.getLogger(__name__)
+UNEXPECTED = "an unexpected error: the server's log has the details"
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -239,6 +241,9 @@ def _sse_answer(
             for piece in () if drafted else pieces(data["answer"]):
                 yield _event("delta", {"text": piece})
             yield _event("answer", data)
-        else:
+        elif isinstance(value, (RagwrightError, ValueError)):  # written for the caller, as app.py answers them
             yield _event("error", {"type": type(value).__name__, "message": str(value)})
+        else:  # a bug's text may name paths or data: the log has it, as app.py's 500 says
+            log.error("a streamed answer failed", exc_info=value)
+            yield _event("error", {"type": "internal_error", "message": UNEXPECTED})
         return
