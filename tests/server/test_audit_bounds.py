@@ -1,9 +1,10 @@
 """The audit log cannot be filled by a caller without a key (review 15, finding 2: 300 anonymous
 requests with 65 KB paths grew ragwright.db by 27 MB in 1.7 s, and nothing deleted them). A row
 names the matched route's template and the path clipped to 256 characters; requests without a
-valid key are folded per minute, address, method, route and status into one row with a count,
-at most AuditWriter.ANON_GROUPS_PER_MINUTE rows a minute; [observe] audit_retention_days deletes
-old rows when the server starts. A request with a key is still one row: who, what, when."""
+valid key are grouped per minute, address, method, route and status: a group's first request is
+a row at once, the rest one row with their count when the minute is over, at most
+AuditWriter.ANON_GROUPS_PER_MINUTE groups a minute; [observe] audit_retention_days deletes old
+rows when the server starts. A request with a key is still one row: who, what, when."""
 
 import time
 from collections import Counter
@@ -47,12 +48,34 @@ def test_anonymous_requests_with_huge_paths_grow_the_database_by_a_bounded_amoun
     for row in anonymous:
         counted[row["route"], row["status"]] += row["count"]
     assert counted == {(UNMATCHED, 404): 100, ("/v1/documents/{doc_id}", 401): 50, ("/v1/documents", 401): 50}
-    assert len(anonymous) <= 6 and len(rows) - len(anonymous) == 1  # 3 rows (6 if a minute ended), the warm-up's
+    # per group its first request, then one row counting the rest (twice if a minute ended); the warm-up's
+    assert len(anonymous) <= 12 and len(rows) - len(anonymous) == 1
+    assert sorted(r["count"] for r in anonymous)[:3] == [1, 1, 1]
     for row in anonymous:
         assert len(row["endpoint"]) <= 256 and row["client"] == "testclient" and row["method"] == "GET"
         assert row["tenant"] is None and row["at"] > time.time() - 120
     unmatched = next(r for r in anonymous if r["route"] == UNMATCHED)
     assert unmatched["endpoint"].startswith("/v1/xAAAA") and unmatched["endpoint"].endswith("...")
+
+
+def test_a_failed_attempt_is_seen_at_once_and_the_rest_of_its_minute_counted(tmp_path, embedder):
+    ws = workspace(tmp_path, embedder)
+    with TestClient(create_app(workspace=ws)) as client:
+        first = client.get("/v1/documents", headers={"Authorization": "Bearer rw_guess0"})
+        time.sleep(0.3)  # the writer's batch
+        seen = ws.store.list_audit(limit=10)
+        more = [client.get("/v1/documents", headers={"Authorization": f"Bearer rw_guess{i}"}) for i in range(1, 40)]
+        time.sleep(0.3)
+        unchanged = ws.store.list_audit(limit=10)
+    rows = ws.store.list_audit(limit=10)
+    ws.close()
+    assert first.status_code == 401 and {r.status_code for r in more} == {401}
+    assert [(r["key_id"], r["route"], r["status"], r["count"], r["client"]) for r in seen] == [
+        (None, "/v1/documents", 401, 1, "testclient")
+    ]
+    if len(unchanged) == 1:  # (unless a minute ended meanwhile) the rest waits for its minute's end
+        assert unchanged == seen
+    assert sum(r["count"] for r in rows) == 40 and len(rows) <= 3
 
 
 def test_a_keyed_request_is_one_row_with_its_route_template_and_the_path_clipped(tmp_path, embedder):

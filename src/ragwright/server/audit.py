@@ -4,9 +4,10 @@ commits them in small batches, so auditing adds no write transaction to the requ
 
 What a caller without a valid key sends must not be able to fill the store: the path is kept
 clipped (256 characters, beside the matched route's template), and such requests (401s, 404s of
-made-up paths, ...) are folded into one row per minute, address, method, route and status with
-their count, at most ANON_GROUPS_PER_MINUTE rows a minute (the rest in one row per status). The
-log's retention is [observe] audit_retention_days."""
+made-up paths, ...) are grouped per minute, address, method, route and status: a group's first
+request is a row at once, the rest of its minute one row with their count, written when the
+minute is over; at most ANON_GROUPS_PER_MINUTE groups a minute (the rest counted in one row per
+status). The log's retention is [observe] audit_retention_days."""
 
 from __future__ import annotations
 
@@ -36,16 +37,18 @@ log = logging.getLogger(__name__)
 class AuditWriter:
     """Entries go to a deque; the writer thread is woken once per batch, not once per request (a
     queue.Queue notified it on every put: a tenth of a busy server's time went to the wake-ups).
-    Entries without a key are counted in memory until their minute is over, then written."""
+    Entries without a key after their group's first are counted in memory until their minute is
+    over, then written as one row."""
 
     MAX_PENDING = 100_000
-    ANON_GROUPS_PER_MINUTE = 100
+    ANON_GROUPS_PER_MINUTE = 50  # ~35 KB a minute per process at most, from any number of addresses
 
     def __init__(self, store: AuditStore, retention_days: float = 0.0) -> None:
         self.store = store
         self.retention_days = retention_days
         self._pending: deque[AuditEntry] = deque()
-        self._anon: dict[tuple[str | None, str, str, int], list[Any]] = {}  # -> [at, endpoint, count, ms]
+        # (client, method, route, status) -> [at, endpoint, count, ms] of the group's requests after its first
+        self._anon: dict[tuple[str | None, str, str, int], list[Any]] = {}
         self._anon_minute = 0
         self._anon_lock = threading.Lock()
         self._next_retention = 0.0  # monotonic time; at once, then every RETENTION_EVERY_S
@@ -84,6 +87,12 @@ class AuditWriter:
                 group = self._anon.get(key)
             if group is None:
                 group = self._anon[key] = [at, endpoint, 0, 0.0]
+                if key[0] != OTHERS:  # a group's first request is written at once: an operator sees it now
+                    self._pending.append(entry)
+                    self._wake.set()
+                    return
+            if not group[2]:  # the remainder's row shows its own first request
+                group[0], group[1] = at, endpoint
             group[2] += 1
             group[3] += latency
 
@@ -92,7 +101,8 @@ class AuditWriter:
         if not self._anon or (not force and int(time.time() // 60) <= self._anon_minute):
             return
         for (client, method, route, status), (at, endpoint, count, ms) in self._anon.items():
-            self._pending.append((at, None, None, method, endpoint, status, [], ms / count, route, client, count))
+            if count:  # the group's requests after its first
+                self._pending.append((at, None, None, method, endpoint, status, [], ms / count, route, client, count))
         self._anon = {}
 
     def _until_minute_ends(self) -> float | None:
