@@ -160,15 +160,15 @@ async def upload_documents(
         raise ApiError(400, "invalid_request", "two uploaded files have the same name")
     folder = scope_folder(_uploads_root(request), principal.tenant, wanted)  # another scope: another document
     folder.mkdir(parents=True, exist_ok=True)
-    saved: list[Path] = []
+    saved: list[Path] = []  # each file's .part, named for this upload alone
+    final = [folder / name for name in names]
     try:
-        for f, name in zip(file, names, strict=True):
-            saved.append(await _save(f, folder / name, limit))
-    except ApiError:
-        for p in saved:
-            p.with_name(p.name + ".part").unlink(missing_ok=True)
+        for f, path in zip(file, final, strict=True):
+            saved.append(await _save(f, path, limit))
+    except BaseException:
+        for part in saved:
+            part.unlink(missing_ok=True)
         raise
-    final = [p.with_name(p.name[: -len(".part")]) for p in saved]
     for part, path in zip(saved, final, strict=True):
         part.replace(path)  # whole files only: a job never sees half an upload
     # the ids before the job can run: the first upload to a new store makes the key the job uses
@@ -209,20 +209,25 @@ def _create(part: Path) -> BinaryIO:
 
 
 async def _save(upload: UploadFile, path: Path, limit: int) -> Path:
-    part = path.with_name(path.name + ".part")
+    """The upload written to a .part of its own: two uploads of one name into one scope at once
+    each write theirs (they wrote one .part together, interleaved), and the last renamed wins whole."""
+    part = path.with_name(f"{path.name}.{secrets.token_hex(6)}.part")
     size = 0
-    with _create(part) as out:
-        while block := await upload.read(1 << 20):
-            size += len(block)
-            if size > limit:
-                out.close()
-                part.unlink(missing_ok=True)
-                raise ApiError(
-                    413,
-                    "too_large",
-                    f"'{upload.filename}' is larger than the limit of {limit // (1024 * 1024)} MB (ingest.max_file_mb)",
-                )
-            out.write(block)
+    try:
+        with _create(part) as out:
+            while block := await upload.read(1 << 20):
+                size += len(block)
+                if size > limit:
+                    raise ApiError(
+                        413,
+                        "too_large",
+                        f"'{upload.filename}' is larger than the limit of {limit // (1024 * 1024)} MB "
+                        "(ingest.max_file_mb)",
+                    )
+                out.write(block)
+    except BaseException:  # too large, a full disk, the client gone: nothing half-written stays
+        part.unlink(missing_ok=True)
+        raise
     return part
 
 
