@@ -146,8 +146,11 @@ def audit(
     for r in rows:
         when = datetime.fromtimestamp(r["at"], UTC).isoformat(timespec="seconds")
         docs = ",".join(r["doc_ids"][:5]) + ("..." if len(r["doc_ids"]) > 5 else "")
+        # a row of requests without a valid key stands for `count` of them in its minute, from `client`
+        times = f" x{r['count']}" if (r.get("count") or 1) > 1 else ""
+        source = f" from {r['client']}" if r.get("client") and not r["key_id"] else ""
         out.print(
             f"{when} {r['key_id'] or '-':16} {r['tenant'] or '-':10} {r['method']:6} {r['endpoint']:24} "
-            f"{r['status']} {r['latency_ms']:.0f} ms {docs}",
+            f"{r['status']}{times} {r['latency_ms']:.0f} ms {docs}{source}",
             markup=False,
         )
