@@ -31,6 +31,7 @@ FLUSH_S = 0.05
 UNMATCHED = "(no route)"  # the route of a request that matched none
 OTHERS = "(others)"  # address and route of the row counting anonymous requests past the cap
 RETENTION_EVERY_S = 3600.0
+RETRY_CAP_S = 5.0  # the longest wait between two attempts at writing a failed batch
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +55,7 @@ class AuditWriter:
         self._next_retention = 0.0  # monotonic time; at once, then every RETENTION_EVERY_S
         self._wake = threading.Event()
         self._stopping = False
+        self._failures = 0  # write failures in a row
         self._thread = threading.Thread(target=self._run, name="ragwright-audit", daemon=True)
         self._thread.start()
         if retention_days > 0:
@@ -121,15 +123,31 @@ class AuditWriter:
             batch = []
             while self._pending:
                 batch.append(self._pending.popleft())
-            if batch:
-                try:
-                    self.store.write_audit(batch)
-                except Exception:  # noqa: BLE001  the audit must not take the server down; retry once
-                    time.sleep(0.1)
-                    self.store.write_audit(batch)
+            if batch and not self._write(batch):
+                if self._stopping:
+                    return  # logged: the server stops, the store is failing
+                time.sleep(min(RETRY_CAP_S, 0.1 * 2**self._failures))  # back off; the entries stay queued
+                self._wake.set()
+                continue
             self._apply_retention()
             if self._stopping and not self._pending:
                 return
+
+    def _write(self, batch: list[AuditEntry]) -> bool:
+        """Whether the batch was written; if not, it goes back to the front of the queue and the
+        failure is logged (the writer thread once died on a second failure, and the server went
+        on unaudited without a word)."""
+        try:
+            self.store.write_audit(batch)
+        except Exception:  # the audit must not take the server down
+            self._failures += 1
+            self._pending.extendleft(reversed(batch))
+            log.exception("audit: %d entries not written (failure %d): kept, retried", len(batch), self._failures)
+            return False
+        if self._failures:
+            log.warning("audit: writing again after %d failures", self._failures)
+            self._failures = 0
+        return True
 
     def _apply_retention(self) -> None:
         if self.retention_days <= 0 or time.monotonic() < self._next_retention:
