@@ -61,7 +61,12 @@ of every injection a fit trains on; 11.9 min): 0.960 / 0.964 / 0.926 / 1.5 % / 4
 over two fine-tunes' logits and the frozen head (injection_nested.stacked with a fifth input):
 chat + augment 0.960 / R 0.921 / 3.1 %, chat + the session 14 run 0.963 / R 0.936 / 4.8 %. The
 remaining pii/dev false alarms are four templates (a bot told its tone is disliked, "sing it with
-me" lyrics, a film dialogue's "Remember me?", "For my take on ..., see ..."): not shipped.
+me" lyrics, a film dialogue's "Remember me?", "For my take on ..., see ..."): not shipped. The same
+--chat run with --seed 20242 (torch's seed and the batch order only; same folds): 0.964 / 0.962 /
+0.941 / 2.1 % / 5.9 % (fit+budget 0.966 / 0.972 / 0.936 / 1.7 % / 3.05 %; budget 0.961 / 0.972 /
+0.921 / 1.0 % / 3.2 %): a seed alone moves accuracy by 0.006 and pii/dev by 1.7 points, more than
+--chat did, so no single run's edge over the shipped stage (that fit+budget row included, equal or
+better on every figure by less than a seed's swing) is evidence; compare recipes over seeds.
 
 Honest estimate: train_injection_head.out_of_fold with this fine-tuning as its `fit`, so in each
 grouped fold the second stage is trained on the other folds only (and on the extra negatives,
