@@ -125,18 +125,32 @@ def make_client(headers: dict[str, str]) -> httpx.Client:
 
 def shown_url(url: str | httpx.URL) -> str:
     """The URL as the operator's log may name it: any credentials written into it (user:password@,
-    which httpx sends as Basic auth) replaced by ***."""
+    which httpx sends as Basic auth; a query's values, such as ?api-key=) replaced by ***."""
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
         return "(a URL that does not parse)"
-    return str(parsed.copy_with(userinfo=b"***")) if parsed.userinfo else str(parsed)
+    if parsed.userinfo:
+        parsed = parsed.copy_with(userinfo=b"***")
+    if parsed.query:
+        parsed = parsed.copy_with(query="&".join(f"{k}=***" for k in parsed.params).encode())
+    return str(parsed)
 
 
 def scrubbed(text: str, url: str | httpx.URL | None) -> str:
     """`text` (an exception's, a provider's) with the URL's credentials taken out, should it quote them."""
     if url is None:
         return text
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return text
+    raw = parsed.userinfo.decode("ascii", "replace")
+    secrets = {raw, *raw.split(":", 1)[1:], parsed.password} if raw else set()
+    secrets |= {parsed.query.decode("ascii", "replace"), *parsed.params.values()} if parsed.query else set()
+    for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
