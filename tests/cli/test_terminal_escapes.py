@@ -30,3 +30,17 @@ def test_the_consoles_own_styles_stay_and_cells_are_escaped():
     shown = console.file.getvalue()
     assert "\x1b[1mok\x1b[0m" in shown and "next\nline" in shown  # styling, tabs and line breaks kept
     assert "q\\x1b[2Jz" in shown and "\x1b[2J" not in shown
+
+
+def test_json_output_escapes_del_and_c1_controls(tmp_path, corpus):
+    """json.dumps(ensure_ascii=False) escapes C0 only: U+009B (CSI) and U+009D (OSC) went out raw
+    in `--json` output (review 15b), and terminals act on them as on ESC [ and ESC ]."""
+    import json
+
+    data = str(tmp_path / "data")
+    run("ingest", str(corpus), "--data-dir", data)
+    attack = "budget \x9b2J \x9d0;owned\x9c \x7f report é"
+    run("search", attack, "--data-dir", data)
+    listed = run("traces", "list", "--json", "--data-dir", data).stdout
+    assert not any(ch in listed for ch in "\x7f\x9b\x9c\x9d") and "\\u009b2J" in listed and "é" in listed
+    assert "\x9b2J" in json.dumps(json.loads(listed), ensure_ascii=False)  # the same data, escaped

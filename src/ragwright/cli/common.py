@@ -20,6 +20,7 @@ from ..workspace import Workspace
 
 # control characters but line breaks and tabs: ESC and CSI start the terminal's escape sequences
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_C1 = re.compile("[\x7f-\x9f]")
 
 
 class _Console(Console):
@@ -76,7 +77,10 @@ def workspace(data_dir: Path | None, config: Path | None) -> Workspace:
 
 
 def emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    """JSON on stdout; DEL and the C1 controls (json.dumps escapes only C0 without ensure_ascii)
+    escaped too: U+009B starts a terminal's escape sequence as ESC [ does (review 15b)."""
+    text = json.dumps(data, ensure_ascii=False)
+    sys.stdout.write(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def parse_filters(items: list[str] | None) -> dict[str, list[str]] | None:
