@@ -32,6 +32,12 @@ UNMATCHED = "(no route)"  # the route of a request that matched none
 OTHERS = "(others)"  # address and route of the row counting anonymous requests past the cap
 RETENTION_EVERY_S = 3600.0
 RETRY_CAP_S = 5.0  # the longest wait between two attempts at writing a failed batch
+# Rows of requests without a valid key are kept this long, whatever audit_retention_days says
+# (0 keeps keyed rows for good): bounded in number per minute, they still added up (~40 MB a day
+# per process, review 15b), and an attempt from a month ago is in the server's logs too.
+ANONYMOUS_RETENTION_DAYS = 30.0
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others are one group
+UNMATCHED_PATH_CHARS = 64  # what is kept of a path that matched no route: a probe's first words
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +49,7 @@ class AuditWriter:
 
     MAX_PENDING = 100_000
     ANON_GROUPS_PER_MINUTE = 50  # ~35 KB a minute per process at most, from any number of addresses
+    ANON_GROUPS_PER_ADDRESS = 8  # one address's share of them; its other requests in one group a status
 
     def __init__(self, store: AuditStore, retention_days: float = 0.0) -> None:
         self.store = store
@@ -50,6 +57,7 @@ class AuditWriter:
         self._pending: deque[AuditEntry] = deque()
         # (client, method, route, status) -> [at, endpoint, count, ms] of the group's requests after its first
         self._anon: dict[tuple[str | None, str, str, int], list[Any]] = {}
+        self._anon_by_address: dict[str | None, int] = {}  # this minute's groups of each address
         self._anon_minute = 0
         self._anon_lock = threading.Lock()
         self._next_retention = 0.0  # monotonic time; at once, then every RETENTION_EVERY_S
@@ -58,8 +66,7 @@ class AuditWriter:
         self._failures = 0  # write failures in a row
         self._thread = threading.Thread(target=self._run, name="ragwright-audit", daemon=True)
         self._thread.start()
-        if retention_days > 0:
-            self._wake.set()  # the retention runs when the server starts
+        self._wake.set()  # the retention runs when the server starts
 
     def add(self, entry: AuditEntry) -> None:
         if entry[1] is None:  # no valid key: counted, not one row each
@@ -75,6 +82,10 @@ class AuditWriter:
     def _fold(self, entry: AuditEntry) -> None:
         at, method, endpoint, status, latency = entry[0], entry[3], entry[4], entry[5], entry[7]
         route, client = (entry[8], entry[9]) if len(entry) > 8 else ("", None)
+        method = method if method in METHODS else "OTHER"  # PROPFIND, MKCOL...: 26 groups from one address
+        if route == UNMATCHED:
+            endpoint = clip_audit_text(endpoint, UNMATCHED_PATH_CHARS)
+        entry = (*entry[:3], method, endpoint, *entry[5:8], route, client, 1)
         minute = int(at // 60)
         with self._anon_lock:
             if minute > self._anon_minute:  # (a request that ended just before the minute did joins this one)
@@ -84,11 +95,15 @@ class AuditWriter:
                 self._wake.set()
             key = (client, method, route, status)
             group = self._anon.get(key)
+            if group is None and self._anon_by_address.get(client, 0) >= self.ANON_GROUPS_PER_ADDRESS:
+                key = (client, "*", OTHERS, status)
+                group = self._anon.get(key)
             if group is None and len(self._anon) >= self.ANON_GROUPS_PER_MINUTE:
                 key = (OTHERS, "*", OTHERS, status)  # statuses are the server's own: few
                 group = self._anon.get(key)
             if group is None:
                 group = self._anon[key] = [at, endpoint, 0, 0.0]
+                self._anon_by_address[key[0]] = self._anon_by_address.get(key[0], 0) + 1
                 if key[0] != OTHERS:  # a group's first request is written at once: an operator sees it now
                     self._pending.append(entry)
                     self._wake.set()
@@ -105,11 +120,11 @@ class AuditWriter:
         for (client, method, route, status), (at, endpoint, count, ms) in self._anon.items():
             if count:  # the group's requests after its first
                 self._pending.append((at, None, None, method, endpoint, status, [], ms / count, route, client, count))
-        self._anon = {}
+        self._anon, self._anon_by_address = {}, {}
 
     def _until_minute_ends(self) -> float | None:
         if not self._anon:
-            return None if self.retention_days <= 0 else RETENTION_EVERY_S
+            return RETENTION_EVERY_S  # the retention's next run
         return max(0.0, (self._anon_minute + 1) * 60 - time.time()) + FLUSH_S
 
     def _run(self) -> None:
@@ -150,16 +165,20 @@ class AuditWriter:
         return True
 
     def _apply_retention(self) -> None:
-        if self.retention_days <= 0 or time.monotonic() < self._next_retention:
+        if time.monotonic() < self._next_retention:
             return
         self._next_retention = time.monotonic() + RETENTION_EVERY_S
-        try:
-            gone = self.store.delete_audit_before(time.time() - self.retention_days * 86400)
-        except Exception:
-            log.exception("audit retention failed")
-            return
-        if gone:
-            log.info("audit retention: %d rows older than %g days deleted", gone, self.retention_days)
+        days = [(d, False) for d in (self.retention_days,) if d > 0]
+        days += [(ANONYMOUS_RETENTION_DAYS, True)] if not days or days[0][0] > ANONYMOUS_RETENTION_DAYS else []
+        for kept_days, without_key in days:
+            try:
+                gone = self.store.delete_audit_before(time.time() - kept_days * 86400, without_key)
+            except Exception:
+                log.exception("audit retention failed")
+                return
+            if gone:
+                who = "of requests without a key " if without_key else ""
+                log.info("audit retention: %d rows %solder than %g days deleted", gone, who, kept_days)
 
     def close(self) -> None:
         """Write what is queued (the current minute's folded rows too), then stop."""

@@ -131,9 +131,10 @@ class AccessMixin:
         )
         return [audit_dict(r) for r in rows]
 
-    def delete_audit_before(self, at: float) -> int:
+    def delete_audit_before(self, at: float, without_key: bool = False) -> int:
+        only = " AND key_id IS NULL" if without_key else ""
         with self._lock, self._transaction(stamp=False):
-            return int(self._conn.execute("DELETE FROM audit_log WHERE at < ?", (at,)).rowcount)
+            return int(self._conn.execute(f"DELETE FROM audit_log WHERE at < ?{only}", (at,)).rowcount)
 
     # -- jobs ------------------------------------------------------------------------------------
 

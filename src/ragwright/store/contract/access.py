@@ -57,9 +57,11 @@ class AuditStore(Protocol):
         given: at, key_id, tenant, method, endpoint, status, doc_ids, latency_ms, route, client,
         count."""
 
-    def delete_audit_before(self, at: float) -> int:
-        """Delete the entries whose `at` is older than `at` (a Unix time), committed before this
-        returns; the number deleted. The audit retention ([observe] audit_retention_days)."""
+    def delete_audit_before(self, at: float, without_key: bool = False) -> int:
+        """Delete the entries whose `at` is older than `at` (a Unix time), only those of requests
+        without a valid key (`key_id` NULL) when `without_key`, committed before this returns; the
+        number deleted. The audit retention ([observe] audit_retention_days, and 30 days for
+        requests without a key: server/audit.py)."""
 
 
 @runtime_checkable

@@ -97,9 +97,10 @@ class PgAccessMixin:
         )
         return [audit_dict(r) for r in rows]
 
-    def delete_audit_before(self, at: float) -> int:
+    def delete_audit_before(self, at: float, without_key: bool = False) -> int:
+        only = " AND key_id IS NULL" if without_key else ""
         with self.db.write(generation=False) as (cur, _):
-            cur.execute("DELETE FROM audit_log WHERE at < %s", (at,))
+            cur.execute(f"DELETE FROM audit_log WHERE at < %s{only}", (at,))
             return int(cur.rowcount)
 
     # -- jobs ------------------------------------------------------------------------------------
