@@ -47,3 +47,16 @@ def test_retention_deletes_rows_older_than_the_time_given(backend):
     assert b.delete_audit_before(now - 30 * 86400) == 2
     assert [r["endpoint"] for r in a.list_audit()] == ["/v1/d0", "/v1/d29"]  # committed: the other sees it
     assert b.delete_audit_before(now - 30 * 86400) == 0
+
+
+def test_retention_of_rows_without_a_key_keeps_keyed_rows(backend):
+    a = backend.open()
+    old = time.time() - 40 * 86400
+    a.write_audit(
+        [
+            (old, "k", "acme", "GET", "/v1/keyed", 200, [], 1.0),
+            (old, None, None, "GET", "/probe", 401, [], 1.0, "(no route)", "10.0.0.9", 3),
+        ]
+    )
+    assert a.delete_audit_before(old + 1, without_key=True) == 1
+    assert [r["endpoint"] for r in a.list_audit()] == ["/v1/keyed"]
