@@ -151,15 +151,6 @@ def scrubbed(text: str, url: str | httpx.URL | None) -> str:
     for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
-    try:
-        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        return text
-    raw = parsed.userinfo.decode("ascii", "replace")
-    secrets = {raw, *raw.split(":", 1)[1:], parsed.password} if raw else set()
-    for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def failure(
