@@ -260,11 +260,25 @@ class ServerSettings(_Section):
         description="uploads a worker process receives at once; another gets 503 with Retry-After "
         "(each may spool up to 20 files of ingest.max_file_mb to the temporary directory)",
     )
+    max_uploads_per_tenant: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="of those, the most one tenant's keys send at once; another of its uploads gets 503 "
+        "with Retry-After (0: half of max_uploads, at least 1, so one tenant never holds them all)",
+    )
     upload_timeout_s: float = Field(
         600.0,
         gt=0,
         description="an upload's body must arrive whole within this, with no pause over 30 s: "
         "408 otherwise, and what was received is removed",
+    )
+    upload_min_kb_s: float = Field(
+        64.0,
+        ge=0,
+        description="after its first 10 s, an upload's body must keep up an average of this many KB/s "
+        "(a body of N KB is done by 10 s + N / this): 408 otherwise, and what was received is removed "
+        "(0: no minimum)",
     )
     stream_stall_s: float = Field(
         60.0,

@@ -104,6 +104,8 @@ statement_timeout_s = 5                # PostgreSQL: a read running longer is ca
 
 [server]
 max_body_mb = 1                        # larger request bodies get 413 (uploads: ingest.max_file_mb per file)
+max_uploads_per_tenant = 0             # uploads one tenant sends at once; 0: half of max_uploads (4), at least 1
+upload_min_kb_s = 64                   # an upload's body averaging less after its first 10 s gets 408; 0: no minimum
 stream_stall_s = 60                    # a streaming client that reads nothing this long: its model stream is stopped
 
 # [budgets.per-tenant]                 # reserved before each call, settled after: concurrent calls cannot overshoot

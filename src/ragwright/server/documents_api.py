@@ -32,6 +32,7 @@ from .uploads import safe_name, scope_folder
 
 router = APIRouter()
 UPLOAD_IDLE_S = 30.0  # the longest pause in an upload's body (and never past server.upload_timeout_s)
+UPLOAD_PACE_GRACE_S = 10.0  # server.upload_min_kb_s is owed from this far into a body: a slow start is free
 _may_write = require("write")
 
 
@@ -41,38 +42,61 @@ class AdmittedFirst(APIRoute):
     key's check included: anyone, without a key, made the server write ~1 GB to /tmp per request
     before its 401, and keep it while the body's last bytes were held back (review 15). Here the
     key must have the write scope (401, 403 with the body unread: JsonBodies closes the
-    connection), a slot among [server] max_uploads must be free (503), and the body must arrive
-    within [server] upload_timeout_s with no pause over UPLOAD_IDLE_S (408; Starlette closes, so
-    removes, the temporary files of a form it did not finish)."""
+    connection), a slot among [server] max_uploads must be free, and its tenant may hold only its
+    share of them (503), and the body must arrive within [server] upload_timeout_s, with no pause
+    over UPLOAD_IDLE_S and at [server] upload_min_kb_s on average after UPLOAD_PACE_GRACE_S (408;
+    Starlette closes, so removes, the temporary files of a form it did not finish). Review 15b: one
+    tenant's key held every slot for 600 s by sending a byte every 5 s, and every other tenant's
+    upload got 503 all that time."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         read_and_run = super().get_route_handler()
 
         async def admitted(request: Request) -> Response:
-            await _may_write(await authenticated(request))  # sets request.state.principal
+            principal = await authenticated(request)  # sets request.state.principal
+            await _may_write(principal)
             settings = state_of(request).ws.settings.server
-            slots = _upload_slots(request)
+            slots, tenant = _upload_slots(request), principal.tenant
+            share = tenant_share(settings.max_uploads, settings.max_uploads_per_tenant)
             if slots.busy >= settings.max_uploads:
-                raise ApiError(
-                    503,
-                    "busy",
-                    f"this server is receiving {slots.busy} uploads, its most at once (server.max_uploads): "
-                    "send it again shortly",
-                    {"Retry-After": "5"},
+                raise _busy(f"this server is receiving {slots.busy} uploads, its most at once (server.max_uploads)")
+            if slots.of_tenant.get(tenant, 0) >= share:
+                raise _busy(
+                    f"your tenant is sending {slots.of_tenant[tenant]} uploads, its most at once "
+                    f"(server.max_uploads_per_tenant: {share} of server.max_uploads = {settings.max_uploads})"
                 )
             slots.busy += 1
+            slots.of_tenant[tenant] = slots.of_tenant.get(tenant, 0) + 1
             try:
-                return await read_and_run(Request(request.scope, _timed(request.receive, settings.upload_timeout_s)))
+                receive = _timed(request.receive, settings.upload_timeout_s, settings.upload_min_kb_s * 1024)
+                return await read_and_run(Request(request.scope, receive))
             except _Late as late:
                 raise ApiError(408, "timeout", late.detail) from None
             finally:
                 slots.busy -= 1
+                slots.of_tenant[tenant] -= 1
+                if not slots.of_tenant[tenant]:
+                    del slots.of_tenant[tenant]
 
         return admitted
 
 
+def tenant_share(max_uploads: int, per_tenant: int) -> int:
+    """The slots one tenant may hold at once: [server] max_uploads_per_tenant, and 0 there means
+    half of max_uploads (at least 1), so one tenant never takes them all while there are two."""
+    return min(per_tenant or max(1, max_uploads // 2), max_uploads)
+
+
+def _busy(why: str) -> ApiError:
+    return ApiError(503, "busy", f"{why}: send it again shortly", {"Retry-After": "5"})
+
+
 class _Slots:
-    busy = 0  # uploads of this app being received: only the event loop's thread counts them
+    """Uploads of this app being received, in all and by tenant: only the event loop's thread counts them."""
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self.of_tenant: dict[str, int] = {}
 
 
 def _upload_slots(request: Request) -> _Slots:
@@ -86,25 +110,40 @@ class _Late(HTTPException):
     """Raised from `receive`: FastAPI passes an HTTPException met while reading a body on as it is."""
 
 
-def _timed(receive: Receive, total_s: float) -> Receive:
-    """`receive`, bounded: the whole body within `total_s` of its first read, no pause over UPLOAD_IDLE_S."""
-    deadline: float | None = None
+def _timed(receive: Receive, total_s: float, min_rate: float) -> Receive:
+    """`receive`, bounded: the whole body within `total_s` of its first read, no pause over
+    UPLOAD_IDLE_S, and never behind `min_rate` bytes a second counted from UPLOAD_PACE_GRACE_S in
+    (so a body of N bytes is done by grace + N / min_rate at the latest; 0: no minimum). A byte
+    every few seconds kept under the idle bound and held a slot for all of `total_s` (review 15b)."""
+    started: float | None = None
+    received, done = 0, False
 
     async def timed() -> Any:
-        nonlocal deadline
+        nonlocal started, received, done
+        if done:  # the body is whole (or the client gone): nothing more is owed
+            return await receive()
         now = time.monotonic()
-        deadline = deadline or now + total_s
-        wait = min(deadline - now, UPLOAD_IDLE_S)
+        started = started or now
+        deadline = started + total_s
+        behind = started + UPLOAD_PACE_GRACE_S + received / min_rate if min_rate > 0 else deadline
+        wait = min(deadline - now, UPLOAD_IDLE_S, behind - now)
         try:
             async with asyncio.timeout(max(wait, 0.0)):
-                return await receive()
+                message = await receive()
         except TimeoutError:
-            why = (
-                f"did not arrive within {total_s:g} s (server.upload_timeout_s)"
-                if wait < UPLOAD_IDLE_S
-                else f"stopped for over {UPLOAD_IDLE_S:g} s"
-            )
+            if wait >= UPLOAD_IDLE_S:
+                why = f"stopped for over {UPLOAD_IDLE_S:g} s"
+            elif deadline <= behind:
+                why = f"did not arrive within {total_s:g} s (server.upload_timeout_s)"
+            else:
+                why = (
+                    f"came slower than {min_rate / 1024:g} KB/s after its first {UPLOAD_PACE_GRACE_S:g} s "
+                    f"(server.upload_min_kb_s; {received} bytes in {now + max(wait, 0.0) - started:.0f} s)"
+                )
             raise _Late(408, f"the upload's body {why}: nothing was stored") from None
+        received += len(message.get("body", b""))
+        done = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
 
     return timed
 
