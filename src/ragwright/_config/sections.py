@@ -298,6 +298,6 @@ class StoreSettings(_Section):
     statement_timeout_s: float = Field(
         5.0,
         ge=0,
-        description="PostgreSQL: a read statement (a search, a listing) is cancelled after this long, and a "
-        "server request answers 503 (0: never); writes and whole-index reads are not bounded",
+        description="a read statement (a search, a listing) is cancelled after this long, on PostgreSQL and "
+        "SQLite alike, and a server request answers 503 (0: never); writes and whole-index reads are not bounded",
     )

@@ -19,6 +19,7 @@ from ..models.embedding import recall_scope
 from ..models.types import CallContext
 from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
+from ..store.glob_slots import GLOB_SLOTS
 from ..store.globs import is_glob
 from ..store.sql import ShownSource, check_filter_bounds
 from ..types import SearchResult
@@ -117,7 +118,8 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
     after a write, goes to a worker thread and leaves the loop to the other requests ([server] search_threads
     at once, the rest in arrival order: ServerState.in_search_slot). A `source` pattern is matched
     against every document the key may read (bounded: store/globs.py, but it grows with the
-    tenant): such a search never runs on the loop, it goes to a worker thread of its own."""
+    tenant): such a search never runs on the loop, it goes to one of a few worker threads of its
+    own (_glob_limiter), each read within [store] statement_timeout_s."""
     ws = state_of(request).ws
     remembers = getattr(ws.embedder, "remembers", None)
     filters = user_filters(body.filters, principal, ws.settings.data_dir)
@@ -125,8 +127,21 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
         cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
     work = functools.partial(_search, body, request, principal)
     if cheap and ws.store.indexes_current():
-        return await anyio.to_thread.run_sync(work) if _holds_glob(body.filters) else work()
+        if _holds_glob(body.filters):
+            return await anyio.to_thread.run_sync(work, limiter=_glob_limiter(request))
+        return work()
     return await state_of(request).in_search_slot(work)
+
+
+def _glob_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The app's own GLOB_SLOTS worker threads for searches that match a `source` pattern: the
+    rest wait here, on the loop, not in the thread pool that every sync endpoint shares (review
+    15b: 44 of them at once took it, and another tenant's listing waited 16 s). In the thread,
+    a SQLite store takes one of the process's slots (store/glob_slots.py), shared with asks and MCP."""
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "glob_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.glob_limiter = anyio.CapacityLimiter(GLOB_SLOTS)
+    return limiter
 
 
 def _holds_glob(filters: dict[str, Any] | None) -> bool:

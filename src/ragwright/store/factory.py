@@ -35,16 +35,18 @@ def open_store(
     schema newer than this code) is a StoreError naming it. `ann_threshold`: where the SQLite
     store's dense search turns approximate ([retrieval] ann_threshold); PostgreSQL keeps its own
     measured default (store/postgres/store.py), its exact scan being slower than SQLite's
-    in-memory one. `statement_timeout_s`: PostgreSQL's bound on a read ([store] statement_timeout_s;
-    None: its default, 5 s)."""
+    in-memory one. `statement_timeout_s`: the bound on a read, SQLite's and PostgreSQL's ([store]
+    statement_timeout_s; None: the default, 5 s)."""
     url = url.strip()
     if not url or scheme_of(url) == "sqlite":
         from .sqlite import SqliteStore
+        from .sqlite_deadline import STATEMENT_TIMEOUT_S as SQLITE_TIMEOUT_S
 
         path = sqlite_path(url) if url else default_path
         if path is None:
             raise ConfigError(f"no store to open: {USAGE}")
-        return SqliteStore(path, ann_threshold=ann_threshold, bm25_k1=bm25_k1, bm25_b=bm25_b)
+        bound = SQLITE_TIMEOUT_S if statement_timeout_s is None else statement_timeout_s
+        return SqliteStore(path, ann_threshold=ann_threshold, bm25_k1=bm25_k1, bm25_b=bm25_b, statement_timeout_s=bound)
     from .postgres import PostgresStore
     from .postgres.connection import STATEMENT_TIMEOUT_S
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..analysis import Analyzer
 from .base import Filters
 from .bm25 import SparseBM25
+from .glob_slots import glob_slot
 from .sql import Row
 from .sql import filter_sql as _filter_sql
 from .vectors import ExactIndex, build_index
@@ -85,10 +86,12 @@ class SearchMixin:
         if hit is not None and hit[0] == generation:
             return hit[1]
         where, params = _filter_sql(filters)
-        rows = self._all(
-            f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} ORDER BY c.rowid",
-            params,
-        )
+        with glob_slot(filters):  # a `source` pattern costs what the tenant holds: a few at once
+            rows = self._all(
+                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE 1=1 {where} "
+                "ORDER BY c.rowid",
+                params,
+            )
         allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if len(self._allowed_cache) >= 256:
             del self._allowed_cache[next(iter(self._allowed_cache))]  # the oldest

@@ -30,6 +30,7 @@ from .sql import Tx as _Tx
 from .sql import doc_from_row as _doc
 from .sql import filter_sql as _filter_sql
 from .sqlite_checkpoint import Checkpointer
+from .sqlite_deadline import STATEMENT_TIMEOUT_S, ReadDeadline
 from .sqlite_files import create_private, wal
 from .sqlite_rows import fetch_chunks, term_blobs, write_document
 from .sqlite_vocab import dead_terms
@@ -45,8 +46,18 @@ class SqliteStore(
 ):
     """Implements `ragwright.store.Store` on one SQLite file."""
 
-    def __init__(self, path: Path, *, ann_threshold: int = 250_000, bm25_k1: float = 0.9, bm25_b: float = 0.4) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ann_threshold: int = 250_000,
+        bm25_k1: float = 0.9,
+        bm25_b: float = 0.4,
+        statement_timeout_s: float = STATEMENT_TIMEOUT_S,
+    ) -> None:
         self.path = Path(path)
+        self._deadline = ReadDeadline(self.path, statement_timeout_s)  # readers only (sqlite_deadline.py)
+        self.statement_timeout_s = statement_timeout_s
         self.ann_threshold = ann_threshold
         self.bm25_params = (bm25_k1, bm25_b)
         self.analyzer = Analyzer()
@@ -234,8 +245,11 @@ class SqliteStore(
         """Inside this thread's write, on the writing connection, to see its own rows; otherwise on
         this thread's own read connection, without the lock: WAL readers run side by side with
         each other and with the writer, which is what lets a server's requests run in parallel."""
-        conn = self._conn if getattr(self._local, "writing", False) else self._reader()
-        rows: list[Row] = conn.execute(sql, params).fetchall()
+        if getattr(self._local, "writing", False):
+            return list(self._conn.execute(sql, params).fetchall())
+        conn = self._reader()
+        with self._deadline.bounded():
+            rows: list[Row] = conn.execute(sql, params).fetchall()
         return rows
 
     def _reader(self) -> sqlite3.Connection:
@@ -244,6 +258,7 @@ class SqliteStore(
             try:
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
                 conn.execute("PRAGMA query_only = ON")
+                self._deadline.install(conn)
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.path}: cannot open the store for reading: {exc}") from exc
             with self._lock:
@@ -277,8 +292,11 @@ class SqliteStore(
         return {cid: out[cid] for cid in ids if cid in out}
 
     def _fetch_chunks(self, ids: list[str]) -> tuple[int, dict[str, StoredChunk]]:
-        writing = getattr(self._local, "writing", False)
-        return fetch_chunks(self._conn if writing else self._reader(), ids, writing)
+        if getattr(self._local, "writing", False):
+            return fetch_chunks(self._conn, ids, True)
+        reader = self._reader()
+        with self._deadline.bounded():
+            return fetch_chunks(reader, ids, False)
 
     def reusable_vectors(self, doc_id: str) -> dict[str, np.ndarray]:
         rows = self._all(
