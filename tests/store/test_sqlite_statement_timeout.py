@@ -113,3 +113,25 @@ def test_zero_turns_it_off_a_negative_is_refused_and_the_setting_reaches_the_sto
     finally:
         opened.close()
         default.close()
+
+
+def test_learnings_read_of_every_vector_is_not_cut(tmp_path):
+    """chunk_vectors reads every stored vector for `ragwright learn`: a batch read, as on PostgreSQL
+    (8e5c2b4), not a request's; under the timeout a large store could never learn."""
+    import numpy as np
+
+    store = SqliteStore(tmp_path / "s.db", statement_timeout_s=0.0005)
+    try:
+        vectors = np.random.default_rng(0).standard_normal((20_000, 8)).astype(np.float32)
+        store.write_documents(
+            [
+                document(f"d{i}", [f"t{j}" for j in range(500)], vectors=vectors[i * 500 : (i + 1) * 500])
+                for i in range(40)
+            ]
+        )
+        with pytest.raises(StoreUnavailable, match="statement timeout"):  # a request's read of the same rows
+            store._all("SELECT c.chunk_id, v.vector FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid")
+        ids, matrix = store.chunk_vectors()
+        assert len(ids) == 20_000 and np.allclose(matrix, vectors)
+    finally:
+        store.close()

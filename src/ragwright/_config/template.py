@@ -100,7 +100,7 @@ audit_retention_days = 0               # the server's audit log: rows older than
 [store]
 # url = "postgresql://ragwright@db.internal:5432/ragwright"  # or sqlite:///PATH; unset: DATA_DIR/ragwright.db
 #                                      # (RAGWRIGHT_STORE_URL overrides it; a password is better in ~/.pgpass)
-statement_timeout_s = 5                # PostgreSQL: a read running longer is cancelled (a 503); 0: never
+statement_timeout_s = 5                # a request's read running longer is cancelled (a 503; SQLite too); 0: never
 
 [server]
 max_body_mb = 1                        # larger request bodies get 413 (uploads: ingest.max_file_mb per file)

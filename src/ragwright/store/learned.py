@@ -127,8 +127,9 @@ class LearnedMixin:
 
     def chunk_vectors(self) -> tuple[list[str], np.ndarray]:
         """Chunk ids and their stored vectors (float32 rows), in rowid order; for learning."""
-        rows = self._all(
-            "SELECT c.chunk_id, v.vector FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid ORDER BY c.rowid"
+        rows = self._all(  # every vector: not bounded by the statement timeout
+            "SELECT c.chunk_id, v.vector FROM chunks c JOIN vectors v ON v.chunk_rowid = c.rowid ORDER BY c.rowid",
+            bounded=False,
         )
         if not rows:
             return [], np.zeros((0, 0), np.float32)

@@ -4,6 +4,7 @@ leaves each document either wholly old or wholly new."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -241,14 +242,15 @@ class SqliteStore(
         row = self._one(sql, params)
         return int(row[0]) if row else 0
 
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def _all(self, sql: str, params: Sequence[Any] = (), bounded: bool = True) -> list[Row]:
         """Inside this thread's write, on the writing connection, to see its own rows; otherwise on
         this thread's own read connection, without the lock: WAL readers run side by side with
-        each other and with the writer, which is what lets a server's requests run in parallel."""
+        each other and with the writer, which is what lets a server's requests run in parallel.
+        `bounded`: under the statement timeout (a batch read of whole tables, learning's, is not)."""
         if getattr(self._local, "writing", False):
             return list(self._conn.execute(sql, params).fetchall())
         conn = self._reader()
-        with self._deadline.bounded():
+        with self._deadline.bounded() if bounded else contextlib.nullcontext():
             rows: list[Row] = conn.execute(sql, params).fetchall()
         return rows
 
