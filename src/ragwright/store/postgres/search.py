@@ -22,6 +22,7 @@ import numpy as np
 
 from ...analysis import Analyzer
 from ..base import Filters
+from ..glob_slots import glob_slot
 from .connection import Database
 from .filters import filter_sql
 from .sparse import LiveBM25
@@ -170,7 +171,7 @@ class Searcher:
         if hit is not None and hit[0] == generation:
             return hit[1]
         where, params = filter_sql(filters)
-        with self.db.read() as cur:
+        with glob_slot(filters), self.db.read() as cur:  # a `source` pattern: one of a few at once (glob_slots)
             cur.execute(
                 f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE TRUE {where} "
                 "ORDER BY c.rowid",
@@ -189,9 +190,10 @@ class Searcher:
         plan = self.dense_plan(vector, k, filters)
         if plan is None:
             return []
-        hits = self._run(plan)
-        if plan.hnsw and len(hits) < plan.wanted:  # the iterative scan hit its limit: scan exactly
-            hits = self._run(plan.exact())
+        with glob_slot(filters):  # the query matches the patterns again, row by row
+            hits = self._run(plan)
+            if plan.hnsw and len(hits) < plan.wanted:  # the iterative scan hit its limit: scan exactly
+                hits = self._run(plan.exact())
         return hits
 
     def dense_plan(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> DensePlan | None:
