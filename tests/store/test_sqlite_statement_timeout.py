@@ -13,7 +13,7 @@ import pytest
 from ragwright.errors import StoreUnavailable
 from ragwright.store.factory import open_store
 from ragwright.store.sqlite import SqliteStore
-from ragwright.store.sqlite_deadline import STATEMENT_TIMEOUT_S
+from ragwright.store.timeouts import STATEMENT_TIMEOUT_S
 from ragwright.types import Access
 from tests.store.contract.backends import document
 

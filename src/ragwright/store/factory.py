@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from ..errors import ConfigError
 from .contract import Store
 from .postgres.connection import mask_url
+from .timeouts import STATEMENT_TIMEOUT_S
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
 USAGE = "use sqlite:///PATH or postgresql://USER@HOST:PORT/DB ([store] url in ragwright.toml, or RAGWRIGHT_STORE_URL)"
@@ -28,7 +29,7 @@ def open_store(
     ann_threshold: int = 250_000,
     bm25_k1: float = 0.9,
     bm25_b: float = 0.4,
-    statement_timeout_s: float | None = None,
+    statement_timeout_s: float = STATEMENT_TIMEOUT_S,
 ) -> Store:
     """The store at `url` (empty: the SQLite file `default_path`), opened and migrated. A URL of
     no known scheme is a ConfigError; a store that cannot be opened (PostgreSQL unreachable, a
@@ -36,22 +37,20 @@ def open_store(
     store's dense search turns approximate ([retrieval] ann_threshold); PostgreSQL keeps its own
     measured default (store/postgres/store.py), its exact scan being slower than SQLite's
     in-memory one. `statement_timeout_s`: the bound on a read, SQLite's and PostgreSQL's ([store]
-    statement_timeout_s; None: the default, 5 s)."""
+    statement_timeout_s)."""
     url = url.strip()
     if not url or scheme_of(url) == "sqlite":
         from .sqlite import SqliteStore
-        from .sqlite_deadline import STATEMENT_TIMEOUT_S as SQLITE_TIMEOUT_S
 
         path = sqlite_path(url) if url else default_path
         if path is None:
             raise ConfigError(f"no store to open: {USAGE}")
-        bound = SQLITE_TIMEOUT_S if statement_timeout_s is None else statement_timeout_s
-        return SqliteStore(path, ann_threshold=ann_threshold, bm25_k1=bm25_k1, bm25_b=bm25_b, statement_timeout_s=bound)
+        return SqliteStore(
+            path, ann_threshold=ann_threshold, bm25_k1=bm25_k1, bm25_b=bm25_b, statement_timeout_s=statement_timeout_s
+        )
     from .postgres import PostgresStore
-    from .postgres.connection import STATEMENT_TIMEOUT_S
 
-    timeout = STATEMENT_TIMEOUT_S if statement_timeout_s is None else statement_timeout_s
-    return PostgresStore(url, bm25_k1=bm25_k1, bm25_b=bm25_b, statement_timeout_s=timeout)
+    return PostgresStore(url, bm25_k1=bm25_k1, bm25_b=bm25_b, statement_timeout_s=statement_timeout_s)
 
 
 def scheme_of(url: str) -> str:

@@ -31,11 +31,12 @@ from .sql import Tx as _Tx
 from .sql import doc_from_row as _doc
 from .sql import filter_sql as _filter_sql
 from .sqlite_checkpoint import Checkpointer
-from .sqlite_deadline import STATEMENT_TIMEOUT_S, ReadDeadline
+from .sqlite_deadline import ReadDeadline
 from .sqlite_files import create_private, wal
 from .sqlite_rows import fetch_chunks, term_blobs, write_document
 from .sqlite_vocab import dead_terms
 from .stamp import KeptReads
+from .timeouts import STATEMENT_TIMEOUT_S
 from .traces import TracesMixin
 
 T = TypeVar("T")

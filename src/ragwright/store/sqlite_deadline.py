@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import StoreUnavailable
+from .timeouts import checked_timeout, timed_out
 
-STATEMENT_TIMEOUT_S = 5.0
 PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between looks at the clock (~0.1 ms of work)
 RETRY_AFTER_S = 1.0
 
@@ -25,9 +25,7 @@ class ReadDeadline:
     """Per thread: the deadline of the read it is making on its own reader connection."""
 
     def __init__(self, path: Path, timeout_s: float) -> None:
-        if not timeout_s >= 0:
-            raise ValueError(f"statement_timeout_s must be 0 (none) or more seconds, not {timeout_s}")
-        self.path, self.timeout_s = path, timeout_s
+        self.path, self.timeout_s = path, checked_timeout(timeout_s)
         self._local = threading.local()
 
     def install(self, reader: sqlite3.Connection) -> None:
@@ -45,11 +43,7 @@ class ReadDeadline:
         except sqlite3.OperationalError as exc:
             if not getattr(self._local, "interrupted", False):
                 raise
-            raise StoreUnavailable(
-                f"{self.path}: a read was cancelled after the statement timeout ({self.timeout_s:g} s, "
-                "[store] statement_timeout_s): narrow the request's filters, or try again",
-                retry_after_s=RETRY_AFTER_S,
-            ) from exc
+            raise StoreUnavailable(f"{self.path}: {timed_out(self.timeout_s)}", retry_after_s=RETRY_AFTER_S) from exc
         finally:
             self._local.deadline = math.inf
             self._local.interrupted = False

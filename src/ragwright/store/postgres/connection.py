@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import StoreError, StoreUnavailable
+from ..timeouts import STATEMENT_TIMEOUT_S, checked_timeout, timed_out
 
 EXTRA_HINT = "pip install 'ragwright[postgres]'"
 # Session settings of every pooled connection. Iterative index scans (pgvector 0.8) let a filtered
@@ -27,11 +28,6 @@ EXTRA_HINT = "pip install 'ragwright[postgres]'"
 FAILING_WAIT_S = 1.0
 RETRY_AFTER_S = 1.0  # what a 503 tells a client when the database is restarting or the pool is full
 SESSION_SETTINGS = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": "100"}
-# A read is cancelled after this long ([store] statement_timeout_s): a request's filters are the
-# caller's, and a query left running holds a pooled connection (10) after its client has gone
-# (review 15, finding 4). Writes (which may wait for the write lock behind a long ingestion) and
-# snapshot reads (the keyword index read whole) are not bounded.
-STATEMENT_TIMEOUT_S = 5.0
 
 
 def mask_url(url: str) -> str:
@@ -91,9 +87,9 @@ class Database:
         statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> None:
         self.url, self.shown = url, mask_url(url)
-        if not statement_timeout_s >= 0:
-            raise ValueError(f"statement_timeout_s must be 0 (none) or more seconds, not {statement_timeout_s}")
-        self.statement_timeout_s = statement_timeout_s
+        # writes (which may wait for the write lock behind a long ingestion) and snapshot reads
+        # (the keyword index read whole) are not bounded: see write() and read()
+        self.statement_timeout_s = checked_timeout(statement_timeout_s)
         self.psycopg = import_driver()
         self.connect_timeout_s = connect_timeout_s
         self.timeout_s = timeout_s
@@ -199,13 +195,7 @@ class Database:
         except self.psycopg.errors.QueryCanceled as exc:
             if doing == "read" and self.statement_timeout_s > 0:  # a 503: the server answered, too slowly
                 raise StoreUnavailable(
-                    str(
-                        self.error(
-                            f"a read was cancelled after the statement timeout ({self.statement_timeout_s:g} s, "
-                            "[store] statement_timeout_s): narrow the request's filters, or try again",
-                            exc,
-                        )
-                    ),
+                    str(self.error(timed_out(self.statement_timeout_s), exc)),
                     retry_after_s=RETRY_AFTER_S,
                 ) from exc
             raise self.error(f"{doing} cancelled", exc) from exc

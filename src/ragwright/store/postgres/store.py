@@ -19,8 +19,9 @@ from ...analysis import Analyzer
 from ...errors import StoreError
 from ...types import Chunk, DocumentRecord
 from ..base import DocumentWrite, Filters, StoredChunk
+from ..timeouts import STATEMENT_TIMEOUT_S
 from .access import PgAccessMixin, unlink_caches
-from .connection import STATEMENT_TIMEOUT_S, Database
+from .connection import Database
 from .filters import filter_sql
 from .learned import PgLearnedMixin
 from .meta import HOT, shared_cache
