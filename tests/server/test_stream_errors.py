@@ -13,7 +13,8 @@ from starlette.requests import Request
 from ragwright.config import Settings
 from ragwright.errors import ModelError
 from ragwright.server.app import create_app
-from ragwright.server.ask_stream import UNEXPECTED, _sse_answer
+from ragwright.server.ask_stream import _sse_answer
+from ragwright.server.deps import UNEXPECTED
 from ragwright.workspace import Workspace
 
 

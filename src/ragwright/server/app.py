@@ -33,10 +33,9 @@ from ..errors import (
 )
 from ..models.ledger import period_end
 from ..workspace import Workspace
-from .ask_stream import UNEXPECTED
 from .audit import AuditMiddleware, AuditWriter
 from .bodies import JsonBodies, upload_limit
-from .deps import ApiError, ServerState, error_response
+from .deps import UNEXPECTED, ApiError, ServerState, error_response
 from .error_schema import ERROR_RESPONSES, shared_error_responses
 from .jobs import JobRunner
 from .private import make_private

@@ -27,10 +27,9 @@ from ..generate.links import HeldText
 from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
 from ..types import Answer
-from .deps import state_of
+from .deps import UNEXPECTED, state_of
 
 log = logging.getLogger(__name__)
-UNEXPECTED = "an unexpected error: the server's log has the details"
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

@@ -29,6 +29,9 @@ class ApiError(Exception):
         self.status, self.type, self.message, self.headers = status, type_, message, headers
 
 
+UNEXPECTED = "an unexpected error: the server's log has the details"  # a 500's words, whole or streamed
+
+
 def error_response(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
 

@@ -19,8 +19,7 @@ from ..models.embedding import recall_scope
 from ..models.types import CallContext
 from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
-from ..store.glob_slots import GLOB_SLOTS
-from ..store.globs import is_glob
+from ..store.glob_slots import GLOB_SLOTS, holds_glob
 from ..store.sql import ShownSource, check_filter_bounds
 from ..types import SearchResult
 from .ask_stream import answer_json as answer_json
@@ -127,7 +126,7 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
         cheap = body.mode == "bm25" or (remembers is not None and remembers(body.query.strip()))
     work = functools.partial(_search, body, request, principal)
     if cheap and ws.store.indexes_current():
-        if _holds_glob(body.filters):
+        if holds_glob(body.filters):
             return await anyio.to_thread.run_sync(work, limiter=_glob_limiter(request))
         return work()
     return await state_of(request).in_search_slot(work)
@@ -142,11 +141,6 @@ def _glob_limiter(request: Request) -> anyio.CapacityLimiter:
     if limiter is None:
         limiter = request.app.state.glob_limiter = anyio.CapacityLimiter(GLOB_SLOTS)
     return limiter
-
-
-def _holds_glob(filters: dict[str, Any] | None) -> bool:
-    source = (filters or {}).get("source")
-    return any(map(is_glob, source if isinstance(source, list) else [source]))
 
 
 def _search(body: SearchBody, request: Request, principal: Principal) -> dict[str, Any]:
