@@ -168,9 +168,10 @@ class AuditWriter:
         if time.monotonic() < self._next_retention:
             return
         self._next_retention = time.monotonic() + RETENTION_EVERY_S
-        days = [(d, False) for d in (self.retention_days,) if d > 0]
-        days += [(ANONYMOUS_RETENTION_DAYS, True)] if not days or days[0][0] > ANONYMOUS_RETENTION_DAYS else []
-        for kept_days, without_key in days:
+        passes = [(self.retention_days, False)] if self.retention_days > 0 else []
+        if not 0 < self.retention_days <= ANONYMOUS_RETENTION_DAYS:  # else the pass above covers them
+            passes.append((ANONYMOUS_RETENTION_DAYS, True))
+        for kept_days, without_key in passes:
             try:
                 gone = self.store.delete_audit_before(time.time() - kept_days * 86400, without_key)
             except Exception:

@@ -123,12 +123,18 @@ def make_client(headers: dict[str, str]) -> httpx.Client:
     return httpx.Client(headers=headers, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
 
 
+def _parsed(url: str | httpx.URL) -> httpx.URL | None:
+    try:
+        return url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return None
+
+
 def shown_url(url: str | httpx.URL) -> str:
     """The URL as the operator's log may name it: any credentials written into it (user:password@,
     which httpx sends as Basic auth; a query's values, such as ?api-key=) replaced by ***."""
-    try:
-        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
+    parsed = _parsed(url)
+    if parsed is None:
         return "(a URL that does not parse)"
     if parsed.userinfo:
         parsed = parsed.copy_with(userinfo=b"***")
@@ -139,11 +145,8 @@ def shown_url(url: str | httpx.URL) -> str:
 
 def scrubbed(text: str, url: str | httpx.URL | None) -> str:
     """`text` (an exception's, a provider's) with the URL's credentials taken out, should it quote them."""
-    if url is None:
-        return text
-    try:
-        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
+    parsed = None if url is None else _parsed(url)
+    if parsed is None:
         return text
     raw = parsed.userinfo.decode("ascii", "replace")
     secrets = {raw, *raw.split(":", 1)[1:], parsed.password} if raw else set()
