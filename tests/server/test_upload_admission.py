@@ -22,6 +22,7 @@ import pytest
 from ragwright import Settings, Workspace
 from ragwright.server import create_app, documents_api
 from ragwright.server.auth import create_key
+from tests.server.asgi import http_scope
 from tests.server.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -262,24 +263,14 @@ def test_an_upload_that_pauses_too_long_is_cut(tmp_path, embedder, monkeypatch):
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/documents",
-        "raw_path": b"/v1/documents",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
+    scope = http_scope(
+        "/v1/documents",
+        [
             (b"content-type", b"multipart/form-data; boundary=b"),
             (b"content-length", b"100000"),
             (b"authorization", f"Bearer {key}".encode()),
         ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    )
     started = time.monotonic()
     asyncio.run(asyncio.wait_for(create_app(workspace=ws)(scope, receive, send), 10))
     ws.close()

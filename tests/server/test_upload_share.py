@@ -18,6 +18,7 @@ from ragwright import Settings, Workspace
 from ragwright.server import create_app, documents_api
 from ragwright.server.auth import create_key
 from ragwright.server.documents_api import tenant_share
+from tests.server.asgi import http_scope
 from tests.server.live import LiveServer
 from tests.server.test_upload_admission import RawUpload
 
@@ -113,24 +114,14 @@ def _drive(ws: Workspace, key: str, chunks: int, chunk: bytes, every_s: float) -
         sent.append(message)
 
     length = len(head) + chunks * len(chunk) + len(tail)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/documents",
-        "raw_path": b"/v1/documents",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
+    scope = http_scope(
+        "/v1/documents",
+        [
             (b"content-type", b"multipart/form-data; boundary=b"),
             (b"content-length", str(length).encode()),
             (b"authorization", f"Bearer {key}".encode()),
         ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    )
     started = time.monotonic()
     asyncio.run(asyncio.wait_for(create_app(workspace=ws)(scope, receive, send), 20))
     body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
