@@ -9,6 +9,7 @@ PublicPathsMiddleware (uploads.py), which names an upload by its file name."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import secrets
 import time
@@ -20,6 +21,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
 from ..ingest.doc_ids import file_doc_id
@@ -32,6 +34,7 @@ from .uploads import safe_name, scope_folder
 
 router = APIRouter()
 UPLOAD_IDLE_S = 30.0  # the longest pause in an upload's body (and never past server.upload_timeout_s)
+LINGER_BYTES, LINGER_S = 1 << 20, 5.0  # what of a refused upload's body is read before the refusal
 UPLOAD_PACE_GRACE_S = 10.0  # server.upload_min_kb_s is owed from this far into a body: a slow start is free
 _may_write = require("write")
 
@@ -53,8 +56,12 @@ class AdmittedFirst(APIRoute):
         read_and_run = super().get_route_handler()
 
         async def admitted(request: Request) -> Response:
-            principal = await authenticated(request)  # sets request.state.principal
-            await _may_write(principal)
+            try:
+                principal = await authenticated(request)  # sets request.state.principal
+                await _may_write(principal)
+            except ApiError:
+                await _linger(request)
+                raise
             settings = state_of(request).ws.settings.server
             slots, tenant = _upload_slots(request), principal.tenant
             share = tenant_share(settings.max_uploads, settings.max_uploads_per_tenant)
@@ -79,6 +86,19 @@ class AdmittedFirst(APIRoute):
                     del slots.of_tenant[tenant]
 
         return admitted
+
+
+async def _linger(request: Request) -> None:
+    """A small body that a refusal (401, 403) comes before is read and dropped first, within
+    LINGER_S: a client still writing it saw its connection closed mid-write (EPIPE, a connection
+    error) instead of the refusal. A larger body is not read: the refusal closes the connection."""
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit() or int(declared) > LINGER_BYTES:
+        return
+    with contextlib.suppress(TimeoutError, ClientDisconnect):
+        async with asyncio.timeout(LINGER_S):
+            async for _ in request.stream():
+                pass
 
 
 def tenant_share(max_uploads: int, per_tenant: int) -> int:
