@@ -246,6 +246,12 @@ class ServerSettings(_Section):
         description="largest request body but a file upload (uploads have "
         "ingest.max_file_mb): refused with 413 as it arrives",
     )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="a request body but an upload's must arrive whole within this, with no pause over 30 s: "
+        "408 otherwise, and the connection is closed",
+    )
     search_threads: int = Field(
         0,
         ge=0,

@@ -92,6 +92,7 @@ def create_app(
         JsonBodies,
         limit=int(ws.settings.server.max_body_mb * 1024 * 1024),  # 413 as it arrives
         uploads=upload_limit(ws.settings.ingest.max_file_mb),
+        timeout_s=ws.settings.server.body_timeout_s,  # 408 for a body that trickles
     )
     app.add_middleware(AuditMiddleware, writer_of=lambda: state.audit)
     app.add_middleware(PublicPathsMiddleware, scrubber=PathScrubber(Path(ws.settings.data_dir)))  # no server path
@@ -162,7 +163,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        kind = {404: "not_found", 405: "method_not_allowed", 408: "timeout", 413: "too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return error_response(exc.status_code, kind, str(exc.detail))
 
     @app.exception_handler(NotFoundError)

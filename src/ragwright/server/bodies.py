@@ -14,7 +14,9 @@ a cross-site page cannot send without one."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -22,7 +24,7 @@ from starlette.exceptions import HTTPException
 from .deps import error_response
 
 FORM = b"application/x-www-form-urlencoded"
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]  # (starlette.types.Receive)
 
 
 class BodyTooLarge(HTTPException):
@@ -56,7 +58,62 @@ def upload_limit(max_file_mb: float) -> int:
     return int(MAX_UPLOAD_FILES * max_file_mb * 1024 * 1024) + 256 * 1024  # and room for the form's parts
 
 
+BODY_IDLE_S = 30.0  # the longest pause inside a request's body, whatever its time bound
 UPLOAD_PATH = "/v1/documents"  # the one route that takes multipart files (documents_api.upload_documents)
+
+
+class BodyLate(HTTPException):
+    """Raised from `receive` when a body falls behind its time bounds (408): FastAPI passes an
+    HTTPException met while reading a body on as it is."""
+
+
+def timed_receive(
+    receive: Receive,
+    total_s: float,
+    idle_s: float,
+    *,
+    setting: str,
+    what: str = "the request's body",
+    min_rate: float = 0.0,
+    grace_s: float = 0.0,
+) -> Receive:
+    """`receive`, bounded: the whole body within `total_s` of its first read, no pause over
+    `idle_s`, and never behind `min_rate` bytes a second counted from `grace_s` in (so a body of
+    N bytes is done by grace + N / min_rate at the latest; 0: no minimum). Past a bound: BodyLate
+    (408) naming `setting`. Once the body is whole, the reads that wait for the client to go
+    away are not bounded. A byte every few seconds held an upload slot for all of its timeout
+    (review 15b), and a JSON body sent a byte at a time held its connection for good."""
+    started: float | None = None
+    received, done = 0, False
+
+    async def timed() -> MutableMapping[str, Any]:
+        nonlocal started, received, done
+        if done:  # the body is whole (or the client gone): nothing more is owed
+            return await receive()
+        now = time.monotonic()
+        started = started or now
+        deadline = started + total_s
+        behind = started + grace_s + received / min_rate if min_rate > 0 else deadline
+        wait = min(deadline - now, idle_s, behind - now)
+        try:
+            async with asyncio.timeout(max(wait, 0.0)):
+                message = await receive()
+        except TimeoutError:
+            if deadline - now <= min(idle_s, behind - now):
+                why = f"did not arrive within {total_s:g} s ({setting})"
+            elif idle_s <= behind - now:
+                why = f"stopped for over {idle_s:g} s"
+            else:
+                why = (
+                    f"came slower than {min_rate / 1024:g} KB/s after its first {grace_s:g} s "
+                    f"(server.upload_min_kb_s; {received} bytes in {now + max(wait, 0.0) - started:.0f} s)"
+                )
+            raise BodyLate(408, f"{what} {why}") from None
+        received += len(message.get("body", b""))
+        done = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return timed
 
 
 class JsonBodies:
@@ -66,12 +123,17 @@ class JsonBodies:
     urlencoded form. A multipart body sent anywhere else has the ordinary limit: FastAPI reads a
     JSON route's body whole, into memory, before its key is checked (review 15: 1 GB, no key).
 
+    Every body but an upload's (which has its own bounds: documents_api.AdmittedFirst) must arrive
+    whole within `timeout_s` ([server] body_timeout_s), with no pause over BODY_IDLE_S: 408
+    otherwise. A client without a key sent a body's declared megabyte a byte at a time, and held
+    its connection and the bytes so far for as long as it liked.
+
     A response that starts before its request's body was read whole (a 401 before an upload, a
     413, a timeout) closes the connection: kept alive, the server would read and throw away the
     rest of the body, however long it is."""
 
-    def __init__(self, app: Any, limit: int, uploads: int | None = None) -> None:
-        self.app, self.limit, self.uploads = app, limit, uploads
+    def __init__(self, app: Any, limit: int, uploads: int | None = None, timeout_s: float = 30.0) -> None:
+        self.app, self.limit, self.uploads, self.timeout_s = app, limit, uploads, timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Any) -> None:
         if scope["type"] != "http":
@@ -94,6 +156,8 @@ class JsonBodies:
         if declared.isdigit() and int(declared) > limit:
             await _refuse(scope, receive, send, limit, upload)
             return
+        if not upload:
+            receive = timed_receive(receive, self.timeout_s, BODY_IDLE_S, setting="server.body_timeout_s")
         body = _Body(receive, limit, upload)
         sent = (declared.isdigit() and int(declared) > 0) or b"chunked" in headers.get(b"transfer-encoding", b"")
         if sent and scope.get("http_version", "1.1").startswith("1"):  # (HTTP/2 has no Connection header)
@@ -116,7 +180,7 @@ class _Body:
         self._receive, self.limit, self.upload = receive, limit, upload
         self.seen, self.done = 0, False
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> MutableMapping[str, Any]:
         message = await self._receive()
         if message["type"] == "http.request":
             self.seen += len(message.get("body", b""))

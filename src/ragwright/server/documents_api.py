@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import secrets
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,15 +19,13 @@ from typing import Any, BinaryIO
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive
 
 from ..ingest.doc_ids import file_doc_id
 from ..ingest.parsers import FORMATS
 from ..types import DocumentRecord
 from .auth import Principal, group_names
-from .bodies import MAX_UPLOAD_FILES
+from .bodies import MAX_UPLOAD_FILES, BodyLate, timed_receive
 from .deps import ApiError, authenticated, require, state_of
 from .uploads import safe_name, scope_folder
 
@@ -75,10 +72,18 @@ class AdmittedFirst(APIRoute):
             slots.busy += 1
             slots.of_tenant[tenant] = slots.of_tenant.get(tenant, 0) + 1
             try:
-                receive = _timed(request.receive, settings.upload_timeout_s, settings.upload_min_kb_s * 1024)
+                receive = timed_receive(
+                    request.receive,
+                    settings.upload_timeout_s,
+                    UPLOAD_IDLE_S,
+                    setting="server.upload_timeout_s",
+                    what="the upload's body",
+                    min_rate=settings.upload_min_kb_s * 1024,
+                    grace_s=UPLOAD_PACE_GRACE_S,
+                )
                 return await read_and_run(Request(request.scope, receive))
-            except _Late as late:
-                raise ApiError(408, "timeout", late.detail) from None
+            except BodyLate as late:
+                raise ApiError(408, "timeout", f"{late.detail}: nothing was stored") from None
             finally:
                 slots.busy -= 1
                 slots.of_tenant[tenant] -= 1
@@ -124,48 +129,6 @@ def _upload_slots(request: Request) -> _Slots:
     if slots is None:
         slots = request.app.state.upload_slots = _Slots()
     return slots
-
-
-class _Late(HTTPException):
-    """Raised from `receive`: FastAPI passes an HTTPException met while reading a body on as it is."""
-
-
-def _timed(receive: Receive, total_s: float, min_rate: float) -> Receive:
-    """`receive`, bounded: the whole body within `total_s` of its first read, no pause over
-    UPLOAD_IDLE_S, and never behind `min_rate` bytes a second counted from UPLOAD_PACE_GRACE_S in
-    (so a body of N bytes is done by grace + N / min_rate at the latest; 0: no minimum). A byte
-    every few seconds kept under the idle bound and held a slot for all of `total_s` (review 15b)."""
-    started: float | None = None
-    received, done = 0, False
-
-    async def timed() -> Any:
-        nonlocal started, received, done
-        if done:  # the body is whole (or the client gone): nothing more is owed
-            return await receive()
-        now = time.monotonic()
-        started = started or now
-        deadline = started + total_s
-        behind = started + UPLOAD_PACE_GRACE_S + received / min_rate if min_rate > 0 else deadline
-        wait = min(deadline - now, UPLOAD_IDLE_S, behind - now)
-        try:
-            async with asyncio.timeout(max(wait, 0.0)):
-                message = await receive()
-        except TimeoutError:
-            if wait >= UPLOAD_IDLE_S:
-                why = f"stopped for over {UPLOAD_IDLE_S:g} s"
-            elif deadline <= behind:
-                why = f"did not arrive within {total_s:g} s (server.upload_timeout_s)"
-            else:
-                why = (
-                    f"came slower than {min_rate / 1024:g} KB/s after its first {UPLOAD_PACE_GRACE_S:g} s "
-                    f"(server.upload_min_kb_s; {received} bytes in {now + max(wait, 0.0) - started:.0f} s)"
-                )
-            raise _Late(408, f"the upload's body {why}: nothing was stored") from None
-        received += len(message.get("body", b""))
-        done = message["type"] != "http.request" or not message.get("more_body", False)
-        return message
-
-    return timed
 
 
 async def _admitted_key(request: Request) -> Principal:
