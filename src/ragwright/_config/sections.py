@@ -252,6 +252,18 @@ class ServerSettings(_Section):
         description="a request body but an upload's must arrive whole within this, with no pause over 30 s: "
         "408 otherwise, and the connection is closed",
     )
+    header_timeout_s: float = Field(
+        20.0,
+        ge=0,
+        description="a connection must send a request's headers whole within this of opening (or of its "
+        "request's first byte): closed otherwise, with 408 if a request had begun (0: no deadline)",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=0,
+        description="connections a worker process holds at once (uvicorn's limit_concurrency): a request "
+        "beyond gets 503 and its connection is closed (0: no limit)",
+    )
     search_threads: int = Field(
         0,
         ge=0,

@@ -105,6 +105,8 @@ statement_timeout_s = 5                # a request's read running longer is canc
 [server]
 max_body_mb = 1                        # larger request bodies get 413 (uploads: ingest.max_file_mb per file)
 body_timeout_s = 30                    # a request body (not an upload) arriving slower than this gets 408
+header_timeout_s = 20                  # a connection whose request headers take longer is closed (408 if begun)
+max_connections = 1000                 # per worker process; a request beyond gets 503; 0: no limit
 max_uploads_per_tenant = 0             # uploads one tenant sends at once; 0: half of max_uploads (4), at least 1
 upload_min_kb_s = 64                   # an upload's body averaging less after its first 10 s gets 408; 0: no minimum
 stream_stall_s = 60                    # a streaming client that reads nothing this long: its model stream is stopped

@@ -34,6 +34,7 @@ def serve(
 
     from ..ingest.doc_ids import id_key
     from ..server import create_app
+    from ..server.http_protocol import server_options
 
     app = create_app(data_dir, config_file=config)  # also checks the data dir and config before forking
     app.state.rw.ws.store.get_meta("generation")  # the store opens now: unreachable, it is an error and exit 2
@@ -47,6 +48,7 @@ def serve(
     options: dict[str, Any] = dict(
         host=host, port=port, log_level="warning", timeout_graceful_shutdown=graceful_s, access_log=False
     )
+    options.update(server_options(app.state.rw.ws.settings.server))  # max_connections, the headers' deadline
     if workers == 1:
         uvicorn.run(app, **options)
         return

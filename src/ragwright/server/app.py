@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +38,7 @@ from .audit import AuditMiddleware, AuditWriter
 from .bodies import JsonBodies, upload_limit
 from .deps import UNEXPECTED, ApiError, ServerState, error_response
 from .error_schema import ERROR_RESPONSES, shared_error_responses
+from .http_protocol import lifespan_options
 from .jobs import JobRunner
 from .private import make_private
 from .uploads import PathScrubber, PublicPathsMiddleware
@@ -65,13 +67,13 @@ def create_app(
     state = ServerState(ws, workers)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         umask = make_private(Path(ws.settings.data_dir))  # uploads 0600, folders 0700, while serving
         state.audit = AuditWriter(ws.store, ws.settings.observe.audit_retention_days)
         state.jobs = JobRunner(ws)  # a fresh thread each time the app starts
         state.jobs.start()
         threading.Thread(target=_warm_up, args=(ws,), name="ragwright-warm-up", daemon=True).start()
-        yield
+        yield lifespan_options(ws.settings.server)  # for the connections' protocol (http_protocol.py)
         state.jobs.stop()  # the current document finishes; the rest of the job resumes on restart
         state.audit.close()
         if workspace is None:  # its gateway too
