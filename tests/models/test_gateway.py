@@ -118,8 +118,30 @@ def test_bad_request_is_not_retried_or_passed_on(servers):
     with pytest.raises(ProviderError, match=r"answered 400 \(bad_request\)") as info:
         Gateway(make_settings(a, b)).chat(HELLO, model="default")
     assert info.value.kind == "bad_request" and b.count() == 0 and a.count() == 1
-    # the provider's own words go to the operator's log only: they may quote a key or an address
-    assert "field required" in info.value.detail and "field required" not in str(info.value)
+    # the caller reads why its request was refused (the provider's structured message), as the log does
+    assert "field required" in info.value.detail and str(info.value).endswith("(bad_request): messages: field required")
+
+
+def test_a_refusal_reason_shown_to_callers_never_names_the_address_or_a_key(servers):
+    """The provider's message reaches the caller only with its address, credentials and
+    key-shaped tokens masked; a page that is not an API's structured error not at all."""
+    a, b = servers
+    host, port = "127.0.0.1", a.base_url.rsplit(":", 1)[1]
+    quoted = (
+        f"bad 'temperature' for http://svc:Hunter2pw@{host}:{port}/v1 (Authorization: Bearer abc.def-123) "
+        "with key sk-proj-Z9y8X7w6V5u4 at\x1b[2J 10.1.2.3:8000"
+    )
+    a.fail_always(status(400, quoted))
+    with pytest.raises(ProviderError) as info:
+        Gateway(make_settings(a, b)).chat(HELLO, model="default")
+    shown = str(info.value)
+    assert "bad 'temperature' for ***" in shown and "with key *** at [2J ***" in shown
+    for secret in ("Hunter2pw", "svc:", host, port, "abc.def-123", "sk-proj", "10.1.2.3", "\x1b"):
+        assert secret not in shown, secret
+    a.fail_always(status(400, b"<html><body>nginx at internal-llm.corp.example</body></html>"))
+    with pytest.raises(ProviderError) as info:
+        Gateway(make_settings(a, b)).chat(HELLO, model="default")
+    assert str(info.value).endswith("answered 400 (bad_request)") and "nginx" in info.value.detail
 
 
 def test_retry_after_is_honoured_then_the_same_model_answers(servers):

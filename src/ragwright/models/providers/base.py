@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -236,10 +237,11 @@ def status_error(model: str, url: str | httpx.URL, status: int, body: str, heade
         kind = "unsupported"
     else:
         kind = "bad_request"
+    says = _KIND_SAYS.get(kind, "") or (_public_reason(body, url) if kind in ("bad_request", "not_found") else "")
     return failure(
         model,
-        kind,  # the provider's own message may quote a key or an address: the log's only
-        f"the provider answered {status} ({kind}){_KIND_SAYS.get(kind, '')}",
+        kind,
+        f"the provider answered {status} ({kind}){says}",
         f"answered {status}: {_error_message(body)}",
         url,
         status=status,
@@ -247,15 +249,42 @@ def status_error(model: str, url: str | httpx.URL, status: int, body: str, heade
     )
 
 
-def _error_message(body: str) -> str:
+def _api_message(body: str) -> str:
+    """The message of an API's structured error ({"error": {"message": ...}}, both dialects), or ''."""
     try:
         data = json.loads(body)
-        err = data.get("error") if isinstance(data, dict) else None
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:300]
     except ValueError:
-        pass
-    return " ".join(body.split())[:300] or "(empty body)"
+        return ""
+    err = data.get("error") if isinstance(data, dict) else None
+    return str(err["message"]) if isinstance(err, dict) and err.get("message") else ""
+
+
+def _error_message(body: str) -> str:
+    return _api_message(body)[:300] or " ".join(body.split())[:300] or "(empty body)"
+
+
+# what may name where the provider is or what opens it: URLs, IPv4 addresses, key-shaped tokens
+_ADDRESS_OR_KEY = re.compile(
+    r"[a-z][a-z0-9+.-]*://\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+    r"|bearer\s+\S+|\b(?:sk|pk|rk|key|api|tok)[-_][\w-]{6,}|\b[\w-]{32,}\b",
+    re.IGNORECASE,
+)
+
+
+def _public_reason(body: str, url: str | httpx.URL | None) -> str:
+    """Why the provider refused a request, for the caller who sent it (a field it rejected, a model
+    it does not know): only an API's structured message (a proxy's HTML page may name hosts), with
+    the address, its credentials and anything key-shaped masked, control characters dropped, clipped."""
+    text = _api_message(body)
+    if not text:
+        return ""
+    text = scrubbed(text, url)
+    parsed = None if url is None else _parsed(url)
+    if parsed is not None and len(parsed.host) >= 3:
+        text = re.sub(rf"(?<![\w.-]){re.escape(parsed.host)}(?![\w-])", "***", text, flags=re.IGNORECASE)
+    text = _ADDRESS_OR_KEY.sub("***", text)
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return f": {text[:200]}" if text else ""
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:
