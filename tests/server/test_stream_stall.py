@@ -1,7 +1,8 @@
 """A streaming client that keeps its connection open but reads nothing: once its socket's buffers are
 full, the server's send waits for it for good (uvicorn has no send timeout), and the model's stream
 was held with it, unbooked, while its budget reservation expired after 10 minutes. Now an event that
-waits `[server] stream_stall_s` to be sent ends the model's stream, which is booked as a partial call."""
+waits `[server] stream_stall_s` to be sent ends the model's stream, which is booked as a partial call,
+and resets the connection: it stayed open, megabytes waiting in its buffers, for good."""
 
 from __future__ import annotations
 
@@ -98,6 +99,38 @@ def test_a_client_reading_slowly_but_steadily_gets_the_whole_stream(tmp_path):
         calls = booked(tmp_path / "data" / "ragwright.db", timeout=10)
         assert calls and calls[0][2] is None  # booked whole, no error
         assert received.count(b"data: ") > words and not pauses
+    finally:
+        sock.close()
+        server.stop()
+        provider.__exit__(None, None, None)
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's state of this end of the connection (tcpi_state: 1 established, 7 closed)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def test_a_stalled_stream_has_its_connection_closed(tmp_path):
+    """Once the stall is detected the server drops the connection, with what waits in its buffers
+    (megabytes of events): its send waited for good and the socket stayed open, established."""
+    stall_s = 2
+    server, provider = serve(tmp_path, stall_s)
+    key = server.key("acme", "read")
+    server.start()
+    sock = silent_client(server, key)
+    try:
+        started = time.monotonic()
+        assert booked(tmp_path / "data" / "ragwright.db", timeout=stall_s + 20)
+        stopped = time.monotonic() - started
+        while tcp_state(sock) == 1 and time.monotonic() - started < stopped + 5:
+            time.sleep(0.1)
+        closed = time.monotonic() - started
+        assert tcp_state(sock) != 1, f"the connection is still established {closed:.1f} s after its stall"
+        assert closed < stall_s + 5, closed
+        sock.settimeout(5)
+        with pytest.raises(ConnectionResetError):  # what was buffered is dropped, not sent
+            while sock.recv(1 << 20):
+                pass
     finally:
         sock.close()
         server.stop()

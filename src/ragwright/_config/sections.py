@@ -303,7 +303,7 @@ class ServerSettings(_Section):
         ge=0,
         description="a streaming client that takes longer than this to accept one event (it keeps "
         "the connection but reads nothing) is treated as gone: the model's stream is stopped and "
-        "booked as the partial call it was (0: wait for it)",
+        "booked as the partial call it was, and the connection is reset (0: wait for it)",
     )
 
 

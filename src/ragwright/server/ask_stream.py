@@ -28,6 +28,7 @@ from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
 from ..types import Answer
 from .deps import UNEXPECTED, state_of
+from .http_protocol import connection_abort
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,8 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
     A client that keeps its connection but stops reading is gone too, once one event has waited
     `[server] stream_stall_s` to be sent: its socket's buffers are full and the event loop's send
     waits for it for good (uvicorn has no send timeout), holding the model's stream unbooked
-    while its reservation expires."""
+    while its reservation expires. Its connection is then reset, so that the send returns and the
+    events buffered for it are dropped (http_protocol.BoundedProtocol)."""
     pulled = _Pulled(events)
     stall_s = state_of(request).ws.settings.server.stream_stall_s
     sending: list[float] = []  # when the event being sent was handed over, while it is
@@ -167,14 +169,19 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
         log.warning("a streaming client read nothing for %.0f s: its model stream is stopped", stall_s)
 
     async def watch() -> None:
-        watchers = [asyncio.ensure_future(gone())] + ([asyncio.ensure_future(stalled())] if stall_s else [])
+        left = asyncio.ensure_future(gone())
+        stall = asyncio.ensure_future(stalled()) if stall_s else None
         try:
-            await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([left] + ([stall] if stall else []), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in watchers:
-                task.cancel()
+            for task in (left, stall):
+                if task is not None:
+                    task.cancel()
         abort()
         _drain_soon(pulled)
+        reset = connection_abort(request.scope)
+        if stall is not None and stall.done() and not stall.cancelled() and reset is not None:
+            reset()  # the send waiting for the client returns, and what was buffered for it goes
 
     watcher = asyncio.ensure_future(watch())
     ended = False

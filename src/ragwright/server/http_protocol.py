@@ -1,4 +1,5 @@
-"""The server's HTTP/1.1 protocol: uvicorn's (httptools), with a deadline for a request's headers.
+"""The server's HTTP/1.1 protocol: uvicorn's (httptools), with a deadline for a request's headers
+and a way for the app to drop a connection whose client stopped reading.
 
 uvicorn bounds nothing before a request's headers are whole: a connection that sends nothing, or
 half a request line, is held for good (a kept-alive connection has `timeout_keep_alive`, a new one
@@ -9,6 +10,12 @@ its store. Here a connection has `[server] header_timeout_s` from its opening (a
 byte of each later request) to finish a request's headers: a silent one is closed, one that
 started a request gets 408 and is closed. The body's own bound is bodies.JsonBodies'.
 
+A streamed answer whose client keeps its connection but reads nothing is stopped after `[server]
+stream_stall_s` (ask_stream.relay), but its last send waits for good, and the connection with it:
+uvicorn's close, and asyncio's, first send what is buffered, which such a client never takes.
+The scope's ABORT extension resets the connection instead (SO_LINGER 0, then the transport's
+abort): the buffered events are dropped, the blocked send returns, the client sees a reset.
+
 The app hands its settings over in its lifespan state (`lifespan_options`), which uvicorn gives to
 each connection's protocol: one path for `ragwright serve`, its worker processes (workers.py) and
 any `uvicorn.run(create_app(), **server_options(settings))`."""
@@ -16,7 +23,11 @@ any `uvicorn.run(create_app(), **server_options(settings))`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
+import struct
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from ..config import ServerSettings
 
 HEADER_TIMEOUT = "ragwright.header_timeout_s"  # the key of the lifespan state that holds the deadline
+ABORT = "ragwright.abort"  # the scope's extension: {"abort": a callable that resets the connection}
 
 
 def lifespan_options(settings: ServerSettings) -> dict[str, Any]:
@@ -33,11 +45,18 @@ def lifespan_options(settings: ServerSettings) -> dict[str, Any]:
 
 def server_options(settings: ServerSettings) -> dict[str, Any]:
     """uvicorn's options that [server] sets: this protocol and the connections a process holds."""
-    return {"http": HeaderDeadlineProtocol, "limit_concurrency": settings.max_connections or None}
+    return {"http": BoundedProtocol, "limit_concurrency": settings.max_connections or None}
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing a connection whose request headers come too late."""
+def connection_abort(scope: Mapping[str, Any]) -> Callable[[], None] | None:
+    """What resets the request's connection, when the server offers it (not under a test client)."""
+    abort: Callable[[], None] | None = scope.get("extensions", {}).get(ABORT, {}).get("abort")
+    return abort
+
+
+class BoundedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request headers come too late, and
+    offering each request's app a way to reset its connection (ABORT)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,6 +69,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope["extensions"] = {**self.scope.get("extensions", {}), ABORT: {"abort": self._reset}}
         self._begun = True
         if self._headers_due is None:  # the next request on a kept-alive connection
             self._await_headers()
@@ -86,3 +106,14 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
                 + body
             )
         self.transport.close()
+
+    def _reset(self) -> None:
+        """Drop the connection and what waits to be sent on it: a reset (RST), not a close, which
+        would wait for the client to read it all."""
+        if self.transport.is_closing() and self.transport.get_write_buffer_size() == 0:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):  # gone meanwhile
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
