@@ -19,7 +19,7 @@ from ..models.embedding import recall_scope
 from ..models.types import CallContext
 from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
-from ..store.glob_slots import GLOB_SLOTS, holds_glob
+from ..store.glob_slots import GLOB_SLOTS, GLOB_SLOTS_PER_TENANT, holds_glob
 from ..store.sql import ShownSource, check_filter_bounds
 from ..types import SearchResult
 from .ask_stream import answer_json as answer_json
@@ -127,19 +127,28 @@ async def search(body: SearchBody, request: Request, principal: Principal = Depe
     work = functools.partial(_search, body, request, principal)
     if cheap and ws.store.indexes_current():
         if holds_glob(body.filters):
-            return await anyio.to_thread.run_sync(work, limiter=_glob_limiter(request))
+            async with _glob_limiter(request, principal.tenant):  # a tenant's share, waited for here
+                return await anyio.to_thread.run_sync(work, limiter=_glob_limiter(request))
         return work()
     return await state_of(request).in_search_slot(work)
 
 
-def _glob_limiter(request: Request) -> anyio.CapacityLimiter:
+def _glob_limiter(request: Request, tenant: str | None = None) -> anyio.CapacityLimiter:
     """The app's own GLOB_SLOTS worker threads for searches that match a `source` pattern: the
     rest wait here, on the loop, not in the thread pool that every sync endpoint shares (review
     15b: 44 of them at once took it, and another tenant's listing waited 16 s). In the thread,
-    a SQLite store takes one of the process's slots (store/glob_slots.py), shared with asks and MCP."""
-    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "glob_limiter", None)
+    a SQLite store takes one of the process's slots (store/glob_slots.py), shared with asks and MCP.
+    With `tenant`: that tenant's share of them (GLOB_SLOTS_PER_TENANT), so that one tenant's
+    searches queue for their share and never find the store's slots all taken by themselves."""
+    state = request.app.state
+    if tenant is not None:
+        shares: dict[str, anyio.CapacityLimiter] | None = getattr(state, "glob_shares", None)
+        if shares is None:
+            shares = state.glob_shares = {}
+        return shares.setdefault(tenant, anyio.CapacityLimiter(GLOB_SLOTS_PER_TENANT))
+    limiter: anyio.CapacityLimiter | None = getattr(state, "glob_limiter", None)
     if limiter is None:
-        limiter = request.app.state.glob_limiter = anyio.CapacityLimiter(GLOB_SLOTS)
+        limiter = state.glob_limiter = anyio.CapacityLimiter(GLOB_SLOTS)
     return limiter
 
 
