@@ -27,6 +27,9 @@ from typing import Any
 MAX_TEXT = 4000  # characters kept of any one input or output value
 MAX_SPANS = 2000  # per trace: a runaway loop cannot fill the memory or the store
 MAX_ITEMS = 1000  # entries kept of a list or dict in a trace's input or a span's attributes
+MAX_TRACE_TEXT = 100_000  # characters a stored trace keeps in all (its text, keys and items counted)
+MAX_DEPTH = 16  # containers nested deeper in a stored trace are kept as "…"
+KEPT_WHOLE = ("doc_ids", "doc_versions")  # what deletion reads of a trace: never clipped
 
 
 @dataclass(slots=True)
@@ -243,3 +246,75 @@ def _clip(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {k: _clip(v, depth + 1) for k, v in itertools.islice(value.items(), MAX_ITEMS)}
     return value
+
+
+def bounded(data: dict[str, Any]) -> dict[str, Any]:
+    """A trace's JSON form (Trace.to_dict) as the store keeps it: every string cut to MAX_TEXT,
+    every list and dict to MAX_ITEMS, the spans to MAX_SPANS, and all of it to MAX_TRACE_TEXT
+    characters in all (input and output first, then the spans in order; the spans past the
+    budget are dropped and counted in "spans_dropped"). The store applies it to whatever it is
+    given, so a trace built by hand (a streamed chat's) is bounded as start_trace's are.
+    doc_ids and doc_versions stay whole: deleting a document finds its traces through them."""
+    left = [MAX_TRACE_TEXT]
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in KEPT_WHOLE:
+            out[key] = value
+        elif key == "spans" and isinstance(value, (list, tuple)):
+            spans = []
+            for item in value[:MAX_SPANS]:
+                if left[0] <= 0:
+                    break
+                spans.append(_bound(item, 1, left))
+            out[key] = spans
+            if len(spans) < len(value):
+                out["spans_dropped"] = len(value) - len(spans)
+        else:
+            out[key] = _bound(value, 0, left)
+    return out
+
+
+def _bound(value: Any, depth: int, left: list[int]) -> Any:
+    """`value` clipped as _clip does, charging what it keeps to `left` (characters still allowed).
+    Short strings and numbers are kept in the loops without a call: most of a trace is those."""
+    if isinstance(value, str):
+        keep = min(MAX_TEXT, max(left[0], 0))
+        left[0] -= min(len(value), keep) + 2
+        return value if len(value) <= keep else value[:keep] + "…"
+    if not isinstance(value, (list, tuple, dict)):
+        left[0] -= 8
+        return value
+    if depth >= MAX_DEPTH:
+        left[0] -= 3
+        return "…"
+    cut = len(value) > MAX_ITEMS
+    if isinstance(value, dict):
+        kept: dict[Any, Any] = {}
+        for k, v in itertools.islice(value.items(), MAX_ITEMS):
+            if left[0] <= 0:
+                cut = True
+                break
+            if type(k) is str and type(v) in _PLAIN and len(k) < SHORT and (type(v) is not str or len(v) < SHORT):
+                left[0] -= len(k) + (len(v) if type(v) is str else 8) + 4
+                kept[k] = v
+                continue
+            name = _bound(k, depth + 1, left) if isinstance(k, str) else k  # the key before its value
+            kept[name] = _bound(v, depth + 1, left)
+        if cut:
+            kept["…"] = "…"
+        return kept
+    items = []
+    for v in value[:MAX_ITEMS]:
+        if left[0] <= 0:
+            cut = True
+            break
+        if type(v) in _PLAIN and (type(v) is not str or len(v) < SHORT):
+            left[0] -= (len(v) if type(v) is str else 8) + 2
+            items.append(v)
+            continue
+        items.append(_bound(v, depth + 1, left))
+    return [*items, "…"] if cut else items
+
+
+SHORT = 256  # a string shorter than this is kept whole while the budget lasts (checked before each entry)
+_PLAIN = frozenset({str, int, float, bool, type(None)})

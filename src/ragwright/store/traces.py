@@ -16,9 +16,20 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from ..observe.tracing import bounded
 from .contract.data import Traced
 from .quoted import quoted_docs, still_quoted, stored_versions, trace_sources
 from .sql import Row
+
+SUMMARY_CHARS = 200  # characters of each text value of a trace's input shown in a list of traces
+# A listed trace's input: its top-level text, number and true/false values, text cut to
+# SUMMARY_CHARS (lists and objects, a chat's messages, are left to the whole trace), made by
+# SQLite from the stored JSON: a listing of 1,000 traces reads and sends no more than this.
+_INPUT_SUMMARY = """(SELECT json_group_object(key, CASE type
+      WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
+      WHEN 'text' THEN CASE WHEN length(value) > ? THEN substr(value, 1, ?) || '…' ELSE value END
+      ELSE value END)
+    FROM json_each(data, '$.input') WHERE type NOT IN ('object', 'array') AND typeof(key) = 'text')"""
 
 
 class TracesMixin:
@@ -44,8 +55,9 @@ class TracesMixin:
     def save_trace(self, trace: Traced) -> None:
         """Queue the trace; a background thread writes the queue in one transaction every few
         milliseconds (one commit per request cost a server more than its search). Every read of
-        traces, feedback and deletion writes the queue first, and so does close()."""
-        data = trace.to_dict()
+        traces, feedback and deletion writes the queue first, and so does close(). Bounded here
+        (observe.tracing.bounded), whoever built the trace: what a request may leave is capped."""
+        data = bounded(trace.to_dict())
         with self._trace_queue_lock:
             self._trace_queue.append(data)
             if self._trace_writer is None:
@@ -152,9 +164,9 @@ class TracesMixin:
                 params.append(value)
         rows = self._all(
             "SELECT trace_id, started_at, name, key_id, tenant, duration_ms, status, cost_usd, "
-            f"input_tokens, output_tokens, json_extract(data, '$.input') FROM traces WHERE "
+            f"input_tokens, output_tokens, {_INPUT_SUMMARY} FROM traces WHERE "
             f"{' AND '.join(where)} ORDER BY started_at DESC LIMIT ?",
-            (*params, limit),
+            (SUMMARY_CHARS, SUMMARY_CHARS, *params, limit),
         )
         keys = (
             "trace_id",

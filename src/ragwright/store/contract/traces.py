@@ -39,7 +39,12 @@ class TraceStore(Protocol):
     ) -> list[dict[str, Any]]:
         """The newest traces first (by start time), at most `limit`, narrowed to a tenant, a key
         and a name when given: trace_id, started_at, name, key_id, tenant, duration_ms, status,
-        cost_usd, input_tokens, output_tokens and input. Queued traces are written first."""
+        cost_usd, input_tokens, output_tokens and input, a summary of the request's input: its
+        top-level text, number, true/false and null values in their order, text cut to 200
+        characters and "…" (lists and objects, a chat's messages, are read with get_trace), so a
+        list of 1,000 traces stays small. Queued traces are written first."""
 
     def get_trace(self, trace_id: str) -> dict[str, Any] | None:
-        """The whole trace as saved (after redaction), or None. Queued traces are written first."""
+        """The whole trace as saved (after redaction), or None. Queued traces are written first.
+        Saved bounded (observe.tracing.bounded): each text value cut to 4,000 characters and the
+        trace to about 100,000 in all, whoever built it; its doc_ids and doc_versions whole."""

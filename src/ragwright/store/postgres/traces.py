@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..quoted import quoted_docs, still_quoted, trace_sources
-from ..traces import TracesMixin
+from ..traces import SUMMARY_CHARS, TracesMixin
 from .connection import Database
 
 Row = tuple[Any, ...]
@@ -43,6 +43,14 @@ _FEEDBACK_KEYS = (
     "marks",
     "cited",
 )
+# A listed trace's input, as SQLite's (store/traces.py _INPUT_SUMMARY): its top-level text, number
+# and true/false values, text cut to SUMMARY_CHARS, in their order; lists and objects left out.
+_INPUT_SUMMARY = """(SELECT json_object_agg(e.key, CASE WHEN json_typeof(e.value) = 'string'
+      AND length(e.value #>> '{}') > %s THEN to_json(left(e.value #>> '{}', %s) || '…') ELSE e.value END
+      ORDER BY e.n)
+    FROM (SELECT (data::json) -> 'input' AS i) AS x,
+      json_each(CASE WHEN json_typeof(x.i) = 'object' THEN x.i ELSE '{}'::json END) WITH ORDINALITY AS e(key, value, n)
+    WHERE json_typeof(e.value) NOT IN ('object', 'array'))::text"""
 _INSERT_TRACE = """
     INSERT INTO traces VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (trace_id) DO UPDATE SET started_at = excluded.started_at, name = excluded.name,
@@ -86,7 +94,8 @@ class PgTracesMixin(TracesMixin):
     def list_traces(
         self, *, tenant: str | None = None, key_id: str | None = None, limit: int = 50, name: str | None = None
     ) -> list[dict[str, Any]]:
-        """The newest first, with the request's input; each filter given narrows the list."""
+        """The newest first, with a summary of the request's input (the whole trace: get_trace);
+        each filter given narrows the list."""
         self.flush_traces()
         where, params = ["TRUE"], []
         for column, value in (("tenant", tenant), ("key_id", key_id), ("name", name)):
@@ -95,9 +104,9 @@ class PgTracesMixin(TracesMixin):
                 params.append(value)
         rows = self._all(
             "SELECT trace_id, started_at, name, key_id, tenant, duration_ms, status, cost_usd, input_tokens, "
-            f"output_tokens, ((data::json) -> 'input')::text FROM traces WHERE {' AND '.join(where)} "
+            f"output_tokens, {_INPUT_SUMMARY} FROM traces WHERE {' AND '.join(where)} "
             "ORDER BY started_at DESC LIMIT %s",
-            (*params, limit),
+            (SUMMARY_CHARS, SUMMARY_CHARS, *params, limit),
         )
         return [{**dict(zip(_TRACE_KEYS, r, strict=True)), "input": json.loads(r[10] or "{}")} for r in rows]
 
