@@ -8,6 +8,7 @@ run names each part it uses instead of reaching into the workspace's private att
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -15,12 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
+from ..errors import RagwrightError
 from ..evaluate import EvalRun, Judge, evaluate_answers, evaluate_retrieval, find_gold, load_beir, load_gold
+from ..feedback.dataset import dataset_tenant, stale_documents
 from ..models.chat import ChatModel, GatewayChat
 from ..observe import muted
 from ..retrieve.adapter import summary as learned_summary
+from ..store.records import forget_in_cases
 
 if TYPE_CHECKING:
+    from ..evaluate.beir import BeirDataset
+    from ..evaluate.labels import GoldAnswers
     from ..models.gateway import Gateway
     from ..observe.tracing import Trace
     from ..retrieve import HybridRetriever
@@ -71,12 +77,61 @@ def eval_settings(settings: Settings, name: str, fingerprint: str, embedder: str
     return copy
 
 
+def current_feedback(parts: EvalParts, data: str | Path) -> bool:
+    """True for a dataset made from feedback (its corpus a copy of a tenant's documents), once
+    checked that the store still holds every document of it as exported: a deleted or replaced
+    one would otherwise have its old text indexed and quoted in the run again."""
+    if dataset_tenant(Path(data)) is None:
+        return False
+    stale = stale_documents(parts.store(), Path(data))
+    if stale:
+        raise RagwrightError(
+            f"{data} was exported from feedback before {len(stale)} of its documents were deleted or replaced "
+            f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}): export it again "
+            "(ragwright eval dataset from-feedback) so that their old text is not evaluated"
+        )
+    return True
+
+
+def discard(index: Workspace) -> None:
+    """A feedback dataset's index is a copy of the tenant's documents, where no deletion reaches:
+    it is removed after its run (and rebuilt by the next), not kept as a BEIR corpus's is."""
+    index.close()
+    shutil.rmtree(index.settings.data_dir, ignore_errors=True)
+
+
+def forget_stale(parts: EvalParts, data: str | Path, run: EvalRun) -> EvalRun:
+    """A document deleted or replaced while a feedback run went leaves the run's cases as a
+    deletion after the run is saved would (store/records.py, forget_in_cases)."""
+    for doc_id in stale_documents(parts.store(), Path(data)):
+        run.cases = forget_in_cases(run.cases, doc_id) or run.cases
+    return run
+
+
 def retrieval_run(parts: EvalParts, data: str | Path, split: str, pipeline: str, progress: Progress | None) -> EvalRun:
     """Search every query of the folder with `pipeline`; learning shapes the default pipeline only."""
     if pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
     dataset = load_beir(Path(data), split)
+    feedback = current_feedback(parts, data)
     evaluated = parts.index(dataset.name, dataset.fingerprint(), None)
+    try:
+        run = _retrieval(evaluated, dataset, data, split, pipeline, progress, parts)
+    finally:
+        if feedback:
+            discard(evaluated.workspace)
+    return forget_stale(parts, data, run) if feedback else run
+
+
+def _retrieval(
+    evaluated: EvalIndex,
+    dataset: BeirDataset,
+    data: str | Path,
+    split: str,
+    pipeline: str,
+    progress: Progress | None,
+    parts: EvalParts,
+) -> EvalRun:
     index = evaluated.workspace
     with (
         parts.trace("eval.retrieval", {"dataset": str(data), "split": split, "pipeline": pipeline}) as t,
@@ -126,8 +181,28 @@ def answers_run(
     if judge_model is not None:
         model = GatewayChat(parts.gateway(), judge_model) if isinstance(judge_model, str) else judge_model
         judge = Judge(model, parts.store(), concurrency=concurrency)
+    feedback = current_feedback(parts, data)
     # the index answers through this workspace's answer model and gateway (its budgets and caches)
     index = parts.index(dataset.name, dataset.fingerprint(), parts.answer_model()).workspace
+    try:
+        run = _answers(index, dataset, parts, data, split, limit, judge, gold, progress)
+    finally:
+        if feedback:
+            discard(index)
+    return forget_stale(parts, data, run) if feedback else run
+
+
+def _answers(
+    index: Workspace,
+    dataset: BeirDataset,
+    parts: EvalParts,
+    data: str | Path,
+    split: str,
+    limit: int | None,
+    judge: Judge | None,
+    gold: GoldAnswers | None,
+    progress: Progress | None,
+) -> EvalRun:
     with parts.trace("eval.answers", {"dataset": str(data), "split": split, "limit": limit}) as t, index, muted():
         index.ingest_records(dataset.corpus())
         pipeline = f"generated:{parts.settings.answer.model}" if parts.settings.answer.model else "extractive"

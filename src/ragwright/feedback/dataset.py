@@ -112,6 +112,27 @@ def run_tenant(data: str | Path, tenant: str | None) -> str:
     return made_from or tenant or "default"
 
 
+def stale_documents(store: FeedbackSource, data: Path) -> list[str]:
+    """The documents of a dataset made from feedback that its store no longer holds as exported:
+    deleted since, or replaced by other text. Its corpus is a copy of the tenant's documents
+    (corpus.jsonl), so evaluating it would put their old text back into an index and into runs
+    that the deletion already cleared. A dataset made elsewhere has none."""
+    tenant = dataset_tenant(Path(data))
+    path = Path(data) / "corpus.jsonl"
+    if tenant is None or not path.is_file():
+        return []
+    held = {d.doc_id for d in store.list_documents({"tenant": tenant})}
+    stale = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                doc_id = str(row["_id"])
+                if doc_id not in held or _text(store, doc_id) != (row.get("text") or ""):
+                    stale.append(doc_id)
+    return stale
+
+
 def _text(store: FeedbackSource, doc_id: str) -> str:
     return "\n\n".join(store.chunk_texts(doc_id))
 

@@ -24,6 +24,36 @@ from .sql import Row
 CACHE_PURGE_EVERY_S = 60.0
 
 
+REDACTED = "removed: the answer cited, or was asked about, a document since deleted or replaced"
+
+
+def forget_in_cases(cases: dict[str, Any], doc_id: str) -> dict[str, Any] | None:
+    """An evaluation run's cases without what a removed document may have put in them, or None
+    when none names it. A run is a record of what was measured: its figures (metrics, per_query,
+    coverage) and the ids it measured stay, as feedback keeps the user's query. The text goes: an
+    answer that cites the document, or whose question the qrels tie to it (its content is what the
+    answer was about, cited or not), is blanked with its unmeasured reasons cut to their kind (a
+    judge's reply may quote it); a retrieved entry of the document loses its title."""
+    changed = False
+    for case in cases.values():
+        if not isinstance(case, dict):
+            continue
+        for hit in case.get("retrieved") or []:
+            if isinstance(hit, dict) and hit.get("doc_id") == doc_id and hit.get("title"):
+                hit["title"], changed = "", True
+        if "answer" in case and (doc_id in (case.get("cited") or []) or doc_id in (case.get("relevant") or {})):
+            redacted = {
+                **case,
+                "answer": "",
+                "redacted": REDACTED,
+                "unmeasured": {m: str(r).split(":")[0] for m, r in (case.get("unmeasured") or {}).items()},
+            }
+            if redacted != case:
+                case.update(redacted)
+                changed = True
+    return cases if changed else None
+
+
 class RecordsMixin:
     _lock: threading.RLock
     _conn: sqlite3.Connection
@@ -62,6 +92,17 @@ class RecordsMixin:
                 f"INSERT INTO eval_runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [*values, run.get("tenant") or "default"],
             )
+
+    def _forget_in_runs(self, doc_id: str) -> None:
+        """Inside a write that removes a document's text: the evaluation runs whose cases name it
+        keep their figures but not the text that may come from it (see forget_in_cases)."""
+        rows = self._conn.execute(
+            "SELECT run_id, cases FROM eval_runs WHERE instr(cases, ?) > 0", (json.dumps(doc_id),)
+        ).fetchall()
+        for run_id, cases in rows:
+            kept = forget_in_cases(json.loads(cases), doc_id)
+            if kept is not None:
+                self._conn.execute("UPDATE eval_runs SET cases = ? WHERE run_id = ?", (json.dumps(kept), run_id))
 
     def get_eval_run(self, run_id: str, tenant: str | None = None) -> dict[str, Any] | None:
         """The run, or None when there is none (or, given `tenant`, when it is another tenant's)."""

@@ -148,8 +148,9 @@ class SqliteStore(
 
     def _forget_derived(self, doc_id: str, gone: bool) -> None:
         """Inside a write that removes a document's text: the cached replies and traces that quoted
-        it go; when the id itself is `gone`, feedback no longer names it either (a replaced
-        document keeps its feedback: the users' words, about a document that still exists)."""
+        it go, and evaluation runs keep their figures but not its text (records.forget_in_cases);
+        when the id itself is `gone`, feedback no longer names it either (a replaced document
+        keeps its feedback: the users' words, about a document that still exists)."""
         self._conn.execute(
             "DELETE FROM cache_entries WHERE (namespace, key) IN "
             "(SELECT namespace, key FROM cache_sources WHERE doc_id = ?)",
@@ -157,6 +158,7 @@ class SqliteStore(
         )
         self._conn.execute("DELETE FROM cache_sources WHERE doc_id = ?", (doc_id,))
         self._delete_traces_of(doc_id)
+        self._forget_in_runs(doc_id)
         if gone:
             self._forget_feedback_refs(doc_id)
 

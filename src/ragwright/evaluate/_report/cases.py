@@ -54,10 +54,8 @@ def _case(r: Run, qid: str, rank: int, names: list[str], primary: str, others: l
         out.append(_missed(rel, {str(d.get("doc_id", "")) for d in docs}, f"Relevant, not in the top {len(docs)}"))
     if "answer" in case or "cited" in case:
         flag = ' <span class="bad">abstained</span>' if case.get("abstained") else ""
-        out.append(
-            f"<div>Answer{flag}:<blockquote>{clip(case.get('answer'), MAX_ANSWER) or '<i>(empty)</i>'}"
-            "</blockquote></div>"
-        )
+        gone = f"<i>({esc(case['redacted'])})</i>" if case.get("redacted") else "<i>(empty)</i>"  # store/records.py
+        out.append(f"<div>Answer{flag}:<blockquote>{clip(case.get('answer'), MAX_ANSWER) or gone}</blockquote></div>")
         cited = [str(d) for d in case.get("cited") or []]
         shown = ", ".join(f"<code>{esc(d)}</code> {_mark(d, rel)}" for d in cited)
         out.append(f"<p>Cited: {shown or 'nothing'}</p>")

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..contract.data import BudgetCheck, Quoted
 from ..quoted import sources_of
-from ..records import CACHE_PURGE_EVERY_S, RecordsMixin
+from ..records import CACHE_PURGE_EVERY_S, RecordsMixin, forget_in_cases
 from .access import cache_sources_current, link_cache
 from .connection import Database
 
@@ -25,6 +25,19 @@ Row = tuple[Any, ...]
 _BUDGET_LOCK = 0x7267627564  # "rgbud": pg_advisory_xact_lock key held by a reservation
 _SCOPES = ("key_id", "tenant", "route", "model", "1")
 _RUN_COLUMNS, _RUN_JSON = RecordsMixin._RUN_COLUMNS, RecordsMixin._RUN_JSON  # as SQLite stores them
+
+
+def forget_in_runs(cur: Any, doc_id: str) -> None:
+    """Inside a write that removes a document's text: the evaluation runs whose cases name it keep
+    their figures but not the text that may come from it (store/records.py, forget_in_cases)."""
+    cur.execute("SELECT run_id, cases FROM eval_runs WHERE strpos(cases, %s) > 0", (json.dumps(doc_id),))
+    updates = []
+    for run_id, cases in cur.fetchall():
+        kept = forget_in_cases(json.loads(cases), doc_id)
+        if kept is not None:
+            updates.append((json.dumps(kept), run_id))
+    if updates:
+        cur.executemany("UPDATE eval_runs SET cases = %s WHERE run_id = %s", updates)
 
 
 class PgRecordsMixin:

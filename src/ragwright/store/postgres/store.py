@@ -26,7 +26,7 @@ from .filters import filter_sql
 from .learned import PgLearnedMixin
 from .meta import HOT, shared_cache
 from .ratelimits import PgRateLimitsMixin
-from .records import PgRecordsMixin
+from .records import PgRecordsMixin, forget_in_runs
 from .results import ResultCache, keyword_key, vector_key
 from .schema import migrate
 from .search import Searcher
@@ -90,8 +90,8 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
         self._closed = False
         self._init_traces()
         # what true deletion takes with a document, in its transaction (learned marks: a trigger)
-        self._writer.on_delete.extend([unlink_caches, delete_traces_of, forget_feedback_refs])
-        self._writer.on_replace.extend([unlink_caches, delete_traces_of])  # its feedback stays: it still exists
+        self._writer.on_delete.extend([unlink_caches, delete_traces_of, forget_in_runs, forget_feedback_refs])
+        self._writer.on_replace.extend([unlink_caches, delete_traces_of, forget_in_runs])  # its feedback stays
 
     @property
     def shown_url(self) -> str:
@@ -124,7 +124,8 @@ class PostgresStore(PgTracesMixin, PgRecordsMixin, PgAccessMixin, PgRateLimitsMi
 
     def delete_document(self, doc_id: str) -> bool:
         """The document, its chunks, term rows, vectors and manifest row, the traces that quote it,
-        the cache entries made from it, its marks in feedback and in learned versions: all in one
+        the cache entries made from it, its marks in feedback and in learned versions, its text in
+        evaluation runs' cases (store/records.py, forget_in_cases): all in one
         transaction. Queued traces are written first, so that none holding its text comes after."""
         self.flush_traces()
         try:
