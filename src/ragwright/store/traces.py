@@ -199,9 +199,10 @@ class TracesMixin:
     def _forget_feedback_refs(self, doc_id: str) -> None:
         """Inside a document's deletion: feedback keeps the user's query, rating and correction (their
         words, not the document's) but no longer names the document in its marks or citations."""
-        needle = f'%"{doc_id}"%'
+        needle = mention_pattern(doc_id)
         rows = self._conn.execute(
-            "SELECT feedback_id, marks, cited FROM feedback WHERE marks LIKE ? OR cited LIKE ?", (needle, needle)
+            "SELECT feedback_id, marks, cited FROM feedback WHERE marks LIKE ? ESCAPE '!' OR cited LIKE ? ESCAPE '!'",
+            (needle, needle),
         ).fetchall()
         for feedback_id, marks, cited in rows:
             kept = [m for m in json.loads(marks) if m.get("doc_id") != doc_id]
@@ -268,6 +269,16 @@ class TracesMixin:
         return [
             {**dict(zip(keys, r, strict=True)), "marks": json.loads(r[9]), "cited": json.loads(r[10])} for r in rows
         ]
+
+
+def mention_pattern(doc_id: str) -> str:
+    """A LIKE pattern, with ESCAPE '!', for the JSON text of feedback that names `doc_id`: the id as
+    json.dumps wrote it there (a non-ASCII character as \\uXXXX, a quote or a backslash escaped),
+    its '%', '_' and '!' matched as themselves. PostgreSQL's LIKE escapes with a backslash unless
+    told otherwise, SQLite's matches ASCII letters in either case: a row it finds is read to
+    decide, never taken on the pattern's word."""
+    quoted = json.dumps(doc_id)
+    return "%" + quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
 
 
 def _flush_at_exit(ref: weakref.ref[TracesMixin]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..quoted import quoted_docs, still_quoted, trace_sources
-from ..traces import SUMMARY_CHARS, TracesMixin
+from ..traces import SUMMARY_CHARS, TracesMixin, mention_pattern
 from .connection import Database
 
 Row = tuple[Any, ...]
@@ -175,8 +175,11 @@ def delete_traces_of(cur: Any, doc_id: str) -> None:
 def forget_feedback_refs(cur: Any, doc_id: str) -> None:
     """Inside a document's deletion: feedback keeps the user's query, rating and correction (their
     words, not the document's) but no longer names the document in its marks or citations."""
-    needle = f"%{json.dumps(doc_id)}%"
-    cur.execute("SELECT feedback_id, marks, cited FROM feedback WHERE marks LIKE %s OR cited LIKE %s", (needle, needle))
+    needle = mention_pattern(doc_id)
+    cur.execute(
+        "SELECT feedback_id, marks, cited FROM feedback WHERE marks LIKE %s ESCAPE '!' OR cited LIKE %s ESCAPE '!'",
+        (needle, needle),
+    )
     updates = []
     for feedback_id, marks, cited in cur.fetchall():
         kept = [m for m in json.loads(marks) if m.get("doc_id") != doc_id]
