@@ -58,10 +58,12 @@ class DocumentStore(MetaStore, Protocol):
         changed) when no such document is stored. Gone with it: its chunks, vectors and term
         rows, the vocabulary terms no remaining chunk uses, its manifest entry, the cache
         entries made from it (CacheStore.cache_link), the traces that quote it (queued traces are
-        written first, so none escapes), its learned relevance marks, and its id from feedback's
-        marks and citations (feedback keeps the user's own words). The bytes go too: SQLite
-        folds its write-ahead log back right after (secure_delete is on); PostgreSQL's dead rows
-        need VACUUM (see the README). Uploaded files are the server's to delete, not the store's.
+        written first, so none escapes), its learned relevance marks, its id from feedback's
+        marks and citations (feedback keeps the user's own words), and the answers and titles
+        it gave evaluation runs' cases (their figures stay: records.forget_in_cases). The bytes
+        go too on SQLite, which folds its write-ahead log back right after (secure_delete is
+        on); PostgreSQL's dead rows stay in its files until a VACUUM FULL (a plain VACUUM does
+        not overwrite them; see the README). Uploaded files are the server's to delete.
         A concurrent search sees the document wholly present or wholly absent."""
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:
