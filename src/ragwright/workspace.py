@@ -185,9 +185,10 @@ class Workspace:
         if agent:
             return self._ask_agent(question, filters, context, history, max_steps)
         with self.trace("ask", {"question": question}, context) as t:
+            limit = self.settings.answer.max_question_chars
+            question = check_query(question, limit)  # before any work on it (a follow-up's rewrite reads it)
             if history:
-                question = self._standalone(question, history, context, t)
-            question = check_query(question, self.settings.answer.max_question_chars)
+                question = check_query(self._standalone(question, history, context, t), limit)
             retrieval = self._retrieve(question, filters)
             if retrieval.results or self.store.count_documents(access_of(filters)):
                 answer = self._answer(question, retrieval, filters, context, on_text=on_text)
