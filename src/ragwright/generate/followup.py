@@ -37,7 +37,7 @@ from typing import Literal
 from ..errors import ModelError
 from ..models.chat import ChatModel, GatewayChat
 from ..models.types import ChatMessage
-from .screening import screen_turns
+from .screening import screen, screen_turns
 
 Method = Literal["unchanged", "carry-over", "model"]
 MAX_TURNS = 8  # user turns read for the carry-over; the model sees the last MAX_MODEL_TURNS turns
@@ -124,10 +124,16 @@ def standalone_question(
     injection: str = "off",
 ) -> Rewrite:
     """`question` made standalone from the conversation before it (`history`, oldest first).
-    `injection`: [answer] injection over the turns the model reads (read_turns)."""
+    `injection`: [answer] injection over the question and the turns the model reads (read_turns).
+    The question is checked here as an ask without a history checks it (screening.screen: refused
+    under block, its verdict a "guard.injection" span of the trace), before the rewriter's prompt
+    quotes it: the answerer checks only the rewrite, and a question with any history went to the
+    answer model unread (review 16, finding C)."""
     question = question.strip()
     if len(question) > max_chars:  # the ask refuses it for its length: neither read nor sent
         return Rewrite(question, question, "unchanged")
+    if question:
+        screen(question, [], injection)
     turns, dropped = read_turns(history, injection)
     if dropped:  # the carry-over goes without them too
         history = [t for i, t in enumerate(history) if i not in dropped]
