@@ -1,6 +1,6 @@
 """Organisation names before and after guard/orgs.py, for bench/guard.py --only orgs.
 
-The name tagger is cross-validated on template-grouped folds of pii/dev.jsonl (train_ner's
+The name tagger is cross-validated on template-grouped folds of pii/dev.jsonl (ner_eval's
 crossvalidate, the same seed and folds for both), and the whole detector scans the held-out texts
 with the legal-form and employer rules off, then on. Scored as the issue scores (same label,
 overlapping span) and strictly (exact span), per name type: the rules must raise ORGANIZATION
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ragwright.guard.pii import PiiDetector
-from tools.guard.train_ner import NAMES, crossvalidate, load_rows
+from tools.guard.ner_eval import NAMES, crossvalidate
+from tools.guard.train_ner import load_rows
 
 
 def compare(path: Path, folds: int, seed: int, epochs: int, runs: int) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from tools.guard.logreg import Sparse, fit_lr
-from tools.guard.train_ner import Counts, gold_spans, untyped
+from tools.guard.ner_eval import Counts, untyped
+from tools.guard.train_ner import gold_spans
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 

@@ -73,7 +73,8 @@ from _guard_peers import PEERS, TfidfLR, presidio_baseline  # noqa: E402
 from ragwright.guard.injection import RULE_NAMES, FeatureConfig, InjectionDetector, fired_rules  # noqa: E402
 from ragwright.guard.pii import STRUCTURED, PiiDetector  # noqa: E402
 from tools.guard import train_injection as T  # noqa: E402
-from tools.guard.train_ner import NAMES, CrossValidation, crossvalidate, load_rows  # noqa: E402
+from tools.guard.ner_eval import NAMES, CrossValidation, crossvalidate  # noqa: E402
+from tools.guard.train_ner import load_rows  # noqa: E402
 
 REPORTED = (*STRUCTURED, "US_DRIVER_LICENSE", *NAMES, "STREET_ADDRESS")
 PII_TARGETS = {"structured precision": 0.95, "structured recall": 0.95, "names recall": 0.85}

@@ -33,7 +33,8 @@ from _common import DEFAULT_DATA, MachineLoad, emit, environment, load_jsonl, sa
 
 from ragwright.guard.phones import NationalPhones  # noqa: E402
 from ragwright.guard.pii import PiiDetector  # noqa: E402
-from tools.guard.train_ner import Counts, gold_spans, load_rows  # noqa: E402
+from tools.guard.ner_eval import Counts  # noqa: E402
+from tools.guard.train_ner import gold_spans, load_rows  # noqa: E402
 
 TEMPLATES = {
     "no phone word": "You can get Maria on {n} most afternoons.",

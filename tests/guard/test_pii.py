@@ -360,7 +360,8 @@ def test_missing_or_stale_weights_and_model_files_fail_loudly(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_held_out_template_floors_on_the_dev_set() -> None:
-    from tools.guard.train_ner import NAMES, crossvalidate, load_rows
+    from tools.guard.ner_eval import NAMES, crossvalidate
+    from tools.guard.train_ner import load_rows
 
     rows = load_rows(shared_data("pii") / "dev.jsonl")
     cv = crossvalidate(rows, k=3, epochs=8, runs=2)

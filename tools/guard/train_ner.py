@@ -5,8 +5,8 @@
 Writes src/ragwright/guard/data/ner_weights.npz and ner_meta.json, trained on every dev template plus
 the synthetic sentences of tools/guard/data/ner_synthetic.jsonl (see ner_synth.py); that is what ships.
 Sentences of one template are near-duplicates (same words, other names), so a random split would
-measure memory: every figure here comes from template-grouped folds, where the tagger is
-trained on some templates and scored on the others. The bench and the tests use the same helpers.
+measure memory: every figure --cv reports comes from template-grouped folds, where the tagger is
+trained on some templates and scored on the others (ner_eval.py, which the bench and the tests use too).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import json
 import random
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +35,10 @@ from ragwright.guard.ner import (
     Token,
     tokenize,
 )
-from ragwright.guard.pii import DATASET_LABELS, STRUCTURED, PiiDetector
+from ragwright.guard.pii import DATASET_LABELS, STRUCTURED
 
 from .ner_synth import SYNTHETIC, load_synthetic
 
-NAMES: tuple[str, ...] = ("PERSON", "ORGANIZATION", "LOCATION")
 # Held-out name recall (strict / words) by dropout, 12 epochs, with the synthetic sentences:
 # 0.05: 0.819 / 0.857, 0.15: 0.826 / 0.859, 0.3: 0.817 / 0.849, 0.45: 0.814 / 0.850 (0.3 was best
 # before there were synthetic sentences; with their variety less is needed).
@@ -61,22 +58,6 @@ def gold_spans(row: dict[str, Any], labels: Iterable[str] | None = None) -> list
     keep = set(labels) if labels is not None else None
     out = [(s["start"], s["end"], DATASET_LABELS.get(s["label"], s["label"])) for s in row["spans"]]
     return [s for s in out if keep is None or s[2] in keep]
-
-
-def template_folds(rows: Sequence[dict[str, Any]], k: int = 5, seed: int = 0) -> list[tuple[list[int], list[int]]]:
-    """(train indices, test indices) for k folds; every template's rows fall in one test fold."""
-    templates = sorted({r["template_id"] for r in rows})
-    random.Random(seed).shuffle(templates)
-    folds = []
-    for i in range(k):
-        held = set(templates[i::k])
-        folds.append(
-            (
-                [j for j, r in enumerate(rows) if r["template_id"] not in held],
-                [j for j, r in enumerate(rows) if r["template_id"] in held],
-            )
-        )
-    return folds
 
 
 def spans_to_bio(tokens: Sequence[Token], spans: Iterable[Span]) -> list[str]:
@@ -233,173 +214,6 @@ def save(tagger: NameTagger, folder: Path = DATA_DIR, meta: dict[str, object] | 
     (folder / META_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-@dataclass
-class Counts:
-    """True/false positives and false negatives per label, exact span and label."""
-
-    tp: Counter[str] = field(default_factory=Counter)
-    fp: Counter[str] = field(default_factory=Counter)
-    fn: Counter[str] = field(default_factory=Counter)
-
-    def add(self, gold: Iterable[Span], pred: Iterable[Span], overlap: bool = False) -> None:
-        """Score one text. overlap=True counts a hit when spans of the same label merely overlap
-        (what matters for redaction); the default asks for exact boundaries."""
-        g, p = set(gold), set(pred)
-
-        def hit(x: Span, pool: set[Span]) -> bool:
-            if not overlap:
-                return x in pool
-            return any(y[2] == x[2] and y[0] < x[1] and x[0] < y[1] for y in pool)
-
-        for x in g:
-            (self.tp if hit(x, p) else self.fn)[x[2]] += 1
-        for x in p:
-            if not hit(x, g):
-                self.fp[x[2]] += 1
-
-    def prf(self, labels: Iterable[str]) -> dict[str, float | int]:
-        """Micro-averaged precision, recall, F1 and support over the given labels."""
-        labels = list(labels)
-        tp = sum(self.tp[x] for x in labels)
-        fp = sum(self.fp[x] for x in labels)
-        fn = sum(self.fn[x] for x in labels)
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        return {
-            "precision": round(p, 4),
-            "recall": round(r, 4),
-            "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
-            "support": tp + fn,
-            "predicted": tp + fp,
-        }
-
-
-def token_labels(text: str, spans: Iterable[Span]) -> list[str]:
-    """One label per word ("O" outside every span), the unit presidio-research's TokenEvaluator
-    scores: a name half found counts half. Punctuation tokens are left out."""
-    words = [t for t in tokenize(text) if t.text[0].isalnum()]
-    out = ["O"] * len(words)
-    for a, b, label in spans:
-        for i, t in enumerate(words):
-            if t.start >= a and t.end <= b and out[i] == "O":
-                out[i] = label
-    return out
-
-
-def add_tokens(counts: Counts, gold: Sequence[str], pred: Sequence[str]) -> None:
-    """Token-level counts: a word is a hit when its predicted label is its gold label; "ANY" also
-    counts every word of a gold name given any label at all, that is, redacted."""
-    for g, p in zip(gold, pred, strict=True):
-        if g != "O" and g == p:
-            counts.tp[g] += 1
-        else:
-            if g != "O":
-                counts.fn[g] += 1
-            if p != "O":
-                counts.fp[p] += 1
-        if g in NAMES:
-            (counts.tp if p != "O" else counts.fn)["ANY"] += 1
-
-
-def places_in_addresses(gold: Sequence[Span], pred: Iterable[Span]) -> int:
-    """Found places that overlap no gold place but lie inside a gold STREET_ADDRESS: the town and
-    country lines that the detector reports as LOCATION (see ner.split_address) where the data set
-    marks the whole address as one span. They count as false names in every precision figure;
-    this number says how many of those there are."""
-    return sum(
-        1
-        for a, b, lab in pred
-        if lab == "LOCATION"
-        and not any(g[2] == lab and g[0] < b and a < g[1] for g in gold)
-        and any(g[2] == "STREET_ADDRESS" and g[0] <= a and b <= g[1] for g in gold)
-    )
-
-
-def untyped(spans: Iterable[Span], labels: Iterable[str] = NAMES, as_label: str = "NAME") -> list[Span]:
-    """Names with their type erased: is a name found at all, whatever type it was given?"""
-    keep = set(labels)
-    return [(a, b, as_label) for a, b, lab in spans if lab in keep]
-
-
-@dataclass
-class CrossValidation:
-    """Held-out-template figures: strict (exact span and label), overlap and token counts, speed."""
-
-    strict: Counts
-    overlap: Counts
-    tokens: Counts
-    texts: int
-    seconds: float
-    folds: int
-    #: LOCATION findings inside a gold STREET_ADDRESS and no gold place (see `places_in_addresses`).
-    places_in_addresses: int = 0
-
-    @classmethod
-    def pooled(cls, runs: Sequence[CrossValidation]) -> CrossValidation:
-        """Counts of several runs (other fold seeds) added up: which templates share a fold moves
-        held-out name recall by a few points, so one split's figure is not the tagger's."""
-        out = cls(Counts(), Counts(), Counts(), 0, 0.0, runs[0].folds)
-        for run in runs:
-            for mine, theirs in ((out.strict, run.strict), (out.overlap, run.overlap), (out.tokens, run.tokens)):
-                mine.tp.update(theirs.tp)
-                mine.fp.update(theirs.fp)
-                mine.fn.update(theirs.fn)
-            out.texts, out.seconds = out.texts + run.texts, out.seconds + run.seconds
-            out.places_in_addresses += run.places_in_addresses
-        return out
-
-    def table(self, labels: Sequence[str]) -> dict[str, dict[str, float | int]]:
-        out = {lab: self.strict.prf([lab]) for lab in labels}
-        out["structured (micro)"] = self.strict.prf(STRUCTURED)
-        out["names (micro)"] = self.strict.prf(NAMES)
-        out["NAME (untyped)"] = self.strict.prf(["NAME"])
-        return out
-
-
-def crossvalidate(
-    rows: Sequence[dict[str, Any]],
-    k: int = 5,
-    seed: int = 0,
-    epochs: int = 12,
-    runs: int = 5,
-    detector: PiiDetector | None = None,
-    log: Any = None,
-    extra: Sequence[tuple[str, Sequence[Span]]] | None = None,
-) -> CrossValidation:
-    """Train the tagger on k-1 folds of templates (plus `extra` sentences, by default the shipped
-    synthetic ones, never scored), scan the held-out texts with the whole detector (patterns +
-    tagger + overlap resolution), and add up the counts over the folds."""
-    detector = detector or PiiDetector()
-    detector.names = True
-    encoder = new_tagger(WordVectors(cache=True))  # held-out texts reuse their vectors
-    encoded = encode(encoder, [(r["text"], gold_spans(r, NER_LABELS)) for r in rows])
-    extra = load_synthetic() if extra is None else extra
-    added = encode(encoder, [(text, [s for s in spans if s[2] in NER_LABELS]) for text, spans in extra])
-    strict, overlap, words = Counts(), Counts(), Counts()
-    seconds, texts, in_addresses = 0.0, 0, 0
-    for n, (train, test) in enumerate(template_folds(rows, k, seed)):
-        detector.tagger = fit(
-            new_tagger(encoder.vectors), [encoded[i] for i in train] + added, epochs, seed=seed, runs=runs
-        )
-        detector.warm_up()
-        for i in test:
-            t0 = time.perf_counter()
-            found = detector.scan(rows[i]["text"])
-            seconds += time.perf_counter() - t0
-            pred = [(s.start, s.end, s.label) for s in found]
-            gold = gold_spans(rows[i])
-            strict.add(gold, pred)
-            overlap.add(gold, pred, overlap=True)
-            strict.add(untyped(gold), untyped(pred))
-            overlap.add(untyped(gold), untyped(pred), overlap=True)
-            add_tokens(words, token_labels(rows[i]["text"], gold), token_labels(rows[i]["text"], pred))
-            in_addresses += places_in_addresses(gold, pred)
-        texts += len(test)
-        if log:
-            log(f"fold {n + 1}/{k}: {len(train)} training texts, {len(test)} held out")
-    return CrossValidation(strict, overlap, words, texts, seconds, k, in_addresses)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train the PII name tagger (ships in ragwright/guard/data/).")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/pii/dev.jsonl"))
@@ -413,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     rows = load_rows(args.data)
     if args.cv:
+        from .ner_eval import NAMES, crossvalidate  # here, not at the top: ner_eval builds on this module
+
         cv = crossvalidate(rows, k=args.cv, epochs=args.epochs, runs=args.runs, log=lambda m: print(m, file=sys.stderr))
         print(json.dumps(cv.table([*STRUCTURED, *NAMES, "STREET_ADDRESS"]), indent=2), file=sys.stderr)
     t0 = time.perf_counter()
