@@ -10,18 +10,15 @@ print(ws.ask("How many vacation days do I get?").answer)
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._workspace.agent import agent_loop, agent_route, run_agent
+from ._workspace.ask import AskParts, agent_ask, plain_ask
 from ._workspace.calibration import Calibrations, passages_naming
 from ._workspace.evaluation import PIPELINES, EvalIndex, EvalParts, answers_run, eval_settings, retrieval_run
 from ._workspace.parts import (
-    access_of,
-    ask_output,
     check_vector_space,
     hits,
     in_context,
@@ -38,7 +35,7 @@ from .feedback.dataset import run_tenant
 from .generate import Answerer
 from .generate.calibration import MARGIN_KEY, Calibration
 from .generate.evidence import Evidence, embed, gather
-from .generate.followup import Turn, standalone_question
+from .generate.followup import Turn
 from .generate.question import read_question
 from .generate.refusal import Thresholds, Verdict, judge
 from .ingest import Chunker, Ingestor, TextRecord
@@ -181,39 +178,22 @@ class Workspace:
         follow-up is made standalone before retrieval, and the answer's `question` is that one.
         `agent`: the [answer] model searches as often as it needs, then answers (generate/agent.py),
         in at most `max_steps` turns ([answer] agent_max_steps)."""
-        context = reader_context(context, filters)
+        context = reader_context(context, filters)  # the steps: _workspace/ask.py
         if agent:
-            return self._ask_agent(question, filters, context, history, max_steps)
-        with self.trace("ask", {"question": question}, context) as t:
-            limit = self.settings.answer.max_question_chars
-            question = check_query(question, limit)  # before any work on it (a follow-up's rewrite reads it)
-            if history:
-                question = check_query(self._standalone(question, history, context, t), limit)
-            retrieval = self._retrieve(question, filters)
-            if retrieval.results or self.store.count_documents(access_of(filters)):
-                answer = self._answer(question, retrieval, filters, context, on_text=on_text)
-            else:  # nothing to read at all: saying "no passage matches" would send them rephrasing
-                answer = nothing_to_read(question, filters)
-            if t is not None:
-                answer.trace_id, t.output = t.trace_id, ask_output(answer, retrieval.results)
-        return answer
+            return agent_ask(self._ask_parts(), question, filters, context, history, max_steps)
+        return plain_ask(self._ask_parts(), question, filters, context, history, on_text)
 
-    def _ask_agent(
-        self,
-        question: str,
-        filters: Filters | None,
-        context: CallContext | None,
-        history: Sequence[Turn],
-        max_steps: int | None,
-    ) -> Answer:
-        """The agent loop (_workspace/agent.py) over this workspace's retrieval and extractive answer."""
-        agent_route(self.settings.answer)  # no model: refused before the question is read
-        question = check_query(question, self.settings.answer.max_question_chars)
-        extractive = functools.partial(self._answer, filters=filters, context=context, extractive=True)
-        parts = (self.gateway, self.settings.answer, self._retrieve, extractive)
-        loop = agent_loop(*parts, filters, context, max_steps, self.settings.data_dir)
-        with self.trace("ask", {"question": question, "agent": True}, context) as t:
-            return run_agent(loop, question, history, t)
+    def _ask_parts(self) -> AskParts:
+        """What an ask (_workspace/ask.py) takes from this workspace."""
+        return AskParts(
+            settings=self.settings,
+            store=lambda: self.store,
+            gateway=lambda: self.gateway,
+            answer_model=self._answer_model,
+            trace=self.trace,
+            retrieve=self._retrieve,
+            answer=self._answer,
+        )
 
     def trace(self, name: str, input: dict[str, Any], context: CallContext | None = None) -> Any:
         """A trace of one request, saved in the store when it ends (unless [observe] traces = false)."""
@@ -351,18 +331,6 @@ class Workspace:
         if self._chat_model is None and self.settings.answer.model:
             self._chat_model = GatewayChat(self.gateway, self.settings.answer.model)
         return self._chat_model
-
-    def _standalone(self, question: str, history: Sequence[Turn], context: CallContext | None, t: Any) -> str:
-        """A follow-up rewritten by the answer model, or carried over without one (generate/followup.py);
-        the trace's input keeps both questions."""
-        model = in_context(self._answer_model(), context)
-        answer = self.settings.answer  # its injection policy screens the turns the rewriter reads
-        rewrite = standalone_question(
-            question, history, model, max_chars=answer.max_question_chars, injection=answer.injection
-        )
-        if t is not None:
-            t.input.update(rewrite.trace_fields())
-        return rewrite.question
 
     def _answerer(
         self, context: CallContext | None = None, filters: Filters | None = None, extractive: bool = False

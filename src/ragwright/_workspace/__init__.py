@@ -2,6 +2,7 @@
 parts for it, so that workspace.py reads as the API and its lazy parts.
 
 - agent.py: an agent ask's loop, its searches under the caller's permissions and its fallback
+- ask.py: an ask's steps (question checked, follow-up made standalone, retrieval, answer, trace)
 - calibration.py: the per-reader refusal calibrations, in memory and in the store
 - evaluation.py: retrieval and answer evaluation over a BEIR folder's own index
 - parts.py: the store as the workspace opens it (trace retention, redaction, export), its
