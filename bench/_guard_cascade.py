@@ -64,7 +64,8 @@ def grouped_cv(texts: list[str], y: np.ndarray, groups: np.ndarray, repeats: int
     fine-tuned stage's fold logits come from its trainer's run (tools/guard/train_injection_ft.py,
     oof_cache: same folds, same seeds; `--repeats` at most the trainer's). When that stage trained
     on the pii/dev statements by template fold, their out-of-fold share flagged is reported too."""
-    from tools.guard.train_injection_ft import cached_fit, training_sets
+    from tools.guard.ft_fold_logits import cached_fit
+    from tools.guard.train_injection_ft import training_sets
 
     emb = H.Embeddings()
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1]]

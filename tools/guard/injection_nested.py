@@ -33,16 +33,7 @@ P 0.984 / R 0.904, held-out statements 1.4 %, pii/dev 2.1 %; fit+budget 0.964 / 
 recall (and on the top-two-layer fine-tunes likewise, train_injection_ft's docstring), so not
 shipped. `--head` reads a trainer's --out JSON (its training sets, its fine-tuned settings).
 
-Levers measured on the same folds, none beyond noise (nested accuracy 0.949-0.955 against the
-fixed blend's 0.951, all with this file's `nested`, 2x5): rule-made examples for the first
-stage from the training split only (a benign training question followed by a training injection
-as a positive, two benign questions as a negative: 0.950-0.955 over three seeds; misspelled
-copies of the training injections: 0.940-0.941, the statements budget then forces the threshold
-up); the held-out statements as first-stage negatives too (0.934-0.943, pii/dev flagged 0.1-1 %);
-first-stage features (n-grams across word boundaries, 2-5-grams, word block x0.5 / x2, C 3 / 30:
-0.937-0.953). Bands, blends and max parts beyond the trainer's grid (band low 0-0.1, high up to
-1.01, blend weight 0.2-0.65, offset -0.5 to 1, max parts 1-20) reach 0.959 when chosen on all
-folds (the optimistic way), not 0.97.
+What each lever measured: tools/guard/EXPERIMENTS.md.
 """
 
 from __future__ import annotations
@@ -329,9 +320,12 @@ class FoldScores:
     emb: Any
 
 
-def fold_scores(data: Path, repeats: int, ft_settings: str = "", head_json: Path | None = None) -> FoldScores:
+def fold_scores(data: Path, repeats: int, ft_settings: Sequence[str] = (), head_json: Path | None = None) -> FoldScores:
+    """`ft_settings`: the training runs whose fold logits are the fine-tuned stage's (several:
+    averaged, train_injection_ft.averaged_fit); none: the head JSON's own."""
+    from .ft_fold_logits import averaged_fit
     from .groups import near_duplicate_groups
-    from .train_injection_ft import cached_fit, training_sets
+    from .train_injection_ft import training_sets
 
     texts, y = T.load_jsonl(data / "injection" / "train.jsonl")
     emb = H.Embeddings()
@@ -341,7 +335,8 @@ def fold_scores(data: Path, repeats: int, ft_settings: str = "", head_json: Path
     statements = [*(s := T.load_negatives(H.STATEMENTS))[0], *s[1], *sets.held]
     common: dict[str, Any] = {"extra": sets.train_only, "measured": sets.measured}
     base = (texts, y, groups, T.load_negatives(), statements, emb, repeats)
-    ft, folds = H.out_of_fold(*base, fit=cached_fit(ft_settings or info["finetuned"]["settings"]), **common)
+    runs = list(ft_settings) or [info["finetuned"]["settings"]]
+    ft, folds = H.out_of_fold(*base, fit=averaged_fit(runs), **common)
     lr, _ = H.out_of_fold(*base, **common)
     return FoldScores(texts, y, folds, ft, lr, head, info, emb)
 
@@ -351,7 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--repeats", type=int, default=2, help="at most the fine-tuned trainer's")
     ap.add_argument("--misses", action="store_true", help="list the shipped cascade's out-of-fold misses")
-    ap.add_argument("--ft-settings", default="", help="fold logits of a fine-tuned stage of these settings")
+    ap.add_argument(
+        "--ft-settings", nargs="+", default=[], help="fold logits of fine-tuned stages of these settings (averaged)"
+    )
     ap.add_argument("--head", type=Path, help="a head JSON other than the shipped one (a trainer's --out)")
     ap.add_argument(
         "--stack-dev",
