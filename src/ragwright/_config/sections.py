@@ -271,6 +271,27 @@ class ServerSettings(_Section):
         description="searches that run the embedding model at once in a worker process; the rest "
         "wait their turn in arrival order (0: 2 for the in-process model, no limit for a remote one)",
     )
+    ask_threads: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="asks (/v1/ask, rag: chat models, MCP's ask) a worker process answers at once, on threads "
+        "of their own (not the pool the other endpoints share); another waits its turn for up to ask_wait_s",
+    )
+    ask_threads_per_tenant: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="of those, the most one tenant's keys hold at once; its other asks wait for one of its own "
+        "(0: half of ask_threads, at least 1, so another tenant always finds some free)",
+    )
+    ask_wait_s: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="an ask that finds no slot it may take waits this long for one, then gets 503 busy with "
+        "Retry-After (0: refused at once)",
+    )
     max_uploads: int = Field(
         4,
         ge=1,

@@ -84,7 +84,8 @@ def mount_mcp(app: FastAPI, ws: Workspace) -> None:
     """Serve MCP at /mcp (out of the OpenAPI schema), its session manager running with the app."""
     from .. import __version__
 
-    endpoint = McpEndpoint(build_server(ws, from_request, __version__))
+    asks = getattr(getattr(app.state, "rw", None), "asks", None)  # the ask slots /v1/ask takes too
+    endpoint = McpEndpoint(build_server(ws, from_request, __version__, asks=asks))
     app.router.routes.append(Route(PATH, endpoint))
     inner = app.router.lifespan_context
 

@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from ..errors import ConfigError, InjectionBlocked, NotFoundError, RagwrightError, StoreUnavailable
+from ..server.ask_slots import AskSlots
 from ..server.deps import ApiError
 from ..workspace import Workspace
 from . import tools
@@ -82,12 +83,18 @@ TOOLS = {
 
 
 def build_server(
-    ws: Workspace, identify: Identify, version: str = "", shown: Callable[[str], str] | None = None
+    ws: Workspace,
+    identify: Identify,
+    version: str = "",
+    shown: Callable[[str], str] | None = None,
+    asks: AskSlots | None = None,
 ) -> Server[Any]:
     """One MCP server over `ws`; `identify` tells each request's caller (stdio: the process's own,
     HTTP: the key of the request, authenticated before it reached the SDK). `shown`: how locations
     are shown in results (stdio with a key: as the HTTP API shows them, which its `source` filter
-    matches; HTTP: its middleware rewrites every response already)."""
+    matches; HTTP: its middleware rewrites every response already). `asks` (HTTP: the app's
+    ask slots): the `ask` tool takes one of its tenant's, as /v1/ask does, and runs on the asks'
+    threads; `identify` is then called on the loop for it, so it must not read the store."""
     public: Callable[[str], str] = shown or (lambda text: text)
 
     async def as_caller(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
@@ -102,6 +109,15 @@ def build_server(
             return fn(*args, caller)
 
         return await anyio.to_thread.run_sync(work)
+
+    async def asked(ctx: Context, tool: Tool, args: Any, slots: AskSlots) -> Output:
+        """The ask tool once its tenant holds an ask slot (503 busy beyond ask_wait_s: a tool error)."""
+        try:
+            caller = identify(ctx)
+        except ApiError as exc:
+            raise MCPError(types.INVALID_REQUEST, exc.message, {"type": exc.type}) from None
+        tenant = caller.tenant if caller is not None else ""
+        return await slots.run(tenant, functools.partial(tool.run, ws, args, caller))
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[t.spec() for t in TOOLS.values()])
@@ -118,7 +134,10 @@ def build_server(
         except ValidationError as exc:
             return failure("invalid_request", problems(exc))
         try:
-            out = await as_caller(ctx, tool.run, ws, args)
+            if tool.name == "ask" and asks is not None:
+                out = await asked(ctx, tool, args, asks)
+            else:
+                out = await as_caller(ctx, tool.run, ws, args)
         except MCPError:
             raise
         except Exception as exc:  # noqa: BLE001  every failure of a tool is the model's to read, typed

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from .._uploads_layout import DIGESTS_LEN, FOLDER
@@ -27,6 +27,7 @@ from ..generate.links import HeldText
 from ..models.streaming import StreamAborts
 from ..observe import collecting_sent
 from ..types import Answer
+from .ask_slots import AskSlots, Lease
 from .deps import UNEXPECTED, state_of
 from .http_protocol import connection_abort
 
@@ -136,13 +137,15 @@ class _Pulled:
 _draining: set[asyncio.Future[None]] = set()  # drains in progress, held until done
 
 
-def _drain_soon(pulled: _Pulled) -> None:
-    task = asyncio.ensure_future(run_in_threadpool(pulled.drain))
+def _drain_soon(pulled: _Pulled, limiter: anyio.CapacityLimiter | None = None) -> None:
+    task = asyncio.ensure_future(anyio.to_thread.run_sync(pulled.drain, limiter=limiter))
     _draining.add(task)
     task.add_done_callback(_draining.discard)
 
 
-async def relay(request: Request, events: Iterator[str], abort: Callable[[], None]) -> AsyncIterator[str]:
+async def relay(
+    request: Request, events: Iterator[str], abort: Callable[[], None], limiter: anyio.CapacityLimiter | None = None
+) -> AsyncIterator[str]:
     """The events of a sync stream, read in a worker thread, while another task waits for the
     client to go away: the thread may be blocked reading a model that has gone quiet, and nothing
     is sent (so nothing fails) until it speaks. `abort` then closes the upstream response, which
@@ -154,7 +157,10 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
     `[server] stream_stall_s` to be sent: its socket's buffers are full and the event loop's send
     waits for it for good (uvicorn has no send timeout), holding the model's stream unbooked
     while its reservation expires. Its connection is then reset, so that the send returns and the
-    events buffered for it are dropped (http_protocol.BoundedProtocol)."""
+    events buffered for it are dropped (http_protocol.BoundedProtocol).
+
+    `limiter`: the threads that read the stream and drain it (an ask's own: ask_slots.py); None,
+    the default pool's."""
     pulled = _Pulled(events)
     stall_s = state_of(request).ws.settings.server.stream_stall_s
     sending: list[float] = []  # when the event being sent was handed over, while it is
@@ -178,7 +184,7 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
                 if task is not None:
                     task.cancel()
         abort()
-        _drain_soon(pulled)
+        _drain_soon(pulled, limiter)
         reset = connection_abort(request.scope)
         if stall is not None and stall.done() and not stall.cancelled() and reset is not None:
             reset()  # the send waiting for the client returns, and what was buffered for it goes
@@ -186,7 +192,7 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
     watcher = asyncio.ensure_future(watch())
     ended = False
     try:
-        while (event := await run_in_threadpool(pulled.next)) is not None:  # None: the events ended
+        while (event := await anyio.to_thread.run_sync(pulled.next, limiter=limiter)) is not None:  # None: ended
             sending.append(time.monotonic())
             yield event  # the response sends it before it asks for the next one
             sending.clear()
@@ -195,13 +201,24 @@ async def relay(request: Request, events: Iterator[str], abort: Callable[[], Non
         watcher.cancel()
         abort()
         if not ended:  # closed, or cancelled, before the stream's end
-            _drain_soon(pulled)
+            _drain_soon(pulled, limiter)
 
 
-def streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingResponse:
+async def streamed_answer(
+    request: Request, run: Callable[..., Any], asks: AskSlots | None = None, tenant: str = ""
+) -> StreamingResponse:
     """The ask runs in a thread of its own and hands its draft over a queue. The response starts
     with its first event, so that a question refused before any text (blocked, invalid, no model
-    answering) still gets its HTTP status. A client that goes away stops the model's stream."""
+    answering) still gets its HTTP status. A client that goes away stops the model's stream.
+
+    With `asks`, the ask first takes one of the tenant's slots (503 busy if none comes free in
+    time), and holds it until both its thread and its response have ended, however they end: its
+    reads of the queue run on the asks' threads, not the shared pool."""
+    limiter = None
+    lease = None
+    if asks is not None:
+        await asks.take(tenant)
+        lease, limiter = asks.lease(tenant), asks.limiter()
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     aborts, sent = StreamAborts(), set[str]()
 
@@ -213,14 +230,46 @@ def streamed_answer(request: Request, run: Callable[..., Any]) -> StreamingRespo
                 events.put(("answer", answer))
         except Exception as exc:  # noqa: BLE001  handed to the response: raised there, or sent as an error event
             events.put(("error", exc))
+        finally:
+            if lease is not None:
+                lease.done("thread")
 
-    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="ask-stream", daemon=True).start()
-    first = events.get()
-    if first[0] == "error":
-        raise first[1]
-    return StreamingResponse(
-        relay(request, _sse_answer(request, first, events, sent), aborts.abort), media_type="text/event-stream"
-    )
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="ask-stream", daemon=True)
+    try:
+        try:
+            thread.start()
+        except BaseException:
+            if lease is not None:
+                lease.done("thread")
+            raise
+        first = await anyio.to_thread.run_sync(events.get, limiter=limiter)
+        if first[0] == "error":
+            raise first[1]
+    except BaseException:
+        aborts.abort()
+        if lease is not None:
+            lease.done("response")
+        raise
+    stream = relay(request, _sse_answer(request, first, events, sent), aborts.abort, limiter)
+    return _LeasedStream(stream, aborts.abort, lease, media_type="text/event-stream")
+
+
+class _LeasedStream(StreamingResponse):
+    """A streamed ask's response: however it ends (its events sent, the client gone, cancelled
+    before its first event), the model's stream is stopped and its part of the slot is done.
+    Its generator's own cleanup runs only if it was started, so this cannot rest on it."""
+
+    def __init__(self, content: AsyncIterator[str], abort: Callable[[], None], lease: Lease | None, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._abort, self._lease = abort, lease
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._abort()
+            if self._lease is not None:
+                self._lease.done("response")
 
 
 def _event(kind: str, payload: Any) -> str:

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from ..models.embedding import LocalMiniLM
 from ..store.factory import scheme_of
 from ..workspace import Workspace
+from .ask_slots import AskSlots
 from .audit import AuditWriter
 from .auth import Principal, RateLimiter, StoreRateLimiter, principal_for
 from .jobs import JobRunner
@@ -63,6 +64,8 @@ class ServerState:
         self.jobs = JobRunner(workspace)
         local = isinstance(embedder, LocalMiniLM)
         self.search_threads = workspace.settings.server.search_threads or (2 if local else 0)
+        server = workspace.settings.server
+        self.asks = AskSlots(server.ask_threads, server.ask_threads_per_tenant, server.ask_wait_s)  # ask_slots.py
         self._search_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
             weakref.WeakKeyDictionary()
         )

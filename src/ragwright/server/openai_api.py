@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,16 +67,26 @@ class ChatBody(BaseModel):
 
 
 @router.post("/chat/completions", response_model=None)
-def chat_completions(
+async def chat_completions(
     body: ChatBody, request: Request, principal: Principal = Depends(require("read"))
+) -> dict[str, Any] | StreamingResponse:
+    """A `rag:` model is an ask: it takes one of its tenant's ask slots (ask_slots.py) and runs on
+    the asks' threads. A gateway route or model runs on the shared thread pool, as before."""
+    completion_id = "chatcmpl-" + secrets.token_hex(12)
+    if body.model.startswith("rag:"):
+        if body.tools:
+            raise ApiError(400, "invalid_request", "a rag: model takes no tools: name a gateway route or model")
+        messages = chat_messages(body.messages)
+        requested_tools(None, body.tool_choice)  # a tool_choice that names a tool is still a 400
+        return await _rag(body, messages, request, principal, completion_id)
+    return await run_in_threadpool(_gateway_chat, body, request, principal, completion_id)
+
+
+def _gateway_chat(
+    body: ChatBody, request: Request, principal: Principal, completion_id: str
 ) -> dict[str, Any] | StreamingResponse:
     messages = chat_messages(body.messages)
     tools, tool_choice = requested_tools(body.tools, body.tool_choice)
-    completion_id = "chatcmpl-" + secrets.token_hex(12)
-    if body.model.startswith("rag:"):
-        if tools:
-            raise ApiError(400, "invalid_request", "a rag: model takes no tools: name a gateway route or model")
-        return _rag(body, messages, request, principal, completion_id)
     context = CallContext.of_key(principal.key_id, principal.access)
     state = state_of(request)
     max_tokens = body.max_completion_tokens or body.max_tokens or 512
@@ -140,7 +151,7 @@ def chat_completions(
     return {**out, "trace_id": t.trace_id if t else None}
 
 
-def _rag(
+async def _rag(
     body: ChatBody, messages: list[ChatMessage], request: Request, principal: Principal, completion_id: str
 ) -> dict[str, Any] | StreamingResponse:
     collection = body.model[4:]
@@ -156,15 +167,19 @@ def _rag(
     from .routes import user_filters
 
     ws = state_of(request).ws
-    with _metered(ws) as calls, collecting_sent() as sent:
-        answer = ws.ask(
-            question,
-            user_filters(None, principal),
-            history=history,
-            context=CallContext.of_key(principal.key_id, principal.access),
-            agent=collection == AGENT,
-        )
-    request.state.doc_ids = touched(answer, sent)
+
+    def work() -> tuple[Answer, list[str], dict[str, int]]:
+        with _metered(ws) as calls, collecting_sent() as sent:
+            answer = ws.ask(
+                question,
+                user_filters(None, principal),
+                history=history,
+                context=CallContext.of_key(principal.key_id, principal.access),
+                agent=collection == AGENT,
+            )
+        return answer, touched(answer, sent), _usage(ws, answer, calls)
+
+    answer, request.state.doc_ids, usage = await state_of(request).asks.run(principal.tenant, work)
     data = answer_json(answer)
     text = data["answer"]
     if data["citations"]:
@@ -179,7 +194,6 @@ def _rag(
     }
     if answer.agent:  # rag:agent: how the loop ended, what each step searched for
         extra["agent"] = answer.agent
-    usage = _usage(ws, answer, calls)
     if body.stream:
         return StreamingResponse(
             _sse_text(text, body.model, completion_id, {**extra, "usage": usage}), media_type="text/event-stream"

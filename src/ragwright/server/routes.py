@@ -21,7 +21,7 @@ from ..observe import collecting_sent
 from ..retrieve.retriever import MAX_QUERY_CHARS, access_scope
 from ..store.glob_slots import GLOB_SLOTS, GLOB_SLOTS_PER_TENANT, holds_glob
 from ..store.sql import ShownSource, check_filter_bounds
-from ..types import SearchResult
+from ..types import Answer, SearchResult
 from .ask_stream import answer_json as answer_json
 from .ask_stream import pieces as pieces
 from .ask_stream import relay as relay
@@ -162,14 +162,17 @@ def _search(body: SearchBody, request: Request, principal: Principal) -> dict[st
 
 
 @router.post("/ask", tags=["retrieval"], response_model=None)
-def ask(
+async def ask(
     body: AskBody, request: Request, principal: Principal = Depends(require("read"))
 ) -> dict[str, Any] | StreamingResponse:
     """Answer with citations; with "stream": true, Server-Sent Events: `delta` events with the
     model's draft as it is written (an extractive answer, made by no model, comes in pieces at
     once), then one `answer` event with the checked answer and its citations, which replaces the
     draft: citations are renumbered and unsupported sentences dropped. A failure before the first
-    event is the usual JSON error; after it, an `error` event {"type", "message"}."""
+    event is the usual JSON error; after it, an `error` event {"type", "message"}.
+
+    An ask runs on a thread of the asks' own, once its tenant holds one of [server] ask_threads
+    slots (ask_slots.py): waited for on the loop, 503 busy after [server] ask_wait_s."""
     run = functools.partial(
         state_of(request).ws.ask,
         body.question,
@@ -179,11 +182,16 @@ def ask(
         agent=body.agent,
         max_steps=body.max_steps,
     )
+    asks = state_of(request).asks
     if body.stream:
-        return streamed_answer(request, run)
-    with collecting_sent() as sent:
-        answer = run()
-    request.state.doc_ids = touched(answer, sent)
+        return await streamed_answer(request, run, asks, principal.tenant)
+
+    def work() -> tuple[Answer, list[str]]:
+        with collecting_sent() as sent:
+            answer = run()
+        return answer, touched(answer, sent)
+
+    answer, request.state.doc_ids = await asks.run(principal.tenant, work)
     return answer_json(answer)
 
 
