@@ -69,12 +69,15 @@ def test_block_refuses_the_question_with_a_history_as_without_one(tmp_path, embe
 @pytest.mark.parametrize("policy", ["flag", "drop"])
 def test_flag_and_drop_read_the_question_before_the_rewriter_and_go_on(tmp_path, embedder, provider, policy):
     """As without a history: a flagged question is reported, not refused (there is nothing to
-    drop); its verdict is in the ask's trace although the rewrite the answerer reads is clean."""
+    drop); its verdict is in the ask's trace and in the answer's guard (`asked`, beside the
+    rewrite's `question`), although the rewrite the answerer reads is clean."""
     ws, client, _ = served(tmp_path, embedder, provider, policy)
     with client:
         res = client.post("/v1/ask", json={"question": ATTACK, "history": HISTORY})
     assert res.status_code == 200, res.text
     assert res.json()["question"] == MARK  # the rewrite, which the answerer screens: not flagged
+    guard = res.json()["guard"]
+    assert guard["question"]["flagged"] is False and guard["asked"]["flagged"] is True, guard
     trace = ws.store.get_trace(res.json()["trace_id"])
     ws.close()
     verdicts = [s["attributes"] for s in trace["spans"] if s["name"] == "guard.injection"]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..generate.followup import Turn, standalone_question
+from ..generate.followup import Rewrite, Turn, standalone_question
 from ..models.types import CallContext
 from ..retrieve import check_query
 from .agent import Retrieve, agent_loop, agent_route, run_agent
@@ -71,13 +71,17 @@ def plain_ask(
     with parts.trace("ask", {"question": question}, context) as t:
         limit = parts.settings.answer.max_question_chars
         question = check_query(question, limit)  # before any work on it (a follow-up's rewrite reads it)
-        if history:
-            question = check_query(standalone(parts, question, history, context, t), limit)
+        rewrite = standalone(parts, question, history, context, t) if history else None
+        if rewrite is not None:
+            question = check_query(rewrite.question, limit)
         retrieval = parts.retrieve(question, filters, None)
         if retrieval.results or parts.store().count_documents(access_of(filters)):
             answer = parts.answer(question, retrieval, filters, context, on_text=on_text)
         else:  # nothing to read at all: saying "no passage matches" would send them rephrasing
             answer = nothing_to_read(question, filters)
+        if rewrite is not None and rewrite.screened is not None and answer.guard:
+            # the caller's own words, beside the rewrite's verdict: a rewriter may word away an instruction
+            answer.guard["asked"] = rewrite.screened
         if t is not None:
             answer.trace_id, t.output = t.trace_id, ask_output(answer, retrieval.results)
     return answer
@@ -102,7 +106,7 @@ def agent_ask(
         return run_agent(loop, question, history, t)
 
 
-def standalone(parts: AskParts, question: str, history: Sequence[Turn], context: CallContext | None, t: Any) -> str:
+def standalone(parts: AskParts, question: str, history: Sequence[Turn], context: CallContext | None, t: Any) -> Rewrite:
     """A follow-up rewritten by the answer model, or carried over without one (generate/followup.py);
     the trace's input keeps both questions."""
     model = in_context(parts.answer_model(), context)
@@ -112,4 +116,4 @@ def standalone(parts: AskParts, question: str, history: Sequence[Turn], context:
     )
     if t is not None:
         t.input.update(rewrite.trace_fields())
-    return rewrite.question
+    return rewrite

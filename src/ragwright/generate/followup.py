@@ -31,8 +31,8 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from ..errors import ModelError
 from ..models.chat import ChatModel, GatewayChat
@@ -109,6 +109,7 @@ class Rewrite:
     original: str
     method: Method
     note: str = ""  # why a model's rewrite was not used, when it was not
+    screened: dict[str, Any] | None = None  # the original question's verdict, when a policy is on
 
     def trace_fields(self) -> dict[str, str]:
         fields = {"rewritten_question": self.question, "rewrite": self.method}
@@ -132,12 +133,11 @@ def standalone_question(
     question = question.strip()
     if len(question) > max_chars:  # the ask refuses it for its length: neither read nor sent
         return Rewrite(question, question, "unchanged")
-    if question:
-        screen(question, [], injection)
+    screened = screen(question, [], injection).report.get("question") if question else None
     turns, dropped = read_turns(history, injection)
     if dropped:  # the carry-over goes without them too
         history = [t for i, t in enumerate(history) if i not in dropped]
-    fallback = carry_over(question, history, max_chars=max_chars)
+    fallback = replace(carry_over(question, history, max_chars=max_chars), screened=screened)
     if model is None or not question or not any(t.role == "user" for t in turns):
         return fallback
     try:
@@ -147,7 +147,7 @@ def standalone_question(
     text = _cleaned(reply)
     if not text or len(text) > min(max_chars, 2 * len(question) + 200):
         return _noted(fallback, "the model's rewrite was empty or too long; carried over instead")
-    return Rewrite(text, question, "model" if text != question else "unchanged")
+    return Rewrite(text, question, "model" if text != question else "unchanged", screened=screened)
 
 
 def carry_over(question: str, history: Sequence[Turn], *, max_chars: int = 4000) -> Rewrite:
@@ -181,7 +181,7 @@ def _uncached(model: ChatModel) -> ChatModel:
 
 
 def _noted(rewrite: Rewrite, note: str) -> Rewrite:
-    return Rewrite(rewrite.question, rewrite.original, rewrite.method, note)
+    return replace(rewrite, note=note)
 
 
 # -- the deterministic rewrite -------------------------------------------------------------------

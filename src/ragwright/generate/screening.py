@@ -21,6 +21,8 @@ agent's messages: followup.model_turns) are checked as the question is, each on 
 (screen_turns): under block a flagged turn refuses the ask, under drop it is left out. Assistant
 turns too: /v1/ask, a rag: chat and MCP take the whole history from the client, so an
 "assistant" turn is whatever the caller wrote, and an instruction moved there would pass.
+A follow-up's own question is checked (screen) before the rewriter's prompt quotes it, and the
+answer's guard keeps that verdict as "asked" beside the rewrite's "question" (review 16, C).
 """
 
 from __future__ import annotations
