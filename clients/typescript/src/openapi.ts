@@ -112,7 +112,10 @@ export interface paths {
          *     of Python: it runs on the event loop, since a hand-off to a worker thread and back costs as
          *     much. A search that must run the embedding model (or call a remote one), or rebuild an index
          *     after a write, goes to a worker thread and leaves the loop to the other requests ([server] search_threads
-         *     at once, the rest in arrival order: ServerState.in_search_slot).
+         *     at once, the rest in arrival order: ServerState.in_search_slot). A `source` pattern is matched
+         *     against every document the key may read (bounded: store/globs.py, but it grows with the
+         *     tenant): such a search never runs on the loop, it goes to one of a few worker threads of its
+         *     own (_glob_limiter), each read within [store] statement_timeout_s.
          */
         post: operations["search_v1_search_post"];
         delete?: never;
@@ -137,6 +140,9 @@ export interface paths {
          *     once), then one `answer` event with the checked answer and its citations, which replaces the
          *     draft: citations are renumbered and unsupported sentences dropped. A failure before the first
          *     event is the usual JSON error; after it, an `error` event {"type", "message"}.
+         *
+         *     An ask runs on a thread of the asks' own, once its tenant holds one of [server] ask_threads
+         *     slots (ask_slots.py): waited for on the loop, 503 busy after [server] ask_wait_s.
          */
         post: operations["ask_v1_ask_post"];
         delete?: never;
@@ -191,7 +197,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Chat Completions */
+        /**
+         * Chat Completions
+         * @description A `rag:` model is an ask: it takes one of its tenant's ask slots (ask_slots.py) and runs on
+         *     the asks' threads. A gateway route or model runs on the shared thread pool, as before.
+         */
         post: operations["chat_completions_v1_chat_completions_post"];
         delete?: never;
         options?: never;
@@ -624,7 +634,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
-        /** @description store_unavailable: the database is restarting or busy; see Retry-After */
+        /** @description store_unavailable (the database is restarting or busy) or busy (the server's asks, uploads or pattern searches are all taken, or this tenant's share of them): see Retry-After */
         ServiceUnavailable: {
             headers: {
                 [name: string]: unknown;
