@@ -292,6 +292,27 @@ class ServerSettings(_Section):
         description="an ask that finds no slot it may take waits this long for one, then gets 503 busy with "
         "Retry-After (0: refused at once)",
     )
+    chat_threads: int = Field(
+        32,
+        ge=1,
+        le=256,
+        description="chats with a gateway route or model (/v1/chat/completions, not rag:) a worker process "
+        "answers at once, streamed or not, on threads of their own (not the asks', not the shared pool); "
+        "another waits its turn for up to chat_wait_s",
+    )
+    chat_threads_per_tenant: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="of those, the most one tenant's keys hold at once (0: half of chat_threads, at least 1)",
+    )
+    chat_wait_s: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="a gateway chat that finds no slot it may take waits this long for one, then gets 503 "
+        "busy with Retry-After (0: refused at once)",
+    )
     max_uploads: int = Field(
         4,
         ge=1,

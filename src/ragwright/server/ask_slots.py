@@ -11,7 +11,12 @@ runs on a limiter of its own (ask_limiter), not the default pool's.
 
 /v1/ask (streamed or not), `rag:` models of /v1/chat/completions and MCP's `ask` tool all take
 the same slots. A streamed ask holds its slot until both its thread and its response have ended
-(Lease): a client that leaves, stalls or meets an error frees it when the ask's thread stops."""
+(Lease): a client that leaves, stalls or meets an error frees it when the ask's thread stops.
+
+Gateway chats (/v1/chat/completions with a route or model) take slots of the same kind but their
+own (kind "chat": `[server] chat_threads`, `chat_threads_per_tenant`, `chat_wait_s`): a gateway
+is mostly chats, and an ask should not wait behind a flood of them, nor they behind asks. A
+streamed chat's lease has one party, its response: the model's stream is read in its relay."""
 
 from __future__ import annotations
 
@@ -44,10 +49,11 @@ class _Waiter:
 
 
 class AskSlots:
-    """The process's ask slots, counted by tenant. Thread-safe: a streamed ask gives its slot
-    back from its own thread; waiters are woken on their event loop."""
+    """The process's ask slots (`kind` "chat": its gateway chats'), counted by tenant. Thread-safe:
+    a streamed ask gives its slot back from its own thread; waiters are woken on their event loop."""
 
-    def __init__(self, threads: int, per_tenant: int = 0, wait_s: float = 10.0) -> None:
+    def __init__(self, threads: int, per_tenant: int = 0, wait_s: float = 10.0, kind: str = "ask") -> None:
+        self.kind = kind  # names the settings in a refusal: server.{kind}_threads...
         self.threads = threads
         self.share = tenant_share(threads, per_tenant)
         self.wait_s = wait_s
@@ -104,17 +110,18 @@ class AskSlots:
     def _refusal(self, mine: bool) -> Exception:
         from .deps import ApiError  # deps' ServerState holds the slots
 
+        kind = self.kind
         if mine:
             why = (
-                f"your tenant's asks hold {self.share} of this server's ask slots, its most at once "
-                f"(server.ask_threads_per_tenant; server.ask_threads = {self.threads})"
+                f"your tenant's {kind}s hold {self.share} of this server's {kind} slots, its most at once "
+                f"(server.{kind}_threads_per_tenant; server.{kind}_threads = {self.threads})"
             )
         else:
-            why = f"this server is answering {self.threads} asks, its most at once (server.ask_threads)"
+            why = f"this server is answering {self.threads} {kind}s, its most at once (server.{kind}_threads)"
         return ApiError(
             503,
             "busy",
-            f"{why}, and none came free within {self.wait_s:g} s (server.ask_wait_s): ask again shortly",
+            f"{why}, and none came free within {self.wait_s:g} s (server.{kind}_wait_s): ask again shortly",
             {"Retry-After": str(RETRY_AFTER_S)},
         )
 

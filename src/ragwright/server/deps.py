@@ -66,6 +66,7 @@ class ServerState:
         self.search_threads = workspace.settings.server.search_threads or (2 if local else 0)
         server = workspace.settings.server
         self.asks = AskSlots(server.ask_threads, server.ask_threads_per_tenant, server.ask_wait_s)  # ask_slots.py
+        self.chats = AskSlots(server.chat_threads, server.chat_threads_per_tenant, server.chat_wait_s, "chat")
         self._search_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
             weakref.WeakKeyDictionary()
         )

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,7 +34,8 @@ from ..observe import collecting_sent, start_trace
 from ..observe.tracing import Span, Trace, new_trace_id
 from ..types import Answer
 from ..workspace import Workspace
-from .ask_stream import touched
+from .ask_slots import Lease
+from .ask_stream import _LeasedStream, touched
 from .auth import Principal
 from .deps import ApiError, require, state_of
 from .openai_tools import call_deltas, chat_messages, error_event, finish_reason, reply_message, requested_tools
@@ -71,7 +72,10 @@ async def chat_completions(
     body: ChatBody, request: Request, principal: Principal = Depends(require("read"))
 ) -> dict[str, Any] | StreamingResponse:
     """A `rag:` model is an ask: it takes one of its tenant's ask slots (ask_slots.py) and runs on
-    the asks' threads. A gateway route or model runs on the shared thread pool, as before."""
+    the asks' threads. A gateway route or model is a chat: it takes one of its tenant's chat slots
+    ([server] chat_threads, the same mechanism) and runs on the chats' threads, not the pool the
+    other endpoints share (40 slow chats took it all); a streamed chat holds its slot until its
+    response has ended, however it ends (the client leaving, a stall, an error)."""
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     if body.model.startswith("rag:"):
         if body.tools:
@@ -79,12 +83,30 @@ async def chat_completions(
         messages = chat_messages(body.messages)
         requested_tools(None, body.tool_choice)  # a tool_choice that names a tool is still a 400
         return await _rag(body, messages, request, principal, completion_id)
-    return await run_in_threadpool(_gateway_chat, body, request, principal, completion_id)
+    chats = state_of(request).chats
+    await chats.take(principal.tenant)
+    lease, limiter = chats.lease(principal.tenant, ("response",)), chats.limiter()
+    try:
+        out = await anyio.to_thread.run_sync(
+            _gateway_chat, body, request, principal, completion_id, lease, limiter, limiter=limiter
+        )
+    except BaseException:
+        lease.done("response")
+        raise
+    if not isinstance(out, StreamingResponse):  # a streamed one gives it back when its response ends
+        lease.done("response")
+    return out
 
 
 def _gateway_chat(
-    body: ChatBody, request: Request, principal: Principal, completion_id: str
+    body: ChatBody,
+    request: Request,
+    principal: Principal,
+    completion_id: str,
+    lease: Lease,
+    limiter: anyio.CapacityLimiter,
 ) -> dict[str, Any] | StreamingResponse:
+    """On a chat thread, holding a chat slot (`lease`); a stream's reads and drain run on `limiter`."""
     messages = chat_messages(body.messages)
     tools, tool_choice = requested_tools(body.tools, body.tool_choice)
     context = CallContext.of_key(principal.key_id, principal.access)
@@ -120,9 +142,8 @@ def _gateway_chat(
             # the role, then the first text: a budget that refuses the call raises here, a 429 and not
             # an error after a 200 (nothing is sent before the first model is reserved for)
             head = list(itertools.islice(events, 2))
-            return StreamingResponse(
-                relay(request, itertools.chain(head, events), stream.abort), media_type="text/event-stream"
-            )
+            relayed = relay(request, itertools.chain(head, events), stream.abort, limiter)
+            return _LeasedStream(relayed, stream.abort, lease, media_type="text/event-stream")
         with state.ws.trace(
             "chat", {"model": body.model, "messages": [m.content for m in messages][-4:]}, context
         ) as t:
