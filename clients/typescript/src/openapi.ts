@@ -200,7 +200,10 @@ export interface paths {
         /**
          * Chat Completions
          * @description A `rag:` model is an ask: it takes one of its tenant's ask slots (ask_slots.py) and runs on
-         *     the asks' threads. A gateway route or model runs on the shared thread pool, as before.
+         *     the asks' threads. A gateway route or model is a chat: it takes one of its tenant's chat slots
+         *     ([server] chat_threads, the same mechanism) and runs on the chats' threads, not the pool the
+         *     other endpoints share (40 slow chats took it all); a streamed chat holds its slot until its
+         *     response has ended, however it ends (the client leaving, a stall, an error).
          */
         post: operations["chat_completions_v1_chat_completions_post"];
         delete?: never;
@@ -634,7 +637,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
-        /** @description store_unavailable (the database is restarting or busy) or busy (the server's asks, uploads or pattern searches are all taken, or this tenant's share of them): see Retry-After */
+        /** @description store_unavailable (the database is restarting or busy) or busy (the server's asks, chats, uploads or pattern searches are all taken, or this tenant's share of them): see Retry-After */
         ServiceUnavailable: {
             headers: {
                 [name: string]: unknown;

@@ -44,8 +44,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {  # a router's: not each of 
     500: _error("store_error (the store failed) or internal_error: the server's log has the details"),
     502: _error("upstream_error: the answering model failed"),
     503: _error(
-        "store_unavailable (the database is restarting or busy) or busy (the server's asks, uploads or "
-        "pattern searches are all taken, or this tenant's share of them): see Retry-After"
+        "store_unavailable (the database is restarting or busy) or busy (the server's asks, chats, uploads "
+        "or pattern searches are all taken, or this tenant's share of them): see Retry-After"
     ),
 }
 _REF = {"$ref": "#/components/schemas/ErrorBody"}
