@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import sqlite3
 import time
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from ragwright.models import ledger
-from tests.provider_server import ProviderServer, stall, tool_call
+from tests.provider_server import ProviderServer, delay, stall, tool_call
 from tests.server.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -143,3 +144,26 @@ def test_a_client_leaving_after_a_tool_call_is_billed_for_the_call(served):
     assert output_tokens == ledger.count_tokens("ok") + ledger.count_tokens(called) > 1500
     assert cost == pytest.approx((input_tokens + output_tokens) * PRICE / 1e6) and error and "interrupted" in error
     assert not any("line0 of the file" in line for line in got)  # none of the call was sent to the client
+
+
+def test_a_client_leaving_before_the_first_event_is_billed(served):
+    """The client hangs up while the model is still silent: the handler gets the first text after
+    it left, and the response never sends an event. The stream is read to its end and booked all
+    the same (a helper of review 16 saw that the relay's cleanup runs only once it has started)."""
+    server, (key, _), db, provider = served
+    provider.fail_next(delay(1.5))
+    payload = json.dumps(chat(4000, True))
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(
+        (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n{payload}"
+        ).encode()
+    )
+    time.sleep(0.5)  # the model has said nothing yet
+    sock.close()
+    calls = rows(db, "SELECT input_tokens, output_tokens, cost_usd FROM model_calls", timeout=15)
+    assert len(calls) == 1, "the call whose client left before its first event was never booked"
+    assert calls[0][0] > 0 and calls[0][2] > 0
+    live = db.execute("SELECT count(*) FROM budget_reservations WHERE expires_at > ?", (time.time(),)).fetchone()
+    assert live == (0,)
