@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,12 +77,29 @@ def eval_settings(settings: Settings, name: str, fingerprint: str, embedder: str
     return copy
 
 
-def current_feedback(parts: EvalParts, data: str | Path) -> bool:
-    """True for a dataset made from feedback (its corpus a copy of a tenant's documents), once
-    checked that the store still holds every document of it as exported: a deleted or replaced
-    one would otherwise have its old text indexed and quoted in the run again."""
-    if dataset_tenant(Path(data)) is None:
-        return False
+@dataclass(slots=True)
+class SourcedRun(EvalRun):
+    """A run made from this store's documents (a dataset exported from feedback: its corpus is a
+    copy of them). `sources`: those its cases name, at the version read before the run checked
+    that their exported text is still the stored one. save_eval_run holds the run to them in the
+    transaction that writes it (store/records.py, cases_to_store), as traces and cached replies
+    are held to what they read: a deletion landing after the run's end check (forget_stale) and
+    before the save cleared the runs stored then, not this one. Not stored with the run."""
+
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def current_feedback(parts: EvalParts, data: str | Path) -> dict[str, str] | None:
+    """For a dataset made from feedback (its corpus a copy of a tenant's documents), the version
+    of each of the tenant's documents (doc_id -> content hash), once checked that the store still
+    holds every document of it as exported: a deleted or replaced one would otherwise have its
+    old text indexed and quoted in the run again. None for a dataset made elsewhere. The versions
+    are read before the text is compared: one replaced in between is held to its older version,
+    and its text is taken out of the run when saved (the safe side)."""
+    tenant = dataset_tenant(Path(data))
+    if tenant is None:
+        return None
+    versions = {d.doc_id: d.content_hash for d in parts.store().list_documents({"tenant": tenant})}
     stale = stale_documents(parts.store(), Path(data))
     if stale:
         raise RagwrightError(
@@ -90,7 +107,28 @@ def current_feedback(parts: EvalParts, data: str | Path) -> bool:
             f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}): export it again "
             "(ragwright eval dataset from-feedback) so that their old text is not evaluated"
         )
-    return True
+    return versions
+
+
+def sourced(run: EvalRun, versions: dict[str, str]) -> SourcedRun:
+    """The run, saying which of the store's documents it names (any string of its cases that is
+    one: a cited or retrieved id, a qrels key) at the version read before it started."""
+    named = set(_strings(run.cases))
+    sources = {d: v for d, v in versions.items() if d in named}
+    return SourcedRun(**{f.name: getattr(run, f.name) for f in fields(EvalRun)}, sources=sources)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value, its keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
 
 
 def discard(index: Workspace) -> None:
@@ -113,14 +151,14 @@ def retrieval_run(parts: EvalParts, data: str | Path, split: str, pipeline: str,
     if pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline '{pipeline}' (choose from {', '.join(PIPELINES)})")
     dataset = load_beir(Path(data), split)
-    feedback = current_feedback(parts, data)
+    versions = current_feedback(parts, data)
     evaluated = parts.index(dataset.name, dataset.fingerprint(), None)
     try:
         run = _retrieval(evaluated, dataset, data, split, pipeline, progress, parts)
     finally:
-        if feedback:
+        if versions is not None:
             discard(evaluated.workspace)
-    return forget_stale(parts, data, run) if feedback else run
+    return sourced(forget_stale(parts, data, run), versions) if versions is not None else run
 
 
 def _retrieval(
@@ -181,15 +219,15 @@ def answers_run(
     if judge_model is not None:
         model = GatewayChat(parts.gateway(), judge_model) if isinstance(judge_model, str) else judge_model
         judge = Judge(model, parts.store(), concurrency=concurrency)
-    feedback = current_feedback(parts, data)
+    versions = current_feedback(parts, data)
     # the index answers through this workspace's answer model and gateway (its budgets and caches)
     index = parts.index(dataset.name, dataset.fingerprint(), parts.answer_model()).workspace
     try:
         run = _answers(index, dataset, parts, data, split, limit, judge, gold, progress)
     finally:
-        if feedback:
+        if versions is not None:
             discard(index)
-    return forget_stale(parts, data, run) if feedback else run
+    return sourced(forget_stale(parts, data, run), versions) if versions is not None else run
 
 
 def _answers(

@@ -5,16 +5,17 @@ whole or not at all."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from .contract.data import BudgetCheck, Quoted
-from .quoted import cache_sources_current, link_cache, sources_of
+from .quoted import cache_sources_current, current, link_cache, sources_of, stored_versions
 from .sql import Row
 
 # Expired cache entries are deleted by cache_put, at most this often (or once per TTL when that is
@@ -54,6 +55,36 @@ def forget_in_cases(cases: dict[str, Any], doc_id: str) -> dict[str, Any] | None
     return cases if changed else None
 
 
+def cases_to_store(run: Mapping[str, Any], stored: Callable[[list[str]], Mapping[str, str]]) -> Any:
+    """A run's cases as save_eval_run writes them, called inside its transaction with `stored`
+    (doc_id -> version of those stored, read there: store/quoted.py). A run made from this store's
+    documents names them in run["sources"] (doc_id -> the version it read, or plain ids: held to
+    being stored only), and is checked as a trace or cached reply is: what its cases hold of one
+    that is no longer stored, or no longer at the version read, is taken out as that document's
+    deletion would (forget_in_cases). The deletion came first and cleared the runs stored then;
+    this one came after it. The run and its figures are kept (a case redacted, not dropped: the
+    run is a record of what was measured), on a copy: the caller's run is left as given. A run
+    naming no sources (a BEIR corpus's: its ids are its own corpus's, not this store's) is
+    stored as given."""
+    cases = run.get("cases", {})
+    sources = sources_of(run.get("sources") or ())
+    if not sources:
+        return cases
+    held = stored(list(sources))
+    gone = [d for d, version in sources.items() if not current({d: version}, held)]
+    if not gone:
+        return cases
+    cases = copy.deepcopy(cases)
+    for doc_id in gone:
+        forget_in_cases(cases, doc_id)
+    return cases
+
+
+def run_values(run: Mapping[str, Any], cases: Any, columns: Sequence[str], json_columns: Sequence[str]) -> list[Any]:
+    """The values of a run's columns, its JSON ones as JSON text, with `cases` as checked."""
+    return [json.dumps(cases if c == "cases" else run.get(c, {})) if c in json_columns else run[c] for c in columns]
+
+
 class RecordsMixin:
     _lock: threading.RLock
     _conn: sqlite3.Connection
@@ -84,10 +115,13 @@ class RecordsMixin:
 
     def save_eval_run(self, run: dict[str, Any]) -> None:
         """A run belongs to `run["tenant"]` (default: the tenant 'default', whose documents the CLI
-        ingests): an admin key over HTTP sees only its tenant's runs."""
-        values = [json.dumps(run.get(c, {})) if c in self._RUN_JSON else run[c] for c in self._RUN_COLUMNS]
+        ingests): an admin key over HTTP sees only its tenant's runs. Its "sources" are checked in
+        this transaction (cases_to_store; one writer at a time: no deletion lands before the
+        commit) and not stored."""
         columns = (*self._RUN_COLUMNS, "tenant")
         with self._lock, self._transaction(stamp=False):
+            cases = cases_to_store(run, lambda ids: stored_versions(self._conn, ids))
+            values = run_values(run, cases, self._RUN_COLUMNS, self._RUN_JSON)
             self._conn.execute(
                 f"INSERT INTO eval_runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [*values, run.get("tenant") or "default"],

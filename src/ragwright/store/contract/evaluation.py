@@ -12,7 +12,11 @@ class EvalRunStore(Protocol):
 
     def save_eval_run(self, run: dict[str, Any]) -> None:
         """Store a run (evaluate.EvalRun.to_dict() plus an optional "tenant") whole or not at all,
-        committed before this returns. A run_id already stored is an error."""
+        committed before this returns. A run_id already stored is an error. A run made from this
+        store's documents names them in "sources" (doc_id -> the version it read, or a list of
+        ids: held to being stored only): checked in the same transaction, what its cases hold of
+        one no longer stored or no longer at that version is taken out as its deletion would
+        (store/records.py, cases_to_store); "sources" itself is not stored."""
 
     def get_eval_run(self, run_id: str, tenant: str | None = None) -> dict[str, Any] | None:
         """The whole run with its tenant, or None when there is none (or, given `tenant`, when it

@@ -17,9 +17,10 @@ from typing import Any
 
 from ..contract.data import BudgetCheck, Quoted
 from ..quoted import sources_of
-from ..records import CACHE_PURGE_EVERY_S, RecordsMixin, forget_in_cases
+from ..records import CACHE_PURGE_EVERY_S, RecordsMixin, cases_to_store, forget_in_cases, run_values
 from .access import cache_sources_current, link_cache
 from .connection import Database
+from .traces import stored_versions
 
 Row = tuple[Any, ...]
 _BUDGET_LOCK = 0x7267627564  # "rgbud": pg_advisory_xact_lock key held by a reservation
@@ -49,10 +50,14 @@ class PgRecordsMixin:
     # -- evaluation runs -----------------------------------------------------------------------
 
     def save_eval_run(self, run: dict[str, Any]) -> None:
-        """A run belongs to `run["tenant"]` (default: the tenant 'default')."""
-        values = [json.dumps(run.get(c, {})) if c in _RUN_JSON else run[c] for c in _RUN_COLUMNS]
+        """A run belongs to `run["tenant"]` (default: the tenant 'default'). Its "sources" are
+        checked in this transaction (store/records.py, cases_to_store; stored_versions holds the
+        write generation's row lock to the commit, so no deletion or replacement comes between)
+        and not stored."""
         columns = (*_RUN_COLUMNS, "tenant")
         with self.db.write(generation=False) as (cur, _):
+            cases = cases_to_store(run, lambda ids: stored_versions(cur, ids))
+            values = run_values(run, cases, _RUN_COLUMNS, _RUN_JSON)
             cur.execute(
                 f"INSERT INTO eval_runs({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
                 [*values, run.get("tenant") or "default"],
