@@ -248,14 +248,19 @@ def _clip(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def bounded(data: dict[str, Any]) -> dict[str, Any]:
+def bounded(data: dict[str, Any], slack: int = 1) -> dict[str, Any]:
     """A trace's JSON form (Trace.to_dict) as the store keeps it: every string cut to MAX_TEXT,
     every list and dict to MAX_ITEMS, the spans to MAX_SPANS, and all of it to MAX_TRACE_TEXT
     characters in all (input and output first, then the spans in order; the spans past the
     budget are dropped and counted in "spans_dropped"). The store applies it to whatever it is
     given, so a trace built by hand (a streamed chat's) is bounded as start_trace's are.
-    doc_ids and doc_versions stay whole: deleting a document finds its traces through them."""
-    left = [MAX_TRACE_TEXT]
+    doc_ids and doc_versions stay whole: deleting a document finds its traces through them.
+    `slack`: the text bounds that many times over, for a trace to be redacted and then bounded
+    again: a cut made before redaction can split a private value (an e-mail, a card number) so
+    that the redactor no longer sees it (review 16b); the second, tighter cut comes first in
+    every string, so the fragment the first one left is dropped with what follows it."""
+    left = [MAX_TRACE_TEXT * slack]
+    text_max = MAX_TEXT * slack
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key in KEPT_WHOLE:
@@ -265,20 +270,20 @@ def bounded(data: dict[str, Any]) -> dict[str, Any]:
             for item in value[:MAX_SPANS]:
                 if left[0] <= 0:
                     break
-                spans.append(_bound(item, 1, left))
+                spans.append(_bound(item, 1, left, text_max))
             out[key] = spans
             if len(spans) < len(value):
                 out["spans_dropped"] = len(value) - len(spans)
         else:
-            out[key] = _bound(value, 0, left)
+            out[key] = _bound(value, 0, left, text_max)
     return out
 
 
-def _bound(value: Any, depth: int, left: list[int]) -> Any:
+def _bound(value: Any, depth: int, left: list[int], text_max: int = MAX_TEXT) -> Any:
     """`value` clipped as _clip does, charging what it keeps to `left` (characters still allowed).
     Short strings and numbers are kept in the loops without a call: most of a trace is those."""
     if isinstance(value, str):
-        keep = min(MAX_TEXT, max(left[0], 0))
+        keep = min(text_max, max(left[0], 0))
         left[0] -= min(len(value), keep) + 2
         return value if len(value) <= keep else value[:keep] + "…"
     if not isinstance(value, (list, tuple, dict)):
@@ -298,8 +303,8 @@ def _bound(value: Any, depth: int, left: list[int]) -> Any:
                 left[0] -= len(k) + (len(v) if type(v) is str else 8) + 4
                 kept[k] = v
                 continue
-            name = _bound(k, depth + 1, left) if isinstance(k, str) else k  # the key before its value
-            kept[name] = _bound(v, depth + 1, left)
+            name = _bound(k, depth + 1, left, text_max) if isinstance(k, str) else k  # the key before its value
+            kept[name] = _bound(v, depth + 1, left, text_max)
         if cut:
             kept["…"] = "…"
         return kept
@@ -312,7 +317,7 @@ def _bound(value: Any, depth: int, left: list[int]) -> Any:
             left[0] -= (len(v) if type(v) is str else 8) + 2
             items.append(v)
             continue
-        items.append(_bound(v, depth + 1, left))
+        items.append(_bound(v, depth + 1, left, text_max))
     return [*items, "…"] if cut else items
 
 

@@ -21,6 +21,7 @@ from .contract.data import Traced
 from .quoted import quoted_docs, still_quoted, stored_versions, trace_sources
 from .sql import Row
 
+REDACT_SLACK = 4  # save_trace's bounds this many times over when a redactor runs before the real bound
 SUMMARY_CHARS = 200  # characters of each text value of a trace's input shown in a list of traces
 # A listed trace's input: its top-level text, number and true/false values, text cut to
 # SUMMARY_CHARS (lists and objects, a chat's messages, are left to the whole trace), made by
@@ -57,7 +58,7 @@ class TracesMixin:
         milliseconds (one commit per request cost a server more than its search). Every read of
         traces, feedback and deletion writes the queue first, and so does close(). Bounded here
         (observe.tracing.bounded), whoever built the trace: what a request may leave is capped."""
-        data = bounded(trace.to_dict())
+        data = bounded(trace.to_dict(), REDACT_SLACK if self.trace_redactor is not None else 1)
         with self._trace_queue_lock:
             self._trace_queue.append(data)
             if self._trace_writer is None:
@@ -68,6 +69,13 @@ class TracesMixin:
                 atexit.register(_flush_at_exit, weakref.ref(self))
             if len(self._trace_queue) == 1:  # the writer waits only on an empty queue: wake it once per batch
                 self._trace_wake.notify()
+
+    def _redacted(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The batch redacted, then bounded as save_trace bounds an unredacted trace: save_trace cut
+        it REDACT_SLACK times looser, so no value the redactor must see was split before it ran."""
+        if self.trace_redactor is None:
+            return batch
+        return [bounded(self.trace_redactor(data)) for data in batch]
 
     def flush_traces(self) -> None:
         """Write the queued traces now (a no-op when none are queued). One flush at a time: a read
@@ -81,8 +89,7 @@ class TracesMixin:
             batch, self._trace_queue = self._trace_queue, []
         if not batch:
             return
-        if self.trace_redactor is not None:
-            batch = [self.trace_redactor(data) for data in batch]
+        batch = self._redacted(batch)
         with self._lock, self._transaction(stamp=False):
             batch = still_quoted(batch, stored_versions(self._conn, quoted_docs(batch)))
             for data in batch:

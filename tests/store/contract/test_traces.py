@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+
+from ragwright.observe.tracing import MAX_TEXT
 
 from .backends import document, trace
 
@@ -57,6 +61,20 @@ def test_the_redactor_applies_before_storing_and_old_traces_expire(store):
     store.save_trace(trace("new", start=time.time(), input={"query": "secret words"}))
     assert store.get_trace("new")["input"] == {"query": "[redacted]"}
     assert store.get_trace("old") is None  # the first batch applies retention
+
+
+def test_a_private_value_at_a_bound_is_redacted_whole_before_the_cut(store):
+    """Review 16b, D: the trace was cut to its bounds before the redactor ran, so a value across
+    the cut survived in part ("alice.secret@example…", 12 of a card's 16 digits), unrecognised.
+    Now the redactor sees it whole and the bound is applied to what it leaves."""
+    secret = re.compile(r"SECRET-\d{12}")
+    store.trace_redactor = lambda data: json.loads(secret.sub("[redacted]", json.dumps(data)))
+    for cut_into in (5, 12):  # the cut falls 5 and 12 characters into the value
+        text = "x" * (MAX_TEXT - cut_into) + "SECRET-123456789012 and more"
+        store.save_trace(trace(f"t{cut_into}", start=time.time(), input={"messages": [text]}))
+        stored = store.get_trace(f"t{cut_into}")["input"]["messages"][0]
+        assert "SECRE"[: min(cut_into, 5)] not in stored[-20:] and "12345" not in stored, stored[-30:]
+        assert len(stored) <= MAX_TEXT + 1 and stored.startswith("x" * 100)
 
 
 def test_the_exporter_gets_each_stored_batch(store):

@@ -71,8 +71,7 @@ class PgTracesMixin(TracesMixin):
             batch, self._trace_queue = self._trace_queue, []
         if not batch:
             return
-        if self.trace_redactor is not None:
-            batch = [self.trace_redactor(data) for data in batch]
+        batch = self._redacted(batch)
         with self.db.write(generation=False) as (cur, _):
             batch = still_quoted(batch, stored_versions(cur, quoted_docs(batch)))
             cur.executemany(_INSERT_TRACE, [_trace_row(data) for data in batch])
