@@ -119,4 +119,4 @@ def test_each_worker_process_holds_its_bound(tmp_path):
 
 def test_the_defaults():
     settings = ServerSettings()
-    assert settings.max_connections == 1000 and settings.header_timeout_s == 20
+    assert settings.max_connections == 0 and settings.header_timeout_s == 20  # review 16b: a cap anyone can fill

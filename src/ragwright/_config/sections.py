@@ -259,10 +259,11 @@ class ServerSettings(_Section):
         "request's first byte): closed otherwise, with 408 if a request had begun (0: no deadline)",
     )
     max_connections: int = Field(
-        1000,
+        0,
         ge=0,
         description="connections a worker process holds at once (uvicorn's limit_concurrency): a request "
-        "beyond gets 503 and its connection is closed (0: no limit)",
+        "beyond gets 503 and its connection is closed (0: no limit, the default: the bound counts idle "
+        "sockets too, so anyone who can connect can fill it; set it where the clients are your own)",
     )
     search_threads: int = Field(
         0,
