@@ -17,7 +17,7 @@ from ..errors import StoreUnavailable
 from .globs import is_glob
 
 GLOB_SLOTS = 3  # glob-filtered reads at once per process (the machine's cores, plus one)
-GLOB_SLOTS_PER_TENANT = 2  # of them one tenant may hold, so that another's read always finds one
+GLOB_SLOTS_PER_TENANT = 2  # of them one tenant may hold: one tenant never holds them all (two can)
 GLOB_WAIT_S = 0.25  # a worker thread waits this long for a slot: waiting holds the thread
 _free = threading.Condition()
 _held: dict[str, int] = {}  # slots held, by tenant ("" for reads made for none)
