@@ -123,25 +123,23 @@ def test_bad_request_is_not_retried_or_passed_on(servers):
 
 
 def test_a_refusal_reason_shown_to_callers_never_names_the_address_or_a_key(servers):
-    """The provider's message reaches the caller only with its address, credentials and
-    key-shaped tokens masked; a page that is not an API's structured error not at all."""
+    """The provider's message reaches the caller only when every word of it is a plain one: one
+    quoting the URL, its password, the host, a Bearer token, a key or an address stays in the log
+    whole (review 16b: masking missed IPv6, bare host names, Basic credentials, base64 keys); a
+    page that is not an API's structured error never reaches the caller."""
     a, b = servers
     host, port = "127.0.0.1", a.base_url.rsplit(":", 1)[1]
     quoted = (
         f"bad 'temperature' for http://svc:Hunter2pw@{host}:{port}/v1 (Authorization: Bearer abc.def-123) "
         "with key sk-proj-Z9y8X7w6V5u4 at\x1b[2J 10.1.2.3:8000"
     )
-    a.fail_always(status(400, quoted))
-    with pytest.raises(ProviderError) as info:
-        Gateway(make_settings(a, b)).chat(HELLO, model="default")
-    shown = str(info.value)
-    assert "bad 'temperature' for ***" in shown and "with key *** at [2J ***" in shown
-    for secret in ("Hunter2pw", "svc:", host, port, "abc.def-123", "sk-proj", "10.1.2.3", "\x1b"):
-        assert secret not in shown, secret
-    a.fail_always(status(400, b"<html><body>nginx at internal-llm.corp.example</body></html>"))
-    with pytest.raises(ProviderError) as info:
-        Gateway(make_settings(a, b)).chat(HELLO, model="default")
-    assert str(info.value).endswith("answered 400 (bad_request)") and "nginx" in info.value.detail
+    for body in (quoted, b"<html><body>nginx at internal-llm.corp.example</body></html>"):
+        a.fail_always(status(400, body))
+        with pytest.raises(ProviderError) as info:
+            Gateway(make_settings(a, b)).chat(HELLO, model="default")
+        assert str(info.value).endswith("answered 400 (bad_request)"), str(info.value)
+        logged = info.value.detail  # the operator's log keeps the provider's words
+        assert "temperature" in logged or "nginx" in logged
 
 
 def test_retry_after_is_honoured_then_the_same_model_answers(servers):

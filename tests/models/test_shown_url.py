@@ -20,8 +20,34 @@ def test_a_providers_text_quoting_the_credentials_is_scrubbed():
     assert "pw-Secret1" not in text and "sk-Secret2" not in text
 
 
-def test_a_refusal_reason_masks_the_configured_host_by_name():
+def test_a_refusal_reason_is_shown_only_when_every_word_is_plain():
     url = "http://svc:pw-Secret1@llm.internal.corp:8443/v1?api-key=abc123"
-    body = json.dumps({"error": {"message": "model 'x' unknown on LLM.internal.corp:8443 (key abc123, pw-Secret1)"}})
-    assert _public_reason(body, url) == ": model 'x' unknown on ***:8443 (key ***, ***)"
+
+    def shown(message: str) -> str:
+        return _public_reason(json.dumps({"error": {"message": message}}), url)
+
+    for plain in (
+        "messages.0.content: field required",
+        "max_tokens must be at most 4096",
+        "Extra inputs are not permitted",
+        "The model `gpt-4o-mini` does not exist or you do not have access to it.",
+    ):
+        assert shown(plain) == ": " + plain
+    for leaky in (  # review 16b's g_reason_mask.py, and the configured host by name
+        "model 'x' unknown on LLM.internal.corp",
+        "upstream fd00:10:20::7 refused the model",
+        "upstream [2001:db8::5]:8443 refused",
+        "routed to vllm-3.corp.internal:8001, model unknown",
+        "redirect to http%3A%2F%2F10.1.2.3%3A8000 failed",
+        "bad header Authorization: Basic dXNlcjpzM2NyZXQ=",
+        "bad header x-api-key: 9f86d081884c7d65",
+        "key ab+cdEFgh/ijkLMnop+qrsTUvwx/yz0123456789ABCD== invalid",
+        "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZW5hbnQtYiJ9.c2lnbmF0dXJlLXNpZw rejected",
+        "upstream host llm-gw.corp.internal.:8000",
+        "upstream LLM-GW.CORP.INTERNAL",
+        "ip 0x0a010203 / 167838211 refused",
+        "model 'tenant-b/private-finetune' not found",
+        "with key sk-proj-Z9y8X7w6V5u4",
+    ):
+        assert shown(leaky) == "", leaky
     assert _public_reason("<h1>llm.internal.corp</h1>", url) == ""

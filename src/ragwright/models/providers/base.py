@@ -263,28 +263,31 @@ def _error_message(body: str) -> str:
     return _api_message(body)[:300] or " ".join(body.split())[:300] or "(empty body)"
 
 
-# what may name where the provider is or what opens it: URLs, IPv4 addresses, key-shaped tokens
-_ADDRESS_OR_KEY = re.compile(
-    r"[a-z][a-z0-9+.-]*://\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
-    r"|bearer\s+\S+|\b(?:sk|pk|rk|key|api|tok)[-_][\w-]{6,}|\b[\w-]{32,}\b",
-    re.IGNORECASE,
+# a provider's reason is shown to its caller only if every word of it is one of these: plain words,
+# small numbers, identifiers whose mixed letter-digit parts are short (gpt-4o-mini, max_tokens),
+# field paths with an index (messages.0.content); anything else (an address, a host, a key, a
+# token, an encoded URL) and the reason stays in the log: masking what looks dangerous missed
+# IPv6, bare host names, Basic credentials and base64 keys (review 16b), a whitelist fails closed
+_SAFE_WORD = re.compile(
+    r"[A-Za-z][A-Za-z']*|\d{1,6}(?:\.\d{1,3})?|[A-Za-z_][A-Za-z_]*(?:\.\d{1,3}(?:\.[A-Za-z_]+)?)+"
+    r"|(?:[A-Za-z_]+|[A-Za-z0-9_]{1,6})(?:-(?:[A-Za-z_]+|[A-Za-z0-9_]{1,6}))*"
 )
+_EDGES = "\"'`()[]{}<>,;:.!?*"
 
 
 def _public_reason(body: str, url: str | httpx.URL | None) -> str:
     """Why the provider refused a request, for the caller who sent it (a field it rejected, a model
-    it does not know): only an API's structured message (a proxy's HTML page may name hosts), with
-    the address, its credentials and anything key-shaped masked, control characters dropped, clipped."""
-    text = _api_message(body)
-    if not text:
-        return ""
-    text = scrubbed(text, url)
+    it does not know): an API's structured message (a proxy's HTML page may name hosts) made only
+    of _SAFE_WORD words, control characters dropped, clipped; "" otherwise."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in _api_message(body)).split())
     parsed = None if url is None else _parsed(url)
-    if parsed is not None and len(parsed.host) >= 3:
-        text = re.sub(rf"(?<![\w.-]){re.escape(parsed.host)}(?![\w-])", "***", text, flags=re.IGNORECASE)
-    text = _ADDRESS_OR_KEY.sub("***", text)
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return f": {text[:200]}" if text else ""
+    if not text or (parsed is not None and len(parsed.host) >= 3 and parsed.host.lower() in text.lower()):
+        return ""
+    for word in text.split():
+        core = word.strip(_EDGES)
+        if core and not _SAFE_WORD.fullmatch(core):
+            return ""
+    return f": {text[:200]}"
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:
