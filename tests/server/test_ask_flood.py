@@ -171,3 +171,30 @@ def test_a_tenants_share_and_the_whole_bound_and_arrival_order(tmp_path):
         "busy=2 c=0",
         "end busy=0",
     ], log
+
+
+def test_busy_tenants_leave_the_last_eighth_to_tenants_that_hold_none():
+    """Review 16b, C: with half the slots each, two busy tenants held all 16 and a third got 503.
+    Now a tenant that holds a slot takes another only while more than an eighth stay free."""
+    import asyncio
+
+    from ragwright.server.ask_slots import AskSlots
+    from ragwright.server.deps import ApiError
+
+    async def greedy(slots: AskSlots, tenant: str) -> int:
+        taken = 0
+        try:
+            while True:
+                await slots.take(tenant)
+                taken += 1
+        except ApiError:
+            return taken
+
+    async def scenario() -> tuple[int, ...]:
+        slots = AskSlots(threads=16, per_tenant=0, wait_s=0.05)
+        a, b = await greedy(slots, "a"), await greedy(slots, "b")
+        c, d = await greedy(slots, "c"), await greedy(slots, "d")  # newcomers: one slot each
+        e = await greedy(slots, "e")
+        return a, b, c, d, e, slots.busy
+
+    assert asyncio.run(scenario()) == (8, 6, 1, 1, 0, 16)  # before: (8, 8, 0, 0, 0, 16)

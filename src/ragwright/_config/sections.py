@@ -284,7 +284,7 @@ class ServerSettings(_Section):
         ge=0,
         le=256,
         description="of those, the most one tenant's keys hold at once; its other asks wait for one of its own "
-        "(0: half of ask_threads, at least 1, so one tenant never holds them all; two busy tenants can)",
+        "(0: half of ask_threads, at least 1; a tenant holding some leaves the last eighth to tenants holding none)",
     )
     ask_wait_s: float = Field(
         10.0,

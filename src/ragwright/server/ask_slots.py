@@ -4,7 +4,8 @@ An ask holds its thread while a model answers: seconds, or minutes against a slo
 provider. On anyio's default thread pool (40 threads, shared with every sync endpoint), one read
 key sending ~40 slow asks took it all, and every other tenant's listings, feedback and asks
 waited. Here an ask first takes a slot: at most `[server] ask_threads` in a process, at most
-`[server] ask_threads_per_tenant` of them one tenant's (0: half). The wait for one is on the
+`[server] ask_threads_per_tenant` of them one tenant's (0: half), and a tenant that holds some
+leaves the last eighth free for tenants that hold none. The wait for one is on the
 event loop, in arrival order among the asks that may take it, and lasts at most
 `[server] ask_wait_s`: then 503 `busy` with Retry-After, never an unbounded queue. The work then
 runs on a limiter of its own (ask_limiter), not the default pool's.
@@ -56,6 +57,8 @@ class AskSlots:
         self.kind = kind  # names the settings in a refusal: server.{kind}_threads...
         self.threads = threads
         self.share = tenant_share(threads, per_tenant)
+        # kept for tenants that hold none: half each, two busy tenants held every slot (review 16b)
+        self.reserve = threads // 8
         self.wait_s = wait_s
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}
@@ -74,7 +77,10 @@ class AskSlots:
             return self._held.get(tenant, 0)
 
     def _fits(self, tenant: str) -> bool:
-        return sum(self._held.values()) < self.threads and self._held.get(tenant, 0) < self.share
+        """A free slot within the tenant's share; a tenant that already holds one leaves the last
+        `reserve` free slots to tenants that hold none."""
+        held, mine = sum(self._held.values()), self._held.get(tenant, 0)
+        return held < self.threads and mine < self.share and (not mine or self.threads - held > self.reserve)
 
     def _take(self, tenant: str) -> None:
         self._held[tenant] = self._held.get(tenant, 0) + 1
