@@ -16,7 +16,8 @@ from ragwright import Settings, Workspace
 from ragwright.config import AnswerSettings, GatewaySettings, ModelSettings, RouteSettings, ServerSettings
 from ragwright.server import create_app
 from ragwright.server.auth import create_key
-from tests.provider_server import ProviderServer, text_of
+from tests.provider_server import ProviderServer
+from tests.server.slots_live import provider_reply
 from tests.store.contract.backends import document
 
 SLOW_S = 6.0  # the model's answer to the flooding tenant's questions
@@ -24,16 +25,9 @@ WAIT_S = 1.0  # [server] ask_wait_s
 N_FLOOD = 40  # anyio's default thread pool
 
 
-def reply(body: dict) -> str:
-    """The provider answers 'slow' questions after SLOW_S (its handler thread sleeps, others answer)."""
-    if "slow" in " ".join(text_of(m.get("content")) for m in body.get("messages", [])):
-        time.sleep(SLOW_S)
-    return "Employees get a daily meal allowance [1]."
-
-
 @pytest.fixture
 def served(tmp_path, embedder):
-    with ProviderServer(reply=reply) as provider:
+    with ProviderServer(reply=provider_reply("Employees get a daily meal allowance [1].", SLOW_S)) as provider:
         settings = Settings(
             data_dir=tmp_path / "data",
             models={"m": ModelSettings(base_url=provider.base_url + "/v1", model="m", timeout_s=60)},

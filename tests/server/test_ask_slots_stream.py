@@ -14,48 +14,26 @@ import time
 import httpx
 import pytest
 
-from tests.provider_server import ProviderServer, cut_stream, stall, text_of
+from tests.provider_server import ProviderServer, cut_stream, stall
+from tests.server import slots_live
 from tests.server.live import LiveServer
+from tests.server.slots_live import STALL_S, WAIT_S, one_slot_each, provider_reply
 
 pytestmark = pytest.mark.slow
 DRAFT = "Employees travelling abroad get a daily meal allowance [1]."
 SLOW_S = 4.0
-WAIT_S = 1.0
-STALL_S = 2
-HUGE = " ".join("x" * 8000 for _ in range(600))  # ~4.8 MB in 600 tokens: more than the buffers hold
+ANSWER = 'model = "fake"\nmax_output_tokens = 600\ninjection = "block"'  # [answer]
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def reply(body: dict) -> str:
-    said = " ".join(text_of(m.get("content")) for m in body.get("messages", []))
-    if "slow" in said:
-        time.sleep(SLOW_S)
-    return HUGE if "huge" in said else DRAFT
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("ask-slots")
-    with ProviderServer(reply=reply) as provider:
-        config = root / "ragwright.toml"
-        config.write_text(
-            '[answer]\nmodel = "fake"\nmax_output_tokens = 600\ninjection = "block"\n\n'
-            f'[models.fake]\nbase_url = "{provider.base_url}/v1"\n'
-            'model = "m"\ntimeout_s = 60\n\n[gateway]\nmax_retries = 0\ncache = false\n\n'
-            f"[server]\nask_threads = 4\nask_threads_per_tenant = 1\nask_wait_s = {WAIT_S}\n"
-            f"stream_stall_s = {STALL_S}\n"
-        )
-        server = LiveServer(root / "data", config)
-        keys = {t: server.key(t, "read,write") for t in ("acme", "beta")}
-        server.start()
-        try:
-            for key in keys.values():
-                with server.client(key) as c:
-                    up = c.post("/v1/documents", files=[("file", ("travel.md", b"# Travel\n" + DRAFT.encode()))])
-                    assert server.wait_job(c, up.json()["job_id"])["status"] == "done"
-            yield server, provider, keys
-        finally:
-            server.stop()
+    with (
+        ProviderServer(reply=provider_reply(DRAFT, SLOW_S)) as provider,
+        one_slot_each(root, provider, "ask", ANSWER, DRAFT, ("acme", "beta")) as (server, keys),
+    ):
+        yield server, provider, keys
 
 
 def ask(server: LiveServer, key: str, question: str = "What allowance abroad?") -> httpx.Response:
@@ -64,14 +42,7 @@ def ask(server: LiveServer, key: str, question: str = "What allowance abroad?") 
 
 
 def slot_back_within(server: LiveServer, key: str, seconds: float) -> float:
-    """How long until an ask of the tenant's is answered 200 (its only slot is free again)."""
-    started = time.monotonic()
-    while True:
-        res = ask(server, key)
-        if res.status_code == 200:
-            return time.monotonic() - started
-        assert res.status_code == 503 and res.json()["error"]["type"] == "busy", res.text[:300]
-        assert time.monotonic() - started < seconds, "the tenant's ask slot did not come back"
+    return slots_live.slot_back_within(lambda: ask(server, key), seconds, "ask")
 
 
 def test_a_streamed_ask_holds_the_slot_that_asks_chats_and_mcp_share_until_its_client_leaves(served):

@@ -15,46 +15,24 @@ import time
 import httpx
 import pytest
 
-from tests.provider_server import ProviderServer, cut_stream, stall, status, text_of
+from tests.provider_server import ProviderServer, cut_stream, stall, status
+from tests.server import slots_live
 from tests.server.live import LiveServer
+from tests.server.slots_live import STALL_S, WAIT_S, one_slot_each, provider_reply
 
 pytestmark = pytest.mark.slow
 TEXT = "Employees travelling abroad get a daily meal allowance."
 SLOW_S = 4.0
-WAIT_S = 1.0
-STALL_S = 2
-HUGE = " ".join("x" * 8000 for _ in range(600))  # ~4.8 MB in 600 tokens: more than the buffers hold
-
-
-def reply(body: dict) -> str:
-    said = " ".join(text_of(m.get("content")) for m in body.get("messages", []))
-    if "slow" in said:
-        time.sleep(SLOW_S)
-    return HUGE if "huge" in said else TEXT
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("chat-slots")
-    with ProviderServer(reply=reply) as provider:
-        config = root / "ragwright.toml"
-        config.write_text(
-            '[answer]\nmodel = "fake"\n\n'
-            f'[models.fake]\nbase_url = "{provider.base_url}/v1"\n'
-            'model = "m"\ntimeout_s = 60\n\n[gateway]\nmax_retries = 0\ncache = false\n\n'
-            f"[server]\nchat_threads = 4\nchat_threads_per_tenant = 1\nchat_wait_s = {WAIT_S}\n"
-            f"stream_stall_s = {STALL_S}\n"
-        )
-        server = LiveServer(root / "data", config)
-        keys = {t: server.key(t, "read,write") for t in ("acme", "beta")}
-        server.start()
-        try:
-            with server.client(keys["acme"]) as c:
-                up = c.post("/v1/documents", files=[("file", ("travel.md", b"# Travel\n" + TEXT.encode()))])
-                assert server.wait_job(c, up.json()["job_id"])["status"] == "done"
-            yield server, provider, keys
-        finally:
-            server.stop()
+    with (
+        ProviderServer(reply=provider_reply(TEXT, SLOW_S)) as provider,
+        one_slot_each(root, provider, "chat", 'model = "fake"', TEXT, ("acme",)) as (server, keys),
+    ):
+        yield server, provider, keys
 
 
 def body(content: str = "Allowance?", stream: bool = False, model: str = "fake") -> dict:
@@ -67,14 +45,7 @@ def chat(server: LiveServer, key: str, **kw: object) -> httpx.Response:
 
 
 def slot_back_within(server: LiveServer, key: str, seconds: float) -> float:
-    """How long until a chat of the tenant's is answered 200 (its only chat slot is free again)."""
-    started = time.monotonic()
-    while True:
-        res = chat(server, key)
-        if res.status_code == 200:
-            return time.monotonic() - started
-        assert res.status_code == 503 and res.json()["error"]["type"] == "busy", res.text[:300]
-        assert time.monotonic() - started < seconds, "the tenant's chat slot did not come back"
+    return slots_live.slot_back_within(lambda: chat(server, key), seconds, "chat")
 
 
 def test_a_streamed_chat_holds_its_slot_until_its_client_leaves_and_asks_have_their_own(served):
