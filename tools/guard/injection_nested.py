@@ -7,7 +7,7 @@ out-of-fold scores of all grouped folds, and the figures it records (and bench/g
 are read off those same scores, so they carry the optimism of that choice (48 grid points, 95
 thresholds). `nested` chooses each fold's configuration with `choose` on the other folds' scores
 only (train texts and held-out statements of those folds) and applies it to the fold. The second
-stage's fold logits are the fine-tuned trainer's (train_injection_ft.cached_fit), so no torch.
+stage's fold logits are the fine-tuned trainer's (ft_fold_logits.cached_fit), so no torch.
 
 `stacked` is the recipe the cascade ships since (tools/guard/train_injection_stack.py), measured
 with its choices inside the fold: instead of the fixed per-part blend, a logistic regression fitted

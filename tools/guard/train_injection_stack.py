@@ -15,7 +15,7 @@ with role and control (shipped), measured inside the fold, accuracy 0.958 -> 0.9
 -> 0.931, pii/dev 4.3 -> 3.1 %, held-out statements 1.7 -> 2.0 %.
 
 No torch: the fine-tuned stage ships unchanged (injection_ft.safetensors); its fold logits are its
-trainer's (train_injection_ft.cached_fit, same grouped folds, same seeds), and the frozen head is
+trainer's (ft_fold_logits.cached_fit, same grouped folds, same seeds), and the frozen head is
 fitted per fold here (train_injection_head.lr_fit on ragwright's own MiniLM embedder, the one
 injection_head.MiniLMHead runs). Choice: among injection_nested.stack_candidates (user band, max
 parts, C), the one of best accuracy with each fitted on all folds' out-of-fold texts and held-out
