@@ -251,10 +251,10 @@ async def streamed_answer(
             lease.done("response")
         raise
     stream = relay(request, _sse_answer(request, first, events, sent), aborts.abort, limiter)
-    return _LeasedStream(stream, aborts.abort, lease, media_type="text/event-stream")
+    return LeasedStream(stream, aborts.abort, lease, media_type="text/event-stream")
 
 
-class _LeasedStream(StreamingResponse):
+class LeasedStream(StreamingResponse):
     """A streamed ask's response: however it ends (its events sent, the client gone, cancelled
     before its first event), the model's stream is stopped and its part of the slot is done.
     Its generator's own cleanup runs only if it was started, so this cannot rest on it."""

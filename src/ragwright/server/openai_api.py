@@ -35,7 +35,7 @@ from ..observe.tracing import Span, Trace, new_trace_id
 from ..types import Answer
 from ..workspace import Workspace
 from .ask_slots import Lease
-from .ask_stream import _LeasedStream, touched
+from .ask_stream import LeasedStream, touched
 from .auth import Principal
 from .deps import ApiError, require, state_of
 from .openai_tools import call_deltas, chat_messages, error_event, finish_reason, reply_message, requested_tools
@@ -143,7 +143,7 @@ def _gateway_chat(
             # an error after a 200 (nothing is sent before the first model is reserved for)
             head = list(itertools.islice(events, 2))
             relayed = relay(request, itertools.chain(head, events), stream.abort, limiter)
-            return _LeasedStream(relayed, stream.abort, lease, media_type="text/event-stream")
+            return LeasedStream(relayed, stream.abort, lease, media_type="text/event-stream")
         with state.ws.trace(
             "chat", {"model": body.model, "messages": [m.content for m in messages][-4:]}, context
         ) as t:
